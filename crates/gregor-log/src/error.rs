@@ -1,0 +1,102 @@
+//! Errors of the storage engine.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::batch::BatchError;
+
+/// What can go wrong in the log. Every variant says what to do about it;
+/// none of them is a panic.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// An I/O operation failed; `context` says which.
+    #[error("{context}: {source}")]
+    Io {
+        /// What the log was doing.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// A batch handed to `append` is malformed or corrupt.
+    #[error("corrupt record batch at byte {position} of the append: {source}")]
+    CorruptBatch {
+        /// Position of the bad batch in the appended bytes.
+        position: usize,
+        /// What is wrong with it.
+        #[source]
+        source: BatchError,
+    },
+    /// A batch is larger than `max.message.bytes`.
+    #[error("record batch of {size} bytes exceeds max.message.bytes {max}")]
+    RecordTooLarge {
+        /// The batch size.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// An append without batches, or a batch without records.
+    #[error("invalid append: {0}")]
+    InvalidAppend(&'static str),
+    /// Replicated batches whose offsets do not continue the log.
+    #[error("out-of-order offsets: batch at offset {offset} does not follow log end offset {log_end}")]
+    OffsetsOutOfOrder {
+        /// The batch's base offset.
+        offset: u64,
+        /// The log's next offset.
+        log_end: u64,
+    },
+    /// An offset outside `[log start, log end]`.
+    #[error("offset {offset} is out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        /// The requested offset.
+        offset: u64,
+        /// First readable offset.
+        log_start: u64,
+        /// Next offset to be written.
+        log_end: u64,
+    },
+    /// The on-disk state cannot be used (not repairable by truncation).
+    #[error("log at {dir} cannot be opened: {reason}")]
+    Unrecoverable {
+        /// The partition or log directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A checkpoint file is malformed.
+    #[error("malformed checkpoint file {path}: {reason}")]
+    BadCheckpoint {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A configuration value is out of range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    /// A partition that does not exist, or exists already.
+    #[error("{0}")]
+    Partition(String),
+    /// An earlier fsync failed: the log refuses writes rather than risk
+    /// acknowledging data that is not on disk.
+    #[error("log is offline after a failed flush: {0}")]
+    Offline(String),
+}
+
+/// Result alias for the log.
+pub type Result<T, E = LogError> = std::result::Result<T, E>;
+
+/// Adds a description of the operation to an I/O error.
+pub(crate) trait IoContext<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn context(self, what: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| LogError::Io {
+            context: what(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,159 @@
+//! Memory-mapped sparse indexes of a segment.
+//!
+//! Both indexes share one shape ([`MmapIndex`]): a file of fixed-size,
+//! big-endian entries sorted by their key, preallocated to its maximum size
+//! while the segment is active (so appends never remap) and trimmed to the
+//! entries in use when the segment rolls or the log closes. A lookup is a
+//! binary search over the mapped entries.
+
+mod offset_index;
+mod time_index;
+
+pub use offset_index::{OffsetIndex, OffsetPosition};
+pub use time_index::{TimeIndex, TimestampOffset};
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use memmap2::MmapMut;
+
+/// A fixed-size index entry stored big-endian.
+pub(crate) trait IndexEntry: Copy {
+    /// Bytes one entry occupies on disk.
+    const SIZE: usize;
+    /// Decodes an entry from exactly `SIZE` bytes.
+    fn decode(bytes: &[u8]) -> Self;
+    /// Encodes the entry into exactly `SIZE` bytes.
+    fn encode(&self, out: &mut [u8]);
+}
+
+/// A preallocated, memory-mapped file of sorted index entries.
+pub(crate) struct MmapIndex<E: IndexEntry> {
+    path: PathBuf,
+    file: File,
+    mmap: Option<MmapMut>,
+    entries: usize,
+    max_entries: usize,
+    _entry: std::marker::PhantomData<E>,
+}
+
+impl<E: IndexEntry> MmapIndex<E> {
+    /// Opens (or creates) the index at `path`. Entries are what the file holds
+    /// rounded down to whole entries; a preallocated, untrimmed file (after a
+    /// crash) shows zeroed entries that `sanity_check` in the typed wrapper
+    /// rejects. When `max_bytes` is given the file is extended to it.
+    pub(crate) fn open(path: &Path, max_bytes: Option<usize>) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let len = file.metadata()?.len() as usize;
+        let entries = len / E::SIZE;
+        let mut index = Self {
+            path: path.to_path_buf(),
+            file,
+            mmap: None,
+            entries,
+            max_entries: entries,
+            _entry: std::marker::PhantomData,
+        };
+        match max_bytes {
+            Some(max) => index.resize(max.max(len))?,
+            None => index.resize(entries * E::SIZE)?,
+        }
+        Ok(index)
+    }
+
+    /// Sets the file length to `bytes` rounded down to whole entries and
+    /// remaps it. Entries beyond the new size are dropped.
+    pub(crate) fn resize(&mut self, bytes: usize) -> io::Result<()> {
+        let bytes = bytes / E::SIZE * E::SIZE;
+        self.mmap = None;
+        self.file.set_len(bytes as u64)?;
+        self.max_entries = bytes / E::SIZE;
+        self.entries = self.entries.min(self.max_entries);
+        if bytes > 0 {
+            // SAFETY: the file is owned by this index and only changed
+            // through it; its length was just set to `bytes`.
+            self.mmap = Some(unsafe { MmapMut::map_mut(&self.file)? });
+        }
+        Ok(())
+    }
+
+    /// Trims the file to the entries in use (on roll and clean close).
+    pub(crate) fn trim(&mut self) -> io::Result<()> {
+        self.resize(self.entries * E::SIZE)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        self.entries >= self.max_entries
+    }
+
+    pub(crate) fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    pub(crate) fn entry(&self, n: usize) -> E {
+        let map = self.mmap.as_ref().expect("index entry within the mapped entries");
+        E::decode(&map[n * E::SIZE..(n + 1) * E::SIZE])
+    }
+
+    pub(crate) fn last(&self) -> Option<E> {
+        self.entries.checked_sub(1).map(|n| self.entry(n))
+    }
+
+    /// Appends an entry; the caller keeps keys increasing and checks `is_full`.
+    pub(crate) fn push(&mut self, entry: E) {
+        debug_assert!(!self.is_full());
+        let n = self.entries;
+        if let Some(map) = self.mmap.as_mut() {
+            entry.encode(&mut map[n * E::SIZE..(n + 1) * E::SIZE]);
+            self.entries += 1;
+        }
+    }
+
+    /// Index of the last entry whose key is ≤ `target`, by binary search.
+    pub(crate) fn floor<K: Ord>(&self, target: K, key: impl Fn(&E) -> K) -> Option<usize> {
+        let (mut lo, mut hi) = (0usize, self.entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if key(&self.entry(mid)) <= target {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo.checked_sub(1)
+    }
+
+    /// Keeps only the first `entries` entries.
+    pub(crate) fn truncate_entries(&mut self, entries: usize) {
+        self.entries = self.entries.min(entries);
+    }
+
+    /// Flushes the mapped entries to disk.
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        match &self.mmap {
+            Some(map) => map.flush(),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the file (the mapping stays valid).
+    pub(crate) fn rename(&mut self, to: &Path) -> io::Result<()> {
+        std::fs::rename(&self.path, to)?;
+        self.path = to.to_path_buf();
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! The sparse time index: timestamp → relative offset.
+
+use std::io;
+use std::path::Path;
+
+use super::{IndexEntry, MmapIndex};
+
+/// A timestamp and the offset from which records reach it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// Largest timestamp seen up to `offset`.
+    pub timestamp: i64,
+    /// Absolute offset of the batch holding that timestamp.
+    pub offset: u64,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    timestamp: i64,
+    relative_offset: u32,
+}
+
+impl IndexEntry for Entry {
+    const SIZE: usize = 12;
+
+    fn decode(b: &[u8]) -> Self {
+        let mut ts = [0u8; 8];
+        ts.copy_from_slice(&b[..8]);
+        Self {
+            timestamp: i64::from_be_bytes(ts),
+            relative_offset: u32::from_be_bytes([b[8], b[9], b[10], b[11]]),
+        }
+    }
+
+    fn encode(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.timestamp.to_be_bytes());
+        out[8..12].copy_from_slice(&self.relative_offset.to_be_bytes());
+    }
+}
+
+/// `<base offset>.timeindex`: 12-byte entries (timestamp i64, relative offset u32),
+/// both strictly increasing.
+pub struct TimeIndex {
+    base_offset: u64,
+    inner: MmapIndex<Entry>,
+}
+
+impl TimeIndex {
+    /// Opens the time index of the segment starting at `base_offset`.
+    pub fn open(path: &Path, base_offset: u64, max_bytes: Option<usize>) -> io::Result<Self> {
+        Ok(Self {
+            base_offset,
+            inner: MmapIndex::open(path, max_bytes)?,
+        })
+    }
+
+    /// The largest entry with timestamp ≤ `timestamp`, if any.
+    pub fn lookup(&self, timestamp: i64) -> Option<TimestampOffset> {
+        self.inner
+            .floor(timestamp, |e| e.timestamp)
+            .map(|n| self.absolute(self.inner.entry(n)))
+    }
+
+    /// The last entry: the largest timestamp indexed so far.
+    pub fn last_entry(&self) -> Option<TimestampOffset> {
+        self.inner.last().map(|e| self.absolute(e))
+    }
+
+    /// Adds an entry when `timestamp` is beyond the last one. The last slot
+    /// is kept for the entry written when the segment becomes inactive, so
+    /// only `force` may use it.
+    pub fn maybe_append(&mut self, timestamp: i64, offset: u64, force: bool) {
+        let Some(relative) = offset
+            .checked_sub(self.base_offset)
+            .and_then(|r| u32::try_from(r).ok())
+        else {
+            return;
+        };
+        let room = if force { 0 } else { 1 };
+        if self.inner.len() + room >= self.inner.max_entries() {
+            return;
+        }
+        if let Some(last) = self.inner.last() {
+            if timestamp <= last.timestamp || relative < last.relative_offset {
+                return;
+            }
+        }
+        self.inner.push(Entry {
+            timestamp,
+            relative_offset: relative,
+        });
+    }
+
+    /// Drops entries pointing at offsets ≥ `offset`.
+    pub fn truncate_to(&mut self, offset: u64) {
+        let mut keep = self.inner.len();
+        while keep > 0 {
+            let e = self.inner.entry(keep - 1);
+            if self.base_offset + u64::from(e.relative_offset) < offset {
+                break;
+            }
+            keep -= 1;
+        }
+        self.inner.truncate_entries(keep);
+    }
+
+    /// Removes every entry.
+    pub fn reset(&mut self) {
+        self.inner.truncate_entries(0);
+    }
+
+    /// Checks that timestamps and offsets never decrease; false means rebuild.
+    pub fn is_sane(&self, next_offset: u64) -> bool {
+        let mut previous: Option<Entry> = None;
+        for n in 0..self.inner.len() {
+            let e = self.inner.entry(n);
+            if self.base_offset + u64::from(e.relative_offset) >= next_offset {
+                return false;
+            }
+            if let Some(p) = previous {
+                if e.timestamp <= p.timestamp || e.relative_offset < p.relative_offset {
+                    return false;
+                }
+            }
+            previous = Some(e);
+        }
+        true
+    }
+
+    /// True when only the reserved last slot is left.
+    pub fn is_full(&self) -> bool {
+        self.inner.len() + 1 >= self.inner.max_entries()
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// True when there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.inner.len() == 0
+    }
+
+    /// Trims the file to its entries.
+    pub fn trim(&mut self) -> io::Result<()> {
+        self.inner.trim()
+    }
+
+    /// Grows the file to `max_bytes` again (a reopened active segment).
+    pub fn preallocate(&mut self, max_bytes: usize) -> io::Result<()> {
+        self.inner.resize(max_bytes)
+    }
+
+    /// Writes dirty pages to disk.
+    pub fn flush(&self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        self.inner.path()
+    }
+
+    /// Renames the file.
+    pub fn rename(&mut self, to: &Path) -> io::Result<()> {
+        self.inner.rename(to)
+    }
+
+    fn absolute(&self, e: Entry) -> TimestampOffset {
+        TimestampOffset {
+            timestamp: e.timestamp,
+            offset: self.base_offset + u64::from(e.relative_offset),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_and_truncate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut idx = TimeIndex::open(&dir.path().join("0.timeindex"), 10, Some(120)).unwrap();
+        idx.maybe_append(100, 10, false);
+        idx.maybe_append(90, 12, false); // not increasing: ignored
+        idx.maybe_append(200, 20, false);
+        assert_eq!(idx.len(), 2);
+        assert_eq!(idx.lookup(50), None);
+        assert_eq!(idx.lookup(150), Some(TimestampOffset { timestamp: 100, offset: 10 }));
+        assert_eq!(idx.last_entry().unwrap().timestamp, 200);
+        idx.truncate_to(20);
+        assert_eq!(idx.len(), 1);
+        assert!(idx.is_sane(11));
+        assert!(!idx.is_sane(10));
+    }
+
+    #[test]
+    fn last_slot_is_reserved_for_the_final_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut idx = TimeIndex::open(&dir.path().join("0.timeindex"), 0, Some(24)).unwrap();
+        idx.maybe_append(1, 0, false);
+        assert!(idx.is_full());
+        idx.maybe_append(2, 1, false);
+        assert_eq!(idx.len(), 1);
+        idx.maybe_append(3, 2, true);
+        assert_eq!(idx.len(), 2);
+    }
+}

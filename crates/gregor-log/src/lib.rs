@@ -1,0 +1,99 @@
+//! # gregor-log
+//!
+//! gregor's storage engine: a segmented, crash-safe commit log whose bytes
+//! on disk are Kafka RecordBatch v2 batches exactly as they travel on the
+//! wire. It is complete on its own — an embedded log for any program — and
+//! the layer every other gregor crate stands on.
+//!
+//! - [`Log`]: one partition. `append` validates batches and assigns offsets;
+//!   `read` returns whole batches as a [`FileRegion`] to `sendfile` (or as
+//!   bytes); `offset_for_timestamp` uses the time index. Segments roll by
+//!   size, age or full index; retention deletes whole old segments; opening
+//!   after a crash validates every batch after the recovery point and cuts
+//!   the log at the first invalid byte.
+//! - [`LogManager`]: all partitions of a broker over several directories,
+//!   with Kafka's checkpoint files and clean-shutdown marker.
+//! - [`batch`]: the RecordBatch v2 format — header parsing, validation,
+//!   record iteration, and a builder.
+//!
+//! ```
+//! use gregor_log::{batch::RecordBatchBuilder, Log, LogConfig};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let log = Log::open(dir.path(), LogConfig::default())?;
+//! let mut batch = RecordBatchBuilder::new(1_700_000_000_000);
+//! batch.append(Some(b"user-1"), Some(b"hello"), &[], 1_700_000_000_000);
+//! let written = log.append(&mut batch.build(), 0)?;
+//! let read = log.read(written.first_offset, 1 << 20)?;
+//! assert_eq!(read.region.unwrap().len() as usize, batch.size());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! What it is not: it knows nothing of topics' replication, the network or
+//! compaction; those are gregor-replication, gregor-routing and
+//! gregor-compactor, built on top of this crate.
+
+#![deny(missing_docs)]
+
+pub mod batch;
+mod checkpoint;
+mod clock;
+mod config;
+mod epoch_cache;
+mod error;
+pub mod index;
+mod log;
+mod manager;
+mod region;
+mod segment;
+mod varint;
+
+pub use checkpoint::OffsetCheckpointFile;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{FlushPolicy, LogConfig, MessageTimestampType, DEFAULT_MAX_MESSAGE_BYTES};
+pub use epoch_cache::{EpochEntry, LeaderEpochCache};
+pub use error::{LogError, Result};
+pub use log::{AppendInfo, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo};
+pub use manager::{LogManager, LogManagerConfig};
+pub use region::FileRegion;
+
+use std::fmt;
+
+/// A topic name and partition number; its log lives in `<topic>-<partition>/`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: u32,
+}
+
+impl TopicPartition {
+    /// `topic`, `partition`.
+    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
+        Self {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// The directory name, `<topic>-<partition>`.
+    pub fn dir_name(&self) -> String {
+        format!("{}-{}", self.topic, self.partition)
+    }
+
+    /// Parses a directory name; the partition follows the last `-`.
+    pub fn from_dir_name(name: &str) -> Option<Self> {
+        let (topic, partition) = name.rsplit_once('-')?;
+        if topic.is_empty() || partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Self::new(topic, partition.parse().ok()?))
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}

@@ -1,0 +1,253 @@
+//! Appending batches: validation, offset assignment, roll, durability.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{AppendState, Log};
+use crate::batch::{
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch, validate_batch_integrity, BatchHeader,
+    BatchIter,
+};
+use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
+use crate::error::{IoContext, LogError, Result};
+use crate::segment::Segment;
+
+/// What an append wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record.
+    pub first_offset: u64,
+    /// Offset of the last record.
+    pub last_offset: u64,
+    /// Largest timestamp among the batches.
+    pub max_timestamp: i64,
+    /// The broker time stamped on the batches, for `LogAppendTime` logs.
+    pub log_append_time: Option<i64>,
+    /// Number of batches.
+    pub batch_count: usize,
+    /// Number of records (as the headers count them).
+    pub record_count: u64,
+    /// Bytes appended.
+    pub bytes: usize,
+    /// Log start offset after the append.
+    pub log_start_offset: u64,
+}
+
+/// Which checks a batch gets before it is stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// From a producer: full record validation, offsets assigned here.
+    Producer,
+    /// From a leader or the cleaner: offsets kept, integrity checked.
+    Replica,
+}
+
+impl Log {
+    /// Appends producer batches: validates each one (CRC, and every record
+    /// of uncompressed batches), assigns offsets from the log end and stamps
+    /// `leader_epoch` (−1 when unreplicated), rewriting those fields in
+    /// `batches` in place. With [`FlushPolicy::GroupCommit`] it returns once
+    /// the bytes are on disk.
+    pub fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendInfo> {
+        self.check_writable()?;
+        let config = self.config();
+        let mut headers = validate_all(batches, &config, Origin::Producer)?;
+        let now = self.clock.now_ms();
+        let log_append_time = (config.message_timestamp_type == MessageTimestampType::LogAppendTime).then_some(now);
+        let mut state = self.append_lock.lock();
+        self.check_writable()?;
+        let mut next = self.end_offset();
+        for (at, header) in headers.iter_mut() {
+            let batch = &mut batches[*at..*at + header.total_size()];
+            set_base_offset(batch, next);
+            set_partition_leader_epoch(batch, leader_epoch);
+            if let Some(ts) = log_append_time {
+                set_log_append_time(batch, ts);
+                header.max_timestamp = ts;
+            }
+            header.base_offset = next;
+            header.partition_leader_epoch = leader_epoch;
+            next = header.next_offset();
+        }
+        let mut info = self.write_locked(&mut state, &config, batches, &headers, now)?;
+        info.log_append_time = log_append_time;
+        drop(state);
+        self.after_append(&config, &info, now)?;
+        Ok(info)
+    }
+
+    /// Appends batches that already carry their offsets and leader epochs
+    /// (a follower copying its leader, or the cleaner). Offsets must start
+    /// at or after the log end and increase; gaps are allowed (compaction).
+    pub fn append_replicated(&self, batches: &[u8]) -> Result<AppendInfo> {
+        self.check_writable()?;
+        let config = self.config();
+        let headers = validate_all(batches, &config, Origin::Replica)?;
+        let now = self.clock.now_ms();
+        let mut state = self.append_lock.lock();
+        self.check_writable()?;
+        let mut expected = self.end_offset();
+        for (_, h) in &headers {
+            if h.base_offset < expected {
+                return Err(LogError::OffsetsOutOfOrder {
+                    offset: h.base_offset,
+                    log_end: expected,
+                });
+            }
+            expected = h.next_offset();
+        }
+        let info = self.write_locked(&mut state, &config, batches, &headers, now)?;
+        drop(state);
+        self.after_append(&config, &info, now)?;
+        Ok(info)
+    }
+
+    /// Writes validated batches with final offsets; holds the append lock.
+    fn write_locked(
+        &self,
+        state: &mut AppendState,
+        config: &LogConfig,
+        bytes: &[u8],
+        headers: &[(usize, BatchHeader)],
+        now: i64,
+    ) -> Result<AppendInfo> {
+        let (first, last) = match (headers.first(), headers.last()) {
+            (Some((_, f)), Some((_, l))) => (*f, *l),
+            _ => return Err(LogError::InvalidAppend("no record batches")),
+        };
+        let max_timestamp = headers.iter().map(|(_, h)| h.max_timestamp).max().unwrap_or(-1);
+        let mut active = self.active_segment();
+        if active.should_roll(config, bytes.len() as u64, max_timestamp, last.last_offset(), now) {
+            active = self.roll_locked(config, first.base_offset, now)?;
+        } else if first.base_offset > active.base_offset() + u64::from(u32::MAX) {
+            active = self.roll_locked(config, first.base_offset, now)?;
+        }
+        {
+            let mut cache = self.epoch_cache.lock();
+            for (_, h) in headers {
+                cache.assign(h.partition_leader_epoch, h.base_offset)?;
+            }
+        }
+        if let Err(e) = active.append(bytes, headers, config.index_interval_bytes) {
+            *self.failure.lock() = Some(format!("append failed: {e}"));
+            return Err(e).context(|| format!("appending to {}", self.dir.display()));
+        }
+        let end = last.next_offset();
+        self.end_offset.store(end, Ordering::Release);
+        if self.high_watermark_follows_end {
+            self.high_watermark.store(end, Ordering::Release);
+        }
+        let record_count: u64 = headers.iter().map(|(_, h)| u64::from(h.record_count)).sum();
+        state.unflushed_records += record_count;
+        Ok(AppendInfo {
+            first_offset: first.base_offset,
+            last_offset: last.last_offset(),
+            max_timestamp,
+            log_append_time: None,
+            batch_count: headers.len(),
+            record_count,
+            bytes: bytes.len(),
+            log_start_offset: self.log_start_offset(),
+        })
+    }
+
+    /// Applies the flush policy once the append lock is released.
+    fn after_append(&self, config: &LogConfig, info: &AppendInfo, now: i64) -> Result<()> {
+        match config.flush_policy() {
+            FlushPolicy::None => Ok(()),
+            FlushPolicy::GroupCommit => self.sync_to(info.last_offset + 1),
+            FlushPolicy::EveryMessages(n) => {
+                let due = {
+                    let mut state = self.append_lock.lock();
+                    let due = state.unflushed_records >= n;
+                    if due {
+                        state.unflushed_records = 0;
+                    }
+                    due
+                };
+                if due {
+                    self.flush()?;
+                }
+                Ok(())
+            }
+            FlushPolicy::Interval(every) => {
+                if now - self.last_flush_ms.load(Ordering::Acquire) >= every.as_millis() as i64 {
+                    self.flush()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Starts a new segment at `base_offset`; holds the append lock.
+    fn roll_locked(&self, config: &LogConfig, base_offset: u64, now: i64) -> Result<Arc<Segment>> {
+        let old = self.active_segment();
+        old.make_inactive().context(|| format!("rolling {}", self.dir.display()))?;
+        let segment = Segment::create(&self.dir, base_offset, config, now)
+            .context(|| format!("creating segment {base_offset} in {}", self.dir.display()))?;
+        let segment = Arc::new(segment);
+        self.segments.write().insert(base_offset, segment.clone());
+        // The new file's directory entry must survive a crash too.
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .context(|| format!("syncing directory {}", self.dir.display()))?;
+        tracing::debug!(dir = %self.dir.display(), base_offset, "rolled a new segment");
+        Ok(segment)
+    }
+
+    /// Rolls the active segment now if it holds anything.
+    pub fn roll(&self) -> Result<()> {
+        self.check_writable()?;
+        let _state = self.append_lock.lock();
+        if self.active_segment().size() > 0 {
+            let config = self.config();
+            self.roll_locked(&config, self.end_offset(), self.clock.now_ms())?;
+        }
+        Ok(())
+    }
+}
+
+/// Checks every batch of an append and that they fill `bytes` exactly.
+fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<(usize, BatchHeader)>> {
+    if bytes.len() > config.segment_bytes as usize {
+        return Err(LogError::RecordTooLarge {
+            size: bytes.len(),
+            max: config.segment_bytes as usize,
+        });
+    }
+    let mut headers = Vec::new();
+    let mut covered = 0;
+    for item in BatchIter::new(bytes) {
+        let (at, _) = item.map_err(|source| LogError::CorruptBatch { position: covered, source })?;
+        let batch = &bytes[at..];
+        let checked = match origin {
+            Origin::Producer => validate_batch(batch),
+            Origin::Replica => validate_batch_integrity(batch),
+        };
+        let header = checked.map_err(|source| LogError::CorruptBatch { position: at, source })?;
+        if header.total_size() > config.max_message_bytes as usize {
+            return Err(LogError::RecordTooLarge {
+                size: header.total_size(),
+                max: config.max_message_bytes as usize,
+            });
+        }
+        if origin == Origin::Producer && header.record_count == 0 {
+            return Err(LogError::InvalidAppend("a record batch without records"));
+        }
+        covered = at + header.total_size();
+        headers.push((at, header));
+    }
+    if covered != bytes.len() {
+        let source = crate::batch::BatchHeader::parse(&bytes[covered..])
+            .err()
+            .unwrap_or(crate::batch::BatchError::Truncated {
+                needed: bytes.len() - covered + 1,
+                available: bytes.len() - covered,
+            });
+        return Err(LogError::CorruptBatch { position: covered, source });
+    }
+    if headers.is_empty() {
+        return Err(LogError::InvalidAppend("no record batches"));
+    }
+    Ok(headers)
+}

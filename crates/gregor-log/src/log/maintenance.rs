@@ -1,0 +1,169 @@
+//! Shrinking the log: retention, DeleteRecords, truncation.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::Log;
+use crate::error::{IoContext, LogError, Result};
+use crate::segment::Segment;
+
+/// What a retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    /// Segments deleted.
+    pub deleted_segments: usize,
+    /// Bytes freed.
+    pub deleted_bytes: u64,
+    /// Log start offset afterwards.
+    pub log_start_offset: u64,
+}
+
+impl Log {
+    /// Deletes the oldest non-active segments that `retention.ms`,
+    /// `retention.bytes` or the log start offset put out of the log, never
+    /// past the high watermark and never the active segment.
+    pub fn apply_retention(&self) -> Result<RetentionOutcome> {
+        let config = self.config();
+        let now = self.clock.now_ms();
+        let _shape = self.append_lock.lock();
+        let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
+        let total: u64 = segments.iter().map(|s| s.size()).sum();
+        let mut excess = if config.retention_bytes >= 0 {
+            total.saturating_sub(config.retention_bytes as u64)
+        } else {
+            0
+        };
+        let high_watermark = self.high_watermark();
+        let log_start = self.log_start_offset();
+        let mut doomed = Vec::new();
+        for pair in segments.windows(2) {
+            let (segment, next) = (&pair[0], &pair[1]);
+            if next.base_offset() > high_watermark {
+                break;
+            }
+            let below_start = next.base_offset() <= log_start;
+            let expired = config.retention_ms >= 0 && now - segment.largest_timestamp() > config.retention_ms;
+            let oversized = config.retention_bytes >= 0 && excess >= segment.size();
+            if !(below_start || expired || oversized) {
+                break;
+            }
+            excess = excess.saturating_sub(segment.size());
+            doomed.push(segment.clone());
+        }
+        let mut outcome = RetentionOutcome {
+            log_start_offset: log_start,
+            ..Default::default()
+        };
+        if doomed.is_empty() {
+            return Ok(outcome);
+        }
+        {
+            let mut map = self.segments.write();
+            for segment in &doomed {
+                map.remove(&segment.base_offset());
+            }
+            let first = *map.keys().next().expect("the active segment is never deleted");
+            outcome.log_start_offset = log_start.max(first);
+        }
+        self.advance_log_start(outcome.log_start_offset)?;
+        for segment in doomed {
+            outcome.deleted_segments += 1;
+            outcome.deleted_bytes += segment.size();
+            segment
+                .delete_files()
+                .context(|| format!("deleting segment {} of {}", segment.base_offset(), self.dir.display()))?;
+        }
+        tracing::info!(dir = %self.dir.display(), segments = outcome.deleted_segments, bytes = outcome.deleted_bytes, "retention deleted segments");
+        Ok(outcome)
+    }
+
+    /// DeleteRecords: makes `before` the log start offset (records below it
+    /// become unreadable) and deletes the segments wholly below it. `before`
+    /// may not pass the high watermark. Returns the new log start offset.
+    pub fn delete_records(&self, before: u64) -> Result<u64> {
+        let high_watermark = self.high_watermark();
+        if before > high_watermark {
+            return Err(LogError::OffsetOutOfRange {
+                offset: before,
+                log_start: self.log_start_offset(),
+                log_end: high_watermark,
+            });
+        }
+        {
+            let _shape = self.append_lock.lock();
+            if before > self.log_start_offset() {
+                self.advance_log_start(before)?;
+            }
+        }
+        self.apply_retention()?;
+        Ok(self.log_start_offset())
+    }
+
+    fn advance_log_start(&self, offset: u64) -> Result<()> {
+        self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
+        self.recovery_point.fetch_max(offset.min(self.end_offset()), Ordering::AcqRel);
+        self.epoch_cache.lock().truncate_from_start(offset)
+    }
+
+    /// Removes every record at or after `offset` (a follower whose log
+    /// diverged from its new leader's). The log end becomes `offset`, or the
+    /// start of the batch holding it when a batch straddles it.
+    pub fn truncate_to(&self, offset: u64) -> Result<()> {
+        let _shape = self.append_lock.lock();
+        if offset >= self.end_offset() {
+            return Ok(());
+        }
+        let first_base = *self.segments.read().keys().next().expect("a log has segments");
+        if offset < first_base {
+            return self.truncate_fully_locked(offset);
+        }
+        let config = self.config();
+        let removed: Vec<Arc<Segment>> = {
+            let mut map = self.segments.write();
+            let later: Vec<u64> = map.range(offset..).map(|(b, _)| *b).filter(|&b| b > first_base).collect();
+            later.into_iter().filter_map(|b| map.remove(&b)).collect()
+        };
+        for segment in &removed {
+            segment.delete_files().context(|| format!("deleting segment {}", segment.base_offset()))?;
+        }
+        let active = self.active_segment();
+        let io = || -> std::io::Result<()> {
+            active.truncate_to(offset)?;
+            active.load_tail()?;
+            active.make_active(&config)
+        };
+        io().context(|| format!("truncating {} to {offset}", self.dir.display()))?;
+        self.set_end_after_truncation(active.next_offset())
+    }
+
+    /// Deletes every segment and starts the log again, empty, at `offset`.
+    pub fn truncate_fully_and_start_at(&self, offset: u64) -> Result<()> {
+        let _shape = self.append_lock.lock();
+        self.truncate_fully_locked(offset)
+    }
+
+    fn truncate_fully_locked(&self, offset: u64) -> Result<()> {
+        let config = self.config();
+        let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write()).into_values().collect();
+        for segment in &old {
+            segment.delete_files().context(|| format!("deleting segment {}", segment.base_offset()))?;
+        }
+        let segment = Segment::create(&self.dir, offset, &config, self.clock.now_ms())
+            .context(|| format!("creating segment {offset} in {}", self.dir.display()))?;
+        self.segments.write().insert(offset, Arc::new(segment));
+        self.log_start_offset.store(offset, Ordering::Release);
+        self.end_offset.store(offset, Ordering::Release);
+        self.high_watermark.store(offset, Ordering::Release);
+        self.recovery_point.store(offset, Ordering::Release);
+        let mut cache = self.epoch_cache.lock();
+        cache.truncate_from_end(0)?;
+        Ok(())
+    }
+
+    fn set_end_after_truncation(&self, end: u64) -> Result<()> {
+        self.end_offset.store(end, Ordering::Release);
+        self.high_watermark.fetch_min(end, Ordering::AcqRel);
+        self.recovery_point.fetch_min(end, Ordering::AcqRel);
+        self.epoch_cache.lock().truncate_from_end(end)
+    }
+}

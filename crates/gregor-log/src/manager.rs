@@ -1,0 +1,377 @@
+//! `LogManager`: every partition log of a broker across its log directories.
+//!
+//! Keeps Kafka's per-directory bookkeeping: a `.lock` file so two processes
+//! never share a directory, the `recovery-point-offset-checkpoint`,
+//! `log-start-offset-checkpoint` and `replication-offset-checkpoint` files,
+//! and the `.kafka_cleanshutdown` marker that lets a restart skip recovery.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{select, tick, Receiver, Sender};
+use parking_lot::{Mutex, RwLock};
+use tracing::{error, info, warn};
+
+use crate::checkpoint::OffsetCheckpointFile;
+use crate::clock::{Clock, SystemClock};
+use crate::config::LogConfig;
+use crate::error::{IoContext, LogError, Result};
+use crate::log::{Log, LogOpenOptions};
+use crate::TopicPartition;
+
+const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+const LOCK_FILE: &str = ".lock";
+const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+const LOG_START_FILE: &str = "log-start-offset-checkpoint";
+const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
+const DELETE_SUFFIX: &str = "-delete";
+
+/// Settings of a [`LogManager`] (Kafka's broker-level names in comments).
+#[derive(Debug, Clone)]
+pub struct LogManagerConfig {
+    /// `log.dirs`: where partitions live.
+    pub log_dirs: Vec<PathBuf>,
+    /// Configuration for logs found at start-up and created without one.
+    pub default_log_config: LogConfig,
+    /// `num.recovery.threads.per.data.dir`: threads opening logs per directory.
+    pub recovery_threads_per_dir: usize,
+    /// How often idle logs are checked for `flush.ms`.
+    pub flush_check_interval: Duration,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval: Duration,
+    /// `log.flush.offset.checkpoint.interval.ms`.
+    pub checkpoint_interval: Duration,
+    /// Whether logs are replicated (high watermark moved by the caller) or
+    /// their own source of truth (high watermark = log end).
+    pub replicated: bool,
+}
+
+impl LogManagerConfig {
+    /// Defaults for the given directories.
+    pub fn new(log_dirs: Vec<PathBuf>) -> Self {
+        Self {
+            log_dirs,
+            default_log_config: LogConfig::default(),
+            recovery_threads_per_dir: 1,
+            flush_check_interval: Duration::from_millis(100),
+            retention_check_interval: Duration::from_secs(300),
+            checkpoint_interval: Duration::from_secs(60),
+            replicated: false,
+        }
+    }
+}
+
+struct LogDir {
+    path: PathBuf,
+    _lock: File,
+}
+
+struct Background {
+    stop: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+/// All partition logs of a broker.
+pub struct LogManager {
+    config: LogManagerConfig,
+    clock: Arc<dyn Clock>,
+    dirs: Vec<LogDir>,
+    logs: RwLock<HashMap<TopicPartition, (usize, Arc<Log>)>>,
+    background: Mutex<Option<Background>>,
+}
+
+impl LogManager {
+    /// Opens every log in every directory (in parallel), recovering the
+    /// ones that were not shut down cleanly.
+    pub fn open(config: LogManagerConfig) -> Result<Self> {
+        Self::open_with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// [`LogManager::open`] with an injected clock.
+    pub fn open_with_clock(config: LogManagerConfig, clock: Arc<dyn Clock>) -> Result<Self> {
+        if config.log_dirs.is_empty() {
+            return Err(LogError::InvalidConfig("log.dirs is empty".into()));
+        }
+        config.default_log_config.validate()?;
+        let mut dirs = Vec::new();
+        let mut logs = HashMap::new();
+        for (i, path) in config.log_dirs.iter().enumerate() {
+            fs::create_dir_all(path).context(|| format!("creating log directory {}", path.display()))?;
+            let lock = lock_dir(path)?;
+            for (tp, log) in open_dir_logs(path, &config, &clock)? {
+                if logs.contains_key(&tp) {
+                    return Err(LogError::Unrecoverable {
+                        dir: path.clone(),
+                        reason: format!("partition {tp} exists in more than one log directory"),
+                    });
+                }
+                logs.insert(tp, (i, Arc::new(log)));
+            }
+            dirs.push(LogDir {
+                path: path.clone(),
+                _lock: lock,
+            });
+        }
+        info!(partitions = logs.len(), dirs = dirs.len(), "log manager opened");
+        Ok(Self {
+            config,
+            clock,
+            dirs,
+            logs: RwLock::new(logs),
+            background: Mutex::new(None),
+        })
+    }
+
+    /// The log of `tp`, if it exists.
+    pub fn get(&self, tp: &TopicPartition) -> Option<Arc<Log>> {
+        self.logs.read().get(tp).map(|(_, l)| l.clone())
+    }
+
+    /// Every partition and its log.
+    pub fn logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {
+        self.logs.read().iter().map(|(tp, (_, l))| (tp.clone(), l.clone())).collect()
+    }
+
+    /// The directory holding `tp`.
+    pub fn dir_of(&self, tp: &TopicPartition) -> Option<PathBuf> {
+        self.logs.read().get(tp).map(|(i, _)| self.dirs[*i].path.clone())
+    }
+
+    /// The log of `tp`, created with `config` in the log directory holding
+    /// the fewest partitions when it does not exist yet.
+    pub fn get_or_create(&self, tp: &TopicPartition, config: Option<LogConfig>) -> Result<Arc<Log>> {
+        if let Some(log) = self.get(tp) {
+            return Ok(log);
+        }
+        let mut logs = self.logs.write();
+        if let Some((_, log)) = logs.get(tp) {
+            return Ok(log.clone());
+        }
+        let mut counts = vec![0usize; self.dirs.len()];
+        for (i, _) in logs.values() {
+            counts[*i] += 1;
+        }
+        let dir = (0..counts.len()).min_by_key(|&i| counts[i]).unwrap_or(0);
+        let path = self.dirs[dir].path.join(tp.dir_name());
+        let options = LogOpenOptions {
+            clock: self.clock.clone(),
+            clean_shutdown: true,
+            high_watermark_follows_end: !self.config.replicated,
+            ..Default::default()
+        };
+        let log = Arc::new(Log::open_with(&path, config.unwrap_or_else(|| self.config.default_log_config.clone()), options)?);
+        logs.insert(tp.clone(), (dir, log.clone()));
+        info!(partition = %tp, dir = %path.display(), "created log");
+        Ok(log)
+    }
+
+    /// Closes and removes the log of `tp` with its files.
+    pub fn delete(&self, tp: &TopicPartition) -> Result<()> {
+        let Some((_, log)) = self.logs.write().remove(tp) else {
+            return Err(LogError::Partition(format!("no log for {tp}")));
+        };
+        log.close()?;
+        let from = log.dir().to_path_buf();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let doomed = from.with_file_name(format!("{}.{nanos}{DELETE_SUFFIX}", tp.dir_name()));
+        fs::rename(&from, &doomed).context(|| format!("renaming {} for deletion", from.display()))?;
+        fs::remove_dir_all(&doomed).context(|| format!("deleting {}", doomed.display()))?;
+        info!(partition = %tp, "deleted log");
+        Ok(())
+    }
+
+    /// Writes the recovery-point, log-start and high-watermark checkpoints
+    /// of every directory.
+    pub fn checkpoint(&self) -> Result<()> {
+        let logs = self.logs.read();
+        for (i, dir) in self.dirs.iter().enumerate() {
+            let mine: Vec<_> = logs.iter().filter(|(_, (d, _))| *d == i).collect();
+            let collect = |f: fn(&Log) -> u64| mine.iter().map(|(tp, (_, l))| ((*tp).clone(), f(l))).collect::<Vec<_>>();
+            OffsetCheckpointFile::new(dir.path.join(RECOVERY_POINT_FILE)).write(&collect(Log::recovery_point))?;
+            OffsetCheckpointFile::new(dir.path.join(LOG_START_FILE)).write(&collect(Log::log_start_offset))?;
+            OffsetCheckpointFile::new(dir.path.join(HIGH_WATERMARK_FILE)).write(&collect(Log::high_watermark))?;
+        }
+        Ok(())
+    }
+
+    /// Runs retention on every log; returns the number of segments deleted.
+    pub fn apply_retention(&self) -> usize {
+        let mut deleted = 0;
+        for (tp, log) in self.logs() {
+            match log.apply_retention() {
+                Ok(outcome) => deleted += outcome.deleted_segments,
+                Err(e) => error!(partition = %tp, "retention failed: {e}"),
+            }
+        }
+        deleted
+    }
+
+    /// Flushes the logs whose `flush.ms` has passed.
+    pub fn flush_due(&self) {
+        for (tp, log) in self.logs() {
+            if let Err(e) = log.flush_if_due() {
+                error!(partition = %tp, "scheduled flush failed: {e}");
+            }
+        }
+    }
+
+    /// Starts the background thread that flushes by interval, applies
+    /// retention and writes checkpoints. Stopped by [`LogManager::close`].
+    pub fn start_background(self: &Arc<Self>) {
+        let mut slot = self.background.lock();
+        if slot.is_some() {
+            return;
+        }
+        let (stop, stopped) = crossbeam_channel::bounded(1);
+        let weak = Arc::downgrade(self);
+        let c = &self.config;
+        let intervals = (c.flush_check_interval, c.retention_check_interval, c.checkpoint_interval);
+        let thread = std::thread::Builder::new()
+            .name("gregor-log-scheduler".into())
+            .spawn(move || run_background(weak, stopped, intervals))
+            .ok();
+        match thread {
+            Some(thread) => *slot = Some(Background { stop, thread }),
+            None => error!("could not start the log scheduler thread"),
+        }
+    }
+
+    /// Stops the background thread, closes every log (flushed, indexes
+    /// trimmed), writes the checkpoints and the clean-shutdown markers.
+    pub fn close(&self) -> Result<()> {
+        if let Some(bg) = self.background.lock().take() {
+            let _ = bg.stop.send(());
+            let _ = bg.thread.join();
+        }
+        let mut first_error = None;
+        for (tp, log) in self.logs() {
+            if let Err(e) = log.close() {
+                error!(partition = %tp, "close failed: {e}");
+                first_error.get_or_insert(e);
+            }
+        }
+        self.checkpoint()?;
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        for dir in &self.dirs {
+            let marker = dir.path.join(CLEAN_SHUTDOWN_FILE);
+            File::create(&marker)
+                .and_then(|f| f.sync_all())
+                .and_then(|_| File::open(&dir.path)?.sync_all())
+                .context(|| format!("writing {}", marker.display()))?;
+        }
+        info!("log manager closed cleanly");
+        Ok(())
+    }
+}
+
+fn run_background(manager: Weak<LogManager>, stop: Receiver<()>, (flush, retention, checkpoint): (Duration, Duration, Duration)) {
+    let (flush_tick, retention_tick, checkpoint_tick) = (tick(flush), tick(retention), tick(checkpoint));
+    loop {
+        select! {
+            recv(stop) -> _ => return,
+            recv(flush_tick) -> _ => match manager.upgrade() {
+                Some(m) => m.flush_due(),
+                None => return,
+            },
+            recv(retention_tick) -> _ => match manager.upgrade() {
+                Some(m) => { m.apply_retention(); }
+                None => return,
+            },
+            recv(checkpoint_tick) -> _ => match manager.upgrade() {
+                Some(m) => if let Err(e) = m.checkpoint() { error!("checkpoint failed: {e}") },
+                None => return,
+            },
+        }
+    }
+}
+
+/// Takes an exclusive `flock` on the directory's `.lock` file.
+fn lock_dir(path: &Path) -> Result<File> {
+    let lock_path = path.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .context(|| format!("opening {}", lock_path.display()))?;
+    // SAFETY: flock on a descriptor we own.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 {
+        return Err(LogError::Unrecoverable {
+            dir: path.to_path_buf(),
+            reason: "the log directory is in use by another process".into(),
+        });
+    }
+    Ok(file)
+}
+
+/// Opens every partition directory of one log directory.
+fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>) -> Result<Vec<(TopicPartition, Log)>> {
+    let marker = path.join(CLEAN_SHUTDOWN_FILE);
+    let clean = marker.exists();
+    let as_map = |file: &str| -> Result<HashMap<TopicPartition, u64>> {
+        Ok(OffsetCheckpointFile::new(path.join(file)).read()?.into_iter().collect())
+    };
+    let (recovery_points, log_starts, high_watermarks) = (as_map(RECOVERY_POINT_FILE)?, as_map(LOG_START_FILE)?, as_map(HIGH_WATERMARK_FILE)?);
+
+    let mut partitions = Vec::new();
+    for entry in fs::read_dir(path).context(|| format!("listing {}", path.display()))? {
+        let entry = entry.context(|| format!("listing {}", path.display()))?;
+        if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(DELETE_SUFFIX) {
+            fs::remove_dir_all(entry.path()).context(|| format!("finishing the deletion of {name}"))?;
+            continue;
+        }
+        match TopicPartition::from_dir_name(&name) {
+            Some(tp) => partitions.push(tp),
+            None => warn!(dir = %entry.path().display(), "ignoring a directory that is not a partition"),
+        }
+    }
+    if !clean && !partitions.is_empty() {
+        warn!(dir = %path.display(), "no clean shutdown marker: recovering logs");
+    }
+
+    // A pool of recovery threads fed through a channel.
+    let (work, jobs) = crossbeam_channel::unbounded();
+    for tp in partitions {
+        let _ = work.send(tp);
+    }
+    drop(work);
+    let results = Mutex::new(Vec::new());
+    let threads = config.recovery_threads_per_dir.max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                for tp in jobs.iter() {
+                    let options = LogOpenOptions {
+                        clock: clock.clone(),
+                        clean_shutdown: clean,
+                        recovery_point: recovery_points.get(&tp).copied(),
+                        log_start_offset: log_starts.get(&tp).copied(),
+                        high_watermark: high_watermarks.get(&tp).copied(),
+                        high_watermark_follows_end: !config.replicated,
+                    };
+                    let opened = Log::open_with(path.join(tp.dir_name()), config.default_log_config.clone(), options);
+                    results.lock().push(opened.map(|log| (tp, log)));
+                }
+            });
+        }
+    });
+    let logs = results.into_inner().into_iter().collect::<Result<Vec<_>>>()?;
+    if clean {
+        fs::remove_file(&marker).context(|| format!("removing {}", marker.display()))?;
+    }
+    Ok(logs)
+}
