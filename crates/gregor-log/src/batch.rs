@@ -304,8 +304,7 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: u64) {
 
 /// Writes `epoch` as the batch's partition leader epoch. Outside the CRC.
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
-    batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4]
-        .copy_from_slice(&epoch.to_be_bytes());
+    batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4].copy_from_slice(&epoch.to_be_bytes());
 }
 
 /// Marks the batch as `LogAppendTime` with `timestamp` as its max timestamp
@@ -516,9 +515,7 @@ impl RecordBatchBuilder {
         headers: &[(&[u8], Option<&[u8]>)],
         timestamp: i64,
     ) -> &mut Self {
-        let mut body = Vec::with_capacity(
-            16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len),
-        );
+        let mut body = Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
         body.push(0); // attributes
         write_varlong(&mut body, timestamp - self.base_timestamp);
         write_varint(&mut body, self.count);
@@ -641,10 +638,7 @@ mod tests {
         let mut batch = sample();
         let last = batch.len() - 1;
         batch[last] ^= 1;
-        assert!(matches!(
-            validate_batch(&batch),
-            Err(BatchError::CrcMismatch { .. })
-        ));
+        assert!(matches!(validate_batch(&batch), Err(BatchError::CrcMismatch { .. })));
         let mut batch = sample();
         batch[MAGIC_AT] = 1;
         assert_eq!(validate_batch(&batch), Err(BatchError::UnsupportedMagic(1)));

@@ -97,7 +97,10 @@ impl OffsetCheckpointFile {
                     let topic = parts.next()?.to_string();
                     let partition = parts.next()?.parse().ok()?;
                     let offset = parts.next()?.parse().ok()?;
-                    parts.next().is_none().then_some((TopicPartition { topic, partition }, offset))
+                    parts
+                        .next()
+                        .is_none()
+                        .then_some((TopicPartition { topic, partition }, offset))
                 })();
                 parsed.ok_or_else(|| LogError::BadCheckpoint {
                     path: self.path.clone(),
@@ -118,7 +121,10 @@ mod tests {
         let path = dir.path().join("recovery-point-offset-checkpoint");
         let file = OffsetCheckpointFile::new(path.clone());
         assert!(file.read().unwrap().is_empty());
-        let entries = vec![(TopicPartition::new("orders", 3), 42), (TopicPartition::new("a-b", 0), 7)];
+        let entries = vec![
+            (TopicPartition::new("orders", 3), 42),
+            (TopicPartition::new("a-b", 0), 7),
+        ];
         file.write(&entries).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "0\n2\norders 3 42\na-b 0 7\n");
         assert_eq!(file.read().unwrap(), entries);

@@ -119,7 +119,10 @@ impl LogConfig {
             return bad(format!("segment.ms {} must be positive", self.segment_ms));
         }
         if self.max_message_bytes < crate::batch::BATCH_HEADER_SIZE as u32 {
-            return bad(format!("max.message.bytes {} is below one batch header", self.max_message_bytes));
+            return bad(format!(
+                "max.message.bytes {} is below one batch header",
+                self.max_message_bytes
+            ));
         }
         Ok(())
     }
@@ -141,17 +144,30 @@ mod tests {
 
     #[test]
     fn flush_policy_follows_the_settings() {
-        let c = LogConfig { flush_messages: 10, ..Default::default() };
+        let c = LogConfig {
+            flush_messages: 10,
+            ..Default::default()
+        };
         assert_eq!(c.flush_policy(), FlushPolicy::EveryMessages(10));
-        let c = LogConfig { flush_ms: 50, ..Default::default() };
+        let c = LogConfig {
+            flush_ms: 50,
+            ..Default::default()
+        };
         assert_eq!(c.flush_policy(), FlushPolicy::Interval(Duration::from_millis(50)));
-        let c = LogConfig { flush_group_commit: true, flush_ms: 5, ..Default::default() };
+        let c = LogConfig {
+            flush_group_commit: true,
+            flush_ms: 5,
+            ..Default::default()
+        };
         assert_eq!(c.flush_policy(), FlushPolicy::GroupCommit);
     }
 
     #[test]
     fn out_of_range_values_are_refused() {
-        let c = LogConfig { segment_bytes: u32::MAX, ..Default::default() };
+        let c = LogConfig {
+            segment_bytes: u32::MAX,
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
     }
 }

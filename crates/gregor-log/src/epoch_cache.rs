@@ -139,7 +139,13 @@ mod tests {
         c.truncate_from_end(15).unwrap();
         assert_eq!(c.latest_epoch(), Some(3));
         c.truncate_from_start(12).unwrap();
-        assert_eq!(c.entries(), &[EpochEntry { epoch: 3, start_offset: 12 }]);
+        assert_eq!(
+            c.entries(),
+            &[EpochEntry {
+                epoch: 3,
+                start_offset: 12
+            }]
+        );
         let again = LeaderEpochCache::load(dir.path()).unwrap();
         assert_eq!(again.entries(), c.entries());
         assert_eq!(

@@ -134,7 +134,11 @@ impl LogManager {
 
     /// Every partition and its log.
     pub fn logs(&self) -> Vec<(TopicPartition, Arc<Log>)> {
-        self.logs.read().iter().map(|(tp, (_, l))| (tp.clone(), l.clone())).collect()
+        self.logs
+            .read()
+            .iter()
+            .map(|(tp, (_, l))| (tp.clone(), l.clone()))
+            .collect()
     }
 
     /// The directory holding `tp`.
@@ -164,7 +168,11 @@ impl LogManager {
             high_watermark_follows_end: !self.config.replicated,
             ..Default::default()
         };
-        let log = Arc::new(Log::open_with(&path, config.unwrap_or_else(|| self.config.default_log_config.clone()), options)?);
+        let log = Arc::new(Log::open_with(
+            &path,
+            config.unwrap_or_else(|| self.config.default_log_config.clone()),
+            options,
+        )?);
         logs.insert(tp.clone(), (dir, log.clone()));
         info!(partition = %tp, dir = %path.display(), "created log");
         Ok(log)
@@ -193,7 +201,11 @@ impl LogManager {
         let logs = self.logs.read();
         for (i, dir) in self.dirs.iter().enumerate() {
             let mine: Vec<_> = logs.iter().filter(|(_, (d, _))| *d == i).collect();
-            let collect = |f: fn(&Log) -> u64| mine.iter().map(|(tp, (_, l))| ((*tp).clone(), f(l))).collect::<Vec<_>>();
+            let collect = |f: fn(&Log) -> u64| {
+                mine.iter()
+                    .map(|(tp, (_, l))| ((*tp).clone(), f(l)))
+                    .collect::<Vec<_>>()
+            };
             OffsetCheckpointFile::new(dir.path.join(RECOVERY_POINT_FILE)).write(&collect(Log::recovery_point))?;
             OffsetCheckpointFile::new(dir.path.join(LOG_START_FILE)).write(&collect(Log::log_start_offset))?;
             OffsetCheckpointFile::new(dir.path.join(HIGH_WATERMARK_FILE)).write(&collect(Log::high_watermark))?;
@@ -232,7 +244,11 @@ impl LogManager {
         let (stop, stopped) = crossbeam_channel::bounded(1);
         let weak = Arc::downgrade(self);
         let c = &self.config;
-        let intervals = (c.flush_check_interval, c.retention_check_interval, c.checkpoint_interval);
+        let intervals = (
+            c.flush_check_interval,
+            c.retention_check_interval,
+            c.checkpoint_interval,
+        );
         let thread = std::thread::Builder::new()
             .name("gregor-log-scheduler".into())
             .spawn(move || run_background(weak, stopped, intervals))
@@ -273,7 +289,11 @@ impl LogManager {
     }
 }
 
-fn run_background(manager: Weak<LogManager>, stop: Receiver<()>, (flush, retention, checkpoint): (Duration, Duration, Duration)) {
+fn run_background(
+    manager: Weak<LogManager>,
+    stop: Receiver<()>,
+    (flush, retention, checkpoint): (Duration, Duration, Duration),
+) {
     let (flush_tick, retention_tick, checkpoint_tick) = (tick(flush), tick(retention), tick(checkpoint));
     loop {
         select! {
@@ -321,7 +341,11 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
     let as_map = |file: &str| -> Result<HashMap<TopicPartition, u64>> {
         Ok(OffsetCheckpointFile::new(path.join(file)).read()?.into_iter().collect())
     };
-    let (recovery_points, log_starts, high_watermarks) = (as_map(RECOVERY_POINT_FILE)?, as_map(LOG_START_FILE)?, as_map(HIGH_WATERMARK_FILE)?);
+    let (recovery_points, log_starts, high_watermarks) = (
+        as_map(RECOVERY_POINT_FILE)?,
+        as_map(LOG_START_FILE)?,
+        as_map(HIGH_WATERMARK_FILE)?,
+    );
 
     let mut partitions = Vec::new();
     for entry in fs::read_dir(path).context(|| format!("listing {}", path.display()))? {

@@ -18,11 +18,7 @@ pub struct FileRegion {
 
 impl FileRegion {
     pub(crate) fn new(file: Arc<File>, position: u64, len: u64) -> Self {
-        Self {
-            file,
-            position,
-            len,
-        }
+        Self { file, position, len }
     }
 
     /// The segment file.
@@ -76,7 +72,10 @@ fn send_file(input: RawFd, output: RawFd, position: u64, len: u64, sent: &mut u6
             return Err(err);
         }
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "segment shorter than region"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "segment shorter than region",
+            ));
         }
         *sent += n as u64;
     }

@@ -111,7 +111,11 @@ impl Segment {
         created_ms: i64,
     ) -> io::Result<Self> {
         let offset_index = OffsetIndex::open(&dir.join(file_name(base_offset, ".index")), base_offset, index_bytes)?;
-        let time_index = TimeIndex::open(&dir.join(file_name(base_offset, ".timeindex")), base_offset, index_bytes)?;
+        let time_index = TimeIndex::open(
+            &dir.join(file_name(base_offset, ".timeindex")),
+            base_offset,
+            index_bytes,
+        )?;
         Ok(Self {
             base_offset,
             log_path,
@@ -163,9 +167,9 @@ impl Segment {
         self.offset_index.read().len()
     }
 
-    /// True when an append of `bytes` with `max_timestamp` up to
-    /// `last_offset` must go to a new segment instead.
-    pub(crate) fn should_roll(&self, config: &LogConfig, bytes: u64, max_timestamp: i64, last_offset: u64, now_ms: i64) -> bool {
+    /// True when an append of `bytes` with `max_timestamp` must go to a new
+    /// segment instead (size, age, or a full index).
+    pub(crate) fn should_roll(&self, config: &LogConfig, bytes: u64, max_timestamp: i64, now_ms: i64) -> bool {
         let size = self.size();
         if size == 0 {
             return false;
@@ -179,7 +183,6 @@ impl Segment {
             || waited > config.segment_ms
             || self.offset_index.read().is_full()
             || self.time_index.read().is_full()
-            || last_offset - self.base_offset > u64::from(u32::MAX)
     }
 
     /// Writes `bytes` (whole batches described by `batches`: position in
@@ -197,7 +200,13 @@ impl Segment {
         Ok(())
     }
 
-    fn index_batches(&self, w: &mut WriteState, start: u64, batches: impl Iterator<Item = (usize, BatchHeader)>, interval: u32) {
+    fn index_batches(
+        &self,
+        w: &mut WriteState,
+        start: u64,
+        batches: impl Iterator<Item = (usize, BatchHeader)>,
+        interval: u32,
+    ) {
         let mut offset_index = None;
         for (at, h) in batches {
             let position = start + at as u64;
@@ -212,7 +221,9 @@ impl Segment {
                 offset_index
                     .get_or_insert_with(|| self.offset_index.write())
                     .append(h.last_offset(), position as u32);
-                self.time_index.write().maybe_append(w.max_ts_so_far, w.offset_of_max_ts, false);
+                self.time_index
+                    .write()
+                    .maybe_append(w.max_ts_so_far, w.offset_of_max_ts, false);
                 w.bytes_since_index = 0;
             }
             w.bytes_since_index += h.total_size() as u64;
@@ -247,7 +258,13 @@ impl Segment {
     /// The whole batches from the one containing `offset`, at most
     /// `max_bytes` long but always the first batch when `min_one_batch`,
     /// and only batches whose offsets all lie below `max_offset`.
-    pub(crate) fn read(&self, offset: u64, max_bytes: u64, max_offset: u64, min_one_batch: bool) -> io::Result<Option<SegmentSlice>> {
+    pub(crate) fn read(
+        &self,
+        offset: u64,
+        max_bytes: u64,
+        max_offset: u64,
+        min_one_batch: bool,
+    ) -> io::Result<Option<SegmentSlice>> {
         let limit = self.size();
         let Some((start, first)) = self.find_batch(offset, limit)? else {
             return Ok(None);
@@ -351,11 +368,13 @@ impl Segment {
         self.max_timestamp.store(-1, Ordering::Release);
         let mut window = FileWindow::new(&self.file, file_len);
         let mut valid = 0u64;
-        loop {
-            let Some(head) = window.get(valid, BATCH_HEADER_SIZE)? else { break };
+        while let Some(head) = window.get(valid, BATCH_HEADER_SIZE)? {
             let Ok(header) = BatchHeader::parse(head) else { break };
-            let Some(batch) = window.get(valid, header.total_size())? else { break };
-            let in_order = header.base_offset >= w.next_offset && header.last_offset() - self.base_offset <= u64::from(u32::MAX);
+            let Some(batch) = window.get(valid, header.total_size())? else {
+                break;
+            };
+            let in_order =
+                header.base_offset >= w.next_offset && header.last_offset() - self.base_offset <= u64::from(u32::MAX);
             if !in_order || validate_batch_integrity(batch).is_err() {
                 break;
             }
@@ -426,7 +445,9 @@ impl Segment {
 
     /// Makes this segment ready to take appends: indexes preallocated.
     pub(crate) fn make_active(&self, config: &LogConfig) -> io::Result<()> {
-        self.offset_index.write().preallocate(config.segment_index_bytes as usize)?;
+        self.offset_index
+            .write()
+            .preallocate(config.segment_index_bytes as usize)?;
         self.time_index.write().preallocate(config.segment_index_bytes as usize)
     }
 

@@ -74,10 +74,7 @@ impl OffsetIndex {
 
     /// Adds an entry; ignored unless it is beyond the last one.
     pub fn append(&mut self, offset: u64, position: u32) {
-        let Some(relative) = offset
-            .checked_sub(self.base_offset)
-            .and_then(|r| u32::try_from(r).ok())
-        else {
+        let Some(relative) = offset.checked_sub(self.base_offset).and_then(|r| u32::try_from(r).ok()) else {
             return;
         };
         if self.is_full() {
@@ -205,8 +202,20 @@ mod tests {
         let mut idx = OffsetIndex::open(&dir.path().join("0.index"), 100, Some(80)).unwrap();
         idx.append(110, 1000);
         idx.append(120, 2000);
-        assert_eq!(idx.lookup(50), OffsetPosition { offset: 100, position: 0 });
-        assert_eq!(idx.lookup(109), OffsetPosition { offset: 100, position: 0 });
+        assert_eq!(
+            idx.lookup(50),
+            OffsetPosition {
+                offset: 100,
+                position: 0
+            }
+        );
+        assert_eq!(
+            idx.lookup(109),
+            OffsetPosition {
+                offset: 100,
+                position: 0
+            }
+        );
         assert_eq!(idx.lookup(115).position, 1000);
         assert_eq!(idx.lookup(999).position, 2000);
         assert_eq!(idx.lookup_position(1999).position, 1000);

@@ -70,10 +70,7 @@ impl TimeIndex {
     /// is kept for the entry written when the segment becomes inactive, so
     /// only `force` may use it.
     pub fn maybe_append(&mut self, timestamp: i64, offset: u64, force: bool) {
-        let Some(relative) = offset
-            .checked_sub(self.base_offset)
-            .and_then(|r| u32::try_from(r).ok())
-        else {
+        let Some(relative) = offset.checked_sub(self.base_offset).and_then(|r| u32::try_from(r).ok()) else {
             return;
         };
         let room = if force { 0 } else { 1 };
@@ -188,7 +185,13 @@ mod tests {
         idx.maybe_append(200, 20, false);
         assert_eq!(idx.len(), 2);
         assert_eq!(idx.lookup(50), None);
-        assert_eq!(idx.lookup(150), Some(TimestampOffset { timestamp: 100, offset: 10 }));
+        assert_eq!(
+            idx.lookup(150),
+            Some(TimestampOffset {
+                timestamp: 100,
+                offset: 10
+            })
+        );
         assert_eq!(idx.last_entry().unwrap().timestamp, 200);
         idx.truncate_to(20);
         assert_eq!(idx.len(), 1);

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::{AppendState, Log};
 use crate::batch::{
-    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch, validate_batch_integrity, BatchHeader,
-    BatchIter,
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch, validate_batch_integrity,
+    BatchHeader, BatchIter,
 };
 use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
 use crate::error::{IoContext, LogError, Result};
@@ -117,9 +117,8 @@ impl Log {
         };
         let max_timestamp = headers.iter().map(|(_, h)| h.max_timestamp).max().unwrap_or(-1);
         let mut active = self.active_segment();
-        if active.should_roll(config, bytes.len() as u64, max_timestamp, last.last_offset(), now) {
-            active = self.roll_locked(config, first.base_offset, now)?;
-        } else if first.base_offset > active.base_offset() + u64::from(u32::MAX) {
+        let offsets_overflow = last.last_offset() - active.base_offset() > u64::from(u32::MAX);
+        if offsets_overflow || active.should_roll(config, bytes.len() as u64, max_timestamp, now) {
             active = self.roll_locked(config, first.base_offset, now)?;
         }
         {
@@ -182,7 +181,8 @@ impl Log {
     /// Starts a new segment at `base_offset`; holds the append lock.
     fn roll_locked(&self, config: &LogConfig, base_offset: u64, now: i64) -> Result<Arc<Segment>> {
         let old = self.active_segment();
-        old.make_inactive().context(|| format!("rolling {}", self.dir.display()))?;
+        old.make_inactive()
+            .context(|| format!("rolling {}", self.dir.display()))?;
         let segment = Segment::create(&self.dir, base_offset, config, now)
             .context(|| format!("creating segment {base_offset} in {}", self.dir.display()))?;
         let segment = Arc::new(segment);
@@ -218,7 +218,10 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
     let mut headers = Vec::new();
     let mut covered = 0;
     for item in BatchIter::new(bytes) {
-        let (at, _) = item.map_err(|source| LogError::CorruptBatch { position: covered, source })?;
+        let (at, _) = item.map_err(|source| LogError::CorruptBatch {
+            position: covered,
+            source,
+        })?;
         let batch = &bytes[at..];
         let checked = match origin {
             Origin::Producer => validate_batch(batch),
@@ -238,13 +241,17 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
         headers.push((at, header));
     }
     if covered != bytes.len() {
-        let source = crate::batch::BatchHeader::parse(&bytes[covered..])
-            .err()
-            .unwrap_or(crate::batch::BatchError::Truncated {
-                needed: bytes.len() - covered + 1,
-                available: bytes.len() - covered,
-            });
-        return Err(LogError::CorruptBatch { position: covered, source });
+        let source =
+            crate::batch::BatchHeader::parse(&bytes[covered..])
+                .err()
+                .unwrap_or(crate::batch::BatchError::Truncated {
+                    needed: bytes.len() - covered + 1,
+                    available: bytes.len() - covered,
+                });
+        return Err(LogError::CorruptBatch {
+            position: covered,
+            source,
+        });
     }
     if headers.is_empty() {
         return Err(LogError::InvalidAppend("no record batches"));

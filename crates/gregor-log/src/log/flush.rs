@@ -72,7 +72,11 @@ impl Log {
         };
         for segment in segments {
             if let Err(e) = segment.flush() {
-                let reason = format!("fsync of {} segment {} failed: {e}", self.dir.display(), segment.base_offset());
+                let reason = format!(
+                    "fsync of {} segment {} failed: {e}",
+                    self.dir.display(),
+                    segment.base_offset()
+                );
                 tracing::error!("{reason}");
                 *self.failure.lock() = Some(reason.clone());
                 return Err(LogError::Offline(reason));

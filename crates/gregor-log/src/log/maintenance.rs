@@ -101,7 +101,8 @@ impl Log {
 
     fn advance_log_start(&self, offset: u64) -> Result<()> {
         self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
-        self.recovery_point.fetch_max(offset.min(self.end_offset()), Ordering::AcqRel);
+        self.recovery_point
+            .fetch_max(offset.min(self.end_offset()), Ordering::AcqRel);
         self.epoch_cache.lock().truncate_from_start(offset)
     }
 
@@ -120,11 +121,17 @@ impl Log {
         let config = self.config();
         let removed: Vec<Arc<Segment>> = {
             let mut map = self.segments.write();
-            let later: Vec<u64> = map.range(offset..).map(|(b, _)| *b).filter(|&b| b > first_base).collect();
+            let later: Vec<u64> = map
+                .range(offset..)
+                .map(|(b, _)| *b)
+                .filter(|&b| b > first_base)
+                .collect();
             later.into_iter().filter_map(|b| map.remove(&b)).collect()
         };
         for segment in &removed {
-            segment.delete_files().context(|| format!("deleting segment {}", segment.base_offset()))?;
+            segment
+                .delete_files()
+                .context(|| format!("deleting segment {}", segment.base_offset()))?;
         }
         let active = self.active_segment();
         let io = || -> std::io::Result<()> {
@@ -146,7 +153,9 @@ impl Log {
         let config = self.config();
         let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write()).into_values().collect();
         for segment in &old {
-            segment.delete_files().context(|| format!("deleting segment {}", segment.base_offset()))?;
+            segment
+                .delete_files()
+                .context(|| format!("deleting segment {}", segment.base_offset()))?;
         }
         let segment = Segment::create(&self.dir, offset, &config, self.clock.now_ms())
             .context(|| format!("creating segment {offset} in {}", self.dir.display()))?;

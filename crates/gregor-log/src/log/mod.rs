@@ -236,7 +236,12 @@ impl Log {
             });
         }
         let max_offset = max_offset.min(log_end_offset);
-        let mut next = self.segments.read().range(..=offset).next_back().map(|(_, s)| s.clone());
+        let mut next = self
+            .segments
+            .read()
+            .range(..=offset)
+            .next_back()
+            .map(|(_, s)| s.clone());
         while let Some(segment) = next {
             if segment.base_offset() >= max_offset {
                 break;

@@ -29,9 +29,10 @@ impl Log {
 
         let mut segments = BTreeMap::new();
         for &base in &bases {
-            let missing_index = !dir.join(file_name(base, ".index")).exists()
-                || !dir.join(file_name(base, ".timeindex")).exists();
-            let segment = Segment::open(&dir, base, now).context(|| format!("opening segment {base} in {}", dir.display()))?;
+            let missing_index =
+                !dir.join(file_name(base, ".index")).exists() || !dir.join(file_name(base, ".timeindex")).exists();
+            let segment =
+                Segment::open(&dir, base, now).context(|| format!("opening segment {base} in {}", dir.display()))?;
             segments.insert(base, (Arc::new(segment), missing_index));
         }
 
@@ -40,7 +41,9 @@ impl Log {
             for (base, (segment, missing_index)) in &segments {
                 if *missing_index || !segment.indexes_are_sane() {
                     warn!(dir = %dir.display(), base, "rebuilding the indexes of a segment");
-                    segment.recover(&config).context(|| format!("rebuilding indexes of segment {base}"))?;
+                    segment
+                        .recover(&config)
+                        .context(|| format!("rebuilding indexes of segment {base}"))?;
                 }
             }
         } else {
@@ -50,13 +53,18 @@ impl Log {
         let mut segments: BTreeMap<u64, Arc<Segment>> = segments.into_iter().map(|(b, (s, _))| (b, s)).collect();
         if segments.is_empty() {
             let base = options.log_start_offset.unwrap_or(0);
-            let segment = Segment::create(&dir, base, &config, now).context(|| format!("creating the first segment in {}", dir.display()))?;
+            let segment = Segment::create(&dir, base, &config, now)
+                .context(|| format!("creating the first segment in {}", dir.display()))?;
             segments.insert(base, Arc::new(segment));
         }
         let (&first_base, _) = segments.iter().next().expect("at least one segment");
         let active = segments.values().next_back().expect("at least one segment").clone();
-        active.load_tail().context(|| format!("reading the tail of {}", dir.display()))?;
-        active.make_active(&config).context(|| format!("preparing the active segment of {}", dir.display()))?;
+        active
+            .load_tail()
+            .context(|| format!("reading the tail of {}", dir.display()))?;
+        active
+            .make_active(&config)
+            .context(|| format!("preparing the active segment of {}", dir.display()))?;
         let end_offset = active.next_offset();
 
         let log_start_offset = options.log_start_offset.unwrap_or(0).max(first_base).min(end_offset);
@@ -72,7 +80,9 @@ impl Log {
         if recovered {
             // What recovery accepted is made durable before it counts.
             for segment in segments.values() {
-                segment.flush().context(|| format!("flushing recovered {}", dir.display()))?;
+                segment
+                    .flush()
+                    .context(|| format!("flushing recovered {}", dir.display()))?;
             }
         }
         let recovery_point = if options.clean_shutdown || recovered {
@@ -121,7 +131,9 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
                 reason: format!("found {name}: an interrupted segment swap this version cannot complete"),
             });
         }
-        let Some((stem, ext)) = name.split_once('.') else { continue };
+        let Some((stem, ext)) = name.split_once('.') else {
+            continue;
+        };
         let Some(base) = parse_base_offset(stem) else { continue };
         match ext {
             "log" => bases.push(base),
@@ -162,7 +174,9 @@ fn recover_segments(
     let mut cut_after = None;
     for (i, &base) in to_check.iter().enumerate() {
         let segment = &segments[&base].0;
-        let outcome = segment.recover(config).context(|| format!("recovering segment {base} in {}", dir.display()))?;
+        let outcome = segment
+            .recover(config)
+            .context(|| format!("recovering segment {base} in {}", dir.display()))?;
         if outcome.truncated_bytes > 0 {
             warn!(dir = %dir.display(), base, bytes = outcome.truncated_bytes, "truncated an invalid segment tail");
         }

@@ -21,6 +21,7 @@ pub fn small_segments(segment_bytes: u32) -> LogConfig {
         segment_bytes,
         index_interval_bytes: 64,
         segment_index_bytes: 4096,
+        retention_ms: -1,
         ..LogConfig::default()
     }
 }
