@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every check and test of gregor from a fresh checkout: formatting,
+# clippy, unit/property/integration tests, the examples, and a bounded
+# fuzz run of every target. Installs what it needs (only the Rust
+# toolchain is assumed). Used by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests"
+cargo test --workspace
+
+step "recovery property, 10 000 cases"
+GREGOR_PROPTEST_CASES=10000 cargo test -p gregor-log --test properties recovery_keeps_exactly_the_valid_prefix
+
+step "examples"
+cargo run --quiet --example embedded_log
+
+step "fuzz targets (bounded runs)"
+scripts/fuzz.sh "${GREGOR_FUZZ_RUNS:-20000}"
+
+step "all checks passed"

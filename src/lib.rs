@@ -1,0 +1,12 @@
+//! # gregor
+//!
+//! A Kafka-compatible, replicated, partitioned commit log, built as layered
+//! crates that are each usable on their own. This facade re-exports them;
+//! depend on a single layer (for example `gregor-log` as an embedded storage
+//! engine) when that is all you need.
+//!
+//! - [`log`]: segments, indexes, recovery, retention — the storage engine.
+
+#![deny(missing_docs)]
+
+pub use gregor_log as log;
