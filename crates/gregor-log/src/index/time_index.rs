@@ -211,3 +211,32 @@ mod tests {
         assert_eq!(idx.len(), 2);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn lookup_agrees_with_a_linear_scan(
+            steps in proptest::collection::vec((1i64..100, 0u64..20), 1..150),
+            targets in proptest::collection::vec(-50i64..20_000, 1..40),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut idx = TimeIndex::open(&dir.path().join("0.timeindex"), 3, Some(12 * 200)).unwrap();
+            let (mut ts, mut offset) = (0i64, 3u64);
+            let mut entries = Vec::new();
+            for (dt, doff) in steps {
+                ts += dt;
+                offset += doff;
+                idx.maybe_append(ts, offset, false);
+                entries.push(TimestampOffset { timestamp: ts, offset });
+            }
+            for t in targets {
+                let expected = entries.iter().rev().find(|e| e.timestamp <= t).copied();
+                prop_assert_eq!(idx.lookup(t), expected);
+            }
+        }
+    }
+}
