@@ -11,6 +11,15 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "dependencies"
+# ZooKeeper 3.8 from Debian for the gregor-coord ZooKeeper backend tests
+# (the package brings a Java runtime when there is none).
+if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq zookeeper >/dev/null
+fi
+
 step "format"
 cargo fmt --all -- --check
 

@@ -1,0 +1,111 @@
+//! Frames between a [`super::RemoteCoordinator`] and a [`super::CoordServer`]:
+//! a 4-byte big-endian length, then a bincode body.
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::error::{CoordError, Result};
+use crate::types::{CreateMode, Op, OpResult, SessionState, Stat, WatchEvent};
+
+/// Largest frame either side accepts.
+const MAX_FRAME: usize = 64 << 20;
+
+/// Client → server.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ClientFrame {
+    Hello { session_timeout_ms: u64 },
+    Request { id: u64, op: RemoteOp },
+    Ping,
+    Close,
+}
+
+/// An operation; `watch` carries the client's id for a watch to set.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum RemoteOp {
+    Create {
+        path: String,
+        data: Vec<u8>,
+        mode: CreateMode,
+    },
+    Get {
+        path: String,
+        watch: Option<u64>,
+    },
+    Set {
+        path: String,
+        data: Vec<u8>,
+        version: Option<i32>,
+    },
+    Delete {
+        path: String,
+        version: Option<i32>,
+    },
+    Exists {
+        path: String,
+        watch: Option<u64>,
+    },
+    Children {
+        path: String,
+        watch: Option<u64>,
+    },
+    Multi(Vec<Op>),
+}
+
+/// Server → client.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum ServerFrame {
+    Welcome { session: i64 },
+    Response { id: u64, result: Result<Reply, CoordError> },
+    WatchFired { watch: u64, event: WatchEvent },
+    WatchDropped { watch: u64 },
+    Pong,
+    SessionEnded(SessionState),
+}
+
+/// A successful answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Reply {
+    Created(String),
+    Data(Vec<u8>, Stat),
+    Stat(Stat),
+    MaybeStat(Option<Stat>),
+    Children(Vec<String>),
+    Done,
+    Multi(Vec<OpResult>),
+}
+
+pub(crate) async fn write_frame<T: Serialize>(out: &mut (impl AsyncWrite + Unpin), frame: &T) -> std::io::Result<()> {
+    // One buffer, one write: with TCP_NODELAY a separate length write
+    // would go out as its own packet.
+    let mut buf = vec![0u8; 4];
+    bincode::serde::encode_into_std_write(frame, &mut buf, bincode::config::standard())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    let len = (buf.len() - 4) as u32;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
+    out.write_all(&buf).await?;
+    out.flush().await
+}
+
+/// Reads one frame; `Ok(None)` at a clean end of stream.
+pub(crate) async fn read_frame<T: for<'de> Deserialize<'de>>(
+    input: &mut (impl AsyncRead + Unpin),
+) -> std::io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    input.read_exact(&mut body).await?;
+    bincode::serde::decode_from_slice(&body, bincode::config::standard())
+        .map(|(frame, _)| Some(frame))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}

@@ -1,0 +1,408 @@
+//! Kafka's ZooKeeper layout on top of any [`Coordinator`]: the paths and
+//! the JSON shapes Kafka writes, so an operator looking with `zkCli.sh`
+//! sees what they expect.
+//!
+//! ```text
+//! /brokers/ids/<id>                            ephemeral, BrokerRegistration JSON
+//! /controller                                  ephemeral, ControllerRegistration JSON
+//! /controller_epoch                            the epoch as a decimal number
+//! /brokers/topics/<t>                          TopicAssignment JSON
+//! /brokers/topics/<t>/partitions/<p>/state     PartitionState JSON
+//! /config/topics/<t>                           TopicConfig JSON
+//! /admin/delete_topics/<t>                     empty: deletion requested
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::coordinator::Coordinator;
+use crate::error::{CoordError, Result};
+use crate::types::{CreateMode, Op};
+
+/// `/brokers/ids`
+pub const BROKER_IDS: &str = "/brokers/ids";
+/// `/brokers/topics`
+pub const TOPICS: &str = "/brokers/topics";
+/// `/controller`
+pub const CONTROLLER: &str = "/controller";
+/// `/controller_epoch`
+pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
+/// `/config/topics`
+pub const TOPIC_CONFIGS: &str = "/config/topics";
+/// `/admin/delete_topics`
+pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+
+/// `/brokers/ids/<id>`
+pub fn broker_path(id: i32) -> String {
+    format!("{BROKER_IDS}/{id}")
+}
+
+/// `/brokers/topics/<topic>`
+pub fn topic_path(topic: &str) -> String {
+    format!("{TOPICS}/{topic}")
+}
+
+/// `/brokers/topics/<topic>/partitions/<p>/state`
+pub fn partition_state_path(topic: &str, partition: i32) -> String {
+    format!("{TOPICS}/{topic}/partitions/{partition}/state")
+}
+
+/// `/config/topics/<topic>`
+pub fn topic_config_path(topic: &str) -> String {
+    format!("{TOPIC_CONFIGS}/{topic}")
+}
+
+fn now_ms() -> String {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+        .to_string()
+}
+
+/// What a broker registers (Kafka's version 5 format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// Format version (5).
+    pub version: i32,
+    /// Host of the first PLAINTEXT endpoint.
+    pub host: String,
+    /// Port of the first PLAINTEXT endpoint.
+    pub port: i32,
+    /// Always -1 (gregor has no JMX).
+    pub jmx_port: i32,
+    /// Registration time, milliseconds as a string (as Kafka writes it).
+    pub timestamp: String,
+    /// `PLAINTEXT://host:port`, …
+    pub endpoints: Vec<String>,
+    /// Listener name → security protocol.
+    pub listener_security_protocol_map: BTreeMap<String, String>,
+    /// `broker.rack`, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rack: Option<String>,
+    /// Supported features (empty).
+    #[serde(default)]
+    pub features: BTreeMap<String, serde_json::Value>,
+}
+
+impl BrokerRegistration {
+    /// A registration for one PLAINTEXT listener.
+    pub fn plaintext(host: &str, port: u16, rack: Option<String>) -> Self {
+        Self {
+            version: 5,
+            host: host.to_string(),
+            port: i32::from(port),
+            jmx_port: -1,
+            timestamp: now_ms(),
+            endpoints: vec![format!("PLAINTEXT://{host}:{port}")],
+            listener_security_protocol_map: BTreeMap::from([("PLAINTEXT".into(), "PLAINTEXT".into())]),
+            rack,
+            features: BTreeMap::new(),
+        }
+    }
+}
+
+/// `/controller`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControllerRegistration {
+    /// Format version (2).
+    pub version: i32,
+    /// The controller's broker id.
+    pub brokerid: i32,
+    /// Election time in milliseconds, as a string.
+    pub timestamp: String,
+    /// -1: not a KRaft controller.
+    #[serde(rename = "kraftControllerEpoch", default = "minus_one")]
+    pub kraft_controller_epoch: i32,
+}
+
+fn minus_one() -> i32 {
+    -1
+}
+
+/// `/brokers/topics/<t>`: partition → replica broker ids.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicAssignment {
+    /// Format version (3).
+    pub version: i32,
+    /// The topic's id (a base64 UUID in Kafka), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
+    /// Partition number (as a string key) → replicas.
+    pub partitions: BTreeMap<String, Vec<i32>>,
+    /// Reassignment in progress (empty).
+    #[serde(default)]
+    pub adding_replicas: BTreeMap<String, Vec<i32>>,
+    /// Reassignment in progress (empty).
+    #[serde(default)]
+    pub removing_replicas: BTreeMap<String, Vec<i32>>,
+}
+
+impl TopicAssignment {
+    /// An assignment from replica lists indexed by partition.
+    pub fn new(replicas: &[Vec<i32>], topic_id: Option<String>) -> Self {
+        Self {
+            version: 3,
+            topic_id,
+            partitions: replicas
+                .iter()
+                .enumerate()
+                .map(|(p, r)| (p.to_string(), r.clone()))
+                .collect(),
+            adding_replicas: BTreeMap::new(),
+            removing_replicas: BTreeMap::new(),
+        }
+    }
+}
+
+/// `/brokers/topics/<t>/partitions/<p>/state`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// Epoch of the controller that wrote it.
+    pub controller_epoch: i32,
+    /// Leader broker id (-1: none).
+    pub leader: i32,
+    /// Format version (1).
+    pub version: i32,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+    /// In-sync replicas.
+    pub isr: Vec<i32>,
+}
+
+/// `/config/topics/<t>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    /// Format version (1).
+    pub version: i32,
+    /// Topic-level overrides (`retention.ms`, …).
+    pub config: BTreeMap<String, String>,
+}
+
+fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn from_json<T: for<'de> Deserialize<'de>>(path: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| CoordError::Other(format!("malformed JSON at {path}: {e}")))
+}
+
+/// Kafka's metadata operations over a [`Coordinator`].
+pub struct KafkaMetadata<'a> {
+    coord: &'a dyn Coordinator,
+}
+
+impl<'a> KafkaMetadata<'a> {
+    /// Works through `coord`.
+    pub fn new(coord: &'a dyn Coordinator) -> Self {
+        Self { coord }
+    }
+
+    /// Creates the persistent parent paths.
+    pub async fn ensure_layout(&self) -> Result<()> {
+        for path in [BROKER_IDS, TOPICS, TOPIC_CONFIGS, DELETE_TOPICS] {
+            self.coord.create_all(path).await?;
+        }
+        Ok(())
+    }
+
+    /// Registers broker `id` as an ephemeral node of this session. Another
+    /// live session holding the id is refused with a clear error.
+    pub async fn register_broker(&self, id: i32, registration: &BrokerRegistration) -> Result<()> {
+        let path = broker_path(id);
+        match self
+            .coord
+            .create(&path, &to_json(registration), CreateMode::Ephemeral)
+            .await
+        {
+            Err(CoordError::NodeExists(_)) => {
+                let owner = self.coord.exists(&path).await?.map(|s| s.ephemeral_owner);
+                if owner == Some(self.coord.session_id()) {
+                    return Ok(());
+                }
+                Err(CoordError::Other(format!(
+                    "broker id {id} is already registered at {path} by another live broker; \
+                     choose another broker.id or stop the other broker"
+                )))
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// The registered brokers, by id.
+    pub async fn brokers(&self) -> Result<BTreeMap<i32, BrokerRegistration>> {
+        let mut brokers = BTreeMap::new();
+        for child in self.coord.children(BROKER_IDS).await? {
+            let Ok(id) = child.parse::<i32>() else { continue };
+            match self.coord.get(&broker_path(id)).await {
+                Ok((data, _)) => {
+                    brokers.insert(id, from_json(&broker_path(id), &data)?);
+                }
+                Err(CoordError::NoNode(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(brokers)
+    }
+
+    /// Tries to become the controller: creates `/controller` and, on
+    /// success, bumps `/controller_epoch` with compare-and-set. Returns the
+    /// new epoch, or `None` when another broker is controller.
+    pub async fn try_become_controller(&self, broker_id: i32) -> Result<Option<i32>> {
+        let registration = ControllerRegistration {
+            version: 2,
+            brokerid: broker_id,
+            timestamp: now_ms(),
+            kraft_controller_epoch: -1,
+        };
+        match self
+            .coord
+            .create(CONTROLLER, &to_json(&registration), CreateMode::Ephemeral)
+            .await
+        {
+            Err(CoordError::NodeExists(_)) => return Ok(None),
+            other => other?,
+        };
+        loop {
+            match self.controller_epoch().await? {
+                None => match self.coord.create(CONTROLLER_EPOCH, b"1", CreateMode::Persistent).await {
+                    Ok(_) => return Ok(Some(1)),
+                    Err(CoordError::NodeExists(_)) => continue,
+                    Err(e) => return Err(e),
+                },
+                Some((epoch, version)) => {
+                    let next = epoch + 1;
+                    match self
+                        .coord
+                        .set(CONTROLLER_EPOCH, next.to_string().as_bytes(), Some(version))
+                        .await
+                    {
+                        Ok(_) => return Ok(Some(next)),
+                        Err(CoordError::BadVersion(_)) => continue,
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+
+    /// The current controller's broker id.
+    pub async fn controller(&self) -> Result<Option<i32>> {
+        match self.coord.get(CONTROLLER).await {
+            Ok((data, _)) => Ok(Some(from_json::<ControllerRegistration>(CONTROLLER, &data)?.brokerid)),
+            Err(CoordError::NoNode(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The controller epoch and the node's version (for fencing checks).
+    pub async fn controller_epoch(&self) -> Result<Option<(i32, i32)>> {
+        match self.coord.get(CONTROLLER_EPOCH).await {
+            Ok((data, stat)) => {
+                let epoch = std::str::from_utf8(&data)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                    .ok_or_else(|| CoordError::Other("malformed /controller_epoch".into()))?;
+                Ok(Some((epoch, stat.version)))
+            }
+            Err(CoordError::NoNode(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates a topic's assignment and config in one transaction.
+    pub async fn create_topic(&self, topic: &str, assignment: &TopicAssignment, config: &TopicConfig) -> Result<()> {
+        let ops = vec![
+            Op::Create {
+                path: topic_config_path(topic),
+                data: to_json(config),
+                mode: CreateMode::Persistent,
+            },
+            Op::Create {
+                path: topic_path(topic),
+                data: to_json(assignment),
+                mode: CreateMode::Persistent,
+            },
+        ];
+        self.coord.multi(ops).await.map(|_| ()).map_err(|e| match e {
+            CoordError::TransactionFailed { source, .. } => *source,
+            other => other,
+        })
+    }
+
+    /// The topics that exist.
+    pub async fn topics(&self) -> Result<Vec<String>> {
+        self.coord.children(TOPICS).await
+    }
+
+    /// A topic's assignment.
+    pub async fn topic_assignment(&self, topic: &str) -> Result<TopicAssignment> {
+        let path = topic_path(topic);
+        let (data, _) = self.coord.get(&path).await?;
+        from_json(&path, &data)
+    }
+
+    /// A topic's config overrides.
+    pub async fn topic_config(&self, topic: &str) -> Result<TopicConfig> {
+        let path = topic_config_path(topic);
+        let (data, _) = self.coord.get(&path).await?;
+        from_json(&path, &data)
+    }
+
+    /// Writes a partition's state, fenced by the controller epoch: the
+    /// write happens only if `/controller_epoch` still has
+    /// `controller_epoch_version` and the state node `expected_version`
+    /// (`None`: create it). Returns the state node's new version.
+    pub async fn write_partition_state(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: &PartitionState,
+        controller_epoch_version: i32,
+        expected_version: Option<i32>,
+    ) -> Result<i32> {
+        let path = partition_state_path(topic, partition);
+        if expected_version.is_none() {
+            self.coord
+                .create_all(&format!("{TOPICS}/{topic}/partitions/{partition}"))
+                .await?;
+        }
+        let write = match expected_version {
+            None => Op::Create {
+                path: path.clone(),
+                data: to_json(state),
+                mode: CreateMode::Persistent,
+            },
+            Some(version) => Op::Set {
+                path: path.clone(),
+                data: to_json(state),
+                version: Some(version),
+            },
+        };
+        let fence = Op::Check {
+            path: CONTROLLER_EPOCH.into(),
+            version: controller_epoch_version,
+        };
+        self.coord.multi(vec![fence, write]).await?;
+        Ok(self.coord.exists(&path).await?.map_or(0, |s| s.version))
+    }
+
+    /// A partition's state and its node version.
+    pub async fn partition_state(&self, topic: &str, partition: i32) -> Result<(PartitionState, i32)> {
+        let path = partition_state_path(topic, partition);
+        let (data, stat) = self.coord.get(&path).await?;
+        Ok((from_json(&path, &data)?, stat.version))
+    }
+
+    /// Requests deletion of a topic (`/admin/delete_topics/<t>`).
+    pub async fn request_topic_deletion(&self, topic: &str) -> Result<()> {
+        match self
+            .coord
+            .create(&format!("{DELETE_TOPICS}/{topic}"), b"", CreateMode::Persistent)
+            .await
+        {
+            Ok(_) | Err(CoordError::NodeExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
