@@ -105,7 +105,55 @@ pub(crate) async fn read_frame<T: for<'de> Deserialize<'de>>(
     }
     let mut body = vec![0u8; len];
     input.read_exact(&mut body).await?;
-    bincode::serde::decode_from_slice(&body, bincode::config::standard())
-        .map(|(frame, _)| Some(frame))
+    decode_frame(&body).map(Some)
+}
+
+/// Decodes a frame body; no length inside it may claim more than a frame holds.
+pub(crate) fn decode_frame<T: for<'de> Deserialize<'de>>(body: &[u8]) -> std::io::Result<T> {
+    let config = bincode::config::standard().with_limit::<MAX_FRAME>();
+    bincode::serde::decode_from_slice(body, config)
+        .map(|(frame, _)| frame)
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let frame = ClientFrame::Request {
+            id: 7,
+            op: RemoteOp::Get {
+                path: "/a".into(),
+                watch: Some(3),
+            },
+        };
+        let mut buf = Vec::new();
+        block_on(write_frame(&mut buf, &frame)).unwrap();
+        match decode_frame::<ClientFrame>(&buf[4..]).unwrap() {
+            ClientFrame::Request {
+                id: 7,
+                op: RemoteOp::Get { path, watch: Some(3) },
+            } => assert_eq!(path, "/a"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    proptest! {
+        /// Whatever bytes arrive, decoding answers with a frame or an error.
+        #[test]
+        fn arbitrary_bytes_never_panic(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_frame::<ClientFrame>(&body);
+            let _ = decode_frame::<ServerFrame>(&body);
+        }
+    }
 }
