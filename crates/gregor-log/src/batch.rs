@@ -317,6 +317,33 @@ pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
     batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// A copy of the uncompressed `batch` holding only the `retained` records
+/// (encoded records taken from it, in order), as the log cleaner writes it:
+/// base offset, `lastOffsetDelta` and producer fields are kept, so offsets
+/// keep their meaning; count, length, max timestamp and CRC are recomputed.
+pub fn rebuild_with_records(batch: &[u8], header: &BatchHeader, retained: &[Record<'_>]) -> Vec<u8> {
+    let body: usize = retained.iter().map(|r| r.raw.len()).sum();
+    let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + body);
+    out.extend_from_slice(&batch[..BATCH_HEADER_SIZE]);
+    for r in retained {
+        out.extend_from_slice(r.raw);
+    }
+    let length = (out.len() - LOG_OVERHEAD) as i32;
+    out[8..12].copy_from_slice(&length.to_be_bytes());
+    out[57..61].copy_from_slice(&(retained.len() as i32).to_be_bytes());
+    if header.timestamp_type() == TimestampType::CreateTime {
+        let max = retained
+            .iter()
+            .map(|r| header.base_timestamp + r.timestamp_delta)
+            .max()
+            .unwrap_or(header.base_timestamp);
+        out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max.to_be_bytes());
+    }
+    let crc = compute_crc(&out);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
 /// Iterates over the batches laid end to end in `bytes`, yielding each
 /// batch's position and header. Stops at the first incomplete batch; a
 /// malformed header is yielded as an error and ends the iteration.
@@ -378,6 +405,8 @@ pub struct Record<'a> {
     pub value: Option<&'a [u8]>,
     /// Headers in order: key and optional value.
     pub headers: Vec<(&'a [u8], Option<&'a [u8]>)>,
+    /// The whole encoded record (length prefix included), to copy it as is.
+    pub raw: &'a [u8],
 }
 
 /// Walks the records of an uncompressed batch.
@@ -422,6 +451,7 @@ impl<'a> Iterator for Records<'a> {
 }
 
 fn parse_record<'a>(body: &'a [u8], pos: &mut usize) -> Option<Record<'a>> {
+    let start = *pos;
     let length = usize::try_from(read_varint(body, pos)?).ok()?;
     let end = pos.checked_add(length)?;
     let record = body.get(*pos..end)?;
@@ -450,6 +480,7 @@ fn parse_record<'a>(body: &'a [u8], pos: &mut usize) -> Option<Record<'a>> {
         key,
         value,
         headers,
+        raw: &body[start..end],
     })
 }
 
@@ -647,6 +678,22 @@ mod tests {
             validate_batch(&batch[..batch.len() - 1]),
             Err(BatchError::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn rebuilt_batches_keep_offsets_and_validate() {
+        let mut batch = sample();
+        set_base_offset(&mut batch, 100);
+        let header = validate_batch(&batch).unwrap();
+        let records: Vec<_> = Records::new(&batch, &header).map(Result::unwrap).collect();
+        let kept = vec![records[0].clone(), records[2].clone()];
+        let rebuilt = rebuild_with_records(&batch, &header, &kept);
+        let h = validate_batch_integrity(&rebuilt).unwrap();
+        assert_eq!((h.base_offset, h.last_offset(), h.record_count), (100, 102, 2));
+        assert_eq!(h.max_timestamp, 1003);
+        let again: Vec<_> = Records::new(&rebuilt, &h).map(Result::unwrap).collect();
+        assert_eq!(again[1].offset_delta, 2);
+        assert_eq!(again[1].key, Some(&b"k3"[..]));
     }
 
     #[test]

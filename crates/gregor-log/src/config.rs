@@ -16,6 +16,33 @@ pub enum MessageTimestampType {
     LogAppendTime,
 }
 
+/// What happens to old records (`cleanup.policy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum CleanupPolicy {
+    /// Delete whole old segments by time and size.
+    #[default]
+    #[serde(rename = "delete")]
+    Delete,
+    /// Keep the latest record per key (log compaction).
+    #[serde(rename = "compact")]
+    Compact,
+    /// Both.
+    #[serde(rename = "compact,delete", alias = "delete,compact")]
+    CompactDelete,
+}
+
+impl CleanupPolicy {
+    /// Records are compacted by key.
+    pub fn compacts(self) -> bool {
+        matches!(self, Self::Compact | Self::CompactDelete)
+    }
+
+    /// Old segments are deleted by time and size.
+    pub fn deletes(self) -> bool {
+        matches!(self, Self::Delete | Self::CompactDelete)
+    }
+}
+
 /// When appended bytes are forced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushPolicy {
@@ -68,6 +95,22 @@ pub struct LogConfig {
     /// gregor's group-commit mode: every append waits for a shared fdatasync.
     #[serde(rename = "flush.group.commit")]
     pub flush_group_commit: bool,
+    /// `delete`, `compact` or `compact,delete`.
+    #[serde(rename = "cleanup.policy")]
+    pub cleanup_policy: CleanupPolicy,
+    /// Compact when dirty bytes / cleanable bytes reach this.
+    #[serde(rename = "min.cleanable.dirty.ratio")]
+    pub min_cleanable_dirty_ratio: f64,
+    /// A record stays uncompacted at least this long.
+    #[serde(rename = "min.compaction.lag.ms")]
+    pub min_compaction_lag_ms: i64,
+    /// A record is compacted at the latest this long after it was written,
+    /// whatever the dirty ratio.
+    #[serde(rename = "max.compaction.lag.ms")]
+    pub max_compaction_lag_ms: i64,
+    /// How long a tombstone stays after it was compacted.
+    #[serde(rename = "delete.retention.ms")]
+    pub delete_retention_ms: i64,
 }
 
 /// Kafka's default `max.message.bytes`.
@@ -87,6 +130,11 @@ impl Default for LogConfig {
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
             flush_group_commit: false,
+            cleanup_policy: CleanupPolicy::Delete,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            delete_retention_ms: 86_400_000,
         }
     }
 }
@@ -117,6 +165,12 @@ impl LogConfig {
         }
         if self.segment_ms <= 0 {
             return bad(format!("segment.ms {} must be positive", self.segment_ms));
+        }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return bad(format!(
+                "min.cleanable.dirty.ratio {} is not in [0, 1]",
+                self.min_cleanable_dirty_ratio
+            ));
         }
         if self.max_message_bytes < crate::batch::BATCH_HEADER_SIZE as u32 {
             return bad(format!(
@@ -160,6 +214,19 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c.flush_policy(), FlushPolicy::GroupCommit);
+    }
+
+    #[test]
+    fn cleanup_policy_uses_kafkas_names() {
+        let c: CleanupPolicy = serde_json_like("compact,delete");
+        assert_eq!(c, CleanupPolicy::CompactDelete);
+        assert!(c.compacts() && c.deletes());
+    }
+
+    fn serde_json_like(name: &str) -> CleanupPolicy {
+        use serde::de::IntoDeserializer;
+        let de: serde::de::value::StrDeserializer<serde::de::value::Error> = name.into_deserializer();
+        CleanupPolicy::deserialize(de).unwrap()
     }
 
     #[test]

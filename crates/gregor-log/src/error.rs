@@ -35,6 +35,12 @@ pub enum LogError {
         /// The configured limit.
         max: usize,
     },
+    /// A record a compacted log cannot take: one without a key.
+    #[error("compacted topic cannot accept a record without a key (batch at offset position {position})")]
+    MissingKey {
+        /// Position of the batch in the appended bytes.
+        position: usize,
+    },
     /// An append without batches, or a batch without records.
     #[error("invalid append: {0}")]
     InvalidAppend(&'static str),

@@ -50,10 +50,10 @@ mod varint;
 
 pub use checkpoint::OffsetCheckpointFile;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{FlushPolicy, LogConfig, MessageTimestampType, DEFAULT_MAX_MESSAGE_BYTES};
+pub use config::{CleanupPolicy, FlushPolicy, LogConfig, MessageTimestampType, DEFAULT_MAX_MESSAGE_BYTES};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{LogError, Result};
-pub use log::{AppendInfo, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo};
+pub use log::{AppendInfo, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
 pub use manager::{LogManager, LogManagerConfig};
 pub use region::FileRegion;
 

@@ -53,7 +53,7 @@ pub(crate) struct SegmentSlice {
 
 pub(crate) struct Segment {
     base_offset: u64,
-    log_path: PathBuf,
+    log_path: RwLock<PathBuf>,
     file: Arc<File>,
     offset_index: RwLock<OffsetIndex>,
     time_index: RwLock<TimeIndex>,
@@ -66,7 +66,19 @@ pub(crate) struct Segment {
 impl Segment {
     /// Creates a new empty segment (replacing leftover files of that name).
     pub(crate) fn create(dir: &Path, base_offset: u64, config: &LogConfig, now_ms: i64) -> io::Result<Self> {
-        let log_path = dir.join(file_name(base_offset, ".log"));
+        Self::create_with_suffix(dir, base_offset, config, now_ms, "")
+    }
+
+    /// Creates a segment whose file names carry `suffix` (`.cleaned` for a
+    /// cleaner's output, renamed into place by [`Segment::rename_suffix`]).
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: u64,
+        config: &LogConfig,
+        now_ms: i64,
+        suffix: &str,
+    ) -> io::Result<Self> {
+        let log_path = dir.join(file_name(base_offset, ".log") + suffix);
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -74,13 +86,14 @@ impl Segment {
             .truncate(true)
             .open(&log_path)?;
         for ext in [".index", ".timeindex"] {
-            match fs::remove_file(dir.join(file_name(base_offset, ext))) {
+            match fs::remove_file(dir.join(file_name(base_offset, ext) + suffix)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
         }
         let index_bytes = Some(config.segment_index_bytes as usize);
-        Ok(Self::assemble(dir, base_offset, log_path, file, index_bytes, now_ms)?.with_next_offset(base_offset))
+        let segment = Self::assemble(dir, base_offset, log_path, file, index_bytes, now_ms, suffix)?;
+        Ok(segment.with_next_offset(base_offset))
     }
 
     /// Opens an existing segment; indexes are mapped as found (use
@@ -94,7 +107,7 @@ impl Segment {
             .ok()
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(now_ms, |d| d.as_millis() as i64);
-        let segment = Self::assemble(dir, base_offset, log_path, file, None, created_ms)?;
+        let segment = Self::assemble(dir, base_offset, log_path, file, None, created_ms, "")?;
         let size = segment.file.metadata()?.len();
         segment.size.store(size, Ordering::Release);
         let last_ts = segment.time_index.read().last_entry().map(|e| e.timestamp);
@@ -109,16 +122,15 @@ impl Segment {
         file: File,
         index_bytes: Option<usize>,
         created_ms: i64,
+        suffix: &str,
     ) -> io::Result<Self> {
-        let offset_index = OffsetIndex::open(&dir.join(file_name(base_offset, ".index")), base_offset, index_bytes)?;
-        let time_index = TimeIndex::open(
-            &dir.join(file_name(base_offset, ".timeindex")),
-            base_offset,
-            index_bytes,
-        )?;
+        let index_path = dir.join(file_name(base_offset, ".index") + suffix);
+        let offset_index = OffsetIndex::open(&index_path, base_offset, index_bytes)?;
+        let time_path = dir.join(file_name(base_offset, ".timeindex") + suffix);
+        let time_index = TimeIndex::open(&time_path, base_offset, index_bytes)?;
         Ok(Self {
             base_offset,
-            log_path,
+            log_path: RwLock::new(log_path),
             file: Arc::new(file),
             offset_index: RwLock::new(offset_index),
             time_index: RwLock::new(time_index),
@@ -470,10 +482,48 @@ impl Segment {
         self.time_index.read().flush()
     }
 
+    /// Renames the three files to their live names plus `suffix`; the open
+    /// handles stay valid.
+    pub(crate) fn rename_suffix(&self, suffix: &str) -> io::Result<()> {
+        let dir = self.dir();
+        let base = self.base_offset;
+        self.offset_index
+            .write()
+            .rename(&dir.join(file_name(base, ".index") + suffix))?;
+        self.time_index
+            .write()
+            .rename(&dir.join(file_name(base, ".timeindex") + suffix))?;
+        let to = dir.join(file_name(base, ".log") + suffix);
+        fs::rename(&*self.log_path.read(), &to)?;
+        *self.log_path.write() = to;
+        Ok(())
+    }
+
+    fn dir(&self) -> PathBuf {
+        self.log_path.read().parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+
+    /// Modification time of the log file, in ms (when a cleaned segment was
+    /// written, for the tombstone horizon).
+    pub(crate) fn last_modified_ms(&self) -> i64 {
+        self.file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
+    /// Sets the log file's modification time.
+    pub(crate) fn set_last_modified_ms(&self, ms: i64) -> io::Result<()> {
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+        self.file.set_modified(time)
+    }
+
     /// Removes the segment's files.
     pub(crate) fn delete_files(&self) -> io::Result<()> {
         let paths = [
-            self.log_path.clone(),
+            self.log_path.read().clone(),
             self.offset_index.read().path().to_path_buf(),
             self.time_index.read().path().to_path_buf(),
         ];

@@ -493,11 +493,3 @@ fn a_closed_log_refuses_appends() {
         Err(LogError::Offline(_))
     ));
 }
-
-#[test]
-fn a_swap_file_is_refused_with_a_clear_error() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join(format!("{:020}.log.swap", 0)), b"x").unwrap();
-    let err = Log::open(dir.path(), LogConfig::default()).err().unwrap();
-    assert!(err.to_string().contains("swap"), "{err}");
-}

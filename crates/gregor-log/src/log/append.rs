@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::{AppendState, Log};
 use crate::batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch, validate_batch_integrity,
-    BatchHeader, BatchIter,
+    BatchHeader, BatchIter, Compression, Records,
 };
 use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
 use crate::error::{IoContext, LogError, Result};
@@ -236,6 +236,14 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
         }
         if origin == Origin::Producer && header.record_count == 0 {
             return Err(LogError::InvalidAppend("a record batch without records"));
+        }
+        // Compressed batches cannot be checked here (no codecs in the log).
+        if origin == Origin::Producer
+            && config.cleanup_policy.compacts()
+            && header.compression() == Ok(Compression::None)
+            && Records::new(batch, &header).any(|r| r.is_ok_and(|r| r.key.is_none()))
+        {
+            return Err(LogError::MissingKey { position: at });
         }
         covered = at + header.total_size();
         headers.push((at, header));

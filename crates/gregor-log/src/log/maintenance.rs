@@ -20,15 +20,17 @@ pub struct RetentionOutcome {
 
 impl Log {
     /// Deletes the oldest non-active segments that `retention.ms`,
-    /// `retention.bytes` or the log start offset put out of the log, never
-    /// past the high watermark and never the active segment.
+    /// `retention.bytes` (when `cleanup.policy` includes `delete`) or the
+    /// log start offset put out of the log, never past the high watermark
+    /// and never the active segment.
     pub fn apply_retention(&self) -> Result<RetentionOutcome> {
         let config = self.config();
         let now = self.clock.now_ms();
         let _shape = self.append_lock.lock();
         let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
         let total: u64 = segments.iter().map(|s| s.size()).sum();
-        let mut excess = if config.retention_bytes >= 0 {
+        let deletes = config.cleanup_policy.deletes();
+        let mut excess = if deletes && config.retention_bytes >= 0 {
             total.saturating_sub(config.retention_bytes as u64)
         } else {
             0
@@ -42,8 +44,9 @@ impl Log {
                 break;
             }
             let below_start = next.base_offset() <= log_start;
-            let expired = config.retention_ms >= 0 && now - segment.largest_timestamp() > config.retention_ms;
-            let oversized = config.retention_bytes >= 0 && excess >= segment.size();
+            let expired =
+                deletes && config.retention_ms >= 0 && now - segment.largest_timestamp() > config.retention_ms;
+            let oversized = deletes && config.retention_bytes >= 0 && excess >= segment.size();
             if !(below_start || expired || oversized) {
                 break;
             }

@@ -11,6 +11,7 @@ mod append;
 mod flush;
 mod maintenance;
 mod open;
+mod rewrite;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use crate::segment::Segment;
 
 pub use append::AppendInfo;
 pub use maintenance::RetentionOutcome;
+pub use rewrite::SegmentRewrite;
 
 /// How to open a log: what the caller knows from its checkpoints.
 #[derive(Debug, Clone)]
@@ -88,6 +90,13 @@ pub struct SegmentInfo {
     pub size: u64,
     /// Entries in its offset index.
     pub index_entries: usize,
+    /// The offset after it (the next segment's base, or the log end).
+    pub end_offset: u64,
+    /// Its largest record timestamp (file time when it has none).
+    pub largest_timestamp: i64,
+    /// When its file was last written, in ms (for a cleaned segment: when
+    /// it was cleaned).
+    pub last_modified_ms: i64,
 }
 
 /// A partition's commit log on disk.
@@ -199,13 +208,24 @@ impl Log {
 
     /// A summary of each segment, oldest first.
     pub fn segments(&self) -> Vec<SegmentInfo> {
-        self.segments
-            .read()
-            .values()
-            .map(|s| SegmentInfo {
+        let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
+        let end = self.end_offset();
+        let nexts: Vec<u64> = segments
+            .iter()
+            .skip(1)
+            .map(|s| s.base_offset())
+            .chain(Some(end))
+            .collect();
+        segments
+            .iter()
+            .zip(nexts)
+            .map(|(s, end_offset)| SegmentInfo {
                 base_offset: s.base_offset(),
                 size: s.size(),
                 index_entries: s.offset_index_entries(),
+                end_offset,
+                largest_timestamp: s.largest_timestamp(),
+                last_modified_ms: s.last_modified_ms(),
             })
             .collect()
     }

@@ -10,9 +10,11 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use tracing::{info, warn};
 
 use super::{AppendState, Log, LogOpenOptions};
+use crate::batch::{BatchHeader, BATCH_HEADER_SIZE};
 use crate::config::LogConfig;
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{IoContext, LogError, Result};
+use crate::region::FileWindow;
 use crate::segment::{file_name, Segment};
 
 /// Suffixes of files that a crash can leave behind mid-operation.
@@ -118,6 +120,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
     let entries = fs::read_dir(dir).context(|| format!("listing {}", dir.display()))?;
     let mut bases = Vec::new();
     let mut orphans = Vec::new();
+    let mut swaps = Vec::new();
     for entry in entries {
         let entry = entry.context(|| format!("listing {}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -125,11 +128,14 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
             fs::remove_file(entry.path()).context(|| format!("removing leftover {name}"))?;
             continue;
         }
+        if let Some(stem) = name.strip_suffix(".log.swap") {
+            if let Some(base) = parse_base_offset(stem) {
+                swaps.push(base);
+            }
+            continue;
+        }
         if name.ends_with(".swap") {
-            return Err(LogError::Unrecoverable {
-                dir: dir.to_path_buf(),
-                reason: format!("found {name}: an interrupted segment swap this version cannot complete"),
-            });
+            continue; // index swaps move with their log swap
         }
         let Some((stem, ext)) = name.split_once('.') else {
             continue;
@@ -141,13 +147,55 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
             _ => {}
         }
     }
+    for swap in swaps {
+        complete_swap(dir, swap, &mut bases)?;
+    }
     for (base, path) in orphans {
-        if !bases.contains(&base) {
+        if !bases.contains(&base) && !dir.join(file_name(base, ".log")).exists() {
             fs::remove_file(&path).context(|| format!("removing orphan index {}", path.display()))?;
         }
     }
     bases.sort_unstable();
     Ok(bases)
+}
+
+/// Finishes a segment swap a crash interrupted: the `.swap` segment
+/// replaces every live segment whose base offset lies in the offsets it
+/// covers, then takes its live name.
+fn complete_swap(dir: &Path, base: u64, bases: &mut Vec<u64>) -> Result<()> {
+    let swap_log = dir.join(file_name(base, ".log.swap"));
+    let fail = |e: std::io::Error| LogError::Io {
+        context: format!("completing the swap of segment {base} in {}", dir.display()),
+        source: e,
+    };
+    let file = fs::File::open(&swap_log).map_err(fail)?;
+    let len = file.metadata().map_err(fail)?.len();
+    let mut window = FileWindow::new(&file, len);
+    let (mut position, mut end) = (0u64, base + 1);
+    while let Some(head) = window.get(position, BATCH_HEADER_SIZE).map_err(fail)? {
+        let Ok(header) = BatchHeader::parse(head) else { break };
+        end = end.max(header.next_offset());
+        position += header.total_size() as u64;
+    }
+    let covered: Vec<u64> = bases.iter().copied().filter(|b| (base..end).contains(b)).collect();
+    for b in &covered {
+        for ext in [".log", ".index", ".timeindex"] {
+            match fs::remove_file(dir.join(file_name(*b, ext))) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
+                _ => {}
+            }
+        }
+    }
+    bases.retain(|b| !covered.contains(b));
+    for ext in [".index", ".timeindex", ".log"] {
+        let from = dir.join(file_name(base, ext) + ".swap");
+        if from.exists() {
+            fs::rename(&from, dir.join(file_name(base, ext))).map_err(fail)?;
+        }
+    }
+    warn!(dir = %dir.display(), base, replaced = covered.len(), "completed an interrupted segment swap");
+    bases.push(base);
+    Ok(())
 }
 
 fn parse_base_offset(stem: &str) -> Option<u64> {
