@@ -1,0 +1,36 @@
+//! # gregor-compactor
+//!
+//! Log compaction, as Kafka's log cleaner does it: for logs with
+//! `cleanup.policy=compact` (or `compact,delete`), keep the latest record
+//! per key and drop tombstones once they have been clean for
+//! `delete.retention.ms`.
+//!
+//! - [`cleanable`] finds the dirty section of a log (from its
+//!   `cleaner-offset-checkpoint` to the active segment, the high watermark,
+//!   and `min.compaction.lag.ms`) and its dirty ratio.
+//! - [`clean_log`] builds an [`OffsetMap`] (key digest → latest offset) over
+//!   the dirty section within a memory budget, then rewrites the log's
+//!   non-active segments through gregor-log's crash-safe segment swap,
+//!   keeping every offset.
+//! - [`LogCleaner`] runs that on `log.cleaner.threads` threads over a
+//!   `LogManager`, picking the dirtiest log above
+//!   `min.cleanable.dirty.ratio`, throttled by
+//!   `log.cleaner.io.max.bytes.per.second`.
+//!
+//! What it is not: it never touches the active segment, never recompresses
+//! (compressed batches are kept as they are — see the crate's notes in
+//! docs/ARCHITECTURE.md), and never changes an offset.
+
+#![deny(missing_docs)]
+
+mod cleaner;
+mod error;
+mod manager;
+mod offset_map;
+mod throttle;
+
+pub use cleaner::{clean_log, cleanable, CleanStats, Cleanable};
+pub use error::{CompactorError, Result};
+pub use manager::{CleanerConfig, LogCleaner, CLEANER_CHECKPOINT};
+pub use offset_map::OffsetMap;
+pub use throttle::Throttler;

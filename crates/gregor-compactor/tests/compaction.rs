@@ -1,0 +1,160 @@
+//! Compaction of single logs: what survives, tombstones, offsets, the
+//! active segment, bounded memory, and a large log.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use gregor_compactor::*;
+use gregor_log::*;
+
+fn clean(log: &Log, checkpoint: u64, memory: usize, now: i64) -> Option<CleanStats> {
+    let target = cleanable(log, checkpoint, now).unwrap()?;
+    let mut map = OffsetMap::with_memory(memory);
+    Some(clean_log(log, target, &mut map, &Throttler::new(f64::INFINITY), now).unwrap())
+}
+
+#[test]
+fn keeps_the_latest_value_per_key_and_never_touches_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let log = open(dir.path(), compacted(2048), &clock);
+    let mut updates = Vec::new();
+    for round in 0..20 {
+        for k in 0..10 {
+            updates.push((k, Some(format!("v{round}"))));
+        }
+    }
+    write(&log, &updates, 5, 1_000_000);
+    let before = view(&log);
+    let active_before = log.segments().last().unwrap().clone();
+    let size_before = log.size_bytes();
+    let stats = clean(&log, 0, 1 << 20, clock.now_ms()).unwrap();
+    assert!(stats.records_removed > 0);
+    assert_eq!(stats.cleaned_up_to, active_before.base_offset);
+    assert_eq!(view(&log), before);
+    assert!(offsets_increase(&log));
+    assert_eq!(
+        log.segments().last().unwrap(),
+        &active_before,
+        "active segment untouched"
+    );
+    assert!(
+        log.size_bytes() < size_before / 2,
+        "{} vs {size_before}",
+        log.size_bytes()
+    );
+    // Only the latest record per key is left below the active segment.
+    let cleaned: Vec<_> = scan(&log)
+        .into_iter()
+        .filter(|(o, _, _)| *o < active_before.base_offset)
+        .collect();
+    let mut keys: Vec<_> = cleaned.iter().map(|(_, k, _)| k.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), cleaned.len());
+    // The log reopens (recovery validates every rewritten batch).
+    drop(log);
+    let log = open(dir.path(), compacted(2048), &clock);
+    assert_eq!(view(&log), before);
+}
+
+#[test]
+fn tombstones_stay_for_delete_retention_after_they_become_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(10_000_000));
+    let log = open(dir.path(), compacted(1024), &clock);
+    let mut updates: Vec<_> = (0..20).map(|k| (k, Some("v".to_string()))).collect();
+    updates.extend((0..10).map(|k| (k, None)));
+    updates.extend((100..160).map(|k| (k, Some("filler".to_string()))));
+    write(&log, &updates, 4, clock.now_ms());
+    let stats = clean(&log, 0, 1 << 20, clock.now_ms()).unwrap();
+    let tombstones = |log: &Log| scan(log).iter().filter(|(_, _, v)| v.is_none()).count();
+    assert_eq!(tombstones(&log), 10, "fresh tombstones are kept");
+    // Within delete.retention.ms (1 s): still there.
+    clock.advance(500);
+    write(&log, &[(999, Some("x".into()))], 1, clock.now_ms());
+    log.roll().unwrap();
+    let stats2 = clean(&log, stats.cleaned_up_to, 1 << 20, clock.now_ms()).unwrap();
+    assert_eq!(tombstones(&log), 10);
+    // Past it, measured from when they were cleaned: gone, and so are the values.
+    clock.advance(5_000);
+    write(&log, &[(998, Some("y".into()))], 1, clock.now_ms());
+    log.roll().unwrap();
+    clean(&log, stats2.cleaned_up_to, 1 << 20, clock.now_ms()).unwrap();
+    assert_eq!(tombstones(&log), 0);
+    let v = view(&log);
+    assert!((0..10).all(|k| !v.contains_key(format!("key-{k}").as_bytes())));
+    assert!((10..20).all(|k| v.contains_key(format!("key-{k}").as_bytes())));
+}
+
+#[test]
+fn a_full_offset_map_cleans_the_part_that_fit_and_the_rest_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let log = open(dir.path(), compacted(4096), &clock);
+    let updates: Vec<_> = (0..3)
+        .flat_map(|r| (0..400).map(move |k| (k, Some(format!("r{r}")))))
+        .collect();
+    write(&log, &updates, 10, clock.now_ms());
+    let before = view(&log);
+    // Room for ~200 keys: the map fills early.
+    let first = clean(&log, 0, 24 * 230, clock.now_ms()).unwrap();
+    let active = log.segments().last().unwrap().base_offset;
+    assert!(first.cleaned_up_to < active, "stopped early at {}", first.cleaned_up_to);
+    assert_eq!(view(&log), before);
+    let mut checkpoint = first.cleaned_up_to;
+    while let Some(next) = clean(&log, checkpoint, 24 * 230, clock.now_ms()) {
+        assert!(next.cleaned_up_to > checkpoint, "progress");
+        checkpoint = next.cleaned_up_to;
+    }
+    assert_eq!(view(&log), before);
+    assert!(offsets_increase(&log));
+}
+
+#[test]
+fn min_compaction_lag_holds_recent_segments_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let config = LogConfig {
+        min_compaction_lag_ms: 10_000,
+        ..compacted(1024)
+    };
+    let log = open(dir.path(), config, &clock);
+    let updates: Vec<_> = (0..100).map(|i| (i % 5, Some(format!("v{i}")))).collect();
+    write(&log, &updates, 5, clock.now_ms());
+    assert!(cleanable(&log, 0, clock.now_ms()).unwrap().is_none());
+    clock.advance(20_000);
+    assert!(cleanable(&log, 0, clock.now_ms()).unwrap().is_some());
+}
+
+#[test]
+fn records_without_a_key_are_refused_on_a_compacted_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), compacted(1 << 20)).unwrap();
+    let mut b = gregor_log::batch::RecordBatchBuilder::new(0);
+    b.append(None, Some(b"no key"), &[], 0);
+    let err = log.append(&mut b.build(), 0).unwrap_err();
+    assert!(matches!(err, LogError::MissingKey { .. }), "{err}");
+    assert!(err.to_string().contains("without a key"));
+}
+
+#[test]
+fn compacts_a_log_of_100k_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let log = open(dir.path(), compacted(1 << 20), &clock);
+    let updates: Vec<_> = (0..100_000u32)
+        .map(|i| (i % 1000, Some(format!("value-{i}"))))
+        .collect();
+    write(&log, &updates, 100, clock.now_ms());
+    log.roll().unwrap();
+    let before = view(&log);
+    let stats = clean(&log, 0, 1 << 20, clock.now_ms()).unwrap();
+    assert_eq!(stats.records_read, 100_000);
+    assert_eq!(stats.records_removed, 99_000);
+    assert_eq!(view(&log), before);
+    assert_eq!(scan(&log).len(), 1000);
+    assert!(offsets_increase(&log));
+}
