@@ -34,6 +34,7 @@ GREGOR_PROPTEST_CASES=10000 cargo test -p gregor-log --test properties recovery_
 
 step "examples"
 cargo run --quiet --example embedded_log
+cargo run --quiet --example compaction
 
 step "fuzz targets (bounded runs)"
 scripts/fuzz.sh "${GREGOR_FUZZ_RUNS:-20000}"

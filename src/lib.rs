@@ -6,7 +6,11 @@
 //! engine) when that is all you need.
 //!
 //! - [`log`]: segments, indexes, recovery, retention — the storage engine.
+//! - [`compactor`]: log compaction (latest value per key).
+//! - [`coord`]: coordination — embedded or ZooKeeper.
 
 #![deny(missing_docs)]
 
+pub use gregor_compactor as compactor;
+pub use gregor_coord as coord;
 pub use gregor_log as log;

@@ -192,9 +192,9 @@ fn clean_dirtiest(shared: &Shared, map: &mut OffsetMap) -> Result<Option<(TopicP
             if !(c.overdue || c.dirty_ratio() >= config.min_cleanable_dirty_ratio) {
                 continue;
             }
-            let better = best
-                .as_ref()
-                .is_none_or(|(_, _, b)| c.overdue > b.overdue || c.dirty_ratio() > b.dirty_ratio());
+            let better = best.as_ref().is_none_or(|(_, _, b)| {
+                (c.overdue && !b.overdue) || (c.overdue == b.overdue && c.dirty_ratio() > b.dirty_ratio())
+            });
             if better {
                 best = Some((tp, log, c));
             }

@@ -151,8 +151,12 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
         complete_swap(dir, swap, &mut bases)?;
     }
     for (base, path) in orphans {
-        if !bases.contains(&base) && !dir.join(file_name(base, ".log")).exists() {
-            fs::remove_file(&path).context(|| format!("removing orphan index {}", path.display()))?;
+        if !bases.contains(&base) {
+            match fs::remove_file(&path) {
+                // Already gone with the segments a completed swap replaced.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.context(|| format!("removing orphan index {}", path.display()))?,
+            }
         }
     }
     bases.sort_unstable();
