@@ -1,6 +1,6 @@
 //! Memory-mapped sparse indexes of a segment.
 //!
-//! Both indexes share one shape ([`MmapIndex`]): a file of fixed-size,
+//! Both indexes share one shape ([`IndexFile`]): a file of fixed-size,
 //! big-endian entries sorted by their key, preallocated to its maximum size
 //! while the segment is active (so appends never remap) and trimmed to the
 //! entries in use when the segment rolls or the log closes. A lookup is a
@@ -9,8 +9,8 @@
 mod offset_index;
 mod time_index;
 
-pub use offset_index::{OffsetIndex, OffsetPosition};
-pub use time_index::{TimeIndex, TimestampOffset};
+pub use offset_index::{OffsetEntry, OffsetIndex, OffsetPosition};
+pub use time_index::{TimeEntry, TimeIndex, TimestampOffset};
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -18,8 +18,13 @@ use std::path::{Path, PathBuf};
 
 use memmap2::MmapMut;
 
-/// A fixed-size index entry stored big-endian.
-pub(crate) trait IndexEntry: Copy {
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A fixed-size index entry stored big-endian (implemented by the two
+/// entry types of this module only).
+pub trait IndexEntry: Copy + sealed::Sealed {
     /// Bytes one entry occupies on disk.
     const SIZE: usize;
     /// Decodes an entry from exactly `SIZE` bytes.
@@ -28,8 +33,11 @@ pub(crate) trait IndexEntry: Copy {
     fn encode(&self, out: &mut [u8]);
 }
 
-/// A preallocated, memory-mapped file of sorted index entries.
-pub(crate) struct MmapIndex<E: IndexEntry> {
+pub(crate) use sealed::Sealed;
+
+/// A preallocated, memory-mapped file of sorted index entries; what both
+/// indexes have in common (they dereference to it).
+pub struct IndexFile<E: IndexEntry> {
     path: PathBuf,
     file: File,
     mmap: Option<MmapMut>,
@@ -38,7 +46,7 @@ pub(crate) struct MmapIndex<E: IndexEntry> {
     _entry: std::marker::PhantomData<E>,
 }
 
-impl<E: IndexEntry> MmapIndex<E> {
+impl<E: IndexEntry> IndexFile<E> {
     /// Opens (or creates) the index at `path`. Entries are what the file holds
     /// rounded down to whole entries; a preallocated, untrimmed file (after a
     /// crash) shows zeroed entries that `sanity_check` in the typed wrapper
@@ -61,15 +69,16 @@ impl<E: IndexEntry> MmapIndex<E> {
             _entry: std::marker::PhantomData,
         };
         match max_bytes {
-            Some(max) => index.resize(max.max(len))?,
-            None => index.resize(entries * E::SIZE)?,
+            Some(max) => index.preallocate(max.max(len))?,
+            None => index.preallocate(entries * E::SIZE)?,
         }
         Ok(index)
     }
 
     /// Sets the file length to `bytes` rounded down to whole entries and
-    /// remaps it. Entries beyond the new size are dropped.
-    pub(crate) fn resize(&mut self, bytes: usize) -> io::Result<()> {
+    /// remaps it (preallocation for an active segment). Entries beyond the
+    /// new size are dropped.
+    pub fn preallocate(&mut self, bytes: usize) -> io::Result<()> {
         let bytes = bytes / E::SIZE * E::SIZE;
         self.mmap = None;
         self.file.set_len(bytes as u64)?;
@@ -84,20 +93,33 @@ impl<E: IndexEntry> MmapIndex<E> {
     }
 
     /// Trims the file to the entries in use (on roll and clean close).
-    pub(crate) fn trim(&mut self) -> io::Result<()> {
-        self.resize(self.entries * E::SIZE)
+    pub fn trim(&mut self) -> io::Result<()> {
+        self.preallocate(self.entries * E::SIZE)
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
         self.entries
     }
 
-    pub(crate) fn is_full(&self) -> bool {
+    /// True when there is no entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// True when no further entry fits.
+    pub fn is_full(&self) -> bool {
         self.entries >= self.max_entries
     }
 
-    pub(crate) fn max_entries(&self) -> usize {
+    /// How many entries fit.
+    pub fn max_entries(&self) -> usize {
         self.max_entries
+    }
+
+    /// Removes every entry.
+    pub fn reset(&mut self) {
+        self.entries = 0;
     }
 
     pub(crate) fn entry(&self, n: usize) -> E {
@@ -139,19 +161,20 @@ impl<E: IndexEntry> MmapIndex<E> {
     }
 
     /// Flushes the mapped entries to disk.
-    pub(crate) fn flush(&self) -> io::Result<()> {
+    pub fn flush(&self) -> io::Result<()> {
         match &self.mmap {
             Some(map) => map.flush(),
             None => Ok(()),
         }
     }
 
-    pub(crate) fn path(&self) -> &Path {
+    /// The file's path.
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Renames the file (the mapping stays valid).
-    pub(crate) fn rename(&mut self, to: &Path) -> io::Result<()> {
+    pub fn rename(&mut self, to: &Path) -> io::Result<()> {
         std::fs::rename(&self.path, to)?;
         self.path = to.to_path_buf();
         Ok(())

@@ -3,7 +3,9 @@
 use std::io;
 use std::path::Path;
 
-use super::{IndexEntry, MmapIndex};
+use std::ops::{Deref, DerefMut};
+
+use super::{IndexEntry, IndexFile, Sealed};
 
 /// An absolute offset and the file position of the batch it indexes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,13 +16,16 @@ pub struct OffsetPosition {
     pub position: u32,
 }
 
+/// One entry as stored in the file.
 #[derive(Clone, Copy)]
-struct Entry {
+pub struct OffsetEntry {
     relative_offset: u32,
     position: u32,
 }
 
-impl IndexEntry for Entry {
+impl Sealed for OffsetEntry {}
+
+impl IndexEntry for OffsetEntry {
     const SIZE: usize = 8;
 
     fn decode(b: &[u8]) -> Self {
@@ -39,7 +44,7 @@ impl IndexEntry for Entry {
 /// `<base offset>.index`: 8-byte entries (relative offset u32, position u32).
 pub struct OffsetIndex {
     base_offset: u64,
-    inner: MmapIndex<Entry>,
+    inner: IndexFile<OffsetEntry>,
 }
 
 impl OffsetIndex {
@@ -48,7 +53,7 @@ impl OffsetIndex {
     pub fn open(path: &Path, base_offset: u64, max_bytes: Option<usize>) -> io::Result<Self> {
         Ok(Self {
             base_offset,
-            inner: MmapIndex::open(path, max_bytes)?,
+            inner: IndexFile::open(path, max_bytes)?,
         })
     }
 
@@ -85,7 +90,7 @@ impl OffsetIndex {
                 return;
             }
         }
-        self.inner.push(Entry {
+        self.inner.push(OffsetEntry {
             relative_offset: relative,
             position,
         });
@@ -107,15 +112,10 @@ impl OffsetIndex {
         self.inner.truncate_entries(keep);
     }
 
-    /// Removes every entry.
-    pub fn reset(&mut self) {
-        self.inner.truncate_entries(0);
-    }
-
     /// Checks that entries increase and stay within `log_size`; false means
     /// the index must be rebuilt.
     pub fn is_sane(&self, log_size: u64) -> bool {
-        let mut previous: Option<Entry> = None;
+        let mut previous: Option<OffsetEntry> = None;
         for n in 0..self.inner.len() {
             let e = self.inner.entry(n);
             if u64::from(e.position) >= log_size.max(1) {
@@ -131,51 +131,6 @@ impl OffsetIndex {
         true
     }
 
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-
-    /// True when there is no entry.
-    pub fn is_empty(&self) -> bool {
-        self.inner.len() == 0
-    }
-
-    /// True when no further entry fits.
-    pub fn is_full(&self) -> bool {
-        self.inner.is_full()
-    }
-
-    /// How many entries fit.
-    pub fn max_entries(&self) -> usize {
-        self.inner.max_entries()
-    }
-
-    /// Trims the file to its entries.
-    pub fn trim(&mut self) -> io::Result<()> {
-        self.inner.trim()
-    }
-
-    /// Grows the file to `max_bytes` again (a reopened active segment).
-    pub fn preallocate(&mut self, max_bytes: usize) -> io::Result<()> {
-        self.inner.resize(max_bytes)
-    }
-
-    /// Writes dirty pages to disk.
-    pub fn flush(&self) -> io::Result<()> {
-        self.inner.flush()
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        self.inner.path()
-    }
-
-    /// Renames the file.
-    pub fn rename(&mut self, to: &Path) -> io::Result<()> {
-        self.inner.rename(to)
-    }
-
     fn start(&self) -> OffsetPosition {
         OffsetPosition {
             offset: self.base_offset,
@@ -183,11 +138,25 @@ impl OffsetIndex {
         }
     }
 
-    fn absolute(&self, e: Entry) -> OffsetPosition {
+    fn absolute(&self, e: OffsetEntry) -> OffsetPosition {
         OffsetPosition {
             offset: self.base_offset + u64::from(e.relative_offset),
             position: e.position,
         }
+    }
+}
+
+impl Deref for OffsetIndex {
+    type Target = IndexFile<OffsetEntry>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl DerefMut for OffsetIndex {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
     }
 }
 

@@ -3,7 +3,9 @@
 use std::io;
 use std::path::Path;
 
-use super::{IndexEntry, MmapIndex};
+use std::ops::{Deref, DerefMut};
+
+use super::{IndexEntry, IndexFile, Sealed};
 
 /// A timestamp and the offset from which records reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,13 +16,16 @@ pub struct TimestampOffset {
     pub offset: u64,
 }
 
+/// One entry as stored in the file.
 #[derive(Clone, Copy)]
-struct Entry {
+pub struct TimeEntry {
     timestamp: i64,
     relative_offset: u32,
 }
 
-impl IndexEntry for Entry {
+impl Sealed for TimeEntry {}
+
+impl IndexEntry for TimeEntry {
     const SIZE: usize = 12;
 
     fn decode(b: &[u8]) -> Self {
@@ -42,7 +47,7 @@ impl IndexEntry for Entry {
 /// both strictly increasing.
 pub struct TimeIndex {
     base_offset: u64,
-    inner: MmapIndex<Entry>,
+    inner: IndexFile<TimeEntry>,
 }
 
 impl TimeIndex {
@@ -50,7 +55,7 @@ impl TimeIndex {
     pub fn open(path: &Path, base_offset: u64, max_bytes: Option<usize>) -> io::Result<Self> {
         Ok(Self {
             base_offset,
-            inner: MmapIndex::open(path, max_bytes)?,
+            inner: IndexFile::open(path, max_bytes)?,
         })
     }
 
@@ -82,7 +87,7 @@ impl TimeIndex {
                 return;
             }
         }
-        self.inner.push(Entry {
+        self.inner.push(TimeEntry {
             timestamp,
             relative_offset: relative,
         });
@@ -101,14 +106,9 @@ impl TimeIndex {
         self.inner.truncate_entries(keep);
     }
 
-    /// Removes every entry.
-    pub fn reset(&mut self) {
-        self.inner.truncate_entries(0);
-    }
-
     /// Checks that timestamps and offsets never decrease; false means rebuild.
     pub fn is_sane(&self, next_offset: u64) -> bool {
-        let mut previous: Option<Entry> = None;
+        let mut previous: Option<TimeEntry> = None;
         for n in 0..self.inner.len() {
             let e = self.inner.entry(n);
             if self.base_offset + u64::from(e.relative_offset) >= next_offset {
@@ -129,46 +129,25 @@ impl TimeIndex {
         self.inner.len() + 1 >= self.inner.max_entries()
     }
 
-    /// Number of entries.
-    pub fn len(&self) -> usize {
-        self.inner.len()
-    }
-
-    /// True when there is no entry.
-    pub fn is_empty(&self) -> bool {
-        self.inner.len() == 0
-    }
-
-    /// Trims the file to its entries.
-    pub fn trim(&mut self) -> io::Result<()> {
-        self.inner.trim()
-    }
-
-    /// Grows the file to `max_bytes` again (a reopened active segment).
-    pub fn preallocate(&mut self, max_bytes: usize) -> io::Result<()> {
-        self.inner.resize(max_bytes)
-    }
-
-    /// Writes dirty pages to disk.
-    pub fn flush(&self) -> io::Result<()> {
-        self.inner.flush()
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        self.inner.path()
-    }
-
-    /// Renames the file.
-    pub fn rename(&mut self, to: &Path) -> io::Result<()> {
-        self.inner.rename(to)
-    }
-
-    fn absolute(&self, e: Entry) -> TimestampOffset {
+    fn absolute(&self, e: TimeEntry) -> TimestampOffset {
         TimestampOffset {
             timestamp: e.timestamp,
             offset: self.base_offset + u64::from(e.relative_offset),
         }
+    }
+}
+
+impl Deref for TimeIndex {
+    type Target = IndexFile<TimeEntry>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl DerefMut for TimeIndex {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
     }
 }
 
