@@ -1,0 +1,61 @@
+//! CreateTopics: partitions on this broker's log dirs, with config overrides.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+
+use super::str_bytes;
+use crate::broker::{apply_topic_config, validate_topic_name, Broker};
+
+/// Answers a CreateTopics request.
+pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
+    let mut response = CreateTopicsResponse::default();
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let mut result = CreatableTopicResult::default();
+        result.name = topic.name.clone();
+        let partitions = if topic.num_partitions < 0 {
+            broker.config().num_partitions
+        } else {
+            topic.num_partitions as u32
+        };
+        result.num_partitions = partitions as i32;
+        result.replication_factor = 1;
+        let mut config = broker.config().default_log_config.clone();
+        let outcome = validate_topic_name(&name)
+            .map_err(|e| (e, None))
+            .and_then(|_| match topic.replication_factor {
+                -1 | 1 => Ok(()),
+                _ => Err((
+                    ResponseError::InvalidReplicationFactor,
+                    Some("replication factor larger than the number of brokers (1)".to_string()),
+                )),
+            })
+            .and_then(|_| {
+                topic.configs.iter().try_for_each(|c| {
+                    let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
+                    apply_topic_config(&mut config, &c.name, &value)
+                        .map_err(|m| (ResponseError::InvalidConfig, Some(m)))
+                })
+            })
+            .and_then(|_| {
+                if request.validate_only {
+                    return if broker.topic(&name).is_some() {
+                        Err((ResponseError::TopicAlreadyExists, None))
+                    } else {
+                        Ok(())
+                    };
+                }
+                broker
+                    .create_topic(&name, partitions, Some(config))
+                    .map(|_| ())
+                    .map_err(|e| (e, None))
+            });
+        if let Err((error, message)) = outcome {
+            result.error_code = error.code();
+            result.error_message = message.map(|m| str_bytes(&m));
+        }
+        response.topics.push(result);
+    }
+    response
+}

@@ -1,0 +1,47 @@
+//! ListOffsets: earliest (-2), latest (-1), or the first offset at or after
+//! a timestamp.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use crate::broker::Broker;
+use crate::error::code_for;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+
+/// Answers a ListOffsets request.
+pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+    let mut response = ListOffsetsResponse::default();
+    for topic in request.topics {
+        let name = topic.name.0.to_string();
+        let mut t = ListOffsetsTopicResponse::default();
+        t.name = topic.name.clone();
+        for partition in topic.partitions {
+            let mut p = ListOffsetsPartitionResponse::default();
+            p.partition_index = partition.partition_index;
+            p.timestamp = -1;
+            p.offset = -1;
+            match broker.log(&name, partition.partition_index) {
+                None => p.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                Some(log) => match partition.timestamp {
+                    LATEST => p.offset = log.high_watermark() as i64,
+                    EARLIEST => p.offset = log.log_start_offset() as i64,
+                    ts if ts < 0 => p.error_code = ResponseError::UnsupportedVersion.code(),
+                    ts => match log.offset_for_timestamp(ts) {
+                        Ok(Some((offset, found_ts))) => {
+                            p.offset = offset as i64;
+                            p.timestamp = found_ts;
+                        }
+                        Ok(None) => {}
+                        Err(e) => p.error_code = code_for(&e),
+                    },
+                },
+            }
+            t.partitions.push(p);
+        }
+        response.topics.push(t);
+    }
+    response
+}

@@ -1,0 +1,264 @@
+//! What the request handlers work on: this broker's identity, its logs,
+//! and the topics it knows.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use gregor_log::{CleanupPolicy, Log, LogConfig, LogManager, MessageTimestampType, TopicPartition};
+use kafka_protocol::error::ResponseError;
+use parking_lot::RwLock;
+use uuid::Uuid;
+
+/// Broker settings the handlers need (Kafka's names in comments).
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `broker.id`.
+    pub node_id: i32,
+    /// Host clients are told to connect to (`advertised.listeners`).
+    pub advertised_host: String,
+    /// Port clients are told to connect to.
+    pub advertised_port: u16,
+    /// `num.partitions` for auto-created topics.
+    pub num_partitions: u32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// Topic configuration defaults (`log.segment.bytes`, …).
+    pub default_log_config: LogConfig,
+    /// `socket.request.max.bytes`.
+    pub socket_request_max_bytes: usize,
+    /// The cluster id reported in Metadata.
+    pub cluster_id: String,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 0,
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 9092,
+            num_partitions: 1,
+            auto_create_topics: true,
+            default_log_config: LogConfig::default(),
+            socket_request_max_bytes: 100 * 1024 * 1024,
+            cluster_id: "gregor-cluster".into(),
+        }
+    }
+}
+
+/// A topic: its id and partition count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Topic {
+    /// Kafka topic id.
+    pub id: Uuid,
+    /// Number of partitions.
+    pub partitions: u32,
+}
+
+/// The state the handlers share.
+pub struct Broker {
+    config: BrokerConfig,
+    logs: Arc<LogManager>,
+    topics: RwLock<BTreeMap<String, Topic>>,
+    appended: tokio::sync::Notify,
+    next_producer_id: AtomicI64,
+}
+
+const PARTITION_METADATA: &str = "partition.metadata";
+
+impl Broker {
+    /// A broker over `logs`; topics are found from the partitions on disk.
+    pub fn new(config: BrokerConfig, logs: Arc<LogManager>) -> Self {
+        let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
+        for (tp, log) in logs.logs() {
+            let id = read_topic_id(log.dir()).unwrap_or_else(Uuid::new_v4);
+            let entry = topics.entry(tp.topic.clone()).or_insert(Topic { id, partitions: 0 });
+            entry.partitions = entry.partitions.max(tp.partition + 1);
+        }
+        // Producer ids from the start time: unique across restarts of one broker.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_millis() as i64)
+            & 0x0000_ffff_ffff_ffff;
+        Self {
+            config,
+            logs,
+            topics: RwLock::new(topics),
+            appended: tokio::sync::Notify::new(),
+            next_producer_id: AtomicI64::new(seed << 8),
+        }
+    }
+
+    /// Wakes fetches waiting for data.
+    pub fn notify_appended(&self) {
+        self.appended.notify_waiters();
+    }
+
+    /// Resolves at the next [`Broker::notify_appended`].
+    pub fn appended(&self) -> tokio::sync::futures::Notified<'_> {
+        self.appended.notified()
+    }
+
+    /// A producer id not handed out before.
+    pub fn next_producer_id(&self) -> i64 {
+        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The log manager.
+    pub fn logs(&self) -> &Arc<LogManager> {
+        &self.logs
+    }
+
+    /// Every topic, by name.
+    pub fn topics(&self) -> BTreeMap<String, Topic> {
+        self.topics.read().clone()
+    }
+
+    /// One topic.
+    pub fn topic(&self, name: &str) -> Option<Topic> {
+        self.topics.read().get(name).copied()
+    }
+
+    /// The log of a partition this broker holds.
+    pub fn log(&self, topic: &str, partition: i32) -> Option<Arc<Log>> {
+        let partition = u32::try_from(partition).ok()?;
+        let known = self.topic(topic)?;
+        if partition >= known.partitions {
+            return None;
+        }
+        self.logs.get(&TopicPartition::new(topic, partition))
+    }
+
+    /// Creates a topic with `partitions` partitions and config overrides.
+    pub fn create_topic(&self, name: &str, partitions: u32, config: Option<LogConfig>) -> Result<Topic, ResponseError> {
+        validate_topic_name(name)?;
+        if partitions == 0 {
+            return Err(ResponseError::InvalidPartitions);
+        }
+        let mut topics = self.topics.write();
+        if topics.contains_key(name) {
+            return Err(ResponseError::TopicAlreadyExists);
+        }
+        let topic = Topic {
+            id: Uuid::new_v4(),
+            partitions,
+        };
+        let config = config.unwrap_or_else(|| self.config.default_log_config.clone());
+        for p in 0..partitions {
+            let log = self
+                .logs
+                .get_or_create(&TopicPartition::new(name, p), Some(config.clone()))
+                .map_err(|_| ResponseError::KafkaStorageError)?;
+            write_topic_id(log.dir(), topic.id).map_err(|_| ResponseError::KafkaStorageError)?;
+        }
+        topics.insert(name.to_string(), topic);
+        tracing::info!(topic = name, partitions, "created topic");
+        Ok(topic)
+    }
+
+    /// The topic, created with the defaults if unknown and auto-creation is on.
+    pub fn topic_or_create(&self, name: &str) -> Result<Topic, ResponseError> {
+        if let Some(t) = self.topic(name) {
+            return Ok(t);
+        }
+        if !self.config.auto_create_topics {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        match self.create_topic(name, self.config.num_partitions, None) {
+            Err(ResponseError::TopicAlreadyExists) => self.topic(name).ok_or(ResponseError::UnknownTopicOrPartition),
+            other => other,
+        }
+    }
+
+    /// Deletes a topic and its logs.
+    pub fn delete_topic(&self, name: &str) -> Result<(), ResponseError> {
+        let topic = self
+            .topics
+            .write()
+            .remove(name)
+            .ok_or(ResponseError::UnknownTopicOrPartition)?;
+        for p in 0..topic.partitions {
+            let tp = TopicPartition::new(name, p);
+            if self.logs.get(&tp).is_some() {
+                self.logs.delete(&tp).map_err(|_| ResponseError::KafkaStorageError)?;
+            }
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(())
+    }
+}
+
+/// Applies one topic-level config (`retention.ms=…`) to `config`.
+pub fn apply_topic_config(config: &mut LogConfig, key: &str, value: &str) -> Result<(), String> {
+    fn num<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String> {
+        value
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid value {value:?} for {key}"))
+    }
+    match key {
+        "cleanup.policy" => {
+            config.cleanup_policy = match value.replace(' ', "").as_str() {
+                "delete" => CleanupPolicy::Delete,
+                "compact" => CleanupPolicy::Compact,
+                "compact,delete" | "delete,compact" => CleanupPolicy::CompactDelete,
+                other => return Err(format!("invalid cleanup.policy {other:?}")),
+            }
+        }
+        "retention.ms" => config.retention_ms = num(key, value)?,
+        "retention.bytes" => config.retention_bytes = num(key, value)?,
+        "segment.bytes" => config.segment_bytes = num(key, value)?,
+        "segment.ms" => config.segment_ms = num(key, value)?,
+        "segment.index.bytes" => config.segment_index_bytes = num(key, value)?,
+        "index.interval.bytes" => config.index_interval_bytes = num(key, value)?,
+        "max.message.bytes" => config.max_message_bytes = num(key, value)?,
+        "flush.messages" => config.flush_messages = num(key, value)?,
+        "flush.ms" => config.flush_ms = num(key, value)?,
+        "min.cleanable.dirty.ratio" => config.min_cleanable_dirty_ratio = num(key, value)?,
+        "min.compaction.lag.ms" => config.min_compaction_lag_ms = num(key, value)?,
+        "max.compaction.lag.ms" => config.max_compaction_lag_ms = num(key, value)?,
+        "delete.retention.ms" => config.delete_retention_ms = num(key, value)?,
+        "message.timestamp.type" => {
+            config.message_timestamp_type = match value {
+                "CreateTime" => MessageTimestampType::CreateTime,
+                "LogAppendTime" => MessageTimestampType::LogAppendTime,
+                other => return Err(format!("invalid message.timestamp.type {other:?}")),
+            }
+        }
+        other => return Err(format!("unknown topic config {other}")),
+    }
+    config.validate().map_err(|e| e.to_string())
+}
+
+/// Kafka's rule: 1–249 characters of `[a-zA-Z0-9._-]`, not `.` or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), ResponseError> {
+    let legal = !name.is_empty()
+        && name.len() <= 249
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if legal {
+        Ok(())
+    } else {
+        Err(ResponseError::InvalidTopicException)
+    }
+}
+
+fn read_topic_id(dir: &Path) -> Option<Uuid> {
+    let text = std::fs::read_to_string(dir.join(PARTITION_METADATA)).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("topic_id: "))
+        .and_then(|id| Uuid::parse_str(id.trim()).ok())
+}
+
+fn write_topic_id(dir: &Path, id: Uuid) -> std::io::Result<()> {
+    std::fs::write(dir.join(PARTITION_METADATA), format!("version: 0\ntopic_id: {id}\n"))
+}

@@ -1,0 +1,97 @@
+//! The network side: accept connections, read size-prefixed requests,
+//! dispatch them, write responses in request order.
+//!
+//! Each connection is one task that handles its requests in order, which
+//! keeps Kafka's per-connection ordering without any reordering buffer.
+//! Bad input — a negative or oversized length, an undecodable header, an
+//! unknown API — closes that connection only.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::broker::Broker;
+use crate::dispatch::{dispatch, Outcome};
+
+/// Serves Kafka clients on `listener` until `shutdown` turns true.
+pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    debug!(%peer, "client connected");
+                    let broker = broker.clone();
+                    let stop = shutdown.clone();
+                    connections.spawn(async move {
+                        if let Err(e) = connection(stream, broker, stop).await {
+                            debug!(%peer, "connection closed: {e}");
+                        }
+                    });
+                }
+                Err(e) => warn!("accept failed: {e}"),
+            },
+            _ = shutdown.changed() => break,
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+async fn connection(
+    mut stream: TcpStream,
+    broker: Arc<Broker>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let _ = stream.set_nodelay(true);
+    let max = broker.config().socket_request_max_bytes;
+    let mut out = BytesMut::new();
+    loop {
+        let size = tokio::select! {
+            size = stream.read_i32() => size?,
+            _ = stop.changed() => return Ok(()),
+        };
+        if size < 4 || size as usize > max {
+            return Err(invalid(format!("request size {size} outside [4, {max}]")));
+        }
+        let mut body = vec![0u8; size as usize];
+        stream.read_exact(&mut body).await?;
+        let mut body = Bytes::from(body);
+        let api_key = i16::from_be_bytes([body[0], body[1]]);
+        let api_version = i16::from_be_bytes([body[2], body[3]]);
+        let key = ApiKey::try_from(api_key).map_err(|_| invalid(format!("unknown API key {api_key}")))?;
+        let header_version = key.request_header_version(api_version);
+        let header =
+            RequestHeader::decode(&mut body, header_version).map_err(|e| invalid(format!("bad header: {e}")))?;
+        let correlation_id = header.correlation_id;
+        match dispatch(&broker, key, &header, &mut body).await {
+            Outcome::Respond { version, encode } => {
+                out.clear();
+                out.put_i32(0);
+                let mut response_header = ResponseHeader::default();
+                response_header.correlation_id = correlation_id;
+                let response_header_version = key.response_header_version(version);
+                response_header
+                    .encode(&mut out, response_header_version)
+                    .map_err(|e| invalid(format!("encoding a response header: {e}")))?;
+                encode(&mut out).map_err(|e| invalid(format!("encoding a {key:?} response: {e}")))?;
+                let len = (out.len() - 4) as i32;
+                out[..4].copy_from_slice(&len.to_be_bytes());
+                stream.write_all(&out).await?;
+            }
+            Outcome::NoResponse => {}
+            Outcome::Close(reason) => return Err(invalid(reason)),
+        }
+        let _ = body.remaining();
+    }
+}
+
+fn invalid(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}

@@ -1,0 +1,20 @@
+//! # gregor-routing
+//!
+//! The network request pipeline of a gregor broker and the Kafka API
+//! handlers, speaking the real Kafka protocol through the `kafka-protocol`
+//! crate: `connection` frames requests, `dispatch` is the table from API
+//! key to handler, and `api/` holds one file per Kafka API.
+//!
+//! What it is not: it does not own storage or coordination; it works on a
+//! [`Broker`] (logs and topics) that the server assembles.
+
+#![deny(missing_docs)]
+
+pub mod api;
+mod broker;
+mod connection;
+mod dispatch;
+pub mod error;
+
+pub use broker::{apply_topic_config, validate_topic_name, Broker, BrokerConfig, Topic};
+pub use connection::serve;

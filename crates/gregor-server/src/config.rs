@@ -1,0 +1,167 @@
+//! Server configuration: a TOML file with Kafka's property names, each
+//! overridable by an environment variable (`GREGOR_` + upper case, dots
+//! as underscores) and by command-line flags.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// The settings of one broker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// `PLAINTEXT://host:port`: where to listen.
+    pub listeners: String,
+    /// What clients are told (default: `listeners`).
+    #[serde(rename = "advertised.listeners")]
+    pub advertised_listeners: Option<String>,
+    /// Comma-separated data directories.
+    #[serde(rename = "log.dirs")]
+    pub log_dirs: String,
+    /// This broker's id.
+    #[serde(rename = "broker.id")]
+    pub broker_id: i32,
+    /// Partitions of auto-created topics.
+    #[serde(rename = "num.partitions")]
+    pub num_partitions: u32,
+    /// Replication factor of new topics (1 on a single broker).
+    #[serde(rename = "default.replication.factor")]
+    pub default_replication_factor: u16,
+    /// Create topics on first use.
+    #[serde(rename = "auto.create.topics.enable")]
+    pub auto_create_topics_enable: bool,
+    /// Default `segment.bytes`.
+    #[serde(rename = "log.segment.bytes")]
+    pub log_segment_bytes: u32,
+    /// Default `retention.ms`.
+    #[serde(rename = "log.retention.ms")]
+    pub log_retention_ms: i64,
+    /// Largest request accepted.
+    #[serde(rename = "socket.request.max.bytes")]
+    pub socket_request_max_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listeners: "PLAINTEXT://127.0.0.1:9092".into(),
+            advertised_listeners: None,
+            log_dirs: "./data".into(),
+            broker_id: 0,
+            num_partitions: 1,
+            default_replication_factor: 1,
+            auto_create_topics_enable: true,
+            log_segment_bytes: 1 << 30,
+            log_retention_ms: 7 * 24 * 3_600_000,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// Every property name, for the environment overrides.
+const PROPERTIES: &[&str] = &[
+    "listeners",
+    "advertised.listeners",
+    "log.dirs",
+    "broker.id",
+    "num.partitions",
+    "default.replication.factor",
+    "auto.create.topics.enable",
+    "log.segment.bytes",
+    "log.retention.ms",
+    "socket.request.max.bytes",
+];
+
+impl ServerConfig {
+    /// Reads the TOML file (if any), then applies `GREGOR_*` variables and
+    /// the `overrides` (property, value) given on the command line.
+    pub fn load(file: Option<&PathBuf>, overrides: &[(&str, String)]) -> anyhow::Result<Self> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for property in PROPERTIES {
+            let var = format!("GREGOR_{}", property.to_uppercase().replace('.', "_"));
+            if let Ok(value) = std::env::var(&var) {
+                table.insert(property.to_string(), typed(property, &value));
+            }
+        }
+        for (property, value) in overrides {
+            table.insert(property.to_string(), typed(property, value));
+        }
+        let config: Self = table.try_into().context("invalid configuration")?;
+        config.listen_address()?;
+        Ok(config)
+    }
+
+    /// `host:port` of the PLAINTEXT listener.
+    pub fn listen_address(&self) -> anyhow::Result<String> {
+        plaintext_address(&self.listeners)
+    }
+
+    /// `(host, port)` clients are told to use.
+    pub fn advertised(&self) -> anyhow::Result<(String, u16)> {
+        let address = plaintext_address(self.advertised_listeners.as_deref().unwrap_or(&self.listeners))?;
+        let (host, port) = address.rsplit_once(':').context("listener without a port")?;
+        Ok((host.to_string(), port.parse().context("listener port")?))
+    }
+
+    /// The data directories.
+    pub fn log_dirs(&self) -> Vec<PathBuf> {
+        self.log_dirs
+            .split(',')
+            .map(|d| PathBuf::from(d.trim()))
+            .filter(|d| !d.as_os_str().is_empty())
+            .collect()
+    }
+}
+
+fn plaintext_address(listeners: &str) -> anyhow::Result<String> {
+    for listener in listeners.split(',') {
+        if let Some(address) = listener.trim().strip_prefix("PLAINTEXT://") {
+            return Ok(address.to_string());
+        }
+    }
+    bail!("no PLAINTEXT:// listener in {listeners:?}")
+}
+
+/// A TOML value of the type the property takes.
+fn typed(property: &str, value: &str) -> toml::Value {
+    match property {
+        "auto.create.topics.enable" => value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into()),
+        "broker.id"
+        | "num.partitions"
+        | "default.replication.factor"
+        | "log.segment.bytes"
+        | "log.retention.ms"
+        | "socket.request.max.bytes" => value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into()),
+        _ => toml::Value::String(value.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags_with_kafka_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("server.toml");
+        std::fs::write(
+            &file,
+            "\"broker.id\" = 3\n\"log.dirs\" = \"/a,/b\"\nlisteners = \"PLAINTEXT://0.0.0.0:9999\"\n",
+        )
+        .unwrap();
+        let config = ServerConfig::load(Some(&file), &[("num.partitions", "6".into())]).unwrap();
+        assert_eq!(config.broker_id, 3);
+        assert_eq!(config.log_dirs(), vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(config.num_partitions, 6);
+        assert_eq!(config.listen_address().unwrap(), "0.0.0.0:9999");
+        assert!(ServerConfig::load(None, &[("listeners", "SSL://x:1".into())]).is_err());
+    }
+}

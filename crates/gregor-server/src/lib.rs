@@ -1,0 +1,88 @@
+//! # gregor-server
+//!
+//! Thin: turns a [`ServerConfig`] into a running broker — the log manager
+//! over `log.dirs`, the routing layer on the PLAINTEXT listener — and shuts
+//! it down cleanly (logs flushed and closed, clean-shutdown marker written).
+
+#![deny(missing_docs)]
+
+mod config;
+
+pub use config::ServerConfig;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use gregor_log::{LogConfig, LogManager, LogManagerConfig};
+use gregor_routing::{Broker, BrokerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running broker.
+pub struct Server {
+    local_addr: SocketAddr,
+    logs: Arc<LogManager>,
+    stop: watch::Sender<bool>,
+    serving: JoinHandle<()>,
+}
+
+impl Server {
+    /// Opens the logs and starts listening.
+    pub async fn start(config: ServerConfig) -> anyhow::Result<Self> {
+        let mut log_config = LogManagerConfig::new(config.log_dirs());
+        log_config.default_log_config = LogConfig {
+            segment_bytes: config.log_segment_bytes,
+            retention_ms: config.log_retention_ms,
+            ..LogConfig::default()
+        };
+        let default_log_config = log_config.default_log_config.clone();
+        let logs = Arc::new(LogManager::open(log_config).context("opening the logs")?);
+        logs.start_background();
+        let listener = TcpListener::bind(config.listen_address()?)
+            .await
+            .with_context(|| format!("listening on {}", config.listeners))?;
+        let local_addr = listener.local_addr()?;
+        let (host, mut port) = config.advertised()?;
+        if port == 0 {
+            port = local_addr.port();
+        }
+        let broker = Arc::new(Broker::new(
+            BrokerConfig {
+                node_id: config.broker_id,
+                advertised_host: host,
+                advertised_port: port,
+                num_partitions: config.num_partitions,
+                auto_create_topics: config.auto_create_topics_enable,
+                default_log_config,
+                socket_request_max_bytes: config.socket_request_max_bytes,
+                ..BrokerConfig::default()
+            },
+            logs.clone(),
+        ));
+        let (stop, stopped) = watch::channel(false);
+        let serving = tokio::spawn(gregor_routing::serve(listener, broker, stopped));
+        tracing::info!(%local_addr, "gregor broker started");
+        Ok(Self {
+            local_addr,
+            logs,
+            stop,
+            serving,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Stops serving, then flushes and closes every log.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let _ = self.serving.await;
+        self.logs.close().context("closing the logs")?;
+        tracing::info!("gregor broker stopped cleanly");
+        Ok(())
+    }
+}
