@@ -14,11 +14,16 @@ step() { printf '\n=== %s\n' "$*"; }
 step "dependencies"
 # ZooKeeper 3.8 from Debian for the gregor-coord ZooKeeper backend tests
 # (the package brings a Java runtime when there is none).
-if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null; then
+# kcat (Debian 12's, on librdkafka 2.0.2: the old client that must keep
+# working) for the end-to-end suite.
+if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null || ! command -v kcat >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq zookeeper >/dev/null
+  apt-get install -y -qq zookeeper kcat >/dev/null
 fi
+# Current Python clients from PyPI.
+python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+  pytest kafka-python confluent-kafka
 
 step "format"
 cargo fmt --all -- --check
@@ -28,6 +33,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
 cargo test --workspace
+
+step "end-to-end: kcat, kafka-python, confluent-kafka against the broker"
+cargo build -p gregor-server
+GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" python3 -m pytest -q -p no:warnings tests/e2e
 
 step "recovery property, 10 000 cases"
 GREGOR_PROPTEST_CASES=10000 cargo test -p gregor-log --test properties recovery_keeps_exactly_the_valid_prefix

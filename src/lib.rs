@@ -8,9 +8,13 @@
 //! - [`log`]: segments, indexes, recovery, retention — the storage engine.
 //! - [`compactor`]: log compaction (latest value per key).
 //! - [`coord`]: coordination — embedded or ZooKeeper.
+//! - [`routing`]: the Kafka protocol pipeline and API handlers.
+//! - [`server`]: the broker, assembled.
 
 #![deny(missing_docs)]
 
 pub use gregor_compactor as compactor;
 pub use gregor_coord as coord;
 pub use gregor_log as log;
+pub use gregor_routing as routing;
+pub use gregor_server as server;

@@ -1,0 +1,139 @@
+"""Unmodified third-party clients against a gregor broker."""
+import socket
+import subprocess
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition as CkTopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic as CkNewTopic
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+
+PER_PARTITION = 10_000
+
+
+def consume_all(bootstrap, topic, partitions, expected, timeout=60):
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e", "enable.auto.commit": False})
+    consumer.assign([CkTopicPartition(topic, p, 0) for p in range(partitions)])
+    got = []
+    deadline = time.time() + timeout
+    while len(got) < expected and time.time() < deadline:
+        for m in consumer.consume(1000, 1.0):
+            assert m.error() is None, m.error()
+            got.append(m)
+    consumer.close()
+    return got
+
+
+def check_partition_order(messages, partitions):
+    by_partition = {p: [] for p in range(partitions)}
+    for m in messages:
+        by_partition[m.partition()].append(m)
+    for p, ms in by_partition.items():
+        assert [m.offset() for m in ms] == list(range(len(ms))), f"partition {p} offsets"
+        assert [int(m.value().split(b"-")[1]) for m in ms] == list(range(len(ms))), f"partition {p} order"
+    return by_partition
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
+def test_confluent_kafka_round_trip_with_each_compression(broker, compression):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topic = f"ck-{compression}"
+    for f in admin.create_topics([CkNewTopic(topic, num_partitions=3, replication_factor=1)]).values():
+        f.result(30)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": compression, "linger.ms": 5})
+    for p in range(3):
+        for i in range(PER_PARTITION):
+            producer.produce(topic, key=f"key-{p}-{i}".encode(), value=f"p{p}-{i}".encode(),
+                             headers=[("n", str(i).encode()), ("empty", None)], partition=p)
+            if i % 1000 == 0:
+                producer.poll(0)
+    assert producer.flush(60) == 0
+    got = consume_all(broker.bootstrap, topic, 3, 3 * PER_PARTITION)
+    assert len(got) == 3 * PER_PARTITION
+    by_partition = check_partition_order(got, 3)
+    m = by_partition[1][1234]
+    assert m.key() == b"key-1-1234"
+    assert m.headers() == [("n", b"1234"), ("empty", None)]
+
+
+def test_kafka_python_round_trip_with_keys_headers_and_list_offsets(broker):
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([NewTopic("kp", num_partitions=3, replication_factor=1)])
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks=1, linger_ms=5)
+    before = int(time.time() * 1000) - 1
+    for p in range(3):
+        for i in range(PER_PARTITION):
+            producer.send("kp", key=f"k{i}".encode(), value=f"p{p}-{i}".encode(), headers=[("h", b"v")], partition=p)
+    producer.flush(60)
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, enable_auto_commit=False, consumer_timeout_ms=10_000)
+    parts = [TopicPartition("kp", p) for p in range(3)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning()
+    got = {p: [] for p in range(3)}
+    for m in consumer:
+        got[m.partition].append(m)
+        if sum(len(v) for v in got.values()) == 3 * PER_PARTITION:
+            break
+    for p in range(3):
+        assert [m.offset for m in got[p]] == list(range(PER_PARTITION))
+        assert got[p][42].key == b"k42" and got[p][42].value == f"p{p}-42".encode()
+        assert got[p][42].headers == [("h", b"v")]
+    assert consumer.beginning_offsets(parts) == {tp: 0 for tp in parts}
+    assert consumer.end_offsets(parts) == {tp: PER_PARTITION for tp in parts}
+    by_time = consumer.offsets_for_times({parts[0]: before})
+    assert by_time[parts[0]].offset == 0
+    future = consumer.offsets_for_times({parts[0]: int(time.time() * 1000) + 60_000})
+    assert future[parts[0]] is None
+
+
+def test_kcat_round_trip_and_metadata(broker):
+    lines = "".join(f"line-{i}\n" for i in range(100))
+    subprocess.run(["kcat", "-b", broker.bootstrap, "-P", "-t", "kc"], input=lines.encode(), check=True, timeout=30)
+    out = subprocess.run(["kcat", "-b", broker.bootstrap, "-C", "-t", "kc", "-o", "beginning", "-e"],
+                         capture_output=True, check=True, timeout=30).stdout.decode()
+    assert out.splitlines() == [f"line-{i}" for i in range(100)]
+    meta = subprocess.run(["kcat", "-b", broker.bootstrap, "-L"], capture_output=True, check=True, timeout=30).stdout.decode()
+    assert 'topic "kc" with 1 partitions' in meta
+    assert f"broker 0 at {broker.bootstrap}" in meta
+
+
+def test_nothing_acknowledged_is_lost_across_a_restart(broker):
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all"})
+    acked = []
+    for i in range(5000):
+        producer.produce("durable", value=b"v%d" % i, on_delivery=lambda e, m: acked.append(m.offset()) if e is None else None)
+    assert producer.flush(60) == 0
+    assert len(acked) == 5000
+    broker.stop()
+    broker.start()
+    got = consume_all(broker.bootstrap, "durable", 1, 5000)
+    assert [m.value() for m in got] == [b"v%d" % i for i in range(5000)]
+
+
+def raw_connection(broker, payload, half_close=False):
+    s = socket.create_connection(("127.0.0.1", broker.port), timeout=10)
+    s.sendall(payload)
+    if half_close:
+        s.shutdown(socket.SHUT_WR)
+    try:
+        closed = s.recv(1) == b""
+    except ConnectionResetError:
+        closed = True
+    s.close()
+    return closed
+
+
+def test_bad_input_closes_only_that_connection(broker):
+    assert raw_connection(broker, b"\x00\x00\x00\x10garbage-garbage!")
+    assert raw_connection(broker, b"\x7f\xff\xff\xff" + b"x" * 100)  # a 2 GiB length prefix
+    # A truncated request: the broker waits for the rest, then sees the end of the stream.
+    assert raw_connection(broker, b"\x00\x00\x00\x08\x00\x03\x00", half_close=True)
+    # An unknown API key.
+    assert raw_connection(broker, b"\x00\x00\x00\x0a\x03\xe7\x00\x00\x00\x00\x00\x01\xff\xff")
+    # A client on another connection keeps working.
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce("after-garbage", value=b"still here")
+    assert producer.flush(30) == 0
+    got = consume_all(broker.bootstrap, "after-garbage", 1, 1)
+    assert got[0].value() == b"still here"
