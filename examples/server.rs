@@ -18,7 +18,11 @@ async fn main() -> anyhow::Result<()> {
         ],
     )?;
     let server = Server::start(config).await?;
-    println!("broker on {} (data in {}); Ctrl-C stops it", server.local_addr(), data.path().display());
+    println!(
+        "broker on {} (data in {}); Ctrl-C stops it",
+        server.local_addr(),
+        data.path().display()
+    );
     tokio::signal::ctrl_c().await?;
     server.shutdown().await
 }

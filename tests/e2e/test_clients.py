@@ -131,6 +131,11 @@ def test_bad_input_closes_only_that_connection(broker):
     assert raw_connection(broker, b"\x00\x00\x00\x08\x00\x03\x00", half_close=True)
     # An unknown API key.
     assert raw_connection(broker, b"\x00\x00\x00\x0a\x03\xe7\x00\x00\x00\x00\x00\x01\xff\xff")
+    # A Metadata request claiming 1.8 billion topics in 22 bytes: the codec
+    # would pre-allocate for all of them; the broker must survive it.
+    body = b"\x00\x03\x00\x04\x00\x00\x00\x02\x00\x00" + b"\x6b\x63\x61\x74" + b"\x00" * 8
+    assert raw_connection(broker, len(body).to_bytes(4, "big") + body)
+    assert broker.process.poll() is None, "the broker died"
     # A client on another connection keeps working.
     producer = Producer({"bootstrap.servers": broker.bootstrap})
     producer.produce("after-garbage", value=b"still here")

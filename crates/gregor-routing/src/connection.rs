@@ -8,9 +8,9 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
-use kafka_protocol::protocol::{Decodable, Encodable};
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::ResponseHeader;
+use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -18,6 +18,7 @@ use tracing::{debug, warn};
 
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
+use crate::request::decode_frame;
 
 /// Serves Kafka clients on `listener` until `shutdown` turns true.
 pub async fn serve(listener: TcpListener, broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
@@ -62,23 +63,16 @@ async fn connection(
         }
         let mut body = vec![0u8; size as usize];
         stream.read_exact(&mut body).await?;
-        let mut body = Bytes::from(body);
-        let api_key = i16::from_be_bytes([body[0], body[1]]);
-        let api_version = i16::from_be_bytes([body[2], body[3]]);
-        let key = ApiKey::try_from(api_key).map_err(|_| invalid(format!("unknown API key {api_key}")))?;
-        let header_version = key.request_header_version(api_version);
-        let header =
-            RequestHeader::decode(&mut body, header_version).map_err(|e| invalid(format!("bad header: {e}")))?;
-        let correlation_id = header.correlation_id;
-        match dispatch(&broker, key, &header, &mut body).await {
+        let frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
+        let (key, correlation_id) = (frame.key, frame.header.correlation_id);
+        match dispatch(&broker, frame).await {
             Outcome::Respond { version, encode } => {
                 out.clear();
                 out.put_i32(0);
                 let mut response_header = ResponseHeader::default();
                 response_header.correlation_id = correlation_id;
-                let response_header_version = key.response_header_version(version);
                 response_header
-                    .encode(&mut out, response_header_version)
+                    .encode(&mut out, key.response_header_version(version))
                     .map_err(|e| invalid(format!("encoding a response header: {e}")))?;
                 encode(&mut out).map_err(|e| invalid(format!("encoding a {key:?} response: {e}")))?;
                 let len = (out.len() - 4) as i32;
@@ -86,9 +80,7 @@ async fn connection(
                 stream.write_all(&out).await?;
             }
             Outcome::NoResponse => {}
-            Outcome::Close(reason) => return Err(invalid(reason)),
         }
-        let _ = body.remaining();
     }
 }
 

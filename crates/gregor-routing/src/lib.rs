@@ -10,11 +10,15 @@
 
 #![deny(missing_docs)]
 
+mod allocator;
 pub mod api;
 mod broker;
 mod connection;
 mod dispatch;
 pub mod error;
+mod request;
 
+pub use allocator::HugeAllocationGuard;
 pub use broker::{apply_topic_config, validate_topic_name, Broker, BrokerConfig, Topic};
 pub use connection::serve;
+pub use request::{decode_frame, Frame, Request};

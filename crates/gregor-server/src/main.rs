@@ -3,7 +3,13 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use gregor_routing::HugeAllocationGuard;
 use gregor_server::{Server, ServerConfig};
+
+/// Decoding untrusted requests must not be able to abort the process
+/// through one impossible allocation (see `HugeAllocationGuard`).
+#[global_allocator]
+static ALLOCATOR: HugeAllocationGuard = HugeAllocationGuard;
 
 /// Start a gregor broker.
 #[derive(Parser)]
