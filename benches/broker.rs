@@ -15,7 +15,7 @@ use hdrhistogram::Histogram;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 /// Loopback TCP throughput: one writer, one reader, 1 MiB writes.
 fn loopback_bytes_per_second(total: usize) -> f64 {
@@ -69,7 +69,8 @@ fn produce(bootstrap: &str, topic: &str, records: usize, size: usize) -> (f64, H
     let value = vec![b'x'; size];
     let start = Instant::now();
     for _ in 0..records {
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(&value);
+        let mut record: BaseRecord<(), [u8], Box<Instant>> =
+            BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(&value[..]);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -114,9 +115,14 @@ fn consume(bootstrap: &str, topic: &str, records: usize) -> (f64, u64) {
 
 fn main() {
     // `cargo test --benches` runs bench targets with --bench too; keep it bounded.
-    let records: usize = std::env::var("GREGOR_BENCH_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    let records: usize = std::env::var("GREGOR_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let parent = std::env::var_os("GREGOR_BENCH_DIR").map(std::path::PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let parent = std::env::var_os("GREGOR_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     let data = tempfile::tempdir_in(parent).unwrap();
     let config = ServerConfig::load(
         None,
