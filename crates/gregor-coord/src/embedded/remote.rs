@@ -142,12 +142,19 @@ impl RemoteCoordinator {
         }
     }
 
-    /// A watch id and the [`Watch`] it resolves.
-    fn new_watch(&self) -> (u64, Watch) {
+    /// Sends the request `op` builds around a new watch id; the watch is
+    /// forgotten again if the request fails.
+    async fn watched(&self, op: impl FnOnce(u64) -> RemoteOp) -> Result<(Reply, Watch)> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().watches.insert(id, tx);
-        (id, Watch::from_channel(rx))
+        match self.request(op(id)).await {
+            Ok(reply) => Ok((reply, Watch::from_channel(rx))),
+            Err(e) => {
+                self.pending.lock().watches.remove(&id);
+                Err(e)
+            }
+        }
     }
 }
 
@@ -199,20 +206,15 @@ impl Coordinator for RemoteCoordinator {
     }
 
     async fn get_and_watch(&self, path: &str) -> Result<(Vec<u8>, Stat, Watch)> {
-        let (id, watch) = self.new_watch();
         match self
-            .request(RemoteOp::Get {
+            .watched(|w| RemoteOp::Get {
                 path: path.into(),
-                watch: Some(id),
+                watch: Some(w),
             })
-            .await
+            .await?
         {
-            Ok(Reply::Data(d, s)) => Ok((d, s, watch)),
-            Ok(other) => Err(unexpected(other)),
-            Err(e) => {
-                self.pending.lock().watches.remove(&id);
-                Err(e)
-            }
+            (Reply::Data(d, s), watch) => Ok((d, s, watch)),
+            (other, _) => Err(unexpected(other)),
         }
     }
 
@@ -251,20 +253,15 @@ impl Coordinator for RemoteCoordinator {
     }
 
     async fn exists_and_watch(&self, path: &str) -> Result<(Option<Stat>, Watch)> {
-        let (id, watch) = self.new_watch();
         match self
-            .request(RemoteOp::Exists {
+            .watched(|w| RemoteOp::Exists {
                 path: path.into(),
-                watch: Some(id),
+                watch: Some(w),
             })
-            .await
+            .await?
         {
-            Ok(Reply::MaybeStat(s)) => Ok((s, watch)),
-            Ok(other) => Err(unexpected(other)),
-            Err(e) => {
-                self.pending.lock().watches.remove(&id);
-                Err(e)
-            }
+            (Reply::MaybeStat(s), watch) => Ok((s, watch)),
+            (other, _) => Err(unexpected(other)),
         }
     }
 
@@ -282,20 +279,15 @@ impl Coordinator for RemoteCoordinator {
     }
 
     async fn children_and_watch(&self, path: &str) -> Result<(Vec<String>, Watch)> {
-        let (id, watch) = self.new_watch();
         match self
-            .request(RemoteOp::Children {
+            .watched(|w| RemoteOp::Children {
                 path: path.into(),
-                watch: Some(id),
+                watch: Some(w),
             })
-            .await
+            .await?
         {
-            Ok(Reply::Children(c)) => Ok((c, watch)),
-            Ok(other) => Err(unexpected(other)),
-            Err(e) => {
-                self.pending.lock().watches.remove(&id);
-                Err(e)
-            }
+            (Reply::Children(c), watch) => Ok((c, watch)),
+            (other, _) => Err(unexpected(other)),
         }
     }
 
