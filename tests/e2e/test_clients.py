@@ -142,3 +142,38 @@ def test_bad_input_closes_only_that_connection(broker):
     assert producer.flush(30) == 0
     got = consume_all(broker.bootstrap, "after-garbage", 1, 1)
     assert got[0].value() == b"still here"
+
+
+def test_admin_configs_and_partitions_survive_a_restart(broker):
+    from confluent_kafka.admin import ConfigResource, NewPartitions
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    topic = CkNewTopic("admin-t", num_partitions=2, replication_factor=1,
+                       config={"cleanup.policy": "compact", "retention.ms": "3600000"})
+    admin.create_topics([topic])["admin-t"].result(30)
+    bad = CkNewTopic("bad-config", num_partitions=1, replication_factor=1, config={"retention.ms": "soon"})
+    with pytest.raises(Exception):
+        admin.create_topics([bad])["bad-config"].result(30)
+    admin.create_partitions([NewPartitions("admin-t", 4)])["admin-t"].result(30)
+
+    def described():
+        resource = ConfigResource(ConfigResource.Type.TOPIC, "admin-t")
+        return admin.describe_configs([resource])[resource].result(30)
+
+    configs = described()
+    assert configs["cleanup.policy"].value == "compact"
+    assert configs["retention.ms"].value == "3600000"
+    assert configs["segment.bytes"].value == str(1 << 30)
+    broker.stop()
+    broker.start()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    configs = described()
+    assert configs["cleanup.policy"].value == "compact"
+    assert configs["retention.ms"].value == "3600000"
+    assert len(admin.list_topics(timeout=30).topics["admin-t"].partitions) == 4
+    # A compacted topic refuses a record without a key.
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    errors = []
+    producer.produce("admin-t", value=b"no key", partition=0, on_delivery=lambda e, m: errors.append(e))
+    producer.flush(30)
+    assert errors and errors[0] is not None

@@ -47,13 +47,15 @@ impl Default for BrokerConfig {
     }
 }
 
-/// A topic: its id and partition count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A topic: its id, partition count and config overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topic {
     /// Kafka topic id.
     pub id: Uuid,
     /// Number of partitions.
     pub partitions: u32,
+    /// Topic-level settings given at creation (`retention.ms` → `…`).
+    pub overrides: BTreeMap<String, String>,
 }
 
 /// The state the handlers share.
@@ -66,6 +68,9 @@ pub struct Broker {
 }
 
 const PARTITION_METADATA: &str = "partition.metadata";
+/// The topic's config overrides, `key=value` lines, in each partition dir
+/// (until topic metadata lives in coordination).
+const TOPIC_CONFIG: &str = "topic.config";
 
 impl Broker {
     /// A broker over `logs`; topics are found from the partitions on disk.
@@ -73,7 +78,16 @@ impl Broker {
         let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
         for (tp, log) in logs.logs() {
             let id = read_topic_id(log.dir()).unwrap_or_else(Uuid::new_v4);
-            let entry = topics.entry(tp.topic.clone()).or_insert(Topic { id, partitions: 0 });
+            let overrides = read_overrides(log.dir());
+            match topic_config(&config.default_log_config, &overrides).map(|c| log.set_config(c)) {
+                Ok(Ok(())) => {}
+                _ => tracing::warn!(partition = %tp, "ignoring invalid topic config overrides"),
+            }
+            let entry = topics.entry(tp.topic.clone()).or_insert(Topic {
+                id,
+                partitions: 0,
+                overrides,
+            });
             entry.partitions = entry.partitions.max(tp.partition + 1);
         }
         // Producer ids from the start time: unique across restarts of one broker.
@@ -122,7 +136,7 @@ impl Broker {
 
     /// One topic.
     pub fn topic(&self, name: &str) -> Option<Topic> {
-        self.topics.read().get(name).copied()
+        self.topics.read().get(name).cloned()
     }
 
     /// The log of a partition this broker holds.
@@ -136,30 +150,69 @@ impl Broker {
     }
 
     /// Creates a topic with `partitions` partitions and config overrides.
-    pub fn create_topic(&self, name: &str, partitions: u32, config: Option<LogConfig>) -> Result<Topic, ResponseError> {
-        validate_topic_name(name)?;
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<Topic, (ResponseError, Option<String>)> {
+        validate_topic_name(name).map_err(|e| (e, None))?;
         if partitions == 0 {
-            return Err(ResponseError::InvalidPartitions);
+            return Err((ResponseError::InvalidPartitions, Some("at least one partition".into())));
         }
+        let config = topic_config(&self.config.default_log_config, &overrides)
+            .map_err(|m| (ResponseError::InvalidConfig, Some(m)))?;
         let mut topics = self.topics.write();
         if topics.contains_key(name) {
-            return Err(ResponseError::TopicAlreadyExists);
+            return Err((ResponseError::TopicAlreadyExists, None));
         }
         let topic = Topic {
             id: Uuid::new_v4(),
             partitions,
+            overrides,
         };
-        let config = config.unwrap_or_else(|| self.config.default_log_config.clone());
         for p in 0..partitions {
-            let log = self
-                .logs
-                .get_or_create(&TopicPartition::new(name, p), Some(config.clone()))
-                .map_err(|_| ResponseError::KafkaStorageError)?;
-            write_topic_id(log.dir(), topic.id).map_err(|_| ResponseError::KafkaStorageError)?;
+            self.create_partition(name, p, &topic, &config)?;
         }
-        topics.insert(name.to_string(), topic);
+        topics.insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub fn add_partitions(&self, name: &str, count: u32) -> Result<(), (ResponseError, Option<String>)> {
+        let mut topics = self.topics.write();
+        let topic = topics
+            .get_mut(name)
+            .ok_or((ResponseError::UnknownTopicOrPartition, None))?;
+        if count <= topic.partitions {
+            let message = format!("topic has {} partitions; the count can only grow", topic.partitions);
+            return Err((ResponseError::InvalidPartitions, Some(message)));
+        }
+        let config = topic_config(&self.config.default_log_config, &topic.overrides)
+            .map_err(|m| (ResponseError::InvalidConfig, Some(m)))?;
+        for p in topic.partitions..count {
+            self.create_partition(name, p, topic, &config)?;
+        }
+        topic.partitions = count;
+        tracing::info!(topic = name, partitions = count, "added partitions");
+        Ok(())
+    }
+
+    fn create_partition(
+        &self,
+        name: &str,
+        p: u32,
+        topic: &Topic,
+        config: &LogConfig,
+    ) -> Result<(), (ResponseError, Option<String>)> {
+        let storage = |e: String| (ResponseError::KafkaStorageError, Some(e));
+        let log = self
+            .logs
+            .get_or_create(&TopicPartition::new(name, p), Some(config.clone()))
+            .map_err(|e| storage(e.to_string()))?;
+        write_topic_id(log.dir(), topic.id).map_err(|e| storage(e.to_string()))?;
+        write_overrides(log.dir(), &topic.overrides).map_err(|e| storage(e.to_string()))
     }
 
     /// The topic, created with the defaults if unknown and auto-creation is on.
@@ -170,9 +223,11 @@ impl Broker {
         if !self.config.auto_create_topics {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
-        match self.create_topic(name, self.config.num_partitions, None) {
-            Err(ResponseError::TopicAlreadyExists) => self.topic(name).ok_or(ResponseError::UnknownTopicOrPartition),
-            other => other,
+        match self.create_topic(name, self.config.num_partitions, BTreeMap::new()) {
+            Err((ResponseError::TopicAlreadyExists, _)) => {
+                self.topic(name).ok_or(ResponseError::UnknownTopicOrPartition)
+            }
+            other => other.map_err(|(e, _)| e),
         }
     }
 
@@ -192,6 +247,15 @@ impl Broker {
         tracing::info!(topic = name, "deleted topic");
         Ok(())
     }
+}
+
+/// The defaults with `overrides` applied.
+pub fn topic_config(defaults: &LogConfig, overrides: &BTreeMap<String, String>) -> Result<LogConfig, String> {
+    let mut config = defaults.clone();
+    for (key, value) in overrides {
+        apply_topic_config(&mut config, key, value)?;
+    }
+    Ok(config)
 }
 
 /// Applies one topic-level config (`retention.ms=…`) to `config`.
@@ -257,6 +321,19 @@ fn read_topic_id(dir: &Path) -> Option<Uuid> {
     text.lines()
         .find_map(|l| l.strip_prefix("topic_id: "))
         .and_then(|id| Uuid::parse_str(id.trim()).ok())
+}
+
+fn read_overrides(dir: &Path) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(dir.join(TOPIC_CONFIG)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn write_overrides(dir: &Path, overrides: &BTreeMap<String, String>) -> std::io::Result<()> {
+    let text: String = overrides.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(dir.join(TOPIC_CONFIG), text)
 }
 
 fn write_topic_id(dir: &Path, id: Uuid) -> std::io::Result<()> {

@@ -19,6 +19,6 @@ pub mod error;
 mod request;
 
 pub use allocator::HugeAllocationGuard;
-pub use broker::{apply_topic_config, validate_topic_name, Broker, BrokerConfig, Topic};
+pub use broker::{apply_topic_config, topic_config, validate_topic_name, Broker, BrokerConfig, Topic};
 pub use connection::serve;
 pub use request::{decode_frame, Frame, Request};

@@ -4,8 +4,9 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreateTopicsRequest, DeleteTopicsRequest, FetchRequest, InitProducerIdRequest,
-    ListOffsetsRequest, MetadataRequest, ProduceRequest, RequestHeader,
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
+    RequestHeader,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -30,6 +31,10 @@ pub enum Request {
     DeleteTopics(DeleteTopicsRequest),
     /// InitProducerId.
     InitProducerId(InitProducerIdRequest),
+    /// DescribeConfigs.
+    DescribeConfigs(DescribeConfigsRequest),
+    /// CreatePartitions.
+    CreatePartitions(CreatePartitionsRequest),
     /// An ApiVersions request of a version above ours: answered at v0 with
     /// UNSUPPORTED_VERSION, as Kafka does, so the client can downgrade.
     ApiVersionsTooNew,
@@ -84,6 +89,8 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::CreateTopics => Request::CreateTopics(typed(b, key, version)?),
         ApiKey::DeleteTopics => Request::DeleteTopics(typed(b, key, version)?),
         ApiKey::InitProducerId => Request::InitProducerId(typed(b, key, version)?),
+        ApiKey::DescribeConfigs => Request::DescribeConfigs(typed(b, key, version)?),
+        ApiKey::CreatePartitions => Request::CreatePartitions(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame { key, header, request })

@@ -5,7 +5,7 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
-use crate::broker::{apply_topic_config, validate_topic_name, Broker};
+use crate::broker::{topic_config, validate_topic_name, Broker};
 
 /// Answers a CreateTopics request.
 pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -21,7 +21,16 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
         };
         result.num_partitions = partitions as i32;
         result.replication_factor = 1;
-        let mut config = broker.config().default_log_config.clone();
+        let overrides: std::collections::BTreeMap<String, String> = topic
+            .configs
+            .iter()
+            .map(|c| {
+                (
+                    c.name.to_string(),
+                    c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect();
         let outcome = validate_topic_name(&name)
             .map_err(|e| (e, None))
             .and_then(|_| match topic.replication_factor {
@@ -32,24 +41,18 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
                 )),
             })
             .and_then(|_| {
-                topic.configs.iter().try_for_each(|c| {
-                    let value = c.value.as_ref().map(|v| v.to_string()).unwrap_or_default();
-                    apply_topic_config(&mut config, &c.name, &value)
-                        .map_err(|m| (ResponseError::InvalidConfig, Some(m)))
-                })
+                topic_config(&broker.config().default_log_config, &overrides)
+                    .map(|_| ())
+                    .map_err(|m| (ResponseError::InvalidConfig, Some(m)))
             })
             .and_then(|_| {
-                if request.validate_only {
-                    return if broker.topic(&name).is_some() {
-                        Err((ResponseError::TopicAlreadyExists, None))
-                    } else {
-                        Ok(())
-                    };
+                if !request.validate_only {
+                    broker.create_topic(&name, partitions, overrides).map(|_| ())
+                } else if broker.topic(&name).is_some() {
+                    Err((ResponseError::TopicAlreadyExists, None))
+                } else {
+                    Ok(())
                 }
-                broker
-                    .create_topic(&name, partitions, Some(config))
-                    .map(|_| ())
-                    .map_err(|e| (e, None))
             });
         if let Err((error, message)) = outcome {
             result.error_code = error.code();
