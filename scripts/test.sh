@@ -21,9 +21,9 @@ if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null || ! c
   apt-get update -qq
   apt-get install -y -qq zookeeper kcat >/dev/null
 fi
-# Current Python clients from PyPI.
+# Current Python clients from PyPI (and kafka-python's codecs).
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-  pytest kafka-python confluent-kafka
+  pytest kafka-python confluent-kafka lz4 zstandard python-snappy
 
 step "format"
 cargo fmt --all -- --check

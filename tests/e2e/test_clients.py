@@ -57,10 +57,11 @@ def test_confluent_kafka_round_trip_with_each_compression(broker, compression):
     assert m.headers() == [("n", b"1234"), ("empty", None)]
 
 
-def test_kafka_python_round_trip_with_keys_headers_and_list_offsets(broker):
+@pytest.mark.parametrize("compression", [None, "gzip", "snappy", "lz4", "zstd"])
+def test_kafka_python_round_trip_with_keys_headers_and_list_offsets(broker, compression):
     admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
     admin.create_topics([NewTopic("kp", num_partitions=3, replication_factor=1)])
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks=1, linger_ms=5)
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, acks=1, linger_ms=5, compression_type=compression)
     before = int(time.time() * 1000) - 1
     for p in range(3):
         for i in range(PER_PARTITION):
