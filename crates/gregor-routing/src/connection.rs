@@ -16,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
+use crate::api::fetch::Splice;
 use crate::broker::Broker;
 use crate::dispatch::{dispatch, Outcome};
 use crate::request::decode_frame;
@@ -66,7 +67,11 @@ async fn connection(
         let frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
         let (key, correlation_id) = (frame.key, frame.header.correlation_id);
         match dispatch(&broker, frame).await {
-            Outcome::Respond { version, encode } => {
+            Outcome::Respond {
+                version,
+                encode,
+                splices,
+            } => {
                 out.clear();
                 out.put_i32(0);
                 let mut response_header = ResponseHeader::default();
@@ -75,13 +80,60 @@ async fn connection(
                     .encode(&mut out, key.response_header_version(version))
                     .map_err(|e| invalid(format!("encoding a response header: {e}")))?;
                 encode(&mut out).map_err(|e| invalid(format!("encoding a {key:?} response: {e}")))?;
-                let len = (out.len() - 4) as i32;
-                out[..4].copy_from_slice(&len.to_be_bytes());
-                stream.write_all(&out).await?;
+                if splices.is_empty() {
+                    let len = (out.len() - 4) as i32;
+                    out[..4].copy_from_slice(&len.to_be_bytes());
+                    stream.write_all(&out).await?;
+                } else {
+                    send_spliced(&mut stream, &mut out, &splices).await?;
+                }
             }
             Outcome::NoResponse => {}
         }
     }
+}
+
+/// Sends `out` (size prefix first) with each placeholder replaced by its
+/// file region: memory parts with `write_all`, regions with `sendfile`.
+async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Splice]) -> std::io::Result<()> {
+    // Where each placeholder is; its 4-byte length prefix precedes it.
+    let mut at = Vec::with_capacity(splices.len());
+    let mut from = 4;
+    for splice in splices {
+        let found = out[from..]
+            .windows(16)
+            .position(|w| w == splice.placeholder)
+            .map(|p| p + from)
+            .ok_or_else(|| invalid("a fetch placeholder is missing from the response".into()))?;
+        let len = i32::try_from(splice.region.len()).map_err(|_| invalid("a fetch region over 2 GiB".into()))?;
+        out[found - 4..found].copy_from_slice(&len.to_be_bytes());
+        at.push(found);
+        from = found + 16;
+    }
+    let total = out.len() - 4 - 16 * splices.len() + splices.iter().map(|s| s.region.len() as usize).sum::<usize>();
+    let total = i32::try_from(total).map_err(|_| invalid("a response over 2 GiB".into()))?;
+    out[..4].copy_from_slice(&total.to_be_bytes());
+    let mut start = 0;
+    for (splice, found) in splices.iter().zip(at) {
+        stream.write_all(&out[start..found]).await?;
+        send_region(stream, &splice.region).await?;
+        start = found + 16;
+    }
+    stream.write_all(&out[start..]).await
+}
+
+/// `sendfile` of a whole region to a non-blocking socket.
+async fn send_region(stream: &TcpStream, region: &gregor_log::FileRegion) -> std::io::Result<()> {
+    let mut sent = 0u64;
+    while sent < region.len() {
+        stream.writable().await?;
+        match stream.try_io(tokio::io::Interest::WRITABLE, || region.send_to(stream, &mut sent)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 fn invalid(message: String) -> std::io::Error {

@@ -4,6 +4,7 @@ use bytes::BytesMut;
 use kafka_protocol::protocol::Encodable;
 
 use crate::api;
+use crate::api::fetch::Splice;
 use crate::broker::Broker;
 use crate::request::{Frame, Request};
 
@@ -18,6 +19,8 @@ pub enum Outcome {
         version: i16,
         /// Writes the response body.
         encode: Encoder,
+        /// File regions to send in place of placeholders (Fetch).
+        splices: Vec<Splice>,
     },
     /// Nothing (`acks=0` produce).
     NoResponse,
@@ -27,6 +30,7 @@ fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome 
     Outcome::Respond {
         version,
         encode: Box::new(move |out| response.encode(out, version).map_err(|e| e.to_string())),
+        splices: Vec::new(),
     }
 }
 
@@ -41,7 +45,17 @@ pub async fn dispatch(broker: &Broker, frame: Frame) -> Outcome {
             Some(response) => respond(response, version),
             None => Outcome::NoResponse,
         },
-        Request::Fetch(r) => respond(api::fetch::handle(broker, r, version).await, version),
+        Request::Fetch(r) => {
+            let (response, splices) = api::fetch::handle(broker, r, version).await;
+            match respond(response, version) {
+                Outcome::Respond { version, encode, .. } => Outcome::Respond {
+                    version,
+                    encode,
+                    splices,
+                },
+                other => other,
+            }
+        }
         Request::ListOffsets(r) => respond(api::list_offsets::handle(broker, r), version),
         Request::CreateTopics(r) => respond(api::create_topics::handle(broker, r), version),
         Request::DeleteTopics(r) => respond(api::delete_topics::handle(broker, r), version),
