@@ -20,8 +20,9 @@ def free_port():
 class Broker:
     """A gregor-server process; start() and stop() may be called repeatedly."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, env=None):
         self.data_dir = data_dir
+        self.env = dict(os.environ, **(env or {}))
         self.port = free_port()
         self.process = None
         self.log_path = os.path.join(data_dir, "server.log")
@@ -36,6 +37,7 @@ class Broker:
             [BINARY, "--listeners", f"PLAINTEXT://{self.bootstrap}", "--log-dirs", os.path.join(self.data_dir, "logs")],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=self.env,
         )
         deadline = time.time() + 30
         while time.time() < deadline:
@@ -64,5 +66,13 @@ class Broker:
 @pytest.fixture
 def broker(tmp_path):
     b = Broker(str(tmp_path)).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def eager_cleaner_broker(tmp_path):
+    """A broker whose log cleaner looks for work every 100 ms."""
+    b = Broker(str(tmp_path), env={"GREGOR_LOG_CLEANER_BACKOFF_MS": "100"}).start()
     yield b
     b.stop()

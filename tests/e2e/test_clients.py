@@ -178,3 +178,40 @@ def test_admin_configs_and_partitions_survive_a_restart(broker):
     producer.produce("admin-t", value=b"no key", partition=0, on_delivery=lambda e, m: errors.append(e))
     producer.flush(30)
     assert errors and errors[0] is not None
+
+
+def test_the_broker_compacts_compacted_topics(eager_cleaner_broker):
+    broker = eager_cleaner_broker
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    config = {"cleanup.policy": "compact", "segment.bytes": "4096", "min.cleanable.dirty.ratio": "0.01"}
+    admin.create_topics([CkNewTopic("compacted", num_partitions=1, replication_factor=1, config=config)])["compacted"].result(30)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    for i in range(2000):
+        producer.produce("compacted", key=b"key-%d" % (i % 5), value=b"value-%d" % i)
+        if i % 100 == 0:
+            producer.flush(10)
+    producer.produce("compacted", key=b"key-0", value=None)  # a tombstone
+    assert producer.flush(30) == 0
+    deadline = time.time() + 60
+    while True:
+        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "c", "enable.auto.commit": False,
+                             "enable.partition.eof": True})
+        consumer.assign([CkTopicPartition("compacted", 0, 0)])
+        seen = []
+        while True:
+            m = consumer.poll(5)
+            if m is None or (m.error() and m.error().code() == KafkaError._PARTITION_EOF):
+                break
+            seen.append(m)
+        consumer.close()
+        if len(seen) < 200 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert len(seen) < 200, f"still {len(seen)} records: not compacted"
+    latest = {}
+    for m in seen:
+        latest[m.key()] = m.value()
+    assert latest[b"key-0"] is None
+    assert {k: v for k, v in latest.items() if k != b"key-0"} == {b"key-%d" % k: b"value-%d" % (1995 + k) for k in range(1, 5)}
+    offsets = [m.offset() for m in seen]
+    assert offsets == sorted(offsets)

@@ -278,9 +278,19 @@ impl Segment {
         min_one_batch: bool,
     ) -> io::Result<Option<SegmentSlice>> {
         let limit = self.size();
-        let Some((start, first)) = self.find_batch(offset, limit)? else {
+        let Some((mut start, mut first)) = self.find_batch(offset, limit)? else {
             return Ok(None);
         };
+        // Batches the cleaner emptied only hold their offsets; a reader
+        // skips them (clients see the gap), so a segment of nothing else
+        // reads as no data and the log moves on to the next one.
+        while first.record_count == 0 {
+            let next = start + first.total_size() as u64;
+            match self.header_at(next, limit)? {
+                Some(h) => (start, first) = (next, h),
+                None => return Ok(None),
+            }
+        }
         let first_len = first.total_size() as u64;
         let slice = |len| SegmentSlice {
             position: start,

@@ -493,3 +493,26 @@ fn a_closed_log_refuses_appends() {
         Err(LogError::Offline(_))
     ));
 }
+
+#[test]
+fn reads_skip_batches_the_cleaner_emptied() {
+    use gregor_log::batch::{rebuild_with_records, set_base_offset, validate_batch};
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    // Offsets 0..=4 survive only as an empty batch, in a segment of their own.
+    let mut full = batch("gone", 5, 0);
+    set_base_offset(&mut full, 0);
+    let header = validate_batch(&full).unwrap();
+    let empty = rebuild_with_records(&full, &header, &[]);
+    log.append_replicated(&empty).unwrap();
+    log.roll().unwrap();
+    assert_eq!(log.end_offset(), 5);
+    log.append(&mut batch("kept", 2, 0), 0).unwrap();
+    let read = log.read(0, 1 << 20).unwrap();
+    assert_eq!(
+        read.first_batch_offset,
+        Some(5),
+        "the empty batch and its segment are skipped"
+    );
+    assert_eq!(all_records(&log, 5).len(), 2);
+}

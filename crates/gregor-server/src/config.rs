@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// Largest request accepted.
     #[serde(rename = "socket.request.max.bytes")]
     pub socket_request_max_bytes: usize,
+    /// Pause of the log cleaner when nothing needs cleaning.
+    #[serde(rename = "log.cleaner.backoff.ms")]
+    pub log_cleaner_backoff_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +58,7 @@ impl Default for ServerConfig {
             log_segment_bytes: 1 << 30,
             log_retention_ms: 7 * 24 * 3_600_000,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            log_cleaner_backoff_ms: 15_000,
         }
     }
 }
@@ -71,6 +75,7 @@ const PROPERTIES: &[&str] = &[
     "log.segment.bytes",
     "log.retention.ms",
     "socket.request.max.bytes",
+    "log.cleaner.backoff.ms",
 ];
 
 impl ServerConfig {
@@ -139,7 +144,8 @@ fn typed(property: &str, value: &str) -> toml::Value {
         | "default.replication.factor"
         | "log.segment.bytes"
         | "log.retention.ms"
-        | "socket.request.max.bytes" => value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into()),
+        | "socket.request.max.bytes"
+        | "log.cleaner.backoff.ms" => value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into()),
         _ => toml::Value::String(value.to_string()),
     }
 }

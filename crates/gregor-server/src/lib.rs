@@ -1,7 +1,8 @@
 //! # gregor-server
 //!
 //! Thin: turns a [`ServerConfig`] into a running broker — the log manager
-//! over `log.dirs`, the routing layer on the PLAINTEXT listener — and shuts
+//! over `log.dirs`, the log cleaner, the routing layer on the PLAINTEXT
+//! listener — and shuts
 //! it down cleanly (logs flushed and closed, clean-shutdown marker written).
 
 #![deny(missing_docs)]
@@ -14,7 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gregor_log::{LogConfig, LogManager, LogManagerConfig};
+use gregor_compactor::{CleanerConfig, LogCleaner};
+use gregor_log::{LogConfig, LogManager, LogManagerConfig, SystemClock};
 use gregor_routing::{Broker, BrokerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -24,6 +26,7 @@ use tokio::task::JoinHandle;
 pub struct Server {
     local_addr: SocketAddr,
     logs: Arc<LogManager>,
+    cleaner: LogCleaner,
     stop: watch::Sender<bool>,
     serving: JoinHandle<()>,
 }
@@ -40,6 +43,13 @@ impl Server {
         let default_log_config = log_config.default_log_config.clone();
         let logs = Arc::new(LogManager::open(log_config).context("opening the logs")?);
         logs.start_background();
+        // Compacts topics with cleanup.policy=compact in the background.
+        let cleaner_config = CleanerConfig {
+            backoff: std::time::Duration::from_millis(config.log_cleaner_backoff_ms),
+            ..CleanerConfig::default()
+        };
+        let mut cleaner = LogCleaner::new(logs.clone(), cleaner_config, Arc::new(SystemClock));
+        cleaner.start();
         let listener = TcpListener::bind(config.listen_address()?)
             .await
             .with_context(|| format!("listening on {}", config.listeners))?;
@@ -67,6 +77,7 @@ impl Server {
         Ok(Self {
             local_addr,
             logs,
+            cleaner,
             stop,
             serving,
         })
@@ -77,10 +88,11 @@ impl Server {
         self.local_addr
     }
 
-    /// Stops serving, then flushes and closes every log.
-    pub async fn shutdown(self) -> anyhow::Result<()> {
+    /// Stops serving and cleaning, then flushes and closes every log.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
         let _ = self.stop.send(true);
         let _ = self.serving.await;
+        self.cleaner.stop();
         self.logs.close().context("closing the logs")?;
         tracing::info!("gregor broker stopped cleanly");
         Ok(())
