@@ -38,7 +38,8 @@ pub struct LogManagerConfig {
     pub log_dirs: Vec<PathBuf>,
     /// Configuration for logs found at start-up and created without one.
     pub default_log_config: LogConfig,
-    /// `num.recovery.threads.per.data.dir`: threads opening logs per directory.
+    /// `num.recovery.threads.per.data.dir`: threads opening logs per
+    /// directory (default: one per core, so start-up recovery is parallel).
     pub recovery_threads_per_dir: usize,
     /// How often idle logs are checked for `flush.ms`.
     pub flush_check_interval: Duration,
@@ -57,7 +58,7 @@ impl LogManagerConfig {
         Self {
             log_dirs,
             default_log_config: LogConfig::default(),
-            recovery_threads_per_dir: 1,
+            recovery_threads_per_dir: std::thread::available_parallelism().map_or(2, |n| n.get()),
             flush_check_interval: Duration::from_millis(100),
             retention_check_interval: Duration::from_secs(300),
             checkpoint_interval: Duration::from_secs(60),
