@@ -19,11 +19,3 @@ pub fn code_for(error: &LogError) -> i16 {
     };
     kafka.code()
 }
-
-/// `NONE`.
-pub const NONE: i16 = 0;
-
-/// The code of a Kafka error.
-pub fn code(error: ResponseError) -> i16 {
-    error.code()
-}
