@@ -1,9 +1,10 @@
 //! Arbitrary bytes through the record batch reader: header parsing, full
-//! validation, batch iteration and record decoding must never panic, and a
-//! batch that validates must decode to exactly its declared records.
+//! validation, batch iteration, decompression and record decoding must
+//! never panic, and a batch that validates must decode to exactly its
+//! declared records.
 #![no_main]
 
-use gregor_log::batch::{validate_batch, BatchIter, Records};
+use gregor_log::batch::{record_section, validate_batch, BatchIter, Records};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,6 +14,10 @@ fuzz_target!(|data: &[u8]| {
         if header.compression().ok() == Some(gregor_log::batch::Compression::None) {
             let records = records.expect("a validated uncompressed batch decodes");
             assert_eq!(records.len(), header.record_count as usize);
+        } else if let Ok(section) = record_section(batch, &header) {
+            for record in Records::from_section(&section, header.record_count) {
+                let _ = record;
+            }
         }
     }
     let mut end = 0;

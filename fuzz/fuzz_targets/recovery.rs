@@ -41,5 +41,10 @@ fuzz_target!(|data: &[u8]| {
     let mut batch = RecordBatchBuilder::new(0);
     batch.append(Some(b"k"), Some(b"v"), &[], 0);
     let end = log.end_offset();
-    assert_eq!(log.append(&mut batch.build(), 0).expect("append after recovery").first_offset, end);
+    assert_eq!(
+        log.append(&mut batch.build(), 0)
+            .expect("append after recovery")
+            .first_offset,
+        end
+    );
 });

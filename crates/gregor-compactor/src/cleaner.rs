@@ -3,9 +3,9 @@
 
 use std::os::unix::fs::FileExt;
 
-use gregor_log::batch::{rebuild_with_records, BatchHeader, Compression, Records, BATCH_HEADER_SIZE};
+use gregor_log::batch::{rebuild_with_records, record_section, BatchHeader, Records, BATCH_HEADER_SIZE};
 use gregor_log::{FileRegion, Log, SegmentInfo};
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::error::{CompactorError, Result};
 use crate::offset_map::OffsetMap;
@@ -111,7 +111,8 @@ fn first_batch_timestamp(log: &Log, offset: u64) -> Result<Option<i64>> {
 /// every segment below the map's end keeping, per key, only the latest
 /// record, and dropping tombstones that have been clean for
 /// `delete.retention.ms`. Offsets are kept; the active segment is never
-/// touched. Compressed batches are kept as they are.
+/// touched. Compressed batches are decompressed, filtered and compressed
+/// again with their codec.
 pub fn clean_log(
     log: &Log,
     target: Cleanable,
@@ -136,10 +137,13 @@ pub fn clean_log(
         let region = log.segment_region(s.base_offset).ok_or_else(|| gone(s))?;
         let mut full_at = None;
         for_each_batch(&region, s.base_offset, throttler, |batch, header| {
-            if full_at.is_some() || header.compression() != Ok(Compression::None) {
+            if full_at.is_some() {
                 return;
             }
-            for record in Records::new(batch, &header).flatten() {
+            let Some(section) = readable_section(batch, &header) else {
+                return;
+            };
+            for record in Records::from_section(&section, header.record_count).flatten() {
                 let offset = header.base_offset + record.offset_delta as u64;
                 if offset < target.first_dirty || offset >= target.first_uncleanable {
                     continue;
@@ -183,29 +187,40 @@ pub fn clean_log(
                     return;
                 }
                 stats.bytes_read += batch.len() as u64;
-                let kept = if header.compression() != Ok(Compression::None) {
-                    Some(batch.to_vec())
-                } else {
-                    let records: Vec<_> = Records::new(batch, &header).flatten().collect();
-                    stats.records_read += records.len() as u64;
-                    let retained: Vec<_> = records
-                        .iter()
-                        .filter(|r| {
-                            let offset = header.base_offset + r.offset_delta as u64;
-                            let superseded = r.key.and_then(|k| map.get(k)).is_some_and(|latest| offset < latest);
-                            let expired_tombstone = r.value.is_none() && tombstones_expire;
-                            !(superseded || expired_tombstone)
-                        })
-                        .cloned()
-                        .collect();
-                    stats.records_removed += (records.len() - retained.len()) as u64;
-                    if retained.len() == records.len() {
+                let kept = match readable_section(batch, &header) {
+                    None => Ok(Some(batch.to_vec())),
+                    Some(section) => {
+                        let records: Vec<_> = Records::from_section(&section, header.record_count).flatten().collect();
+                        stats.records_read += records.len() as u64;
+                        let retained: Vec<_> = records
+                            .iter()
+                            .filter(|r| {
+                                let offset = header.base_offset + r.offset_delta as u64;
+                                let superseded = r.key.and_then(|k| map.get(k)).is_some_and(|latest| offset < latest);
+                                let expired_tombstone = r.value.is_none() && tombstones_expire;
+                                !(superseded || expired_tombstone)
+                            })
+                            .cloned()
+                            .collect();
+                        stats.records_removed += (records.len() - retained.len()) as u64;
+                        if retained.len() == records.len() {
+                            Ok(Some(batch.to_vec()))
+                        } else if retained.is_empty() {
+                            rebuild_with_records(batch, &header, &[]).map(|empty| {
+                                last_dropped = Some(empty);
+                                None
+                            })
+                        } else {
+                            rebuild_with_records(batch, &header, &retained).map(Some)
+                        }
+                    }
+                };
+                let kept = match kept {
+                    Ok(kept) => kept,
+                    Err(e) => {
+                        // Compressing again failed: keep the batch as it was.
+                        warn!(base_offset = header.base_offset, error = %e, "batch kept uncleaned");
                         Some(batch.to_vec())
-                    } else if retained.is_empty() {
-                        last_dropped = Some(rebuild_with_records(batch, &header, &[]));
-                        None
-                    } else {
-                        Some(rebuild_with_records(batch, &header, &retained))
                     }
                 };
                 if let Some(bytes) = kept {
@@ -239,6 +254,14 @@ pub fn clean_log(
         "cleaned log"
     );
     Ok(stats)
+}
+
+/// The records of a batch, decompressed if need be; `None` (with a warning)
+/// for a compressed batch that cannot be read, which is then kept as it is.
+fn readable_section<'a>(batch: &'a [u8], header: &BatchHeader) -> Option<std::borrow::Cow<'a, [u8]>> {
+    record_section(batch, header)
+        .inspect_err(|e| warn!(base_offset = header.base_offset, error = %e, "batch kept uncleaned"))
+        .ok()
 }
 
 fn gone(s: &SegmentInfo) -> CompactorError {

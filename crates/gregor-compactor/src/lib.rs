@@ -17,9 +17,9 @@
 //!   `min.cleanable.dirty.ratio`, throttled by
 //!   `log.cleaner.io.max.bytes.per.second`.
 //!
-//! What it is not: it never touches the active segment, never recompresses
-//! (compressed batches are kept as they are — see the crate's notes in
-//! docs/ARCHITECTURE.md), and never changes an offset.
+//! Compressed batches are decompressed, filtered and compressed again with
+//! their own codec (a batch left empty is written uncompressed, as Kafka
+//! does). It never touches the active segment and never changes an offset.
 
 #![deny(missing_docs)]
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use common::*;
 use gregor_compactor::*;
+use gregor_log::batch::Compression;
 use gregor_log::*;
 
 fn clean(log: &Log, checkpoint: u64, memory: usize, now: i64) -> Option<CleanStats> {
@@ -138,6 +139,93 @@ fn records_without_a_key_are_refused_on_a_compacted_log() {
     let err = log.append(&mut b.build(), 0).unwrap_err();
     assert!(matches!(err, LogError::MissingKey { .. }), "{err}");
     assert!(err.to_string().contains("without a key"));
+}
+
+const CODECS: [Compression; 4] = [
+    Compression::Gzip,
+    Compression::Snappy,
+    Compression::Lz4,
+    Compression::Zstd,
+];
+
+#[test]
+fn compressed_batches_are_compacted_and_keep_their_codec() {
+    for codec in CODECS {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let log = open(dir.path(), compacted(2048), &clock);
+        let updates: Vec<_> = (0..30)
+            .flat_map(|round| (0..10).map(move |k| (k, Some(format!("v{round}")))))
+            .collect();
+        write_compressed(&log, &updates, 7, clock.now_ms(), codec);
+        log.roll().unwrap();
+        let before = view(&log);
+        let stats = clean(&log, 0, 1 << 20, clock.now_ms()).unwrap();
+        assert_eq!(stats.records_read, 300, "{codec:?}");
+        assert_eq!(stats.records_removed, 290, "{codec:?}");
+        assert_eq!(view(&log), before, "{codec:?}");
+        assert_eq!(scan(&log).len(), 10, "{codec:?}");
+        assert!(offsets_increase(&log));
+        let batches = batch_codecs(&log);
+        assert!(
+            batches
+                .iter()
+                .all(|&(c, n)| c == codec || (n == 0 && c == Compression::None)),
+            "{codec:?}: {batches:?}"
+        );
+    }
+}
+
+#[test]
+fn compressed_records_without_a_key_are_refused_on_a_compacted_log() {
+    for codec in CODECS {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), compacted(1 << 20)).unwrap();
+        let mut b = batch::RecordBatchBuilder::new(0);
+        b.append(Some(b"k"), Some(b"keyed"), &[], 0);
+        b.append(None, Some(b"no key"), &[], 0);
+        let err = log.append(&mut b.build_compressed(codec).unwrap(), 0).unwrap_err();
+        assert!(matches!(err, LogError::MissingKey { .. }), "{codec:?}: {err}");
+        assert_eq!(log.end_offset(), 0);
+    }
+}
+
+/// A batch whose CRC is right but whose compressed records are garbage.
+fn garbage_compressed_batch(codec: Compression) -> Vec<u8> {
+    let mut b = batch::RecordBatchBuilder::new(0);
+    b.append(Some(b"k"), Some(b"v"), &[], 0);
+    let mut bytes = b.build_compressed(codec).unwrap();
+    for byte in &mut bytes[batch::BATCH_HEADER_SIZE..] {
+        *byte ^= 0x5a;
+    }
+    let crc = batch::compute_crc(&bytes);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    bytes
+}
+
+#[test]
+fn unreadable_compressed_batches_are_refused_by_a_compacted_log_and_kept_by_the_cleaner() {
+    for codec in CODECS {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let log = open(dir.path(), compacted(1 << 20), &clock);
+        let err = log.append(&mut garbage_compressed_batch(codec), 0).unwrap_err();
+        assert!(matches!(err, LogError::CorruptBatch { .. }), "{codec:?}: {err}");
+        // A replica copies what its leader has; the cleaner keeps such a
+        // batch as it is and cleans the rest.
+        let updates: Vec<_> = (0..20).map(|i| (i % 2, Some(format!("v{i}")))).collect();
+        write(&log, &updates[..10], 5, clock.now_ms());
+        let garbage = garbage_compressed_batch(codec);
+        let mut replicated = garbage.clone();
+        batch::set_base_offset(&mut replicated, log.end_offset());
+        log.append_replicated(&replicated).unwrap();
+        write(&log, &updates[10..], 5, clock.now_ms());
+        log.roll().unwrap();
+        let stats = clean(&log, 0, 1 << 20, clock.now_ms()).unwrap();
+        assert_eq!(stats.records_removed, 18, "{codec:?}");
+        let kept = log.read_bytes(10, 1 << 20).unwrap();
+        assert_eq!(&kept[8..garbage.len()], &replicated[8..], "{codec:?}");
+    }
 }
 
 #[test]

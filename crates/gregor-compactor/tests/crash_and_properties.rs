@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::*;
 use gregor_compactor::*;
+use gregor_log::batch::Compression;
 use gregor_log::*;
 use proptest::prelude::*;
 
@@ -141,11 +142,14 @@ proptest! {
         updates in proptest::collection::vec((0u32..12, proptest::option::weighted(0.8, "[a-z]{0,20}")), 1..250),
         per_batch in 1usize..8,
         segment_bytes in 400u32..3000,
+        codec in proptest::sample::select(vec![
+            Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd,
+        ]),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(1_000_000));
         let log = open(dir.path(), compacted(segment_bytes), &clock);
-        write(&log, &updates, per_batch, clock.now_ms());
+        write_compressed(&log, &updates, per_batch, clock.now_ms(), codec);
         let expected: BTreeMap<_, _> = view(&log);
         let active = log.segments().last().unwrap().clone();
         clean_fully(&log, clock.now_ms());

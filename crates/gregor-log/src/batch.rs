@@ -20,9 +20,13 @@
 //!
 //! [`BatchHeader::parse`] reads the fixed part; [`validate_batch`] checks a
 //! whole batch (length, magic, CRC and, when uncompressed, every record);
-//! [`Records`] walks the records of an uncompressed batch without allocating;
-//! [`RecordBatchBuilder`] writes new uncompressed batches.
+//! [`Records`] walks the records of an uncompressed batch without allocating,
+//! [`record_section`] opens compressed ones; [`RecordBatchBuilder`] writes
+//! new batches, compressed or not.
 
+use std::borrow::Cow;
+
+use crate::compression;
 use crate::varint::{read_varint, read_varlong, varint_len, write_varint, write_varlong};
 
 /// Size of the fixed batch header that precedes the records.
@@ -74,6 +78,9 @@ pub enum BatchError {
     /// An unknown compression codec id.
     #[error("unknown compression codec {0}")]
     UnknownCompression(i16),
+    /// The compressed records cannot be decompressed (or compressed again).
+    #[error("compressed records: {0}")]
+    Codec(String),
 }
 
 /// Compression codec of a batch (attribute bits 0–2).
@@ -83,7 +90,7 @@ pub enum Compression {
     None,
     /// gzip.
     Gzip,
-    /// snappy (xerial framing).
+    /// snappy (xerial framing or one raw block).
     Snappy,
     /// lz4 frame.
     Lz4,
@@ -100,6 +107,17 @@ impl Compression {
             3 => Ok(Self::Lz4),
             4 => Ok(Self::Zstd),
             other => Err(BatchError::UnknownCompression(other)),
+        }
+    }
+
+    /// The codec's id in a batch's attributes.
+    pub fn attribute_bits(self) -> i16 {
+        match self {
+            Self::None => 0,
+            Self::Gzip => 1,
+            Self::Snappy => 2,
+            Self::Lz4 => 3,
+            Self::Zstd => 4,
         }
     }
 }
@@ -317,19 +335,39 @@ pub fn set_log_append_time(batch: &mut [u8], timestamp: i64) {
     batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
 }
 
-/// A copy of the uncompressed `batch` holding only the `retained` records
-/// (encoded records taken from it, in order), as the log cleaner writes it:
-/// base offset, `lastOffsetDelta` and producer fields are kept, so offsets
-/// keep their meaning; count, length, max timestamp and CRC are recomputed.
-pub fn rebuild_with_records(batch: &[u8], header: &BatchHeader, retained: &[Record<'_>]) -> Vec<u8> {
-    let body: usize = retained.iter().map(|r| r.raw.len()).sum();
-    let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + body);
-    out.extend_from_slice(&batch[..BATCH_HEADER_SIZE]);
+/// A copy of `batch` holding only the `retained` records (encoded records
+/// taken from its [`record_section`], in order), as the log cleaner writes
+/// it: base offset, `lastOffsetDelta` and producer fields are kept, so
+/// offsets keep their meaning; count, length, max timestamp and CRC are
+/// recomputed. The records are compressed again with the batch's codec; a
+/// batch left without records is written uncompressed, as Kafka does.
+pub fn rebuild_with_records(
+    batch: &[u8],
+    header: &BatchHeader,
+    retained: &[Record<'_>],
+) -> Result<Vec<u8>, BatchError> {
+    let mut body = Vec::with_capacity(retained.iter().map(|r| r.raw.len()).sum());
     for r in retained {
-        out.extend_from_slice(r.raw);
+        body.extend_from_slice(r.raw);
     }
+    let codec = if retained.is_empty() {
+        Compression::None
+    } else {
+        header.compression()?
+    };
+    let section = match codec {
+        Compression::None => body,
+        codec => compression::compress(codec, &body)?,
+    };
+    let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + section.len());
+    out.extend_from_slice(&batch[..BATCH_HEADER_SIZE]);
+    out.extend_from_slice(&section);
     let length = (out.len() - LOG_OVERHEAD) as i32;
     out[8..12].copy_from_slice(&length.to_be_bytes());
+    if codec == Compression::None {
+        let attributes = header.attributes & !COMPRESSION_MASK;
+        out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+    }
     out[57..61].copy_from_slice(&(retained.len() as i32).to_be_bytes());
     if header.timestamp_type() == TimestampType::CreateTime {
         let max = retained
@@ -341,7 +379,7 @@ pub fn rebuild_with_records(batch: &[u8], header: &BatchHeader, retained: &[Reco
     }
     let crc = compute_crc(&out);
     out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
-    out
+    Ok(out)
 }
 
 /// Iterates over the batches laid end to end in `bytes`, yielding each
@@ -390,7 +428,19 @@ impl<'a> Iterator for BatchIter<'a> {
     }
 }
 
-/// A record inside an uncompressed batch, borrowing its bytes.
+/// The record section of a batch, decompressed when the batch is
+/// compressed (borrowed as is when it is not); walk it with
+/// [`Records::from_section`].
+pub fn record_section<'a>(batch: &'a [u8], header: &BatchHeader) -> Result<Cow<'a, [u8]>, BatchError> {
+    let end = header.total_size().min(batch.len());
+    let section = &batch[BATCH_HEADER_SIZE.min(end)..end];
+    match header.compression()? {
+        Compression::None => Ok(Cow::Borrowed(section)),
+        codec => compression::decompress(codec, section).map(Cow::Owned),
+    }
+}
+
+/// A record inside a batch, borrowing its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record<'a> {
     /// Record attributes (unused by Kafka today).
@@ -409,7 +459,8 @@ pub struct Record<'a> {
     pub raw: &'a [u8],
 }
 
-/// Walks the records of an uncompressed batch.
+/// Walks the records of an uncompressed batch, or of a batch's
+/// [`record_section`].
 pub struct Records<'a> {
     body: &'a [u8],
     pos: usize,
@@ -424,6 +475,15 @@ impl<'a> Records<'a> {
             body: &batch[BATCH_HEADER_SIZE.min(end)..end],
             pos: 0,
             remaining: header.record_count,
+        }
+    }
+
+    /// Records of an uncompressed record section holding `record_count` records.
+    pub fn from_section(section: &'a [u8], record_count: u32) -> Self {
+        Self {
+            body: section,
+            pos: 0,
+            remaining: record_count,
         }
     }
 }
@@ -582,13 +642,24 @@ impl RecordBatchBuilder {
 
     /// The finished batch with base offset 0 and a valid CRC.
     pub fn build(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.size());
+        self.assemble(Compression::None, &self.records)
+    }
+
+    /// The finished batch with its records compressed with `codec`.
+    pub fn build_compressed(&self, codec: Compression) -> Result<Vec<u8>, BatchError> {
+        let section = compression::compress(codec, &self.records)?;
+        Ok(self.assemble(codec, &section))
+    }
+
+    fn assemble(&self, codec: Compression, section: &[u8]) -> Vec<u8> {
+        let size = BATCH_HEADER_SIZE + section.len();
+        let mut out = Vec::with_capacity(size);
         out.extend_from_slice(&0i64.to_be_bytes());
-        out.extend_from_slice(&((self.size() - LOG_OVERHEAD) as i32).to_be_bytes());
+        out.extend_from_slice(&((size - LOG_OVERHEAD) as i32).to_be_bytes());
         out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
         out.push(MAGIC_V2);
         out.extend_from_slice(&[0; 4]); // crc, filled below
-        out.extend_from_slice(&0i16.to_be_bytes()); // attributes
+        out.extend_from_slice(&codec.attribute_bits().to_be_bytes());
         out.extend_from_slice(&(self.count - 1).max(0).to_be_bytes());
         out.extend_from_slice(&self.base_timestamp.to_be_bytes());
         out.extend_from_slice(&self.max_timestamp.to_be_bytes());
@@ -596,7 +667,7 @@ impl RecordBatchBuilder {
         out.extend_from_slice(&self.producer_epoch.to_be_bytes());
         out.extend_from_slice(&self.base_sequence.to_be_bytes());
         out.extend_from_slice(&self.count.to_be_bytes());
-        out.extend_from_slice(&self.records);
+        out.extend_from_slice(section);
         let crc = compute_crc(&out);
         out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
         out
@@ -687,7 +758,7 @@ mod tests {
         let header = validate_batch(&batch).unwrap();
         let records: Vec<_> = Records::new(&batch, &header).map(Result::unwrap).collect();
         let kept = vec![records[0].clone(), records[2].clone()];
-        let rebuilt = rebuild_with_records(&batch, &header, &kept);
+        let rebuilt = rebuild_with_records(&batch, &header, &kept).unwrap();
         let h = validate_batch_integrity(&rebuilt).unwrap();
         assert_eq!((h.base_offset, h.last_offset(), h.record_count), (100, 102, 2));
         assert_eq!(h.max_timestamp, 1003);

@@ -38,6 +38,7 @@
 pub mod batch;
 mod checkpoint;
 mod clock;
+pub mod compression;
 mod config;
 mod epoch_cache;
 mod error;

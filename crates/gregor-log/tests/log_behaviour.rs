@@ -503,7 +503,7 @@ fn reads_skip_batches_the_cleaner_emptied() {
     let mut full = batch("gone", 5, 0);
     set_base_offset(&mut full, 0);
     let header = validate_batch(&full).unwrap();
-    let empty = rebuild_with_records(&full, &header, &[]);
+    let empty = rebuild_with_records(&full, &header, &[]).unwrap();
     log.append_replicated(&empty).unwrap();
     log.roll().unwrap();
     assert_eq!(log.end_offset(), 5);

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use gregor_log::batch::{validate_batch_integrity, BatchIter, RecordBatchBuilder, Records};
+use gregor_log::batch::{
+    record_section, validate_batch_integrity, BatchIter, Compression, RecordBatchBuilder, Records,
+};
 use gregor_log::{CleanupPolicy, Log, LogConfig, LogOpenOptions, ManualClock};
 
 /// A compacted-topic configuration with small segments.
@@ -30,15 +32,20 @@ pub fn open(dir: &Path, config: LogConfig, clock: &Arc<ManualClock>) -> Log {
     Log::open_with(dir, config, options).unwrap()
 }
 
-/// Appends one batch per entry of `updates`: (key, value or tombstone).
+/// Appends `updates` (key, value or tombstone), `per_batch` to a batch.
 pub fn write(log: &Log, updates: &[(u32, Option<String>)], per_batch: usize, ts: i64) {
+    write_compressed(log, updates, per_batch, ts, Compression::None);
+}
+
+/// As [`write`], each batch compressed with `codec`.
+pub fn write_compressed(log: &Log, updates: &[(u32, Option<String>)], per_batch: usize, ts: i64, codec: Compression) {
     for chunk in updates.chunks(per_batch.max(1)) {
         let mut b = RecordBatchBuilder::new(ts);
         for (k, v) in chunk {
             let key = format!("key-{k}");
             b.append(Some(key.as_bytes()), v.as_deref().map(str::as_bytes), &[], ts);
         }
-        log.append(&mut b.build(), 0).unwrap();
+        log.append(&mut b.build_compressed(codec).unwrap(), 0).unwrap();
     }
 }
 
@@ -55,7 +62,8 @@ pub fn scan(log: &Log) -> Vec<(u64, Vec<u8>, Option<Vec<u8>>)> {
             let (at, h) = item.unwrap();
             let batch = &bytes[at..at + h.total_size()];
             validate_batch_integrity(batch).unwrap();
-            for r in Records::new(batch, &h) {
+            let section = record_section(batch, &h).unwrap();
+            for r in Records::from_section(&section, h.record_count) {
                 let r = r.unwrap();
                 out.push((
                     h.base_offset + r.offset_delta as u64,
@@ -83,6 +91,24 @@ pub fn view(log: &Log) -> BTreeMap<Vec<u8>, Vec<u8>> {
         }
     }
     m
+}
+
+/// The codec of every batch from the start, with its record count.
+pub fn batch_codecs(log: &Log) -> Vec<(Compression, u32)> {
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.end_offset() {
+        let bytes = log.read_bytes(offset, 1 << 20).unwrap();
+        if bytes.is_empty() {
+            break;
+        }
+        for item in BatchIter::new(&bytes) {
+            let (_, h) = item.unwrap();
+            out.push((h.compression().unwrap(), h.record_count));
+            offset = h.next_offset();
+        }
+    }
+    out
 }
 
 /// Offsets strictly increase.

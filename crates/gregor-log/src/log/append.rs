@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use super::{AppendState, Log};
 use crate::batch::{
-    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch, validate_batch_integrity,
-    BatchHeader, BatchIter, Compression, Records,
+    record_section, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch,
+    validate_batch_integrity, BatchHeader, BatchIter, Records,
 };
 use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
 use crate::error::{IoContext, LogError, Result};
@@ -207,6 +207,20 @@ impl Log {
     }
 }
 
+/// Checks that every record of a batch for a compacted log has a key,
+/// decompressing the batch if it must: a compressed batch whose records
+/// cannot be read is corrupt.
+fn check_keys(batch: &[u8], header: &BatchHeader, at: usize) -> Result<()> {
+    let section = record_section(batch, header).map_err(|source| LogError::CorruptBatch { position: at, source })?;
+    for record in Records::from_section(&section, header.record_count) {
+        let record = record.map_err(|source| LogError::CorruptBatch { position: at, source })?;
+        if record.key.is_none() {
+            return Err(LogError::MissingKey { position: at });
+        }
+    }
+    Ok(())
+}
+
 /// Checks every batch of an append and that they fill `bytes` exactly.
 fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<(usize, BatchHeader)>> {
     if bytes.len() > config.segment_bytes as usize {
@@ -237,13 +251,8 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
         if origin == Origin::Producer && header.record_count == 0 {
             return Err(LogError::InvalidAppend("a record batch without records"));
         }
-        // Compressed batches cannot be checked here (no codecs in the log).
-        if origin == Origin::Producer
-            && config.cleanup_policy.compacts()
-            && header.compression() == Ok(Compression::None)
-            && Records::new(batch, &header).any(|r| r.is_ok_and(|r| r.key.is_none()))
-        {
-            return Err(LogError::MissingKey { position: at });
+        if origin == Origin::Producer && config.cleanup_policy.compacts() {
+            check_keys(batch, &header, at)?;
         }
         covered = at + header.total_size();
         headers.push((at, header));
