@@ -1,6 +1,9 @@
 //! Load generator: librdkafka (the `rdkafka` crate, vendored) against a
-//! gregor broker started in this process, with loopback TCP measured in the
-//! same run as the ceiling, so results read as ratios.
+//! gregor broker started in this process. Ceilings are measured in the same
+//! run, so results read as ratios: for produce, the same client code against
+//! librdkafka's in-process mock broker (records kept in RAM, no I/O: the
+//! most this client sends to any broker here); for consume, loopback TCP
+//! (the mock broker serves one batch per fetch, so it is no consume ceiling).
 //!
 //! `cargo bench --bench broker` — optional env: `GREGOR_BENCH_RECORDS`
 //! (default 2 000 000), `GREGOR_BENCH_DIR` (data dir parent).
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use gregor::server::{Server, ServerConfig};
 use hdrhistogram::Histogram;
+use rdkafka::bindings;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -39,6 +43,37 @@ fn loopback_bytes_per_second(total: usize) -> f64 {
     }
     reader.join().unwrap();
     total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// CPU seconds used so far by this process's threads whose names start
+/// with `prefix` (from /proc: user + system time).
+fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let mut ticks = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state … utime stime: fields 14 and 15, counted after ')'.
+        let Some((comm, rest)) = stat.split_once(" (").and_then(|(_, r)| r.rsplit_once(") ")) else {
+            continue;
+        };
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        ticks += fields.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks += fields.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    ticks as f64 / ticks_per_second
+}
+
+/// CPU seconds used so far by the whole process, exited threads included.
+fn process_cpu_seconds() -> f64 {
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 struct Latency {
@@ -100,17 +135,37 @@ fn consume(bootstrap: &str, topic: &str, records: usize) -> (f64, u64) {
     let mut assignment = TopicPartitionList::new();
     assignment.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
     consumer.assign(&assignment).unwrap();
-    let start = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    // The clock starts at the first record: connecting, metadata and the
+    // offset lookup take the same time on any broker and are not throughput.
+    let mut start = None;
     let (mut n, mut bytes) = (0usize, 0u64);
-    let deadline = start + Duration::from_secs(300);
+    // Messages in batches of up to 10 000 from librdkafka's consumer queue
+    // (`rd_kafka_consume_batch_queue`, what confluent-kafka's consume(n)
+    // calls): one poll per message costs this client more than the broker.
+    let queue = unsafe { bindings::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
+    assert!(!queue.is_null(), "no consumer queue");
+    let mut batch = vec![std::ptr::null_mut(); 10_000];
     while n < records && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            n += 1;
-            bytes += m.payload_len() as u64;
+        let got = unsafe { bindings::rd_kafka_consume_batch_queue(queue, 100, batch.as_mut_ptr(), batch.len()) };
+        for &message in &batch[..usize::try_from(got).unwrap_or(0)] {
+            start.get_or_insert_with(Instant::now);
+            // SAFETY: librdkafka handed us these messages; each is destroyed once.
+            unsafe {
+                assert_eq!(
+                    (*message).err,
+                    bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+                );
+                n += 1;
+                bytes += (*message).len as u64;
+                bindings::rd_kafka_message_destroy(message);
+            }
         }
     }
+    unsafe { bindings::rd_kafka_queue_destroy(queue) };
     assert_eq!(n, records, "consumed everything");
-    (bytes as f64 / start.elapsed().as_secs_f64(), bytes)
+    let elapsed = start.map_or(f64::INFINITY, |s| s.elapsed().as_secs_f64());
+    (bytes as f64 / elapsed, bytes)
 }
 
 fn main() {
@@ -137,13 +192,18 @@ fn main() {
 
     let loopback = loopback_bytes_per_second(4 << 30);
     println!("loopback TCP: {:.2} GB/s (ceiling)", loopback / 1e9);
+    let mock = rdkafka::mocking::MockCluster::new(1).unwrap();
+    mock.create_topic("produce-100b", 1, 1).unwrap();
+    let (ceiling, _) = produce(&mock.bootstrap_servers(), "produce-100b", records, 100);
+    println!("client ceiling (librdkafka mock broker): produce 100 B {ceiling:.0} records/s");
+    drop(mock);
 
     let (rate, latency) = produce(&bootstrap, "produce-100b", records, 100);
     println!(
-        "produce 100 B acks=1: {:.0} records/s, {:.1} MB/s ({:.1}% of loopback); latency µs p50 {} p95 {} p99 {} p99.9 {} max {}",
+        "produce 100 B acks=1: {:.0} records/s, {:.1} MB/s = {:.1}% of the client ceiling; latency µs p50 {} p95 {} p99 {} p99.9 {} max {}",
         rate,
         rate * 100.0 / 1e6,
-        rate * 100.0 / loopback * 100.0,
+        rate / ceiling * 100.0,
         latency.value_at_quantile(0.5),
         latency.value_at_quantile(0.95),
         latency.value_at_quantile(0.99),
@@ -151,14 +211,20 @@ fn main() {
         latency.max()
     );
 
-    let big = (records / 10).max(1);
+    let big = (records / 2).max(1);
     produce(&bootstrap, "consume-1k", big, 1024);
+    let broker_cpu = thread_cpu_seconds("gregor-");
+    let process_cpu = process_cpu_seconds();
     let (bytes_per_second, bytes) = consume(&bootstrap, "consume-1k", big);
+    let broker_cpu = thread_cpu_seconds("gregor-") - broker_cpu;
+    let process_cpu = process_cpu_seconds() - process_cpu;
     println!(
-        "consume 1 KiB: {:.2} GB/s ({:.1}% of loopback) over {} MB",
+        "consume 1 KiB: {:.2} GB/s ({:.1}% of loopback) over {} MB; CPU: broker threads {:.2} s, client {:.2} s",
         bytes_per_second / 1e9,
         bytes_per_second / loopback * 100.0,
-        bytes / 1_000_000
+        bytes / 1_000_000,
+        broker_cpu,
+        process_cpu - broker_cpu
     );
     runtime.block_on(server.shutdown()).unwrap();
 }

@@ -26,8 +26,6 @@ pub struct BrokerConfig {
     pub auto_create_topics: bool,
     /// Topic configuration defaults (`log.segment.bytes`, …).
     pub default_log_config: LogConfig,
-    /// `socket.request.max.bytes`.
-    pub socket_request_max_bytes: usize,
     /// The cluster id reported in Metadata.
     pub cluster_id: String,
 }
@@ -41,7 +39,6 @@ impl Default for BrokerConfig {
             num_partitions: 1,
             auto_create_topics: true,
             default_log_config: LogConfig::default(),
-            socket_request_max_bytes: 100 * 1024 * 1024,
             cluster_id: "gregor-cluster".into(),
         }
     }

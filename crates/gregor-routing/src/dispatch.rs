@@ -1,5 +1,9 @@
 //! The dispatcher: a short table from request to handler.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
 use bytes::BytesMut;
 use kafka_protocol::protocol::Encodable;
 
@@ -24,6 +28,9 @@ pub enum Outcome {
     },
     /// Nothing (`acks=0` produce).
     NoResponse,
+    /// Not yet: an operation that waits (a Fetch for `min_bytes`) and then
+    /// gives the outcome; the connection's processor runs it.
+    Delayed(Pin<Box<dyn Future<Output = Outcome> + Send>>),
 }
 
 fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome {
@@ -34,8 +41,8 @@ fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome 
     }
 }
 
-/// Runs a decoded request.
-pub async fn dispatch(broker: &Broker, frame: Frame) -> Outcome {
+/// Runs a decoded request (on a handler thread: it may block on disk).
+pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
     let version = frame.header.request_api_version;
     match frame.request {
         Request::ApiVersions(_) => respond(api::api_versions::handle(false), version),
@@ -45,22 +52,29 @@ pub async fn dispatch(broker: &Broker, frame: Frame) -> Outcome {
             Some(response) => respond(response, version),
             None => Outcome::NoResponse,
         },
-        Request::Fetch(r) => {
-            let (response, splices) = api::fetch::handle(broker, r, version).await;
-            match respond(response, version) {
-                Outcome::Respond { version, encode, .. } => Outcome::Respond {
-                    version,
-                    encode,
-                    splices,
-                },
-                other => other,
-            }
-        }
+        Request::Fetch(r) => match api::fetch::handle(broker, r, version) {
+            Ok((response, splices)) => respond_spliced(response, splices, version),
+            Err(waiting) => Outcome::Delayed(Box::pin(async move {
+                let (response, splices) = waiting.await;
+                respond_spliced(response, splices, version)
+            })),
+        },
         Request::ListOffsets(r) => respond(api::list_offsets::handle(broker, r), version),
         Request::CreateTopics(r) => respond(api::create_topics::handle(broker, r), version),
         Request::DeleteTopics(r) => respond(api::delete_topics::handle(broker, r), version),
         Request::InitProducerId(r) => respond(api::init_producer_id::handle(broker, r), version),
         Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r), version),
         Request::CreatePartitions(r) => respond(api::create_partitions::handle(broker, r), version),
+    }
+}
+
+fn respond_spliced<T: Encodable + Send + 'static>(response: T, splices: Vec<Splice>, version: i16) -> Outcome {
+    match respond(response, version) {
+        Outcome::Respond { version, encode, .. } => Outcome::Respond {
+            version,
+            encode,
+            splices,
+        },
+        other => other,
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The network request pipeline of a gregor broker and the Kafka API
 //! handlers, speaking the real Kafka protocol through the `kafka-protocol`
-//! crate: `connection` frames requests, `dispatch` is the table from API
-//! key to handler, and `api/` holds one file per Kafka API.
+//! crate: `network` is the pipeline (acceptor, processors, request queue,
+//! handler pool), `request` decodes frames, `dispatch` is the table from
+//! API key to handler, and `api/` holds one file per Kafka API.
 //!
 //! What it is not: it does not own storage or coordination; it works on a
 //! [`Broker`] (logs and topics) that the server assembles.
@@ -13,12 +14,12 @@
 mod allocator;
 pub mod api;
 mod broker;
-mod connection;
 mod dispatch;
 pub mod error;
+mod network;
 mod request;
 
 pub use allocator::HugeAllocationGuard;
 pub use broker::{apply_topic_config, topic_config, validate_topic_name, Broker, BrokerConfig, Topic};
-pub use connection::serve;
+pub use network::{NetworkConfig, SocketServer};
 pub use request::{decode_frame, Frame, Request};

@@ -40,6 +40,15 @@ pub struct ServerConfig {
     /// Largest request accepted.
     #[serde(rename = "socket.request.max.bytes")]
     pub socket_request_max_bytes: usize,
+    /// Processor threads doing socket I/O.
+    #[serde(rename = "num.network.threads")]
+    pub num_network_threads: usize,
+    /// Handler threads running requests.
+    #[serde(rename = "num.io.threads")]
+    pub num_io_threads: usize,
+    /// Requests that may wait for a handler before processors stop reading.
+    #[serde(rename = "queued.max.requests")]
+    pub queued_max_requests: usize,
     /// Pause of the log cleaner when nothing needs cleaning.
     #[serde(rename = "log.cleaner.backoff.ms")]
     pub log_cleaner_backoff_ms: u64,
@@ -58,6 +67,9 @@ impl Default for ServerConfig {
             log_segment_bytes: 1 << 30,
             log_retention_ms: 7 * 24 * 3_600_000,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            num_network_threads: 3,
+            num_io_threads: 8,
+            queued_max_requests: 500,
             log_cleaner_backoff_ms: 15_000,
         }
     }
@@ -75,6 +87,9 @@ const PROPERTIES: &[&str] = &[
     "log.segment.bytes",
     "log.retention.ms",
     "socket.request.max.bytes",
+    "num.network.threads",
+    "num.io.threads",
+    "queued.max.requests",
     "log.cleaner.backoff.ms",
 ];
 

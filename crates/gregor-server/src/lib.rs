@@ -17,18 +17,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use gregor_compactor::{CleanerConfig, LogCleaner};
 use gregor_log::{LogConfig, LogManager, LogManagerConfig, SystemClock};
-use gregor_routing::{Broker, BrokerConfig};
+use gregor_routing::{Broker, BrokerConfig, NetworkConfig, SocketServer};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// A running broker.
 pub struct Server {
     local_addr: SocketAddr,
     logs: Arc<LogManager>,
     cleaner: LogCleaner,
-    stop: watch::Sender<bool>,
-    serving: JoinHandle<()>,
+    network: SocketServer,
 }
 
 impl Server {
@@ -66,20 +63,27 @@ impl Server {
                 num_partitions: config.num_partitions,
                 auto_create_topics: config.auto_create_topics_enable,
                 default_log_config,
-                socket_request_max_bytes: config.socket_request_max_bytes,
                 ..BrokerConfig::default()
             },
             logs.clone(),
         ));
-        let (stop, stopped) = watch::channel(false);
-        let serving = tokio::spawn(gregor_routing::serve(listener, broker, stopped));
+        let network = SocketServer::start(
+            listener,
+            broker,
+            NetworkConfig {
+                num_network_threads: config.num_network_threads,
+                num_io_threads: config.num_io_threads,
+                queued_max_requests: config.queued_max_requests,
+                socket_request_max_bytes: config.socket_request_max_bytes,
+            },
+        )
+        .context("starting the network threads")?;
         tracing::info!(%local_addr, "gregor broker started");
         Ok(Self {
             local_addr,
             logs,
             cleaner,
-            stop,
-            serving,
+            network,
         })
     }
 
@@ -90,8 +94,7 @@ impl Server {
 
     /// Stops serving and cleaning, then flushes and closes every log.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
-        let _ = self.stop.send(true);
-        let _ = self.serving.await;
+        self.network.shutdown().await;
         self.cleaner.stop();
         self.logs.close().context("closing the logs")?;
         tracing::info!("gregor broker stopped cleanly");

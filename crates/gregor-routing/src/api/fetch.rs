@@ -6,7 +6,10 @@
 //! the response around them with the segment's bytes spliced in by
 //! `sendfile(2)` ([`Splice`]).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -39,21 +42,42 @@ fn placeholder() -> [u8; 16] {
     p
 }
 
-/// Answers a Fetch request, waiting for data as the request allows.
-pub async fn handle(broker: &Broker, request: FetchRequest, version: i16) -> (FetchResponse, Vec<Splice>) {
+/// A fetch's response with the regions to splice into it.
+pub type FetchAnswer = (FetchResponse, Vec<Splice>);
+
+/// Answers a Fetch request: `Ok` when the first read satisfies it (enough
+/// bytes, an error, or no wait allowed), otherwise `Err` with the delayed
+/// fetch — a future that reads again on every append until `min_bytes`
+/// arrive or `max_wait_ms` passes.
+#[allow(clippy::type_complexity)]
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: FetchRequest,
+    version: i16,
+) -> Result<FetchAnswer, Pin<Box<dyn Future<Output = FetchAnswer> + Send>>> {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    loop {
-        // Register for appends before reading, so none slips in between.
-        let appended = broker.appended();
-        tokio::pin!(appended);
-        appended.as_mut().enable();
-        let (response, splices, bytes) = read_once(broker, &request, version);
-        let now = Instant::now();
-        if bytes >= request.min_bytes.max(1) as usize || now >= deadline || has_error(&response) {
-            return (response, splices);
-        }
-        let _ = tokio::time::timeout(deadline - now, appended).await;
+    let (response, splices, bytes) = read_once(broker, &request, version);
+    if satisfied(&request, &response, bytes, deadline) {
+        return Ok((response, splices));
     }
+    let broker = broker.clone();
+    Err(Box::pin(async move {
+        loop {
+            // Register for appends before reading, so none slips in between.
+            let appended = broker.appended();
+            tokio::pin!(appended);
+            appended.as_mut().enable();
+            let (response, splices, bytes) = read_once(&broker, &request, version);
+            if satisfied(&request, &response, bytes, deadline) {
+                return (response, splices);
+            }
+            let _ = tokio::time::timeout(deadline - Instant::now(), appended).await;
+        }
+    }))
+}
+
+fn satisfied(request: &FetchRequest, response: &FetchResponse, bytes: usize, deadline: Instant) -> bool {
+    bytes >= request.min_bytes.max(1) as usize || Instant::now() >= deadline || has_error(response)
 }
 
 fn has_error(response: &FetchResponse) -> bool {

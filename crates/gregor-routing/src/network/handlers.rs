@@ -1,0 +1,57 @@
+//! The handler pool: `num.io.threads` OS threads that take requests off
+//! the queue and run them. Appends, fsyncs and topic changes block here,
+//! never on a processor.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::Receiver;
+use tracing::error;
+
+use super::request_queue::QueuedRequest;
+use crate::broker::Broker;
+use crate::dispatch::dispatch;
+
+/// The running handler threads.
+pub struct HandlerPool {
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl HandlerPool {
+    /// Starts `threads` handlers on `requests`; they stop when every
+    /// sender of the queue is gone.
+    pub fn start(threads: usize, broker: Arc<Broker>, requests: Receiver<QueuedRequest>) -> std::io::Result<Self> {
+        let threads = (0..threads)
+            .map(|id| {
+                let (broker, requests) = (broker.clone(), requests.clone());
+                std::thread::Builder::new()
+                    .name(format!("gregor-handler-{id}"))
+                    .spawn(move || handle_until_closed(&broker, &requests))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Self { threads })
+    }
+
+    /// Waits for every handler to finish.
+    pub fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn handle_until_closed(broker: &Arc<Broker>, requests: &Receiver<QueuedRequest>) {
+    while let Ok(QueuedRequest { frame, reply, slot }) = requests.recv() {
+        drop(slot);
+        let key = frame.key;
+        match catch_unwind(AssertUnwindSafe(|| dispatch(broker, frame))) {
+            Ok(outcome) => {
+                let _ = reply.send(outcome);
+            }
+            // A bug in a handler: that client's connection closes (its
+            // reply is dropped), everyone else carries on.
+            Err(_) => error!(api = ?key, "a request handler panicked; closing its connection"),
+        }
+    }
+}

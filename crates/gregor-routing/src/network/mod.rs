@@ -1,0 +1,130 @@
+//! The request pipeline, shaped like Kafka's `SocketServer`:
+//!
+//! ```text
+//! acceptor ──round robin──▶ processor 1..N (num.network.threads)
+//!                             │ one task per connection: read a frame, decode,
+//!                             │ take a queue slot (waits when the queue is full)
+//!                             ▼
+//!                    request queue (queued.max.requests)
+//!                             ▼
+//!                    handler pool (num.io.threads OS threads: appends,
+//!                             │ fsyncs, topic changes — blocking work)
+//!                             ▼
+//!                    the connection's response slot ──▶ processor writes it
+//! ```
+//!
+//! A connection has one request in the pipeline at a time (Kafka mutes a
+//! channel the same way), so responses leave in request order and a
+//! client's produce requests append in the order it sent them. A full
+//! request queue stops processors reading: back-pressure reaches the
+//! clients' sockets. A Fetch that must wait for data leaves the handler
+//! as a delayed operation that its processor completes when data arrives
+//! or its `max_wait_ms` passes (Kafka's fetch purgatory).
+
+mod handlers;
+mod processor;
+mod request_queue;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use crate::broker::Broker;
+use handlers::HandlerPool;
+use processor::Processor;
+use request_queue::RequestQueue;
+
+/// Sizes of the pipeline, with Kafka's names and defaults.
+#[derive(Debug, Clone)]
+pub struct NetworkConfig {
+    /// `num.network.threads`: processor threads doing socket I/O.
+    pub num_network_threads: usize,
+    /// `num.io.threads`: handler threads running requests.
+    pub num_io_threads: usize,
+    /// `queued.max.requests`: requests waiting for a handler at most.
+    pub queued_max_requests: usize,
+    /// `socket.request.max.bytes`: the largest request accepted.
+    pub socket_request_max_bytes: usize,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            num_network_threads: 3,
+            num_io_threads: 8,
+            queued_max_requests: 500,
+            socket_request_max_bytes: 100 * 1024 * 1024,
+        }
+    }
+}
+
+/// A running pipeline: acceptor, processors and handlers.
+pub struct SocketServer {
+    stop: watch::Sender<bool>,
+    acceptor: tokio::task::JoinHandle<()>,
+    processors: Vec<Processor>,
+    handlers: HandlerPool,
+}
+
+impl SocketServer {
+    /// Starts serving `listener` (the acceptor runs on the caller's tokio
+    /// runtime; processors and handlers on threads of their own).
+    pub fn start(listener: TcpListener, broker: Arc<Broker>, config: NetworkConfig) -> std::io::Result<Self> {
+        let (stop, stopped) = watch::channel(false);
+        let (queue, requests) = RequestQueue::new(config.queued_max_requests.max(1));
+        let handlers = HandlerPool::start(config.num_io_threads.max(1), broker, requests)?;
+        let processors = (0..config.num_network_threads.max(1))
+            .map(|id| Processor::start(id, queue.clone(), config.socket_request_max_bytes, stopped.clone()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let inboxes = processors.iter().map(Processor::inbox).collect();
+        let acceptor = tokio::spawn(accept(listener, inboxes, stopped));
+        Ok(Self {
+            stop,
+            acceptor,
+            processors,
+            handlers,
+        })
+    }
+
+    /// Stops accepting, closes every connection, lets the handlers finish
+    /// the requests they hold, and waits for every thread.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.acceptor.await;
+        let processors = self.processors;
+        let handlers = self.handlers;
+        let joined = tokio::task::spawn_blocking(move || {
+            for p in processors {
+                p.join();
+            }
+            handlers.join();
+        });
+        let _ = joined.await;
+    }
+}
+
+/// Accepts connections and deals them to processors in turn.
+async fn accept(
+    listener: TcpListener,
+    inboxes: Vec<mpsc::UnboundedSender<std::net::TcpStream>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut next = 0;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
+                Ok((stream, peer)) => {
+                    debug!(%peer, processor = next, "client connected");
+                    if inboxes[next].send(stream).is_err() {
+                        break;
+                    }
+                    next = (next + 1) % inboxes.len();
+                }
+                Err(e) => warn!("accept failed: {e}"),
+            },
+            _ = stop.changed() => break,
+        }
+    }
+}

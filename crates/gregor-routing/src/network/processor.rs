@@ -1,0 +1,193 @@
+//! A processor: an OS thread with its own single-threaded tokio runtime
+//! that owns a share of the connections. Each connection is a task that
+//! reads a size-prefixed request, decodes it, queues it for the handlers,
+//! waits for its outcome (completing a delayed fetch here), and writes the
+//! response — record bytes by `sendfile` — before reading the next.
+//!
+//! Bad input — a negative or oversized length, an undecodable header, an
+//! unknown API — closes that connection only.
+
+use std::thread::JoinHandle;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::protocol::Encodable;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+use tracing::debug;
+
+use super::request_queue::RequestQueue;
+use crate::api::fetch::Splice;
+use crate::dispatch::Outcome;
+use crate::request::decode_frame;
+
+/// A running processor thread.
+pub struct Processor {
+    inbox: mpsc::UnboundedSender<std::net::TcpStream>,
+    thread: JoinHandle<()>,
+}
+
+impl Processor {
+    /// Starts processor `id`; it serves the connections sent to its inbox
+    /// until `stop` turns true, then closes them.
+    pub fn start(
+        id: usize,
+        queue: RequestQueue,
+        max_request_bytes: usize,
+        stop: watch::Receiver<bool>,
+    ) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let (inbox, streams) = mpsc::unbounded_channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("gregor-network-{id}"))
+            .spawn(move || runtime.block_on(run(streams, queue, max_request_bytes, stop)))?;
+        Ok(Self { inbox, thread })
+    }
+
+    /// Where the acceptor sends this processor's new connections.
+    pub fn inbox(&self) -> mpsc::UnboundedSender<std::net::TcpStream> {
+        self.inbox.clone()
+    }
+
+    /// Waits for the thread to end (after the stop signal).
+    pub fn join(self) {
+        drop(self.inbox);
+        let _ = self.thread.join();
+    }
+}
+
+async fn run(
+    mut streams: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    queue: RequestQueue,
+    max_request_bytes: usize,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            stream = streams.recv() => {
+                let Some(stream) = stream else { break };
+                let queue = queue.clone();
+                connections.spawn(async move {
+                    let peer = stream.peer_addr().ok();
+                    if let Err(e) = connection(stream, queue, max_request_bytes).await {
+                        debug!(?peer, "connection closed: {e}");
+                    }
+                });
+            }
+            _ = stop.changed() => break,
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    connections.shutdown().await;
+}
+
+async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize) -> std::io::Result<()> {
+    let mut stream = TcpStream::from_std(stream)?;
+    let _ = stream.set_nodelay(true);
+    let mut out = BytesMut::new();
+    loop {
+        let size = match stream.read_i32().await {
+            Ok(size) => size,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        if size < 4 || size as usize > max {
+            return Err(invalid(format!("request size {size} outside [4, {max}]")));
+        }
+        let mut body = vec![0u8; size as usize];
+        stream.read_exact(&mut body).await?;
+        let frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
+        let (key, correlation_id) = (frame.key, frame.header.correlation_id);
+        let outcome = queue
+            .submit(frame)
+            .await
+            .await
+            .map_err(|_| invalid(format!("no outcome for a {key:?} request")))?;
+        let outcome = match outcome {
+            Outcome::Delayed(operation) => operation.await,
+            ready => ready,
+        };
+        write_response(&mut stream, &mut out, key, correlation_id, outcome).await?;
+    }
+}
+
+async fn write_response(
+    stream: &mut TcpStream,
+    out: &mut BytesMut,
+    key: ApiKey,
+    correlation_id: i32,
+    outcome: Outcome,
+) -> std::io::Result<()> {
+    let Outcome::Respond {
+        version,
+        encode,
+        splices,
+    } = outcome
+    else {
+        return Ok(());
+    };
+    out.clear();
+    out.put_i32(0);
+    let mut response_header = ResponseHeader::default();
+    response_header.correlation_id = correlation_id;
+    response_header
+        .encode(out, key.response_header_version(version))
+        .map_err(|e| invalid(format!("encoding a response header: {e}")))?;
+    encode(out).map_err(|e| invalid(format!("encoding a {key:?} response: {e}")))?;
+    if splices.is_empty() {
+        let len = (out.len() - 4) as i32;
+        out[..4].copy_from_slice(&len.to_be_bytes());
+        stream.write_all(out).await
+    } else {
+        send_spliced(stream, out, &splices).await
+    }
+}
+
+/// Sends `out` (size prefix first) with each placeholder replaced by its
+/// file region: memory parts with `write_all`, regions with `sendfile`.
+async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Splice]) -> std::io::Result<()> {
+    // Where each placeholder is; its 4-byte length prefix precedes it.
+    let mut at = Vec::with_capacity(splices.len());
+    let mut from = 4;
+    for splice in splices {
+        let found = out[from..]
+            .windows(16)
+            .position(|w| w == splice.placeholder)
+            .map(|p| p + from)
+            .ok_or_else(|| invalid("a fetch placeholder is missing from the response".into()))?;
+        let len = i32::try_from(splice.region.len()).map_err(|_| invalid("a fetch region over 2 GiB".into()))?;
+        out[found - 4..found].copy_from_slice(&len.to_be_bytes());
+        at.push(found);
+        from = found + 16;
+    }
+    let total = out.len() - 4 - 16 * splices.len() + splices.iter().map(|s| s.region.len() as usize).sum::<usize>();
+    let total = i32::try_from(total).map_err(|_| invalid("a response over 2 GiB".into()))?;
+    out[..4].copy_from_slice(&total.to_be_bytes());
+    let mut start = 0;
+    for (splice, found) in splices.iter().zip(at) {
+        stream.write_all(&out[start..found]).await?;
+        send_region(stream, &splice.region).await?;
+        start = found + 16;
+    }
+    stream.write_all(&out[start..]).await
+}
+
+/// `sendfile` of a whole region to a non-blocking socket.
+async fn send_region(stream: &TcpStream, region: &gregor_log::FileRegion) -> std::io::Result<()> {
+    let mut sent = 0u64;
+    while sent < region.len() {
+        stream.writable().await?;
+        match stream.try_io(tokio::io::Interest::WRITABLE, || region.send_to(stream, &mut sent)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn invalid(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
