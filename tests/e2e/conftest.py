@@ -43,11 +43,11 @@ class Broker:
         while time.time() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"broker exited: {open(self.log_path).read()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
+            # Ready once it says so: registered, topics reconciled, serving.
+            with open(self.log_path, "rb") as f:
+                if b"gregor broker listening on" in f.read():
+                    return self
+            time.sleep(0.05)
         raise RuntimeError("broker did not start listening within 30 s")
 
     def stop(self):
@@ -76,3 +76,50 @@ def eager_cleaner_broker(tmp_path):
     b = Broker(str(tmp_path), env={"GREGOR_LOG_CLEANER_BACKOFF_MS": "100"}).start()
     yield b
     b.stop()
+
+
+class ZooKeeper:
+    """A real ZooKeeper 3.8 (Debian's package) on a free port."""
+
+    JAR = "/usr/share/java/zookeeper.jar"
+
+    def __init__(self, data_dir):
+        self.port = free_port()
+        os.makedirs(data_dir, exist_ok=True)
+        config = os.path.join(data_dir, "zoo.cfg")
+        with open(config, "w") as f:
+            f.write(f"tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={data_dir}/data\nclientPort={self.port}\n"
+                    "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n")
+        classpath = f"/etc/zookeeper/conf:{self.JAR}:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
+        self.process = subprocess.Popen(
+            ["java", "-Xmx256m", "-cp", classpath, "org.apache.zookeeper.server.quorum.QuorumPeerMain", config],
+            stdout=open(os.path.join(data_dir, "zookeeper.out"), "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"ruok")
+                    if s.recv(4) == b"imok":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("ZooKeeper did not start within 60 s")
+
+    @property
+    def hosts(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture
+def zookeeper(tmp_path):
+    zk = ZooKeeper(str(tmp_path / "zookeeper"))
+    yield zk
+    zk.stop()

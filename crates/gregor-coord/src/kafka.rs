@@ -342,6 +342,44 @@ impl<'a> KafkaMetadata<'a> {
         from_json(&path, &data)
     }
 
+    /// Replaces a topic's assignment (partitions added).
+    pub async fn set_topic_assignment(&self, topic: &str, assignment: &TopicAssignment) -> Result<()> {
+        self.coord
+            .set(&topic_path(topic), &to_json(assignment), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Removes a topic: its partition states, assignment, config and any
+    /// pending deletion request. Nodes already gone are fine.
+    pub async fn delete_topic(&self, topic: &str) -> Result<()> {
+        let partitions = format!("{}/partitions", topic_path(topic));
+        let mut paths = Vec::new();
+        match self.coord.children(&partitions).await {
+            Ok(children) => {
+                for p in children {
+                    paths.push(format!("{partitions}/{p}/state"));
+                    paths.push(format!("{partitions}/{p}"));
+                }
+                paths.push(partitions);
+            }
+            Err(CoordError::NoNode(_)) => {}
+            Err(e) => return Err(e),
+        }
+        paths.extend([
+            topic_path(topic),
+            topic_config_path(topic),
+            format!("{DELETE_TOPICS}/{topic}"),
+        ]);
+        for path in paths {
+            match self.coord.delete(&path, None).await {
+                Ok(()) | Err(CoordError::NoNode(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
     /// A topic's config overrides.
     pub async fn topic_config(&self, topic: &str) -> Result<TopicConfig> {
         let path = topic_config_path(topic);

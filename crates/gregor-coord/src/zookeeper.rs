@@ -19,6 +19,7 @@ pub struct ZooKeeperCoordinator {
     state_tx: Arc<watch::Sender<SessionState>>,
     state: watch::Receiver<SessionState>,
     request_timeout: Duration,
+    detached: bool,
 }
 
 impl ZooKeeperCoordinator {
@@ -70,6 +71,7 @@ impl ZooKeeperCoordinator {
             state_tx,
             state,
             request_timeout: session_timeout.max(Duration::from_secs(10)),
+            detached,
         })
     }
 
@@ -271,8 +273,24 @@ impl Coordinator for ZooKeeperCoordinator {
     }
 
     async fn close(&self) -> Result<()> {
-        // Dropping the last handle of a (not detached) client closes its session.
+        // Dropping the last handle of a (not detached) client closes its
+        // session in the background; wait until that is done, so that our
+        // ephemeral nodes are gone when close returns.
+        let watcher = self
+            .client
+            .lock()
+            .as_ref()
+            .filter(|_| !self.detached)
+            .map(zk::Client::state_watcher);
         self.abandon();
+        if let Some(mut watcher) = watcher {
+            let closed = async {
+                while !watcher.state().is_terminated() {
+                    watcher.changed().await;
+                }
+            };
+            let _ = tokio::time::timeout(self.request_timeout, closed).await;
+        }
         Ok(())
     }
 }

@@ -327,6 +327,17 @@ async fn kafka_layout_registration_and_fencing(f: &dyn Fixture) {
         raw,
         serde_json::json!({"controller_epoch":2,"leader":2,"version":1,"leader_epoch":1,"isr":[2]})
     );
+
+    // Partitions added, then the topic deleted with everything under it.
+    let grown = TopicAssignment::new(&[vec![1, 2], vec![2, 1], vec![2]], None);
+    meta2.set_topic_assignment("orders", &grown).await.unwrap();
+    assert_eq!(meta2.topic_assignment("orders").await.unwrap().partitions.len(), 3);
+    meta2.request_topic_deletion("orders").await.unwrap();
+    meta2.delete_topic("orders").await.unwrap();
+    assert!(meta2.topics().await.unwrap().is_empty());
+    assert!(matches!(meta2.topic_config("orders").await, Err(CoordError::NoNode(_))));
+    assert!(broker2.exists("/admin/delete_topics/orders").await.unwrap().is_none());
+    meta2.delete_topic("orders").await.unwrap();
 }
 
 macro_rules! conformance_suite {

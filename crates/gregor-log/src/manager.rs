@@ -361,6 +361,8 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
         }
         match TopicPartition::from_dir_name(&name) {
             Some(tp) => partitions.push(tp),
+            // Hidden directories belong to others (a server's coordination store).
+            None if name.starts_with('.') => {}
             None => warn!(dir = %entry.path().display(), "ignoring a directory that is not a partition"),
         }
     }

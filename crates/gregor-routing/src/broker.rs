@@ -11,6 +11,8 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
+use crate::catalog::{CatalogError, TopicCatalog};
+
 /// Broker settings the handlers need (Kafka's names in comments).
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
@@ -62,6 +64,7 @@ pub struct Broker {
     topics: RwLock<BTreeMap<String, Topic>>,
     appended: tokio::sync::Notify,
     next_producer_id: AtomicI64,
+    catalog: Option<Arc<dyn TopicCatalog>>,
 }
 
 const PARTITION_METADATA: &str = "partition.metadata";
@@ -98,12 +101,59 @@ impl Broker {
             topics: RwLock::new(topics),
             appended: tokio::sync::Notify::new(),
             next_producer_id: AtomicI64::new(seed << 8),
+            catalog: None,
         }
     }
 
     /// Wakes fetches waiting for data.
     pub fn notify_appended(&self) {
         self.appended.notify_waiters();
+    }
+
+    /// A broker whose topics are also recorded in `catalog`, reconciled
+    /// with the disks first: recorded topics get their missing partitions
+    /// (with the recorded id and overrides), and topics found only on disk
+    /// are recorded. Blocks on the catalog.
+    pub fn with_catalog(
+        config: BrokerConfig,
+        logs: Arc<LogManager>,
+        catalog: Arc<dyn TopicCatalog>,
+    ) -> Result<Self, String> {
+        let mut broker = Self::new(config, logs);
+        let recorded = catalog.topics().map_err(|e| e.to_string())?;
+        let mut merged = broker.topics();
+        for (name, recorded_topic) in &recorded {
+            let mut topic = recorded_topic.clone();
+            if let Some(local) = merged.get(name) {
+                if local.id != topic.id {
+                    tracing::warn!(topic = %name, local = %local.id, recorded = %topic.id, "topic id on disk differs from the catalog's; using the catalog's");
+                }
+                if local.partitions > topic.partitions {
+                    topic.partitions = local.partitions;
+                    catalog.update(name, &topic).map_err(|e| e.to_string())?;
+                }
+            }
+            let config = topic_config(&broker.config.default_log_config, &topic.overrides)
+                .map_err(|e| format!("topic {name}: {e}"))?;
+            for p in 0..topic.partitions {
+                broker
+                    .create_partition(name, p, &topic, &config)
+                    .map_err(|(_, m)| format!("topic {name} partition {p}: {}", m.unwrap_or_default()))?;
+            }
+            merged.insert(name.clone(), topic);
+        }
+        for (name, topic) in &merged {
+            if !recorded.contains_key(name) {
+                match catalog.create(name, topic) {
+                    Ok(()) | Err(CatalogError::AlreadyExists) => {}
+                    Err(e) => return Err(e.to_string()),
+                }
+                tracing::info!(topic = %name, "recorded a topic found on disk");
+            }
+        }
+        broker.topics = RwLock::new(merged);
+        broker.catalog = Some(catalog);
+        Ok(broker)
     }
 
     /// Resolves at the next [`Broker::notify_appended`].
@@ -168,6 +218,9 @@ impl Broker {
             partitions,
             overrides,
         };
+        if let Some(catalog) = &self.catalog {
+            catalog.create(name, &topic).map_err(catalog_error)?;
+        }
         for p in 0..partitions {
             self.create_partition(name, p, &topic, &config)?;
         }
@@ -188,10 +241,17 @@ impl Broker {
         }
         let config = topic_config(&self.config.default_log_config, &topic.overrides)
             .map_err(|m| (ResponseError::InvalidConfig, Some(m)))?;
-        for p in topic.partitions..count {
-            self.create_partition(name, p, topic, &config)?;
+        let grown = Topic {
+            partitions: count,
+            ..topic.clone()
+        };
+        if let Some(catalog) = &self.catalog {
+            catalog.update(name, &grown).map_err(catalog_error)?;
         }
-        topic.partitions = count;
+        for p in topic.partitions..count {
+            self.create_partition(name, p, &grown, &config)?;
+        }
+        *topic = grown;
         tracing::info!(topic = name, partitions = count, "added partitions");
         Ok(())
     }
@@ -208,6 +268,7 @@ impl Broker {
             .logs
             .get_or_create(&TopicPartition::new(name, p), Some(config.clone()))
             .map_err(|e| storage(e.to_string()))?;
+        log.set_config(config.clone()).map_err(|e| storage(e.to_string()))?;
         write_topic_id(log.dir(), topic.id).map_err(|e| storage(e.to_string()))?;
         write_overrides(log.dir(), &topic.overrides).map_err(|e| storage(e.to_string()))
     }
@@ -230,11 +291,15 @@ impl Broker {
 
     /// Deletes a topic and its logs.
     pub fn delete_topic(&self, name: &str) -> Result<(), ResponseError> {
-        let topic = self
-            .topics
-            .write()
-            .remove(name)
-            .ok_or(ResponseError::UnknownTopicOrPartition)?;
+        let mut topics = self.topics.write();
+        if !topics.contains_key(name) {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        if let Some(catalog) = &self.catalog {
+            catalog.delete(name).map_err(|e| catalog_error(e).0)?;
+        }
+        let topic = topics.remove(name).ok_or(ResponseError::UnknownTopicOrPartition)?;
+        drop(topics);
         for p in 0..topic.partitions {
             let tp = TopicPartition::new(name, p);
             if self.logs.get(&tp).is_some() {
@@ -243,6 +308,14 @@ impl Broker {
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(())
+    }
+}
+
+/// The Kafka error for a catalog failure.
+fn catalog_error(e: CatalogError) -> (ResponseError, Option<String>) {
+    match e {
+        CatalogError::AlreadyExists => (ResponseError::TopicAlreadyExists, None),
+        CatalogError::Unavailable(m) => (ResponseError::UnknownServerError, Some(m)),
     }
 }
 

@@ -14,6 +14,7 @@
 mod allocator;
 pub mod api;
 mod broker;
+mod catalog;
 mod dispatch;
 pub mod error;
 mod network;
@@ -21,5 +22,6 @@ mod request;
 
 pub use allocator::HugeAllocationGuard;
 pub use broker::{apply_topic_config, topic_config, validate_topic_name, Broker, BrokerConfig, Topic};
+pub use catalog::{CatalogError, TopicCatalog};
 pub use network::{NetworkConfig, SocketServer};
 pub use request::{decode_frame, Frame, Request};

@@ -49,6 +49,12 @@ pub struct ServerConfig {
     /// Requests that may wait for a handler before processors stop reading.
     #[serde(rename = "queued.max.requests")]
     pub queued_max_requests: usize,
+    /// ZooKeeper hosts (`host:port,…`); unset: the embedded coordination store.
+    #[serde(rename = "zookeeper.connect")]
+    pub zookeeper_connect: Option<String>,
+    /// Coordination session timeout: a broker silent this long is gone.
+    #[serde(rename = "zookeeper.session.timeout.ms")]
+    pub zookeeper_session_timeout_ms: u64,
     /// Pause of the log cleaner when nothing needs cleaning.
     #[serde(rename = "log.cleaner.backoff.ms")]
     pub log_cleaner_backoff_ms: u64,
@@ -70,6 +76,8 @@ impl Default for ServerConfig {
             num_network_threads: 3,
             num_io_threads: 8,
             queued_max_requests: 500,
+            zookeeper_connect: None,
+            zookeeper_session_timeout_ms: 18_000,
             log_cleaner_backoff_ms: 15_000,
         }
     }
@@ -90,6 +98,8 @@ const PROPERTIES: &[&str] = &[
     "num.network.threads",
     "num.io.threads",
     "queued.max.requests",
+    "zookeeper.connect",
+    "zookeeper.session.timeout.ms",
     "log.cleaner.backoff.ms",
 ];
 
@@ -160,6 +170,10 @@ fn typed(property: &str, value: &str) -> toml::Value {
         | "log.segment.bytes"
         | "log.retention.ms"
         | "socket.request.max.bytes"
+        | "num.network.threads"
+        | "num.io.threads"
+        | "queued.max.requests"
+        | "zookeeper.session.timeout.ms"
         | "log.cleaner.backoff.ms" => value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into()),
         _ => toml::Value::String(value.to_string()),
     }

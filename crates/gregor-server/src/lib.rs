@@ -1,21 +1,26 @@
 //! # gregor-server
 //!
 //! Thin: turns a [`ServerConfig`] into a running broker — the log manager
-//! over `log.dirs`, the log cleaner, the routing layer on the PLAINTEXT
-//! listener — and shuts
-//! it down cleanly (logs flushed and closed, clean-shutdown marker written).
+//! over `log.dirs`, the log cleaner, coordination (embedded, or ZooKeeper
+//! with `zookeeper.connect`) with the broker registered and topics
+//! recorded, the routing pipeline on the PLAINTEXT listener — and shuts it
+//! down cleanly (logs flushed and closed, clean-shutdown marker written,
+//! registration removed).
 
 #![deny(missing_docs)]
 
 mod config;
+mod coordination;
 
 pub use config::ServerConfig;
+pub use coordination::{CoordinatedTopics, EMBEDDED_DIR};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
 use gregor_compactor::{CleanerConfig, LogCleaner};
+use gregor_coord::Coordinator;
 use gregor_log::{LogConfig, LogManager, LogManagerConfig, SystemClock};
 use gregor_routing::{Broker, BrokerConfig, NetworkConfig, SocketServer};
 use tokio::net::TcpListener;
@@ -26,6 +31,7 @@ pub struct Server {
     logs: Arc<LogManager>,
     cleaner: LogCleaner,
     network: SocketServer,
+    coordinator: Arc<dyn Coordinator>,
 }
 
 impl Server {
@@ -55,18 +61,33 @@ impl Server {
         if port == 0 {
             port = local_addr.port();
         }
-        let broker = Arc::new(Broker::new(
-            BrokerConfig {
-                node_id: config.broker_id,
-                advertised_host: host,
-                advertised_port: port,
-                num_partitions: config.num_partitions,
-                auto_create_topics: config.auto_create_topics_enable,
-                default_log_config,
-                ..BrokerConfig::default()
-            },
-            logs.clone(),
+        let first_dir = config.log_dirs().into_iter().next().context("log.dirs is empty")?;
+        let coordinator = coordination::connect(
+            config.zookeeper_connect.as_deref(),
+            &first_dir,
+            std::time::Duration::from_millis(config.zookeeper_session_timeout_ms),
+        )
+        .await?;
+        let controller = coordination::register(coordinator.as_ref(), config.broker_id, &host, port).await?;
+        let catalog = Arc::new(CoordinatedTopics::new(
+            coordinator.clone(),
+            tokio::runtime::Handle::current(),
+            config.broker_id,
         ));
+        let broker_config = BrokerConfig {
+            node_id: config.broker_id,
+            advertised_host: host,
+            advertised_port: port,
+            num_partitions: config.num_partitions,
+            auto_create_topics: config.auto_create_topics_enable,
+            default_log_config,
+            ..BrokerConfig::default()
+        };
+        let broker_logs = logs.clone();
+        let broker = tokio::task::spawn_blocking(move || Broker::with_catalog(broker_config, broker_logs, catalog))
+            .await?
+            .map_err(|e| anyhow::anyhow!("reconciling topics with coordination: {e}"))?;
+        let broker = Arc::new(broker);
         let network = SocketServer::start(
             listener,
             broker,
@@ -78,12 +99,13 @@ impl Server {
             },
         )
         .context("starting the network threads")?;
-        tracing::info!(%local_addr, "gregor broker started");
+        tracing::info!(%local_addr, controller, "gregor broker started");
         Ok(Self {
             local_addr,
             logs,
             cleaner,
             network,
+            coordinator,
         })
     }
 
@@ -97,6 +119,9 @@ impl Server {
         self.network.shutdown().await;
         self.cleaner.stop();
         self.logs.close().context("closing the logs")?;
+        // Ends the session: the broker's registration (and the controller
+        // role) go with it.
+        self.coordinator.close().await.context("leaving coordination")?;
         tracing::info!("gregor broker stopped cleanly");
         Ok(())
     }

@@ -61,11 +61,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let config = ServerConfig::load(args.config.as_ref(), &overrides)?;
+    // Handlers first: a signal during startup stops the broker once it is
+    // up, cleanly, instead of killing it half-started.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let server = Server::start(config).await?;
     println!("gregor broker listening on {}", server.local_addr());
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
     }
     server.shutdown().await
