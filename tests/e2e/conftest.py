@@ -1,14 +1,31 @@
 """Fixtures: a gregor broker process per test, on a free port with its own data dir."""
+import collections
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("GREGOR_SERVER_BIN", os.path.join(ROOT, "target", "debug", "gregor-server"))
+
+
+def consume_all(bootstrap, topic, partitions, expected, timeout=60):
+    """Every record of `topic` from the start, with confluent-kafka."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    got = []
+    deadline = time.time() + timeout
+    while len(got) < expected and time.time() < deadline:
+        for m in consumer.consume(1000, 1.0):
+            assert m.error() is None, m.error()
+            got.append(m)
+    consumer.close()
+    return got
 
 
 def free_port():
@@ -33,6 +50,7 @@ class Broker:
 
     def start(self):
         log = open(self.log_path, "ab")
+        since = log.tell()  # this start's lines, not a previous run's
         self.process = subprocess.Popen(
             [BINARY, "--listeners", f"PLAINTEXT://{self.bootstrap}", "--log-dirs", os.path.join(self.data_dir, "logs")],
             stdout=log,
@@ -45,6 +63,7 @@ class Broker:
                 raise RuntimeError(f"broker exited: {open(self.log_path).read()}")
             # Ready once it says so: registered, topics reconciled, serving.
             with open(self.log_path, "rb") as f:
+                f.seek(since)
                 if b"gregor broker listening on" in f.read():
                     return self
             time.sleep(0.05)
@@ -60,6 +79,13 @@ class Broker:
                 self.process.wait()
                 raise RuntimeError("broker did not stop on SIGTERM within 30 s")
             assert code == 0, f"broker exited with {code}: {open(self.log_path).read()[-2000:]}"
+        self.process = None
+
+    def kill(self):
+        """SIGKILL: a crash, with no clean shutdown."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
         self.process = None
 
 
@@ -123,3 +149,98 @@ def zookeeper(tmp_path):
     zk = ZooKeeper(str(tmp_path / "zookeeper"))
     yield zk
     zk.stop()
+
+
+class CuttingProxy:
+    """A Kafka-aware TCP proxy to a broker that can lose produce responses:
+    `cut()` lets requests through but drops the broker's answers to
+    Produce requests until some are lost, then cuts every connection — the
+    client retries batches the broker has already written, exactly what
+    idempotence must absorb. Frames are parsed so that only whole Produce
+    responses are dropped (responses come back in request order)."""
+
+    PRODUCE = 0
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.sockets = []
+        self.lock = threading.Lock()
+        self.swallowing = False
+        self.swallowed = 0
+        self.running = True
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while self.running:
+            try:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                continue
+            with self.lock:
+                self.sockets += [client, upstream]
+            pending = collections.deque()  # API keys of requests awaiting their response
+            threading.Thread(target=self._pump, args=(client, upstream, pending, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, pending, True), daemon=True).start()
+
+    def _pump(self, src, dst, pending, responses):
+        buffered = b""
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                buffered += data
+                while len(buffered) >= 4:
+                    size = int.from_bytes(buffered[:4], "big")
+                    if len(buffered) < 4 + size:
+                        break
+                    frame, buffered = buffered[:4 + size], buffered[4 + size:]
+                    if not responses:
+                        pending.append(int.from_bytes(frame[4:6], "big"))
+                        dst.sendall(frame)
+                        continue
+                    key = pending.popleft() if pending else None
+                    if key == self.PRODUCE and self.swallowing:
+                        self.swallowed += 1
+                        continue
+                    dst.sendall(frame)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self, meanwhile=None, produce_responses=1, timeout=5):
+        """Drops Produce responses until `produce_responses` were lost (or
+        `timeout` passed), runs `meanwhile` (e.g. a broker crash), then cuts
+        every connection."""
+        self.swallowed = 0
+        self.swallowing = True
+        deadline = time.time() + timeout
+        while self.swallowed < produce_responses and time.time() < deadline:
+            time.sleep(0.005)
+        if meanwhile:
+            meanwhile()
+        with self.lock:
+            doomed, self.sockets = self.sockets, []
+        for s in doomed:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        self.swallowing = False
+        return self.swallowed
+
+    def close(self):
+        self.running = False
+        self.listener.close()
+        self.cut(produce_responses=0)

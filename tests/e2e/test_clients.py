@@ -10,20 +10,9 @@ from confluent_kafka.admin import AdminClient, NewTopic as CkNewTopic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from conftest import consume_all
+
 PER_PARTITION = 10_000
-
-
-def consume_all(bootstrap, topic, partitions, expected, timeout=60):
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "e2e", "enable.auto.commit": False})
-    consumer.assign([CkTopicPartition(topic, p, 0) for p in range(partitions)])
-    got = []
-    deadline = time.time() + timeout
-    while len(got) < expected and time.time() < deadline:
-        for m in consumer.consume(1000, 1.0):
-            assert m.error() is None, m.error()
-            got.append(m)
-    consumer.close()
-    return got
 
 
 def check_partition_order(messages, partitions):

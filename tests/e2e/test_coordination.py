@@ -6,6 +6,7 @@ import json
 import shutil
 import time
 
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from kazoo.client import KazooClient
 
@@ -44,6 +45,12 @@ def test_zookeeper_holds_the_broker_and_its_topics(tmp_path, zookeeper):
         assert assignment["partitions"] == {"0": [0], "1": [0], "2": [0]}
         assert len(assignment["topic_id"]) == 22  # Kafka's base64 UUID
         assert json.loads(zk.get("/config/topics/zk-t")[0])["config"] == {"retention.ms": "3600000"}
+        # An idempotent producer's id comes from a block claimed in ZooKeeper.
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "enable.idempotence": True})
+        producer.produce("zk-t", key=b"k", value=b"v")
+        assert producer.flush(30) == 0
+        block = json.loads(zk.get("/latest_producer_id_block")[0])
+        assert block == {"version": 1, "broker": 0, "block_start": "0", "block_end": "999"}
         admin.create_partitions([NewPartitions("zk-t", 5)])["zk-t"].result(30)
         assert len(json.loads(zk.get("/brokers/topics/zk-t")[0])["partitions"]) == 5
 

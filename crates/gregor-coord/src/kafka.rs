@@ -120,6 +120,24 @@ fn minus_one() -> i32 {
     -1
 }
 
+/// `/latest_producer_id_block`: the last block of producer ids claimed.
+pub const PRODUCER_ID_BLOCK: &str = "/latest_producer_id_block";
+/// Producer ids per block, as Kafka claims them.
+pub const PRODUCER_ID_BLOCK_SIZE: i64 = 1000;
+
+/// `/latest_producer_id_block` (Kafka writes the bounds as strings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerIdBlock {
+    /// Format version (1).
+    pub version: i32,
+    /// The broker that claimed it.
+    pub broker: i32,
+    /// First id of the block.
+    pub block_start: String,
+    /// Last id of the block.
+    pub block_end: String,
+}
+
 /// `/brokers/topics/<t>`: partition → replica broker ids.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicAssignment {
@@ -430,6 +448,53 @@ impl<'a> KafkaMetadata<'a> {
         let path = partition_state_path(topic, partition);
         let (data, stat) = self.coord.get(&path).await?;
         Ok((from_json(&path, &data)?, stat.version))
+    }
+
+    /// Claims the next block of [`PRODUCER_ID_BLOCK_SIZE`] producer ids for
+    /// `broker` with compare-and-set on `/latest_producer_id_block`, so no
+    /// two brokers (or restarts) share an id. Returns the block's bounds.
+    pub async fn allocate_producer_id_block(&self, broker: i32) -> Result<std::ops::RangeInclusive<i64>> {
+        loop {
+            let (start, version) = match self.coord.get(PRODUCER_ID_BLOCK).await {
+                Ok((data, stat)) => {
+                    let last: ProducerIdBlock = from_json(PRODUCER_ID_BLOCK, &data)?;
+                    let end: i64 = last.block_end.parse().map_err(|_| {
+                        CoordError::Other(format!(
+                            "malformed block_end {:?} at {PRODUCER_ID_BLOCK}",
+                            last.block_end
+                        ))
+                    })?;
+                    (end + 1, Some(stat.version))
+                }
+                Err(CoordError::NoNode(_)) => (0, None),
+                Err(e) => return Err(e),
+            };
+            let end = start + PRODUCER_ID_BLOCK_SIZE - 1;
+            let block = ProducerIdBlock {
+                version: 1,
+                broker,
+                block_start: start.to_string(),
+                block_end: end.to_string(),
+            };
+            let written = match version {
+                Some(v) => self
+                    .coord
+                    .set(PRODUCER_ID_BLOCK, &to_json(&block), Some(v))
+                    .await
+                    .map(|_| ()),
+                None => self
+                    .coord
+                    .create(PRODUCER_ID_BLOCK, &to_json(&block), CreateMode::Persistent)
+                    .await
+                    .map(|_| ()),
+            };
+            match written {
+                Ok(()) => return Ok(start..=end),
+                // Another broker claimed a block first: read again.
+                Err(CoordError::BadVersion(_) | CoordError::NodeExists(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Requests deletion of a topic (`/admin/delete_topics/<t>`).

@@ -338,6 +338,20 @@ async fn kafka_layout_registration_and_fencing(f: &dyn Fixture) {
     assert!(matches!(meta2.topic_config("orders").await, Err(CoordError::NoNode(_))));
     assert!(broker2.exists("/admin/delete_topics/orders").await.unwrap().is_none());
     meta2.delete_topic("orders").await.unwrap();
+
+    // Producer id blocks: consecutive, never shared.
+    let a = meta1.allocate_producer_id_block(1).await;
+    let b = meta2.allocate_producer_id_block(2).await.unwrap();
+    let c = meta2.allocate_producer_id_block(2).await.unwrap();
+    assert!(a.is_err(), "broker 1's session was killed");
+    assert_eq!((*b.start(), *b.end()), (0, 999));
+    assert_eq!(*c.start(), 1000);
+    let raw: serde_json::Value =
+        serde_json::from_slice(&broker2.get("/latest_producer_id_block").await.unwrap().0).unwrap();
+    assert_eq!(
+        raw,
+        serde_json::json!({"version":1,"broker":2,"block_start":"1000","block_end":"1999"})
+    );
 }
 
 macro_rules! conformance_suite {

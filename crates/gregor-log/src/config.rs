@@ -111,6 +111,10 @@ pub struct LogConfig {
     /// How long a tombstone stays after it was compacted.
     #[serde(rename = "delete.retention.ms")]
     pub delete_retention_ms: i64,
+    /// How long an idempotent producer's state is kept after its last
+    /// append (Kafka's broker setting `producer.id.expiration.ms`).
+    #[serde(rename = "producer.id.expiration.ms")]
+    pub producer_id_expiration_ms: i64,
 }
 
 /// Kafka's default `max.message.bytes`.
@@ -135,6 +139,7 @@ impl Default for LogConfig {
             min_compaction_lag_ms: 0,
             max_compaction_lag_ms: i64::MAX,
             delete_retention_ms: 86_400_000,
+            producer_id_expiration_ms: 86_400_000,
         }
     }
 }

@@ -41,6 +41,9 @@ pub enum LogError {
         /// Position of the batch in the appended bytes.
         position: usize,
     },
+    /// An idempotent producer's batch out of sequence, or of a fenced epoch.
+    #[error("{0}")]
+    Producer(#[from] crate::producer_state::ProducerError),
     /// An append without batches, or a batch without records.
     #[error("invalid append: {0}")]
     InvalidAppend(&'static str),

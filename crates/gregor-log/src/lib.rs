@@ -45,6 +45,7 @@ mod error;
 pub mod index;
 mod log;
 mod manager;
+pub mod producer_state;
 mod region;
 mod segment;
 mod varint;

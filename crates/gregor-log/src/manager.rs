@@ -214,10 +214,15 @@ impl LogManager {
         Ok(())
     }
 
-    /// Runs retention on every log; returns the number of segments deleted.
+    /// Runs retention on every log and forgets expired idempotent
+    /// producers; returns the number of segments deleted.
     pub fn apply_retention(&self) -> usize {
         let mut deleted = 0;
         for (tp, log) in self.logs() {
+            let expired = log.expire_producers();
+            if expired > 0 {
+                tracing::info!(partition = %tp, expired, "expired idempotent producers");
+            }
             match log.apply_retention() {
                 Ok(outcome) => deleted += outcome.deleted_segments,
                 Err(e) => error!(partition = %tp, "retention failed: {e}"),

@@ -267,6 +267,22 @@ impl Segment {
         Ok(None)
     }
 
+    /// Headers of every batch from the one containing `offset` to the end.
+    pub(crate) fn batch_headers_from(&self, offset: u64) -> io::Result<Vec<BatchHeader>> {
+        let limit = self.size();
+        let mut headers = Vec::new();
+        let Some((mut position, first)) = self.find_batch(offset, limit)? else {
+            return Ok(headers);
+        };
+        headers.push(first);
+        position += first.total_size() as u64;
+        while let Some(h) = self.header_at(position, limit)? {
+            position += h.total_size() as u64;
+            headers.push(h);
+        }
+        Ok(headers)
+    }
+
     /// The whole batches from the one containing `offset`, at most
     /// `max_bytes` long but always the first batch when `min_one_batch`,
     /// and only batches whose offsets all lie below `max_offset`.

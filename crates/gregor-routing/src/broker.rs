@@ -11,7 +11,7 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
-use crate::catalog::{CatalogError, TopicCatalog};
+use crate::catalog::{CatalogError, ClusterCatalog};
 
 /// Broker settings the handlers need (Kafka's names in comments).
 #[derive(Debug, Clone)]
@@ -64,7 +64,8 @@ pub struct Broker {
     topics: RwLock<BTreeMap<String, Topic>>,
     appended: tokio::sync::Notify,
     next_producer_id: AtomicI64,
-    catalog: Option<Arc<dyn TopicCatalog>>,
+    producer_ids: parking_lot::Mutex<Option<std::ops::RangeInclusive<i64>>>,
+    catalog: Option<Arc<dyn ClusterCatalog>>,
 }
 
 const PARTITION_METADATA: &str = "partition.metadata";
@@ -101,6 +102,7 @@ impl Broker {
             topics: RwLock::new(topics),
             appended: tokio::sync::Notify::new(),
             next_producer_id: AtomicI64::new(seed << 8),
+            producer_ids: parking_lot::Mutex::new(None),
             catalog: None,
         }
     }
@@ -117,7 +119,7 @@ impl Broker {
     pub fn with_catalog(
         config: BrokerConfig,
         logs: Arc<LogManager>,
-        catalog: Arc<dyn TopicCatalog>,
+        catalog: Arc<dyn ClusterCatalog>,
     ) -> Result<Self, String> {
         let mut broker = Self::new(config, logs);
         let recorded = catalog.topics().map_err(|e| e.to_string())?;
@@ -161,9 +163,20 @@ impl Broker {
         self.appended.notified()
     }
 
-    /// A producer id not handed out before.
-    pub fn next_producer_id(&self) -> i64 {
-        self.next_producer_id.fetch_add(1, Ordering::Relaxed)
+    /// A producer id not handed out before: from this broker's block
+    /// claimed in the catalog (a new block when it runs out), or, without
+    /// a catalog, from a clock-seeded counter.
+    pub fn next_producer_id(&self) -> Result<i64, CatalogError> {
+        let Some(catalog) = &self.catalog else {
+            return Ok(self.next_producer_id.fetch_add(1, Ordering::Relaxed));
+        };
+        let mut block = self.producer_ids.lock();
+        loop {
+            if let Some(id) = block.as_mut().and_then(Iterator::next) {
+                return Ok(id);
+            }
+            *block = Some(catalog.allocate_producer_ids()?);
+        }
     }
 
     /// The settings.

@@ -1,6 +1,8 @@
-//! Where topics are recorded beyond this broker's disks. A server backs it
-//! with coordination (`/brokers/topics/<t>`, `/config/topics/<t>`); a broker
-//! without one keeps topics in its partition directories only.
+//! What the cluster records beyond this broker's disks: topics, and blocks
+//! of producer ids. A server backs it with coordination
+//! (`/brokers/topics/<t>`, `/config/topics/<t>`, `/latest_producer_id_block`);
+//! a broker without one keeps topics in its partition directories only and
+//! draws producer ids from its clock.
 
 use std::collections::BTreeMap;
 
@@ -17,9 +19,10 @@ pub enum CatalogError {
     Unavailable(String),
 }
 
-/// The cluster's record of topics. Called from handler threads, so an
-/// implementation may block (on the network, for coordination).
-pub trait TopicCatalog: Send + Sync {
+/// The cluster's record of topics and producer ids. Called from handler
+/// threads, so an implementation may block (on the network, for
+/// coordination).
+pub trait ClusterCatalog: Send + Sync {
     /// Every recorded topic.
     fn topics(&self) -> Result<BTreeMap<String, Topic>, CatalogError>;
     /// Records a new topic; [`CatalogError::AlreadyExists`] if it is there.
@@ -28,4 +31,7 @@ pub trait TopicCatalog: Send + Sync {
     fn update(&self, name: &str, topic: &Topic) -> Result<(), CatalogError>;
     /// Forgets a topic.
     fn delete(&self, name: &str) -> Result<(), CatalogError>;
+    /// Claims the next block of producer ids for this broker: ids no other
+    /// broker hands out, now or after a restart.
+    fn allocate_producer_ids(&self) -> Result<std::ops::RangeInclusive<i64>, CatalogError>;
 }

@@ -1,5 +1,6 @@
 //! The one place where gregor's errors become Kafka error codes.
 
+use gregor_log::producer_state::ProducerError;
 use gregor_log::LogError;
 use kafka_protocol::error::ResponseError;
 
@@ -10,6 +11,9 @@ pub fn code_for(error: &LogError) -> i16 {
         LogError::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::InvalidAppend(_) | LogError::OffsetsOutOfOrder { .. } => ResponseError::InvalidRecord,
         LogError::MissingKey { .. } => ResponseError::InvalidRecord,
+        LogError::Producer(ProducerError::InvalidEpoch { .. }) => ResponseError::InvalidProducerEpoch,
+        LogError::Producer(ProducerError::OutOfOrderSequence { .. }) => ResponseError::OutOfOrderSequenceNumber,
+        LogError::Producer(ProducerError::UnknownProducer { .. }) => ResponseError::UnknownProducerId,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::Offline(_) => ResponseError::KafkaStorageError,
         LogError::Io { .. } => ResponseError::KafkaStorageError,

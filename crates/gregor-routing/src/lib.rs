@@ -22,6 +22,6 @@ mod request;
 
 pub use allocator::HugeAllocationGuard;
 pub use broker::{apply_topic_config, topic_config, validate_topic_name, Broker, BrokerConfig, Topic};
-pub use catalog::{CatalogError, TopicCatalog};
+pub use catalog::{CatalogError, ClusterCatalog};
 pub use network::{NetworkConfig, SocketServer};
 pub use request::{decode_frame, Frame, Request};

@@ -1,7 +1,7 @@
 //! The broker's coordination: the embedded store (default, kept in a hidden
 //! `.coordination` directory of the first log dir) or a ZooKeeper ensemble
-//! (`zookeeper.connect`), Kafka's layout in either, and the topic catalog
-//! the routing layer records topics in.
+//! (`zookeeper.connect`), Kafka's layout in either, and the catalog the
+//! routing layer records topics and claims producer-id blocks in.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, TopicAssignment, TopicConfig};
 use gregor_coord::{CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, ZooKeeperCoordinator};
-use gregor_routing::{CatalogError, Topic, TopicCatalog};
+use gregor_routing::{CatalogError, ClusterCatalog, Topic};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
@@ -61,17 +61,18 @@ pub async fn register(coordinator: &dyn Coordinator, id: i32, host: &str, port: 
         .is_some())
 }
 
-/// Topics recorded in coordination: `/brokers/topics/<t>` (every partition
-/// on this broker until replication assigns replicas) and
-/// `/config/topics/<t>`. Blocks on `runtime`: call it off the runtime's
-/// threads (handler threads, `spawn_blocking`).
-pub struct CoordinatedTopics {
+/// The cluster catalog in coordination: topics in `/brokers/topics/<t>`
+/// (every partition on this broker until replication assigns replicas) and
+/// `/config/topics/<t>`, producer ids from `/latest_producer_id_block`.
+/// Blocks on `runtime`: call it off the runtime's threads (handler
+/// threads, `spawn_blocking`).
+pub struct CoordinatedCatalog {
     coordinator: Arc<dyn Coordinator>,
     runtime: Handle,
     broker_id: i32,
 }
 
-impl CoordinatedTopics {
+impl CoordinatedCatalog {
     /// A catalog over `coordinator`, run on `runtime`.
     pub fn new(coordinator: Arc<dyn Coordinator>, runtime: Handle, broker_id: i32) -> Self {
         Self {
@@ -98,7 +99,7 @@ fn unavailable(e: CoordError) -> CatalogError {
     }
 }
 
-impl TopicCatalog for CoordinatedTopics {
+impl ClusterCatalog for CoordinatedCatalog {
     fn topics(&self) -> Result<BTreeMap<String, Topic>, CatalogError> {
         self.runtime.block_on(async {
             let meta = self.meta();
@@ -149,6 +150,12 @@ impl TopicCatalog for CoordinatedTopics {
     fn delete(&self, name: &str) -> Result<(), CatalogError> {
         self.runtime
             .block_on(self.meta().delete_topic(name))
+            .map_err(unavailable)
+    }
+
+    fn allocate_producer_ids(&self) -> Result<std::ops::RangeInclusive<i64>, CatalogError> {
+        self.runtime
+            .block_on(self.meta().allocate_producer_id_block(self.broker_id))
             .map_err(unavailable)
     }
 }

@@ -13,7 +13,7 @@ mod config;
 mod coordination;
 
 pub use config::ServerConfig;
-pub use coordination::{CoordinatedTopics, EMBEDDED_DIR};
+pub use coordination::{CoordinatedCatalog, EMBEDDED_DIR};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -69,7 +69,7 @@ impl Server {
         )
         .await?;
         let controller = coordination::register(coordinator.as_ref(), config.broker_id, &host, port).await?;
-        let catalog = Arc::new(CoordinatedTopics::new(
+        let catalog = Arc::new(CoordinatedCatalog::new(
             coordinator.clone(),
             tokio::runtime::Handle::current(),
             config.broker_id,

@@ -10,6 +10,7 @@ use crate::batch::{
 };
 use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
 use crate::error::{IoContext, LogError, Result};
+use crate::producer_state::{is_idempotent, SequenceCheck};
 use crate::segment::Segment;
 
 /// What an append wrote.
@@ -31,6 +32,9 @@ pub struct AppendInfo {
     pub bytes: usize,
     /// Log start offset after the append.
     pub log_start_offset: u64,
+    /// The batch was an idempotent producer's retry of one already in the
+    /// log: nothing was written, and the offsets are the original ones.
+    pub duplicate: bool,
 }
 
 /// Which checks a batch gets before it is stored.
@@ -56,6 +60,9 @@ impl Log {
         let log_append_time = (config.message_timestamp_type == MessageTimestampType::LogAppendTime).then_some(now);
         let mut state = self.append_lock.lock();
         self.check_writable()?;
+        if let Some(duplicate) = check_producer(&state, &headers, self.log_start_offset())? {
+            return Ok(duplicate);
+        }
         let mut next = self.end_offset();
         for (at, header) in headers.iter_mut() {
             let batch = &mut batches[*at..*at + header.total_size()];
@@ -119,7 +126,7 @@ impl Log {
         let mut active = self.active_segment();
         let offsets_overflow = last.last_offset() - active.base_offset() > u64::from(u32::MAX);
         if offsets_overflow || active.should_roll(config, bytes.len() as u64, max_timestamp, now) {
-            active = self.roll_locked(config, first.base_offset, now)?;
+            active = self.roll_locked(state, config, first.base_offset, now)?;
         }
         {
             let mut cache = self.epoch_cache.lock();
@@ -138,6 +145,9 @@ impl Log {
         }
         let record_count: u64 = headers.iter().map(|(_, h)| u64::from(h.record_count)).sum();
         state.unflushed_records += record_count;
+        for (_, h) in headers {
+            state.producers.record(h, now);
+        }
         Ok(AppendInfo {
             first_offset: first.base_offset,
             last_offset: last.last_offset(),
@@ -147,6 +157,7 @@ impl Log {
             record_count,
             bytes: bytes.len(),
             log_start_offset: self.log_start_offset(),
+            duplicate: false,
         })
     }
 
@@ -179,7 +190,7 @@ impl Log {
     }
 
     /// Starts a new segment at `base_offset`; holds the append lock.
-    fn roll_locked(&self, config: &LogConfig, base_offset: u64, now: i64) -> Result<Arc<Segment>> {
+    fn roll_locked(&self, state: &AppendState, config: &LogConfig, base_offset: u64, now: i64) -> Result<Arc<Segment>> {
         let old = self.active_segment();
         old.make_inactive()
             .context(|| format!("rolling {}", self.dir.display()))?;
@@ -191,6 +202,8 @@ impl Log {
         std::fs::File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .context(|| format!("syncing directory {}", self.dir.display()))?;
+        // As Kafka does: the producer state as of the new segment's start.
+        self.write_producer_snapshot(state, base_offset)?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled a new segment");
         Ok(segment)
     }
@@ -198,13 +211,41 @@ impl Log {
     /// Rolls the active segment now if it holds anything.
     pub fn roll(&self) -> Result<()> {
         self.check_writable()?;
-        let _state = self.append_lock.lock();
+        let state = self.append_lock.lock();
         if self.active_segment().size() > 0 {
             let config = self.config();
-            self.roll_locked(&config, self.end_offset(), self.clock.now_ms())?;
+            self.roll_locked(&state, &config, self.end_offset(), self.clock.now_ms())?;
         }
         Ok(())
     }
+}
+
+/// The idempotent-producer check of an append: `Some` with the original
+/// offsets when its batch is a retry already in the log. An idempotent
+/// batch must come alone, as Kafka requires.
+fn check_producer(state: &AppendState, headers: &[(usize, BatchHeader)], log_start: u64) -> Result<Option<AppendInfo>> {
+    let Some((_, header)) = headers.iter().find(|(_, h)| is_idempotent(h)) else {
+        return Ok(None);
+    };
+    if headers.len() != 1 {
+        return Err(LogError::InvalidAppend(
+            "an idempotent producer's batch must be the only one in its append",
+        ));
+    }
+    Ok(match state.producers.check(header)? {
+        SequenceCheck::Append => None,
+        SequenceCheck::Duplicate(done) => Some(AppendInfo {
+            first_offset: done.first_offset,
+            last_offset: done.last_offset,
+            max_timestamp: done.timestamp,
+            log_append_time: None,
+            batch_count: 1,
+            record_count: done.last_offset - done.first_offset + 1,
+            bytes: 0,
+            log_start_offset: log_start,
+            duplicate: true,
+        }),
+    })
 }
 
 /// Checks that every record of a batch for a compacted log has a key,

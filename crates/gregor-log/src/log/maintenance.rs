@@ -3,8 +3,9 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::Log;
+use super::{AppendState, Log};
 use crate::error::{IoContext, LogError, Result};
+use crate::producer_state::ProducerStates;
 use crate::segment::Segment;
 
 /// What a retention pass deleted.
@@ -26,7 +27,7 @@ impl Log {
     pub fn apply_retention(&self) -> Result<RetentionOutcome> {
         let config = self.config();
         let now = self.clock.now_ms();
-        let _shape = self.append_lock.lock();
+        let mut shape = self.append_lock.lock();
         let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
         let total: u64 = segments.iter().map(|s| s.size()).sum();
         let deletes = config.cleanup_policy.deletes();
@@ -69,6 +70,7 @@ impl Log {
             outcome.log_start_offset = log_start.max(first);
         }
         self.advance_log_start(outcome.log_start_offset)?;
+        shape.producers.retain_from(outcome.log_start_offset);
         for segment in doomed {
             outcome.deleted_segments += 1;
             outcome.deleted_bytes += segment.size();
@@ -93,9 +95,10 @@ impl Log {
             });
         }
         {
-            let _shape = self.append_lock.lock();
+            let mut shape = self.append_lock.lock();
             if before > self.log_start_offset() {
                 self.advance_log_start(before)?;
+                shape.producers.retain_from(before);
             }
         }
         self.apply_retention()?;
@@ -113,13 +116,13 @@ impl Log {
     /// diverged from its new leader's). The log end becomes `offset`, or the
     /// start of the batch holding it when a batch straddles it.
     pub fn truncate_to(&self, offset: u64) -> Result<()> {
-        let _shape = self.append_lock.lock();
+        let mut shape = self.append_lock.lock();
         if offset >= self.end_offset() {
             return Ok(());
         }
         let first_base = *self.segments.read().keys().next().expect("a log has segments");
         if offset < first_base {
-            return self.truncate_fully_locked(offset);
+            return self.truncate_fully_locked(&mut shape, offset);
         }
         let config = self.config();
         let removed: Vec<Arc<Segment>> = {
@@ -143,17 +146,22 @@ impl Log {
             active.make_active(&config)
         };
         io().context(|| format!("truncating {} to {offset}", self.dir.display()))?;
-        self.set_end_after_truncation(active.next_offset())
+        let end = active.next_offset();
+        shape.producers.truncate_from(end);
+        self.remove_snapshots_after(end)?;
+        self.set_end_after_truncation(end)
     }
 
     /// Deletes every segment and starts the log again, empty, at `offset`.
     pub fn truncate_fully_and_start_at(&self, offset: u64) -> Result<()> {
-        let _shape = self.append_lock.lock();
-        self.truncate_fully_locked(offset)
+        let mut shape = self.append_lock.lock();
+        self.truncate_fully_locked(&mut shape, offset)
     }
 
-    fn truncate_fully_locked(&self, offset: u64) -> Result<()> {
+    fn truncate_fully_locked(&self, shape: &mut AppendState, offset: u64) -> Result<()> {
         let config = self.config();
+        shape.producers = ProducerStates::new();
+        self.remove_snapshots_from_start()?;
         let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write()).into_values().collect();
         for segment in &old {
             segment

@@ -11,6 +11,7 @@ mod append;
 mod flush;
 mod maintenance;
 mod open;
+mod producers;
 mod rewrite;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::LogConfig;
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{IoContext, LogError, Result};
+use crate::producer_state::ProducerStates;
 use crate::region::FileRegion;
 use crate::segment::Segment;
 
@@ -135,6 +137,7 @@ pub struct Log {
 #[derive(Debug, Default)]
 struct AppendState {
     unflushed_records: u64,
+    producers: ProducerStates,
 }
 
 impl Log {
@@ -335,11 +338,12 @@ impl Log {
     /// Flushes and closes the log: indexes trimmed, nothing left to recover.
     /// Later appends fail.
     pub fn close(&self) -> Result<()> {
-        let _shape = self.append_lock.lock();
+        let state = self.append_lock.lock();
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
         self.flush_to(self.end_offset())?;
+        self.write_producer_snapshot(&state, self.end_offset())?;
         self.active_segment()
             .make_inactive()
             .context(|| format!("closing {}", self.dir.display()))

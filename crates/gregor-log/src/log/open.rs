@@ -93,12 +93,17 @@ impl Log {
             options.recovery_point.unwrap_or(0).min(end_offset)
         };
 
+        let ordered: Vec<Arc<Segment>> = segments.values().cloned().collect();
+        let producers = super::producers::load(&dir, &ordered, log_start_offset, end_offset, now)?;
         Ok(Self {
             dir,
             config: RwLock::new(Arc::new(config)),
             clock: options.clock,
             segments: RwLock::new(segments),
-            append_lock: Mutex::new(AppendState::default()),
+            append_lock: Mutex::new(AppendState {
+                unflushed_records: 0,
+                producers,
+            }),
             end_offset: AtomicU64::new(end_offset),
             log_start_offset: AtomicU64::new(log_start_offset),
             high_watermark: AtomicU64::new(high_watermark),

@@ -1,7 +1,9 @@
-//! InitProducerId: a fresh producer id and epoch 0, so that idempotent
-//! producers (the default in current clients) can start. Sequence numbers
-//! are not checked yet: that is the idempotent-producer work.
+//! InitProducerId for idempotent producers: a fresh producer id, unique in
+//! the cluster (from this broker's block of ids), and epoch 0 — what Kafka
+//! answers a producer without a transactional id, also when it asks to bump
+//! the epoch of its current id. Transactions are not supported.
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use crate::broker::Broker;
@@ -9,7 +11,17 @@ use crate::broker::Broker;
 /// Answers an InitProducerId request.
 pub fn handle(broker: &Broker, _request: InitProducerIdRequest) -> InitProducerIdResponse {
     let mut response = InitProducerIdResponse::default();
-    response.producer_id = ProducerId(broker.next_producer_id());
-    response.producer_epoch = 0;
+    match broker.next_producer_id() {
+        Ok(id) => {
+            response.producer_id = ProducerId(id);
+            response.producer_epoch = 0;
+        }
+        Err(e) => {
+            tracing::warn!("no producer id: {e}");
+            response.producer_id = ProducerId(-1);
+            response.producer_epoch = -1;
+            response.error_code = ResponseError::CoordinatorNotAvailable.code();
+        }
+    }
     response
 }

@@ -1,0 +1,157 @@
+//! The log's idempotent-producer state on disk: `<offset>.snapshot` files
+//! (Kafka's format, written on roll and on close) and the rebuild on open
+//! from the newest usable snapshot plus the batches after it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use super::{AppendState, Log};
+use crate::error::{IoContext, Result};
+use crate::producer_state::ProducerStates;
+use crate::segment::{file_name, Segment};
+
+/// Snapshots kept besides the newest: older ones help rebuild after a
+/// truncation below the newest.
+const SNAPSHOTS_KEPT: usize = 3;
+
+fn snapshot_path(dir: &Path, offset: u64) -> PathBuf {
+    dir.join(file_name(offset, ".snapshot"))
+}
+
+/// Offsets of the snapshot files in `dir`, ascending.
+fn snapshot_offsets(dir: &Path) -> Result<Vec<u64>> {
+    let mut offsets = Vec::new();
+    for entry in fs::read_dir(dir).context(|| format!("listing {}", dir.display()))? {
+        let entry = entry.context(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(offset) = name.strip_suffix(".snapshot").and_then(|s| s.parse().ok()) {
+            offsets.push(offset);
+        }
+    }
+    offsets.sort_unstable();
+    Ok(offsets)
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        other => other.context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Rebuilds the producer state of a log being opened: the newest snapshot
+/// at or below `end` that reads back (later or unreadable ones are
+/// removed), then every batch from its offset (or `log_start`) to `end`.
+pub(super) fn load(
+    dir: &Path,
+    segments: &[Arc<Segment>],
+    log_start: u64,
+    end: u64,
+    now_ms: i64,
+) -> Result<ProducerStates> {
+    let mut state = ProducerStates::new();
+    let mut from = log_start;
+    for offset in snapshot_offsets(dir)?.into_iter().rev() {
+        let path = snapshot_path(dir, offset);
+        if offset > end {
+            remove(&path)?;
+            continue;
+        }
+        let bytes = fs::read(&path).context(|| format!("reading {}", path.display()))?;
+        match ProducerStates::decode_snapshot(&bytes, now_ms) {
+            Ok(loaded) => {
+                state = loaded;
+                from = offset.max(log_start);
+                break;
+            }
+            Err(e) => {
+                warn!(file = %path.display(), "ignoring a producer snapshot: {e}");
+                remove(&path)?;
+            }
+        }
+    }
+    state.retain_from(log_start);
+    let mut scanned = 0usize;
+    for segment in segments {
+        if segment.next_offset() <= from {
+            continue;
+        }
+        let headers = segment.batch_headers_from(from).context(|| {
+            format!(
+                "reading batch headers of segment {} in {}",
+                segment.base_offset(),
+                dir.display()
+            )
+        })?;
+        for header in headers.iter().filter(|h| h.base_offset >= from && h.base_offset < end) {
+            state.record(header, now_ms);
+            scanned += 1;
+        }
+    }
+    if scanned > 0 || !state.is_empty() {
+        info!(dir = %dir.display(), producers = state.len(), batches_scanned = scanned, "loaded producer state");
+    }
+    Ok(state)
+}
+
+impl Log {
+    /// Saves the producer state as `<offset>.snapshot` (written aside,
+    /// fsynced, renamed) and prunes old snapshots. Holds the append lock.
+    pub(super) fn write_producer_snapshot(&self, state: &AppendState, offset: u64) -> Result<()> {
+        let path = snapshot_path(&self.dir, offset);
+        let tmp = path.with_extension("snapshot.tmp");
+        let bytes = state.producers.encode_snapshot();
+        let write = || -> std::io::Result<()> {
+            let mut file = fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut file, &bytes)?;
+            file.sync_all()?;
+            fs::rename(&tmp, &path)
+        };
+        write().context(|| format!("writing producer snapshot {}", path.display()))?;
+        let offsets = snapshot_offsets(&self.dir)?;
+        let log_start = self.log_start_offset();
+        let newest = offsets.last().copied().unwrap_or(offset);
+        for (i, &old) in offsets.iter().enumerate() {
+            let surplus = i + SNAPSHOTS_KEPT < offsets.len();
+            if old != newest && (surplus || old < log_start) {
+                remove(&snapshot_path(&self.dir, old))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes snapshots above `offset` (the log was truncated there).
+    pub(super) fn remove_snapshots_after(&self, offset: u64) -> Result<()> {
+        for old in snapshot_offsets(&self.dir)? {
+            if old > offset {
+                remove(&snapshot_path(&self.dir, old))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every snapshot (the log starts again empty).
+    pub(super) fn remove_snapshots_from_start(&self) -> Result<()> {
+        for old in snapshot_offsets(&self.dir)? {
+            remove(&snapshot_path(&self.dir, old))?;
+        }
+        Ok(())
+    }
+
+    /// Forgets idempotent producers silent for `producer.id.expiration.ms`;
+    /// returns how many went. A later batch of theirs that does not start
+    /// a sequence is answered UNKNOWN_PRODUCER_ID.
+    pub fn expire_producers(&self) -> usize {
+        let expiration = self.config().producer_id_expiration_ms;
+        let now = self.clock.now_ms();
+        self.append_lock.lock().producers.expire(now, expiration)
+    }
+
+    /// A copy of the idempotent-producer state, for tools and tests.
+    pub fn producer_states(&self) -> ProducerStates {
+        self.append_lock.lock().producers.clone()
+    }
+}
