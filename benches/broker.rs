@@ -2,12 +2,17 @@
 //! gregor broker started in this process. Ceilings are measured in the same
 //! run, so results read as ratios: for produce, the same client code against
 //! librdkafka's in-process mock broker (records kept in RAM, no I/O: the
-//! most this client sends to any broker here); for consume, loopback TCP
-//! (the mock broker serves one batch per fetch, so it is no consume ceiling).
+//! most this client sends to any broker here); for consume, the same
+//! consumer against a minimal peer serving the same batches from memory
+//! (`support/ram_broker.rs`; librdkafka's mock broker serves one batch per
+//! fetch, so it is no consume ceiling), and loopback TCP.
 //!
 //! `cargo bench --bench broker` — optional env: `GREGOR_BENCH_RECORDS`
 //! (default 2 000 000), `GREGOR_BENCH_DIR` (data dir parent).
 //! Results go in docs/PERFORMANCE.md.
+
+#[path = "support/ram_broker.rs"]
+mod ram_broker;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -218,13 +223,32 @@ fn main() {
     let (bytes_per_second, bytes) = consume(&bootstrap, "consume-1k", big);
     let broker_cpu = thread_cpu_seconds("gregor-") - broker_cpu;
     let process_cpu = process_cpu_seconds() - process_cpu;
+    runtime.block_on(server.shutdown()).unwrap();
+
+    // The consume ceiling: the very same batches served from memory by a
+    // peer that does nothing else.
+    let partition = data.path().join("consume-1k-0");
+    let mut segments: Vec<_> = std::fs::read_dir(&partition)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    segments.sort();
+    let records: Vec<u8> = segments.iter().flat_map(|p| std::fs::read(p).unwrap()).collect();
+    let ram = ram_broker::start("consume-1k", records);
+    let (ceiling, _) = consume(&ram.to_string(), "consume-1k", big);
     println!(
-        "consume 1 KiB: {:.2} GB/s ({:.1}% of loopback) over {} MB; CPU: broker threads {:.2} s, client {:.2} s",
+        "client ceiling (a peer serving the same batches from RAM): consume 1 KiB {:.2} GB/s",
+        ceiling / 1e9
+    );
+    println!(
+        "consume 1 KiB: {:.2} GB/s = {:.1}% of the client ceiling, {:.1}% of loopback, over {} MB; CPU: broker threads {:.2} s, client {:.2} s",
         bytes_per_second / 1e9,
+        bytes_per_second / ceiling * 100.0,
         bytes_per_second / loopback * 100.0,
         bytes / 1_000_000,
         broker_cpu,
         process_cpu - broker_cpu
     );
-    runtime.block_on(server.shutdown()).unwrap();
 }
