@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use gregor_log::batch::{
-    record_section, validate_batch_integrity, BatchIter, Compression, RecordBatchBuilder, Records,
+    record_section, validate_batch_integrity, BatchHeader, BatchIter, Compression, RecordBatchBuilder, Records,
 };
 use gregor_log::{CleanupPolicy, Log, LogConfig, LogOpenOptions, ManualClock};
 
@@ -49,9 +49,8 @@ pub fn write_compressed(log: &Log, updates: &[(u32, Option<String>)], per_batch:
     }
 }
 
-/// Every record from the start: (offset, key, value).
-pub fn scan(log: &Log) -> Vec<(u64, Vec<u8>, Option<Vec<u8>>)> {
-    let mut out = Vec::new();
+/// Calls `f` with every batch from the log start, checked for integrity.
+fn for_each_batch(log: &Log, mut f: impl FnMut(&[u8], &BatchHeader)) {
     let mut offset = log.log_start_offset();
     while offset < log.end_offset() {
         let bytes = log.read_bytes(offset, 1 << 20).unwrap();
@@ -62,18 +61,26 @@ pub fn scan(log: &Log) -> Vec<(u64, Vec<u8>, Option<Vec<u8>>)> {
             let (at, h) = item.unwrap();
             let batch = &bytes[at..at + h.total_size()];
             validate_batch_integrity(batch).unwrap();
-            let section = record_section(batch, &h).unwrap();
-            for r in Records::from_section(&section, h.record_count) {
-                let r = r.unwrap();
-                out.push((
-                    h.base_offset + r.offset_delta as u64,
-                    r.key.unwrap().to_vec(),
-                    r.value.map(<[u8]>::to_vec),
-                ));
-            }
+            f(batch, &h);
             offset = h.next_offset();
         }
     }
+}
+
+/// Every record from the start: (offset, key, value).
+pub fn scan(log: &Log) -> Vec<(u64, Vec<u8>, Option<Vec<u8>>)> {
+    let mut out = Vec::new();
+    for_each_batch(log, |batch, h| {
+        let section = record_section(batch, h).unwrap();
+        for r in Records::from_section(&section, h.record_count) {
+            let r = r.unwrap();
+            out.push((
+                h.base_offset + r.offset_delta as u64,
+                r.key.unwrap().to_vec(),
+                r.value.map(<[u8]>::to_vec),
+            ));
+        }
+    });
     out
 }
 
@@ -96,18 +103,7 @@ pub fn view(log: &Log) -> BTreeMap<Vec<u8>, Vec<u8>> {
 /// The codec of every batch from the start, with its record count.
 pub fn batch_codecs(log: &Log) -> Vec<(Compression, u32)> {
     let mut out = Vec::new();
-    let mut offset = log.log_start_offset();
-    while offset < log.end_offset() {
-        let bytes = log.read_bytes(offset, 1 << 20).unwrap();
-        if bytes.is_empty() {
-            break;
-        }
-        for item in BatchIter::new(&bytes) {
-            let (_, h) = item.unwrap();
-            out.push((h.compression().unwrap(), h.record_count));
-            offset = h.next_offset();
-        }
-    }
+    for_each_batch(log, |_, h| out.push((h.compression().unwrap(), h.record_count)));
     out
 }
 
