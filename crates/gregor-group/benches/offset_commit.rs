@@ -1,0 +1,47 @@
+//! OffsetCommit throughput through the coordinator into an in-memory store
+//! (the coordinator's own cost: checks, record encoding, the offsets map).
+//!
+//! `cargo bench -p gregor-group --bench offset_commit` (results: docs/PERFORMANCE.md).
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use gregor_group::{CommittedOffset, GroupConfig, GroupCoordinator, OffsetStore};
+use parking_lot::Mutex;
+
+#[derive(Default)]
+struct MemoryStore(Mutex<usize>);
+
+impl OffsetStore for MemoryStore {
+    fn append(&self, _group: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), String> {
+        *self.0.lock() += records.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum::<usize>();
+        Ok(())
+    }
+    fn load(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String> {
+        Ok(Vec::new())
+    }
+}
+
+fn offset_commit(c: &mut Criterion) {
+    let coordinator = GroupCoordinator::new(GroupConfig::default(), Arc::new(MemoryStore::default())).unwrap();
+    let offsets: Vec<(String, i32, CommittedOffset)> = (0..100)
+        .map(|p| {
+            let value = CommittedOffset {
+                offset: 1_000_000 + i64::from(p),
+                leader_epoch: 0,
+                metadata: String::new(),
+                commit_timestamp: 1_700_000_000_000,
+            };
+            ("orders".to_string(), p, value)
+        })
+        .collect();
+    let mut group = c.benchmark_group("offset_commit");
+    group.throughput(Throughput::Elements(offsets.len() as u64));
+    group.bench_function("100-partitions", |b| {
+        b.iter(|| coordinator.commit("bench", -1, "", None, &offsets).unwrap())
+    });
+    group.finish();
+}
+
+criterion_group!(benches, offset_commit);
+criterion_main!(benches);

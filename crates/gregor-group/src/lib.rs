@@ -1,0 +1,29 @@
+//! # gregor-group
+//!
+//! Kafka's group coordinator: consumer groups with the classic protocol
+//! (JoinGroup, SyncGroup, Heartbeat, LeaveGroup, static membership,
+//! session and rebalance timeouts) and committed offsets stored as records
+//! of the compacted `__consumer_offsets` topic in Kafka's schemas.
+//!
+//! - [`GroupCoordinator`] is the state machine; time is passed in and
+//!   JoinGroup/SyncGroup answers arrive on one-shot channels, so it runs
+//!   and is tested without sleeping. [`GroupCoordinator::tick`] expires
+//!   members and completes timed-out rebalances.
+//! - [`OffsetStore`] is where offsets go; the broker backs it with the
+//!   group's partition of `__consumer_offsets` ([`records::partition_for`]).
+//!
+//! What it is not: it does not speak the wire protocol (gregor-routing
+//! maps requests to it) and does not persist group membership — after a
+//! coordinator restart members rejoin (UNKNOWN_MEMBER_ID), their committed
+//! offsets are loaded back.
+
+#![deny(missing_docs)]
+
+mod coordinator;
+pub mod records;
+
+pub use coordinator::{
+    GroupConfig, GroupCoordinator, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse,
+    JoinedMember, MemberDescription, OffsetStore, SyncRequest, SyncResponse,
+};
+pub use records::{CommittedOffset, OFFSETS_TOPIC};
