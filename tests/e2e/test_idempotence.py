@@ -102,8 +102,8 @@ def test_a_broker_killed_before_it_answers_neither_loses_nor_duplicates(tmp_path
             broker.start()
 
         produce_through(bootstrap, "idem-kill", lambda: lost.append(proxy.cut(meanwhile=crash_and_restart)),
-                        every=25_000)
-        assert sum(lost) >= 2, f"too few written-but-unanswered batches to test anything: {lost}"
+                        every=20_000)
+        assert sum(lost) >= 1, f"no written-but-unanswered batch to test anything with: {lost}"
         check_exactly_once_in_order(bootstrap, "idem-kill")
     finally:
         proxy.close()

@@ -917,3 +917,36 @@ impl GroupCoordinator {
         Ok(())
     }
 }
+
+/// The thread that calls [`GroupCoordinator::tick`] on a period.
+pub struct Ticker {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Ticker {
+    /// Stops the thread and waits for it.
+    pub fn stop(self) {
+        drop(self.stop);
+        let _ = self.thread.join();
+    }
+}
+
+impl GroupCoordinator {
+    /// Ticks `coordinator` every `every` with the system clock on a thread
+    /// of its own (ticks may append offset tombstones: blocking work).
+    pub fn spawn_ticker(coordinator: Arc<Self>, every: std::time::Duration) -> std::io::Result<Ticker> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("gregor-group-ticker".into())
+            .spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64);
+                    coordinator.tick(now);
+                }
+            })?;
+        Ok(Ticker { stop, thread })
+    }
+}

@@ -24,6 +24,6 @@ pub mod records;
 
 pub use coordinator::{
     GroupConfig, GroupCoordinator, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse,
-    JoinedMember, MemberDescription, OffsetStore, SyncRequest, SyncResponse,
+    JoinedMember, MemberDescription, OffsetStore, SyncRequest, SyncResponse, Ticker,
 };
 pub use records::{CommittedOffset, OFFSETS_TOPIC};

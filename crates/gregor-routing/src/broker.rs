@@ -6,12 +6,15 @@ use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use gregor_group::records::OFFSETS_TOPIC;
+use gregor_group::{GroupConfig, GroupCoordinator};
 use gregor_log::{CleanupPolicy, Log, LogConfig, LogManager, MessageTimestampType, TopicPartition};
 use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
 use crate::catalog::{CatalogError, ClusterCatalog};
+use crate::offsets_store::{offsets_topic_config, OffsetsTopicStore};
 
 /// Broker settings the handlers need (Kafka's names in comments).
 #[derive(Debug, Clone)]
@@ -30,6 +33,10 @@ pub struct BrokerConfig {
     pub default_log_config: LogConfig,
     /// The cluster id reported in Metadata.
     pub cluster_id: String,
+    /// `offsets.topic.num.partitions`.
+    pub offsets_topic_partitions: u32,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: u32,
 }
 
 impl Default for BrokerConfig {
@@ -42,6 +49,8 @@ impl Default for BrokerConfig {
             auto_create_topics: true,
             default_log_config: LogConfig::default(),
             cluster_id: "gregor-cluster".into(),
+            offsets_topic_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
         }
     }
 }
@@ -66,6 +75,7 @@ pub struct Broker {
     next_producer_id: AtomicI64,
     producer_ids: parking_lot::Mutex<Option<std::ops::RangeInclusive<i64>>>,
     catalog: Option<Arc<dyn ClusterCatalog>>,
+    groups: std::sync::OnceLock<Arc<GroupCoordinator>>,
 }
 
 const PARTITION_METADATA: &str = "partition.metadata";
@@ -104,6 +114,7 @@ impl Broker {
             next_producer_id: AtomicI64::new(seed << 8),
             producer_ids: parking_lot::Mutex::new(None),
             catalog: None,
+            groups: std::sync::OnceLock::new(),
         }
     }
 
@@ -156,6 +167,42 @@ impl Broker {
         broker.topics = RwLock::new(merged);
         broker.catalog = Some(catalog);
         Ok(broker)
+    }
+
+    /// Starts this broker's group coordinator, its offsets loaded from
+    /// `__consumer_offsets` (blocks on the disk).
+    pub fn start_groups(self: &Arc<Self>, config: GroupConfig) -> Result<Arc<GroupCoordinator>, String> {
+        let store = Arc::new(OffsetsTopicStore::new(Arc::downgrade(self)));
+        let coordinator = Arc::new(GroupCoordinator::new(config, store)?);
+        self.groups
+            .set(coordinator.clone())
+            .map_err(|_| "the group coordinator is already started".to_string())?;
+        Ok(coordinator)
+    }
+
+    /// The group coordinator, once started.
+    pub fn groups(&self) -> Option<&Arc<GroupCoordinator>> {
+        self.groups.get()
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet (compacted,
+    /// `offsets.topic.num.partitions` partitions); returns its partition count.
+    pub fn ensure_offsets_topic(&self) -> Result<u32, String> {
+        if let Some(topic) = self.topic(OFFSETS_TOPIC) {
+            return Ok(topic.partitions);
+        }
+        match self.create_topic(
+            OFFSETS_TOPIC,
+            self.config.offsets_topic_partitions,
+            offsets_topic_config(self.config.offsets_topic_segment_bytes),
+        ) {
+            Ok(topic) => Ok(topic.partitions),
+            Err((ResponseError::TopicAlreadyExists, _)) => self
+                .topic(OFFSETS_TOPIC)
+                .map(|t| t.partitions)
+                .ok_or_else(|| format!("{OFFSETS_TOPIC} vanished")),
+            Err((e, m)) => Err(format!("creating {OFFSETS_TOPIC}: {e:?} {}", m.unwrap_or_default())),
+        }
     }
 
     /// Resolves at the next [`Broker::notify_appended`].

@@ -65,6 +65,23 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::InitProducerId(r) => respond(api::init_producer_id::handle(broker, r), version),
         Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r), version),
         Request::CreatePartitions(r) => respond(api::create_partitions::handle(broker, r), version),
+        Request::FindCoordinator(r) => respond(api::find_coordinator::handle(broker, r, version), version),
+        Request::JoinGroup(r) => {
+            let client_id = frame.header.client_id.as_deref().unwrap_or("").to_string();
+            let joined = api::join_group::handle(broker, r, version, client_id);
+            Outcome::Delayed(Box::pin(async move { respond(joined.await, version) }))
+        }
+        Request::SyncGroup(r) => {
+            let synced = api::sync_group::handle(broker, r, version);
+            Outcome::Delayed(Box::pin(async move { respond(synced.await, version) }))
+        }
+        Request::Heartbeat(r) => respond(api::heartbeat::handle(broker, r), version),
+        Request::LeaveGroup(r) => respond(api::leave_group::handle(broker, r, version), version),
+        Request::OffsetCommit(r) => respond(api::offset_commit::handle(broker, r), version),
+        Request::OffsetFetch(r) => respond(api::offset_fetch::handle(broker, r, version), version),
+        Request::DescribeGroups(r) => respond(api::describe_groups::handle(broker, r, version), version),
+        Request::ListGroups(r) => respond(api::list_groups::handle(broker, r, version), version),
+        Request::DeleteGroups(r) => respond(api::delete_groups::handle(broker, r), version),
     }
 }
 

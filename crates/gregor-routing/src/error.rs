@@ -23,3 +23,22 @@ pub fn code_for(error: &LogError) -> i16 {
     };
     kafka.code()
 }
+
+/// The Kafka error code for a group-protocol error.
+pub fn group_code(error: gregor_group::GroupError) -> i16 {
+    use gregor_group::GroupError as G;
+    let kafka = match error {
+        G::UnknownMemberId => ResponseError::UnknownMemberId,
+        G::IllegalGeneration => ResponseError::IllegalGeneration,
+        G::RebalanceInProgress => ResponseError::RebalanceInProgress,
+        G::InconsistentGroupProtocol => ResponseError::InconsistentGroupProtocol,
+        G::MemberIdRequired => ResponseError::MemberIdRequired,
+        G::FencedInstanceId => ResponseError::FencedInstanceId,
+        G::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
+        G::NonEmptyGroup => ResponseError::NonEmptyGroup,
+        G::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        G::InvalidGroupId => ResponseError::InvalidGroupId,
+        G::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+    };
+    kafka.code()
+}

@@ -18,6 +18,7 @@ mod catalog;
 mod dispatch;
 pub mod error;
 mod network;
+mod offsets_store;
 mod request;
 
 pub use allocator::HugeAllocationGuard;

@@ -4,9 +4,10 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest,
-    RequestHeader,
+    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 
@@ -35,6 +36,26 @@ pub enum Request {
     DescribeConfigs(DescribeConfigsRequest),
     /// CreatePartitions.
     CreatePartitions(CreatePartitionsRequest),
+    /// FindCoordinator.
+    FindCoordinator(FindCoordinatorRequest),
+    /// JoinGroup.
+    JoinGroup(JoinGroupRequest),
+    /// SyncGroup.
+    SyncGroup(SyncGroupRequest),
+    /// Heartbeat.
+    Heartbeat(HeartbeatRequest),
+    /// LeaveGroup.
+    LeaveGroup(LeaveGroupRequest),
+    /// OffsetCommit.
+    OffsetCommit(OffsetCommitRequest),
+    /// OffsetFetch.
+    OffsetFetch(OffsetFetchRequest),
+    /// DescribeGroups.
+    DescribeGroups(DescribeGroupsRequest),
+    /// ListGroups.
+    ListGroups(ListGroupsRequest),
+    /// DeleteGroups.
+    DeleteGroups(DeleteGroupsRequest),
     /// An ApiVersions request of a version above ours: answered at v0 with
     /// UNSUPPORTED_VERSION, as Kafka does, so the client can downgrade.
     ApiVersionsTooNew,
@@ -91,6 +112,16 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::InitProducerId => Request::InitProducerId(typed(b, key, version)?),
         ApiKey::DescribeConfigs => Request::DescribeConfigs(typed(b, key, version)?),
         ApiKey::CreatePartitions => Request::CreatePartitions(typed(b, key, version)?),
+        ApiKey::FindCoordinator => Request::FindCoordinator(typed(b, key, version)?),
+        ApiKey::JoinGroup => Request::JoinGroup(typed(b, key, version)?),
+        ApiKey::SyncGroup => Request::SyncGroup(typed(b, key, version)?),
+        ApiKey::Heartbeat => Request::Heartbeat(typed(b, key, version)?),
+        ApiKey::LeaveGroup => Request::LeaveGroup(typed(b, key, version)?),
+        ApiKey::OffsetCommit => Request::OffsetCommit(typed(b, key, version)?),
+        ApiKey::OffsetFetch => Request::OffsetFetch(typed(b, key, version)?),
+        ApiKey::DescribeGroups => Request::DescribeGroups(typed(b, key, version)?),
+        ApiKey::ListGroups => Request::ListGroups(typed(b, key, version)?),
+        ApiKey::DeleteGroups => Request::DeleteGroups(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame { key, header, request })

@@ -55,6 +55,24 @@ pub struct ServerConfig {
     /// Coordination session timeout: a broker silent this long is gone.
     #[serde(rename = "zookeeper.session.timeout.ms")]
     pub zookeeper_session_timeout_ms: u64,
+    /// Partitions of `__consumer_offsets`.
+    #[serde(rename = "offsets.topic.num.partitions")]
+    pub offsets_topic_num_partitions: u32,
+    /// Segment size of `__consumer_offsets`.
+    #[serde(rename = "offsets.topic.segment.bytes")]
+    pub offsets_topic_segment_bytes: u32,
+    /// How long committed offsets of a group without members are kept.
+    #[serde(rename = "offsets.retention.minutes")]
+    pub offsets_retention_minutes: i64,
+    /// How long a new group waits for more members before its first rebalance.
+    #[serde(rename = "group.initial.rebalance.delay.ms")]
+    pub group_initial_rebalance_delay_ms: i64,
+    /// Smallest session timeout a member may ask for.
+    #[serde(rename = "group.min.session.timeout.ms")]
+    pub group_min_session_timeout_ms: i32,
+    /// Largest session timeout a member may ask for.
+    #[serde(rename = "group.max.session.timeout.ms")]
+    pub group_max_session_timeout_ms: i32,
     /// Pause of the log cleaner when nothing needs cleaning.
     #[serde(rename = "log.cleaner.backoff.ms")]
     pub log_cleaner_backoff_ms: u64,
@@ -76,6 +94,12 @@ impl Default for ServerConfig {
             num_network_threads: 3,
             num_io_threads: 8,
             queued_max_requests: 500,
+            offsets_topic_num_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            offsets_retention_minutes: 7 * 24 * 60,
+            group_initial_rebalance_delay_ms: 0,
+            group_min_session_timeout_ms: 6_000,
+            group_max_session_timeout_ms: 1_800_000,
             zookeeper_connect: None,
             zookeeper_session_timeout_ms: 18_000,
             log_cleaner_backoff_ms: 15_000,
@@ -100,6 +124,12 @@ const PROPERTIES: &[&str] = &[
     "queued.max.requests",
     "zookeeper.connect",
     "zookeeper.session.timeout.ms",
+    "offsets.topic.num.partitions",
+    "offsets.topic.segment.bytes",
+    "offsets.retention.minutes",
+    "group.initial.rebalance.delay.ms",
+    "group.min.session.timeout.ms",
+    "group.max.session.timeout.ms",
     "log.cleaner.backoff.ms",
 ];
 
@@ -174,6 +204,12 @@ fn typed(property: &str, value: &str) -> toml::Value {
         | "num.io.threads"
         | "queued.max.requests"
         | "zookeeper.session.timeout.ms"
+        | "offsets.topic.num.partitions"
+        | "offsets.topic.segment.bytes"
+        | "offsets.retention.minutes"
+        | "group.initial.rebalance.delay.ms"
+        | "group.min.session.timeout.ms"
+        | "group.max.session.timeout.ms"
         | "log.cleaner.backoff.ms" => value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into()),
         _ => toml::Value::String(value.to_string()),
     }

@@ -32,6 +32,7 @@ pub struct Server {
     cleaner: LogCleaner,
     network: SocketServer,
     coordinator: Arc<dyn Coordinator>,
+    group_ticker: gregor_group::Ticker,
 }
 
 impl Server {
@@ -81,6 +82,8 @@ impl Server {
             num_partitions: config.num_partitions,
             auto_create_topics: config.auto_create_topics_enable,
             default_log_config,
+            offsets_topic_partitions: config.offsets_topic_num_partitions,
+            offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
             ..BrokerConfig::default()
         };
         let broker_logs = logs.clone();
@@ -88,6 +91,18 @@ impl Server {
             .await?
             .map_err(|e| anyhow::anyhow!("reconciling topics with coordination: {e}"))?;
         let broker = Arc::new(broker);
+        let group_config = gregor_group::GroupConfig {
+            min_session_timeout_ms: config.group_min_session_timeout_ms,
+            max_session_timeout_ms: config.group_max_session_timeout_ms,
+            initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
+            offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+        };
+        let starting = broker.clone();
+        let groups = tokio::task::spawn_blocking(move || starting.start_groups(group_config))
+            .await?
+            .map_err(|e| anyhow::anyhow!("loading committed offsets: {e}"))?;
+        let group_ticker = gregor_group::GroupCoordinator::spawn_ticker(groups, std::time::Duration::from_millis(100))
+            .context("starting the group coordinator's ticker")?;
         let network = SocketServer::start(
             listener,
             broker,
@@ -106,6 +121,7 @@ impl Server {
             cleaner,
             network,
             coordinator,
+            group_ticker,
         })
     }
 
@@ -117,6 +133,7 @@ impl Server {
     /// Stops serving and cleaning, then flushes and closes every log.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         self.network.shutdown().await;
+        self.group_ticker.stop();
         self.cleaner.stop();
         self.logs.close().context("closing the logs")?;
         // Ends the session: the broker's registration (and the controller

@@ -70,6 +70,9 @@ fn topic_entry(
             if version >= 10 {
                 entry.topic_id = t.id;
             }
+            if version >= 1 {
+                entry.is_internal = name == gregor_group::OFFSETS_TOPIC;
+            }
             entry.partitions = (0..t.partitions as i32)
                 .map(|p| {
                     let mut part = MetadataResponsePartition::default();

@@ -1,0 +1,24 @@
+//! Heartbeat: keeps a member alive and tells it when to rejoin.
+
+use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
+
+use super::now_ms;
+use crate::broker::Broker;
+use crate::error::group_code;
+
+/// Answers a Heartbeat request.
+pub fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
+    let mut response = HeartbeatResponse::default();
+    let result = match broker.groups() {
+        Some(groups) => groups.heartbeat(
+            &request.group_id.0,
+            request.generation_id,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            now_ms(),
+        ),
+        None => Err(gregor_group::GroupError::CoordinatorNotAvailable),
+    };
+    response.error_code = result.err().map_or(0, group_code);
+    response
+}

@@ -1,0 +1,61 @@
+//! OffsetCommit: a group's consumed positions, stored in `__consumer_offsets`.
+
+use gregor_group::CommittedOffset;
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::now_ms;
+use crate::broker::Broker;
+use crate::error::group_code;
+
+/// Answers an OffsetCommit request: every partition gets the same verdict.
+pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    let now = now_ms();
+    let offsets: Vec<(String, i32, CommittedOffset)> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                let value = CommittedOffset {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata.as_deref().unwrap_or("").to_string(),
+                    commit_timestamp: now,
+                };
+                (t.name.0.to_string(), p.partition_index, value)
+            })
+        })
+        .collect();
+    let result = match broker.groups() {
+        Some(groups) => groups.commit(
+            &request.group_id.0,
+            request.generation_id_or_member_epoch,
+            &request.member_id,
+            request.group_instance_id.as_deref(),
+            &offsets,
+        ),
+        None => Err(gregor_group::GroupError::CoordinatorNotAvailable),
+    };
+    let code = result.err().map_or(0, group_code);
+    let mut response = OffsetCommitResponse::default();
+    response.topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            let mut topic = OffsetCommitResponseTopic::default();
+            topic.name = t.name.clone();
+            topic.partitions = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    let mut partition = OffsetCommitResponsePartition::default();
+                    partition.partition_index = p.partition_index;
+                    partition.error_code = code;
+                    partition
+                })
+                .collect();
+            topic
+        })
+        .collect();
+    response
+}

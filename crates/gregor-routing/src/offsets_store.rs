@@ -1,0 +1,85 @@
+//! The group coordinator's offsets in `__consumer_offsets`: a compacted
+//! internal topic (`offsets.topic.num.partitions` partitions, created on
+//! first use), each group's records in the partition Kafka would pick.
+
+use std::collections::BTreeMap;
+use std::sync::Weak;
+
+use gregor_group::records::{partition_for, OFFSETS_TOPIC};
+use gregor_group::OffsetStore;
+use gregor_log::batch::{record_section, BatchIter, RecordBatchBuilder, Records};
+
+use crate::broker::Broker;
+
+/// The offsets topic's settings, as Kafka creates it: compacted, with
+/// `offsets.topic.segment.bytes` segments.
+pub fn offsets_topic_config(segment_bytes: u32) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("cleanup.policy".to_string(), "compact".to_string()),
+        ("segment.bytes".to_string(), segment_bytes.to_string()),
+    ])
+}
+
+/// [`OffsetStore`] over a broker's `__consumer_offsets` logs.
+pub struct OffsetsTopicStore {
+    broker: Weak<Broker>,
+}
+
+impl OffsetsTopicStore {
+    /// A store writing through `broker`.
+    pub fn new(broker: Weak<Broker>) -> Self {
+        Self { broker }
+    }
+}
+
+impl OffsetStore for OffsetsTopicStore {
+    fn append(&self, group: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), String> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let broker = self.broker.upgrade().ok_or("the broker is gone")?;
+        let partitions = broker.ensure_offsets_topic()?;
+        let partition = partition_for(group, partitions);
+        let log = broker
+            .log(OFFSETS_TOPIC, partition)
+            .ok_or_else(|| format!("{OFFSETS_TOPIC}-{partition} is missing"))?;
+        let now = crate::api::now_ms();
+        let mut batch = RecordBatchBuilder::new(now);
+        for (key, value) in records {
+            batch.append(Some(key), value.as_deref(), &[], now);
+        }
+        log.append(&mut batch.build(), 0).map_err(|e| e.to_string())?;
+        broker.notify_appended();
+        Ok(())
+    }
+
+    fn load(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String> {
+        let broker = self.broker.upgrade().ok_or("the broker is gone")?;
+        let Some(topic) = broker.topic(OFFSETS_TOPIC) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for partition in 0..topic.partitions as i32 {
+            let Some(log) = broker.log(OFFSETS_TOPIC, partition) else { continue };
+            let mut offset = log.log_start_offset();
+            while offset < log.end_offset() {
+                let bytes = log.read_bytes(offset, 1 << 20).map_err(|e| e.to_string())?;
+                if bytes.is_empty() {
+                    break;
+                }
+                for item in BatchIter::new(&bytes) {
+                    let (at, header) = item.map_err(|e| e.to_string())?;
+                    let batch = &bytes[at..at + header.total_size()];
+                    let section = record_section(batch, &header).map_err(|e| e.to_string())?;
+                    for record in Records::from_section(&section, header.record_count).flatten() {
+                        if let Some(key) = record.key {
+                            out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
+                        }
+                    }
+                    offset = header.next_offset();
+                }
+            }
+        }
+        Ok(out)
+    }
+}
