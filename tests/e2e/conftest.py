@@ -40,6 +40,8 @@ class Broker:
     def __init__(self, data_dir, env=None):
         self.data_dir = data_dir
         self.env = dict(os.environ, **(env or {}))
+        if "GREGOR_TEST_RUST_LOG" in os.environ:
+            self.env["RUST_LOG"] = os.environ["GREGOR_TEST_RUST_LOG"]
         self.port = free_port()
         self.process = None
         self.log_path = os.path.join(data_dir, "server.log")

@@ -6,18 +6,21 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gregor_group::{CommittedOffset, GroupConfig, GroupCoordinator, OffsetStore};
+use gregor_group::{CommittedOffset, GroupConfig, GroupCoordinator, OffsetStore, StoredRecord};
 use parking_lot::Mutex;
 
 #[derive(Default)]
 struct MemoryStore(Mutex<usize>);
 
 impl OffsetStore for MemoryStore {
-    fn append(&self, _group: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), String> {
-        *self.0.lock() += records.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len)).sum::<usize>();
+    fn append(&self, _group: &str, records: &[StoredRecord]) -> Result<(), String> {
+        *self.0.lock() += records
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum::<usize>();
         Ok(())
     }
-    fn load(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String> {
+    fn load(&self) -> Result<Vec<StoredRecord>, String> {
         Ok(Vec::new())
     }
 }

@@ -63,13 +63,19 @@ pub enum GroupError {
     CoordinatorNotAvailable,
 }
 
+/// A stored record: key, and value or `None` for a tombstone.
+pub type StoredRecord = (Vec<u8>, Option<Vec<u8>>);
+
+/// Committed offsets of one group, by (topic, partition).
+type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;
+
 /// Where committed offsets are kept: `__consumer_offsets` in a broker.
 pub trait OffsetStore: Send + Sync {
-    /// Appends `records` (key, value or tombstone) to the group's
-    /// partition of the offsets topic, durably as the topic is configured.
-    fn append(&self, group: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), String>;
+    /// Appends `records` to the group's partition of the offsets topic,
+    /// durably as the topic is configured.
+    fn append(&self, group: &str, records: &[StoredRecord]) -> Result<(), String>;
     /// Every record stored so far, oldest first (to rebuild the offsets).
-    fn load(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String>;
+    fn load(&self) -> Result<Vec<StoredRecord>, String>;
 }
 
 /// Settings, with Kafka's names and defaults.
@@ -344,7 +350,12 @@ impl Group {
         // Most votes; ties go to the first common protocol of the oldest member.
         common
             .iter()
-            .max_by_key(|p| (votes.get(*p).copied().unwrap_or(0), std::cmp::Reverse(common.iter().position(|q| q == *p))))
+            .max_by_key(|p| {
+                (
+                    votes.get(*p).copied().unwrap_or(0),
+                    std::cmp::Reverse(common.iter().position(|q| q == *p)),
+                )
+            })
             .map(|p| (*p).clone())
     }
 
@@ -415,7 +426,11 @@ impl Group {
             return;
         }
         self.protocol = self.choose_protocol();
-        let oldest = self.members.iter().min_by_key(|(_, m)| m.joined_seq).map(|(id, _)| id.clone());
+        let oldest = self
+            .members
+            .iter()
+            .min_by_key(|(_, m)| m.joined_seq)
+            .map(|(id, _)| id.clone());
         if self.leader.as_ref().is_none_or(|l| !self.members.contains_key(l)) {
             self.leader = oldest;
         }
@@ -470,7 +485,7 @@ impl Group {
 pub struct GroupCoordinator {
     config: GroupConfig,
     groups: Mutex<HashMap<String, Group>>,
-    offsets: Mutex<HashMap<String, BTreeMap<(String, i32), CommittedOffset>>>,
+    offsets: Mutex<HashMap<String, GroupOffsets>>,
     store: Arc<dyn OffsetStore>,
     next_seq: std::sync::atomic::AtomicU64,
 }
@@ -478,7 +493,7 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     /// A coordinator whose offsets live in `store`, loaded from it now.
     pub fn new(config: GroupConfig, store: Arc<dyn OffsetStore>) -> Result<Self, String> {
-        let mut offsets: HashMap<String, BTreeMap<(String, i32), CommittedOffset>> = HashMap::new();
+        let mut offsets: HashMap<String, GroupOffsets> = HashMap::new();
         let records = store.load()?;
         for (key, value) in &records {
             if let Some(OffsetsRecord::Offset(k, v)) = parse(key, value.as_deref()) {
@@ -495,7 +510,11 @@ impl GroupCoordinator {
         }
         offsets.retain(|_, o| !o.is_empty());
         if !offsets.is_empty() {
-            info!(groups = offsets.len(), records = records.len(), "loaded committed offsets");
+            info!(
+                groups = offsets.len(),
+                records = records.len(),
+                "loaded committed offsets"
+            );
         }
         Ok(Self {
             config,
@@ -508,6 +527,7 @@ impl GroupCoordinator {
 
     /// JoinGroup: the answer arrives when the join phase completes.
     pub fn join(&self, request: JoinRequest, now_ms: i64) -> oneshot::Receiver<JoinResponse> {
+        tracing::debug!(group = %request.group_id, member = %request.member_id, "join");
         let (tx, rx) = oneshot::channel();
         let reply = |error| JoinResponse::error(error, &request.member_id);
         if request.group_id.is_empty() {
@@ -547,7 +567,9 @@ impl GroupCoordinator {
                     }
                 }
             } else if request.require_known_member_id {
-                group.pending.insert(new_id.clone(), now_ms + i64::from(request.session_timeout_ms));
+                group
+                    .pending
+                    .insert(new_id.clone(), now_ms + i64::from(request.session_timeout_ms));
                 let _ = tx.send(JoinResponse::error(GroupError::MemberIdRequired, &new_id));
                 return rx;
             }
@@ -603,6 +625,7 @@ impl GroupCoordinator {
 
     /// SyncGroup: followers' answers arrive with the leader's assignment.
     pub fn sync(&self, request: SyncRequest, now_ms: i64) -> oneshot::Receiver<SyncResponse> {
+        tracing::debug!(group = %request.group_id, member = %request.member_id, generation = request.generation_id, "sync");
         let (tx, rx) = oneshot::channel();
         let mut groups = self.groups.lock();
         let Some(group) = groups.get_mut(&request.group_id) else {
@@ -666,6 +689,12 @@ impl GroupCoordinator {
         instance_id: Option<&str>,
         now_ms: i64,
     ) -> Result<(), GroupError> {
+        tracing::debug!(
+            group = group_id,
+            member = member_id,
+            generation = generation_id,
+            "heartbeat"
+        );
         let mut groups = self.groups.lock();
         let group = groups.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
         group.member_check(member_id, instance_id)?;
@@ -681,7 +710,12 @@ impl GroupCoordinator {
     }
 
     /// LeaveGroup: each (member id, instance id) leaves; the rest rebalance.
-    pub fn leave(&self, group_id: &str, members: &[(String, Option<String>)], now_ms: i64) -> Vec<Result<(), GroupError>> {
+    pub fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now_ms: i64,
+    ) -> Vec<Result<(), GroupError>> {
         let mut groups = self.groups.lock();
         let Some(group) = groups.get_mut(group_id) else {
             return vec![Err(GroupError::UnknownMemberId); members.len()];
@@ -690,7 +724,11 @@ impl GroupCoordinator {
             .iter()
             .map(|(member_id, instance)| {
                 let id = match (member_id.is_empty(), instance) {
-                    (true, Some(i)) => group.static_members.get(i).cloned().ok_or(GroupError::UnknownMemberId)?,
+                    (true, Some(i)) => group
+                        .static_members
+                        .get(i)
+                        .cloned()
+                        .ok_or(GroupError::UnknownMemberId)?,
                     _ => {
                         group.member_check(member_id, instance.as_deref())?;
                         member_id.clone()
@@ -760,7 +798,7 @@ impl GroupCoordinator {
     }
 
     fn delete_offsets(&self, group: &str, partitions: &[(String, i32)]) -> Result<(), GroupError> {
-        let tombstones: Vec<(Vec<u8>, Option<Vec<u8>>)> = partitions
+        let tombstones: Vec<StoredRecord> = partitions
             .iter()
             .map(|(topic, partition)| {
                 let key = OffsetKey {
@@ -820,7 +858,7 @@ impl GroupCoordinator {
                 _ => {}
             }
         }
-        let records: Vec<(Vec<u8>, Option<Vec<u8>>)> = offsets
+        let records: Vec<StoredRecord> = offsets
             .iter()
             .map(|(topic, partition, value)| {
                 let key = OffsetKey {

@@ -23,7 +23,7 @@ mod coordinator;
 pub mod records;
 
 pub use coordinator::{
-    GroupConfig, GroupCoordinator, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse,
-    JoinedMember, MemberDescription, OffsetStore, SyncRequest, SyncResponse, Ticker,
+    GroupConfig, GroupCoordinator, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember,
+    MemberDescription, OffsetStore, StoredRecord, SyncRequest, SyncResponse, Ticker,
 };
 pub use records::{CommittedOffset, OFFSETS_TOPIC};

@@ -47,7 +47,8 @@ pub enum OffsetsRecord {
 
 /// Java's `String.hashCode`, which Kafka uses to place a group.
 fn java_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 /// The `__consumer_offsets` partition of `group`: `abs(hashCode) % partitions`,
@@ -55,7 +56,7 @@ fn java_hash(s: &str) -> i32 {
 pub fn partition_for(group: &str, partitions: u32) -> i32 {
     let hash = java_hash(group);
     let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    (abs % partitions.max(1) as i32) as i32
+    abs % partitions.max(1) as i32
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {

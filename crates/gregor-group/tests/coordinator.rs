@@ -7,21 +7,24 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot::Receiver;
 
 #[derive(Default)]
-struct MemoryStore(Mutex<Vec<(Vec<u8>, Option<Vec<u8>>)>>);
+struct MemoryStore(Mutex<Vec<StoredRecord>>);
 
 impl OffsetStore for MemoryStore {
-    fn append(&self, _group: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<(), String> {
+    fn append(&self, _group: &str, records: &[StoredRecord]) -> Result<(), String> {
         self.0.lock().extend_from_slice(records);
         Ok(())
     }
-    fn load(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String> {
+    fn load(&self) -> Result<Vec<StoredRecord>, String> {
         Ok(self.0.lock().clone())
     }
 }
 
 fn coordinator() -> (GroupCoordinator, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::default());
-    (GroupCoordinator::new(GroupConfig::default(), store.clone()).unwrap(), store)
+    (
+        GroupCoordinator::new(GroupConfig::default(), store.clone()).unwrap(),
+        store,
+    )
 }
 
 fn join(member_id: &str, protocols: &[&str]) -> JoinRequest {
@@ -31,7 +34,10 @@ fn join(member_id: &str, protocols: &[&str]) -> JoinRequest {
         client_id: "client".into(),
         client_host: "/127.0.0.1".into(),
         protocol_type: "consumer".into(),
-        protocols: protocols.iter().map(|p| (p.to_string(), p.as_bytes().to_vec())).collect(),
+        protocols: protocols
+            .iter()
+            .map(|p| (p.to_string(), p.as_bytes().to_vec()))
+            .collect(),
         session_timeout_ms: 10_000,
         rebalance_timeout_ms: 30_000,
         ..JoinRequest::default()
@@ -88,7 +94,10 @@ fn a_second_member_rebalances_the_group_and_gets_its_assignment_from_the_leader(
     assert!(b_join.members.is_empty());
     let b = b_join.member_id;
     let mut b_sync = c.sync(sync(&b, 2, &[]), 400);
-    assert!(ready(&mut b_sync).is_none(), "a follower waits for the leader's assignment");
+    assert!(
+        ready(&mut b_sync).is_none(),
+        "a follower waits for the leader's assignment"
+    );
     let a_sync = ready(&mut c.sync(sync(&a, 2, &[(&a, b"p0"), (&b, b"p1")]), 500)).unwrap();
     assert_eq!(a_sync.assignment, b"p0");
     assert_eq!(ready(&mut b_sync).unwrap().assignment, b"p1");
@@ -112,7 +121,10 @@ fn silent_members_expire_and_the_rest_rebalance() {
         c.tick(t);
     }
     assert_eq!(c.heartbeat("g", 2, &b, None, 12_000), Err(GroupError::UnknownMemberId));
-    assert_eq!(c.heartbeat("g", 2, &a, None, 12_000), Err(GroupError::RebalanceInProgress));
+    assert_eq!(
+        c.heartbeat("g", 2, &a, None, 12_000),
+        Err(GroupError::RebalanceInProgress)
+    );
     let rejoined = ready(&mut c.join(join(&a, &["range"]), 12_100)).unwrap();
     assert_eq!((rejoined.generation_id, rejoined.members.len()), (3, 1));
 }
@@ -130,7 +142,10 @@ fn members_that_do_not_rejoin_in_the_rebalance_timeout_are_dropped() {
     }
     c.tick(31_001); // a's 30 s rebalance timeout passed without a rejoin
     let b = ready(&mut b_join).unwrap();
-    assert_eq!((b.generation_id, b.members.len(), b.leader == b.member_id), (2, 1, true));
+    assert_eq!(
+        (b.generation_id, b.members.len(), b.leader == b.member_id),
+        (2, 1, true)
+    );
 }
 
 #[test]
@@ -194,10 +209,19 @@ fn leaving_rebalances_and_the_last_one_out_empties_the_group() {
 fn offsets_are_checked_stored_reloaded_and_deleted() {
     let (c, store) = coordinator();
     // A group without members takes commits with generation -1.
-    c.commit("g", -1, "", None, &[("t".into(), 0, offset(5)), ("t".into(), 1, offset(7))])
-        .unwrap();
+    c.commit(
+        "g",
+        -1,
+        "",
+        None,
+        &[("t".into(), 0, offset(5)), ("t".into(), 1, offset(7))],
+    )
+    .unwrap();
     let a = lone_member(&c);
-    assert_eq!(c.commit("g", 9, &a, None, &[("t".into(), 0, offset(6))]), Err(GroupError::IllegalGeneration));
+    assert_eq!(
+        c.commit("g", 9, &a, None, &[("t".into(), 0, offset(6))]),
+        Err(GroupError::IllegalGeneration)
+    );
     assert_eq!(c.commit("g", 1, "nobody", None, &[]), Err(GroupError::UnknownMemberId));
     c.commit("g", 1, &a, None, &[("t".into(), 0, offset(6))]).unwrap();
     let mut b_join = c.join(join("", &["range"]), 10);
@@ -215,7 +239,10 @@ fn offsets_are_checked_stored_reloaded_and_deleted() {
     c.delete("g").unwrap();
     assert!(c.committed("g", None).is_empty());
     let reloaded = GroupCoordinator::new(GroupConfig::default(), store).unwrap();
-    assert!(reloaded.committed("g", None).is_empty(), "tombstones delete on reload too");
+    assert!(
+        reloaded.committed("g", None).is_empty(),
+        "tombstones delete on reload too"
+    );
     assert_eq!(c.delete("g"), Err(GroupError::GroupIdNotFound));
 }
 

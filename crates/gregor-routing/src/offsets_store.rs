@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Weak;
 
 use gregor_group::records::{partition_for, OFFSETS_TOPIC};
-use gregor_group::OffsetStore;
+use gregor_group::{OffsetStore, StoredRecord};
 use gregor_log::batch::{record_section, BatchIter, RecordBatchBuilder, Records};
 
 use crate::broker::Broker;
@@ -53,14 +53,16 @@ impl OffsetStore for OffsetsTopicStore {
         Ok(())
     }
 
-    fn load(&self) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String> {
+    fn load(&self) -> Result<Vec<StoredRecord>, String> {
         let broker = self.broker.upgrade().ok_or("the broker is gone")?;
         let Some(topic) = broker.topic(OFFSETS_TOPIC) else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
         for partition in 0..topic.partitions as i32 {
-            let Some(log) = broker.log(OFFSETS_TOPIC, partition) else { continue };
+            let Some(log) = broker.log(OFFSETS_TOPIC, partition) else {
+                continue;
+            };
             let mut offset = log.log_start_offset();
             while offset < log.end_offset() {
                 let bytes = log.read_bytes(offset, 1 << 20).map_err(|e| e.to_string())?;

@@ -14,7 +14,12 @@ pub fn handle(broker: &Broker, request: LeaveGroupRequest, version: i16) -> Leav
         request
             .members
             .iter()
-            .map(|m| (m.member_id.to_string(), m.group_instance_id.as_ref().map(|i| i.to_string())))
+            .map(|m| {
+                (
+                    m.member_id.to_string(),
+                    m.group_instance_id.as_ref().map(|i| i.to_string()),
+                )
+            })
             .collect()
     } else {
         vec![(request.member_id.to_string(), None)]
