@@ -37,6 +37,8 @@ pub struct BrokerConfig {
     pub offsets_topic_partitions: u32,
     /// `offsets.topic.segment.bytes`.
     pub offsets_topic_segment_bytes: u32,
+    /// `offsets.topic.replication.factor` (capped to the live brokers).
+    pub offsets_topic_replication_factor: u16,
 }
 
 impl Default for BrokerConfig {
@@ -51,6 +53,7 @@ impl Default for BrokerConfig {
             cluster_id: "gregor-cluster".into(),
             offsets_topic_partitions: 50,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            offsets_topic_replication_factor: 3,
         }
     }
 }
@@ -190,6 +193,14 @@ impl Broker {
     pub fn ensure_offsets_topic(&self) -> Result<u32, String> {
         if let Some(topic) = self.topic(OFFSETS_TOPIC) {
             return Ok(topic.partitions);
+        }
+        if self.config.offsets_topic_replication_factor > 1 {
+            // As Kafka does for a cluster smaller than the setting.
+            tracing::warn!(
+                configured = self.config.offsets_topic_replication_factor,
+                live_brokers = 1,
+                "offsets.topic.replication.factor is capped to the live broker count: {OFFSETS_TOPIC} gets 1 replica"
+            );
         }
         match self.create_topic(
             OFFSETS_TOPIC,

@@ -58,6 +58,9 @@ pub struct ServerConfig {
     /// Partitions of `__consumer_offsets`.
     #[serde(rename = "offsets.topic.num.partitions")]
     pub offsets_topic_num_partitions: u32,
+    /// Replicas of `__consumer_offsets` (capped to the live brokers).
+    #[serde(rename = "offsets.topic.replication.factor")]
+    pub offsets_topic_replication_factor: u16,
     /// Segment size of `__consumer_offsets`.
     #[serde(rename = "offsets.topic.segment.bytes")]
     pub offsets_topic_segment_bytes: u32,
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             num_io_threads: 8,
             queued_max_requests: 500,
             offsets_topic_num_partitions: 50,
+            offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_retention_minutes: 7 * 24 * 60,
             group_initial_rebalance_delay_ms: 0,
@@ -126,6 +130,7 @@ const PROPERTIES: &[&str] = &[
     "zookeeper.session.timeout.ms",
     "offsets.topic.num.partitions",
     "offsets.topic.segment.bytes",
+    "offsets.topic.replication.factor",
     "offsets.retention.minutes",
     "group.initial.rebalance.delay.ms",
     "group.min.session.timeout.ms",
@@ -206,6 +211,7 @@ fn typed(property: &str, value: &str) -> toml::Value {
         | "zookeeper.session.timeout.ms"
         | "offsets.topic.num.partitions"
         | "offsets.topic.segment.bytes"
+        | "offsets.topic.replication.factor"
         | "offsets.retention.minutes"
         | "group.initial.rebalance.delay.ms"
         | "group.min.session.timeout.ms"

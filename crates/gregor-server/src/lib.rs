@@ -84,6 +84,7 @@ impl Server {
             default_log_config,
             offsets_topic_partitions: config.offsets_topic_num_partitions,
             offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
+            offsets_topic_replication_factor: config.offsets_topic_replication_factor,
             ..BrokerConfig::default()
         };
         let broker_logs = logs.clone();
