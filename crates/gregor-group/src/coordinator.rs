@@ -23,7 +23,10 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tracing::info;
 
-use crate::records::{offset_key, offset_value, parse, CommittedOffset, OffsetKey, OffsetsRecord};
+use crate::records::{
+    group_key, group_value, offset_key, offset_value, parse, CommittedOffset, GroupMetadata, OffsetKey, OffsetsRecord,
+    StoredMember,
+};
 
 /// Errors of the group protocol, each one a Kafka error code clients act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -399,13 +402,14 @@ impl Group {
 
     /// Completes the join phase when every member has rejoined (or the
     /// rebalance timeout passed, dropping those that did not).
-    fn try_complete_join(&mut self, group_id: &str, now_ms: i64) {
+    /// Returns true when the group was left empty (its metadata changes).
+    fn try_complete_join(&mut self, group_id: &str, now_ms: i64) -> bool {
         if self.state != GroupState::PreparingRebalance {
-            return;
+            return false;
         }
         let all_joined = self.members.values().all(|m| m.join_waiter.is_some());
         if !(all_joined && now_ms >= self.join_not_before_ms) && now_ms < self.rebalance_deadline_ms {
-            return;
+            return false;
         }
         let late: Vec<String> = self
             .members
@@ -423,7 +427,7 @@ impl Group {
             self.protocol_type = None;
             self.leader = None;
             info!(group = group_id, generation = self.generation, "group is empty");
-            return;
+            return true;
         }
         self.protocol = self.choose_protocol();
         let oldest = self
@@ -462,6 +466,67 @@ impl Group {
                 });
             }
         }
+        false
+    }
+
+    /// The membership to store: Kafka's group metadata value.
+    fn metadata(&self, now_ms: i64) -> GroupMetadata {
+        let protocol = self.protocol.clone().unwrap_or_default();
+        GroupMetadata {
+            protocol_type: self.protocol_type.clone().unwrap_or_default(),
+            generation: self.generation,
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            state_timestamp: now_ms,
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| StoredMember {
+                    member_id: id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout_ms as i32,
+                    session_timeout_ms: m.session_timeout_ms as i32,
+                    subscription: m.metadata_for(&protocol),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A stable group rebuilt from its stored metadata; members get a full
+    /// session from `now_ms` to heartbeat again.
+    fn restored(meta: GroupMetadata, now_ms: i64) -> Self {
+        let mut group = Self::new();
+        group.state = GroupState::Stable;
+        group.generation = meta.generation;
+        group.protocol_type = Some(meta.protocol_type);
+        group.leader = meta.leader;
+        let protocol = meta.protocol.clone().unwrap_or_default();
+        group.protocol = meta.protocol;
+        for (seq, m) in meta.members.into_iter().enumerate() {
+            if let Some(instance) = &m.group_instance_id {
+                group.static_members.insert(instance.clone(), m.member_id.clone());
+            }
+            group.members.insert(
+                m.member_id,
+                Member {
+                    instance_id: m.group_instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout_ms: i64::from(m.session_timeout_ms),
+                    rebalance_timeout_ms: i64::from(m.rebalance_timeout_ms),
+                    protocols: vec![(protocol.clone(), m.subscription)],
+                    assignment: m.assignment,
+                    last_heartbeat_ms: now_ms,
+                    join_waiter: None,
+                    sync_waiter: None,
+                    joined_seq: seq as u64,
+                },
+            );
+        }
+        group
     }
 
     /// The member a request speaks for, checking static membership.
@@ -481,6 +546,14 @@ impl Group {
     }
 }
 
+/// The system clock in ms since the epoch (for loading and the ticker;
+/// everything else takes the time as an argument).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// The group coordinator of a broker: every group and committed offset.
 pub struct GroupCoordinator {
     config: GroupConfig,
@@ -494,21 +567,39 @@ impl GroupCoordinator {
     /// A coordinator whose offsets live in `store`, loaded from it now.
     pub fn new(config: GroupConfig, store: Arc<dyn OffsetStore>) -> Result<Self, String> {
         let mut offsets: HashMap<String, GroupOffsets> = HashMap::new();
+        let mut memberships: HashMap<String, Option<GroupMetadata>> = HashMap::new();
         let records = store.load()?;
         for (key, value) in &records {
-            if let Some(OffsetsRecord::Offset(k, v)) = parse(key, value.as_deref()) {
-                let group = offsets.entry(k.group).or_default();
-                match v {
-                    Some(v) => {
-                        group.insert((k.topic, k.partition), v);
-                    }
-                    None => {
-                        group.remove(&(k.topic, k.partition));
+            match parse(key, value.as_deref()) {
+                Some(OffsetsRecord::Offset(k, v)) => {
+                    let group = offsets.entry(k.group).or_default();
+                    match v {
+                        Some(v) => {
+                            group.insert((k.topic, k.partition), v);
+                        }
+                        None => {
+                            group.remove(&(k.topic, k.partition));
+                        }
                     }
                 }
+                Some(OffsetsRecord::Group(group, meta)) => {
+                    memberships.insert(group, meta);
+                }
+                None => {}
             }
         }
         offsets.retain(|_, o| !o.is_empty());
+        let now = wall_clock_ms();
+        let groups: HashMap<String, Group> = memberships
+            .into_iter()
+            .filter_map(|(id, meta)| {
+                meta.filter(|m| !m.members.is_empty())
+                    .map(|m| (id, Group::restored(m, now)))
+            })
+            .collect();
+        if !groups.is_empty() {
+            info!(groups = groups.len(), "restored stable groups");
+        }
         if !offsets.is_empty() {
             info!(
                 groups = offsets.len(),
@@ -518,7 +609,7 @@ impl GroupCoordinator {
         }
         Ok(Self {
             config,
-            groups: Mutex::new(HashMap::new()),
+            groups: Mutex::new(groups),
             offsets: Mutex::new(offsets),
             store,
             next_seq: std::sync::atomic::AtomicU64::new(0),
@@ -623,8 +714,37 @@ impl GroupCoordinator {
         rx
     }
 
+    /// Stores a group's membership (`None`: the group is deleted). A
+    /// failure is logged: membership is an optimisation (members rejoin).
+    fn store_membership(&self, group: &str, value: Option<Vec<u8>>) {
+        if let Err(e) = self.store.append(group, &[(group_key(group), value)]) {
+            tracing::warn!(group, "could not store group metadata: {e}");
+        }
+    }
+
+    /// Stores the now-empty membership of each group in `emptied`.
+    fn store_emptied(&self, emptied: Vec<(String, GroupMetadata)>) {
+        for (group, meta) in emptied {
+            self.store_membership(&group, Some(group_value(&meta)));
+        }
+    }
+
     /// SyncGroup: followers' answers arrive with the leader's assignment.
     pub fn sync(&self, request: SyncRequest, now_ms: i64) -> oneshot::Receiver<SyncResponse> {
+        let mut stable = None;
+        let rx = self.sync_locked(&request, now_ms, &mut stable);
+        if let Some(value) = stable {
+            self.store_membership(&request.group_id, Some(value));
+        }
+        rx
+    }
+
+    fn sync_locked(
+        &self,
+        request: &SyncRequest,
+        now_ms: i64,
+        stable: &mut Option<Vec<u8>>,
+    ) -> oneshot::Receiver<SyncResponse> {
         tracing::debug!(group = %request.group_id, member = %request.member_id, generation = request.generation_id, "sync");
         let (tx, rx) = oneshot::channel();
         let mut groups = self.groups.lock();
@@ -661,11 +781,12 @@ impl GroupCoordinator {
                     member.sync_waiter = Some(tx);
                 }
                 if is_leader {
-                    let mut given: HashMap<String, Vec<u8>> = request.assignments.into_iter().collect();
+                    let mut given: HashMap<String, Vec<u8>> = request.assignments.iter().cloned().collect();
                     for (id, member) in group.members.iter_mut() {
                         member.assignment = given.remove(id).unwrap_or_default();
                     }
                     group.state = GroupState::Stable;
+                    *stable = Some(group_value(&group.metadata(now_ms)));
                     let waiting: Vec<(oneshot::Sender<SyncResponse>, Vec<u8>)> = group
                         .members
                         .values_mut()
@@ -738,10 +859,15 @@ impl GroupCoordinator {
                 Ok(())
             })
             .collect();
+        let mut emptied = Vec::new();
         if results.iter().any(Result::is_ok) {
             group.prepare_rebalance(now_ms, 0);
-            group.try_complete_join(group_id, now_ms);
+            if group.try_complete_join(group_id, now_ms) {
+                emptied.push((group_id.to_string(), group.metadata(now_ms)));
+            }
         }
+        drop(groups);
+        self.store_emptied(emptied);
         results
     }
 
@@ -749,6 +875,7 @@ impl GroupCoordinator {
     /// rebalances whose timeout passed, and removes offsets of groups
     /// without members that are older than `offsets.retention.minutes`.
     pub fn tick(&self, now_ms: i64) {
+        let mut emptied = Vec::new();
         {
             let mut groups = self.groups.lock();
             for (id, group) in groups.iter_mut() {
@@ -766,10 +893,13 @@ impl GroupCoordinator {
                     }
                     group.prepare_rebalance(now_ms, 0);
                 }
-                group.try_complete_join(id, now_ms);
+                if group.try_complete_join(id, now_ms) {
+                    emptied.push((id.clone(), group.metadata(now_ms)));
+                }
             }
             groups.retain(|_, g| !(g.members.is_empty() && g.pending.is_empty() && g.state == GroupState::Empty));
         }
+        self.store_emptied(emptied);
         self.expire_offsets(now_ms);
     }
 
@@ -951,6 +1081,9 @@ impl GroupCoordinator {
             None => return Err(GroupError::GroupIdNotFound),
         };
         self.delete_offsets(group_id, &partitions)?;
+        self.store
+            .append(group_id, &[(group_key(group_id), None)])
+            .map_err(|_| GroupError::CoordinatorNotAvailable)?;
         self.groups.lock().remove(group_id);
         Ok(())
     }
@@ -979,10 +1112,7 @@ impl GroupCoordinator {
             .name("gregor-group-ticker".into())
             .spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.as_millis() as i64);
-                    coordinator.tick(now);
+                    coordinator.tick(wall_clock_ms());
                 }
             })?;
         Ok(Ticker { stop, thread })

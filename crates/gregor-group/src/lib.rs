@@ -12,10 +12,12 @@
 //! - [`OffsetStore`] is where offsets go; the broker backs it with the
 //!   group's partition of `__consumer_offsets` ([`records::partition_for`]).
 //!
+//! Membership is stored too (Kafka's group metadata record, written when a
+//! group becomes stable or empty), so after a coordinator restart a stable
+//! group carries on with the same generation and member ids.
+//!
 //! What it is not: it does not speak the wire protocol (gregor-routing
-//! maps requests to it) and does not persist group membership — after a
-//! coordinator restart members rejoin (UNKNOWN_MEMBER_ID), their committed
-//! offsets are loaded back.
+//! maps requests to it).
 
 #![deny(missing_docs)]
 

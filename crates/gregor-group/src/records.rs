@@ -6,7 +6,13 @@
 //! offset commit key   v1: version i16 = 1, group string, topic string, partition i32
 //! offset commit value v3: version i16 = 3, offset i64, leader epoch i32,
 //!                         metadata string, commit timestamp i64
-//! group metadata key  v2: version i16 = 2, group string   (skipped when loading)
+//! group metadata key  v2: version i16 = 2, group string
+//! group metadata value v3: version i16 = 3, protocol type string, generation i32,
+//!                         protocol nullable string, leader nullable string,
+//!                         state timestamp i64, members [member id string,
+//!                         instance id nullable string, client id string,
+//!                         client host string, rebalance timeout i32,
+//!                         session timeout i32, subscription bytes, assignment bytes]
 //! ```
 
 /// The internal topic holding committed offsets.
@@ -36,13 +42,51 @@ pub struct OffsetKey {
     pub partition: i32,
 }
 
+/// One member in a group's stored metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMember {
+    /// Member id.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Rebalance timeout (ms).
+    pub rebalance_timeout_ms: i32,
+    /// Session timeout (ms).
+    pub session_timeout_ms: i32,
+    /// Its metadata for the chosen protocol.
+    pub subscription: Vec<u8>,
+    /// Its assignment.
+    pub assignment: Vec<u8>,
+}
+
+/// A group's membership as stored when it becomes stable or empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupMetadata {
+    /// Protocol type ("consumer").
+    pub protocol_type: String,
+    /// Generation.
+    pub generation: i32,
+    /// The chosen protocol.
+    pub protocol: Option<String>,
+    /// The leader's member id.
+    pub leader: Option<String>,
+    /// When the state was written (ms).
+    pub state_timestamp: i64,
+    /// The members.
+    pub members: Vec<StoredMember>,
+}
+
 /// A record of `__consumer_offsets` as gregor reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OffsetsRecord {
     /// An offset commit, or its deletion (`None`).
     Offset(OffsetKey, Option<CommittedOffset>),
-    /// Group metadata (not used to rebuild state yet).
-    Group(String),
+    /// A group's membership, or the group's deletion (`None`).
+    Group(String, Option<GroupMetadata>),
 }
 
 /// Java's `String.hashCode`, which Kafka uses to place a group.
@@ -85,6 +129,89 @@ pub fn offset_value(value: &CommittedOffset) -> Vec<u8> {
     out
 }
 
+fn put_nullable(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_string(out, s),
+        None => out.extend_from_slice(&(-1i16).to_be_bytes()),
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as i32).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+/// The record key of a group's metadata.
+pub fn group_key(group: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + group.len());
+    out.extend_from_slice(&2i16.to_be_bytes());
+    put_string(&mut out, group);
+    out
+}
+
+/// The record value of a group's metadata (v3).
+pub fn group_value(meta: &GroupMetadata) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&3i16.to_be_bytes());
+    put_string(&mut out, &meta.protocol_type);
+    out.extend_from_slice(&meta.generation.to_be_bytes());
+    put_nullable(&mut out, meta.protocol.as_deref());
+    put_nullable(&mut out, meta.leader.as_deref());
+    out.extend_from_slice(&meta.state_timestamp.to_be_bytes());
+    out.extend_from_slice(&(meta.members.len() as i32).to_be_bytes());
+    for m in &meta.members {
+        put_string(&mut out, &m.member_id);
+        put_nullable(&mut out, m.group_instance_id.as_deref());
+        put_string(&mut out, &m.client_id);
+        put_string(&mut out, &m.client_host);
+        out.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
+        out.extend_from_slice(&m.session_timeout_ms.to_be_bytes());
+        put_bytes(&mut out, &m.subscription);
+        put_bytes(&mut out, &m.assignment);
+    }
+    out
+}
+
+fn parse_group_value(value: &[u8]) -> Option<GroupMetadata> {
+    let mut v = Reader(value);
+    let version = v.i16()?;
+    let protocol_type = v.string()?;
+    let generation = v.i32()?;
+    let protocol = v.nullable()?;
+    let leader = v.nullable()?;
+    let state_timestamp = if version >= 2 { v.i64()? } else { -1 };
+    let count = usize::try_from(v.i32()?).ok()?;
+    let mut members = Vec::with_capacity(count.min(1024));
+    for _ in 0..count {
+        let member_id = v.string()?;
+        let group_instance_id = if version >= 3 { v.nullable()? } else { None };
+        let client_id = v.string()?;
+        let client_host = v.string()?;
+        let rebalance_timeout_ms = if version >= 1 { v.i32()? } else { 0 };
+        let session_timeout_ms = v.i32()?;
+        let subscription = v.bytes()?;
+        let assignment = v.bytes()?;
+        members.push(StoredMember {
+            member_id,
+            group_instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms,
+            session_timeout_ms,
+            subscription,
+            assignment,
+        });
+    }
+    Some(GroupMetadata {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        state_timestamp,
+        members,
+    })
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl Reader<'_> {
@@ -101,6 +228,21 @@ impl Reader<'_> {
     }
     fn i64(&mut self) -> Option<i64> {
         self.take().map(i64::from_be_bytes)
+    }
+    /// A nullable string: `Some(None)` for length −1.
+    fn nullable(&mut self) -> Option<Option<String>> {
+        let (len, _) = self.0.split_first_chunk::<2>()?;
+        if i16::from_be_bytes(*len) == -1 {
+            self.0 = &self.0[2..];
+            return Some(None);
+        }
+        self.string().map(Some)
+    }
+    fn bytes(&mut self) -> Option<Vec<u8>> {
+        let len = usize::try_from(self.i32()?).ok()?;
+        let (b, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        Some(b.to_vec())
     }
     fn string(&mut self) -> Option<String> {
         let len = usize::try_from(self.i16()?).ok()?;
@@ -140,7 +282,13 @@ pub fn parse(key: &[u8], value: Option<&[u8]>) -> Option<OffsetsRecord> {
                 }),
             ))
         }
-        2 => Some(OffsetsRecord::Group(k.string()?)),
+        2 => {
+            let group = k.string()?;
+            match value {
+                None => Some(OffsetsRecord::Group(group, None)),
+                Some(v) => Some(OffsetsRecord::Group(group, Some(parse_group_value(v)?))),
+            }
+        }
         _ => None,
     }
 }
@@ -171,6 +319,31 @@ mod tests {
             let parsed = parse(&offset_key(&key), Some(&offset_value(&value)));
             prop_assert_eq!(parsed, Some(OffsetsRecord::Offset(key.clone(), Some(value))));
             prop_assert_eq!(parse(&offset_key(&key), None), Some(OffsetsRecord::Offset(key, None)));
+        }
+
+        #[test]
+        fn group_metadata_round_trips(
+            generation in 0i32..1000, members in proptest::collection::vec(("[a-z0-9-]{1,30}", proptest::option::of("[a-z]{1,8}"), proptest::collection::vec(any::<u8>(), 0..40)), 0..5),
+        ) {
+            let meta = GroupMetadata {
+                protocol_type: "consumer".into(),
+                generation,
+                protocol: Some("range".into()),
+                leader: members.first().map(|m| m.0.clone()),
+                state_timestamp: 1_700_000_000_000,
+                members: members.into_iter().map(|(id, instance, bytes)| StoredMember {
+                    member_id: id,
+                    group_instance_id: instance,
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    rebalance_timeout_ms: 300_000,
+                    session_timeout_ms: 10_000,
+                    subscription: bytes.clone(),
+                    assignment: bytes,
+                }).collect(),
+            };
+            let parsed = parse(&group_key("g"), Some(&group_value(&meta)));
+            prop_assert_eq!(parsed, Some(OffsetsRecord::Group("g".into(), Some(meta))));
         }
 
         #[test]

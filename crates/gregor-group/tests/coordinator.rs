@@ -261,3 +261,23 @@ fn offsets_of_groups_without_members_expire_after_retention() {
     assert!(c.committed("idle", None).is_empty());
     assert!(c.list().is_empty());
 }
+
+#[test]
+fn a_stable_group_comes_back_after_a_coordinator_restart() {
+    let (c, store) = coordinator();
+    let a = lone_member(&c);
+    let restarted = GroupCoordinator::new(GroupConfig::default(), store.clone()).unwrap();
+    let described = restarted.describe("g").unwrap();
+    assert_eq!(described.state, GroupState::Stable);
+    assert_eq!(described.members[0].assignment, b"all");
+    // Its member carries on with the same id and generation, no rejoin.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert_eq!(restarted.heartbeat("g", 1, &a, None, now), Ok(()));
+    // Once it has left, a restart finds no group.
+    restarted.leave("g", &[(a, None)], now);
+    let again = GroupCoordinator::new(GroupConfig::default(), store).unwrap();
+    assert!(again.describe("g").is_none());
+}

@@ -86,6 +86,7 @@ async fn run(
 async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize) -> std::io::Result<()> {
     let mut stream = TcpStream::from_std(stream)?;
     let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
     let mut out = BytesMut::new();
     loop {
         let size = match stream.read_i32().await {
@@ -100,6 +101,7 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
         stream.read_exact(&mut body).await?;
         let frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
         let (key, correlation_id) = (frame.key, frame.header.correlation_id);
+        tracing::trace!(?peer, api = ?key, correlation_id, "request");
         let outcome = queue
             .submit(frame)
             .await
@@ -110,6 +112,7 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
             ready => ready,
         };
         write_response(&mut stream, &mut out, key, correlation_id, outcome).await?;
+        tracing::trace!(?peer, api = ?key, correlation_id, "response sent");
     }
 }
 
