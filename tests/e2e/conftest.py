@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("GREGOR_SERVER_BIN", os.path.join(ROOT, "target", "debug", "gregor-server"))
@@ -26,6 +26,27 @@ def consume_all(bootstrap, topic, partitions, expected, timeout=60):
             got.append(m)
     consumer.close()
     return got
+
+
+def compacted_view(bootstrap, topic, partition, below, timeout=60):
+    """Reads the partition from its start until it holds fewer than `below`
+    records (the log cleaner has run) or `timeout` passes; returns the
+    last read."""
+    deadline = time.time() + timeout
+    while True:
+        reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "compaction-reader",
+                           "enable.auto.commit": False, "enable.partition.eof": True})
+        reader.assign([TopicPartition(topic, partition, 0)])
+        records = []
+        while True:
+            m = reader.poll(5)
+            if m is None or (m.error() and m.error().code() == KafkaError._PARTITION_EOF):
+                break
+            records.append(m)
+        reader.close()
+        if len(records) < below or time.time() > deadline:
+            return records
+        time.sleep(0.2)
 
 
 def free_port():

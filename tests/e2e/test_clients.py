@@ -5,12 +5,12 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition as CkTopicPartition
+from confluent_kafka import Producer, TopicPartition as CkTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic as CkNewTopic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from conftest import consume_all
+from conftest import compacted_view, consume_all
 
 PER_PARTITION = 10_000
 
@@ -189,21 +189,7 @@ def test_the_broker_compacts_compacted_topics(eager_cleaner_broker, compression)
             producer.flush(10)
     producer.produce("compacted", key=b"key-0", value=None)  # a tombstone
     assert producer.flush(30) == 0
-    deadline = time.time() + 60
-    while True:
-        consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "c", "enable.auto.commit": False,
-                             "enable.partition.eof": True})
-        consumer.assign([CkTopicPartition("compacted", 0, 0)])
-        seen = []
-        while True:
-            m = consumer.poll(5)
-            if m is None or (m.error() and m.error().code() == KafkaError._PARTITION_EOF):
-                break
-            seen.append(m)
-        consumer.close()
-        if len(seen) < 200 or time.time() > deadline:
-            break
-        time.sleep(0.2)
+    seen = compacted_view(broker.bootstrap, "compacted", 0, below=200)
     assert len(seen) < 200, f"still {len(seen)} records: not compacted"
     latest = {}
     for m in seen:

@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition as CkTopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition as CkTopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic as CkNewTopic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from conftest import Broker
+from conftest import Broker, compacted_view
 
 PARTITIONS = 6
 
@@ -209,21 +209,7 @@ def test_consumer_offsets_are_compacted(tmp_path):
         for offset in range(1, 501):
             consumer.commit(offsets=[CkTopicPartition("commits", 0, offset)], asynchronous=False)
         consumer.close()
-        deadline = time.time() + 60
-        while True:
-            reader = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "reader",
-                               "enable.auto.commit": False, "enable.partition.eof": True})
-            reader.assign([CkTopicPartition("__consumer_offsets", 0, 0)])
-            records = []
-            while True:
-                m = reader.poll(5)
-                if m is None or (m.error() and m.error().code() == KafkaError._PARTITION_EOF):
-                    break
-                records.append(m)
-            reader.close()
-            if len(records) < 60 or time.time() > deadline:
-                break
-            time.sleep(0.2)
+        records = compacted_view(broker.bootstrap, "__consumer_offsets", 0, below=60)
         assert len(records) < 60, f"{len(records)} commit records left of 500: not compacted"
         # The newest commit is still the one a fetch returns.
         check = ck_consumer(broker.bootstrap, "committer")
