@@ -1,0 +1,50 @@
+//! `gregor`: the broker (`gregor server`) and the tools around it. Errors
+//! are one line on stderr and a non-zero exit, never a panic.
+
+mod dump_log;
+
+use clap::{Parser, Subcommand};
+use gregor_routing::HugeAllocationGuard;
+use gregor_server::cli::{init_logging, ServerArgs};
+
+/// Decoding untrusted requests must not be able to abort the process
+/// through one impossible allocation (see `HugeAllocationGuard`).
+#[global_allocator]
+static ALLOCATOR: HugeAllocationGuard = HugeAllocationGuard;
+
+/// gregor: a Kafka-compatible commit log.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a broker (the same flags and GREGOR_* variables as gregor-server).
+    Server(ServerArgs),
+    /// Print the batches and records of a segment file or a partition
+    /// directory, like kafka-dump-log.sh; `--verify` checks them offline.
+    DumpLog(dump_log::DumpLogArgs),
+}
+
+fn main() {
+    let outcome = match Cli::parse().command {
+        Command::Server(args) => {
+            init_logging();
+            tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(gregor_server::cli::run(args)))
+                .map(|()| 0)
+        }
+        Command::DumpLog(args) => dump_log::run(&args),
+    };
+    match outcome {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("gregor: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
