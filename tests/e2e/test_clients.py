@@ -5,7 +5,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Producer, TopicPartition as CkTopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic as CkNewTopic
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
