@@ -346,22 +346,28 @@ pub fn rebuild_with_records(
     header: &BatchHeader,
     retained: &[Record<'_>],
 ) -> Result<Vec<u8>, BatchError> {
-    let mut body = Vec::with_capacity(retained.iter().map(|r| r.raw.len()).sum());
-    for r in retained {
-        body.extend_from_slice(r.raw);
-    }
     let codec = if retained.is_empty() {
         Compression::None
     } else {
         header.compression()?
     };
-    let section = match codec {
-        Compression::None => body,
-        codec => compression::compress(codec, &body)?,
-    };
-    let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + section.len());
+    let raw_len: usize = retained.iter().map(|r| r.raw.len()).sum();
+    let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + raw_len);
     out.extend_from_slice(&batch[..BATCH_HEADER_SIZE]);
-    out.extend_from_slice(&section);
+    // Uncompressed records go straight into the batch; compressed ones are
+    // gathered once for the codec.
+    let records = if codec == Compression::None {
+        &mut out
+    } else {
+        &mut Vec::with_capacity(raw_len)
+    };
+    for r in retained {
+        records.extend_from_slice(r.raw);
+    }
+    if codec != Compression::None {
+        let section = compression::compress(codec, records)?;
+        out.extend_from_slice(&section);
+    }
     let length = (out.len() - LOG_OVERHEAD) as i32;
     out[8..12].copy_from_slice(&length.to_be_bytes());
     if codec == Compression::None {

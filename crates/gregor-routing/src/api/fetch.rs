@@ -45,16 +45,14 @@ fn placeholder() -> [u8; 16] {
 /// A fetch's response with the regions to splice into it.
 pub type FetchAnswer = (FetchResponse, Vec<Splice>);
 
+/// A fetch waiting for data: resolves with its answer.
+pub type DelayedFetch = Pin<Box<dyn Future<Output = FetchAnswer> + Send>>;
+
 /// Answers a Fetch request: `Ok` when the first read satisfies it (enough
 /// bytes, an error, or no wait allowed), otherwise `Err` with the delayed
 /// fetch — a future that reads again on every append until `min_bytes`
 /// arrive or `max_wait_ms` passes.
-#[allow(clippy::type_complexity)]
-pub fn handle(
-    broker: &Arc<Broker>,
-    request: FetchRequest,
-    version: i16,
-) -> Result<FetchAnswer, Pin<Box<dyn Future<Output = FetchAnswer> + Send>>> {
+pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Result<FetchAnswer, DelayedFetch> {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
     let (response, splices, bytes) = read_once(broker, &request, version);
     if satisfied(&request, &response, bytes, deadline) {
