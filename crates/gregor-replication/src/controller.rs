@@ -1,0 +1,460 @@
+//! The controller: keeps every partition led by a live in-sync replica.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::{BrokerId, LeaderAndIsr, NO_LEADER};
+
+/// A partition as the controller knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionRecord {
+    /// The assigned replicas; the first is the preferred leader.
+    pub replicas: Vec<BrokerId>,
+    /// Leader, epoch and ISR.
+    pub state: LeaderAndIsr,
+    /// The version of the state in coordination (-1: not written yet).
+    pub version: i32,
+}
+
+/// What the controller wants done. Writes are compare-and-set on
+/// `expected_version` (-1: create); report the result with
+/// [`Controller::state_written`] or, after a conflict, re-read and call
+/// [`Controller::state_observed`]. Sends go to one broker each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControllerCommand<P> {
+    /// Record a partition's new state.
+    WriteState {
+        /// The partition.
+        partition: P,
+        /// Its new state.
+        state: LeaderAndIsr,
+        /// The version it replaces (-1: the state does not exist yet).
+        expected_version: i32,
+    },
+    /// Tell a broker its role for these partitions.
+    LeaderAndIsr {
+        /// The receiving broker.
+        broker: BrokerId,
+        /// The controller's epoch, for fencing.
+        controller_epoch: i32,
+        /// The partitions and their records.
+        partitions: Vec<(P, PartitionRecord)>,
+    },
+    /// Tell a broker where partitions are led, for its Metadata answers.
+    UpdateMetadata {
+        /// The receiving broker.
+        broker: BrokerId,
+        /// The controller's epoch, for fencing.
+        controller_epoch: i32,
+        /// The live brokers.
+        live: Vec<BrokerId>,
+        /// The changed partitions.
+        partitions: Vec<(P, PartitionRecord)>,
+    },
+}
+
+/// The outcome of a leader election.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Election {
+    /// A new leader and the ISR it starts with.
+    Leader {
+        /// The elected broker.
+        leader: BrokerId,
+        /// The ISR: live members of the old one (just the leader after an
+        /// unclean election).
+        isr: Vec<BrokerId>,
+    },
+    /// No replica may lead: the partition is offline.
+    Offline,
+}
+
+/// Elects a leader for a partition whose leader is gone: the first
+/// replica, in assignment order, that is live and in the ISR; with
+/// `unclean` (`unclean.leader.election.enable`), the first live replica
+/// when no ISR member is live (acknowledged records may be lost then).
+pub fn elect_leader(replicas: &[BrokerId], isr: &[BrokerId], live: &BTreeSet<BrokerId>, unclean: bool) -> Election {
+    let live_isr: Vec<BrokerId> = isr.iter().copied().filter(|b| live.contains(b)).collect();
+    if let Some(&leader) = replicas.iter().find(|r| live_isr.contains(r)) {
+        return Election::Leader { leader, isr: live_isr };
+    }
+    if unclean {
+        if let Some(&leader) = replicas.iter().find(|r| live.contains(r)) {
+            return Election::Leader {
+                leader,
+                isr: vec![leader],
+            };
+        }
+    }
+    Election::Offline
+}
+
+/// The controller's state machine. It reconciles every partition with the
+/// live brokers: a partition whose leader died gets a new one from its ISR
+/// (or goes offline, keeping its ISR so a returning member can lead
+/// again), dead brokers leave ISRs, and the preferred replica takes the
+/// lead back once it is in sync. Each change bumps the leader epoch, is
+/// written to coordination, and only then sent to the brokers. One write
+/// per partition is in flight at a time.
+#[derive(Debug, Clone)]
+pub struct Controller<P> {
+    epoch: i32,
+    live: BTreeSet<BrokerId>,
+    partitions: BTreeMap<P, PartitionRecord>,
+    in_flight: BTreeSet<P>,
+    unclean: bool,
+}
+
+impl<P: Ord + Clone> Controller<P> {
+    /// A controller of `controller_epoch` that found `partitions` in
+    /// coordination and `live` brokers registered.
+    pub fn new(
+        controller_epoch: i32,
+        live: impl IntoIterator<Item = BrokerId>,
+        partitions: BTreeMap<P, PartitionRecord>,
+        unclean: bool,
+    ) -> Self {
+        Self {
+            epoch: controller_epoch,
+            live: live.into_iter().collect(),
+            partitions,
+            in_flight: BTreeSet::new(),
+            unclean,
+        }
+    }
+
+    /// The controller epoch.
+    pub fn epoch(&self) -> i32 {
+        self.epoch
+    }
+
+    /// The live brokers.
+    pub fn live(&self) -> &BTreeSet<BrokerId> {
+        &self.live
+    }
+
+    /// Every partition's record.
+    pub fn partitions(&self) -> &BTreeMap<P, PartitionRecord> {
+        &self.partitions
+    }
+
+    /// Takes office: fixes what needs fixing and tells every live broker
+    /// its roles and the cluster's metadata.
+    pub fn start(&mut self) -> Vec<ControllerCommand<P>> {
+        let mut out = self.reconcile_where(|_| true);
+        for &broker in &self.live {
+            out.extend(self.roles_for(broker));
+        }
+        out.extend(self.metadata_to_all(self.partitions.keys().cloned().collect()));
+        out
+    }
+
+    /// A broker registered: it learns its roles and the metadata; offline
+    /// partitions it can lead come back.
+    pub fn broker_up(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
+        self.live.insert(broker);
+        let mut out = self.roles_for(broker);
+        out.extend(self.metadata_to(broker, self.partitions.keys().cloned().collect()));
+        out.extend(self.reconcile_where(|r| r.replicas.contains(&broker)));
+        out
+    }
+
+    /// A broker's session ended: partitions it led get new leaders, ISRs
+    /// it was in shrink.
+    pub fn broker_down(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
+        self.live.remove(&broker);
+        self.reconcile_where(|r| r.state.leader == broker || r.state.isr.contains(&broker))
+    }
+
+    /// A new partition on `replicas`: led by the first live one, all live
+    /// replicas in its ISR.
+    pub fn partition_added(&mut self, partition: P, replicas: Vec<BrokerId>) -> Vec<ControllerCommand<P>> {
+        let isr: Vec<BrokerId> = replicas.iter().copied().filter(|r| self.live.contains(r)).collect();
+        let leader = isr.first().copied().unwrap_or(NO_LEADER);
+        let state = LeaderAndIsr {
+            leader,
+            leader_epoch: 0,
+            isr: if leader == NO_LEADER { replicas.clone() } else { isr },
+            controller_epoch: self.epoch,
+        };
+        self.partitions.insert(
+            partition.clone(),
+            PartitionRecord {
+                replicas,
+                state: state.clone(),
+                version: -1,
+            },
+        );
+        self.in_flight.insert(partition.clone());
+        vec![ControllerCommand::WriteState {
+            partition,
+            state,
+            expected_version: -1,
+        }]
+    }
+
+    /// A partition was deleted.
+    pub fn partition_removed(&mut self, partition: &P) {
+        self.partitions.remove(partition);
+        self.in_flight.remove(partition);
+    }
+
+    /// A write succeeded: `state` is recorded at `version`. The replicas
+    /// learn their roles, every broker the metadata; a further change
+    /// follows if one is due.
+    pub fn state_written(&mut self, partition: &P, state: LeaderAndIsr, version: i32) -> Vec<ControllerCommand<P>> {
+        self.in_flight.remove(partition);
+        let Some(record) = self.partitions.get_mut(partition) else {
+            return Vec::new();
+        };
+        record.state = state;
+        record.version = version;
+        let record = record.clone();
+        let mut out: Vec<ControllerCommand<P>> = record
+            .replicas
+            .iter()
+            .filter(|b| self.live.contains(b))
+            .map(|&broker| ControllerCommand::LeaderAndIsr {
+                broker,
+                controller_epoch: self.epoch,
+                partitions: vec![(partition.clone(), record.clone())],
+            })
+            .collect();
+        out.extend(self.metadata_to_all(vec![partition.clone()]));
+        out.extend(self.reconcile(partition));
+        out
+    }
+
+    /// The state in coordination is `state` at `version`, written by
+    /// someone else (a leader changing its ISR) or found after a failed
+    /// write. Brokers learn the metadata; a change follows if one is due.
+    pub fn state_observed(&mut self, partition: &P, state: LeaderAndIsr, version: i32) -> Vec<ControllerCommand<P>> {
+        self.in_flight.remove(partition);
+        let Some(record) = self.partitions.get_mut(partition) else {
+            return Vec::new();
+        };
+        if version < record.version {
+            return Vec::new();
+        }
+        record.state = state;
+        record.version = version;
+        let mut out = self.metadata_to_all(vec![partition.clone()]);
+        out.extend(self.reconcile(partition));
+        out
+    }
+
+    fn reconcile_where(&mut self, pick: impl Fn(&PartitionRecord) -> bool) -> Vec<ControllerCommand<P>> {
+        let chosen: Vec<P> = self
+            .partitions
+            .iter()
+            .filter(|(_, r)| pick(r))
+            .map(|(p, _)| p.clone())
+            .collect();
+        chosen.iter().flat_map(|p| self.reconcile(p)).collect()
+    }
+
+    fn reconcile(&mut self, partition: &P) -> Vec<ControllerCommand<P>> {
+        if self.in_flight.contains(partition) {
+            return Vec::new();
+        }
+        let Some(record) = self.partitions.get(partition) else {
+            return Vec::new();
+        };
+        let Some(next) = self.next_state(record) else {
+            return Vec::new();
+        };
+        self.in_flight.insert(partition.clone());
+        vec![ControllerCommand::WriteState {
+            partition: partition.clone(),
+            state: next,
+            expected_version: record.version,
+        }]
+    }
+
+    /// The change a partition needs, if any.
+    fn next_state(&self, record: &PartitionRecord) -> Option<LeaderAndIsr> {
+        let current = &record.state;
+        let next = |leader: BrokerId, isr: Vec<BrokerId>| LeaderAndIsr {
+            leader,
+            leader_epoch: current.leader_epoch + 1,
+            isr,
+            controller_epoch: self.epoch,
+        };
+        if current.leader == NO_LEADER || !self.live.contains(&current.leader) {
+            return match elect_leader(&record.replicas, &current.isr, &self.live, self.unclean) {
+                Election::Leader { leader, isr } => Some(next(leader, isr)),
+                Election::Offline if current.leader != NO_LEADER => Some(next(NO_LEADER, current.isr.clone())),
+                Election::Offline => None,
+            };
+        }
+        if current.isr.iter().any(|b| !self.live.contains(b)) {
+            let isr = current.isr.iter().copied().filter(|b| self.live.contains(b)).collect();
+            return Some(next(current.leader, isr));
+        }
+        let preferred = *record.replicas.first()?;
+        if preferred != current.leader && self.live.contains(&preferred) && current.isr.contains(&preferred) {
+            return Some(next(preferred, current.isr.clone()));
+        }
+        None
+    }
+
+    fn roles_for(&self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
+        let partitions: Vec<(P, PartitionRecord)> = self
+            .partitions
+            .iter()
+            .filter(|(_, r)| r.replicas.contains(&broker) && r.version >= 0)
+            .map(|(p, r)| (p.clone(), r.clone()))
+            .collect();
+        if partitions.is_empty() {
+            return Vec::new();
+        }
+        vec![ControllerCommand::LeaderAndIsr {
+            broker,
+            controller_epoch: self.epoch,
+            partitions,
+        }]
+    }
+
+    fn metadata_to(&self, broker: BrokerId, partitions: Vec<P>) -> Vec<ControllerCommand<P>> {
+        let partitions = partitions
+            .into_iter()
+            .filter_map(|p| self.partitions.get(&p).map(|r| (p, r.clone())))
+            .filter(|(_, r)| r.version >= 0)
+            .collect();
+        vec![ControllerCommand::UpdateMetadata {
+            broker,
+            controller_epoch: self.epoch,
+            live: self.live.iter().copied().collect(),
+            partitions,
+        }]
+    }
+
+    fn metadata_to_all(&self, partitions: Vec<P>) -> Vec<ControllerCommand<P>> {
+        self.live
+            .iter()
+            .flat_map(|&b| self.metadata_to(b, partitions.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(leader: BrokerId, epoch: i32, isr: &[BrokerId]) -> PartitionRecord {
+        PartitionRecord {
+            replicas: vec![1, 2, 3],
+            state: LeaderAndIsr {
+                leader,
+                leader_epoch: epoch,
+                isr: isr.to_vec(),
+                controller_epoch: 1,
+            },
+            version: 4,
+        }
+    }
+
+    fn writes(out: &[ControllerCommand<u32>]) -> Vec<(u32, LeaderAndIsr, i32)> {
+        out.iter()
+            .filter_map(|c| match c {
+                ControllerCommand::WriteState {
+                    partition,
+                    state,
+                    expected_version,
+                } => Some((*partition, state.clone(), *expected_version)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn leader_and_isr_targets(out: &[ControllerCommand<u32>]) -> Vec<BrokerId> {
+        out.iter()
+            .filter_map(|c| match c {
+                ControllerCommand::LeaderAndIsr { broker, .. } => Some(*broker),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn elections_pick_live_isr_members_in_assignment_order() {
+        let live: BTreeSet<BrokerId> = [2, 3].into();
+        assert_eq!(
+            elect_leader(&[1, 3, 2], &[1, 2, 3], &live, false),
+            Election::Leader {
+                leader: 3,
+                isr: vec![2, 3]
+            }
+        );
+        assert_eq!(elect_leader(&[1, 2, 3], &[1], &live, false), Election::Offline);
+        assert_eq!(
+            elect_leader(&[1, 2, 3], &[1], &live, true),
+            Election::Leader {
+                leader: 2,
+                isr: vec![2]
+            }
+        );
+    }
+
+    #[test]
+    fn leader_loss_elects_writes_then_tells_the_replicas() {
+        let mut c = Controller::new(5, [1, 2, 3], BTreeMap::from([(0u32, record(1, 7, &[1, 2, 3]))]), false);
+        let out = c.broker_down(1);
+        let new_state = LeaderAndIsr {
+            leader: 2,
+            leader_epoch: 8,
+            isr: vec![2, 3],
+            controller_epoch: 5,
+        };
+        assert_eq!(writes(&out), vec![(0, new_state.clone(), 4)]);
+        assert!(
+            leader_and_isr_targets(&out).is_empty(),
+            "nothing is sent before the write"
+        );
+        assert!(c.broker_down(3).is_empty(), "one write in flight per partition");
+        let out = c.state_written(&0, new_state, 5);
+        assert_eq!(leader_and_isr_targets(&out), vec![2]);
+        // Broker 3 died meanwhile: it leaves the ISR next.
+        assert_eq!(writes(&out)[0].1.isr, vec![2]);
+    }
+
+    #[test]
+    fn last_isr_member_lost_goes_offline_and_comes_back_with_it() {
+        let mut c = Controller::new(1, [1, 2, 3], BTreeMap::from([(0u32, record(1, 0, &[1]))]), false);
+        let out = c.broker_down(1);
+        let (_, offline, v) = writes(&out)[0].clone();
+        assert_eq!((offline.leader, offline.isr.clone(), v), (NO_LEADER, vec![1], 4));
+        assert!(writes(&c.state_written(&0, offline, 5)).is_empty());
+        let out = c.broker_up(1);
+        assert_eq!(leader_and_isr_targets(&out), vec![1]);
+        let (_, back, _) = writes(&out)[0].clone();
+        assert_eq!((back.leader, back.leader_epoch, back.isr), (1, 2, vec![1]));
+    }
+
+    #[test]
+    fn preferred_replica_leads_again_once_in_sync() {
+        let mut c = Controller::new(1, [2, 3], BTreeMap::from([(0u32, record(2, 3, &[2, 3]))]), false);
+        assert!(writes(&c.broker_up(1)).is_empty(), "not in the ISR yet");
+        let caught_up = LeaderAndIsr {
+            leader: 2,
+            leader_epoch: 3,
+            isr: vec![2, 3, 1],
+            controller_epoch: 1,
+        };
+        let out = c.state_observed(&0, caught_up, 5);
+        let (_, moved, v) = writes(&out)[0].clone();
+        assert_eq!((moved.leader, moved.leader_epoch, v), (1, 4, 5));
+    }
+
+    #[test]
+    fn new_partitions_are_created_then_announced() {
+        let mut c: Controller<u32> = Controller::new(1, [1, 3], BTreeMap::new(), false);
+        let out = c.partition_added(9, vec![2, 3, 1]);
+        let (_, state, v) = writes(&out)[0].clone();
+        assert_eq!((state.leader, state.isr.clone(), v), (3, vec![3, 1], -1));
+        let out = c.state_written(&9, state, 0);
+        assert_eq!(leader_and_isr_targets(&out), vec![3, 1]);
+        // Broker 2 registers: it learns its role; it is not in the ISR.
+        let out = c.broker_up(2);
+        assert_eq!(leader_and_isr_targets(&out), vec![2]);
+        assert!(writes(&out).is_empty());
+    }
+}

@@ -1,0 +1,208 @@
+//! A partition's role on this broker, switched by LeaderAndIsr.
+
+use crate::{BrokerId, FollowerPartition, LeaderAndIsr, LeaderPartition, ReplicaSettings, ReplicationError, NO_LEADER};
+
+/// Refuses controller requests from a controller older than one already
+/// heard from (`/controller_epoch` fencing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ControllerFence {
+    highest: i32,
+}
+
+impl ControllerFence {
+    /// Accepts `controller_epoch` if it is not older than any seen so far.
+    pub fn check(&mut self, controller_epoch: i32) -> Result<(), ReplicationError> {
+        if controller_epoch < self.highest {
+            return Err(ReplicationError::StaleControllerEpoch);
+        }
+        self.highest = controller_epoch;
+        Ok(())
+    }
+
+    /// The newest controller epoch seen.
+    pub fn highest(&self) -> i32 {
+        self.highest
+    }
+}
+
+/// What a LeaderAndIsr did to the partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleChange {
+    /// This broker now leads it: serve produce and fetch.
+    BecameLeader,
+    /// This broker now follows `leader`: fail waiting produces, start
+    /// fetching (after truncation).
+    BecameFollower {
+        /// The new leader.
+        leader: BrokerId,
+    },
+    /// No leader is available (the partition is offline).
+    BecameOffline,
+    /// The same epoch: nothing changed.
+    Unchanged,
+}
+
+#[derive(Debug, Clone)]
+enum Role {
+    Leader(LeaderPartition),
+    Follower(FollowerPartition),
+    Offline,
+}
+
+/// One partition's replica on this broker: leader, follower or offline, at
+/// the newest leader epoch it was told of.
+#[derive(Debug, Clone)]
+pub struct ReplicaRole {
+    local: BrokerId,
+    leader_epoch: Option<i32>,
+    role: Role,
+}
+
+impl ReplicaRole {
+    /// A replica on broker `local` that has not heard from a controller.
+    pub fn new(local: BrokerId) -> Self {
+        Self {
+            local,
+            leader_epoch: None,
+            role: Role::Offline,
+        }
+    }
+
+    /// Applies the controller's `state` (coordination version `version`)
+    /// for a partition replicated on `replicas`, over a local log ending at
+    /// `log_end` with high watermark `high_watermark`. An older leader
+    /// epoch is refused; the same epoch changes nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply(
+        &mut self,
+        state: &LeaderAndIsr,
+        version: i32,
+        replicas: &[BrokerId],
+        log_end: u64,
+        high_watermark: u64,
+        settings: ReplicaSettings,
+        now_ms: u64,
+    ) -> Result<RoleChange, ReplicationError> {
+        match self.leader_epoch {
+            Some(current) if state.leader_epoch < current => return Err(ReplicationError::StaleLeaderEpoch),
+            Some(current) if state.leader_epoch == current => {
+                if let Role::Leader(leader) = &mut self.role {
+                    if version > leader.state_version() && !leader.isr_change_pending() {
+                        leader.update_isr(state.isr.clone(), version);
+                    }
+                }
+                return Ok(RoleChange::Unchanged);
+            }
+            _ => {}
+        }
+        self.leader_epoch = Some(state.leader_epoch);
+        let (role, change) = if state.leader == self.local {
+            let leader = LeaderPartition::new(
+                self.local,
+                state,
+                version,
+                replicas,
+                log_end,
+                high_watermark,
+                settings,
+                now_ms,
+            );
+            (Role::Leader(leader), RoleChange::BecameLeader)
+        } else if state.leader == NO_LEADER {
+            (Role::Offline, RoleChange::BecameOffline)
+        } else {
+            (
+                Role::Follower(FollowerPartition::new(state.leader, state.leader_epoch)),
+                RoleChange::BecameFollower { leader: state.leader },
+            )
+        };
+        self.role = role;
+        Ok(change)
+    }
+
+    /// The newest leader epoch applied.
+    pub fn leader_epoch(&self) -> Option<i32> {
+        self.leader_epoch
+    }
+
+    /// The leader state, if this broker leads.
+    pub fn leader(&self) -> Option<&LeaderPartition> {
+        match &self.role {
+            Role::Leader(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The leader state to update, if this broker leads.
+    pub fn leader_mut(&mut self) -> Option<&mut LeaderPartition> {
+        match &mut self.role {
+            Role::Leader(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The follower state, if this broker follows.
+    pub fn follower(&self) -> Option<&FollowerPartition> {
+        match &self.role {
+            Role::Follower(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The follower state to update, if this broker follows.
+    pub fn follower_mut(&mut self) -> Option<&mut FollowerPartition> {
+        match &mut self.role {
+            Role::Follower(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(leader: BrokerId, epoch: i32) -> LeaderAndIsr {
+        LeaderAndIsr {
+            leader,
+            leader_epoch: epoch,
+            isr: vec![1, 2],
+            controller_epoch: 1,
+        }
+    }
+
+    #[test]
+    fn epochs_order_role_changes() {
+        let s = ReplicaSettings::default();
+        let mut r = ReplicaRole::new(1);
+        assert_eq!(
+            r.apply(&state(2, 1), 0, &[1, 2], 0, 0, s, 0),
+            Ok(RoleChange::BecameFollower { leader: 2 })
+        );
+        assert_eq!(r.follower().map(|f| f.leader()), Some(2));
+        assert_eq!(r.apply(&state(1, 1), 1, &[1, 2], 0, 0, s, 0), Ok(RoleChange::Unchanged));
+        assert_eq!(
+            r.apply(&state(1, 0), 1, &[1, 2], 0, 0, s, 0),
+            Err(ReplicationError::StaleLeaderEpoch)
+        );
+        assert_eq!(
+            r.apply(&state(1, 2), 2, &[1, 2], 5, 5, s, 0),
+            Ok(RoleChange::BecameLeader)
+        );
+        assert_eq!(r.leader().map(|l| l.high_watermark()), Some(5));
+        assert_eq!(
+            r.apply(&state(NO_LEADER, 3), 3, &[1, 2], 5, 5, s, 0),
+            Ok(RoleChange::BecameOffline)
+        );
+        assert!(r.leader().is_none() && r.follower().is_none());
+    }
+
+    #[test]
+    fn controllers_are_fenced_by_epoch() {
+        let mut fence = ControllerFence::default();
+        assert!(fence.check(2).is_ok());
+        assert!(fence.check(2).is_ok());
+        assert_eq!(fence.check(1), Err(ReplicationError::StaleControllerEpoch));
+        assert_eq!(fence.highest(), 2);
+    }
+}
