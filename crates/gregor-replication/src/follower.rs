@@ -104,15 +104,21 @@ impl FollowerPartition {
         }
     }
 
-    /// The leader answered OffsetsForLeaderEpoch; returns where to cut the
-    /// local log. Errors (the leader moved on, not the leader) leave the
-    /// follower truncating: the caller retries or waits for a new
-    /// LeaderAndIsr.
+    /// The leader answered OffsetsForLeaderEpoch for `requested_epoch`;
+    /// returns where to cut the local log. Errors (the leader moved on,
+    /// not the leader) leave the follower truncating: the caller retries
+    /// or waits for a new LeaderAndIsr. A late answer — truncation already
+    /// done, or asked about an epoch the log no longer ends with — is
+    /// ignored.
     pub fn on_epoch_end(
         &mut self,
+        requested_epoch: i32,
         answer: Result<EpochEnd, ReplicationError>,
         log: &impl LocalLog,
     ) -> Option<Truncation> {
+        if self.truncated || log.latest_epoch() != Some(requested_epoch) {
+            return None;
+        }
         let answer = answer.ok()?;
         let log_end = log.log_end();
         let (offset, done) = match (answer.epoch, answer.end_offset) {
@@ -196,6 +202,7 @@ mod tests {
         let mut f = FollowerPartition::new(2, 3);
         assert_eq!(f.next_request(&log).0, FollowerRequest::EpochEndOffset { epoch: 2 });
         let cut = f.on_epoch_end(
+            2,
             Ok(EpochEnd {
                 epoch: Some(2),
                 end_offset: Some(7),
@@ -204,6 +211,11 @@ mod tests {
         );
         assert_eq!(cut, Some(Truncation { offset: 7 }));
         assert!(f.is_fetching());
+        let late = EpochEnd {
+            epoch: Some(1),
+            end_offset: Some(3),
+        };
+        assert_eq!(f.on_epoch_end(2, Ok(late), &log), None, "a late answer changes nothing");
     }
 
     #[test]
@@ -221,12 +233,13 @@ mod tests {
             end_offset: Some(6),
         };
         // Follower's epoch 1 ends at 5: cut there; done since it has epoch 1.
-        assert_eq!(f.on_epoch_end(Ok(answer), &log), Some(Truncation { offset: 5 }));
+        assert_eq!(f.on_epoch_end(2, Ok(answer), &log), Some(Truncation { offset: 5 }));
         assert!(f.is_fetching());
         // A follower whose older epoch differs from the leader's goes round again.
         log.entries = vec![(0, 0), (2, 5)];
         let mut f = FollowerPartition::new(2, 3);
-        assert_eq!(f.on_epoch_end(Ok(answer), &log), Some(Truncation { offset: 5 }));
+        assert_eq!(f.on_epoch_end(1, Ok(answer), &log), None, "asked about another epoch");
+        assert_eq!(f.on_epoch_end(2, Ok(answer), &log), Some(Truncation { offset: 5 }));
         assert!(!f.is_fetching());
     }
 
@@ -238,13 +251,16 @@ mod tests {
             hw: 4,
         };
         let mut f = FollowerPartition::new(2, 3);
-        assert_eq!(f.on_epoch_end(Err(ReplicationError::NotLeaderOrFollower), &log), None);
+        assert_eq!(
+            f.on_epoch_end(1, Err(ReplicationError::NotLeaderOrFollower), &log),
+            None
+        );
         assert!(!f.is_fetching());
         let undefined = EpochEnd {
             epoch: None,
             end_offset: None,
         };
-        assert_eq!(f.on_epoch_end(Ok(undefined), &log), Some(Truncation { offset: 4 }));
+        assert_eq!(f.on_epoch_end(1, Ok(undefined), &log), Some(Truncation { offset: 4 }));
         assert_eq!(f.next_request(&log).0, FollowerRequest::Fetch { offset: 9 });
     }
 

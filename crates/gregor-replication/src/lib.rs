@@ -48,7 +48,7 @@ pub use assignment::{assign_replicas, AssignmentError, BrokerInfo};
 pub use controller::{elect_leader, Controller, ControllerCommand, Election, PartitionRecord};
 pub use follower::{follower_high_watermark, EpochEnd, FollowerPartition, FollowerRequest, LocalLog, Truncation};
 pub use leader::{IsrChange, LeaderPartition, LeaderProgress};
-pub use purgatory::{AckOutcome, AckPurgatory};
+pub use purgatory::{AckOutcome, AckPurgatory, Completed};
 pub use role::{ControllerFence, ReplicaRole, RoleChange};
 
 /// A broker's id (`broker.id`).
