@@ -1,6 +1,7 @@
 //! `gregor`: the broker (`gregor server`) and the tools around it. Errors
 //! are one line on stderr and a non-zero exit, never a panic.
 
+mod cluster;
 mod dump_log;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,11 @@ enum Command {
     /// Print the batches and records of a segment file or a partition
     /// directory, like kafka-dump-log.sh; `--verify` checks them offline.
     DumpLog(dump_log::DumpLogArgs),
+    /// Serve the embedded coordination store to brokers in other processes.
+    Coordination(cluster::CoordinationArgs),
+    /// Run a local cluster: N brokers and their coordination, as child
+    /// processes; Ctrl-C stops them all.
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() {
@@ -39,6 +45,14 @@ fn main() {
                 .map(|()| 0)
         }
         Command::DumpLog(args) => dump_log::run(&args),
+        Command::Coordination(args) => {
+            init_logging();
+            tokio::runtime::Runtime::new()
+                .map_err(anyhow::Error::from)
+                .and_then(|runtime| runtime.block_on(cluster::coordination(args)))
+                .map(|()| 0)
+        }
+        Command::Cluster(args) => cluster::cluster(args).map(|()| 0),
     };
     match outcome {
         Ok(code) => std::process::exit(code),

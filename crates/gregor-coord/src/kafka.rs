@@ -10,6 +10,7 @@
 //! /brokers/topics/<t>/partitions/<p>/state     PartitionState JSON
 //! /config/topics/<t>                           TopicConfig JSON
 //! /admin/delete_topics/<t>                     empty: deletion requested
+//! /isr_change_notification/isr_change_<seq>    partitions whose ISR a leader changed
 //! ```
 
 use std::collections::BTreeMap;
@@ -32,6 +33,27 @@ pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
 pub const TOPIC_CONFIGS: &str = "/config/topics";
 /// `/admin/delete_topics`
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+/// `/isr_change_notification`: leaders tell the controller of ISR changes.
+pub const ISR_CHANGE_NOTIFICATION: &str = "/isr_change_notification";
+
+/// `/isr_change_notification/isr_change_<seq>`: the partitions whose ISR
+/// a leader changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsrChangeNotification {
+    /// Format version (1).
+    pub version: i32,
+    /// The partitions.
+    pub partitions: Vec<IsrChangedPartition>,
+}
+
+/// One partition of an [`IsrChangeNotification`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsrChangedPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+}
 
 /// `/brokers/ids/<id>`
 pub fn broker_path(id: i32) -> String {
@@ -218,7 +240,13 @@ impl<'a> KafkaMetadata<'a> {
 
     /// Creates the persistent parent paths.
     pub async fn ensure_layout(&self) -> Result<()> {
-        for path in [BROKER_IDS, TOPICS, TOPIC_CONFIGS, DELETE_TOPICS] {
+        for path in [
+            BROKER_IDS,
+            TOPICS,
+            TOPIC_CONFIGS,
+            DELETE_TOPICS,
+            ISR_CHANGE_NOTIFICATION,
+        ] {
             self.coord.create_all(path).await?;
         }
         Ok(())
@@ -441,6 +469,59 @@ impl<'a> KafkaMetadata<'a> {
         };
         self.coord.multi(vec![fence, write]).await?;
         Ok(self.coord.exists(&path).await?.map_or(0, |s| s.version))
+    }
+
+    /// A leader records a new ISR: the state node is replaced if it still
+    /// has `expected_version` (no controller fence: the leader epoch inside
+    /// is unchanged), then the controller is notified. Returns the new
+    /// version, or `BadVersion` when the state moved on.
+    pub async fn write_isr(
+        &self,
+        topic: &str,
+        partition: i32,
+        state: &PartitionState,
+        expected_version: i32,
+    ) -> Result<i32> {
+        let path = partition_state_path(topic, partition);
+        let stat = self.coord.set(&path, &to_json(state), Some(expected_version)).await?;
+        let notification = IsrChangeNotification {
+            version: 1,
+            partitions: vec![IsrChangedPartition {
+                topic: topic.to_string(),
+                partition,
+            }],
+        };
+        self.coord
+            .create(
+                &format!("{ISR_CHANGE_NOTIFICATION}/isr_change_"),
+                &to_json(&notification),
+                CreateMode::PersistentSequential,
+            )
+            .await?;
+        Ok(stat.version)
+    }
+
+    /// Takes the pending ISR change notifications (reading and deleting
+    /// them): the partitions they name.
+    pub async fn take_isr_changes(&self) -> Result<Vec<(String, i32)>> {
+        let mut changed = Vec::new();
+        for child in self.coord.children(ISR_CHANGE_NOTIFICATION).await? {
+            let path = format!("{ISR_CHANGE_NOTIFICATION}/{child}");
+            match self.coord.get(&path).await {
+                Ok((data, _)) => {
+                    if let Ok(n) = from_json::<IsrChangeNotification>(&path, &data) {
+                        changed.extend(n.partitions.into_iter().map(|p| (p.topic, p.partition)));
+                    }
+                    match self.coord.delete(&path, None).await {
+                        Ok(()) | Err(CoordError::NoNode(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(CoordError::NoNode(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(changed)
     }
 
     /// A partition's state and its node version.

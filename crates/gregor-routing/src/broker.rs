@@ -13,8 +13,10 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
-use crate::catalog::{CatalogError, ClusterCatalog};
+use crate::catalog::{CatalogError, ClusterCatalog, Placement};
+use crate::error::{log_error, replication_error};
 use crate::offsets_store::{offsets_topic_config, OffsetsTopicStore};
+use crate::replicas::{IsrWriter, LeaderAppend, ReplicaAppendError, ReplicaManager};
 
 /// Broker settings the handlers need (Kafka's names in comments).
 #[derive(Debug, Clone)]
@@ -39,6 +41,9 @@ pub struct BrokerConfig {
     pub offsets_topic_segment_bytes: u32,
     /// `offsets.topic.replication.factor` (capped to the live brokers).
     pub offsets_topic_replication_factor: u16,
+    /// `default.replication.factor` for auto-created topics and
+    /// CreateTopics without a factor.
+    pub default_replication_factor: u16,
 }
 
 impl Default for BrokerConfig {
@@ -54,6 +59,7 @@ impl Default for BrokerConfig {
             offsets_topic_partitions: 50,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_topic_replication_factor: 3,
+            default_replication_factor: 1,
         }
     }
 }
@@ -74,10 +80,11 @@ pub struct Broker {
     config: BrokerConfig,
     logs: Arc<LogManager>,
     topics: RwLock<BTreeMap<String, Topic>>,
-    appended: tokio::sync::Notify,
+    appended: Arc<tokio::sync::Notify>,
     next_producer_id: AtomicI64,
     producer_ids: parking_lot::Mutex<Option<std::ops::RangeInclusive<i64>>>,
     catalog: Option<Arc<dyn ClusterCatalog>>,
+    replicas: Option<Arc<ReplicaManager>>,
     groups: std::sync::OnceLock<Arc<GroupCoordinator>>,
 }
 
@@ -113,10 +120,11 @@ impl Broker {
             config,
             logs,
             topics: RwLock::new(topics),
-            appended: tokio::sync::Notify::new(),
+            appended: Arc::new(tokio::sync::Notify::new()),
             next_producer_id: AtomicI64::new(seed << 8),
             producer_ids: parking_lot::Mutex::new(None),
             catalog: None,
+            replicas: None,
             groups: std::sync::OnceLock::new(),
         }
     }
@@ -127,13 +135,17 @@ impl Broker {
     }
 
     /// A broker whose topics are also recorded in `catalog`, reconciled
-    /// with the disks first: recorded topics get their missing partitions
-    /// (with the recorded id and overrides), and topics found only on disk
-    /// are recorded. Blocks on the catalog.
+    /// with the disks first: topics found only on disk are recorded, and —
+    /// without `replicas` — recorded topics get their missing partitions
+    /// (with the recorded id and overrides). With `replicas` the broker is
+    /// part of a replicated cluster: the controller says which partitions
+    /// it holds and leads (LeaderAndIsr creates their logs). Blocks on the
+    /// catalog.
     pub fn with_catalog(
         config: BrokerConfig,
         logs: Arc<LogManager>,
         catalog: Arc<dyn ClusterCatalog>,
+        replicas: Option<Arc<ReplicaManager>>,
     ) -> Result<Self, String> {
         let mut broker = Self::new(config, logs);
         let recorded = catalog.topics().map_err(|e| e.to_string())?;
@@ -152,15 +164,18 @@ impl Broker {
             let config = topic_config(&broker.config.default_log_config, &topic.overrides)
                 .map_err(|e| format!("topic {name}: {e}"))?;
             for p in 0..topic.partitions {
-                broker
-                    .create_partition(name, p, &topic, &config)
-                    .map_err(|(_, m)| format!("topic {name} partition {p}: {}", m.unwrap_or_default()))?;
+                let on_disk = broker.logs.get(&TopicPartition::new(name, p)).is_some();
+                if replicas.is_none() || on_disk {
+                    broker
+                        .create_partition(name, p, &topic, &config)
+                        .map_err(|(_, m)| format!("topic {name} partition {p}: {}", m.unwrap_or_default()))?;
+                }
             }
             merged.insert(name.clone(), topic);
         }
         for (name, topic) in &merged {
             if !recorded.contains_key(name) {
-                match catalog.create(name, topic) {
+                match catalog.create(name, topic, Placement::Here) {
                     Ok(()) | Err(CatalogError::AlreadyExists) => {}
                     Err(e) => return Err(e.to_string()),
                 }
@@ -169,7 +184,123 @@ impl Broker {
         }
         broker.topics = RwLock::new(merged);
         broker.catalog = Some(catalog);
+        if let Some(r) = &replicas {
+            broker.appended = r.progress();
+        }
+        broker.replicas = replicas;
         Ok(broker)
+    }
+
+    /// The replica manager, when this broker is part of a replicated
+    /// cluster.
+    pub fn replicas(&self) -> Option<&Arc<ReplicaManager>> {
+        self.replicas.as_ref()
+    }
+
+    /// The log a consumer reads and its high watermark: any local log
+    /// alone; in a cluster only as leader (checking the client's
+    /// `current_leader_epoch`).
+    pub fn readable_log(
+        &self,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: Option<i32>,
+    ) -> Result<(Arc<Log>, u64), ResponseError> {
+        let Some(replicas) = &self.replicas else {
+            let log = self
+                .log(topic, partition)
+                .ok_or(ResponseError::UnknownTopicOrPartition)?;
+            let hw = log.high_watermark();
+            return Ok((log, hw));
+        };
+        let tp = self.known_partition(topic, partition)?;
+        replicas
+            .leader_log(&tp, current_leader_epoch)
+            .map_err(replication_error)
+    }
+
+    fn known_partition(&self, topic: &str, partition: i32) -> Result<TopicPartition, ResponseError> {
+        let p = u32::try_from(partition).map_err(|_| ResponseError::UnknownTopicOrPartition)?;
+        match self.topic(topic) {
+            Some(t) if p < t.partitions => Ok(TopicPartition::new(topic, p)),
+            _ => Err(ResponseError::UnknownTopicOrPartition),
+        }
+    }
+
+    /// Appends a producer's batches to a partition this broker leads
+    /// (any local partition outside a cluster).
+    pub fn append(
+        &self,
+        topic: &str,
+        partition: i32,
+        batches: &mut [u8],
+        acks_all: bool,
+    ) -> Result<LeaderAppend, (ResponseError, String)> {
+        let Some(replicas) = &self.replicas else {
+            let log = self
+                .log(topic, partition)
+                .ok_or((ResponseError::UnknownTopicOrPartition, String::new()))?;
+            let info = log.append(batches, 0).map_err(|e| (log_error(&e), e.to_string()))?;
+            return Ok(LeaderAppend {
+                info,
+                waiting_for: None,
+                acked: acks_all.then_some(Ok(())),
+            });
+        };
+        let tp = self.known_partition(topic, partition).map_err(|e| (e, String::new()))?;
+        replicas.append_as_leader(&tp, batches, acks_all).map_err(|e| match e {
+            ReplicaAppendError::Replication(r) => (replication_error(r), r.to_string()),
+            ReplicaAppendError::Log(l) => (log_error(&l), l.to_string()),
+        })
+    }
+
+    /// Learns a topic created on another broker from the catalog.
+    pub fn learn_topic(&self, topic: &str) -> Result<Topic, String> {
+        if let Some(t) = self.topic(topic) {
+            return Ok(t);
+        }
+        let catalog = self.catalog.as_ref().ok_or("no catalog")?;
+        let recorded = catalog
+            .topic(topic)
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("topic {topic} is not recorded"))?;
+        Ok(self.topics.write().entry(topic.to_string()).or_insert(recorded).clone())
+    }
+
+    /// The local log of a partition the controller placed here, created
+    /// (with the topic's recorded config) if needed; the topic is learnt
+    /// from the catalog when it was created on another broker.
+    pub fn replica_log(&self, topic: &str, partition: u32) -> Result<Arc<Log>, String> {
+        let known = self.learn_topic(topic)?;
+        if partition >= known.partitions {
+            // Grown elsewhere (CreatePartitions): learn the new count.
+            if let Some(catalog) = &self.catalog {
+                if let Ok(Some(recorded)) = catalog.topic(topic) {
+                    if let Some(t) = self.topics.write().get_mut(topic) {
+                        t.partitions = t.partitions.max(recorded.partitions);
+                    }
+                }
+            }
+        }
+        let known = self.topic(topic).ok_or("topic vanished")?;
+        let tp = TopicPartition::new(topic, partition);
+        if let Some(log) = self.logs.get(&tp) {
+            return Ok(log);
+        }
+        let config = topic_config(&self.config.default_log_config, &known.overrides)?;
+        self.create_partition(topic, partition, &known, &config)
+            .map_err(|(_, m)| m.unwrap_or_default())?;
+        self.logs.get(&tp).ok_or_else(|| "log not created".to_string())
+    }
+
+    /// The topic's `min.insync.replicas` override, if any.
+    pub fn min_insync_replicas(&self, topic: &str) -> Option<usize> {
+        self.topic(topic)?
+            .overrides
+            .get("min.insync.replicas")?
+            .trim()
+            .parse()
+            .ok()
     }
 
     /// Starts this broker's group coordinator, its offsets loaded from
@@ -194,24 +325,29 @@ impl Broker {
         if let Some(topic) = self.topic(OFFSETS_TOPIC) {
             return Ok(topic.partitions);
         }
-        if self.config.offsets_topic_replication_factor > 1 {
+        let live = match (&self.catalog, &self.replicas) {
+            (Some(catalog), Some(_)) => catalog.live_brokers().map_err(|e| e.to_string())?.max(1),
+            _ => 1,
+        };
+        let configured = self.config.offsets_topic_replication_factor.max(1);
+        let replication = configured.min(u16::try_from(live).unwrap_or(u16::MAX));
+        if replication < configured {
             // As Kafka does for a cluster smaller than the setting.
             tracing::warn!(
-                configured = self.config.offsets_topic_replication_factor,
-                live_brokers = 1,
-                "offsets.topic.replication.factor is capped to the live broker count: {OFFSETS_TOPIC} gets 1 replica"
+                configured,
+                live_brokers = live,
+                "offsets.topic.replication.factor is capped to the live broker count: {OFFSETS_TOPIC} gets {replication} replica(s)"
             );
         }
         match self.create_topic(
             OFFSETS_TOPIC,
             self.config.offsets_topic_partitions,
+            Some(replication),
             offsets_topic_config(self.config.offsets_topic_segment_bytes),
         ) {
             Ok(topic) => Ok(topic.partitions),
-            Err((ResponseError::TopicAlreadyExists, _)) => self
-                .topic(OFFSETS_TOPIC)
-                .map(|t| t.partitions)
-                .ok_or_else(|| format!("{OFFSETS_TOPIC} vanished")),
+            // Created meanwhile, here or on another broker.
+            Err((ResponseError::TopicAlreadyExists, _)) => self.learn_topic(OFFSETS_TOPIC).map(|t| t.partitions),
             Err((e, m)) => Err(format!("creating {OFFSETS_TOPIC}: {e:?} {}", m.unwrap_or_default())),
         }
     }
@@ -267,11 +403,15 @@ impl Broker {
         self.logs.get(&TopicPartition::new(topic, partition))
     }
 
-    /// Creates a topic with `partitions` partitions and config overrides.
+    /// Creates a topic with `partitions` partitions, `replication_factor`
+    /// replicas each (`None`: `default.replication.factor`) and config
+    /// overrides. In a cluster the partitions' logs appear on their
+    /// replicas when the controller assigns them.
     pub fn create_topic(
         &self,
         name: &str,
         partitions: u32,
+        replication_factor: Option<u16>,
         overrides: BTreeMap<String, String>,
     ) -> Result<Topic, (ResponseError, Option<String>)> {
         validate_topic_name(name).map_err(|e| (e, None))?;
@@ -290,10 +430,15 @@ impl Broker {
             overrides,
         };
         if let Some(catalog) = &self.catalog {
-            catalog.create(name, &topic).map_err(catalog_error)?;
+            let replication = replication_factor.unwrap_or(self.config.default_replication_factor);
+            catalog
+                .create(name, &topic, Placement::Replicated(replication))
+                .map_err(catalog_error)?;
         }
-        for p in 0..partitions {
-            self.create_partition(name, p, &topic, &config)?;
+        if self.replicas.is_none() {
+            for p in 0..partitions {
+                self.create_partition(name, p, &topic, &config)?;
+            }
         }
         topics.insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
@@ -319,8 +464,10 @@ impl Broker {
         if let Some(catalog) = &self.catalog {
             catalog.update(name, &grown).map_err(catalog_error)?;
         }
-        for p in topic.partitions..count {
-            self.create_partition(name, p, &grown, &config)?;
+        if self.replicas.is_none() {
+            for p in topic.partitions..count {
+                self.create_partition(name, p, &grown, &config)?;
+            }
         }
         *topic = grown;
         tracing::info!(topic = name, partitions = count, "added partitions");
@@ -349,13 +496,19 @@ impl Broker {
         if let Some(t) = self.topic(name) {
             return Ok(t);
         }
+        if self.replicas.is_some() {
+            // Perhaps created on another broker.
+            if let Ok(t) = self.learn_topic(name) {
+                return Ok(t);
+            }
+        }
         if !self.config.auto_create_topics {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
-        match self.create_topic(name, self.config.num_partitions, BTreeMap::new()) {
-            Err((ResponseError::TopicAlreadyExists, _)) => {
-                self.topic(name).ok_or(ResponseError::UnknownTopicOrPartition)
-            }
+        match self.create_topic(name, self.config.num_partitions, None, BTreeMap::new()) {
+            Err((ResponseError::TopicAlreadyExists, _)) => self
+                .learn_topic(name)
+                .map_err(|_| ResponseError::UnknownTopicOrPartition),
             other => other.map_err(|(e, _)| e),
         }
     }
@@ -371,13 +524,45 @@ impl Broker {
         }
         let topic = topics.remove(name).ok_or(ResponseError::UnknownTopicOrPartition)?;
         drop(topics);
-        for p in 0..topic.partitions {
+        self.delete_local_partitions(name, topic.partitions)?;
+        if let Some(replicas) = &self.replicas {
+            replicas.forget_topic(name);
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(())
+    }
+
+    /// Deletes this broker's logs of a topic (StopReplica with delete, or
+    /// DeleteTopics) and forgets it.
+    pub fn delete_local_partitions(&self, name: &str, partitions: u32) -> Result<(), ResponseError> {
+        for p in 0..partitions {
             let tp = TopicPartition::new(name, p);
+            if let Some(replicas) = &self.replicas {
+                replicas.stop_replica(&tp);
+            }
             if self.logs.get(&tp).is_some() {
                 self.logs.delete(&tp).map_err(|_| ResponseError::KafkaStorageError)?;
             }
         }
-        tracing::info!(topic = name, "deleted topic");
+        Ok(())
+    }
+
+    /// Forgets a topic deleted elsewhere and deletes its local logs.
+    pub fn forget_topic(&self, name: &str) -> Result<(), ResponseError> {
+        let removed = self.topics.write().remove(name);
+        let partitions = removed.map_or(0, |t| t.partitions);
+        let on_disk = self
+            .logs
+            .logs()
+            .into_iter()
+            .filter(|(tp, _)| tp.topic == name)
+            .map(|(tp, _)| tp.partition + 1)
+            .max()
+            .unwrap_or(0);
+        self.delete_local_partitions(name, partitions.max(on_disk))?;
+        if let Some(replicas) = &self.replicas {
+            replicas.forget_topic(name);
+        }
         Ok(())
     }
 }
@@ -387,6 +572,7 @@ fn catalog_error(e: CatalogError) -> (ResponseError, Option<String>) {
     match e {
         CatalogError::AlreadyExists => (ResponseError::TopicAlreadyExists, None),
         CatalogError::Unavailable(m) => (ResponseError::UnknownServerError, Some(m)),
+        CatalogError::InvalidReplicationFactor(m) => (ResponseError::InvalidReplicationFactor, Some(m)),
     }
 }
 
@@ -429,6 +615,15 @@ pub fn apply_topic_config(config: &mut LogConfig, key: &str, value: &str) -> Res
         "min.compaction.lag.ms" => config.min_compaction_lag_ms = num(key, value)?,
         "max.compaction.lag.ms" => config.max_compaction_lag_ms = num(key, value)?,
         "delete.retention.ms" => config.delete_retention_ms = num(key, value)?,
+        // Replication settings: read by the replica manager, checked here.
+        "min.insync.replicas" => {
+            if num::<usize>(key, value)? == 0 {
+                return Err("min.insync.replicas must be at least 1".into());
+            }
+        }
+        "unclean.leader.election.enable" => {
+            num::<bool>(key, value)?;
+        }
         "message.timestamp.type" => {
             config.message_timestamp_type = match value {
                 "CreateTime" => MessageTimestampType::CreateTime,
@@ -479,4 +674,22 @@ fn write_overrides(dir: &Path, overrides: &BTreeMap<String, String>) -> std::io:
 
 fn write_topic_id(dir: &Path, id: Uuid) -> std::io::Result<()> {
     std::fs::write(dir.join(PARTITION_METADATA), format!("version: 0\ntopic_id: {id}\n"))
+}
+
+impl IsrWriter for Broker {
+    fn write_isr(
+        &self,
+        partition: &TopicPartition,
+        state: &gregor_replication::LeaderAndIsr,
+        expected_version: i32,
+    ) -> Option<i32> {
+        let catalog = self.catalog.as_ref()?;
+        match catalog.write_isr(partition, state, expected_version) {
+            Ok(version) => version,
+            Err(e) => {
+                tracing::warn!(%partition, "recording the ISR failed: {e}");
+                None
+            }
+        }
+    }
 }

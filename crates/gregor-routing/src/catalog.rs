@@ -6,6 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use gregor_log::TopicPartition;
+use gregor_replication::LeaderAndIsr;
+
 use crate::broker::Topic;
 
 /// Why the catalog refused or failed.
@@ -17,6 +20,18 @@ pub enum CatalogError {
     /// The catalog could not be reached or read.
     #[error("topic catalog unavailable: {0}")]
     Unavailable(String),
+    /// The replication factor cannot be met by the live brokers.
+    #[error("{0}")]
+    InvalidReplicationFactor(String),
+}
+
+/// Where a new topic's replicas go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// This many replicas of each partition, spread over the live brokers.
+    Replicated(u16),
+    /// One replica, on this broker (a topic found only on its disk).
+    Here,
 }
 
 /// The cluster's record of topics and producer ids. Called from handler
@@ -25,8 +40,13 @@ pub enum CatalogError {
 pub trait ClusterCatalog: Send + Sync {
     /// Every recorded topic.
     fn topics(&self) -> Result<BTreeMap<String, Topic>, CatalogError>;
-    /// Records a new topic; [`CatalogError::AlreadyExists`] if it is there.
-    fn create(&self, name: &str, topic: &Topic) -> Result<(), CatalogError>;
+    /// Records a new topic with its replicas placed as `placement` says;
+    /// [`CatalogError::AlreadyExists`] if it is there.
+    fn create(&self, name: &str, topic: &Topic, placement: Placement) -> Result<(), CatalogError>;
+    /// One recorded topic.
+    fn topic(&self, name: &str) -> Result<Option<Topic>, CatalogError> {
+        Ok(self.topics()?.remove(name))
+    }
     /// Records a topic's grown partition count.
     fn update(&self, name: &str, topic: &Topic) -> Result<(), CatalogError>;
     /// Forgets a topic.
@@ -34,4 +54,22 @@ pub trait ClusterCatalog: Send + Sync {
     /// Claims the next block of producer ids for this broker: ids no other
     /// broker hands out, now or after a restart.
     fn allocate_producer_ids(&self) -> Result<std::ops::RangeInclusive<i64>, CatalogError>;
+    /// How many brokers are registered (caps internal topics' replication).
+    fn live_brokers(&self) -> Result<usize, CatalogError> {
+        Ok(1)
+    }
+    /// Records a leader's new ISR for `partition` if its state is still at
+    /// `expected_version`, and tells the controller; `Ok(None)` when the
+    /// state moved on.
+    fn write_isr(
+        &self,
+        partition: &TopicPartition,
+        state: &LeaderAndIsr,
+        expected_version: i32,
+    ) -> Result<Option<i32>, CatalogError> {
+        let _ = (partition, state, expected_version);
+        Err(CatalogError::Unavailable(
+            "this catalog does not record partition states".into(),
+        ))
+    }
 }

@@ -9,6 +9,7 @@ use kafka_protocol::protocol::Encodable;
 
 use crate::api;
 use crate::api::fetch::Splice;
+use crate::api::produce::ProduceOutcome;
 use crate::broker::Broker;
 use crate::request::{Frame, Request};
 
@@ -49,8 +50,11 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
         Request::Metadata(r) => respond(api::metadata::handle(broker, r, version), version),
         Request::Produce(r) => match api::produce::handle(broker, r, version) {
-            Some(response) => respond(response, version),
-            None => Outcome::NoResponse,
+            ProduceOutcome::Respond(response) => respond(response, version),
+            ProduceOutcome::NoResponse => Outcome::NoResponse,
+            ProduceOutcome::Delayed(waiting) => {
+                Outcome::Delayed(Box::pin(async move { respond(waiting.await, version) }))
+            }
         },
         Request::Fetch(r) => match api::fetch::handle(broker, r, version) {
             Ok((response, splices)) => respond_spliced(response, splices, version),
@@ -82,6 +86,19 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::DescribeGroups(r) => respond(api::describe_groups::handle(broker, r, version), version),
         Request::ListGroups(r) => respond(api::list_groups::handle(broker, r, version), version),
         Request::DeleteGroups(r) => respond(api::delete_groups::handle(broker, r), version),
+        Request::OffsetForLeaderEpoch(r) => respond(api::offset_for_leader_epoch::handle(broker, r), version),
+        Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::leader_and_isr(broker, r), version),
+        Request::UpdateMetadata(r) => respond_zk(api::leader_and_isr::update_metadata(broker, r), version),
+        Request::StopReplica(r) => respond_zk(api::leader_and_isr::stop_replica(broker, r), version),
+    }
+}
+
+/// A response of the controller APIs (the older codec's types).
+fn respond_zk<T: kafka_protocol_zk::protocol::Encodable + Send + 'static>(response: T, version: i16) -> Outcome {
+    Outcome::Respond {
+        version,
+        encode: Box::new(move |out| response.encode(out, version).map_err(|e| e.to_string())),
+        splices: Vec::new(),
     }
 }
 

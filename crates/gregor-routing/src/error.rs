@@ -6,7 +6,12 @@ use kafka_protocol::error::ResponseError;
 
 /// The Kafka error code for a log error, as clients expect to retry on it.
 pub fn code_for(error: &LogError) -> i16 {
-    let kafka = match error {
+    log_error(error).code()
+}
+
+/// The Kafka error for a log error.
+pub fn log_error(error: &LogError) -> ResponseError {
+    match error {
         LogError::CorruptBatch { .. } => ResponseError::CorruptMessage,
         LogError::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::InvalidAppend(_) | LogError::OffsetsOutOfOrder { .. } => ResponseError::InvalidRecord,
@@ -20,8 +25,7 @@ pub fn code_for(error: &LogError) -> i16 {
         LogError::Partition(_) => ResponseError::UnknownTopicOrPartition,
         LogError::InvalidConfig(_) => ResponseError::InvalidConfig,
         _ => ResponseError::UnknownServerError,
-    };
-    kafka.code()
+    }
 }
 
 /// The Kafka error code for a group-protocol error.
@@ -41,4 +45,19 @@ pub fn group_code(error: gregor_group::GroupError) -> i16 {
         G::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
     };
     kafka.code()
+}
+
+/// The Kafka error for a replication refusal.
+pub fn replication_error(error: gregor_replication::ReplicationError) -> ResponseError {
+    use gregor_replication::ReplicationError as R;
+    match error {
+        R::NotLeaderOrFollower | R::UnknownReplica => ResponseError::NotLeaderOrFollower,
+        R::FencedLeaderEpoch => ResponseError::FencedLeaderEpoch,
+        R::UnknownLeaderEpoch => ResponseError::UnknownLeaderEpoch,
+        R::NotEnoughReplicas => ResponseError::NotEnoughReplicas,
+        R::NotEnoughReplicasAfterAppend => ResponseError::NotEnoughReplicasAfterAppend,
+        R::RequestTimedOut => ResponseError::RequestTimedOut,
+        R::StaleControllerEpoch => ResponseError::StaleControllerEpoch,
+        R::StaleLeaderEpoch => ResponseError::FencedLeaderEpoch,
+    }
 }

@@ -19,10 +19,14 @@ mod dispatch;
 pub mod error;
 mod network;
 mod offsets_store;
+mod replicas;
 mod request;
 
 pub use allocator::HugeAllocationGuard;
 pub use broker::{apply_topic_config, topic_config, validate_topic_name, Broker, BrokerConfig, Topic};
-pub use catalog::{CatalogError, ClusterCatalog};
+pub use catalog::{CatalogError, ClusterCatalog, Placement};
 pub use network::{NetworkConfig, SocketServer};
+pub use replicas::{
+    BrokerEndpoint, ClusterView, FollowedPartition, IsrWriter, LeaderAppend, ReplicaAppendError, ReplicaManager,
+};
 pub use request::{decode_frame, Frame, Request};

@@ -40,15 +40,15 @@ impl OffsetStore for OffsetsTopicStore {
         let broker = self.broker.upgrade().ok_or("the broker is gone")?;
         let partitions = broker.ensure_offsets_topic()?;
         let partition = partition_for(group, partitions);
-        let log = broker
-            .log(OFFSETS_TOPIC, partition)
-            .ok_or_else(|| format!("{OFFSETS_TOPIC}-{partition} is missing"))?;
         let now = crate::api::now_ms();
         let mut batch = RecordBatchBuilder::new(now);
         for (key, value) in records {
             batch.append(Some(key), value.as_deref(), &[], now);
         }
-        log.append(&mut batch.build(), 0).map_err(|e| e.to_string())?;
+        // As leader of the group's partition (replicated like any other).
+        broker
+            .append(OFFSETS_TOPIC, partition, &mut batch.build(), false)
+            .map_err(|(e, m)| format!("{OFFSETS_TOPIC}-{partition}: {e:?} {m}"))?;
         broker.notify_appended();
         Ok(())
     }

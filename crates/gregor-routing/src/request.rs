@@ -7,9 +7,12 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
     DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
     InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
+    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
+use kafka_protocol_zk::messages as zk;
+use kafka_protocol_zk::protocol::{Decodable as ZkDecodable, HeaderVersion as ZkHeaderVersion};
 
 use crate::api::api_versions::supported;
 
@@ -56,6 +59,14 @@ pub enum Request {
     ListGroups(ListGroupsRequest),
     /// DeleteGroups.
     DeleteGroups(DeleteGroupsRequest),
+    /// OffsetForLeaderEpoch (followers truncating, consumers validating).
+    OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    /// LeaderAndIsr, from the controller.
+    LeaderAndIsr(zk::LeaderAndIsrRequest),
+    /// UpdateMetadata, from the controller.
+    UpdateMetadata(zk::UpdateMetadataRequest),
+    /// StopReplica, from the controller.
+    StopReplica(zk::StopReplicaRequest),
     /// An ApiVersions request of a version above ours: answered at v0 with
     /// UNSUPPORTED_VERSION, as Kafka does, so the client can downgrade.
     ApiVersionsTooNew,
@@ -64,12 +75,66 @@ pub enum Request {
 /// A request with its header.
 #[derive(Debug)]
 pub struct Frame {
-    /// The API.
-    pub key: ApiKey,
+    /// The API key.
+    pub api_key: i16,
     /// The request header (correlation id, version, client id).
     pub header: RequestHeader,
+    /// The response header's version for this request.
+    pub response_header_version: i16,
     /// The typed request.
     pub request: Request,
+}
+
+/// The controller's APIs, which the current codec no longer carries:
+/// (key, lowest and highest version accepted).
+pub const CONTROLLER_APIS: [(i16, i16, i16); 3] =
+    [(LEADER_AND_ISR, 4, 4), (STOP_REPLICA, 3, 3), (UPDATE_METADATA, 6, 6)];
+/// LeaderAndIsr's API key.
+pub const LEADER_AND_ISR: i16 = 4;
+/// StopReplica's API key.
+pub const STOP_REPLICA: i16 = 5;
+/// UpdateMetadata's API key.
+pub const UPDATE_METADATA: i16 = 6;
+
+fn decode_controller_request(api_key: i16, version: i16, mut body: Bytes) -> Result<Frame, String> {
+    let (_, min, max) = CONTROLLER_APIS
+        .iter()
+        .find(|(k, _, _)| *k == api_key)
+        .copied()
+        .ok_or_else(|| format!("unknown API key {api_key}"))?;
+    if version < min || version > max {
+        return Err(format!("controller API {api_key} v{version} is not supported"));
+    }
+    fn typed<T: ZkDecodable>(body: &mut Bytes, version: i16) -> Result<T, String> {
+        T::decode(body, version).map_err(|e| format!("malformed controller request v{version}: {e}"))
+    }
+    let (request_header, response_header) = match api_key {
+        LEADER_AND_ISR => (
+            zk::LeaderAndIsrRequest::header_version(version),
+            zk::LeaderAndIsrResponse::header_version(version),
+        ),
+        STOP_REPLICA => (
+            zk::StopReplicaRequest::header_version(version),
+            zk::StopReplicaResponse::header_version(version),
+        ),
+        _ => (
+            zk::UpdateMetadataRequest::header_version(version),
+            zk::UpdateMetadataResponse::header_version(version),
+        ),
+    };
+    let header = RequestHeader::decode(&mut body, request_header).map_err(|e| format!("bad header: {e}"))?;
+    let b = &mut body;
+    let request = match api_key {
+        LEADER_AND_ISR => Request::LeaderAndIsr(typed(b, version)?),
+        STOP_REPLICA => Request::StopReplica(typed(b, version)?),
+        _ => Request::UpdateMetadata(typed(b, version)?),
+    };
+    Ok(Frame {
+        api_key,
+        header,
+        response_header_version: response_header,
+        request,
+    })
 }
 
 /// Decodes one request (the bytes after the size prefix). An error means
@@ -81,14 +146,18 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
     }
     let api_key = i16::from_be_bytes([body[0], body[1]]);
     let version = i16::from_be_bytes([body[2], body[3]]);
+    if CONTROLLER_APIS.iter().any(|(k, _, _)| *k == api_key) {
+        return decode_controller_request(api_key, version, body);
+    }
     let key = ApiKey::try_from(api_key).map_err(|_| format!("unknown API key {api_key}"))?;
     let (min, max) = supported(key).ok_or_else(|| format!("unsupported API {key:?}"))?;
     if key == ApiKey::ApiVersions && version > max {
         // Only the header's first fields are readable in an unknown version.
         let header = RequestHeader::decode(&mut body, 1).map_err(|e| format!("bad header: {e}"))?;
         return Ok(Frame {
-            key,
+            api_key,
             header,
+            response_header_version: 0,
             request: Request::ApiVersionsTooNew,
         });
     }
@@ -122,9 +191,15 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::DescribeGroups => Request::DescribeGroups(typed(b, key, version)?),
         ApiKey::ListGroups => Request::ListGroups(typed(b, key, version)?),
         ApiKey::DeleteGroups => Request::DeleteGroups(typed(b, key, version)?),
+        ApiKey::OffsetForLeaderEpoch => Request::OffsetForLeaderEpoch(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
-    Ok(Frame { key, header, request })
+    Ok(Frame {
+        api_key,
+        header,
+        response_header_version: key.response_header_version(version),
+        request,
+    })
 }
 
 #[cfg(test)]

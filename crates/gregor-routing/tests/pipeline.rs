@@ -28,7 +28,7 @@ async fn start(network: NetworkConfig) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let logs = Arc::new(LogManager::open(LogManagerConfig::new(vec![dir.path().to_path_buf()])).unwrap());
     let broker = Arc::new(Broker::new(BrokerConfig::default(), logs));
-    broker.create_topic("t", 1, Default::default()).unwrap();
+    broker.create_topic("t", 1, None, Default::default()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = SocketServer::start(listener, broker, network).unwrap();

@@ -27,6 +27,17 @@ pub struct ServerArgs {
     /// Partitions of auto-created topics.
     #[arg(long)]
     pub num_partitions: Option<u32>,
+    /// ZooKeeper to coordinate through (`host:port,…`) instead of the
+    /// embedded store.
+    #[arg(long)]
+    pub zookeeper: Option<String>,
+    /// A shared embedded coordination service (`gregor coordination`) at
+    /// `host:port`.
+    #[arg(long)]
+    pub coordination: Option<String>,
+    /// Any other property, as `name=value` (repeatable).
+    #[arg(long = "override", value_name = "NAME=VALUE")]
+    pub overrides: Vec<String>,
 }
 
 impl ServerArgs {
@@ -38,8 +49,16 @@ impl ServerArgs {
             ("log.dirs", self.log_dirs.clone()),
             ("broker.id", self.broker_id.map(|v| v.to_string())),
             ("num.partitions", self.num_partitions.map(|v| v.to_string())),
+            ("zookeeper.connect", self.zookeeper.clone()),
+            ("coordination.connect", self.coordination.clone()),
         ];
-        let overrides: Vec<(&str, String)> = pairs.into_iter().filter_map(|(p, v)| v.map(|v| (p, v))).collect();
+        let mut overrides: Vec<(&str, String)> = pairs.into_iter().filter_map(|(p, v)| v.map(|v| (p, v))).collect();
+        for o in &self.overrides {
+            let (name, value) = o
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--override {o:?}: expected NAME=VALUE"))?;
+            overrides.push((name.trim(), value.trim().to_string()));
+        }
         ServerConfig::load(self.config.as_ref(), &overrides)
     }
 }

@@ -79,6 +79,24 @@ pub struct ServerConfig {
     /// Pause of the log cleaner when nothing needs cleaning.
     #[serde(rename = "log.cleaner.backoff.ms")]
     pub log_cleaner_backoff_ms: u64,
+    /// `host:port` of a shared embedded coordination service (`gregor
+    /// coordination`); unset with no `zookeeper.connect`: this broker's own
+    /// embedded store.
+    #[serde(rename = "coordination.connect")]
+    pub coordination_connect: Option<String>,
+    /// This broker's rack, for rack-aware replica placement.
+    #[serde(rename = "broker.rack")]
+    pub broker_rack: Option<String>,
+    /// A follower that has not caught up for this long leaves the ISR.
+    #[serde(rename = "replica.lag.time.max.ms")]
+    pub replica_lag_time_max_ms: u64,
+    /// In-sync replicas an `acks=all` produce needs (topics may override).
+    #[serde(rename = "min.insync.replicas")]
+    pub min_insync_replicas: usize,
+    /// Elect a replica outside the ISR when no ISR member is left (may lose
+    /// acknowledged records).
+    #[serde(rename = "unclean.leader.election.enable")]
+    pub unclean_leader_election_enable: bool,
 }
 
 impl Default for ServerConfig {
@@ -107,6 +125,11 @@ impl Default for ServerConfig {
             zookeeper_connect: None,
             zookeeper_session_timeout_ms: 18_000,
             log_cleaner_backoff_ms: 15_000,
+            coordination_connect: None,
+            broker_rack: None,
+            replica_lag_time_max_ms: 30_000,
+            min_insync_replicas: 1,
+            unclean_leader_election_enable: false,
         }
     }
 }
@@ -136,6 +159,11 @@ const PROPERTIES: &[&str] = &[
     "group.min.session.timeout.ms",
     "group.max.session.timeout.ms",
     "log.cleaner.backoff.ms",
+    "coordination.connect",
+    "broker.rack",
+    "replica.lag.time.max.ms",
+    "min.insync.replicas",
+    "unclean.leader.election.enable",
 ];
 
 impl ServerConfig {
@@ -198,7 +226,9 @@ fn plaintext_address(listeners: &str) -> anyhow::Result<String> {
 /// A TOML value of the type the property takes.
 fn typed(property: &str, value: &str) -> toml::Value {
     match property {
-        "auto.create.topics.enable" => value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into()),
+        "auto.create.topics.enable" | "unclean.leader.election.enable" => {
+            value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into())
+        }
         "broker.id"
         | "num.partitions"
         | "default.replication.factor"
@@ -216,7 +246,9 @@ fn typed(property: &str, value: &str) -> toml::Value {
         | "group.initial.rebalance.delay.ms"
         | "group.min.session.timeout.ms"
         | "group.max.session.timeout.ms"
-        | "log.cleaner.backoff.ms" => value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into()),
+        | "log.cleaner.backoff.ms"
+        | "replica.lag.time.max.ms"
+        | "min.insync.replicas" => value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into()),
         _ => toml::Value::String(value.to_string()),
     }
 }

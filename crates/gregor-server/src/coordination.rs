@@ -11,9 +11,12 @@ use std::time::Duration;
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, TopicAssignment, TopicConfig};
-use gregor_coord::{CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, ZooKeeperCoordinator};
-use gregor_routing::{CatalogError, ClusterCatalog, Topic};
+use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, PartitionState, TopicAssignment, TopicConfig};
+use gregor_coord::{
+    CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, ZooKeeperCoordinator,
+};
+use gregor_replication::{assign_replicas, BrokerInfo, LeaderAndIsr};
+use gregor_routing::{CatalogError, ClusterCatalog, Placement, Topic};
 use tokio::runtime::Handle;
 use uuid::Uuid;
 
@@ -24,16 +27,22 @@ pub const EMBEDDED_DIR: &str = ".coordination";
 /// `log_dir`, then creates Kafka's paths.
 pub async fn connect(
     zookeeper: Option<&str>,
+    shared: Option<&str>,
     log_dir: &Path,
     session_timeout: Duration,
 ) -> anyhow::Result<Arc<dyn Coordinator>> {
-    let coordinator: Arc<dyn Coordinator> = match zookeeper {
-        Some(hosts) => Arc::new(
+    let coordinator: Arc<dyn Coordinator> = match (zookeeper, shared) {
+        (Some(hosts), _) => Arc::new(
             ZooKeeperCoordinator::connect(hosts, session_timeout)
                 .await
                 .with_context(|| format!("connecting to ZooKeeper at {hosts}"))?,
         ),
-        None => {
+        (None, Some(address)) => Arc::new(
+            RemoteCoordinator::connect(address, session_timeout)
+                .await
+                .with_context(|| format!("connecting to the coordination service at {address}"))?,
+        ),
+        (None, None) => {
             let dir = log_dir.join(EMBEDDED_DIR);
             let store = EmbeddedStore::open(&dir)
                 .with_context(|| format!("opening the embedded coordination store in {}", dir.display()))?;
@@ -47,23 +56,24 @@ pub async fn connect(
     Ok(coordinator)
 }
 
-/// Registers this broker (`/brokers/ids/<id>`, ephemeral) and runs for
-/// controller; returns whether it won.
-pub async fn register(coordinator: &dyn Coordinator, id: i32, host: &str, port: u16) -> anyhow::Result<bool> {
-    let meta = KafkaMetadata::new(coordinator);
-    meta.register_broker(id, &BrokerRegistration::plaintext(host, port, None))
+/// Registers this broker (`/brokers/ids/<id>`, ephemeral).
+pub async fn register(
+    coordinator: &dyn Coordinator,
+    id: i32,
+    host: &str,
+    port: u16,
+    rack: Option<String>,
+) -> anyhow::Result<()> {
+    KafkaMetadata::new(coordinator)
+        .register_broker(id, &BrokerRegistration::plaintext(host, port, rack))
         .await
-        .with_context(|| format!("registering broker {id}"))?;
-    Ok(meta
-        .try_become_controller(id)
-        .await
-        .context("electing a controller")?
-        .is_some())
+        .with_context(|| format!("registering broker {id}"))
 }
 
 /// The cluster catalog in coordination: topics in `/brokers/topics/<t>`
-/// (every partition on this broker until replication assigns replicas) and
-/// `/config/topics/<t>`, producer ids from `/latest_producer_id_block`.
+/// (replicas placed on the live brokers) and `/config/topics/<t>`, leaders'
+/// ISR changes in the partition state nodes, producer ids from
+/// `/latest_producer_id_block`.
 /// Blocks on `runtime`: call it off the runtime's threads (handler
 /// threads, `spawn_blocking`).
 pub struct CoordinatedCatalog {
@@ -86,10 +96,45 @@ impl CoordinatedCatalog {
         KafkaMetadata::new(self.coordinator.as_ref())
     }
 
-    fn assignment(&self, topic: &Topic) -> TopicAssignment {
-        let replicas = vec![vec![self.broker_id]; topic.partitions as usize];
-        TopicAssignment::new(&replicas, Some(URL_SAFE_NO_PAD.encode(topic.id.as_bytes())))
+    /// Places `partitions` partitions of `replication_factor` replicas on
+    /// the live brokers, as Kafka does (random start, rack-aware).
+    async fn place(
+        &self,
+        partitions: std::ops::Range<u32>,
+        replication_factor: u16,
+    ) -> Result<Vec<Vec<i32>>, CatalogError> {
+        let brokers: Vec<BrokerInfo> = self
+            .meta()
+            .brokers()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|(id, registration)| BrokerInfo {
+                id,
+                rack: registration.rack,
+            })
+            .collect();
+        let (start, shift) = (random_below(brokers.len()), random_below(brokers.len()));
+        let all = assign_replicas(&brokers, partitions.end, replication_factor, start, shift)
+            .map_err(|e| CatalogError::InvalidReplicationFactor(e.to_string()))?;
+        Ok(all.into_iter().skip(partitions.start as usize).collect())
     }
+
+    fn topic_id(topic: &Topic) -> Option<String> {
+        Some(URL_SAFE_NO_PAD.encode(topic.id.as_bytes()))
+    }
+}
+
+/// A random number below `n` (placement's start and shift).
+fn random_below(n: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    (hasher.finish() % n.max(1) as u64) as usize
 }
 
 fn unavailable(e: CoordError) -> CatalogError {
@@ -131,20 +176,73 @@ impl ClusterCatalog for CoordinatedCatalog {
         })
     }
 
-    fn create(&self, name: &str, topic: &Topic) -> Result<(), CatalogError> {
+    fn create(&self, name: &str, topic: &Topic, placement: Placement) -> Result<(), CatalogError> {
         let config = TopicConfig {
             version: 1,
             config: topic.overrides.clone(),
         };
-        self.runtime
-            .block_on(self.meta().create_topic(name, &self.assignment(topic), &config))
-            .map_err(unavailable)
+        self.runtime.block_on(async {
+            let replicas = match placement {
+                Placement::Replicated(factor) => self.place(0..topic.partitions, factor).await?,
+                Placement::Here => vec![vec![self.broker_id]; topic.partitions as usize],
+            };
+            let assignment = TopicAssignment::new(&replicas, Self::topic_id(topic));
+            self.meta()
+                .create_topic(name, &assignment, &config)
+                .await
+                .map_err(unavailable)
+        })
     }
 
     fn update(&self, name: &str, topic: &Topic) -> Result<(), CatalogError> {
+        self.runtime.block_on(async {
+            let meta = self.meta();
+            let mut assignment = meta.topic_assignment(name).await.map_err(unavailable)?;
+            let existing = assignment.partitions.len() as u32;
+            if topic.partitions > existing {
+                let factor = assignment.partitions.values().next().map_or(1, |r| r.len()) as u16;
+                let added = self.place(existing..topic.partitions, factor).await?;
+                for (i, replicas) in added.into_iter().enumerate() {
+                    assignment
+                        .partitions
+                        .insert((existing as usize + i).to_string(), replicas);
+                }
+            }
+            meta.set_topic_assignment(name, &assignment).await.map_err(unavailable)
+        })
+    }
+
+    fn live_brokers(&self) -> Result<usize, CatalogError> {
         self.runtime
-            .block_on(self.meta().set_topic_assignment(name, &self.assignment(topic)))
+            .block_on(self.meta().brokers())
+            .map(|b| b.len())
             .map_err(unavailable)
+    }
+
+    fn write_isr(
+        &self,
+        partition: &gregor_log::TopicPartition,
+        state: &LeaderAndIsr,
+        expected_version: i32,
+    ) -> Result<Option<i32>, CatalogError> {
+        let recorded = PartitionState {
+            controller_epoch: state.controller_epoch,
+            leader: state.leader,
+            version: 1,
+            leader_epoch: state.leader_epoch,
+            isr: state.isr.clone(),
+        };
+        let written = self.runtime.block_on(self.meta().write_isr(
+            &partition.topic,
+            partition.partition as i32,
+            &recorded,
+            expected_version,
+        ));
+        match written {
+            Ok(version) => Ok(Some(version)),
+            Err(CoordError::BadVersion(_) | CoordError::NoNode(_)) => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
     }
 
     fn delete(&self, name: &str) -> Result<(), CatalogError> {

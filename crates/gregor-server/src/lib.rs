@@ -1,9 +1,11 @@
 //! # gregor-server
 //!
 //! Thin: turns a [`ServerConfig`] into a running broker — the log manager
-//! over `log.dirs`, the log cleaner, coordination (embedded, or ZooKeeper
-//! with `zookeeper.connect`) with the broker registered and topics
-//! recorded, the routing pipeline on the PLAINTEXT listener — and shuts it
+//! over `log.dirs`, the log cleaner, coordination (this broker's embedded
+//! store, a shared one with `coordination.connect`, or ZooKeeper with
+//! `zookeeper.connect`) with the broker registered and topics recorded,
+//! the replica manager with its fetcher and ticker, the controller
+//! election, the routing pipeline on the PLAINTEXT listener — and shuts it
 //! down cleanly (logs flushed and closed, clean-shutdown marker written,
 //! registration removed).
 
@@ -11,7 +13,9 @@
 
 pub mod cli;
 mod config;
+mod controller;
 mod coordination;
+mod fetcher;
 
 pub use config::ServerConfig;
 pub use coordination::{CoordinatedCatalog, EMBEDDED_DIR};
@@ -23,7 +27,8 @@ use anyhow::Context;
 use gregor_compactor::{CleanerConfig, LogCleaner};
 use gregor_coord::Coordinator;
 use gregor_log::{LogConfig, LogManager, LogManagerConfig, SystemClock};
-use gregor_routing::{Broker, BrokerConfig, NetworkConfig, SocketServer};
+use gregor_replication::ReplicaSettings;
+use gregor_routing::{Broker, BrokerConfig, NetworkConfig, ReplicaManager, SocketServer};
 use tokio::net::TcpListener;
 
 /// A running broker.
@@ -34,12 +39,17 @@ pub struct Server {
     network: SocketServer,
     coordinator: Arc<dyn Coordinator>,
     group_ticker: gregor_group::Ticker,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    replica_ticker: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
     /// Opens the logs and starts listening.
     pub async fn start(config: ServerConfig) -> anyhow::Result<Self> {
         let mut log_config = LogManagerConfig::new(config.log_dirs());
+        // High watermarks move as followers catch up, not with the log end.
+        log_config.replicated = true;
         log_config.default_log_config = LogConfig {
             segment_bytes: config.log_segment_bytes,
             retention_ms: config.log_retention_ms,
@@ -66,11 +76,11 @@ impl Server {
         let first_dir = config.log_dirs().into_iter().next().context("log.dirs is empty")?;
         let coordinator = coordination::connect(
             config.zookeeper_connect.as_deref(),
+            config.coordination_connect.as_deref(),
             &first_dir,
             std::time::Duration::from_millis(config.zookeeper_session_timeout_ms),
         )
         .await?;
-        let controller = coordination::register(coordinator.as_ref(), config.broker_id, &host, port).await?;
         let catalog = Arc::new(CoordinatedCatalog::new(
             coordinator.clone(),
             tokio::runtime::Handle::current(),
@@ -78,7 +88,7 @@ impl Server {
         ));
         let broker_config = BrokerConfig {
             node_id: config.broker_id,
-            advertised_host: host,
+            advertised_host: host.clone(),
             advertised_port: port,
             num_partitions: config.num_partitions,
             auto_create_topics: config.auto_create_topics_enable,
@@ -86,12 +96,23 @@ impl Server {
             offsets_topic_partitions: config.offsets_topic_num_partitions,
             offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
             offsets_topic_replication_factor: config.offsets_topic_replication_factor,
+            default_replication_factor: config.default_replication_factor,
             ..BrokerConfig::default()
         };
+        let replicas = Arc::new(ReplicaManager::new(
+            config.broker_id,
+            ReplicaSettings {
+                replica_lag_time_max_ms: config.replica_lag_time_max_ms,
+                min_insync_replicas: config.min_insync_replicas.max(1),
+            },
+        ));
         let broker_logs = logs.clone();
-        let broker = tokio::task::spawn_blocking(move || Broker::with_catalog(broker_config, broker_logs, catalog))
-            .await?
-            .map_err(|e| anyhow::anyhow!("reconciling topics with coordination: {e}"))?;
+        let broker_replicas = replicas.clone();
+        let broker = tokio::task::spawn_blocking(move || {
+            Broker::with_catalog(broker_config, broker_logs, catalog, Some(broker_replicas))
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("reconciling topics with coordination: {e}"))?;
         let broker = Arc::new(broker);
         let group_config = gregor_group::GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
@@ -107,7 +128,7 @@ impl Server {
             .context("starting the group coordinator's ticker")?;
         let network = SocketServer::start(
             listener,
-            broker,
+            broker.clone(),
             NetworkConfig {
                 num_network_threads: config.num_network_threads,
                 num_io_threads: config.num_io_threads,
@@ -116,7 +137,26 @@ impl Server {
             },
         )
         .context("starting the network threads")?;
-        tracing::info!(%local_addr, controller, "gregor broker started");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let replica_ticker = spawn_replica_ticker(broker.clone(), stopped.clone())?;
+        let tasks = vec![
+            fetcher::spawn(replicas, stopped.clone()),
+            controller::spawn(
+                coordinator.clone(),
+                broker.clone(),
+                config.unclean_leader_election_enable,
+                stopped,
+            ),
+        ];
+        coordination::register(
+            coordinator.as_ref(),
+            config.broker_id,
+            &host,
+            port,
+            config.broker_rack.clone(),
+        )
+        .await?;
+        tracing::info!(%local_addr, broker = config.broker_id, "gregor broker started");
         Ok(Self {
             local_addr,
             logs,
@@ -124,6 +164,9 @@ impl Server {
             network,
             coordinator,
             group_ticker,
+            stop,
+            tasks,
+            replica_ticker: Some(replica_ticker),
         })
     }
 
@@ -134,6 +177,14 @@ impl Server {
 
     /// Stops serving and cleaning, then flushes and closes every log.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+        if let Some(ticker) = self.replica_ticker.take() {
+            let _ = tokio::task::spawn_blocking(move || ticker.join()).await;
+        }
         self.network.shutdown().await;
         self.group_ticker.stop();
         self.cleaner.stop();
@@ -144,4 +195,23 @@ impl Server {
         tracing::info!("gregor broker stopped cleanly");
         Ok(())
     }
+}
+
+/// A thread that shrinks lagging ISRs and expires waiting produces every
+/// 100 ms (it blocks on coordination, so not on the runtime).
+fn spawn_replica_ticker(
+    broker: Arc<Broker>,
+    stopped: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("replica-ticker".into())
+        .spawn(move || {
+            while !*stopped.borrow() {
+                if let Some(replicas) = broker.replicas() {
+                    replicas.tick(broker.as_ref());
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+        .context("starting the replica ticker")
 }

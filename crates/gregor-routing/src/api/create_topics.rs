@@ -1,4 +1,4 @@
-//! CreateTopics: partitions on this broker's log dirs, with config overrides.
+//! CreateTopics: partitions with a replication factor and config overrides.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -20,7 +20,8 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
             topic.num_partitions as u32
         };
         result.num_partitions = partitions as i32;
-        result.replication_factor = 1;
+        let replication = u16::try_from(topic.replication_factor).ok();
+        result.replication_factor = replication.unwrap_or(broker.config().default_replication_factor) as i16;
         let overrides: std::collections::BTreeMap<String, String> = topic
             .configs
             .iter()
@@ -35,6 +36,8 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
             .map_err(|e| (e, None))
             .and_then(|_| match topic.replication_factor {
                 -1 | 1 => Ok(()),
+                // In a cluster the catalog checks it against the live brokers.
+                f if f > 1 && broker.replicas().is_some() => Ok(()),
                 _ => Err((
                     ResponseError::InvalidReplicationFactor,
                     Some("replication factor larger than the number of brokers (1)".to_string()),
@@ -47,7 +50,9 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
             })
             .and_then(|_| {
                 if !request.validate_only {
-                    broker.create_topic(&name, partitions, overrides).map(|_| ())
+                    broker
+                        .create_topic(&name, partitions, replication, overrides)
+                        .map(|_| ())
                 } else if broker.topic(&name).is_some() {
                     Err((ResponseError::TopicAlreadyExists, None))
                 } else {

@@ -1,5 +1,7 @@
-//! Fetch: whole batches from each partition, up to the high watermark,
-//! waiting up to `max_wait_ms` for `min_bytes`.
+//! Fetch: whole batches from each partition, up to the high watermark
+//! for consumers and up to the log end for follower replicas (whose fetch
+//! offset also reports their progress to the leader), waiting up to
+//! `max_wait_ms` for `min_bytes`.
 //!
 //! The records never enter user space: each partition's `records` field
 //! is encoded with a unique 16-byte placeholder, and the connection sends
@@ -54,8 +56,10 @@ pub type DelayedFetch = Pin<Box<dyn Future<Output = FetchAnswer> + Send>>;
 /// arrive or `max_wait_ms` passes.
 pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Result<FetchAnswer, DelayedFetch> {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
+    let refused = record_follower_progress(broker, &request);
+    let request = Arc::new((request, refused));
     let (response, splices, bytes) = read_once(broker, &request, version);
-    if satisfied(&request, &response, bytes, deadline) {
+    if satisfied(&request.0, &response, bytes, deadline) {
         return Ok((response, splices));
     }
     let broker = broker.clone();
@@ -66,7 +70,7 @@ pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Resu
             tokio::pin!(appended);
             appended.as_mut().enable();
             let (response, splices, bytes) = read_once(&broker, &request, version);
-            if satisfied(&request, &response, bytes, deadline) {
+            if satisfied(&request.0, &response, bytes, deadline) {
                 return (response, splices);
             }
             let _ = tokio::time::timeout(deadline - Instant::now(), appended).await;
@@ -86,7 +90,43 @@ fn has_error(response: &FetchResponse) -> bool {
         .any(|p| p.error_code != 0)
 }
 
-fn read_once(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchResponse, Vec<Splice>, usize) {
+/// The fetch, and the partitions whose follower progress the leader refused.
+type Fetch = Arc<(FetchRequest, Vec<((String, i32), ResponseError)>)>;
+
+fn follower(broker: &Broker, request: &FetchRequest) -> Option<i32> {
+    (request.replica_id.0 >= 0 && broker.replicas().is_some()).then_some(request.replica_id.0)
+}
+
+fn leader_epoch(current: i32) -> Option<i32> {
+    (current >= 0).then_some(current)
+}
+
+/// A follower's fetch offsets are its log ends: the leader records them
+/// once per request (moving the high watermark). Returns the partitions
+/// refused.
+fn record_follower_progress(broker: &Broker, request: &FetchRequest) -> Vec<((String, i32), ResponseError)> {
+    let (Some(replica), Some(replicas)) = (follower(broker, request), broker.replicas()) else {
+        return Vec::new();
+    };
+    let mut refused = Vec::new();
+    for topic in &request.topics {
+        for p in &topic.partitions {
+            let key = (topic.topic.0.to_string(), p.partition);
+            let tp = gregor_log::TopicPartition::new(&key.0, u32::try_from(p.partition).unwrap_or(u32::MAX));
+            let offset = u64::try_from(p.fetch_offset).unwrap_or(0);
+            if let Err(e) =
+                replicas.on_follower_fetch(&tp, replica, offset, leader_epoch(p.current_leader_epoch), broker)
+            {
+                refused.push((key, crate::error::replication_error(e)));
+            }
+        }
+    }
+    refused
+}
+
+fn read_once(broker: &Broker, fetch: &Fetch, version: i16) -> (FetchResponse, Vec<Splice>, usize) {
+    let (request, refused) = &**fetch;
+    let replica = follower(broker, request);
     let mut response = FetchResponse::default();
     let mut splices = Vec::new();
     let mut total = 0usize;
@@ -101,10 +141,19 @@ fn read_once(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchRes
             p.high_watermark = -1;
             p.last_stable_offset = -1;
             p.log_start_offset = -1;
-            match broker.log(&name, partition.partition) {
-                None => p.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(log) => {
-                    let hw = log.high_watermark();
+            let refusal = refused
+                .iter()
+                .find(|((t, i), _)| *t == name && *i == partition.partition)
+                .map(|(_, e)| *e);
+            let source = match refusal {
+                Some(e) => Err(e),
+                None => broker.readable_log(&name, partition.partition, leader_epoch(partition.current_leader_epoch)),
+            };
+            match source {
+                Err(e) => p.error_code = e.code(),
+                Ok((log, hw)) => {
+                    // Followers read to the log end, consumers to the high watermark.
+                    let bound = if replica.is_some() { log.end_offset() } else { hw };
                     p.high_watermark = hw as i64;
                     p.last_stable_offset = hw as i64;
                     if version >= 5 {
@@ -114,7 +163,7 @@ fn read_once(broker: &Broker, request: &FetchRequest, version: i16) -> (FetchRes
                     let room = max_bytes.saturating_sub(total);
                     let limit = (partition.partition_max_bytes.max(0) as usize).min(room);
                     let offset = u64::try_from(partition.fetch_offset).unwrap_or(u64::MAX);
-                    match log.read_bounded(offset, limit as u64, hw, total == 0) {
+                    match log.read_bounded(offset, limit as u64, bound, total == 0) {
                         Ok(read) => {
                             if let Some(region) = read.region {
                                 total += region.len() as usize;

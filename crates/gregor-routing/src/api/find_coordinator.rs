@@ -1,5 +1,5 @@
-//! FindCoordinator: this broker coordinates every group (the leader of the
-//! group's `__consumer_offsets` partition, which on one broker is itself).
+//! FindCoordinator: a group's coordinator is the leader of the group's
+//! `__consumer_offsets` partition (this broker, outside a cluster).
 //! Transactions are not supported: their coordinator is not available.
 
 use kafka_protocol::error::ResponseError;
@@ -15,25 +15,39 @@ const GROUP: i8 = 0;
 fn answer(broker: &Broker, key: &StrBytes, key_type: i8) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = key.clone();
-    let error = if key_type != GROUP {
-        Some(ResponseError::CoordinatorNotAvailable)
-    } else if let Err(e) = broker.ensure_offsets_topic() {
-        tracing::warn!("no offsets topic: {e}");
-        Some(ResponseError::CoordinatorNotAvailable)
+    let config = broker.config();
+    let found = if key_type != GROUP {
+        Err(ResponseError::CoordinatorNotAvailable)
     } else {
-        None
+        match broker.ensure_offsets_topic() {
+            Err(e) => {
+                tracing::warn!("no offsets topic: {e}");
+                Err(ResponseError::CoordinatorNotAvailable)
+            }
+            Ok(partitions) => match broker.replicas() {
+                None => Ok((config.node_id, config.advertised_host.clone(), config.advertised_port)),
+                Some(replicas) => {
+                    let p = gregor_group::records::partition_for(key.as_str(), partitions);
+                    let tp = gregor_log::TopicPartition::new(gregor_group::OFFSETS_TOPIC, p.unsigned_abs());
+                    replicas
+                        .partition_record(&tp)
+                        .and_then(|r| Some((r.state.leader, replicas.endpoint(r.state.leader)?)))
+                        .map(|(id, e)| (id, e.host, e.port))
+                        .ok_or(ResponseError::CoordinatorNotAvailable)
+                }
+            },
+        }
     };
-    match error {
-        Some(e) => {
+    match found {
+        Err(e) => {
             c.error_code = e.code();
             c.node_id = BrokerId(-1);
             c.port = -1;
         }
-        None => {
-            let config = broker.config();
-            c.node_id = BrokerId(config.node_id);
-            c.host = str_bytes(&config.advertised_host);
-            c.port = i32::from(config.advertised_port);
+        Ok((id, host, port)) => {
+            c.node_id = BrokerId(id);
+            c.host = str_bytes(&host);
+            c.port = i32::from(port);
         }
     }
     c

@@ -23,10 +23,11 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
             p.partition_index = partition.partition_index;
             p.timestamp = -1;
             p.offset = -1;
-            match broker.log(&name, partition.partition_index) {
-                None => p.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(log) => match partition.timestamp {
-                    LATEST => p.offset = log.high_watermark() as i64,
+            let epoch = (partition.current_leader_epoch >= 0).then_some(partition.current_leader_epoch);
+            match broker.readable_log(&name, partition.partition_index, epoch) {
+                Err(e) => p.error_code = e.code(),
+                Ok((log, hw)) => match partition.timestamp {
+                    LATEST => p.offset = hw as i64,
                     EARLIEST => p.offset = log.log_start_offset() as i64,
                     ts if ts < 0 => p.error_code = ResponseError::UnsupportedVersion.code(),
                     ts => match log.offset_for_timestamp(ts) {

@@ -1,5 +1,6 @@
-//! Metadata: the broker list (just this one) and the topics asked for,
-//! auto-creating unknown ones when allowed.
+//! Metadata: the live brokers and the topics asked for with each
+//! partition's leader, replicas and ISR (this broker alone outside a
+//! cluster), auto-creating unknown topics when allowed.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -7,24 +8,47 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
+use gregor_log::TopicPartition;
+
 use super::str_bytes;
 use crate::broker::{Broker, Topic};
+use crate::replicas::ClusterView;
 
 /// Answers a Metadata request.
 pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
     let config = broker.config();
     let mut response = MetadataResponse::default();
+    let view = broker.replicas().map(|r| r.view());
     let mut me = MetadataResponseBroker::default();
     me.node_id = BrokerId(config.node_id);
     me.host = str_bytes(&config.advertised_host);
     me.port = i32::from(config.advertised_port);
-    response.brokers = vec![me];
+    response.brokers = match &view {
+        Some(v) if !v.brokers.is_empty() => v
+            .brokers
+            .iter()
+            .map(|(&id, endpoint)| {
+                let mut b = MetadataResponseBroker::default();
+                b.node_id = BrokerId(id);
+                b.host = str_bytes(&endpoint.host);
+                b.port = i32::from(endpoint.port);
+                if version >= 1 {
+                    b.rack = endpoint.rack.as_deref().map(str_bytes);
+                }
+                b
+            })
+            .collect(),
+        _ => vec![me],
+    };
     // Fields newer than the request's version must stay at their defaults.
     if version >= 2 {
         response.cluster_id = Some(str_bytes(&config.cluster_id));
     }
     if version >= 1 {
-        response.controller_id = BrokerId(config.node_id);
+        response.controller_id = BrokerId(match &view {
+            Some(v) => v.controller,
+            None => config.node_id,
+        });
     }
 
     // v0: an empty list means all topics; v1+: null means all.
@@ -38,7 +62,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         None => broker
             .topics()
             .into_iter()
-            .map(|(name, t)| topic_entry(broker, &name, Ok(t), version))
+            .map(|(name, t)| topic_entry(broker, view.as_ref(), &name, Ok(t), version))
             .collect(),
         Some(names) => names
             .into_iter()
@@ -48,7 +72,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
                 } else {
                     broker.topic(&name).ok_or(ResponseError::UnknownTopicOrPartition)
                 };
-                topic_entry(broker, &name, found, version)
+                topic_entry(broker, view.as_ref(), &name, found, version)
             })
             .collect(),
     };
@@ -57,6 +81,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
 
 fn topic_entry(
     broker: &Broker,
+    view: Option<&ClusterView>,
     name: &str,
     topic: Result<Topic, ResponseError>,
     version: i16,
@@ -73,13 +98,43 @@ fn topic_entry(
             if version >= 1 {
                 entry.is_internal = name == gregor_group::OFFSETS_TOPIC;
             }
-            entry.partitions = (0..t.partitions as i32)
+            entry.partitions = (0..t.partitions)
                 .map(|p| {
                     let mut part = MetadataResponsePartition::default();
-                    part.partition_index = p;
-                    part.leader_id = me;
-                    part.replica_nodes = vec![me];
-                    part.isr_nodes = vec![me];
+                    part.partition_index = p as i32;
+                    let Some(view) = view else {
+                        part.leader_id = me;
+                        part.replica_nodes = vec![me];
+                        part.isr_nodes = vec![me];
+                        return part;
+                    };
+                    match view.partitions.get(&TopicPartition::new(name, p)) {
+                        None => {
+                            part.error_code = ResponseError::LeaderNotAvailable.code();
+                            part.leader_id = BrokerId(-1);
+                        }
+                        Some(record) => {
+                            let ids = |list: &[i32]| list.iter().map(|&b| BrokerId(b)).collect::<Vec<_>>();
+                            part.leader_id = BrokerId(record.state.leader);
+                            if record.state.leader < 0 || !view.brokers.contains_key(&record.state.leader) {
+                                part.error_code = ResponseError::LeaderNotAvailable.code();
+                            }
+                            if version >= 7 {
+                                part.leader_epoch = record.state.leader_epoch;
+                            }
+                            part.replica_nodes = ids(&record.replicas);
+                            part.isr_nodes = ids(&record.state.isr);
+                            if version >= 5 {
+                                let offline: Vec<i32> = record
+                                    .replicas
+                                    .iter()
+                                    .copied()
+                                    .filter(|r| !view.brokers.contains_key(r))
+                                    .collect();
+                                part.offline_replicas = ids(&offline);
+                            }
+                        }
+                    }
                     part
                 })
                 .collect();

@@ -44,14 +44,14 @@ impl HandlerPool {
 fn handle_until_closed(broker: &Arc<Broker>, requests: &Receiver<QueuedRequest>) {
     while let Ok(QueuedRequest { frame, reply, slot }) = requests.recv() {
         drop(slot);
-        let key = frame.key;
+        let key = frame.api_key;
         match catch_unwind(AssertUnwindSafe(|| dispatch(broker, frame))) {
             Ok(outcome) => {
                 let _ = reply.send(outcome);
             }
             // A bug in a handler: that client's connection closes (its
             // reply is dropped), everyone else carries on.
-            Err(_) => error!(api = ?key, "a request handler panicked; closing its connection"),
+            Err(_) => error!(api = key, "a request handler panicked; closing its connection"),
         }
     }
 }

@@ -10,7 +10,7 @@
 use std::thread::JoinHandle;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, ResponseHeader};
+use kafka_protocol::messages::ResponseHeader;
 use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -100,26 +100,28 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
         let mut body = vec![0u8; size as usize];
         stream.read_exact(&mut body).await?;
         let frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
-        let (key, correlation_id) = (frame.key, frame.header.correlation_id);
-        tracing::trace!(?peer, api = ?key, correlation_id, "request");
+        let (key, correlation_id) = (frame.api_key, frame.header.correlation_id);
+        let header_version = frame.response_header_version;
+        tracing::trace!(?peer, api = key, correlation_id, "request");
         let outcome = queue
             .submit(frame)
             .await
             .await
-            .map_err(|_| invalid(format!("no outcome for a {key:?} request")))?;
+            .map_err(|_| invalid(format!("no outcome for an API {key} request")))?;
         let outcome = match outcome {
             Outcome::Delayed(operation) => operation.await,
             ready => ready,
         };
-        write_response(&mut stream, &mut out, key, correlation_id, outcome).await?;
-        tracing::trace!(?peer, api = ?key, correlation_id, "response sent");
+        write_response(&mut stream, &mut out, key, header_version, correlation_id, outcome).await?;
+        tracing::trace!(?peer, api = key, correlation_id, "response sent");
     }
 }
 
 async fn write_response(
     stream: &mut TcpStream,
     out: &mut BytesMut,
-    key: ApiKey,
+    key: i16,
+    header_version: i16,
     correlation_id: i32,
     outcome: Outcome,
 ) -> std::io::Result<()> {
@@ -136,9 +138,9 @@ async fn write_response(
     let mut response_header = ResponseHeader::default();
     response_header.correlation_id = correlation_id;
     response_header
-        .encode(out, key.response_header_version(version))
+        .encode(out, header_version)
         .map_err(|e| invalid(format!("encoding a response header: {e}")))?;
-    encode(out).map_err(|e| invalid(format!("encoding a {key:?} response: {e}")))?;
+    encode(out).map_err(|e| invalid(format!("encoding an API {key} response (v{version}): {e}")))?;
     if splices.is_empty() {
         let len = (out.len() - 4) as i32;
         out[..4].copy_from_slice(&len.to_be_bytes());

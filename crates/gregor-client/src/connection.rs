@@ -1,0 +1,114 @@
+//! One TCP connection to a Kafka broker: requests out, responses in order.
+
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, ToSocketAddrs};
+
+/// Responses larger than this are refused (a broken peer).
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Why a call failed. After any error the connection should be dropped.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting, writing or reading failed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// The request could not be encoded, or the response decoded.
+    #[error("protocol: {0}")]
+    Protocol(String),
+    /// No answer in time.
+    #[error("timed out")]
+    Timeout,
+}
+
+/// A connection to one broker. Calls are sequential: each waits for its
+/// response, as a Kafka connection answers in request order.
+pub struct Connection {
+    stream: TcpStream,
+    client_id: StrBytes,
+    next_correlation: i32,
+    timeout: Duration,
+}
+
+impl Connection {
+    /// Connects to `addr`, naming itself `client_id`.
+    pub async fn connect(addr: impl ToSocketAddrs, client_id: &str) -> Result<Self, ClientError> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            client_id: StrBytes::from_string(client_id.to_string()),
+            next_correlation: 0,
+            timeout: Duration::from_secs(30),
+        })
+    }
+
+    /// Sets how long a call waits for its response (30 s by default).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    /// Sends `request` at `version` and decodes its response.
+    pub async fn send<R: Request>(&mut self, request: R, version: i16) -> Result<R::Response, ClientError> {
+        let mut body = self
+            .call(R::KEY, version, R::header_version(version), |out| {
+                request.encode(out, version).map_err(|e| e.to_string())
+            })
+            .await?;
+        let response_header = R::Response::header_version(version);
+        ResponseHeader::decode(&mut body, response_header).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        R::Response::decode(&mut body, version).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// Sends a request whose body `encode` writes (for message types from
+    /// another codec version) and returns the response bytes, header
+    /// included (its correlation id already checked).
+    pub async fn call(
+        &mut self,
+        api_key: i16,
+        api_version: i16,
+        header_version: i16,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), String>,
+    ) -> Result<Bytes, ClientError> {
+        let correlation_id = self.next_correlation;
+        self.next_correlation = self.next_correlation.wrapping_add(1);
+        let mut header = RequestHeader::default();
+        header.request_api_key = api_key;
+        header.request_api_version = api_version;
+        header.correlation_id = correlation_id;
+        header.client_id = Some(self.client_id.clone());
+        let mut frame = BytesMut::with_capacity(256);
+        frame.put_i32(0);
+        header
+            .encode(&mut frame, header_version)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        encode(&mut frame).map_err(ClientError::Protocol)?;
+        let size = i32::try_from(frame.len() - 4).map_err(|_| ClientError::Protocol("request too large".into()))?;
+        frame[..4].copy_from_slice(&size.to_be_bytes());
+        let exchange = async {
+            self.stream.write_all(&frame).await?;
+            let size = self.stream.read_i32().await?;
+            let size = usize::try_from(size)
+                .ok()
+                .filter(|&s| (4..=MAX_RESPONSE_BYTES).contains(&s))
+                .ok_or_else(|| ClientError::Protocol(format!("response size {size}")))?;
+            let mut body = vec![0u8; size];
+            self.stream.read_exact(&mut body).await?;
+            Ok::<_, ClientError>(Bytes::from(body))
+        };
+        let body = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+        let got = (&body[..4]).get_i32();
+        if got != correlation_id {
+            return Err(ClientError::Protocol(format!(
+                "response for request {got}, expected {correlation_id}"
+            )));
+        }
+        Ok(body)
+    }
+}

@@ -1,0 +1,22 @@
+//! # gregor-client
+//!
+//! An async Kafka client built on the `kafka-protocol` crate. Today it is
+//! the [`Connection`] brokers use to talk to each other (the controller's
+//! requests, replica fetches); it speaks to any Kafka broker.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), gregor_client::ClientError> {
+//! use gregor_client::Connection;
+//! use kafka_protocol::messages::MetadataRequest;
+//!
+//! let mut conn = Connection::connect("127.0.0.1:9092", "example").await?;
+//! let metadata = conn.send(MetadataRequest::default(), 9).await?;
+//! println!("{} brokers", metadata.brokers.len());
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
+
+mod connection;
+
+pub use connection::{ClientError, Connection};

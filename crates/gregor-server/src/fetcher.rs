@@ -1,0 +1,242 @@
+//! The replica fetcher: for every leader this broker follows partitions
+//! of, one task with one connection that asks OffsetForLeaderEpoch where
+//! its log diverges (after a leader change), then Fetches from its log
+//! end as a replica (`replica_id` set) and appends what comes back. The
+//! decisions are gregor-replication's, through the [`ReplicaManager`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gregor_client::{ClientError, Connection};
+use gregor_log::TopicPartition;
+use gregor_replication::{EpochEnd, FollowerRequest, ReplicationError};
+use gregor_routing::{FollowedPartition, ReplicaManager};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::watch;
+
+const FETCH_VERSION: i16 = 11;
+const EPOCH_VERSION: i16 = 3;
+/// `replica.fetch.wait.max.ms`.
+const FETCH_WAIT_MS: i32 = 500;
+/// `replica.fetch.max.bytes` per partition.
+const PARTITION_MAX_BYTES: i32 = 1024 * 1024;
+/// `replica.fetch.response.max.bytes`.
+const RESPONSE_MAX_BYTES: i32 = 10 * 1024 * 1024;
+const BACKOFF: Duration = Duration::from_millis(200);
+
+/// Starts the fetcher manager: one fetch task per followed leader, until
+/// `stop` turns true.
+pub fn spawn(replicas: Arc<ReplicaManager>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tasks: BTreeMap<i32, tokio::task::JoinHandle<()>> = BTreeMap::new();
+        loop {
+            let changed = replicas.followers_changed();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let leaders: BTreeSet<i32> = replicas.followed().into_iter().map(|f| f.leader).collect();
+            tasks.retain(|_, t| !t.is_finished());
+            for leader in leaders {
+                tasks
+                    .entry(leader)
+                    .or_insert_with(|| tokio::spawn(fetch_from(replicas.clone(), leader, stop.clone())));
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.changed() => break,
+            }
+        }
+        for (_, t) in tasks {
+            t.abort();
+        }
+    })
+}
+
+/// Follows every partition led by `leader`; ends when there is none left.
+async fn fetch_from(replicas: Arc<ReplicaManager>, leader: i32, stop: watch::Receiver<bool>) {
+    let local = replicas.local();
+    let mut connection: Option<Connection> = None;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let partitions: Vec<FollowedPartition> =
+            replicas.followed().into_iter().filter(|f| f.leader == leader).collect();
+        if partitions.is_empty() {
+            return;
+        }
+        if connection.is_none() {
+            let Some(endpoint) = replicas.endpoint(leader) else {
+                tokio::time::sleep(BACKOFF).await;
+                continue;
+            };
+            let address = format!("{}:{}", endpoint.host, endpoint.port);
+            match Connection::connect(address.as_str(), &format!("gregor-replica-{local}")).await {
+                Ok(c) => connection = Some(c),
+                Err(e) => {
+                    tracing::debug!(leader, "cannot reach the leader: {e}");
+                    tokio::time::sleep(BACKOFF).await;
+                    continue;
+                }
+            }
+        }
+        let Some(conn) = connection.as_mut() else { continue };
+        let mut queries = Vec::new();
+        let mut fetches = Vec::new();
+        for p in &partitions {
+            match replicas.next_follower_request(&p.partition, p.leader_epoch) {
+                Some(FollowerRequest::EpochEndOffset { epoch }) => queries.push((p.clone(), epoch)),
+                Some(FollowerRequest::Fetch { offset }) => fetches.push((p.clone(), offset)),
+                None => {}
+            }
+        }
+        let outcome = if !queries.is_empty() {
+            truncate(&replicas, conn, local, &queries).await
+        } else if !fetches.is_empty() {
+            fetch(&replicas, conn, local, &fetches).await
+        } else {
+            tokio::time::sleep(BACKOFF).await;
+            Ok(())
+        };
+        if let Err(e) = outcome {
+            tracing::debug!(leader, "replica fetch failed: {e}");
+            connection = None;
+            tokio::time::sleep(BACKOFF).await;
+        }
+    }
+}
+
+fn topic_name(name: &str) -> TopicName {
+    TopicName(StrBytes::from_string(name.to_string()))
+}
+
+/// The replication error a leader's error code stands for.
+fn refusal(code: i16) -> ReplicationError {
+    match ResponseError::try_from_code(code) {
+        Some(ResponseError::FencedLeaderEpoch) => ReplicationError::FencedLeaderEpoch,
+        Some(ResponseError::UnknownLeaderEpoch) => ReplicationError::UnknownLeaderEpoch,
+        _ => ReplicationError::NotLeaderOrFollower,
+    }
+}
+
+async fn truncate(
+    replicas: &ReplicaManager,
+    conn: &mut Connection,
+    local: i32,
+    queries: &[(FollowedPartition, i32)],
+) -> Result<(), ClientError> {
+    let mut request = OffsetForLeaderEpochRequest::default();
+    request.replica_id = BrokerId(local);
+    let mut by_topic: BTreeMap<&str, Vec<OffsetForLeaderPartition>> = BTreeMap::new();
+    for (p, epoch) in queries {
+        let mut q = OffsetForLeaderPartition::default();
+        q.partition = p.partition.partition as i32;
+        q.current_leader_epoch = p.leader_epoch;
+        q.leader_epoch = *epoch;
+        by_topic.entry(&p.partition.topic).or_default().push(q);
+    }
+    request.topics = by_topic
+        .into_iter()
+        .map(|(t, partitions)| {
+            let mut topic = OffsetForLeaderTopic::default();
+            topic.topic = topic_name(t);
+            topic.partitions = partitions;
+            topic
+        })
+        .collect();
+    let response = conn.send(request, EPOCH_VERSION).await?;
+    for topic in response.topics {
+        for answer in topic.partitions {
+            let tp = TopicPartition::new(topic.topic.0.as_str(), answer.partition.unsigned_abs());
+            let Some((followed, requested)) = queries.iter().find(|(p, _)| p.partition == tp) else {
+                continue;
+            };
+            let result = if answer.error_code != 0 {
+                Err(refusal(answer.error_code))
+            } else {
+                Ok(EpochEnd {
+                    epoch: (answer.leader_epoch >= 0).then_some(answer.leader_epoch),
+                    end_offset: u64::try_from(answer.end_offset).ok(),
+                })
+            };
+            if result.is_err() {
+                tokio::time::sleep(BACKOFF).await;
+            }
+            if let Err(e) = replicas.on_epoch_end(&tp, followed.leader_epoch, *requested, result) {
+                tracing::error!(partition = %tp, "truncation failed: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn fetch(
+    replicas: &ReplicaManager,
+    conn: &mut Connection,
+    local: i32,
+    fetches: &[(FollowedPartition, u64)],
+) -> Result<(), ClientError> {
+    let mut request = FetchRequest::default();
+    request.replica_id = BrokerId(local);
+    request.max_wait_ms = FETCH_WAIT_MS;
+    request.min_bytes = 1;
+    request.max_bytes = RESPONSE_MAX_BYTES;
+    request.session_epoch = -1;
+    let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for (p, offset) in fetches {
+        let mut f = FetchPartition::default();
+        f.partition = p.partition.partition as i32;
+        f.current_leader_epoch = p.leader_epoch;
+        f.fetch_offset = *offset as i64;
+        f.log_start_offset = -1;
+        f.partition_max_bytes = PARTITION_MAX_BYTES;
+        by_topic.entry(&p.partition.topic).or_default().push(f);
+    }
+    request.topics = by_topic
+        .into_iter()
+        .map(|(t, partitions)| {
+            let mut topic = FetchTopic::default();
+            topic.topic = topic_name(t);
+            topic.partitions = partitions;
+            topic
+        })
+        .collect();
+    conn.set_timeout(Duration::from_millis(FETCH_WAIT_MS as u64 + 10_000));
+    let response = conn.send(request, FETCH_VERSION).await?;
+    for topic in response.responses {
+        for data in topic.partitions {
+            let tp = TopicPartition::new(topic.topic.0.as_str(), data.partition_index.unsigned_abs());
+            let Some((followed, offset)) = fetches.iter().find(|(p, _)| p.partition == tp) else {
+                continue;
+            };
+            let applied = if data.error_code == ResponseError::OffsetOutOfRange.code() {
+                let range = (
+                    u64::try_from(data.log_start_offset).unwrap_or(0),
+                    u64::try_from(data.high_watermark).unwrap_or(0),
+                );
+                replicas.on_fetch_error(
+                    &tp,
+                    followed.leader_epoch,
+                    ReplicationError::NotLeaderOrFollower,
+                    Some(range),
+                )
+            } else if data.error_code != 0 {
+                tokio::time::sleep(BACKOFF).await;
+                replicas.on_fetch_error(&tp, followed.leader_epoch, refusal(data.error_code), None)
+            } else {
+                let records = data.records.unwrap_or_default();
+                let hw = u64::try_from(data.high_watermark).unwrap_or(0);
+                replicas.on_fetched(&tp, followed.leader_epoch, *offset, &records, hw)
+            };
+            if let Err(e) = applied {
+                tracing::error!(partition = %tp, "replicated append failed: {e}");
+            }
+        }
+    }
+    Ok(())
+}
