@@ -35,7 +35,7 @@ step "tests"
 cargo test --workspace
 
 step "end-to-end: kcat, kafka-python, confluent-kafka against the broker"
-cargo build -p gregor-server
+cargo build -p gregor-server -p gregor-cli
 GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" python3 -m pytest -q -p no:warnings tests/e2e
 
 step "recovery property, 10 000 cases"

@@ -12,6 +12,8 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("GREGOR_SERVER_BIN", os.path.join(ROOT, "target", "debug", "gregor-server"))
+# The `gregor` command (coordination service, dump-log).
+GREGOR = os.environ.get("GREGOR_BIN", os.path.join(os.path.dirname(BINARY), "gregor"))
 
 
 def consume_all(bootstrap, topic, partitions, expected, timeout=60):
@@ -58,11 +60,12 @@ def free_port():
 class Broker:
     """A gregor-server process; start() and stop() may be called repeatedly."""
 
-    def __init__(self, data_dir, env=None):
+    def __init__(self, data_dir, env=None, args=()):
         self.data_dir = data_dir
         self.env = dict(os.environ, **(env or {}))
         if "GREGOR_TEST_RUST_LOG" in os.environ:
             self.env["RUST_LOG"] = os.environ["GREGOR_TEST_RUST_LOG"]
+        self.args = list(args)
         self.port = free_port()
         self.process = None
         self.log_path = os.path.join(data_dir, "server.log")
@@ -75,7 +78,8 @@ class Broker:
         log = open(self.log_path, "ab")
         since = log.tell()  # this start's lines, not a previous run's
         self.process = subprocess.Popen(
-            [BINARY, "--listeners", f"PLAINTEXT://{self.bootstrap}", "--log-dirs", os.path.join(self.data_dir, "logs")],
+            [BINARY, "--listeners", f"PLAINTEXT://{self.bootstrap}", "--log-dirs", os.path.join(self.data_dir, "logs")]
+            + self.args,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
@@ -125,6 +129,40 @@ def eager_cleaner_broker(tmp_path):
     b = Broker(str(tmp_path), env={"GREGOR_LOG_CLEANER_BACKOFF_MS": "100"}).start()
     yield b
     b.stop()
+
+
+class Coordination:
+    """`gregor coordination`: the embedded store served to several brokers."""
+
+    def __init__(self, data_dir):
+        self.port = free_port()
+        os.makedirs(data_dir, exist_ok=True)
+        self.process = subprocess.Popen(
+            [GREGOR, "coordination", "--listen", self.address, "--dir", os.path.join(data_dir, "store")],
+            stdout=open(os.path.join(data_dir, "coordination.log"), "ab"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("the coordination service did not start within 30 s")
+
+    @property
+    def address(self):
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class ZooKeeper:

@@ -36,6 +36,13 @@ enum Command {
 }
 
 fn main() {
+    // Output piped into `head` ends quietly, as in other Unix tools, not
+    // with a panic on the broken pipe.
+    // SAFETY: setting a signal's disposition to the default at start-up,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let outcome = match Cli::parse().command {
         Command::Server(args) => {
             init_logging();
