@@ -7,14 +7,21 @@
 //!
 //! - [`log`]: segments, indexes, recovery, retention — the storage engine.
 //! - [`compactor`]: log compaction (latest value per key).
+//! - [`group`]: the group coordinator (consumer groups, committed offsets).
 //! - [`coord`]: coordination — embedded or ZooKeeper.
+//! - [`replication`]: leaders, followers, ISR, high watermark, the
+//!   controller — sans-IO state machines.
 //! - [`routing`]: the Kafka protocol pipeline and API handlers.
+//! - [`client`]: a Kafka client connection (broker to broker).
 //! - [`server`]: the broker, assembled.
 
 #![deny(missing_docs)]
 
+pub use gregor_client as client;
 pub use gregor_compactor as compactor;
 pub use gregor_coord as coord;
+pub use gregor_group as group;
 pub use gregor_log as log;
+pub use gregor_replication as replication;
 pub use gregor_routing as routing;
 pub use gregor_server as server;

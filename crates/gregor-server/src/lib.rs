@@ -13,12 +13,12 @@
 
 pub mod cli;
 mod config;
-mod controller;
+pub mod controller;
 mod coordination;
-mod fetcher;
+pub mod fetcher;
 
 pub use config::ServerConfig;
-pub use coordination::{CoordinatedCatalog, EMBEDDED_DIR};
+pub use coordination::{register, CoordinatedCatalog, EMBEDDED_DIR};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -198,8 +198,9 @@ impl Server {
 }
 
 /// A thread that shrinks lagging ISRs and expires waiting produces every
-/// 100 ms (it blocks on coordination, so not on the runtime).
-fn spawn_replica_ticker(
+/// 100 ms (it blocks on coordination, so not on the runtime), until
+/// `stopped` turns true.
+pub fn spawn_replica_ticker(
     broker: Arc<Broker>,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {

@@ -1,0 +1,109 @@
+//! A broker assembled by hand from the crates, with other parts than
+//! `gregor server` picks: coordination through ZooKeeper when an address
+//! is given (`host:port`; otherwise an in-memory store that lives as long
+//! as the process), every append fsynced before it is acknowledged
+//! (`flush.messages=1`), two network threads and four handler threads.
+//! The replica manager, fetcher, controller and group coordinator are the
+//! same as the server's, so brokers built like this form clusters with
+//! `gregor server` brokers.
+//!
+//! `cargo run --example custom_broker -- [zookeeper host:port] [port]`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use gregor::coord::kafka::KafkaMetadata;
+use gregor::coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore, ZooKeeperCoordinator};
+use gregor::log::{LogConfig, LogManager, LogManagerConfig};
+use gregor::replication::ReplicaSettings;
+use gregor::routing::{Broker, BrokerConfig, NetworkConfig, ReplicaManager, SocketServer};
+use gregor::server::{controller, fetcher, register, spawn_replica_ticker, CoordinatedCatalog};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let zookeeper = std::env::args().nth(1).filter(|a| a.contains(':'));
+    let port: u16 = std::env::args().nth(2).map_or(Ok(9092), |p| p.parse())?;
+    let broker_id = 0;
+    let session = Duration::from_secs(6);
+
+    // Coordination: the part this example swaps.
+    let coordinator: Arc<dyn Coordinator> = match &zookeeper {
+        Some(hosts) => Arc::new(ZooKeeperCoordinator::connect(hosts, session).await?),
+        None => Arc::new(EmbeddedCoordinator::connect(&EmbeddedStore::in_memory(), session)),
+    };
+    KafkaMetadata::new(coordinator.as_ref()).ensure_layout().await?;
+
+    // Storage: every append on disk before it is acknowledged.
+    let data = tempfile::tempdir()?;
+    let mut log_config = LogManagerConfig::new(vec![data.path().to_path_buf()]);
+    log_config.replicated = true;
+    log_config.default_log_config = LogConfig {
+        flush_messages: 1,
+        ..LogConfig::default()
+    };
+    let logs = Arc::new(LogManager::open(log_config.clone())?);
+    logs.start_background();
+
+    // Replication and the request handlers.
+    let replicas = Arc::new(ReplicaManager::new(broker_id, ReplicaSettings::default()));
+    let catalog = Arc::new(CoordinatedCatalog::new(
+        coordinator.clone(),
+        tokio::runtime::Handle::current(),
+        broker_id,
+    ));
+    let broker_config = BrokerConfig {
+        node_id: broker_id,
+        advertised_port: port,
+        default_log_config: log_config.default_log_config,
+        ..BrokerConfig::default()
+    };
+    let (broker_logs, broker_replicas) = (logs.clone(), replicas.clone());
+    let broker = tokio::task::spawn_blocking(move || {
+        Broker::with_catalog(broker_config, broker_logs, catalog, Some(broker_replicas))
+    })
+    .await?
+    .map_err(anyhow::Error::msg)?;
+    let broker = Arc::new(broker);
+    let starting = broker.clone();
+    let groups = tokio::task::spawn_blocking(move || starting.start_groups(Default::default()))
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    let group_ticker = gregor::group::GroupCoordinator::spawn_ticker(groups, Duration::from_millis(100))?;
+
+    // The network: a smaller pipeline than the default.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("listening on port {port}"))?;
+    let network = SocketServer::start(
+        listener,
+        broker.clone(),
+        NetworkConfig {
+            num_network_threads: 2,
+            num_io_threads: 4,
+            ..NetworkConfig::default()
+        },
+    )?;
+
+    // The same fetcher and controller election as `gregor server`.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let ticking = spawn_replica_ticker(broker.clone(), stopped.clone())?;
+    let fetching = fetcher::spawn(replicas, stopped.clone());
+    let controlling = controller::spawn(coordinator.clone(), broker.clone(), false, stopped);
+    register(coordinator.as_ref(), broker_id, "127.0.0.1", port, None).await?;
+    println!(
+        "custom broker on 127.0.0.1:{port}, coordination: {}; Ctrl-C stops it",
+        zookeeper.as_deref().unwrap_or("in memory")
+    );
+
+    tokio::signal::ctrl_c().await?;
+    let _ = stop.send(true);
+    fetching.abort();
+    controlling.abort();
+    let _ = tokio::task::spawn_blocking(move || ticking.join()).await;
+    network.shutdown().await;
+    group_ticker.stop();
+    logs.close()?;
+    coordinator.close().await?;
+    Ok(())
+}
