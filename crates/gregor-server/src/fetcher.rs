@@ -125,7 +125,7 @@ fn refusal(code: i16) -> ReplicationError {
 }
 
 async fn truncate(
-    replicas: &ReplicaManager,
+    replicas: &Arc<ReplicaManager>,
     conn: &mut Connection,
     local: i32,
     queries: &[(FollowedPartition, i32)],
@@ -167,8 +167,11 @@ async fn truncate(
             if result.is_err() {
                 tokio::time::sleep(BACKOFF).await;
             }
-            if let Err(e) = replicas.on_epoch_end(&tp, followed.leader_epoch, *requested, result) {
-                tracing::error!(partition = %tp, "truncation failed: {e}");
+            let (replicas, epoch, requested) = (replicas.clone(), followed.leader_epoch, *requested);
+            let truncated =
+                tokio::task::spawn_blocking(move || replicas.on_epoch_end(&tp, epoch, requested, result)).await;
+            if let Ok(Err(e)) = truncated {
+                tracing::error!("truncation failed: {e}");
             }
         }
     }
@@ -176,7 +179,7 @@ async fn truncate(
 }
 
 async fn fetch(
-    replicas: &ReplicaManager,
+    replicas: &Arc<ReplicaManager>,
     conn: &mut Connection,
     local: i32,
     fetches: &[(FollowedPartition, u64)],
@@ -208,35 +211,46 @@ async fn fetch(
         .collect();
     conn.set_timeout(Duration::from_millis(FETCH_WAIT_MS as u64 + 10_000));
     let response = conn.send(request, FETCH_VERSION).await?;
+    let mut refused = false;
+    let mut outcomes = Vec::new();
     for topic in response.responses {
         for data in topic.partitions {
             let tp = TopicPartition::new(topic.topic.0.as_str(), data.partition_index.unsigned_abs());
             let Some((followed, offset)) = fetches.iter().find(|(p, _)| p.partition == tp) else {
                 continue;
             };
+            refused |= data.error_code != 0 && data.error_code != ResponseError::OffsetOutOfRange.code();
+            outcomes.push((tp, followed.leader_epoch, *offset, data));
+        }
+    }
+    // Appends and truncations are disk work: off the runtime's threads.
+    let replicas = replicas.clone();
+    let applied = tokio::task::spawn_blocking(move || {
+        for (tp, epoch, offset, data) in outcomes {
             let applied = if data.error_code == ResponseError::OffsetOutOfRange.code() {
                 let range = (
                     u64::try_from(data.log_start_offset).unwrap_or(0),
                     u64::try_from(data.high_watermark).unwrap_or(0),
                 );
-                replicas.on_fetch_error(
-                    &tp,
-                    followed.leader_epoch,
-                    ReplicationError::NotLeaderOrFollower,
-                    Some(range),
-                )
+                replicas.on_fetch_error(&tp, epoch, ReplicationError::NotLeaderOrFollower, Some(range))
             } else if data.error_code != 0 {
-                tokio::time::sleep(BACKOFF).await;
-                replicas.on_fetch_error(&tp, followed.leader_epoch, refusal(data.error_code), None)
+                replicas.on_fetch_error(&tp, epoch, refusal(data.error_code), None)
             } else {
                 let records = data.records.unwrap_or_default();
                 let hw = u64::try_from(data.high_watermark).unwrap_or(0);
-                replicas.on_fetched(&tp, followed.leader_epoch, *offset, &records, hw)
+                replicas.on_fetched(&tp, epoch, offset, &records, hw)
             };
             if let Err(e) = applied {
                 tracing::error!(partition = %tp, "replicated append failed: {e}");
             }
         }
+    })
+    .await;
+    if applied.is_err() {
+        tracing::error!("a replicated append panicked");
+    }
+    if refused {
+        tokio::time::sleep(BACKOFF).await;
     }
     Ok(())
 }

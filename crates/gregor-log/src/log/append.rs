@@ -198,10 +198,10 @@ impl Log {
             .context(|| format!("creating segment {base_offset} in {}", self.dir.display()))?;
         let segment = Arc::new(segment);
         self.segments.write().insert(base_offset, segment.clone());
-        // The new file's directory entry must survive a crash too.
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .context(|| format!("syncing directory {}", self.dir.display()))?;
+        // The new files' directory entries must survive a crash too: the
+        // next flush syncs the directory (an fsync here stalls every
+        // producer of the partition behind the disk's writeback).
+        self.unsynced_files.lock().push(self.dir.clone());
         // As Kafka does: the producer state as of the new segment's start.
         self.write_producer_snapshot(state, base_offset)?;
         tracing::debug!(dir = %self.dir.display(), base_offset, "rolled a new segment");

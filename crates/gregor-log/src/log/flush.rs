@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Log;
 use crate::config::FlushPolicy;
-use crate::error::{LogError, Result};
+use crate::error::{IoContext, LogError, Result};
 use crate::segment::Segment;
 
 impl Log {
@@ -63,7 +63,7 @@ impl Log {
     pub(crate) fn flush_to(&self, offset: u64) -> Result<()> {
         let from = self.recovery_point();
         if offset <= from {
-            return Ok(());
+            return self.sync_new_files();
         }
         let segments: Vec<Arc<Segment>> = {
             let map = self.segments.read();
@@ -82,8 +82,56 @@ impl Log {
                 return Err(LogError::Offline(reason));
             }
         }
+        self.sync_new_files()?;
         self.recovery_point.fetch_max(offset, Ordering::AcqRel);
         self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
         Ok(())
+    }
+
+    /// Syncs the files created since the last flush and the directory
+    /// holding their entries (kept for the next flush if that fails).
+    pub(crate) fn sync_new_files(&self) -> Result<()> {
+        let files = std::mem::take(&mut *self.unsynced_files.lock());
+        if files.is_empty() {
+            return Ok(());
+        }
+        let sync = |path: &std::path::Path| std::fs::File::open(path).and_then(|f| f.sync_all());
+        let outcome = files
+            .iter()
+            .filter(|p| **p != self.dir)
+            .try_for_each(|path| match sync(path) {
+                // Pruned meanwhile (an old snapshot): nothing to keep.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other.context(|| format!("syncing {}", path.display())),
+            })
+            .and_then(|()| sync(&self.dir).context(|| format!("syncing directory {}", self.dir.display())));
+        if outcome.is_err() {
+            self.unsynced_files.lock().extend(files);
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::batch::RecordBatchBuilder;
+    use crate::{Log, LogConfig};
+
+    #[test]
+    fn a_roll_leaves_its_syncs_to_the_next_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+        let mut batch = RecordBatchBuilder::new(0);
+        batch.append(None, Some(b"v"), &[], 0);
+        log.append(&mut batch.build(), 0).unwrap();
+        log.roll().unwrap();
+        let pending = log.unsynced_files.lock().clone();
+        assert!(
+            pending.contains(&dir.path().to_path_buf()),
+            "the directory entry of the new segment"
+        );
+        assert!(pending.iter().any(|p| p.extension().is_some_and(|e| e == "snapshot")));
+        log.flush().unwrap();
+        assert!(log.unsynced_files.lock().is_empty());
     }
 }

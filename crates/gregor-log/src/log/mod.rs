@@ -132,6 +132,10 @@ pub struct Log {
     flush_done: Condvar,
     failure: Mutex<Option<String>>,
     closed: AtomicBool,
+    /// Files created since the last flush (a rolled segment's directory
+    /// entry, producer snapshots): synced, with the directory, by the next
+    /// flush rather than on the append path.
+    unsynced_files: Mutex<Vec<PathBuf>>,
 }
 
 #[derive(Debug, Default)]
@@ -344,6 +348,7 @@ impl Log {
         }
         self.flush_to(self.end_offset())?;
         self.write_producer_snapshot(&state, self.end_offset())?;
+        self.sync_new_files()?;
         self.active_segment()
             .make_inactive()
             .context(|| format!("closing {}", self.dir.display()))

@@ -112,6 +112,7 @@ impl Log {
             last_flush_ms: AtomicI64::new(now),
             epoch_cache: Mutex::new(epoch_cache),
             flushing: Mutex::new(false),
+            unsynced_files: Mutex::new(Vec::new()),
             flush_done: Condvar::new(),
             failure: Mutex::new(None),
             closed: AtomicBool::new(false),

@@ -98,8 +98,10 @@ pub(super) fn load(
 }
 
 impl Log {
-    /// Saves the producer state as `<offset>.snapshot` (written aside,
-    /// fsynced, renamed) and prunes old snapshots. Holds the append lock.
+    /// Saves the producer state as `<offset>.snapshot` (written aside and
+    /// renamed; synced by the next flush — a snapshot a crash left
+    /// incomplete fails its CRC and the previous one is used) and prunes
+    /// old snapshots. Holds the append lock.
     pub(super) fn write_producer_snapshot(&self, state: &AppendState, offset: u64) -> Result<()> {
         let path = snapshot_path(&self.dir, offset);
         let tmp = path.with_extension("snapshot.tmp");
@@ -107,10 +109,10 @@ impl Log {
         let write = || -> std::io::Result<()> {
             let mut file = fs::File::create(&tmp)?;
             std::io::Write::write_all(&mut file, &bytes)?;
-            file.sync_all()?;
             fs::rename(&tmp, &path)
         };
         write().context(|| format!("writing producer snapshot {}", path.display()))?;
+        self.unsynced_files.lock().push(path.clone());
         let offsets = snapshot_offsets(&self.dir)?;
         let log_start = self.log_start_offset();
         let newest = offsets.last().copied().unwrap_or(offset);
