@@ -30,6 +30,8 @@ const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
 const DELETE_SUFFIX: &str = "-delete";
+/// Suffix of a partition directory set aside (kept, no longer served).
+const STRAY_SUFFIX: &str = "-stray";
 
 /// Settings of a [`LogManager`] (Kafka's broker-level names in comments).
 #[derive(Debug, Clone)]
@@ -194,6 +196,25 @@ impl LogManager {
         fs::remove_dir_all(&doomed).context(|| format!("deleting {}", doomed.display()))?;
         info!(partition = %tp, "deleted log");
         Ok(())
+    }
+
+    /// Closes a partition's log and keeps its directory aside, renamed
+    /// `<topic>-<partition>.<nanos>-stray`: no longer opened or served, not
+    /// deleted (a replica of a topic deleted while this broker was down, to
+    /// be removed by an operator). Returns the new path.
+    pub fn set_aside(&self, tp: &TopicPartition) -> Result<PathBuf> {
+        let Some((_, log)) = self.logs.write().remove(tp) else {
+            return Err(LogError::Partition(format!("no log for {tp}")));
+        };
+        log.close()?;
+        let from = log.dir().to_path_buf();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let aside = from.with_file_name(format!("{}.{nanos}{STRAY_SUFFIX}", tp.dir_name()));
+        fs::rename(&from, &aside).context(|| format!("setting {} aside", from.display()))?;
+        warn!(partition = %tp, dir = %aside.display(), "log set aside");
+        Ok(aside)
     }
 
     /// Writes the recovery-point, log-start and high-watermark checkpoints
@@ -362,6 +383,9 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.ends_with(DELETE_SUFFIX) {
             fs::remove_dir_all(entry.path()).context(|| format!("finishing the deletion of {name}"))?;
+            continue;
+        }
+        if name.ends_with(STRAY_SUFFIX) {
             continue;
         }
         match TopicPartition::from_dir_name(&name) {

@@ -135,11 +135,12 @@ impl Broker {
     }
 
     /// A broker whose topics are also recorded in `catalog`, reconciled
-    /// with the disks first: topics found only on disk are recorded, and —
-    /// without `replicas` — recorded topics get their missing partitions
-    /// (with the recorded id and overrides). With `replicas` the broker is
-    /// part of a replicated cluster: the controller says which partitions
-    /// it holds and leads (LeaderAndIsr creates their logs). Blocks on the
+    /// with the disks first. Without `replicas`, topics found only on disk
+    /// are recorded and recorded topics get their missing partitions (with
+    /// the recorded id and overrides). With `replicas` the broker is part
+    /// of a replicated cluster: the controller says which partitions it
+    /// holds and leads (LeaderAndIsr creates their logs), and logs of
+    /// topics the catalog no longer has are set aside. Blocks on the
     /// catalog.
     pub fn with_catalog(
         config: BrokerConfig,
@@ -173,14 +174,31 @@ impl Broker {
             }
             merged.insert(name.clone(), topic);
         }
-        for (name, topic) in &merged {
-            if !recorded.contains_key(name) {
-                match catalog.create(name, topic, Placement::Here) {
-                    Ok(()) | Err(CatalogError::AlreadyExists) => {}
-                    Err(e) => return Err(e.to_string()),
+        let disk_only: Vec<(String, Topic)> = merged
+            .iter()
+            .filter(|(name, _)| !recorded.contains_key(*name))
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect();
+        for (name, topic) in disk_only {
+            if replicas.is_some() {
+                // In a cluster the catalog is the truth: a topic it lacks was
+                // deleted while this broker was down. Set its logs aside (not
+                // served, not resurrected, not deleted either).
+                tracing::warn!(topic = %name, "on disk but not in the cluster's catalog (deleted while this broker was down?): setting its logs aside");
+                for p in 0..topic.partitions {
+                    let tp = TopicPartition::new(&name, p);
+                    if broker.logs.get(&tp).is_some() {
+                        broker.logs.set_aside(&tp).map_err(|e| e.to_string())?;
+                    }
                 }
-                tracing::info!(topic = %name, "recorded a topic found on disk");
+                merged.remove(&name);
+                continue;
             }
+            match catalog.create(&name, &topic, Placement::Here) {
+                Ok(()) | Err(CatalogError::AlreadyExists) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            tracing::info!(topic = %name, "recorded a topic found on disk");
         }
         broker.topics = RwLock::new(merged);
         broker.catalog = Some(catalog);
