@@ -14,17 +14,21 @@
 #[path = "support/ram_broker.rs"]
 mod ram_broker;
 
+#[path = "support/latency.rs"]
+mod latency;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use gregor::server::{Server, ServerConfig};
 use hdrhistogram::Histogram;
+use latency::Latency;
 use rdkafka::bindings;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 
 /// Loopback TCP throughput: one writer, one reader, 1 MiB writes.
 fn loopback_bytes_per_second(total: usize) -> f64 {
@@ -81,24 +85,8 @@ fn process_cpu_seconds() -> f64 {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
-struct Latency {
-    histogram: std::sync::Mutex<Histogram<u64>>,
-}
-
-impl ClientContext for Latency {}
-
-impl ProducerContext for Latency {
-    type DeliveryOpaque = Box<Instant>;
-    fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
-        assert!(result.is_ok(), "delivery failed: {result:?}");
-        let _ = self.histogram.lock().unwrap().record(sent.elapsed().as_micros() as u64);
-    }
-}
-
 fn produce(bootstrap: &str, topic: &str, records: usize, size: usize) -> (f64, Histogram<u64>) {
-    let context = Latency {
-        histogram: std::sync::Mutex::new(Histogram::new(3).unwrap()),
-    };
+    let context = Latency::new();
     let producer: BaseProducer<Latency> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("acks", "1")

@@ -10,31 +10,20 @@
 //! `GREGOR_BENCH_SECONDS` (default 10), `GREGOR_BENCH_MBPS` (default 50).
 //! Results go in docs/PERFORMANCE.md.
 
+#[path = "support/latency.rs"]
+mod latency;
+
 use std::time::{Duration, Instant};
 
 use gregor::coord::{CoordServer, EmbeddedStore};
 use gregor::server::{Server, ServerConfig};
 use hdrhistogram::Histogram;
+use latency::Latency;
 use rdkafka::config::ClientConfig;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::ClientContext;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 const RECORD: usize = 1024;
 const TOPIC: &str = "acks-bench";
-
-struct Latency {
-    histogram: std::sync::Mutex<Histogram<u64>>,
-}
-
-impl ClientContext for Latency {}
-
-impl ProducerContext for Latency {
-    type DeliveryOpaque = Box<Instant>;
-    fn delivery(&self, result: &DeliveryResult<'_>, sent: Self::DeliveryOpaque) {
-        assert!(result.is_ok(), "delivery failed: {result:?}");
-        let _ = self.histogram.lock().unwrap().record(sent.elapsed().as_micros() as u64);
-    }
-}
 
 fn producer(bootstrap: &str, acks: &str) -> BaseProducer<Latency> {
     ClientConfig::new()
@@ -42,9 +31,7 @@ fn producer(bootstrap: &str, acks: &str) -> BaseProducer<Latency> {
         .set("acks", acks)
         .set("linger.ms", "1")
         .set("queue.buffering.max.messages", "1000000")
-        .create_with_context(Latency {
-            histogram: std::sync::Mutex::new(Histogram::new(3).unwrap()),
-        })
+        .create_with_context(Latency::new())
         .unwrap()
 }
 

@@ -151,49 +151,50 @@ def run_scenario(cluster):
     assert consumed == list(range(RECORDS))
 
 
-def test_leader_kills_lose_nothing_embedded(tmp_path):
+@pytest.fixture
+def embedded_cluster(tmp_path):
     coordination = Coordination(str(tmp_path / "coordination"))
     cluster = Cluster(str(tmp_path), ["--coordination", coordination.address])
-    try:
-        run_scenario(cluster)
-    finally:
-        cluster.stop()
-        coordination.stop()
+    yield cluster
+    cluster.stop()
+    coordination.stop()
 
 
-def test_leader_kills_lose_nothing_zookeeper(tmp_path):
+@pytest.fixture
+def zookeeper_cluster(tmp_path):
     zookeeper = ZooKeeper(str(tmp_path / "zookeeper"))
     cluster = Cluster(str(tmp_path), ["--zookeeper", zookeeper.hosts])
-    try:
-        run_scenario(cluster)
-    finally:
-        cluster.stop()
-        zookeeper.stop()
+    yield cluster
+    cluster.stop()
+    zookeeper.stop()
 
 
-def test_a_topic_deleted_while_a_replica_is_down_stays_deleted(tmp_path):
-    coordination = Coordination(str(tmp_path / "coordination"))
-    cluster = Cluster(str(tmp_path), ["--coordination", coordination.address])
-    try:
-        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-        admin.create_topics([NewTopic(TOPIC, 1, 3)])[TOPIC].result(30)
-        cluster.wait_for(admin, lambda p: len(p.isrs) == 3, "a full ISR")
-        down = cluster.brokers[2]
-        down.stop()
-        admin = AdminClient({"bootstrap.servers": cluster.brokers[0].bootstrap})
-        admin.delete_topics([TOPIC])[TOPIC].result(30)
-        live_dirs = [os.path.join(b.data_dir, "logs", f"{TOPIC}-0") for b in cluster.brokers[:2]]
-        deadline = time.time() + 30
-        while any(os.path.exists(d) for d in live_dirs) and time.time() < deadline:
-            time.sleep(0.1)
-        assert not any(os.path.exists(d) for d in live_dirs), "live replicas kept their logs"
-        down.start()
-        time.sleep(3)
-        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
-        assert TOPIC not in admin.list_topics(timeout=10).topics, "the deleted topic came back"
-        logs = os.listdir(os.path.join(down.data_dir, "logs"))
-        assert f"{TOPIC}-0" not in logs
-        assert any(d.startswith(f"{TOPIC}-0.") and d.endswith("-stray") for d in logs), logs
-    finally:
-        cluster.stop()
-        coordination.stop()
+def test_leader_kills_lose_nothing_embedded(embedded_cluster):
+    run_scenario(embedded_cluster)
+
+
+def test_leader_kills_lose_nothing_zookeeper(zookeeper_cluster):
+    run_scenario(zookeeper_cluster)
+
+
+def test_a_topic_deleted_while_a_replica_is_down_stays_deleted(embedded_cluster):
+    cluster = embedded_cluster
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.create_topics([NewTopic(TOPIC, 1, 3)])[TOPIC].result(30)
+    cluster.wait_for(admin, lambda p: len(p.isrs) == 3, "a full ISR")
+    down = cluster.brokers[2]
+    down.stop()
+    admin = AdminClient({"bootstrap.servers": cluster.brokers[0].bootstrap})
+    admin.delete_topics([TOPIC])[TOPIC].result(30)
+    live_dirs = [os.path.join(b.data_dir, "logs", f"{TOPIC}-0") for b in cluster.brokers[:2]]
+    deadline = time.time() + 30
+    while any(os.path.exists(d) for d in live_dirs) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not any(os.path.exists(d) for d in live_dirs), "live replicas kept their logs"
+    down.start()
+    time.sleep(3)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    assert TOPIC not in admin.list_topics(timeout=10).topics, "the deleted topic came back"
+    logs = os.listdir(os.path.join(down.data_dir, "logs"))
+    assert f"{TOPIC}-0" not in logs
+    assert any(d.startswith(f"{TOPIC}-0.") and d.endswith("-stray") for d in logs), logs

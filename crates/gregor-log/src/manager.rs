@@ -183,6 +183,16 @@ impl LogManager {
 
     /// Closes and removes the log of `tp` with its files.
     pub fn delete(&self, tp: &TopicPartition) -> Result<()> {
+        let doomed = self.detach(tp, DELETE_SUFFIX)?;
+        fs::remove_dir_all(&doomed).context(|| format!("deleting {}", doomed.display()))?;
+        info!(partition = %tp, "deleted log");
+        Ok(())
+    }
+
+    /// Removes a partition's log from the manager, closes it and renames
+    /// its directory `<topic>-<partition>.<nanos><suffix>`; returns the new
+    /// path.
+    fn detach(&self, tp: &TopicPartition, suffix: &str) -> Result<PathBuf> {
         let Some((_, log)) = self.logs.write().remove(tp) else {
             return Err(LogError::Partition(format!("no log for {tp}")));
         };
@@ -191,11 +201,9 @@ impl LogManager {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
-        let doomed = from.with_file_name(format!("{}.{nanos}{DELETE_SUFFIX}", tp.dir_name()));
-        fs::rename(&from, &doomed).context(|| format!("renaming {} for deletion", from.display()))?;
-        fs::remove_dir_all(&doomed).context(|| format!("deleting {}", doomed.display()))?;
-        info!(partition = %tp, "deleted log");
-        Ok(())
+        let to = from.with_file_name(format!("{}.{nanos}{suffix}", tp.dir_name()));
+        fs::rename(&from, &to).context(|| format!("renaming {}", from.display()))?;
+        Ok(to)
     }
 
     /// Closes a partition's log and keeps its directory aside, renamed
@@ -203,16 +211,7 @@ impl LogManager {
     /// deleted (a replica of a topic deleted while this broker was down, to
     /// be removed by an operator). Returns the new path.
     pub fn set_aside(&self, tp: &TopicPartition) -> Result<PathBuf> {
-        let Some((_, log)) = self.logs.write().remove(tp) else {
-            return Err(LogError::Partition(format!("no log for {tp}")));
-        };
-        log.close()?;
-        let from = log.dir().to_path_buf();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let aside = from.with_file_name(format!("{}.{nanos}{STRAY_SUFFIX}", tp.dir_name()));
-        fs::rename(&from, &aside).context(|| format!("setting {} aside", from.display()))?;
+        let aside = self.detach(tp, STRAY_SUFFIX)?;
         warn!(partition = %tp, dir = %aside.display(), "log set aside");
         Ok(aside)
     }

@@ -829,18 +829,22 @@ impl Sim {
         );
     }
 
+    /// Delivers the next message in flight, or lets time pass when there
+    /// is none.
+    fn deliver_next(&mut self) {
+        if let Some(m) = self.net.pop() {
+            self.now = self.now.max(m.at);
+            self.deliver(m);
+        } else {
+            self.now += 5;
+            self.tick();
+        }
+    }
+
     fn step(&mut self) {
         let roll = self.rng.below(100);
         match roll {
-            0..=54 => {
-                if let Some(m) = self.net.pop() {
-                    self.now = self.now.max(m.at);
-                    self.deliver(m);
-                } else {
-                    self.now += 5;
-                    self.tick();
-                }
-            }
+            0..=54 => self.deliver_next(),
             55..=79 => {
                 self.now += 1 + self.rng.below(30);
                 self.tick();
@@ -967,13 +971,7 @@ impl Sim {
             if self.converged() {
                 return;
             }
-            if let Some(m) = self.net.pop() {
-                self.now = self.now.max(m.at);
-                self.deliver(m);
-            } else {
-                self.now += 5;
-                self.tick();
-            }
+            self.deliver_next();
             self.check();
         }
         panic!("replicas did not converge: store {:?}", self.store);

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use gregor_log::{Log, LogError, TopicPartition};
 use gregor_replication::{
-    AckOutcome, AckPurgatory, BrokerId, ControllerFence, EpochEnd, FollowerRequest, IsrChange, LeaderAndIsr, LocalLog,
-    PartitionRecord, ReplicaRole, ReplicaSettings, ReplicationError, RoleChange,
+    AckOutcome, AckPurgatory, BrokerId, ControllerFence, EpochEnd, FollowerPartition, FollowerRequest, IsrChange,
+    LeaderAndIsr, LocalLog, PartitionRecord, ReplicaRole, ReplicaSettings, ReplicationError, RoleChange,
 };
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::oneshot;
@@ -456,19 +456,6 @@ impl ReplicaManager {
         answer(expired);
     }
 
-    /// Partitions with a leader role here: (partition, ISR, replicas).
-    pub fn led(&self) -> Vec<(TopicPartition, Vec<BrokerId>, Vec<BrokerId>)> {
-        self.replicas
-            .read()
-            .iter()
-            .filter_map(|(tp, r)| {
-                let r = r.lock();
-                let l = r.role.leader()?;
-                Some((tp.clone(), l.isr().to_vec(), l.replicas().to_vec()))
-            })
-            .collect()
-    }
-
     // ---- follower side (the replica fetcher) ----
 
     /// The partitions this broker follows.
@@ -488,21 +475,36 @@ impl ReplicaManager {
             .collect()
     }
 
-    /// What to ask the leader of `tp` next, if this broker still follows
-    /// it in `leader_epoch` (truncating first when the log has no epochs).
-    pub fn next_follower_request(&self, tp: &TopicPartition, leader_epoch: i32) -> Option<FollowerRequest> {
+    /// Runs `f` on the follower state and log of `tp` if this broker
+    /// still follows it in `leader_epoch` (answers from an older epoch are
+    /// dropped).
+    fn with_follower<T>(
+        &self,
+        tp: &TopicPartition,
+        leader_epoch: i32,
+        f: impl FnOnce(&mut FollowerPartition, &Log) -> T,
+    ) -> Option<T> {
         let replica = self.replica(tp)?;
         let mut guard = replica.lock();
         let r = &mut *guard;
         let follower = r.role.follower_mut().filter(|f| f.leader_epoch() == leader_epoch)?;
-        let (request, cut) = follower.next_request(&LogView(&r.log));
-        if let Some(cut) = cut {
-            if let Err(e) = r.log.truncate_to(cut.offset) {
-                tracing::error!(partition = %tp, "truncation failed: {e}");
-                return None;
+        Some(f(follower, &r.log))
+    }
+
+    /// What to ask the leader of `tp` next, if this broker still follows
+    /// it in `leader_epoch` (truncating first when the log has no epochs).
+    pub fn next_follower_request(&self, tp: &TopicPartition, leader_epoch: i32) -> Option<FollowerRequest> {
+        self.with_follower(tp, leader_epoch, |follower, log| {
+            let (request, cut) = follower.next_request(&LogView(log));
+            match cut.map(|cut| log.truncate_to(cut.offset)) {
+                Some(Err(e)) => {
+                    tracing::error!(partition = %tp, "truncation failed: {e}");
+                    None
+                }
+                _ => Some(request),
             }
-        }
-        Some(request)
+        })
+        .flatten()
     }
 
     /// The leader answered OffsetsForLeaderEpoch for `requested`: truncate
@@ -514,19 +516,16 @@ impl ReplicaManager {
         requested: i32,
         answer: Result<EpochEnd, ReplicationError>,
     ) -> Result<(), LogError> {
-        let Some(replica) = self.replica(tp) else { return Ok(()) };
-        let mut guard = replica.lock();
-        let r = &mut *guard;
-        let Some(follower) = r.role.follower_mut().filter(|f| f.leader_epoch() == leader_epoch) else {
-            return Ok(());
-        };
-        if let Some(cut) = follower.on_epoch_end(requested, answer, &LogView(&r.log)) {
-            if cut.offset < r.log.end_offset() {
-                tracing::info!(partition = %tp, from = r.log.end_offset(), to = cut.offset, "truncating the diverging tail");
+        self.with_follower(tp, leader_epoch, |follower, log| {
+            let Some(cut) = follower.on_epoch_end(requested, answer, &LogView(log)) else {
+                return Ok(());
+            };
+            if cut.offset < log.end_offset() {
+                tracing::info!(partition = %tp, from = log.end_offset(), to = cut.offset, "truncating the diverging tail");
             }
-            r.log.truncate_to(cut.offset)?;
-        }
-        Ok(())
+            log.truncate_to(cut.offset)
+        })
+        .unwrap_or(Ok(()))
     }
 
     /// Batches fetched from the leader, read from `fetch_offset`: appended
@@ -539,23 +538,20 @@ impl ReplicaManager {
         records: &[u8],
         leader_high_watermark: u64,
     ) -> Result<(), LogError> {
-        let Some(replica) = self.replica(tp) else { return Ok(()) };
-        let guard = replica.lock();
-        if guard.role.follower().is_none_or(|f| f.leader_epoch() != leader_epoch) {
-            return Ok(());
-        }
-        let log = &guard.log;
-        if log.end_offset() != fetch_offset {
-            return Ok(()); // a stale answer
-        }
-        if !records.is_empty() {
-            log.append_replicated(records)?;
-        }
-        let hw = gregor_replication::follower_high_watermark(leader_high_watermark, log.end_offset());
-        if hw > log.high_watermark() {
-            log.set_high_watermark(hw);
-        }
-        Ok(())
+        self.with_follower(tp, leader_epoch, |_, log| {
+            if log.end_offset() != fetch_offset {
+                return Ok(()); // a stale answer
+            }
+            if !records.is_empty() {
+                log.append_replicated(records)?;
+            }
+            let hw = gregor_replication::follower_high_watermark(leader_high_watermark, log.end_offset());
+            if hw > log.high_watermark() {
+                log.set_high_watermark(hw);
+            }
+            Ok(())
+        })
+        .unwrap_or(Ok(()))
     }
 
     /// The leader refused a fetch: start over with truncation (or, when
@@ -567,24 +563,20 @@ impl ReplicaManager {
         error: ReplicationError,
         out_of_range: Option<(u64, u64)>,
     ) -> Result<(), LogError> {
-        let Some(replica) = self.replica(tp) else { return Ok(()) };
-        let mut guard = replica.lock();
-        let r = &mut *guard;
-        let Some(follower) = r.role.follower_mut().filter(|f| f.leader_epoch() == leader_epoch) else {
-            return Ok(());
-        };
-        if let Some((leader_start, leader_end)) = out_of_range {
-            let cut = follower.on_offset_out_of_range(&LogView(&r.log), leader_start, leader_end);
-            if cut.offset < r.log.end_offset() {
-                r.log.truncate_to(cut.offset)?;
+        self.with_follower(tp, leader_epoch, |follower, log| {
+            let Some((leader_start, leader_end)) = out_of_range else {
+                tracing::debug!(partition = %tp, "fetch refused: {error}; truncating again");
+                *follower = FollowerPartition::new(follower.leader(), leader_epoch);
+                return Ok(());
+            };
+            let cut = follower.on_offset_out_of_range(&LogView(log), leader_start, leader_end);
+            if cut.offset < log.end_offset() {
+                log.truncate_to(cut.offset)
             } else {
-                r.log.truncate_fully_and_start_at(cut.offset)?;
+                log.truncate_fully_and_start_at(cut.offset)
             }
-            return Ok(());
-        }
-        tracing::debug!(partition = %tp, "fetch refused: {error}; truncating again");
-        *follower = gregor_replication::FollowerPartition::new(follower.leader(), leader_epoch);
-        Ok(())
+        })
+        .unwrap_or(Ok(()))
     }
 }
 

@@ -11,17 +11,17 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gregor_coord::kafka::{
-    BrokerRegistration, KafkaMetadata, PartitionState, CONTROLLER, ISR_CHANGE_NOTIFICATION, TOPICS,
-};
+use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, CONTROLLER, ISR_CHANGE_NOTIFICATION, TOPICS};
 use gregor_coord::{CoordError, Coordinator, SessionState};
 use gregor_log::TopicPartition;
-use gregor_replication::{Controller, ControllerCommand, LeaderAndIsr, PartitionRecord};
+use gregor_replication::{Controller, ControllerCommand, PartitionRecord};
 use gregor_routing::Broker;
 use kafka_protocol_zk::messages as zk;
 use kafka_protocol_zk::protocol::StrBytes;
 use kafka_protocol_zk::protocol::{Encodable, HeaderVersion};
 use tokio::sync::{mpsc, watch};
+
+use crate::coordination::{from_recorded, to_recorded};
 
 /// How often the controller re-reads topics even without a watch firing
 /// (partition counts grown by CreatePartitions change a topic's data).
@@ -320,13 +320,7 @@ impl Office {
                     state,
                     expected_version,
                 } => {
-                    let recorded = PartitionState {
-                        controller_epoch: state.controller_epoch,
-                        leader: state.leader,
-                        version: 1,
-                        leader_epoch: state.leader_epoch,
-                        isr: state.isr.clone(),
-                    };
+                    let recorded = to_recorded(&state);
                     let expected = (expected_version >= 0).then_some(expected_version);
                     let p = partition.partition as i32;
                     let written = self
@@ -524,15 +518,6 @@ impl Office {
     }
 }
 
-fn from_recorded(state: &PartitionState) -> LeaderAndIsr {
-    LeaderAndIsr {
-        leader: state.leader,
-        leader_epoch: state.leader_epoch,
-        isr: state.isr.clone(),
-        controller_epoch: state.controller_epoch,
-    }
-}
-
 /// Hands requests to this broker's own handlers, in order.
 async fn deliver_locally(broker: Arc<Broker>, mut requests: mpsc::UnboundedReceiver<BrokerRequest>) {
     use gregor_routing::api::leader_and_isr as handlers;
@@ -595,45 +580,40 @@ async fn call(
     conn: &mut gregor_client::Connection,
     request: &BrokerRequest,
 ) -> Result<i16, gregor_client::ClientError> {
-    fn encoder<T: Encodable>(
-        request: &T,
-        version: i16,
-    ) -> impl FnOnce(&mut bytes::BytesMut) -> Result<(), String> + '_ {
-        move |out| request.encode(out, version).map_err(|e| e.to_string())
-    }
-    fn decode<T: kafka_protocol_zk::protocol::Decodable + HeaderVersion>(
-        mut body: bytes::Bytes,
-        version: i16,
-    ) -> Result<T, gregor_client::ClientError> {
-        use kafka_protocol::protocol::Decodable as _;
-        kafka_protocol::messages::ResponseHeader::decode(&mut body, T::header_version(version))
-            .map_err(|e| gregor_client::ClientError::Protocol(e.to_string()))?;
-        T::decode(&mut body, version).map_err(|e| gregor_client::ClientError::Protocol(e.to_string()))
-    }
     match request {
-        BrokerRequest::LeaderAndIsr(r) => {
-            let v = LEADER_AND_ISR_VERSION;
-            let body = conn
-                .call(4, v, zk::LeaderAndIsrRequest::header_version(v), encoder(r, v))
-                .await?;
-            let response: zk::LeaderAndIsrResponse = decode(body, v)?;
-            Ok(response.error_code)
-        }
+        BrokerRequest::LeaderAndIsr(r) => exchange::<_, zk::LeaderAndIsrResponse>(conn, 4, LEADER_AND_ISR_VERSION, r)
+            .await
+            .map(|a| a.error_code),
         BrokerRequest::UpdateMetadata(r) => {
-            let v = UPDATE_METADATA_VERSION;
-            let body = conn
-                .call(6, v, zk::UpdateMetadataRequest::header_version(v), encoder(r, v))
-                .await?;
-            let response: zk::UpdateMetadataResponse = decode(body, v)?;
-            Ok(response.error_code)
+            exchange::<_, zk::UpdateMetadataResponse>(conn, 6, UPDATE_METADATA_VERSION, r)
+                .await
+                .map(|a| a.error_code)
         }
-        BrokerRequest::StopReplica(r) => {
-            let v = STOP_REPLICA_VERSION;
-            let body = conn
-                .call(5, v, zk::StopReplicaRequest::header_version(v), encoder(r, v))
-                .await?;
-            let response: zk::StopReplicaResponse = decode(body, v)?;
-            Ok(response.error_code)
-        }
+        BrokerRequest::StopReplica(r) => exchange::<_, zk::StopReplicaResponse>(conn, 5, STOP_REPLICA_VERSION, r)
+            .await
+            .map(|a| a.error_code),
     }
+}
+
+/// One request and its response in the controller APIs' codec.
+async fn exchange<Req, Resp>(
+    conn: &mut gregor_client::Connection,
+    api_key: i16,
+    version: i16,
+    request: &Req,
+) -> Result<Resp, gregor_client::ClientError>
+where
+    Req: Encodable + HeaderVersion,
+    Resp: kafka_protocol_zk::protocol::Decodable + HeaderVersion,
+{
+    use kafka_protocol::protocol::Decodable as _;
+    let protocol = |e: String| gregor_client::ClientError::Protocol(e);
+    let mut body = conn
+        .call(api_key, version, Req::header_version(version), |out| {
+            request.encode(out, version).map_err(|e| e.to_string())
+        })
+        .await?;
+    kafka_protocol::messages::ResponseHeader::decode(&mut body, Resp::header_version(version))
+        .map_err(|e| protocol(e.to_string()))?;
+    Resp::decode(&mut body, version).map_err(|e| protocol(e.to_string()))
 }

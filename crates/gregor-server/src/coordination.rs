@@ -225,17 +225,10 @@ impl ClusterCatalog for CoordinatedCatalog {
         state: &LeaderAndIsr,
         expected_version: i32,
     ) -> Result<Option<i32>, CatalogError> {
-        let recorded = PartitionState {
-            controller_epoch: state.controller_epoch,
-            leader: state.leader,
-            version: 1,
-            leader_epoch: state.leader_epoch,
-            isr: state.isr.clone(),
-        };
         let written = self.runtime.block_on(self.meta().write_isr(
             &partition.topic,
             partition.partition as i32,
-            &recorded,
+            &to_recorded(state),
             expected_version,
         ));
         match written {
@@ -255,5 +248,27 @@ impl ClusterCatalog for CoordinatedCatalog {
         self.runtime
             .block_on(self.meta().allocate_producer_id_block(self.broker_id))
             .map_err(unavailable)
+    }
+}
+
+/// A partition's leadership in the JSON Kafka keeps at
+/// `/brokers/topics/<t>/partitions/<p>/state`.
+pub(crate) fn to_recorded(state: &LeaderAndIsr) -> PartitionState {
+    PartitionState {
+        controller_epoch: state.controller_epoch,
+        leader: state.leader,
+        version: 1,
+        leader_epoch: state.leader_epoch,
+        isr: state.isr.clone(),
+    }
+}
+
+/// The leadership a partition state node holds.
+pub(crate) fn from_recorded(state: &PartitionState) -> LeaderAndIsr {
+    LeaderAndIsr {
+        leader: state.leader,
+        leader_epoch: state.leader_epoch,
+        isr: state.isr.clone(),
+        controller_epoch: state.controller_epoch,
     }
 }

@@ -10,8 +10,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol_zk::messages::leader_and_isr_response::LeaderAndIsrPartitionError;
 use kafka_protocol_zk::messages::stop_replica_response::StopReplicaPartitionError;
 use kafka_protocol_zk::messages::{
-    LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest, StopReplicaResponse, UpdateMetadataRequest,
-    UpdateMetadataResponse,
+    BrokerId, LeaderAndIsrRequest, LeaderAndIsrResponse, StopReplicaRequest, StopReplicaResponse,
+    UpdateMetadataRequest, UpdateMetadataResponse,
 };
 
 use crate::broker::Broker;
@@ -28,6 +28,27 @@ fn cluster(broker: &Broker, controller_epoch: i32) -> Result<&ReplicaManager, Re
 
 fn partition_index(p: i32) -> Option<u32> {
     u32::try_from(p).ok()
+}
+
+/// A partition's record from the fields both controller requests carry.
+fn record(
+    replicas: &[BrokerId],
+    leader: BrokerId,
+    leader_epoch: i32,
+    isr: &[BrokerId],
+    controller_epoch: i32,
+    version: i32,
+) -> PartitionRecord {
+    PartitionRecord {
+        replicas: replicas.iter().map(|b| b.0).collect(),
+        state: LeaderAndIsr {
+            leader: leader.0,
+            leader_epoch,
+            isr: isr.iter().map(|b| b.0).collect(),
+            controller_epoch,
+        },
+        version,
+    }
 }
 
 /// Applies each partition's leader, epoch and ISR.
@@ -61,16 +82,14 @@ pub fn leader_and_isr(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAn
                         tracing::error!(topic = %name, partition = p, "cannot open the replica's log: {e}");
                         ResponseError::KafkaStorageError
                     })?;
-                    let record = PartitionRecord {
-                        replicas: state.replicas.iter().map(|b| b.0).collect(),
-                        state: LeaderAndIsr {
-                            leader: state.leader.0,
-                            leader_epoch: state.leader_epoch,
-                            isr: state.isr.iter().map(|b| b.0).collect(),
-                            controller_epoch: state.controller_epoch,
-                        },
-                        version: state.partition_epoch,
-                    };
+                    let record = record(
+                        &state.replicas,
+                        state.leader,
+                        state.leader_epoch,
+                        &state.isr,
+                        state.controller_epoch,
+                        state.partition_epoch,
+                    );
                     let tp = TopicPartition::new(&name, p);
                     replicas
                         .become_leader_or_follower(&tp, &record, log, broker.min_insync_replicas(&name))
@@ -119,16 +138,14 @@ pub fn update_metadata(broker: &Broker, request: UpdateMetadataRequest) -> Updat
             };
             partitions.push((
                 TopicPartition::new(&name, p),
-                PartitionRecord {
-                    replicas: state.replicas.iter().map(|b| b.0).collect(),
-                    state: LeaderAndIsr {
-                        leader: state.leader.0,
-                        leader_epoch: state.leader_epoch,
-                        isr: state.isr.iter().map(|b| b.0).collect(),
-                        controller_epoch: state.controller_epoch,
-                    },
-                    version: state.zk_version,
-                },
+                record(
+                    &state.replicas,
+                    state.leader,
+                    state.leader_epoch,
+                    &state.isr,
+                    state.controller_epoch,
+                    state.zk_version,
+                ),
             ));
         }
         if broker.topic(&name).is_none() {
