@@ -99,6 +99,7 @@ fn main() {
                     ("min.insync.replicas", "2".into()),
                     ("num.network.threads", "2".into()),
                     ("num.io.threads", "2".into()),
+                    ("metrics.listen", "127.0.0.1:0".into()),
                 ],
             )
             .unwrap();

@@ -23,7 +23,7 @@ if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null || ! c
 fi
 # Current Python clients from PyPI (and kafka-python's codecs).
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-  pytest kafka-python confluent-kafka lz4 zstandard python-snappy kazoo
+  pytest kafka-python confluent-kafka lz4 zstandard python-snappy kazoo prometheus-client
 
 step "format"
 cargo fmt --all -- --check

@@ -63,6 +63,8 @@ class Broker:
     def __init__(self, data_dir, env=None, args=()):
         self.data_dir = data_dir
         self.env = dict(os.environ, **(env or {}))
+        self.metrics_port = free_port()
+        self.env.setdefault("GREGOR_METRICS_LISTEN", f"127.0.0.1:{self.metrics_port}")
         if "GREGOR_TEST_RUST_LOG" in os.environ:
             self.env["RUST_LOG"] = os.environ["GREGOR_TEST_RUST_LOG"]
         self.args = list(args)

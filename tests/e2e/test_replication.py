@@ -19,6 +19,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from conftest import GREGOR, Broker, Coordination, ZooKeeper, consume_all
+from test_metrics import samples, scrape
 
 RECORDS = 30_000
 KILLS = 3
@@ -149,6 +150,14 @@ def run_scenario(cluster):
     # And a consumer reads them all from the leader.
     consumed = [int(m.value()) for m in consume_all(cluster.bootstrap, TOPIC, 1, RECORDS, timeout=120)]
     assert consumed == list(range(RECORDS))
+    # The leaders' metrics saw followers drop out and come back.
+    families = [scrape(b) for b in cluster.brokers]
+    shrinks = sum(samples(f["gregor_isr_shrinks"], "gregor_isr_shrinks_total")[0] for f in families)
+    expands = sum(samples(f["gregor_isr_expands"], "gregor_isr_expands_total")[0] for f in families)
+    assert shrinks >= 1 and expands >= 1, (shrinks, expands)
+    under = sum(samples(f["gregor_under_replicated_partitions"], "gregor_under_replicated_partitions")[0]
+                for f in families)
+    assert under == 0
 
 
 @pytest.fixture

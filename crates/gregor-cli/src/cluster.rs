@@ -32,6 +32,9 @@ pub struct ClusterArgs {
     /// Port of broker 0; broker i listens on this + i.
     #[arg(long, default_value_t = 9092)]
     pub base_port: u16,
+    /// Metrics port of broker 0; broker i serves `/metrics` on this + i.
+    #[arg(long, default_value_t = 9644)]
+    pub metrics_port: u16,
     /// Port of the embedded coordination service.
     #[arg(long, default_value_t = 2181)]
     pub coordination_port: u16,
@@ -88,6 +91,7 @@ pub fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
             .arg("server")
             .arg(format!("--broker-id={id}"))
             .arg(format!("--listeners=PLAINTEXT://127.0.0.1:{port}"))
+            .arg(format!("--metrics-listen=127.0.0.1:{}", args.metrics_port + id))
             .arg(format!(
                 "--log-dirs={}",
                 args.dir.join(format!("broker-{id}")).display()

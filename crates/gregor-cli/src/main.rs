@@ -45,7 +45,7 @@ fn main() {
     }
     let outcome = match Cli::parse().command {
         Command::Server(args) => {
-            init_logging();
+            init_logging(args.log_format.as_deref());
             tokio::runtime::Runtime::new()
                 .map_err(anyhow::Error::from)
                 .and_then(|runtime| runtime.block_on(gregor_server::cli::run(args)))
@@ -53,7 +53,7 @@ fn main() {
         }
         Command::DumpLog(args) => dump_log::run(&args),
         Command::Coordination(args) => {
-            init_logging();
+            init_logging(None);
             tokio::runtime::Runtime::new()
                 .map_err(anyhow::Error::from)
                 .and_then(|runtime| runtime.block_on(cluster::coordination(args)))

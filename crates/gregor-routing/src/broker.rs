@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::catalog::{CatalogError, ClusterCatalog, Placement};
 use crate::error::{log_error, replication_error};
+use crate::metrics::BrokerMetrics;
 use crate::offsets_store::{offsets_topic_config, OffsetsTopicStore};
 use crate::replicas::{IsrWriter, LeaderAppend, ReplicaAppendError, ReplicaManager};
 
@@ -86,6 +87,7 @@ pub struct Broker {
     catalog: Option<Arc<dyn ClusterCatalog>>,
     replicas: Option<Arc<ReplicaManager>>,
     groups: std::sync::OnceLock<Arc<GroupCoordinator>>,
+    metrics: Arc<BrokerMetrics>,
 }
 
 const PARTITION_METADATA: &str = "partition.metadata";
@@ -126,7 +128,18 @@ impl Broker {
             catalog: None,
             replicas: None,
             groups: std::sync::OnceLock::new(),
+            metrics: Arc::new(BrokerMetrics::new()),
         }
+    }
+
+    /// The broker's metrics.
+    pub fn metrics(&self) -> &Arc<BrokerMetrics> {
+        &self.metrics
+    }
+
+    /// The metrics in Prometheus' text format, gauges read now.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&self.logs, self.replicas.as_deref())
     }
 
     /// Wakes fetches waiting for data.
@@ -204,6 +217,8 @@ impl Broker {
         broker.catalog = Some(catalog);
         if let Some(r) = &replicas {
             broker.appended = r.progress();
+            let (shrinks, expands) = r.isr_change_counters();
+            broker.metrics.register_isr_changes(shrinks, expands);
         }
         broker.replicas = replicas;
         Ok(broker)

@@ -17,6 +17,7 @@ mod broker;
 mod catalog;
 mod dispatch;
 pub mod error;
+pub mod metrics;
 mod network;
 mod offsets_store;
 mod replicas;

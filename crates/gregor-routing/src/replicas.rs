@@ -14,6 +14,7 @@ use gregor_replication::{
     LeaderAndIsr, LocalLog, PartitionRecord, ReplicaRole, ReplicaSettings, ReplicationError, RoleChange,
 };
 use parking_lot::{Mutex, RwLock};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 /// A broker as the cluster view knows it.
@@ -120,6 +121,8 @@ pub struct ReplicaManager {
     followers_changed: tokio::sync::Notify,
     progress: Arc<tokio::sync::Notify>,
     started: Instant,
+    isr_shrinks: Counter,
+    isr_expands: Counter,
 }
 
 impl ReplicaManager {
@@ -139,7 +142,27 @@ impl ReplicaManager {
             followers_changed: tokio::sync::Notify::new(),
             progress: Arc::new(tokio::sync::Notify::new()),
             started: Instant::now(),
+            isr_shrinks: Counter::default(),
+            isr_expands: Counter::default(),
         }
+    }
+
+    /// Counters of ISR shrinks and expansions recorded by this broker's
+    /// leaders (for the metrics).
+    pub fn isr_change_counters(&self) -> (Counter, Counter) {
+        (self.isr_shrinks.clone(), self.isr_expands.clone())
+    }
+
+    /// Partitions led here whose ISR lacks some assigned replica.
+    pub fn under_replicated(&self) -> usize {
+        self.replicas
+            .read()
+            .values()
+            .filter(|r| {
+                let r = r.lock();
+                r.role.leader().is_some_and(|l| l.isr().len() < l.replicas().len())
+            })
+            .count()
     }
 
     /// This broker's id.
@@ -181,6 +204,9 @@ impl ReplicaManager {
                 }))
             })
             .clone();
+        // The ISR as this broker last knew it (UpdateMetadata follows
+        // LeaderAndIsr), to count the controller's shrinks too.
+        let isr_before = self.view.read().partitions.get(tp).map(|r| r.state.isr.len());
         let mut replica = replica.lock();
         replica.log = log;
         let settings = ReplicaSettings {
@@ -197,6 +223,11 @@ impl ReplicaManager {
             settings,
             self.now_ms(),
         )?;
+        let leads = record.state.leader == self.local && change != RoleChange::Unchanged
+            || (change == RoleChange::Unchanged && replica.role.leader().is_some());
+        if leads && isr_before.is_some_and(|n| record.state.isr.len() < n) {
+            self.isr_shrinks.inc();
+        }
         match change {
             RoleChange::BecameLeader => {
                 if let Some(l) = replica.role.leader() {
@@ -421,6 +452,11 @@ impl ReplicaManager {
         match written {
             Some(version) => {
                 tracing::info!(partition = %tp, isr = ?change.isr, "ISR changed");
+                if change.isr.len() < leader.isr().len() {
+                    self.isr_shrinks.inc();
+                } else {
+                    self.isr_expands.inc();
+                }
                 if let Some(hw) = leader.isr_committed(change.isr, version) {
                     r.log.set_high_watermark(hw);
                 }

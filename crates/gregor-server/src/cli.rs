@@ -35,6 +35,12 @@ pub struct ServerArgs {
     /// `host:port`.
     #[arg(long)]
     pub coordination: Option<String>,
+    /// Where to serve Prometheus metrics (`host:port`, `/metrics`).
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Log lines as `text` (default) or `json` (also `GREGOR_LOG_FORMAT`).
+    #[arg(long, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
     /// Any other property, as `name=value` (repeatable).
     #[arg(long = "override", value_name = "NAME=VALUE")]
     pub overrides: Vec<String>,
@@ -51,6 +57,7 @@ impl ServerArgs {
             ("num.partitions", self.num_partitions.map(|v| v.to_string())),
             ("zookeeper.connect", self.zookeeper.clone()),
             ("coordination.connect", self.coordination.clone()),
+            ("metrics.listen", self.metrics_listen.clone()),
         ];
         let mut overrides: Vec<(&str, String)> = pairs.into_iter().filter_map(|(p, v)| v.map(|v| (p, v))).collect();
         for o in &self.overrides {
@@ -80,9 +87,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     server.shutdown().await
 }
 
-/// Logs to stderr with `RUST_LOG`-style filtering (default `info`).
-pub fn init_logging() {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .init();
+/// Logs to stderr with `RUST_LOG`-style filtering (default `info`), as
+/// text or, with `format` (or `GREGOR_LOG_FORMAT`) `json`, one JSON object
+/// per line.
+pub fn init_logging(format: Option<&str>) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let json = match format {
+        Some(f) => f == "json",
+        None => std::env::var("GREGOR_LOG_FORMAT").is_ok_and(|f| f == "json"),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
 }

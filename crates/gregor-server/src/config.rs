@@ -97,6 +97,9 @@ pub struct ServerConfig {
     /// acknowledged records).
     #[serde(rename = "unclean.leader.election.enable")]
     pub unclean_leader_election_enable: bool,
+    /// `host:port` serving Prometheus metrics at `/metrics` (empty: none).
+    #[serde(rename = "metrics.listen")]
+    pub metrics_listen: String,
 }
 
 impl Default for ServerConfig {
@@ -130,6 +133,7 @@ impl Default for ServerConfig {
             replica_lag_time_max_ms: 30_000,
             min_insync_replicas: 1,
             unclean_leader_election_enable: false,
+            metrics_listen: "127.0.0.1:9644".into(),
         }
     }
 }
@@ -164,6 +168,7 @@ const PROPERTIES: &[&str] = &[
     "replica.lag.time.max.ms",
     "min.insync.replicas",
     "unclean.leader.election.enable",
+    "metrics.listen",
 ];
 
 impl ServerConfig {

@@ -16,6 +16,7 @@ mod config;
 pub mod controller;
 mod coordination;
 pub mod fetcher;
+mod metrics_http;
 
 pub use config::ServerConfig;
 pub use coordination::{register, CoordinatedCatalog, EMBEDDED_DIR};
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 /// A running broker.
 pub struct Server {
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     logs: Arc<LogManager>,
     cleaner: LogCleaner,
     network: SocketServer,
@@ -139,7 +141,16 @@ impl Server {
         .context("starting the network threads")?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let replica_ticker = spawn_replica_ticker(broker.clone(), stopped.clone())?;
-        let tasks = vec![
+        let mut tasks = Vec::new();
+        let mut metrics_addr = None;
+        if !config.metrics_listen.trim().is_empty() {
+            let metrics = TcpListener::bind(config.metrics_listen.trim())
+                .await
+                .with_context(|| format!("serving metrics on {} (metrics.listen)", config.metrics_listen))?;
+            metrics_addr = Some(metrics.local_addr()?);
+            tasks.push(metrics_http::spawn(metrics, broker.clone(), stopped.clone()));
+        }
+        tasks.extend([
             fetcher::spawn(replicas, stopped.clone()),
             controller::spawn(
                 coordinator.clone(),
@@ -147,7 +158,7 @@ impl Server {
                 config.unclean_leader_election_enable,
                 stopped,
             ),
-        ];
+        ]);
         coordination::register(
             coordinator.as_ref(),
             config.broker_id,
@@ -156,9 +167,10 @@ impl Server {
             config.broker_rack.clone(),
         )
         .await?;
-        tracing::info!(%local_addr, broker = config.broker_id, "gregor broker started");
+        tracing::info!(%local_addr, ?metrics_addr, broker = config.broker_id, "gregor broker started");
         Ok(Self {
             local_addr,
+            metrics_addr,
             logs,
             cleaner,
             network,
@@ -173,6 +185,11 @@ impl Server {
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where it serves `/metrics`, if it does.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops serving and cleaning, then flushes and closes every log.

@@ -19,8 +19,9 @@ struct Cli {
 
 #[tokio::main]
 async fn main() {
-    init_logging();
-    if let Err(e) = run(Cli::parse().server).await {
+    let cli = Cli::parse();
+    init_logging(cli.server.log_format.as_deref());
+    if let Err(e) = run(cli.server).await {
         eprintln!("gregor-server: {e:#}");
         std::process::exit(1);
     }

@@ -73,7 +73,7 @@ impl SocketServer {
     /// runtime; processors and handlers on threads of their own).
     pub fn start(listener: TcpListener, broker: Arc<Broker>, config: NetworkConfig) -> std::io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
-        let (queue, requests) = RequestQueue::new(config.queued_max_requests.max(1));
+        let (queue, requests) = RequestQueue::new(config.queued_max_requests.max(1), broker.metrics().clone());
         let handlers = HandlerPool::start(config.num_io_threads.max(1), broker, requests)?;
         let processors = (0..config.num_network_threads.max(1))
             .map(|id| Processor::start(id, queue.clone(), config.socket_request_max_bytes, stopped.clone()))

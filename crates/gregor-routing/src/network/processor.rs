@@ -99,6 +99,7 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
         }
         let mut body = vec![0u8; size as usize];
         stream.read_exact(&mut body).await?;
+        let started = std::time::Instant::now();
         let frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
         let (key, correlation_id) = (frame.api_key, frame.header.correlation_id);
         let header_version = frame.response_header_version;
@@ -112,7 +113,10 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
             Outcome::Delayed(operation) => operation.await,
             ready => ready,
         };
-        write_response(&mut stream, &mut out, key, header_version, correlation_id, outcome).await?;
+        let written = write_response(&mut stream, &mut out, key, header_version, correlation_id, outcome).await?;
+        queue
+            .metrics()
+            .observe_request(key, started.elapsed(), size as usize + 4, written);
         tracing::trace!(?peer, api = key, correlation_id, "response sent");
     }
 }
@@ -124,14 +128,14 @@ async fn write_response(
     header_version: i16,
     correlation_id: i32,
     outcome: Outcome,
-) -> std::io::Result<()> {
+) -> std::io::Result<usize> {
     let Outcome::Respond {
         version,
         encode,
         splices,
     } = outcome
     else {
-        return Ok(());
+        return Ok(0);
     };
     out.clear();
     out.put_i32(0);
@@ -144,7 +148,8 @@ async fn write_response(
     if splices.is_empty() {
         let len = (out.len() - 4) as i32;
         out[..4].copy_from_slice(&len.to_be_bytes());
-        stream.write_all(out).await
+        stream.write_all(out).await?;
+        Ok(out.len())
     } else {
         send_spliced(stream, out, &splices).await
     }
@@ -152,7 +157,8 @@ async fn write_response(
 
 /// Sends `out` (size prefix first) with each placeholder replaced by its
 /// file region: memory parts with `write_all`, regions with `sendfile`.
-async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Splice]) -> std::io::Result<()> {
+/// Returns the bytes sent.
+async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Splice]) -> std::io::Result<usize> {
     // Where each placeholder is; its 4-byte length prefix precedes it.
     let mut at = Vec::with_capacity(splices.len());
     let mut from = 4;
@@ -168,15 +174,16 @@ async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Spl
         from = found + 16;
     }
     let total = out.len() - 4 - 16 * splices.len() + splices.iter().map(|s| s.region.len() as usize).sum::<usize>();
-    let total = i32::try_from(total).map_err(|_| invalid("a response over 2 GiB".into()))?;
-    out[..4].copy_from_slice(&total.to_be_bytes());
+    let size = i32::try_from(total).map_err(|_| invalid("a response over 2 GiB".into()))?;
+    out[..4].copy_from_slice(&size.to_be_bytes());
     let mut start = 0;
     for (splice, found) in splices.iter().zip(at) {
         stream.write_all(&out[start..found]).await?;
         send_region(stream, &splice.region).await?;
         start = found + 16;
     }
-    stream.write_all(&out[start..]).await
+    stream.write_all(&out[start..]).await?;
+    Ok(total + 4)
 }
 
 /// `sendfile` of a whole region to a non-blocking socket.

@@ -11,6 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::dispatch::Outcome;
+use crate::metrics::BrokerMetrics;
 use crate::request::Frame;
 
 /// A request waiting for a handler, and where its outcome goes.
@@ -28,17 +29,23 @@ pub struct QueuedRequest {
 pub struct RequestQueue {
     slots: Arc<Semaphore>,
     sender: Sender<QueuedRequest>,
+    metrics: Arc<BrokerMetrics>,
 }
 
 impl RequestQueue {
-    /// A queue of `capacity` slots, and the handlers' end.
-    pub fn new(capacity: usize) -> (Self, Receiver<QueuedRequest>) {
+    /// A queue of `capacity` slots, and the handlers' end; `metrics`
+    /// follows its depth and counts the requests through it.
+    pub fn new(capacity: usize, metrics: Arc<BrokerMetrics>) -> (Self, Receiver<QueuedRequest>) {
         let (sender, receiver) = crossbeam_channel::unbounded();
-        let queue = Self {
-            slots: Arc::new(Semaphore::new(capacity)),
-            sender,
-        };
+        let slots = Arc::new(Semaphore::new(capacity));
+        metrics.watch_queue(slots.clone(), capacity);
+        let queue = Self { slots, sender, metrics };
         (queue, receiver)
+    }
+
+    /// The broker's metrics.
+    pub fn metrics(&self) -> &BrokerMetrics {
+        &self.metrics
     }
 
     /// Queues `frame` once a slot is free; the outcome arrives on the
@@ -69,7 +76,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_holds_submitters_until_a_handler_takes_a_request() {
-        let (queue, requests) = RequestQueue::new(2);
+        let (queue, requests) = RequestQueue::new(2, Arc::new(BrokerMetrics::new()));
         let _first = queue.submit(api_versions()).await;
         let _second = queue.submit(api_versions()).await;
         let third = queue.submit(api_versions());
