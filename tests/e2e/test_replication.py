@@ -207,3 +207,57 @@ def test_a_topic_deleted_while_a_replica_is_down_stays_deleted(embedded_cluster)
     logs = os.listdir(os.path.join(down.data_dir, "logs"))
     assert f"{TOPIC}-0" not in logs
     assert any(d.startswith(f"{TOPIC}-0.") and d.endswith("-stray") for d in logs), logs
+
+
+def java_hash(s):
+    h = 0
+    for c in s.encode("utf-16-be").decode("utf-16-be"):
+        h = (31 * h + ord(c)) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def test_committed_offsets_survive_the_group_coordinators_death(embedded_cluster):
+    """A group commits, its coordinator (the leader of its __consumer_offsets
+    partition) is SIGKILLed, and the next member of the group resumes
+    exactly after the commit, from the new coordinator."""
+    from confluent_kafka import Consumer
+
+    cluster = embedded_cluster
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.create_topics([NewTopic("grouped", 1, 3)])["grouped"].result(30)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(100):
+        producer.produce("grouped", value=b"%d" % i)
+    assert producer.flush(60) == 0
+
+    def member():
+        return Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "failover",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+
+    first = member()
+    first.subscribe(["grouped"])
+    seen = []
+    deadline = time.time() + 60
+    while len(seen) < 60 and time.time() < deadline:
+        m = first.poll(1)
+        if m is not None and m.error() is None:
+            seen.append(int(m.value()))
+    assert seen[:60] == list(range(60))
+    first.commit(offsets=[__import__("confluent_kafka").TopicPartition("grouped", 0, 60)], asynchronous=False)
+    first.close()
+
+    offsets_partition = abs(java_hash("failover")) % 3  # offsets.topic.num.partitions=3
+    partitions = admin.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"].partitions
+    coordinator = partitions[offsets_partition].leader
+    cluster.brokers[coordinator].kill()
+
+    second = member()
+    second.subscribe(["grouped"])
+    first_seen = None
+    deadline = time.time() + 90
+    while first_seen is None and time.time() < deadline:
+        m = second.poll(1)
+        if m is not None and m.error() is None:
+            first_seen = int(m.value())
+    second.close()
+    assert first_seen == 60, f"resumed at {first_seen}, not after the commit"

@@ -566,12 +566,28 @@ pub struct GroupCoordinator {
 impl GroupCoordinator {
     /// A coordinator whose offsets live in `store`, loaded from it now.
     pub fn new(config: GroupConfig, store: Arc<dyn OffsetStore>) -> Result<Self, String> {
+        let records = store.load()?;
+        let coordinator = Self {
+            config,
+            groups: Mutex::new(HashMap::new()),
+            offsets: Mutex::new(HashMap::new()),
+            store,
+            next_seq: std::sync::atomic::AtomicU64::new(0),
+        };
+        coordinator.reload(|_| true, &records);
+        Ok(coordinator)
+    }
+
+    /// Replaces the state of the groups `owned` picks (those of one
+    /// `__consumer_offsets` partition, when this broker becomes its
+    /// leader) with what `records` — that partition's records, oldest
+    /// first — say: committed offsets, and stable groups' membership.
+    pub fn reload(&self, owned: impl Fn(&str) -> bool, records: &[StoredRecord]) {
         let mut offsets: HashMap<String, GroupOffsets> = HashMap::new();
         let mut memberships: HashMap<String, Option<GroupMetadata>> = HashMap::new();
-        let records = store.load()?;
-        for (key, value) in &records {
+        for (key, value) in records {
             match parse(key, value.as_deref()) {
-                Some(OffsetsRecord::Offset(k, v)) => {
+                Some(OffsetsRecord::Offset(k, v)) if owned(&k.group) => {
                     let group = offsets.entry(k.group).or_default();
                     match v {
                         Some(v) => {
@@ -582,38 +598,40 @@ impl GroupCoordinator {
                         }
                     }
                 }
-                Some(OffsetsRecord::Group(group, meta)) => {
+                Some(OffsetsRecord::Group(group, meta)) if owned(&group) => {
                     memberships.insert(group, meta);
                 }
-                None => {}
+                _ => {}
             }
         }
         offsets.retain(|_, o| !o.is_empty());
         let now = wall_clock_ms();
-        let groups: HashMap<String, Group> = memberships
+        let restored: HashMap<String, Group> = memberships
             .into_iter()
             .filter_map(|(id, meta)| {
                 meta.filter(|m| !m.members.is_empty())
                     .map(|m| (id, Group::restored(m, now)))
             })
             .collect();
-        if !groups.is_empty() {
-            info!(groups = groups.len(), "restored stable groups");
-        }
-        if !offsets.is_empty() {
+        if !restored.is_empty() || !offsets.is_empty() {
             info!(
-                groups = offsets.len(),
+                groups = restored.len(),
+                groups_with_offsets = offsets.len(),
                 records = records.len(),
-                "loaded committed offsets"
+                "loaded groups and committed offsets"
             );
         }
-        Ok(Self {
-            config,
-            groups: Mutex::new(groups),
-            offsets: Mutex::new(offsets),
-            store,
-            next_seq: std::sync::atomic::AtomicU64::new(0),
-        })
+        self.unload(&owned);
+        self.groups.lock().extend(restored);
+        self.offsets.lock().extend(offsets);
+    }
+
+    /// Forgets the groups `owned` picks (this broker no longer leads their
+    /// `__consumer_offsets` partition); their members' waiting joins and
+    /// syncs end, and they find the new coordinator.
+    pub fn unload(&self, owned: impl Fn(&str) -> bool) {
+        self.groups.lock().retain(|id, _| !owned(id));
+        self.offsets.lock().retain(|id, _| !owned(id));
     }
 
     /// JoinGroup: the answer arrives when the join phase completes.

@@ -87,6 +87,9 @@ pub struct Broker {
     catalog: Option<Arc<dyn ClusterCatalog>>,
     replicas: Option<Arc<ReplicaManager>>,
     groups: std::sync::OnceLock<Arc<GroupCoordinator>>,
+    /// `__consumer_offsets` partitions whose groups this broker
+    /// coordinates (leads and has loaded), in a cluster.
+    group_partitions: parking_lot::Mutex<std::collections::BTreeSet<u32>>,
     metrics: Arc<BrokerMetrics>,
 }
 
@@ -128,6 +131,7 @@ impl Broker {
             catalog: None,
             replicas: None,
             groups: std::sync::OnceLock::new(),
+            group_partitions: parking_lot::Mutex::new(std::collections::BTreeSet::new()),
             metrics: Arc::new(BrokerMetrics::new()),
         }
     }
@@ -350,6 +354,42 @@ impl Broker {
     /// The group coordinator, once started.
     pub fn groups(&self) -> Option<&Arc<GroupCoordinator>> {
         self.groups.get()
+    }
+
+    /// The group coordinator if this broker coordinates `group`: always
+    /// outside a cluster; in one, when it leads the group's
+    /// `__consumer_offsets` partition and has loaded it (`None` makes
+    /// clients look the coordinator up again).
+    pub fn groups_for(&self, group: &str) -> Option<&Arc<GroupCoordinator>> {
+        if self.replicas.is_none() {
+            return self.groups();
+        }
+        let partitions = self.topic(OFFSETS_TOPIC)?.partitions;
+        let p = gregor_group::records::partition_for(group, partitions).unsigned_abs();
+        self.group_partitions
+            .lock()
+            .contains(&p)
+            .then(|| self.groups())
+            .flatten()
+    }
+
+    /// This broker became the leader of `__consumer_offsets` partition `p`
+    /// (`leads`) or stopped leading it: its groups are loaded from the
+    /// partition's log, or forgotten.
+    pub fn group_partition_changed(&self, p: u32, leads: bool) -> Result<(), String> {
+        let Some(groups) = self.groups() else { return Ok(()) };
+        let partitions = self.topic(OFFSETS_TOPIC).map_or(0, |t| t.partitions);
+        let owned = |group: &str| gregor_group::records::partition_for(group, partitions).unsigned_abs() == p;
+        let mut loaded = self.group_partitions.lock();
+        if leads {
+            let records = crate::offsets_store::load_partition(self, p)?;
+            groups.reload(owned, &records);
+            loaded.insert(p);
+        } else {
+            loaded.remove(&p);
+            groups.unload(owned);
+        }
+        Ok(())
     }
 
     /// Creates `__consumer_offsets` if it does not exist yet (compacted,

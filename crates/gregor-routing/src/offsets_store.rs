@@ -11,6 +11,9 @@ use gregor_log::batch::{record_section, BatchIter, RecordBatchBuilder, Records};
 
 use crate::broker::Broker;
 
+/// `offsets.commit.timeout.ms`: how long a commit waits for the replicas.
+const OFFSETS_COMMIT_TIMEOUT_MS: u64 = 5_000;
+
 /// The offsets topic's settings, as Kafka creates it: compacted, with
 /// `offsets.topic.segment.bytes` segments.
 pub fn offsets_topic_config(segment_bytes: u32) -> BTreeMap<String, String> {
@@ -45,10 +48,26 @@ impl OffsetStore for OffsetsTopicStore {
         for (key, value) in records {
             batch.append(Some(key), value.as_deref(), &[], now);
         }
-        // As leader of the group's partition (replicated like any other).
-        broker
-            .append(OFFSETS_TOPIC, partition, &mut batch.build(), false)
+        // As leader of the group's partition, acknowledged once every
+        // in-sync replica has it (Kafka's offsets.commit.required.acks=-1),
+        // or refused after offsets.commit.timeout.ms.
+        let appended = broker
+            .append(OFFSETS_TOPIC, partition, &mut batch.build(), true)
             .map_err(|(e, m)| format!("{OFFSETS_TOPIC}-{partition}: {e:?} {m}"))?;
+        if let Some(Err(e)) = appended.acked {
+            return Err(format!("{OFFSETS_TOPIC}-{partition}: {e}"));
+        }
+        if let (Some(required), Some(replicas)) = (appended.waiting_for, broker.replicas()) {
+            let tp = gregor_log::TopicPartition::new(OFFSETS_TOPIC, partition.unsigned_abs());
+            // Handler and ticker threads only: never on a runtime.
+            let outcome = replicas
+                .wait_for_acks(vec![(tp, required)], OFFSETS_COMMIT_TIMEOUT_MS)
+                .blocking_recv()
+                .map_err(|_| format!("{OFFSETS_TOPIC}-{partition}: no acknowledgment"))?;
+            if let Some((_, Err(e))) = outcome.into_iter().next() {
+                return Err(format!("{OFFSETS_TOPIC}-{partition}: {e}"));
+            }
+        }
         broker.notify_appended();
         Ok(())
     }
@@ -59,29 +78,37 @@ impl OffsetStore for OffsetsTopicStore {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for partition in 0..topic.partitions as i32 {
-            let Some(log) = broker.log(OFFSETS_TOPIC, partition) else {
-                continue;
-            };
-            let mut offset = log.log_start_offset();
-            while offset < log.end_offset() {
-                let bytes = log.read_bytes(offset, 1 << 20).map_err(|e| e.to_string())?;
-                if bytes.is_empty() {
-                    break;
-                }
-                for item in BatchIter::new(&bytes) {
-                    let (at, header) = item.map_err(|e| e.to_string())?;
-                    let batch = &bytes[at..at + header.total_size()];
-                    let section = record_section(batch, &header).map_err(|e| e.to_string())?;
-                    for record in Records::from_section(&section, header.record_count).flatten() {
-                        if let Some(key) = record.key {
-                            out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
-                        }
-                    }
-                    offset = header.next_offset();
-                }
-            }
+        for partition in 0..topic.partitions {
+            out.extend(load_partition(&broker, partition)?);
         }
         Ok(out)
     }
+}
+
+/// Every keyed record of one local `__consumer_offsets` partition, oldest
+/// first.
+pub fn load_partition(broker: &Broker, partition: u32) -> Result<Vec<StoredRecord>, String> {
+    let Some(log) = broker.log(OFFSETS_TOPIC, partition as i32) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut offset = log.log_start_offset();
+    while offset < log.end_offset() {
+        let bytes = log.read_bytes(offset, 1 << 20).map_err(|e| e.to_string())?;
+        if bytes.is_empty() {
+            break;
+        }
+        for item in BatchIter::new(&bytes) {
+            let (at, header) = item.map_err(|e| e.to_string())?;
+            let batch = &bytes[at..at + header.total_size()];
+            let section = record_section(batch, &header).map_err(|e| e.to_string())?;
+            for record in Records::from_section(&section, header.record_count).flatten() {
+                if let Some(key) = record.key {
+                    out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
+                }
+            }
+            offset = header.next_offset();
+        }
+    }
+    Ok(out)
 }

@@ -12,7 +12,7 @@ pub fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResp
     for id in &request.groups_names {
         let mut result = DeletableGroupResult::default();
         result.group_id = id.clone();
-        let outcome = match broker.groups() {
+        let outcome = match broker.groups_for(&id.0) {
             Some(groups) => groups.delete(&id.0),
             None => Err(gregor_group::GroupError::CoordinatorNotAvailable),
         };

@@ -14,7 +14,7 @@ pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> 
     for id in &request.groups {
         let mut group = DescribedGroup::default();
         group.group_id = id.clone();
-        match broker.groups() {
+        match broker.groups_for(&id.0) {
             None => group.error_code = group_code(gregor_group::GroupError::CoordinatorNotAvailable),
             Some(groups) => match groups.describe(&id.0) {
                 None => group.group_state = str_bytes("Dead"),

@@ -9,7 +9,7 @@ use crate::error::group_code;
 /// Answers a Heartbeat request.
 pub fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
     let mut response = HeartbeatResponse::default();
-    let result = match broker.groups() {
+    let result = match broker.groups_for(&request.group_id.0) {
         Some(groups) => groups.heartbeat(
             &request.group_id.0,
             request.generation_id,

@@ -38,7 +38,7 @@ pub fn handle(
         require_known_member_id: version >= 4,
     };
     let member_id = join.member_id.clone();
-    let waiting = broker.groups().map(|g| g.join(join, now_ms()));
+    let waiting = broker.groups_for(&join.group_id).map(|g| g.join(join, now_ms()));
     async move {
         let answer = match waiting {
             Some(rx) => rx.await.unwrap_or_else(|_| JoinResponse {

@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use gregor_group::OFFSETS_TOPIC;
 use gregor_log::TopicPartition;
-use gregor_replication::{LeaderAndIsr, PartitionRecord};
+use gregor_replication::{LeaderAndIsr, PartitionRecord, RoleChange};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol_zk::messages::leader_and_isr_response::LeaderAndIsrPartitionError;
 use kafka_protocol_zk::messages::stop_replica_response::StopReplicaPartitionError;
@@ -91,9 +92,16 @@ pub fn leader_and_isr(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAn
                         state.partition_epoch,
                     );
                     let tp = TopicPartition::new(&name, p);
-                    replicas
+                    let change = replicas
                         .become_leader_or_follower(&tp, &record, log, broker.min_insync_replicas(&name))
-                        .map_err(replication_error)
+                        .map_err(replication_error)?;
+                    if name == OFFSETS_TOPIC && change != RoleChange::Unchanged {
+                        let leads = change == RoleChange::BecameLeader;
+                        if let Err(e) = broker.group_partition_changed(p, leads) {
+                            tracing::error!(partition = p, "loading the groups of {OFFSETS_TOPIC} failed: {e}");
+                        }
+                    }
+                    Ok(())
                 });
             if let Err(e) = outcome {
                 error.error_code = e.code();

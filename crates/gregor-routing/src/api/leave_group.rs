@@ -24,7 +24,7 @@ pub fn handle(broker: &Broker, request: LeaveGroupRequest, version: i16) -> Leav
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let Some(groups) = broker.groups() else {
+    let Some(groups) = broker.groups_for(&request.group_id.0) else {
         response.error_code = group_code(gregor_group::GroupError::CoordinatorNotAvailable);
         return response;
     };

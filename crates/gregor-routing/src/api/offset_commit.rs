@@ -26,7 +26,7 @@ pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResp
             })
         })
         .collect();
-    let result = match broker.groups() {
+    let result = match broker.groups_for(&request.group_id.0) {
         Some(groups) => groups.commit(
             &request.group_id.0,
             request.generation_id_or_member_epoch,

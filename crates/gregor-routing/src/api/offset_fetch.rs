@@ -34,20 +34,7 @@ fn committed(groups: &GroupCoordinator, group: &str, wanted: Option<Vec<(String,
 /// Answers an OffsetFetch request.
 pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let mut response = OffsetFetchResponse::default();
-    let Some(groups) = broker.groups() else {
-        let code = group_code(gregor_group::GroupError::CoordinatorNotAvailable);
-        if version >= 8 {
-            for g in &request.groups {
-                let mut group = OffsetFetchResponseGroup::default();
-                group.group_id = g.group_id.clone();
-                group.error_code = code;
-                response.groups.push(group);
-            }
-        } else {
-            response.error_code = code;
-        }
-        return response;
-    };
+    let unavailable = group_code(gregor_group::GroupError::CoordinatorNotAvailable);
     if version >= 8 {
         for g in &request.groups {
             let wanted = g.topics.as_ref().map(|topics| {
@@ -58,6 +45,11 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
             });
             let mut group = OffsetFetchResponseGroup::default();
             group.group_id = g.group_id.clone();
+            let Some(groups) = broker.groups_for(&g.group_id.0) else {
+                group.error_code = unavailable;
+                response.groups.push(group);
+                continue;
+            };
             for (topic, partitions) in committed(groups, &g.group_id.0, wanted) {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = TopicName(str_bytes(&topic));
@@ -78,6 +70,10 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
         }
         return response;
     }
+    let Some(groups) = broker.groups_for(&request.group_id.0) else {
+        response.error_code = unavailable;
+        return response;
+    };
     let wanted = request.topics.as_ref().map(|topics| {
         topics
             .iter()

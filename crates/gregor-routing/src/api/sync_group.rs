@@ -26,7 +26,7 @@ pub fn handle(
             .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
             .collect(),
     };
-    let waiting = broker.groups().map(|g| g.sync(sync, now_ms()));
+    let waiting = broker.groups_for(&sync.group_id).map(|g| g.sync(sync, now_ms()));
     async move {
         let answer = match waiting {
             Some(rx) => rx.await.unwrap_or_else(|_| SyncResponse {
