@@ -3,6 +3,7 @@
 
 mod cluster;
 mod dump_log;
+mod topic;
 
 use clap::{Parser, Subcommand};
 use gregor_routing::HugeAllocationGuard;
@@ -28,6 +29,8 @@ enum Command {
     /// Print the batches and records of a segment file or a partition
     /// directory, like kafka-dump-log.sh; `--verify` checks them offline.
     DumpLog(dump_log::DumpLogArgs),
+    /// Create, list, describe, delete or grow topics.
+    Topic(topic::TopicArgs),
     /// Serve the embedded coordination store to brokers in other processes.
     Coordination(cluster::CoordinationArgs),
     /// Run a local cluster: N brokers and their coordination, as child
@@ -60,6 +63,10 @@ fn main() {
                 .map(|()| 0)
         }
         Command::Cluster(args) => cluster::cluster(args).map(|()| 0),
+        Command::Topic(args) => tokio::runtime::Runtime::new()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(topic::run(args)))
+            .map(|()| 0),
     };
     match outcome {
         Ok(code) => std::process::exit(code),

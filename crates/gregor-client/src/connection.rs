@@ -15,7 +15,7 @@ const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Connecting, writing or reading failed.
-    #[error("connection: {0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The request could not be encoded, or the response decoded.
     #[error("protocol: {0}")]
@@ -23,6 +23,14 @@ pub enum ClientError {
     /// No answer in time.
     #[error("timed out")]
     Timeout,
+    /// The broker refused the request with a Kafka error.
+    #[error("{error}{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Broker {
+        /// The Kafka error's name (`TopicAlreadyExists`, …).
+        error: String,
+        /// The broker's message, if any.
+        message: String,
+    },
 }
 
 /// A connection to one broker. Calls are sequential: each waits for its

@@ -1,8 +1,9 @@
 //! # gregor-client
 //!
-//! An async Kafka client built on the `kafka-protocol` crate. Today it is
-//! the [`Connection`] brokers use to talk to each other (the controller's
-//! requests, replica fetches); it speaks to any Kafka broker.
+//! An async Kafka client built on the `kafka-protocol` crate: the
+//! [`Connection`] brokers use to talk to each other (the controller's
+//! requests, replica fetches) and the [`Admin`] client for topics. It
+//! speaks to any Kafka broker.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), gregor_client::ClientError> {
@@ -17,6 +18,8 @@
 
 #![deny(missing_docs)]
 
+mod admin;
 mod connection;
 
+pub use admin::{Admin, PartitionInfo, TopicInfo};
 pub use connection::{ClientError, Connection};

@@ -66,7 +66,16 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfi
                         let wanted: Option<Vec<String>> = resource
                             .configuration_keys
                             .map(|keys| keys.iter().map(|k| k.to_string()).collect());
-                        for (key, value) in entries(&config) {
+                        // The log's settings, then overrides that are not
+                        // the log's (replication: min.insync.replicas, …).
+                        let log_entries = entries(&config);
+                        let others = topic
+                            .overrides
+                            .iter()
+                            .filter(|(k, _)| !log_entries.iter().any(|(e, _)| e == k))
+                            .map(|(k, v)| (k.as_str(), v.clone()));
+                        let all: Vec<(&str, String)> = log_entries.iter().cloned().chain(others).collect();
+                        for (key, value) in all {
                             if wanted.as_ref().is_some_and(|w| !w.iter().any(|k| k == key)) {
                                 continue;
                             }
