@@ -690,6 +690,37 @@ fn write_optional_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
+/// Calls `f` for every record of the whole batches in `bytes` (as a
+/// fetch or a log read returns them), compressed batches decompressed,
+/// with the batch header and the record's absolute offset and timestamp.
+/// Control batches are skipped. Returns the offset after the last batch
+/// (`None`: no whole batch); stops at the first malformed batch.
+pub fn for_each_record(
+    bytes: &[u8],
+    mut f: impl FnMut(&BatchHeader, u64, i64, &Record<'_>),
+) -> Result<Option<u64>, BatchError> {
+    let mut next = None;
+    for item in BatchIter::new(bytes) {
+        let (at, header) = item?;
+        next = Some(header.next_offset());
+        if header.is_control() {
+            continue;
+        }
+        let batch = &bytes[at..at + header.total_size()];
+        let section = record_section(batch, &header)?;
+        for record in Records::from_section(&section, header.record_count) {
+            let record = record?;
+            let offset = header.base_offset + record.offset_delta as u64;
+            let timestamp = match header.timestamp_type() {
+                TimestampType::LogAppendTime => header.max_timestamp,
+                TimestampType::CreateTime => header.base_timestamp + record.timestamp_delta,
+            };
+            f(&header, offset, timestamp, &record);
+        }
+    }
+    Ok(next)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -812,5 +843,34 @@ mod tests {
             let _ = validate_batch(&bytes);
             for _ in BatchIter::new(&bytes) {}
         }
+    }
+
+    #[test]
+    fn every_record_of_plain_and_compressed_batches_with_offsets_and_timestamps() {
+        let mut plain = RecordBatchBuilder::new(1_000);
+        plain.append(Some(b"a"), Some(b"1"), &[], 1_000);
+        plain.append(None, Some(b"2"), &[], 1_005);
+        let mut bytes = plain.build();
+        set_base_offset(&mut bytes, 10);
+        let mut zipped = RecordBatchBuilder::new(2_000);
+        zipped.append(Some(b"c"), None, &[], 2_000);
+        let mut second = zipped.build_compressed(Compression::Gzip).unwrap();
+        set_base_offset(&mut second, 12);
+        bytes.extend_from_slice(&second);
+        let mut seen = Vec::new();
+        let next = for_each_record(&bytes, |_, offset, ts, r| {
+            seen.push((offset, ts, r.key.map(<[u8]>::to_vec), r.value.map(<[u8]>::to_vec)));
+        })
+        .unwrap();
+        assert_eq!(next, Some(13));
+        assert_eq!(
+            seen,
+            vec![
+                (10, 1_000, Some(b"a".to_vec()), Some(b"1".to_vec())),
+                (11, 1_005, None, Some(b"2".to_vec())),
+                (12, 2_000, Some(b"c".to_vec()), None),
+            ]
+        );
+        assert_eq!(for_each_record(&[], |_, _, _, _| {}).unwrap(), None);
     }
 }

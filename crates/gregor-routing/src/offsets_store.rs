@@ -7,7 +7,7 @@ use std::sync::Weak;
 
 use gregor_group::records::{partition_for, OFFSETS_TOPIC};
 use gregor_group::{OffsetStore, StoredRecord};
-use gregor_log::batch::{record_section, BatchIter, RecordBatchBuilder, Records};
+use gregor_log::batch::{for_each_record, RecordBatchBuilder};
 
 use crate::broker::Broker;
 
@@ -95,19 +95,15 @@ pub fn load_partition(broker: &Broker, partition: u32) -> Result<Vec<StoredRecor
     let mut offset = log.log_start_offset();
     while offset < log.end_offset() {
         let bytes = log.read_bytes(offset, 1 << 20).map_err(|e| e.to_string())?;
-        if bytes.is_empty() {
-            break;
-        }
-        for item in BatchIter::new(&bytes) {
-            let (at, header) = item.map_err(|e| e.to_string())?;
-            let batch = &bytes[at..at + header.total_size()];
-            let section = record_section(batch, &header).map_err(|e| e.to_string())?;
-            for record in Records::from_section(&section, header.record_count).flatten() {
-                if let Some(key) = record.key {
-                    out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
-                }
+        let next = for_each_record(&bytes, |_, _, _, record| {
+            if let Some(key) = record.key {
+                out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
             }
-            offset = header.next_offset();
+        })
+        .map_err(|e| e.to_string())?;
+        match next {
+            Some(next) if next > offset => offset = next,
+            _ => break,
         }
     }
     Ok(out)
