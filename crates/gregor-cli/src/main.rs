@@ -1,6 +1,8 @@
 //! `gregor`: the broker (`gregor server`) and the tools around it. Errors
 //! are one line on stderr and a non-zero exit, never a panic.
 
+mod bench;
+mod clients;
 mod cluster;
 mod dump_log;
 mod topic;
@@ -31,6 +33,12 @@ enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Create, list, describe, delete or grow topics.
     Topic(topic::TopicArgs),
+    /// Write lines from stdin (or --file) as records.
+    Produce(clients::ProduceArgs),
+    /// Print records of a topic.
+    Consume(clients::ConsumeArgs),
+    /// Measure produce or consume throughput and latency against a broker.
+    Bench(bench::BenchArgs),
     /// Serve the embedded coordination store to brokers in other processes.
     Coordination(cluster::CoordinationArgs),
     /// Run a local cluster: N brokers and their coordination, as child
@@ -38,15 +46,24 @@ enum Command {
     Cluster(cluster::ClusterArgs),
 }
 
+/// Runs `work` on a new runtime; 0 on success.
+fn block_on(work: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<i32> {
+    tokio::runtime::Runtime::new()?.block_on(work).map(|()| 0)
+}
+
 fn main() {
-    // Output piped into `head` ends quietly, as in other Unix tools, not
-    // with a panic on the broken pipe.
-    // SAFETY: setting a signal's disposition to the default at start-up,
-    // before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    let command = Cli::parse().command;
+    if matches!(command, Command::DumpLog(_) | Command::Consume(_) | Command::Topic(_)) {
+        // A tool's output piped into `head` ends quietly, as in other Unix
+        // tools, not with a panic on the broken pipe. (Services keep
+        // ignoring SIGPIPE: a closed stdout must not stop a broker.)
+        // SAFETY: setting a signal's disposition at start-up, before any
+        // thread exists.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
     }
-    let outcome = match Cli::parse().command {
+    let outcome = match command {
         Command::Server(args) => {
             init_logging(args.log_format.as_deref());
             tokio::runtime::Runtime::new()
@@ -63,10 +80,10 @@ fn main() {
                 .map(|()| 0)
         }
         Command::Cluster(args) => cluster::cluster(args).map(|()| 0),
-        Command::Topic(args) => tokio::runtime::Runtime::new()
-            .map_err(anyhow::Error::from)
-            .and_then(|runtime| runtime.block_on(topic::run(args)))
-            .map(|()| 0),
+        Command::Topic(args) => block_on(topic::run(args)),
+        Command::Produce(args) => block_on(clients::produce(args)),
+        Command::Consume(args) => block_on(clients::consume(args)),
+        Command::Bench(args) => block_on(bench::run(args)),
     };
     match outcome {
         Ok(code) => std::process::exit(code),

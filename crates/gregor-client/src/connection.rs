@@ -72,6 +72,16 @@ impl Connection {
         R::Response::decode(&mut body, version).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 
+    /// Sends `request` at `version` and does not wait: for requests the
+    /// broker answers with nothing (Produce with `acks=0`).
+    pub async fn send_no_response<R: Request>(&mut self, request: R, version: i16) -> Result<(), ClientError> {
+        let frame = self.frame(R::KEY, version, R::header_version(version), |out| {
+            request.encode(out, version).map_err(|e| e.to_string())
+        })?;
+        self.stream.write_all(&frame.1).await?;
+        Ok(())
+    }
+
     /// Sends a request whose body `encode` writes (for message types from
     /// another codec version) and returns the response bytes, header
     /// included (its correlation id already checked).
@@ -82,21 +92,7 @@ impl Connection {
         header_version: i16,
         encode: impl FnOnce(&mut BytesMut) -> Result<(), String>,
     ) -> Result<Bytes, ClientError> {
-        let correlation_id = self.next_correlation;
-        self.next_correlation = self.next_correlation.wrapping_add(1);
-        let mut header = RequestHeader::default();
-        header.request_api_key = api_key;
-        header.request_api_version = api_version;
-        header.correlation_id = correlation_id;
-        header.client_id = Some(self.client_id.clone());
-        let mut frame = BytesMut::with_capacity(256);
-        frame.put_i32(0);
-        header
-            .encode(&mut frame, header_version)
-            .map_err(|e| ClientError::Protocol(e.to_string()))?;
-        encode(&mut frame).map_err(ClientError::Protocol)?;
-        let size = i32::try_from(frame.len() - 4).map_err(|_| ClientError::Protocol("request too large".into()))?;
-        frame[..4].copy_from_slice(&size.to_be_bytes());
+        let (correlation_id, frame) = self.frame(api_key, api_version, header_version, encode)?;
         let exchange = async {
             self.stream.write_all(&frame).await?;
             let size = self.stream.read_i32().await?;
@@ -118,5 +114,31 @@ impl Connection {
             )));
         }
         Ok(body)
+    }
+
+    /// A size-prefixed request frame and its correlation id.
+    fn frame(
+        &mut self,
+        api_key: i16,
+        api_version: i16,
+        header_version: i16,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), String>,
+    ) -> Result<(i32, BytesMut), ClientError> {
+        let correlation_id = self.next_correlation;
+        self.next_correlation = self.next_correlation.wrapping_add(1);
+        let mut header = RequestHeader::default();
+        header.request_api_key = api_key;
+        header.request_api_version = api_version;
+        header.correlation_id = correlation_id;
+        header.client_id = Some(self.client_id.clone());
+        let mut frame = BytesMut::with_capacity(256);
+        frame.put_i32(0);
+        header
+            .encode(&mut frame, header_version)
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        encode(&mut frame).map_err(ClientError::Protocol)?;
+        let size = i32::try_from(frame.len() - 4).map_err(|_| ClientError::Protocol("request too large".into()))?;
+        frame[..4].copy_from_slice(&size.to_be_bytes());
+        Ok((correlation_id, frame))
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! An async Kafka client built on the `kafka-protocol` crate: the
 //! [`Connection`] brokers use to talk to each other (the controller's
-//! requests, replica fetches) and the [`Admin`] client for topics. It
-//! speaks to any Kafka broker.
+//! requests, replica fetches), the [`Admin`] client for topics, a
+//! [`Producer`] (batching, compression, acks, retries, Kafka's murmur2
+//! partitioner) and a [`Consumer`] (assigned partitions, committed offsets
+//! of a group). It speaks to any Kafka broker.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), gregor_client::ClientError> {
@@ -19,7 +21,14 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod cluster;
 mod connection;
+mod consumer;
+mod producer;
 
 pub use admin::{Admin, PartitionInfo, TopicInfo};
+pub use cluster::Cluster;
 pub use connection::{ClientError, Connection};
+pub use consumer::{ConsumedRecord, Consumer, ConsumerConfig, StartAt};
+pub use gregor_log::batch::Compression;
+pub use producer::{murmur2, partition_for_key, Delivery, Producer, ProducerConfig};

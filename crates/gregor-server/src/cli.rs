@@ -96,7 +96,9 @@ pub fn init_logging(format: Option<&str>) {
         Some(f) => f == "json",
         None => std::env::var("GREGOR_LOG_FORMAT").is_ok_and(|f| f == "json"),
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

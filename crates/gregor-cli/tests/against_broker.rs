@@ -1,11 +1,26 @@
-//! `gregor topic` against a live broker (`gregor server` started here):
-//! the lifecycle of a topic, as text and JSON, and one-line errors.
+//! The client subcommands against a live broker (`gregor server` started
+//! here): a topic's lifecycle as text and JSON, a produce → consume round
+//! trip with keys and a group's committed offsets, the bench, and
+//! one-line errors.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 fn gregor(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_gregor")).args(args).output().unwrap();
+    gregor_with_input(args, "")
+}
+
+fn gregor_with_input(args: &[&str], input: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gregor"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -33,7 +48,7 @@ impl Server {
             ])
             .arg("--log-dirs")
             .arg(data.path())
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -42,6 +57,8 @@ impl Server {
         let address = lines
             .find_map(|l| l.ok()?.strip_prefix("gregor broker listening on ").map(str::to_string))
             .expect("the broker reports its address");
+        // Keep its stdout open and drained.
+        std::thread::spawn(move || lines.for_each(drop));
         Self {
             child,
             address,
@@ -129,4 +146,97 @@ fn an_unreachable_broker_is_one_line_and_exit_1() {
     assert!(out.is_empty());
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.starts_with("gregor: connecting to 127.0.0.1:1: "), "{err}");
+}
+
+#[test]
+fn lines_produced_are_consumed_with_keys_offsets_and_a_groups_position() {
+    let server = Server::start();
+    let bootstrap = format!("--bootstrap-server={}", server.address);
+    let b = bootstrap.as_str();
+    let (code, _, err) = gregor_with_input(
+        &["produce", "--topic", "lines", "--key-separator", ":", b],
+        "k1:first\nk2:second\nthird\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.trim(), "produced 3 records to lines");
+    let (code, out, err) = gregor(&[
+        "consume",
+        "--topic",
+        "lines",
+        "--from-beginning",
+        "--max-messages",
+        "3",
+        "--format",
+        "%o %k=%v",
+        b,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0 k1=first\n1 k2=second\n2 =third\n");
+    // A group reads two, commits, and the next run resumes after them.
+    let (code, out, err) = gregor(&[
+        "consume",
+        "--topic",
+        "lines",
+        "--from-beginning",
+        "--group",
+        "g",
+        "--max-messages",
+        "2",
+        b,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "first\nsecond\n");
+    let (_, out, _) = gregor(&[
+        "consume",
+        "--topic",
+        "lines",
+        "--group",
+        "g",
+        "--idle-timeout-ms",
+        "1000",
+        b,
+    ]);
+    assert_eq!(out, "third\n");
+    let (code, _, err) = gregor(&["produce", "--topic", "lines", "--acks", "2", b]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim(), "gregor: --acks \"2\": expected all, -1, 1 or 0");
+}
+
+#[test]
+fn the_bench_reports_rates_and_latency_percentiles() {
+    let server = Server::start();
+    let bootstrap = format!("--bootstrap-server={}", server.address);
+    let b = bootstrap.as_str();
+    let (code, out, err) = gregor(&[
+        "bench",
+        "produce",
+        "--topic",
+        "bench",
+        "--num-records",
+        "5000",
+        "--acks",
+        "all",
+        b,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("produce: 5000 records in "), "{out}");
+    assert!(
+        out.contains("delivery latency ms: p50 ") && out.contains(" p99 "),
+        "{out}"
+    );
+    let (code, out, err) = gregor(&[
+        "bench",
+        "consume",
+        "--topic",
+        "bench",
+        "--num-records",
+        "5000",
+        "--json",
+        b,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let result: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(result["records"], 5000);
+    assert!(result["mb_per_second"].as_f64().unwrap() > 0.0);
+    assert!(result["latency_ms"]["p99"].as_f64().is_some());
 }

@@ -1,0 +1,368 @@
+//! The consumer: partitions assigned from a position (earliest, latest,
+//! an offset, or a group's committed offset), fetched from their leaders
+//! with `fetch.min.bytes` / `fetch.max.bytes`, records decoded; positions
+//! committed to a group's coordinator. Groups are used for their committed
+//! offsets only (no membership or rebalancing).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use gregor_log::batch::for_each_record;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::cluster::Cluster;
+use crate::{ClientError, Connection};
+
+/// Where reading starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAt {
+    /// The log start.
+    Earliest,
+    /// The high watermark (only new records).
+    Latest,
+    /// This offset.
+    Offset(i64),
+}
+
+/// A record read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumedRecord {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Timestamp (ms).
+    pub timestamp: i64,
+    /// Key.
+    pub key: Option<Vec<u8>>,
+    /// Value.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Consumer settings (Kafka's names in comments).
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// `fetch.min.bytes`.
+    pub min_bytes: i32,
+    /// `fetch.max.bytes`.
+    pub max_bytes: i32,
+    /// `max.partition.fetch.bytes`.
+    pub partition_max_bytes: i32,
+    /// `fetch.max.wait.ms`.
+    pub max_wait_ms: i32,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            min_bytes: 1,
+            max_bytes: 50 * 1024 * 1024,
+            partition_max_bytes: 1024 * 1024,
+            max_wait_ms: 500,
+        }
+    }
+}
+
+/// A consumer of assigned partitions.
+pub struct Consumer {
+    cluster: Cluster,
+    config: ConsumerConfig,
+    positions: BTreeMap<(String, i32), i64>,
+}
+
+fn topic_name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_string()))
+}
+
+fn broker_error(code: i16, context: String) -> ClientError {
+    ClientError::Broker {
+        error: ResponseError::try_from_code(code).map_or(format!("error code {code}"), |e| format!("{e:?}")),
+        message: context,
+    }
+}
+
+impl Consumer {
+    /// A consumer through `bootstrap` (`host:port,…`).
+    pub fn new(bootstrap: &str, config: ConsumerConfig) -> Self {
+        Self {
+            cluster: Cluster::new(bootstrap, "gregor-consumer"),
+            config,
+            positions: BTreeMap::new(),
+        }
+    }
+
+    /// Assigns every partition of `topic`, each starting at `start`.
+    pub async fn assign(&mut self, topic: &str, start: StartAt) -> Result<(), ClientError> {
+        let mut partitions = None;
+        for _ in 0..50 {
+            self.cluster.refresh(&[topic]).await?;
+            partitions = self.cluster.partitions(topic);
+            let led = partitions.is_some_and(|n| (0..n).all(|p| self.cluster.leader(topic, p).is_some()));
+            if led {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let partitions = partitions.ok_or_else(|| broker_error(3, format!("topic {topic}")))?;
+        for p in 0..partitions {
+            let offset = match start {
+                StartAt::Offset(o) => o,
+                StartAt::Earliest => self.list_offset(topic, p, -2).await?,
+                StartAt::Latest => self.list_offset(topic, p, -1).await?,
+            };
+            self.positions.insert((topic.to_string(), p), offset);
+        }
+        Ok(())
+    }
+
+    /// Moves a partition's position.
+    pub fn seek(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.positions.insert((topic.to_string(), partition), offset);
+    }
+
+    /// The next offset of each assigned partition.
+    pub fn positions(&self) -> &BTreeMap<(String, i32), i64> {
+        &self.positions
+    }
+
+    async fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
+        let leader = self
+            .cluster
+            .leader(topic, partition)
+            .ok_or_else(|| broker_error(5, format!("{topic}-{partition}")))?;
+        let mut p = ListOffsetsPartition::default();
+        p.partition_index = partition;
+        p.timestamp = timestamp;
+        p.current_leader_epoch = -1;
+        let mut t = ListOffsetsTopic::default();
+        t.name = topic_name(topic);
+        t.partitions = vec![p];
+        let mut request = ListOffsetsRequest::default();
+        request.replica_id = BrokerId(-1);
+        request.topics = vec![t];
+        let response = self.cluster.connection(leader).await?.send(request, 4).await?;
+        let answer = response
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .next()
+            .ok_or_else(|| ClientError::Protocol("ListOffsets answered nothing".into()))?;
+        if answer.error_code != 0 {
+            return Err(broker_error(
+                answer.error_code,
+                format!("offsets of {topic}-{partition}"),
+            ));
+        }
+        Ok(answer.offset)
+    }
+
+    /// Fetches once from every leader of the assigned partitions; returns
+    /// the records past each position (and moves the positions).
+    pub async fn poll(&mut self) -> Result<Vec<ConsumedRecord>, ClientError> {
+        let mut by_leader: BTreeMap<i32, Vec<(String, i32, i64)>> = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for ((topic, p), offset) in &self.positions {
+            match self.cluster.leader(topic, *p) {
+                Some(l) => by_leader.entry(l).or_default().push((topic.clone(), *p, *offset)),
+                None => unknown.push(topic.clone()),
+            }
+        }
+        if !unknown.is_empty() {
+            let topics: Vec<&str> = unknown.iter().map(String::as_str).collect();
+            self.cluster.refresh(&topics).await?;
+        }
+        let mut records = Vec::new();
+        let mut stale = false;
+        for (leader, partitions) in by_leader {
+            match self.fetch_from(leader, &partitions, &mut records).await {
+                Ok(refresh) => stale |= refresh,
+                Err(_) => {
+                    self.cluster.disconnect(leader);
+                    stale = true;
+                }
+            }
+        }
+        if stale {
+            let topics: Vec<String> = self.positions.keys().map(|(t, _)| t.clone()).collect();
+            let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+            self.cluster.refresh(&topics).await?;
+        }
+        Ok(records)
+    }
+
+    /// One Fetch to `leader`; returns whether metadata looks stale.
+    async fn fetch_from(
+        &mut self,
+        leader: i32,
+        partitions: &[(String, i32, i64)],
+        out: &mut Vec<ConsumedRecord>,
+    ) -> Result<bool, ClientError> {
+        let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+        for (topic, p, offset) in partitions {
+            let mut f = FetchPartition::default();
+            f.partition = *p;
+            f.fetch_offset = *offset;
+            f.current_leader_epoch = -1;
+            f.log_start_offset = -1;
+            f.partition_max_bytes = self.config.partition_max_bytes;
+            topics.entry(topic).or_default().push(f);
+        }
+        let mut request = FetchRequest::default();
+        request.replica_id = BrokerId(-1);
+        request.max_wait_ms = self.config.max_wait_ms;
+        request.min_bytes = self.config.min_bytes;
+        request.max_bytes = self.config.max_bytes;
+        request.session_epoch = -1;
+        request.topics = topics
+            .into_iter()
+            .map(|(t, ps)| {
+                let mut ft = FetchTopic::default();
+                ft.topic = topic_name(t);
+                ft.partitions = ps;
+                ft
+            })
+            .collect();
+        let connection: &mut Connection = self.cluster.connection(leader).await?;
+        connection.set_timeout(Duration::from_millis(self.config.max_wait_ms.max(0) as u64 + 30_000));
+        let response = connection.send(request, 11).await?;
+        let mut stale = false;
+        for t in response.responses {
+            let topic = t.topic.0.to_string();
+            for p in t.partitions {
+                let key = (topic.clone(), p.partition_index);
+                let Some(position) = self.positions.get(&key).copied() else {
+                    continue;
+                };
+                if p.error_code == ResponseError::OffsetOutOfRange.code() {
+                    return Err(broker_error(
+                        p.error_code,
+                        format!("{topic}-{} at {position}", p.partition_index),
+                    ));
+                }
+                if p.error_code != 0 {
+                    stale = true;
+                    continue;
+                }
+                let Some(bytes) = p.records else { continue };
+                let after = for_each_record(&bytes, |_, offset, timestamp, r| {
+                    let offset = offset as i64;
+                    if offset >= position {
+                        out.push(ConsumedRecord {
+                            topic: topic.clone(),
+                            partition: p.partition_index,
+                            offset,
+                            timestamp,
+                            key: r.key.map(<[u8]>::to_vec),
+                            value: r.value.map(<[u8]>::to_vec),
+                        });
+                    }
+                })
+                .map_err(|e| ClientError::Protocol(format!("{topic}-{}: {e}", p.partition_index)))?;
+                let next = after.map_or(position, |a| position.max(a as i64));
+                self.positions.insert(key, next);
+            }
+        }
+        Ok(stale)
+    }
+
+    /// The group's coordinator connection.
+    async fn coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
+        for _ in 0..50 {
+            let mut request = FindCoordinatorRequest::default();
+            request.key = StrBytes::from_string(group.to_string());
+            let any = self
+                .positions
+                .keys()
+                .find_map(|(t, p)| self.cluster.leader(t, *p))
+                .ok_or_else(|| ClientError::Protocol("no partition assigned".into()))?;
+            let response = self.cluster.connection(any).await?.send(request, 2).await?;
+            if response.error_code == 0 {
+                return Ok(response.node_id.0);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(broker_error(15, format!("group {group}")))
+    }
+
+    /// Starts each assigned partition at `group`'s committed offset (when
+    /// it has one).
+    pub async fn seek_to_committed(&mut self, group: &str) -> Result<(), ClientError> {
+        let coordinator = self.coordinator(group).await?;
+        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (t, p) in self.positions.keys() {
+            by_topic.entry(t.clone()).or_default().push(*p);
+        }
+        let mut request = OffsetFetchRequest::default();
+        request.group_id = GroupId(StrBytes::from_string(group.to_string()));
+        request.topics = Some(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    let mut topic = OffsetFetchRequestTopic::default();
+                    topic.name = topic_name(&t);
+                    topic.partition_indexes = ps;
+                    topic
+                })
+                .collect(),
+        );
+        let response = self.cluster.connection(coordinator).await?.send(request, 5).await?;
+        if response.error_code != 0 {
+            return Err(broker_error(response.error_code, format!("offsets of group {group}")));
+        }
+        for t in response.topics {
+            for p in t.partitions {
+                if p.error_code == 0 && p.committed_offset >= 0 {
+                    self.positions
+                        .insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the current positions for `group` (without membership:
+    /// generation -1, as a standalone consumer does).
+    pub async fn commit(&mut self, group: &str) -> Result<(), ClientError> {
+        let coordinator = self.coordinator(group).await?;
+        let mut by_topic: BTreeMap<String, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
+        for ((t, p), offset) in &self.positions {
+            let mut partition = OffsetCommitRequestPartition::default();
+            partition.partition_index = *p;
+            partition.committed_offset = *offset;
+            partition.committed_leader_epoch = -1;
+            by_topic.entry(t.clone()).or_default().push(partition);
+        }
+        let mut request = OffsetCommitRequest::default();
+        request.group_id = GroupId(StrBytes::from_string(group.to_string()));
+        request.generation_id_or_member_epoch = -1;
+        request.topics = by_topic
+            .into_iter()
+            .map(|(t, ps)| {
+                let mut topic = OffsetCommitRequestTopic::default();
+                topic.name = topic_name(&t);
+                topic.partitions = ps;
+                topic
+            })
+            .collect();
+        let response = self.cluster.connection(coordinator).await?.send(request, 7).await?;
+        for t in response.topics {
+            for p in t.partitions {
+                if p.error_code != 0 {
+                    return Err(broker_error(p.error_code, format!("committing for group {group}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
