@@ -74,6 +74,38 @@ impl Default for ConsumerConfig {
     }
 }
 
+/// A Fetch for `partitions` — (topic, partition, fetch offset, current
+/// leader epoch or -1) — as `replica_id` (-1: a consumer; a broker id: a
+/// follower replica) with `config`'s sizes and wait.
+pub fn fetch_request(replica_id: i32, config: &ConsumerConfig, partitions: &[(&str, i32, i64, i32)]) -> FetchRequest {
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for &(topic, partition, offset, leader_epoch) in partitions {
+        let mut f = FetchPartition::default();
+        f.partition = partition;
+        f.fetch_offset = offset;
+        f.current_leader_epoch = leader_epoch;
+        f.log_start_offset = -1;
+        f.partition_max_bytes = config.partition_max_bytes;
+        topics.entry(topic).or_default().push(f);
+    }
+    let mut request = FetchRequest::default();
+    request.replica_id = BrokerId(replica_id);
+    request.max_wait_ms = config.max_wait_ms;
+    request.min_bytes = config.min_bytes;
+    request.max_bytes = config.max_bytes;
+    request.session_epoch = -1;
+    request.topics = topics
+        .into_iter()
+        .map(|(t, ps)| {
+            let mut ft = FetchTopic::default();
+            ft.topic = topic_name(t);
+            ft.partitions = ps;
+            ft
+        })
+        .collect();
+    request
+}
+
 /// A consumer of assigned partitions.
 pub struct Consumer {
     cluster: Cluster,
@@ -208,31 +240,8 @@ impl Consumer {
         partitions: &[(String, i32, i64)],
         out: &mut Vec<ConsumedRecord>,
     ) -> Result<bool, ClientError> {
-        let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-        for (topic, p, offset) in partitions {
-            let mut f = FetchPartition::default();
-            f.partition = *p;
-            f.fetch_offset = *offset;
-            f.current_leader_epoch = -1;
-            f.log_start_offset = -1;
-            f.partition_max_bytes = self.config.partition_max_bytes;
-            topics.entry(topic).or_default().push(f);
-        }
-        let mut request = FetchRequest::default();
-        request.replica_id = BrokerId(-1);
-        request.max_wait_ms = self.config.max_wait_ms;
-        request.min_bytes = self.config.min_bytes;
-        request.max_bytes = self.config.max_bytes;
-        request.session_epoch = -1;
-        request.topics = topics
-            .into_iter()
-            .map(|(t, ps)| {
-                let mut ft = FetchTopic::default();
-                ft.topic = topic_name(t);
-                ft.partitions = ps;
-                ft
-            })
-            .collect();
+        let targets: Vec<(&str, i32, i64, i32)> = partitions.iter().map(|(t, p, o)| (t.as_str(), *p, *o, -1)).collect();
+        let request = fetch_request(-1, &self.config, &targets);
         let connection: &mut Connection = self.cluster.connection(leader).await?;
         connection.set_timeout(Duration::from_millis(self.config.max_wait_ms.max(0) as u64 + 30_000));
         let response = connection.send(request, 11).await?;

@@ -29,6 +29,6 @@ mod producer;
 pub use admin::{Admin, PartitionInfo, TopicInfo};
 pub use cluster::Cluster;
 pub use connection::{ClientError, Connection};
-pub use consumer::{ConsumedRecord, Consumer, ConsumerConfig, StartAt};
+pub use consumer::{fetch_request, ConsumedRecord, Consumer, ConsumerConfig, StartAt};
 pub use gregor_log::batch::Compression;
 pub use producer::{murmur2, partition_for_key, Delivery, Producer, ProducerConfig};

@@ -8,14 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gregor_client::{ClientError, Connection};
+use gregor_client::{fetch_request, ClientError, Connection, ConsumerConfig};
 use gregor_log::TopicPartition;
 use gregor_replication::{EpochEnd, FollowerRequest, ReplicationError};
 use gregor_routing::{FollowedPartition, ReplicaManager};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
+use kafka_protocol::messages::{BrokerId, OffsetForLeaderEpochRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::watch;
 
@@ -184,31 +183,24 @@ async fn fetch(
     local: i32,
     fetches: &[(FollowedPartition, u64)],
 ) -> Result<(), ClientError> {
-    let mut request = FetchRequest::default();
-    request.replica_id = BrokerId(local);
-    request.max_wait_ms = FETCH_WAIT_MS;
-    request.min_bytes = 1;
-    request.max_bytes = RESPONSE_MAX_BYTES;
-    request.session_epoch = -1;
-    let mut by_topic: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    for (p, offset) in fetches {
-        let mut f = FetchPartition::default();
-        f.partition = p.partition.partition as i32;
-        f.current_leader_epoch = p.leader_epoch;
-        f.fetch_offset = *offset as i64;
-        f.log_start_offset = -1;
-        f.partition_max_bytes = PARTITION_MAX_BYTES;
-        by_topic.entry(&p.partition.topic).or_default().push(f);
-    }
-    request.topics = by_topic
-        .into_iter()
-        .map(|(t, partitions)| {
-            let mut topic = FetchTopic::default();
-            topic.topic = topic_name(t);
-            topic.partitions = partitions;
-            topic
+    let config = ConsumerConfig {
+        min_bytes: 1,
+        max_bytes: RESPONSE_MAX_BYTES,
+        partition_max_bytes: PARTITION_MAX_BYTES,
+        max_wait_ms: FETCH_WAIT_MS,
+    };
+    let targets: Vec<(&str, i32, i64, i32)> = fetches
+        .iter()
+        .map(|(p, offset)| {
+            (
+                p.partition.topic.as_str(),
+                p.partition.partition as i32,
+                *offset as i64,
+                p.leader_epoch,
+            )
         })
         .collect();
+    let request = fetch_request(local, &config, &targets);
     conn.set_timeout(Duration::from_millis(FETCH_WAIT_MS as u64 + 10_000));
     let response = conn.send(request, FETCH_VERSION).await?;
     let mut refused = false;
