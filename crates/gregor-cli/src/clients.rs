@@ -45,8 +45,9 @@ pub struct ConsumeArgs {
     /// Start every partition at this offset.
     #[arg(long)]
     pub offset: Option<i64>,
-    /// Start at this group's committed offsets and commit where it stops
-    /// (no membership: partitions are not shared out).
+    /// Join this group: its members share the topic's partitions, each
+    /// starting at the group's committed offsets and committing where it
+    /// stops.
     #[arg(long)]
     pub group: Option<String>,
     /// Stop after this many records.
@@ -137,15 +138,15 @@ pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
         (None, true) => StartAt::Earliest,
         (None, false) => StartAt::Latest,
     };
-    consumer
-        .assign(&args.topic, start)
-        .await
-        .with_context(|| format!("assigning {}", args.topic))?;
-    if let Some(group) = &args.group {
-        consumer
-            .seek_to_committed(group)
+    match &args.group {
+        Some(group) => consumer
+            .subscribe(group, &[args.topic.as_str()], start)
             .await
-            .with_context(|| format!("reading group {group}'s offsets"))?;
+            .with_context(|| format!("joining group {group}"))?,
+        None => consumer
+            .assign(&args.topic, start)
+            .await
+            .with_context(|| format!("assigning {}", args.topic))?,
     }
     let idle = args.idle_timeout_ms.map(Duration::from_millis);
     let mut last = std::time::Instant::now();
@@ -176,6 +177,10 @@ pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
             .commit(group)
             .await
             .with_context(|| format!("committing group {group}'s offsets"))?;
+        consumer
+            .close()
+            .await
+            .with_context(|| format!("leaving group {group}"))?;
     }
     Ok(())
 }

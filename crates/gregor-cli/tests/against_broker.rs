@@ -240,3 +240,56 @@ fn the_bench_reports_rates_and_latency_percentiles() {
     assert!(result["mb_per_second"].as_f64().unwrap() > 0.0);
     assert!(result["latency_ms"]["p99"].as_f64().is_some());
 }
+
+#[test]
+fn two_members_of_a_group_share_the_partitions() {
+    use gregor_client::{Consumer, ConsumerConfig, Producer, ProducerConfig, StartAt};
+    let server = Server::start();
+    let b = format!("--bootstrap-server={}", server.address);
+    let (code, _, err) = gregor(&["topic", "create", "shared", "--partitions", "4", &b]);
+    assert_eq!(code, 0, "{err}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut producer = Producer::new(&server.address, ProducerConfig::default());
+        for i in 0..200u32 {
+            producer
+                .send("shared", Some(&i.to_be_bytes()), Some(b"v"))
+                .await
+                .unwrap();
+        }
+        producer.flush().await.unwrap();
+        let mut first = Consumer::new(&server.address, ConsumerConfig::default());
+        first
+            .subscribe("sharers", &["shared"], StartAt::Earliest)
+            .await
+            .unwrap();
+        assert_eq!(first.assignment().len(), 4, "alone, it gets every partition");
+        // The second member's join completes once the first rejoins (on its
+        // next heartbeat, driven by polling).
+        let mut second = Consumer::new(&server.address, ConsumerConfig::default());
+        let polling = async {
+            let mut read = 0;
+            for _ in 0..100 {
+                read += first.poll().await.unwrap().len();
+                if first.assignment().len() == 2 {
+                    break;
+                }
+            }
+            read
+        };
+        let (mut read, joined) = tokio::join!(polling, second.subscribe("sharers", &["shared"], StartAt::Earliest));
+        joined.unwrap();
+        let (a, b) = (first.assignment(), second.assignment());
+        assert_eq!((a.len(), b.len()), (2, 2), "{a:?} {b:?}");
+        assert!(a.iter().all(|p| !b.contains(p)), "disjoint: {a:?} {b:?}");
+        // What the first read before the rebalance it committed on rejoining.
+        for _ in 0..50 {
+            read += first.poll().await.unwrap().len() + second.poll().await.unwrap().len();
+            if read >= 200 {
+                break;
+            }
+        }
+        assert_eq!(read, 200, "together they read every record once");
+        second.close().await.unwrap();
+    });
+}

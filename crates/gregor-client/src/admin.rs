@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
@@ -63,11 +62,10 @@ fn check(code: i16, message: Option<&StrBytes>) -> Result<(), ClientError> {
     if code == 0 {
         return Ok(());
     }
-    let error = ResponseError::try_from_code(code).map_or_else(|| format!("error code {code}"), |e| format!("{e:?}"));
-    Err(ClientError::Broker {
-        error,
-        message: message.map(|m| m.to_string()).unwrap_or_default(),
-    })
+    Err(ClientError::from_code(
+        code,
+        message.map(|m| m.to_string()).unwrap_or_default(),
+    ))
 }
 
 impl Admin {

@@ -110,6 +110,11 @@ impl Cluster {
         self.leaders.get(&(topic.to_string(), partition)).copied()
     }
 
+    /// Some known broker (after a refresh).
+    pub fn any_broker(&self) -> Option<i32> {
+        self.brokers.keys().min().copied()
+    }
+
     /// A broker's address.
     pub fn address(&self, broker: i32) -> Option<&str> {
         self.brokers.get(&broker).map(String::as_str)

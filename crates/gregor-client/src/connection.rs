@@ -33,6 +33,18 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// The error a Kafka error code stands for, with what was being done.
+    pub fn from_code(code: i16, message: impl Into<String>) -> Self {
+        let error = kafka_protocol::error::ResponseError::try_from_code(code)
+            .map_or_else(|| format!("error code {code}"), |e| format!("{e:?}"));
+        ClientError::Broker {
+            error,
+            message: message.into(),
+        }
+    }
+}
+
 /// A connection to one broker. Calls are sequential: each waits for its
 /// response, as a Kafka connection answers in request order.
 pub struct Connection {

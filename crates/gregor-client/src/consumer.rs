@@ -1,8 +1,9 @@
-//! The consumer: partitions assigned from a position (earliest, latest,
-//! an offset, or a group's committed offset), fetched from their leaders
-//! with `fetch.min.bytes` / `fetch.max.bytes`, records decoded; positions
-//! committed to a group's coordinator. Groups are used for their committed
-//! offsets only (no membership or rebalancing).
+//! The consumer: partitions assigned by hand from a position (earliest,
+//! latest, an offset, a group's committed offset) or given by a group it
+//! subscribes through (membership, range assignor, rebalances on
+//! heartbeat), fetched from their leaders with `fetch.min.bytes` /
+//! `fetch.max.bytes`, records decoded; positions committed to the group's
+//! coordinator.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::Cluster;
+use crate::group::{self, JoinOutcome, Membership};
 use crate::{ClientError, Connection};
 
 /// Where reading starts.
@@ -106,11 +108,27 @@ pub fn fetch_request(replica_id: i32, config: &ConsumerConfig, partitions: &[(&s
     request
 }
 
-/// A consumer of assigned partitions.
+/// A group subscription: the topics, and where partitions without a
+/// committed offset start.
+#[derive(Debug, Clone)]
+struct Subscription {
+    group: String,
+    topics: Vec<String>,
+    start: StartAt,
+}
+
+/// How often a member heartbeats (well inside its 10 s session).
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+
+/// A consumer of assigned partitions, or of the partitions its group
+/// gives it.
 pub struct Consumer {
     cluster: Cluster,
     config: ConsumerConfig,
     positions: BTreeMap<(String, i32), i64>,
+    subscription: Option<Subscription>,
+    membership: Option<Membership>,
+    last_heartbeat: std::time::Instant,
 }
 
 fn topic_name(t: &str) -> TopicName {
@@ -118,10 +136,7 @@ fn topic_name(t: &str) -> TopicName {
 }
 
 fn broker_error(code: i16, context: String) -> ClientError {
-    ClientError::Broker {
-        error: ResponseError::try_from_code(code).map_or(format!("error code {code}"), |e| format!("{e:?}")),
-        message: context,
-    }
+    ClientError::from_code(code, context)
 }
 
 impl Consumer {
@@ -131,7 +146,107 @@ impl Consumer {
             cluster: Cluster::new(bootstrap, "gregor-consumer"),
             config,
             positions: BTreeMap::new(),
+            subscription: None,
+            membership: None,
+            last_heartbeat: std::time::Instant::now(),
         }
+    }
+
+    /// Joins `group` for `topics` (Kafka's consumer protocol, range
+    /// assignor) and consumes the partitions it is given, from the group's
+    /// committed offsets or `start`; rebalances follow on heartbeats.
+    pub async fn subscribe(&mut self, group: &str, topics: &[&str], start: StartAt) -> Result<(), ClientError> {
+        self.subscription = Some(Subscription {
+            group: group.to_string(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            start,
+        });
+        self.rejoin().await
+    }
+
+    /// The partitions the group gave this member (empty without one).
+    pub fn assignment(&self) -> Vec<(String, i32)> {
+        self.membership.as_ref().map(|m| m.assigned.clone()).unwrap_or_default()
+    }
+
+    /// Joins (again) and takes up the assignment.
+    async fn rejoin(&mut self) -> Result<(), ClientError> {
+        let Some(sub) = self.subscription.clone() else {
+            return Ok(());
+        };
+        let topics: Vec<&str> = sub.topics.iter().map(String::as_str).collect();
+        let mut partitions = BTreeMap::new();
+        for _ in 0..50 {
+            self.cluster.refresh(&topics).await?;
+            partitions = topics
+                .iter()
+                .filter_map(|t| Some((t.to_string(), self.cluster.partitions(t)?)))
+                .collect();
+            if partitions.len() == topics.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut member_id = self.membership.take().map(|m| m.member_id).unwrap_or_default();
+        let mut joined = None;
+        for _ in 0..20 {
+            let coordinator = self.coordinator(&sub.group).await?;
+            let connection = self.cluster.connection(coordinator).await?;
+            connection.set_timeout(Duration::from_secs(40));
+            match group::join(connection, &sub.group, &member_id, &sub.topics, &partitions).await {
+                Ok(JoinOutcome::Joined(m)) => {
+                    joined = Some(m);
+                    break;
+                }
+                Ok(JoinOutcome::Retry(id)) => member_id = id,
+                Err(ClientError::Broker { .. }) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(e) => {
+                    self.cluster.disconnect(coordinator);
+                    return Err(e);
+                }
+            }
+        }
+        let membership = joined.ok_or_else(|| broker_error(27, format!("joining group {}", sub.group)))?;
+        self.positions.clear();
+        for (topic, p) in &membership.assigned {
+            let offset = match sub.start {
+                StartAt::Offset(o) => o,
+                StartAt::Earliest => self.list_offset(topic, *p, -2).await?,
+                StartAt::Latest => self.list_offset(topic, *p, -1).await?,
+            };
+            self.positions.insert((topic.clone(), *p), offset);
+        }
+        self.membership = Some(membership);
+        self.last_heartbeat = std::time::Instant::now();
+        self.seek_to_committed(&sub.group).await
+    }
+
+    /// Heartbeats when due; rejoins when the group rebalances.
+    async fn keep_membership(&mut self) -> Result<(), ClientError> {
+        let (Some(sub), Some(m)) = (self.subscription.clone(), self.membership.clone()) else {
+            return Ok(());
+        };
+        if self.last_heartbeat.elapsed() < HEARTBEAT_EVERY {
+            return Ok(());
+        }
+        self.last_heartbeat = std::time::Instant::now();
+        let coordinator = self.coordinator(&sub.group).await?;
+        let alive = group::heartbeat(self.cluster.connection(coordinator).await?, &m).await?;
+        if !alive {
+            // Hand over what was read before the partitions move.
+            let _ = self.commit(&sub.group).await;
+            self.rejoin().await?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the group, if subscribed (its partitions go to the others).
+    pub async fn close(&mut self) -> Result<(), ClientError> {
+        let (Some(sub), Some(m)) = (self.subscription.take(), self.membership.take()) else {
+            return Ok(());
+        };
+        let coordinator = self.coordinator(&sub.group).await?;
+        group::leave(self.cluster.connection(coordinator).await?, &m).await
     }
 
     /// Assigns every partition of `topic`, each starting at `start`.
@@ -202,6 +317,7 @@ impl Consumer {
     /// Fetches once from every leader of the assigned partitions; returns
     /// the records past each position (and moves the positions).
     pub async fn poll(&mut self) -> Result<Vec<ConsumedRecord>, ClientError> {
+        self.keep_membership().await?;
         let mut by_leader: BTreeMap<i32, Vec<(String, i32, i64)>> = BTreeMap::new();
         let mut unknown = Vec::new();
         for ((topic, p), offset) in &self.positions {
@@ -290,11 +406,15 @@ impl Consumer {
         for _ in 0..50 {
             let mut request = FindCoordinatorRequest::default();
             request.key = StrBytes::from_string(group.to_string());
-            let any = self
-                .positions
-                .keys()
-                .find_map(|(t, p)| self.cluster.leader(t, *p))
-                .ok_or_else(|| ClientError::Protocol("no partition assigned".into()))?;
+            let any = match self.cluster.any_broker() {
+                Some(b) => b,
+                None => {
+                    self.cluster.refresh(&[]).await?;
+                    self.cluster
+                        .any_broker()
+                        .ok_or_else(|| ClientError::Protocol("no broker known".into()))?
+                }
+            };
             let response = self.cluster.connection(any).await?.send(request, 2).await?;
             if response.error_code == 0 {
                 return Ok(response.node_id.0);
@@ -340,8 +460,9 @@ impl Consumer {
         Ok(())
     }
 
-    /// Commits the current positions for `group` (without membership:
-    /// generation -1, as a standalone consumer does).
+    /// Commits the current positions for `group`: as its member when
+    /// subscribed, otherwise without membership (generation -1, as a
+    /// standalone consumer does).
     pub async fn commit(&mut self, group: &str) -> Result<(), ClientError> {
         let coordinator = self.coordinator(group).await?;
         let mut by_topic: BTreeMap<String, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
@@ -355,6 +476,10 @@ impl Consumer {
         let mut request = OffsetCommitRequest::default();
         request.group_id = GroupId(StrBytes::from_string(group.to_string()));
         request.generation_id_or_member_epoch = -1;
+        if let Some(m) = self.membership.as_ref().filter(|m| m.group == group) {
+            request.generation_id_or_member_epoch = m.generation;
+            request.member_id = StrBytes::from_string(m.member_id.clone());
+        }
         request.topics = by_topic
             .into_iter()
             .map(|(t, ps)| {

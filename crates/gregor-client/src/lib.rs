@@ -24,6 +24,7 @@ mod admin;
 mod cluster;
 mod connection;
 mod consumer;
+pub mod group;
 mod producer;
 
 pub use admin::{Admin, PartitionInfo, TopicInfo};

@@ -995,7 +995,10 @@ impl GroupCoordinator {
                         return Err(GroupError::IllegalGeneration);
                     }
                     group.member_check(member_id, instance_id)?;
-                    if group.state != GroupState::Stable {
+                    // As Kafka: members commit while a rebalance is being
+                    // prepared (before they rejoin), not between the join
+                    // and the assignment.
+                    if group.state == GroupState::CompletingRebalance {
                         return Err(GroupError::RebalanceInProgress);
                     }
                     if generation_id != group.generation {
