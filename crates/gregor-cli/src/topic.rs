@@ -118,9 +118,18 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                 .next()
                 .with_context(|| format!("no topic {name}"))?;
             let configs = admin.topic_config(&name).await.unwrap_or_default();
+            let offsets = admin.list_offsets(&name).await.unwrap_or_default();
+            let offsets_of = |p: i32| offsets.iter().find(|o| o.0 == p).map_or((-1, -1), |o| (o.1, o.2));
             if args.json {
                 let mut value = topic_json(&topic);
                 value["configs"] = json!(configs);
+                if let Some(partitions) = value["partitions"].as_array_mut() {
+                    for entry in partitions {
+                        let (earliest, latest) = offsets_of(entry["partition"].as_i64().unwrap_or(-1) as i32);
+                        entry["earliest_offset"] = json!(earliest);
+                        entry["latest_offset"] = json!(latest);
+                    }
+                }
                 println!("{value}");
             } else {
                 println!(
@@ -130,17 +139,20 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                     if topic.internal { ", internal" } else { "" }
                 );
                 println!(
-                    "{:>9} {:>7} {:>6}  {:<16} ISR",
-                    "PARTITION", "LEADER", "EPOCH", "REPLICAS"
+                    "{:>9} {:>7} {:>6}  {:<16} {:<16} {:>10} {:>10}",
+                    "PARTITION", "LEADER", "EPOCH", "REPLICAS", "ISR", "EARLIEST", "LATEST"
                 );
                 for p in &topic.partitions {
+                    let (earliest, latest) = offsets_of(p.partition);
                     println!(
-                        "{:>9} {:>7} {:>6}  {:<16} {}",
+                        "{:>9} {:>7} {:>6}  {:<16} {:<16} {:>10} {:>10}",
                         p.partition,
                         p.leader,
                         p.leader_epoch,
                         list(&p.replicas),
-                        list(&p.isr)
+                        list(&p.isr),
+                        earliest,
+                        latest
                     );
                 }
                 for (k, v) in &configs {

@@ -114,6 +114,13 @@ fn a_topic_is_created_listed_described_grown_and_deleted() {
     assert_eq!(value["partitions"][0]["leader"], 0);
     assert_eq!(value["partitions"][0]["isr"], serde_json::json!([0]));
     assert_eq!(value["configs"]["retention.ms"], "3600000");
+    assert_eq!(
+        (
+            value["partitions"][0]["earliest_offset"].clone(),
+            value["partitions"][0]["latest_offset"].clone()
+        ),
+        (serde_json::json!(0), serde_json::json!(0))
+    );
     assert_ne!(value["id"], "00000000-0000-0000-0000-000000000000");
 
     let (code, out, _) = gregor(&["topic", "list", b]);

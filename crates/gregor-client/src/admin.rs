@@ -48,6 +48,7 @@ pub struct TopicInfo {
 /// Administrative operations on a cluster, through one broker.
 pub struct Admin {
     connection: Connection,
+    bootstrap: String,
 }
 
 const TIMEOUT_MS: i32 = 30_000;
@@ -76,7 +77,12 @@ impl Admin {
         for address in bootstrap.split(',').map(str::trim).filter(|a| !a.is_empty()) {
             let connecting = Connection::connect(address, "gregor-admin");
             match tokio::time::timeout(Duration::from_secs(10), connecting).await {
-                Ok(Ok(connection)) => return Ok(Self { connection }),
+                Ok(Ok(connection)) => {
+                    return Ok(Self {
+                        connection,
+                        bootstrap: bootstrap.to_string(),
+                    })
+                }
                 Ok(Err(e)) => last = Some(e),
                 Err(_) => last = Some(ClientError::Timeout),
             }
@@ -179,6 +185,25 @@ impl Admin {
         }
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(topics)
+    }
+
+    /// Each partition's earliest and latest (high watermark) offsets,
+    /// asked of its leader.
+    pub async fn list_offsets(&mut self, topic: &str) -> Result<Vec<(i32, i64, i64)>, ClientError> {
+        let partitions = self
+            .topics(Some(&[topic]))
+            .await?
+            .into_iter()
+            .next()
+            .map_or(0, |t| t.partitions.len() as i32);
+        let mut leaders = crate::Consumer::new(&self.bootstrap, crate::ConsumerConfig::default());
+        let mut out = Vec::new();
+        for p in 0..partitions {
+            let earliest = leaders.list_offset(topic, p, -2).await?;
+            let latest = leaders.list_offset(topic, p, -1).await?;
+            out.push((p, earliest, latest));
+        }
+        Ok(out)
     }
 
     /// A topic's configuration: every key with its value.

@@ -283,7 +283,12 @@ impl Consumer {
         &self.positions
     }
 
-    async fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
+    /// ListOffsets on the partition's leader: -2 earliest, -1 latest (the
+    /// high watermark), or the first offset at or after a timestamp.
+    pub async fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
+        if self.cluster.leader(topic, partition).is_none() {
+            self.cluster.refresh(&[topic]).await?;
+        }
         let leader = self
             .cluster
             .leader(topic, partition)
