@@ -261,3 +261,28 @@ def test_committed_offsets_survive_the_group_coordinators_death(embedded_cluster
             first_seen = int(m.value())
     second.close()
     assert first_seen == 60, f"resumed at {first_seen}, not after the commit"
+
+
+def test_a_config_change_reaches_every_replica(embedded_cluster):
+    """confluent-kafka's incremental_alter_configs on one broker: every
+    replica's log takes the new setting (via /config/changes)."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    cluster = embedded_cluster
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.create_topics([NewTopic("configured", 1, 3)])["configured"].result(30)
+    deadline = time.time() + 30
+    dirs = [os.path.join(b.data_dir, "logs", "configured-0") for b in cluster.brokers]
+    while not all(os.path.exists(d) for d in dirs) and time.time() < deadline:
+        time.sleep(0.1)
+    change = ConfigResource("topic", "configured", incremental_configs=[
+        ConfigEntry("retention.ms", "12345", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([change])[change].result(30)
+
+    def applied(d):
+        with open(os.path.join(d, "topic.config")) as f:
+            return "retention.ms=12345" in f.read()
+
+    while not all(applied(d) for d in dirs) and time.time() < deadline:
+        time.sleep(0.1)
+    assert all(applied(d) for d in dirs), [open(os.path.join(d, "topic.config")).read() for d in dirs]

@@ -49,13 +49,19 @@ pub enum TopicAction {
         /// Topic name.
         name: String,
     },
-    /// Grow a topic's partition count.
+    /// Grow a topic's partition count, set or delete its configs.
     Alter {
         /// Topic name.
         name: String,
         /// The new partition count.
         #[arg(long)]
-        partitions: i32,
+        partitions: Option<i32>,
+        /// Set a config, `name=value` (repeatable).
+        #[arg(long = "config", value_name = "NAME=VALUE")]
+        configs: Vec<String>,
+        /// Remove a config override (repeatable).
+        #[arg(long = "delete-config", value_name = "NAME")]
+        delete_configs: Vec<String>,
     },
 }
 
@@ -85,16 +91,38 @@ pub async fn run(args: TopicArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("deleting topic {name}"))?;
             report(args.json, json!({"deleted": name}), &format!("deleted topic {name}"));
         }
-        TopicAction::Alter { name, partitions } => {
-            admin
-                .add_partitions(&name, partitions)
-                .await
-                .with_context(|| format!("altering topic {name}"))?;
-            report(
-                args.json,
-                json!({"altered": name, "partitions": partitions}),
-                &format!("topic {name} now has {partitions} partitions"),
+        TopicAction::Alter {
+            name,
+            partitions,
+            configs,
+            delete_configs,
+        } => {
+            let mut changes: Vec<(String, Option<String>)> = parse_configs(&configs)?
+                .into_iter()
+                .map(|(k, v)| (k, Some(v)))
+                .collect();
+            changes.extend(delete_configs.into_iter().map(|k| (k, None)));
+            anyhow::ensure!(
+                partitions.is_some() || !changes.is_empty(),
+                "nothing to alter: give --partitions, --config or --delete-config"
             );
+            if let Some(partitions) = partitions {
+                admin
+                    .add_partitions(&name, partitions)
+                    .await
+                    .with_context(|| format!("altering topic {name}"))?;
+            }
+            if !changes.is_empty() {
+                admin
+                    .alter_topic_config(&name, &changes)
+                    .await
+                    .with_context(|| format!("altering topic {name}'s configs"))?;
+            }
+            let text = match partitions {
+                Some(p) if changes.is_empty() => format!("topic {name} now has {p} partitions"),
+                _ => format!("altered topic {name}"),
+            };
+            report(args.json, json!({"altered": name, "partitions": partitions}), &text);
         }
         TopicAction::List => {
             let topics = admin.topics(None).await.context("listing topics")?;

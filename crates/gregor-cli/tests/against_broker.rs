@@ -133,6 +133,27 @@ fn a_topic_is_created_listed_described_grown_and_deleted() {
     let (code, out, err) = gregor(&["topic", "alter", "orders", "--partitions", "3", b]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), "topic orders now has 3 partitions");
+    let (code, out, err) = gregor(&[
+        "topic",
+        "alter",
+        "orders",
+        "--config",
+        "retention.ms=1000",
+        "--delete-config",
+        "nothing",
+        b,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), "altered topic orders");
+    let (_, out, _) = gregor(&["topic", "describe", "orders", "--json", b]);
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value["configs"]["retention.ms"], "1000");
+    let (code, _, err) = gregor(&["topic", "alter", "orders", "--config", "retention.ms=soon", b]);
+    assert_eq!(code, 1);
+    assert!(
+        err.starts_with("gregor: altering topic orders's configs: InvalidConfig"),
+        "{err}"
+    );
     let (code, _, err) = gregor(&["topic", "alter", "orders", "--partitions", "1", b]);
     assert_eq!(code, 1);
     assert!(

@@ -187,6 +187,36 @@ impl Admin {
         Ok(topics)
     }
 
+    /// Sets (`Some`) or deletes (`None`) topic config overrides
+    /// (IncrementalAlterConfigs).
+    pub async fn alter_topic_config(
+        &mut self,
+        topic: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), ClientError> {
+        use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+        let mut resource = AlterConfigsResource::default();
+        resource.resource_type = TOPIC_RESOURCE;
+        resource.resource_name = StrBytes::from_string(topic.to_string());
+        resource.configs = changes
+            .iter()
+            .map(|(k, v)| {
+                let mut c = AlterableConfig::default();
+                c.name = StrBytes::from_string(k.clone());
+                c.config_operation = if v.is_some() { 0 } else { 1 };
+                c.value = v.clone().map(StrBytes::from_string);
+                c
+            })
+            .collect();
+        let mut request = kafka_protocol::messages::IncrementalAlterConfigsRequest::default();
+        request.resources = vec![resource];
+        let response = self.connection.send(request, 1).await?;
+        for r in &response.responses {
+            check(r.error_code, r.error_message.as_ref())?;
+        }
+        Ok(())
+    }
+
     /// Each partition's earliest and latest (high watermark) offsets,
     /// asked of its leader.
     pub async fn list_offsets(&mut self, topic: &str) -> Result<Vec<(i32, i64, i64)>, ClientError> {

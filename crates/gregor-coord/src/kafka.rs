@@ -11,6 +11,7 @@
 //! /config/topics/<t>                           TopicConfig JSON
 //! /admin/delete_topics/<t>                     empty: deletion requested
 //! /isr_change_notification/isr_change_<seq>    partitions whose ISR a leader changed
+//! /config/changes/config_change_<seq>          an entity whose config changed
 //! ```
 
 use std::collections::BTreeMap;
@@ -33,6 +34,18 @@ pub const CONTROLLER_EPOCH: &str = "/controller_epoch";
 pub const TOPIC_CONFIGS: &str = "/config/topics";
 /// `/admin/delete_topics`
 pub const DELETE_TOPICS: &str = "/admin/delete_topics";
+/// `/config/changes`: brokers learn of config changes here.
+pub const CONFIG_CHANGES: &str = "/config/changes";
+
+/// `/config/changes/config_change_<seq>` (Kafka's version 2 format).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// Format version (2).
+    pub version: i32,
+    /// What changed: `topics/<t>`.
+    pub entity_path: String,
+}
+
 /// `/isr_change_notification`: leaders tell the controller of ISR changes.
 pub const ISR_CHANGE_NOTIFICATION: &str = "/isr_change_notification";
 
@@ -246,6 +259,7 @@ impl<'a> KafkaMetadata<'a> {
             TOPIC_CONFIGS,
             DELETE_TOPICS,
             ISR_CHANGE_NOTIFICATION,
+            CONFIG_CHANGES,
         ] {
             self.coord.create_all(path).await?;
         }
@@ -424,6 +438,47 @@ impl<'a> KafkaMetadata<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Replaces a topic's config overrides and tells every broker (a
+    /// `/config/changes` notification).
+    pub async fn set_topic_config(&self, topic: &str, config: &TopicConfig) -> Result<()> {
+        self.coord
+            .set(&topic_config_path(topic), &to_json(config), None)
+            .await?;
+        let change = ConfigChange {
+            version: 2,
+            entity_path: format!("topics/{topic}"),
+        };
+        self.coord
+            .create(
+                &format!("{CONFIG_CHANGES}/config_change_"),
+                &to_json(&change),
+                CreateMode::PersistentSequential,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The config change notifications after `seen` (their node names, in
+    /// order) with the topics they name.
+    pub async fn config_changes_after(&self, seen: Option<&str>) -> Result<Vec<(String, Option<String>)>> {
+        let mut out = Vec::new();
+        for child in self.coord.children(CONFIG_CHANGES).await? {
+            if seen.is_some_and(|s| child.as_str() <= s) {
+                continue;
+            }
+            let path = format!("{CONFIG_CHANGES}/{child}");
+            let topic = match self.coord.get(&path).await {
+                Ok((data, _)) => from_json::<ConfigChange>(&path, &data)
+                    .ok()
+                    .and_then(|c| c.entity_path.strip_prefix("topics/").map(str::to_string)),
+                Err(CoordError::NoNode(_)) => None,
+                Err(e) => return Err(e),
+            };
+            out.push((child, topic));
+        }
+        Ok(out)
     }
 
     /// A topic's config overrides.

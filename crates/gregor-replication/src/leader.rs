@@ -309,6 +309,11 @@ impl LeaderPartition {
         self.pending_isr.is_some()
     }
 
+    /// Takes a changed `min.insync.replicas` (a topic config change).
+    pub fn set_min_insync_replicas(&mut self, n: usize) {
+        self.settings.min_insync_replicas = n.max(1);
+    }
+
     /// The controller recorded a new ISR for this same leader epoch (it
     /// removed a dead broker); adopt it.
     pub fn update_isr(&mut self, isr: Vec<BrokerId>, version: i32) -> Option<u64> {

@@ -330,6 +330,63 @@ impl Broker {
         self.logs.get(&tp).ok_or_else(|| "log not created".to_string())
     }
 
+    /// Changes a topic's config overrides (`None` removes one): checked,
+    /// recorded in the catalog (every broker learns it), applied to this
+    /// broker's logs.
+    pub fn alter_topic_config(
+        &self,
+        name: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), (ResponseError, Option<String>)> {
+        let topic = self.topic(name).ok_or((ResponseError::UnknownTopicOrPartition, None))?;
+        let mut overrides = topic.overrides.clone();
+        for (key, value) in changes {
+            match value {
+                Some(v) => overrides.insert(key.clone(), v.clone()),
+                None => overrides.remove(key),
+            };
+        }
+        topic_config(&self.config.default_log_config, &overrides)
+            .map_err(|m| (ResponseError::InvalidConfig, Some(m)))?;
+        if let Some(catalog) = &self.catalog {
+            catalog.set_config(name, &overrides).map_err(catalog_error)?;
+        }
+        self.apply_topic_overrides(name, overrides)
+            .map_err(|m| (ResponseError::KafkaStorageError, Some(m)))
+    }
+
+    /// Re-reads a topic's config overrides from the catalog (another broker
+    /// changed them) and applies them here.
+    pub fn refresh_topic_config(&self, name: &str) -> Result<(), String> {
+        let Some(catalog) = &self.catalog else { return Ok(()) };
+        let Some(recorded) = catalog.topic(name).map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        if self.topic(name).is_some_and(|t| t.overrides == recorded.overrides) {
+            return Ok(());
+        }
+        self.apply_topic_overrides(name, recorded.overrides)
+    }
+
+    fn apply_topic_overrides(&self, name: &str, overrides: BTreeMap<String, String>) -> Result<(), String> {
+        let config = topic_config(&self.config.default_log_config, &overrides)?;
+        for (tp, log) in self.logs.logs() {
+            if tp.topic == name {
+                log.set_config(config.clone()).map_err(|e| e.to_string())?;
+                write_overrides(log.dir(), &overrides).map_err(|e| e.to_string())?;
+            }
+        }
+        if let Some(replicas) = &self.replicas {
+            let min_insync = overrides.get("min.insync.replicas").and_then(|v| v.trim().parse().ok());
+            replicas.set_min_insync_replicas(name, min_insync);
+        }
+        if let Some(t) = self.topics.write().get_mut(name) {
+            t.overrides = overrides;
+        }
+        tracing::info!(topic = name, "topic config changed");
+        Ok(())
+    }
+
     /// The topic's `min.insync.replicas` override, if any.
     pub fn min_insync_replicas(&self, topic: &str) -> Option<usize> {
         self.topic(topic)?

@@ -51,6 +51,8 @@ pub trait ClusterCatalog: Send + Sync {
     fn update(&self, name: &str, topic: &Topic) -> Result<(), CatalogError>;
     /// Forgets a topic.
     fn delete(&self, name: &str) -> Result<(), CatalogError>;
+    /// Records a topic's new config overrides (every broker learns them).
+    fn set_config(&self, name: &str, overrides: &BTreeMap<String, String>) -> Result<(), CatalogError>;
     /// Claims the next block of producer ids for this broker: ids no other
     /// broker hands out, now or after a restart.
     fn allocate_producer_ids(&self) -> Result<std::ops::RangeInclusive<i64>, CatalogError>;

@@ -87,6 +87,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::ListGroups(r) => respond(api::list_groups::handle(broker, r, version), version),
         Request::DeleteGroups(r) => respond(api::delete_groups::handle(broker, r), version),
         Request::OffsetForLeaderEpoch(r) => respond(api::offset_for_leader_epoch::handle(broker, r), version),
+        Request::IncrementalAlterConfigs(r) => respond(api::incremental_alter_configs::handle(broker, r), version),
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::leader_and_isr(broker, r), version),
         Request::UpdateMetadata(r) => respond_zk(api::leader_and_isr::update_metadata(broker, r), version),
         Request::StopReplica(r) => respond_zk(api::leader_and_isr::stop_replica(broker, r), version),

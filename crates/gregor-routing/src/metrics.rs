@@ -186,6 +186,7 @@ fn api_name(key: i16) -> &'static str {
             Ok(ApiKey::DescribeConfigs) => "DescribeConfigs",
             Ok(ApiKey::CreatePartitions) => "CreatePartitions",
             Ok(ApiKey::DeleteGroups) => "DeleteGroups",
+            Ok(ApiKey::IncrementalAlterConfigs) => "IncrementalAlterConfigs",
             _ => "Other",
         },
     }

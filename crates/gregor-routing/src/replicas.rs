@@ -252,6 +252,19 @@ impl ReplicaManager {
         Ok(change)
     }
 
+    /// A topic's `min.insync.replicas` changed (`None`: back to the
+    /// broker's default): the partitions it leads here use it from now on.
+    pub fn set_min_insync_replicas(&self, topic: &str, n: Option<usize>) {
+        let n = n.unwrap_or(self.settings.min_insync_replicas);
+        for (tp, replica) in self.replicas.read().iter() {
+            if tp.topic == topic {
+                if let Some(l) = replica.lock().role.leader_mut() {
+                    l.set_min_insync_replicas(n);
+                }
+            }
+        }
+    }
+
     /// Stops replicating a partition (StopReplica, topic deleted).
     pub fn stop_replica(&self, tp: &TopicPartition) {
         self.replicas.write().remove(tp);

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
     DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
-    SyncGroupRequest,
+    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
+    ProduceRequest, RequestHeader, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
@@ -61,6 +61,8 @@ pub enum Request {
     DeleteGroups(DeleteGroupsRequest),
     /// OffsetForLeaderEpoch (followers truncating, consumers validating).
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
+    /// IncrementalAlterConfigs.
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -192,6 +194,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::ListGroups => Request::ListGroups(typed(b, key, version)?),
         ApiKey::DeleteGroups => Request::DeleteGroups(typed(b, key, version)?),
         ApiKey::OffsetForLeaderEpoch => Request::OffsetForLeaderEpoch(typed(b, key, version)?),
+        ApiKey::IncrementalAlterConfigs => Request::IncrementalAlterConfigs(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {

@@ -212,6 +212,16 @@ impl ClusterCatalog for CoordinatedCatalog {
         })
     }
 
+    fn set_config(&self, name: &str, overrides: &BTreeMap<String, String>) -> Result<(), CatalogError> {
+        let config = TopicConfig {
+            version: 1,
+            config: overrides.clone(),
+        };
+        self.runtime
+            .block_on(self.meta().set_topic_config(name, &config))
+            .map_err(unavailable)
+    }
+
     fn live_brokers(&self) -> Result<usize, CatalogError> {
         self.runtime
             .block_on(self.meta().brokers())

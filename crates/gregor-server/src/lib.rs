@@ -13,6 +13,7 @@
 
 pub mod cli;
 mod config;
+mod config_changes;
 pub mod controller;
 mod coordination;
 pub mod fetcher;
@@ -151,6 +152,7 @@ impl Server {
             tasks.push(metrics_http::spawn(metrics, broker.clone(), stopped.clone()));
         }
         tasks.extend([
+            config_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             fetcher::spawn(replicas, stopped.clone()),
             controller::spawn(
                 coordinator.clone(),
