@@ -115,11 +115,6 @@ impl Cluster {
         self.brokers.keys().min().copied()
     }
 
-    /// A broker's address.
-    pub fn address(&self, broker: i32) -> Option<&str> {
-        self.brokers.get(&broker).map(String::as_str)
-    }
-
     /// The connection to `broker`, opened if needed.
     pub async fn connection(&mut self, broker: i32) -> Result<&mut Connection, ClientError> {
         if !self.connections.contains_key(&broker) {

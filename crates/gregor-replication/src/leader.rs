@@ -163,12 +163,6 @@ impl LeaderPartition {
         self.state_version
     }
 
-    /// A follower's log end offset as last reported, if it fetched in this
-    /// epoch.
-    pub fn follower_log_end(&self, replica: BrokerId) -> Option<u64> {
-        self.followers.get(&replica).and_then(|f| f.log_end)
-    }
-
     /// Checks a fetch's `current_leader_epoch` (`None`: an old client that
     /// sends none) against this leader's.
     pub fn check_epoch(&self, current_leader_epoch: Option<i32>) -> Result<(), ReplicationError> {
@@ -312,12 +306,6 @@ impl LeaderPartition {
     /// Takes a changed `min.insync.replicas` (a topic config change).
     pub fn set_min_insync_replicas(&mut self, n: usize) {
         self.settings.min_insync_replicas = n.max(1);
-    }
-
-    /// The controller recorded a new ISR for this same leader epoch (it
-    /// removed a dead broker); adopt it.
-    pub fn update_isr(&mut self, isr: Vec<BrokerId>, version: i32) -> Option<u64> {
-        self.isr_committed(isr, version)
     }
 
     fn advance_high_watermark(&mut self) -> Option<u64> {

@@ -88,7 +88,8 @@ impl ReplicaRole {
             Some(current) if state.leader_epoch == current => {
                 if let Role::Leader(leader) = &mut self.role {
                     if version > leader.state_version() && !leader.isr_change_pending() {
-                        leader.update_isr(state.isr.clone(), version);
+                        // The controller changed the ISR within this epoch.
+                        leader.isr_committed(state.isr.clone(), version);
                     }
                 }
                 return Ok(RoleChange::Unchanged);
