@@ -3,8 +3,8 @@
 //! is given (`host:port`; otherwise an in-memory store that lives as long
 //! as the process), every append fsynced before it is acknowledged
 //! (`flush.messages=1`), two network threads and four handler threads.
-//! The replica manager, fetcher, controller and group coordinator are the
-//! same as the server's, so brokers built like this form clusters with
+//! The replica manager, fetcher, ISR writer, controller and group
+//! coordinator are the same as the server's, so brokers built like this form clusters with
 //! `gregor server` brokers.
 //!
 //! `cargo run --example custom_broker -- [zookeeper host:port] [port]`
@@ -13,12 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use gregor::broker::{Broker, BrokerConfig, CoordinatedCatalog, ReplicaManager};
 use gregor::coord::kafka::KafkaMetadata;
 use gregor::coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore, ZooKeeperCoordinator};
-use gregor::log::{LogConfig, LogManager, LogManagerConfig};
+use gregor::log::{Clock, LogConfig, LogManager, LogManagerConfig, SystemClock};
 use gregor::replication::ReplicaSettings;
-use gregor::routing::{Broker, BrokerConfig, NetworkConfig, ReplicaManager, SocketServer};
-use gregor::server::{controller, fetcher, register, spawn_replica_ticker, CoordinatedCatalog};
+use gregor::routing::{BrokerMetrics, NetworkConfig, SocketServer};
+use gregor::server::{controller, fetcher, isr_writer, register, spawn_replica_ticker};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -45,8 +46,13 @@ async fn main() -> anyhow::Result<()> {
     let logs = Arc::new(LogManager::open(log_config.clone())?);
     logs.start_background();
 
-    // Replication and the request handlers.
-    let replicas = Arc::new(ReplicaManager::new(broker_id, ReplicaSettings::default()));
+    // Replication and the broker's state.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let replicas = Arc::new(ReplicaManager::new(
+        broker_id,
+        ReplicaSettings::default(),
+        clock.clone(),
+    ));
     let catalog = Arc::new(CoordinatedCatalog::new(
         coordinator.clone(),
         tokio::runtime::Handle::current(),
@@ -60,15 +66,19 @@ async fn main() -> anyhow::Result<()> {
     };
     let (broker_logs, broker_replicas) = (logs.clone(), replicas.clone());
     let broker = tokio::task::spawn_blocking(move || {
-        Broker::with_catalog(broker_config, broker_logs, catalog, Some(broker_replicas))
+        Broker::open(
+            broker_config,
+            Default::default(),
+            broker_logs,
+            catalog,
+            broker_replicas,
+            clock,
+        )
     })
     .await?
     .map_err(anyhow::Error::msg)?;
     let broker = Arc::new(broker);
-    let starting = broker.clone();
-    let groups = tokio::task::spawn_blocking(move || starting.start_groups(Default::default()))
-        .await?
-        .map_err(anyhow::Error::msg)?;
+    let groups = broker.groups().coordinator().clone();
     let group_ticker = gregor::group::GroupCoordinator::spawn_ticker(groups, Duration::from_millis(100))?;
 
     // The network: a smaller pipeline than the default.
@@ -78,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
     let network = SocketServer::start(
         listener,
         broker.clone(),
+        Arc::new(BrokerMetrics::new()),
         NetworkConfig {
             num_network_threads: 2,
             num_io_threads: 4,
@@ -87,8 +98,9 @@ async fn main() -> anyhow::Result<()> {
 
     // The same fetcher and controller election as `gregor server`.
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let ticking = spawn_replica_ticker(broker.clone(), stopped.clone())?;
-    let fetching = fetcher::spawn(replicas, stopped.clone());
+    let ticking = spawn_replica_ticker(replicas.clone(), stopped.clone())?;
+    let fetching = fetcher::spawn(replicas.clone(), stopped.clone());
+    let writing_isr = isr_writer::spawn(coordinator.clone(), replicas, stopped.clone());
     let controlling = controller::spawn(coordinator.clone(), broker.clone(), false, stopped);
     register(coordinator.as_ref(), broker_id, "127.0.0.1", port, None).await?;
     println!(
@@ -99,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     let _ = stop.send(true);
     fetching.abort();
+    writing_isr.abort();
     controlling.abort();
     let _ = tokio::task::spawn_blocking(move || ticking.join()).await;
     network.shutdown().await;

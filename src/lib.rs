@@ -11,12 +11,16 @@
 //! - [`coord`]: coordination — embedded or ZooKeeper.
 //! - [`replication`]: leaders, followers, ISR, high watermark, the
 //!   controller — sans-IO state machines.
+//! - [`broker`]: a broker's state — topics, the replica manager, groups,
+//!   producer ids.
 //! - [`routing`]: the Kafka protocol pipeline and API handlers.
-//! - [`client`]: a Kafka client connection (broker to broker).
+//! - [`client`]: a Kafka client (producer, consumer, admin; brokers use
+//!   its connections to talk to each other).
 //! - [`server`]: the broker, assembled.
 
 #![deny(missing_docs)]
 
+pub use gregor_broker as broker;
 pub use gregor_client as client;
 pub use gregor_compactor as compactor;
 pub use gregor_coord as coord;

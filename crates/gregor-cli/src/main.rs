@@ -8,8 +8,8 @@ mod dump_log;
 mod topic;
 
 use clap::{Parser, Subcommand};
-use gregor_routing::HugeAllocationGuard;
 use gregor_server::cli::{init_logging, ServerArgs};
+use gregor_server::HugeAllocationGuard;
 
 /// Decoding untrusted requests must not be able to abort the process
 /// through one impossible allocation (see `HugeAllocationGuard`).

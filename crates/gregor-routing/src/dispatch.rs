@@ -8,10 +8,10 @@ use bytes::BytesMut;
 use kafka_protocol::protocol::Encodable;
 
 use crate::api;
-use crate::api::fetch::Splice;
 use crate::api::produce::ProduceOutcome;
-use crate::broker::Broker;
 use crate::request::{Frame, Request};
+use crate::splice::Splice;
+use gregor_broker::Broker;
 
 /// Encodes a response body into the output buffer.
 pub type Encoder = Box<dyn FnOnce(&mut BytesMut) -> Result<(), String> + Send>;
@@ -88,9 +88,9 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::DeleteGroups(r) => respond(api::delete_groups::handle(broker, r), version),
         Request::OffsetForLeaderEpoch(r) => respond(api::offset_for_leader_epoch::handle(broker, r), version),
         Request::IncrementalAlterConfigs(r) => respond(api::incremental_alter_configs::handle(broker, r), version),
-        Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::leader_and_isr(broker, r), version),
-        Request::UpdateMetadata(r) => respond_zk(api::leader_and_isr::update_metadata(broker, r), version),
-        Request::StopReplica(r) => respond_zk(api::leader_and_isr::stop_replica(broker, r), version),
+        Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
+        Request::UpdateMetadata(r) => respond_zk(api::update_metadata::handle(broker, r), version),
+        Request::StopReplica(r) => respond_zk(api::stop_replica::handle(broker, r), version),
     }
 }
 

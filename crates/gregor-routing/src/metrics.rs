@@ -16,7 +16,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tokio::sync::Semaphore;
 
-use crate::replicas::ReplicaManager;
+use gregor_broker::ReplicaManager;
 
 /// The `api` label: a Kafka API's name.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -132,13 +132,12 @@ impl BrokerMetrics {
     }
 
     /// The text exposition, with the gauges read now.
-    pub fn render(&self, logs: &LogManager, replicas: Option<&ReplicaManager>) -> String {
+    pub fn render(&self, logs: &LogManager, replicas: &ReplicaManager) -> String {
         if let Some((slots, capacity)) = self.queue.get() {
             let waiting = capacity.saturating_sub(slots.available_permits());
             self.queue_depth.set(waiting as i64);
         }
-        self.under_replicated
-            .set(replicas.map_or(0, |r| r.under_replicated()) as i64);
+        self.under_replicated.set(replicas.under_replicated() as i64);
         self.log_bytes.clear();
         self.log_segments.clear();
         for (tp, log) in logs.logs() {
@@ -204,7 +203,8 @@ mod tests {
         metrics.observe_request(4, Duration::from_micros(80), 10, 5);
         let dir = tempfile::tempdir().unwrap();
         let logs = LogManager::open(gregor_log::LogManagerConfig::new(vec![dir.path().to_path_buf()])).unwrap();
-        let text = metrics.render(&logs, None);
+        let replicas = ReplicaManager::new(0, Default::default(), Arc::new(gregor_log::SystemClock));
+        let text = metrics.render(&logs, &replicas);
         assert!(text.contains("gregor_requests_total{api=\"Produce\"} 2"), "{text}");
         assert!(text.contains("gregor_requests_total{api=\"LeaderAndIsr\"} 1"), "{text}");
         assert!(

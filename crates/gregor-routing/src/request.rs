@@ -14,7 +14,7 @@ use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
 use kafka_protocol_zk::protocol::{Decodable as ZkDecodable, HeaderVersion as ZkHeaderVersion};
 
-use crate::api::api_versions::supported;
+use crate::versions::supported;
 
 /// A decoded request of an API this broker implements.
 #[derive(Debug)]

@@ -5,9 +5,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gregor_broker::{Broker, BrokerConfig, BrokerEndpoint, CoordinatedCatalog, ReplicaManager};
+use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata};
+use gregor_coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore};
 use gregor_log::batch::RecordBatchBuilder;
-use gregor_log::{LogManager, LogManagerConfig};
-use gregor_routing::{Broker, BrokerConfig, NetworkConfig, SocketServer};
+use gregor_log::{Clock, LogManager, LogManagerConfig, SystemClock, TopicPartition};
+use gregor_replication::{LeaderAndIsr, PartitionRecord};
+use gregor_routing::{BrokerMetrics, NetworkConfig, SocketServer};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -26,17 +30,76 @@ struct Running {
 
 async fn start(network: NetworkConfig) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let logs = Arc::new(LogManager::open(LogManagerConfig::new(vec![dir.path().to_path_buf()])).unwrap());
-    let broker = Arc::new(Broker::new(BrokerConfig::default(), logs));
-    broker.create_topic("t", 1, None, Default::default()).unwrap();
+    let broker = single_broker(dir.path()).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = SocketServer::start(listener, broker, network).unwrap();
+    let server = SocketServer::start(listener, broker, Arc::new(BrokerMetrics::new()), network).unwrap();
     Running {
         server,
         addr,
         _dir: dir,
     }
+}
+
+/// A cluster of one over in-memory coordination, leading topic `t`'s one
+/// partition as the controller would make it (LeaderAndIsr, UpdateMetadata).
+async fn single_broker(dir: &std::path::Path) -> Arc<Broker> {
+    let coordinator: Arc<dyn Coordinator> = Arc::new(EmbeddedCoordinator::connect(
+        &EmbeddedStore::in_memory(),
+        Duration::from_secs(6),
+    ));
+    let meta = KafkaMetadata::new(coordinator.as_ref());
+    meta.ensure_layout().await.unwrap();
+    meta.register_broker(0, &BrokerRegistration::plaintext("127.0.0.1", 9092, None))
+        .await
+        .unwrap();
+    let catalog = Arc::new(CoordinatedCatalog::new(
+        coordinator,
+        tokio::runtime::Handle::current(),
+        0,
+    ));
+    let mut log_config = LogManagerConfig::new(vec![dir.to_path_buf()]);
+    log_config.replicated = true;
+    let logs = Arc::new(LogManager::open(log_config).unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let replicas = Arc::new(ReplicaManager::new(0, Default::default(), clock.clone()));
+    tokio::task::spawn_blocking(move || {
+        let broker = Broker::open(
+            BrokerConfig::default(),
+            Default::default(),
+            logs,
+            catalog,
+            replicas,
+            clock,
+        )
+        .unwrap();
+        broker.topics().create("t", 1, None, Default::default()).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let record = PartitionRecord {
+            replicas: vec![0],
+            state: LeaderAndIsr {
+                leader: 0,
+                leader_epoch: 0,
+                isr: vec![0],
+                controller_epoch: 1,
+            },
+            version: 0,
+        };
+        let log = broker.topics().partition_log("t", 0).unwrap();
+        broker
+            .replicas()
+            .become_leader_or_follower(&tp, &record, log, None)
+            .unwrap();
+        let me = BrokerEndpoint {
+            host: "127.0.0.1".into(),
+            port: 9092,
+            rack: None,
+        };
+        broker.replicas().update_view(0, [(0, me)].into(), [(tp, record)]);
+        Arc::new(broker)
+    })
+    .await
+    .unwrap()
 }
 
 fn frame<T: Encodable + HeaderVersion>(key: ApiKey, version: i16, correlation_id: i32, request: &T) -> BytesMut {

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use gregor_broker::Broker;
 use gregor_coord::kafka::{KafkaMetadata, CONFIG_CHANGES};
 use gregor_coord::Coordinator;
-use gregor_routing::Broker;
 use tokio::sync::watch;
 
 /// Follows config change notifications until `stop` turns true.

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use gregor_broker::{FollowedPartition, ReplicaManager};
 use gregor_client::{fetch_request, ClientError, Connection, ConsumerConfig};
 use gregor_log::TopicPartition;
 use gregor_replication::{EpochEnd, FollowerRequest, ReplicationError};
-use gregor_routing::{FollowedPartition, ReplicaManager};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
 use kafka_protocol::messages::{BrokerId, OffsetForLeaderEpochRequest, TopicName};

@@ -17,20 +17,24 @@ mod config_changes;
 pub mod controller;
 mod coordination;
 pub mod fetcher;
+pub mod isr_writer;
 mod metrics_http;
 
 pub use config::ServerConfig;
-pub use coordination::{register, CoordinatedCatalog, EMBEDDED_DIR};
+pub use coordination::{register, EMBEDDED_DIR};
+pub use gregor_broker::CoordinatedCatalog;
+pub use gregor_routing::HugeAllocationGuard;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use gregor_broker::{Broker, BrokerConfig, ReplicaManager};
 use gregor_compactor::{CleanerConfig, LogCleaner};
 use gregor_coord::Coordinator;
-use gregor_log::{LogConfig, LogManager, LogManagerConfig, SystemClock};
+use gregor_log::{Clock, LogConfig, LogManager, LogManagerConfig, SystemClock};
 use gregor_replication::ReplicaSettings;
-use gregor_routing::{Broker, BrokerConfig, NetworkConfig, ReplicaManager, SocketServer};
+use gregor_routing::{BrokerMetrics, NetworkConfig, SocketServer};
 use tokio::net::TcpListener;
 
 /// A running broker.
@@ -59,14 +63,17 @@ impl Server {
             ..LogConfig::default()
         };
         let default_log_config = log_config.default_log_config.clone();
-        let logs = Arc::new(LogManager::open(log_config).context("opening the logs")?);
+        // The one clock of the broker: log roll and retention, the cleaner,
+        // replica lag, group timeouts, commit times.
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let logs = Arc::new(LogManager::open_with_clock(log_config, clock.clone()).context("opening the logs")?);
         logs.start_background();
         // Compacts topics with cleanup.policy=compact in the background.
         let cleaner_config = CleanerConfig {
             backoff: std::time::Duration::from_millis(config.log_cleaner_backoff_ms),
             ..CleanerConfig::default()
         };
-        let mut cleaner = LogCleaner::new(logs.clone(), cleaner_config, Arc::new(SystemClock));
+        let mut cleaner = LogCleaner::new(logs.clone(), cleaner_config, clock.clone());
         cleaner.start();
         let listener = TcpListener::bind(config.listen_address()?)
             .await
@@ -108,30 +115,38 @@ impl Server {
                 replica_lag_time_max_ms: config.replica_lag_time_max_ms,
                 min_insync_replicas: config.min_insync_replicas.max(1),
             },
+            clock.clone(),
         ));
-        let broker_logs = logs.clone();
-        let broker_replicas = replicas.clone();
-        let broker = tokio::task::spawn_blocking(move || {
-            Broker::with_catalog(broker_config, broker_logs, catalog, Some(broker_replicas))
-        })
-        .await?
-        .map_err(|e| anyhow::anyhow!("reconciling topics with coordination: {e}"))?;
-        let broker = Arc::new(broker);
         let group_config = gregor_group::GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
             offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
         };
-        let starting = broker.clone();
-        let groups = tokio::task::spawn_blocking(move || starting.start_groups(group_config))
-            .await?
-            .map_err(|e| anyhow::anyhow!("loading committed offsets: {e}"))?;
-        let group_ticker = gregor_group::GroupCoordinator::spawn_ticker(groups, std::time::Duration::from_millis(100))
-            .context("starting the group coordinator's ticker")?;
+        let (broker_logs, broker_replicas) = (logs.clone(), replicas.clone());
+        let broker = tokio::task::spawn_blocking(move || {
+            Broker::open(
+                broker_config,
+                group_config,
+                broker_logs,
+                catalog,
+                broker_replicas,
+                clock,
+            )
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("opening the broker's state: {e}"))?;
+        let broker = Arc::new(broker);
+        let group_ticker =
+            gregor_group::GroupCoordinator::spawn_ticker(broker.groups().coordinator().clone(), GROUP_TICK)
+                .context("starting the group coordinator's ticker")?;
+        let metrics = Arc::new(BrokerMetrics::new());
+        let (shrinks, expands) = replicas.isr_change_counters();
+        metrics.register_isr_changes(shrinks, expands);
         let network = SocketServer::start(
             listener,
             broker.clone(),
+            metrics.clone(),
             NetworkConfig {
                 num_network_threads: config.num_network_threads,
                 num_io_threads: config.num_io_threads,
@@ -141,19 +156,25 @@ impl Server {
         )
         .context("starting the network threads")?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let replica_ticker = spawn_replica_ticker(broker.clone(), stopped.clone())?;
+        let replica_ticker = spawn_replica_ticker(replicas.clone(), stopped.clone())?;
         let mut tasks = Vec::new();
         let mut metrics_addr = None;
         if !config.metrics_listen.trim().is_empty() {
-            let metrics = TcpListener::bind(config.metrics_listen.trim())
+            let metrics_listener = TcpListener::bind(config.metrics_listen.trim())
                 .await
                 .with_context(|| format!("serving metrics on {} (metrics.listen)", config.metrics_listen))?;
-            metrics_addr = Some(metrics.local_addr()?);
-            tasks.push(metrics_http::spawn(metrics, broker.clone(), stopped.clone()));
+            metrics_addr = Some(metrics_listener.local_addr()?);
+            tasks.push(metrics_http::spawn(
+                metrics_listener,
+                broker.clone(),
+                metrics,
+                stopped.clone(),
+            ));
         }
         tasks.extend([
             config_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
-            fetcher::spawn(replicas, stopped.clone()),
+            fetcher::spawn(replicas.clone(), stopped.clone()),
+            isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
             controller::spawn(
                 coordinator.clone(),
                 broker.clone(),
@@ -216,20 +237,22 @@ impl Server {
     }
 }
 
-/// A thread that shrinks lagging ISRs and expires waiting produces every
-/// 100 ms (it blocks on coordination, so not on the runtime), until
-/// `stopped` turns true.
+/// How often the group coordinator expires members and rebalances.
+const GROUP_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// A thread that finds lagging followers (their ISR shrinks are queued for
+/// the ISR writer) and expires waiting produces every 100 ms, until
+/// `stopped` turns true. A thread, not a task: it takes the replicas'
+/// locks, which appends hold across disk writes.
 pub fn spawn_replica_ticker(
-    broker: Arc<Broker>,
+    replicas: Arc<ReplicaManager>,
     stopped: tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("replica-ticker".into())
         .spawn(move || {
             while !*stopped.borrow() {
-                if let Some(replicas) = broker.replicas() {
-                    replicas.tick(broker.as_ref());
-                }
+                replicas.tick();
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
         })

@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use gregor_routing::Broker;
+use gregor_broker::Broker;
+use gregor_routing::BrokerMetrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -13,10 +14,12 @@ use tokio::sync::watch;
 /// Largest request head read.
 const MAX_HEAD: usize = 8 * 1024;
 
-/// Serves `broker`'s metrics on `listener` until `stop` turns true.
+/// Serves `metrics` (with `broker`'s gauges read at each scrape) on
+/// `listener` until `stop` turns true.
 pub fn spawn(
     listener: TcpListener,
     broker: Arc<Broker>,
+    metrics: Arc<BrokerMetrics>,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -24,7 +27,7 @@ pub fn spawn(
             tokio::select! {
                 accepted = listener.accept() => {
                     let Ok((stream, peer)) = accepted else { continue };
-                    tokio::spawn(answer(stream, peer, broker.clone()));
+                    tokio::spawn(answer(stream, peer, broker.clone(), metrics.clone()));
                 }
                 _ = stop.changed() => return,
             }
@@ -32,7 +35,7 @@ pub fn spawn(
     })
 }
 
-async fn answer(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
+async fn answer(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, metrics: Arc<BrokerMetrics>) {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
@@ -47,7 +50,7 @@ async fn answer(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
     let response = if method == "GET" && path == "/metrics" {
-        let body = tokio::task::spawn_blocking(move || broker.render_metrics())
+        let body = tokio::task::spawn_blocking(move || metrics.render(broker.logs(), broker.replicas()))
             .await
             .unwrap_or_default();
         format!(

@@ -4,7 +4,7 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 
 use super::str_bytes;
-use crate::broker::Broker;
+use gregor_broker::Broker;
 
 /// Answers a CreatePartitions request.
 pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
@@ -14,7 +14,7 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
         result.name = topic.name.clone();
         let count = u32::try_from(topic.count).unwrap_or(0);
         let outcome = if request.validate_only {
-            match broker.topic(topic.name.0.as_str()) {
+            match broker.topics().get(topic.name.0.as_str()) {
                 None => Err((kafka_protocol::error::ResponseError::UnknownTopicOrPartition, None)),
                 Some(t) if count <= t.partitions => {
                     Err((kafka_protocol::error::ResponseError::InvalidPartitions, None))
@@ -22,7 +22,7 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
                 Some(_) => Ok(()),
             }
         } else {
-            broker.add_partitions(topic.name.0.as_str(), count)
+            broker.topics().grow(topic.name.0.as_str(), count)
         };
         if let Err((error, message)) = outcome {
             result.error_code = error.code();

@@ -5,7 +5,7 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
-use crate::broker::{topic_config, validate_topic_name, Broker};
+use gregor_broker::{topic_config, validate_topic_name, Broker};
 
 /// Answers a CreateTopics request.
 pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -35,12 +35,11 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
         let outcome = validate_topic_name(&name)
             .map_err(|e| (e, None))
             .and_then(|_| match topic.replication_factor {
-                -1 | 1 => Ok(()),
-                // In a cluster the catalog checks it against the live brokers.
-                f if f > 1 && broker.replicas().is_some() => Ok(()),
+                // The catalog checks it against the live brokers.
+                -1 | 1.. => Ok(()),
                 _ => Err((
                     ResponseError::InvalidReplicationFactor,
-                    Some("replication factor larger than the number of brokers (1)".to_string()),
+                    Some("Replication factor must be larger than 0, or -1 to use the default value.".to_string()),
                 )),
             })
             .and_then(|_| {
@@ -51,9 +50,10 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
             .and_then(|_| {
                 if !request.validate_only {
                     broker
-                        .create_topic(&name, partitions, replication, overrides)
+                        .topics()
+                        .create(&name, partitions, replication, overrides)
                         .map(|_| ())
-                } else if broker.topic(&name).is_some() {
+                } else if broker.topics().get(&name).is_some() {
                     Err((ResponseError::TopicAlreadyExists, None))
                 } else {
                     Ok(())

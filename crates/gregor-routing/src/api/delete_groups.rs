@@ -3,8 +3,8 @@
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
-use crate::broker::Broker;
-use crate::error::group_code;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
 
 /// Answers a DeleteGroups request.
 pub fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
@@ -12,7 +12,7 @@ pub fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResp
     for id in &request.groups_names {
         let mut result = DeletableGroupResult::default();
         result.group_id = id.clone();
-        let outcome = match broker.groups_for(&id.0) {
+        let outcome = match broker.groups().coordinating(&id.0) {
             Some(groups) => groups.delete(&id.0),
             None => Err(gregor_group::GroupError::CoordinatorNotAvailable),
         };

@@ -3,7 +3,7 @@
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
 
-use crate::broker::Broker;
+use gregor_broker::Broker;
 
 /// Answers a DeleteTopics request (names in `topic_names` up to v5, in
 /// `topics` from v6).

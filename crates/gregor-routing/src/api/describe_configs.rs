@@ -5,7 +5,7 @@ use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourc
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
-use crate::broker::{topic_config, Broker};
+use gregor_broker::{topic_config, Broker};
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -55,7 +55,7 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfi
         result.resource_name = resource.resource_name.clone();
         let name = resource.resource_name.to_string();
         match resource.resource_type {
-            TOPIC => match broker.topic(&name) {
+            TOPIC => match broker.topics().get(&name) {
                 None => result.error_code = ResponseError::UnknownTopicOrPartition.code(),
                 Some(topic) => match topic_config(&broker.config().default_log_config, &topic.overrides) {
                     Err(message) => {

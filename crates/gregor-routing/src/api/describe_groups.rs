@@ -5,8 +5,8 @@ use kafka_protocol::messages::describe_groups_response::{DescribedGroup, Describ
 use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 
 use super::str_bytes;
-use crate::broker::Broker;
-use crate::error::group_code;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
 
 /// Answers a DescribeGroups request.
 pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
@@ -14,7 +14,7 @@ pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> 
     for id in &request.groups {
         let mut group = DescribedGroup::default();
         group.group_id = id.clone();
-        match broker.groups_for(&id.0) {
+        match broker.groups().coordinating(&id.0) {
             None => group.error_code = group_code(gregor_group::GroupError::CoordinatorNotAvailable),
             Some(groups) => match groups.describe(&id.0) {
                 None => group.group_state = str_bytes("Dead"),

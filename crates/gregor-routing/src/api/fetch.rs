@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,30 +18,10 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse};
 
-use gregor_log::FileRegion;
+use gregor_broker::errors::code_for;
+use gregor_broker::Broker;
 
-use crate::broker::Broker;
-use crate::error::code_for;
-
-/// A file region to send in place of a placeholder in the encoded response.
-#[derive(Debug, Clone)]
-pub struct Splice {
-    /// The 16 bytes that stand for the region in the encoded response.
-    pub placeholder: [u8; 16],
-    /// The batches to send there.
-    pub region: FileRegion,
-}
-
-static PLACEHOLDERS: AtomicU64 = AtomicU64::new(0x5eed_0000_0000_0000);
-
-fn placeholder() -> [u8; 16] {
-    // Unlikely bytes for a response to contain by chance: a fixed tag and a
-    // counter, checked by the connection before it splices.
-    let mut p = [0u8; 16];
-    p[..8].copy_from_slice(b"\xfe\xffGREGOR");
-    p[8..].copy_from_slice(&PLACEHOLDERS.fetch_add(1, Ordering::Relaxed).to_be_bytes());
-    p
-}
+use crate::splice::{placeholder, Splice};
 
 /// A fetch's response with the regions to splice into it.
 pub type FetchAnswer = (FetchResponse, Vec<Splice>);
@@ -66,7 +45,8 @@ pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Resu
     Err(Box::pin(async move {
         loop {
             // Register for appends before reading, so none slips in between.
-            let appended = broker.appended();
+            let progress = broker.appended();
+            let appended = progress.notified();
             tokio::pin!(appended);
             appended.as_mut().enable();
             let (response, splices, bytes) = read_once(&broker, &request, version);
@@ -93,8 +73,8 @@ fn has_error(response: &FetchResponse) -> bool {
 /// The fetch, and the partitions whose follower progress the leader refused.
 type Fetch = Arc<(FetchRequest, Vec<((String, i32), ResponseError)>)>;
 
-fn follower(broker: &Broker, request: &FetchRequest) -> Option<i32> {
-    (request.replica_id.0 >= 0 && broker.replicas().is_some()).then_some(request.replica_id.0)
+fn follower(request: &FetchRequest) -> Option<i32> {
+    (request.replica_id.0 >= 0).then_some(request.replica_id.0)
 }
 
 fn leader_epoch(current: i32) -> Option<i32> {
@@ -105,19 +85,18 @@ fn leader_epoch(current: i32) -> Option<i32> {
 /// once per request (moving the high watermark). Returns the partitions
 /// refused.
 fn record_follower_progress(broker: &Broker, request: &FetchRequest) -> Vec<((String, i32), ResponseError)> {
-    let (Some(replica), Some(replicas)) = (follower(broker, request), broker.replicas()) else {
+    let Some(replica) = follower(request) else {
         return Vec::new();
     };
+    let replicas = broker.replicas();
     let mut refused = Vec::new();
     for topic in &request.topics {
         for p in &topic.partitions {
             let key = (topic.topic.0.to_string(), p.partition);
             let tp = gregor_log::TopicPartition::new(&key.0, u32::try_from(p.partition).unwrap_or(u32::MAX));
             let offset = u64::try_from(p.fetch_offset).unwrap_or(0);
-            if let Err(e) =
-                replicas.on_follower_fetch(&tp, replica, offset, leader_epoch(p.current_leader_epoch), broker)
-            {
-                refused.push((key, crate::error::replication_error(e)));
+            if let Err(e) = replicas.on_follower_fetch(&tp, replica, offset, leader_epoch(p.current_leader_epoch)) {
+                refused.push((key, gregor_broker::errors::replication_error(e)));
             }
         }
     }
@@ -126,7 +105,7 @@ fn record_follower_progress(broker: &Broker, request: &FetchRequest) -> Vec<((St
 
 fn read_once(broker: &Broker, fetch: &Fetch, version: i16) -> (FetchResponse, Vec<Splice>, usize) {
     let (request, refused) = &**fetch;
-    let replica = follower(broker, request);
+    let replica = follower(request);
     let mut response = FetchResponse::default();
     let mut splices = Vec::new();
     let mut total = 0usize;

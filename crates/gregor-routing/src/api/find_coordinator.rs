@@ -1,5 +1,5 @@
 //! FindCoordinator: a group's coordinator is the leader of the group's
-//! `__consumer_offsets` partition (this broker, outside a cluster).
+//! `__consumer_offsets` partition.
 //! Transactions are not supported: their coordinator is not available.
 
 use kafka_protocol::error::ResponseError;
@@ -8,34 +8,31 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::str_bytes;
-use crate::broker::Broker;
+use gregor_broker::Broker;
 
 const GROUP: i8 = 0;
 
 fn answer(broker: &Broker, key: &StrBytes, key_type: i8) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = key.clone();
-    let config = broker.config();
     let found = if key_type != GROUP {
         Err(ResponseError::CoordinatorNotAvailable)
     } else {
-        match broker.ensure_offsets_topic() {
+        match broker.groups().offsets_topic().ensure() {
             Err(e) => {
                 tracing::warn!("no offsets topic: {e}");
                 Err(ResponseError::CoordinatorNotAvailable)
             }
-            Ok(partitions) => match broker.replicas() {
-                None => Ok((config.node_id, config.advertised_host.clone(), config.advertised_port)),
-                Some(replicas) => {
-                    let p = gregor_group::records::partition_for(key.as_str(), partitions);
-                    let tp = gregor_log::TopicPartition::new(gregor_group::OFFSETS_TOPIC, p.unsigned_abs());
-                    replicas
-                        .partition_record(&tp)
-                        .and_then(|r| Some((r.state.leader, replicas.endpoint(r.state.leader)?)))
-                        .map(|(id, e)| (id, e.host, e.port))
-                        .ok_or(ResponseError::CoordinatorNotAvailable)
-                }
-            },
+            Ok(partitions) => {
+                let replicas = broker.replicas();
+                let p = gregor_group::records::partition_for(key.as_str(), partitions);
+                let tp = gregor_log::TopicPartition::new(gregor_group::OFFSETS_TOPIC, p.unsigned_abs());
+                replicas
+                    .partition_record(&tp)
+                    .and_then(|r| Some((r.state.leader, replicas.endpoint(r.state.leader)?)))
+                    .map(|(id, e)| (id, e.host, e.port))
+                    .ok_or(ResponseError::CoordinatorNotAvailable)
+            }
         }
     };
     match found {

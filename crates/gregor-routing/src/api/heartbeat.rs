@@ -2,20 +2,19 @@
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use super::now_ms;
-use crate::broker::Broker;
-use crate::error::group_code;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
 
 /// Answers a Heartbeat request.
 pub fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
     let mut response = HeartbeatResponse::default();
-    let result = match broker.groups_for(&request.group_id.0) {
+    let result = match broker.groups().coordinating(&request.group_id.0) {
         Some(groups) => groups.heartbeat(
             &request.group_id.0,
             request.generation_id,
             &request.member_id,
             request.group_instance_id.as_deref(),
-            now_ms(),
+            broker.now_ms(),
         ),
         None => Err(gregor_group::GroupError::CoordinatorNotAvailable),
     };

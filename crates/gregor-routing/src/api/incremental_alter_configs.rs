@@ -6,7 +6,7 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
 use super::str_bytes;
-use crate::broker::Broker;
+use gregor_broker::Broker;
 
 const TOPIC: i8 = 2;
 

@@ -6,7 +6,7 @@
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use crate::broker::Broker;
+use gregor_broker::Broker;
 
 /// Answers an InitProducerId request.
 pub fn handle(broker: &Broker, _request: InitProducerIdRequest) -> InitProducerIdResponse {

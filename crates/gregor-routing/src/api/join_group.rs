@@ -6,9 +6,9 @@ use gregor_group::{JoinRequest, JoinResponse};
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 
-use super::{now_ms, str_bytes};
-use crate::broker::Broker;
-use crate::error::group_code;
+use super::str_bytes;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
 
 /// Joins; the future resolves with the answer (delayed until the rebalance).
 pub fn handle(
@@ -38,7 +38,10 @@ pub fn handle(
         require_known_member_id: version >= 4,
     };
     let member_id = join.member_id.clone();
-    let waiting = broker.groups_for(&join.group_id).map(|g| g.join(join, now_ms()));
+    let waiting = broker
+        .groups()
+        .coordinating(&join.group_id)
+        .map(|g| g.join(join, broker.now_ms()));
     async move {
         let answer = match waiting {
             Some(rx) => rx.await.unwrap_or_else(|_| JoinResponse {

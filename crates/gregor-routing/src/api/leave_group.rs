@@ -3,9 +3,8 @@
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
-use super::now_ms;
-use crate::broker::Broker;
-use crate::error::group_code;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
 
 /// Answers a LeaveGroup request.
 pub fn handle(broker: &Broker, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
@@ -24,11 +23,11 @@ pub fn handle(broker: &Broker, request: LeaveGroupRequest, version: i16) -> Leav
     } else {
         vec![(request.member_id.to_string(), None)]
     };
-    let Some(groups) = broker.groups_for(&request.group_id.0) else {
+    let Some(groups) = broker.groups().coordinating(&request.group_id.0) else {
         response.error_code = group_code(gregor_group::GroupError::CoordinatorNotAvailable);
         return response;
     };
-    let results = groups.leave(&request.group_id.0, &leaving, now_ms());
+    let results = groups.leave(&request.group_id.0, &leaving, broker.now_ms());
     if version >= 3 {
         response.members = leaving
             .iter()

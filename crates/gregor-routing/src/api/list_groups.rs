@@ -4,14 +4,12 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 
 use super::str_bytes;
-use crate::broker::Broker;
+use gregor_broker::Broker;
 
 /// Answers a ListGroups request, honouring the v4 state filter.
 pub fn handle(broker: &Broker, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
     let mut response = ListGroupsResponse::default();
-    let Some(groups) = broker.groups() else {
-        return response;
-    };
+    let groups = broker.groups().coordinator();
     for (id, protocol_type, state) in groups.list() {
         if !request.states_filter.is_empty() && !request.states_filter.iter().any(|s| s.as_str() == state.name()) {
             continue;

@@ -5,8 +5,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
-use crate::broker::Broker;
-use crate::error::code_for;
+use gregor_broker::errors::code_for;
+use gregor_broker::Broker;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;

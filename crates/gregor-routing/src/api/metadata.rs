@@ -1,6 +1,6 @@
 //! Metadata: the live brokers and the topics asked for with each
-//! partition's leader, replicas and ISR (this broker alone outside a
-//! cluster), auto-creating unknown topics when allowed.
+//! partition's leader, replicas and ISR as the controller last told this
+//! broker, auto-creating unknown topics when allowed.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -11,20 +11,19 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use gregor_log::TopicPartition;
 
 use super::str_bytes;
-use crate::broker::{Broker, Topic};
-use crate::replicas::ClusterView;
+use gregor_broker::{Broker, ClusterView, Topic};
 
 /// Answers a Metadata request.
 pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
     let config = broker.config();
     let mut response = MetadataResponse::default();
-    let view = broker.replicas().map(|r| r.view());
+    let view = broker.replicas().view();
     let mut me = MetadataResponseBroker::default();
     me.node_id = BrokerId(config.node_id);
     me.host = str_bytes(&config.advertised_host);
     me.port = i32::from(config.advertised_port);
     response.brokers = match &view {
-        Some(v) if !v.brokers.is_empty() => v
+        v if !v.brokers.is_empty() => v
             .brokers
             .iter()
             .map(|(&id, endpoint)| {
@@ -45,10 +44,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         response.cluster_id = Some(str_bytes(&config.cluster_id));
     }
     if version >= 1 {
-        response.controller_id = BrokerId(match &view {
-            Some(v) => v.controller,
-            None => config.node_id,
-        });
+        response.controller_id = BrokerId(view.controller);
     }
 
     // v0: an empty list means all topics; v1+: null means all.
@@ -61,18 +57,19 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
     response.topics = match requested {
         None => broker
             .topics()
+            .all()
             .into_iter()
-            .map(|(name, t)| topic_entry(broker, view.as_ref(), &name, Ok(t), version))
+            .map(|(name, t)| topic_entry(&view, &name, Ok(t), version))
             .collect(),
         Some(names) => names
             .into_iter()
             .map(|name| {
                 let found = if auto_create {
-                    broker.topic_or_create(&name)
+                    broker.topics().get_or_create(&name)
                 } else {
-                    broker.topic(&name).ok_or(ResponseError::UnknownTopicOrPartition)
+                    broker.topics().get(&name).ok_or(ResponseError::UnknownTopicOrPartition)
                 };
-                topic_entry(broker, view.as_ref(), &name, found, version)
+                topic_entry(&view, &name, found, version)
             })
             .collect(),
     };
@@ -80,13 +77,11 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
 }
 
 fn topic_entry(
-    broker: &Broker,
-    view: Option<&ClusterView>,
+    view: &ClusterView,
     name: &str,
     topic: Result<Topic, ResponseError>,
     version: i16,
 ) -> MetadataResponseTopic {
-    let me = BrokerId(broker.config().node_id);
     let mut entry = MetadataResponseTopic::default();
     entry.name = Some(TopicName(str_bytes(name)));
     match topic {
@@ -102,12 +97,6 @@ fn topic_entry(
                 .map(|p| {
                     let mut part = MetadataResponsePartition::default();
                     part.partition_index = p as i32;
-                    let Some(view) = view else {
-                        part.leader_id = me;
-                        part.replica_nodes = vec![me];
-                        part.isr_nodes = vec![me];
-                        return part;
-                    };
                     match view.partitions.get(&TopicPartition::new(name, p)) {
                         None => {
                             part.error_code = ResponseError::LeaderNotAvailable.code();

@@ -1,7 +1,8 @@
 //! One Kafka API per file: decoding is done by the dispatcher, each file
-//! turns a request into a response against the [`crate::Broker`].
+//! turns a request into a response against the [`gregor_broker::Broker`].
 
 pub mod api_versions;
+mod controller_request;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -23,18 +24,13 @@ pub mod offset_commit;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod stop_replica;
 pub mod sync_group;
+pub mod update_metadata;
 
 use kafka_protocol::protocol::StrBytes;
 
 /// A protocol string from a Rust string.
 pub(crate) fn str_bytes(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
-}
-
-/// The broker's clock, in ms since the epoch (group timeouts, commit times).
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }

@@ -4,13 +4,12 @@ use gregor_group::CommittedOffset;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
-use super::now_ms;
-use crate::broker::Broker;
-use crate::error::group_code;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
 
 /// Answers an OffsetCommit request: every partition gets the same verdict.
 pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {
-    let now = now_ms();
+    let now = broker.now_ms();
     let offsets: Vec<(String, i32, CommittedOffset)> = request
         .topics
         .iter()
@@ -26,7 +25,7 @@ pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResp
             })
         })
         .collect();
-    let result = match broker.groups_for(&request.group_id.0) {
+    let result = match broker.groups().coordinating(&request.group_id.0) {
         Some(groups) => groups.commit(
             &request.group_id.0,
             request.generation_id_or_member_epoch,

@@ -9,8 +9,8 @@ use kafka_protocol::messages::offset_fetch_response::{
 use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
 
 use super::str_bytes;
-use crate::broker::Broker;
-use crate::error::group_code;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
 
 /// Per topic, per partition: (partition, offset, leader epoch, metadata).
 type Committed = Vec<(String, Vec<(i32, i64, i32, String)>)>;
@@ -45,7 +45,7 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
             });
             let mut group = OffsetFetchResponseGroup::default();
             group.group_id = g.group_id.clone();
-            let Some(groups) = broker.groups_for(&g.group_id.0) else {
+            let Some(groups) = broker.groups().coordinating(&g.group_id.0) else {
                 group.error_code = unavailable;
                 response.groups.push(group);
                 continue;
@@ -70,7 +70,7 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
         }
         return response;
     }
-    let Some(groups) = broker.groups_for(&request.group_id.0) else {
+    let Some(groups) = broker.groups().coordinating(&request.group_id.0) else {
         response.error_code = unavailable;
         return response;
     };

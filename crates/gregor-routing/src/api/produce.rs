@@ -10,8 +10,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use crate::broker::Broker;
-use crate::error::replication_error;
+use gregor_broker::errors::replication_error;
+use gregor_broker::Broker;
 
 /// A produce waiting for its replicas: resolves with the response.
 pub type DelayedProduce = Pin<Box<dyn Future<Output = ProduceResponse> + Send>>;
@@ -32,11 +32,10 @@ const ACKS_ALL: i16 = -1;
 pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> ProduceOutcome {
     let acks_all = request.acks == ACKS_ALL;
     let mut response = ProduceResponse::default();
-    let mut appended = false;
     let mut waiting: Vec<(TopicPartition, u64)> = Vec::new();
     for topic in request.topic_data {
         let name = topic.name.0.to_string();
-        let known = broker.topic_or_create(&name);
+        let known = broker.topics().get_or_create(&name);
         let mut topic_response = TopicProduceResponse::default();
         topic_response.name = topic.name.clone();
         for partition in topic.partition_data {
@@ -53,7 +52,6 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Produce
                     let mut bytes = records.to_vec();
                     match broker.append(&name, partition.index, &mut bytes, acks_all) {
                         Ok(done) => {
-                            appended = true;
                             p.base_offset = done.info.first_offset as i64;
                             p.log_append_time_ms = done.info.log_append_time.unwrap_or(-1);
                             if version >= 5 {
@@ -78,15 +76,13 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Produce
         }
         response.responses.push(topic_response);
     }
-    if appended {
-        broker.notify_appended();
-    }
     if request.acks == 0 {
         return ProduceOutcome::NoResponse;
     }
-    let Some(replicas) = broker.replicas().filter(|_| !waiting.is_empty()) else {
+    if waiting.is_empty() {
         return ProduceOutcome::Respond(response);
-    };
+    }
+    let replicas = broker.replicas();
     let timeout_ms = u64::try_from(request.timeout_ms).unwrap_or(0);
     let acked = replicas.wait_for_acks(waiting, timeout_ms);
     ProduceOutcome::Delayed(Box::pin(async move {

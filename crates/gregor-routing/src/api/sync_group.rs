@@ -5,9 +5,9 @@ use std::future::Future;
 use gregor_group::{GroupError, SyncRequest, SyncResponse};
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 
-use super::{now_ms, str_bytes};
-use crate::broker::Broker;
-use crate::error::group_code;
+use super::str_bytes;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
 
 /// Syncs; the future resolves once this member's assignment is known.
 pub fn handle(
@@ -26,7 +26,10 @@ pub fn handle(
             .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
             .collect(),
     };
-    let waiting = broker.groups_for(&sync.group_id).map(|g| g.sync(sync, now_ms()));
+    let waiting = broker
+        .groups()
+        .coordinating(&sync.group_id)
+        .map(|g| g.sync(sync, broker.now_ms()));
     async move {
         let answer = match waiting {
             Some(rx) => rx.await.unwrap_or_else(|_| SyncResponse {

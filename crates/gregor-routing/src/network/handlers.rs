@@ -10,8 +10,8 @@ use crossbeam_channel::Receiver;
 use tracing::error;
 
 use super::request_queue::QueuedRequest;
-use crate::broker::Broker;
 use crate::dispatch::dispatch;
+use gregor_broker::Broker;
 
 /// The running handler threads.
 pub struct HandlerPool {

@@ -31,7 +31,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
-use crate::broker::Broker;
+use gregor_broker::Broker;
+
+use crate::metrics::BrokerMetrics;
 use handlers::HandlerPool;
 use processor::Processor;
 use request_queue::RequestQueue;
@@ -70,10 +72,16 @@ pub struct SocketServer {
 
 impl SocketServer {
     /// Starts serving `listener` (the acceptor runs on the caller's tokio
-    /// runtime; processors and handlers on threads of their own).
-    pub fn start(listener: TcpListener, broker: Arc<Broker>, config: NetworkConfig) -> std::io::Result<Self> {
+    /// runtime; processors and handlers on threads of their own), counting
+    /// requests in `metrics`.
+    pub fn start(
+        listener: TcpListener,
+        broker: Arc<Broker>,
+        metrics: Arc<BrokerMetrics>,
+        config: NetworkConfig,
+    ) -> std::io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
-        let (queue, requests) = RequestQueue::new(config.queued_max_requests.max(1), broker.metrics().clone());
+        let (queue, requests) = RequestQueue::new(config.queued_max_requests.max(1), metrics);
         let handlers = HandlerPool::start(config.num_io_threads.max(1), broker, requests)?;
         let processors = (0..config.num_network_threads.max(1))
             .map(|id| Processor::start(id, queue.clone(), config.socket_request_max_bytes, stopped.clone()))

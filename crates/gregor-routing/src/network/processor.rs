@@ -18,9 +18,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
 use super::request_queue::RequestQueue;
-use crate::api::fetch::Splice;
 use crate::dispatch::Outcome;
 use crate::request::decode_frame;
+use crate::splice::Splice;
 
 /// A running processor thread.
 pub struct Processor {

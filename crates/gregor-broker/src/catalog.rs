@@ -1,15 +1,24 @@
 //! What the cluster records beyond this broker's disks: topics, and blocks
-//! of producer ids. A server backs it with coordination
-//! (`/brokers/topics/<t>`, `/config/topics/<t>`, `/latest_producer_id_block`);
-//! a broker without one keeps topics in its partition directories only and
-//! draws producer ids from its clock.
+//! of producer ids. [`crate::CoordinatedCatalog`] keeps them in
+//! coordination (`/brokers/topics/<t>`, `/config/topics/<t>`,
+//! `/latest_producer_id_block`).
 
 use std::collections::BTreeMap;
 
-use gregor_log::TopicPartition;
-use gregor_replication::LeaderAndIsr;
+use uuid::Uuid;
 
-use crate::broker::Topic;
+/// A topic as the cluster records it: its id, partition count and config
+/// overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topic {
+    /// Kafka topic id.
+    pub id: Uuid,
+    /// Number of partitions.
+    pub partitions: u32,
+    /// Topic-level settings given at creation or altered since
+    /// (`retention.ms` → `…`).
+    pub overrides: BTreeMap<String, String>,
+}
 
 /// Why the catalog refused or failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -25,24 +34,16 @@ pub enum CatalogError {
     InvalidReplicationFactor(String),
 }
 
-/// Where a new topic's replicas go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Placement {
-    /// This many replicas of each partition, spread over the live brokers.
-    Replicated(u16),
-    /// One replica, on this broker (a topic found only on its disk).
-    Here,
-}
-
 /// The cluster's record of topics and producer ids. Called from handler
 /// threads, so an implementation may block (on the network, for
 /// coordination).
 pub trait ClusterCatalog: Send + Sync {
     /// Every recorded topic.
     fn topics(&self) -> Result<BTreeMap<String, Topic>, CatalogError>;
-    /// Records a new topic with its replicas placed as `placement` says;
+    /// Records a new topic with `replication_factor` replicas of each
+    /// partition placed on the live brokers;
     /// [`CatalogError::AlreadyExists`] if it is there.
-    fn create(&self, name: &str, topic: &Topic, placement: Placement) -> Result<(), CatalogError>;
+    fn create(&self, name: &str, topic: &Topic, replication_factor: u16) -> Result<(), CatalogError>;
     /// One recorded topic.
     fn topic(&self, name: &str) -> Result<Option<Topic>, CatalogError> {
         Ok(self.topics()?.remove(name))
@@ -57,21 +58,5 @@ pub trait ClusterCatalog: Send + Sync {
     /// broker hands out, now or after a restart.
     fn allocate_producer_ids(&self) -> Result<std::ops::RangeInclusive<i64>, CatalogError>;
     /// How many brokers are registered (caps internal topics' replication).
-    fn live_brokers(&self) -> Result<usize, CatalogError> {
-        Ok(1)
-    }
-    /// Records a leader's new ISR for `partition` if its state is still at
-    /// `expected_version`, and tells the controller; `Ok(None)` when the
-    /// state moved on.
-    fn write_isr(
-        &self,
-        partition: &TopicPartition,
-        state: &LeaderAndIsr,
-        expected_version: i32,
-    ) -> Result<Option<i32>, CatalogError> {
-        let _ = (partition, state, expected_version);
-        Err(CatalogError::Unavailable(
-            "this catalog does not record partition states".into(),
-        ))
-    }
+    fn live_brokers(&self) -> Result<usize, CatalogError>;
 }

@@ -5,18 +5,22 @@
 
 use std::sync::Arc;
 
+use gregor_broker::ReplicaManager;
 use gregor_log::batch::RecordBatchBuilder;
-use gregor_log::{Log, LogConfig, LogManager, LogManagerConfig, TopicPartition};
+use gregor_log::{Log, LogConfig, LogManager, LogManagerConfig, SystemClock, TopicPartition};
 use gregor_replication::{FollowerRequest, LeaderAndIsr, PartitionRecord, ReplicaSettings, ReplicationError};
-use gregor_routing::{IsrWriter, ReplicaManager};
 
-/// Records ISR changes as coordination would, always accepting them.
-struct AcceptAll;
-
-impl IsrWriter for AcceptAll {
-    fn write_isr(&self, _: &TopicPartition, _: &LeaderAndIsr, expected_version: i32) -> Option<i32> {
-        Some(expected_version + 1)
+/// Records the queued ISR changes as coordination would, always accepting
+/// them (the ISR writer's job in a server).
+fn accept_isr_updates(leader: &ReplicaManager) {
+    for update in leader.take_isr_updates() {
+        let version = update.expected_version + 1;
+        leader.isr_update_done(update, Some(version));
     }
+}
+
+fn manager(id: i32, settings: ReplicaSettings) -> ReplicaManager {
+    ReplicaManager::new(id, settings, Arc::new(SystemClock))
 }
 
 fn logs(dir: &std::path::Path) -> Arc<LogManager> {
@@ -61,8 +65,9 @@ fn follow_once(leader: &ReplicaManager, follower: &ReplicaManager, tp: &TopicPar
         }
         FollowerRequest::Fetch { offset } => {
             let (log, hw) = leader
-                .on_follower_fetch(tp, follower.local(), offset, Some(epoch), &AcceptAll)
+                .on_follower_fetch(tp, follower.local(), offset, Some(epoch))
                 .unwrap();
+            accept_isr_updates(leader);
             let bytes = log.read_bytes(offset, 1 << 20).unwrap();
             follower.on_fetched(tp, epoch, offset, &bytes, hw).unwrap();
         }
@@ -82,7 +87,7 @@ async fn acks_all_waits_for_the_follower_and_a_new_leader_wins() {
         replica_lag_time_max_ms: 30_000,
         min_insync_replicas: 2,
     };
-    let (b1, b2) = (ReplicaManager::new(1, settings), ReplicaManager::new(2, settings));
+    let (b1, b2) = (manager(1, settings), manager(2, settings));
     let log1 = logs1.get_or_create(&tp, Some(LogConfig::default())).unwrap();
     let log2 = logs2.get_or_create(&tp, Some(LogConfig::default())).unwrap();
     b1.become_leader_or_follower(&tp, &record(1, 0), log1.clone(), None)
@@ -137,7 +142,7 @@ async fn acks_all_is_refused_below_min_insync_replicas() {
         replica_lag_time_max_ms: 30_000,
         min_insync_replicas: 2,
     };
-    let b1 = ReplicaManager::new(1, settings);
+    let b1 = manager(1, settings);
     let log = logs1.get_or_create(&tp, Some(LogConfig::default())).unwrap();
     let mut alone = record(1, 0);
     alone.state.isr = vec![1];

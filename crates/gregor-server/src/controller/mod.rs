@@ -11,33 +11,23 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use gregor_broker::Broker;
 use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, CONTROLLER, ISR_CHANGE_NOTIFICATION, TOPICS};
 use gregor_coord::{CoordError, Coordinator, SessionState};
 use gregor_log::TopicPartition;
 use gregor_replication::{Controller, ControllerCommand, PartitionRecord};
-use gregor_routing::Broker;
-use kafka_protocol_zk::messages as zk;
-use kafka_protocol_zk::protocol::StrBytes;
-use kafka_protocol_zk::protocol::{Encodable, HeaderVersion};
 use tokio::sync::{mpsc, watch};
 
 use crate::coordination::{from_recorded, to_recorded};
 
+mod delivery;
+mod requests;
+
+use requests::BrokerRequest;
+
 /// How often the controller re-reads topics even without a watch firing
 /// (partition counts grown by CreatePartitions change a topic's data).
 const RESCAN: Duration = Duration::from_secs(2);
-
-/// A request for one broker, already built.
-#[derive(Debug, Clone)]
-enum BrokerRequest {
-    LeaderAndIsr(zk::LeaderAndIsrRequest),
-    UpdateMetadata(zk::UpdateMetadataRequest),
-    StopReplica(zk::StopReplicaRequest),
-}
-
-const LEADER_AND_ISR_VERSION: i16 = 4;
-const UPDATE_METADATA_VERSION: i16 = 6;
-const STOP_REPLICA_VERSION: i16 = 3;
 
 /// The controller election loop; stops when `stop` turns true.
 pub fn spawn(
@@ -56,9 +46,9 @@ pub fn spawn(
             match meta.try_become_controller(id).await {
                 Ok(Some(epoch)) => {
                     tracing::info!(epoch, "this broker is the controller");
-                    let office = Office::new(coordinator.clone(), broker.clone(), epoch, unclean);
+                    let active = ActiveController::new(coordinator.clone(), broker.clone(), epoch, unclean);
                     tokio::select! {
-                        outcome = office.run() => match outcome {
+                        outcome = active.run() => match outcome {
                             Ok(()) => tracing::info!("no longer the controller"),
                             Err(e) => tracing::warn!("controller stopped: {e}"),
                         },
@@ -93,8 +83,8 @@ pub fn spawn(
     })
 }
 
-/// The controller while in office.
-struct Office {
+/// The controller while in active.
+struct ActiveController {
     coordinator: Arc<dyn Coordinator>,
     broker: Arc<Broker>,
     epoch: i32,
@@ -105,7 +95,7 @@ struct Office {
     topics: BTreeMap<String, usize>,
 }
 
-impl Office {
+impl ActiveController {
     fn new(coordinator: Arc<dyn Coordinator>, broker: Arc<Broker>, epoch: i32, unclean: bool) -> Self {
         Self {
             coordinator,
@@ -285,7 +275,10 @@ impl Office {
             }
             tracing::info!(%topic, "topic deleted: stopping its replicas");
             for broker in holders {
-                self.send(broker, self.stop_replica(&topic, &partitions));
+                self.send(
+                    broker,
+                    requests::stop_replica(self.local(), self.epoch, &topic, &partitions),
+                );
             }
         }
         self.execute(controller, commands).await
@@ -350,7 +343,8 @@ impl Office {
                     controller_epoch,
                     partitions,
                 } => {
-                    let request = self.leader_and_isr(controller_epoch, &partitions);
+                    let request =
+                        requests::leader_and_isr(self.local(), controller_epoch, &partitions, &self.registrations);
                     self.send(broker, request);
                 }
                 ControllerCommand::UpdateMetadata {
@@ -359,7 +353,13 @@ impl Office {
                     live,
                     partitions,
                 } => {
-                    let request = self.update_metadata(controller_epoch, &live, &partitions);
+                    let request = requests::update_metadata(
+                        self.local(),
+                        controller_epoch,
+                        &live,
+                        &partitions,
+                        &self.registrations,
+                    );
                     self.send(broker, request);
                 }
             }
@@ -383,237 +383,12 @@ impl Office {
             }
             let (tx, rx) = mpsc::unbounded_channel();
             if id == self.local() {
-                tokio::spawn(deliver_locally(self.broker.clone(), rx));
+                tokio::spawn(delivery::deliver_locally(self.broker.clone(), rx));
             } else {
                 let address = format!("{}:{}", registration.host, registration.port);
-                tokio::spawn(deliver_remotely(id, address, self.local(), rx));
+                tokio::spawn(delivery::deliver_remotely(id, address, self.local(), rx));
             }
             self.channels.insert(id, tx);
         }
     }
-
-    fn live_leaders(
-        &self,
-        partitions: &[(TopicPartition, PartitionRecord)],
-    ) -> Vec<zk::leader_and_isr_request::LeaderAndIsrLiveLeader> {
-        let leaders: BTreeSet<i32> = partitions.iter().map(|(_, r)| r.state.leader).collect();
-        leaders
-            .into_iter()
-            .filter_map(|id| {
-                let r = self.registrations.get(&id)?;
-                let mut l = zk::leader_and_isr_request::LeaderAndIsrLiveLeader::default();
-                l.broker_id = zk::BrokerId(id);
-                l.host_name = StrBytes::from_string(r.host.clone());
-                l.port = r.port;
-                Some(l)
-            })
-            .collect()
-    }
-
-    fn leader_and_isr(&self, controller_epoch: i32, partitions: &[(TopicPartition, PartitionRecord)]) -> BrokerRequest {
-        let mut request = zk::LeaderAndIsrRequest::default();
-        request.controller_id = zk::BrokerId(self.local());
-        request.controller_epoch = controller_epoch;
-        request.broker_epoch = -1;
-        let mut by_topic: BTreeMap<&str, Vec<zk::leader_and_isr_request::LeaderAndIsrPartitionState>> = BTreeMap::new();
-        for (tp, record) in partitions {
-            let mut s = zk::leader_and_isr_request::LeaderAndIsrPartitionState::default();
-            s.partition_index = tp.partition as i32;
-            s.controller_epoch = record.state.controller_epoch;
-            s.leader = zk::BrokerId(record.state.leader);
-            s.leader_epoch = record.state.leader_epoch;
-            s.isr = record.state.isr.iter().map(|&b| zk::BrokerId(b)).collect();
-            s.partition_epoch = record.version;
-            s.replicas = record.replicas.iter().map(|&b| zk::BrokerId(b)).collect();
-            by_topic.entry(&tp.topic).or_default().push(s);
-        }
-        request.topic_states = by_topic
-            .into_iter()
-            .map(|(topic, states)| {
-                let mut t = zk::leader_and_isr_request::LeaderAndIsrTopicState::default();
-                t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
-                t.partition_states = states;
-                t
-            })
-            .collect();
-        request.live_leaders = self.live_leaders(partitions);
-        BrokerRequest::LeaderAndIsr(request)
-    }
-
-    fn update_metadata(
-        &self,
-        controller_epoch: i32,
-        live: &[i32],
-        partitions: &[(TopicPartition, PartitionRecord)],
-    ) -> BrokerRequest {
-        let mut request = zk::UpdateMetadataRequest::default();
-        request.controller_id = zk::BrokerId(self.local());
-        request.controller_epoch = controller_epoch;
-        request.broker_epoch = -1;
-        let mut by_topic: BTreeMap<&str, Vec<zk::update_metadata_request::UpdateMetadataPartitionState>> =
-            BTreeMap::new();
-        for (tp, record) in partitions {
-            let mut s = zk::update_metadata_request::UpdateMetadataPartitionState::default();
-            s.partition_index = tp.partition as i32;
-            s.controller_epoch = record.state.controller_epoch;
-            s.leader = zk::BrokerId(record.state.leader);
-            s.leader_epoch = record.state.leader_epoch;
-            s.isr = record.state.isr.iter().map(|&b| zk::BrokerId(b)).collect();
-            s.zk_version = record.version;
-            s.replicas = record.replicas.iter().map(|&b| zk::BrokerId(b)).collect();
-            s.offline_replicas = record
-                .replicas
-                .iter()
-                .filter(|r| !live.contains(r))
-                .map(|&b| zk::BrokerId(b))
-                .collect();
-            by_topic.entry(&tp.topic).or_default().push(s);
-        }
-        request.topic_states = by_topic
-            .into_iter()
-            .map(|(topic, states)| {
-                let mut t = zk::update_metadata_request::UpdateMetadataTopicState::default();
-                t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
-                t.partition_states = states;
-                t
-            })
-            .collect();
-        request.live_brokers = live
-            .iter()
-            .filter_map(|id| {
-                let r = self.registrations.get(id)?;
-                let mut endpoint = zk::update_metadata_request::UpdateMetadataEndpoint::default();
-                endpoint.host = StrBytes::from_string(r.host.clone());
-                endpoint.port = r.port;
-                endpoint.listener = StrBytes::from_static_str("PLAINTEXT");
-                let mut b = zk::update_metadata_request::UpdateMetadataBroker::default();
-                b.id = zk::BrokerId(*id);
-                b.endpoints = vec![endpoint];
-                b.rack = r.rack.clone().map(StrBytes::from_string);
-                Some(b)
-            })
-            .collect();
-        BrokerRequest::UpdateMetadata(request)
-    }
-
-    fn stop_replica(&self, topic: &str, partitions: &[TopicPartition]) -> BrokerRequest {
-        let mut request = zk::StopReplicaRequest::default();
-        request.controller_id = zk::BrokerId(self.local());
-        request.controller_epoch = self.epoch;
-        request.broker_epoch = -1;
-        let mut t = zk::stop_replica_request::StopReplicaTopicState::default();
-        t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
-        t.partition_states = partitions
-            .iter()
-            .map(|tp| {
-                let mut s = zk::stop_replica_request::StopReplicaPartitionState::default();
-                s.partition_index = tp.partition as i32;
-                s.leader_epoch = -2; // deletion: any epoch
-                s.delete_partition = true;
-                s
-            })
-            .collect();
-        request.topic_states = vec![t];
-        BrokerRequest::StopReplica(request)
-    }
-}
-
-/// Hands requests to this broker's own handlers, in order.
-async fn deliver_locally(broker: Arc<Broker>, mut requests: mpsc::UnboundedReceiver<BrokerRequest>) {
-    use gregor_routing::api::leader_and_isr as handlers;
-    while let Some(request) = requests.recv().await {
-        let broker = broker.clone();
-        let handled = tokio::task::spawn_blocking(move || match request {
-            BrokerRequest::LeaderAndIsr(r) => handlers::leader_and_isr(&broker, r).error_code,
-            BrokerRequest::UpdateMetadata(r) => handlers::update_metadata(&broker, r).error_code,
-            BrokerRequest::StopReplica(r) => handlers::stop_replica(&broker, r).error_code,
-        })
-        .await;
-        if let Ok(code) = handled {
-            if code != 0 {
-                tracing::warn!(code, "this broker refused a controller request");
-            }
-        }
-    }
-}
-
-/// Sends requests to broker `id` at `address`, in order, each retried
-/// until it is answered; ends when the channel closes (the broker left).
-async fn deliver_remotely(id: i32, address: String, local: i32, mut requests: mpsc::UnboundedReceiver<BrokerRequest>) {
-    let mut connection: Option<gregor_client::Connection> = None;
-    while let Some(request) = requests.recv().await {
-        loop {
-            if requests.is_closed() && connection.is_none() {
-                // The broker left while we could not reach it.
-                return;
-            }
-            if connection.is_none() {
-                match gregor_client::Connection::connect(address.as_str(), &format!("gregor-controller-{local}")).await
-                {
-                    Ok(c) => connection = Some(c),
-                    Err(e) => {
-                        tracing::debug!(broker = id, "controller cannot reach the broker yet: {e}");
-                        tokio::time::sleep(Duration::from_millis(300)).await;
-                        continue;
-                    }
-                }
-            }
-            let Some(conn) = connection.as_mut() else { continue };
-            match call(conn, &request).await {
-                Ok(0) => break,
-                Ok(code) => {
-                    tracing::warn!(broker = id, code, "the broker refused a controller request");
-                    break;
-                }
-                Err(e) => {
-                    tracing::debug!(broker = id, "controller request failed: {e}");
-                    connection = None;
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                }
-            }
-        }
-    }
-}
-
-/// Sends one controller request; returns its top-level error code.
-async fn call(
-    conn: &mut gregor_client::Connection,
-    request: &BrokerRequest,
-) -> Result<i16, gregor_client::ClientError> {
-    match request {
-        BrokerRequest::LeaderAndIsr(r) => exchange::<_, zk::LeaderAndIsrResponse>(conn, 4, LEADER_AND_ISR_VERSION, r)
-            .await
-            .map(|a| a.error_code),
-        BrokerRequest::UpdateMetadata(r) => {
-            exchange::<_, zk::UpdateMetadataResponse>(conn, 6, UPDATE_METADATA_VERSION, r)
-                .await
-                .map(|a| a.error_code)
-        }
-        BrokerRequest::StopReplica(r) => exchange::<_, zk::StopReplicaResponse>(conn, 5, STOP_REPLICA_VERSION, r)
-            .await
-            .map(|a| a.error_code),
-    }
-}
-
-/// One request and its response in the controller APIs' codec.
-async fn exchange<Req, Resp>(
-    conn: &mut gregor_client::Connection,
-    api_key: i16,
-    version: i16,
-    request: &Req,
-) -> Result<Resp, gregor_client::ClientError>
-where
-    Req: Encodable + HeaderVersion,
-    Resp: kafka_protocol_zk::protocol::Decodable + HeaderVersion,
-{
-    use kafka_protocol::protocol::Decodable as _;
-    let protocol = |e: String| gregor_client::ClientError::Protocol(e);
-    let mut body = conn
-        .call(api_key, version, Req::header_version(version), |out| {
-            request.encode(out, version).map_err(|e| e.to_string())
-        })
-        .await?;
-    kafka_protocol::messages::ResponseHeader::decode(&mut body, Resp::header_version(version))
-        .map_err(|e| protocol(e.to_string()))?;
-    Resp::decode(&mut body, version).map_err(|e| protocol(e.to_string()))
 }

@@ -1,0 +1,49 @@
+//! The broker's settings that its state needs (Kafka's names in comments).
+
+use gregor_log::LogConfig;
+
+/// Broker settings the broker's state and its request handlers need.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `broker.id`.
+    pub node_id: i32,
+    /// Host clients are told to connect to (`advertised.listeners`).
+    pub advertised_host: String,
+    /// Port clients are told to connect to.
+    pub advertised_port: u16,
+    /// `num.partitions` for auto-created topics.
+    pub num_partitions: u32,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// Topic configuration defaults (`log.segment.bytes`, …).
+    pub default_log_config: LogConfig,
+    /// The cluster id reported in Metadata.
+    pub cluster_id: String,
+    /// `offsets.topic.num.partitions`.
+    pub offsets_topic_partitions: u32,
+    /// `offsets.topic.segment.bytes`.
+    pub offsets_topic_segment_bytes: u32,
+    /// `offsets.topic.replication.factor` (capped to the live brokers).
+    pub offsets_topic_replication_factor: u16,
+    /// `default.replication.factor` for auto-created topics and
+    /// CreateTopics without a factor.
+    pub default_replication_factor: u16,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: 0,
+            advertised_host: "127.0.0.1".into(),
+            advertised_port: 9092,
+            num_partitions: 1,
+            auto_create_topics: true,
+            default_log_config: LogConfig::default(),
+            cluster_id: "gregor-cluster".into(),
+            offsets_topic_partitions: 50,
+            offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            offsets_topic_replication_factor: 3,
+            default_replication_factor: 1,
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! # gregor-broker
+//!
+//! A gregor broker's state, beneath the request pipeline: everything a
+//! Kafka API handler works on, and nothing of the network.
+//!
+//! - [`Topics`]: the cluster's topics (recorded in a [`ClusterCatalog`],
+//!   in coordination by [`CoordinatedCatalog`]) reconciled with the logs
+//!   on disk; creation, growth, deletion, config overrides.
+//! - [`ReplicaManager`]: this broker's role for each partition as the
+//!   controller assigned it, around gregor-replication's state machines —
+//!   appends as leader, `acks=all`, follower progress, the high watermark,
+//!   ISR changes queued for the ISR writer, the cluster view.
+//! - [`Groups`]: the group coordinator over `__consumer_offsets`
+//!   ([`OffsetsTopic`]), serving the groups of the partitions led here.
+//! - [`ProducerIds`]: producer ids from blocks claimed in the catalog.
+//! - [`Broker`]: the parts assembled, with one injected clock.
+//! - [`errors`]: the one place where gregor's errors become Kafka error
+//!   codes.
+//!
+//! A single broker is a cluster of one: the controller (in gregor-server)
+//! makes it leader of its partitions through the same requests as in a
+//! cluster.
+
+#![deny(missing_docs)]
+
+mod broker;
+mod catalog;
+mod config;
+mod coordinated_catalog;
+pub mod errors;
+mod groups;
+mod producer_ids;
+mod replicas;
+mod topics;
+
+pub use broker::Broker;
+pub use catalog::{CatalogError, ClusterCatalog, Topic};
+pub use config::BrokerConfig;
+pub use coordinated_catalog::CoordinatedCatalog;
+pub use groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
+pub use producer_ids::ProducerIds;
+pub use replicas::{
+    BrokerEndpoint, ClusterView, FollowedPartition, IsrUpdate, LeaderAppend, ReplicaAppendError, ReplicaManager,
+};
+pub use topics::{apply_topic_config, topic_config, validate_topic_name, Refusal, TopicDefaults, Topics};

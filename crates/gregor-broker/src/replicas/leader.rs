@@ -1,0 +1,250 @@
+//! The leader side of the replica manager: appends from producers,
+//! follower progress moving the high watermark, produces waiting for
+//! `acks=all`, and ISR changes — queued for the ISR writer, which records
+//! them in coordination off the request path and reports back.
+
+use std::sync::Arc;
+
+use gregor_log::{Log, LogError, TopicPartition};
+use gregor_replication::{AckOutcome, BrokerId, IsrChange, LeaderAndIsr, ReplicationError};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::{answer, Replica, ReplicaManager};
+
+/// An ISR change a leader wants recorded in coordination.
+#[derive(Debug, Clone)]
+pub struct IsrUpdate {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The leadership with the new ISR, to record.
+    pub state: LeaderAndIsr,
+    /// The partition state's version the change is based on (a
+    /// conditional write: refused if the state moved on).
+    pub expected_version: i32,
+    change: IsrChange,
+}
+
+/// Where an append as leader stands.
+#[derive(Debug)]
+pub struct LeaderAppend {
+    /// What the log wrote.
+    pub info: gregor_log::AppendInfo,
+    /// The offset the high watermark must pass for `acks=all` (`None`:
+    /// already acknowledged, or acks ≠ all).
+    pub waiting_for: Option<u64>,
+    /// The outcome known at once for `acks=all`.
+    pub acked: Option<AckOutcome>,
+}
+
+/// Why an append as leader failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaAppendError {
+    /// Replication refused it (not leader, not enough replicas).
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
+    /// The log refused it.
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl ReplicaManager {
+    /// The log to read for a consumer with its high watermark, if this
+    /// broker leads the partition (checking `current_leader_epoch`).
+    pub fn leader_log(
+        &self,
+        tp: &TopicPartition,
+        current_leader_epoch: Option<i32>,
+    ) -> Result<(Arc<Log>, u64), ReplicationError> {
+        let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
+        let replica = replica.lock();
+        let leader = replica.role.leader().ok_or(ReplicationError::NotLeaderOrFollower)?;
+        leader.check_epoch(current_leader_epoch)?;
+        Ok((replica.log.clone(), leader.high_watermark()))
+    }
+
+    /// Appends a producer's batches as leader, stamping the leader epoch.
+    /// With `acks_all`, refuses when the ISR is below
+    /// `min.insync.replicas` and says what to wait for.
+    pub fn append_as_leader(
+        &self,
+        tp: &TopicPartition,
+        batches: &mut [u8],
+        acks_all: bool,
+    ) -> Result<LeaderAppend, ReplicaAppendError> {
+        let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
+        let mut guard = replica.lock();
+        let replica = &mut *guard;
+        let leader = replica.role.leader_mut().ok_or(ReplicationError::NotLeaderOrFollower)?;
+        if acks_all {
+            leader.check_enough_replicas()?;
+        }
+        let info = replica.log.append(batches, leader.leader_epoch())?;
+        if let Some(hw) = leader.on_append(replica.log.end_offset()) {
+            replica.log.set_high_watermark(hw);
+        }
+        let required = info.last_offset + 1;
+        let acked = if acks_all { leader.ack_status(required) } else { None };
+        drop(guard);
+        self.progress.notify_waiters();
+        Ok(LeaderAppend {
+            info,
+            waiting_for: (acks_all && acked.is_none()).then_some(required),
+            acked,
+        })
+    }
+
+    /// Parks an `acks=all` produce until its partitions are replicated;
+    /// resolves with each waiting partition's outcome (the caller applies
+    /// its own timeout).
+    pub fn wait_for_acks(
+        &self,
+        waiting: Vec<(TopicPartition, u64)>,
+        timeout_ms: u64,
+    ) -> oneshot::Receiver<Vec<(TopicPartition, AckOutcome)>> {
+        let (tx, rx) = oneshot::channel();
+        let partitions: Vec<TopicPartition> = waiting.iter().map(|(tp, _)| tp.clone()).collect();
+        let deadline = self.now_ms() + timeout_ms;
+        if let Some(done) = self.purgatory.lock().watch(tx, deadline, waiting, []) {
+            answer(vec![done]);
+        }
+        // Progress between the append and the watch would have been missed.
+        for tp in partitions {
+            self.check_acks(&tp);
+        }
+        rx
+    }
+
+    fn check_acks(&self, tp: &TopicPartition) {
+        let Some(replica) = self.replica(tp) else {
+            return self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
+        };
+        let replica = replica.lock();
+        let done = match replica.role.leader() {
+            Some(leader) => self.purgatory.lock().check(tp, |required| leader.ack_status(required)),
+            None => self
+                .purgatory
+                .lock()
+                .check(tp, |_| Some(Err(ReplicationError::NotLeaderOrFollower))),
+        };
+        drop(replica);
+        answer(done);
+    }
+
+    /// A follower fetched `tp` from `fetch_offset`: records its progress,
+    /// moves the high watermark, completes waiting produces, and queues an
+    /// ISR expansion for the ISR writer. Returns the log to read (to its
+    /// end) and the high watermark to report.
+    pub fn on_follower_fetch(
+        &self,
+        tp: &TopicPartition,
+        follower: BrokerId,
+        fetch_offset: u64,
+        current_leader_epoch: Option<i32>,
+    ) -> Result<(Arc<Log>, u64), ReplicationError> {
+        let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
+        let mut guard = replica.lock();
+        let r = &mut *guard;
+        let leader = r.role.leader_mut().ok_or(ReplicationError::NotLeaderOrFollower)?;
+        leader.check_epoch(current_leader_epoch)?;
+        let progress = leader.on_follower_fetch(follower, fetch_offset, self.now_ms())?;
+        if let Some(hw) = progress.high_watermark {
+            r.log.set_high_watermark(hw);
+        }
+        let log = r.log.clone();
+        let hw = leader.high_watermark();
+        drop(guard);
+        if let Some(change) = progress.isr_change {
+            self.queue_isr_update(tp, change);
+        }
+        if progress.high_watermark.is_some() {
+            self.check_acks(tp);
+            self.progress.notify_waiters();
+        }
+        Ok((log, hw))
+    }
+
+    /// Queues a leader's ISR change for the ISR writer.
+    fn queue_isr_update(&self, tp: &TopicPartition, change: IsrChange) {
+        let state = LeaderAndIsr {
+            leader: self.local,
+            leader_epoch: change.leader_epoch,
+            isr: change.isr.clone(),
+            controller_epoch: self.fence.lock().highest(),
+        };
+        self.isr_updates.lock().push(IsrUpdate {
+            partition: tp.clone(),
+            state,
+            expected_version: change.expected_version,
+            change,
+        });
+        self.isr_updates_queued.notify_one();
+    }
+
+    /// Resolves when ISR changes are queued (the ISR writer then takes
+    /// them); a change queued before the call is not missed.
+    pub async fn isr_updates_queued(&self) {
+        self.isr_updates_queued.notified().await
+    }
+
+    /// The ISR changes queued since the last call, oldest first.
+    pub fn take_isr_updates(&self) -> Vec<IsrUpdate> {
+        std::mem::take(&mut *self.isr_updates.lock())
+    }
+
+    /// The ISR writer's answer for `update`: the partition state's new
+    /// version when coordination recorded it, `None` when the state had
+    /// moved on (or could not be written). The leader then commits or
+    /// drops its pending ISR; an answer for an older leader epoch is
+    /// ignored.
+    pub fn isr_update_done(&self, update: IsrUpdate, written: Option<i32>) {
+        let (tp, change) = (&update.partition, update.change);
+        let Some(replica) = self.replica(tp) else { return };
+        let mut guard = replica.lock();
+        let r = &mut *guard;
+        let Some(leader) = r.role.leader_mut().filter(|l| l.leader_epoch() == change.leader_epoch) else {
+            return;
+        };
+        match written {
+            Some(version) => {
+                tracing::info!(partition = %tp, isr = ?change.isr, "ISR changed");
+                if change.isr.len() < leader.isr().len() {
+                    self.isr_shrinks.inc();
+                } else {
+                    self.isr_expands.inc();
+                }
+                if let Some(hw) = leader.isr_committed(change.isr, version) {
+                    r.log.set_high_watermark(hw);
+                }
+            }
+            None => {
+                tracing::info!(partition = %tp, "ISR change refused: the partition state moved on");
+                leader.isr_rejected();
+            }
+        }
+        drop(guard);
+        self.check_acks(tp);
+        self.progress.notify_waiters();
+    }
+
+    /// Clock work: shrinks the ISR of partitions whose followers lag
+    /// (queued for the ISR writer), fails produces past their deadline.
+    pub fn tick(&self) {
+        let now = self.now_ms();
+        let replicas: Vec<(TopicPartition, Arc<Mutex<Replica>>)> = self
+            .replicas
+            .read()
+            .iter()
+            .map(|(tp, r)| (tp.clone(), r.clone()))
+            .collect();
+        for (tp, replica) in replicas {
+            let change = replica.lock().role.leader_mut().and_then(|l| l.tick(now));
+            if let Some(change) = change {
+                tracing::info!(partition = %tp, isr = ?change.isr, "followers lag: shrinking the ISR");
+                self.queue_isr_update(&tp, change);
+            }
+        }
+        let expired = self.purgatory.lock().expire(now);
+        answer(expired);
+    }
+}

@@ -1,0 +1,246 @@
+//! The replica manager: this broker's role for each partition (leader,
+//! follower, offline) as the controller assigned it, and the IO around
+//! gregor-replication's state machines — the log appends, high watermarks,
+//! produce requests waiting for `acks=all`, ISR changes on their way to
+//! coordination, the cluster view Metadata answers from.
+//!
+//! - `leader.rs`: appends, follower progress, acks, ISR changes;
+//! - `follower.rs`: what the replica fetcher asks and appends;
+//! - `view.rs`: the cluster view.
+
+mod follower;
+mod leader;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use gregor_log::{Clock, Log, TopicPartition};
+use gregor_replication::{
+    AckOutcome, AckPurgatory, BrokerId, ControllerFence, LocalLog, PartitionRecord, ReplicaRole, ReplicaSettings,
+    ReplicationError, RoleChange,
+};
+use parking_lot::{Mutex, RwLock};
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::oneshot;
+
+pub use follower::FollowedPartition;
+pub use leader::{IsrUpdate, LeaderAppend, ReplicaAppendError};
+pub use view::{BrokerEndpoint, ClusterView};
+
+/// Answers produce requests waiting for `acks=all`.
+type AckSender = oneshot::Sender<Vec<(TopicPartition, AckOutcome)>>;
+
+/// One partition replica: its role and its log.
+struct Replica {
+    role: ReplicaRole,
+    log: Arc<Log>,
+}
+
+/// A local log as the follower state machine sees it.
+struct LogView<'a>(&'a Log);
+
+impl LocalLog for LogView<'_> {
+    fn log_end(&self) -> u64 {
+        self.0.end_offset()
+    }
+    fn high_watermark(&self) -> u64 {
+        self.0.high_watermark()
+    }
+    fn latest_epoch(&self) -> Option<i32> {
+        self.0.latest_epoch()
+    }
+    fn end_offset_for_epoch(&self, epoch: i32) -> Option<(i32, u64)> {
+        self.0.end_offset_for_epoch(epoch)
+    }
+}
+
+/// This broker's replicas and the cluster view.
+pub struct ReplicaManager {
+    local: BrokerId,
+    settings: ReplicaSettings,
+    replicas: RwLock<HashMap<TopicPartition, Arc<Mutex<Replica>>>>,
+    purgatory: Mutex<AckPurgatory<TopicPartition, AckSender>>,
+    fence: Mutex<ControllerFence>,
+    view: RwLock<ClusterView>,
+    followers_changed: tokio::sync::Notify,
+    progress: Arc<tokio::sync::Notify>,
+    isr_updates: Mutex<Vec<IsrUpdate>>,
+    isr_updates_queued: tokio::sync::Notify,
+    clock: Arc<dyn Clock>,
+    isr_shrinks: Counter,
+    isr_expands: Counter,
+}
+
+impl ReplicaManager {
+    /// A replica manager for broker `local` with the broker-wide settings
+    /// (`replica.lag.time.max.ms`, `min.insync.replicas`), on `clock`
+    /// (follower lag and produce deadlines, in its milliseconds).
+    pub fn new(local: BrokerId, settings: ReplicaSettings, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            local,
+            settings,
+            replicas: RwLock::new(HashMap::new()),
+            purgatory: Mutex::new(AckPurgatory::new()),
+            fence: Mutex::new(ControllerFence::default()),
+            view: RwLock::new(ClusterView {
+                controller: -1,
+                ..ClusterView::default()
+            }),
+            followers_changed: tokio::sync::Notify::new(),
+            progress: Arc::new(tokio::sync::Notify::new()),
+            isr_updates: Mutex::new(Vec::new()),
+            isr_updates_queued: tokio::sync::Notify::new(),
+            clock,
+            isr_shrinks: Counter::default(),
+            isr_expands: Counter::default(),
+        }
+    }
+
+    /// Counters of ISR shrinks and expansions recorded by this broker's
+    /// leaders (for the metrics).
+    pub fn isr_change_counters(&self) -> (Counter, Counter) {
+        (self.isr_shrinks.clone(), self.isr_expands.clone())
+    }
+
+    /// Partitions led here whose ISR lacks some assigned replica.
+    pub fn under_replicated(&self) -> usize {
+        self.replicas
+            .read()
+            .values()
+            .filter(|r| {
+                let r = r.lock();
+                r.role.leader().is_some_and(|l| l.isr().len() < l.replicas().len())
+            })
+            .count()
+    }
+
+    /// This broker's id.
+    pub fn local(&self) -> BrokerId {
+        self.local
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.clock.now_ms()).unwrap_or(0)
+    }
+
+    fn replica(&self, tp: &TopicPartition) -> Option<Arc<Mutex<Replica>>> {
+        self.replicas.read().get(tp).cloned()
+    }
+
+    /// Checks a controller request's epoch (`STALE_CONTROLLER_EPOCH`).
+    pub fn check_controller_epoch(&self, controller_epoch: i32) -> Result<(), ReplicationError> {
+        self.fence.lock().check(controller_epoch)
+    }
+
+    /// Applies one partition of a LeaderAndIsr request over its local log
+    /// (created by the caller). `min_insync` is the topic's
+    /// `min.insync.replicas`.
+    pub fn become_leader_or_follower(
+        &self,
+        tp: &TopicPartition,
+        record: &PartitionRecord,
+        log: Arc<Log>,
+        min_insync: Option<usize>,
+    ) -> Result<RoleChange, ReplicationError> {
+        let replica = self
+            .replicas
+            .write()
+            .entry(tp.clone())
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Replica {
+                    role: ReplicaRole::new(self.local),
+                    log: log.clone(),
+                }))
+            })
+            .clone();
+        // The ISR as this broker last knew it (UpdateMetadata follows
+        // LeaderAndIsr), to count the controller's shrinks too.
+        let isr_before = self.view.read().partitions.get(tp).map(|r| r.state.isr.len());
+        let mut replica = replica.lock();
+        replica.log = log;
+        let settings = ReplicaSettings {
+            min_insync_replicas: min_insync.unwrap_or(self.settings.min_insync_replicas),
+            ..self.settings
+        };
+        let (end, hw) = (replica.log.end_offset(), replica.log.high_watermark());
+        let change = replica.role.apply(
+            &record.state,
+            record.version,
+            &record.replicas,
+            end,
+            hw,
+            settings,
+            self.now_ms(),
+        )?;
+        let leads = record.state.leader == self.local && change != RoleChange::Unchanged
+            || (change == RoleChange::Unchanged && replica.role.leader().is_some());
+        if leads && isr_before.is_some_and(|n| record.state.isr.len() < n) {
+            self.isr_shrinks.inc();
+        }
+        match change {
+            RoleChange::BecameLeader => {
+                if let Some(l) = replica.role.leader() {
+                    replica.log.set_high_watermark(l.high_watermark());
+                }
+                tracing::info!(partition = %tp, epoch = record.state.leader_epoch, isr = ?record.state.isr, "leading");
+            }
+            RoleChange::BecameFollower { leader } => {
+                tracing::info!(partition = %tp, leader, epoch = record.state.leader_epoch, "following");
+            }
+            RoleChange::BecameOffline => tracing::warn!(partition = %tp, "no leader: offline"),
+            RoleChange::Unchanged => {}
+        }
+        drop(replica);
+        if !matches!(change, RoleChange::BecameLeader | RoleChange::Unchanged) {
+            self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
+        }
+        if change != RoleChange::Unchanged {
+            self.followers_changed.notify_waiters();
+            self.progress.notify_waiters();
+        }
+        Ok(change)
+    }
+
+    /// A topic's `min.insync.replicas` changed (`None`: back to the
+    /// broker's default): the partitions it leads here use it from now on.
+    pub fn set_min_insync_replicas(&self, topic: &str, n: Option<usize>) {
+        let n = n.unwrap_or(self.settings.min_insync_replicas);
+        for (tp, replica) in self.replicas.read().iter() {
+            if tp.topic == topic {
+                if let Some(l) = replica.lock().role.leader_mut() {
+                    l.set_min_insync_replicas(n);
+                }
+            }
+        }
+    }
+
+    /// Stops replicating a partition (StopReplica, topic deleted).
+    pub fn stop_replica(&self, tp: &TopicPartition) {
+        self.replicas.write().remove(tp);
+        self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
+        self.followers_changed.notify_waiters();
+    }
+
+    fn fail_waiting(&self, tp: &TopicPartition, error: ReplicationError) {
+        let done = self.purgatory.lock().check(tp, |_| Some(Err(error)));
+        answer(done);
+    }
+
+    /// Resolves when a follower role changes (the fetcher re-plans).
+    pub fn followers_changed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.followers_changed.notified()
+    }
+
+    /// Notified at every append and high watermark move (waiting fetches
+    /// listen to it).
+    pub fn progress(&self) -> Arc<tokio::sync::Notify> {
+        self.progress.clone()
+    }
+}
+
+fn answer(done: Vec<gregor_replication::Completed<TopicPartition, AckSender>>) {
+    for (tx, outcomes) in done {
+        let _ = tx.send(outcomes);
+    }
+}

@@ -1,0 +1,78 @@
+//! The cluster view: what the controller last told this broker
+//! (UpdateMetadata, and the leaders LeaderAndIsr names) — the brokers and
+//! every partition's leadership, which Metadata and FindCoordinator answer
+//! from.
+
+use std::collections::{BTreeMap, HashMap};
+
+use gregor_log::TopicPartition;
+use gregor_replication::{BrokerId, PartitionRecord};
+
+use super::ReplicaManager;
+
+/// A broker as the cluster view knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerEndpoint {
+    /// Host clients connect to.
+    pub host: String,
+    /// Port clients connect to.
+    pub port: u16,
+    /// `broker.rack`.
+    pub rack: Option<String>,
+}
+
+/// What the controller last told this broker about the cluster
+/// (UpdateMetadata): live brokers and every partition's leadership.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterView {
+    /// The controller's id (-1: unknown).
+    pub controller: BrokerId,
+    /// Live brokers.
+    pub brokers: BTreeMap<BrokerId, BrokerEndpoint>,
+    /// Partition → replicas, leader, epoch, ISR.
+    pub partitions: HashMap<TopicPartition, PartitionRecord>,
+}
+
+impl ReplicaManager {
+    /// Replaces the cluster view (UpdateMetadata): `brokers` are the live
+    /// ones; `partitions` are merged in.
+    pub fn update_view(
+        &self,
+        controller: BrokerId,
+        brokers: BTreeMap<BrokerId, BrokerEndpoint>,
+        partitions: impl IntoIterator<Item = (TopicPartition, PartitionRecord)>,
+    ) {
+        let mut view = self.view.write();
+        view.controller = controller;
+        view.brokers = brokers;
+        for (tp, record) in partitions {
+            view.partitions.insert(tp, record);
+        }
+    }
+
+    /// Learns a broker's endpoint (LeaderAndIsr names the leaders) unless
+    /// the view has it.
+    pub fn learn_endpoint(&self, id: BrokerId, endpoint: BrokerEndpoint) {
+        self.view.write().brokers.entry(id).or_insert(endpoint);
+    }
+
+    /// Forgets a deleted topic's partitions in the view.
+    pub fn forget_topic(&self, topic: &str) {
+        self.view.write().partitions.retain(|tp, _| tp.topic != topic);
+    }
+
+    /// The cluster view.
+    pub fn view(&self) -> ClusterView {
+        self.view.read().clone()
+    }
+
+    /// A partition's leadership as the view has it.
+    pub fn partition_record(&self, tp: &TopicPartition) -> Option<PartitionRecord> {
+        self.view.read().partitions.get(tp).cloned()
+    }
+
+    /// A live broker's endpoint.
+    pub fn endpoint(&self, id: BrokerId) -> Option<BrokerEndpoint> {
+        self.view.read().brokers.get(&id).cloned()
+    }
+}

@@ -1,0 +1,118 @@
+//! Delivery of the controller's requests: to this broker's own handlers
+//! in process, to the others over the Kafka protocol — in order, each
+//! retried until it is answered or the broker leaves.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gregor_broker::Broker;
+use gregor_routing::api;
+use kafka_protocol_zk::messages as zk;
+use kafka_protocol_zk::protocol::{Encodable, HeaderVersion};
+use tokio::sync::mpsc;
+
+use super::requests::{BrokerRequest, LEADER_AND_ISR_VERSION, STOP_REPLICA_VERSION, UPDATE_METADATA_VERSION};
+
+/// Hands requests to this broker's own handlers, in order.
+pub(super) async fn deliver_locally(broker: Arc<Broker>, mut requests: mpsc::UnboundedReceiver<BrokerRequest>) {
+    while let Some(request) = requests.recv().await {
+        let broker = broker.clone();
+        let handled = tokio::task::spawn_blocking(move || match request {
+            BrokerRequest::LeaderAndIsr(r) => api::leader_and_isr::handle(&broker, r).error_code,
+            BrokerRequest::UpdateMetadata(r) => api::update_metadata::handle(&broker, r).error_code,
+            BrokerRequest::StopReplica(r) => api::stop_replica::handle(&broker, r).error_code,
+        })
+        .await;
+        if let Ok(code) = handled {
+            if code != 0 {
+                tracing::warn!(code, "this broker refused a controller request");
+            }
+        }
+    }
+}
+
+/// Sends requests to broker `id` at `address`, in order, each retried
+/// until it is answered; ends when the channel closes (the broker left).
+pub(super) async fn deliver_remotely(
+    id: i32,
+    address: String,
+    local: i32,
+    mut requests: mpsc::UnboundedReceiver<BrokerRequest>,
+) {
+    let mut connection: Option<gregor_client::Connection> = None;
+    while let Some(request) = requests.recv().await {
+        loop {
+            if requests.is_closed() && connection.is_none() {
+                // The broker left while we could not reach it.
+                return;
+            }
+            if connection.is_none() {
+                match gregor_client::Connection::connect(address.as_str(), &format!("gregor-controller-{local}")).await
+                {
+                    Ok(c) => connection = Some(c),
+                    Err(e) => {
+                        tracing::debug!(broker = id, "controller cannot reach the broker yet: {e}");
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        continue;
+                    }
+                }
+            }
+            let Some(conn) = connection.as_mut() else { continue };
+            match call(conn, &request).await {
+                Ok(0) => break,
+                Ok(code) => {
+                    tracing::warn!(broker = id, code, "the broker refused a controller request");
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(broker = id, "controller request failed: {e}");
+                    connection = None;
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Sends one controller request; returns its top-level error code.
+async fn call(
+    conn: &mut gregor_client::Connection,
+    request: &BrokerRequest,
+) -> Result<i16, gregor_client::ClientError> {
+    match request {
+        BrokerRequest::LeaderAndIsr(r) => exchange::<_, zk::LeaderAndIsrResponse>(conn, 4, LEADER_AND_ISR_VERSION, r)
+            .await
+            .map(|a| a.error_code),
+        BrokerRequest::UpdateMetadata(r) => {
+            exchange::<_, zk::UpdateMetadataResponse>(conn, 6, UPDATE_METADATA_VERSION, r)
+                .await
+                .map(|a| a.error_code)
+        }
+        BrokerRequest::StopReplica(r) => exchange::<_, zk::StopReplicaResponse>(conn, 5, STOP_REPLICA_VERSION, r)
+            .await
+            .map(|a| a.error_code),
+    }
+}
+
+/// One request and its response in the controller APIs' codec.
+async fn exchange<Req, Resp>(
+    conn: &mut gregor_client::Connection,
+    api_key: i16,
+    version: i16,
+    request: &Req,
+) -> Result<Resp, gregor_client::ClientError>
+where
+    Req: Encodable + HeaderVersion,
+    Resp: kafka_protocol_zk::protocol::Decodable + HeaderVersion,
+{
+    use kafka_protocol::protocol::Decodable as _;
+    let protocol = |e: String| gregor_client::ClientError::Protocol(e);
+    let mut body = conn
+        .call(api_key, version, Req::header_version(version), |out| {
+            request.encode(out, version).map_err(|e| e.to_string())
+        })
+        .await?;
+    kafka_protocol::messages::ResponseHeader::decode(&mut body, Resp::header_version(version))
+        .map_err(|e| protocol(e.to_string()))?;
+    Resp::decode(&mut body, version).map_err(|e| protocol(e.to_string()))
+}

@@ -1,0 +1,172 @@
+//! The controller's requests to brokers, built from partition records:
+//! LeaderAndIsr, UpdateMetadata and StopReplica in the ZooKeeper-era
+//! codec.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gregor_coord::kafka::BrokerRegistration;
+use gregor_log::TopicPartition;
+use gregor_replication::PartitionRecord;
+use kafka_protocol_zk::messages as zk;
+use kafka_protocol_zk::protocol::StrBytes;
+
+/// A request for one broker, already built.
+#[derive(Debug, Clone)]
+pub(super) enum BrokerRequest {
+    /// Leaders, epochs and ISRs of partitions the broker holds.
+    LeaderAndIsr(zk::LeaderAndIsrRequest),
+    /// The cluster view.
+    UpdateMetadata(zk::UpdateMetadataRequest),
+    /// Partitions to stop replicating (and delete).
+    StopReplica(zk::StopReplicaRequest),
+}
+
+/// Sets the fields both requests' partition states share (different
+/// codec types with the same field names).
+macro_rules! fill_partition_state {
+    ($state:ident, $tp:expr, $record:expr) => {
+        $state.partition_index = $tp.partition as i32;
+        $state.controller_epoch = $record.state.controller_epoch;
+        $state.leader = zk::BrokerId($record.state.leader);
+        $state.leader_epoch = $record.state.leader_epoch;
+        $state.isr = $record.state.isr.iter().map(|&b| zk::BrokerId(b)).collect();
+        $state.replicas = $record.replicas.iter().map(|&b| zk::BrokerId(b)).collect();
+    };
+}
+
+/// LeaderAndIsr's version between brokers.
+pub(super) const LEADER_AND_ISR_VERSION: i16 = 4;
+/// UpdateMetadata's version between brokers.
+pub(super) const UPDATE_METADATA_VERSION: i16 = 6;
+/// StopReplica's version between brokers.
+pub(super) const STOP_REPLICA_VERSION: i16 = 3;
+
+/// The endpoints of the leaders among `partitions`.
+fn live_leaders(
+    registrations: &BTreeMap<i32, BrokerRegistration>,
+    partitions: &[(TopicPartition, PartitionRecord)],
+) -> Vec<zk::leader_and_isr_request::LeaderAndIsrLiveLeader> {
+    let leaders: BTreeSet<i32> = partitions.iter().map(|(_, r)| r.state.leader).collect();
+    leaders
+        .into_iter()
+        .filter_map(|id| {
+            let r = registrations.get(&id)?;
+            let mut l = zk::leader_and_isr_request::LeaderAndIsrLiveLeader::default();
+            l.broker_id = zk::BrokerId(id);
+            l.host_name = StrBytes::from_string(r.host.clone());
+            l.port = r.port;
+            Some(l)
+        })
+        .collect()
+}
+
+/// LeaderAndIsr for `partitions`, from controller `local`.
+pub(super) fn leader_and_isr(
+    local: i32,
+    controller_epoch: i32,
+    partitions: &[(TopicPartition, PartitionRecord)],
+    registrations: &BTreeMap<i32, BrokerRegistration>,
+) -> BrokerRequest {
+    let mut request = zk::LeaderAndIsrRequest::default();
+    request.controller_id = zk::BrokerId(local);
+    request.controller_epoch = controller_epoch;
+    request.broker_epoch = -1;
+    let mut by_topic: BTreeMap<&str, Vec<zk::leader_and_isr_request::LeaderAndIsrPartitionState>> = BTreeMap::new();
+    for (tp, record) in partitions {
+        let mut s = zk::leader_and_isr_request::LeaderAndIsrPartitionState::default();
+        fill_partition_state!(s, tp, record);
+        s.partition_epoch = record.version;
+        by_topic.entry(&tp.topic).or_default().push(s);
+    }
+    request.topic_states = by_topic
+        .into_iter()
+        .map(|(topic, states)| {
+            let mut t = zk::leader_and_isr_request::LeaderAndIsrTopicState::default();
+            t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
+            t.partition_states = states;
+            t
+        })
+        .collect();
+    request.live_leaders = live_leaders(registrations, partitions);
+    BrokerRequest::LeaderAndIsr(request)
+}
+
+/// UpdateMetadata: `partitions` and the `live` brokers, from controller
+/// `local`.
+pub(super) fn update_metadata(
+    local: i32,
+    controller_epoch: i32,
+    live: &[i32],
+    partitions: &[(TopicPartition, PartitionRecord)],
+    registrations: &BTreeMap<i32, BrokerRegistration>,
+) -> BrokerRequest {
+    let mut request = zk::UpdateMetadataRequest::default();
+    request.controller_id = zk::BrokerId(local);
+    request.controller_epoch = controller_epoch;
+    request.broker_epoch = -1;
+    let mut by_topic: BTreeMap<&str, Vec<zk::update_metadata_request::UpdateMetadataPartitionState>> = BTreeMap::new();
+    for (tp, record) in partitions {
+        let mut s = zk::update_metadata_request::UpdateMetadataPartitionState::default();
+        fill_partition_state!(s, tp, record);
+        s.zk_version = record.version;
+        s.offline_replicas = record
+            .replicas
+            .iter()
+            .filter(|r| !live.contains(r))
+            .map(|&b| zk::BrokerId(b))
+            .collect();
+        by_topic.entry(&tp.topic).or_default().push(s);
+    }
+    request.topic_states = by_topic
+        .into_iter()
+        .map(|(topic, states)| {
+            let mut t = zk::update_metadata_request::UpdateMetadataTopicState::default();
+            t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
+            t.partition_states = states;
+            t
+        })
+        .collect();
+    request.live_brokers = live
+        .iter()
+        .filter_map(|id| {
+            let r = registrations.get(id)?;
+            let mut endpoint = zk::update_metadata_request::UpdateMetadataEndpoint::default();
+            endpoint.host = StrBytes::from_string(r.host.clone());
+            endpoint.port = r.port;
+            endpoint.listener = StrBytes::from_static_str("PLAINTEXT");
+            let mut b = zk::update_metadata_request::UpdateMetadataBroker::default();
+            b.id = zk::BrokerId(*id);
+            b.endpoints = vec![endpoint];
+            b.rack = r.rack.clone().map(StrBytes::from_string);
+            Some(b)
+        })
+        .collect();
+    BrokerRequest::UpdateMetadata(request)
+}
+
+/// StopReplica deleting `partitions` of `topic`, from controller `local`.
+pub(super) fn stop_replica(
+    local: i32,
+    controller_epoch: i32,
+    topic: &str,
+    partitions: &[TopicPartition],
+) -> BrokerRequest {
+    let mut request = zk::StopReplicaRequest::default();
+    request.controller_id = zk::BrokerId(local);
+    request.controller_epoch = controller_epoch;
+    request.broker_epoch = -1;
+    let mut t = zk::stop_replica_request::StopReplicaTopicState::default();
+    t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
+    t.partition_states = partitions
+        .iter()
+        .map(|tp| {
+            let mut s = zk::stop_replica_request::StopReplicaPartitionState::default();
+            s.partition_index = tp.partition as i32;
+            s.leader_epoch = -2; // deletion: any epoch
+            s.delete_partition = true;
+            s
+        })
+        .collect();
+    request.topic_states = vec![t];
+    BrokerRequest::StopReplica(request)
+}
