@@ -413,6 +413,18 @@ impl<'a> KafkaMetadata<'a> {
     /// Removes a topic: its partition states, assignment, config and any
     /// pending deletion request. Nodes already gone are fine.
     pub async fn delete_topic(&self, topic: &str) -> Result<()> {
+        // The controller may be writing a new partition's state meanwhile:
+        // a parent that gained a child is listed and deleted again.
+        let mut attempts = 0;
+        loop {
+            match self.delete_topic_nodes(topic).await {
+                Err(CoordError::NotEmpty(_)) if attempts < 20 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn delete_topic_nodes(&self, topic: &str) -> Result<()> {
         let partitions = format!("{}/partitions", topic_path(topic));
         let mut paths = Vec::new();
         match self.coord.children(&partitions).await {

@@ -2,7 +2,9 @@
 //! watermark, and the purgatory completing acks=all produces.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gregor_replication::{AckPurgatory, LeaderAndIsr, LeaderPartition, ReplicaSettings};
+use gregor_replication::{
+    AckPurgatory, LeaderAndIsr, LeaderPartition, LocalPosition, PartitionRecord, ReplicaSettings,
+};
 
 fn follower_fetches(c: &mut Criterion) {
     let state = LeaderAndIsr {
@@ -14,7 +16,16 @@ fn follower_fetches(c: &mut Criterion) {
     let mut group = c.benchmark_group("leader");
     group.throughput(Throughput::Elements(1));
     group.bench_function("append_fetch_fetch_ack", |b| {
-        let mut leader = LeaderPartition::new(1, &state, 0, &[1, 2, 3], 0, 0, ReplicaSettings::default(), 0);
+        let record = PartitionRecord {
+            replicas: vec![1, 2, 3],
+            state: state.clone(),
+            version: 0,
+        };
+        let empty = LocalPosition {
+            log_end: 0,
+            high_watermark: 0,
+        };
+        let mut leader = LeaderPartition::new(1, &record, empty, ReplicaSettings::default(), 0);
         let mut purgatory: AckPurgatory<u32, u64> = AckPurgatory::new();
         let mut end = 0u64;
         b.iter(|| {

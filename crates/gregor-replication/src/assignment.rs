@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::BrokerId;
+use crate::types::BrokerId;
 
 /// A live broker as placement sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

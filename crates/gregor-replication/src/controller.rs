@@ -2,18 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::{BrokerId, LeaderAndIsr, NO_LEADER};
-
-/// A partition as the controller knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartitionRecord {
-    /// The assigned replicas; the first is the preferred leader.
-    pub replicas: Vec<BrokerId>,
-    /// Leader, epoch and ISR.
-    pub state: LeaderAndIsr,
-    /// The version of the state in coordination (-1: not written yet).
-    pub version: i32,
-}
+use crate::types::{BrokerId, LeaderAndIsr, PartitionRecord, NO_LEADER};
 
 /// What the controller wants done. Writes are compare-and-set on
 /// `expected_version` (-1: create); report the result with

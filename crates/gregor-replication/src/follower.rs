@@ -1,6 +1,6 @@
 //! A partition this broker follows: truncate by leader epoch, then fetch.
 
-use crate::{BrokerId, ReplicationError};
+use crate::types::{BrokerId, ReplicationError};
 
 /// What the follower's local log looks like.
 pub trait LocalLog {

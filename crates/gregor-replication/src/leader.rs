@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{BrokerId, LeaderAndIsr, ReplicaSettings, ReplicationError};
+use crate::types::{BrokerId, LocalPosition, PartitionRecord, ReplicaSettings, ReplicationError};
 
 /// What the leader knows of one follower.
 #[derive(Debug, Clone, Copy)]
@@ -63,22 +63,26 @@ pub struct LeaderPartition {
 }
 
 impl LeaderPartition {
-    /// Takes leadership as `state` (at coordination version `version`)
-    /// says, over a local log ending at `log_end` with the checkpointed
-    /// `high_watermark`. Followers are given `replica.lag.time.max.ms`
-    /// from `now_ms` to fetch before they leave the ISR.
-    #[allow(clippy::too_many_arguments)]
+    /// Takes leadership as `record` says (its state at its coordination
+    /// version), over a local log at `at`. Followers are given
+    /// `replica.lag.time.max.ms` from `now_ms` to fetch before they leave
+    /// the ISR.
     pub fn new(
         local: BrokerId,
-        state: &LeaderAndIsr,
-        version: i32,
-        replicas: &[BrokerId],
-        log_end: u64,
-        high_watermark: u64,
+        record: &PartitionRecord,
+        at: LocalPosition,
         settings: ReplicaSettings,
         now_ms: u64,
     ) -> Self {
-        let followers = replicas
+        let (
+            state,
+            LocalPosition {
+                log_end,
+                high_watermark,
+            },
+        ) = (&record.state, at);
+        let followers = record
+            .replicas
             .iter()
             .filter(|&&r| r != local)
             .map(|&r| {
@@ -100,8 +104,8 @@ impl LeaderPartition {
         let mut leader = Self {
             local,
             leader_epoch: state.leader_epoch,
-            state_version: version,
-            replicas: replicas.to_vec(),
+            state_version: record.version,
+            replicas: record.replicas.clone(),
             isr,
             pending_isr: None,
             epoch_start_offset: log_end,
@@ -331,6 +335,7 @@ impl LeaderPartition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::LeaderAndIsr;
 
     fn leader(isr: &[BrokerId], min_isr: usize) -> LeaderPartition {
         let state = LeaderAndIsr {
@@ -343,7 +348,16 @@ mod tests {
             replica_lag_time_max_ms: 100,
             min_insync_replicas: min_isr,
         };
-        LeaderPartition::new(1, &state, 7, &[1, 2, 3], 10, 4, settings, 0)
+        let record = PartitionRecord {
+            replicas: vec![1, 2, 3],
+            state,
+            version: 7,
+        };
+        let at = LocalPosition {
+            log_end: 10,
+            high_watermark: 4,
+        };
+        LeaderPartition::new(1, &record, at, settings, 0)
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ReplicationError;
+use crate::types::ReplicationError;
 
 /// How one partition of a waiting produce ended.
 pub type AckOutcome = Result<(), ReplicationError>;

@@ -1,6 +1,8 @@
 //! A partition's role on this broker, switched by LeaderAndIsr.
 
-use crate::{BrokerId, FollowerPartition, LeaderAndIsr, LeaderPartition, ReplicaSettings, ReplicationError, NO_LEADER};
+use crate::follower::FollowerPartition;
+use crate::leader::LeaderPartition;
+use crate::types::{BrokerId, LocalPosition, PartitionRecord, ReplicaSettings, ReplicationError, NO_LEADER};
 
 /// Refuses controller requests from a controller older than one already
 /// heard from (`/controller_epoch` fencing).
@@ -68,21 +70,18 @@ impl ReplicaRole {
         }
     }
 
-    /// Applies the controller's `state` (coordination version `version`)
-    /// for a partition replicated on `replicas`, over a local log ending at
-    /// `log_end` with high watermark `high_watermark`. An older leader
-    /// epoch is refused; the same epoch changes nothing.
-    #[allow(clippy::too_many_arguments)]
+    /// Applies the controller's `record` (leadership, replicas, and the
+    /// coordination version of its state) over a local log at `at`. An
+    /// older leader epoch is refused; the same epoch changes nothing but a
+    /// newer ISR.
     pub fn apply(
         &mut self,
-        state: &LeaderAndIsr,
-        version: i32,
-        replicas: &[BrokerId],
-        log_end: u64,
-        high_watermark: u64,
+        record: &PartitionRecord,
+        at: LocalPosition,
         settings: ReplicaSettings,
         now_ms: u64,
     ) -> Result<RoleChange, ReplicationError> {
+        let (state, version) = (&record.state, record.version);
         match self.leader_epoch {
             Some(current) if state.leader_epoch < current => return Err(ReplicationError::StaleLeaderEpoch),
             Some(current) if state.leader_epoch == current => {
@@ -98,16 +97,7 @@ impl ReplicaRole {
         }
         self.leader_epoch = Some(state.leader_epoch);
         let (role, change) = if state.leader == self.local {
-            let leader = LeaderPartition::new(
-                self.local,
-                state,
-                version,
-                replicas,
-                log_end,
-                high_watermark,
-                settings,
-                now_ms,
-            );
+            let leader = LeaderPartition::new(self.local, record, at, settings, now_ms);
             (Role::Leader(leader), RoleChange::BecameLeader)
         } else if state.leader == NO_LEADER {
             (Role::Offline, RoleChange::BecameOffline)
@@ -162,13 +152,27 @@ impl ReplicaRole {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::LeaderAndIsr;
 
-    fn state(leader: BrokerId, epoch: i32) -> LeaderAndIsr {
-        LeaderAndIsr {
-            leader,
-            leader_epoch: epoch,
-            isr: vec![1, 2],
-            controller_epoch: 1,
+    /// Leadership of a partition on brokers 1 and 2, at coordination
+    /// version `version`.
+    fn record(leader: BrokerId, epoch: i32, version: i32) -> PartitionRecord {
+        PartitionRecord {
+            replicas: vec![1, 2],
+            state: LeaderAndIsr {
+                leader,
+                leader_epoch: epoch,
+                isr: vec![1, 2],
+                controller_epoch: 1,
+            },
+            version,
+        }
+    }
+
+    fn at(log_end: u64, high_watermark: u64) -> LocalPosition {
+        LocalPosition {
+            log_end,
+            high_watermark,
         }
     }
 
@@ -177,22 +181,19 @@ mod tests {
         let s = ReplicaSettings::default();
         let mut r = ReplicaRole::new(1);
         assert_eq!(
-            r.apply(&state(2, 1), 0, &[1, 2], 0, 0, s, 0),
+            r.apply(&record(2, 1, 0), at(0, 0), s, 0),
             Ok(RoleChange::BecameFollower { leader: 2 })
         );
         assert_eq!(r.follower().map(|f| f.leader()), Some(2));
-        assert_eq!(r.apply(&state(1, 1), 1, &[1, 2], 0, 0, s, 0), Ok(RoleChange::Unchanged));
+        assert_eq!(r.apply(&record(1, 1, 1), at(0, 0), s, 0), Ok(RoleChange::Unchanged));
         assert_eq!(
-            r.apply(&state(1, 0), 1, &[1, 2], 0, 0, s, 0),
+            r.apply(&record(1, 0, 1), at(0, 0), s, 0),
             Err(ReplicationError::StaleLeaderEpoch)
         );
-        assert_eq!(
-            r.apply(&state(1, 2), 2, &[1, 2], 5, 5, s, 0),
-            Ok(RoleChange::BecameLeader)
-        );
+        assert_eq!(r.apply(&record(1, 2, 2), at(5, 5), s, 0), Ok(RoleChange::BecameLeader));
         assert_eq!(r.leader().map(|l| l.high_watermark()), Some(5));
         assert_eq!(
-            r.apply(&state(NO_LEADER, 3), 3, &[1, 2], 5, 5, s, 0),
+            r.apply(&record(NO_LEADER, 3, 3), at(5, 5), s, 0),
             Ok(RoleChange::BecameOffline)
         );
         assert!(r.leader().is_none() && r.follower().is_none());

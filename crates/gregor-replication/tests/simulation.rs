@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use gregor_replication::{
     assign_replicas, follower_high_watermark, AckPurgatory, BrokerId, BrokerInfo, Completed, Controller,
-    ControllerCommand, ControllerFence, EpochEnd, FollowerRequest, LeaderAndIsr, LocalLog, PartitionRecord,
-    ReplicaRole, ReplicaSettings, ReplicationError, RoleChange, NO_LEADER,
+    ControllerCommand, ControllerFence, EpochEnd, FollowerRequest, LeaderAndIsr, LocalLog, LocalPosition,
+    PartitionRecord, ReplicaRole, ReplicaSettings, ReplicationError, RoleChange, NO_LEADER,
 };
 
 const BROKERS: i32 = 5;
@@ -560,15 +560,11 @@ impl Sim {
                 log.log_end(),
                 log.hw
             );
-            let change = role.apply(
-                &record.state,
-                record.version,
-                &record.replicas,
-                log.log_end(),
-                log.hw,
-                SETTINGS,
-                now,
-            );
+            let at = LocalPosition {
+                log_end: log.log_end(),
+                high_watermark: log.hw,
+            };
+            let change = role.apply(&record, at, SETTINGS, now);
             match change {
                 Ok(RoleChange::BecameLeader) => {
                     let previous = self.leaders_by_epoch.insert((p, record.state.leader_epoch), to);

@@ -17,8 +17,8 @@ use std::sync::Arc;
 
 use gregor_log::{Clock, Log, TopicPartition};
 use gregor_replication::{
-    AckOutcome, AckPurgatory, BrokerId, ControllerFence, LocalLog, PartitionRecord, ReplicaRole, ReplicaSettings,
-    ReplicationError, RoleChange,
+    AckOutcome, AckPurgatory, BrokerId, ControllerFence, LocalLog, LocalPosition, PartitionRecord, ReplicaRole,
+    ReplicaSettings, ReplicationError, RoleChange,
 };
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::metrics::counter::Counter;
@@ -163,16 +163,11 @@ impl ReplicaManager {
             min_insync_replicas: min_insync.unwrap_or(self.settings.min_insync_replicas),
             ..self.settings
         };
-        let (end, hw) = (replica.log.end_offset(), replica.log.high_watermark());
-        let change = replica.role.apply(
-            &record.state,
-            record.version,
-            &record.replicas,
-            end,
-            hw,
-            settings,
-            self.now_ms(),
-        )?;
+        let at = LocalPosition {
+            log_end: replica.log.end_offset(),
+            high_watermark: replica.log.high_watermark(),
+        };
+        let change = replica.role.apply(record, at, settings, self.now_ms())?;
         let leads = record.state.leader == self.local && change != RoleChange::Unchanged
             || (change == RoleChange::Unchanged && replica.role.leader().is_some());
         if leads && isr_before.is_some_and(|n| record.state.isr.len() < n) {

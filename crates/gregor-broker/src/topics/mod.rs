@@ -232,7 +232,10 @@ impl Topics {
         if !known.contains_key(name) {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
-        self.catalog.delete(name).map_err(|e| catalog_refusal(e).0)?;
+        self.catalog.delete(name).map_err(|e| {
+            tracing::warn!(topic = name, "deleting the topic from the catalog failed: {e}");
+            catalog_refusal(e).0
+        })?;
         known.remove(name).ok_or(ResponseError::UnknownTopicOrPartition)
     }
 
