@@ -14,7 +14,9 @@
 //! - [`LogManager`]: all partitions of a broker over several directories,
 //!   with Kafka's checkpoint files and clean-shutdown marker.
 //! - [`batch`]: the RecordBatch v2 format — header parsing, validation,
-//!   record iteration, and a builder.
+//!   record iteration, and a builder; [`compression`]: its codecs.
+//! - [`config`]: [`LogConfig`], every topic-level property of Kafka 3.9 in
+//!   one table — parsed, checked and described by name.
 //!
 //! ```
 //! use gregor_log::{batch::RecordBatchBuilder, Log, LogConfig};
@@ -39,7 +41,7 @@ pub mod batch;
 mod checkpoint;
 mod clock;
 pub mod compression;
-mod config;
+pub mod config;
 mod epoch_cache;
 mod error;
 pub mod index;
@@ -53,7 +55,10 @@ mod varint;
 
 pub use checkpoint::OffsetCheckpointFile;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CleanupPolicy, FlushPolicy, LogConfig, MessageTimestampType, DEFAULT_MAX_MESSAGE_BYTES};
+pub use config::{
+    CleanupPolicy, ConfigEntry, ConfigError, ConfigType, FlushPolicy, LogConfig, MessageTimestampType,
+    TopicCompression, DEFAULT_MAX_MESSAGE_BYTES,
+};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
