@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, LogError, Result};
-use crate::TopicPartition;
+use crate::topic_partition::TopicPartition;
 
 const VERSION: u32 = 0;
 

@@ -11,7 +11,51 @@
 
 use std::io::{Read, Write};
 
-use crate::batch::{BatchError, Compression};
+/// Compression codec of a batch (attribute bits 0–2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    /// Records stored as is.
+    None,
+    /// gzip.
+    Gzip,
+    /// snappy (xerial framing or one raw block).
+    Snappy,
+    /// lz4 frame.
+    Lz4,
+    /// zstd.
+    Zstd,
+}
+
+impl Compression {
+    /// The codec whose id is `id` (a batch's attribute bits 0–2), if any.
+    pub fn from_attribute_bits(id: i16) -> Option<Self> {
+        match id {
+            0 => Some(Self::None),
+            1 => Some(Self::Gzip),
+            2 => Some(Self::Snappy),
+            3 => Some(Self::Lz4),
+            4 => Some(Self::Zstd),
+            _ => None,
+        }
+    }
+
+    /// The codec's id in a batch's attributes.
+    pub fn attribute_bits(self) -> i16 {
+        match self {
+            Self::None => 0,
+            Self::Gzip => 1,
+            Self::Snappy => 2,
+            Self::Lz4 => 3,
+            Self::Zstd => 4,
+        }
+    }
+}
+
+/// A codec failed: the bytes do not decompress (or decompress to too much),
+/// or compressing them failed. The message starts with the codec's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct CodecError(pub String);
 
 /// The most bytes one batch's records may decompress to; more is refused
 /// as a decompression bomb.
@@ -22,12 +66,12 @@ const XERIAL_HEADER_SIZE: usize = 16;
 const XERIAL_BLOCK_SIZE: usize = 32 << 10;
 
 /// Decompresses a batch's record section; `Compression::None` copies it.
-pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
+pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, CodecError> {
     decompress_at_most(codec, data, MAX_DECOMPRESSED_BYTES)
 }
 
-fn decompress_at_most(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u8>, BatchError> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| BatchError::Codec(format!("{what}: {e}"));
+fn decompress_at_most(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| CodecError(format!("{what}: {e}"));
     match codec {
         Compression::None => Ok(data.to_vec()),
         Compression::Gzip => read_bounded(flate2::read::MultiGzDecoder::new(data), limit).map_err(|e| fail("gzip", &e)),
@@ -44,8 +88,8 @@ fn decompress_at_most(codec: Compression, data: &[u8], limit: usize) -> Result<V
 }
 
 /// Compresses a record section with `codec`; `Compression::None` copies it.
-pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, BatchError> {
-    let fail = |what: &str, e: std::io::Error| BatchError::Codec(format!("{what}: {e}"));
+pub fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, CodecError> {
+    let fail = |what: &str, e: std::io::Error| CodecError(format!("{what}: {e}"));
     match codec {
         Compression::None => Ok(data.to_vec()),
         Compression::Gzip => {
@@ -79,8 +123,8 @@ fn read_bounded(reader: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, BatchError> {
-    let fail = |e: &dyn std::fmt::Display| BatchError::Codec(format!("snappy: {e}"));
+fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, CodecError> {
+    let fail = |e: &dyn std::fmt::Display| CodecError(format!("snappy: {e}"));
     if !data.starts_with(&XERIAL_MAGIC) {
         return snappy_block(data, limit).map_err(|e| fail(&e));
     }
@@ -114,7 +158,7 @@ fn snappy_block(block: &[u8], limit: usize) -> Result<Vec<u8>, snap::Error> {
     snap::raw::Decoder::new().decompress_vec(block)
 }
 
-fn snappy_compress_xerial(data: &[u8]) -> Result<Vec<u8>, BatchError> {
+fn snappy_compress_xerial(data: &[u8]) -> Result<Vec<u8>, CodecError> {
     let mut out = Vec::with_capacity(XERIAL_HEADER_SIZE + data.len() / 2);
     out.extend_from_slice(&XERIAL_MAGIC);
     out.extend_from_slice(&1i32.to_be_bytes()); // version
@@ -123,7 +167,7 @@ fn snappy_compress_xerial(data: &[u8]) -> Result<Vec<u8>, BatchError> {
     for chunk in data.chunks(XERIAL_BLOCK_SIZE) {
         let block = encoder
             .compress_vec(chunk)
-            .map_err(|e| BatchError::Codec(format!("snappy: {e}")))?;
+            .map_err(|e| CodecError(format!("snappy: {e}")))?;
         out.extend_from_slice(&(block.len() as u32).to_be_bytes());
         out.extend_from_slice(&block);
     }
@@ -185,7 +229,7 @@ mod tests {
             assert!(packed.len() < zeros.len() / 10, "{codec:?}");
             assert_eq!(decompress_at_most(*codec, &packed, zeros.len()).unwrap(), zeros);
             let refused = decompress_at_most(*codec, &packed, zeros.len() - 1);
-            assert!(matches!(refused, Err(BatchError::Codec(_))), "{codec:?}");
+            assert!(matches!(refused, Err(CodecError(_))), "{codec:?}");
         }
     }
 }

@@ -14,7 +14,9 @@
 //! - [`LogManager`]: all partitions of a broker over several directories,
 //!   with Kafka's checkpoint files and clean-shutdown marker.
 //! - [`batch`]: the RecordBatch v2 format — header parsing, validation,
-//!   record iteration, and a builder.
+//!   record iteration, and a builder; [`compression`]: its codecs.
+//! - [`config`]: [`LogConfig`], every topic-level property of Kafka 3.9 in
+//!   one table — parsed, checked and described by name.
 //!
 //! ```
 //! use gregor_log::{batch::RecordBatchBuilder, Log, LogConfig};
@@ -39,7 +41,7 @@ pub mod batch;
 mod checkpoint;
 mod clock;
 pub mod compression;
-mod config;
+pub mod config;
 mod epoch_cache;
 mod error;
 pub mod index;
@@ -48,54 +50,18 @@ mod manager;
 pub mod producer_state;
 mod region;
 mod segment;
+mod topic_partition;
 mod varint;
 
 pub use checkpoint::OffsetCheckpointFile;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{CleanupPolicy, FlushPolicy, LogConfig, MessageTimestampType, DEFAULT_MAX_MESSAGE_BYTES};
+pub use config::{
+    CleanupPolicy, ConfigEntry, ConfigError, ConfigType, FlushPolicy, LogConfig, MessageTimestampType,
+    TopicCompression, DEFAULT_MAX_MESSAGE_BYTES,
+};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
 pub use manager::{LogManager, LogManagerConfig};
 pub use region::FileRegion;
-
-use std::fmt;
-
-/// A topic name and partition number; its log lives in `<topic>-<partition>/`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition number.
-    pub partition: u32,
-}
-
-impl TopicPartition {
-    /// `topic`, `partition`.
-    pub fn new(topic: impl Into<String>, partition: u32) -> Self {
-        Self {
-            topic: topic.into(),
-            partition,
-        }
-    }
-
-    /// The directory name, `<topic>-<partition>`.
-    pub fn dir_name(&self) -> String {
-        format!("{}-{}", self.topic, self.partition)
-    }
-
-    /// Parses a directory name; the partition follows the last `-`.
-    pub fn from_dir_name(name: &str) -> Option<Self> {
-        let (topic, partition) = name.rsplit_once('-')?;
-        if topic.is_empty() || partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        Some(Self::new(topic, partition.parse().ok()?))
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
+pub use topic_partition::TopicPartition;

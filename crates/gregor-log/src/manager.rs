@@ -22,7 +22,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::LogConfig;
 use crate::error::{IoContext, LogError, Result};
 use crate::log::{Log, LogOpenOptions};
-use crate::TopicPartition;
+use crate::topic_partition::TopicPartition;
 
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const LOCK_FILE: &str = ".lock";
