@@ -170,6 +170,50 @@ def test_admin_configs_and_partitions_survive_a_restart(broker):
     assert errors and errors[0] is not None
 
 
+# Kafka 3.9's topic-level configs (TopicConfig / LogConfig.configNames()).
+KAFKA_39_TOPIC_CONFIGS = {
+    "cleanup.policy", "compression.gzip.level", "compression.lz4.level", "compression.type",
+    "compression.zstd.level", "delete.retention.ms", "file.delete.delay.ms", "flush.messages", "flush.ms",
+    "follower.replication.throttled.replicas", "index.interval.bytes", "leader.replication.throttled.replicas",
+    "local.retention.bytes", "local.retention.ms", "max.compaction.lag.ms", "max.message.bytes",
+    "message.downconversion.enable", "message.format.version", "message.timestamp.after.max.ms",
+    "message.timestamp.before.max.ms", "message.timestamp.difference.max.ms", "message.timestamp.type",
+    "min.cleanable.dirty.ratio", "min.compaction.lag.ms", "min.insync.replicas", "preallocate",
+    "remote.log.copy.disable", "remote.log.delete.on.disable", "remote.storage.enable", "retention.bytes",
+    "retention.ms", "segment.bytes", "segment.index.bytes", "segment.jitter.ms", "segment.ms",
+    "unclean.leader.election.enable",
+}
+
+
+def test_every_kafka_topic_config_is_accepted_described_and_checked(broker):
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    config = {"compression.type": "zstd", "preallocate": "true", "message.timestamp.difference.max.ms": "60000"}
+    admin.create_topics([CkNewTopic("configs-t", 1, 1, config=config)])["configs-t"].result(30)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, "configs-t")
+    described = admin.describe_configs([resource])[resource].result(30)
+    assert set(described) == KAFKA_39_TOPIC_CONFIGS
+    assert described["compression.type"].value == "zstd"
+    assert described["preallocate"].value == "true"
+    assert described["compression.zstd.level"].value == "3"
+    assert described["min.cleanable.dirty.ratio"].value == "0.5"
+
+    # Unknown names and bad values are refused with INVALID_CONFIG, naming the property.
+    for bad in ({"no.such.config": "1"}, {"compression.type": "brotli"}, {"min.insync.replicas": "0"}):
+        with pytest.raises(Exception) as refused:
+            admin.create_topics([CkNewTopic("configs-bad", 1, 1, config=bad)])["configs-bad"].result(30)
+        error = refused.value.args[0]
+        assert error.code() == KafkaError.INVALID_CONFIG, error
+        assert next(iter(bad)) in error.str(), error
+
+    change = ConfigResource(ConfigResource.Type.TOPIC, "configs-t", incremental_configs=[
+        ConfigEntry("compression.type", "lz4", incremental_operation=AlterConfigOpType.SET)])
+    admin.incremental_alter_configs([change])[change].result(30)
+    assert admin.describe_configs([resource])[resource].result(30)["compression.type"].value == "lz4"
+
+
 @pytest.mark.parametrize("compression", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_the_broker_compacts_compacted_topics(eager_cleaner_broker, compression):
     broker = eager_cleaner_broker

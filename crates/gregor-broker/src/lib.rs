@@ -42,4 +42,4 @@ pub use producer_ids::ProducerIds;
 pub use replicas::{
     BrokerEndpoint, ClusterView, FollowedPartition, IsrUpdate, LeaderAppend, ReplicaAppendError, ReplicaManager,
 };
-pub use topics::{apply_topic_config, topic_config, validate_topic_name, Refusal, TopicDefaults, Topics};
+pub use topics::{validate_topic_name, Refusal, TopicDefaults, Topics};

@@ -67,7 +67,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::CreateTopics(r) => respond(api::create_topics::handle(broker, r), version),
         Request::DeleteTopics(r) => respond(api::delete_topics::handle(broker, r), version),
         Request::InitProducerId(r) => respond(api::init_producer_id::handle(broker, r), version),
-        Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r), version),
+        Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r, version), version),
         Request::CreatePartitions(r) => respond(api::create_partitions::handle(broker, r), version),
         Request::FindCoordinator(r) => respond(api::find_coordinator::handle(broker, r, version), version),
         Request::JoinGroup(r) => {

@@ -4,7 +4,7 @@
 //! (LeaderAndIsr opens their logs through [`Topics::partition_log`]).
 
 mod files;
-mod overrides;
+mod names;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
-pub use overrides::{apply_topic_config, topic_config, validate_topic_name};
+pub use names::validate_topic_name;
 
 use crate::catalog::{CatalogError, ClusterCatalog, Topic};
 
@@ -119,9 +119,10 @@ impl Topics {
         self.known.read().get(name).cloned()
     }
 
-    /// The log settings of a topic with `overrides`.
+    /// The log settings of a topic with `overrides` over the defaults,
+    /// checked by Kafka's rules (the message names the property at fault).
     pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, String> {
-        topic_config(&self.defaults.log_config, overrides)
+        LogConfig::with_overrides(&self.defaults.log_config, overrides).map_err(|e| e.to_string())
     }
 
     /// The partition, if its topic is known and has it

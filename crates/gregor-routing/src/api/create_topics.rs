@@ -5,7 +5,7 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
-use gregor_broker::{topic_config, validate_topic_name, Broker};
+use gregor_broker::{validate_topic_name, Broker};
 
 /// Answers a CreateTopics request.
 pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
@@ -43,7 +43,9 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
                 )),
             })
             .and_then(|_| {
-                topic_config(&broker.config().default_log_config, &overrides)
+                broker
+                    .topics()
+                    .log_config(&overrides)
                     .map(|_| ())
                     .map_err(|m| (ResponseError::InvalidConfig, Some(m)))
             })

@@ -1,11 +1,13 @@
-//! DescribeConfigs: a topic's effective settings (what admin tools show).
+//! DescribeConfigs: a topic's effective settings (what admin tools show):
+//! every topic-level property of gregor-log's table, with its value, type
+//! and where the value comes from.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
-use gregor_broker::{topic_config, Broker};
+use gregor_broker::Broker;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -13,41 +15,8 @@ const BROKER: i8 = 4;
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DEFAULT_CONFIG: i8 = 5;
 
-/// The topic-level names and values of a log configuration.
-fn entries(config: &gregor_log::LogConfig) -> Vec<(&'static str, String)> {
-    let policy = match config.cleanup_policy {
-        gregor_log::CleanupPolicy::Delete => "delete",
-        gregor_log::CleanupPolicy::Compact => "compact",
-        gregor_log::CleanupPolicy::CompactDelete => "compact,delete",
-    };
-    let timestamp_type = match config.message_timestamp_type {
-        gregor_log::MessageTimestampType::CreateTime => "CreateTime",
-        gregor_log::MessageTimestampType::LogAppendTime => "LogAppendTime",
-    };
-    vec![
-        ("cleanup.policy", policy.to_string()),
-        ("delete.retention.ms", config.delete_retention_ms.to_string()),
-        ("flush.messages", config.flush_messages.to_string()),
-        ("flush.ms", config.flush_ms.to_string()),
-        ("index.interval.bytes", config.index_interval_bytes.to_string()),
-        ("max.compaction.lag.ms", config.max_compaction_lag_ms.to_string()),
-        ("max.message.bytes", config.max_message_bytes.to_string()),
-        ("message.timestamp.type", timestamp_type.to_string()),
-        (
-            "min.cleanable.dirty.ratio",
-            config.min_cleanable_dirty_ratio.to_string(),
-        ),
-        ("min.compaction.lag.ms", config.min_compaction_lag_ms.to_string()),
-        ("retention.bytes", config.retention_bytes.to_string()),
-        ("retention.ms", config.retention_ms.to_string()),
-        ("segment.bytes", config.segment_bytes.to_string()),
-        ("segment.index.bytes", config.segment_index_bytes.to_string()),
-        ("segment.ms", config.segment_ms.to_string()),
-    ]
-}
-
 /// Answers a DescribeConfigs request (topics; brokers get an empty list).
-pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfigsResponse {
+pub fn handle(broker: &Broker, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
     let mut response = DescribeConfigsResponse::default();
     for resource in request.resources {
         let mut result = DescribeConfigsResult::default();
@@ -57,7 +26,7 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfi
         match resource.resource_type {
             TOPIC => match broker.topics().get(&name) {
                 None => result.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                Some(topic) => match topic_config(&broker.config().default_log_config, &topic.overrides) {
+                Some(topic) => match broker.topics().log_config(&topic.overrides) {
                     Err(message) => {
                         result.error_code = ResponseError::InvalidConfig.code();
                         result.error_message = Some(str_bytes(&message));
@@ -66,23 +35,23 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest) -> DescribeConfi
                         let wanted: Option<Vec<String>> = resource
                             .configuration_keys
                             .map(|keys| keys.iter().map(|k| k.to_string()).collect());
-                        // The log's settings, then overrides that are not
-                        // the log's (replication: min.insync.replicas, …).
-                        let log_entries = entries(&config);
-                        let others = topic
-                            .overrides
-                            .iter()
-                            .filter(|(k, _)| !log_entries.iter().any(|(e, _)| e == k))
-                            .map(|(k, v)| (k.as_str(), v.clone()));
-                        let all: Vec<(&str, String)> = log_entries.iter().cloned().chain(others).collect();
-                        for (key, value) in all {
-                            if wanted.as_ref().is_some_and(|w| !w.iter().any(|k| k == key)) {
+                        for shown in config.describe() {
+                            if wanted.as_ref().is_some_and(|w| !w.iter().any(|k| k == shown.name)) {
                                 continue;
                             }
                             let mut entry = DescribeConfigsResourceResult::default();
-                            entry.name = str_bytes(key);
-                            entry.value = Some(str_bytes(&value));
-                            entry.config_source = if topic.overrides.contains_key(key) {
+                            entry.name = str_bytes(shown.name);
+                            entry.value = (!shown.sensitive).then(|| str_bytes(&shown.value));
+                            entry.read_only = shown.read_only;
+                            entry.is_sensitive = shown.sensitive;
+                            if version >= 3 {
+                                // Fields newer than the request's version stay at their defaults.
+                                entry.config_type = shown.config_type.id();
+                                entry.documentation = request
+                                    .include_documentation
+                                    .then(|| str_bytes(shown.documentation));
+                            }
+                            entry.config_source = if topic.overrides.contains_key(shown.name) {
                                 DYNAMIC_TOPIC_CONFIG
                             } else {
                                 DEFAULT_CONFIG
