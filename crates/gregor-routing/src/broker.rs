@@ -440,7 +440,7 @@ impl Broker {
         let mut loaded = self.group_partitions.lock();
         if leads {
             let records = crate::offsets_store::load_partition(self, p)?;
-            groups.reload(owned, &records);
+            groups.reload(owned, &records, crate::api::now_ms());
             loaded.insert(p);
         } else {
             loaded.remove(&p);
