@@ -184,8 +184,9 @@ impl GroupStateMachine {
     }
 
     /// The group's metadata was tombstoned while it was in `generation`:
-    /// unless it has come back since, it is forgotten, and a new group of
-    /// that name starts from generation 0.
+    /// unless it has come back since (members, or member ids handed out),
+    /// it is forgotten, and a new group of that name starts from
+    /// generation 0.
     pub(crate) fn forget(&mut self, group_id: &str, generation: Option<i32>) {
         let Some(generation) = generation else { return };
         if self.retired.get(group_id) == Some(&generation) {
@@ -194,7 +195,7 @@ impl GroupStateMachine {
         if self
             .groups
             .get(group_id)
-            .is_some_and(|g| g.members.is_empty() && g.generation == generation)
+            .is_some_and(|g| g.members.is_empty() && g.pending.is_empty() && g.generation == generation)
         {
             self.groups.remove(group_id);
         }
