@@ -902,6 +902,11 @@ impl Sim {
                             g >= seen || self.reloaded,
                             "{group} went back from generation {seen} to {g}"
                         );
+                        // One input completes at most one join phase.
+                        assert!(
+                            g <= seen + 1 || self.reloaded,
+                            "{group} skipped from generation {seen} to {g}"
+                        );
                     }
                 }
                 None => {
