@@ -141,12 +141,22 @@ impl GroupCoordinator {
             let outputs = input(&mut inner);
             inner.dispatch(outputs, &mut answers).into()
         };
+        let mut panicked = None;
         while let Some(persist) = persists.pop_front() {
-            let result = self.store.append(&persist.group, &persist.records);
+            // A store that panics fails its write, so that the group's
+            // writes waiting in line go on; the panic carries on after.
+            let append = || self.store.append(&persist.group, &persist.records);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(append)).unwrap_or_else(|panic| {
+                panicked = Some(panic);
+                Err("the offset store panicked".to_string())
+            });
             let mut inner = self.inner.lock();
             let now_ms = now_ms.unwrap_or(inner.now_ms);
             let outputs = inner.machine.persisted(persist.id, result, now_ms);
             persists.extend(inner.dispatch(outputs, &mut answers));
+        }
+        if let Some(panic) = panicked {
+            std::panic::resume_unwind(panic);
         }
         answers
     }

@@ -128,11 +128,6 @@ impl GroupStateMachine {
         }
     }
 
-    /// The settings.
-    pub fn config(&self) -> &GroupConfig {
-        &self.config
-    }
-
     /// Replaces the state of the groups `owned` picks (those of one
     /// `__consumer_offsets` partition) with what `records`, that
     /// partition's records oldest first, say: committed offsets, stable
