@@ -201,18 +201,8 @@ impl GroupStateMachine {
         self.offsets.retain(|id, _| !owned(id));
         self.retired.retain(|id, _| !owned(id));
         for dropped in self.writes.abandon(&owned) {
-            match dropped {
-                AfterWrite::Commit { request, .. } => respond(
-                    &mut out,
-                    request,
-                    Response::Commit(Err(GroupError::CoordinatorNotAvailable)),
-                ),
-                AfterWrite::Delete { request, .. } => respond(
-                    &mut out,
-                    request,
-                    Response::Delete(Err(GroupError::CoordinatorNotAvailable)),
-                ),
-                _ => {}
+            if let Some((request, response)) = dropped.answer(Err(GroupError::CoordinatorNotAvailable)) {
+                respond(&mut out, request, response);
             }
         }
         out
@@ -232,17 +222,14 @@ impl GroupStateMachine {
         }
         let ok = result.is_ok();
         let applies = ok && !done.orphaned;
+        let answer = done
+            .then
+            .answer(result.map_err(|_| GroupError::CoordinatorNotAvailable));
         match done.then {
-            AfterWrite::Commit { request, offsets } => {
+            AfterWrite::Commit { offsets, .. } => {
                 if applies {
                     self.offsets.entry(done.group).or_default().extend(offsets);
                 }
-                let answer = if ok {
-                    Ok(())
-                } else {
-                    Err(GroupError::CoordinatorNotAvailable)
-                };
-                respond(&mut out, request, Response::Commit(answer));
             }
             AfterWrite::Assignment {
                 generation,
@@ -265,21 +252,16 @@ impl GroupStateMachine {
                 }
             }
             AfterWrite::Delete {
-                request,
-                partitions,
-                generation,
+                partitions, generation, ..
             } => {
                 if applies {
                     self.offsets_removed(&done.group, &partitions);
                     self.forget(&done.group, generation);
                 }
-                let answer = if ok {
-                    Ok(())
-                } else {
-                    Err(GroupError::CoordinatorNotAvailable)
-                };
-                respond(&mut out, request, Response::Delete(answer));
             }
+        }
+        if let Some((request, response)) = answer {
+            respond(&mut out, request, response);
         }
         out
     }

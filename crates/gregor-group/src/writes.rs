@@ -7,8 +7,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::machine::{Output, Persist, PersistId, RequestId};
-use crate::protocol::StoredRecord;
+use crate::machine::{Output, Persist, PersistId, RequestId, Response};
+use crate::protocol::{GroupError, StoredRecord};
 use crate::records::CommittedOffset;
 
 /// What to do once a write has been acknowledged (or refused).
@@ -50,6 +50,18 @@ pub(crate) enum AfterWrite {
         /// The generation the group was in, if it was known.
         generation: Option<i32>,
     },
+}
+
+impl AfterWrite {
+    /// The request waiting on the write, if any, and its answer when the
+    /// write ended with `result`.
+    pub(crate) fn answer(&self, result: Result<(), GroupError>) -> Option<(RequestId, Response)> {
+        match self {
+            Self::Commit { request, .. } => Some((*request, Response::Commit(result))),
+            Self::Delete { request, .. } => Some((*request, Response::Delete(result))),
+            _ => None,
+        }
+    }
 }
 
 /// A write decided by the state machine.

@@ -5,8 +5,25 @@
 //! which keep talking as zombies) — while time advances, writes succeed,
 //! fail, or land but fail to be acknowledged, and the coordinator fails
 //! over: its state is dropped and a new one reloads the records written
-//! so far. After every step the invariants are checked; at the end the
-//! faults stop and every group must settle with its live members.
+//! so far. After every input the invariants are checked:
+//!
+//! - answers go only to requests that wait for them, each at most once,
+//!   of the kind asked (and, once settled, every request is answered);
+//! - a group's generation never goes back within a coordinator's life,
+//!   moves by at most one per input, and is never below the generation
+//!   of its last stored metadata (also right after a failover);
+//! - in a generation every join answer (of one life) names the same leader;
+//!   the assignments handed out (across failovers too) are disjoint, each
+//!   member getting one; a stable group's assignments partition the topic;
+//! - a commit is acknowledged only after its write succeeded, and an
+//!   acknowledged offset is never lost or moved back: the cache holds it
+//!   or a value written after it (a later commit, a reset, a deletion or
+//!   an expiry, the last only past retention in a group without members);
+//! - a member whose static instance id another member holds is refused
+//!   with FENCED_INSTANCE_ID, whatever it sends.
+//!
+//! At the end the faults stop and every group must settle: stable, with
+//! exactly its live members, each with its share of the partitions.
 //!
 //! `GREGOR_SIM_SCHEDULES` sets how many seeds run (default 300);
 //! `GREGOR_SIM_SEED` replays one seed. A failure prints its seed and the
@@ -164,6 +181,8 @@ struct Sim {
     acked_commits: usize,
     stable_syncs: usize,
     failovers: usize,
+    /// How often each notable thing happened (what a schedule covered).
+    seen: BTreeMap<&'static str, usize>,
 }
 
 macro_rules! trace {
@@ -248,6 +267,7 @@ impl Sim {
             acked_commits: 0,
             stable_syncs: 0,
             failovers: 0,
+            seen: BTreeMap::new(),
         }
     }
 
@@ -553,6 +573,16 @@ impl Sim {
             .records
             .iter()
             .any(|(k, v)| v.is_none() && matches!(parse(k, None), Some(OffsetsRecord::Group(..))));
+        let kind = match parse(&p.records[0].0, p.records[0].1.as_deref()) {
+            Some(OffsetsRecord::Offset(_, Some(_))) => "offset commit written",
+            Some(OffsetsRecord::Offset(_, None)) if tombstoned_group => "group deletion written",
+            Some(OffsetsRecord::Offset(_, None)) => "offset expiry written",
+            Some(OffsetsRecord::Group(_, Some(m))) if m.members.is_empty() => "empty group written",
+            Some(OffsetsRecord::Group(_, Some(_))) => "assignment written",
+            Some(OffsetsRecord::Group(_, None)) => "group tombstone written",
+            None => "unreadable write",
+        };
+        *self.seen.entry(kind).or_default() += 1;
         for (key, value) in &p.records {
             if let Some(OffsetsRecord::Offset(k, v)) = parse(key, value.as_deref()) {
                 let writes = self.offsets.entry((k.group.clone(), k.partition)).or_default();
@@ -664,6 +694,24 @@ impl Sim {
     }
 
     fn answered(&mut self, id: RequestId, asked: Asked, response: Response) {
+        let error = match &response {
+            Response::Join(r) => r.error,
+            Response::Sync(r) => r.error,
+            Response::Heartbeat(r) | Response::Commit(r) | Response::Delete(r) => r.err(),
+            Response::Leave(r) => r.iter().find_map(|r| r.err()),
+        };
+        let what = match (&response, error) {
+            (Response::Delete(_), None) => "group deleted",
+            (Response::Join(_), Some(GroupError::MemberIdRequired)) => "MEMBER_ID_REQUIRED",
+            (_, Some(GroupError::FencedInstanceId)) => "FENCED_INSTANCE_ID",
+            (Response::Sync(_), Some(GroupError::CoordinatorNotAvailable)) => "sync failed: assignment not stored",
+            (Response::Commit(_), Some(GroupError::CoordinatorNotAvailable)) => "commit failed: not stored",
+            (Response::Commit(_), Some(GroupError::RebalanceInProgress)) => "commit refused: completing rebalance",
+            _ => "",
+        };
+        if !what.is_empty() {
+            *self.seen.entry(what).or_default() += 1;
+        }
         match (asked, response) {
             (Asked::Join { client, incarnation }, Response::Join(r)) => self.joined(id, client, incarnation, r),
             (
@@ -745,7 +793,6 @@ impl Sim {
                 client.generation = r.generation_id;
                 client.leading =
                     (r.leader == r.member_id).then(|| r.members.iter().map(|m| m.member_id.clone()).collect());
-                client.assignment.clear();
                 client.phase = Phase::Joined;
             }
             Some(GroupError::MemberIdRequired) => {
@@ -851,7 +898,7 @@ impl Sim {
                 let group = self.rng.below(GROUPS.len() as u64) as usize;
                 self.commit_as(group, -1, "", None, &[0, 1]);
             }
-            72 if self.rng.chance(30) => {
+            72 => {
                 let group = GROUPS[self.rng.below(GROUPS.len() as u64) as usize];
                 trace!(self, "delete {group}");
                 let id = self.request(Asked::Delete);
@@ -870,6 +917,9 @@ impl Sim {
         match self.clients[c].phase {
             Phase::Out => self.join(c),
             Phase::Joining if self.rng.chance(5) => self.join(c),
+            // Between join and sync an eager consumer may still commit
+            // what it had (refused while the rebalance completes).
+            Phase::Joined | Phase::Syncing if self.rng.chance(10) => self.commit(c),
             Phase::Joined => self.sync(c),
             Phase::Syncing if self.rng.chance(20) => self.heartbeat(c),
             Phase::Stable => match self.rng.below(10) {
@@ -971,6 +1021,7 @@ impl Sim {
             self.now += 500;
             let out = self.machine.tick(self.now);
             self.handle(out);
+            self.check();
             for c in 0..self.clients.len() {
                 match self.clients[c].phase {
                     // Fenced is fatal to a consumer: its operator restarts
@@ -981,8 +1032,8 @@ impl Sim {
                     Phase::Stable | Phase::Syncing => self.heartbeat(c),
                     _ => {}
                 }
+                self.check();
             }
-            self.check();
         }
         let phases: Vec<(Phase, &str)> = self.clients.iter().map(|c| (c.phase, c.member_id.as_str())).collect();
         let described: Vec<_> = GROUPS.iter().map(|g| self.machine.describe(g)).collect();
@@ -1022,7 +1073,7 @@ impl Sim {
 }
 
 /// Runs one seed; on a failure prints the seed and the step trace.
-fn run(seed: u64, steps: usize) -> (usize, usize, usize) {
+fn run(seed: u64, steps: usize) -> (usize, usize, usize, BTreeMap<&'static str, usize>) {
     let mut sim = Sim::new(seed);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         for _ in 0..steps {
@@ -1044,7 +1095,7 @@ fn run(seed: u64, steps: usize) -> (usize, usize, usize) {
         eprintln!("simulation failed with seed {seed}: replay with GREGOR_SIM_SEED={seed}");
         std::panic::resume_unwind(e);
     }
-    (sim.acked_commits, sim.stable_syncs, sim.failovers)
+    (sim.acked_commits, sim.stable_syncs, sim.failovers, sim.seen)
 }
 
 #[test]
@@ -1060,13 +1111,18 @@ fn random_schedules_keep_the_group_invariants() {
         }
     };
     let (mut acked, mut synced, mut failovers) = (0, 0, 0);
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
     for seed in seeds {
-        let (a, s, f) = run(seed, STEPS);
+        let (a, s, f, n) = run(seed, STEPS);
         acked += a;
         synced += s;
         failovers += f;
+        for (what, count) in n {
+            *seen.entry(what).or_default() += count;
+        }
     }
     eprintln!("acknowledged commits: {acked}, assignments handed out: {synced}, failovers: {failovers}");
+    eprintln!("covered: {seen:?}");
     assert!(
         acked > 0,
         "no commit was ever acknowledged: the simulation tests nothing"
