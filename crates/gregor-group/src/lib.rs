@@ -5,27 +5,56 @@
 //! session and rebalance timeouts) and committed offsets stored as records
 //! of the compacted `__consumer_offsets` topic in Kafka's schemas.
 //!
-//! - [`GroupCoordinator`] is the state machine; time is passed in and
-//!   JoinGroup/SyncGroup answers arrive on one-shot channels, so it runs
-//!   and is tested without sleeping. [`GroupCoordinator::tick`] expires
-//!   members and completes timed-out rebalances.
-//! - [`OffsetStore`] is where offsets go; the broker backs it with the
-//!   group's partition of `__consumer_offsets` ([`records::partition_for`]).
+//! Two layers:
+//!
+//! - [`GroupStateMachine`] is the coordinator as a sans-IO state machine:
+//!   requests and events go in with the time (`now_ms`) and a
+//!   [`RequestId`]; [`Output`]s come out — answers addressed to request
+//!   ids, and records to persist, whose outcome is fed back with
+//!   [`GroupStateMachine::persisted`]. It has no thread, channel, clock or
+//!   store, and takes member ids from a [`MemberIdGenerator`], so a
+//!   deterministic simulation drives it (`tests/simulation.rs`). As in
+//!   Kafka, offsets are cached and commits answered, and a group made
+//!   stable and its syncs answered, only once their records are
+//!   acknowledged; a group's writes go out one at a time, in order.
+//! - [`GroupCoordinator`] drives it for a broker: the machine behind a
+//!   lock, JoinGroup/SyncGroup answers on one-shot channels, member ids
+//!   from uuids, writes appended to an [`OffsetStore`] outside the lock,
+//!   and a [`Ticker`] thread calling [`GroupCoordinator::tick`]. The broker
+//!   backs the store with the group's partition of `__consumer_offsets`
+//!   ([`records::partition_for`]).
+//!
+//! Modules by job: `protocol` (requests, answers, errors, settings),
+//! `group` (a group, its members and its own transitions), `membership`
+//! (join, sync, heartbeat, leave, expiry: the rebalance protocol),
+//! `offsets` (commit, fetch, expiry, delete), `writes` (each group's
+//! ordered line of writes), `machine` (the state machine's inputs,
+//! outputs and loading), `driver` (the coordinator) and [`records`]
+//! (Kafka's record schemas).
 //!
 //! Membership is stored too (Kafka's group metadata record, written when a
 //! group becomes stable or empty), so after a coordinator restart a stable
-//! group carries on with the same generation and member ids.
+//! group carries on with the same generation and member ids, and an empty
+//! group's next generation follows its last.
 //!
 //! What it is not: it does not speak the wire protocol (gregor-routing
 //! maps requests to it).
 
 #![deny(missing_docs)]
 
-mod coordinator;
+mod driver;
+mod group;
+mod machine;
+mod membership;
+mod offsets;
+mod protocol;
 pub mod records;
+mod writes;
 
-pub use coordinator::{
-    GroupConfig, GroupCoordinator, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember,
-    MemberDescription, OffsetStore, StoredRecord, SyncRequest, SyncResponse, Ticker,
+pub use driver::{GroupCoordinator, OffsetStore, Ticker, UuidMemberIds};
+pub use machine::{GroupStateMachine, MemberIdGenerator, Output, Persist, PersistId, RequestId, Response};
+pub use protocol::{
+    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember, MemberDescription,
+    StoredRecord, SyncRequest, SyncResponse,
 };
 pub use records::{CommittedOffset, OFFSETS_TOPIC};

@@ -292,13 +292,13 @@ fn groups_of_a_partition_are_unloaded_and_reloaded_with_its_leadership() {
     c.commit("theirs", -1, "", None, &[("t".into(), 0, offset(9))]).unwrap();
     // Another coordinator, reloading only "mine"'s partition, sees only it.
     let other = GroupCoordinator::new(GroupConfig::default(), Arc::new(MemoryStore::default())).unwrap();
-    other.reload(|g| g == "mine", &store.0.lock());
+    other.reload(|g| g == "mine", &store.0.lock(), 0);
     assert_eq!(other.committed("mine", None), c.committed("mine", None));
     assert!(other.committed("theirs", None).is_empty());
     // Leadership lost: forgotten; regained: back from the records.
     c.unload(|g| g == "mine");
     assert!(c.committed("mine", None).is_empty());
     assert_eq!(c.committed("theirs", None)[0].1.as_ref().unwrap().offset, 9);
-    c.reload(|g| g == "mine", &store.0.lock());
+    c.reload(|g| g == "mine", &store.0.lock(), 0);
     assert_eq!(c.committed("mine", None)[0].1.as_ref().unwrap().offset, 5);
 }

@@ -51,13 +51,14 @@ impl Groups {
 
     /// This broker became the leader of `__consumer_offsets` partition `p`
     /// (`leads`) or stopped leading it: its groups are loaded from the
-    /// partition's log, or forgotten.
-    pub fn partition_changed(&self, p: u32, leads: bool) -> Result<(), String> {
+    /// partition's log (at `now_ms`: session timeouts restart then), or
+    /// forgotten.
+    pub fn partition_changed(&self, p: u32, leads: bool, now_ms: i64) -> Result<(), String> {
         let owned = |group: &str| self.offsets.partition_of(group) == Some(p);
         let mut loaded = self.loaded.lock();
         if leads {
             let records = self.offsets.load_partition(p)?;
-            self.coordinator.reload(owned, &records);
+            self.coordinator.reload(owned, &records, now_ms);
             loaded.insert(p);
         } else {
             loaded.remove(&p);

@@ -47,9 +47,8 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest, version: i16) ->
                             if version >= 3 {
                                 // Fields newer than the request's version stay at their defaults.
                                 entry.config_type = shown.config_type.id();
-                                entry.documentation = request
-                                    .include_documentation
-                                    .then(|| str_bytes(shown.documentation));
+                                entry.documentation =
+                                    request.include_documentation.then(|| str_bytes(shown.documentation));
                             }
                             entry.config_source = if topic.overrides.contains_key(shown.name) {
                                 DYNAMIC_TOPIC_CONFIG

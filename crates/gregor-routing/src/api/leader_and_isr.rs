@@ -57,7 +57,7 @@ pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResp
                         .map_err(replication_error)?;
                     if name == OFFSETS_TOPIC && change != RoleChange::Unchanged {
                         let leads = change == RoleChange::BecameLeader;
-                        if let Err(e) = broker.groups().partition_changed(p, leads) {
+                        if let Err(e) = broker.groups().partition_changed(p, leads, broker.now_ms()) {
                             tracing::error!(partition = p, "loading the groups of {OFFSETS_TOPIC} failed: {e}");
                         }
                     }

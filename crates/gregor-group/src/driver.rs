@@ -1,0 +1,345 @@
+//! The driver: [`GroupCoordinator`] runs the [`GroupStateMachine`] for a
+//! broker. It keeps the machine behind a lock, the senders of requests
+//! still waiting (by request id), the member id generator and the
+//! [`OffsetStore`]; it appends the records the machine asks for outside
+//! the lock and feeds each outcome back. The machine hands out one write
+//! per group at a time, so a group's records reach the log in the order
+//! they were decided, whichever thread appends them.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::machine::{GroupStateMachine, MemberIdGenerator, Output, Persist, RequestId, Response};
+use crate::protocol::{
+    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, StoredRecord, SyncRequest,
+    SyncResponse,
+};
+use crate::records::CommittedOffset;
+
+/// Where committed offsets are kept: `__consumer_offsets` in a broker.
+pub trait OffsetStore: Send + Sync {
+    /// Appends `records` to the group's partition of the offsets topic,
+    /// durably as the topic is configured.
+    fn append(&self, group: &str, records: &[StoredRecord]) -> Result<(), String>;
+    /// Every record stored so far, oldest first (to rebuild the offsets).
+    fn load(&self) -> Result<Vec<StoredRecord>, String>;
+}
+
+/// Kafka's member ids: `{prefix}-{random uuid}`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UuidMemberIds;
+
+impl MemberIdGenerator for UuidMemberIds {
+    fn member_id(&mut self, prefix: &str) -> String {
+        format!("{prefix}-{}", uuid::Uuid::new_v4())
+    }
+}
+
+/// A request waiting for its answer.
+enum Waiter {
+    Join(oneshot::Sender<JoinResponse>),
+    Sync(oneshot::Sender<SyncResponse>),
+    /// OffsetCommit and DeleteGroups: a handler thread blocks on it.
+    Done(mpsc::SyncSender<Result<(), GroupError>>),
+}
+
+/// What the lock guards.
+struct Inner {
+    machine: GroupStateMachine,
+    member_ids: Box<dyn MemberIdGenerator + Send>,
+    waiters: HashMap<RequestId, Waiter>,
+    /// The latest time a caller gave, for writes completing on calls
+    /// that carry none (OffsetCommit, DeleteGroups).
+    now_ms: i64,
+}
+
+impl Inner {
+    /// Hands answers to their waiters; returns the answers nobody waits
+    /// on (the caller's own immediate one) and the writes to perform.
+    fn dispatch(&mut self, outputs: Vec<Output>, answers: &mut Vec<(RequestId, Response)>) -> Vec<Persist> {
+        let mut persists = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Persist(p) => persists.push(p),
+                Output::Respond { request, response } => match (self.waiters.remove(&request), response) {
+                    (Some(Waiter::Join(tx)), Response::Join(r)) => drop(tx.send(r)),
+                    (Some(Waiter::Sync(tx)), Response::Sync(r)) => drop(tx.send(r)),
+                    (Some(Waiter::Done(tx)), Response::Commit(r) | Response::Delete(r)) => drop(tx.send(r)),
+                    (Some(_), response) => unreachable!("answer of another kind for {request:?}: {response:?}"),
+                    (None, response) => answers.push((request, response)),
+                },
+            }
+        }
+        persists
+    }
+}
+
+/// The group coordinator of a broker: every group and committed offset.
+pub struct GroupCoordinator {
+    inner: Mutex<Inner>,
+    store: Arc<dyn OffsetStore>,
+    next_request: AtomicU64,
+}
+
+impl GroupCoordinator {
+    /// A coordinator whose offsets live in `store`, loaded from it now
+    /// (restored members' sessions start at the system clock's now).
+    pub fn new(config: GroupConfig, store: Arc<dyn OffsetStore>) -> Result<Self, String> {
+        Self::with_member_ids(config, store, Box::new(UuidMemberIds), wall_clock_ms())
+    }
+
+    /// A coordinator making member ids with `member_ids`, loaded from
+    /// `store` at `now_ms`.
+    pub fn with_member_ids(
+        config: GroupConfig,
+        store: Arc<dyn OffsetStore>,
+        member_ids: Box<dyn MemberIdGenerator + Send>,
+        now_ms: i64,
+    ) -> Result<Self, String> {
+        let records = store.load()?;
+        let coordinator = Self {
+            inner: Mutex::new(Inner {
+                machine: GroupStateMachine::new(config),
+                member_ids,
+                waiters: HashMap::new(),
+                now_ms,
+            }),
+            store,
+            next_request: AtomicU64::new(0),
+        };
+        coordinator.reload(|_| true, &records, now_ms);
+        Ok(coordinator)
+    }
+
+    fn request_id(&self) -> RequestId {
+        RequestId(self.next_request.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Runs `input` on the machine under the lock (after registering
+    /// `waiter` for `request`), then performs the writes it asks for
+    /// outside the lock, feeding each outcome back, until none is left.
+    /// Returns the answers nobody was registered for.
+    fn drive(
+        &self,
+        now_ms: Option<i64>,
+        waiter: Option<(RequestId, Waiter)>,
+        input: impl FnOnce(&mut Inner) -> Vec<Output>,
+    ) -> Vec<(RequestId, Response)> {
+        let mut answers = Vec::new();
+        let mut persists: VecDeque<Persist> = {
+            let mut inner = self.inner.lock();
+            if let Some(now_ms) = now_ms {
+                inner.now_ms = now_ms;
+            }
+            if let Some((request, waiter)) = waiter {
+                inner.waiters.insert(request, waiter);
+            }
+            let outputs = input(&mut inner);
+            inner.dispatch(outputs, &mut answers).into()
+        };
+        let mut panicked = None;
+        while let Some(persist) = persists.pop_front() {
+            // A store that panics fails its write, so that the group's
+            // writes waiting in line go on; the panic carries on after.
+            let append = || self.store.append(&persist.group, &persist.records);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(append)).unwrap_or_else(|panic| {
+                panicked = Some(panic);
+                Err("the offset store panicked".to_string())
+            });
+            let mut inner = self.inner.lock();
+            let now_ms = now_ms.unwrap_or(inner.now_ms);
+            let outputs = inner.machine.persisted(persist.id, result, now_ms);
+            persists.extend(inner.dispatch(outputs, &mut answers));
+        }
+        if let Some(panic) = panicked {
+            std::panic::resume_unwind(panic);
+        }
+        answers
+    }
+
+    /// Replaces the state of the groups `owned` picks (those of one
+    /// `__consumer_offsets` partition, when this broker becomes its
+    /// leader) with what `records` — that partition's records, oldest
+    /// first — say: committed offsets, and stable groups' membership,
+    /// whose members get a session from `now_ms`.
+    pub fn reload(&self, owned: impl Fn(&str) -> bool, records: &[StoredRecord], now_ms: i64) {
+        self.drive(Some(now_ms), None, |inner| inner.machine.reload(owned, records, now_ms));
+    }
+
+    /// Forgets the groups `owned` picks (this broker no longer leads their
+    /// `__consumer_offsets` partition); their members' waiting joins and
+    /// syncs end, and they find the new coordinator.
+    pub fn unload(&self, owned: impl Fn(&str) -> bool) {
+        self.drive(None, None, |inner| inner.machine.unload(owned));
+    }
+
+    /// JoinGroup: the answer arrives when the join phase completes.
+    pub fn join(&self, request: JoinRequest, now_ms: i64) -> oneshot::Receiver<JoinResponse> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.request_id();
+        self.drive(Some(now_ms), Some((id, Waiter::Join(tx))), |inner| {
+            inner.machine.join(id, request, now_ms, &mut *inner.member_ids)
+        });
+        rx
+    }
+
+    /// SyncGroup: followers' answers arrive with the leader's assignment.
+    pub fn sync(&self, request: SyncRequest, now_ms: i64) -> oneshot::Receiver<SyncResponse> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.request_id();
+        self.drive(Some(now_ms), Some((id, Waiter::Sync(tx))), |inner| {
+            inner.machine.sync(id, request, now_ms)
+        });
+        rx
+    }
+
+    /// Heartbeat: keeps the member alive; says when to rejoin.
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<(), GroupError> {
+        let id = self.request_id();
+        let answers = self.drive(Some(now_ms), None, |inner| {
+            inner
+                .machine
+                .heartbeat(id, group_id, generation_id, member_id, instance_id, now_ms)
+        });
+        match take_answer(answers, id) {
+            Some(Response::Heartbeat(result)) => result,
+            other => unreachable!("heartbeat answered with {other:?}"),
+        }
+    }
+
+    /// LeaveGroup: each (member id, instance id) leaves; the rest rebalance.
+    pub fn leave(
+        &self,
+        group_id: &str,
+        members: &[(String, Option<String>)],
+        now_ms: i64,
+    ) -> Vec<Result<(), GroupError>> {
+        let id = self.request_id();
+        let answers = self.drive(Some(now_ms), None, |inner| {
+            inner.machine.leave(id, group_id, members, now_ms)
+        });
+        match take_answer(answers, id) {
+            Some(Response::Leave(results)) => results,
+            other => unreachable!("leave answered with {other:?}"),
+        }
+    }
+
+    /// Expires silent members (and handed-out ids never used), completes
+    /// rebalances whose timeout passed, and removes offsets of groups
+    /// without members that are older than `offsets.retention.minutes`.
+    pub fn tick(&self, now_ms: i64) {
+        self.drive(Some(now_ms), None, |inner| inner.machine.tick(now_ms));
+    }
+
+    /// OffsetCommit: checks the member and generation (a generation of −1
+    /// with no member commits for a group without live members), then
+    /// stores every offset in one append; answers once it is stored
+    /// (blocking: handler threads only).
+    pub fn commit(
+        &self,
+        group_id: &str,
+        generation_id: i32,
+        member_id: &str,
+        instance_id: Option<&str>,
+        offsets: &[(String, i32, CommittedOffset)],
+    ) -> Result<(), GroupError> {
+        self.until_done(|inner, id| {
+            inner
+                .machine
+                .commit(id, group_id, generation_id, member_id, instance_id, offsets)
+        })
+    }
+
+    /// DeleteGroups: a group without members loses its offsets (blocking
+    /// until the tombstones are stored).
+    pub fn delete(&self, group_id: &str) -> Result<(), GroupError> {
+        self.until_done(|inner, id| inner.machine.delete(id, group_id))
+    }
+
+    /// Runs a request whose answer may be produced by another thread's
+    /// write (queued behind it), and waits for it.
+    fn until_done(&self, input: impl FnOnce(&mut Inner, RequestId) -> Vec<Output>) -> Result<(), GroupError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let id = self.request_id();
+        self.drive(None, Some((id, Waiter::Done(tx))), |inner| input(inner, id));
+        rx.recv().unwrap_or(Err(GroupError::CoordinatorNotAvailable))
+    }
+
+    /// OffsetFetch: the committed offsets of `partitions` (`None`: all).
+    pub fn committed(
+        &self,
+        group_id: &str,
+        partitions: Option<&[(String, i32)]>,
+    ) -> Vec<((String, i32), Option<CommittedOffset>)> {
+        self.inner.lock().machine.committed(group_id, partitions)
+    }
+
+    /// DescribeGroups for one group (an unknown group describes as Dead
+    /// with no members, as Kafka answers; `None` here).
+    pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        self.inner.lock().machine.describe(group_id)
+    }
+
+    /// ListGroups: every group with members or committed offsets, with
+    /// its protocol type and state.
+    pub fn list(&self) -> Vec<(String, String, GroupState)> {
+        self.inner.lock().machine.list()
+    }
+}
+
+/// The answer to `id` among `answers`.
+fn take_answer(answers: Vec<(RequestId, Response)>, id: RequestId) -> Option<Response> {
+    answers
+        .into_iter()
+        .find(|(r, _)| *r == id)
+        .map(|(_, response)| response)
+}
+
+/// The system clock in ms since the epoch (for starting and the ticker;
+/// everything else takes the time as an argument).
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The thread that calls [`GroupCoordinator::tick`] on a period.
+pub struct Ticker {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Ticker {
+    /// Stops the thread and waits for it.
+    pub fn stop(self) {
+        drop(self.stop);
+        let _ = self.thread.join();
+    }
+}
+
+impl GroupCoordinator {
+    /// Ticks `coordinator` every `every` with the system clock on a thread
+    /// of its own (ticks may append offset tombstones: blocking work).
+    pub fn spawn_ticker(coordinator: Arc<Self>, every: std::time::Duration) -> std::io::Result<Ticker> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("gregor-group-ticker".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+                    coordinator.tick(wall_clock_ms());
+                }
+            })?;
+        Ok(Ticker { stop, thread })
+    }
+}

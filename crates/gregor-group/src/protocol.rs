@@ -1,0 +1,233 @@
+//! The group protocol's vocabulary: requests, answers, errors, settings
+//! and what DescribeGroups shows. Plain data, shared by the state machine
+//! and its driver.
+
+/// Errors of the group protocol, each one a Kafka error code clients act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    /// The member is not (or no longer) in the group: rejoin.
+    #[error("unknown member id")]
+    UnknownMemberId,
+    /// The generation is not the group's: rejoin.
+    #[error("illegal generation")]
+    IllegalGeneration,
+    /// A rebalance is on: rejoin.
+    #[error("rebalance in progress")]
+    RebalanceInProgress,
+    /// No protocol every member supports, or another protocol type.
+    #[error("inconsistent group protocol")]
+    InconsistentGroupProtocol,
+    /// JoinGroup v4+: rejoin with the member id given.
+    #[error("member id required")]
+    MemberIdRequired,
+    /// A newer member took this static instance id.
+    #[error("fenced instance id")]
+    FencedInstanceId,
+    /// Session timeout outside the broker's bounds.
+    #[error("invalid session timeout")]
+    InvalidSessionTimeout,
+    /// DeleteGroups on a group with members.
+    #[error("non-empty group")]
+    NonEmptyGroup,
+    /// DeleteGroups on an unknown group.
+    #[error("group id not found")]
+    GroupIdNotFound,
+    /// An empty group id.
+    #[error("invalid group id")]
+    InvalidGroupId,
+    /// The offsets could not be stored: retry.
+    #[error("coordinator not available")]
+    CoordinatorNotAvailable,
+}
+
+/// A stored record: key, and value or `None` for a tombstone.
+pub type StoredRecord = (Vec<u8>, Option<Vec<u8>>);
+
+/// Settings, with Kafka's names and defaults.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// `group.min.session.timeout.ms`.
+    pub min_session_timeout_ms: i32,
+    /// `group.max.session.timeout.ms`.
+    pub max_session_timeout_ms: i32,
+    /// `group.initial.rebalance.delay.ms`: how long a new group waits for
+    /// more members before its first rebalance completes (Kafka's default
+    /// is 3000; its shipped `server.properties`, like gregor, uses 0).
+    pub initial_rebalance_delay_ms: i64,
+    /// `offsets.retention.minutes`, in ms: offsets of a group without
+    /// members are removed this long after their commit.
+    pub offsets_retention_ms: i64,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        Self {
+            min_session_timeout_ms: 6_000,
+            max_session_timeout_ms: 1_800_000,
+            initial_rebalance_delay_ms: 0,
+            offsets_retention_ms: 7 * 24 * 3_600_000,
+        }
+    }
+}
+
+/// A JoinGroup request.
+#[derive(Debug, Clone, Default)]
+pub struct JoinRequest {
+    /// The group.
+    pub group_id: String,
+    /// Empty on a first join.
+    pub member_id: String,
+    /// Static membership (`group.instance.id`).
+    pub group_instance_id: Option<String>,
+    /// Client id, for DescribeGroups.
+    pub client_id: String,
+    /// Client host, for DescribeGroups.
+    pub client_host: String,
+    /// "consumer" for consumers.
+    pub protocol_type: String,
+    /// Protocols in preference order, with their metadata.
+    pub protocols: Vec<(String, Vec<u8>)>,
+    /// Session timeout.
+    pub session_timeout_ms: i32,
+    /// Rebalance timeout.
+    pub rebalance_timeout_ms: i32,
+    /// JoinGroup v4+: a first join gets MEMBER_ID_REQUIRED and an id.
+    pub require_known_member_id: bool,
+}
+
+/// One member as the leader sees it in its JoinGroup answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedMember {
+    /// Member id.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// Its metadata for the chosen protocol.
+    pub metadata: Vec<u8>,
+}
+
+/// A JoinGroup answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JoinResponse {
+    /// The error, if any.
+    pub error: Option<GroupError>,
+    /// The new generation.
+    pub generation_id: i32,
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// The chosen protocol.
+    pub protocol_name: Option<String>,
+    /// The leader's member id.
+    pub leader: String,
+    /// This member's id.
+    pub member_id: String,
+    /// Every member (only in the leader's answer).
+    pub members: Vec<JoinedMember>,
+}
+
+impl JoinResponse {
+    /// An answer carrying only `error` (generation −1) for `member_id`.
+    pub(crate) fn error(error: GroupError, member_id: &str) -> Self {
+        Self {
+            error: Some(error),
+            generation_id: -1,
+            member_id: member_id.to_string(),
+            ..Self::default()
+        }
+    }
+}
+
+/// A SyncGroup request.
+#[derive(Debug, Clone, Default)]
+pub struct SyncRequest {
+    /// The group.
+    pub group_id: String,
+    /// The generation the member joined.
+    pub generation_id: i32,
+    /// The member.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// From the leader: each member's assignment.
+    pub assignments: Vec<(String, Vec<u8>)>,
+}
+
+/// A SyncGroup answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncResponse {
+    /// The error, if any.
+    pub error: Option<GroupError>,
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// The chosen protocol.
+    pub protocol_name: Option<String>,
+    /// This member's assignment.
+    pub assignment: Vec<u8>,
+}
+
+impl SyncResponse {
+    /// An answer carrying only `error`.
+    pub(crate) fn error(error: GroupError) -> Self {
+        Self {
+            error: Some(error),
+            ..Self::default()
+        }
+    }
+}
+
+/// A group's state, as DescribeGroups names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupState {
+    /// No members.
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Waiting for the leader's assignment.
+    CompletingRebalance,
+    /// Members have their assignments.
+    Stable,
+}
+
+impl GroupState {
+    /// Kafka's name of the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Empty => "Empty",
+            Self::PreparingRebalance => "PreparingRebalance",
+            Self::CompletingRebalance => "CompletingRebalance",
+            Self::Stable => "Stable",
+        }
+    }
+}
+
+/// A member as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// Member id.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Its metadata for the chosen protocol.
+    pub metadata: Vec<u8>,
+    /// Its assignment.
+    pub assignment: Vec<u8>,
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// Group id.
+    pub group_id: String,
+    /// Its state.
+    pub state: GroupState,
+    /// Protocol type ("consumer").
+    pub protocol_type: String,
+    /// The chosen protocol.
+    pub protocol: String,
+    /// Its members.
+    pub members: Vec<MemberDescription>,
+}

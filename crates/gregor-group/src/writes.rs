@@ -1,0 +1,165 @@
+//! Writes to `__consumer_offsets`, one group at a time in order: a group
+//! has at most one write in flight; later ones wait in line and go out
+//! (as [`Output::Persist`]) when the one before has been acknowledged.
+//! So the log holds a group's records in the order the state machine
+//! decided them, and their effects are applied in that order too, however
+//! the driver schedules its IO.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::machine::{Output, Persist, PersistId, RequestId, Response};
+use crate::protocol::{GroupError, StoredRecord};
+use crate::records::CommittedOffset;
+
+/// What to do once a write has been acknowledged (or refused).
+#[derive(Debug)]
+pub(crate) enum AfterWrite {
+    /// OffsetCommit: cache the offsets, then answer.
+    Commit {
+        /// The OffsetCommit waiting.
+        request: RequestId,
+        /// The offsets written.
+        offsets: Vec<((String, i32), CommittedOffset)>,
+    },
+    /// The leader's SyncGroup: the group becomes stable and every member
+    /// gets its assignment.
+    Assignment {
+        /// The generation the assignment is for.
+        generation: i32,
+        /// Member id → assignment.
+        assignments: BTreeMap<String, Vec<u8>>,
+    },
+    /// The metadata of a group left empty (nobody waits).
+    Emptied,
+    /// Offsets past retention removed.
+    Expiry {
+        /// The partitions removed.
+        partitions: Vec<(String, i32)>,
+    },
+    /// The metadata of an empty group without offsets tombstoned.
+    Retire {
+        /// The generation the group was in.
+        generation: i32,
+    },
+    /// DeleteGroups: offsets and metadata tombstoned, then answer.
+    Delete {
+        /// The DeleteGroups waiting.
+        request: RequestId,
+        /// The partitions removed.
+        partitions: Vec<(String, i32)>,
+        /// The generation the group was in, if it was known.
+        generation: Option<i32>,
+    },
+}
+
+impl AfterWrite {
+    /// The request waiting on the write, if any, and its answer when the
+    /// write ended with `result`.
+    pub(crate) fn answer(&self, result: Result<(), GroupError>) -> Option<(RequestId, Response)> {
+        match self {
+            Self::Commit { request, .. } => Some((*request, Response::Commit(result))),
+            Self::Delete { request, .. } => Some((*request, Response::Delete(result))),
+            _ => None,
+        }
+    }
+}
+
+/// A write decided by the state machine.
+struct Write {
+    id: PersistId,
+    records: Vec<StoredRecord>,
+    then: AfterWrite,
+}
+
+/// One group's line of writes.
+#[derive(Default)]
+struct Line {
+    /// The write out for IO, and whether its group was unloaded since
+    /// (then its effects no longer apply).
+    in_flight: Option<(PersistId, AfterWrite, bool)>,
+    /// Writes waiting for it, oldest first.
+    waiting: VecDeque<Write>,
+}
+
+/// A write that completed: its group, what it was for, and whether the
+/// group was unloaded while it was out.
+pub(crate) struct Completed {
+    /// The group written for.
+    pub(crate) group: String,
+    /// What to do now.
+    pub(crate) then: AfterWrite,
+    /// The group was unloaded (or reloaded) meanwhile.
+    pub(crate) orphaned: bool,
+}
+
+/// Every group's line of writes.
+#[derive(Default)]
+pub(crate) struct Writes {
+    next_id: u64,
+    lines: BTreeMap<String, Line>,
+}
+
+impl Writes {
+    /// Queues a write for `group`; it goes out now if the group has none
+    /// in flight.
+    pub(crate) fn enqueue(&mut self, group: &str, records: Vec<StoredRecord>, then: AfterWrite, out: &mut Vec<Output>) {
+        self.next_id += 1;
+        let write = Write {
+            id: PersistId(self.next_id),
+            records,
+            then,
+        };
+        let line = self.lines.entry(group.to_string()).or_default();
+        line.waiting.push_back(write);
+        if line.in_flight.is_none() {
+            Self::send_next(group, line, out);
+        }
+    }
+
+    fn send_next(group: &str, line: &mut Line, out: &mut Vec<Output>) {
+        if let Some(write) = line.waiting.pop_front() {
+            out.push(Output::Persist(Persist {
+                id: write.id,
+                group: group.to_string(),
+                records: write.records,
+            }));
+            line.in_flight = Some((write.id, write.then, false));
+        }
+    }
+
+    /// The write `id` is done: returns what it was for (`None` for an id
+    /// not in flight) and sends the group's next write, if any.
+    pub(crate) fn complete(&mut self, id: PersistId, out: &mut Vec<Output>) -> Option<Completed> {
+        let group = self
+            .lines
+            .iter()
+            .find(|(_, line)| line.in_flight.as_ref().is_some_and(|(i, _, _)| *i == id))
+            .map(|(g, _)| g.clone())?;
+        let line = self.lines.get_mut(&group)?;
+        let (_, then, orphaned) = line.in_flight.take()?;
+        Self::send_next(&group, line, out);
+        if line.in_flight.is_none() {
+            self.lines.remove(&group);
+        }
+        Some(Completed { group, then, orphaned })
+    }
+
+    /// Whether `group` has writes in flight or waiting.
+    pub(crate) fn busy(&self, group: &str) -> bool {
+        self.lines.contains_key(group)
+    }
+
+    /// The groups `owned` picks are unloaded: their waiting writes are
+    /// dropped (returned, for their requests to be answered) and the one
+    /// in flight will complete without effect.
+    pub(crate) fn abandon(&mut self, owned: &impl Fn(&str) -> bool) -> Vec<AfterWrite> {
+        let mut dropped = Vec::new();
+        for (_, line) in self.lines.iter_mut().filter(|(g, _)| owned(g)) {
+            dropped.extend(line.waiting.drain(..).map(|w| w.then));
+            if let Some((_, _, orphaned)) = line.in_flight.as_mut() {
+                *orphaned = true;
+            }
+        }
+        dropped
+    }
+}
