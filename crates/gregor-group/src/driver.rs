@@ -13,10 +13,11 @@ use std::sync::{mpsc, Arc};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::machine::{GroupStateMachine, MemberIdGenerator, Output, Persist, RequestId, Response};
+use crate::machine::GroupStateMachine;
+use crate::outputs::{MemberIdGenerator, Output, Persist, RequestId, Response};
 use crate::protocol::{
-    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, StoredRecord, SyncRequest,
-    SyncResponse,
+    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, MemberOf, StoredRecord,
+    SyncRequest, SyncResponse,
 };
 use crate::records::CommittedOffset;
 
@@ -208,9 +209,11 @@ impl GroupCoordinator {
     ) -> Result<(), GroupError> {
         let id = self.request_id();
         let answers = self.drive(Some(now_ms), None, |inner| {
-            inner
-                .machine
-                .heartbeat(id, group_id, generation_id, member_id, instance_id, now_ms)
+            inner.machine.heartbeat(
+                id,
+                MemberOf::new(group_id, generation_id, member_id, instance_id),
+                now_ms,
+            )
         });
         match take_answer(answers, id) {
             Some(Response::Heartbeat(result)) => result,
@@ -255,9 +258,11 @@ impl GroupCoordinator {
         offsets: &[(String, i32, CommittedOffset)],
     ) -> Result<(), GroupError> {
         self.until_done(|inner, id| {
-            inner
-                .machine
-                .commit(id, group_id, generation_id, member_id, instance_id, offsets)
+            inner.machine.commit(
+                id,
+                MemberOf::new(group_id, generation_id, member_id, instance_id),
+                offsets,
+            )
         })
     }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use tracing::info;
 
-use crate::machine::{respond, Output, RequestId, Response};
+use crate::outputs::{respond, Output, RequestId, Response};
 use crate::protocol::{GroupError, GroupState, JoinResponse, JoinedMember, SyncResponse};
 use crate::records::{GroupMetadata, StoredMember};
 

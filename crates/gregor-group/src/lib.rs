@@ -47,14 +47,16 @@ mod group;
 mod machine;
 mod membership;
 mod offsets;
+mod outputs;
 mod protocol;
 pub mod records;
 mod writes;
 
 pub use driver::{GroupCoordinator, OffsetStore, Ticker, UuidMemberIds};
-pub use machine::{GroupStateMachine, MemberIdGenerator, Output, Persist, PersistId, RequestId, Response};
+pub use machine::GroupStateMachine;
+pub use outputs::{MemberIdGenerator, Output, Persist, PersistId, RequestId, Response};
 pub use protocol::{
     GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember, MemberDescription,
-    StoredRecord, SyncRequest, SyncResponse,
+    MemberOf, StoredRecord, SyncRequest, SyncResponse,
 };
 pub use records::{CommittedOffset, OFFSETS_TOPIC};

@@ -22,81 +22,10 @@ use std::collections::BTreeMap;
 use tracing::{info, warn};
 
 use crate::group::Group;
-use crate::protocol::{
-    GroupConfig, GroupDescription, GroupError, GroupState, JoinResponse, MemberDescription, StoredRecord, SyncResponse,
-};
+use crate::outputs::{respond, Output, PersistId};
+use crate::protocol::{GroupConfig, GroupDescription, GroupError, GroupState, MemberDescription, StoredRecord};
 use crate::records::{parse, CommittedOffset, GroupMetadata, OffsetsRecord};
 use crate::writes::{AfterWrite, Writes};
-
-/// Names a request the caller waits on; its answer carries it back.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RequestId(pub u64);
-
-/// Names a write handed out with [`Output::Persist`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PersistId(pub(crate) u64);
-
-/// The answer to one request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Response {
-    /// JoinGroup.
-    Join(JoinResponse),
-    /// SyncGroup.
-    Sync(SyncResponse),
-    /// Heartbeat.
-    Heartbeat(Result<(), GroupError>),
-    /// LeaveGroup: one result per member leaving.
-    Leave(Vec<Result<(), GroupError>>),
-    /// OffsetCommit.
-    Commit(Result<(), GroupError>),
-    /// DeleteGroups (one group).
-    Delete(Result<(), GroupError>),
-}
-
-/// Records for the caller to append to the group's partition of
-/// `__consumer_offsets`, then report with [`GroupStateMachine::persisted`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Persist {
-    /// Which write this is.
-    pub id: PersistId,
-    /// The group the records belong to.
-    pub group: String,
-    /// The records, in order.
-    pub records: Vec<StoredRecord>,
-}
-
-/// What the state machine asks of its caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Answer the request `request` with `response` (each request is
-    /// answered exactly once).
-    Respond {
-        /// The request answered.
-        request: RequestId,
-        /// Its answer.
-        response: Response,
-    },
-    /// Append these records, then report the outcome.
-    Persist(Persist),
-}
-
-/// Where new member ids come from.
-pub trait MemberIdGenerator {
-    /// A fresh id for a member whose static instance id, or else client
-    /// id, is `prefix` (Kafka's form is `{prefix}-{uuid}`).
-    fn member_id(&mut self, prefix: &str) -> String;
-}
-
-impl<F: FnMut(&str) -> String> MemberIdGenerator for F {
-    fn member_id(&mut self, prefix: &str) -> String {
-        self(prefix)
-    }
-}
-
-/// Adds the answer to `request` to `out`.
-pub(crate) fn respond(out: &mut Vec<Output>, request: RequestId, response: Response) {
-    out.push(Output::Respond { request, response });
-}
 
 /// Committed offsets of one group, by (topic, partition).
 pub(crate) type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;

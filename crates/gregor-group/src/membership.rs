@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 use tracing::{debug, info};
 
 use crate::group::{Group, Member};
-use crate::machine::{respond, GroupStateMachine, MemberIdGenerator, Output, RequestId, Response};
-use crate::protocol::{GroupError, GroupState, JoinRequest, JoinResponse, SyncRequest, SyncResponse};
+use crate::machine::GroupStateMachine;
+use crate::outputs::{respond, MemberIdGenerator, Output, RequestId, Response};
+use crate::protocol::{GroupError, GroupState, JoinRequest, JoinResponse, MemberOf, SyncRequest, SyncResponse};
 use crate::records::{group_key, group_value};
 use crate::writes::AfterWrite;
 
@@ -222,15 +223,13 @@ impl GroupStateMachine {
     }
 
     /// Heartbeat: keeps the member alive; says when to rejoin.
-    pub fn heartbeat(
-        &mut self,
-        request_id: RequestId,
-        group_id: &str,
-        generation_id: i32,
-        member_id: &str,
-        instance_id: Option<&str>,
-        now_ms: i64,
-    ) -> Vec<Output> {
+    pub fn heartbeat(&mut self, request_id: RequestId, member: MemberOf<'_>, now_ms: i64) -> Vec<Output> {
+        let MemberOf {
+            group_id,
+            generation_id,
+            member_id,
+            instance_id,
+        } = member;
         debug!(
             group = group_id,
             member = member_id,

@@ -4,8 +4,9 @@
 //! DeleteGroups. Each change is a write first ([`crate::Output::Persist`]);
 //! the cache follows only an acknowledged write.
 
-use crate::machine::{respond, GroupStateMachine, Output, RequestId, Response};
-use crate::protocol::{GroupError, GroupState, StoredRecord};
+use crate::machine::GroupStateMachine;
+use crate::outputs::{respond, Output, RequestId, Response};
+use crate::protocol::{GroupError, GroupState, MemberOf, StoredRecord};
 use crate::records::{group_key, offset_key, offset_value, CommittedOffset, OffsetKey};
 use crate::writes::AfterWrite;
 
@@ -17,14 +18,12 @@ impl GroupStateMachine {
     pub fn commit(
         &mut self,
         request_id: RequestId,
-        group_id: &str,
-        generation_id: i32,
-        member_id: &str,
-        instance_id: Option<&str>,
+        member: MemberOf<'_>,
         offsets: &[(String, i32, CommittedOffset)],
     ) -> Vec<Output> {
+        let group_id = member.group_id;
         let mut out = Vec::new();
-        if let Err(e) = self.commit_check(group_id, generation_id, member_id, instance_id) {
+        if let Err(e) = self.commit_check(member) {
             respond(&mut out, request_id, Response::Commit(Err(e)));
             return out;
         }
@@ -55,34 +54,28 @@ impl GroupStateMachine {
     }
 
     /// Whether the group takes a commit from this member in this generation.
-    fn commit_check(
-        &self,
-        group_id: &str,
-        generation_id: i32,
-        member_id: &str,
-        instance_id: Option<&str>,
-    ) -> Result<(), GroupError> {
-        if group_id.is_empty() {
+    fn commit_check(&self, m: MemberOf<'_>) -> Result<(), GroupError> {
+        if m.group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
-        match self.groups.get(group_id) {
+        match self.groups.get(m.group_id) {
             Some(group) if !group.members.is_empty() => {
-                if generation_id < 0 && member_id.is_empty() {
+                if m.generation_id < 0 && m.member_id.is_empty() {
                     return Err(GroupError::IllegalGeneration);
                 }
-                group.member_check(member_id, instance_id)?;
+                group.member_check(m.member_id, m.instance_id)?;
                 // As Kafka: members commit while a rebalance is being
                 // prepared (before they rejoin), not between the join
                 // and the assignment.
                 if group.state == GroupState::CompletingRebalance {
                     return Err(GroupError::RebalanceInProgress);
                 }
-                if generation_id != group.generation {
+                if m.generation_id != group.generation {
                     return Err(GroupError::IllegalGeneration);
                 }
                 Ok(())
             }
-            _ if generation_id >= 0 || !member_id.is_empty() => Err(GroupError::UnknownMemberId),
+            _ if m.generation_id >= 0 || !m.member_id.is_empty() => Err(GroupError::UnknownMemberId),
             _ => Ok(()),
         }
     }

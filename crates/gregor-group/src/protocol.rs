@@ -2,6 +2,33 @@
 //! and what DescribeGroups shows. Plain data, shared by the state machine
 //! and its driver.
 
+/// Who a request speaks for: a member of one generation of a group,
+/// static when it names its `group.instance.id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemberOf<'a> {
+    /// The group.
+    pub group_id: &'a str,
+    /// The generation the member believes in.
+    pub generation_id: i32,
+    /// The member id.
+    pub member_id: &'a str,
+    /// `group.instance.id`, for a static member.
+    pub instance_id: Option<&'a str>,
+}
+
+impl<'a> MemberOf<'a> {
+    /// Member `member_id` (static with `instance_id`) of generation
+    /// `generation_id` of `group_id`.
+    pub fn new(group_id: &'a str, generation_id: i32, member_id: &'a str, instance_id: Option<&'a str>) -> Self {
+        Self {
+            group_id,
+            generation_id,
+            member_id,
+            instance_id,
+        }
+    }
+}
+
 /// Errors of the group protocol, each one a Kafka error code clients act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::machine::{Output, Persist, PersistId, RequestId, Response};
+use crate::outputs::{Output, Persist, PersistId, RequestId, Response};
 use crate::protocol::{GroupError, StoredRecord};
 use crate::records::CommittedOffset;
 

@@ -116,16 +116,7 @@ fn failed_writes_answer_errors_and_change_nothing() {
     assert_eq!(commit(&c, "g", 2), Err(GroupError::CoordinatorNotAvailable));
     assert_eq!(committed(&c, "g"), Some(1), "a refused commit is not cached");
     // A lone member joins; the leader's assignment cannot be stored.
-    let join = JoinRequest {
-        group_id: "g".into(),
-        client_id: "client".into(),
-        protocol_type: "consumer".into(),
-        protocols: vec![("range".into(), Vec::new())],
-        session_timeout_ms: 10_000,
-        rebalance_timeout_ms: 10_000,
-        ..JoinRequest::default()
-    };
-    let joined = c.join(join, 0).try_recv().unwrap();
+    let joined = c.join(join_g(""), 0).try_recv().unwrap();
     let sync = SyncRequest {
         group_id: "g".into(),
         generation_id: joined.generation_id,
@@ -145,16 +136,7 @@ fn failed_writes_answer_errors_and_change_nothing() {
 #[test]
 fn unloading_answers_waiting_joins() {
     let c = GroupCoordinator::new(GroupConfig::default(), Arc::new(GateStore::default())).unwrap();
-    let join = |member_id: &str| JoinRequest {
-        group_id: "g".into(),
-        member_id: member_id.into(),
-        client_id: "client".into(),
-        protocol_type: "consumer".into(),
-        protocols: vec![("range".into(), Vec::new())],
-        session_timeout_ms: 10_000,
-        rebalance_timeout_ms: 10_000,
-        ..JoinRequest::default()
-    };
+    let join = join_g;
     let a = c.join(join(""), 0).try_recv().unwrap();
     let mut waiting = c.join(join(""), 10);
     assert!(waiting.try_recv().is_err(), "waits for the leader to rejoin");
@@ -166,4 +148,18 @@ fn unloading_answers_waiting_joins() {
         c.heartbeat("g", a.generation_id, &a.member_id, None, 20),
         Err(GroupError::UnknownMemberId)
     );
+}
+
+/// A JoinGroup for group "g" (consumer protocol, range) as `member_id`.
+fn join_g(member_id: &str) -> JoinRequest {
+    JoinRequest {
+        group_id: "g".into(),
+        member_id: member_id.into(),
+        client_id: "client".into(),
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Vec::new())],
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 10_000,
+        ..JoinRequest::default()
+    }
 }

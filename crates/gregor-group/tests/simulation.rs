@@ -33,9 +33,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gregor_group::records::{parse, OffsetsRecord};
 use gregor_group::{
-    CommittedOffset, GroupConfig, GroupError, GroupState, GroupStateMachine, JoinRequest, JoinResponse, Output,
-    Persist, PersistId, RequestId, Response, StoredRecord, SyncRequest, SyncResponse,
+    CommittedOffset, GroupConfig, GroupError, GroupState, GroupStateMachine, JoinRequest, JoinResponse, MemberOf,
+    Output, Persist, PersistId, RequestId, Response, StoredRecord, SyncRequest, SyncResponse,
 };
+use proptest::prelude::RngExt;
+use proptest::test_runner::{RngAlgorithm, TestRng};
 
 const GROUPS: [&str; 2] = ["g0", "g1"];
 const TOPIC: &str = "t";
@@ -43,19 +45,18 @@ const PARTITIONS: i32 = 6;
 const CLIENTS_PER_GROUP: usize = 4;
 const STEPS: usize = 400;
 
-/// splitmix64: small, seedable, the same everywhere.
-struct Rng(u64);
+/// The schedule's randomness: proptest's seedable ChaCha generator, so one
+/// seed replays one history on every machine.
+struct Rng(TestRng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+    fn seeded(seed: u64) -> Self {
+        let mut bytes = [0u8; 32];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        Self(TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.0.random_range(0..n.max(1))
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
@@ -221,7 +222,7 @@ fn range_assignment(members: &[String]) -> Vec<(String, Vec<i32>)> {
 
 impl Sim {
     fn new(seed: u64) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::seeded(seed);
         let config = GroupConfig {
             min_session_timeout_ms: 1_000,
             max_session_timeout_ms: 60_000,
@@ -362,9 +363,11 @@ impl Sim {
             incarnation: client.incarnation,
         };
         let id = self.request(asked);
-        let out = self
-            .machine
-            .heartbeat(id, group, generation, &member, instance.as_deref(), self.now);
+        let out = self.machine.heartbeat(
+            id,
+            MemberOf::new(group, generation, &member, instance.as_deref()),
+            self.now,
+        );
         self.handle(out);
     }
 
@@ -403,7 +406,7 @@ impl Sim {
         let id = self.request(Asked::Commit { offsets: values, group });
         let out = self
             .machine
-            .commit(id, GROUPS[group], generation, member, instance, &offsets);
+            .commit(id, MemberOf::new(GROUPS[group], generation, member, instance), &offsets);
         self.handle(out);
     }
 
@@ -481,10 +484,7 @@ impl Sim {
         let out = match what {
             0 => self.machine.heartbeat(
                 id,
-                group,
-                zombie.generation,
-                &zombie.member_id,
-                instance.as_deref(),
+                MemberOf::new(group, zombie.generation, &zombie.member_id, instance.as_deref()),
                 self.now,
             ),
             1 => {
@@ -495,14 +495,8 @@ impl Sim {
                     commit_timestamp: self.now,
                 };
                 let offsets = [(TOPIC.to_string(), 0, offset)];
-                self.machine.commit(
-                    id,
-                    group,
-                    zombie.generation,
-                    &zombie.member_id,
-                    instance.as_deref(),
-                    &offsets,
-                )
+                let member = MemberOf::new(group, zombie.generation, &zombie.member_id, instance.as_deref());
+                self.machine.commit(id, member, &offsets)
             }
             2 => {
                 let request = SyncRequest {

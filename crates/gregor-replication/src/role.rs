@@ -157,14 +157,16 @@ mod tests {
     /// Leadership of a partition on brokers 1 and 2, at coordination
     /// version `version`.
     fn record(leader: BrokerId, epoch: i32, version: i32) -> PartitionRecord {
+        let isr = vec![1, 2];
+        let state = LeaderAndIsr {
+            leader,
+            leader_epoch: epoch,
+            controller_epoch: 1,
+            isr: isr.clone(),
+        };
         PartitionRecord {
-            replicas: vec![1, 2],
-            state: LeaderAndIsr {
-                leader,
-                leader_epoch: epoch,
-                isr: vec![1, 2],
-                controller_epoch: 1,
-            },
+            replicas: isr,
+            state,
             version,
         }
     }

@@ -102,85 +102,41 @@ fn wrong_type(value: &Value) -> String {
     format!("value {value} has the wrong type")
 }
 
-impl FieldValue for bool {
-    fn to_value(&self) -> Value {
-        Value::Bool(*self)
-    }
-    fn from_value(value: Value) -> Result<Self, String> {
-        match value {
-            Value::Bool(b) => Ok(b),
-            other => Err(wrong_type(&other)),
+/// A field held as one [`Value`] variant as it is.
+macro_rules! variant_field {
+    ($($ty:ty => $variant:ident),*) => {$(
+        impl FieldValue for $ty {
+            fn to_value(&self) -> Value {
+                Value::$variant(self.clone())
+            }
+            fn from_value(value: Value) -> Result<Self, String> {
+                match value {
+                    Value::$variant(v) => Ok(v),
+                    other => Err(wrong_type(&other)),
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl FieldValue for i64 {
-    fn to_value(&self) -> Value {
-        Value::Int(*self)
-    }
-    fn from_value(value: Value) -> Result<Self, String> {
-        match value {
-            Value::Int(n) => Ok(n),
-            other => Err(wrong_type(&other)),
+variant_field!(bool => Bool, i64 => Int, f64 => Double, String => Text, Vec<String> => List);
+
+/// A narrower integer field, held as an INT/LONG [`Value`].
+macro_rules! int_field {
+    ($($ty:ty),*) => {$(
+        impl FieldValue for $ty {
+            fn to_value(&self) -> Value {
+                Value::Int((*self).into())
+            }
+            fn from_value(value: Value) -> Result<Self, String> {
+                let n = i64::from_value(value)?;
+                Self::try_from(n).map_err(|_| format!("{n} is out of range"))
+            }
         }
-    }
+    )*};
 }
 
-impl FieldValue for i32 {
-    fn to_value(&self) -> Value {
-        Value::Int((*self).into())
-    }
-    fn from_value(value: Value) -> Result<Self, String> {
-        let n = i64::from_value(value)?;
-        Self::try_from(n).map_err(|_| format!("{n} is out of range"))
-    }
-}
-
-impl FieldValue for u32 {
-    fn to_value(&self) -> Value {
-        Value::Int((*self).into())
-    }
-    fn from_value(value: Value) -> Result<Self, String> {
-        let n = i64::from_value(value)?;
-        Self::try_from(n).map_err(|_| format!("{n} is out of range"))
-    }
-}
-
-impl FieldValue for f64 {
-    fn to_value(&self) -> Value {
-        Value::Double(*self)
-    }
-    fn from_value(value: Value) -> Result<Self, String> {
-        match value {
-            Value::Double(x) => Ok(x),
-            other => Err(wrong_type(&other)),
-        }
-    }
-}
-
-impl FieldValue for String {
-    fn to_value(&self) -> Value {
-        Value::Text(self.clone())
-    }
-    fn from_value(value: Value) -> Result<Self, String> {
-        match value {
-            Value::Text(s) => Ok(s),
-            other => Err(wrong_type(&other)),
-        }
-    }
-}
-
-impl FieldValue for Vec<String> {
-    fn to_value(&self) -> Value {
-        Value::List(self.clone())
-    }
-    fn from_value(value: Value) -> Result<Self, String> {
-        match value {
-            Value::List(items) => Ok(items),
-            other => Err(wrong_type(&other)),
-        }
-    }
-}
+int_field!(i32, u32);
 
 impl FieldValue for CleanupPolicy {
     fn to_value(&self) -> Value {

@@ -4,17 +4,47 @@
 use gregor_broker::errors::replication_error;
 use gregor_broker::{Broker, ReplicaManager};
 use gregor_replication::{LeaderAndIsr, PartitionRecord};
-use kafka_protocol::error::ResponseError;
-use kafka_protocol_zk::messages::BrokerId;
+use kafka_protocol_zk::messages::{BrokerId, LeaderAndIsrResponse, StopReplicaResponse, UpdateMetadataResponse};
 
-/// The replica manager, if the request's controller epoch is current
-/// (`STALE_CONTROLLER_EPOCH` otherwise).
-pub(super) fn checked_controller(broker: &Broker, controller_epoch: i32) -> Result<&ReplicaManager, ResponseError> {
+/// A controller request's response, which carries one top-level error.
+pub(super) trait ControllerResponse: Default {
+    /// Sets the top-level error code.
+    fn set_error_code(&mut self, code: i16);
+}
+
+impl ControllerResponse for LeaderAndIsrResponse {
+    fn set_error_code(&mut self, code: i16) {
+        self.error_code = code;
+    }
+}
+
+impl ControllerResponse for UpdateMetadataResponse {
+    fn set_error_code(&mut self, code: i16) {
+        self.error_code = code;
+    }
+}
+
+impl ControllerResponse for StopReplicaResponse {
+    fn set_error_code(&mut self, code: i16) {
+        self.error_code = code;
+    }
+}
+
+/// The response to a request from the controller of `controller_epoch`:
+/// `STALE_CONTROLLER_EPOCH` from an older controller, otherwise what
+/// `apply` makes of it on the replica manager.
+pub(super) fn answer<R: ControllerResponse>(
+    broker: &Broker,
+    controller_epoch: i32,
+    apply: impl FnOnce(&ReplicaManager, &mut R),
+) -> R {
+    let mut response = R::default();
     let replicas = broker.replicas();
-    replicas
-        .check_controller_epoch(controller_epoch)
-        .map_err(replication_error)?;
-    Ok(replicas)
+    match replicas.check_controller_epoch(controller_epoch) {
+        Ok(()) => apply(replicas, &mut response),
+        Err(e) => response.set_error_code(replication_error(e).code()),
+    }
+    response
 }
 
 /// A partition index from the wire, if it is one.

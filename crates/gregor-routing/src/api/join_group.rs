@@ -38,10 +38,8 @@ pub fn handle(
         require_known_member_id: version >= 4,
     };
     let member_id = join.member_id.clone();
-    let waiting = broker
-        .groups()
-        .coordinating(&join.group_id)
-        .map(|g| g.join(join, broker.now_ms()));
+    let (coordinator, now) = (broker.groups().coordinating(&join.group_id), broker.now_ms());
+    let waiting = coordinator.map(|g| g.join(join, now));
     async move {
         let answer = match waiting {
             Some(rx) => rx.await.unwrap_or_else(|_| JoinResponse {

@@ -26,10 +26,8 @@ pub fn handle(
             .map(|a| (a.member_id.to_string(), a.assignment.to_vec()))
             .collect(),
     };
-    let waiting = broker
-        .groups()
-        .coordinating(&sync.group_id)
-        .map(|g| g.sync(sync, broker.now_ms()));
+    let (coordinator, now) = (broker.groups().coordinating(&sync.group_id), broker.now_ms());
+    let waiting = coordinator.map(|g| g.sync(sync, now));
     async move {
         let answer = match waiting {
             Some(rx) => rx.await.unwrap_or_else(|_| SyncResponse {
