@@ -57,7 +57,8 @@ impl Broker {
             replicas.clone(),
             clock.clone(),
         ));
-        let groups = Groups::start(group_config, offsets).map_err(|e| format!("loading committed offsets: {e}"))?;
+        let groups = Groups::start(group_config, offsets, clock.clone())
+            .map_err(|e| format!("loading committed offsets: {e}"))?;
         Ok(Self {
             config,
             clock,

@@ -5,6 +5,8 @@
 
 use std::sync::Arc;
 
+use gregor_log::SystemClock;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use gregor_group::{CommittedOffset, GroupConfig, GroupCoordinator, OffsetStore, StoredRecord};
 use parking_lot::Mutex;
@@ -26,7 +28,12 @@ impl OffsetStore for MemoryStore {
 }
 
 fn offset_commit(c: &mut Criterion) {
-    let coordinator = GroupCoordinator::new(GroupConfig::default(), Arc::new(MemoryStore::default())).unwrap();
+    let coordinator = GroupCoordinator::new(
+        GroupConfig::default(),
+        Arc::new(MemoryStore::default()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
     let offsets: Vec<(String, i32, CommittedOffset)> = (0..100)
         .map(|p| {
             let value = CommittedOffset {

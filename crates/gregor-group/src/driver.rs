@@ -10,6 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
+use gregor_log::Clock;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -84,23 +85,26 @@ pub struct GroupCoordinator {
     inner: Mutex<Inner>,
     store: Arc<dyn OffsetStore>,
     next_request: AtomicU64,
+    clock: Arc<dyn Clock>,
 }
 
 impl GroupCoordinator {
-    /// A coordinator whose offsets live in `store`, loaded from it now
-    /// (restored members' sessions start at the system clock's now).
-    pub fn new(config: GroupConfig, store: Arc<dyn OffsetStore>) -> Result<Self, String> {
-        Self::with_member_ids(config, store, Box::new(UuidMemberIds), wall_clock_ms())
+    /// A coordinator whose offsets live in `store`, loaded from it now by
+    /// `clock` (restored members' sessions start then; the ticker reads
+    /// the same clock).
+    pub fn new(config: GroupConfig, store: Arc<dyn OffsetStore>, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        Self::with_member_ids(config, store, Box::new(UuidMemberIds), clock)
     }
 
     /// A coordinator making member ids with `member_ids`, loaded from
-    /// `store` at `now_ms`.
+    /// `store` at `clock`'s now.
     pub fn with_member_ids(
         config: GroupConfig,
         store: Arc<dyn OffsetStore>,
         member_ids: Box<dyn MemberIdGenerator + Send>,
-        now_ms: i64,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, String> {
+        let now_ms = clock.now_ms();
         let records = store.load()?;
         let coordinator = Self {
             inner: Mutex::new(Inner {
@@ -111,6 +115,7 @@ impl GroupCoordinator {
             }),
             store,
             next_request: AtomicU64::new(0),
+            clock,
         };
         coordinator.reload(|_| true, &records, now_ms);
         Ok(coordinator)
@@ -311,14 +316,6 @@ fn take_answer(answers: Vec<(RequestId, Response)>, id: RequestId) -> Option<Res
         .map(|(_, response)| response)
 }
 
-/// The system clock in ms since the epoch (for starting and the ticker;
-/// everything else takes the time as an argument).
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// The thread that calls [`GroupCoordinator::tick`] on a period.
 pub struct Ticker {
     stop: mpsc::Sender<()>,
@@ -334,7 +331,7 @@ impl Ticker {
 }
 
 impl GroupCoordinator {
-    /// Ticks `coordinator` every `every` with the system clock on a thread
+    /// Ticks `coordinator` every `every` at its clock's now, on a thread
     /// of its own (ticks may append offset tombstones: blocking work).
     pub fn spawn_ticker(coordinator: Arc<Self>, every: std::time::Duration) -> std::io::Result<Ticker> {
         let (stop, stopped) = mpsc::channel::<()>();
@@ -342,7 +339,7 @@ impl GroupCoordinator {
             .name("gregor-group-ticker".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    coordinator.tick(wall_clock_ms());
+                    coordinator.tick(coordinator.clock.now_ms());
                 }
             })?;
         Ok(Ticker { stop, thread })

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use gregor_log::SystemClock;
+
 use gregor_group::*;
 use parking_lot::Mutex;
 use tokio::sync::oneshot::Receiver;
@@ -22,7 +24,7 @@ impl OffsetStore for MemoryStore {
 fn coordinator() -> (GroupCoordinator, Arc<MemoryStore>) {
     let store = Arc::new(MemoryStore::default());
     (
-        GroupCoordinator::new(GroupConfig::default(), store.clone()).unwrap(),
+        GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap(),
         store,
     )
 }
@@ -233,7 +235,7 @@ fn offsets_are_checked_stored_reloaded_and_deleted() {
     assert_eq!(got[0].1.as_ref().unwrap().offset, 6);
     assert!(got[1].1.is_none());
     // A new coordinator over the same store sees the same offsets.
-    let reloaded = GroupCoordinator::new(GroupConfig::default(), store.clone()).unwrap();
+    let reloaded = GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap();
     assert_eq!(reloaded.committed("g", None), c.committed("g", None));
     assert_eq!(c.delete("g"), Err(GroupError::NonEmptyGroup));
     drop(b_join.try_recv());
@@ -241,7 +243,7 @@ fn offsets_are_checked_stored_reloaded_and_deleted() {
     c.tick(40_000);
     c.delete("g").unwrap();
     assert!(c.committed("g", None).is_empty());
-    let reloaded = GroupCoordinator::new(GroupConfig::default(), store).unwrap();
+    let reloaded = GroupCoordinator::new(GroupConfig::default(), store, Arc::new(SystemClock)).unwrap();
     assert!(
         reloaded.committed("g", None).is_empty(),
         "tombstones delete on reload too"
@@ -256,7 +258,7 @@ fn offsets_of_groups_without_members_expire_after_retention() {
         offsets_retention_ms: 60_000,
         ..GroupConfig::default()
     };
-    let c = GroupCoordinator::new(config, store).unwrap();
+    let c = GroupCoordinator::new(config, store, Arc::new(SystemClock)).unwrap();
     c.commit("idle", -1, "", None, &[("t".into(), 0, offset(1))]).unwrap();
     c.tick(50_000);
     assert_eq!(c.committed("idle", None).len(), 1);
@@ -269,7 +271,7 @@ fn offsets_of_groups_without_members_expire_after_retention() {
 fn a_stable_group_comes_back_after_a_coordinator_restart() {
     let (c, store) = coordinator();
     let a = lone_member(&c);
-    let restarted = GroupCoordinator::new(GroupConfig::default(), store.clone()).unwrap();
+    let restarted = GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap();
     let described = restarted.describe("g").unwrap();
     assert_eq!(described.state, GroupState::Stable);
     assert_eq!(described.members[0].assignment, b"all");
@@ -281,7 +283,7 @@ fn a_stable_group_comes_back_after_a_coordinator_restart() {
     assert_eq!(restarted.heartbeat("g", 1, &a, None, now), Ok(()));
     // Once it has left, a restart finds no group.
     restarted.leave("g", &[(a, None)], now);
-    let again = GroupCoordinator::new(GroupConfig::default(), store).unwrap();
+    let again = GroupCoordinator::new(GroupConfig::default(), store, Arc::new(SystemClock)).unwrap();
     assert!(again.describe("g").is_none());
 }
 
@@ -291,7 +293,12 @@ fn groups_of_a_partition_are_unloaded_and_reloaded_with_its_leadership() {
     c.commit("mine", -1, "", None, &[("t".into(), 0, offset(5))]).unwrap();
     c.commit("theirs", -1, "", None, &[("t".into(), 0, offset(9))]).unwrap();
     // Another coordinator, reloading only "mine"'s partition, sees only it.
-    let other = GroupCoordinator::new(GroupConfig::default(), Arc::new(MemoryStore::default())).unwrap();
+    let other = GroupCoordinator::new(
+        GroupConfig::default(),
+        Arc::new(MemoryStore::default()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
     other.reload(|g| g == "mine", &store.0.lock(), 0);
     assert_eq!(other.committed("mine", None), c.committed("mine", None));
     assert!(other.committed("theirs", None).is_empty());

@@ -6,6 +6,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gregor_log::SystemClock;
+
 use gregor_group::*;
 use parking_lot::{Condvar, Mutex};
 
@@ -79,7 +81,7 @@ fn committed(c: &GroupCoordinator, group: &str) -> Option<i64> {
 #[test]
 fn a_groups_writes_go_out_one_at_a_time_in_order_and_others_are_not_held_up() {
     let store = Arc::new(GateStore::default());
-    let c = Arc::new(GroupCoordinator::new(GroupConfig::default(), store.clone()).unwrap());
+    let c = Arc::new(GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap());
     let entered = store.hold("g");
     let first = {
         let c = c.clone();
@@ -110,7 +112,7 @@ fn a_groups_writes_go_out_one_at_a_time_in_order_and_others_are_not_held_up() {
 #[test]
 fn failed_writes_answer_errors_and_change_nothing() {
     let store = Arc::new(GateStore::default());
-    let c = GroupCoordinator::new(GroupConfig::default(), store.clone()).unwrap();
+    let c = GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap();
     assert_eq!(commit(&c, "g", 1), Ok(()));
     *store.failing.lock() = true;
     assert_eq!(commit(&c, "g", 2), Err(GroupError::CoordinatorNotAvailable));
@@ -135,7 +137,12 @@ fn failed_writes_answer_errors_and_change_nothing() {
 
 #[test]
 fn unloading_answers_waiting_joins() {
-    let c = GroupCoordinator::new(GroupConfig::default(), Arc::new(GateStore::default())).unwrap();
+    let c = GroupCoordinator::new(
+        GroupConfig::default(),
+        Arc::new(GateStore::default()),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
     let join = join_g;
     let a = c.join(join(""), 0).try_recv().unwrap();
     let mut waiting = c.join(join(""), 10);

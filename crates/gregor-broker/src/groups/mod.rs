@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gregor_group::{GroupConfig, GroupCoordinator};
+use gregor_log::Clock;
 use parking_lot::Mutex;
 
 pub use offsets_topic::{OffsetsTopic, OffsetsTopicSettings};
@@ -21,9 +22,10 @@ pub struct Groups {
 }
 
 impl Groups {
-    /// Starts the group coordinator over `offsets` (blocks on the disk).
-    pub fn start(config: GroupConfig, offsets: Arc<OffsetsTopic>) -> Result<Self, String> {
-        let coordinator = Arc::new(GroupCoordinator::new(config, offsets.clone())?);
+    /// Starts the group coordinator over `offsets` on `clock` (blocks on
+    /// the disk).
+    pub fn start(config: GroupConfig, offsets: Arc<OffsetsTopic>, clock: Arc<dyn Clock>) -> Result<Self, String> {
+        let coordinator = Arc::new(GroupCoordinator::new(config, offsets.clone(), clock)?);
         Ok(Self {
             coordinator,
             offsets,
