@@ -7,15 +7,14 @@
 
 mod support;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use gregor_log::batch::RecordBatchBuilder;
 use gregor_routing::{NetworkConfig, SUPPORTED};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A request of `key` at `version` with nothing in it (or the least a
@@ -63,40 +62,11 @@ fn empty_request(key: ApiKey, version: i16) -> RequestKind {
     }
 }
 
-/// Sends `request` as API `key` v`version` and decodes the whole answer.
-async fn call(stream: &mut TcpStream, key: ApiKey, version: i16, request: &RequestKind) -> ResponseKind {
-    let mut header = RequestHeader::default();
-    header.request_api_key = key as i16;
-    header.request_api_version = version;
-    header.correlation_id = version.into();
-    header.client_id = Some(StrBytes::from_static_str("versions-test"));
-    let mut body = BytesMut::new();
-    header.encode(&mut body, key.request_header_version(version)).unwrap();
-    request.encode(&mut body, version).unwrap();
-    let mut out = BytesMut::new();
-    out.put_i32(body.len() as i32);
-    out.extend_from_slice(&body);
-    stream.write_all(&out).await.unwrap();
-    let size = stream.read_i32().await.unwrap();
-    let mut answer = vec![0u8; size as usize];
-    stream.read_exact(&mut answer).await.unwrap();
-    let mut answer = Bytes::from(answer);
-    let header = ResponseHeader::decode(&mut answer, key.response_header_version(version)).unwrap();
-    assert_eq!(header.correlation_id, i32::from(version), "{key:?} v{version}");
-    let response = ResponseKind::decode(key, &mut answer, version)
-        .unwrap_or_else(|e| panic!("{key:?} v{version}: the response does not decode: {e}"));
-    assert!(
-        !answer.has_remaining(),
-        "{key:?} v{version}: bytes left after the response"
-    );
-    response
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_advertised_version_answers_in_that_version() {
     let running = support::start(NetworkConfig::default()).await;
     let mut stream = TcpStream::connect(running.addr).await.unwrap();
-    let ResponseKind::ApiVersions(advertised) = call(
+    let ResponseKind::ApiVersions(advertised) = support::call(
         &mut stream,
         ApiKey::ApiVersions,
         3,
@@ -115,7 +85,7 @@ async fn every_advertised_version_answers_in_that_version() {
     assert_eq!(answered, table, "ApiVersions answers the table");
     for (key, min, max) in SUPPORTED {
         for version in *min..=*max {
-            call(&mut stream, *key, version, &empty_request(*key, version)).await;
+            support::call(&mut stream, *key, version, &empty_request(*key, version)).await;
         }
     }
     running.server.shutdown().await;
@@ -142,7 +112,8 @@ async fn fetch_returns_the_same_records_at_every_version() {
         produce.acks = 1;
         produce.timeout_ms = 1_000;
         produce.topic_data = vec![topic];
-        let ResponseKind::Produce(answer) = call(&mut stream, ApiKey::Produce, 9, &RequestKind::Produce(produce)).await
+        let ResponseKind::Produce(answer) =
+            support::call(&mut stream, ApiKey::Produce, 9, &RequestKind::Produce(produce)).await
         else {
             panic!("not a Produce answer");
         };
@@ -150,7 +121,8 @@ async fn fetch_returns_the_same_records_at_every_version() {
     }
     let mut metadata = MetadataRequest::default();
     metadata.topics = None;
-    let ResponseKind::Metadata(meta) = call(&mut stream, ApiKey::Metadata, 12, &RequestKind::Metadata(metadata)).await
+    let ResponseKind::Metadata(meta) =
+        support::call(&mut stream, ApiKey::Metadata, 12, &RequestKind::Metadata(metadata)).await
     else {
         panic!("not a Metadata answer");
     };
@@ -170,7 +142,8 @@ async fn fetch_returns_the_same_records_at_every_version() {
         let mut fetch = FetchRequest::default();
         fetch.max_bytes = 1 << 20;
         fetch.topics = vec![topic];
-        let ResponseKind::Fetch(answer) = call(&mut stream, ApiKey::Fetch, version, &RequestKind::Fetch(fetch)).await
+        let ResponseKind::Fetch(answer) =
+            support::call(&mut stream, ApiKey::Fetch, version, &RequestKind::Fetch(fetch)).await
         else {
             panic!("not a Fetch answer");
         };
@@ -193,7 +166,8 @@ async fn fetch_returns_the_same_records_at_every_version() {
     topic.partitions = vec![partition];
     let mut fetch = FetchRequest::default();
     fetch.topics = vec![topic];
-    let ResponseKind::Fetch(answer) = call(&mut stream, ApiKey::Fetch, 13, &RequestKind::Fetch(fetch)).await else {
+    let ResponseKind::Fetch(answer) = support::call(&mut stream, ApiKey::Fetch, 13, &RequestKind::Fetch(fetch)).await
+    else {
         panic!("not a Fetch answer");
     };
     let code = answer.responses[0].partitions[0].error_code;

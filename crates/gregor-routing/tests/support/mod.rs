@@ -12,9 +12,9 @@ use gregor_coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore};
 use gregor_log::{Clock, LogManager, LogManagerConfig, SystemClock, TopicPartition};
 use gregor_replication::{LeaderAndIsr, PartitionRecord};
 use gregor_routing::{BrokerMetrics, NetworkConfig, SocketServer};
-use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// A single broker serving on a loopback port.
@@ -125,4 +125,33 @@ pub async fn read_response<T: Decodable + HeaderVersion>(stream: &mut TcpStream,
     let response = T::decode(&mut body, version).unwrap();
     assert!(!body.has_remaining(), "bytes left after the response");
     (header.correlation_id, response)
+}
+
+/// Sends `request` as API `key` v`version` and decodes the whole answer.
+pub async fn call(stream: &mut TcpStream, key: ApiKey, version: i16, request: &RequestKind) -> ResponseKind {
+    let mut header = RequestHeader::default();
+    header.request_api_key = key as i16;
+    header.request_api_version = version;
+    header.correlation_id = version.into();
+    header.client_id = Some(StrBytes::from_static_str("versions-test"));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, key.request_header_version(version)).unwrap();
+    request.encode(&mut body, version).unwrap();
+    let mut out = BytesMut::new();
+    out.put_i32(body.len() as i32);
+    out.extend_from_slice(&body);
+    stream.write_all(&out).await.unwrap();
+    let size = stream.read_i32().await.unwrap();
+    let mut answer = vec![0u8; size as usize];
+    stream.read_exact(&mut answer).await.unwrap();
+    let mut answer = Bytes::from(answer);
+    let header = ResponseHeader::decode(&mut answer, key.response_header_version(version)).unwrap();
+    assert_eq!(header.correlation_id, i32::from(version), "{key:?} v{version}");
+    let response = ResponseKind::decode(key, &mut answer, version)
+        .unwrap_or_else(|e| panic!("{key:?} v{version}: the response does not decode: {e}"));
+    assert!(
+        !answer.has_remaining(),
+        "{key:?} v{version}: bytes left after the response"
+    );
+    response
 }
