@@ -280,7 +280,7 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                         let offset = u64::try_from(position.fetch_offset).unwrap_or(u64::MAX);
                         match log.read_bounded(offset, limit as u64, bound, total == 0) {
                             Ok(read) => {
-                                if let Some(region) = read.region.filter(|r| r.len() > 0) {
+                                if let Some(region) = read.region.filter(|r| !r.is_empty()) {
                                     total += region.len() as usize;
                                     let placeholder = placeholder();
                                     p.records = Some(Bytes::copy_from_slice(&placeholder));
