@@ -176,6 +176,10 @@ def test_confluent_cooperative_sticky_and_static_membership_resume_after_commit(
     values = sorted(v for vs in got.values() for v in vs)
     assert values == list(range(1200)), f"{len(values)} records"
     assert all(got.values()), "both members got a share"
+    # DescribeGroups shows each member with its client id and host, as Kafka does.
+    described = admin.describe_consumer_groups(["ck"])["ck"].result(30)
+    assert sorted(m.group_instance_id for m in described.members) == ["a", "b"]
+    assert {m.host for m in described.members} == {"/127.0.0.1"}
     a.commit(asynchronous=False)
     b.commit(asynchronous=False)
     a.close()

@@ -85,6 +85,9 @@ pub struct Frame {
     pub response_header_version: i16,
     /// The typed request.
     pub request: Request,
+    /// The client's address as Kafka shows it (`/127.0.0.1`); set by the
+    /// connection that read the frame.
+    pub client_host: String,
 }
 
 /// The controller's APIs, which the current codec no longer carries:
@@ -136,6 +139,7 @@ fn decode_controller_request(api_key: i16, version: i16, mut body: Bytes) -> Res
         header,
         response_header_version: response_header,
         request,
+        client_host: String::new(),
     })
 }
 
@@ -161,6 +165,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
             header,
             response_header_version: 0,
             request: Request::ApiVersionsTooNew,
+            client_host: String::new(),
         });
     }
     if version < min || version > max {
@@ -202,6 +207,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         header,
         response_header_version: key.response_header_version(version),
         request,
+        client_host: String::new(),
     })
 }
 

@@ -16,13 +16,14 @@ pub fn handle(
     request: JoinGroupRequest,
     version: i16,
     client_id: String,
+    client_host: String,
 ) -> impl Future<Output = JoinGroupResponse> + Send + 'static {
     let join = JoinRequest {
         group_id: request.group_id.0.to_string(),
         member_id: request.member_id.to_string(),
         group_instance_id: request.group_instance_id.map(|i| i.to_string()),
         client_id,
-        client_host: String::new(),
+        client_host,
         protocol_type: request.protocol_type.to_string(),
         protocols: request
             .protocols

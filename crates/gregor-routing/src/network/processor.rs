@@ -100,7 +100,8 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
         let mut body = vec![0u8; size as usize];
         stream.read_exact(&mut body).await?;
         let started = std::time::Instant::now();
-        let frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
+        let mut frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
+        frame.client_host = peer.map(|p| format!("/{}", p.ip())).unwrap_or_default();
         let (key, correlation_id) = (frame.api_key, frame.header.correlation_id);
         let header_version = frame.response_header_version;
         tracing::trace!(?peer, api = key, correlation_id, "request");
