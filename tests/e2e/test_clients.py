@@ -186,9 +186,11 @@ def test_list_offsets_by_max_timestamp_and_the_flexible_fetch(broker):
         producer.flush(30)  # one batch each
     tp = CkTopicPartition("maxts", 0)
     found = admin.list_offsets({tp: OffsetSpec.max_timestamp()})[tp].result(30)
-    assert (found.offset, found.timestamp) == (1, now - 1000)
-    assert admin.list_offsets({tp: OffsetSpec.earliest()})[tp].result(30).offset == 0
-    assert admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(30).offset == 4
+    assert (found.offset, found.timestamp, found.leader_epoch) == (1, now - 1000, 0)
+    earliest = admin.list_offsets({tp: OffsetSpec.earliest()})[tp].result(30)
+    latest = admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(30)
+    assert (earliest.offset, earliest.leader_epoch) == (0, 0)
+    assert (latest.offset, latest.leader_epoch) == (4, 0)
     got = consume_all(broker.bootstrap, "maxts", 1, 4)
     assert [m.value() for m in got] == [b"0", b"1", b"2", b"3"]
     assert [m.timestamp()[1] for m in got] == stamps

@@ -87,6 +87,16 @@ impl LeaderEpochCache {
         Some((self.entries[i].epoch, end))
     }
 
+    /// The epoch of the leader that wrote `offset`: the newest entry
+    /// starting at or before it (`None` before every entry).
+    pub fn epoch_for_offset(&self, offset: u64) -> Option<i32> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|e| e.start_offset <= offset)
+            .map(|e| e.epoch)
+    }
+
     /// Drops entries that start at or after `end_offset` (log truncated).
     pub fn truncate_from_end(&mut self, end_offset: u64) -> Result<()> {
         let before = self.entries.len();
@@ -136,6 +146,9 @@ mod tests {
         assert_eq!(c.end_offset_for(3, 30), Some((3, 20)));
         assert_eq!(c.end_offset_for(9, 30), Some((4, 30)));
         assert_eq!(c.end_offset_for(0, 30), None);
+        assert_eq!(c.epoch_for_offset(0), Some(1));
+        assert_eq!(c.epoch_for_offset(19), Some(3));
+        assert_eq!(c.epoch_for_offset(20), Some(4));
         c.truncate_from_end(15).unwrap();
         assert_eq!(c.latest_epoch(), Some(3));
         c.truncate_from_start(12).unwrap();

@@ -63,6 +63,13 @@ impl ReplicaManager {
         Ok((replica.log.clone(), leader.high_watermark()))
     }
 
+    /// The leader epoch of `tp`, if this broker leads it.
+    pub fn leader_epoch(&self, tp: &TopicPartition) -> Option<i32> {
+        let replica = self.replica(tp)?;
+        let replica = replica.lock();
+        replica.role.leader().map(|l| l.leader_epoch())
+    }
+
     /// Appends a producer's batches as leader, stamping the leader epoch.
     /// With `acks_all`, refuses when the ISR is below
     /// `min.insync.replicas` and says what to wait for.

@@ -203,6 +203,11 @@ impl Log {
         self.epoch_cache.lock().end_offset_for(epoch, self.end_offset())
     }
 
+    /// The leader epoch `offset` was written in, from the epoch cache.
+    pub fn epoch_for_offset(&self, offset: u64) -> Option<i32> {
+        self.epoch_cache.lock().epoch_for_offset(offset)
+    }
+
     /// Total bytes in all segments.
     pub fn size_bytes(&self) -> u64 {
         self.segments.read().values().map(|s| s.size()).sum()

@@ -3,7 +3,8 @@
 //! here, where nothing is tiered), the latest tiered offset (-5, v9+: none
 //! here), or the first offset at or after a timestamp. As Kafka, a lookup
 //! by timestamp only finds records a consumer may read (below the high
-//! watermark).
+//! watermark). From v4 each answer carries the leader epoch of its offset
+//! (the current one for the latest offset).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
@@ -34,15 +35,25 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
             let epoch = (partition.current_leader_epoch >= 0).then_some(partition.current_leader_epoch);
             match broker.readable_log(&name, partition.partition_index, epoch) {
                 Err(e) => p.error_code = e.code(),
-                Ok((log, hw)) => match partition.timestamp {
-                    LATEST => p.offset = hw as i64,
-                    EARLIEST => p.offset = log.log_start_offset() as i64,
-                    EARLIEST_LOCAL if version >= 8 => p.offset = log.log_start_offset() as i64,
-                    LATEST_TIERED if version >= 9 => {}
-                    MAX_TIMESTAMP if version >= 7 => found(&mut p, log.max_timestamp_offset(), hw),
-                    ts if ts < 0 => p.error_code = ResponseError::UnsupportedVersion.code(),
-                    ts => found(&mut p, log.offset_for_timestamp(ts), hw),
-                },
+                Ok((log, hw)) => {
+                    match partition.timestamp {
+                        LATEST => p.offset = hw as i64,
+                        EARLIEST => p.offset = log.log_start_offset() as i64,
+                        EARLIEST_LOCAL if version >= 8 => p.offset = log.log_start_offset() as i64,
+                        LATEST_TIERED if version >= 9 => {}
+                        MAX_TIMESTAMP if version >= 7 => found(&mut p, log.max_timestamp_offset(), hw),
+                        ts if ts < 0 => p.error_code = ResponseError::UnsupportedVersion.code(),
+                        ts => found(&mut p, log.offset_for_timestamp(ts), hw),
+                    }
+                    if version >= 4 && p.offset >= 0 {
+                        p.leader_epoch = if partition.timestamp == LATEST {
+                            let tp = broker.topics().known_partition(&name, partition.partition_index).ok();
+                            tp.and_then(|tp| broker.replicas().leader_epoch(&tp)).unwrap_or(-1)
+                        } else {
+                            log.epoch_for_offset(p.offset as u64).unwrap_or(-1)
+                        };
+                    }
+                }
             }
             t.partitions.push(p);
         }
