@@ -36,10 +36,12 @@ pub trait IndexEntry: Copy + sealed::Sealed {
 pub(crate) use sealed::Sealed;
 
 /// A preallocated, memory-mapped file of sorted index entries; what both
-/// indexes have in common (they dereference to it).
+/// indexes have in common (they dereference to it). Only the mapping is
+/// kept: the file is opened again to be resized (roll, trim), so an index
+/// holds no file descriptor — a broker with 10,000 partitions needs one
+/// descriptor per segment, as Kafka does, not three.
 pub struct IndexFile<E: IndexEntry> {
     path: PathBuf,
-    file: File,
     mmap: Option<MmapMut>,
     entries: usize,
     max_entries: usize,
@@ -52,17 +54,10 @@ impl<E: IndexEntry> IndexFile<E> {
     /// crash) shows zeroed entries that `sanity_check` in the typed wrapper
     /// rejects. When `max_bytes` is given the file is extended to it.
     pub(crate) fn open(path: &Path, max_bytes: Option<usize>) -> io::Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)?;
-        let len = file.metadata()?.len() as usize;
+        let len = Self::open_file(path)?.metadata()?.len() as usize;
         let entries = len / E::SIZE;
         let mut index = Self {
             path: path.to_path_buf(),
-            file,
             mmap: None,
             entries,
             max_entries: entries,
@@ -81,15 +76,26 @@ impl<E: IndexEntry> IndexFile<E> {
     pub fn preallocate(&mut self, bytes: usize) -> io::Result<()> {
         let bytes = bytes / E::SIZE * E::SIZE;
         self.mmap = None;
-        self.file.set_len(bytes as u64)?;
+        let file = Self::open_file(&self.path)?;
+        file.set_len(bytes as u64)?;
         self.max_entries = bytes / E::SIZE;
         self.entries = self.entries.min(self.max_entries);
         if bytes > 0 {
             // SAFETY: the file is owned by this index and only changed
-            // through it; its length was just set to `bytes`.
-            self.mmap = Some(unsafe { MmapMut::map_mut(&self.file)? });
+            // through it; its length was just set to `bytes`. The mapping
+            // outlives the descriptor, which closes here.
+            self.mmap = Some(unsafe { MmapMut::map_mut(&file)? });
         }
         Ok(())
+    }
+
+    fn open_file(path: &Path) -> io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
     }
 
     /// Trims the file to the entries in use (on roll and clean close).
