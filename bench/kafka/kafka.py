@@ -4,7 +4,7 @@ data in a temp dir, and Kafka's command-line tools, each run with `java -cp`
 on the jars bench/kafka/fetch.sh puts in lib/. Import it as
 `bench.kafka.kafka` with the repository root on sys.path (a top-level
 `kafka` is kafka-python). `python3 bench/kafka/kafka.py [BROKERS]` runs a
-cluster until Ctrl-C."""
+cluster until Ctrl-C or SIGTERM."""
 import os
 import shutil
 import signal
@@ -251,6 +251,9 @@ if __name__ == "__main__":
     reason = missing()
     if reason:
         sys.exit(reason)
+    # Ctrl-C or SIGTERM stops the cluster (also when started in the background).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     with KafkaCluster(int(sys.argv[1]) if len(sys.argv) > 1 else 1) as cluster:
         print(f"Kafka 3.9 on {cluster.bootstrap} (data in {cluster.data_dir}); Ctrl-C stops it", flush=True)
         try:
