@@ -15,12 +15,16 @@ step "dependencies"
 # ZooKeeper 3.8 from Debian for the gregor-coord ZooKeeper backend tests
 # (the package brings a Java runtime when there is none).
 # kcat (Debian 12's, on librdkafka 2.0.2: the old client that must keep
-# working) for the end-to-end suite.
-if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v java >/dev/null || ! command -v kcat >/dev/null; then
+# working) for the end-to-end suite. A JDK and Maven for the JVM tests.
+if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v javac >/dev/null || ! command -v mvn >/dev/null \
+  || ! command -v kcat >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq zookeeper kcat >/dev/null
+  apt-get install -y -qq zookeeper default-jdk-headless maven kcat >/dev/null
 fi
+# Apache Kafka 3.9.1 (broker, tools) and the 4.x Java client from Maven
+# Central into bench/kafka/lib (cached in ~/.m2; kept when there).
+bench/kafka/fetch.sh
 # Current Python clients from PyPI (and kafka-python's codecs).
 python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
   pytest kafka-python confluent-kafka lz4 zstandard python-snappy kazoo prometheus-client
@@ -34,7 +38,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "tests"
 cargo test --workspace
 
-step "end-to-end: kcat, kafka-python, confluent-kafka against the broker"
+step "end-to-end: kcat, kafka-python, confluent-kafka, Kafka's Java client and tools against the broker"
 cargo build -p gregor-server -p gregor-cli
 GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" python3 -m pytest -q -p no:warnings tests/e2e
 

@@ -4,6 +4,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -11,6 +12,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, ROOT)
+from bench.kafka.kafka import ZooKeeper, free_port  # noqa: E402  (shared with the benches)
+
 BINARY = os.environ.get("GREGOR_SERVER_BIN", os.path.join(ROOT, "target", "debug", "gregor-server"))
 # The `gregor` command (coordination service, dump-log).
 GREGOR = os.environ.get("GREGOR_BIN", os.path.join(os.path.dirname(BINARY), "gregor"))
@@ -49,12 +53,6 @@ def compacted_view(bootstrap, topic, partition, below, timeout=60):
         if len(records) < below or time.time() > deadline:
             return records
         time.sleep(0.2)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Broker:
@@ -165,46 +163,6 @@ class Coordination:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-
-class ZooKeeper:
-    """A real ZooKeeper 3.8 (Debian's package) on a free port."""
-
-    JAR = "/usr/share/java/zookeeper.jar"
-
-    def __init__(self, data_dir):
-        self.port = free_port()
-        os.makedirs(data_dir, exist_ok=True)
-        config = os.path.join(data_dir, "zoo.cfg")
-        with open(config, "w") as f:
-            f.write(f"tickTime=200\ninitLimit=10\nsyncLimit=5\ndataDir={data_dir}/data\nclientPort={self.port}\n"
-                    "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\n")
-        classpath = f"/etc/zookeeper/conf:{self.JAR}:/usr/share/java/slf4j-log4j12.jar:/usr/share/java/log4j-1.2.jar"
-        self.process = subprocess.Popen(
-            ["java", "-Xmx256m", "-cp", classpath, "org.apache.zookeeper.server.quorum.QuorumPeerMain", config],
-            stdout=open(os.path.join(data_dir, "zookeeper.out"), "ab"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"ruok")
-                    if s.recv(4) == b"imok":
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("ZooKeeper did not start within 60 s")
-
-    @property
-    def hosts(self):
-        return f"127.0.0.1:{self.port}"
-
-    def stop(self):
-        self.process.kill()
-        self.process.wait()
 
 
 @pytest.fixture

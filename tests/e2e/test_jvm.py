@@ -1,0 +1,297 @@
+"""The JVM ecosystem against gregor: Kafka's Java client (3.9.1 and 4.x) and
+Kafka 3.9.1's command-line tools, and the on-disk format both ways —
+kafka-dump-log reads gregor's segments, gregor dump-log reads a real Kafka
+3.9 broker's. Jars from bench/kafka/fetch.sh; tests/jvm/*.java is compiled
+with javac at test time (again only when a source or the jars changed)."""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from bench.kafka import kafka
+from conftest import GREGOR, ROOT
+
+SOURCES = os.path.join(ROOT, "tests", "jvm")
+REASON = kafka.missing(("3.9", "4")) or (None if shutil.which("javac") else "no javac on PATH")
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"JVM tests need Java and the Kafka jars: {REASON}")
+
+
+def compiled(version):
+    """tests/jvm/*.java compiled against lib/<version>'s jars; the classes' dir."""
+    out = os.path.join(SOURCES, "target", version)
+    stamp = os.path.join(out, ".compiled")
+    sources = glob.glob(os.path.join(SOURCES, "*.java"))
+    inputs = sources + [os.path.join(kafka.LIB[version], ".fetched")]
+    if not os.path.exists(stamp) or os.path.getmtime(stamp) < max(map(os.path.getmtime, inputs)):
+        shutil.rmtree(out, ignore_errors=True)
+        subprocess.run(["javac", "-d", out, "-cp", os.path.join(kafka.LIB[version], "*"), *sources],
+                       check=True, capture_output=True, text=True)
+        open(stamp, "w").close()
+    return out
+
+
+@pytest.fixture
+def kafka_broker(zookeeper, tmp_path):
+    """A real Kafka 3.9 broker (ZooKeeper mode) on the conftest's ZooKeeper."""
+    b = kafka.KafkaBroker(str(tmp_path / "kafka"), zookeeper.hosts).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def server(request):
+    """The broker under test: gregor's or, with GREGOR_JVM_REFERENCE=1, a real
+    Kafka 3.9 — run so (with --runxfail), these tests check that they expect
+    what Kafka does."""
+    return request.getfixturevalue("kafka_broker" if os.environ.get("GREGOR_JVM_REFERENCE") else "broker")
+
+
+def batches(dump):
+    """The batch lines of a kafka-dump-log or gregor dump-log output, as dicts."""
+    return [dict(re.findall(r"(\w+): (\S+)", line)) for line in dump.splitlines() if line.startswith("baseOffset:")]
+
+
+def records(dump):
+    """(offset, key, payload) of each `| offset:` line of either dump."""
+    return [(int(m[1]), m[2], m[3]) for m in re.finditer(r"^\| offset: (\d+) .*?key: (\S+) payload: (\S+)", dump, re.M)]
+
+
+# The batch fields both dumps print, which must agree.
+BATCH_FIELDS = ("baseOffset", "lastOffset", "count", "baseSequence", "lastSequence", "producerId", "producerEpoch",
+                "partitionLeaderEpoch", "isTransactional", "isControl", "position", "size", "magic",
+                "compresscodec", "crc", "isvalid")
+
+
+def kafka_dump(path, *flags):
+    return kafka.tool("kafka-dump-log", "--files", path, *flags).stdout
+
+
+def gregor_dump(path):
+    return subprocess.run([GREGOR, "dump-log", "--print-records", "--verify", path],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def assert_same_batches(segment):
+    """kafka-dump-log and gregor dump-log agree on every batch of `segment`,
+    each valid, offsets contiguous; returns the batches and Kafka's dump."""
+    dump = kafka_dump(segment, "--deep-iteration", "--print-data-log")
+    theirs, ours = batches(dump), batches(gregor_dump(segment))
+    assert theirs and all(b["isvalid"] == "true" for b in theirs), theirs[:3]
+    assert [{f: b[f] for f in BATCH_FIELDS} for b in ours] == [{f: b[f] for f in BATCH_FIELDS} for b in theirs]
+    assert [int(b["baseOffset"]) for b in theirs[1:]] == [int(b["lastOffset"]) + 1 for b in theirs[:-1]]
+    return theirs, dump
+
+
+def java_check(main, *args, version="4"):
+    """Runs a class of tests/jvm on the Kafka client of `version`; its output."""
+    return kafka.run(main, *args, version=version, classpath=[compiled(version)]).stdout
+
+
+def topics(bootstrap, *args):
+    return kafka.tool("kafka-topics", "--bootstrap-server", bootstrap, *args).stdout
+
+
+def produce(bootstrap, topic, lines, *props):
+    kafka.tool("kafka-console-producer", "--bootstrap-server", bootstrap, "--topic", topic,
+               "--property", "parse.key=true", "--property", "key.separator=:", *props,
+               input="".join(f"{line}\n" for line in lines))
+
+
+# --- Kafka's Java client ---------------------------------------------------
+
+@pytest.mark.parametrize("version", ["3.9", "4"])
+def test_java_client_produces_consumes_in_a_classic_group_and_administers(server, version):
+    records = 2000
+    out = java_check("ClientCheck", server.bootstrap, "orders", records, version=version)
+    got = dict(line.split(" ", 1) for line in out.splitlines())
+    assert got == {
+        "partitions": "3", "replicas": "3",
+        "config.retention.ms": "3600000 DYNAMIC_TOPIC_CONFIG",
+        "config.max.message.bytes": "2000000 DYNAMIC_TOPIC_CONFIG",
+        "config.cleanup.policy": "delete DEFAULT_CONFIG",
+        "produced": str(records), "consumed": str(records), "distinct": str(records), "mismatched": "0",
+        "assigned": "3", "start-offsets": "0", "end-offsets": str(records),
+        "committed-partitions": "3", "committed": str(records),
+    }
+    # The producer's defaults reached the log: idempotent batches (a
+    # producer id and sequences) from the id InitProducerId gave.
+    for p in range(3):
+        written = batches(gregor_dump(os.path.join(server.data_dir, "logs", f"orders-{p}")))
+        assert written and all(b["producerId"] != "-1" and b["baseSequence"] != "-1" for b in written)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "gregor answers CreateTopics before its controller has elected the new partitions' leaders: a describeTopics "
+    "right after createTopics shows partitions with leader=null, replicas=[], isr=[] (Kafka 3.9 completes "
+    "CreateTopics only once every partition has a leader in its metadata cache)"))
+def test_java_admin_sees_leaders_as_soon_as_create_topics_answers(server):
+    assert java_check("TopicsReady", server.bootstrap, 10).split() == ["leaderless", "0"]
+
+
+# --- Kafka 3.9's command-line tools -----------------------------------------
+
+def test_kafka_topics_create_list_describe(server):
+    assert "Created topic cli." in topics(server.bootstrap, "--create", "--topic", "cli", "--partitions", "3",
+                                          "--replication-factor", "1", "--config", "retention.ms=3600000")
+    assert "cli" in topics(server.bootstrap, "--list").split()
+    described = topics(server.bootstrap, "--describe", "--topic", "cli")
+    assert re.search(r"Topic: cli\tTopicId: \S+\tPartitionCount: 3\tReplicationFactor: 1\tConfigs: .*"
+                     r"retention.ms=3600000", described), described
+    partitions = re.findall(r"Partition: (\d+)\tLeader: 0\tReplicas: 0\tIsr: 0", described)
+    assert partitions == ["0", "1", "2"], described
+
+
+def consume(bootstrap, topic, group, *args, **popen):
+    """The console consumer reading `topic` from its start in `group`, printing `key:value` lines."""
+    command = [kafka.TOOLS["kafka-console-consumer"], "--bootstrap-server", bootstrap, "--topic", topic,
+               "--group", group, "--from-beginning", "--property", "print.key=true", "--property",
+               "key.separator=:", *args]
+    if popen:
+        return subprocess.Popen(kafka.java(*command, jvm=kafka.TOOL_JVM), text=True, **popen)
+    return kafka.run(*command).stdout.splitlines()
+
+
+def lag(bootstrap, group):
+    """kafka-consumer-groups --describe: the summed CURRENT-OFFSET, LOG-END-OFFSET
+    and LAG of the group's partitions, their CONSUMER-IDs, and the output."""
+    out = kafka.tool("kafka-consumer-groups", "--bootstrap-server", bootstrap, "--describe", "--group", group).stdout
+    rows = re.findall(rf"^{group}\s+\S+\s+\d+\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)", out, re.M)
+    return [sum(int(r[i]) for r in rows) for i in range(3)], [r[3] for r in rows], out
+
+
+def test_console_producer_consumer_round_trip_and_group_lag(server):
+    topics(server.bootstrap, "--create", "--topic", "lines", "--partitions", "2", "--replication-factor", "1")
+    sent = [f"k{i}:line {i}" for i in range(10)]
+    produce(server.bootstrap, "lines", sent)
+    # The consumer reads them all, commits, and dies without leaving its
+    # group, which keeps it as a member until its session times out.
+    consumer = consume(server.bootstrap, "lines", "readers", "--consumer-property", "auto.commit.interval.ms=100",
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    timer = threading.Timer(60, consumer.kill)
+    timer.start()
+    try:
+        assert sorted(consumer.stdout.readline().rstrip("\n") for _ in sent) == sorted(sent)
+        deadline = time.time() + 30
+        while lag(server.bootstrap, "readers")[0][0] < 10 and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        timer.cancel()
+        consumer.kill()
+        consumer.wait()
+    produce(server.bootstrap, "lines", [f"k{i}:later {i}" for i in range(5)])
+    offsets, members, out = lag(server.bootstrap, "readers")
+    assert offsets == [10, 15, 5] and len(members) == 2 and "-" not in members, out  # current, end, lag
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "DescribeGroups answers Dead (no protocol type, no members) for a group whose members have all left but whose "
+    "committed offsets remain (gregor retires the empty group; ListGroups still lists it as Empty): "
+    "kafka-consumer-groups --describe prints \"Error: Consumer group 'readers' does not exist.\" where Kafka 3.9 "
+    "(state Empty) prints each partition's CURRENT-OFFSET, LOG-END-OFFSET and LAG"))
+def test_kafka_consumer_groups_describes_the_lag_of_a_group_with_no_members(server):
+    topics(server.bootstrap, "--create", "--topic", "lines", "--partitions", "2", "--replication-factor", "1")
+    produce(server.bootstrap, "lines", [f"k{i}:line {i}" for i in range(10)])
+    assert len(consume(server.bootstrap, "lines", "readers", "--max-messages", "10")) == 10  # then leaves
+    produce(server.bootstrap, "lines", [f"k{i}:later {i}" for i in range(5)])
+    offsets, members, out = lag(server.bootstrap, "readers")
+    assert offsets == [10, 15, 5] and members == ["-", "-"], out
+
+
+def configs(bootstrap, topic, *args):
+    return kafka.tool("kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "topics",
+                      "--entity-name", topic, *args).stdout
+
+
+def test_kafka_configs_describe_and_alter_a_topic(server):
+    topics(server.bootstrap, "--create", "--topic", "conf", "--partitions", "1", "--replication-factor", "1",
+           "--config", "retention.ms=3600000")
+    assert "\n  retention.ms=3600000 sensitive=false " in configs(server.bootstrap, "conf", "--describe")
+    assert "Completed updating config for topic conf." in configs(
+        server.bootstrap, "conf", "--alter", "--add-config", "cleanup.policy=compact,max.message.bytes=123456")
+    described = configs(server.bootstrap, "conf", "--describe")
+    assert "cleanup.policy=compact" in described and "max.message.bytes=123456" in described, described
+    configs(server.bootstrap, "conf", "--alter", "--delete-config", "cleanup.policy")
+    described = configs(server.bootstrap, "conf", "--describe")
+    assert "cleanup.policy" not in described and "retention.ms=3600000" in described, described
+    every = dict(re.findall(r"^  ([\w.]+)=(\S*) sensitive=false", configs(server.bootstrap, "conf", "--describe",
+                                                                       "--all"), re.M))
+    assert len(every) == 36  # Kafka 3.9's topic configs, with its defaults
+    assert {k: every[k] for k in ("cleanup.policy", "max.message.bytes", "retention.ms", "segment.bytes",
+                                  "message.timestamp.type", "min.insync.replicas", "message.format.version")} == {
+        "cleanup.policy": "delete", "max.message.bytes": "123456", "retention.ms": "3600000",
+        "segment.bytes": "1073741824", "message.timestamp.type": "CreateTime", "min.insync.replicas": "1",
+        "message.format.version": "3.0-IV1"}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "DescribeConfigs ignores include_synonyms: every entry comes back without synonyms, so kafka-configs --describe "
+    "prints `retention.ms=3600000 sensitive=false synonyms={}` where Kafka 3.9 prints "
+    "`synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3600000}` (and, with --all, "
+    "`cleanup.policy=delete sensitive=false synonyms={DEFAULT_CONFIG:log.cleanup.policy=delete}`)"))
+def test_kafka_configs_shows_synonyms(server):
+    topics(server.bootstrap, "--create", "--topic", "conf", "--partitions", "1", "--replication-factor", "1",
+           "--config", "retention.ms=3600000")
+    described = configs(server.bootstrap, "conf", "--describe", "--all")
+    assert "  retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3600000}" in described
+    assert "  cleanup.policy=delete sensitive=false synonyms={DEFAULT_CONFIG:log.cleanup.policy=delete}" in described
+
+
+def test_kafka_get_offsets(server):
+    topics(server.bootstrap, "--create", "--topic", "offs", "--partitions", "2", "--replication-factor", "1")
+    produce(server.bootstrap, "offs", [f"k{i}:v{i}" for i in range(20)])
+
+    def offsets(*args):
+        out = kafka.tool("kafka-get-offsets", "--bootstrap-server", server.bootstrap, "--topic", "offs", *args).stdout
+        return {int(p): int(o) for p, o in re.findall(r"^offs:(\d+):(\d+)$", out, re.M)}
+
+    latest = offsets()
+    assert sorted(latest) == [0, 1] and sum(latest.values()) == 20
+    assert offsets("--time", "earliest") == {0: 0, 1: 0}
+    assert offsets("--time", "latest") == latest
+
+
+def test_kafka_dump_log_reads_gregor_segments(server):
+    topics(server.bootstrap, "--create", "--topic", "perf", "--partitions", "1", "--replication-factor", "1")
+    for codec in ("none", "lz4"):
+        out = kafka.tool("kafka-producer-perf-test", "--topic", "perf", "--num-records", "20000",
+                         "--record-size", "100", "--throughput", "-1", "--producer-props",
+                         f"bootstrap.servers={server.bootstrap}", f"compression.type={codec}").stdout
+        assert "20000 records sent" in out, out
+    produce(server.bootstrap, "perf", [f"key{i}:value{i}" for i in range(5)])
+    server.stop()  # the segment and its indexes as a clean shutdown leaves them
+    segment = os.path.join(server.data_dir, "logs", "perf-0", "00000000000000000000.log")
+    written, dump = assert_same_batches(segment)
+    assert sum(int(b["count"]) for b in written) == 40005 and written[-1]["lastOffset"] == "40004"
+    assert {b["compresscodec"] for b in written} == {"none", "lz4"}
+    assert records(dump)[-5:] == [(40000 + i, f"key{i}", f"value{i}") for i in range(5)]
+    # The offset and time indexes hold entries, pass the check a Kafka broker
+    # makes at startup, and each points at the batch it names.
+    indexes = ",".join(segment.replace(".log", suffix) for suffix in (".index", ".timeindex"))
+    entries = kafka_dump(indexes)
+    assert len(re.findall(r"^offset: \d+ position: \d+$", entries, re.M)) > 100, entries
+    assert len(re.findall(r"^timestamp: \d+ offset: \d+$", entries, re.M)) > 100, entries
+    assert kafka_dump(indexes, "--index-sanity-check").count("passed sanity check") == 2
+    mismatches = [line for line in kafka_dump(indexes, "--verify-index-only").splitlines()
+                  if not line.startswith("Dumping ")]
+    assert mismatches == []
+
+
+# --- a real Kafka 3.9 broker's segments, read by gregor ---------------------
+
+def test_gregor_dump_log_reads_kafka_segments(kafka_broker):
+    bootstrap = kafka_broker.bootstrap
+    topics(bootstrap, "--create", "--topic", "native", "--partitions", "1", "--replication-factor", "1")
+    kafka.tool("kafka-producer-perf-test", "--topic", "native", "--num-records", "20000", "--record-size", "100",
+               "--throughput", "-1", "--producer-props", f"bootstrap.servers={bootstrap}", "compression.type=zstd")
+    produce(bootstrap, "native", [f"key{i}:value{i}" for i in range(5)], "--compression-codec", "gzip")
+    kafka_broker.stop()
+    partition = kafka_broker.partition_dir("native", 0)
+    written, _ = assert_same_batches(os.path.join(partition, "00000000000000000000.log"))
+    assert sum(int(b["count"]) for b in written) == 20005
+    assert {b["compresscodec"] for b in written} == {"zstd", "gzip"}
+    assert records(gregor_dump(partition))[-5:] == [(20000 + i, f"key{i}", f"value{i}") for i in range(5)]
