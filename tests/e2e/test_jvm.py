@@ -188,11 +188,6 @@ def test_console_producer_consumer_round_trip_and_group_lag(server):
     assert offsets == [10, 15, 5] and len(members) == 2 and "-" not in members, out  # current, end, lag
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DescribeGroups answers Dead (no protocol type, no members) for a group whose members have all left but whose "
-    "committed offsets remain (gregor retires the empty group; ListGroups still lists it as Empty): "
-    "kafka-consumer-groups --describe prints \"Error: Consumer group 'readers' does not exist.\" where Kafka 3.9 "
-    "(state Empty) prints each partition's CURRENT-OFFSET, LOG-END-OFFSET and LAG"))
 def test_kafka_consumer_groups_describes_the_lag_of_a_group_with_no_members(server):
     topics(server.bootstrap, "--create", "--topic", "lines", "--partitions", "2", "--replication-factor", "1")
     produce(server.bootstrap, "lines", [f"k{i}:line {i}" for i in range(10)])

@@ -27,6 +27,9 @@ use crate::protocol::{GroupConfig, GroupDescription, GroupError, GroupState, Mem
 use crate::records::{parse, CommittedOffset, GroupMetadata, OffsetsRecord};
 use crate::writes::{AfterWrite, Writes};
 
+/// The protocol type shown for a group known only by its offsets.
+const OFFSETS_ONLY_TYPE: &str = "consumer";
+
 /// Committed offsets of one group, by (topic, partition).
 pub(crate) type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;
 
@@ -229,7 +232,17 @@ impl GroupStateMachine {
     /// DescribeGroups for one group (`None`: not known, which Kafka
     /// describes as Dead).
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
-        let group = self.groups.get(group_id)?;
+        let Some(group) = self.groups.get(group_id) else {
+            // No members left, but offsets kept: Empty, as ListGroups says
+            // and Kafka describes it.
+            return self.offsets.contains_key(group_id).then(|| GroupDescription {
+                group_id: group_id.to_string(),
+                state: GroupState::Empty,
+                protocol_type: OFFSETS_ONLY_TYPE.to_string(),
+                protocol: String::new(),
+                members: Vec::new(),
+            });
+        };
         let protocol = group.protocol.clone().unwrap_or_default();
         Some(GroupDescription {
             group_id: group_id.to_string(),
@@ -261,7 +274,7 @@ impl GroupStateMachine {
             .collect();
         for id in self.offsets.keys() {
             out.entry(id.clone())
-                .or_insert_with(|| ("consumer".to_string(), GroupState::Empty));
+                .or_insert_with(|| (OFFSETS_ONLY_TYPE.to_string(), GroupState::Empty));
         }
         out.into_iter().map(|(id, (t, s))| (id, t, s)).collect()
     }

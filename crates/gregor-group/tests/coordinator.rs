@@ -262,9 +262,12 @@ fn offsets_of_groups_without_members_expire_after_retention() {
     c.commit("idle", -1, "", None, &[("t".into(), 0, offset(1))]).unwrap();
     c.tick(50_000);
     assert_eq!(c.committed("idle", None).len(), 1);
+    // Known by its offsets only: Empty, as Kafka describes it (not Dead).
+    assert_eq!(c.describe("idle").map(|d| d.state), Some(GroupState::Empty));
     c.tick(70_000);
     assert!(c.committed("idle", None).is_empty());
     assert!(c.list().is_empty());
+    assert!(c.describe("idle").is_none());
 }
 
 #[test]
