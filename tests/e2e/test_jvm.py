@@ -125,10 +125,6 @@ def test_java_client_produces_consumes_in_a_classic_group_and_administers(server
         assert written and all(b["producerId"] != "-1" and b["baseSequence"] != "-1" for b in written)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gregor answers CreateTopics before its controller has elected the new partitions' leaders: a describeTopics "
-    "right after createTopics shows partitions with leader=null, replicas=[], isr=[] (Kafka 3.9 completes "
-    "CreateTopics only once every partition has a leader in its metadata cache)"))
 def test_java_admin_sees_leaders_as_soon_as_create_topics_answers(server):
     assert java_check("TopicsReady", server.bootstrap, 10).split() == ["leaderless", "0"]
 

@@ -64,7 +64,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             })),
         },
         Request::ListOffsets(r) => respond(api::list_offsets::handle(broker, r, version), version),
-        Request::CreateTopics(r) => respond(api::create_topics::handle(broker, r), version),
+        Request::CreateTopics(r) => {
+            let created = api::create_topics::handle(broker, r);
+            Outcome::Delayed(Box::pin(async move { respond(created.await, version) }))
+        }
         Request::DeleteTopics(r) => respond(api::delete_topics::handle(broker, r), version),
         Request::InitProducerId(r) => respond(api::init_producer_id::handle(broker, r), version),
         Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r, version), version),

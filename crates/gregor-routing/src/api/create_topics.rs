@@ -1,5 +1,15 @@
 //! CreateTopics: partitions with a replication factor and config overrides.
+//! As Kafka, the answer waits (up to the request's `timeout_ms`) until
+//! every new partition has a leader in this broker's cluster view, so a
+//! client that describes the topic right after sees it led; topics still
+//! without leaders then get REQUEST_TIMED_OUT. A timeout of 0 answers at
+//! once.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gregor_log::TopicPartition;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
@@ -7,9 +17,63 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use super::str_bytes;
 use gregor_broker::{validate_topic_name, Broker};
 
-/// Answers a CreateTopics request.
-pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResponse {
+/// How often a waiting CreateTopics looks at the cluster view.
+const LEADER_POLL: Duration = Duration::from_millis(10);
+
+/// Answers a CreateTopics request once the created topics are led (or
+/// its timeout passes).
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: CreateTopicsRequest,
+) -> impl Future<Output = CreateTopicsResponse> + Send + 'static {
+    let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
+    // A timeout of 0 asks for no wait at all (Kafka answers at once).
+    let wait = request.timeout_ms > 0;
+    let (response, mut created) = create(broker, request);
+    if !wait {
+        created.clear();
+    }
+    let broker = broker.clone();
+    async move {
+        let mut response = response;
+        loop {
+            let waiting: Vec<usize> = created
+                .iter()
+                .copied()
+                .filter(|&i| !led(&broker, &response, i))
+                .collect();
+            if waiting.is_empty() {
+                return response;
+            }
+            if Instant::now() >= deadline {
+                for i in waiting {
+                    let result = &mut response.topics[i];
+                    result.error_code = ResponseError::RequestTimedOut.code();
+                    result.error_message = Some(str_bytes("Operation timed out: the partitions have no leader yet"));
+                }
+                return response;
+            }
+            tokio::time::sleep(LEADER_POLL).await;
+        }
+    }
+}
+
+/// Whether every partition of the `i`th topic of `response` has a leader.
+fn led(broker: &Broker, response: &CreateTopicsResponse, i: usize) -> bool {
+    let topic = &response.topics[i];
+    let replicas = broker.replicas();
+    (0..topic.num_partitions.max(0) as u32).all(|p| {
+        replicas
+            .partition_record(&TopicPartition::new(topic.name.0.as_str(), p))
+            .is_some_and(|r| r.state.leader >= 0)
+    })
+}
+
+/// Creates (or checks, with `validate_only`) each topic; returns the
+/// answer and the indexes of the topics created.
+fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsResponse, Vec<usize>) {
     let mut response = CreateTopicsResponse::default();
+    let mut created = Vec::new();
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let mut result = CreatableTopicResult::default();
@@ -61,11 +125,15 @@ pub fn handle(broker: &Broker, request: CreateTopicsRequest) -> CreateTopicsResp
                     Ok(())
                 }
             });
-        if let Err((error, message)) = outcome {
-            result.error_code = error.code();
-            result.error_message = message.map(|m| str_bytes(&m));
+        match outcome {
+            Err((error, message)) => {
+                result.error_code = error.code();
+                result.error_message = message.map(|m| str_bytes(&m));
+            }
+            Ok(()) if !request.validate_only => created.push(response.topics.len()),
+            Ok(()) => {}
         }
         response.topics.push(result);
     }
-    response
+    (response, created)
 }
