@@ -219,11 +219,6 @@ def test_kafka_configs_describe_and_alter_a_topic(server):
         "message.format.version": "3.0-IV1"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "DescribeConfigs ignores include_synonyms: every entry comes back without synonyms, so kafka-configs --describe "
-    "prints `retention.ms=3600000 sensitive=false synonyms={}` where Kafka 3.9 prints "
-    "`synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3600000}` (and, with --all, "
-    "`cleanup.policy=delete sensitive=false synonyms={DEFAULT_CONFIG:log.cleanup.policy=delete}`)"))
 def test_kafka_configs_shows_synonyms(server):
     topics(server.bootstrap, "--create", "--topic", "conf", "--partitions", "1", "--replication-factor", "1",
            "--config", "retention.ms=3600000")

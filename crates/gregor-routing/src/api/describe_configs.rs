@@ -1,9 +1,13 @@
 //! DescribeConfigs: a topic's effective settings (what admin tools show):
 //! every topic-level property of gregor-log's table, with its value, type
-//! and where the value comes from.
+//! and where the value comes from; with `include_synonyms` (v1+), Kafka's
+//! synonyms: the topic's override, then the broker property the default
+//! comes from (`log.cleanup.policy=delete`).
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::describe_configs_response::{DescribeConfigsResourceResult, DescribeConfigsResult};
+use kafka_protocol::messages::describe_configs_response::{
+    DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
+};
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 
 use super::str_bytes;
@@ -14,10 +18,19 @@ const BROKER: i8 = 4;
 /// Kafka's ConfigSource values.
 const DYNAMIC_TOPIC_CONFIG: i8 = 1;
 const DEFAULT_CONFIG: i8 = 5;
+/// Broker properties whose Kafka default is null (another synonym, such as
+/// `log.retention.hours`, holds it): Kafka lists no default synonym for them.
+const NULL_BROKER_DEFAULTS: [&str; 4] = [
+    "log.retention.ms",
+    "log.roll.ms",
+    "log.roll.jitter.ms",
+    "log.flush.interval.ms",
+];
 
 /// Answers a DescribeConfigs request (topics; brokers get an empty list).
 pub fn handle(broker: &Broker, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
     let mut response = DescribeConfigsResponse::default();
+    let resource_synonyms = request.include_synonyms;
     for resource in request.resources {
         let mut result = DescribeConfigsResult::default();
         result.resource_type = resource.resource_type;
@@ -50,11 +63,11 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest, version: i16) ->
                                 entry.documentation =
                                     request.include_documentation.then(|| str_bytes(shown.documentation));
                             }
-                            entry.config_source = if topic.overrides.contains_key(shown.name) {
-                                DYNAMIC_TOPIC_CONFIG
-                            } else {
-                                DEFAULT_CONFIG
-                            };
+                            let synonyms = synonyms(shown.name, topic.overrides.get(shown.name), broker);
+                            entry.config_source = synonyms.first().map_or(DEFAULT_CONFIG, |s| s.source);
+                            if version >= 1 && resource_synonyms {
+                                entry.synonyms = synonyms;
+                            }
                             result.configs.push(entry);
                         }
                     }
@@ -66,4 +79,28 @@ pub fn handle(broker: &Broker, request: DescribeConfigsRequest, version: i16) ->
         response.results.push(result);
     }
     response
+}
+
+/// Kafka's synonyms of a topic property: the topic's override, then the
+/// broker property holding the default, with this broker's value of it.
+fn synonyms(name: &str, overridden: Option<&String>, broker: &Broker) -> Vec<DescribeConfigsSynonym> {
+    let synonym = |name: &str, value: &str, source: i8| {
+        let mut s = DescribeConfigsSynonym::default();
+        s.name = str_bytes(name);
+        s.value = Some(str_bytes(value));
+        s.source = source;
+        s
+    };
+    let mut out = Vec::new();
+    if let Some(value) = overridden {
+        out.push(synonym(name, value, DYNAMIC_TOPIC_CONFIG));
+    }
+    let property = gregor_log::config::topic_property(name);
+    if let Some((property, server)) = property.and_then(|p| Some((p, p.server_default?))) {
+        if !NULL_BROKER_DEFAULTS.contains(&server) {
+            let value = property.value_of(&broker.topics().defaults().log_config);
+            out.push(synonym(server, &value, DEFAULT_CONFIG));
+        }
+    }
+    out
 }
