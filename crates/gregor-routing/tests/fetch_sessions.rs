@@ -5,12 +5,10 @@
 
 mod support;
 
-use bytes::Bytes;
 use gregor_log::batch::RecordBatchBuilder;
 use gregor_routing::NetworkConfig;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpStream;
@@ -44,15 +42,7 @@ async fn answer(stream: &mut TcpStream, request: RequestKind) -> FetchResponse {
 async fn produce(stream: &mut TcpStream) {
     let mut batch = RecordBatchBuilder::new(1_700_000_000_000);
     batch.append(None, Some(b"v"), &[], 1_700_000_000_000);
-    let mut partition = PartitionProduceData::default();
-    partition.records = Some(Bytes::from(batch.build()));
-    let mut topic = TopicProduceData::default();
-    topic.name = TopicName(StrBytes::from_static_str("t"));
-    topic.partition_data = vec![partition];
-    let mut request = ProduceRequest::default();
-    request.acks = 1;
-    request.timeout_ms = 1_000;
-    request.topic_data = vec![topic];
+    let request = support::produce_to_t(batch.build());
     support::call(stream, ApiKey::Produce, 9, &RequestKind::Produce(request)).await;
 }
 

@@ -5,11 +5,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use gregor_log::batch::RecordBatchBuilder;
 use gregor_routing::NetworkConfig;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse,
     ProduceRequest, ProduceResponse, TopicName,
@@ -39,17 +38,7 @@ fn fetch_request(max_wait_ms: i32) -> FetchRequest {
 fn produce_request() -> ProduceRequest {
     let mut batch = RecordBatchBuilder::new(1_700_000_000_000);
     batch.append(Some(b"k"), Some(b"v"), &[], 1_700_000_000_000);
-    let mut partition = PartitionProduceData::default();
-    partition.index = 0;
-    partition.records = Some(Bytes::from(batch.build()));
-    let mut topic = TopicProduceData::default();
-    topic.name = TopicName(StrBytes::from_static_str("t"));
-    topic.partition_data = vec![partition];
-    let mut request = ProduceRequest::default();
-    request.acks = 1;
-    request.timeout_ms = 30_000;
-    request.topic_data = vec![topic];
-    request
+    support::produce_to_t(batch.build())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,11 +7,9 @@
 
 mod support;
 
-use bytes::Bytes;
 use gregor_log::batch::RecordBatchBuilder;
 use gregor_routing::{NetworkConfig, SUPPORTED};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::RecordBatchDecoder;
@@ -102,16 +100,7 @@ async fn fetch_returns_the_same_records_at_every_version() {
         for i in 0..3u8 {
             batch.append(Some(&[i]), Some(&[i; 300]), &[], 1_700_000_000_000);
         }
-        let mut partition = PartitionProduceData::default();
-        partition.index = 0;
-        partition.records = Some(Bytes::from(batch.build()));
-        let mut topic = TopicProduceData::default();
-        topic.name = TopicName(StrBytes::from_static_str("t"));
-        topic.partition_data = vec![partition];
-        let mut produce = ProduceRequest::default();
-        produce.acks = 1;
-        produce.timeout_ms = 1_000;
-        produce.topic_data = vec![topic];
+        let produce = support::produce_to_t(batch.build());
         let ResponseKind::Produce(answer) =
             support::call(&mut stream, ApiKey::Produce, 9, &RequestKind::Produce(produce)).await
         else {

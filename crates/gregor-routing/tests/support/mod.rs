@@ -12,7 +12,10 @@ use gregor_coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore};
 use gregor_log::{Clock, LogManager, LogManagerConfig, SystemClock, TopicPartition};
 use gregor_replication::{LeaderAndIsr, PartitionRecord};
 use gregor_routing::{BrokerMetrics, NetworkConfig, SocketServer};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ProduceRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind, TopicName,
+};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -154,4 +157,19 @@ pub async fn call(stream: &mut TcpStream, key: ApiKey, version: i16, request: &R
         "{key:?} v{version}: bytes left after the response"
     );
     response
+}
+
+/// A Produce (acks=1) of `batches` to partition 0 of topic `t`.
+pub fn produce_to_t(batches: Vec<u8>) -> ProduceRequest {
+    let mut partition = PartitionProduceData::default();
+    partition.index = 0;
+    partition.records = Some(Bytes::from(batches));
+    let mut topic = TopicProduceData::default();
+    topic.name = TopicName(StrBytes::from_static_str("t"));
+    topic.partition_data = vec![partition];
+    let mut request = ProduceRequest::default();
+    request.acks = 1;
+    request.timeout_ms = 30_000;
+    request.topic_data = vec![topic];
+    request
 }
