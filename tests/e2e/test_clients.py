@@ -170,6 +170,30 @@ def test_admin_configs_and_partitions_survive_a_restart(broker):
     assert errors and errors[0] is not None
 
 
+def test_list_offsets_by_max_timestamp_and_the_flexible_fetch(broker):
+    """ListOffsets v7+ (KIP-734) through confluent-kafka's admin client,
+    and the records read back with librdkafka's newest Fetch version."""
+    from confluent_kafka import TopicPartition as CkTopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([CkNewTopic("maxts", 1, 1)])["maxts"].result(30)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 0})
+    now = int(time.time() * 1000)
+    stamps = [now - 4000, now - 1000, now - 3000, now - 2000]
+    for i, ts in enumerate(stamps):
+        producer.produce("maxts", value=b"%d" % i, partition=0, timestamp=ts)
+        producer.flush(30)  # one batch each
+    tp = CkTopicPartition("maxts", 0)
+    found = admin.list_offsets({tp: OffsetSpec.max_timestamp()})[tp].result(30)
+    assert (found.offset, found.timestamp) == (1, now - 1000)
+    assert admin.list_offsets({tp: OffsetSpec.earliest()})[tp].result(30).offset == 0
+    assert admin.list_offsets({tp: OffsetSpec.latest()})[tp].result(30).offset == 4
+    got = consume_all(broker.bootstrap, "maxts", 1, 4)
+    assert [m.value() for m in got] == [b"0", b"1", b"2", b"3"]
+    assert [m.timestamp()[1] for m in got] == stamps
+
+
 # Kafka 3.9's topic-level configs (TopicConfig / LogConfig.configNames()).
 KAFKA_39_TOPIC_CONFIGS = {
     "cleanup.policy", "compression.gzip.level", "compression.lz4.level", "compression.type",

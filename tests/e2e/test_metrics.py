@@ -2,6 +2,7 @@
 with the Prometheus client's own text-format parser; and JSON logs."""
 import json
 import os
+import time
 import urllib.request
 
 from confluent_kafka import Producer
@@ -59,3 +60,38 @@ def test_json_logs(tmp_path):
     records = [json.loads(line) for line in lines]
     assert any(r.get("fields", {}).get("message") == "gregor broker started" for r in records), records[:3]
     assert all("level" in r and "timestamp" in r for r in records)
+
+
+def test_kafka_python_fetches_through_an_incremental_session(broker):
+    """kafka-python keeps a fetch session (KIP-227) with the broker: the
+    broker holds it while the consumer reads, and every record arrives
+    once, in order, though later fetches name only what changed."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    admin.create_topics([NewTopic("sessions", num_partitions=3, replication_factor=1)])
+    admin.close()
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
+    consumer = KafkaConsumer(bootstrap_servers=broker.bootstrap, fetch_max_wait_ms=100)
+    consumer.assign([TopicPartition("sessions", p) for p in range(3)])
+    consumer.seek_to_beginning()
+    got = {p: [] for p in range(3)}
+    held = 0
+    for round_ in range(20):
+        # Only one partition moves each round; the others stay quiet.
+        p = round_ % 2
+        for i in range(5):
+            producer.send("sessions", value=b"%d-%d" % (round_, i), partition=p).get(10)
+        deadline = time.time() + 10
+        while sum(map(len, got.values())) < (round_ + 1) * 5 and time.time() < deadline:
+            for tp, records in consumer.poll(timeout_ms=200).items():
+                got[tp.partition].extend(r.value for r in records)
+        held = max(held, samples(scrape(broker)["gregor_fetch_sessions"], "gregor_fetch_sessions")[0])
+    consumer.close()
+    producer.close()
+    assert held >= 1, "no fetch session was kept"
+    for p in range(2):
+        expected = [b"%d-%d" % (r, i) for r in range(20) if r % 2 == p for i in range(5)]
+        assert got[p] == expected
+    assert got[2] == []

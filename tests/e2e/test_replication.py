@@ -158,6 +158,9 @@ def run_scenario(cluster):
     under = sum(samples(f["gregor_under_replicated_partitions"], "gregor_under_replicated_partitions")[0]
                 for f in families)
     assert under == 0
+    # The followers fetch through sessions (KIP-227) with their leaders.
+    sessions = sum(samples(f["gregor_fetch_sessions"], "gregor_fetch_sessions")[0] for f in families)
+    assert sessions >= 2, sessions
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ use kafka_protocol::error::ResponseError;
 use crate::catalog::ClusterCatalog;
 use crate::config::BrokerConfig;
 use crate::errors::{log_error, replication_error};
+use crate::fetch_sessions::FetchSessions;
 use crate::groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 use crate::producer_ids::ProducerIds;
 use crate::replicas::{LeaderAppend, ReplicaAppendError, ReplicaManager};
@@ -25,6 +26,7 @@ pub struct Broker {
     replicas: Arc<ReplicaManager>,
     groups: Groups,
     producer_ids: ProducerIds,
+    fetch_sessions: FetchSessions,
 }
 
 impl Broker {
@@ -60,13 +62,14 @@ impl Broker {
         let groups = Groups::start(group_config, offsets, clock.clone())
             .map_err(|e| format!("loading committed offsets: {e}"))?;
         Ok(Self {
-            config,
             clock,
             logs,
             topics,
             replicas,
             groups,
             producer_ids: ProducerIds::new(catalog),
+            fetch_sessions: FetchSessions::new(config.fetch_session_slots),
+            config,
         })
     }
 
@@ -98,6 +101,11 @@ impl Broker {
     /// The groups.
     pub fn groups(&self) -> &Groups {
         &self.groups
+    }
+
+    /// The fetch sessions.
+    pub fn fetch_sessions(&self) -> &FetchSessions {
+        &self.fetch_sessions
     }
 
     /// A producer id no broker handed out before.

@@ -28,6 +28,8 @@ pub struct BrokerConfig {
     /// `default.replication.factor` for auto-created topics and
     /// CreateTopics without a factor.
     pub default_replication_factor: u16,
+    /// `max.incremental.fetch.session.cache.slots`.
+    pub fetch_session_slots: usize,
 }
 
 impl Default for BrokerConfig {
@@ -44,6 +46,7 @@ impl Default for BrokerConfig {
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             offsets_topic_replication_factor: 3,
             default_replication_factor: 1,
+            fetch_session_slots: 1_000,
         }
     }
 }

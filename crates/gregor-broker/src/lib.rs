@@ -13,6 +13,7 @@
 //! - [`Groups`]: the group coordinator over `__consumer_offsets`
 //!   ([`OffsetsTopic`]), serving the groups of the partitions led here.
 //! - [`ProducerIds`]: producer ids from blocks claimed in the catalog.
+//! - [`fetch_sessions`]: the fetch sessions of KIP-227.
 //! - [`Broker`]: the parts assembled, with one injected clock.
 //! - [`errors`]: the one place where gregor's errors become Kafka error
 //!   codes.
@@ -28,6 +29,7 @@ mod catalog;
 mod config;
 mod coordinated_catalog;
 pub mod errors;
+pub mod fetch_sessions;
 mod groups;
 mod producer_ids;
 mod replicas;

@@ -131,7 +131,8 @@ pub struct Consumer {
     last_heartbeat: std::time::Instant,
 }
 
-fn topic_name(t: &str) -> TopicName {
+/// A protocol topic name.
+pub(crate) fn topic_name(t: &str) -> TopicName {
     TopicName(StrBytes::from_string(t.to_string()))
 }
 

@@ -24,6 +24,7 @@ mod admin;
 mod cluster;
 mod connection;
 mod consumer;
+mod fetch_session;
 pub mod group;
 mod producer;
 
@@ -31,5 +32,6 @@ pub use admin::{Admin, PartitionInfo, TopicInfo};
 pub use cluster::Cluster;
 pub use connection::{ClientError, Connection};
 pub use consumer::{fetch_request, ConsumedRecord, Consumer, ConsumerConfig, StartAt};
+pub use fetch_session::FetchSession;
 pub use gregor_log::batch::Compression;
 pub use producer::{murmur2, partition_for_key, Delivery, Producer, ProducerConfig};

@@ -7,35 +7,28 @@
 
 use xxhash_rust::xxh3::xxh3_128;
 
-const EMPTY: u64 = u64::MAX;
 const SLOT_BYTES: usize = 24;
 const LOAD_FACTOR: f64 = 0.9;
 
-#[derive(Clone, Copy)]
-struct Slot {
-    digest: u128,
-    offset: u64,
-}
-
-/// Latest offset per key, bounded by a memory budget.
+/// Latest offset per key, bounded by a memory budget. The slots are one
+/// zeroed allocation (`offset + 1` is stored, so zero means empty): the
+/// kernel hands out its pages only as keys land in them, and `clear`
+/// gives them back, so an idle cleaner holds no memory.
 pub struct OffsetMap {
-    slots: Vec<Slot>,
+    /// Three words a slot: digest low, digest high, offset + 1.
+    slots: Vec<u64>,
+    capacity: usize,
     len: usize,
     limit: usize,
 }
 
 impl OffsetMap {
-    /// A map using about `memory_bytes` (at least room for a few keys).
+    /// A map using at most about `memory_bytes` (at least room for a few keys).
     pub fn with_memory(memory_bytes: usize) -> Self {
         let capacity = (memory_bytes / SLOT_BYTES).max(16);
         Self {
-            slots: vec![
-                Slot {
-                    digest: 0,
-                    offset: EMPTY
-                };
-                capacity
-            ],
+            slots: vec![0; capacity * 3],
+            capacity,
             len: 0,
             limit: ((capacity as f64) * LOAD_FACTOR) as usize,
         }
@@ -46,23 +39,24 @@ impl OffsetMap {
     pub fn put(&mut self, key: &[u8], offset: u64) -> bool {
         let digest = xxh3_128(key);
         let i = self.find(digest);
-        let slot = &mut self.slots[i];
-        if slot.offset == EMPTY {
+        let stored = offset.saturating_add(1);
+        let slot = &mut self.slots[3 * i..3 * i + 3];
+        if slot[2] == 0 {
             if self.len >= self.limit {
                 return false;
             }
             self.len += 1;
-            *slot = Slot { digest, offset };
-        } else if offset > slot.offset {
-            slot.offset = offset;
+            slot.copy_from_slice(&[digest as u64, (digest >> 64) as u64, stored]);
+        } else if stored > slot[2] {
+            slot[2] = stored;
         }
         true
     }
 
     /// The latest offset recorded for `key`.
     pub fn get(&self, key: &[u8]) -> Option<u64> {
-        let slot = self.slots[self.find(xxh3_128(key))];
-        (slot.offset != EMPTY).then_some(slot.offset)
+        let i = self.find(xxh3_128(key));
+        self.slots[3 * i + 2].checked_sub(1)
     }
 
     /// True when no new key fits.
@@ -80,24 +74,24 @@ impl OffsetMap {
         self.len == 0
     }
 
-    /// Forgets every key, keeping the memory.
+    /// Forgets every key and gives the touched memory back (a fresh zeroed
+    /// allocation costs nothing until used).
     pub fn clear(&mut self) {
-        self.slots.fill(Slot {
-            digest: 0,
-            offset: EMPTY,
-        });
+        self.slots = Vec::new();
+        self.slots = vec![0; self.capacity * 3];
         self.len = 0;
     }
 
     /// The slot holding `digest`, or the empty slot where it would go.
     fn find(&self, digest: u128) -> usize {
-        let mut i = (digest as u64 as usize) % self.slots.len();
+        let (low, high) = (digest as u64, (digest >> 64) as u64);
+        let mut i = (low as usize) % self.capacity;
         loop {
-            let slot = &self.slots[i];
-            if slot.offset == EMPTY || slot.digest == digest {
+            let slot = &self.slots[3 * i..3 * i + 3];
+            if slot[2] == 0 || (slot[0] == low && slot[1] == high) {
                 return i;
             }
-            i = (i + 1) % self.slots.len();
+            i = (i + 1) % self.capacity;
         }
     }
 }

@@ -182,6 +182,24 @@ fn offset_for_timestamp_finds_the_first_record_at_or_after() {
 }
 
 #[test]
+fn max_timestamp_offset_finds_the_first_record_with_the_largest_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), small_segments(1500)).unwrap();
+    assert_eq!(log.max_timestamp_offset().unwrap(), None, "an empty log");
+    // Timestamps go up, then a late batch (offsets 80..83) carries the
+    // largest ones, then they go down again; segments roll in between.
+    for i in 0..20i64 {
+        log.append(&mut batch("t", 4, 10_000 + i * 10), 0).unwrap();
+    }
+    log.append(&mut batch("t", 4, 50_000), 0).unwrap();
+    for i in 0..20i64 {
+        log.append(&mut batch("t", 4, 20_000 + i), 0).unwrap();
+    }
+    assert!(log.segment_count() > 2);
+    assert_eq!(log.max_timestamp_offset().unwrap(), Some((83, 50_003)));
+}
+
+#[test]
 fn log_append_time_stamps_batches() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(777_000));

@@ -63,7 +63,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 respond_spliced(response, splices, version)
             })),
         },
-        Request::ListOffsets(r) => respond(api::list_offsets::handle(broker, r), version),
+        Request::ListOffsets(r) => respond(api::list_offsets::handle(broker, r, version), version),
         Request::CreateTopics(r) => respond(api::create_topics::handle(broker, r), version),
         Request::DeleteTopics(r) => respond(api::delete_topics::handle(broker, r), version),
         Request::InitProducerId(r) => respond(api::init_producer_id::handle(broker, r), version),

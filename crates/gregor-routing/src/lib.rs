@@ -25,3 +25,4 @@ pub use allocator::HugeAllocationGuard;
 pub use metrics::BrokerMetrics;
 pub use network::{NetworkConfig, SocketServer};
 pub use request::{decode_frame, Frame, Request};
+pub use versions::SUPPORTED;

@@ -1,6 +1,7 @@
 //! The broker's metrics in Prometheus' text format: requests and their
 //! latency per API, bytes in and out, the request queue's depth,
-//! under-replicated partitions, ISR shrinks and expansions, and each
+//! under-replicated partitions, ISR shrinks and expansions, fetch
+//! sessions held, and each
 //! partition's log size and segment count.
 
 use std::sync::{Arc, OnceLock};
@@ -43,6 +44,7 @@ pub struct BrokerMetrics {
     queue_depth: Gauge,
     queue: OnceLock<(Arc<Semaphore>, usize)>,
     under_replicated: Gauge,
+    fetch_sessions: Gauge,
     log_bytes: Family<PartitionLabels, Gauge>,
     log_segments: Family<PartitionLabels, Gauge>,
 }
@@ -70,6 +72,7 @@ impl BrokerMetrics {
             queue_depth: Gauge::default(),
             queue: OnceLock::new(),
             under_replicated: Gauge::default(),
+            fetch_sessions: Gauge::default(),
             log_bytes: Family::default(),
             log_segments: Family::default(),
         };
@@ -92,6 +95,11 @@ impl BrokerMetrics {
                 "under_replicated_partitions",
                 "Partitions led here whose ISR lacks some replica",
                 metrics.under_replicated.clone(),
+            );
+            r.register(
+                "fetch_sessions",
+                "Incremental fetch sessions held (KIP-227)",
+                metrics.fetch_sessions.clone(),
             );
             r.register(
                 "log_size_bytes",
@@ -131,8 +139,10 @@ impl BrokerMetrics {
         r.register("isr_expands", "ISR expansions of partitions led here", expands);
     }
 
-    /// The text exposition, with the gauges read now.
-    pub fn render(&self, logs: &LogManager, replicas: &ReplicaManager) -> String {
+    /// The text exposition, with the gauges read now (`fetch_sessions`:
+    /// the fetch sessions held).
+    pub fn render(&self, logs: &LogManager, replicas: &ReplicaManager, fetch_sessions: usize) -> String {
+        self.fetch_sessions.set(fetch_sessions as i64);
         if let Some((slots, capacity)) = self.queue.get() {
             let waiting = capacity.saturating_sub(slots.available_permits());
             self.queue_depth.set(waiting as i64);
@@ -204,7 +214,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let logs = LogManager::open(gregor_log::LogManagerConfig::new(vec![dir.path().to_path_buf()])).unwrap();
         let replicas = ReplicaManager::new(0, Default::default(), Arc::new(gregor_log::SystemClock));
-        let text = metrics.render(&logs, &replicas);
+        let text = metrics.render(&logs, &replicas, 0);
         assert!(text.contains("gregor_requests_total{api=\"Produce\"} 2"), "{text}");
         assert!(text.contains("gregor_requests_total{api=\"LeaderAndIsr\"} 1"), "{text}");
         assert!(

@@ -61,6 +61,9 @@ pub struct ServerConfig {
     /// Replicas of `__consumer_offsets` (capped to the live brokers).
     #[serde(rename = "offsets.topic.replication.factor")]
     pub offsets_topic_replication_factor: u16,
+    /// Fetch sessions (KIP-227) the broker keeps at most.
+    #[serde(rename = "max.incremental.fetch.session.cache.slots")]
+    pub max_incremental_fetch_session_cache_slots: usize,
     /// Segment size of `__consumer_offsets`.
     #[serde(rename = "offsets.topic.segment.bytes")]
     pub offsets_topic_segment_bytes: u32,
@@ -121,6 +124,7 @@ impl Default for ServerConfig {
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
+            max_incremental_fetch_session_cache_slots: 1_000,
             offsets_retention_minutes: 7 * 24 * 60,
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
@@ -158,6 +162,7 @@ const PROPERTIES: &[&str] = &[
     "offsets.topic.num.partitions",
     "offsets.topic.segment.bytes",
     "offsets.topic.replication.factor",
+    "max.incremental.fetch.session.cache.slots",
     "offsets.retention.minutes",
     "group.initial.rebalance.delay.ms",
     "group.min.session.timeout.ms",
@@ -247,6 +252,7 @@ fn typed(property: &str, value: &str) -> toml::Value {
         | "offsets.topic.num.partitions"
         | "offsets.topic.segment.bytes"
         | "offsets.topic.replication.factor"
+        | "max.incremental.fetch.session.cache.slots"
         | "offsets.retention.minutes"
         | "group.initial.rebalance.delay.ms"
         | "group.min.session.timeout.ms"

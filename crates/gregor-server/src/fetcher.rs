@@ -2,14 +2,17 @@
 //! of, one task with one connection that asks OffsetForLeaderEpoch where
 //! its log diverges (after a leader change), then Fetches from its log
 //! end as a replica (`replica_id` set) and appends what comes back. The
-//! decisions are gregor-replication's, through the [`ReplicaManager`].
+//! fetches go through a fetch session (KIP-227): after the first, a
+//! request names only partitions whose position moved, and the leader
+//! answers only partitions with news. The decisions are
+//! gregor-replication's, through the [`ReplicaManager`].
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use gregor_broker::{FollowedPartition, ReplicaManager};
-use gregor_client::{fetch_request, ClientError, Connection, ConsumerConfig};
+use gregor_client::{ClientError, Connection, ConsumerConfig, FetchSession};
 use gregor_log::TopicPartition;
 use gregor_replication::{EpochEnd, FollowerRequest, ReplicationError};
 use kafka_protocol::error::ResponseError;
@@ -60,6 +63,7 @@ pub fn spawn(replicas: Arc<ReplicaManager>, mut stop: watch::Receiver<bool>) -> 
 async fn fetch_from(replicas: Arc<ReplicaManager>, leader: i32, stop: watch::Receiver<bool>) {
     let local = replicas.local();
     let mut connection: Option<Connection> = None;
+    let mut session = FetchSession::new();
     loop {
         if *stop.borrow() {
             return;
@@ -97,7 +101,7 @@ async fn fetch_from(replicas: Arc<ReplicaManager>, leader: i32, stop: watch::Rec
         let outcome = if !queries.is_empty() {
             truncate(&replicas, conn, local, &queries).await
         } else if !fetches.is_empty() {
-            fetch(&replicas, conn, local, &fetches).await
+            fetch(&replicas, conn, &mut session, local, &fetches).await
         } else {
             tokio::time::sleep(BACKOFF).await;
             Ok(())
@@ -105,6 +109,7 @@ async fn fetch_from(replicas: Arc<ReplicaManager>, leader: i32, stop: watch::Rec
         if let Err(e) = outcome {
             tracing::debug!(leader, "replica fetch failed: {e}");
             connection = None;
+            session.reset();
             tokio::time::sleep(BACKOFF).await;
         }
     }
@@ -180,6 +185,7 @@ async fn truncate(
 async fn fetch(
     replicas: &Arc<ReplicaManager>,
     conn: &mut Connection,
+    session: &mut FetchSession,
     local: i32,
     fetches: &[(FollowedPartition, u64)],
 ) -> Result<(), ClientError> {
@@ -200,9 +206,10 @@ async fn fetch(
             )
         })
         .collect();
-    let request = fetch_request(local, &config, &targets);
+    let request = session.request(local, &config, &targets);
     conn.set_timeout(Duration::from_millis(FETCH_WAIT_MS as u64 + 10_000));
     let response = conn.send(request, FETCH_VERSION).await?;
+    session.answered(response.error_code, response.session_id, &targets);
     let mut refused = false;
     let mut outcomes = Vec::new();
     for topic in response.responses {

@@ -106,6 +106,7 @@ impl Server {
             offsets_topic_partitions: config.offsets_topic_num_partitions,
             offsets_topic_segment_bytes: config.offsets_topic_segment_bytes,
             offsets_topic_replication_factor: config.offsets_topic_replication_factor,
+            fetch_session_slots: config.max_incremental_fetch_session_cache_slots,
             default_replication_factor: config.default_replication_factor,
             ..BrokerConfig::default()
         };

@@ -50,9 +50,11 @@ async fn answer(mut stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>, me
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
     let path = path.split('?').next().unwrap_or("");
     let response = if method == "GET" && path == "/metrics" {
-        let body = tokio::task::spawn_blocking(move || metrics.render(broker.logs(), broker.replicas()))
-            .await
-            .unwrap_or_default();
+        let body = tokio::task::spawn_blocking(move || {
+            metrics.render(broker.logs(), broker.replicas(), broker.fetch_sessions().len())
+        })
+        .await
+        .unwrap_or_default();
         format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",

@@ -119,6 +119,16 @@ impl Topics {
         self.known.read().get(name).cloned()
     }
 
+    /// The name of the known topic with id `id` (Fetch v13+ names topics
+    /// by id).
+    pub fn name_of(&self, id: Uuid) -> Option<String> {
+        self.known
+            .read()
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(name, _)| name.clone())
+    }
+
     /// The log settings of a topic with `overrides` over the defaults,
     /// checked by Kafka's rules (the message names the property at fault).
     pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, String> {

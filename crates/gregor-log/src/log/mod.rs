@@ -320,6 +320,25 @@ impl Log {
         Ok(None)
     }
 
+    /// The first record carrying the log's largest timestamp, with that
+    /// timestamp (ListOffsets MAX_TIMESTAMP, KIP-734): found in the earliest
+    /// segment holding it, as Kafka does; `None` for an empty log.
+    /// Compressed batches answer with their base offset.
+    pub fn max_timestamp_offset(&self) -> Result<Option<(u64, i64)>> {
+        let start = self.log_start_offset();
+        let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
+        let mut latest: Option<&Arc<Segment>> = None;
+        for segment in segments.iter().filter(|s| s.size() > 0) {
+            if latest.is_none_or(|l| segment.largest_timestamp() > l.largest_timestamp()) {
+                latest = Some(segment);
+            }
+        }
+        let Some(segment) = latest else { return Ok(None) };
+        segment
+            .offset_for_timestamp(segment.largest_timestamp(), start)
+            .context(|| format!("searching {} for its largest timestamp", self.dir.display()))
+    }
+
     fn active_segment(&self) -> Arc<Segment> {
         self.segments
             .read()

@@ -1,7 +1,10 @@
 //! Fetch: whole batches from each partition, up to the high watermark
 //! for consumers and up to the log end for follower replicas (whose fetch
 //! offset also reports their progress to the leader), waiting up to
-//! `max_wait_ms` for `min_bytes`.
+//! `max_wait_ms` for `min_bytes`. From v7 a fetcher may keep a fetch
+//! session (KIP-227, `gregor_broker::fetch_sessions`): then it names only
+//! what changed and is answered only what changed. From v13 topics are
+//! named by id; from v15 a follower names itself in `replica_state`.
 //!
 //! The records never enter user space: each partition's `records` field
 //! is encoded with a unique 16-byte placeholder, and the connection sends
@@ -14,12 +17,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use gregor_broker::errors::code_for;
+use gregor_broker::fetch_sessions::{FetchPosition, PartitionMarks, SessionFetch, SessionPartition, SessionRequest};
+use gregor_broker::Broker;
+use gregor_log::TopicPartition;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse};
-
-use gregor_broker::errors::code_for;
-use gregor_broker::Broker;
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
 
 use crate::splice::{placeholder, Splice};
 
@@ -29,17 +35,55 @@ pub type FetchAnswer = (FetchResponse, Vec<Splice>);
 /// A fetch waiting for data: resolves with its answer.
 pub type DelayedFetch = Pin<Box<dyn Future<Output = FetchAnswer> + Send>>;
 
+/// One partition to read.
+struct Read {
+    /// The topic's name (`None`: an unknown topic id).
+    topic: Option<String>,
+    /// The topic's id (v13+ answers with it).
+    topic_id: Uuid,
+    partition: i32,
+    position: FetchPosition,
+}
+
+/// How the fetch stands with its session.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Session {
+    /// Every partition answered; `id` opened (0: none).
+    Full { id: i32 },
+    /// Only changes answered.
+    Incremental { id: i32 },
+}
+
+/// A fetch request with what is resolved once for all its reads.
+struct Fetch {
+    version: i16,
+    min_bytes: usize,
+    max_bytes: usize,
+    reads: Vec<Read>,
+    session: Session,
+    /// The follower replica fetching, if it is one.
+    follower: Option<i32>,
+    /// Partitions whose follower progress the leader refused.
+    refused: Vec<(TopicPartition, ResponseError)>,
+}
+
 /// Answers a Fetch request: `Ok` when the first read satisfies it (enough
 /// bytes, an error, or no wait allowed), otherwise `Err` with the delayed
 /// fetch — a future that reads again on every append until `min_bytes`
 /// arrive or `max_wait_ms` passes.
 pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Result<FetchAnswer, DelayedFetch> {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let refused = record_follower_progress(broker, &request);
-    let request = Arc::new((request, refused));
-    let (response, splices, bytes) = read_once(broker, &request, version);
-    if satisfied(&request.0, &response, bytes, deadline) {
-        return Ok((response, splices));
+    let fetch = match resolve(broker, request, version) {
+        Ok(fetch) => Arc::new(fetch),
+        Err(refused) => {
+            let mut response = FetchResponse::default();
+            response.error_code = refused.code();
+            return Ok((response, Vec::new()));
+        }
+    };
+    let (response, splices, bytes) = read_once(broker, &fetch);
+    if satisfied(&fetch, &response, bytes, deadline) {
+        return Ok(finish(broker, &fetch, response, splices));
     }
     let broker = broker.clone();
     Err(Box::pin(async move {
@@ -49,17 +93,118 @@ pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Resu
             let appended = progress.notified();
             tokio::pin!(appended);
             appended.as_mut().enable();
-            let (response, splices, bytes) = read_once(&broker, &request, version);
-            if satisfied(&request.0, &response, bytes, deadline) {
-                return (response, splices);
+            let (response, splices, bytes) = read_once(&broker, &fetch);
+            if satisfied(&fetch, &response, bytes, deadline) {
+                return finish(&broker, &fetch, response, splices);
             }
             let _ = tokio::time::timeout(deadline - Instant::now(), appended).await;
         }
     }))
 }
 
-fn satisfied(request: &FetchRequest, response: &FetchResponse, bytes: usize, deadline: Instant) -> bool {
-    bytes >= request.min_bytes.max(1) as usize || Instant::now() >= deadline || has_error(response)
+/// Names the topics, applies the session fields, finds the follower and
+/// records its progress.
+fn resolve(broker: &Broker, request: FetchRequest, version: i16) -> Result<Fetch, ResponseError> {
+    let topics = broker.topics();
+    let name_of = |name: &TopicName, id: Uuid| {
+        if version >= 13 {
+            topics.name_of(id)
+        } else {
+            Some(name.0.to_string())
+        }
+    };
+    let mut named = Vec::new();
+    let mut unknown = Vec::new();
+    for topic in &request.topics {
+        let name = name_of(&topic.topic, topic.topic_id);
+        for p in &topic.partitions {
+            let position = FetchPosition {
+                fetch_offset: p.fetch_offset,
+                partition_max_bytes: p.partition_max_bytes,
+                current_leader_epoch: p.current_leader_epoch,
+            };
+            match &name {
+                Some(name) => named.push((
+                    SessionPartition {
+                        topic: name.clone(),
+                        partition: p.partition,
+                    },
+                    position,
+                )),
+                None => unknown.push(Read {
+                    topic: None,
+                    topic_id: topic.topic_id,
+                    partition: p.partition,
+                    position,
+                }),
+            }
+        }
+    }
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let follower = (replica_id >= 0).then_some(replica_id);
+    let (session, partitions) = if version >= 7 {
+        let forgotten = request
+            .forgotten_topics_data
+            .iter()
+            .filter_map(|t| Some((name_of(&t.topic, t.topic_id)?, &t.partitions)))
+            .flat_map(|(name, partitions)| {
+                partitions.iter().map(move |&partition| SessionPartition {
+                    topic: name.clone(),
+                    partition,
+                })
+            })
+            .collect();
+        let asked = SessionRequest {
+            session_id: request.session_id,
+            epoch: request.session_epoch,
+            partitions: named,
+            forgotten,
+            privileged: follower.is_some(),
+        };
+        match broker.fetch_sessions().begin(asked, broker.now_ms()) {
+            Ok(SessionFetch::Full { session_id, partitions }) => (Session::Full { id: session_id }, partitions),
+            Ok(SessionFetch::Incremental { session_id, partitions }) => {
+                (Session::Incremental { id: session_id }, partitions)
+            }
+            Err(gregor_broker::fetch_sessions::SessionError::NotFound) => {
+                return Err(ResponseError::FetchSessionIdNotFound)
+            }
+            Err(gregor_broker::fetch_sessions::SessionError::InvalidEpoch) => {
+                return Err(ResponseError::InvalidFetchSessionEpoch)
+            }
+        }
+    } else {
+        (Session::Full { id: 0 }, named)
+    };
+    let mut reads: Vec<Read> = partitions
+        .into_iter()
+        .map(|(p, position)| Read {
+            topic_id: topics.get(&p.topic).map_or(Uuid::nil(), |t| t.id),
+            topic: Some(p.topic),
+            partition: p.partition,
+            position,
+        })
+        .collect();
+    reads.extend(unknown);
+    let mut fetch = Fetch {
+        version,
+        min_bytes: request.min_bytes.max(1) as usize,
+        max_bytes: request.max_bytes.max(0) as usize,
+        reads,
+        session,
+        follower,
+        refused: Vec::new(),
+    };
+    fetch.refused = record_follower_progress(broker, &fetch);
+    Ok(fetch)
+}
+
+fn satisfied(fetch: &Fetch, response: &FetchResponse, bytes: usize, deadline: Instant) -> bool {
+    bytes >= fetch.min_bytes || Instant::now() >= deadline || has_error(response)
 }
 
 fn has_error(response: &FetchResponse) -> bool {
@@ -70,94 +215,140 @@ fn has_error(response: &FetchResponse) -> bool {
         .any(|p| p.error_code != 0)
 }
 
-/// The fetch, and the partitions whose follower progress the leader refused.
-type Fetch = Arc<(FetchRequest, Vec<((String, i32), ResponseError)>)>;
-
-fn follower(request: &FetchRequest) -> Option<i32> {
-    (request.replica_id.0 >= 0).then_some(request.replica_id.0)
-}
-
 fn leader_epoch(current: i32) -> Option<i32> {
     (current >= 0).then_some(current)
 }
 
 /// A follower's fetch offsets are its log ends: the leader records them
-/// once per request (moving the high watermark). Returns the partitions
-/// refused.
-fn record_follower_progress(broker: &Broker, request: &FetchRequest) -> Vec<((String, i32), ResponseError)> {
-    let Some(replica) = follower(request) else {
+/// once per request (moving the high watermark), for every partition of
+/// its session. Returns the partitions refused.
+fn record_follower_progress(broker: &Broker, fetch: &Fetch) -> Vec<(TopicPartition, ResponseError)> {
+    let Some(replica) = fetch.follower else {
         return Vec::new();
     };
     let replicas = broker.replicas();
     let mut refused = Vec::new();
-    for topic in &request.topics {
-        for p in &topic.partitions {
-            let key = (topic.topic.0.to_string(), p.partition);
-            let tp = gregor_log::TopicPartition::new(&key.0, u32::try_from(p.partition).unwrap_or(u32::MAX));
-            let offset = u64::try_from(p.fetch_offset).unwrap_or(0);
-            if let Err(e) = replicas.on_follower_fetch(&tp, replica, offset, leader_epoch(p.current_leader_epoch)) {
-                refused.push((key, gregor_broker::errors::replication_error(e)));
-            }
+    for read in &fetch.reads {
+        let Some(name) = &read.topic else { continue };
+        let tp = TopicPartition::new(name, u32::try_from(read.partition).unwrap_or(u32::MAX));
+        let offset = u64::try_from(read.position.fetch_offset).unwrap_or(0);
+        let epoch = leader_epoch(read.position.current_leader_epoch);
+        if let Err(e) = replicas.on_follower_fetch(&tp, replica, offset, epoch) {
+            refused.push((tp, gregor_broker::errors::replication_error(e)));
         }
     }
     refused
 }
 
-fn read_once(broker: &Broker, fetch: &Fetch, version: i16) -> (FetchResponse, Vec<Splice>, usize) {
-    let (request, refused) = &**fetch;
-    let replica = follower(request);
+fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usize) {
+    let compact = fetch.version >= 12;
     let mut response = FetchResponse::default();
     let mut splices = Vec::new();
     let mut total = 0usize;
-    let max_bytes = request.max_bytes.max(0) as usize;
-    for topic in &request.topics {
-        let name = topic.topic.0.to_string();
-        let mut topic_response = FetchableTopicResponse::default();
-        topic_response.topic = topic.topic.clone();
-        for partition in &topic.partitions {
-            let mut p = PartitionData::default();
-            p.partition_index = partition.partition;
-            p.high_watermark = -1;
-            p.last_stable_offset = -1;
-            p.log_start_offset = -1;
-            let refusal = refused
-                .iter()
-                .find(|((t, i), _)| *t == name && *i == partition.partition)
-                .map(|(_, e)| *e);
-            let source = match refusal {
-                Some(e) => Err(e),
-                None => broker.readable_log(&name, partition.partition, leader_epoch(partition.current_leader_epoch)),
-            };
-            match source {
-                Err(e) => p.error_code = e.code(),
-                Ok((log, hw)) => {
-                    // Followers read to the log end, consumers to the high watermark.
-                    let bound = if replica.is_some() { log.end_offset() } else { hw };
-                    p.high_watermark = hw as i64;
-                    p.last_stable_offset = hw as i64;
-                    if version >= 5 {
-                        p.log_start_offset = log.log_start_offset() as i64;
-                    }
-                    // The first partition with data returns at least one batch.
-                    let room = max_bytes.saturating_sub(total);
-                    let limit = (partition.partition_max_bytes.max(0) as usize).min(room);
-                    let offset = u64::try_from(partition.fetch_offset).unwrap_or(u64::MAX);
-                    match log.read_bounded(offset, limit as u64, bound, total == 0) {
-                        Ok(read) => {
-                            if let Some(region) = read.region {
-                                total += region.len() as usize;
-                                let placeholder = placeholder();
-                                p.records = Some(Bytes::copy_from_slice(&placeholder));
-                                splices.push(Splice { placeholder, region });
-                            }
+    for read in &fetch.reads {
+        let mut p = PartitionData::default();
+        p.partition_index = read.partition;
+        p.high_watermark = -1;
+        p.last_stable_offset = -1;
+        p.log_start_offset = -1;
+        match &read.topic {
+            None => p.error_code = ResponseError::UnknownTopicId.code(),
+            Some(name) => {
+                let refusal = fetch
+                    .refused
+                    .iter()
+                    .find(|(tp, _)| tp.topic == *name && u32::try_from(read.partition).ok() == Some(tp.partition))
+                    .map(|(_, e)| *e);
+                let position = read.position;
+                let source = match refusal {
+                    Some(e) => Err(e),
+                    None => broker.readable_log(name, read.partition, leader_epoch(position.current_leader_epoch)),
+                };
+                match source {
+                    Err(e) => p.error_code = e.code(),
+                    Ok((log, hw)) => {
+                        // Followers read to the log end, consumers to the high watermark.
+                        let bound = if fetch.follower.is_some() { log.end_offset() } else { hw };
+                        p.high_watermark = hw as i64;
+                        p.last_stable_offset = hw as i64;
+                        if fetch.version >= 5 {
+                            p.log_start_offset = log.log_start_offset() as i64;
                         }
-                        Err(e) => p.error_code = code_for(&e),
+                        // The first partition with data returns at least one batch.
+                        let room = fetch.max_bytes.saturating_sub(total);
+                        let limit = (position.partition_max_bytes.max(0) as usize).min(room);
+                        let offset = u64::try_from(position.fetch_offset).unwrap_or(u64::MAX);
+                        match log.read_bounded(offset, limit as u64, bound, total == 0) {
+                            Ok(read) => {
+                                if let Some(region) = read.region.filter(|r| !r.is_empty()) {
+                                    total += region.len() as usize;
+                                    let placeholder = placeholder();
+                                    p.records = Some(Bytes::copy_from_slice(&placeholder));
+                                    splices.push(Splice {
+                                        placeholder,
+                                        region,
+                                        compact,
+                                    });
+                                }
+                            }
+                            Err(e) => p.error_code = code_for(&e),
+                        }
                     }
                 }
             }
-            topic_response.partitions.push(p);
         }
-        response.responses.push(topic_response);
+        topic_entry(&mut response, read).partitions.push(p);
     }
     (response, splices, total)
+}
+
+/// The response's entry for `read`'s topic: the last one when it is the
+/// same topic (reads come grouped by topic), a new one otherwise.
+fn topic_entry<'a>(response: &'a mut FetchResponse, read: &Read) -> &'a mut FetchableTopicResponse {
+    let name = read.topic.as_deref().unwrap_or("");
+    let same = response
+        .responses
+        .last()
+        .is_some_and(|t| t.topic_id == read.topic_id && t.topic.0.as_str() == name);
+    if !same {
+        let mut topic = FetchableTopicResponse::default();
+        topic.topic = TopicName(StrBytes::from_string(name.to_string()));
+        topic.topic_id = read.topic_id;
+        response.responses.push(topic);
+    }
+    response.responses.last_mut().expect("just pushed")
+}
+
+/// The answer as the session wants it: the session id, and in an
+/// incremental session only the partitions that changed (every partition
+/// with records is among them, so every splice still has its place).
+fn finish(broker: &Broker, fetch: &Fetch, mut response: FetchResponse, splices: Vec<Splice>) -> FetchAnswer {
+    let (id, incremental) = match fetch.session {
+        Session::Full { id } => (id, false),
+        Session::Incremental { id } => (id, true),
+    };
+    if fetch.version >= 7 {
+        response.session_id = id;
+    }
+    if id == 0 {
+        return (response, splices);
+    }
+    let sessions = broker.fetch_sessions();
+    for topic in &mut response.responses {
+        let name = topic.topic.0.to_string();
+        topic.partitions.retain(|p| {
+            let partition = SessionPartition {
+                topic: name.clone(),
+                partition: p.partition_index,
+            };
+            let marks = PartitionMarks {
+                high_watermark: p.high_watermark,
+                log_start_offset: p.log_start_offset,
+            };
+            let news = p.records.as_ref().is_some_and(|r| !r.is_empty()) || p.error_code != 0;
+            sessions.changed(id, &partition, marks, news) || !incremental
+        });
+    }
+    response.responses.retain(|t| !t.partitions.is_empty());
+    (response, splices)
 }

@@ -1,6 +1,7 @@
 //! FindCoordinator: a group's coordinator is the leader of the group's
 //! `__consumer_offsets` partition.
-//! Transactions are not supported: their coordinator is not available.
+//! Transactions and share groups are not supported: their coordinator is
+//! not available.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -11,11 +12,15 @@ use super::str_bytes;
 use gregor_broker::Broker;
 
 const GROUP: i8 = 0;
+const SHARE: i8 = 2;
 
-fn answer(broker: &Broker, key: &StrBytes, key_type: i8) -> Coordinator {
+fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = key.clone();
-    let found = if key_type != GROUP {
+    let found = if key_type == SHARE && version < 6 {
+        // Share groups exist from v6 (KIP-932); Kafka 3.9 refuses them before.
+        Err(ResponseError::InvalidRequest)
+    } else if key_type != GROUP {
         Err(ResponseError::CoordinatorNotAvailable)
     } else {
         match broker.groups().offsets_topic().ensure() {
@@ -57,10 +62,10 @@ pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) ->
         response.coordinators = request
             .coordinator_keys
             .iter()
-            .map(|k| answer(broker, k, request.key_type))
+            .map(|k| answer(broker, k, request.key_type, version))
             .collect();
     } else {
-        let c = answer(broker, &request.key, request.key_type);
+        let c = answer(broker, &request.key, request.key_type, version);
         response.error_code = c.error_code;
         response.node_id = c.node_id;
         response.host = c.host;

@@ -1,5 +1,9 @@
-//! ListOffsets: earliest (-2), latest (-1), or the first offset at or after
-//! a timestamp.
+//! ListOffsets: earliest (-2), latest (-1), the record with the largest
+//! timestamp (-3, v7+), the earliest local offset (-4, v8+: the log start
+//! here, where nothing is tiered), the latest tiered offset (-5, v9+: none
+//! here), or the first offset at or after a timestamp. As Kafka, a lookup
+//! by timestamp only finds records a consumer may read (below the high
+//! watermark).
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
@@ -7,12 +11,16 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use gregor_broker::errors::code_for;
 use gregor_broker::Broker;
+use gregor_log::LogError;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
+const LATEST_TIERED: i64 = -5;
 
 /// Answers a ListOffsets request.
-pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsResponse {
+pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let mut response = ListOffsetsResponse::default();
     for topic in request.topics {
         let name = topic.name.0.to_string();
@@ -29,15 +37,11 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
                 Ok((log, hw)) => match partition.timestamp {
                     LATEST => p.offset = hw as i64,
                     EARLIEST => p.offset = log.log_start_offset() as i64,
+                    EARLIEST_LOCAL if version >= 8 => p.offset = log.log_start_offset() as i64,
+                    LATEST_TIERED if version >= 9 => {}
+                    MAX_TIMESTAMP if version >= 7 => found(&mut p, log.max_timestamp_offset(), hw),
                     ts if ts < 0 => p.error_code = ResponseError::UnsupportedVersion.code(),
-                    ts => match log.offset_for_timestamp(ts) {
-                        Ok(Some((offset, found_ts))) => {
-                            p.offset = offset as i64;
-                            p.timestamp = found_ts;
-                        }
-                        Ok(None) => {}
-                        Err(e) => p.error_code = code_for(&e),
-                    },
+                    ts => found(&mut p, log.offset_for_timestamp(ts), hw),
                 },
             }
             t.partitions.push(p);
@@ -45,4 +49,16 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest) -> ListOffsetsRespon
         response.topics.push(t);
     }
     response
+}
+
+/// Answers with a timestamp lookup's record if a consumer may read it.
+fn found(p: &mut ListOffsetsPartitionResponse, lookup: Result<Option<(u64, i64)>, LogError>, hw: u64) {
+    match lookup {
+        Ok(Some((offset, timestamp))) if offset < hw => {
+            p.offset = offset as i64;
+            p.timestamp = timestamp;
+        }
+        Ok(_) => {}
+        Err(e) => p.error_code = code_for(&e),
+    }
 }

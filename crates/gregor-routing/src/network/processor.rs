@@ -20,7 +20,7 @@ use tracing::debug;
 use super::request_queue::RequestQueue;
 use crate::dispatch::Outcome;
 use crate::request::decode_frame;
-use crate::splice::Splice;
+use crate::splice::{Splice, PLACEHOLDER_LEN};
 
 /// A running processor thread.
 pub struct Processor {
@@ -156,31 +156,41 @@ async fn write_response(
 }
 
 /// Sends `out` (size prefix first) with each placeholder replaced by its
-/// file region: memory parts with `write_all`, regions with `sendfile`.
-/// Returns the bytes sent.
+/// file region and the placeholder's length prefix by the region's:
+/// memory parts with `write_all`, regions with `sendfile`. Returns the
+/// bytes sent.
 async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Splice]) -> std::io::Result<usize> {
-    // Where each placeholder is; its 4-byte length prefix precedes it.
+    // Where each placeholder's length prefix starts, and the region's prefix.
     let mut at = Vec::with_capacity(splices.len());
     let mut from = 4;
+    let mut total = out.len() - 4;
     for splice in splices {
         let found = out[from..]
-            .windows(16)
+            .windows(PLACEHOLDER_LEN)
             .position(|w| w == splice.placeholder)
             .map(|p| p + from)
             .ok_or_else(|| invalid("a fetch placeholder is missing from the response".into()))?;
-        let len = i32::try_from(splice.region.len()).map_err(|_| invalid("a fetch region over 2 GiB".into()))?;
-        out[found - 4..found].copy_from_slice(&len.to_be_bytes());
-        at.push(found);
-        from = found + 16;
+        let old = splice.placeholder_prefix();
+        let prefix_at = found
+            .checked_sub(old.len())
+            .filter(|&p| out[p..found] == old[..])
+            .ok_or_else(|| invalid("a fetch placeholder without its length prefix".into()))?;
+        let new = splice.region_prefix().map_err(invalid)?;
+        total = total - old.len() - PLACEHOLDER_LEN + new.len() + splice.region.len() as usize;
+        at.push((prefix_at, new));
+        from = found + PLACEHOLDER_LEN;
     }
-    let total = out.len() - 4 - 16 * splices.len() + splices.iter().map(|s| s.region.len() as usize).sum::<usize>();
     let size = i32::try_from(total).map_err(|_| invalid("a response over 2 GiB".into()))?;
     out[..4].copy_from_slice(&size.to_be_bytes());
     let mut start = 0;
-    for (splice, found) in splices.iter().zip(at) {
-        stream.write_all(&out[start..found]).await?;
+    let mut chunk = Vec::new();
+    for (splice, (prefix_at, prefix)) in splices.iter().zip(at) {
+        chunk.clear();
+        chunk.extend_from_slice(&out[start..prefix_at]);
+        chunk.extend_from_slice(&prefix);
+        stream.write_all(&chunk).await?;
         send_region(stream, &splice.region).await?;
-        start = found + 16;
+        start = prefix_at + splice.placeholder_prefix().len() + PLACEHOLDER_LEN;
     }
     stream.write_all(&out[start..]).await?;
     Ok(total + 4)

@@ -1,0 +1,157 @@
+//! What the routing tests share: a cluster of one over in-memory
+//! coordination, and request frames written and read by hand.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use gregor_broker::{Broker, BrokerConfig, BrokerEndpoint, CoordinatedCatalog, ReplicaManager};
+use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata};
+use gregor_coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore};
+use gregor_log::{Clock, LogManager, LogManagerConfig, SystemClock, TopicPartition};
+use gregor_replication::{LeaderAndIsr, PartitionRecord};
+use gregor_routing::{BrokerMetrics, NetworkConfig, SocketServer};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A single broker serving on a loopback port.
+pub struct Running {
+    pub server: SocketServer,
+    pub addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts a single broker (see [`single_broker`]) behind `network`.
+pub async fn start(network: NetworkConfig) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = single_broker(dir.path()).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = SocketServer::start(listener, broker, Arc::new(BrokerMetrics::new()), network).unwrap();
+    Running {
+        server,
+        addr,
+        _dir: dir,
+    }
+}
+
+/// A cluster of one over in-memory coordination, leading topic `t`'s one
+/// partition as the controller would make it (LeaderAndIsr, UpdateMetadata).
+pub async fn single_broker(dir: &std::path::Path) -> Arc<Broker> {
+    let coordinator: Arc<dyn Coordinator> = Arc::new(EmbeddedCoordinator::connect(
+        &EmbeddedStore::in_memory(),
+        Duration::from_secs(6),
+    ));
+    let meta = KafkaMetadata::new(coordinator.as_ref());
+    meta.ensure_layout().await.unwrap();
+    meta.register_broker(0, &BrokerRegistration::plaintext("127.0.0.1", 9092, None))
+        .await
+        .unwrap();
+    let catalog = Arc::new(CoordinatedCatalog::new(
+        coordinator,
+        tokio::runtime::Handle::current(),
+        0,
+    ));
+    let mut log_config = LogManagerConfig::new(vec![dir.to_path_buf()]);
+    log_config.replicated = true;
+    let logs = Arc::new(LogManager::open(log_config).unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let replicas = Arc::new(ReplicaManager::new(0, Default::default(), clock.clone()));
+    tokio::task::spawn_blocking(move || {
+        let broker = Broker::open(
+            BrokerConfig::default(),
+            Default::default(),
+            logs,
+            catalog,
+            replicas,
+            clock,
+        )
+        .unwrap();
+        broker.topics().create("t", 1, None, Default::default()).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        let record = PartitionRecord {
+            replicas: vec![0],
+            state: LeaderAndIsr {
+                leader: 0,
+                leader_epoch: 0,
+                isr: vec![0],
+                controller_epoch: 1,
+            },
+            version: 0,
+        };
+        let log = broker.topics().partition_log("t", 0).unwrap();
+        broker
+            .replicas()
+            .become_leader_or_follower(&tp, &record, log, None)
+            .unwrap();
+        let me = BrokerEndpoint {
+            host: "127.0.0.1".into(),
+            port: 9092,
+            rack: None,
+        };
+        broker.replicas().update_view(0, [(0, me)].into(), [(tp, record)]);
+        Arc::new(broker)
+    })
+    .await
+    .unwrap()
+}
+
+/// A request frame: size, header, body.
+pub fn frame<T: Encodable + HeaderVersion>(key: ApiKey, version: i16, correlation_id: i32, request: &T) -> BytesMut {
+    let mut header = RequestHeader::default();
+    header.request_api_key = key as i16;
+    header.request_api_version = version;
+    header.correlation_id = correlation_id;
+    header.client_id = Some(StrBytes::from_static_str("pipeline-test"));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, T::header_version(version)).unwrap();
+    request.encode(&mut body, version).unwrap();
+    let mut out = BytesMut::new();
+    out.put_i32(body.len() as i32);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Reads one response; the whole body must decode.
+pub async fn read_response<T: Decodable + HeaderVersion>(stream: &mut TcpStream, version: i16) -> (i32, T) {
+    let size = stream.read_i32().await.unwrap();
+    let mut body = vec![0u8; size as usize];
+    stream.read_exact(&mut body).await.unwrap();
+    let mut body = Bytes::from(body);
+    let header = ResponseHeader::decode(&mut body, T::header_version(version)).unwrap();
+    let response = T::decode(&mut body, version).unwrap();
+    assert!(!body.has_remaining(), "bytes left after the response");
+    (header.correlation_id, response)
+}
+
+/// Sends `request` as API `key` v`version` and decodes the whole answer.
+pub async fn call(stream: &mut TcpStream, key: ApiKey, version: i16, request: &RequestKind) -> ResponseKind {
+    let mut header = RequestHeader::default();
+    header.request_api_key = key as i16;
+    header.request_api_version = version;
+    header.correlation_id = version.into();
+    header.client_id = Some(StrBytes::from_static_str("versions-test"));
+    let mut body = BytesMut::new();
+    header.encode(&mut body, key.request_header_version(version)).unwrap();
+    request.encode(&mut body, version).unwrap();
+    let mut out = BytesMut::new();
+    out.put_i32(body.len() as i32);
+    out.extend_from_slice(&body);
+    stream.write_all(&out).await.unwrap();
+    let size = stream.read_i32().await.unwrap();
+    let mut answer = vec![0u8; size as usize];
+    stream.read_exact(&mut answer).await.unwrap();
+    let mut answer = Bytes::from(answer);
+    let header = ResponseHeader::decode(&mut answer, key.response_header_version(version)).unwrap();
+    assert_eq!(header.correlation_id, i32::from(version), "{key:?} v{version}");
+    let response = ResponseKind::decode(key, &mut answer, version)
+        .unwrap_or_else(|e| panic!("{key:?} v{version}: the response does not decode: {e}"));
+    assert!(
+        !answer.has_remaining(),
+        "{key:?} v{version}: bytes left after the response"
+    );
+    response
+}
