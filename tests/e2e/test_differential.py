@@ -1,0 +1,401 @@
+"""Kafka is the oracle (issue #18): one suite of scenarios run against a
+gregor broker and a real Apache Kafka 3.9 broker, asserting that gregor
+observes what Kafka does.
+
+Each scenario takes a bootstrap address and returns a plain observation
+(dicts and lists of error names, offsets, shapes: nothing that legitimately
+differs between two brokers, such as timestamps of appends, ids, hosts or
+ports). The `target` fixture is parametrized over both brokers (each started
+once per module, both with `auto.create.topics.enable=false`); a scenario's
+Kafka run records the oracle's observation and its gregor run asserts that
+it observes the same.
+
+Where the two differ on purpose, KNOWN_DIFFERENCES says why and the
+scenario compares only what should match; any other difference is an
+`xfail(strict=True)` naming the exact mismatch (XFAIL), so it stays visible
+until gregor is fixed."""
+import os
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
+                                   OffsetSpec)
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection
+
+from conftest import Broker
+from bench.kafka.kafka import SHIPPED, KafkaCluster, missing
+
+# Both brokers run with these properties; Kafka also with the rest of its
+# shipped server.properties (SHIPPED), gregor with those of them it knows
+# (it refuses a property it does not know, KNOWN_DIFFERENCES).
+PROPERTIES = {"auto.create.topics.enable": "false"}
+GREGOR_KNOWS = ("num.partitions", "log.segment.bytes", "socket.request.max.bytes", "num.network.threads",
+                "num.io.threads", "group.initial.rebalance.delay.ms")
+TIMEOUT = 30
+
+# Intended differences: what gregor does on purpose, and what the suite
+# leaves out of the comparison because of it.
+KNOWN_DIFFERENCES = {
+    "broker properties": "gregor refuses a broker property it does not know (Kafka ignores it), so gregor runs "
+                         "with only the properties of Kafka's shipped server.properties it has (GREGOR_KNOWS); "
+                         "log.retention.hours=168 is the default of both anyway",
+}
+
+# Unintended differences, one per scenario: the exact mismatch. The gregor
+# run of each is xfail(strict=True).
+XFAIL = {
+    "create_on_missing_broker":
+        "CreateTopics with replica_assignment [[7]] on a one-broker cluster (broker 7 absent): Kafka creates the "
+        "assignment as given and, with no leader to wait for, answers REQUEST_TIMED_OUT (operation_timeout 2 s), "
+        "its metadata then UNKNOWN_TOPIC_OR_PART; gregor answers OK and the partition is on broker 0 "
+        "(leader 0, replicas [0]): the requested assignment is ignored",
+    "alter_configs":
+        "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
+        "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
+        "STATIC_BROKER_CONFIG (4), is_default False; gregor as DEFAULT_CONFIG (5), is_default True",
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+def admin(bootstrap):
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def outcome(future):
+    """"OK" or the error's name (e.g. "TOPIC_ALREADY_EXISTS")."""
+    try:
+        future.result(TIMEOUT)
+        return "OK"
+    except KafkaException as e:
+        return e.args[0].name()
+    except TimeoutError:
+        return f"no answer within {TIMEOUT} s"
+
+
+def wait_ready(bootstrap, topic, partitions, timeout=TIMEOUT):
+    """Until every partition of `topic` has a leader in the metadata."""
+    client = admin(bootstrap)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        t = client.list_topics(topic, timeout=10).topics.get(topic)
+        if t and t.error is None and len(t.partitions) == partitions and \
+                all(p.leader >= 0 and p.error is None for p in t.partitions.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{topic} not ready within {timeout} s")
+
+
+def create(bootstrap, topic, partitions=1, config=None):
+    client = admin(bootstrap)  # alive until its future is done
+    assert outcome(client.create_topics([NewTopic(topic, partitions, 1, config=config or {})])[topic]) == "OK"
+    wait_ready(bootstrap, topic, partitions)
+
+
+def produce(bootstrap, topic, records, **config):
+    """records: (partition, value, timestamp or None); returns the delivery
+    reports as (error name or "OK", partition, offset)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, **config})
+    reports = []
+
+    def report(err, msg):
+        reports.append((err.name() if err else "OK", msg.partition(), msg.offset() if not err else None))
+
+    for partition, value, timestamp in records:
+        kwargs = {"timestamp": timestamp} if timestamp is not None else {}
+        producer.produce(topic, value, partition=partition, on_delivery=report, **kwargs)
+    assert producer.flush(TIMEOUT) == 0
+    return reports
+
+
+def consumer(bootstrap, **config):
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": "differential", "enable.auto.commit": False,
+                     **config})
+
+
+# ---------------------------------------------------------------- scenarios
+
+def create_topics_errors(bootstrap):
+    client = admin(bootstrap)
+    create(bootstrap, "existing")
+    cases = {
+        "invalid config value": NewTopic("bad-value", 1, 1, config={"cleanup.policy": "bogus"}),
+        "invalid number": NewTopic("bad-number", 1, 1, config={"retention.ms": "soon"}),
+        "unknown config name": NewTopic("unknown-config", 1, 1, config={"no.such.config": "1"}),
+        "invalid name": NewTopic("bad/name", 1, 1),
+        "name too long": NewTopic("x" * 250, 1, 1),
+        "name '..'": NewTopic("..", 1, 1),
+        "existing topic": NewTopic("existing", 1, 1),
+        "replication factor above brokers": NewTopic("too-many-replicas", 1, 3),
+        "zero partitions": NewTopic("no-partitions", 0, 1),
+        "replication factor 0": NewTopic("no-replicas", 1, 0),
+        "broker defaults": NewTopic("defaults", -1, -1),
+    }
+    observed = {case: outcome(client.create_topics([t])[t.topic]) for case, t in cases.items()}
+    observed["validate only"] = outcome(client.create_topics([NewTopic("validated", 1, 1)],
+                                                             validate_only=True)["validated"])
+    topics = client.list_topics(timeout=10).topics
+    observed["created"] = sorted(t for t in topics if not t.startswith("__") and t != "existing"
+                                 and t in {c.topic for c in cases.values()} | {"validated"})
+    observed["partitions by default"] = len(topics["defaults"].partitions) if "defaults" in topics else None
+    observed["delete unknown topic"] = outcome(client.delete_topics(["no-such-topic"])["no-such-topic"])
+    return observed
+
+
+def create_on_missing_broker(bootstrap):
+    """A replica assignment naming a broker that is not there (a client of
+    its own: Kafka answers one request of a connection at a time)."""
+    client = admin(bootstrap)
+    topic = NewTopic("missing-broker", 1, replica_assignment=[[7]])
+    observed = {"create": outcome(client.create_topics([topic], operation_timeout=2)["missing-broker"])}
+    time.sleep(1)
+    t = client.list_topics("missing-broker", timeout=10).topics["missing-broker"]
+    observed["metadata"] = {"error": t.error.name() if t.error else None,
+                            "partitions": {p.id: {"leader": p.leader, "replicas": p.replicas,
+                                                  "error": p.error.name() if p.error else None}
+                                           for p in t.partitions.values()}}
+    return observed
+
+
+def produce_errors(bootstrap):
+    client = admin(bootstrap)
+    observed = {}
+    # Unknown topic with auto-creation off: the metadata answer, then a producer.
+    t = client.list_topics("unknown-topic", timeout=10).topics["unknown-topic"]
+    observed["metadata of unknown topic"] = t.error.name() if t.error else "OK"
+    observed["produce to unknown topic"] = produce(bootstrap, "unknown-topic", [(-1, b"v", None)],
+                                                   **{"message.timeout.ms": 3000,
+                                                      "topic.metadata.propagation.max.ms": 1000})
+    observed["unknown topic created"] = "unknown-topic" in client.list_topics(timeout=10).topics
+    # A partition that does not exist.
+    create(bootstrap, "small", 1, {"max.message.bytes": "1000"})
+    observed["produce to partition 5 of 1"] = produce(bootstrap, "small", [(5, b"v", None)],
+                                                      **{"message.timeout.ms": 3000})
+    # A record above the topic's max.message.bytes (and one below it).
+    observed["record above max.message.bytes"] = produce(bootstrap, "small", [(0, b"x" * 5000, None)],
+                                                         **{"message.timeout.ms": 5000, "retries": 0})
+    observed["record below max.message.bytes"] = produce(bootstrap, "small", [(0, b"x" * 100, None)])
+    return observed
+
+
+def list_offsets(bootstrap):
+    create(bootstrap, "timed", 2)
+    # One batch whose largest timestamp is in the middle, then one more batch.
+    produce(bootstrap, "timed", [(0, b"a", 1000), (0, b"b", 3000), (0, b"c", 2000)])
+    produce(bootstrap, "timed", [(0, b"d", 2500)])
+    specs = {
+        "earliest": OffsetSpec.earliest(), "latest": OffsetSpec.latest(), "max timestamp": OffsetSpec.max_timestamp(),
+        "before all (500)": OffsetSpec.for_timestamp(500), "exact (2000)": OffsetSpec.for_timestamp(2000),
+        "between (2200)": OffsetSpec.for_timestamp(2200), "exact first (1000)": OffsetSpec.for_timestamp(1000),
+        "after all (5000)": OffsetSpec.for_timestamp(5000),
+    }
+    client = admin(bootstrap)
+    observed = {}
+    for partition in (0, 1):
+        for name, spec in specs.items():
+            tp = TopicPartition("timed", partition)
+            try:
+                r = client.list_offsets({tp: spec})[tp].result(TIMEOUT)
+                observed[f"p{partition} {name}"] = (r.offset, r.timestamp)
+            except KafkaException as e:
+                observed[f"p{partition} {name}"] = e.args[0].name()
+    for name, tp in {"unknown partition": TopicPartition("timed", 7),
+                     "unknown topic": TopicPartition("no-such-topic", 0)}.items():
+        observed[name] = outcome(client.list_offsets({tp: OffsetSpec.latest()}, request_timeout=10)[tp])
+    return observed
+
+
+def metadata_shapes(bootstrap):
+    create(bootstrap, "three", 3)
+    client = admin(bootstrap)
+    t = client.list_topics("three", timeout=10).topics["three"]
+    observed = {"error": t.error, "partitions": {
+        p.id: {"leader present": p.leader >= 0, "replicas": len(p.replicas), "isr": len(p.isrs),
+               "leader in replicas": p.leader in p.replicas, "error": p.error}
+        for p in t.partitions.values()}}
+    # __consumer_offsets exists once a group commits.
+    c = consumer(bootstrap, **{"group.id": "metadata-shapes"})
+    c.commit(offsets=[TopicPartition("three", 0, 0)], asynchronous=False)
+    c.close()
+    described = client.describe_topics(TopicCollection(["three", "__consumer_offsets"]))
+    for name, future in described.items():
+        d = future.result(TIMEOUT)
+        observed[f"describe {name}"] = {"is_internal": d.is_internal, "partitions": len(d.partitions)}
+    return observed
+
+
+REPRESENTATIVE = ["cleanup.policy", "retention.ms", "segment.bytes", "max.message.bytes", "min.insync.replicas",
+                  "compression.type", "message.timestamp.type", "unclean.leader.election.enable"]
+
+
+def entry(e):
+    return {"value": e.value, "source": e.source, "is_default": e.is_default, "read_only": e.is_read_only,
+            "sensitive": e.is_sensitive}
+
+
+def describe(client, topic):
+    resource = ConfigResource("TOPIC", topic)
+    return client.describe_configs([resource])[resource].result(TIMEOUT)
+
+
+def describe_configs(bootstrap):
+    client = admin(bootstrap)
+    create(bootstrap, "configured", 1, {"segment.bytes": "1048576", "cleanup.policy": "compact"})
+    entries = describe(client, "configured")
+    observed = {"names": sorted(entries),
+                "representative": {k: entry(entries[k]) for k in REPRESENTATIVE if k in entries}}
+    bad = ConfigResource("TOPIC", "configured", incremental_configs=[
+        ConfigEntry("retention.ms", "soon", incremental_operation=AlterConfigOpType.SET)])
+    observed["alter to an invalid value"] = outcome(client.incremental_alter_configs([bad])[bad])
+    unknown = ConfigResource("TOPIC", "no-such-topic", incremental_configs=[
+        ConfigEntry("retention.ms", "1", incremental_operation=AlterConfigOpType.SET)])
+    observed["alter an unknown topic"] = outcome(client.incremental_alter_configs([unknown])[unknown])
+    missing_topic = ConfigResource("TOPIC", "no-such-topic")
+    observed["describe an unknown topic"] = outcome(client.describe_configs([missing_topic])[missing_topic])
+    return observed
+
+
+def alter_configs(bootstrap):
+    """IncrementalAlterConfigs SET and DELETE, and where a value then comes
+    from: both brokers run with log.segment.bytes=1073741824 set (SHIPPED)."""
+    client = admin(bootstrap)
+    create(bootstrap, "altered", 1, {"segment.bytes": "1048576", "cleanup.policy": "compact"})
+    alter = ConfigResource("TOPIC", "altered", incremental_configs=[
+        ConfigEntry("retention.ms", "1234", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("segment.bytes", None, incremental_operation=AlterConfigOpType.DELETE),
+    ])
+    observed = {"alter": outcome(client.incremental_alter_configs([alter])[alter])}
+    entries = describe(client, "altered")
+    observed["after"] = {k: entry(entries[k]) for k in ("retention.ms", "segment.bytes", "cleanup.policy")}
+    return observed
+
+
+def consumer_group(bootstrap):
+    create(bootstrap, "grouped", 4)
+    produce(bootstrap, "grouped", [(p, b"v%d" % i, None) for p in range(4) for i in range(p + 1)])
+    members = [consumer(bootstrap, **{"group.id": "ranged", "partition.assignment.strategy": "range",
+                                      "auto.offset.reset": "earliest", "session.timeout.ms": 10000})
+               for _ in range(2)]
+    for m in members:
+        m.subscribe(["grouped"])
+    got = [[] for _ in members]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        for i, m in enumerate(members):
+            msg = m.poll(0.2)
+            if msg is not None and msg.error() is None:
+                got[i].append((msg.partition(), msg.offset()))
+        if sum(len(g) for g in got) >= 10 and all(m.assignment() for m in members) and \
+                sum(len(m.assignment()) for m in members) == 4:
+            break
+    observed = {"assignment": sorted(sorted(tp.partition for tp in m.assignment()) for m in members),
+                "consumed": sorted(p for g in got for p in g)}
+    for m in members:
+        m.commit(asynchronous=False)
+    client = admin(bootstrap)
+    request = ConsumerGroupTopicPartitions("ranged", [TopicPartition("grouped", p) for p in range(4)])
+    offsets = client.list_consumer_group_offsets([request])["ranged"].result(TIMEOUT)
+    observed["committed"] = {tp.partition: tp.offset for tp in offsets.topic_partitions}
+    d = client.describe_consumer_groups(["ranged"])["ranged"].result(TIMEOUT)
+    observed["describe"] = {
+        "state": str(d.state), "assignor": d.partition_assignor, "simple": d.is_simple_consumer_group,
+        "members": sorted(sorted(tp.partition for tp in mb.assignment.topic_partitions) for mb in d.members),
+    }
+    for m in members:
+        m.close()
+    d = client.describe_consumer_groups(["ranged"])["ranged"].result(TIMEOUT)
+    observed["after close"] = {"state": str(d.state), "members": len(d.members)}
+    return observed
+
+
+def first_record(bootstrap, topic, offset, reset, produce_meanwhile=False):
+    """Where a consumer assigned at `offset` with auto.offset.reset=`reset` goes."""
+    c = consumer(bootstrap, **{"auto.offset.reset": reset, "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, 0, offset)])
+    seen = []
+    deadline = time.time() + 15
+    while time.time() < deadline and not seen:
+        msg = c.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            seen.append(("error", msg.error().name(), msg.offset() if msg.error().code() == KafkaError._PARTITION_EOF
+                         else None))
+            if msg.error().code() == KafkaError._PARTITION_EOF and produce_meanwhile:
+                produce(bootstrap, topic, [(0, b"late", None)])
+                produce_meanwhile = False
+                seen = []
+        else:
+            seen.append(("record", msg.offset(), msg.value()))
+    c.close()
+    return seen
+
+
+def fetch_edges(bootstrap):
+    create(bootstrap, "edges", 1)
+    create(bootstrap, "empty", 1)
+    produce(bootstrap, "edges", [(0, b"r%d" % i, None) for i in range(3)])
+    return {
+        "out of range, earliest": first_record(bootstrap, "edges", 100, "earliest"),
+        "out of range, latest": first_record(bootstrap, "edges", 100, "latest", produce_meanwhile=True),
+        "out of range, error": first_record(bootstrap, "edges", 100, "error"),
+        "in range": first_record(bootstrap, "edges", 1, "error"),
+        "at the log end": first_record(bootstrap, "edges", 4, "error"),
+        "empty partition from the start": first_record(bootstrap, "empty", 0, "error"),
+        "empty partition, out of range": first_record(bootstrap, "empty", 5, "earliest"),
+    }
+
+
+SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_broker, produce_errors,
+                                     list_offsets, metadata_shapes, describe_configs, alter_configs, consumer_group, fetch_edges)}
+
+
+# ---------------------------------------------------------------- the brokers
+
+@pytest.fixture(scope="module")
+def kafka_broker():
+    reason = missing()
+    if reason:
+        pytest.skip(f"no Kafka 3.9 to compare with: {reason}")
+    cluster = KafkaCluster(1, overrides=PROPERTIES)
+    yield cluster.bootstrap
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def gregor_broker(tmp_path_factory):
+    properties = dict({k: SHIPPED[k] for k in GREGOR_KNOWS}, **PROPERTIES)
+    args = [a for k, v in properties.items() for a in ("--override", f"{k}={v}")]
+    b = Broker(str(tmp_path_factory.mktemp("gregor")), args=args).start()
+    yield b.bootstrap
+    b.stop()
+
+
+@pytest.fixture(scope="module", params=["kafka", "gregor"])
+def target(request):
+    """(name, bootstrap) of the broker under test: Kafka, then gregor."""
+    return request.param, request.getfixturevalue(f"{request.param}_broker")
+
+
+ORACLE = {}  # scenario name → Kafka's observation
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_differential(target, scenario, request):
+    name, bootstrap = target
+    if name == "kafka":
+        ORACLE[scenario] = None  # tried: not again
+        ORACLE[scenario] = SCENARIOS[scenario](bootstrap)
+        return
+    if scenario not in ORACLE:  # run alone: ask the oracle first
+        ORACLE[scenario] = SCENARIOS[scenario](request.getfixturevalue("kafka_broker"))
+    if ORACLE[scenario] is None:
+        pytest.fail(f"Kafka could not run {scenario} (its own test says why)")
+    observed = SCENARIOS[scenario](bootstrap)
+    if scenario in XFAIL:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=XFAIL[scenario]))
+    if os.environ.get("DIFFERENTIAL_DUMP"):
+        with open(os.environ["DIFFERENTIAL_DUMP"], "a") as f:
+            f.write(f"{scenario}\n  kafka:  {ORACLE[scenario]!r}\n  gregor: {observed!r}\n")
+    assert observed == ORACLE[scenario]
