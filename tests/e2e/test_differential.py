@@ -15,21 +15,23 @@ scenario compares only what should match; any other difference is an
 `xfail(strict=True)` naming the exact mismatch (XFAIL), so it stays visible
 until gregor is fixed."""
 import os
+import socket
+import struct
 import time
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic,
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic,
                                    OffsetSpec)
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection
 
-from conftest import Broker
+from conftest import Broker, compacted_view
 from bench.kafka.kafka import SHIPPED, KafkaCluster, missing
 
 # Both brokers run with these properties; Kafka also with the rest of its
 # shipped server.properties (SHIPPED), gregor with those of them it knows
 # (it refuses a property it does not know, KNOWN_DIFFERENCES).
-PROPERTIES = {"auto.create.topics.enable": "false"}
+PROPERTIES = {"auto.create.topics.enable": "false", "log.cleaner.backoff.ms": 100}
 GREGOR_KNOWS = ("num.partitions", "log.segment.bytes", "socket.request.max.bytes", "num.network.threads",
                 "num.io.threads", "group.initial.rebalance.delay.ms")
 TIMEOUT = 30
@@ -37,6 +39,14 @@ TIMEOUT = 30
 # Intended differences: what gregor does on purpose, and what the suite
 # leaves out of the comparison because of it.
 KNOWN_DIFFERENCES = {
+    "message formats v0/v1": "gregor stores RecordBatch v2 only, so it does not serve Produce v0-2 or Fetch v0-3 "
+                             "(api_versions compares from gregor's lowest version up: GREGOR_MIN_VERSIONS)",
+    "pre-2.x request versions": "ListOffsets v0, OffsetCommit v0-1, OffsetFetch v0, CreateTopics v0-1, "
+                                "DeleteTopics v0, DescribeConfigs v0, OffsetForLeaderEpoch v0-1 are not served "
+                                "(docs/ARCHITECTURE.md, GREGOR_MIN_VERSIONS)",
+    "APIs gregor does not serve": "transactions, ACLs, SASL, quotas, reassignment, DescribeCluster, ... are not "
+                                  "advertised (open issues); api_versions compares only GREGOR_APIS, and the "
+                                  "broker-to-broker LeaderAndIsr/UpdateMetadata/StopReplica not at all",
     "broker properties": "gregor refuses a broker property it does not know (Kafka ignores it), so gregor runs "
                          "with only the properties of Kafka's shipped server.properties it has (GREGOR_KNOWS); "
                          "log.retention.hours=168 is the default of both anyway",
@@ -50,10 +60,18 @@ XFAIL = {
         "assignment as given and, with no leader to wait for, answers REQUEST_TIMED_OUT (operation_timeout 2 s), "
         "its metadata then UNKNOWN_TOPIC_OR_PART; gregor answers OK and the partition is on broker 0 "
         "(leader 0, replicas [0]): the requested assignment is ignored",
+    "group_errors":
+        "OffsetCommit to a topic or partition that does not exist (no-such-topic/0, committed/9 of a 1-partition "
+        "topic): Kafka answers UNKNOWN_TOPIC_OR_PARTITION; gregor accepts the commit (no error, offset 5 stored)",
+    "produce_acks":
+        "acks=all to a 1-replica topic with min.insync.replicas=2 (one broker): Kafka 3.9 caps the required ISR at "
+        "the replica count (effective min ISR 1) and appends it at offset 0; gregor answers NOT_ENOUGH_REPLICAS "
+        "(so the later acks=1 record is at offset 0, not 1, and the log end 2, not 3)",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
-        "STATIC_BROKER_CONFIG (4), is_default False; gregor as DEFAULT_CONFIG (5), is_default True",
+        "STATIC_BROKER_CONFIG (4), is_default False; gregor as DEFAULT_CONFIG (5), is_default True (and so for a topic that never set "
+        "segment.bytes: gregor describes any broker-level value, even a non-default one, as the default)",
 }
 
 
@@ -268,27 +286,134 @@ def alter_configs(bootstrap):
     observed = {"alter": outcome(client.incremental_alter_configs([alter])[alter])}
     entries = describe(client, "altered")
     observed["after"] = {k: entry(entries[k]) for k in ("retention.ms", "segment.bytes", "cleanup.policy")}
+    create(bootstrap, "plain", 1)
+    observed["segment.bytes of a topic that does not set it"] = entry(describe(client, "plain")["segment.bytes"])
     return observed
+
+
+def create_partitions(bootstrap):
+    client = admin(bootstrap)
+    create(bootstrap, "growing", 1)
+    observed = {}
+    for case, (topic, count) in {"1 to 3": ("growing", 3), "3 to 3": ("growing", 3), "3 to 2": ("growing", 2),
+                                 "unknown topic": ("no-such-topic", 2)}.items():
+        observed[case] = outcome(client.create_partitions([NewPartitions(topic, count)])[topic])
+    wait_ready(bootstrap, "growing", 3)
+    observed["partitions"] = len(client.list_topics("growing", timeout=10).topics["growing"].partitions)
+    observed["validate only 3 to 5"] = outcome(client.create_partitions([NewPartitions("growing", 5)],
+                                                                        validate_only=True)["growing"])
+    observed["partitions after validate only"] = len(
+        client.list_topics("growing", timeout=10).topics["growing"].partitions)
+    return observed
+
+
+def produce_acks(bootstrap):
+    """acks=all when the ISR is below min.insync.replicas, and acks=0/1."""
+    create(bootstrap, "strict", 1, {"min.insync.replicas": "2"})
+    client = admin(bootstrap)
+    return {
+        "acks=all": produce(bootstrap, "strict", [(0, b"v", None)],
+                            **{"acks": "all", "message.timeout.ms": 3000, "retries": 0}),
+        "acks=1": produce(bootstrap, "strict", [(0, b"v", None)], acks=1),
+        "acks=0": [(e, p) for e, p, _ in produce(bootstrap, "strict", [(0, b"v", None)], acks=0)],
+        "latest": client.list_offsets({TopicPartition("strict", 0): OffsetSpec.latest()})[
+            TopicPartition("strict", 0)].result(TIMEOUT).offset,
+    }
+
+
+def group_errors(bootstrap):
+    client = admin(bootstrap)
+    create(bootstrap, "committed", 1)
+    observed = {}
+    d = client.describe_consumer_groups(["no-such-group"])["no-such-group"]
+    try:
+        d = d.result(TIMEOUT)
+        observed["describe unknown group"] = {"state": str(d.state), "members": len(d.members),
+                                              "assignor": d.partition_assignor}
+    except KafkaException as e:
+        observed["describe unknown group"] = e.args[0].name()
+    request = ConsumerGroupTopicPartitions("no-such-group", [TopicPartition("committed", 0)])
+    offsets = client.list_consumer_group_offsets([request])["no-such-group"].result(TIMEOUT)
+    observed["offsets of unknown group"] = [(tp.partition, tp.offset, tp.error and tp.error.name())
+                                            for tp in offsets.topic_partitions]
+    observed["delete unknown group"] = outcome(client.delete_consumer_groups(["no-such-group"])["no-such-group"])
+    c = consumer(bootstrap, **{"group.id": "committer"})
+    for case, tp in {"commit to an unknown topic": TopicPartition("no-such-topic", 0, 5),
+                     "commit to an unknown partition": TopicPartition("committed", 9, 5),
+                     "commit past the log end": TopicPartition("committed", 0, 42)}.items():
+        try:
+            result = c.commit(offsets=[tp], asynchronous=False)
+            observed[case] = [(r.partition, r.offset, r.error and r.error.name()) for r in result]
+        except KafkaException as e:
+            observed[case] = e.args[0].name()
+    c.close()
+    member = consumer(bootstrap, **{"group.id": "busy"})
+    member.subscribe(["committed"])
+    deadline = time.time() + 30
+    while not member.assignment() and time.time() < deadline:
+        member.poll(0.2)
+    observed["delete a group with a member"] = outcome(client.delete_consumer_groups(["busy"])["busy"])
+    member.close()
+    observed["delete it once empty"] = outcome(client.delete_consumer_groups(["busy"])["busy"])
+    observed["delete the committer's group"] = outcome(client.delete_consumer_groups(["committer"])["committer"])
+    return observed
+
+
+def raw_api_versions(bootstrap):
+    """ApiVersions v0 by hand: {api key: (min, max)}."""
+    host, port = bootstrap.rsplit(":", 1)
+    client_id = b"differential"
+    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(body)) + body)
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+            chunk = s.recv(65536)
+            assert chunk
+            data += chunk
+    correlation, error, count = struct.unpack(">ihi", data[4:14])
+    assert (correlation, error) == (1, 0)
+    return {key: (low, high) for key, low, high in struct.iter_unpack(">hhh", data[14:14 + 6 * count])}
+
+
+# The lowest versions gregor serves where Kafka 3.9 serves older ones, per
+# docs/ARCHITECTURE.md's version table (KNOWN_DIFFERENCES).
+GREGOR_MIN_VERSIONS = {0: 3, 1: 4, 2: 1, 8: 2, 9: 1, 19: 2, 20: 1, 23: 2, 32: 1}
+# Broker-to-broker APIs: gregor serves only its controller's own versions.
+INTER_BROKER = {4, 5, 6}
+
+
+def api_versions(bootstrap):
+    """The version ranges of the APIs gregor serves, less the old versions it
+    refuses on purpose; which other APIs Kafka serves is a known difference."""
+    ranges = raw_api_versions(bootstrap)
+    return {key: (max(low, GREGOR_MIN_VERSIONS.get(key, 0)), high) for key, (low, high) in ranges.items()
+            if key in GREGOR_APIS}
+
+
+GREGOR_APIS = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 23, 32, 37, 42, 44}
 
 
 def consumer_group(bootstrap):
     create(bootstrap, "grouped", 4)
-    produce(bootstrap, "grouped", [(p, b"v%d" % i, None) for p in range(4) for i in range(p + 1)])
     members = [consumer(bootstrap, **{"group.id": "ranged", "partition.assignment.strategy": "range",
                                       "auto.offset.reset": "earliest", "session.timeout.ms": 10000})
                for _ in range(2)]
     for m in members:
         m.subscribe(["grouped"])
-    got = [[] for _ in members]
+    # Both members in, the topic still empty; then records to consume.
     deadline = time.time() + 60
-    while time.time() < deadline:
+    while time.time() < deadline and not (all(m.assignment() for m in members) and
+                                          sum(len(m.assignment()) for m in members) == 4):
+        for m in members:
+            assert m.poll(0.1) is None
+    produce(bootstrap, "grouped", [(p, b"v%d" % i, None) for p in range(4) for i in range(p + 1)])
+    got = [[] for _ in members]
+    while time.time() < deadline and sum(len(g) for g in got) < 10:
         for i, m in enumerate(members):
-            msg = m.poll(0.2)
+            msg = m.poll(0.1)
             if msg is not None and msg.error() is None:
                 got[i].append((msg.partition(), msg.offset()))
-        if sum(len(g) for g in got) >= 10 and all(m.assignment() for m in members) and \
-                sum(len(m.assignment()) for m in members) == 4:
-            break
     observed = {"assignment": sorted(sorted(tp.partition for tp in m.assignment()) for m in members),
                 "consumed": sorted(p for g in got for p in g)}
     for m in members:
@@ -347,8 +472,28 @@ def fetch_edges(bootstrap):
     }
 
 
+def compacted_gaps(bootstrap):
+    """A compacted topic's gaps once the cleaner has run over a rolled segment."""
+    create(bootstrap, "compacted", 1, {"cleanup.policy": "compact", "segment.ms": "100",
+                                       "min.cleanable.dirty.ratio": "0.01"})
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    errors = []
+    producer.produce("compacted", value=b"no key", on_delivery=lambda e, m: errors.append(e and e.name()))
+    producer.flush(TIMEOUT)  # alone: a batch holding a keyless record is refused whole
+    for key, value in [(b"a", b"a1"), (b"b", b"b1"), (b"a", b"a2"), (b"b", b"b2"), (b"a", b"a3"), (b"b", None)]:
+        producer.produce("compacted", key=key, value=value)
+    assert producer.flush(TIMEOUT) == 0
+    time.sleep(0.5)  # past segment.ms: the next append rolls the segment
+    producer.produce("compacted", key=b"c", value=b"c1")
+    assert producer.flush(TIMEOUT) == 0
+    records = compacted_view(bootstrap, "compacted", 0, below=5, timeout=30)
+    return {"keyless record": errors,
+            "records": [(m.offset(), m.key(), m.value()) for m in records]}
+
+
 SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_broker, produce_errors,
-                                     list_offsets, metadata_shapes, describe_configs, alter_configs, consumer_group, fetch_edges)}
+                                     list_offsets, metadata_shapes, describe_configs, alter_configs, create_partitions, api_versions,
+                                     produce_acks, group_errors, consumer_group, fetch_edges, compacted_gaps)}
 
 
 # ---------------------------------------------------------------- the brokers
