@@ -67,6 +67,9 @@ XFAIL = {
         "acks=all to a 1-replica topic with min.insync.replicas=2 (one broker): Kafka 3.9 caps the required ISR at "
         "the replica count (effective min ISR 1) and appends it at offset 0; gregor answers NOT_ENOUGH_REPLICAS "
         "(so the later acks=1 record is at offset 0, not 1, and the log end 2, not 3)",
+    "wire_fetch_out_of_range":
+        "Fetch v4 at offset 100 (and -5) of a 3-record partition: both answer OFFSET_OUT_OF_RANGE (1) with no "
+        "records, but Kafka's partition answer carries high_watermark -1, gregor's the real high watermark 3",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -359,21 +362,80 @@ def group_errors(bootstrap):
     return observed
 
 
-def raw_api_versions(bootstrap):
-    """ApiVersions v0 by hand: {api key: (min, max)}."""
+def string(text):
+    raw = text.encode()
+    return struct.pack(">h", len(raw)) + raw
+
+
+def request(bootstrap, api_key, version, body):
+    """One request (header v1, client id "differential") and its response
+    body, past the correlation id."""
     host, port = bootstrap.rsplit(":", 1)
-    client_id = b"differential"
-    body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+    frame = struct.pack(">hhi", api_key, version, 1) + string("differential") + body
     with socket.create_connection((host, int(port)), timeout=10) as s:
-        s.sendall(struct.pack(">i", len(body)) + body)
+        s.sendall(struct.pack(">i", len(frame)) + frame)
         data = b""
         while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
             chunk = s.recv(65536)
-            assert chunk
+            assert chunk, "connection closed"
             data += chunk
-    correlation, error, count = struct.unpack(">ihi", data[4:14])
-    assert (correlation, error) == (1, 0)
-    return {key: (low, high) for key, low, high in struct.iter_unpack(">hhh", data[14:14 + 6 * count])}
+    assert struct.unpack(">i", data[4:8])[0] == 1
+    return data[8:]
+
+
+def raw_api_versions(bootstrap):
+    """ApiVersions v0: {api key: (min, max)}."""
+    data = request(bootstrap, 18, 0, b"")
+    error, count = struct.unpack(">hi", data[:6])
+    assert error == 0
+    return {key: (low, high) for key, low, high in struct.iter_unpack(">hhh", data[6:6 + 6 * count])}
+
+
+def raw_list_offsets(bootstrap, topic, partition, timestamp):
+    """ListOffsets v1 for one partition: (error code, offset)."""
+    body = struct.pack(">ii", -1, 1) + string(topic) + struct.pack(">iiq", 1, partition, timestamp)
+    data = request(bootstrap, 2, 1, body)
+    name_length = struct.unpack(">h", data[4:6])[0]
+    _, error, _, offset = struct.unpack(">ihqq", data[6 + name_length + 4:6 + name_length + 4 + 22])
+    return error, offset
+
+
+def raw_fetch(bootstrap, topic, partition, offset):
+    """Fetch v4 for one partition: (error code, high watermark, record bytes > 0)."""
+    body = struct.pack(">iiiib", -1, 0, 0, 1 << 20, 0) + struct.pack(">i", 1) + string(topic) + \
+        struct.pack(">iiqi", 1, partition, offset, 1 << 20)
+    data = request(bootstrap, 1, 4, body)
+    name_length = struct.unpack(">h", data[8:10])[0]
+    at = 10 + name_length + 4
+    _, error, high_watermark, _, aborted = struct.unpack(">ihqqi", data[at:at + 26])
+    at += 26 + max(aborted, 0) * 16
+    return error, high_watermark, struct.unpack(">i", data[at:at + 4])[0] > 0
+
+
+def wire_errors(bootstrap):
+    """Error codes as the broker sends them (librdkafka maps or hides some)."""
+    create(bootstrap, "wire", 1)
+    produce(bootstrap, "wire", [(0, b"r%d" % i, 1000 * (i + 1)) for i in range(3)])
+    return {
+        "ListOffsets latest": raw_list_offsets(bootstrap, "wire", 0, -1),
+        "ListOffsets earliest": raw_list_offsets(bootstrap, "wire", 0, -2),
+        "ListOffsets by timestamp 2000": raw_list_offsets(bootstrap, "wire", 0, 2000),
+        "ListOffsets after all": raw_list_offsets(bootstrap, "wire", 0, 9000),
+        "ListOffsets unknown partition": raw_list_offsets(bootstrap, "wire", 7, -1),
+        "ListOffsets unknown topic": raw_list_offsets(bootstrap, "no-such-topic", 0, -1),
+        "Fetch in range": raw_fetch(bootstrap, "wire", 0, 1),
+        "Fetch at the log end": raw_fetch(bootstrap, "wire", 0, 3),
+        "Fetch unknown partition": raw_fetch(bootstrap, "wire", 7, 0),
+        "Fetch unknown topic": raw_fetch(bootstrap, "no-such-topic", 0, 0),
+    }
+
+
+def wire_fetch_out_of_range(bootstrap):
+    """Fetch v4 outside the log: (error code, high watermark, records)."""
+    create(bootstrap, "wire-range", 1)
+    produce(bootstrap, "wire-range", [(0, b"r%d" % i, None) for i in range(3)])
+    return {"past the log end": raw_fetch(bootstrap, "wire-range", 0, 100),
+            "below zero": raw_fetch(bootstrap, "wire-range", 0, -5)}
 
 
 # The lowest versions gregor serves where Kafka 3.9 serves older ones, per
@@ -493,7 +555,8 @@ def compacted_gaps(bootstrap):
 
 SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_broker, produce_errors,
                                      list_offsets, metadata_shapes, describe_configs, alter_configs, create_partitions, api_versions,
-                                     produce_acks, group_errors, consumer_group, fetch_edges, compacted_gaps)}
+                                     produce_acks, group_errors, consumer_group, fetch_edges, compacted_gaps,
+                                     wire_errors, wire_fetch_out_of_range)}
 
 
 # ---------------------------------------------------------------- the brokers
