@@ -26,6 +26,8 @@ from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection
 
 from conftest import Broker, compacted_view
+from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.record.legacy_records import LegacyRecordBatchBuilder
 from bench.kafka.kafka import SHIPPED, KafkaCluster, missing
 
 # Both brokers run with these properties; Kafka also with the rest of its
@@ -70,6 +72,16 @@ XFAIL = {
     "wire_fetch_out_of_range":
         "Fetch v4 at offset 100 (and -5) of a 3-record partition: both answer OFFSET_OUT_OF_RANGE (1) with no "
         "records, but Kafka's partition answer carries high_watermark -1, gregor's the real high watermark 3",
+    "wire_produce_acks":
+        "Produce v3 with acks=2: Kafka answers INVALID_REQUIRED_ACKS (21); gregor appends the record "
+        "(error 0, base offset 0)",
+    "wire_produce_timestamps":
+        "a topic with message.timestamp.before.max.ms and after.max.ms of 1 h, Produce v3 of a record a day "
+        "old and one a day ahead: Kafka answers INVALID_TIMESTAMP (32) to both; gregor appends both (offsets 0 "
+        "and 1), so the record stamped now is at offset 2, not 0",
+    "wire_produce_magic_v1":
+        "a magic v1 message set in Produce v3: both refuse it (gregor stores v2 only, KNOWN_DIFFERENCES), but "
+        "Kafka answers INVALID_RECORD (87), gregor CORRUPT_MESSAGE (2)",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -430,6 +442,74 @@ def wire_errors(bootstrap):
     }
 
 
+def batch(records, magic=2):
+    """A record batch (magic 2) or message set (magic 0/1) of (key, value, timestamp)."""
+    if magic == 2:
+        builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
+                                            producer_epoch=-1, base_sequence=-1, batch_size=1 << 22)
+        for i, (key, value, timestamp) in enumerate(records):
+            builder.append(i, timestamp=timestamp, key=key, value=value, headers=[])
+    else:
+        builder = LegacyRecordBatchBuilder(magic=magic, compression_type=0, batch_size=1 << 22)
+        for i, (key, value, timestamp) in enumerate(records):
+            builder.append(i, timestamp=timestamp, key=key, value=value)
+    return bytes(builder.build())
+
+
+def raw_produce(bootstrap, topic, partition, records, acks=-1):
+    """Produce v3 of one partition's records: (error code, base offset)."""
+    body = struct.pack(">hhi", -1, acks, 10000) + struct.pack(">i", 1) + string(topic) + \
+        struct.pack(">iii", 1, partition, len(records)) + records
+    data = request(bootstrap, 0, 3, body)
+    name_length = struct.unpack(">h", data[4:6])[0]
+    at = 6 + name_length + 4
+    _, error, base_offset = struct.unpack(">ihq", data[at:at + 14])
+    return error, base_offset
+
+
+def wire_produce(bootstrap):
+    """Produce error codes as the broker sends them."""
+    create(bootstrap, "wire-produce", 1, {"max.message.bytes": "1000"})
+    create(bootstrap, "wire-compacted", 1, {"cleanup.policy": "compact"})
+    now = int(time.time() * 1000)
+    good = batch([(b"k", b"v", now)])
+    corrupt = bytearray(good)
+    corrupt[-1] ^= 0xFF  # the CRC no longer matches
+    return {
+        "a record": raw_produce(bootstrap, "wire-produce", 0, good),
+        "unknown partition": raw_produce(bootstrap, "wire-produce", 7, good),
+        "unknown topic": raw_produce(bootstrap, "no-such-topic", 0, good),
+        "above max.message.bytes": raw_produce(bootstrap, "wire-produce", 0, batch([(b"k", b"x" * 5000, now)])),
+        "bad CRC": raw_produce(bootstrap, "wire-produce", 0, bytes(corrupt)),
+        "no records": raw_produce(bootstrap, "wire-produce", 0, b""),
+        "keyless record to a compacted topic": raw_produce(bootstrap, "wire-compacted", 0,
+                                                           batch([(None, b"v", now)])),
+        "two more records": raw_produce(bootstrap, "wire-produce", 0, batch([(b"k", b"v", now)] * 2)),
+    }
+
+
+def wire_produce_acks(bootstrap):
+    """Produce v3 with acks=2 (only -1, 0 and 1 are valid)."""
+    create(bootstrap, "wire-acks", 1)
+    return raw_produce(bootstrap, "wire-acks", 0, batch([(b"k", b"v", int(time.time() * 1000))]), acks=2)
+
+
+def wire_produce_timestamps(bootstrap):
+    """Records outside message.timestamp.before.max.ms / after.max.ms (1 h)."""
+    create(bootstrap, "wire-recent", 1, {"message.timestamp.before.max.ms": "3600000",
+                                         "message.timestamp.after.max.ms": "3600000"})
+    now = int(time.time() * 1000)
+    return {"a day old": raw_produce(bootstrap, "wire-recent", 0, batch([(b"k", b"v", now - 86400000)])),
+            "a day ahead": raw_produce(bootstrap, "wire-recent", 0, batch([(b"k", b"v", now + 86400000)])),
+            "now": raw_produce(bootstrap, "wire-recent", 0, batch([(b"k", b"v", now)]))}
+
+
+def wire_produce_magic_v1(bootstrap):
+    """A magic v1 message set in Produce v3."""
+    create(bootstrap, "wire-v1", 1)
+    return raw_produce(bootstrap, "wire-v1", 0, batch([(b"k", b"v", int(time.time() * 1000))], magic=1))
+
+
 def wire_fetch_out_of_range(bootstrap):
     """Fetch v4 outside the log: (error code, high watermark, records)."""
     create(bootstrap, "wire-range", 1)
@@ -556,7 +636,9 @@ def compacted_gaps(bootstrap):
 SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_broker, produce_errors,
                                      list_offsets, metadata_shapes, describe_configs, alter_configs, create_partitions, api_versions,
                                      produce_acks, group_errors, consumer_group, fetch_edges, compacted_gaps,
-                                     wire_errors, wire_fetch_out_of_range)}
+                                     wire_errors, wire_fetch_out_of_range,
+                                     wire_produce, wire_produce_acks, wire_produce_timestamps,
+                                     wire_produce_magic_v1)}
 
 
 # ---------------------------------------------------------------- the brokers
