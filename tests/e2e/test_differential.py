@@ -82,6 +82,9 @@ XFAIL = {
     "wire_produce_magic_v1":
         "a magic v1 message set in Produce v3: both refuse it (gregor stores v2 only, KNOWN_DIFFERENCES), but "
         "Kafka answers INVALID_RECORD (87), gregor CORRUPT_MESSAGE (2)",
+    "metadata_invalid_names":
+        "Metadata (librdkafka's list_topics) for topic names 'bad/name' and 'x'*250 (auto-creation off): Kafka answers "
+        "INVALID_TOPIC_EXCEPTION (17) for each, gregor UNKNOWN_TOPIC_OR_PARTITION (3)",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -576,6 +579,84 @@ def consumer_group(bootstrap):
     return observed
 
 
+def first_error(c, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        msg = c.poll(0.2)
+        if msg is not None and msg.error():
+            return msg.error().name()
+    return None
+
+
+def group_membership(bootstrap):
+    """JoinGroup refusals: a session timeout outside the broker's bounds,
+    and a static member fenced by a newer one with its group.instance.id."""
+    create(bootstrap, "members", 1)
+    observed = {}
+    short = consumer(bootstrap, **{"group.id": "short", "session.timeout.ms": 1000, "heartbeat.interval.ms": 300})
+    short.subscribe(["members"])
+    observed["session.timeout.ms 1000"] = first_error(short, 10)
+    short.close()
+    first = consumer(bootstrap, **{"group.id": "static", "group.instance.id": "one", "session.timeout.ms": 10000})
+    first.subscribe(["members"])
+    deadline = time.time() + 30
+    while not first.assignment() and time.time() < deadline:
+        first.poll(0.2)
+    second = consumer(bootstrap, **{"group.id": "static", "group.instance.id": "one", "session.timeout.ms": 10000})
+    second.subscribe(["members"])
+    while not second.assignment() and time.time() < deadline:
+        second.poll(0.2)
+    observed["second static member assigned"] = [tp.partition for tp in second.assignment()]
+    observed["first static member"] = first_error(first, 10)
+    client = admin(bootstrap)
+    d = client.describe_consumer_groups(["static"])["static"].result(TIMEOUT)
+    observed["described"] = {"state": str(d.state), "members": len(d.members),
+                             "instance ids": [m.group_instance_id for m in d.members]}
+    second.close()
+    try:
+        first.close()
+    except KafkaException:
+        pass
+    return observed
+
+
+def commit_metadata(bootstrap):
+    """OffsetCommit with metadata and OffsetFetch of it."""
+    create(bootstrap, "annotated", 2)
+    c = consumer(bootstrap, **{"group.id": "annotator"})
+    c.commit(offsets=[TopicPartition("annotated", 0, 3, metadata="three"), TopicPartition("annotated", 1, 0)],
+             asynchronous=False)
+    got = c.committed([TopicPartition("annotated", p) for p in range(2)], timeout=TIMEOUT)
+    c.close()
+    return [(tp.partition, tp.offset, tp.metadata, tp.error and tp.error.name()) for tp in got]
+
+
+def metadata_invalid_names(bootstrap):
+    """Metadata naming a topic that could never exist."""
+    client = admin(bootstrap)
+    observed = {}
+    for name in ("bad/name", "x" * 250):
+        t = client.list_topics(name, timeout=10).topics[name]
+        observed[f"metadata of {name[:10]}"] = t.error.name() if t.error else None
+    return observed
+
+
+def topic_lifecycle(bootstrap):
+    """DeleteTopics, and what remains after it."""
+    client = admin(bootstrap)
+    observed = {}
+    create(bootstrap, "doomed", 2)
+    produce(bootstrap, "doomed", [(0, b"v", None)])
+    observed["delete"] = outcome(client.delete_topics(["doomed"], operation_timeout=10)["doomed"])
+    deadline = time.time() + TIMEOUT
+    while "doomed" in client.list_topics(timeout=10).topics and time.time() < deadline:
+        time.sleep(0.1)
+    t = client.list_topics("doomed", timeout=10).topics["doomed"]
+    observed["metadata after delete"] = t.error.name() if t.error else len(t.partitions)
+    observed["delete again"] = outcome(client.delete_topics(["doomed"])["doomed"])
+    return observed
+
+
 def first_record(bootstrap, topic, offset, reset, produce_meanwhile=False):
     """Where a consumer assigned at `offset` with auto.offset.reset=`reset` goes."""
     c = consumer(bootstrap, **{"auto.offset.reset": reset, "enable.partition.eof": True})
@@ -638,7 +719,8 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      produce_acks, group_errors, consumer_group, fetch_edges, compacted_gaps,
                                      wire_errors, wire_fetch_out_of_range,
                                      wire_produce, wire_produce_acks, wire_produce_timestamps,
-                                     wire_produce_magic_v1)}
+                                     wire_produce_magic_v1, group_membership, commit_metadata, topic_lifecycle,
+                                     metadata_invalid_names)}
 
 
 # ---------------------------------------------------------------- the brokers
@@ -665,6 +747,9 @@ def gregor_broker(tmp_path_factory):
 @pytest.fixture(scope="module", params=["kafka", "gregor"])
 def target(request):
     """(name, bootstrap) of the broker under test: Kafka, then gregor."""
+    reason = missing()
+    if reason:
+        pytest.skip(f"no Kafka 3.9 to compare with: {reason}")
     return request.param, request.getfixturevalue(f"{request.param}_broker")
 
 
