@@ -49,6 +49,8 @@ KNOWN_DIFFERENCES = {
     "APIs gregor does not serve": "transactions, ACLs, SASL, quotas, reassignment, DescribeCluster, ... are not "
                                   "advertised (open issues); api_versions compares only GREGOR_APIS, and the "
                                   "broker-to-broker LeaderAndIsr/UpdateMetadata/StopReplica not at all",
+    "broker configs": "DescribeConfigs of a BROKER resource answers no entries in gregor (issue 19); "
+                      "describe_broker_configs compares only whether the request succeeds",
     "broker properties": "gregor refuses a broker property it does not know (Kafka ignores it), so gregor runs "
                          "with only the properties of Kafka's shipped server.properties it has (GREGOR_KNOWS); "
                          "log.retention.hours=168 is the default of both anyway",
@@ -85,6 +87,11 @@ XFAIL = {
     "metadata_invalid_names":
         "Metadata (librdkafka's list_topics) for topic names 'bad/name' and 'x'*250 (auto-creation off): Kafka answers "
         "INVALID_TOPIC_EXCEPTION (17) for each, gregor UNKNOWN_TOPIC_OR_PARTITION (3)",
+    "config_synonyms":
+        "DescribeConfigs of a topic (librdkafka asks for synonyms): Kafka lists them (retention.ms set on the "
+        "topic: [retention.ms TOPIC]; segment.bytes: [log.segment.bytes]; max.message.bytes: "
+        "[message.max.bytes]; cleanup.policy: [log.cleanup.policy], as librdkafka keys them by name); gregor "
+        "lists none for any key",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -307,6 +314,43 @@ def alter_configs(bootstrap):
     create(bootstrap, "plain", 1)
     observed["segment.bytes of a topic that does not set it"] = entry(describe(client, "plain")["segment.bytes"])
     return observed
+
+
+def config_synonyms(bootstrap):
+    """The synonyms DescribeConfigs lists for a few keys of a new topic
+    (librdkafka asks for them): {key: [(synonym, source)]}."""
+    client = admin(bootstrap)
+    create(bootstrap, "synonymous", 1, {"retention.ms": "5000"})
+    entries = describe(client, "synonymous")
+    return {k: [(n, int(e.source)) for n, e in entries[k].synonyms.items()]
+            for k in ("retention.ms", "segment.bytes", "max.message.bytes", "cleanup.policy")}
+
+
+def describe_broker_configs(bootstrap):
+    """DescribeConfigs of the broker resource: only whether it answers
+    (gregor describes brokers as empty, KNOWN_DIFFERENCES)."""
+    client = admin(bootstrap)
+    broker_id = str(next(iter(client.list_topics(timeout=10).brokers)))
+    resource = ConfigResource("BROKER", broker_id)
+    return {"answer": outcome(client.describe_configs([resource])[resource])}
+
+
+def leader_epochs(bootstrap):
+    """The leader epoch a new topic's partition reports."""
+    client = admin(bootstrap)
+    create(bootstrap, "epochs", 1)
+    produce(bootstrap, "epochs", [(0, b"v", None)])
+    tp = TopicPartition("epochs", 0)
+    listed = client.list_offsets({tp: OffsetSpec.latest()})[tp].result(TIMEOUT)
+    c = consumer(bootstrap)
+    c.assign([TopicPartition("epochs", 0, 0)])
+    msg = None
+    deadline = time.time() + 15
+    while msg is None and time.time() < deadline:
+        msg = c.poll(0.5)
+    c.close()
+    return {"ListOffsets latest": (listed.offset, listed.leader_epoch),
+            "record": msg and (msg.offset(), msg.leader_epoch())}
 
 
 def create_partitions(bootstrap):
@@ -720,7 +764,8 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      wire_errors, wire_fetch_out_of_range,
                                      wire_produce, wire_produce_acks, wire_produce_timestamps,
                                      wire_produce_magic_v1, group_membership, commit_metadata, topic_lifecycle,
-                                     metadata_invalid_names)}
+                                     metadata_invalid_names, config_synonyms, describe_broker_configs,
+                                     leader_epochs)}
 
 
 # ---------------------------------------------------------------- the brokers
