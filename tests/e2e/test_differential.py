@@ -92,6 +92,9 @@ XFAIL = {
         "topic: [retention.ms TOPIC]; segment.bytes: [log.segment.bytes]; max.message.bytes: "
         "[message.max.bytes]; cleanup.policy: [log.cleanup.policy], as librdkafka keys them by name); gregor "
         "lists none for any key",
+    "wire_unknown_producer":
+        "Produce v3 of an idempotent batch at base sequence 5 from a producer id the partition has no state for: "
+        "Kafka 3.9 accepts it (error 0, base offset 0); gregor answers UNKNOWN_PRODUCER_ID (59)",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -489,11 +492,13 @@ def wire_errors(bootstrap):
     }
 
 
-def batch(records, magic=2):
-    """A record batch (magic 2) or message set (magic 0/1) of (key, value, timestamp)."""
+def batch(records, magic=2, producer=(-1, -1, -1)):
+    """A record batch (magic 2; producer id, epoch and base sequence) or a
+    message set (magic 0/1) of (key, value, timestamp)."""
     if magic == 2:
-        builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False, producer_id=-1,
-                                            producer_epoch=-1, base_sequence=-1, batch_size=1 << 22)
+        builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                            producer_id=producer[0], producer_epoch=producer[1],
+                                            base_sequence=producer[2], batch_size=1 << 22)
         for i, (key, value, timestamp) in enumerate(records):
             builder.append(i, timestamp=timestamp, key=key, value=value, headers=[])
     else:
@@ -532,6 +537,52 @@ def wire_produce(bootstrap):
         "keyless record to a compacted topic": raw_produce(bootstrap, "wire-compacted", 0,
                                                            batch([(None, b"v", now)])),
         "two more records": raw_produce(bootstrap, "wire-produce", 0, batch([(b"k", b"v", now)] * 2)),
+    }
+
+
+def init_producer_id(bootstrap):
+    """InitProducerId v0 without a transactional id: (producer id, epoch)."""
+    deadline = time.time() + TIMEOUT
+    while True:  # Kafka answers COORDINATOR_LOAD_IN_PROGRESS (14) at first
+        data = request(bootstrap, 22, 0, struct.pack(">hi", -1, 60000))
+        _, error, producer_id, epoch = struct.unpack(">ihqh", data[:16])
+        if error != 14 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert error == 0
+    return producer_id, epoch
+
+
+def wire_unknown_producer(bootstrap):
+    """A batch at sequence 5 from a producer id the partition has no state for."""
+    create(bootstrap, "wire-stranger", 1)
+    producer_id, epoch = init_producer_id(bootstrap)
+    stranger = batch([(b"k", b"v", int(time.time() * 1000))], producer=(producer_id + 1000, epoch, 5))
+    return raw_produce(bootstrap, "wire-stranger", 0, stranger)
+
+
+def wire_idempotence(bootstrap):
+    """Sequence numbers of an idempotent producer (InitProducerId v0, then
+    Produce v3 batches by hand)."""
+    create(bootstrap, "wire-idempotent", 1)
+    producer_id, epoch = init_producer_id(bootstrap)
+    now = int(time.time() * 1000)
+
+    def send(sequence, count=1, pid=producer_id, producer_epoch=epoch):
+        return raw_produce(bootstrap, "wire-idempotent", 0,
+                           batch([(b"k", b"v", now)] * count, producer=(pid, producer_epoch, sequence)))
+
+    return {
+        "epoch": epoch,
+        "sequence 0, 2 records": send(0, 2),
+        "the same batch again": send(0, 2),
+        "sequence 2": send(2),
+        "a gap: sequence 9": send(9),
+        "an older batch: sequence 0": send(0),
+        "sequence 3": send(3),
+        "an unknown producer at sequence 0": send(0, pid=producer_id + 1001),
+        "a newer epoch at sequence 0": send(0, producer_epoch=epoch + 1),
+        "the old epoch again": send(4),
     }
 
 
@@ -765,7 +816,7 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      wire_produce, wire_produce_acks, wire_produce_timestamps,
                                      wire_produce_magic_v1, group_membership, commit_metadata, topic_lifecycle,
                                      metadata_invalid_names, config_synonyms, describe_broker_configs,
-                                     leader_epochs)}
+                                     leader_epochs, wire_idempotence, wire_unknown_producer)}
 
 
 # ---------------------------------------------------------------- the brokers
