@@ -95,6 +95,18 @@ XFAIL = {
     "wire_unknown_producer":
         "Produce v3 of an idempotent batch at base sequence 5 from a producer id the partition has no state for: "
         "Kafka 3.9 accepts it (error 0, base offset 0); gregor answers UNKNOWN_PRODUCER_ID (59)",
+    "topic_config_edge_values":
+        "CreateTopics (validate only) with cleanup.policy='' and with max.message.bytes=0: Kafka answers OK to "
+        "both, gregor INVALID_CONFIG to both",
+    "alter_list_configs":
+        "IncrementalAlterConfigs APPEND/SUBTRACT: Kafka applies them to cleanup.policy (compact -> "
+        "compact,delete; append again -> unchanged; subtract compact -> delete; subtract absent -> OK) and "
+        "answers INVALID_CONFIG to an APPEND on retention.ms; gregor answers INVALID_REQUEST to every APPEND and "
+        "SUBTRACT and leaves cleanup.policy at compact",
+    "commit_only_group":
+        "a group that only committed offsets (never joined): Kafka lists it as Empty and simple (protocol type "
+        "'') and describes it as Empty; gregor lists it as Empty but not simple (is_simple_consumer_group "
+        "False) and describes it as Dead",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -354,6 +366,81 @@ def leader_epochs(bootstrap):
     c.close()
     return {"ListOffsets latest": (listed.offset, listed.leader_epoch),
             "record": msg and (msg.offset(), msg.leader_epoch())}
+
+
+CONFIG_VALUES = [
+    ("retention.ms", "-1"), ("retention.ms", "-2"), ("retention.bytes", "-1"), ("segment.bytes", "10"),
+    ("segment.bytes", "14"), ("cleanup.policy", "compact,delete"),
+    ("compression.type", "zstd"), ("compression.type", "brotli"), ("min.insync.replicas", "0"),
+    ("max.message.bytes", "-5"), ("min.cleanable.dirty.ratio", "1.5"),
+    ("message.timestamp.type", "LogAppendTime"), ("message.timestamp.type", "Whenever"),
+    ("unclean.leader.election.enable", "yes"), ("unclean.leader.election.enable", "TRUE"),
+    ("segment.ms", "0"), ("delete.retention.ms", "-1"), ("message.format.version", "0.10.0"),
+    ("message.downconversion.enable", "false"), ("preallocate", "true"), ("segment.jitter.ms", "-1"),
+    ("compression.zstd.level", "99"), ("compression.gzip.level", "5"),
+]
+
+
+def topic_config_values(bootstrap, values=CONFIG_VALUES):
+    """CreateTopics (validate only) with one config value each: OK or the error."""
+    client = admin(bootstrap)
+    futures = {f"{k}={v}": client.create_topics([NewTopic(f"v{i}", 1, 1, config={k: v})], validate_only=True)[f"v{i}"]
+               for i, (k, v) in enumerate(values)}
+    return {case: outcome(f) for case, f in futures.items()}
+
+
+def topic_config_edge_values(bootstrap):
+    return topic_config_values(bootstrap, [("cleanup.policy", ""), ("max.message.bytes", "0")])
+
+
+def alter_list_configs(bootstrap):
+    """IncrementalAlterConfigs APPEND and SUBTRACT."""
+    client = admin(bootstrap)
+    create(bootstrap, "listed", 1, {"cleanup.policy": "compact"})
+    observed = {}
+    for case, (key, value, op) in {
+        "append delete to cleanup.policy": ("cleanup.policy", "delete", AlterConfigOpType.APPEND),
+        "append it again": ("cleanup.policy", "delete", AlterConfigOpType.APPEND),
+        "subtract compact": ("cleanup.policy", "compact", AlterConfigOpType.SUBTRACT),
+        "subtract what is not there": ("cleanup.policy", "compact", AlterConfigOpType.SUBTRACT),
+        "append to a non-list config": ("retention.ms", "5", AlterConfigOpType.APPEND),
+        "set an unknown config": ("no.such.config", "1", AlterConfigOpType.SET),
+        "delete an unknown config": ("no.such.config", None, AlterConfigOpType.DELETE),
+    }.items():
+        resource = ConfigResource("TOPIC", "listed", incremental_configs=[
+            ConfigEntry(key, value, incremental_operation=op)])
+        error = outcome(client.incremental_alter_configs([resource])[resource])
+        observed[case] = (error, describe(client, "listed")["cleanup.policy"].value)
+    return observed
+
+
+def commit_only_group(bootstrap):
+    """A group that only committed offsets (never joined), listed and described."""
+    create(bootstrap, "committing", 1)
+    c = consumer(bootstrap, **{"group.id": "commit-only"})
+    c.commit(offsets=[TopicPartition("committing", 0, 1)], asynchronous=False)
+    c.close()
+    client = admin(bootstrap)
+    listed = [(g.group_id, str(g.state), g.is_simple_consumer_group)
+              for g in client.list_consumer_groups().result(TIMEOUT).valid if g.group_id == "commit-only"]
+    d = client.describe_consumer_groups(["commit-only"])["commit-only"].result(TIMEOUT)
+    return {"listed": listed, "described": (str(d.state), d.is_simple_consumer_group, len(d.members))}
+
+
+def list_groups(bootstrap):
+    """ListGroups: this scenario's own groups and their states."""
+    create(bootstrap, "listing", 1)
+    member = consumer(bootstrap, **{"group.id": "lister-stable"})
+    member.subscribe(["listing"])
+    deadline = time.time() + TIMEOUT
+    while not member.assignment() and time.time() < deadline:
+        member.poll(0.2)
+    client = admin(bootstrap)
+    result = client.list_consumer_groups().result(TIMEOUT)
+    member.close()
+    return {"groups": sorted((g.group_id, str(g.state), g.is_simple_consumer_group) for g in result.valid
+                             if g.group_id.startswith("lister-")),
+            "errors": [str(e) for e in result.errors]}
 
 
 def create_partitions(bootstrap):
@@ -816,7 +903,9 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      wire_produce, wire_produce_acks, wire_produce_timestamps,
                                      wire_produce_magic_v1, group_membership, commit_metadata, topic_lifecycle,
                                      metadata_invalid_names, config_synonyms, describe_broker_configs,
-                                     leader_epochs, wire_idempotence, wire_unknown_producer)}
+                                     leader_epochs, wire_idempotence, wire_unknown_producer,
+                                     topic_config_values, topic_config_edge_values, alter_list_configs,
+                                     list_groups, commit_only_group)}
 
 
 # ---------------------------------------------------------------- the brokers
