@@ -107,6 +107,11 @@ XFAIL = {
         "a group that only committed offsets (never joined): Kafka lists it as Empty and simple (protocol type "
         "'') and describes it as Empty; gregor lists it as Empty but not simple (is_simple_consumer_group "
         "False) and describes it as Dead",
+    "wire_group_errors_mismatched":
+        "Heartbeat v0 with group id '': Kafka INVALID_GROUP_ID (24), gregor UNKNOWN_MEMBER_ID (25); JoinGroup v0 "
+        "with protocol type '': Kafka INCONSISTENT_GROUP_PROTOCOL (23), gregor 0 (the member joins); "
+        "OffsetCommit v2 to a group that does not exist at generation 5, member 'm': Kafka ILLEGAL_GENERATION "
+        "(22), gregor UNKNOWN_MEMBER_ID (25)",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -695,6 +700,51 @@ def wire_produce_magic_v1(bootstrap):
     return raw_produce(bootstrap, "wire-v1", 0, batch([(b"k", b"v", int(time.time() * 1000))], magic=1))
 
 
+def wire_group_errors(bootstrap, mismatched=False):
+    """Group coordinator refusals, v0/v2 requests by hand: error codes (those
+    gregor answers otherwise in wire_group_errors_mismatched)."""
+    topic = "wire-groups-2" if mismatched else "wire-groups"
+    create(bootstrap, topic, 1)
+    c = consumer(bootstrap, **{"group.id": "wire-warmup"})  # the coordinator is up once this commits
+    c.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    c.close()
+
+    def error_of(api_key, version, body, at=0):
+        return struct.unpack(">h", request(bootstrap, api_key, version, body)[at:at + 2])[0]
+
+    def join(group, protocol_type, protocols):
+        body = string(group) + struct.pack(">i", 10000) + string("") + string(protocol_type) + \
+            struct.pack(">i", len(protocols)) + b"".join(string(p) + struct.pack(">i", 0) for p in protocols)
+        return error_of(11, 0, body)
+
+    def commit(group, generation, member):
+        body = string(group) + struct.pack(">i", generation) + string(member) + struct.pack(">q", -1) + \
+            struct.pack(">i", 1) + string(topic) + struct.pack(">iiqh", 1, 0, 1, -1)
+        data = request(bootstrap, 8, 2, body)
+        return struct.unpack(">h", data[4 + 2 + len(topic) + 4 + 4:][:2])[0]
+
+    if mismatched:
+        return {
+            "Heartbeat, empty group id": error_of(12, 0, string("") + struct.pack(">i", 1) + string("m")),
+            "JoinGroup, empty protocol type": join("wire-join", "", ["range"]),
+            "OffsetCommit v2, unknown group at generation 5": commit("never-committed", 5, "m"),
+        }
+    return {
+        "Heartbeat, unknown group": error_of(12, 0, string("ghost") + struct.pack(">i", 1) + string("m")),
+        "LeaveGroup, unknown group": error_of(13, 0, string("ghost") + string("m")),
+        "SyncGroup, unknown group": error_of(14, 0, string("ghost") + struct.pack(">i", 1) + string("m") +
+                                             struct.pack(">i", 0)),
+        "JoinGroup, no protocols": join("wire-join", "consumer", []),
+        "JoinGroup, empty group id": join("", "consumer", ["range"]),
+        "OffsetCommit v2, unknown group at generation -1": commit("ghost-committer", -1, ""),
+        "OffsetCommit v2, known group, unknown member": commit("wire-warmup", 1, "m"),
+    }
+
+
+def wire_group_errors_mismatched(bootstrap):
+    return wire_group_errors(bootstrap, mismatched=True)
+
+
 def wire_fetch_out_of_range(bootstrap):
     """Fetch v4 outside the log: (error code, high watermark, records)."""
     create(bootstrap, "wire-range", 1)
@@ -905,7 +955,8 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      metadata_invalid_names, config_synonyms, describe_broker_configs,
                                      leader_epochs, wire_idempotence, wire_unknown_producer,
                                      topic_config_values, topic_config_edge_values, alter_list_configs,
-                                     list_groups, commit_only_group)}
+                                     list_groups, commit_only_group, wire_group_errors,
+                                     wire_group_errors_mismatched)}
 
 
 # ---------------------------------------------------------------- the brokers
