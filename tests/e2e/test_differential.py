@@ -51,6 +51,10 @@ KNOWN_DIFFERENCES = {
                                   "broker-to-broker LeaderAndIsr/UpdateMetadata/StopReplica not at all",
     "broker configs": "DescribeConfigs of a BROKER resource answers no entries in gregor (issue 19); "
                       "describe_broker_configs compares only whether the request succeeds",
+    "partial trailing batches": "a Fetch answer holds whole batches only in gregor (docs/ARCHITECTURE.md, Read: "
+                                "'extend to whole batches within max_bytes'); Kafka may end with part of the "
+                                "next batch (284 bytes for max_bytes = one 283-byte batch + 1). "
+                                "wire_fetch_fields compares whole batches (bytes // batch size)",
     "broker properties": "gregor refuses a broker property it does not know (Kafka ignores it), so gregor runs "
                          "with only the properties of Kafka's shipped server.properties it has (GREGOR_KNOWS); "
                          "log.retention.hours=168 is the default of both anyway",
@@ -112,6 +116,12 @@ XFAIL = {
         "with protocol type '': Kafka INCONSISTENT_GROUP_PROTOCOL (23), gregor 0 (the member joins); "
         "OffsetCommit v2 to a group that does not exist at generation 5, member 'm': Kafka ILLEGAL_GENERATION "
         "(22), gregor UNKNOWN_MEMBER_ID (25)",
+    "log_append_time":
+        "a LogAppendTime topic, one batch of 3 records sent with CreateTime 1000, 3000, 2000 (records read back "
+        "as LogAppendTime on both): ListOffsets MAX_TIMESTAMP gives Kafka offset 0 with the append time, gregor "
+        "offset -1 with no recent timestamp; ListOffsets for timestamp 1500 gives Kafka 0 (append times are all "
+        "later), gregor 1 (it looks up the producer's CreateTimes); for the max timestamp found, Kafka 0, gregor "
+        "3 (it had none)",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -745,6 +755,63 @@ def wire_group_errors_mismatched(bootstrap):
     return wire_group_errors(bootstrap, mismatched=True)
 
 
+def raw_fetch_v5(bootstrap, topic, partition, offset, max_bytes=1 << 20, isolation=0, batch_size=1):
+    """Fetch v5 for one partition: (error, high watermark, last stable
+    offset, log start offset, record bytes // batch_size)."""
+    body = struct.pack(">iiiib", -1, 0, 0, max_bytes, isolation) + struct.pack(">i", 1) + string(topic) + \
+        struct.pack(">iiqqi", 1, partition, offset, 0, max_bytes)
+    data = request(bootstrap, 1, 5, body)
+    name_length = struct.unpack(">h", data[8:10])[0]
+    at = 10 + name_length + 4
+    _, error, high_watermark, stable, start, aborted = struct.unpack(">ihqqqi", data[at:at + 34])
+    at += 34 + max(aborted, 0) * 16
+    return error, high_watermark, stable, start, struct.unpack(">i", data[at:at + 4])[0] // batch_size
+
+
+def wire_fetch_fields(bootstrap):
+    """Fetch v5 answers: watermarks, and how many whole batches come back
+    (a small max_bytes still gets the first, KIP-74; Kafka may add part of
+    the next, gregor does not: KNOWN_DIFFERENCES)."""
+    create(bootstrap, "wire-fields", 1)
+    now = int(time.time() * 1000)
+    for i in range(3):
+        raw_produce(bootstrap, "wire-fields", 0, batch([(b"k%d" % i, b"v" * 100, now)] * 2))
+    size = len(batch([(b"k0", b"v" * 100, now)] * 2))
+    return {
+        "from 0": raw_fetch_v5(bootstrap, "wire-fields", 0, 0, batch_size=size),
+        "from 3 (inside the second batch)": raw_fetch_v5(bootstrap, "wire-fields", 0, 3, batch_size=size),
+        "read_committed": raw_fetch_v5(bootstrap, "wire-fields", 0, 0, isolation=1, batch_size=size),
+        "max_bytes 1": raw_fetch_v5(bootstrap, "wire-fields", 0, 0, max_bytes=1, batch_size=size),
+        "max_bytes one batch and a byte": raw_fetch_v5(bootstrap, "wire-fields", 0, 0, max_bytes=size + 1,
+                                                       batch_size=size),
+    }
+
+
+def log_append_time(bootstrap):
+    """A LogAppendTime topic: which offset ListOffsets gives for the max
+    timestamp and for the timestamp of the first batch."""
+    client = admin(bootstrap)
+    create(bootstrap, "appended", 1, {"message.timestamp.type": "LogAppendTime"})
+    produce(bootstrap, "appended", [(0, b"a", 1000), (0, b"b", 3000), (0, b"c", 2000)])
+    tp = TopicPartition("appended", 0)
+    top = client.list_offsets({tp: OffsetSpec.max_timestamp()})[tp].result(TIMEOUT)
+    first = client.list_offsets({tp: OffsetSpec.for_timestamp(top.timestamp)})[tp].result(TIMEOUT)
+    old = client.list_offsets({tp: OffsetSpec.for_timestamp(1500)})[tp].result(TIMEOUT)
+    c = consumer(bootstrap)
+    c.assign([TopicPartition("appended", 0, 0)])
+    stamps = []
+    deadline = time.time() + 15
+    while len(stamps) < 3 and time.time() < deadline:
+        msg = c.poll(0.5)
+        if msg is not None and msg.error() is None:
+            kind, stamp = msg.timestamp()
+            stamps.append((msg.offset(), kind, stamp > 10 ** 12))
+    c.close()
+    return {"max timestamp offset": top.offset, "max timestamp is recent": top.timestamp > 10 ** 12,
+            "offset for that timestamp": first.offset, "offset for 1500": old.offset,
+            "records (offset, timestamp type, recent)": stamps}
+
+
 def wire_fetch_out_of_range(bootstrap):
     """Fetch v4 outside the log: (error code, high watermark, records)."""
     create(bootstrap, "wire-range", 1)
@@ -956,7 +1023,7 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      leader_epochs, wire_idempotence, wire_unknown_producer,
                                      topic_config_values, topic_config_edge_values, alter_list_configs,
                                      list_groups, commit_only_group, wire_group_errors,
-                                     wire_group_errors_mismatched)}
+                                     wire_group_errors_mismatched, wire_fetch_fields, log_append_time)}
 
 
 # ---------------------------------------------------------------- the brokers
