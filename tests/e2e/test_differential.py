@@ -117,11 +117,10 @@ XFAIL = {
         "OffsetCommit v2 to a group that does not exist at generation 5, member 'm': Kafka ILLEGAL_GENERATION "
         "(22), gregor UNKNOWN_MEMBER_ID (25)",
     "log_append_time":
-        "a LogAppendTime topic, one batch of 3 records sent with CreateTime 1000, 3000, 2000 (records read back "
-        "as LogAppendTime on both): ListOffsets MAX_TIMESTAMP gives Kafka offset 0 with the append time, gregor "
-        "offset -1 with no recent timestamp; ListOffsets for timestamp 1500 gives Kafka 0 (append times are all "
-        "later), gregor 1 (it looks up the producer's CreateTimes); for the max timestamp found, Kafka 0, gregor "
-        "3 (it had none)",
+        "a LogAppendTime topic, one batch of 3 records sent with CreateTime 1000, 3000, 2000 (read back as "
+        "LogAppendTime on both): ListOffsets MAX_TIMESTAMP answers Kafka (offset 0, the append time), gregor "
+        "(-1, -1); ListOffsets for timestamp 1500 answers Kafka offset 0 (every append time is later), gregor "
+        "(1, 3000): it searches the producer's CreateTimes, not the append times",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
