@@ -13,7 +13,10 @@ it observes the same.
 Where the two differ on purpose, KNOWN_DIFFERENCES says why and the
 scenario compares only what should match; any other difference is an
 `xfail(strict=True)` naming the exact mismatch (XFAIL), so it stays visible
-until gregor is fixed."""
+until gregor is fixed (then the XPASS fails it: remove its entry).
+Scenarios that need exact error codes send requests by hand (`request`),
+since librdkafka maps or hides some. DIFFERENTIAL_DUMP=<file> appends both
+observations of every gregor run to that file."""
 import os
 import socket
 import struct
@@ -121,6 +124,9 @@ XFAIL = {
         "LogAppendTime on both): ListOffsets MAX_TIMESTAMP answers Kafka (offset 0, the append time), gregor "
         "(-1, -1); ListOffsets for timestamp 1500 answers Kafka offset 0 (every append time is later), gregor "
         "(1, 3000): it searches the producer's CreateTimes, not the append times",
+    "wire_epoch_ahead":
+        "OffsetForLeaderEpoch v2 for epoch 3 of a partition whose leader epoch is 0 (3 records): Kafka answers "
+        "error 0, leader_epoch -1, end_offset -1 (undefined); gregor error 0, leader_epoch 0, end_offset 3",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -811,6 +817,44 @@ def log_append_time(bootstrap):
             "records (offset, timestamp type, recent)": stamps}
 
 
+def wire_leader_epochs(bootstrap, ahead=False):
+    """ListOffsets v4 with a current leader epoch, and OffsetForLeaderEpoch v2
+    (for an epoch after the leader's own in wire_epoch_ahead)."""
+    topic = "wire-epochs-ahead" if ahead else "wire-epochs"
+    create(bootstrap, topic, 1)
+    raw_produce(bootstrap, topic, 0, batch([(b"k", b"v", int(time.time() * 1000))] * 3))
+
+    def list_offsets(current_epoch, partition=0):
+        body = struct.pack(">ibi", -1, 0, 1) + string(topic) + \
+            struct.pack(">iiiq", 1, partition, current_epoch, -1)
+        data = request(bootstrap, 2, 4, body)
+        at = 4 + 4 + 2 + len(topic) + 4
+        return struct.unpack(">ihqqi", data[at:at + 26])[1:]
+
+    def end_for(leader_epoch, current_epoch=-1, partition=0):
+        body = struct.pack(">i", 1) + string(topic) + struct.pack(">iiii", 1, partition, current_epoch,
+                                                                          leader_epoch)
+        data = request(bootstrap, 23, 2, body)
+        at = 4 + 4 + 2 + len(topic) + 4
+        return struct.unpack(">hiiq", data[at:at + 18])
+
+    if ahead:
+        return {"OffsetForLeaderEpoch 3 (the leader's is 0)": end_for(3)}
+    return {
+        "ListOffsets latest, current epoch -1": list_offsets(-1),
+        "ListOffsets latest, current epoch 0": list_offsets(0),
+        "ListOffsets latest, current epoch 5": list_offsets(5),
+        "ListOffsets latest, unknown partition": list_offsets(-1, partition=4),
+        "OffsetForLeaderEpoch 0": end_for(0),
+        "OffsetForLeaderEpoch 0, current epoch 5": end_for(0, current_epoch=5),
+        "OffsetForLeaderEpoch, unknown partition": end_for(0, partition=4),
+    }
+
+
+def wire_epoch_ahead(bootstrap):
+    return wire_leader_epochs(bootstrap, ahead=True)
+
+
 def wire_fetch_out_of_range(bootstrap):
     """Fetch v4 outside the log: (error code, high watermark, records)."""
     create(bootstrap, "wire-range", 1)
@@ -1022,7 +1066,8 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      leader_epochs, wire_idempotence, wire_unknown_producer,
                                      topic_config_values, topic_config_edge_values, alter_list_configs,
                                      list_groups, commit_only_group, wire_group_errors,
-                                     wire_group_errors_mismatched, wire_fetch_fields, log_append_time)}
+                                     wire_group_errors_mismatched, wire_fetch_fields, log_append_time,
+                                     wire_leader_epochs, wire_epoch_ahead)}
 
 
 # ---------------------------------------------------------------- the brokers
