@@ -94,11 +94,6 @@ XFAIL = {
     "metadata_invalid_names":
         "Metadata (librdkafka's list_topics) for topic names 'bad/name' and 'x'*250 (auto-creation off): Kafka answers "
         "INVALID_TOPIC_EXCEPTION (17) for each, gregor UNKNOWN_TOPIC_OR_PARTITION (3)",
-    "config_synonyms":
-        "DescribeConfigs of a topic (librdkafka asks for synonyms): Kafka lists them (retention.ms set on the "
-        "topic: [retention.ms TOPIC]; segment.bytes: [log.segment.bytes]; max.message.bytes: "
-        "[message.max.bytes]; cleanup.policy: [log.cleanup.policy], as librdkafka keys them by name); gregor "
-        "lists none for any key",
     "wire_unknown_producer":
         "Produce v3 of an idempotent batch at base sequence 5 from a producer id the partition has no state for: "
         "Kafka 3.9 accepts it (error 0, base offset 0); gregor answers UNKNOWN_PRODUCER_ID (59)",
@@ -111,9 +106,8 @@ XFAIL = {
         "answers INVALID_CONFIG to an APPEND on retention.ms; gregor answers INVALID_REQUEST to every APPEND and "
         "SUBTRACT and leaves cleanup.policy at compact",
     "commit_only_group":
-        "a group that only committed offsets (never joined): Kafka lists it as Empty and simple (protocol type "
-        "'') and describes it as Empty; gregor lists it as Empty but not simple (is_simple_consumer_group "
-        "False) and describes it as Dead",
+        "a group that only committed offsets (never joined): Kafka lists and describes it as Empty and simple "
+        "(protocol type ''); gregor as Empty but not simple (is_simple_consumer_group False in both answers)",
     "wire_group_errors_mismatched":
         "Heartbeat v0 with group id '': Kafka INVALID_GROUP_ID (24), gregor UNKNOWN_MEMBER_ID (25); JoinGroup v0 "
         "with protocol type '': Kafka INCONSISTENT_GROUP_PROTOCOL (23), gregor 0 (the member joins); "
