@@ -121,6 +121,11 @@ XFAIL = {
     "wire_epoch_ahead":
         "OffsetForLeaderEpoch v2 for epoch 3 of a partition whose leader epoch is 0 (3 records): Kafka answers "
         "error 0, leader_epoch -1, end_offset -1 (undefined); gregor error 0, leader_epoch 0, end_offset 3",
+    "assignment_errors":
+        "replica assignments Kafka refuses with INVALID_REPLICA_ASSIGNMENT, gregor answers OK to: CreateTopics "
+        "[[b, b]] (a broker twice), CreateTopics [[b], [b, b]] (partitions of different sizes), CreatePartitions "
+        "1 -> 2 with [[77]] (a missing broker), CreatePartitions 1 -> 3 with one assignment for two new "
+        "partitions; afterwards Kafka's topics have 1 and 1 partitions, gregor's 2 and 3",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -210,6 +215,10 @@ def create_topics_errors(bootstrap):
     topics = client.list_topics(timeout=10).topics
     observed["created"] = sorted(t for t in topics if not t.startswith("__") and t != "existing"
                                  and t in {c.topic for c in cases.values()} | {"validated"})
+    observed["validate only, existing topic"] = outcome(
+        client.create_topics([NewTopic("existing", 1, 1)], validate_only=True)["existing"])
+    observed["describe unknown topic"] = outcome(
+        client.describe_topics(TopicCollection(["no-such-topic"]))["no-such-topic"])
     observed["partitions by default"] = len(topics["defaults"].partitions) if "defaults" in topics else None
     observed["delete unknown topic"] = outcome(client.delete_topics(["no-such-topic"])["no-such-topic"])
     return observed
@@ -455,6 +464,28 @@ def list_groups(bootstrap):
     return {"groups": sorted((g.group_id, str(g.state), g.is_simple_consumer_group) for g in result.valid
                              if g.group_id.startswith("lister-")),
             "errors": [str(e) for e in result.errors]}
+
+
+def assignment_errors(bootstrap):
+    """Manual replica assignments that cannot be right, and odd admin asks."""
+    client = admin(bootstrap)
+    create(bootstrap, "assigned", 1)
+    broker = next(iter(client.list_topics(timeout=10).brokers))
+    observed = {}
+    for case, topic in {
+        "a broker twice in one partition": NewTopic("twice", 1, replica_assignment=[[broker, broker]]),
+        "partitions of different sizes": NewTopic("uneven", 2, replica_assignment=[[broker], [broker, broker]]),
+    }.items():
+        observed[case] = outcome(client.create_topics([topic], operation_timeout=2)[topic.topic])
+    observed["new partition on a missing broker"] = outcome(client.create_partitions(
+        [NewPartitions("assigned", 2, replica_assignment=[[77]])], operation_timeout=2)["assigned"])
+    create(bootstrap, "assigned-2", 1)
+    observed["new partitions, assignment count mismatch"] = outcome(client.create_partitions(
+        [NewPartitions("assigned-2", 3, replica_assignment=[[broker]])])["assigned-2"])
+    time.sleep(0.5)
+    observed["partitions"] = {t: len(client.list_topics(t, timeout=10).topics[t].partitions)
+                              for t in ("assigned", "assigned-2")}
+    return observed
 
 
 def create_partitions(bootstrap):
@@ -1061,7 +1092,7 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      topic_config_values, topic_config_edge_values, alter_list_configs,
                                      list_groups, commit_only_group, wire_group_errors,
                                      wire_group_errors_mismatched, wire_fetch_fields, log_append_time,
-                                     wire_leader_epochs, wire_epoch_ahead)}
+                                     wire_leader_epochs, wire_epoch_ahead, assignment_errors)}
 
 
 # ---------------------------------------------------------------- the brokers
