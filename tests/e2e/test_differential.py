@@ -987,6 +987,16 @@ def group_membership(bootstrap):
     return observed
 
 
+def committed_unknown(bootstrap):
+    """OffsetFetch of partitions a group never committed, that may not exist."""
+    create(bootstrap, "fetched-offsets", 1)
+    c = consumer(bootstrap, **{"group.id": "never-fetched"})
+    got = c.committed([TopicPartition("fetched-offsets", 0), TopicPartition("fetched-offsets", 5),
+                       TopicPartition("no-such-topic", 0)], timeout=TIMEOUT)
+    c.close()
+    return [(tp.topic, tp.partition, tp.offset, tp.error and tp.error.name()) for tp in got]
+
+
 def commit_metadata(bootstrap):
     """OffsetCommit with metadata and OffsetFetch of it."""
     create(bootstrap, "annotated", 2)
@@ -1092,7 +1102,8 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      topic_config_values, topic_config_edge_values, alter_list_configs,
                                      list_groups, commit_only_group, wire_group_errors,
                                      wire_group_errors_mismatched, wire_fetch_fields, log_append_time,
-                                     wire_leader_epochs, wire_epoch_ahead, assignment_errors)}
+                                     wire_leader_epochs, wire_epoch_ahead, assignment_errors,
+                                     committed_unknown)}
 
 
 # ---------------------------------------------------------------- the brokers
