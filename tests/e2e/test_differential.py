@@ -1,0 +1,1159 @@
+"""Kafka is the oracle (issue #18): one suite of scenarios run against a
+gregor broker and a real Apache Kafka 3.9 broker, asserting that gregor
+observes what Kafka does.
+
+Each scenario takes a bootstrap address and returns a plain observation
+(dicts and lists of error names, offsets, shapes: nothing that legitimately
+differs between two brokers, such as timestamps of appends, ids, hosts or
+ports). The `target` fixture is parametrized over both brokers (each started
+once per module, both with `auto.create.topics.enable=false`); a scenario's
+Kafka run records the oracle's observation and its gregor run asserts that
+it observes the same.
+
+Where the two differ on purpose, KNOWN_DIFFERENCES says why and the
+scenario compares only what should match; any other difference is an
+`xfail(strict=True)` naming the exact mismatch (XFAIL), so it stays visible
+until gregor is fixed (then the XPASS fails it: remove its entry).
+Scenarios that need exact error codes send requests by hand (`request`),
+since librdkafka maps or hides some. DIFFERENTIAL_DUMP=<file> appends both
+observations of every gregor run to that file."""
+import os
+import socket
+import struct
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic,
+                                   OffsetSpec)
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection
+
+from conftest import Broker, compacted_view
+from kafka.record.default_records import DefaultRecordBatchBuilder
+from kafka.record.legacy_records import LegacyRecordBatchBuilder
+from bench.kafka.kafka import SHIPPED, KafkaCluster, missing
+
+# Both brokers run with these properties; Kafka also with the rest of its
+# shipped server.properties (SHIPPED), gregor with those of them it knows
+# (it refuses a property it does not know, KNOWN_DIFFERENCES).
+PROPERTIES = {"auto.create.topics.enable": "false", "log.cleaner.backoff.ms": 100}
+GREGOR_KNOWS = ("num.partitions", "log.segment.bytes", "socket.request.max.bytes", "num.network.threads",
+                "num.io.threads", "group.initial.rebalance.delay.ms")
+TIMEOUT = 30
+
+# Intended differences: what gregor does on purpose, and what the suite
+# leaves out of the comparison because of it.
+KNOWN_DIFFERENCES = {
+    "message formats v0/v1": "gregor stores RecordBatch v2 only, so it does not serve Produce v0-2 or Fetch v0-3 "
+                             "(api_versions compares from gregor's lowest version up: GREGOR_MIN_VERSIONS)",
+    "pre-2.x request versions": "ListOffsets v0, OffsetCommit v0-1, OffsetFetch v0, CreateTopics v0-1, "
+                                "DeleteTopics v0, DescribeConfigs v0, OffsetForLeaderEpoch v0-1 are not served "
+                                "(docs/ARCHITECTURE.md, GREGOR_MIN_VERSIONS)",
+    "APIs gregor does not serve": "transactions, ACLs, SASL, quotas, reassignment, DescribeCluster, ... are not "
+                                  "advertised (open issues); api_versions compares only GREGOR_APIS, and the "
+                                  "broker-to-broker LeaderAndIsr/UpdateMetadata/StopReplica not at all",
+    "broker configs": "DescribeConfigs of a BROKER resource answers no entries in gregor (issue 19); "
+                      "describe_broker_configs compares only whether the request succeeds",
+    "partial trailing batches": "a Fetch answer holds whole batches only in gregor (docs/ARCHITECTURE.md, Read: "
+                                "'extend to whole batches within max_bytes'); Kafka may end with part of the "
+                                "next batch (284 bytes for max_bytes = one 283-byte batch + 1). "
+                                "wire_fetch_fields compares whole batches (bytes // batch size)",
+    "broker properties": "gregor refuses a broker property it does not know (Kafka ignores it), so gregor runs "
+                         "with only the properties of Kafka's shipped server.properties it has (GREGOR_KNOWS); "
+                         "log.retention.hours=168 is the default of both anyway",
+}
+
+# Unintended differences, one per scenario: the exact mismatch. The gregor
+# run of each is xfail(strict=True).
+XFAIL = {
+    "create_on_missing_broker":
+        "CreateTopics with replica_assignment [[7]] on a one-broker cluster (broker 7 absent): Kafka creates the "
+        "assignment as given and, with no leader to wait for, answers REQUEST_TIMED_OUT (operation_timeout 2 s), "
+        "its metadata then UNKNOWN_TOPIC_OR_PART; gregor answers OK and the partition is on broker 0 "
+        "(leader 0, replicas [0]): the requested assignment is ignored",
+    "group_errors":
+        "OffsetCommit to a topic or partition that does not exist (no-such-topic/0, committed/9 of a 1-partition "
+        "topic): Kafka answers UNKNOWN_TOPIC_OR_PARTITION; gregor accepts the commit (no error, offset 5 stored)",
+    "produce_acks":
+        "acks=all to a 1-replica topic with min.insync.replicas=2 (one broker): Kafka 3.9 caps the required ISR at "
+        "the replica count (effective min ISR 1) and appends it at offset 0; gregor answers NOT_ENOUGH_REPLICAS "
+        "(so the later acks=1 record is at offset 0, not 1, and the log end 2, not 3)",
+    "wire_fetch_out_of_range":
+        "Fetch v4 at offset 100 (and -5) of a 3-record partition: both answer OFFSET_OUT_OF_RANGE (1) with no "
+        "records, but Kafka's partition answer carries high_watermark -1, gregor's the real high watermark 3",
+    "wire_produce_acks":
+        "Produce v3 with acks=2: Kafka answers INVALID_REQUIRED_ACKS (21); gregor appends the record "
+        "(error 0, base offset 0)",
+    "wire_produce_timestamps":
+        "a topic with message.timestamp.before.max.ms and after.max.ms of 1 h, Produce v3 of a record a day "
+        "old and one a day ahead: Kafka answers INVALID_TIMESTAMP (32) to both; gregor appends both (offsets 0 "
+        "and 1), so the record stamped now is at offset 2, not 0",
+    "wire_produce_magic_v1":
+        "a magic v1 message set in Produce v3: both refuse it (gregor stores v2 only, KNOWN_DIFFERENCES), but "
+        "Kafka answers INVALID_RECORD (87), gregor CORRUPT_MESSAGE (2)",
+    "metadata_invalid_names":
+        "Metadata (librdkafka's list_topics) for topic names 'bad/name' and 'x'*250 (auto-creation off): Kafka answers "
+        "INVALID_TOPIC_EXCEPTION (17) for each, gregor UNKNOWN_TOPIC_OR_PARTITION (3)",
+    "wire_unknown_producer":
+        "Produce v3 of an idempotent batch at base sequence 5 from a producer id the partition has no state for: "
+        "Kafka 3.9 accepts it (error 0, base offset 0); gregor answers UNKNOWN_PRODUCER_ID (59)",
+    "topic_config_edge_values":
+        "CreateTopics (validate only) with cleanup.policy='' and with max.message.bytes=0: Kafka answers OK to "
+        "both, gregor INVALID_CONFIG to both",
+    "alter_list_configs":
+        "IncrementalAlterConfigs APPEND/SUBTRACT: Kafka applies them to cleanup.policy (compact -> "
+        "compact,delete; append again -> unchanged; subtract compact -> delete; subtract absent -> OK) and "
+        "answers INVALID_CONFIG to an APPEND on retention.ms; gregor answers INVALID_REQUEST to every APPEND and "
+        "SUBTRACT and leaves cleanup.policy at compact",
+    "commit_only_group":
+        "a group that only committed offsets (never joined): Kafka lists and describes it as Empty and simple "
+        "(protocol type ''); gregor as Empty but not simple (is_simple_consumer_group False in both answers)",
+    "wire_group_errors_mismatched":
+        "Heartbeat v0 with group id '': Kafka INVALID_GROUP_ID (24), gregor UNKNOWN_MEMBER_ID (25); JoinGroup v0 "
+        "with protocol type '': Kafka INCONSISTENT_GROUP_PROTOCOL (23), gregor 0 (the member joins); "
+        "OffsetCommit v2 to a group that does not exist at generation 5, member 'm': Kafka ILLEGAL_GENERATION "
+        "(22), gregor UNKNOWN_MEMBER_ID (25)",
+    "log_append_time":
+        "a LogAppendTime topic, one batch of 3 records sent with CreateTime 1000, 3000, 2000 (read back as "
+        "LogAppendTime on both): ListOffsets MAX_TIMESTAMP answers Kafka (offset 0, the append time), gregor "
+        "(-1, -1); ListOffsets for timestamp 1500 answers Kafka offset 0 (every append time is later), gregor "
+        "(1, 3000): it searches the producer's CreateTimes, not the append times",
+    "wire_epoch_ahead":
+        "OffsetForLeaderEpoch v2 for epoch 3 of a partition whose leader epoch is 0 (3 records): Kafka answers "
+        "error 0, leader_epoch -1, end_offset -1 (undefined); gregor error 0, leader_epoch 0, end_offset 3",
+    "assignment_errors":
+        "replica assignments Kafka refuses with INVALID_REPLICA_ASSIGNMENT, gregor answers OK to: CreateTopics "
+        "[[b, b]] (a broker twice), CreateTopics [[b], [b, b]] (partitions of different sizes), CreatePartitions "
+        "1 -> 2 with [[77]] (a missing broker), CreatePartitions 1 -> 3 with one assignment for two new "
+        "partitions; afterwards Kafka's topics have 1 and 1 partitions, gregor's 2 and 3",
+    "alter_configs":
+        "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
+        "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
+        "STATIC_BROKER_CONFIG (4), is_default False; gregor as DEFAULT_CONFIG (5), is_default True (and so for a topic that never set "
+        "segment.bytes: gregor describes any broker-level value, even a non-default one, as the default)",
+}
+
+
+# ---------------------------------------------------------------- helpers
+
+def admin(bootstrap):
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def outcome(future):
+    """"OK" or the error's name (e.g. "TOPIC_ALREADY_EXISTS")."""
+    try:
+        future.result(TIMEOUT)
+        return "OK"
+    except KafkaException as e:
+        return e.args[0].name()
+    except TimeoutError:
+        return f"no answer within {TIMEOUT} s"
+
+
+def wait_ready(bootstrap, topic, partitions, timeout=TIMEOUT):
+    """Until every partition of `topic` has a leader in the metadata."""
+    client = admin(bootstrap)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        t = client.list_topics(topic, timeout=10).topics.get(topic)
+        if t and t.error is None and len(t.partitions) == partitions and \
+                all(p.leader >= 0 and p.error is None for p in t.partitions.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{topic} not ready within {timeout} s")
+
+
+def create(bootstrap, topic, partitions=1, config=None):
+    client = admin(bootstrap)  # alive until its future is done
+    assert outcome(client.create_topics([NewTopic(topic, partitions, 1, config=config or {})])[topic]) == "OK"
+    wait_ready(bootstrap, topic, partitions)
+
+
+def produce(bootstrap, topic, records, **config):
+    """records: (partition, value, timestamp or None); returns the delivery
+    reports as (error name or "OK", partition, offset)."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, **config})
+    reports = []
+
+    def report(err, msg):
+        reports.append((err.name() if err else "OK", msg.partition(), msg.offset() if not err else None))
+
+    for partition, value, timestamp in records:
+        kwargs = {"timestamp": timestamp} if timestamp is not None else {}
+        producer.produce(topic, value, partition=partition, on_delivery=report, **kwargs)
+    assert producer.flush(TIMEOUT) == 0
+    return reports
+
+
+def consumer(bootstrap, **config):
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": "differential", "enable.auto.commit": False,
+                     **config})
+
+
+# ---------------------------------------------------------------- scenarios
+
+def create_topics_errors(bootstrap):
+    client = admin(bootstrap)
+    create(bootstrap, "existing")
+    cases = {
+        "invalid config value": NewTopic("bad-value", 1, 1, config={"cleanup.policy": "bogus"}),
+        "invalid number": NewTopic("bad-number", 1, 1, config={"retention.ms": "soon"}),
+        "unknown config name": NewTopic("unknown-config", 1, 1, config={"no.such.config": "1"}),
+        "invalid name": NewTopic("bad/name", 1, 1),
+        "name too long": NewTopic("x" * 250, 1, 1),
+        "name '..'": NewTopic("..", 1, 1),
+        "existing topic": NewTopic("existing", 1, 1),
+        "replication factor above brokers": NewTopic("too-many-replicas", 1, 3),
+        "zero partitions": NewTopic("no-partitions", 0, 1),
+        "replication factor 0": NewTopic("no-replicas", 1, 0),
+        "broker defaults": NewTopic("defaults", -1, -1),
+    }
+    observed = {case: outcome(client.create_topics([t])[t.topic]) for case, t in cases.items()}
+    observed["validate only"] = outcome(client.create_topics([NewTopic("validated", 1, 1)],
+                                                             validate_only=True)["validated"])
+    topics = client.list_topics(timeout=10).topics
+    observed["created"] = sorted(t for t in topics if not t.startswith("__") and t != "existing"
+                                 and t in {c.topic for c in cases.values()} | {"validated"})
+    observed["validate only, existing topic"] = outcome(
+        client.create_topics([NewTopic("existing", 1, 1)], validate_only=True)["existing"])
+    observed["describe unknown topic"] = outcome(
+        client.describe_topics(TopicCollection(["no-such-topic"]))["no-such-topic"])
+    observed["partitions by default"] = len(topics["defaults"].partitions) if "defaults" in topics else None
+    observed["delete unknown topic"] = outcome(client.delete_topics(["no-such-topic"])["no-such-topic"])
+    return observed
+
+
+def create_on_missing_broker(bootstrap):
+    """A replica assignment naming a broker that is not there (a client of
+    its own: Kafka answers one request of a connection at a time)."""
+    client = admin(bootstrap)
+    topic = NewTopic("missing-broker", 1, replica_assignment=[[7]])
+    observed = {"create": outcome(client.create_topics([topic], operation_timeout=2)["missing-broker"])}
+    time.sleep(1)
+    t = client.list_topics("missing-broker", timeout=10).topics["missing-broker"]
+    observed["metadata"] = {"error": t.error.name() if t.error else None,
+                            "partitions": {p.id: {"leader": p.leader, "replicas": p.replicas,
+                                                  "error": p.error.name() if p.error else None}
+                                           for p in t.partitions.values()}}
+    return observed
+
+
+def produce_errors(bootstrap):
+    client = admin(bootstrap)
+    observed = {}
+    # Unknown topic with auto-creation off: the metadata answer, then a producer.
+    t = client.list_topics("unknown-topic", timeout=10).topics["unknown-topic"]
+    observed["metadata of unknown topic"] = t.error.name() if t.error else "OK"
+    observed["produce to unknown topic"] = produce(bootstrap, "unknown-topic", [(-1, b"v", None)],
+                                                   **{"message.timeout.ms": 3000,
+                                                      "topic.metadata.propagation.max.ms": 1000})
+    observed["unknown topic created"] = "unknown-topic" in client.list_topics(timeout=10).topics
+    # A partition that does not exist.
+    create(bootstrap, "small", 1, {"max.message.bytes": "1000"})
+    observed["produce to partition 5 of 1"] = produce(bootstrap, "small", [(5, b"v", None)],
+                                                      **{"message.timeout.ms": 3000})
+    # A record above the topic's max.message.bytes (and one below it).
+    observed["record above max.message.bytes"] = produce(bootstrap, "small", [(0, b"x" * 5000, None)],
+                                                         **{"message.timeout.ms": 5000, "retries": 0})
+    observed["record below max.message.bytes"] = produce(bootstrap, "small", [(0, b"x" * 100, None)])
+    return observed
+
+
+def list_offsets(bootstrap):
+    create(bootstrap, "timed", 2)
+    # One batch whose largest timestamp is in the middle, then one more batch.
+    produce(bootstrap, "timed", [(0, b"a", 1000), (0, b"b", 3000), (0, b"c", 2000)])
+    produce(bootstrap, "timed", [(0, b"d", 2500)])
+    specs = {
+        "earliest": OffsetSpec.earliest(), "latest": OffsetSpec.latest(), "max timestamp": OffsetSpec.max_timestamp(),
+        "before all (500)": OffsetSpec.for_timestamp(500), "exact (2000)": OffsetSpec.for_timestamp(2000),
+        "between (2200)": OffsetSpec.for_timestamp(2200), "exact first (1000)": OffsetSpec.for_timestamp(1000),
+        "after all (5000)": OffsetSpec.for_timestamp(5000),
+    }
+    client = admin(bootstrap)
+    observed = {}
+    for partition in (0, 1):
+        for name, spec in specs.items():
+            tp = TopicPartition("timed", partition)
+            try:
+                r = client.list_offsets({tp: spec})[tp].result(TIMEOUT)
+                observed[f"p{partition} {name}"] = (r.offset, r.timestamp)
+            except KafkaException as e:
+                observed[f"p{partition} {name}"] = e.args[0].name()
+    for name, tp in {"unknown partition": TopicPartition("timed", 7),
+                     "unknown topic": TopicPartition("no-such-topic", 0)}.items():
+        observed[name] = outcome(client.list_offsets({tp: OffsetSpec.latest()}, request_timeout=10)[tp])
+    return observed
+
+
+def metadata_shapes(bootstrap):
+    create(bootstrap, "three", 3)
+    client = admin(bootstrap)
+    t = client.list_topics("three", timeout=10).topics["three"]
+    observed = {"error": t.error, "partitions": {
+        p.id: {"leader present": p.leader >= 0, "replicas": len(p.replicas), "isr": len(p.isrs),
+               "leader in replicas": p.leader in p.replicas, "error": p.error}
+        for p in t.partitions.values()}}
+    # __consumer_offsets exists once a group commits.
+    c = consumer(bootstrap, **{"group.id": "metadata-shapes"})
+    c.commit(offsets=[TopicPartition("three", 0, 0)], asynchronous=False)
+    c.close()
+    described = client.describe_topics(TopicCollection(["three", "__consumer_offsets"]))
+    for name, future in described.items():
+        d = future.result(TIMEOUT)
+        observed[f"describe {name}"] = {"is_internal": d.is_internal, "partitions": len(d.partitions)}
+    return observed
+
+
+REPRESENTATIVE = ["cleanup.policy", "retention.ms", "segment.bytes", "max.message.bytes", "min.insync.replicas",
+                  "compression.type", "message.timestamp.type", "unclean.leader.election.enable"]
+
+
+def entry(e):
+    return {"value": e.value, "source": e.source, "is_default": e.is_default, "read_only": e.is_read_only,
+            "sensitive": e.is_sensitive}
+
+
+def describe(client, topic):
+    resource = ConfigResource("TOPIC", topic)
+    return client.describe_configs([resource])[resource].result(TIMEOUT)
+
+
+def describe_configs(bootstrap):
+    client = admin(bootstrap)
+    create(bootstrap, "configured", 1, {"segment.bytes": "1048576", "cleanup.policy": "compact"})
+    entries = describe(client, "configured")
+    observed = {"names": sorted(entries),
+                "representative": {k: entry(entries[k]) for k in REPRESENTATIVE if k in entries}}
+    bad = ConfigResource("TOPIC", "configured", incremental_configs=[
+        ConfigEntry("retention.ms", "soon", incremental_operation=AlterConfigOpType.SET)])
+    observed["alter to an invalid value"] = outcome(client.incremental_alter_configs([bad])[bad])
+    unknown = ConfigResource("TOPIC", "no-such-topic", incremental_configs=[
+        ConfigEntry("retention.ms", "1", incremental_operation=AlterConfigOpType.SET)])
+    observed["alter an unknown topic"] = outcome(client.incremental_alter_configs([unknown])[unknown])
+    missing_topic = ConfigResource("TOPIC", "no-such-topic")
+    observed["describe an unknown topic"] = outcome(client.describe_configs([missing_topic])[missing_topic])
+    return observed
+
+
+def alter_configs(bootstrap):
+    """IncrementalAlterConfigs SET and DELETE, and where a value then comes
+    from: both brokers run with log.segment.bytes=1073741824 set (SHIPPED)."""
+    client = admin(bootstrap)
+    create(bootstrap, "altered", 1, {"segment.bytes": "1048576", "cleanup.policy": "compact"})
+    alter = ConfigResource("TOPIC", "altered", incremental_configs=[
+        ConfigEntry("retention.ms", "1234", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("segment.bytes", None, incremental_operation=AlterConfigOpType.DELETE),
+    ])
+    observed = {"alter": outcome(client.incremental_alter_configs([alter])[alter])}
+    entries = describe(client, "altered")
+    observed["after"] = {k: entry(entries[k]) for k in ("retention.ms", "segment.bytes", "cleanup.policy")}
+    create(bootstrap, "plain", 1)
+    observed["segment.bytes of a topic that does not set it"] = entry(describe(client, "plain")["segment.bytes"])
+    return observed
+
+
+def config_synonyms(bootstrap):
+    """The synonyms DescribeConfigs lists for a few keys of a new topic
+    (librdkafka asks for them): {key: [(synonym, source)]}."""
+    client = admin(bootstrap)
+    create(bootstrap, "synonymous", 1, {"retention.ms": "5000"})
+    entries = describe(client, "synonymous")
+    return {k: [(n, int(e.source)) for n, e in entries[k].synonyms.items()]
+            for k in ("retention.ms", "segment.bytes", "max.message.bytes", "cleanup.policy")}
+
+
+def describe_broker_configs(bootstrap):
+    """DescribeConfigs of the broker resource: only whether it answers
+    (gregor describes brokers as empty, KNOWN_DIFFERENCES)."""
+    client = admin(bootstrap)
+    broker_id = str(next(iter(client.list_topics(timeout=10).brokers)))
+    resource = ConfigResource("BROKER", broker_id)
+    return {"answer": outcome(client.describe_configs([resource])[resource])}
+
+
+def leader_epochs(bootstrap):
+    """The leader epoch a new topic's partition reports."""
+    client = admin(bootstrap)
+    create(bootstrap, "epochs", 1)
+    produce(bootstrap, "epochs", [(0, b"v", None)])
+    tp = TopicPartition("epochs", 0)
+    listed = client.list_offsets({tp: OffsetSpec.latest()})[tp].result(TIMEOUT)
+    c = consumer(bootstrap)
+    c.assign([TopicPartition("epochs", 0, 0)])
+    msg = None
+    deadline = time.time() + 15
+    while msg is None and time.time() < deadline:
+        msg = c.poll(0.5)
+    c.close()
+    return {"ListOffsets latest": (listed.offset, listed.leader_epoch),
+            "record": msg and (msg.offset(), msg.leader_epoch())}
+
+
+CONFIG_VALUES = [
+    ("retention.ms", "-1"), ("retention.ms", "-2"), ("retention.bytes", "-1"), ("segment.bytes", "10"),
+    ("segment.bytes", "14"), ("cleanup.policy", "compact,delete"),
+    ("compression.type", "zstd"), ("compression.type", "brotli"), ("min.insync.replicas", "0"),
+    ("max.message.bytes", "-5"), ("min.cleanable.dirty.ratio", "1.5"),
+    ("message.timestamp.type", "LogAppendTime"), ("message.timestamp.type", "Whenever"),
+    ("unclean.leader.election.enable", "yes"), ("unclean.leader.election.enable", "TRUE"),
+    ("segment.ms", "0"), ("delete.retention.ms", "-1"), ("message.format.version", "0.10.0"),
+    ("message.downconversion.enable", "false"), ("preallocate", "true"), ("segment.jitter.ms", "-1"),
+    ("compression.zstd.level", "99"), ("compression.gzip.level", "5"),
+]
+
+
+def topic_config_values(bootstrap, values=CONFIG_VALUES):
+    """CreateTopics (validate only) with one config value each: OK or the error."""
+    client = admin(bootstrap)
+    futures = {f"{k}={v}": client.create_topics([NewTopic(f"v{i}", 1, 1, config={k: v})], validate_only=True)[f"v{i}"]
+               for i, (k, v) in enumerate(values)}
+    return {case: outcome(f) for case, f in futures.items()}
+
+
+def topic_config_edge_values(bootstrap):
+    return topic_config_values(bootstrap, [("cleanup.policy", ""), ("max.message.bytes", "0")])
+
+
+def alter_list_configs(bootstrap):
+    """IncrementalAlterConfigs APPEND and SUBTRACT."""
+    client = admin(bootstrap)
+    create(bootstrap, "listed", 1, {"cleanup.policy": "compact"})
+    observed = {}
+    for case, (key, value, op) in {
+        "append delete to cleanup.policy": ("cleanup.policy", "delete", AlterConfigOpType.APPEND),
+        "append it again": ("cleanup.policy", "delete", AlterConfigOpType.APPEND),
+        "subtract compact": ("cleanup.policy", "compact", AlterConfigOpType.SUBTRACT),
+        "subtract what is not there": ("cleanup.policy", "compact", AlterConfigOpType.SUBTRACT),
+        "append to a non-list config": ("retention.ms", "5", AlterConfigOpType.APPEND),
+        "set an unknown config": ("no.such.config", "1", AlterConfigOpType.SET),
+        "delete an unknown config": ("no.such.config", None, AlterConfigOpType.DELETE),
+    }.items():
+        resource = ConfigResource("TOPIC", "listed", incremental_configs=[
+            ConfigEntry(key, value, incremental_operation=op)])
+        error = outcome(client.incremental_alter_configs([resource])[resource])
+        observed[case] = (error, describe(client, "listed")["cleanup.policy"].value)
+    return observed
+
+
+def commit_only_group(bootstrap):
+    """A group that only committed offsets (never joined), listed and described."""
+    create(bootstrap, "committing", 1)
+    c = consumer(bootstrap, **{"group.id": "commit-only"})
+    c.commit(offsets=[TopicPartition("committing", 0, 1)], asynchronous=False)
+    c.close()
+    client = admin(bootstrap)
+    listed = [(g.group_id, str(g.state), g.is_simple_consumer_group)
+              for g in client.list_consumer_groups().result(TIMEOUT).valid if g.group_id == "commit-only"]
+    d = client.describe_consumer_groups(["commit-only"])["commit-only"].result(TIMEOUT)
+    return {"listed": listed, "described": (str(d.state), d.is_simple_consumer_group, len(d.members))}
+
+
+def list_groups(bootstrap):
+    """ListGroups: this scenario's own groups and their states."""
+    create(bootstrap, "listing", 1)
+    member = consumer(bootstrap, **{"group.id": "lister-stable"})
+    member.subscribe(["listing"])
+    deadline = time.time() + TIMEOUT
+    while not member.assignment() and time.time() < deadline:
+        member.poll(0.2)
+    client = admin(bootstrap)
+    result = client.list_consumer_groups().result(TIMEOUT)
+    member.close()
+    return {"groups": sorted((g.group_id, str(g.state), g.is_simple_consumer_group) for g in result.valid
+                             if g.group_id.startswith("lister-")),
+            "errors": [str(e) for e in result.errors]}
+
+
+def assignment_errors(bootstrap):
+    """Manual replica assignments that cannot be right, and odd admin asks."""
+    client = admin(bootstrap)
+    create(bootstrap, "assigned", 1)
+    broker = next(iter(client.list_topics(timeout=10).brokers))
+    observed = {}
+    for case, topic in {
+        "a broker twice in one partition": NewTopic("twice", 1, replica_assignment=[[broker, broker]]),
+        "partitions of different sizes": NewTopic("uneven", 2, replica_assignment=[[broker], [broker, broker]]),
+    }.items():
+        observed[case] = outcome(client.create_topics([topic], operation_timeout=2)[topic.topic])
+    observed["new partition on a missing broker"] = outcome(client.create_partitions(
+        [NewPartitions("assigned", 2, replica_assignment=[[77]])], operation_timeout=2)["assigned"])
+    create(bootstrap, "assigned-2", 1)
+    observed["new partitions, assignment count mismatch"] = outcome(client.create_partitions(
+        [NewPartitions("assigned-2", 3, replica_assignment=[[broker]])])["assigned-2"])
+    time.sleep(0.5)
+    observed["partitions"] = {t: len(client.list_topics(t, timeout=10).topics[t].partitions)
+                              for t in ("assigned", "assigned-2")}
+    return observed
+
+
+def create_partitions(bootstrap):
+    client = admin(bootstrap)
+    create(bootstrap, "growing", 1)
+    observed = {}
+    for case, (topic, count) in {"1 to 3": ("growing", 3), "3 to 3": ("growing", 3), "3 to 2": ("growing", 2),
+                                 "unknown topic": ("no-such-topic", 2)}.items():
+        observed[case] = outcome(client.create_partitions([NewPartitions(topic, count)])[topic])
+    wait_ready(bootstrap, "growing", 3)
+    observed["partitions"] = len(client.list_topics("growing", timeout=10).topics["growing"].partitions)
+    observed["validate only 3 to 5"] = outcome(client.create_partitions([NewPartitions("growing", 5)],
+                                                                        validate_only=True)["growing"])
+    observed["partitions after validate only"] = len(
+        client.list_topics("growing", timeout=10).topics["growing"].partitions)
+    return observed
+
+
+def produce_acks(bootstrap):
+    """acks=all when the ISR is below min.insync.replicas, and acks=0/1."""
+    create(bootstrap, "strict", 1, {"min.insync.replicas": "2"})
+    client = admin(bootstrap)
+    return {
+        "acks=all": produce(bootstrap, "strict", [(0, b"v", None)],
+                            **{"acks": "all", "message.timeout.ms": 3000, "retries": 0}),
+        "acks=1": produce(bootstrap, "strict", [(0, b"v", None)], acks=1),
+        "acks=0": [(e, p) for e, p, _ in produce(bootstrap, "strict", [(0, b"v", None)], acks=0)],
+        "latest": client.list_offsets({TopicPartition("strict", 0): OffsetSpec.latest()})[
+            TopicPartition("strict", 0)].result(TIMEOUT).offset,
+    }
+
+
+def group_errors(bootstrap):
+    client = admin(bootstrap)
+    create(bootstrap, "committed", 1)
+    observed = {}
+    d = client.describe_consumer_groups(["no-such-group"])["no-such-group"]
+    try:
+        d = d.result(TIMEOUT)
+        observed["describe unknown group"] = {"state": str(d.state), "members": len(d.members),
+                                              "assignor": d.partition_assignor}
+    except KafkaException as e:
+        observed["describe unknown group"] = e.args[0].name()
+    request = ConsumerGroupTopicPartitions("no-such-group", [TopicPartition("committed", 0)])
+    offsets = client.list_consumer_group_offsets([request])["no-such-group"].result(TIMEOUT)
+    observed["offsets of unknown group"] = [(tp.partition, tp.offset, tp.error and tp.error.name())
+                                            for tp in offsets.topic_partitions]
+    observed["delete unknown group"] = outcome(client.delete_consumer_groups(["no-such-group"])["no-such-group"])
+    c = consumer(bootstrap, **{"group.id": "committer"})
+    for case, tp in {"commit to an unknown topic": TopicPartition("no-such-topic", 0, 5),
+                     "commit to an unknown partition": TopicPartition("committed", 9, 5),
+                     "commit past the log end": TopicPartition("committed", 0, 42)}.items():
+        try:
+            result = c.commit(offsets=[tp], asynchronous=False)
+            observed[case] = [(r.partition, r.offset, r.error and r.error.name()) for r in result]
+        except KafkaException as e:
+            observed[case] = e.args[0].name()
+    c.close()
+    member = consumer(bootstrap, **{"group.id": "busy"})
+    member.subscribe(["committed"])
+    deadline = time.time() + 30
+    while not member.assignment() and time.time() < deadline:
+        member.poll(0.2)
+    observed["delete a group with a member"] = outcome(client.delete_consumer_groups(["busy"])["busy"])
+    member.close()
+    observed["delete it once empty"] = outcome(client.delete_consumer_groups(["busy"])["busy"])
+    observed["delete the committer's group"] = outcome(client.delete_consumer_groups(["committer"])["committer"])
+    return observed
+
+
+def string(text):
+    raw = text.encode()
+    return struct.pack(">h", len(raw)) + raw
+
+
+def request(bootstrap, api_key, version, body):
+    """One request (header v1, client id "differential") and its response
+    body, past the correlation id."""
+    host, port = bootstrap.rsplit(":", 1)
+    frame = struct.pack(">hhi", api_key, version, 1) + string("differential") + body
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(struct.pack(">i", len(frame)) + frame)
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed"
+            data += chunk
+    assert struct.unpack(">i", data[4:8])[0] == 1
+    return data[8:]
+
+
+def raw_api_versions(bootstrap):
+    """ApiVersions v0: {api key: (min, max)}."""
+    data = request(bootstrap, 18, 0, b"")
+    error, count = struct.unpack(">hi", data[:6])
+    assert error == 0
+    return {key: (low, high) for key, low, high in struct.iter_unpack(">hhh", data[6:6 + 6 * count])}
+
+
+def raw_list_offsets(bootstrap, topic, partition, timestamp):
+    """ListOffsets v1 for one partition: (error code, offset)."""
+    body = struct.pack(">ii", -1, 1) + string(topic) + struct.pack(">iiq", 1, partition, timestamp)
+    data = request(bootstrap, 2, 1, body)
+    name_length = struct.unpack(">h", data[4:6])[0]
+    _, error, _, offset = struct.unpack(">ihqq", data[6 + name_length + 4:6 + name_length + 4 + 22])
+    return error, offset
+
+
+def raw_fetch(bootstrap, topic, partition, offset):
+    """Fetch v4 for one partition: (error code, high watermark, record bytes > 0)."""
+    body = struct.pack(">iiiib", -1, 0, 0, 1 << 20, 0) + struct.pack(">i", 1) + string(topic) + \
+        struct.pack(">iiqi", 1, partition, offset, 1 << 20)
+    data = request(bootstrap, 1, 4, body)
+    name_length = struct.unpack(">h", data[8:10])[0]
+    at = 10 + name_length + 4
+    _, error, high_watermark, _, aborted = struct.unpack(">ihqqi", data[at:at + 26])
+    at += 26 + max(aborted, 0) * 16
+    return error, high_watermark, struct.unpack(">i", data[at:at + 4])[0] > 0
+
+
+def wire_errors(bootstrap):
+    """Error codes as the broker sends them (librdkafka maps or hides some)."""
+    create(bootstrap, "wire", 1)
+    produce(bootstrap, "wire", [(0, b"r%d" % i, 1000 * (i + 1)) for i in range(3)])
+    return {
+        "ListOffsets latest": raw_list_offsets(bootstrap, "wire", 0, -1),
+        "ListOffsets earliest": raw_list_offsets(bootstrap, "wire", 0, -2),
+        "ListOffsets by timestamp 2000": raw_list_offsets(bootstrap, "wire", 0, 2000),
+        "ListOffsets after all": raw_list_offsets(bootstrap, "wire", 0, 9000),
+        "ListOffsets unknown partition": raw_list_offsets(bootstrap, "wire", 7, -1),
+        "ListOffsets unknown topic": raw_list_offsets(bootstrap, "no-such-topic", 0, -1),
+        "Fetch in range": raw_fetch(bootstrap, "wire", 0, 1),
+        "Fetch at the log end": raw_fetch(bootstrap, "wire", 0, 3),
+        "Fetch unknown partition": raw_fetch(bootstrap, "wire", 7, 0),
+        "Fetch unknown topic": raw_fetch(bootstrap, "no-such-topic", 0, 0),
+    }
+
+
+def batch(records, magic=2, producer=(-1, -1, -1)):
+    """A record batch (magic 2; producer id, epoch and base sequence) or a
+    message set (magic 0/1) of (key, value, timestamp)."""
+    if magic == 2:
+        builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+                                            producer_id=producer[0], producer_epoch=producer[1],
+                                            base_sequence=producer[2], batch_size=1 << 22)
+        for i, (key, value, timestamp) in enumerate(records):
+            builder.append(i, timestamp=timestamp, key=key, value=value, headers=[])
+    else:
+        builder = LegacyRecordBatchBuilder(magic=magic, compression_type=0, batch_size=1 << 22)
+        for i, (key, value, timestamp) in enumerate(records):
+            builder.append(i, timestamp=timestamp, key=key, value=value)
+    return bytes(builder.build())
+
+
+def raw_produce(bootstrap, topic, partition, records, acks=-1):
+    """Produce v3 of one partition's records: (error code, base offset)."""
+    body = struct.pack(">hhi", -1, acks, 10000) + struct.pack(">i", 1) + string(topic) + \
+        struct.pack(">iii", 1, partition, len(records)) + records
+    data = request(bootstrap, 0, 3, body)
+    name_length = struct.unpack(">h", data[4:6])[0]
+    at = 6 + name_length + 4
+    _, error, base_offset = struct.unpack(">ihq", data[at:at + 14])
+    return error, base_offset
+
+
+def wire_produce(bootstrap):
+    """Produce error codes as the broker sends them."""
+    create(bootstrap, "wire-produce", 1, {"max.message.bytes": "1000"})
+    create(bootstrap, "wire-compacted", 1, {"cleanup.policy": "compact"})
+    now = int(time.time() * 1000)
+    good = batch([(b"k", b"v", now)])
+    corrupt = bytearray(good)
+    corrupt[-1] ^= 0xFF  # the CRC no longer matches
+    return {
+        "a record": raw_produce(bootstrap, "wire-produce", 0, good),
+        "unknown partition": raw_produce(bootstrap, "wire-produce", 7, good),
+        "unknown topic": raw_produce(bootstrap, "no-such-topic", 0, good),
+        "above max.message.bytes": raw_produce(bootstrap, "wire-produce", 0, batch([(b"k", b"x" * 5000, now)])),
+        "bad CRC": raw_produce(bootstrap, "wire-produce", 0, bytes(corrupt)),
+        "no records": raw_produce(bootstrap, "wire-produce", 0, b""),
+        "keyless record to a compacted topic": raw_produce(bootstrap, "wire-compacted", 0,
+                                                           batch([(None, b"v", now)])),
+        "two more records": raw_produce(bootstrap, "wire-produce", 0, batch([(b"k", b"v", now)] * 2)),
+    }
+
+
+def init_producer_id(bootstrap):
+    """InitProducerId v0 without a transactional id: (producer id, epoch)."""
+    deadline = time.time() + TIMEOUT
+    while True:  # Kafka answers COORDINATOR_LOAD_IN_PROGRESS (14) at first
+        data = request(bootstrap, 22, 0, struct.pack(">hi", -1, 60000))
+        _, error, producer_id, epoch = struct.unpack(">ihqh", data[:16])
+        if error != 14 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert error == 0
+    return producer_id, epoch
+
+
+def wire_unknown_producer(bootstrap):
+    """A batch at sequence 5 from a producer id the partition has no state for."""
+    create(bootstrap, "wire-stranger", 1)
+    producer_id, epoch = init_producer_id(bootstrap)
+    stranger = batch([(b"k", b"v", int(time.time() * 1000))], producer=(producer_id + 1000, epoch, 5))
+    return raw_produce(bootstrap, "wire-stranger", 0, stranger)
+
+
+def wire_idempotence(bootstrap):
+    """Sequence numbers of an idempotent producer (InitProducerId v0, then
+    Produce v3 batches by hand)."""
+    create(bootstrap, "wire-idempotent", 1)
+    producer_id, epoch = init_producer_id(bootstrap)
+    now = int(time.time() * 1000)
+
+    def send(sequence, count=1, pid=producer_id, producer_epoch=epoch):
+        return raw_produce(bootstrap, "wire-idempotent", 0,
+                           batch([(b"k", b"v", now)] * count, producer=(pid, producer_epoch, sequence)))
+
+    return {
+        "epoch": epoch,
+        "sequence 0, 2 records": send(0, 2),
+        "the same batch again": send(0, 2),
+        "sequence 2": send(2),
+        "a gap: sequence 9": send(9),
+        "an older batch: sequence 0": send(0),
+        "sequence 3": send(3),
+        "an unknown producer at sequence 0": send(0, pid=producer_id + 1001),
+        "a newer epoch at sequence 0": send(0, producer_epoch=epoch + 1),
+        "the old epoch again": send(4),
+    }
+
+
+def wire_produce_acks(bootstrap):
+    """Produce v3 with acks=2 (only -1, 0 and 1 are valid)."""
+    create(bootstrap, "wire-acks", 1)
+    return raw_produce(bootstrap, "wire-acks", 0, batch([(b"k", b"v", int(time.time() * 1000))]), acks=2)
+
+
+def wire_produce_timestamps(bootstrap):
+    """Records outside message.timestamp.before.max.ms / after.max.ms (1 h)."""
+    create(bootstrap, "wire-recent", 1, {"message.timestamp.before.max.ms": "3600000",
+                                         "message.timestamp.after.max.ms": "3600000"})
+    now = int(time.time() * 1000)
+    return {"a day old": raw_produce(bootstrap, "wire-recent", 0, batch([(b"k", b"v", now - 86400000)])),
+            "a day ahead": raw_produce(bootstrap, "wire-recent", 0, batch([(b"k", b"v", now + 86400000)])),
+            "now": raw_produce(bootstrap, "wire-recent", 0, batch([(b"k", b"v", now)]))}
+
+
+def wire_produce_magic_v1(bootstrap):
+    """A magic v1 message set in Produce v3."""
+    create(bootstrap, "wire-v1", 1)
+    return raw_produce(bootstrap, "wire-v1", 0, batch([(b"k", b"v", int(time.time() * 1000))], magic=1))
+
+
+def wire_group_errors(bootstrap, mismatched=False):
+    """Group coordinator refusals, v0/v2 requests by hand: error codes (those
+    gregor answers otherwise in wire_group_errors_mismatched)."""
+    topic = "wire-groups-2" if mismatched else "wire-groups"
+    create(bootstrap, topic, 1)
+    c = consumer(bootstrap, **{"group.id": "wire-warmup"})  # the coordinator is up once this commits
+    c.commit(offsets=[TopicPartition(topic, 0, 0)], asynchronous=False)
+    c.close()
+
+    def error_of(api_key, version, body, at=0):
+        return struct.unpack(">h", request(bootstrap, api_key, version, body)[at:at + 2])[0]
+
+    def join(group, protocol_type, protocols):
+        body = string(group) + struct.pack(">i", 10000) + string("") + string(protocol_type) + \
+            struct.pack(">i", len(protocols)) + b"".join(string(p) + struct.pack(">i", 0) for p in protocols)
+        return error_of(11, 0, body)
+
+    def commit(group, generation, member):
+        body = string(group) + struct.pack(">i", generation) + string(member) + struct.pack(">q", -1) + \
+            struct.pack(">i", 1) + string(topic) + struct.pack(">iiqh", 1, 0, 1, -1)
+        data = request(bootstrap, 8, 2, body)
+        return struct.unpack(">h", data[4 + 2 + len(topic) + 4 + 4:][:2])[0]
+
+    if mismatched:
+        return {
+            "Heartbeat, empty group id": error_of(12, 0, string("") + struct.pack(">i", 1) + string("m")),
+            "JoinGroup, empty protocol type": join("wire-join", "", ["range"]),
+            "OffsetCommit v2, unknown group at generation 5": commit("never-committed", 5, "m"),
+        }
+    return {
+        "Heartbeat, unknown group": error_of(12, 0, string("ghost") + struct.pack(">i", 1) + string("m")),
+        "LeaveGroup, unknown group": error_of(13, 0, string("ghost") + string("m")),
+        "SyncGroup, unknown group": error_of(14, 0, string("ghost") + struct.pack(">i", 1) + string("m") +
+                                             struct.pack(">i", 0)),
+        "JoinGroup, no protocols": join("wire-join", "consumer", []),
+        "JoinGroup, empty group id": join("", "consumer", ["range"]),
+        "OffsetCommit v2, unknown group at generation -1": commit("ghost-committer", -1, ""),
+        "OffsetCommit v2, known group, unknown member": commit("wire-warmup", 1, "m"),
+    }
+
+
+def wire_group_errors_mismatched(bootstrap):
+    return wire_group_errors(bootstrap, mismatched=True)
+
+
+def raw_fetch_v5(bootstrap, topic, partition, offset, max_bytes=1 << 20, isolation=0, batch_size=1):
+    """Fetch v5 for one partition: (error, high watermark, last stable
+    offset, log start offset, record bytes // batch_size)."""
+    body = struct.pack(">iiiib", -1, 0, 0, max_bytes, isolation) + struct.pack(">i", 1) + string(topic) + \
+        struct.pack(">iiqqi", 1, partition, offset, 0, max_bytes)
+    data = request(bootstrap, 1, 5, body)
+    name_length = struct.unpack(">h", data[8:10])[0]
+    at = 10 + name_length + 4
+    _, error, high_watermark, stable, start, aborted = struct.unpack(">ihqqqi", data[at:at + 34])
+    at += 34 + max(aborted, 0) * 16
+    return error, high_watermark, stable, start, struct.unpack(">i", data[at:at + 4])[0] // batch_size
+
+
+def wire_fetch_fields(bootstrap):
+    """Fetch v5 answers: watermarks, and how many whole batches come back
+    (a small max_bytes still gets the first, KIP-74; Kafka may add part of
+    the next, gregor does not: KNOWN_DIFFERENCES)."""
+    create(bootstrap, "wire-fields", 1)
+    now = int(time.time() * 1000)
+    for i in range(3):
+        raw_produce(bootstrap, "wire-fields", 0, batch([(b"k%d" % i, b"v" * 100, now)] * 2))
+    size = len(batch([(b"k0", b"v" * 100, now)] * 2))
+    return {
+        "from 0": raw_fetch_v5(bootstrap, "wire-fields", 0, 0, batch_size=size),
+        "from 3 (inside the second batch)": raw_fetch_v5(bootstrap, "wire-fields", 0, 3, batch_size=size),
+        "read_committed": raw_fetch_v5(bootstrap, "wire-fields", 0, 0, isolation=1, batch_size=size),
+        "max_bytes 1": raw_fetch_v5(bootstrap, "wire-fields", 0, 0, max_bytes=1, batch_size=size),
+        "max_bytes one batch and a byte": raw_fetch_v5(bootstrap, "wire-fields", 0, 0, max_bytes=size + 1,
+                                                       batch_size=size),
+    }
+
+
+def log_append_time(bootstrap):
+    """A LogAppendTime topic: which offset ListOffsets gives for the max
+    timestamp and for the timestamp of the first batch."""
+    client = admin(bootstrap)
+    create(bootstrap, "appended", 1, {"message.timestamp.type": "LogAppendTime"})
+    produce(bootstrap, "appended", [(0, b"a", 1000), (0, b"b", 3000), (0, b"c", 2000)])
+    tp = TopicPartition("appended", 0)
+    top = client.list_offsets({tp: OffsetSpec.max_timestamp()})[tp].result(TIMEOUT)
+    first = client.list_offsets({tp: OffsetSpec.for_timestamp(top.timestamp)})[tp].result(TIMEOUT)
+    old = client.list_offsets({tp: OffsetSpec.for_timestamp(1500)})[tp].result(TIMEOUT)
+    c = consumer(bootstrap)
+    c.assign([TopicPartition("appended", 0, 0)])
+    stamps = []
+    deadline = time.time() + 15
+    while len(stamps) < 3 and time.time() < deadline:
+        msg = c.poll(0.5)
+        if msg is not None and msg.error() is None:
+            kind, stamp = msg.timestamp()
+            stamps.append((msg.offset(), kind, stamp > 10 ** 12))
+    c.close()
+    return {"max timestamp offset": top.offset, "max timestamp is recent": top.timestamp > 10 ** 12,
+            "offset for that timestamp": first.offset, "offset for 1500": old.offset,
+            "records (offset, timestamp type, recent)": stamps}
+
+
+def wire_leader_epochs(bootstrap, ahead=False):
+    """ListOffsets v4 with a current leader epoch, and OffsetForLeaderEpoch v2
+    (for an epoch after the leader's own in wire_epoch_ahead)."""
+    topic = "wire-epochs-ahead" if ahead else "wire-epochs"
+    create(bootstrap, topic, 1)
+    raw_produce(bootstrap, topic, 0, batch([(b"k", b"v", int(time.time() * 1000))] * 3))
+
+    def list_offsets(current_epoch, partition=0):
+        body = struct.pack(">ibi", -1, 0, 1) + string(topic) + \
+            struct.pack(">iiiq", 1, partition, current_epoch, -1)
+        data = request(bootstrap, 2, 4, body)
+        at = 4 + 4 + 2 + len(topic) + 4
+        return struct.unpack(">ihqqi", data[at:at + 26])[1:]
+
+    def end_for(leader_epoch, current_epoch=-1, partition=0):
+        body = struct.pack(">i", 1) + string(topic) + struct.pack(">iiii", 1, partition, current_epoch,
+                                                                          leader_epoch)
+        data = request(bootstrap, 23, 2, body)
+        at = 4 + 4 + 2 + len(topic) + 4
+        return struct.unpack(">hiiq", data[at:at + 18])
+
+    if ahead:
+        return {"OffsetForLeaderEpoch 3 (the leader's is 0)": end_for(3)}
+    return {
+        "ListOffsets latest, current epoch -1": list_offsets(-1),
+        "ListOffsets latest, current epoch 0": list_offsets(0),
+        "ListOffsets latest, current epoch 5": list_offsets(5),
+        "ListOffsets latest, unknown partition": list_offsets(-1, partition=4),
+        "OffsetForLeaderEpoch 0": end_for(0),
+        "OffsetForLeaderEpoch 0, current epoch 5": end_for(0, current_epoch=5),
+        "OffsetForLeaderEpoch, unknown partition": end_for(0, partition=4),
+    }
+
+
+def wire_epoch_ahead(bootstrap):
+    return wire_leader_epochs(bootstrap, ahead=True)
+
+
+def wire_fetch_out_of_range(bootstrap):
+    """Fetch v4 outside the log: (error code, high watermark, records)."""
+    create(bootstrap, "wire-range", 1)
+    produce(bootstrap, "wire-range", [(0, b"r%d" % i, None) for i in range(3)])
+    return {"past the log end": raw_fetch(bootstrap, "wire-range", 0, 100),
+            "below zero": raw_fetch(bootstrap, "wire-range", 0, -5)}
+
+
+# The lowest versions gregor serves where Kafka 3.9 serves older ones, per
+# docs/ARCHITECTURE.md's version table (KNOWN_DIFFERENCES).
+GREGOR_MIN_VERSIONS = {0: 3, 1: 4, 2: 1, 8: 2, 9: 1, 19: 2, 20: 1, 23: 2, 32: 1}
+# Broker-to-broker APIs: gregor serves only its controller's own versions.
+INTER_BROKER = {4, 5, 6}
+
+
+def api_versions(bootstrap):
+    """The version ranges of the APIs gregor serves, less the old versions it
+    refuses on purpose; which other APIs Kafka serves is a known difference."""
+    ranges = raw_api_versions(bootstrap)
+    return {key: (max(low, GREGOR_MIN_VERSIONS.get(key, 0)), high) for key, (low, high) in ranges.items()
+            if key in GREGOR_APIS}
+
+
+GREGOR_APIS = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 23, 32, 37, 42, 44}
+
+
+def consumer_group(bootstrap):
+    create(bootstrap, "grouped", 4)
+    members = [consumer(bootstrap, **{"group.id": "ranged", "partition.assignment.strategy": "range",
+                                      "auto.offset.reset": "earliest", "session.timeout.ms": 10000})
+               for _ in range(2)]
+    for m in members:
+        m.subscribe(["grouped"])
+    # Both members in, the topic still empty; then records to consume.
+    deadline = time.time() + 60
+    while time.time() < deadline and not (all(m.assignment() for m in members) and
+                                          sum(len(m.assignment()) for m in members) == 4):
+        for m in members:
+            assert m.poll(0.1) is None
+    produce(bootstrap, "grouped", [(p, b"v%d" % i, None) for p in range(4) for i in range(p + 1)])
+    got = [[] for _ in members]
+    while time.time() < deadline and sum(len(g) for g in got) < 10:
+        for i, m in enumerate(members):
+            msg = m.poll(0.1)
+            if msg is not None and msg.error() is None:
+                got[i].append((msg.partition(), msg.offset()))
+    observed = {"assignment": sorted(sorted(tp.partition for tp in m.assignment()) for m in members),
+                "consumed": sorted(p for g in got for p in g)}
+    for m in members:
+        m.commit(asynchronous=False)
+    client = admin(bootstrap)
+    request = ConsumerGroupTopicPartitions("ranged", [TopicPartition("grouped", p) for p in range(4)])
+    offsets = client.list_consumer_group_offsets([request])["ranged"].result(TIMEOUT)
+    observed["committed"] = {tp.partition: tp.offset for tp in offsets.topic_partitions}
+    d = client.describe_consumer_groups(["ranged"])["ranged"].result(TIMEOUT)
+    observed["describe"] = {
+        "state": str(d.state), "assignor": d.partition_assignor, "simple": d.is_simple_consumer_group,
+        "members": sorted(sorted(tp.partition for tp in mb.assignment.topic_partitions) for mb in d.members),
+    }
+    for m in members:
+        m.close()
+    d = client.describe_consumer_groups(["ranged"])["ranged"].result(TIMEOUT)
+    observed["after close"] = {"state": str(d.state), "members": len(d.members)}
+    return observed
+
+
+def first_error(c, seconds=15):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        msg = c.poll(0.2)
+        if msg is not None and msg.error():
+            return msg.error().name()
+    return None
+
+
+def group_membership(bootstrap):
+    """JoinGroup refusals: a session timeout outside the broker's bounds,
+    and a static member fenced by a newer one with its group.instance.id."""
+    create(bootstrap, "members", 1)
+    observed = {}
+    short = consumer(bootstrap, **{"group.id": "short", "session.timeout.ms": 1000, "heartbeat.interval.ms": 300})
+    short.subscribe(["members"])
+    observed["session.timeout.ms 1000"] = first_error(short, 10)
+    short.close()
+    first = consumer(bootstrap, **{"group.id": "static", "group.instance.id": "one", "session.timeout.ms": 10000})
+    first.subscribe(["members"])
+    deadline = time.time() + 30
+    while not first.assignment() and time.time() < deadline:
+        first.poll(0.2)
+    second = consumer(bootstrap, **{"group.id": "static", "group.instance.id": "one", "session.timeout.ms": 10000})
+    second.subscribe(["members"])
+    while not second.assignment() and time.time() < deadline:
+        second.poll(0.2)
+    observed["second static member assigned"] = [tp.partition for tp in second.assignment()]
+    observed["first static member"] = first_error(first, 10)
+    client = admin(bootstrap)
+    d = client.describe_consumer_groups(["static"])["static"].result(TIMEOUT)
+    observed["described"] = {"state": str(d.state), "members": len(d.members),
+                             "instance ids": [m.group_instance_id for m in d.members]}
+    second.close()
+    try:
+        first.close()
+    except KafkaException:
+        pass
+    return observed
+
+
+def committed_unknown(bootstrap):
+    """OffsetFetch of partitions a group never committed, that may not exist."""
+    create(bootstrap, "fetched-offsets", 1)
+    c = consumer(bootstrap, **{"group.id": "never-fetched"})
+    got = c.committed([TopicPartition("fetched-offsets", 0), TopicPartition("fetched-offsets", 5),
+                       TopicPartition("no-such-topic", 0)], timeout=TIMEOUT)
+    c.close()
+    return [(tp.topic, tp.partition, tp.offset, tp.error and tp.error.name()) for tp in got]
+
+
+def commit_metadata(bootstrap):
+    """OffsetCommit with metadata and OffsetFetch of it."""
+    create(bootstrap, "annotated", 2)
+    c = consumer(bootstrap, **{"group.id": "annotator"})
+    c.commit(offsets=[TopicPartition("annotated", 0, 3, metadata="three"), TopicPartition("annotated", 1, 0)],
+             asynchronous=False)
+    got = c.committed([TopicPartition("annotated", p) for p in range(2)], timeout=TIMEOUT)
+    c.close()
+    return [(tp.partition, tp.offset, tp.metadata, tp.error and tp.error.name()) for tp in got]
+
+
+def metadata_invalid_names(bootstrap):
+    """Metadata naming a topic that could never exist."""
+    client = admin(bootstrap)
+    observed = {}
+    for name in ("bad/name", "x" * 250):
+        t = client.list_topics(name, timeout=10).topics[name]
+        observed[f"metadata of {name[:10]}"] = t.error.name() if t.error else None
+    return observed
+
+
+def topic_lifecycle(bootstrap):
+    """DeleteTopics, and what remains after it."""
+    client = admin(bootstrap)
+    observed = {}
+    create(bootstrap, "doomed", 2)
+    produce(bootstrap, "doomed", [(0, b"v", None)])
+    observed["delete"] = outcome(client.delete_topics(["doomed"], operation_timeout=10)["doomed"])
+    deadline = time.time() + TIMEOUT
+    while "doomed" in client.list_topics(timeout=10).topics and time.time() < deadline:
+        time.sleep(0.1)
+    t = client.list_topics("doomed", timeout=10).topics["doomed"]
+    observed["metadata after delete"] = t.error.name() if t.error else len(t.partitions)
+    observed["delete again"] = outcome(client.delete_topics(["doomed"])["doomed"])
+    return observed
+
+
+def first_record(bootstrap, topic, offset, reset, produce_meanwhile=False):
+    """Where a consumer assigned at `offset` with auto.offset.reset=`reset` goes."""
+    c = consumer(bootstrap, **{"auto.offset.reset": reset, "enable.partition.eof": True})
+    c.assign([TopicPartition(topic, 0, offset)])
+    seen = []
+    deadline = time.time() + 15
+    while time.time() < deadline and not seen:
+        msg = c.poll(0.5)
+        if msg is None:
+            continue
+        if msg.error():
+            seen.append(("error", msg.error().name(), msg.offset() if msg.error().code() == KafkaError._PARTITION_EOF
+                         else None))
+            if msg.error().code() == KafkaError._PARTITION_EOF and produce_meanwhile:
+                produce(bootstrap, topic, [(0, b"late", None)])
+                produce_meanwhile = False
+                seen = []
+        else:
+            seen.append(("record", msg.offset(), msg.value()))
+    c.close()
+    return seen
+
+
+def fetch_edges(bootstrap):
+    create(bootstrap, "edges", 1)
+    create(bootstrap, "empty", 1)
+    produce(bootstrap, "edges", [(0, b"r%d" % i, None) for i in range(3)])
+    return {
+        "out of range, earliest": first_record(bootstrap, "edges", 100, "earliest"),
+        "out of range, latest": first_record(bootstrap, "edges", 100, "latest", produce_meanwhile=True),
+        "out of range, error": first_record(bootstrap, "edges", 100, "error"),
+        "in range": first_record(bootstrap, "edges", 1, "error"),
+        "at the log end": first_record(bootstrap, "edges", 4, "error"),
+        "empty partition from the start": first_record(bootstrap, "empty", 0, "error"),
+        "empty partition, out of range": first_record(bootstrap, "empty", 5, "earliest"),
+    }
+
+
+def compacted_gaps(bootstrap):
+    """A compacted topic's gaps once the cleaner has run over a rolled segment."""
+    create(bootstrap, "compacted", 1, {"cleanup.policy": "compact", "segment.ms": "100",
+                                       "min.cleanable.dirty.ratio": "0.01"})
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+    errors = []
+    producer.produce("compacted", value=b"no key", on_delivery=lambda e, m: errors.append(e and e.name()))
+    producer.flush(TIMEOUT)  # alone: a batch holding a keyless record is refused whole
+    for key, value in [(b"a", b"a1"), (b"b", b"b1"), (b"a", b"a2"), (b"b", b"b2"), (b"a", b"a3"), (b"b", None)]:
+        producer.produce("compacted", key=key, value=value)
+    assert producer.flush(TIMEOUT) == 0
+    time.sleep(0.5)  # past segment.ms: the next append rolls the segment
+    producer.produce("compacted", key=b"c", value=b"c1")
+    assert producer.flush(TIMEOUT) == 0
+    records = compacted_view(bootstrap, "compacted", 0, below=5, timeout=30)
+    return {"keyless record": errors,
+            "records": [(m.offset(), m.key(), m.value()) for m in records]}
+
+
+SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_broker, produce_errors,
+                                     list_offsets, metadata_shapes, describe_configs, alter_configs, create_partitions, api_versions,
+                                     produce_acks, group_errors, consumer_group, fetch_edges, compacted_gaps,
+                                     wire_errors, wire_fetch_out_of_range,
+                                     wire_produce, wire_produce_acks, wire_produce_timestamps,
+                                     wire_produce_magic_v1, group_membership, commit_metadata, topic_lifecycle,
+                                     metadata_invalid_names, config_synonyms, describe_broker_configs,
+                                     leader_epochs, wire_idempotence, wire_unknown_producer,
+                                     topic_config_values, topic_config_edge_values, alter_list_configs,
+                                     list_groups, commit_only_group, wire_group_errors,
+                                     wire_group_errors_mismatched, wire_fetch_fields, log_append_time,
+                                     wire_leader_epochs, wire_epoch_ahead, assignment_errors,
+                                     committed_unknown)}
+
+
+# ---------------------------------------------------------------- the brokers
+
+@pytest.fixture(scope="module")
+def kafka_broker():
+    reason = missing()
+    if reason:
+        pytest.skip(f"no Kafka 3.9 to compare with: {reason}")
+    cluster = KafkaCluster(1, overrides=PROPERTIES)
+    yield cluster.bootstrap
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def gregor_broker(tmp_path_factory):
+    properties = dict({k: SHIPPED[k] for k in GREGOR_KNOWS}, **PROPERTIES)
+    args = [a for k, v in properties.items() for a in ("--override", f"{k}={v}")]
+    b = Broker(str(tmp_path_factory.mktemp("gregor")), args=args).start()
+    yield b.bootstrap
+    b.stop()
+
+
+@pytest.fixture(scope="module", params=["kafka", "gregor"])
+def target(request):
+    """(name, bootstrap) of the broker under test: Kafka, then gregor."""
+    reason = missing()
+    if reason:
+        pytest.skip(f"no Kafka 3.9 to compare with: {reason}")
+    return request.param, request.getfixturevalue(f"{request.param}_broker")
+
+
+ORACLE = {}  # scenario name → Kafka's observation
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_differential(target, scenario, request):
+    name, bootstrap = target
+    if name == "kafka":
+        ORACLE[scenario] = None  # tried: not again
+        ORACLE[scenario] = SCENARIOS[scenario](bootstrap)
+        return
+    if scenario not in ORACLE:  # run alone: ask the oracle first
+        ORACLE[scenario] = SCENARIOS[scenario](request.getfixturevalue("kafka_broker"))
+    if ORACLE[scenario] is None:
+        pytest.fail(f"Kafka could not run {scenario} (its own test says why)")
+    observed = SCENARIOS[scenario](bootstrap)
+    if scenario in XFAIL:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=XFAIL[scenario]))
+    if os.environ.get("DIFFERENTIAL_DUMP"):
+        with open(os.environ["DIFFERENTIAL_DUMP"], "a") as f:
+            f.write(f"{scenario}\n  kafka:  {ORACLE[scenario]!r}\n  gregor: {observed!r}\n")
+    assert observed == ORACLE[scenario]
