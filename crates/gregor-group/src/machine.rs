@@ -27,8 +27,9 @@ use crate::protocol::{GroupConfig, GroupDescription, GroupError, GroupState, Mem
 use crate::records::{parse, CommittedOffset, GroupMetadata, OffsetsRecord};
 use crate::writes::{AfterWrite, Writes};
 
-/// The protocol type shown for a group known only by its offsets.
-const OFFSETS_ONLY_TYPE: &str = "consumer";
+/// The protocol type shown for a group known only by its offsets: none,
+/// which makes it a "simple" group, as Kafka shows it.
+const OFFSETS_ONLY_TYPE: &str = "";
 
 /// Committed offsets of one group, by (topic, partition).
 pub(crate) type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;

@@ -177,10 +177,17 @@ impl LeaderPartition {
         }
     }
 
+    /// `min.insync.replicas`, capped at the replica count as Kafka caps it
+    /// (a 1-replica topic with min.insync.replicas=2 takes acks=all).
+    fn effective_min_isr(&self) -> usize {
+        self.settings.min_insync_replicas.min(self.replicas.len().max(1))
+    }
+
     /// Whether an append with `acks=all` may go ahead: the ISR has at
-    /// least `min.insync.replicas` members.
+    /// least `min.insync.replicas` members (no more than there are
+    /// replicas).
     pub fn check_enough_replicas(&self) -> Result<(), ReplicationError> {
-        if self.isr.len() < self.settings.min_insync_replicas {
+        if self.isr.len() < self.effective_min_isr() {
             Err(ReplicationError::NotEnoughReplicas)
         } else {
             Ok(())
@@ -193,7 +200,7 @@ impl LeaderPartition {
         if self.high_watermark < required_offset {
             return None;
         }
-        if self.maximal_isr().len() < self.settings.min_insync_replicas {
+        if self.maximal_isr().len() < self.effective_min_isr() {
             Some(Err(ReplicationError::NotEnoughReplicasAfterAppend))
         } else {
             Some(Ok(()))

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use gregor_log::TopicPartition;
 
 use super::str_bytes;
-use gregor_broker::{Broker, ClusterView, Topic};
+use gregor_broker::{validate_topic_name, Broker, ClusterView, Topic};
 
 /// Answers a Metadata request.
 pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
@@ -64,7 +64,10 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         Some(names) => names
             .into_iter()
             .map(|name| {
-                let found = if auto_create {
+                let found = if validate_topic_name(&name).is_err() {
+                    // As Kafka: a name no topic can have, created or not.
+                    Err(ResponseError::InvalidTopicException)
+                } else if auto_create {
                     broker.topics().get_or_create(&name)
                 } else {
                     broker.topics().get(&name).ok_or(ResponseError::UnknownTopicOrPartition)

@@ -28,8 +28,13 @@ pub enum ProduceOutcome {
 
 const ACKS_ALL: i16 = -1;
 
-/// Appends the request's batches and answers as `acks` asks.
+/// Appends the request's batches and answers as `acks` asks (-1, 0 or 1;
+/// anything else is INVALID_REQUIRED_ACKS for every partition, nothing
+/// written, as Kafka answers).
 pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> ProduceOutcome {
+    if !matches!(request.acks, -1..=1) {
+        return ProduceOutcome::Respond(refuse_all(&request, ResponseError::InvalidRequiredAcks));
+    }
     let acks_all = request.acks == ACKS_ALL;
     let mut response = ProduceResponse::default();
     let mut waiting: Vec<(TopicPartition, u64)> = Vec::new();
@@ -105,4 +110,24 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Produce
         }
         response
     }))
+}
+
+/// The same error for every partition of `request`.
+fn refuse_all(request: &ProduceRequest, error: ResponseError) -> ProduceResponse {
+    let mut response = ProduceResponse::default();
+    for topic in &request.topic_data {
+        let mut t = TopicProduceResponse::default();
+        t.name = topic.name.clone();
+        for partition in &topic.partition_data {
+            let mut p = PartitionProduceResponse::default();
+            p.index = partition.index;
+            p.error_code = error.code();
+            p.base_offset = -1;
+            p.log_append_time_ms = -1;
+            p.log_start_offset = -1;
+            t.partition_responses.push(p);
+        }
+        response.responses.push(t);
+    }
+    response
 }
