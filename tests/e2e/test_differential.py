@@ -92,11 +92,6 @@ XFAIL = {
         "compact,delete; append again -> unchanged; subtract compact -> delete; subtract absent -> OK) and "
         "answers INVALID_CONFIG to an APPEND on retention.ms; gregor answers INVALID_REQUEST to every APPEND and "
         "SUBTRACT and leaves cleanup.policy at compact",
-    "wire_group_errors_mismatched":
-        "Heartbeat v0 with group id '': Kafka INVALID_GROUP_ID (24), gregor UNKNOWN_MEMBER_ID (25); JoinGroup v0 "
-        "with protocol type '': Kafka INCONSISTENT_GROUP_PROTOCOL (23), gregor 0 (the member joins); "
-        "OffsetCommit v2 to a group that does not exist at generation 5, member 'm': Kafka ILLEGAL_GENERATION "
-        "(22), gregor UNKNOWN_MEMBER_ID (25)",
     "log_append_time":
         "a LogAppendTime topic, one batch of 3 records sent with CreateTime 1000, 3000, 2000 (read back as "
         "LogAppendTime on both): ListOffsets MAX_TIMESTAMP answers Kafka (offset 0, the append time), gregor "

@@ -123,7 +123,8 @@ impl Group {
     /// Protocols every member (and the joining one) supports.
     pub(crate) fn supports(&self, protocol_type: &str, protocols: &[(String, Vec<u8>)]) -> bool {
         if self.members.is_empty() {
-            return !protocols.is_empty();
+            // As Kafka: the first member names a protocol type and protocols.
+            return !protocol_type.is_empty() && !protocols.is_empty();
         }
         self.protocol_type.as_deref() == Some(protocol_type)
             && protocols

@@ -237,6 +237,9 @@ impl GroupStateMachine {
             "heartbeat"
         );
         let result = (|| {
+            if group_id.is_empty() {
+                return Err(GroupError::InvalidGroupId);
+            }
             let group = self.groups.get_mut(group_id).ok_or(GroupError::UnknownMemberId)?;
             group.member_check(member_id, instance_id)?;
             if let Some(member) = group.members.get_mut(member_id) {

@@ -75,6 +75,12 @@ impl GroupStateMachine {
                 }
                 Ok(())
             }
+            // A group this coordinator holds nothing of (no members, no
+            // offsets): a commit naming a generation comes from an older
+            // one (Kafka's ILLEGAL_GENERATION).
+            None if m.generation_id >= 0 && !self.offsets.contains_key(m.group_id) => {
+                Err(GroupError::IllegalGeneration)
+            }
             _ if m.generation_id >= 0 || !m.member_id.is_empty() => Err(GroupError::UnknownMemberId),
             _ => Ok(()),
         }
