@@ -24,32 +24,48 @@ pub struct Splice {
 
 impl Splice {
     /// The length prefix the encoder wrote for the placeholder.
-    pub fn placeholder_prefix(&self) -> Vec<u8> {
-        length_prefix(PLACEHOLDER_LEN as u64, self.compact)
+    pub fn placeholder_prefix(&self) -> LengthPrefix {
+        LengthPrefix::new(PLACEHOLDER_LEN as u64, self.compact)
     }
 
     /// The length prefix the region needs in its place.
-    pub fn region_prefix(&self) -> Result<Vec<u8>, String> {
+    pub fn region_prefix(&self) -> Result<LengthPrefix, String> {
         if self.region.len() > i32::MAX as u64 {
             return Err("a fetch region over 2 GiB".into());
         }
-        Ok(length_prefix(self.region.len(), self.compact))
+        Ok(LengthPrefix::new(self.region.len(), self.compact))
     }
 }
 
-/// A BYTES (i32) or COMPACT_BYTES (unsigned varint of len + 1) length.
-fn length_prefix(len: u64, compact: bool) -> Vec<u8> {
-    if !compact {
-        return (len as i32).to_be_bytes().to_vec();
+/// A BYTES (i32) or COMPACT_BYTES (unsigned varint of len + 1) length,
+/// held inline (the fetch path makes one per partition).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LengthPrefix {
+    bytes: [u8; 5],
+    len: usize,
+}
+
+impl LengthPrefix {
+    fn new(len: u64, compact: bool) -> Self {
+        let mut bytes = [0u8; 5];
+        if !compact {
+            bytes[..4].copy_from_slice(&(len as i32).to_be_bytes());
+            return Self { bytes, len: 4 };
+        }
+        let (mut v, mut n) = (len + 1, 0);
+        while v >= 0x80 {
+            bytes[n] = (v as u8 & 0x7f) | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        bytes[n] = v as u8;
+        Self { bytes, len: n + 1 }
     }
-    let mut v = len + 1;
-    let mut out = Vec::with_capacity(5);
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
+
+    /// The encoded bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
-    out.push(v as u8);
-    out
 }
 
 static PLACEHOLDERS: AtomicU64 = AtomicU64::new(0x5eed_0000_0000_0000);
@@ -66,7 +82,11 @@ pub fn placeholder() -> [u8; PLACEHOLDER_LEN] {
 
 #[cfg(test)]
 mod tests {
-    use super::length_prefix;
+    use super::LengthPrefix;
+
+    fn length_prefix(len: u64, compact: bool) -> Vec<u8> {
+        LengthPrefix::new(len, compact).as_slice().to_vec()
+    }
 
     #[test]
     fn prefixes_are_kafkas_length_encodings() {

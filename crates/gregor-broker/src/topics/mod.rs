@@ -119,6 +119,11 @@ impl Topics {
         self.known.read().get(name).cloned()
     }
 
+    /// The id of a known topic.
+    pub fn id_of(&self, name: &str) -> Option<Uuid> {
+        self.known.read().get(name).map(|t| t.id)
+    }
+
     /// The name of the known topic with id `id` (Fetch v13+ names topics
     /// by id).
     pub fn name_of(&self, id: Uuid) -> Option<String> {
@@ -139,7 +144,8 @@ impl Topics {
     /// (`UNKNOWN_TOPIC_OR_PARTITION` otherwise).
     pub fn known_partition(&self, topic: &str, partition: i32) -> Result<TopicPartition, ResponseError> {
         let p = u32::try_from(partition).map_err(|_| ResponseError::UnknownTopicOrPartition)?;
-        match self.get(topic) {
+        // Every produce and fetch partition asks: look, don't clone the topic.
+        match self.known.read().get(topic) {
             Some(t) if p < t.partitions => Ok(TopicPartition::new(topic, p)),
             _ => Err(ResponseError::UnknownTopicOrPartition),
         }
@@ -254,7 +260,14 @@ impl Topics {
     /// local logs may span (known or found on disk).
     pub fn forget(&self, name: &str) -> u32 {
         let removed = self.known.write().remove(name).map_or(0, |t| t.partitions);
-        let on_disk = topics_on_disk(&self.logs).get(name).map_or(0, |t| t.partitions);
+        let on_disk = self
+            .logs
+            .logs()
+            .into_iter()
+            .filter(|(tp, _)| tp.topic == name)
+            .map(|(tp, _)| tp.partition + 1)
+            .max()
+            .unwrap_or(0);
         removed.max(on_disk)
     }
 

@@ -183,7 +183,7 @@ fn resolve(broker: &Broker, request: FetchRequest, version: i16) -> Result<Fetch
     let mut reads: Vec<Read> = partitions
         .into_iter()
         .map(|(p, position)| Read {
-            topic_id: topics.get(&p.topic).map_or(Uuid::nil(), |t| t.id),
+            topic_id: topics.id_of(&p.topic).unwrap_or_default(),
             topic: Some(p.topic),
             partition: p.partition,
             position,

@@ -1,5 +1,7 @@
 //! OffsetCommit: a group's consumed positions, stored in `__consumer_offsets`.
 
+use std::collections::HashSet;
+
 use gregor_group::CommittedOffset;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
@@ -13,7 +15,14 @@ use gregor_broker::Broker;
 /// the others the group's verdict.
 pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResponse {
     let now = broker.now_ms();
-    let exists = |topic: &str, partition: i32| broker.topics().known_partition(topic, partition).is_ok();
+    // Looked up once, so the stored commits and the answer agree.
+    let missing: HashSet<(&str, i32)> = request
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t.name.0.as_str(), p.partition_index)))
+        .filter(|&(topic, partition)| broker.topics().known_partition(topic, partition).is_err())
+        .collect();
+    let exists = |topic: &str, partition: i32| !missing.contains(&(topic, partition));
     let offsets: Vec<(String, i32, CommittedOffset)> = request
         .topics
         .iter()

@@ -172,26 +172,27 @@ async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Spl
             .map(|p| p + from)
             .ok_or_else(|| invalid("a fetch placeholder is missing from the response".into()))?;
         let old = splice.placeholder_prefix();
+        let old = old.as_slice();
         let prefix_at = found
             .checked_sub(old.len())
-            .filter(|&p| out[p..found] == old[..])
+            .filter(|&p| out[p..found] == *old)
             .ok_or_else(|| invalid("a fetch placeholder without its length prefix".into()))?;
         let new = splice.region_prefix().map_err(invalid)?;
-        total = total - old.len() - PLACEHOLDER_LEN + new.len() + splice.region.len() as usize;
-        at.push((prefix_at, new));
+        total = total - old.len() - PLACEHOLDER_LEN + new.as_slice().len() + splice.region.len() as usize;
+        at.push((prefix_at, found + PLACEHOLDER_LEN, new));
         from = found + PLACEHOLDER_LEN;
     }
     let size = i32::try_from(total).map_err(|_| invalid("a response over 2 GiB".into()))?;
     out[..4].copy_from_slice(&size.to_be_bytes());
     let mut start = 0;
     let mut chunk = Vec::new();
-    for (splice, (prefix_at, prefix)) in splices.iter().zip(at) {
+    for (splice, (prefix_at, after, prefix)) in splices.iter().zip(at) {
         chunk.clear();
         chunk.extend_from_slice(&out[start..prefix_at]);
-        chunk.extend_from_slice(&prefix);
+        chunk.extend_from_slice(prefix.as_slice());
         stream.write_all(&chunk).await?;
         send_region(stream, &splice.region).await?;
-        start = prefix_at + splice.placeholder_prefix().len() + PLACEHOLDER_LEN;
+        start = after;
     }
     stream.write_all(&out[start..]).await?;
     Ok(total + 4)
