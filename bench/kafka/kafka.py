@@ -86,6 +86,31 @@ def tool(name, *args, **run_args):
     return run(TOOLS[name], *args, **run_args)
 
 
+def wait_for(ready, timeout, failure, interval=0.05):
+    """Calls `ready` until it returns true (it may raise to give up at
+    once); after `timeout` seconds, RuntimeError with the message
+    `failure()` gives."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if ready():
+            return
+        time.sleep(interval)
+    raise RuntimeError(failure())
+
+
+def accepts(port, ask=None, answer=None):
+    """True when 127.0.0.1:`port` takes a connection (and, given `ask`,
+    answers it with `answer`)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            if ask is None:
+                return True
+            s.sendall(ask)
+            return s.recv(len(answer)) == answer
+    except OSError:
+        return False
+
+
 class ZooKeeper:
     """A real ZooKeeper 3.8 (Debian's package) on a free port."""
 
@@ -104,18 +129,12 @@ class ZooKeeper:
             stdout=open(os.path.join(data_dir, "zookeeper.out"), "ab"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"ruok")
-                    if s.recv(4) == b"imok":
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("ZooKeeper did not start within 60 s")
+        try:
+            wait_for(lambda: accepts(self.port, b"ruok", b"imok"), 60, lambda: "ZooKeeper did not start within 60 s",
+                     0.1)
+        except RuntimeError:
+            self.stop()
+            raise
 
     @property
     def hosts(self):
@@ -165,16 +184,17 @@ class KafkaBroker:
 
     def wait_started(self, timeout=90):
         started = f"[KafkaServer id={self.broker_id}] started".encode()
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+
+        def ready():
             if self.process.poll() is not None:
                 raise RuntimeError(f"Kafka broker {self.broker_id} exited: {self.tail()}")
             with open(self.log_path, "rb") as f:
                 f.seek(self.since)
-                if started in f.read():
-                    return self
-            time.sleep(0.1)
-        raise RuntimeError(f"Kafka broker {self.broker_id} did not start within {timeout} s: {self.tail()}")
+                return started in f.read()
+
+        wait_for(ready, timeout,
+                 lambda: f"Kafka broker {self.broker_id} did not start within {timeout} s: {self.tail()}", 0.1)
+        return self
 
     def start(self):
         return self.launch().wait_started()

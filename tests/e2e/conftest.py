@@ -13,7 +13,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
-from bench.kafka.kafka import ZooKeeper, free_port  # noqa: E402  (shared with the benches)
+from bench.kafka.kafka import ZooKeeper, accepts, free_port, wait_for  # noqa: E402  (shared with the benches)
 
 BINARY = os.environ.get("GREGOR_SERVER_BIN", os.path.join(ROOT, "target", "debug", "gregor-server"))
 # The `gregor` command (coordination service, dump-log).
@@ -84,17 +84,17 @@ class Broker:
             stderr=subprocess.STDOUT,
             env=self.env,
         )
-        deadline = time.time() + 30
-        while time.time() < deadline:
+
+        def ready():
             if self.process.poll() is not None:
                 raise RuntimeError(f"broker exited: {open(self.log_path).read()}")
             # Ready once it says so: registered, topics reconciled, serving.
             with open(self.log_path, "rb") as f:
                 f.seek(since)
-                if b"gregor broker listening on" in f.read():
-                    return self
-            time.sleep(0.05)
-        raise RuntimeError("broker did not start listening within 30 s")
+                return b"gregor broker listening on" in f.read()
+
+        wait_for(ready, 30, lambda: "broker did not start listening within 30 s")
+        return self
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -142,15 +142,11 @@ class Coordination:
             stdout=open(os.path.join(data_dir, "coordination.log"), "ab"),
             stderr=subprocess.STDOUT,
         )
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("the coordination service did not start within 30 s")
+        try:
+            wait_for(lambda: accepts(self.port), 30, lambda: "the coordination service did not start within 30 s")
+        except RuntimeError:
+            self.stop()
+            raise
 
     @property
     def address(self):
