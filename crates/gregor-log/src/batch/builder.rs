@@ -4,7 +4,7 @@
 use super::error::BatchError;
 use super::header::{
     compute_crc, BatchHeader, TimestampType, ATTRIBUTES_AT, BATCH_HEADER_SIZE, COMPRESSION_MASK, CRC_AT, LOG_OVERHEAD,
-    MAGIC_V2, MAX_TIMESTAMP_AT,
+    MAGIC_V2, MAX_TIMESTAMP_AT, TRANSACTIONAL_FLAG,
 };
 use super::records::Record;
 use crate::compression::{self, Compression};
@@ -28,6 +28,8 @@ pub struct RecordBatchBuilder {
     producer_id: i64,
     producer_epoch: i16,
     base_sequence: i32,
+    /// Attribute bits besides compression (transactional, control).
+    flags: i16,
 }
 
 impl RecordBatchBuilder {
@@ -41,6 +43,7 @@ impl RecordBatchBuilder {
             producer_id: -1,
             producer_epoch: -1,
             base_sequence: -1,
+            flags: 0,
         }
     }
 
@@ -49,6 +52,18 @@ impl RecordBatchBuilder {
         self.producer_id = producer_id;
         self.producer_epoch = producer_epoch;
         self.base_sequence = base_sequence;
+        self
+    }
+
+    /// Marks the batch as part of its producer's transaction (attribute
+    /// bit 4; needs [`RecordBatchBuilder::producer`]).
+    pub fn transactional(self) -> Self {
+        self.with_attributes(TRANSACTIONAL_FLAG)
+    }
+
+    /// Sets attribute bits besides the codec's (transactional, control).
+    pub(super) fn with_attributes(mut self, flags: i16) -> Self {
+        self.flags |= flags & !COMPRESSION_MASK;
         self
     }
 
@@ -113,7 +128,7 @@ impl RecordBatchBuilder {
         out.extend_from_slice(&(-1i32).to_be_bytes()); // partition leader epoch
         out.push(MAGIC_V2);
         out.extend_from_slice(&[0; 4]); // crc, filled below
-        out.extend_from_slice(&codec.attribute_bits().to_be_bytes());
+        out.extend_from_slice(&(codec.attribute_bits() | self.flags).to_be_bytes());
         out.extend_from_slice(&(self.count - 1).max(0).to_be_bytes());
         out.extend_from_slice(&self.base_timestamp.to_be_bytes());
         out.extend_from_slice(&self.max_timestamp.to_be_bytes());

@@ -19,8 +19,8 @@ pub(super) const MAX_TIMESTAMP_AT: usize = 35;
 
 pub(super) const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
-const TRANSACTIONAL_FLAG: i16 = 0x10;
-const CONTROL_FLAG: i16 = 0x20;
+pub(super) const TRANSACTIONAL_FLAG: i16 = 0x10;
+pub(super) const CONTROL_FLAG: i16 = 0x20;
 
 /// Which clock a batch's timestamps come from (attribute bit 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,10 +26,11 @@
 //!
 //! One job per file, each using only the ones before it: `error`, `header`
 //! (parsing and in-place rewrites), `records` (iteration), `validate`,
-//! `builder`. The codecs live in [`crate::compression`]; [`Compression`] is
+//! `builder`, `control` (transaction markers). The codecs live in [`crate::compression`]; [`Compression`] is
 //! re-exported here.
 
 mod builder;
+mod control;
 mod error;
 mod header;
 mod records;
@@ -37,6 +38,7 @@ mod validate;
 
 pub use crate::compression::Compression;
 pub use builder::{rebuild_with_records, RecordBatchBuilder};
+pub use control::{ControlRecordType, EndTransactionMarker};
 pub use error::BatchError;
 pub use header::{
     compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, BatchHeader, TimestampType,
