@@ -125,6 +125,29 @@ def test_java_client_produces_consumes_in_a_classic_group_and_administers(server
         assert written and all(b["producerId"] != "-1" and b["baseSequence"] != "-1" for b in written)
 
 
+@pytest.mark.parametrize("version", ["3.9", "4"])
+def test_java_client_transactions(server, version):
+    """Commit, abort, read_committed vs read_uncommitted, a consume-
+    transform-produce step with sendOffsetsToTransaction, and a zombie
+    fenced by its successor (tests/jvm/TransactionCheck.java)."""
+    out = java_check("TransactionCheck", server.bootstrap, "payments", version=version)
+    got = dict(line.split(" ", 1) for line in out.splitlines())
+    committed = [f"{name}-{i}" for name in ("first", "second") for i in range(5)]
+    assert got == {
+        "read_committed": ",".join(committed),
+        "read_uncommitted": "15",
+        # 15 records and three markers.
+        "committed-end": "18",
+        "copied": "10",
+        # After the last record copied (second-4 at offset 16).
+        "group-committed": "17",
+        "output": ",".join(v.upper() for v in committed),
+        "zombie": "fenced",
+        "output-last": "successor",
+        "output-zombies": "0",
+    }
+
+
 def test_java_admin_sees_leaders_as_soon_as_create_topics_answers(server):
     assert java_check("TopicsReady", server.bootstrap, 10).split() == ["leaderless", "0"]
 

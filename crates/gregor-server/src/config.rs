@@ -103,6 +103,30 @@ pub struct ServerConfig {
     /// `host:port` serving Prometheus metrics at `/metrics` (empty: none).
     #[serde(rename = "metrics.listen")]
     pub metrics_listen: String,
+    /// Partitions of `__transaction_state`.
+    #[serde(rename = "transaction.state.log.num.partitions")]
+    pub transaction_state_log_num_partitions: u32,
+    /// Replicas of `__transaction_state` (capped to the live brokers).
+    #[serde(rename = "transaction.state.log.replication.factor")]
+    pub transaction_state_log_replication_factor: u16,
+    /// `min.insync.replicas` of `__transaction_state`.
+    #[serde(rename = "transaction.state.log.min.isr")]
+    pub transaction_state_log_min_isr: u16,
+    /// Segment size of `__transaction_state`.
+    #[serde(rename = "transaction.state.log.segment.bytes")]
+    pub transaction_state_log_segment_bytes: u32,
+    /// The longest `transaction.timeout.ms` a producer may ask for.
+    #[serde(rename = "transaction.max.timeout.ms")]
+    pub transaction_max_timeout_ms: i32,
+    /// How long a transactional id without transactions is remembered.
+    #[serde(rename = "transactional.id.expiration.ms")]
+    pub transactional_id_expiration_ms: i64,
+    /// How often the coordinator looks for transactions past their timeout.
+    #[serde(rename = "transaction.abort.timed.out.transaction.cleanup.interval.ms")]
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    /// How often the coordinator looks for expired transactional ids.
+    #[serde(rename = "transaction.remove.expired.transaction.cleanup.interval.ms")]
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -138,6 +162,14 @@ impl Default for ServerConfig {
             min_insync_replicas: 1,
             unclean_leader_election_enable: false,
             metrics_listen: "127.0.0.1:9644".into(),
+            transaction_state_log_num_partitions: 50,
+            transaction_state_log_replication_factor: 3,
+            transaction_state_log_min_isr: 2,
+            transaction_state_log_segment_bytes: 100 * 1024 * 1024,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
+            transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
+            transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
         }
     }
 }
@@ -174,6 +206,14 @@ const PROPERTIES: &[&str] = &[
     "min.insync.replicas",
     "unclean.leader.election.enable",
     "metrics.listen",
+    "transaction.state.log.num.partitions",
+    "transaction.state.log.replication.factor",
+    "transaction.state.log.min.isr",
+    "transaction.state.log.segment.bytes",
+    "transaction.max.timeout.ms",
+    "transactional.id.expiration.ms",
+    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+    "transaction.remove.expired.transaction.cleanup.interval.ms",
 ];
 
 impl ServerConfig {
@@ -259,7 +299,17 @@ fn typed(property: &str, value: &str) -> toml::Value {
         | "group.max.session.timeout.ms"
         | "log.cleaner.backoff.ms"
         | "replica.lag.time.max.ms"
-        | "min.insync.replicas" => value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into()),
+        | "min.insync.replicas"
+        | "transaction.state.log.num.partitions"
+        | "transaction.state.log.replication.factor"
+        | "transaction.state.log.min.isr"
+        | "transaction.state.log.segment.bytes"
+        | "transaction.max.timeout.ms"
+        | "transactional.id.expiration.ms"
+        | "transaction.abort.timed.out.transaction.cleanup.interval.ms"
+        | "transaction.remove.expired.transaction.cleanup.interval.ms" => {
+            value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into())
+        }
         _ => toml::Value::String(value.to_string()),
     }
 }
