@@ -71,8 +71,9 @@
 //!
 //! Modules by job: `protocol` (states, errors, settings, descriptions),
 //! [`records`] (Kafka's record schemas), `metadata` (one id's state and
-//! transitions), `requests` (the producer's requests), `machine`
-//! (loading, outcomes, timeouts, expiry, queries), `outputs`, `driver`.
+//! transitions), `requests` (the producer's requests), `queries`
+//! (Describe/ListTransactions), `machine` (loading, outcomes, timeouts,
+//! expiry), `outputs`, `driver`.
 //!
 //! What it is not: it does not speak the wire protocol (gregor-routing
 //! maps requests to it), deliver markers (gregor-server's sender), or
@@ -85,6 +86,7 @@ mod machine;
 mod metadata;
 mod outputs;
 mod protocol;
+mod queries;
 pub mod records;
 mod requests;
 

@@ -561,7 +561,11 @@ impl Sim {
             self.jobs.remove(&key);
             // The sender's attempts still out are answered (or failed)
             // before it reports.
-            for (_, partition, m) in self.deliveries.extract_if(.., |(k, ..)| *k == key).collect::<Vec<_>>() {
+            let (attempts, rest) = std::mem::take(&mut self.deliveries)
+                .into_iter()
+                .partition::<Vec<_>, _>(|(k, ..)| *k == key);
+            self.deliveries = rest;
+            for (_, partition, m) in attempts {
                 if self.rng.chance(50) {
                     self.deliver(partition, &m);
                 }
