@@ -89,18 +89,12 @@ pub enum OffsetsRecord {
     Group(String, Option<GroupMetadata>),
 }
 
-/// Java's `String.hashCode`, which Kafka uses to place a group.
-fn java_hash(s: &str) -> i32 {
-    s.encode_utf16()
-        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
-}
-
 /// The `__consumer_offsets` partition of `group`: `abs(hashCode) % partitions`,
-/// as Kafka computes it (`Utils.abs` maps `i32::MIN` to 0).
+/// as Kafka computes it (`Utils.abs` maps `i32::MIN` to 0); the rule lives
+/// in [`gregor_log::coordinator_partition`], shared with the transaction
+/// coordinator.
 pub fn partition_for(group: &str, partitions: u32) -> i32 {
-    let hash = java_hash(group);
-    let abs = if hash == i32::MIN { 0 } else { hash.abs() };
-    abs % partitions.max(1) as i32
+    gregor_log::coordinator_partition(group, partitions)
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
@@ -300,11 +294,8 @@ mod tests {
 
     #[test]
     fn groups_land_where_kafka_puts_them() {
-        // Java: "my-group".hashCode() == -1906497762; abs % 50 == 12.
-        assert_eq!(java_hash("my-group"), -1_906_497_762);
         assert_eq!(partition_for("my-group", 50), 12);
         assert_eq!(partition_for("e2e", 50), 12);
-        assert_eq!(java_hash(""), 0);
         assert_eq!(partition_for("", 50), 0);
     }
 

@@ -42,6 +42,7 @@ mod checkpoint;
 mod clock;
 pub mod compression;
 pub mod config;
+pub mod coordinator_key;
 mod epoch_cache;
 mod error;
 pub mod index;
@@ -55,6 +56,7 @@ mod varint;
 
 pub use checkpoint::OffsetCheckpointFile;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use coordinator_key::{coordinator_partition, java_string_hash};
 pub use config::{
     CleanupPolicy, ConfigEntry, ConfigError, ConfigType, FlushPolicy, LogConfig, MessageTimestampType,
     TopicCompression, DEFAULT_MAX_MESSAGE_BYTES,

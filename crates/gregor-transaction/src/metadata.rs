@@ -1,0 +1,418 @@
+//! One transactional id's state and its transitions, as Kafka's
+//! `TransactionMetadata`: a change is first *prepared* — checked, and the
+//! target [`Snapshot`] computed, with the id marked as having a pending
+//! transition so nothing else changes it meanwhile — then written to
+//! `__transaction_state`, and only once the write is acknowledged
+//! *completed* (the snapshot becomes the state). A refused write just
+//! clears the pending mark.
+
+use std::collections::BTreeSet;
+
+use gregor_log::TopicPartition;
+
+use crate::protocol::{TransactionError, TransactionState, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
+use crate::records::{group_partitions, TransactionLogValue};
+
+/// Epochs at or above this are exhausted: `Short.MaxValue - 1`, so that
+/// the coordinator can always bump once more to fence a producer.
+pub(crate) const EXHAUSTED_EPOCH: i16 = i16::MAX - 1;
+
+/// Whether `epoch` leaves no room for another producer session.
+pub(crate) fn epoch_exhausted(epoch: i16) -> bool {
+    epoch >= EXHAUSTED_EPOCH
+}
+
+/// The fields of a transactional id's state (what a transition writes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Snapshot {
+    pub(crate) producer_id: i64,
+    /// The producer id before the last transition (KIP-360: a retried
+    /// InitProducerId after a rotation is recognised by it).
+    pub(crate) last_producer_id: i64,
+    pub(crate) producer_epoch: i16,
+    /// The epoch before the last bump requested with the producer's own
+    /// epoch (KIP-360), or −1.
+    pub(crate) last_producer_epoch: i16,
+    pub(crate) timeout_ms: i32,
+    pub(crate) state: TransactionState,
+    pub(crate) partitions: BTreeSet<TopicPartition>,
+    pub(crate) start_ms: i64,
+    pub(crate) update_ms: i64,
+}
+
+impl Snapshot {
+    /// The stored value (v0 has no last producer id or epoch).
+    pub(crate) fn to_value(&self) -> TransactionLogValue {
+        TransactionLogValue {
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+            timeout_ms: self.timeout_ms,
+            status: self.state.id(),
+            partitions: (self.state != TransactionState::Empty).then(|| {
+                group_partitions(
+                    self.partitions
+                        .iter()
+                        .map(|tp| (tp.topic.as_str(), i32::try_from(tp.partition).unwrap_or(i32::MAX))),
+                )
+            }),
+            last_update_ms: self.update_ms,
+            start_ms: self.start_ms,
+        }
+    }
+}
+
+/// A transactional id's state in the coordinator's memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TxnMetadata {
+    pub(crate) fields: Snapshot,
+    /// The state a transition being written goes to.
+    pub(crate) pending: Option<TransactionState>,
+    /// A fence (epoch bump before aborting) was tried and its write
+    /// failed: the bumped epoch is kept, not bumped again.
+    pub(crate) failed_epoch_fence: bool,
+}
+
+impl TxnMetadata {
+    /// A new id: Empty, with no epoch yet.
+    pub(crate) fn new(producer_id: i64, timeout_ms: i32, now_ms: i64) -> Self {
+        Self {
+            fields: Snapshot {
+                producer_id,
+                last_producer_id: NO_PRODUCER_ID,
+                producer_epoch: NO_PRODUCER_EPOCH,
+                last_producer_epoch: NO_PRODUCER_EPOCH,
+                timeout_ms,
+                state: TransactionState::Empty,
+                partitions: BTreeSet::new(),
+                start_ms: -1,
+                update_ms: now_ms,
+            },
+            pending: None,
+            failed_epoch_fence: false,
+        }
+    }
+
+    /// The state a stored value describes; `None` for a state Kafka never
+    /// stores (Dead, PrepareEpochFence) or does not know, or a negative
+    /// partition.
+    pub(crate) fn from_value(value: &TransactionLogValue) -> Option<Self> {
+        let state = TransactionState::from_id(value.status)?;
+        if matches!(state, TransactionState::Dead | TransactionState::PrepareEpochFence) {
+            return None;
+        }
+        let mut partitions = BTreeSet::new();
+        if state != TransactionState::Empty {
+            for (topic, ids) in value.partitions.iter().flatten() {
+                for id in ids {
+                    partitions.insert(TopicPartition::new(topic.clone(), u32::try_from(*id).ok()?));
+                }
+            }
+        }
+        Some(Self {
+            fields: Snapshot {
+                producer_id: value.producer_id,
+                last_producer_id: NO_PRODUCER_ID,
+                producer_epoch: value.producer_epoch,
+                last_producer_epoch: NO_PRODUCER_EPOCH,
+                timeout_ms: value.timeout_ms,
+                state,
+                partitions,
+                start_ms: value.start_ms,
+                update_ms: value.last_update_ms,
+            },
+            pending: None,
+            failed_epoch_fence: false,
+        })
+    }
+
+    pub(crate) fn state(&self) -> TransactionState {
+        self.fields.state
+    }
+
+    /// Whether the epoch leaves no room for another producer session.
+    pub(crate) fn epoch_exhausted(&self) -> bool {
+        epoch_exhausted(self.fields.producer_epoch)
+    }
+
+    /// Marks a transition to `to` as pending and returns its target; the
+    /// unchanged fields come from the current state. Refuses what Kafka
+    /// treats as an illegal state (it throws): a pending transition, a
+    /// start state `to` may not follow, a negative epoch.
+    fn prepare(
+        &mut self,
+        to: TransactionState,
+        change: impl FnOnce(&mut Snapshot),
+    ) -> Result<Snapshot, TransactionError> {
+        if self.pending.is_some() {
+            return Err(TransactionError::ConcurrentTransactions);
+        }
+        if !to.valid_previous().contains(&self.fields.state) {
+            return Err(TransactionError::UnknownServerError);
+        }
+        let mut target = self.fields.clone();
+        target.last_producer_id = self.fields.producer_id;
+        target.state = to;
+        change(&mut target);
+        if target.producer_id < 0 || (to != TransactionState::Dead && target.producer_epoch < 0) {
+            return Err(TransactionError::UnknownServerError);
+        }
+        self.pending = Some(to);
+        Ok(target)
+    }
+
+    /// Bumps the epoch to fence the current producer before its open
+    /// transaction is aborted (not again after a failed fence write).
+    pub(crate) fn prepare_fence(&mut self) -> Result<Snapshot, TransactionError> {
+        if self.fields.producer_epoch == i16::MAX {
+            return Err(TransactionError::UnknownServerError);
+        }
+        let bumped = if self.failed_epoch_fence {
+            self.fields.producer_epoch
+        } else {
+            self.fields.producer_epoch + 1
+        };
+        self.prepare(TransactionState::PrepareEpochFence, |t| {
+            t.producer_epoch = bumped;
+            t.last_producer_epoch = NO_PRODUCER_EPOCH;
+        })
+    }
+
+    /// InitProducerId on an id with no open transaction: the next epoch.
+    /// With the producer's own epoch (`expected`, KIP-360): the current
+    /// one is bumped and remembered as the last, a retry of a bump that
+    /// succeeded gets the same epoch again, anything else is fenced.
+    pub(crate) fn prepare_increment_epoch(
+        &mut self,
+        timeout_ms: i32,
+        expected: Option<i16>,
+        now_ms: i64,
+    ) -> Result<Snapshot, TransactionError> {
+        let current = self.fields.producer_epoch;
+        if epoch_exhausted(current) {
+            // Kafka throws here; only a stale producer gets this far.
+            return Err(TransactionError::ProducerFenced);
+        }
+        let (epoch, last) = match expected {
+            None => (current + 1, NO_PRODUCER_EPOCH),
+            Some(e) if current == NO_PRODUCER_EPOCH || e == current => (current + 1, current),
+            Some(e) if e == self.fields.last_producer_epoch => (current, self.fields.last_producer_epoch),
+            Some(_) => return Err(TransactionError::ProducerFenced),
+        };
+        self.prepare(TransactionState::Empty, |t| {
+            t.producer_epoch = epoch;
+            t.last_producer_epoch = last;
+            t.timeout_ms = timeout_ms;
+            t.partitions.clear();
+            t.start_ms = -1;
+            t.update_ms = now_ms;
+        })
+    }
+
+    /// A new producer id (epochs exhausted), at epoch 0; the old epoch is
+    /// remembered when the producer named it.
+    pub(crate) fn prepare_rotation(
+        &mut self,
+        producer_id: i64,
+        timeout_ms: i32,
+        now_ms: i64,
+        record_last_epoch: bool,
+    ) -> Result<Snapshot, TransactionError> {
+        let last = if record_last_epoch {
+            self.fields.producer_epoch
+        } else {
+            NO_PRODUCER_EPOCH
+        };
+        self.prepare(TransactionState::Empty, |t| {
+            t.producer_id = producer_id;
+            t.producer_epoch = 0;
+            t.last_producer_epoch = last;
+            t.timeout_ms = timeout_ms;
+            t.partitions.clear();
+            t.start_ms = -1;
+            t.update_ms = now_ms;
+        })
+    }
+
+    /// AddPartitionsToTxn: Ongoing with `added` too; a new transaction
+    /// starts now.
+    pub(crate) fn prepare_add_partitions(
+        &mut self,
+        added: impl IntoIterator<Item = TopicPartition>,
+        now_ms: i64,
+    ) -> Result<Snapshot, TransactionError> {
+        let starts = matches!(
+            self.fields.state,
+            TransactionState::Empty | TransactionState::CompleteCommit | TransactionState::CompleteAbort
+        );
+        self.prepare(TransactionState::Ongoing, |t| {
+            t.partitions.extend(added);
+            if starts {
+                t.start_ms = now_ms;
+            }
+            t.update_ms = now_ms;
+        })
+    }
+
+    /// EndTxn: PrepareCommit or PrepareAbort.
+    pub(crate) fn prepare_end(&mut self, to: TransactionState, now_ms: i64) -> Result<Snapshot, TransactionError> {
+        self.prepare(to, |t| t.update_ms = now_ms)
+    }
+
+    /// Every marker written: CompleteCommit or CompleteAbort, no
+    /// partitions.
+    pub(crate) fn prepare_complete(&mut self, now_ms: i64) -> Result<Snapshot, TransactionError> {
+        let to = match self.fields.state {
+            TransactionState::PrepareCommit => TransactionState::CompleteCommit,
+            TransactionState::PrepareAbort => TransactionState::CompleteAbort,
+            _ => return Err(TransactionError::UnknownServerError),
+        };
+        self.failed_epoch_fence = false;
+        self.prepare(to, |t| {
+            t.partitions.clear();
+            t.update_ms = now_ms;
+        })
+    }
+
+    /// Expiry: the id is being tombstoned.
+    pub(crate) fn prepare_dead(&mut self) -> Result<Snapshot, TransactionError> {
+        self.prepare(TransactionState::Dead, |t| t.partitions.clear())
+    }
+
+    /// The write of `target` was acknowledged: it becomes the state.
+    pub(crate) fn complete(&mut self, target: Snapshot) {
+        self.fields = target;
+        self.pending = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TransactionState::*;
+
+    fn txn(epoch: i16, last_epoch: i16, state: TransactionState) -> TxnMetadata {
+        let mut t = TxnMetadata::new(7, 1000, 0);
+        t.fields.producer_epoch = epoch;
+        t.fields.last_producer_epoch = last_epoch;
+        t.fields.state = state;
+        t
+    }
+
+    fn tp(p: u32) -> TopicPartition {
+        TopicPartition::new("t", p)
+    }
+
+    #[test]
+    fn new_producer_starts_at_epoch_zero() {
+        let mut t = TxnMetadata::new(7, 1000, 0);
+        let target = t.prepare_increment_epoch(1000, None, 5).unwrap();
+        assert_eq!((target.producer_epoch, target.last_producer_epoch), (0, -1));
+        assert_eq!(t.pending, Some(Empty));
+        t.complete(target);
+        assert_eq!((t.fields.producer_epoch, t.state(), t.pending), (0, Empty, None));
+    }
+
+    #[test]
+    fn bump_with_expected_epoch_remembers_the_last() {
+        let mut t = txn(4, -1, CompleteCommit);
+        let target = t.prepare_increment_epoch(1000, Some(4), 5).unwrap();
+        assert_eq!((target.producer_epoch, target.last_producer_epoch), (5, 4));
+        t.complete(target);
+        // A retry with the old epoch gets the same epoch, not another bump.
+        let retry = t.prepare_increment_epoch(1000, Some(4), 6).unwrap();
+        assert_eq!((retry.producer_epoch, retry.last_producer_epoch), (5, 4));
+        t.pending = None;
+        // Another epoch is fenced.
+        assert_eq!(
+            t.prepare_increment_epoch(1000, Some(3), 6),
+            Err(TransactionError::ProducerFenced)
+        );
+    }
+
+    #[test]
+    fn fence_bumps_once_even_after_a_failed_write() {
+        let mut t = txn(4, -1, Ongoing);
+        assert_eq!(t.prepare_fence().unwrap().producer_epoch, 5);
+        t.pending = None;
+        t.failed_epoch_fence = true;
+        t.fields.producer_epoch = 5;
+        assert_eq!(t.prepare_fence().unwrap().producer_epoch, 5);
+        let mut max = txn(i16::MAX, -1, Ongoing);
+        assert_eq!(max.prepare_fence(), Err(TransactionError::UnknownServerError));
+    }
+
+    #[test]
+    fn rotation_starts_a_new_producer_id_at_zero() {
+        let mut t = txn(EXHAUSTED_EPOCH, -1, Empty);
+        assert!(t.epoch_exhausted());
+        let target = t.prepare_rotation(8, 1000, 5, true).unwrap();
+        assert_eq!(
+            (
+                target.producer_id,
+                target.last_producer_id,
+                target.producer_epoch,
+                target.last_producer_epoch
+            ),
+            (8, 7, 0, EXHAUSTED_EPOCH)
+        );
+    }
+
+    #[test]
+    fn add_partitions_starts_a_transaction_once() {
+        let mut t = txn(0, -1, Empty);
+        let target = t.prepare_add_partitions([tp(0)], 10).unwrap();
+        assert_eq!((target.state, target.start_ms), (Ongoing, 10));
+        t.complete(target);
+        let target = t.prepare_add_partitions([tp(1)], 20).unwrap();
+        assert_eq!(target.start_ms, 10);
+        assert_eq!(target.partitions, [tp(0), tp(1)].into());
+    }
+
+    #[test]
+    fn illegal_transitions_are_errors() {
+        // Only Ongoing may prepare a commit.
+        assert_eq!(
+            txn(0, -1, Empty).prepare_end(PrepareCommit, 1),
+            Err(TransactionError::UnknownServerError)
+        );
+        assert_eq!(
+            txn(0, -1, Ongoing).prepare_complete(1),
+            Err(TransactionError::UnknownServerError)
+        );
+        assert_eq!(
+            txn(0, -1, Ongoing).prepare_dead(),
+            Err(TransactionError::UnknownServerError)
+        );
+        // One pending transition at a time.
+        let mut t = txn(0, -1, Ongoing);
+        t.prepare_end(PrepareAbort, 1).unwrap();
+        assert_eq!(
+            t.prepare_end(PrepareAbort, 1),
+            Err(TransactionError::ConcurrentTransactions)
+        );
+    }
+
+    #[test]
+    fn complete_clears_partitions() {
+        let mut t = txn(0, -1, Ongoing);
+        t.fields.partitions.insert(tp(0));
+        t.fields.state = PrepareCommit;
+        let target = t.prepare_complete(9).unwrap();
+        assert_eq!((target.state, target.partitions.len()), (CompleteCommit, 0));
+    }
+
+    #[test]
+    fn values_round_trip_without_last_ids() {
+        let mut t = txn(3, 2, Ongoing);
+        t.fields.partitions = [tp(1), TopicPartition::new("a", 0)].into();
+        t.fields.start_ms = 5;
+        let back = TxnMetadata::from_value(&t.fields.to_value()).unwrap();
+        assert_eq!(back.fields.partitions, t.fields.partitions);
+        assert_eq!((back.fields.producer_epoch, back.fields.last_producer_epoch), (3, -1));
+        let empty = txn(3, -1, Empty);
+        assert_eq!(empty.fields.to_value().partitions, None);
+        let mut dead = empty.fields.to_value();
+        dead.status = Dead.id();
+        assert!(TxnMetadata::from_value(&dead).is_none());
+    }
+}

@@ -1,0 +1,451 @@
+//! The records of `__transaction_state`, byte for byte in Kafka 3.9's
+//! schemas (`TransactionLogKey`, `TransactionLogValue`), each prefixed by
+//! its version as `MessageUtil.toVersionPrefixedBytes` writes it. The topic
+//! is compacted: the latest value per transactional id is its state, and a
+//! tombstone (null value) forgets an expired id.
+//!
+//! ```text
+//! key   v0: version i16 = 0, transactional id string (i16 length)
+//! value v0: version i16 = 0, producer id i64, producer epoch i16,
+//!           timeout ms i32, status i8,
+//!           partitions nullable array (i32 count, −1 = null) of
+//!             [topic string, partition ids array of i32],
+//!           last update ms i64, start ms i64
+//! value v1: the same fields in the flexible encoding: unsigned varint
+//!           lengths (+1, 0 = null), and tagged fields after the topic
+//!           entry and at the end (read and skipped)
+//! ```
+//!
+//! Kafka 3.9 writes values at v0 until `transaction.version` 1 is enabled;
+//! gregor writes v0 and reads both. Kafka orders the topics and partitions
+//! of a value as its hash sets iterate; gregor writes them sorted (readers
+//! do not depend on the order).
+
+use std::collections::BTreeMap;
+
+use gregor_log::coordinator_partition;
+
+/// The internal topic holding every transactional id's state.
+pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
+
+/// The `__transaction_state` partition of `transactional_id`: Kafka's
+/// `Utils.abs(transactionalId.hashCode) % partitions`.
+pub fn partition_for(transactional_id: &str, partitions: u32) -> i32 {
+    coordinator_partition(transactional_id, partitions)
+}
+
+/// A `__transaction_state` value: one transactional id's state as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionLogValue {
+    /// The producer id in use.
+    pub producer_id: i64,
+    /// Its epoch.
+    pub producer_epoch: i16,
+    /// The transaction timeout (ms).
+    pub timeout_ms: i32,
+    /// The state's id (Kafka's: 0 Empty … 7 PrepareEpochFence).
+    pub status: i8,
+    /// The partitions of the transaction, by topic; `None` (null) in
+    /// the Empty state.
+    pub partitions: Option<Vec<(String, Vec<i32>)>>,
+    /// When the state last changed (ms).
+    pub last_update_ms: i64,
+    /// When the transaction started (ms; −1: none).
+    pub start_ms: i64,
+}
+
+/// Why a record could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The bytes end before the schema does.
+    #[error("truncated record")]
+    Truncated,
+    /// A length or count that is negative where none may be, or too big.
+    #[error("invalid length")]
+    InvalidLength,
+    /// A string that is not UTF-8.
+    #[error("invalid string")]
+    InvalidString,
+    /// A version this schema does not have.
+    #[error("unknown {what} version {version}")]
+    UnknownVersion {
+        /// "key" or "value".
+        what: &'static str,
+        /// The version read.
+        version: i16,
+    },
+    /// Bytes left after the schema ends.
+    #[error("{0} bytes after the record")]
+    TrailingBytes(usize),
+}
+
+/// The key of `transactional_id`'s record (v0).
+pub fn key_bytes(transactional_id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + transactional_id.len());
+    out.extend_from_slice(&0i16.to_be_bytes());
+    put_string(&mut out, transactional_id);
+    out
+}
+
+/// The value bytes (v0, as Kafka 3.9 writes them).
+pub fn value_bytes(value: &TransactionLogValue) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
+    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&value.producer_id.to_be_bytes());
+    out.extend_from_slice(&value.producer_epoch.to_be_bytes());
+    out.extend_from_slice(&value.timeout_ms.to_be_bytes());
+    out.push(value.status as u8);
+    match &value.partitions {
+        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(topics) => {
+            out.extend_from_slice(&len_i32(topics.len()).to_be_bytes());
+            for (topic, ids) in topics {
+                put_string(&mut out, topic);
+                out.extend_from_slice(&len_i32(ids.len()).to_be_bytes());
+                for id in ids {
+                    out.extend_from_slice(&id.to_be_bytes());
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&value.last_update_ms.to_be_bytes());
+    out.extend_from_slice(&value.start_ms.to_be_bytes());
+    out
+}
+
+/// Groups partitions by topic, sorted, as a value stores them.
+pub fn group_partitions<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> Vec<(String, Vec<i32>)> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (topic, partition) in partitions {
+        by_topic.entry(topic).or_default().push(partition);
+    }
+    by_topic
+        .into_iter()
+        .map(|(topic, mut ids)| {
+            ids.sort_unstable();
+            ids.dedup();
+            (topic.to_string(), ids)
+        })
+        .collect()
+}
+
+/// Reads a key: the transactional id. `Ok(None)` for a key version Kafka
+/// does not know (Kafka skips those, as "a left over from an aborted
+/// upgrade").
+pub fn parse_key(key: &[u8]) -> Result<Option<String>, RecordError> {
+    let mut r = Reader(key);
+    if r.i16()? != 0 {
+        return Ok(None);
+    }
+    let id = r.string()?;
+    r.end()?;
+    Ok(Some(id))
+}
+
+/// Reads a value of version 0 or 1.
+pub fn parse_value(value: &[u8]) -> Result<TransactionLogValue, RecordError> {
+    let mut r = Reader(value);
+    let version = r.i16()?;
+    let flexible = match version {
+        0 => false,
+        1 => true,
+        _ => return Err(RecordError::UnknownVersion { what: "value", version }),
+    };
+    let producer_id = r.i64()?;
+    let producer_epoch = r.i16()?;
+    let timeout_ms = r.i32()?;
+    let status = r.i8()?;
+    let partitions = match r.array_len(flexible)? {
+        None => None,
+        Some(count) => {
+            let mut topics = Vec::with_capacity(count.min(1024));
+            for _ in 0..count {
+                let topic = if flexible { r.compact_string()? } else { r.string()? };
+                let ids_len = r.array_len(flexible)?.ok_or(RecordError::InvalidLength)?;
+                let mut ids = Vec::with_capacity(ids_len.min(1024));
+                for _ in 0..ids_len {
+                    ids.push(r.i32()?);
+                }
+                if flexible {
+                    r.skip_tagged_fields()?;
+                }
+                topics.push((topic, ids));
+            }
+            Some(topics)
+        }
+    };
+    let last_update_ms = r.i64()?;
+    let start_ms = r.i64()?;
+    if flexible {
+        r.skip_tagged_fields()?;
+    }
+    r.end()?;
+    Ok(TransactionLogValue {
+        producer_id,
+        producer_epoch,
+        timeout_ms,
+        status,
+        partitions,
+        last_update_ms,
+        start_ms,
+    })
+}
+
+fn len_i32(len: usize) -> i32 {
+    i32::try_from(len).unwrap_or(i32::MAX)
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    // Transactional ids and topic names are far below 32 KiB; the wire
+    // layer refuses longer ones before they reach the coordinator.
+    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&s.as_bytes()[..len as usize]);
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
+        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(RecordError::Truncated)?;
+        self.0 = rest;
+        Ok(*head)
+    }
+    fn bytes(&mut self, len: usize) -> Result<&[u8], RecordError> {
+        let (head, rest) = self.0.split_at_checked(len).ok_or(RecordError::Truncated)?;
+        self.0 = rest;
+        Ok(head)
+    }
+    fn i8(&mut self) -> Result<i8, RecordError> {
+        self.take().map(i8::from_be_bytes)
+    }
+    fn i16(&mut self) -> Result<i16, RecordError> {
+        self.take().map(i16::from_be_bytes)
+    }
+    fn i32(&mut self) -> Result<i32, RecordError> {
+        self.take().map(i32::from_be_bytes)
+    }
+    fn i64(&mut self) -> Result<i64, RecordError> {
+        self.take().map(i64::from_be_bytes)
+    }
+    fn uvarint(&mut self) -> Result<u32, RecordError> {
+        let mut value = 0u32;
+        for shift in (0..35).step_by(7) {
+            let [b] = self.take::<1>()?;
+            value |= u32::from(b & 0x7f)
+                .checked_shl(shift)
+                .ok_or(RecordError::InvalidLength)?;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(RecordError::InvalidLength)
+    }
+    fn utf8(&mut self, len: usize) -> Result<String, RecordError> {
+        let b = self.bytes(len)?;
+        String::from_utf8(b.to_vec()).map_err(|_| RecordError::InvalidString)
+    }
+    fn string(&mut self) -> Result<String, RecordError> {
+        let len = usize::try_from(self.i16()?).map_err(|_| RecordError::InvalidLength)?;
+        self.utf8(len)
+    }
+    fn compact_string(&mut self) -> Result<String, RecordError> {
+        let len = self.uvarint()?.checked_sub(1).ok_or(RecordError::InvalidLength)?;
+        self.utf8(len as usize)
+    }
+    /// An array's length; `None` for null.
+    fn array_len(&mut self, flexible: bool) -> Result<Option<usize>, RecordError> {
+        if flexible {
+            Ok(self.uvarint()?.checked_sub(1).map(|n| n as usize))
+        } else {
+            match self.i32()? {
+                -1 => Ok(None),
+                n => usize::try_from(n).map(Some).map_err(|_| RecordError::InvalidLength),
+            }
+        }
+    }
+    fn skip_tagged_fields(&mut self) -> Result<(), RecordError> {
+        for _ in 0..self.uvarint()? {
+            let _tag = self.uvarint()?;
+            let size = self.uvarint()?;
+            self.bytes(size as usize)?;
+        }
+        Ok(())
+    }
+    fn end(&self) -> Result<(), RecordError> {
+        match self.0.len() {
+            0 => Ok(()),
+            n => Err(RecordError::TrailingBytes(n)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sample() -> TransactionLogValue {
+        TransactionLogValue {
+            producer_id: 1000,
+            producer_epoch: 3,
+            timeout_ms: 60_000,
+            status: 2,
+            partitions: Some(vec![("a".into(), vec![0, 1]), ("b".into(), vec![7])]),
+            last_update_ms: 1_700_000_000_500,
+            start_ms: 1_700_000_000_000,
+        }
+    }
+
+    #[test]
+    fn bytes_are_kafkas() {
+        // TransactionLogKey v0 of "tx": version 0, length 2, "tx".
+        assert_eq!(key_bytes("tx"), vec![0, 0, 0, 2, b't', b'x']);
+        let mut expected = vec![0, 0]; // version 0
+        expected.extend_from_slice(&1000i64.to_be_bytes());
+        expected.extend_from_slice(&3i16.to_be_bytes());
+        expected.extend_from_slice(&60_000i32.to_be_bytes());
+        expected.push(2);
+        expected.extend_from_slice(&2i32.to_be_bytes());
+        expected.extend_from_slice(&[0, 1, b'a']);
+        expected.extend_from_slice(&2i32.to_be_bytes());
+        expected.extend_from_slice(&0i32.to_be_bytes());
+        expected.extend_from_slice(&1i32.to_be_bytes());
+        expected.extend_from_slice(&[0, 1, b'b']);
+        expected.extend_from_slice(&1i32.to_be_bytes());
+        expected.extend_from_slice(&7i32.to_be_bytes());
+        expected.extend_from_slice(&1_700_000_000_500i64.to_be_bytes());
+        expected.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+        assert_eq!(value_bytes(&sample()), expected);
+        // Empty writes a null partition array.
+        let empty = TransactionLogValue {
+            status: 0,
+            partitions: None,
+            start_ms: -1,
+            ..sample()
+        };
+        let bytes = value_bytes(&empty);
+        assert_eq!(&bytes[17..21], &(-1i32).to_be_bytes());
+        assert_eq!(parse_value(&bytes), Ok(empty));
+    }
+
+    /// The v1 (flexible) encoding of `v`, with a tagged field in a topic
+    /// entry and one at the end, as a newer Kafka may write.
+    fn flexible(v: &TransactionLogValue) -> Vec<u8> {
+        let mut out = vec![0, 1];
+        out.extend_from_slice(&v.producer_id.to_be_bytes());
+        out.extend_from_slice(&v.producer_epoch.to_be_bytes());
+        out.extend_from_slice(&v.timeout_ms.to_be_bytes());
+        out.push(v.status as u8);
+        match &v.partitions {
+            None => out.push(0),
+            Some(topics) => {
+                out.push(topics.len() as u8 + 1);
+                for (topic, ids) in topics {
+                    out.push(topic.len() as u8 + 1);
+                    out.extend_from_slice(topic.as_bytes());
+                    out.push(ids.len() as u8 + 1);
+                    for id in ids {
+                        out.extend_from_slice(&id.to_be_bytes());
+                    }
+                    out.extend_from_slice(&[1, 5, 2, 0xaa, 0xbb]); // one tagged field
+                }
+            }
+        }
+        out.extend_from_slice(&v.last_update_ms.to_be_bytes());
+        out.extend_from_slice(&v.start_ms.to_be_bytes());
+        out.extend_from_slice(&[1, 0, 1, 0xcc]);
+        out
+    }
+
+    #[test]
+    fn reads_flexible_values_skipping_tagged_fields() {
+        assert_eq!(parse_value(&flexible(&sample())), Ok(sample()));
+        let empty = TransactionLogValue {
+            partitions: None,
+            ..sample()
+        };
+        assert_eq!(parse_value(&flexible(&empty)), Ok(empty));
+    }
+
+    #[test]
+    fn unknown_versions() {
+        assert_eq!(parse_key(&[0, 1, 0, 0]), Ok(None));
+        assert_eq!(
+            parse_value(&[0, 2]),
+            Err(RecordError::UnknownVersion {
+                what: "value",
+                version: 2
+            })
+        );
+        assert_eq!(parse_key(&[0, 0, 0, 3, b'a']), Err(RecordError::Truncated));
+        assert_eq!(parse_key(&[0, 0, 0xff, 0xff]), Err(RecordError::InvalidLength));
+    }
+
+    #[test]
+    fn partitions_group_by_topic() {
+        assert_eq!(
+            group_partitions([("b", 2), ("a", 1), ("b", 0), ("b", 2)]),
+            vec![("a".to_string(), vec![1]), ("b".to_string(), vec![0, 2])]
+        );
+    }
+
+    #[test]
+    fn ids_land_where_kafka_puts_them() {
+        assert_eq!(partition_for("my-group", 50), 12);
+    }
+
+    fn any_value() -> impl Strategy<Value = TransactionLogValue> {
+        (
+            any::<i64>(),
+            any::<i16>(),
+            any::<i32>(),
+            0i8..8,
+            proptest::option::of(proptest::collection::vec(
+                ("[a-z._-]{1,20}", proptest::collection::vec(0i32..10_000, 0..5)),
+                0..4,
+            )),
+            any::<i64>(),
+            any::<i64>(),
+        )
+            .prop_map(
+                |(producer_id, producer_epoch, timeout_ms, status, partitions, last_update_ms, start_ms)| {
+                    TransactionLogValue {
+                        producer_id,
+                        producer_epoch,
+                        timeout_ms,
+                        status,
+                        partitions,
+                        last_update_ms,
+                        start_ms,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn keys_round_trip(id in ".{0,40}") {
+            prop_assert_eq!(parse_key(&key_bytes(&id)), Ok(Some(id)));
+        }
+
+        #[test]
+        fn values_round_trip(v in any_value()) {
+            prop_assert_eq!(parse_value(&value_bytes(&v)), Ok(v.clone()));
+            prop_assert_eq!(parse_value(&flexible(&v)), Ok(v));
+        }
+
+        #[test]
+        fn garbage_is_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
+            let _ = parse_key(&bytes);
+            let _ = parse_value(&bytes);
+        }
+
+        #[test]
+        fn truncated_values_are_errors(v in any_value(), cut in 0usize..200) {
+            let bytes = value_bytes(&v);
+            let cut = cut % bytes.len();
+            prop_assert!(parse_value(&bytes[..cut]).is_err());
+        }
+    }
+}
