@@ -1,5 +1,5 @@
-//! The broker: its parts assembled — topics, replicas, groups, producer
-//! ids, one clock — and the few operations that span several of them.
+//! The broker: its parts assembled — topics, replicas, groups,
+//! transactions, producer ids, one clock — and the few operations that span several of them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,6 +16,8 @@ use crate::groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 use crate::producer_ids::ProducerIds;
 use crate::replicas::{LeaderAppend, ReplicaAppendError, ReplicaManager};
 use crate::topics::{Refusal, TopicDefaults, Topics};
+use crate::transactions::Transactions;
+use gregor_transaction::TransactionSettings;
 
 /// A broker's state, shared by its request handlers and background tasks.
 pub struct Broker {
@@ -25,7 +27,8 @@ pub struct Broker {
     topics: Arc<Topics>,
     replicas: Arc<ReplicaManager>,
     groups: Groups,
-    producer_ids: ProducerIds,
+    transactions: Transactions,
+    producer_ids: Arc<ProducerIds>,
     fetch_sessions: FetchSessions,
 }
 
@@ -61,13 +64,27 @@ impl Broker {
         ));
         let groups = Groups::start(group_config, offsets, clock.clone())
             .map_err(|e| format!("loading committed offsets: {e}"))?;
+        let producer_ids = Arc::new(ProducerIds::new(catalog));
+        let transactions = Transactions::start(
+            TransactionSettings {
+                state_log_partitions: config.transaction_state.partitions,
+                offsets_topic_partitions: config.offsets_topic_partitions,
+                ..config.transactions.clone()
+            },
+            config.transaction_state,
+            topics.clone(),
+            replicas.clone(),
+            producer_ids.clone(),
+            clock.clone(),
+        );
         Ok(Self {
             clock,
             logs,
             topics,
             replicas,
             groups,
-            producer_ids: ProducerIds::new(catalog),
+            transactions,
+            producer_ids,
             fetch_sessions: FetchSessions::new(config.fetch_session_slots),
             config,
         })
@@ -101,6 +118,11 @@ impl Broker {
     /// The groups.
     pub fn groups(&self) -> &Groups {
         &self.groups
+    }
+
+    /// The transactions.
+    pub fn transactions(&self) -> &Transactions {
+        &self.transactions
     }
 
     /// The fetch sessions.

@@ -1,6 +1,9 @@
 //! The broker's settings that its state needs (Kafka's names in comments).
 
 use gregor_log::LogConfig;
+use gregor_transaction::TransactionSettings;
+
+use crate::transactions::TransactionStateSettings;
 
 /// Broker settings the broker's state and its request handlers need.
 #[derive(Debug, Clone)]
@@ -30,6 +33,11 @@ pub struct BrokerConfig {
     pub default_replication_factor: u16,
     /// `max.incremental.fetch.session.cache.slots`.
     pub fetch_session_slots: usize,
+    /// `transaction.state.log.*`.
+    pub transaction_state: TransactionStateSettings,
+    /// The transaction coordinator's settings (`transaction.max.timeout.ms`,
+    /// …; the partition counts come from the fields above).
+    pub transactions: TransactionSettings,
 }
 
 impl Default for BrokerConfig {
@@ -47,6 +55,8 @@ impl Default for BrokerConfig {
             offsets_topic_replication_factor: 3,
             default_replication_factor: 1,
             fetch_session_slots: 1_000,
+            transaction_state: TransactionStateSettings::default(),
+            transactions: TransactionSettings::default(),
         }
     }
 }

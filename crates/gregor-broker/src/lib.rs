@@ -12,6 +12,10 @@
 //!   ISR changes queued for the ISR writer, the cluster view.
 //! - [`Groups`]: the group coordinator over `__consumer_offsets`
 //!   ([`OffsetsTopic`]), serving the groups of the partitions led here.
+//! - [`Transactions`]: the transaction coordinator over
+//!   `__transaction_state` ([`TransactionStateTopic`]), serving the
+//!   transactional ids of the partitions led here; the marker requests it
+//!   makes go to the server's marker sender.
 //! - [`ProducerIds`]: producer ids from blocks claimed in the catalog.
 //! - [`fetch_sessions`]: the fetch sessions of KIP-227.
 //! - [`Broker`]: the parts assembled, with one injected clock.
@@ -31,9 +35,11 @@ mod coordinated_catalog;
 pub mod errors;
 pub mod fetch_sessions;
 mod groups;
+mod internal_topic;
 mod producer_ids;
 mod replicas;
 mod topics;
+mod transactions;
 
 pub use broker::Broker;
 pub use catalog::{CatalogError, ClusterCatalog, Topic};
@@ -45,3 +51,4 @@ pub use replicas::{
     BrokerEndpoint, ClusterView, FollowedPartition, IsrUpdate, LeaderAppend, ReplicaAppendError, ReplicaManager,
 };
 pub use topics::{validate_topic_name, Refusal, TopicDefaults, Topics};
+pub use transactions::{TransactionStateSettings, TransactionStateTopic, Transactions};

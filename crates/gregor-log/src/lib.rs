@@ -56,11 +56,11 @@ mod varint;
 
 pub use checkpoint::OffsetCheckpointFile;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use coordinator_key::{coordinator_partition, java_string_hash};
 pub use config::{
     CleanupPolicy, ConfigEntry, ConfigError, ConfigType, FlushPolicy, LogConfig, MessageTimestampType,
     TopicCompression, DEFAULT_MAX_MESSAGE_BYTES,
 };
+pub use coordinator_key::{coordinator_partition, java_string_hash};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};

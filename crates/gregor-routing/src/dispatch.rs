@@ -69,7 +69,12 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             Outcome::Delayed(Box::pin(async move { respond(created.await, version) }))
         }
         Request::DeleteTopics(r) => respond(api::delete_topics::handle(broker, r), version),
-        Request::InitProducerId(r) => respond(api::init_producer_id::handle(broker, r), version),
+        Request::InitProducerId(r) => respond(api::init_producer_id::handle(broker, r, version), version),
+        Request::AddPartitionsToTxn(r) => respond(api::add_partitions_to_txn::handle(broker, r, version), version),
+        Request::AddOffsetsToTxn(r) => respond(api::add_offsets_to_txn::handle(broker, r, version), version),
+        Request::EndTxn(r) => respond(api::end_txn::handle(broker, r, version), version),
+        Request::DescribeTransactions(r) => respond(api::describe_transactions::handle(broker, r), version),
+        Request::ListTransactions(r) => respond(api::list_transactions::handle(broker, r, version), version),
         Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r, version), version),
         Request::CreatePartitions(r) => respond(api::create_partitions::handle(broker, r), version),
         Request::FindCoordinator(r) => respond(api::find_coordinator::handle(broker, r, version), version),

@@ -4,11 +4,12 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest,
+    CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
-    ProduceRequest, RequestHeader, SyncGroupRequest,
+    ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
@@ -63,6 +64,16 @@ pub enum Request {
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     /// IncrementalAlterConfigs.
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    /// AddPartitionsToTxn (from producers, v0–3).
+    AddPartitionsToTxn(AddPartitionsToTxnRequest),
+    /// AddOffsetsToTxn.
+    AddOffsetsToTxn(AddOffsetsToTxnRequest),
+    /// EndTxn.
+    EndTxn(EndTxnRequest),
+    /// DescribeTransactions.
+    DescribeTransactions(DescribeTransactionsRequest),
+    /// ListTransactions.
+    ListTransactions(ListTransactionsRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -200,6 +211,11 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::DeleteGroups => Request::DeleteGroups(typed(b, key, version)?),
         ApiKey::OffsetForLeaderEpoch => Request::OffsetForLeaderEpoch(typed(b, key, version)?),
         ApiKey::IncrementalAlterConfigs => Request::IncrementalAlterConfigs(typed(b, key, version)?),
+        ApiKey::AddPartitionsToTxn => Request::AddPartitionsToTxn(typed(b, key, version)?),
+        ApiKey::AddOffsetsToTxn => Request::AddOffsetsToTxn(typed(b, key, version)?),
+        ApiKey::EndTxn => Request::EndTxn(typed(b, key, version)?),
+        ApiKey::DescribeTransactions => Request::DescribeTransactions(typed(b, key, version)?),
+        ApiKey::ListTransactions => Request::ListTransactions(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {

@@ -30,6 +30,15 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    // Transactions (KIP-98). AddPartitionsToTxn v4+ is the brokers'
+    // verification batch (KIP-890), not served; EndTxn v4+ and
+    // AddPartitionsToTxn v5 belong to transactions v2, which gregor does not
+    // advertise.
+    (ApiKey::AddPartitionsToTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 3),
+    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 /// The version range of `key`, if supported.

@@ -205,6 +205,12 @@ impl TransactionCoordinator {
         }
     }
 
+    /// The coordinator epoch `__transaction_state` partition `partition`
+    /// is loaded at, if it is loaded here.
+    pub fn coordinator_epoch(&self, partition: i32) -> Option<i32> {
+        self.inner.lock().machine.coordinator_epoch(partition)
+    }
+
     /// InitProducerId (see [`TransactionStateMachine::init_producer_id`]).
     pub fn init_producer_id(
         &self,

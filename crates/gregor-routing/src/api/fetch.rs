@@ -5,6 +5,8 @@
 //! session (KIP-227, `gregor_broker::fetch_sessions`): then it names only
 //! what changed and is answered only what changed. From v13 topics are
 //! named by id; from v15 a follower names itself in `replica_state`.
+//! A consumer at `read_committed` reads up to the last stable offset and
+//! is told which transactions in what it read were aborted.
 //!
 //! The records never enter user space: each partition's `records` field
 //! is encoded with a unique 16-byte placeholder, and the connection sends
@@ -20,10 +22,10 @@ use bytes::Bytes;
 use gregor_broker::errors::code_for;
 use gregor_broker::fetch_sessions::{FetchPosition, PartitionMarks, SessionFetch, SessionPartition, SessionRequest};
 use gregor_broker::Broker;
-use gregor_log::TopicPartition;
+use gregor_log::{Log, LogError, TopicPartition};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
@@ -65,6 +67,9 @@ struct Fetch {
     follower: Option<i32>,
     /// Partitions whose follower progress the leader refused.
     refused: Vec<(TopicPartition, ResponseError)>,
+    /// A consumer at `read_committed` (v4+): reads stop at the last
+    /// stable offset and answers list the aborted transactions.
+    read_committed: bool,
 }
 
 /// Answers a Fetch request: `Ok` when the first read satisfies it (enough
@@ -191,6 +196,7 @@ fn resolve(broker: &Broker, request: FetchRequest, version: i16) -> Result<Fetch
         .collect();
     reads.extend(unknown);
     let mut fetch = Fetch {
+        read_committed: follower.is_none() && request.isolation_level == READ_COMMITTED,
         version,
         min_bytes: request.min_bytes.max(1) as usize,
         max_bytes: request.max_bytes.max(0) as usize,
@@ -214,6 +220,9 @@ fn has_error(response: &FetchResponse) -> bool {
         .flat_map(|t| &t.partitions)
         .any(|p| p.error_code != 0)
 }
+
+/// `isolation_level` of a consumer that skips aborted transactions.
+const READ_COMMITTED: i8 = 1;
 
 fn leader_epoch(current: i32) -> Option<i32> {
     (current >= 0).then_some(current)
@@ -267,10 +276,16 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                 match source {
                     Err(e) => p.error_code = e.code(),
                     Ok((log, hw)) => {
-                        // Followers read to the log end, consumers to the high watermark.
-                        let bound = if fetch.follower.is_some() { log.end_offset() } else { hw };
+                        // Followers read to the log end, consumers to the high
+                        // watermark — at read_committed to the last stable offset.
+                        let lso = log.last_stable_offset().min(hw);
+                        let bound = match (fetch.follower, fetch.read_committed) {
+                            (Some(_), _) => log.end_offset(),
+                            (None, true) => lso,
+                            (None, false) => hw,
+                        };
                         p.high_watermark = hw as i64;
-                        p.last_stable_offset = hw as i64;
+                        p.last_stable_offset = lso as i64;
                         if fetch.version >= 5 {
                             p.log_start_offset = log.log_start_offset() as i64;
                         }
@@ -280,6 +295,12 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                         let offset = u64::try_from(position.fetch_offset).unwrap_or(u64::MAX);
                         match log.read_bounded(offset, limit as u64, bound, total == 0) {
                             Ok(read) => {
+                                if fetch.read_committed {
+                                    match aborted_transactions(&log, offset, bound) {
+                                        Ok(aborted) => p.aborted_transactions = Some(aborted),
+                                        Err(e) => p.error_code = code_for(&e),
+                                    }
+                                }
                                 if let Some(region) = read.region.filter(|r| !r.is_empty()) {
                                     total += region.len() as usize;
                                     let placeholder = placeholder();
@@ -300,6 +321,21 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
         topic_entry(&mut response, read).partitions.push(p);
     }
     (response, splices, total)
+}
+
+/// The aborted transactions a read_committed consumer reading from
+/// `offset` up to `bound` must drop (Kafka's collectAbortedTransactions).
+fn aborted_transactions(log: &Log, offset: u64, bound: u64) -> Result<Vec<AbortedTransaction>, LogError> {
+    Ok(log
+        .aborted_transactions(offset, bound)?
+        .into_iter()
+        .map(|t| {
+            let mut aborted = AbortedTransaction::default();
+            aborted.producer_id = ProducerId(t.producer_id);
+            aborted.first_offset = t.first_offset as i64;
+            aborted
+        })
+        .collect())
 }
 
 /// The response's entry for `read`'s topic: the last one when it is the

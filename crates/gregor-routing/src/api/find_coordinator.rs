@@ -1,7 +1,7 @@
 //! FindCoordinator: a group's coordinator is the leader of the group's
-//! `__consumer_offsets` partition.
-//! Transactions and share groups are not supported: their coordinator is
-//! not available.
+//! `__consumer_offsets` partition, a transactional id's the leader of its
+//! `__transaction_state` partition (each topic created on first use).
+//! Share groups are not supported: their coordinator is not available.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
@@ -12,6 +12,7 @@ use super::str_bytes;
 use gregor_broker::Broker;
 
 const GROUP: i8 = 0;
+const TRANSACTION: i8 = 1;
 const SHARE: i8 = 2;
 
 fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16) -> Coordinator {
@@ -20,25 +21,30 @@ fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16) -> Coordi
     let found = if key_type == SHARE && version < 6 {
         // Share groups exist from v6 (KIP-932); Kafka 3.9 refuses them before.
         Err(ResponseError::InvalidRequest)
-    } else if key_type != GROUP {
-        Err(ResponseError::CoordinatorNotAvailable)
-    } else {
+    } else if key_type == GROUP {
         match broker.groups().offsets_topic().ensure() {
             Err(e) => {
                 tracing::warn!("no offsets topic: {e}");
                 Err(ResponseError::CoordinatorNotAvailable)
             }
             Ok(partitions) => {
-                let replicas = broker.replicas();
                 let p = gregor_group::records::partition_for(key.as_str(), partitions);
-                let tp = gregor_log::TopicPartition::new(gregor_group::OFFSETS_TOPIC, p.unsigned_abs());
-                replicas
-                    .partition_record(&tp)
-                    .and_then(|r| Some((r.state.leader, replicas.endpoint(r.state.leader)?)))
-                    .map(|(id, e)| (id, e.host, e.port))
-                    .ok_or(ResponseError::CoordinatorNotAvailable)
+                leader_of(broker, gregor_group::OFFSETS_TOPIC, p)
             }
         }
+    } else if key_type == TRANSACTION {
+        match broker.transactions().state_topic().ensure() {
+            Err(e) => {
+                tracing::warn!("no transaction state topic: {e}");
+                Err(ResponseError::CoordinatorNotAvailable)
+            }
+            Ok(partitions) => {
+                let p = gregor_transaction::partition_for(key.as_str(), partitions);
+                leader_of(broker, gregor_transaction::TRANSACTION_STATE_TOPIC, p)
+            }
+        }
+    } else {
+        Err(ResponseError::CoordinatorNotAvailable)
     };
     match found {
         Err(e) => {
@@ -53,6 +59,17 @@ fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16) -> Coordi
         }
     }
     c
+}
+
+/// The leader of an internal topic's partition, with its endpoint.
+fn leader_of(broker: &Broker, topic: &str, partition: i32) -> Result<(i32, String, u16), ResponseError> {
+    let replicas = broker.replicas();
+    let tp = gregor_log::TopicPartition::new(topic, partition.unsigned_abs());
+    replicas
+        .partition_record(&tp)
+        .and_then(|r| Some((r.state.leader, replicas.endpoint(r.state.leader)?)))
+        .map(|(id, e)| (id, e.host, e.port))
+        .ok_or(ResponseError::CoordinatorNotAvailable)
 }
 
 /// Answers a FindCoordinator request (one key before v4, a list from v4).

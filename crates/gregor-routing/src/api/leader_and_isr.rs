@@ -6,6 +6,7 @@ use gregor_broker::{Broker, BrokerEndpoint};
 use gregor_group::OFFSETS_TOPIC;
 use gregor_log::TopicPartition;
 use gregor_replication::RoleChange;
+use gregor_transaction::TRANSACTION_STATE_TOPIC;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol_zk::messages::leader_and_isr_response::LeaderAndIsrPartitionError;
 use kafka_protocol_zk::messages::{LeaderAndIsrRequest, LeaderAndIsrResponse};
@@ -53,6 +54,13 @@ pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResp
                             let leads = change == RoleChange::BecameLeader;
                             if let Err(e) = broker.groups().partition_changed(p, leads, broker.now_ms()) {
                                 tracing::error!(partition = p, "loading the groups of {OFFSETS_TOPIC} failed: {e}");
+                            }
+                        }
+                        if name == TRANSACTION_STATE_TOPIC {
+                            // The coordinator epoch is the leader epoch.
+                            let led = (state.leader == replicas.local()).then_some(state.leader_epoch);
+                            if let Err(e) = broker.transactions().partition_led(p, led) {
+                                tracing::error!(partition = p, "loading {TRANSACTION_STATE_TOPIC} failed: {e}");
                             }
                         }
                         Ok(())

@@ -4,7 +4,8 @@
 //! here), or the first offset at or after a timestamp. As Kafka, a lookup
 //! by timestamp only finds records a consumer may read (below the high
 //! watermark). From v4 each answer carries the leader epoch of its offset
-//! (the current one for the latest offset).
+//! (the current one for the latest offset). At `read_committed` (v2+) the
+//! latest offset is the last stable offset.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
@@ -19,6 +20,8 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 const EARLIEST_LOCAL: i64 = -4;
 const LATEST_TIERED: i64 = -5;
+/// `isolation_level` of a client that reads only committed transactions.
+const READ_COMMITTED: i8 = 1;
 
 /// Answers a ListOffsets request.
 pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
@@ -36,14 +39,20 @@ pub fn handle(broker: &Broker, request: ListOffsetsRequest, version: i16) -> Lis
             match broker.readable_log(&name, partition.partition_index, epoch) {
                 Err(e) => p.error_code = e.code(),
                 Ok((log, hw)) => {
+                    // A read_committed client's end is the last stable offset.
+                    let end = if request.isolation_level == READ_COMMITTED {
+                        log.last_stable_offset().min(hw)
+                    } else {
+                        hw
+                    };
                     match partition.timestamp {
-                        LATEST => p.offset = hw as i64,
+                        LATEST => p.offset = end as i64,
                         EARLIEST => p.offset = log.log_start_offset() as i64,
                         EARLIEST_LOCAL if version >= 8 => p.offset = log.log_start_offset() as i64,
                         LATEST_TIERED if version >= 9 => {}
-                        MAX_TIMESTAMP if version >= 7 => found(&mut p, log.max_timestamp_offset(), hw),
+                        MAX_TIMESTAMP if version >= 7 => found(&mut p, log.max_timestamp_offset(), end),
                         ts if ts < 0 => p.error_code = ResponseError::UnsupportedVersion.code(),
-                        ts => found(&mut p, log.offset_for_timestamp(ts), hw),
+                        ts => found(&mut p, log.offset_for_timestamp(ts), end),
                     }
                     if version >= 4 && p.offset >= 0 {
                         p.leader_epoch = if partition.timestamp == LATEST {

@@ -1,6 +1,8 @@
 //! One Kafka API per file: decoding is done by the dispatcher, each file
 //! turns a request into a response against the [`gregor_broker::Broker`].
 
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod api_versions;
 mod controller_request;
 pub mod create_partitions;
@@ -9,6 +11,8 @@ pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_transactions;
+pub mod end_txn;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
@@ -19,6 +23,7 @@ pub mod leader_and_isr;
 pub mod leave_group;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
@@ -26,6 +31,7 @@ pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod stop_replica;
 pub mod sync_group;
+mod transaction;
 pub mod update_metadata;
 
 use kafka_protocol::protocol::StrBytes;
