@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::offset_cache::PartitionOffsets;
 use crate::outputs::{Output, Persist, PersistId, RequestId, Response};
-use crate::protocol::{GroupError, StoredRecord};
-use crate::records::CommittedOffset;
+use crate::protocol::{GroupError, StoredRecord, TxnProducer};
 
 /// What to do once a write has been acknowledged (or refused).
 #[derive(Debug)]
@@ -19,7 +19,20 @@ pub(crate) enum AfterWrite {
         /// The OffsetCommit waiting.
         request: RequestId,
         /// The offsets written.
-        offsets: Vec<((String, i32), CommittedOffset)>,
+        offsets: PartitionOffsets,
+    },
+    /// TxnOffsetCommit: the offsets wait for the producer's marker, then
+    /// answer.
+    TxnCommit {
+        /// The TxnOffsetCommit waiting.
+        request: RequestId,
+        /// The transaction's producer.
+        producer: TxnProducer,
+        /// The offsets written.
+        offsets: PartitionOffsets,
+        /// The producer's marker was reported while the write was out
+        /// (COMMIT: `true`): the offsets are committed or dropped at once.
+        settled: Option<bool>,
     },
     /// The leader's SyncGroup: the group becomes stable and every member
     /// gets its assignment.
@@ -57,9 +70,29 @@ impl AfterWrite {
     /// write ended with `result`.
     pub(crate) fn answer(&self, result: Result<(), GroupError>) -> Option<(RequestId, Response)> {
         match self {
-            Self::Commit { request, .. } => Some((*request, Response::Commit(result))),
+            Self::Commit { request, .. } | Self::TxnCommit { request, .. } => {
+                Some((*request, Response::Commit(result)))
+            }
             Self::Delete { request, .. } => Some((*request, Response::Delete(result))),
             _ => None,
+        }
+    }
+
+    /// The transactional producer the write is for, if any.
+    fn producer(&self) -> Option<TxnProducer> {
+        match self {
+            Self::TxnCommit { producer, .. } => Some(*producer),
+            _ => None,
+        }
+    }
+
+    /// Whether it commits an offset of `partition`.
+    fn commits(&self, partition: &(String, i32)) -> bool {
+        match self {
+            Self::Commit { offsets, .. } | Self::TxnCommit { offsets, .. } => {
+                offsets.iter().any(|(p, _)| p == partition)
+            }
+            _ => false,
         }
     }
 }
@@ -122,6 +155,7 @@ impl Writes {
                 id: write.id,
                 group: group.to_string(),
                 records: write.records,
+                producer: write.then.producer(),
             }));
             line.in_flight = Some((write.id, write.then, false));
         }
@@ -147,6 +181,29 @@ impl Writes {
     /// Whether `group` has writes in flight or waiting.
     pub(crate) fn busy(&self, group: &str) -> bool {
         self.lines.contains_key(group)
+    }
+
+    /// Whether a commit of `group`'s `partition` is being written or
+    /// waits to be.
+    pub(crate) fn commit_under_way(&self, group: &str, partition: &(String, i32)) -> bool {
+        self.lines.get(group).is_some_and(|line| {
+            line.in_flight.iter().any(|(_, then, _)| then.commits(partition))
+                || line.waiting.iter().any(|w| w.then.commits(partition))
+        })
+    }
+
+    /// `producer_id`'s marker was written to the partition of the groups
+    /// `owned` picks: its transactional write out now, already appended
+    /// before the marker, settles with it (one still waiting in line will
+    /// be appended after the marker: it belongs to a later transaction).
+    pub(crate) fn settle(&mut self, owned: &impl Fn(&str) -> bool, producer_id: i64, commit: bool) {
+        for (_, line) in self.lines.iter_mut().filter(|(g, _)| owned(g)) {
+            if let Some((_, AfterWrite::TxnCommit { producer, settled, .. }, _)) = line.in_flight.as_mut() {
+                if producer.id == producer_id {
+                    *settled = Some(commit);
+                }
+            }
+        }
     }
 
     /// The groups `owned` picks are unloaded: their waiting writes are

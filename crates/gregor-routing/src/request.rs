@@ -8,7 +8,7 @@ use kafka_protocol::messages::{
     DescribeConfigsRequest, DescribeGroupsRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
     ListOffsetsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest,
-    ProduceRequest, RequestHeader, SyncGroupRequest,
+    ProduceRequest, RequestHeader, SyncGroupRequest, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
@@ -63,6 +63,8 @@ pub enum Request {
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     /// IncrementalAlterConfigs.
     IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    /// TxnOffsetCommit.
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -200,6 +202,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::DeleteGroups => Request::DeleteGroups(typed(b, key, version)?),
         ApiKey::OffsetForLeaderEpoch => Request::OffsetForLeaderEpoch(typed(b, key, version)?),
         ApiKey::IncrementalAlterConfigs => Request::IncrementalAlterConfigs(typed(b, key, version)?),
+        ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {

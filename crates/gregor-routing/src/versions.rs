@@ -30,6 +30,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
+    // v4 (KIP-890's server-side verification) is not served.
+    (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 
 /// The version range of `key`, if supported.

@@ -21,11 +21,13 @@ pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
+mod offset_commits;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod stop_replica;
 pub mod sync_group;
+pub mod txn_offset_commit;
 pub mod update_metadata;
 
 use kafka_protocol::protocol::StrBytes;
