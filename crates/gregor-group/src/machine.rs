@@ -192,18 +192,9 @@ impl GroupStateMachine {
                     self.offsets.commit(&done.group, partition, placed);
                 }
             }
-            AfterWrite::TxnCommit {
-                producer,
-                offsets,
-                settled,
-                ..
-            } => {
+            AfterWrite::TxnCommit { producer, offsets, .. } => {
                 for (partition, placed) in placed(offsets) {
-                    match settled {
-                        None => self.offsets.stage(&done.group, producer.id, partition, placed),
-                        Some(true) => self.offsets.commit(&done.group, partition, placed),
-                        Some(false) => {}
-                    }
+                    self.offsets.stage(&done.group, producer.id, partition, placed);
                 }
             }
             AfterWrite::Assignment {

@@ -48,7 +48,6 @@ impl GroupStateMachine {
                 epoch: producer_epoch,
             },
             offsets,
-            settled: None,
         };
         self.writes.enqueue(member.group_id, records, then, &mut out);
         out
@@ -59,9 +58,13 @@ impl GroupStateMachine {
     /// `owned` picks (Kafka's `handleTxnCompletion`). The offsets it wrote
     /// there become the committed ones (unless a record later in the log
     /// is committed already) or are dropped.
+    ///
+    /// A write of the producer still out now is taken as appended after
+    /// the marker: its offsets stay pending. The transaction coordinator
+    /// starts no transaction of the producer, and the producer sends no
+    /// offsets of the ending one, between the marker and this report.
     pub fn complete_transaction(&mut self, owned: impl Fn(&str) -> bool, producer_id: i64, commit: bool) {
         self.offsets.complete(&owned, producer_id, commit);
-        self.writes.settle(&owned, producer_id, commit);
     }
 
     /// Kafka's `validateOffsetCommit` for a transactional commit: a

@@ -30,9 +30,6 @@ pub(crate) enum AfterWrite {
         producer: TxnProducer,
         /// The offsets written.
         offsets: PartitionOffsets,
-        /// The producer's marker was reported while the write was out
-        /// (COMMIT: `true`): the offsets are committed or dropped at once.
-        settled: Option<bool>,
     },
     /// The leader's SyncGroup: the group becomes stable and every member
     /// gets its assignment.
@@ -190,20 +187,6 @@ impl Writes {
             line.in_flight.iter().any(|(_, then, _)| then.commits(partition))
                 || line.waiting.iter().any(|w| w.then.commits(partition))
         })
-    }
-
-    /// `producer_id`'s marker was written to the partition of the groups
-    /// `owned` picks: its transactional write out now, already appended
-    /// before the marker, settles with it (one still waiting in line will
-    /// be appended after the marker: it belongs to a later transaction).
-    pub(crate) fn settle(&mut self, owned: &impl Fn(&str) -> bool, producer_id: i64, commit: bool) {
-        for (_, line) in self.lines.iter_mut().filter(|(g, _)| owned(g)) {
-            if let Some((_, AfterWrite::TxnCommit { producer, settled, .. }, _)) = line.in_flight.as_mut() {
-                if producer.id == producer_id {
-                    *settled = Some(commit);
-                }
-            }
-        }
     }
 
     /// The groups `owned` picks are unloaded: their waiting writes are
