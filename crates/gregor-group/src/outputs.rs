@@ -31,7 +31,7 @@ pub enum Response {
 
 /// Records for the caller to append to the group's partition of
 /// `__consumer_offsets` in one batch, then report with
-/// [`GroupStateMachine::persisted`] (with the offset of the first record).
+/// [`GroupStateMachine::persisted`](crate::GroupStateMachine::persisted) (with the offset of the first record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Persist {
     /// Which write this is.
