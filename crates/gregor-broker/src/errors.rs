@@ -43,6 +43,9 @@ pub fn group_code(error: gregor_group::GroupError) -> i16 {
         G::GroupIdNotFound => ResponseError::GroupIdNotFound,
         G::InvalidGroupId => ResponseError::InvalidGroupId,
         G::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
+        G::NotCoordinator => ResponseError::NotCoordinator,
+        G::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
+        G::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
     };
     kafka.code()
 }

@@ -8,21 +8,22 @@ use std::sync::Arc;
 use gregor_log::SystemClock;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use gregor_group::{CommittedOffset, GroupConfig, GroupCoordinator, OffsetStore, StoredRecord};
+use gregor_group::{
+    CommittedOffset, GroupConfig, GroupCoordinator, LoadedRecord, OffsetStore, StoreError, StoredRecord, TxnProducer,
+};
 use parking_lot::Mutex;
 
 #[derive(Default)]
 struct MemoryStore(Mutex<usize>);
 
 impl OffsetStore for MemoryStore {
-    fn append(&self, _group: &str, records: &[StoredRecord]) -> Result<(), String> {
-        *self.0.lock() += records
-            .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
-            .sum::<usize>();
-        Ok(())
+    fn append(&self, _group: &str, records: &[StoredRecord], _: Option<TxnProducer>) -> Result<u64, StoreError> {
+        let mut stored = self.0.lock();
+        let first = *stored as u64;
+        *stored += records.len();
+        Ok(first)
     }
-    fn load(&self) -> Result<Vec<StoredRecord>, String> {
+    fn load(&self) -> Result<Vec<Vec<LoadedRecord>>, String> {
         Ok(Vec::new())
     }
 }

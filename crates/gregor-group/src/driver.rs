@@ -17,18 +17,22 @@ use tokio::sync::oneshot;
 use crate::machine::GroupStateMachine;
 use crate::outputs::{MemberIdGenerator, Output, Persist, RequestId, Response};
 use crate::protocol::{
-    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, MemberOf, StoredRecord,
-    SyncRequest, SyncResponse,
+    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, LoadedRecord, MemberOf,
+    StableOffset, StoreError, StoredRecord, SyncRequest, SyncResponse, TxnProducer,
 };
 use crate::records::CommittedOffset;
 
 /// Where committed offsets are kept: `__consumer_offsets` in a broker.
 pub trait OffsetStore: Send + Sync {
-    /// Appends `records` to the group's partition of the offsets topic,
-    /// durably as the topic is configured.
-    fn append(&self, group: &str, records: &[StoredRecord]) -> Result<(), String>;
-    /// Every record stored so far, oldest first (to rebuild the offsets).
-    fn load(&self) -> Result<Vec<StoredRecord>, String>;
+    /// Appends `records` (never none) to the group's partition of the
+    /// offsets topic in one batch — transactional, of `producer`'s id and
+    /// epoch, when given — durably as the topic is configured; returns
+    /// the offset of the first record.
+    fn append(&self, group: &str, records: &[StoredRecord], producer: Option<TxnProducer>) -> Result<u64, StoreError>;
+    /// Everything stored so far, one list per partition in log order:
+    /// records with their offsets and transactional producers, and
+    /// transaction markers (to rebuild the offsets).
+    fn load(&self) -> Result<Vec<Vec<LoadedRecord>>, String>;
 }
 
 /// Kafka's member ids: `{prefix}-{random uuid}`.
@@ -105,10 +109,13 @@ impl GroupCoordinator {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, String> {
         let now_ms = clock.now_ms();
-        let records = store.load()?;
-        let coordinator = Self {
+        let mut machine = GroupStateMachine::new(config);
+        for partition in store.load()? {
+            machine.load(&|_| true, &partition, now_ms);
+        }
+        Ok(Self {
             inner: Mutex::new(Inner {
-                machine: GroupStateMachine::new(config),
+                machine,
                 member_ids,
                 waiters: HashMap::new(),
                 now_ms,
@@ -116,9 +123,7 @@ impl GroupCoordinator {
             store,
             next_request: AtomicU64::new(0),
             clock,
-        };
-        coordinator.reload(|_| true, &records, now_ms);
-        Ok(coordinator)
+        })
     }
 
     fn request_id(&self) -> RequestId {
@@ -151,10 +156,10 @@ impl GroupCoordinator {
         while let Some(persist) = persists.pop_front() {
             // A store that panics fails its write, so that the group's
             // writes waiting in line go on; the panic carries on after.
-            let append = || self.store.append(&persist.group, &persist.records);
+            let append = || self.store.append(&persist.group, &persist.records, persist.producer);
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(append)).unwrap_or_else(|panic| {
                 panicked = Some(panic);
-                Err("the offset store panicked".to_string())
+                Err(StoreError::Unavailable("the offset store panicked".to_string()))
             });
             let mut inner = self.inner.lock();
             let now_ms = now_ms.unwrap_or(inner.now_ms);
@@ -169,10 +174,11 @@ impl GroupCoordinator {
 
     /// Replaces the state of the groups `owned` picks (those of one
     /// `__consumer_offsets` partition, when this broker becomes its
-    /// leader) with what `records` — that partition's records, oldest
-    /// first — say: committed offsets, and stable groups' membership,
-    /// whose members get a session from `now_ms`.
-    pub fn reload(&self, owned: impl Fn(&str) -> bool, records: &[StoredRecord], now_ms: i64) {
+    /// leader) with what `records` — that partition's records and
+    /// markers, in log order — say: committed offsets, those of
+    /// transactions still open, and stable groups' membership, whose
+    /// members get a session from `now_ms`.
+    pub fn reload(&self, owned: impl Fn(&str) -> bool, records: &[LoadedRecord], now_ms: i64) {
         self.drive(Some(now_ms), None, |inner| inner.machine.reload(owned, records, now_ms));
     }
 
@@ -271,6 +277,36 @@ impl GroupCoordinator {
         })
     }
 
+    /// TxnOffsetCommit of `producer_id` at `producer_epoch`: checks the
+    /// member as Kafka does for transactional commits (none named — v0–v2
+    /// — is fine), then stores every offset in one transactional batch;
+    /// answers once it is stored (blocking: handler threads only). The
+    /// offsets stay pending until [`Self::complete_transaction`].
+    pub fn txn_commit(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        member: MemberOf<'_>,
+        offsets: &[(String, i32, CommittedOffset)],
+    ) -> Result<(), GroupError> {
+        self.until_done(|inner, id| {
+            inner
+                .machine
+                .txn_commit(id, producer_id, producer_epoch, member, offsets)
+        })
+    }
+
+    /// `producer_id`'s transaction ended: its COMMIT (`commit`) or ABORT
+    /// marker was appended to the `__consumer_offsets` partition of the
+    /// groups `owned` picks. Its pending offsets there become committed
+    /// or are dropped.
+    pub fn complete_transaction(&self, owned: impl Fn(&str) -> bool, producer_id: i64, commit: bool) {
+        self.inner
+            .lock()
+            .machine
+            .complete_transaction(owned, producer_id, commit);
+    }
+
     /// DeleteGroups: a group without members loses its offsets (blocking
     /// until the tombstones are stored).
     pub fn delete(&self, group_id: &str) -> Result<(), GroupError> {
@@ -293,6 +329,18 @@ impl GroupCoordinator {
         partitions: Option<&[(String, i32)]>,
     ) -> Vec<((String, i32), Option<CommittedOffset>)> {
         self.inner.lock().machine.committed(group_id, partitions)
+    }
+
+    /// OffsetFetch requiring stable offsets (v7+): as [`Self::committed`],
+    /// but a partition with offsets not committed yet (an open
+    /// transaction's, or a commit being written) is
+    /// [`GroupError::UnstableOffsetCommit`].
+    pub fn committed_stable(
+        &self,
+        group_id: &str,
+        partitions: Option<&[(String, i32)]>,
+    ) -> Vec<((String, i32), StableOffset)> {
+        self.inner.lock().machine.committed_stable(group_id, partitions)
     }
 
     /// DescribeGroups for one group (an unknown group describes as Dead

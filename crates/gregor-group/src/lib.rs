@@ -27,10 +27,18 @@
 //! Modules by job: `protocol` (requests, answers, errors, settings),
 //! `group` (a group, its members and its own transitions), `membership`
 //! (join, sync, heartbeat, leave, expiry: the rebalance protocol),
-//! `offsets` (commit, fetch, expiry, delete), `writes` (each group's
-//! ordered line of writes), `machine` (the state machine's inputs,
-//! outputs and loading), `driver` (the coordinator) and [`records`]
-//! (Kafka's record schemas).
+//! `offsets` (commit, fetch, expiry, delete), `transactions`
+//! (TxnOffsetCommit and the end of transactions), `offset_cache`
+//! (committed offsets and those of open transactions, the same rules live
+//! and on reload), `writes` (each group's ordered line of writes),
+//! `machine` (the state machine's inputs, outputs and loading), `driver`
+//! (the coordinator) and [`records`] (Kafka's record schemas).
+//!
+//! Transactional offset commits (KIP-98) are written as a transactional
+//! batch of the producer and stay pending — invisible to OffsetFetch, and
+//! UNSTABLE_OFFSET_COMMIT to one requiring stable offsets — until the
+//! broker reports the transaction's marker in that partition
+//! ([`GroupCoordinator::complete_transaction`]).
 //!
 //! Membership is stored too (Kafka's group metadata record, written when a
 //! group becomes stable or empty), so after a coordinator restart a stable
@@ -46,17 +54,19 @@ mod driver;
 mod group;
 mod machine;
 mod membership;
+mod offset_cache;
 mod offsets;
 mod outputs;
 mod protocol;
 pub mod records;
+mod transactions;
 mod writes;
 
 pub use driver::{GroupCoordinator, OffsetStore, Ticker, UuidMemberIds};
 pub use machine::GroupStateMachine;
 pub use outputs::{MemberIdGenerator, Output, Persist, PersistId, RequestId, Response};
 pub use protocol::{
-    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember, MemberDescription,
-    MemberOf, StoredRecord, SyncRequest, SyncResponse,
+    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember, LoadedRecord,
+    MemberDescription, MemberOf, StableOffset, StoreError, StoredRecord, SyncRequest, SyncResponse, TxnProducer,
 };
 pub use records::{CommittedOffset, OFFSETS_TOPIC};

@@ -22,23 +22,24 @@ use std::collections::BTreeMap;
 use tracing::{info, warn};
 
 use crate::group::Group;
+use crate::offset_cache::{OffsetCache, Partition, PartitionOffsets, Placed};
 use crate::outputs::{respond, Output, PersistId};
-use crate::protocol::{GroupConfig, GroupDescription, GroupError, GroupState, MemberDescription, StoredRecord};
-use crate::records::{parse, CommittedOffset, GroupMetadata, OffsetsRecord};
+use crate::protocol::{
+    GroupConfig, GroupDescription, GroupError, GroupState, LoadedRecord, MemberDescription, StoreError,
+};
+use crate::records::{parse, GroupMetadata, OffsetsRecord};
 use crate::writes::{AfterWrite, Writes};
 
 /// The protocol type shown for a group known only by its offsets: none,
 /// which makes it a "simple" group, as Kafka shows it.
 const OFFSETS_ONLY_TYPE: &str = "";
 
-/// Committed offsets of one group, by (topic, partition).
-pub(crate) type GroupOffsets = BTreeMap<(String, i32), CommittedOffset>;
-
 /// Every group and committed offset of a coordinator, as a state machine.
 pub struct GroupStateMachine {
     pub(crate) config: GroupConfig,
     pub(crate) groups: BTreeMap<String, Group>,
-    pub(crate) offsets: BTreeMap<String, GroupOffsets>,
+    /// Committed offsets, and those of open transactions.
+    pub(crate) offsets: OffsetCache,
     /// Generations of empty groups no longer kept in `groups`, so that a
     /// group coming back carries on from there (until its metadata is
     /// tombstoned).
@@ -54,7 +55,7 @@ impl GroupStateMachine {
         Self {
             config,
             groups: BTreeMap::new(),
-            offsets: BTreeMap::new(),
+            offsets: OffsetCache::default(),
             retired: BTreeMap::new(),
             writes: Writes::default(),
             next_seq: 0,
@@ -63,23 +64,44 @@ impl GroupStateMachine {
 
     /// Replaces the state of the groups `owned` picks (those of one
     /// `__consumer_offsets` partition) with what `records`, that
-    /// partition's records oldest first, say: committed offsets, stable
-    /// groups' membership (members get a session from `now_ms`), and the
-    /// generation of empty groups.
-    pub fn reload(&mut self, owned: impl Fn(&str) -> bool, records: &[StoredRecord], now_ms: i64) -> Vec<Output> {
-        let mut offsets: BTreeMap<String, GroupOffsets> = BTreeMap::new();
+    /// partition's records and markers in log order, say: committed
+    /// offsets, offsets of transactions still open (pending until their
+    /// marker), stable groups' membership (members get a session from
+    /// `now_ms`), and the generation of empty groups.
+    pub fn reload(&mut self, owned: impl Fn(&str) -> bool, records: &[LoadedRecord], now_ms: i64) -> Vec<Output> {
+        let out = self.unload(&owned);
+        self.load(&owned, records, now_ms);
+        out
+    }
+
+    /// Adds what `records` (one partition's, in log order) say of the
+    /// groups `owned` picks, which the machine holds nothing of.
+    pub(crate) fn load(&mut self, owned: &impl Fn(&str) -> bool, records: &[LoadedRecord], now_ms: i64) {
+        // Markers apply to this partition's transactions only.
+        let mut offsets = OffsetCache::default();
         let mut memberships: BTreeMap<String, Option<GroupMetadata>> = BTreeMap::new();
-        for (key, value) in records {
+        for record in records {
+            let (key, value, log_offset, producer) = match record {
+                LoadedRecord::Marker { producer_id, commit } => {
+                    offsets.complete(&|_| true, *producer_id, *commit);
+                    continue;
+                }
+                LoadedRecord::Record {
+                    key,
+                    value,
+                    offset,
+                    producer,
+                } => (key, value, *offset, *producer),
+            };
             match parse(key, value.as_deref()) {
                 Some(OffsetsRecord::Offset(k, v)) if owned(&k.group) => {
-                    let group = offsets.entry(k.group).or_default();
-                    match v {
-                        Some(v) => {
-                            group.insert((k.topic, k.partition), v);
+                    let partition = (k.topic, k.partition);
+                    match (v, producer) {
+                        (Some(value), None) => offsets.commit(&k.group, partition, Placed { value, log_offset }),
+                        (Some(value), Some(pid)) => {
+                            offsets.stage(&k.group, pid, partition, Placed { value, log_offset })
                         }
-                        None => {
-                            group.remove(&(k.topic, k.partition));
-                        }
+                        (None, _) => offsets.remove(&k.group, &partition),
                     }
                 }
                 Some(OffsetsRecord::Group(group, meta)) if owned(&group) => {
@@ -88,8 +110,6 @@ impl GroupStateMachine {
                 _ => {}
             }
         }
-        offsets.retain(|_, o| !o.is_empty());
-        let out = self.unload(&owned);
         let mut restored = 0;
         for (id, meta) in memberships {
             match meta {
@@ -104,16 +124,16 @@ impl GroupStateMachine {
                 None => {}
             }
         }
-        if restored > 0 || !offsets.is_empty() {
+        let with_offsets = offsets.groups().count();
+        if restored > 0 || with_offsets > 0 {
             info!(
                 groups = restored,
-                groups_with_offsets = offsets.len(),
+                groups_with_offsets = with_offsets,
                 records = records.len(),
                 "loaded groups and committed offsets"
             );
         }
-        self.offsets.extend(offsets);
-        out
+        self.offsets.absorb(offsets);
     }
 
     /// Forgets the groups `owned` picks (their `__consumer_offsets`
@@ -131,7 +151,7 @@ impl GroupStateMachine {
                 }
             }
         }
-        self.offsets.retain(|id, _| !owned(id));
+        self.offsets.forget(&owned);
         self.retired.retain(|id, _| !owned(id));
         for dropped in self.writes.abandon(&owned) {
             if let Some((request, response)) = dropped.answer(Err(GroupError::CoordinatorNotAvailable)) {
@@ -141,10 +161,10 @@ impl GroupStateMachine {
         out
     }
 
-    /// The write `id` was appended (`Ok`) or refused: its change is
-    /// applied or dropped, its requests answered, and the group's next
-    /// write, if any, goes out.
-    pub fn persisted(&mut self, id: PersistId, result: Result<(), String>, now_ms: i64) -> Vec<Output> {
+    /// The write `id` was appended (`Ok`, with the offset of its first
+    /// record) or refused: its change is applied or dropped, its requests
+    /// answered, and the group's next write, if any, goes out.
+    pub fn persisted(&mut self, id: PersistId, result: Result<u64, StoreError>, now_ms: i64) -> Vec<Output> {
         let mut out = Vec::new();
         let Some(done) = self.writes.complete(id, &mut out) else {
             warn!(?id, "a write completed that was not out");
@@ -154,14 +174,27 @@ impl GroupStateMachine {
             warn!(group = %done.group, "could not store to the offsets topic: {e}");
         }
         let ok = result.is_ok();
-        let applies = ok && !done.orphaned;
-        let answer = done
-            .then
-            .answer(result.map_err(|_| GroupError::CoordinatorNotAvailable));
+        // Where the records landed, when they did and still count here.
+        let first = result.as_ref().ok().copied().filter(|_| !done.orphaned);
+        let applies = first.is_some();
+        // Each record's offset: the batch's first, counted on.
+        let placed = |offsets: PartitionOffsets| -> Vec<(Partition, Placed)> {
+            let Some(first) = first else { return Vec::new() };
+            (first..)
+                .zip(offsets)
+                .map(|(log_offset, (partition, value))| (partition, Placed { value, log_offset }))
+                .collect()
+        };
+        let answer = done.then.answer(result.as_ref().map(|_| ()).map_err(GroupError::from));
         match done.then {
             AfterWrite::Commit { offsets, .. } => {
-                if applies {
-                    self.offsets.entry(done.group).or_default().extend(offsets);
+                for (partition, placed) in placed(offsets) {
+                    self.offsets.commit(&done.group, partition, placed);
+                }
+            }
+            AfterWrite::TxnCommit { producer, offsets, .. } => {
+                for (partition, placed) in placed(offsets) {
+                    self.offsets.stage(&done.group, producer.id, partition, placed);
                 }
             }
             AfterWrite::Assignment {
@@ -236,7 +269,7 @@ impl GroupStateMachine {
         let Some(group) = self.groups.get(group_id) else {
             // No members left, but offsets kept: Empty, as ListGroups says
             // and Kafka describes it.
-            return self.offsets.contains_key(group_id).then(|| GroupDescription {
+            return self.offsets.knows(group_id).then(|| GroupDescription {
                 group_id: group_id.to_string(),
                 state: GroupState::Empty,
                 protocol_type: OFFSETS_ONLY_TYPE.to_string(),
@@ -273,7 +306,7 @@ impl GroupStateMachine {
             .iter()
             .map(|(id, g)| (id.clone(), (g.protocol_type.clone().unwrap_or_default(), g.state)))
             .collect();
-        for id in self.offsets.keys() {
+        for id in self.offsets.groups() {
             out.entry(id.clone())
                 .or_insert_with(|| (OFFSETS_ONLY_TYPE.to_string(), GroupState::Empty));
         }

@@ -4,9 +4,12 @@
 //! DeleteGroups. Each change is a write first ([`crate::Output::Persist`]);
 //! the cache follows only an acknowledged write.
 
+use std::collections::BTreeSet;
+
 use crate::machine::GroupStateMachine;
+use crate::offset_cache::PartitionOffsets;
 use crate::outputs::{respond, Output, RequestId, Response};
-use crate::protocol::{GroupError, GroupState, MemberOf, StoredRecord};
+use crate::protocol::{GroupError, GroupState, MemberOf, StableOffset, StoredRecord};
 use crate::records::{group_key, offset_key, offset_value, CommittedOffset, OffsetKey};
 use crate::writes::AfterWrite;
 
@@ -31,23 +34,10 @@ impl GroupStateMachine {
             respond(&mut out, request_id, Response::Commit(Ok(())));
             return out;
         }
-        let records: Vec<StoredRecord> = offsets
-            .iter()
-            .map(|(topic, partition, value)| {
-                let key = OffsetKey {
-                    group: group_id.to_string(),
-                    topic: topic.clone(),
-                    partition: *partition,
-                };
-                (offset_key(&key), Some(offset_value(value)))
-            })
-            .collect();
+        let (records, offsets) = offset_records(group_id, offsets);
         let then = AfterWrite::Commit {
             request: request_id,
-            offsets: offsets
-                .iter()
-                .map(|(topic, partition, value)| ((topic.clone(), *partition), value.clone()))
-                .collect(),
+            offsets,
         };
         self.writes.enqueue(group_id, records, then, &mut out);
         out
@@ -78,30 +68,60 @@ impl GroupStateMachine {
             // A group this coordinator holds nothing of (no members, no
             // offsets): a commit naming a generation comes from an older
             // one (Kafka's ILLEGAL_GENERATION).
-            None if m.generation_id >= 0 && !self.offsets.contains_key(m.group_id) => {
-                Err(GroupError::IllegalGeneration)
-            }
+            None if m.generation_id >= 0 && !self.offsets.knows(m.group_id) => Err(GroupError::IllegalGeneration),
             _ if m.generation_id >= 0 || !m.member_id.is_empty() => Err(GroupError::UnknownMemberId),
             _ => Ok(()),
         }
     }
 
-    /// OffsetFetch: the committed offsets of `partitions` (`None`: all).
+    /// OffsetFetch: the committed offsets of `partitions` (`None`: all),
+    /// whatever transactions have pending.
     pub fn committed(
         &self,
         group_id: &str,
         partitions: Option<&[(String, i32)]>,
     ) -> Vec<((String, i32), Option<CommittedOffset>)> {
-        let group = self.offsets.get(group_id);
-        match partitions {
-            Some(wanted) => wanted
-                .iter()
-                .map(|p| (p.clone(), group.and_then(|g| g.get(p)).cloned()))
-                .collect(),
-            None => group
-                .map(|g| g.iter().map(|(k, v)| (k.clone(), Some(v.clone()))).collect())
-                .unwrap_or_default(),
-        }
+        self.fetch(group_id, partitions, false)
+            .into_iter()
+            .map(|(p, offset)| (p, offset.ok().flatten()))
+            .collect()
+    }
+
+    /// OffsetFetch with `require_stable` (v7+): as [`Self::committed`],
+    /// but a partition with offsets not committed yet — of an open
+    /// transaction, or of a commit being written — is
+    /// [`GroupError::UnstableOffsetCommit`], as Kafka answers.
+    pub fn committed_stable(
+        &self,
+        group_id: &str,
+        partitions: Option<&[(String, i32)]>,
+    ) -> Vec<((String, i32), StableOffset)> {
+        self.fetch(group_id, partitions, true)
+    }
+
+    fn fetch(
+        &self,
+        group_id: &str,
+        partitions: Option<&[(String, i32)]>,
+        require_stable: bool,
+    ) -> Vec<((String, i32), StableOffset)> {
+        let wanted: Vec<(String, i32)> = match partitions {
+            Some(wanted) => wanted.to_vec(),
+            None => self.offsets.committed(group_id).map(|(p, _)| p.clone()).collect(),
+        };
+        wanted
+            .into_iter()
+            .map(|p| {
+                let unstable = require_stable
+                    && (self.offsets.is_pending(group_id, &p) || self.writes.commit_under_way(group_id, &p));
+                let offset = if unstable {
+                    Err(GroupError::UnstableOffsetCommit)
+                } else {
+                    Ok(self.offsets.get(group_id, &p).cloned())
+                };
+                (p, offset)
+            })
+            .collect()
     }
 
     /// DeleteGroups for one group: a group without members loses its
@@ -113,14 +133,21 @@ impl GroupStateMachine {
             respond(&mut out, request_id, Response::Delete(Err(GroupError::NonEmptyGroup)));
             return out;
         }
-        let partitions: Vec<(String, i32)> = match self.offsets.get(group_id) {
-            Some(o) => o.keys().cloned().collect(),
-            None if self.groups.contains_key(group_id) => Vec::new(),
-            None => {
-                respond(&mut out, request_id, Response::Delete(Err(GroupError::GroupIdNotFound)));
-                return out;
-            }
-        };
+        if !self.offsets.knows(group_id) && !self.groups.contains_key(group_id) {
+            respond(&mut out, request_id, Response::Delete(Err(GroupError::GroupIdNotFound)));
+            return out;
+        }
+        // Pending transactional offsets go too (a tombstone drops them), as
+        // Kafka's deleteAllOffsets.
+        let partitions: Vec<(String, i32)> = self
+            .offsets
+            .committed(group_id)
+            .map(|(p, _)| p)
+            .chain(self.offsets.pending_partitions(group_id))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let mut records = tombstones(group_id, &partitions);
         records.push((group_key(group_id), None));
         let then = AfterWrite::Delete {
@@ -135,18 +162,22 @@ impl GroupStateMachine {
     /// Tombstones offsets past retention in groups without members, and
     /// the metadata of empty groups left without offsets (as Kafka's
     /// cleanup, after which a new group of that name starts over). A group
-    /// with writes under way waits for the next tick.
+    /// with writes under way waits for the next tick; an offset an open
+    /// transaction wrote anew is kept until the transaction ends, and a
+    /// group with open transactions is not forgotten (Kafka's
+    /// `cleanupExpiredOffsets`).
     pub(crate) fn expire_offsets(&mut self, now_ms: i64, out: &mut Vec<Output>) {
         let retention = self.config.offsets_retention_ms;
         let mut expired: Vec<(String, Vec<(String, i32)>)> = Vec::new();
-        for (group, offsets) in &self.offsets {
+        for group in self.offsets.groups() {
             if self.groups.contains_key(group) || self.writes.busy(group) {
                 continue;
             }
-            let old: Vec<(String, i32)> = offsets
-                .iter()
-                .filter(|(_, o)| now_ms - o.commit_timestamp > retention)
-                .map(|(k, _)| k.clone())
+            let old: Vec<(String, i32)> = self
+                .offsets
+                .committed(group)
+                .filter(|(p, o)| now_ms - o.commit_timestamp > retention && !self.offsets.is_pending(group, p))
+                .map(|(p, _)| p.clone())
                 .collect();
             if !old.is_empty() {
                 expired.push((group.clone(), old));
@@ -160,7 +191,7 @@ impl GroupStateMachine {
         let retiring: Vec<(String, i32)> = self
             .retired
             .iter()
-            .filter(|(group, _)| !self.offsets.contains_key(*group) && !self.writes.busy(group))
+            .filter(|(group, _)| !self.offsets.knows(group) && !self.writes.busy(group))
             .map(|(group, generation)| (group.clone(), *generation))
             .collect();
         for (group, generation) in retiring {
@@ -170,15 +201,10 @@ impl GroupStateMachine {
         }
     }
 
-    /// Tombstoned offsets leave the cache.
+    /// Tombstoned offsets leave the cache (pending ones too).
     pub(crate) fn offsets_removed(&mut self, group_id: &str, partitions: &[(String, i32)]) {
-        if let Some(stored) = self.offsets.get_mut(group_id) {
-            for p in partitions {
-                stored.remove(p);
-            }
-            if stored.is_empty() {
-                self.offsets.remove(group_id);
-            }
+        for p in partitions {
+            self.offsets.remove(group_id, p);
         }
     }
 
@@ -199,6 +225,26 @@ impl GroupStateMachine {
             self.groups.remove(group_id);
         }
     }
+}
+
+/// The records of a commit of `offsets` to `group`, and the offsets by
+/// partition (in the same order) for the cache.
+pub(crate) fn offset_records(
+    group: &str,
+    offsets: &[(String, i32, CommittedOffset)],
+) -> (Vec<StoredRecord>, PartitionOffsets) {
+    offsets
+        .iter()
+        .map(|(topic, partition, value)| {
+            let key = OffsetKey {
+                group: group.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            };
+            let record = (offset_key(&key), Some(offset_value(value)));
+            (record, ((topic.clone(), *partition), value.clone()))
+        })
+        .unzip()
 }
 
 /// Tombstones for `partitions` of `group`.

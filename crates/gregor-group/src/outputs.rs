@@ -2,7 +2,7 @@
 //! the requests waiting for them, records to persist, and the member id
 //! generator.
 
-use crate::protocol::{GroupError, JoinResponse, StoredRecord, SyncResponse};
+use crate::protocol::{GroupError, JoinResponse, StoredRecord, SyncResponse, TxnProducer};
 
 /// Names a request the caller waits on; its answer carries it back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,14 +23,15 @@ pub enum Response {
     Heartbeat(Result<(), GroupError>),
     /// LeaveGroup: one result per member leaving.
     Leave(Vec<Result<(), GroupError>>),
-    /// OffsetCommit.
+    /// OffsetCommit and TxnOffsetCommit.
     Commit(Result<(), GroupError>),
     /// DeleteGroups (one group).
     Delete(Result<(), GroupError>),
 }
 
 /// Records for the caller to append to the group's partition of
-/// `__consumer_offsets`, then report with [`GroupStateMachine::persisted`].
+/// `__consumer_offsets` in one batch, then report with
+/// [`GroupStateMachine::persisted`](crate::GroupStateMachine::persisted) (with the offset of the first record).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Persist {
     /// Which write this is.
@@ -39,6 +40,9 @@ pub struct Persist {
     pub group: String,
     /// The records, in order.
     pub records: Vec<StoredRecord>,
+    /// For a TxnOffsetCommit, the transaction's producer: the records go
+    /// in one transactional batch of its id and epoch.
+    pub producer: Option<TxnProducer>,
 }
 
 /// What the state machine asks of its caller.

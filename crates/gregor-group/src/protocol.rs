@@ -2,6 +2,8 @@
 //! and what DescribeGroups shows. Plain data, shared by the state machine
 //! and its driver.
 
+use crate::records::CommittedOffset;
+
 /// Who a request speaks for: a member of one generation of a group,
 /// static when it names its `group.instance.id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +67,83 @@ pub enum GroupError {
     /// The offsets could not be stored: retry.
     #[error("coordinator not available")]
     CoordinatorNotAvailable,
+    /// This broker does not coordinate the group (it does not lead the
+    /// group's `__consumer_offsets` partition, or has not loaded it):
+    /// find the coordinator again.
+    #[error("not coordinator")]
+    NotCoordinator,
+    /// OffsetFetch with `require_stable`: a transaction (or a commit
+    /// still being written) has offsets of the partition not yet
+    /// committed; retry.
+    #[error("unstable offset commit")]
+    UnstableOffsetCommit,
+    /// TxnOffsetCommit: the log knows a newer epoch of the producer (a
+    /// newer producer with its transactional id fenced it).
+    #[error("invalid producer epoch")]
+    InvalidProducerEpoch,
 }
+
+/// Why the offset store did not take a write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The log refused a transactional batch: it knows a newer epoch of
+    /// its producer.
+    #[error("producer fenced: {0}")]
+    ProducerFenced(String),
+    /// Not stored (not the partition's leader, replicas behind, disk
+    /// trouble): the client retries.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<&StoreError> for GroupError {
+    fn from(error: &StoreError) -> Self {
+        match error {
+            StoreError::ProducerFenced(_) => Self::InvalidProducerEpoch,
+            StoreError::Unavailable(_) => Self::CoordinatorNotAvailable,
+        }
+    }
+}
+
+/// The transactional producer a write belongs to (TxnOffsetCommit): its
+/// batch carries the id and epoch and the transactional bit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TxnProducer {
+    /// Producer id.
+    pub id: i64,
+    /// Producer epoch.
+    pub epoch: i16,
+}
+
+/// One entry of a `__consumer_offsets` partition as a reload reads it, in
+/// log order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoadedRecord {
+    /// A keyed record of a data batch.
+    Record {
+        /// Its key.
+        key: Vec<u8>,
+        /// Its value (`None`: a tombstone).
+        value: Option<Vec<u8>>,
+        /// Its offset in the partition.
+        offset: u64,
+        /// The producer id of its batch when that batch is transactional.
+        producer: Option<i64>,
+    },
+    /// A transaction marker (a control batch) ending `producer_id`'s
+    /// transaction.
+    Marker {
+        /// The producer.
+        producer_id: i64,
+        /// COMMIT (`true`) or ABORT.
+        commit: bool,
+    },
+}
+
+/// One partition's answer to an OffsetFetch requiring stable offsets: its
+/// committed offset (`None`: none), or
+/// [`GroupError::UnstableOffsetCommit`].
+pub type StableOffset = Result<Option<CommittedOffset>, GroupError>;
 
 /// A stored record: key, and value or `None` for a tombstone.
 pub type StoredRecord = (Vec<u8>, Option<Vec<u8>>);

@@ -7,9 +7,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::offset_cache::PartitionOffsets;
 use crate::outputs::{Output, Persist, PersistId, RequestId, Response};
-use crate::protocol::{GroupError, StoredRecord};
-use crate::records::CommittedOffset;
+use crate::protocol::{GroupError, StoredRecord, TxnProducer};
 
 /// What to do once a write has been acknowledged (or refused).
 #[derive(Debug)]
@@ -19,7 +19,17 @@ pub(crate) enum AfterWrite {
         /// The OffsetCommit waiting.
         request: RequestId,
         /// The offsets written.
-        offsets: Vec<((String, i32), CommittedOffset)>,
+        offsets: PartitionOffsets,
+    },
+    /// TxnOffsetCommit: the offsets wait for the producer's marker, then
+    /// answer.
+    TxnCommit {
+        /// The TxnOffsetCommit waiting.
+        request: RequestId,
+        /// The transaction's producer.
+        producer: TxnProducer,
+        /// The offsets written.
+        offsets: PartitionOffsets,
     },
     /// The leader's SyncGroup: the group becomes stable and every member
     /// gets its assignment.
@@ -57,9 +67,29 @@ impl AfterWrite {
     /// write ended with `result`.
     pub(crate) fn answer(&self, result: Result<(), GroupError>) -> Option<(RequestId, Response)> {
         match self {
-            Self::Commit { request, .. } => Some((*request, Response::Commit(result))),
+            Self::Commit { request, .. } | Self::TxnCommit { request, .. } => {
+                Some((*request, Response::Commit(result)))
+            }
             Self::Delete { request, .. } => Some((*request, Response::Delete(result))),
             _ => None,
+        }
+    }
+
+    /// The transactional producer the write is for, if any.
+    fn producer(&self) -> Option<TxnProducer> {
+        match self {
+            Self::TxnCommit { producer, .. } => Some(*producer),
+            _ => None,
+        }
+    }
+
+    /// Whether it commits an offset of `partition`.
+    fn commits(&self, partition: &(String, i32)) -> bool {
+        match self {
+            Self::Commit { offsets, .. } | Self::TxnCommit { offsets, .. } => {
+                offsets.iter().any(|(p, _)| p == partition)
+            }
+            _ => false,
         }
     }
 }
@@ -122,6 +152,7 @@ impl Writes {
                 id: write.id,
                 group: group.to_string(),
                 records: write.records,
+                producer: write.then.producer(),
             }));
             line.in_flight = Some((write.id, write.then, false));
         }
@@ -147,6 +178,15 @@ impl Writes {
     /// Whether `group` has writes in flight or waiting.
     pub(crate) fn busy(&self, group: &str) -> bool {
         self.lines.contains_key(group)
+    }
+
+    /// Whether a commit of `group`'s `partition` is being written or
+    /// waits to be.
+    pub(crate) fn commit_under_way(&self, group: &str, partition: &(String, i32)) -> bool {
+        self.lines.get(group).is_some_and(|line| {
+            line.in_flight.iter().any(|(_, then, _)| then.commits(partition))
+                || line.waiting.iter().any(|w| w.then.commits(partition))
+        })
     }
 
     /// The groups `owned` picks are unloaded: their waiting writes are

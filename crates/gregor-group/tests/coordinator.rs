@@ -8,16 +8,26 @@ use gregor_group::*;
 use parking_lot::Mutex;
 use tokio::sync::oneshot::Receiver;
 
+/// One in-memory partition: records at their offsets.
 #[derive(Default)]
-struct MemoryStore(Mutex<Vec<StoredRecord>>);
+struct MemoryStore(Mutex<Vec<LoadedRecord>>);
 
 impl OffsetStore for MemoryStore {
-    fn append(&self, _group: &str, records: &[StoredRecord]) -> Result<(), String> {
-        self.0.lock().extend_from_slice(records);
-        Ok(())
+    fn append(&self, _group: &str, records: &[StoredRecord], producer: Option<TxnProducer>) -> Result<u64, StoreError> {
+        let mut log = self.0.lock();
+        let first = log.len() as u64;
+        for (offset, (key, value)) in (first..).zip(records) {
+            log.push(LoadedRecord::Record {
+                key: key.clone(),
+                value: value.clone(),
+                offset,
+                producer: producer.map(|p| p.id),
+            });
+        }
+        Ok(first)
     }
-    fn load(&self) -> Result<Vec<StoredRecord>, String> {
-        Ok(self.0.lock().clone())
+    fn load(&self) -> Result<Vec<Vec<LoadedRecord>>, String> {
+        Ok(vec![self.0.lock().clone()])
     }
 }
 

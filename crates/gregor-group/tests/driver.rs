@@ -36,7 +36,7 @@ impl GateStore {
 }
 
 impl OffsetStore for GateStore {
-    fn append(&self, group: &str, records: &[StoredRecord]) -> Result<(), String> {
+    fn append(&self, group: &str, records: &[StoredRecord], _: Option<TxnProducer>) -> Result<u64, StoreError> {
         if let Some(tx) = self.entered.lock().as_ref() {
             let _ = tx.send(group.to_string());
         }
@@ -46,15 +46,24 @@ impl OffsetStore for GateStore {
         }
         drop(held);
         if *self.failing.lock() {
-            return Err("not enough replicas".into());
+            return Err(StoreError::Unavailable("not enough replicas".into()));
         }
-        self.records
-            .lock()
-            .extend(records.iter().map(|r| (group.to_string(), r.clone())));
-        Ok(())
+        let mut stored = self.records.lock();
+        let first = stored.len() as u64;
+        stored.extend(records.iter().map(|r| (group.to_string(), r.clone())));
+        Ok(first)
     }
-    fn load(&self) -> Result<Vec<StoredRecord>, String> {
-        Ok(self.records.lock().iter().map(|(_, r)| r.clone()).collect())
+    fn load(&self) -> Result<Vec<Vec<LoadedRecord>>, String> {
+        let stored = self.records.lock();
+        Ok(vec![(0..)
+            .zip(stored.iter())
+            .map(|(offset, (_, (key, value)))| LoadedRecord::Record {
+                key: key.clone(),
+                value: value.clone(),
+                offset,
+                producer: None,
+            })
+            .collect()])
     }
 }
 

@@ -33,8 +33,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use gregor_group::records::{parse, OffsetsRecord};
 use gregor_group::{
-    CommittedOffset, GroupConfig, GroupError, GroupState, GroupStateMachine, JoinRequest, JoinResponse, MemberOf,
-    Output, Persist, PersistId, RequestId, Response, StoredRecord, SyncRequest, SyncResponse,
+    CommittedOffset, GroupConfig, GroupError, GroupState, GroupStateMachine, JoinRequest, JoinResponse, LoadedRecord,
+    MemberOf, Output, Persist, PersistId, RequestId, Response, StoreError, SyncRequest, SyncResponse,
 };
 use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -156,7 +156,7 @@ struct Sim {
     next_member: u64,
     next_request: u64,
     next_offset: i64,
-    log: Vec<StoredRecord>,
+    log: Vec<LoadedRecord>,
     in_flight: Vec<Persist>,
     asked: BTreeMap<RequestId, Asked>,
     clients: Vec<Client>,
@@ -613,21 +613,32 @@ impl Sim {
         self.in_flight.push(p);
     }
 
-    /// The write lands in the log (or not).
-    fn land(&mut self, p: &Persist, landed: bool) {
+    /// The write lands in the log (or not); returns where it would start.
+    fn land(&mut self, p: &Persist, landed: bool) -> u64 {
+        let first = self.log.len() as u64;
         if landed {
             for (key, value) in &p.records {
                 if let Some(OffsetsRecord::Group(group, meta)) = parse(key, value.as_deref()) {
                     self.stored_generation.insert(group, meta.map(|m| m.generation));
                 }
             }
-            self.log.extend(p.records.iter().cloned());
+            self.log.extend(
+                (first..)
+                    .zip(&p.records)
+                    .map(|(offset, (key, value))| LoadedRecord::Record {
+                        key: key.clone(),
+                        value: value.clone(),
+                        offset,
+                        producer: None,
+                    }),
+            );
         }
         for writes in self.offsets.values_mut() {
             for w in writes.iter_mut().filter(|w| w.persist == (self.life, p.id)) {
                 w.landed = Some(landed);
             }
         }
+        first
     }
 
     /// Completes one write: it succeeds, fails, or lands but its
@@ -641,7 +652,7 @@ impl Sim {
             _ => (true, false),
         };
         trace!(self, "write {:?} for {}: landed {landed}, ok {ok}", p.id, p.group);
-        self.land(&p, landed);
+        let first = self.land(&p, landed);
         if ok {
             for writes in self.offsets.values_mut() {
                 for w in writes.iter_mut().filter(|w| w.persist == (self.life, p.id)) {
@@ -650,9 +661,9 @@ impl Sim {
             }
         }
         let result = if ok {
-            Ok(())
+            Ok(first)
         } else {
-            Err("not enough replicas".to_string())
+            Err(StoreError::Unavailable("not enough replicas".to_string()))
         };
         let out = self.machine.persisted(p.id, result, self.now);
         self.handle(out);

@@ -96,6 +96,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::DeleteGroups(r) => respond(api::delete_groups::handle(broker, r), version),
         Request::OffsetForLeaderEpoch(r) => respond(api::offset_for_leader_epoch::handle(broker, r), version),
         Request::IncrementalAlterConfigs(r) => respond(api::incremental_alter_configs::handle(broker, r), version),
+        Request::TxnOffsetCommit(r) => respond(api::txn_offset_commit::handle(broker, r), version),
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
         Request::UpdateMetadata(r) => respond_zk(api::update_metadata::handle(broker, r), version),
         Request::StopReplica(r) => respond_zk(api::stop_replica::handle(broker, r), version),

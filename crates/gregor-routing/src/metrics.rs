@@ -196,6 +196,7 @@ fn api_name(key: i16) -> &'static str {
             Ok(ApiKey::CreatePartitions) => "CreatePartitions",
             Ok(ApiKey::DeleteGroups) => "DeleteGroups",
             Ok(ApiKey::IncrementalAlterConfigs) => "IncrementalAlterConfigs",
+            Ok(ApiKey::TxnOffsetCommit) => "TxnOffsetCommit",
             _ => "Other",
         },
     }

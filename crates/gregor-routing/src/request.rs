@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
     DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
     IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
     ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
@@ -74,6 +74,8 @@ pub enum Request {
     DescribeTransactions(DescribeTransactionsRequest),
     /// ListTransactions.
     ListTransactions(ListTransactionsRequest),
+    /// TxnOffsetCommit.
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -216,6 +218,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::EndTxn => Request::EndTxn(typed(b, key, version)?),
         ApiKey::DescribeTransactions => Request::DescribeTransactions(typed(b, key, version)?),
         ApiKey::ListTransactions => Request::ListTransactions(typed(b, key, version)?),
+        ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {

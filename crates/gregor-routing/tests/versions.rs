@@ -56,6 +56,7 @@ fn empty_request(key: ApiKey, version: i16) -> RequestKind {
         ApiKey::IncrementalAlterConfigs => {
             RequestKind::IncrementalAlterConfigs(IncrementalAlterConfigsRequest::default())
         }
+        ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(TxnOffsetCommitRequest::default()),
         other => panic!("no empty request for {other:?}: add one"),
     }
 }

@@ -51,6 +51,23 @@ impl Groups {
         self.loaded.lock().contains(&p).then_some(&self.coordinator)
     }
 
+    /// `producer_id`'s transaction ended: its COMMIT (`commit`) or ABORT
+    /// marker was appended to `__consumer_offsets` partition `p` (Kafka's
+    /// `scheduleHandleTxnCompletion`, done here before returning, so the
+    /// offsets are committed once WriteTxnMarkers answers). The offsets the
+    /// transaction wrote for that partition's groups become committed or
+    /// are dropped. A partition not loaded here is left alone: its new
+    /// coordinator reads the marker from the log.
+    pub fn complete_transaction(&self, p: u32, producer_id: i64, commit: bool) {
+        // Under the lock a load holds, so a marker reported while its
+        // partition is being loaded is applied after that load.
+        let loaded = self.loaded.lock();
+        if loaded.contains(&p) {
+            let owned = |group: &str| self.offsets.partition_of(group) == Some(p);
+            self.coordinator.complete_transaction(owned, producer_id, commit);
+        }
+    }
+
     /// This broker became the leader of `__consumer_offsets` partition `p`
     /// (`leads`) or stopped leading it: its groups are loaded from the
     /// partition's log (at `now_ms`: session timeouts restart then), or

@@ -26,12 +26,14 @@ pub mod list_offsets;
 pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
+mod offset_commits;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod stop_replica;
 pub mod sync_group;
 mod transaction;
+pub mod txn_offset_commit;
 pub mod update_metadata;
 
 use kafka_protocol::protocol::StrBytes;

@@ -1,5 +1,9 @@
 //! OffsetFetch: a group's committed offsets (-1 where none), for given
-//! partitions or all of them; one group before v8, several from v8.
+//! partitions or all of them; one group before v8, several from v8. From
+//! v7 a client may require stable offsets: a partition whose offsets are
+//! not committed yet (an open transaction's, or a commit being written)
+//! answers UNSTABLE_OFFSET_COMMIT (offset -1), as Kafka does; otherwise
+//! the last committed offset.
 
 use gregor_group::GroupCoordinator;
 use kafka_protocol::messages::offset_fetch_response::{
@@ -12,12 +16,30 @@ use super::str_bytes;
 use gregor_broker::errors::group_code;
 use gregor_broker::Broker;
 
-/// Per topic, per partition: (partition, offset, leader epoch, metadata).
-type Committed = Vec<(String, Vec<(i32, i64, i32, String)>)>;
+/// One partition's answer: partition, offset, leader epoch, metadata,
+/// error code.
+type Fetched = (i32, i64, i32, String, i16);
 
-fn committed(groups: &GroupCoordinator, group: &str, wanted: Option<Vec<(String, i32)>>) -> Committed {
+/// Per topic, its partitions' answers.
+type Committed = Vec<(String, Vec<Fetched>)>;
+
+fn committed(
+    groups: &GroupCoordinator,
+    group: &str,
+    wanted: Option<Vec<(String, i32)>>,
+    require_stable: bool,
+) -> Committed {
+    let fetched = if require_stable {
+        groups.committed_stable(group, wanted.as_deref())
+    } else {
+        groups
+            .committed(group, wanted.as_deref())
+            .into_iter()
+            .map(|(p, o)| (p, Ok(o)))
+            .collect()
+    };
     let mut by_topic: Committed = Vec::new();
-    for ((topic, partition), offset) in groups.committed(group, wanted.as_deref()) {
+    for ((topic, partition), offset) in fetched {
         let entry = match by_topic.iter_mut().find(|(t, _)| *t == topic) {
             Some(e) => e,
             None => {
@@ -25,8 +47,11 @@ fn committed(groups: &GroupCoordinator, group: &str, wanted: Option<Vec<(String,
                 by_topic.last_mut().expect("just pushed")
             }
         };
-        let (o, e, m) = offset.map_or((-1, -1, String::new()), |o| (o.offset, o.leader_epoch, o.metadata));
-        entry.1.push((partition, o, e, m));
+        entry.1.push(match offset {
+            Ok(Some(o)) => (partition, o.offset, o.leader_epoch, o.metadata, 0),
+            Ok(None) => (partition, -1, -1, String::new(), 0),
+            Err(e) => (partition, -1, -1, String::new(), group_code(e)),
+        });
     }
     by_topic
 }
@@ -50,17 +75,18 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
                 response.groups.push(group);
                 continue;
             };
-            for (topic, partitions) in committed(groups, &g.group_id.0, wanted) {
+            for (topic, partitions) in committed(groups, &g.group_id.0, wanted, request.require_stable) {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = TopicName(str_bytes(&topic));
                 t.partitions = partitions
                     .into_iter()
-                    .map(|(p, o, e, m)| {
+                    .map(|(p, o, e, m, code)| {
                         let mut partition = OffsetFetchResponsePartitions::default();
                         partition.partition_index = p;
                         partition.committed_offset = o;
                         partition.committed_leader_epoch = e;
                         partition.metadata = Some(str_bytes(&m));
+                        partition.error_code = code;
                         partition
                     })
                     .collect();
@@ -80,12 +106,13 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
             .flat_map(|t| t.partition_indexes.iter().map(|p| (t.name.0.to_string(), *p)))
             .collect()
     });
-    for (topic, partitions) in committed(groups, &request.group_id.0, wanted) {
+    let require_stable = version >= 7 && request.require_stable;
+    for (topic, partitions) in committed(groups, &request.group_id.0, wanted, require_stable) {
         let mut t = OffsetFetchResponseTopic::default();
         t.name = TopicName(str_bytes(&topic));
         t.partitions = partitions
             .into_iter()
-            .map(|(p, o, e, m)| {
+            .map(|(p, o, e, m, code)| {
                 let mut partition = OffsetFetchResponsePartition::default();
                 partition.partition_index = p;
                 partition.committed_offset = o;
@@ -93,6 +120,7 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
                     partition.committed_leader_epoch = e;
                 }
                 partition.metadata = Some(str_bytes(&m));
+                partition.error_code = code;
                 partition
             })
             .collect();

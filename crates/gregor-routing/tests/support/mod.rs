@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct Running {
     pub server: SocketServer,
     pub addr: std::net::SocketAddr,
+    pub broker: Arc<Broker>,
     _dir: tempfile::TempDir,
 }
 
@@ -33,10 +34,11 @@ pub async fn start(network: NetworkConfig) -> Running {
     let broker = single_broker(dir.path()).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = SocketServer::start(listener, broker, Arc::new(BrokerMetrics::new()), network).unwrap();
+    let server = SocketServer::start(listener, broker.clone(), Arc::new(BrokerMetrics::new()), network).unwrap();
     Running {
         server,
         addr,
+        broker,
         _dir: dir,
     }
 }
@@ -74,32 +76,49 @@ pub async fn single_broker(dir: &std::path::Path) -> Arc<Broker> {
         )
         .unwrap();
         broker.topics().create("t", 1, None, Default::default()).unwrap();
-        let tp = TopicPartition::new("t", 0);
-        let record = PartitionRecord {
-            replicas: vec![0],
-            state: LeaderAndIsr {
-                leader: 0,
-                leader_epoch: 0,
-                isr: vec![0],
-                controller_epoch: 1,
-            },
-            version: 0,
-        };
-        let log = broker.topics().partition_log("t", 0).unwrap();
-        broker
-            .replicas()
-            .become_leader_or_follower(&tp, &record, log, None)
-            .unwrap();
-        let me = BrokerEndpoint {
-            host: "127.0.0.1".into(),
-            port: 9092,
-            rack: None,
-        };
-        broker.replicas().update_view(0, [(0, me)].into(), [(tp, record)]);
+        lead(&broker, "t", 0);
         Arc::new(broker)
     })
     .await
     .unwrap()
+}
+
+/// Makes the broker coordinate `group` as the controller would: it leads
+/// the group's `__consumer_offsets` partition (the topic created first)
+/// and loads it. Returns that partition. Blocking.
+pub fn coordinate(broker: &Broker, group: &str) -> u32 {
+    broker.groups().offsets_topic().ensure().unwrap();
+    let p = broker.groups().offsets_topic().partition_of(group).unwrap();
+    lead(broker, gregor_group::OFFSETS_TOPIC, p);
+    broker.groups().partition_changed(p, true, broker.now_ms()).unwrap();
+    p
+}
+
+/// Makes the broker the leader (epoch 0, alone in the ISR) of `topic`'s
+/// partition `p`, as the controller's LeaderAndIsr and UpdateMetadata do.
+fn lead(broker: &Broker, topic: &str, p: u32) {
+    let tp = TopicPartition::new(topic, p);
+    let record = PartitionRecord {
+        replicas: vec![0],
+        state: LeaderAndIsr {
+            leader: 0,
+            leader_epoch: 0,
+            isr: vec![0],
+            controller_epoch: 1,
+        },
+        version: 0,
+    };
+    let log = broker.topics().partition_log(topic, p).unwrap();
+    broker
+        .replicas()
+        .become_leader_or_follower(&tp, &record, log, None)
+        .unwrap();
+    let me = BrokerEndpoint {
+        host: "127.0.0.1".into(),
+        port: 9092,
+        rack: None,
+    };
+    broker.replicas().update_view(0, [(0, me)].into(), [(tp, record)]);
 }
 
 /// A request frame: size, header, body.
