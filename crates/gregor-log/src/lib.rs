@@ -51,6 +51,7 @@ pub mod producer_state;
 mod region;
 mod segment;
 mod topic_partition;
+pub mod txn_index;
 mod varint;
 
 pub use checkpoint::OffsetCheckpointFile;
@@ -61,7 +62,8 @@ pub use config::{
 };
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{LogError, Result};
-pub use log::{AppendInfo, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
+pub use log::{AppendInfo, AppendOrigin, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
 pub use manager::{LogManager, LogManagerConfig};
 pub use region::FileRegion;
 pub use topic_partition::TopicPartition;
+pub use txn_index::AbortedTxn;
