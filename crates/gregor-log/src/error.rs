@@ -44,6 +44,13 @@ pub enum LogError {
     /// An idempotent producer's batch out of sequence, or of a fenced epoch.
     #[error("{0}")]
     Producer(#[from] crate::producer_state::ProducerError),
+    /// A control batch (transaction marker) in a producer's append: only
+    /// the transaction coordinator writes them (Kafka answers INVALID_RECORD).
+    #[error("a client may not append a control batch (batch at byte {position} of the append)")]
+    ControlBatchFromClient {
+        /// Position of the batch in the appended bytes.
+        position: usize,
+    },
     /// An append without batches, or a batch without records.
     #[error("invalid append: {0}")]
     InvalidAppend(&'static str),

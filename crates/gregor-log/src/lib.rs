@@ -52,6 +52,7 @@ pub mod producer_state;
 mod region;
 mod segment;
 mod topic_partition;
+pub mod txn_index;
 mod varint;
 
 pub use checkpoint::OffsetCheckpointFile;
@@ -63,7 +64,8 @@ pub use config::{
 pub use coordinator_key::{coordinator_partition, java_string_hash};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{LogError, Result};
-pub use log::{AppendInfo, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
+pub use log::{AppendInfo, AppendOrigin, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
 pub use manager::{LogManager, LogManagerConfig};
 pub use region::FileRegion;
 pub use topic_partition::TopicPartition;
+pub use txn_index::AbortedTxn;

@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::batch::{validate_batch_integrity, BatchHeader, Compression, Records, BATCH_HEADER_SIZE};
+use crate::batch::{
+    validate_batch_integrity, BatchHeader, Compression, EndTransactionMarker, Records, BATCH_HEADER_SIZE,
+};
 use crate::config::LogConfig;
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::region::{FileRegion, FileWindow};
+use crate::txn_index::TxnIndex;
 
 /// File name of a segment file: the base offset as 20 digits plus `ext`.
 pub(crate) fn file_name(base_offset: u64, ext: &str) -> String {
@@ -57,6 +60,7 @@ pub(crate) struct Segment {
     file: Arc<File>,
     offset_index: RwLock<OffsetIndex>,
     time_index: RwLock<TimeIndex>,
+    txn_index: TxnIndex,
     size: AtomicU64,
     max_timestamp: AtomicI64,
     created_ms: i64,
@@ -85,7 +89,7 @@ impl Segment {
             .create(true)
             .truncate(true)
             .open(&log_path)?;
-        for ext in [".index", ".timeindex"] {
+        for ext in [".index", ".timeindex", ".txnindex"] {
             match fs::remove_file(dir.join(file_name(base_offset, ext) + suffix)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -128,12 +132,14 @@ impl Segment {
         let offset_index = OffsetIndex::open(&index_path, base_offset, index_bytes)?;
         let time_path = dir.join(file_name(base_offset, ".timeindex") + suffix);
         let time_index = TimeIndex::open(&time_path, base_offset, index_bytes)?;
+        let txn_index = TxnIndex::new(dir.join(file_name(base_offset, ".txnindex") + suffix));
         Ok(Self {
             base_offset,
             log_path: RwLock::new(log_path),
             file: Arc::new(file),
             offset_index: RwLock::new(offset_index),
             time_index: RwLock::new(time_index),
+            txn_index,
             size: AtomicU64::new(0),
             max_timestamp: AtomicI64::new(-1),
             created_ms,
@@ -267,20 +273,30 @@ impl Segment {
         Ok(None)
     }
 
-    /// Headers of every batch from the one containing `offset` to the end.
-    pub(crate) fn batch_headers_from(&self, offset: u64) -> io::Result<Vec<BatchHeader>> {
+    /// Headers of every batch from the one containing `offset` to the end,
+    /// each control batch with its transaction marker (read from the file;
+    /// one that holds no readable marker has none).
+    pub(crate) fn batches_from(&self, offset: u64) -> io::Result<Vec<(BatchHeader, Option<EndTransactionMarker>)>> {
         let limit = self.size();
-        let mut headers = Vec::new();
-        let Some((mut position, first)) = self.find_batch(offset, limit)? else {
-            return Ok(headers);
+        let mut batches = Vec::new();
+        let Some((mut position, mut header)) = self.find_batch(offset, limit)? else {
+            return Ok(batches);
         };
-        headers.push(first);
-        position += first.total_size() as u64;
-        while let Some(h) = self.header_at(position, limit)? {
-            position += h.total_size() as u64;
-            headers.push(h);
+        loop {
+            let marker = if header.is_control() {
+                let mut batch = vec![0u8; header.total_size()];
+                self.file.read_exact_at(&mut batch, position)?;
+                EndTransactionMarker::of_batch(&batch, &header).ok().flatten()
+            } else {
+                None
+            };
+            batches.push((header, marker));
+            position += header.total_size() as u64;
+            match self.header_at(position, limit)? {
+                Some(h) => header = h,
+                None => return Ok(batches),
+            }
         }
-        Ok(headers)
     }
 
     /// The whole batches from the one containing `offset`, at most
@@ -505,7 +521,13 @@ impl Segment {
     pub(crate) fn flush(&self) -> io::Result<()> {
         self.file.sync_data()?;
         self.offset_index.read().flush()?;
-        self.time_index.read().flush()
+        self.time_index.read().flush()?;
+        self.txn_index.sync()
+    }
+
+    /// The segment's aborted transaction index.
+    pub(crate) fn txn_index(&self) -> &TxnIndex {
+        &self.txn_index
     }
 
     /// Renames the three files to their live names plus `suffix`; the open
@@ -519,6 +541,8 @@ impl Segment {
         self.time_index
             .write()
             .rename(&dir.join(file_name(base, ".timeindex") + suffix))?;
+        self.txn_index
+            .rename(&dir.join(file_name(base, ".txnindex") + suffix))?;
         let to = dir.join(file_name(base, ".log") + suffix);
         fs::rename(&*self.log_path.read(), &to)?;
         *self.log_path.write() = to;
@@ -552,6 +576,7 @@ impl Segment {
             self.log_path.read().clone(),
             self.offset_index.read().path().to_path_buf(),
             self.time_index.read().path().to_path_buf(),
+            self.txn_index.path(),
         ];
         for path in paths {
             match fs::remove_file(&path) {

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use super::{AppendState, Log};
 use crate::batch::{
     record_section, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch,
-    validate_batch_integrity, BatchHeader, BatchIter, Records,
+    validate_batch_integrity, BatchHeader, BatchIter, EndTransactionMarker, Records,
 };
 use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
 use crate::error::{IoContext, LogError, Result};
-use crate::producer_state::{is_idempotent, SequenceCheck};
+use crate::producer_state::{is_idempotent, SequenceCheck, TxnEvent, Validation};
 use crate::segment::Segment;
+use crate::txn_index::AbortedTxn;
 
 /// What an append wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,11 +38,25 @@ pub struct AppendInfo {
     pub duplicate: bool,
 }
 
+/// Who appends to a leader's log (Kafka's `AppendOrigin`, without
+/// replication: that is [`Log::append_replicated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer: control batches are refused, idempotent batches are
+    /// sequence-checked and deduplicated.
+    Client,
+    /// A coordinator (transaction markers, the group coordinator's
+    /// transactional offset commits): control batches are accepted and
+    /// sequences are not checked; epochs and coordinator epochs are.
+    Coordinator,
+}
+
 /// Which checks a batch gets before it is stored.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Origin {
-    /// From a producer: full record validation, offsets assigned here.
-    Producer,
+    /// From a producer or coordinator: full record validation, offsets
+    /// assigned here.
+    Leader(AppendOrigin),
     /// From a leader or the cleaner: offsets kept, integrity checked.
     Replica,
 }
@@ -53,15 +68,34 @@ impl Log {
     /// `batches` in place. With [`FlushPolicy::GroupCommit`] it returns once
     /// the bytes are on disk.
     pub fn append(&self, batches: &mut [u8], leader_epoch: i32) -> Result<AppendInfo> {
+        self.append_with_origin(batches, leader_epoch, AppendOrigin::Client)
+    }
+
+    /// [`Log::append`] for a producer ([`AppendOrigin::Client`]) or a
+    /// coordinator ([`AppendOrigin::Coordinator`]). Every batch with a
+    /// producer id updates that producer's state: a transactional batch
+    /// opens its transaction, a marker ends it (an ABORT is entered in the
+    /// transaction index). A fenced producer epoch, a marker of an older
+    /// coordinator epoch, or a non-transactional batch inside an open
+    /// transaction refuses the whole append.
+    pub fn append_with_origin(
+        &self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        origin: AppendOrigin,
+    ) -> Result<AppendInfo> {
         self.check_writable()?;
         let config = self.config();
-        let mut headers = validate_all(batches, &config, Origin::Producer)?;
+        let mut headers = validate_all(batches, &config, Origin::Leader(origin))?;
+        let markers = markers_of(batches, &headers, true)?;
         let now = self.clock.now_ms();
         let log_append_time = (config.message_timestamp_type == MessageTimestampType::LogAppendTime).then_some(now);
         let mut state = self.append_lock.lock();
         self.check_writable()?;
-        if let Some(duplicate) = check_producer(&state, &headers, self.log_start_offset())? {
-            return Ok(duplicate);
+        if origin == AppendOrigin::Client {
+            if let Some(duplicate) = check_producer(&state, &headers, self.log_start_offset())? {
+                return Ok(duplicate);
+            }
         }
         let mut next = self.end_offset();
         for (at, header) in headers.iter_mut() {
@@ -76,20 +110,43 @@ impl Log {
             header.partition_leader_epoch = leader_epoch;
             next = header.next_offset();
         }
-        let mut info = self.write_locked(&mut state, &config, batches, &headers, now)?;
+        let written = Written {
+            bytes: batches,
+            headers: &headers,
+            markers: &markers,
+            validation: Validation::Checked,
+        };
+        let mut info = self.write_locked(&mut state, &config, written, now)?;
         info.log_append_time = log_append_time;
         drop(state);
         self.after_append(&config, &info, now)?;
         Ok(info)
     }
 
+    /// A transaction marker for `producer_id` at `producer_epoch`, written
+    /// as the transaction coordinator does ([`AppendOrigin::Coordinator`]),
+    /// stamped with the broker's clock.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        marker: EndTransactionMarker,
+        leader_epoch: i32,
+    ) -> Result<AppendInfo> {
+        let mut batch = marker.batch(producer_id, producer_epoch, self.clock.now_ms());
+        self.append_with_origin(&mut batch, leader_epoch, AppendOrigin::Coordinator)
+    }
+
     /// Appends batches that already carry their offsets and leader epochs
     /// (a follower copying its leader, or the cleaner). Offsets must start
     /// at or after the log end and increase; gaps are allowed (compaction).
+    /// Producer state (transactions and markers included) is updated
+    /// without checks, as the leader's was.
     pub fn append_replicated(&self, batches: &[u8]) -> Result<AppendInfo> {
         self.check_writable()?;
         let config = self.config();
         let headers = validate_all(batches, &config, Origin::Replica)?;
+        let markers = markers_of(batches, &headers, false)?;
         let now = self.clock.now_ms();
         let mut state = self.append_lock.lock();
         self.check_writable()?;
@@ -103,25 +160,47 @@ impl Log {
             }
             expected = h.next_offset();
         }
-        let info = self.write_locked(&mut state, &config, batches, &headers, now)?;
+        let written = Written {
+            bytes: batches,
+            headers: &headers,
+            markers: &markers,
+            validation: Validation::Trusted,
+        };
+        let info = self.write_locked(&mut state, &config, written, now)?;
         drop(state);
         self.after_append(&config, &info, now)?;
         Ok(info)
     }
 
     /// Writes validated batches with final offsets; holds the append lock.
+    /// Their producer state is judged first (nothing is written if that
+    /// refuses them), then the bytes, the transaction index, and the new
+    /// state; the log end (and the high watermark when it follows the end)
+    /// is published last, after the first unstable offset, so a reader
+    /// never sees a last stable offset past an open transaction.
     fn write_locked(
         &self,
         state: &mut AppendState,
         config: &LogConfig,
-        bytes: &[u8],
-        headers: &[(usize, BatchHeader)],
+        written: Written<'_>,
         now: i64,
     ) -> Result<AppendInfo> {
+        let Written {
+            bytes,
+            headers,
+            markers,
+            validation,
+        } = written;
         let (first, last) = match (headers.first(), headers.last()) {
             (Some((_, f)), Some((_, l))) => (*f, *l),
             _ => return Err(LogError::InvalidAppend("no record batches")),
         };
+        let mut staged = state.producers.begin_append(validation, now);
+        let mut events = Vec::new();
+        for ((_, header), marker) in headers.iter().zip(markers) {
+            events.extend(staged.batch(header, *marker)?);
+        }
+        let updates = staged.into_updates();
         let max_timestamp = headers.iter().map(|(_, h)| h.max_timestamp).max().unwrap_or(-1);
         let mut active = self.active_segment();
         let offsets_overflow = last.last_offset() - active.base_offset() > u64::from(u32::MAX);
@@ -138,16 +217,38 @@ impl Log {
             *self.failure.lock() = Some(format!("append failed: {e}"));
             return Err(e).context(|| format!("appending to {}", self.dir.display()));
         }
+        let mut txns = self.txns.lock();
+        let mut aborted = Vec::new();
+        for event in events {
+            let lso = txns.apply(event);
+            if let (TxnEvent::Ended(txn), Some(last_stable_offset)) = (event, lso) {
+                if txn.aborted {
+                    aborted.push(AbortedTxn {
+                        producer_id: txn.producer_id,
+                        first_offset: txn.first_offset,
+                        last_offset: txn.last_offset,
+                        last_stable_offset,
+                    });
+                }
+            }
+        }
+        if let Err(e) = active.txn_index().append(&aborted) {
+            *self.failure.lock() = Some(format!("transaction index append failed: {e}"));
+            return Err(e).context(|| format!("appending to the transaction index of {}", self.dir.display()));
+        }
+        state.producers.commit(updates);
         let end = last.next_offset();
+        if self.high_watermark_follows_end {
+            txns.on_high_watermark(end);
+        }
+        self.publish_first_unstable(&txns);
         self.end_offset.store(end, Ordering::Release);
         if self.high_watermark_follows_end {
             self.high_watermark.store(end, Ordering::Release);
         }
+        drop(txns);
         let record_count: u64 = headers.iter().map(|(_, h)| u64::from(h.record_count)).sum();
         state.unflushed_records += record_count;
-        for (_, h) in headers {
-            state.producers.record(h, now);
-        }
         Ok(AppendInfo {
             first_offset: first.base_offset,
             last_offset: last.last_offset(),
@@ -220,6 +321,41 @@ impl Log {
     }
 }
 
+/// What [`Log::write_locked`] writes: validated batches with their final
+/// offsets and markers, and how their producer state is checked.
+struct Written<'a> {
+    bytes: &'a [u8],
+    headers: &'a [(usize, BatchHeader)],
+    markers: &'a [Option<EndTransactionMarker>],
+    validation: Validation,
+}
+
+/// The transaction marker of each control batch. From a coordinator
+/// (`required`) a control batch must hold one; a follower takes what its
+/// leader wrote (a control batch without a readable marker changes no
+/// state, as Kafka skips one the cleaner emptied).
+fn markers_of(
+    bytes: &[u8],
+    headers: &[(usize, BatchHeader)],
+    required: bool,
+) -> Result<Vec<Option<EndTransactionMarker>>> {
+    headers
+        .iter()
+        .map(|(at, header)| {
+            if !header.is_control() {
+                return Ok(None);
+            }
+            let batch = &bytes[*at..*at + header.total_size()];
+            match EndTransactionMarker::of_batch(batch, header) {
+                Ok(Some(marker)) => Ok(Some(marker)),
+                Err(source) if required => Err(LogError::CorruptBatch { position: *at, source }),
+                _ if required => Err(LogError::InvalidAppend("a control batch without a transaction marker")),
+                _ => Ok(None),
+            }
+        })
+        .collect()
+}
+
 /// The idempotent-producer check of an append: `Some` with the original
 /// offsets when its batch is a retry already in the log. An idempotent
 /// batch must come alone, as Kafka requires.
@@ -279,7 +415,7 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
         })?;
         let batch = &bytes[at..];
         let checked = match origin {
-            Origin::Producer => validate_batch(batch),
+            Origin::Leader(_) => validate_batch(batch),
             Origin::Replica => validate_batch_integrity(batch),
         };
         let header = checked.map_err(|source| LogError::CorruptBatch { position: at, source })?;
@@ -289,10 +425,13 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
                 max: config.max_message_bytes as usize,
             });
         }
-        if origin == Origin::Producer && header.record_count == 0 {
+        if origin == Origin::Leader(AppendOrigin::Client) && header.is_control() {
+            return Err(LogError::ControlBatchFromClient { position: at });
+        }
+        if matches!(origin, Origin::Leader(_)) && header.record_count == 0 {
             return Err(LogError::InvalidAppend("a record batch without records"));
         }
-        if origin == Origin::Producer && config.cleanup_policy.compacts() {
+        if matches!(origin, Origin::Leader(_)) && config.cleanup_policy.compacts() && !header.is_control() {
             check_keys(batch, &header, at)?;
         }
         covered = at + header.total_size();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{AppendState, Log};
 use crate::error::{IoContext, LogError, Result};
-use crate::producer_state::ProducerStates;
+use crate::producer_state::{ProducerStates, Transactions};
 use crate::segment::Segment;
 
 /// What a retention pass deleted.
@@ -69,8 +69,7 @@ impl Log {
             let first = *map.keys().next().expect("the active segment is never deleted");
             outcome.log_start_offset = log_start.max(first);
         }
-        self.advance_log_start(outcome.log_start_offset)?;
-        shape.producers.retain_from(outcome.log_start_offset);
+        self.advance_log_start(&mut shape, outcome.log_start_offset)?;
         for segment in doomed {
             outcome.deleted_segments += 1;
             outcome.deleted_bytes += segment.size();
@@ -97,15 +96,22 @@ impl Log {
         {
             let mut shape = self.append_lock.lock();
             if before > self.log_start_offset() {
-                self.advance_log_start(before)?;
-                shape.producers.retain_from(before);
+                self.advance_log_start(&mut shape, before)?;
             }
         }
         self.apply_retention()?;
         Ok(self.log_start_offset())
     }
 
-    fn advance_log_start(&self, offset: u64) -> Result<()> {
+    /// Moves the log start offset up: producers whose batches are all gone
+    /// are forgotten, as are ended transactions below it.
+    fn advance_log_start(&self, shape: &mut AppendState, offset: u64) -> Result<()> {
+        shape.producers.retain_from(offset);
+        {
+            let mut txns = self.txns.lock();
+            txns.on_high_watermark(offset);
+            self.publish_first_unstable(&txns);
+        }
         self.log_start_offset.fetch_max(offset, Ordering::AcqRel);
         self.recovery_point
             .fetch_max(offset.min(self.end_offset()), Ordering::AcqRel);
@@ -143,13 +149,37 @@ impl Log {
         let io = || -> std::io::Result<()> {
             active.truncate_to(offset)?;
             active.load_tail()?;
-            active.make_active(&config)
+            active.make_active(&config)?;
+            active.txn_index().truncate_to(active.next_offset())
         };
         io().context(|| format!("truncating {} to {offset}", self.dir.display()))?;
         let end = active.next_offset();
-        shape.producers.truncate_from(end);
         self.remove_snapshots_after(end)?;
-        self.set_end_after_truncation(end)
+        self.set_end_after_truncation(end)?;
+        self.reload_producer_state(&mut shape)
+    }
+
+    /// Rebuilds the producer state and transactions from the snapshots
+    /// and the log after a truncation (Kafka's `truncateAndReload`), as if
+    /// only the remaining batches had been appended.
+    fn reload_producer_state(&self, shape: &mut AppendState) -> Result<()> {
+        let segments: Vec<Arc<Segment>> = self.segments.read().values().cloned().collect();
+        let high_watermark = self.high_watermark();
+        let loaded = super::producers::load(
+            &self.dir,
+            &segments,
+            self.log_start_offset(),
+            self.end_offset(),
+            high_watermark,
+            None,
+            self.clock.now_ms(),
+        )?;
+        shape.producers = loaded.producers;
+        let mut txns = self.txns.lock();
+        *txns = loaded.txns;
+        txns.on_high_watermark(high_watermark);
+        self.publish_first_unstable(&txns);
+        Ok(())
     }
 
     /// Deletes every segment and starts the log again, empty, at `offset`.
@@ -161,6 +191,11 @@ impl Log {
     fn truncate_fully_locked(&self, shape: &mut AppendState, offset: u64) -> Result<()> {
         let config = self.config();
         shape.producers = ProducerStates::new();
+        {
+            let mut txns = self.txns.lock();
+            *txns = Transactions::default();
+            self.publish_first_unstable(&txns);
+        }
         self.remove_snapshots_from_start()?;
         let old: Vec<Arc<Segment>> = std::mem::take(&mut *self.segments.write()).into_values().collect();
         for segment in &old {

@@ -13,6 +13,7 @@ mod maintenance;
 mod open;
 mod producers;
 mod rewrite;
+mod transactions;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,11 +27,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::LogConfig;
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{IoContext, LogError, Result};
-use crate::producer_state::ProducerStates;
+use crate::producer_state::{ProducerStates, Transactions};
 use crate::region::FileRegion;
 use crate::segment::Segment;
 
-pub use append::AppendInfo;
+pub use append::{AppendInfo, AppendOrigin};
 pub use maintenance::RetentionOutcome;
 pub use rewrite::SegmentRewrite;
 
@@ -81,6 +82,8 @@ pub struct LogRead {
     pub log_end_offset: u64,
     /// The high watermark.
     pub high_watermark: u64,
+    /// The last stable offset: read_committed consumers read up to it.
+    pub last_stable_offset: u64,
 }
 
 /// Summary of one segment, for tools and tests.
@@ -125,6 +128,11 @@ pub struct Log {
     log_start_offset: AtomicU64,
     high_watermark: AtomicU64,
     high_watermark_follows_end: bool,
+    /// Ongoing and not yet replicated transactions (lock after
+    /// `append_lock` when both are held).
+    txns: Mutex<Transactions>,
+    /// Their first offset (`u64::MAX`: none), for a lock-free last stable offset.
+    first_unstable: AtomicU64,
     recovery_point: AtomicU64,
     last_flush_ms: AtomicI64,
     epoch_cache: Mutex<LeaderEpochCache>,
@@ -182,10 +190,14 @@ impl Log {
         self.high_watermark.load(Ordering::Acquire)
     }
 
-    /// Moves the high watermark (clamped to `[log start, log end]`).
+    /// Moves the high watermark (clamped to `[log start, log end]`);
+    /// transactions whose marker it passes become stable.
     pub fn set_high_watermark(&self, offset: u64) {
         let hw = offset.clamp(self.log_start_offset(), self.end_offset());
+        let mut txns = self.txns.lock();
         self.high_watermark.store(hw, Ordering::Release);
+        txns.on_high_watermark(hw);
+        self.publish_first_unstable(&txns);
     }
 
     /// Everything below this offset is known to be on disk.
@@ -259,6 +271,7 @@ impl Log {
             log_start_offset,
             log_end_offset,
             high_watermark: self.high_watermark(),
+            last_stable_offset: self.last_stable_offset(),
         };
         if offset < log_start_offset || offset > log_end_offset {
             return Err(LogError::OffsetOutOfRange {

@@ -38,7 +38,7 @@ impl Log {
             segments.insert(base, (Arc::new(segment), missing_index));
         }
 
-        let mut recovered = false;
+        let mut recovered_from = None;
         if options.clean_shutdown {
             for (base, (segment, missing_index)) in &segments {
                 if *missing_index || !segment.indexes_are_sane() {
@@ -49,7 +49,7 @@ impl Log {
                 }
             }
         } else {
-            recovered = recover_segments(&dir, &config, &mut segments, options.recovery_point.unwrap_or(0))?;
+            recovered_from = recover_segments(&dir, &config, &mut segments, options.recovery_point.unwrap_or(0))?;
         }
 
         let mut segments: BTreeMap<u64, Arc<Segment>> = segments.into_iter().map(|(b, (s, _))| (b, s)).collect();
@@ -79,6 +79,7 @@ impl Log {
         epoch_cache.truncate_from_end(end_offset)?;
         epoch_cache.truncate_from_start(log_start_offset)?;
 
+        let recovered = recovered_from.is_some();
         if recovered {
             // What recovery accepted is made durable before it counts.
             for segment in segments.values() {
@@ -94,7 +95,27 @@ impl Log {
         };
 
         let ordered: Vec<Arc<Segment>> = segments.values().cloned().collect();
-        let producers = super::producers::load(&dir, &ordered, log_start_offset, end_offset, now)?;
+        let loaded = super::producers::load(
+            &dir,
+            &ordered,
+            log_start_offset,
+            end_offset,
+            high_watermark,
+            recovered_from,
+            now,
+        )?;
+        if recovered {
+            // The rebuilt transaction indexes, as durable as their segments.
+            for segment in &ordered {
+                segment
+                    .txn_index()
+                    .sync()
+                    .context(|| format!("flushing recovered {}", dir.display()))?;
+            }
+        }
+        let mut txns = loaded.txns;
+        txns.on_high_watermark(high_watermark);
+        let first_unstable = txns.first_unstable_offset().unwrap_or(u64::MAX);
         Ok(Self {
             dir,
             config: RwLock::new(Arc::new(config)),
@@ -102,8 +123,10 @@ impl Log {
             segments: RwLock::new(segments),
             append_lock: Mutex::new(AppendState {
                 unflushed_records: 0,
-                producers,
+                producers: loaded.producers,
             }),
+            txns: Mutex::new(txns),
+            first_unstable: AtomicU64::new(first_unstable),
             end_offset: AtomicU64::new(end_offset),
             log_start_offset: AtomicU64::new(log_start_offset),
             high_watermark: AtomicU64::new(high_watermark),
@@ -149,7 +172,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
         let Some(base) = parse_base_offset(stem) else { continue };
         match ext {
             "log" => bases.push(base),
-            "index" | "timeindex" => orphans.push((base, entry.path())),
+            "index" | "timeindex" | "txnindex" => orphans.push((base, entry.path())),
             _ => {}
         }
     }
@@ -189,7 +212,7 @@ fn complete_swap(dir: &Path, base: u64, bases: &mut Vec<u64>) -> Result<()> {
     }
     let covered: Vec<u64> = bases.iter().copied().filter(|b| (base..end).contains(b)).collect();
     for b in &covered {
-        for ext in [".log", ".index", ".timeindex"] {
+        for ext in [".log", ".index", ".timeindex", ".txnindex"] {
             match fs::remove_file(dir.join(file_name(*b, ext))) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
                 _ => {}
@@ -197,7 +220,7 @@ fn complete_swap(dir: &Path, base: u64, bases: &mut Vec<u64>) -> Result<()> {
         }
     }
     bases.retain(|b| !covered.contains(b));
-    for ext in [".index", ".timeindex", ".log"] {
+    for ext in [".index", ".timeindex", ".txnindex", ".log"] {
         let from = dir.join(file_name(base, ext) + ".swap");
         if from.exists() {
             fs::rename(&from, dir.join(file_name(base, ext))).map_err(fail)?;
@@ -217,12 +240,13 @@ fn parse_base_offset(stem: &str) -> Option<u64> {
 /// Validates every batch from the segment holding `recovery_point` on.
 /// After the first segment that had to be cut (or that overlaps the next),
 /// the later segments are deleted: nothing after a gap can be trusted.
+/// Returns the base offset of the first segment it recovered.
 fn recover_segments(
     dir: &Path,
     config: &LogConfig,
     segments: &mut BTreeMap<u64, (Arc<Segment>, bool)>,
     recovery_point: u64,
-) -> Result<bool> {
+) -> Result<Option<u64>> {
     let start = segments
         .range(..=recovery_point)
         .next_back()
@@ -255,5 +279,5 @@ fn recover_segments(
     if !to_check.is_empty() {
         info!(dir = %dir.display(), segments = to_check.len(), "recovered log");
     }
-    Ok(!to_check.is_empty())
+    Ok(to_check.first().copied())
 }

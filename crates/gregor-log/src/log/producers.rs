@@ -10,8 +10,9 @@ use tracing::{info, warn};
 
 use super::{AppendState, Log};
 use crate::error::{IoContext, Result};
-use crate::producer_state::ProducerStates;
+use crate::producer_state::{ProducerStates, Transactions, TxnEvent};
 use crate::segment::{file_name, Segment};
+use crate::txn_index::AbortedTxn;
 
 /// Snapshots kept besides the newest: older ones help rebuild after a
 /// truncation below the newest.
@@ -42,22 +43,43 @@ fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// Rebuilds the producer state of a log being opened: the newest snapshot
-/// at or below `end` that reads back (later or unreadable ones are
-/// removed), then every batch from its offset (or `log_start`) to `end`.
+/// The producer state and transactions a log is opened (or truncated) with.
+pub(super) struct LoadedState {
+    pub(super) producers: ProducerStates,
+    pub(super) txns: Transactions,
+}
+
+/// Rebuilds the producer state and the transactions of a log being opened
+/// or truncated, as if its batches had been appended again: the newest
+/// snapshot at or below `replay_from` that reads back (snapshots above
+/// `end` are removed, unreadable ones too), then every batch from its
+/// offset (or `log_start`) to `end`. The caller passes a `replay_from` no
+/// higher than its high watermark, so every transaction whose marker the
+/// high watermark has not passed is replayed (a snapshot keeps only open
+/// ones). With `rebuild_txn_index_from`, the transaction indexes of the
+/// segments from that base offset on are written again from the replay
+/// (recovery: a crash can leave them short or long).
 pub(super) fn load(
     dir: &Path,
     segments: &[Arc<Segment>],
     log_start: u64,
     end: u64,
+    replay_from: u64,
+    rebuild_txn_index_from: Option<u64>,
     now_ms: i64,
-) -> Result<ProducerStates> {
+) -> Result<LoadedState> {
+    let limit = rebuild_txn_index_from
+        .map_or(replay_from, |b| b.min(replay_from))
+        .min(end);
     let mut state = ProducerStates::new();
     let mut from = log_start;
     for offset in snapshot_offsets(dir)?.into_iter().rev() {
         let path = snapshot_path(dir, offset);
         if offset > end {
             remove(&path)?;
+            continue;
+        }
+        if offset > limit {
             continue;
         }
         let bytes = fs::read(&path).context(|| format!("reading {}", path.display()))?;
@@ -74,27 +96,64 @@ pub(super) fn load(
         }
     }
     state.retain_from(log_start);
+    let mut txns = Transactions::of_producers(&state);
     let mut scanned = 0usize;
-    for segment in segments {
-        if segment.next_offset() <= from {
+    let nexts: Vec<u64> = segments
+        .iter()
+        .skip(1)
+        .map(|s| s.base_offset())
+        .chain(Some(end))
+        .collect();
+    for (segment, next_base) in segments.iter().zip(nexts) {
+        let rebuild = rebuild_txn_index_from.is_some_and(|b| segment.base_offset() >= b);
+        let index_context = || {
+            format!(
+                "rebuilding the transaction index of segment {} in {}",
+                segment.base_offset(),
+                dir.display()
+            )
+        };
+        if rebuild {
+            segment.txn_index().delete().context(index_context)?;
+        }
+        if next_base <= from {
             continue;
         }
-        let headers = segment.batch_headers_from(from).context(|| {
+        let batches = segment.batches_from(from).context(|| {
             format!(
                 "reading batch headers of segment {} in {}",
                 segment.base_offset(),
                 dir.display()
             )
         })?;
-        for header in headers.iter().filter(|h| h.base_offset >= from && h.base_offset < end) {
-            state.record(header, now_ms);
+        let mut aborted = Vec::new();
+        for (header, marker) in batches
+            .iter()
+            .filter(|(h, _)| h.base_offset >= from && h.base_offset < end)
+        {
             scanned += 1;
+            let Some(event) = state.record(header, *marker, now_ms) else {
+                continue;
+            };
+            let lso = txns.apply(event);
+            if let (TxnEvent::Ended(txn), Some(last_stable_offset), true) = (event, lso, rebuild) {
+                if txn.aborted {
+                    aborted.push(AbortedTxn {
+                        producer_id: txn.producer_id,
+                        first_offset: txn.first_offset,
+                        last_offset: txn.last_offset,
+                        last_stable_offset,
+                    });
+                }
+            }
         }
+        segment.txn_index().append(&aborted).context(index_context)?;
     }
+    txns.on_high_watermark(log_start);
     if scanned > 0 || !state.is_empty() {
         info!(dir = %dir.display(), producers = state.len(), batches_scanned = scanned, "loaded producer state");
     }
-    Ok(state)
+    Ok(LoadedState { producers: state, txns })
 }
 
 impl Log {

@@ -1,7 +1,9 @@
 //! Replacing a run of old segments with rewritten ones (the log cleaner's
 //! output), so that a crash at any point leaves a consistent log.
 //!
-//! The new segment is written as `<base>.{log,index,timeindex}.cleaned`,
+//! The new segment is written as `<base>.{log,index,timeindex,txnindex}.cleaned`
+//! (the transaction index holds the replaced segments' entries: the cleaner
+//! keeps transaction markers),
 //! flushed, renamed to `.swap`; then, under the append lock, the old
 //! segments are renamed to `.deleted` and the swap files to their live
 //! names, and the `.deleted` files removed. On open, `.cleaned` files are
@@ -15,6 +17,7 @@ use crate::batch::validate_batch_integrity;
 use crate::error::{IoContext, LogError, Result};
 use crate::region::FileRegion;
 use crate::segment::Segment;
+use crate::txn_index::AbortedTxn;
 
 /// A segment being written to replace `replaced` (see [`Log::begin_rewrite`]).
 pub struct SegmentRewrite {
@@ -99,6 +102,11 @@ impl Log {
                 source: e,
             }
         };
+        let carried = self.txn_entries_of(&replaced)?;
+        segment
+            .txn_index()
+            .append(&carried)
+            .map_err(io("writing a cleaned segment's transaction index"))?;
         segment.make_inactive().map_err(io("trimming a cleaned segment"))?;
         segment
             .set_last_modified_ms(self.clock.now_ms())
@@ -140,6 +148,26 @@ impl Log {
                 .context(|| format!("deleting a replaced segment of {}", self.dir.display()))?;
         }
         Ok(())
+    }
+
+    /// The transaction index entries of the segments `bases`, in order.
+    fn txn_entries_of(&self, bases: &[u64]) -> Result<Vec<AbortedTxn>> {
+        let segments: Vec<Arc<Segment>> = {
+            let map = self.segments.read();
+            bases.iter().filter_map(|b| map.get(b).cloned()).collect()
+        };
+        let mut entries = Vec::new();
+        for segment in segments {
+            let found = segment.txn_index().read().context(|| {
+                format!(
+                    "reading the transaction index of segment {} in {}",
+                    segment.base_offset(),
+                    self.dir.display()
+                )
+            })?;
+            entries.extend(found);
+        }
+        Ok(entries)
     }
 
     pub(crate) fn sync_dir(&self) -> Result<()> {
