@@ -285,6 +285,20 @@ def txn_cluster(tmp_path):
     coordination.stop()
 
 
+def restart_after_crash(broker):
+    """Starts a SIGKILLed broker again. gregor refuses to register while
+    its previous session lives on in coordination (until
+    zookeeper.session.timeout.ms, issue #19), so retry until it is gone."""
+    deadline = time.time() + 30
+    while True:
+        try:
+            return broker.start()
+        except RuntimeError as e:
+            if "already registered" not in str(e) or time.time() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def committed_offsets(bootstrap):
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": GROUP})
     try:
@@ -323,7 +337,7 @@ def test_consume_transform_produce_is_exactly_once_through_a_coordinator_kill_an
     coordinator = state.partitions[abs(java_hash(TXN_ID)) % 3].leader
     cluster.brokers[coordinator].kill()
     time.sleep(1)
-    cluster.brokers[coordinator].start()
+    restart_after_crash(cluster.brokers[coordinator])
     wait_until(lambda: progress() >= RECORDS // 2 or first.failure, 180, "half of the input after the kill")
     assert first.failure is None, first.failure
 

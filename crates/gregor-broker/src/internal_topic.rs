@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use gregor_log::batch::{for_each_record, RecordBatchBuilder};
-use gregor_log::{Log, TopicPartition};
+use gregor_log::{AppendOrigin, Log, TopicPartition};
 use kafka_protocol::error::ResponseError;
 
-use crate::replicas::ReplicaManager;
+use crate::replicas::{ReplicaAppendError, ReplicaManager};
 use crate::topics::Topics;
 
 /// Creates the internal topic `name` unless it exists (`partitions`,
@@ -44,31 +44,51 @@ pub(crate) fn ensure(
     }
 }
 
-/// Appends `batch` to `tp` as its leader and waits (blocking: handler and
-/// ticker threads only, never a runtime) until every in-sync replica has
-/// it, or `timeout_ms` passes.
+/// Why an internal topic's append did not complete.
+#[derive(Debug)]
+pub(crate) enum AppendFailure {
+    /// The leader refused the batch (not the leader, a fenced producer, …).
+    Refused(ReplicaAppendError),
+    /// Written here but not acknowledged by the in-sync replicas in time.
+    NotAcknowledged(String),
+}
+
+impl std::fmt::Display for AppendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(e) => write!(f, "{e}"),
+            Self::NotAcknowledged(m) => f.write_str(m),
+        }
+    }
+}
+
+/// Appends `batch` to `tp` as its leader, as a coordinator does, and waits
+/// (blocking: handler and ticker threads only, never a runtime) until
+/// every in-sync replica has it, or `timeout_ms` passes; the offset of its
+/// first record.
 pub(crate) fn append_acknowledged(
     replicas: &ReplicaManager,
     tp: &TopicPartition,
     batch: &mut [u8],
     timeout_ms: u64,
-) -> Result<(), String> {
+) -> Result<u64, AppendFailure> {
     let appended = replicas
-        .append_as_leader(tp, batch, true)
-        .map_err(|e| format!("{tp}: {e}"))?;
+        .append_as_leader_from(tp, batch, true, AppendOrigin::Coordinator)
+        .map_err(AppendFailure::Refused)?;
+    let not_acknowledged = |e: String| AppendFailure::NotAcknowledged(format!("{tp}: {e}"));
     if let Some(Err(e)) = appended.acked {
-        return Err(format!("{tp}: {e}"));
+        return Err(not_acknowledged(e.to_string()));
     }
     if let Some(required) = appended.waiting_for {
         let outcome = replicas
             .wait_for_acks(vec![(tp.clone(), required)], timeout_ms)
             .blocking_recv()
-            .map_err(|_| format!("{tp}: no acknowledgment"))?;
+            .map_err(|_| not_acknowledged("no acknowledgment".into()))?;
         if let Some((_, Err(e))) = outcome.into_iter().next() {
-            return Err(format!("{tp}: {e}"));
+            return Err(not_acknowledged(e.to_string()));
         }
     }
-    Ok(())
+    Ok(appended.info.first_offset)
 }
 
 /// One batch of keyed records stamped `now`.

@@ -51,4 +51,4 @@ pub use replicas::{
     BrokerEndpoint, ClusterView, FollowedPartition, IsrUpdate, LeaderAppend, ReplicaAppendError, ReplicaManager,
 };
 pub use topics::{validate_topic_name, Refusal, TopicDefaults, Topics};
-pub use transactions::{TransactionStateSettings, TransactionStateTopic, Transactions};
+pub use transactions::{TransactionStateSettings, TransactionStateTopic, Transactions, TxnMarker};

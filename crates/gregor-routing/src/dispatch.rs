@@ -75,6 +75,8 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::EndTxn(r) => respond(api::end_txn::handle(broker, r, version), version),
         Request::DescribeTransactions(r) => respond(api::describe_transactions::handle(broker, r), version),
         Request::ListTransactions(r) => respond(api::list_transactions::handle(broker, r, version), version),
+        Request::WriteTxnMarkers(r) => respond(api::write_txn_markers::handle(broker, r), version),
+        Request::DescribeProducers(r) => respond(api::describe_producers::handle(broker, r), version),
         Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r, version), version),
         Request::CreatePartitions(r) => respond(api::create_partitions::handle(broker, r), version),
         Request::FindCoordinator(r) => respond(api::find_coordinator::handle(broker, r, version), version),

@@ -197,6 +197,13 @@ fn api_name(key: i16) -> &'static str {
             Ok(ApiKey::DeleteGroups) => "DeleteGroups",
             Ok(ApiKey::IncrementalAlterConfigs) => "IncrementalAlterConfigs",
             Ok(ApiKey::TxnOffsetCommit) => "TxnOffsetCommit",
+            Ok(ApiKey::AddPartitionsToTxn) => "AddPartitionsToTxn",
+            Ok(ApiKey::AddOffsetsToTxn) => "AddOffsetsToTxn",
+            Ok(ApiKey::EndTxn) => "EndTxn",
+            Ok(ApiKey::WriteTxnMarkers) => "WriteTxnMarkers",
+            Ok(ApiKey::DescribeTransactions) => "DescribeTransactions",
+            Ok(ApiKey::ListTransactions) => "ListTransactions",
+            Ok(ApiKey::DescribeProducers) => "DescribeProducers",
             _ => "Other",
         },
     }

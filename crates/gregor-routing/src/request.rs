@@ -6,10 +6,11 @@ use bytes::Bytes;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest,
     CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest, HeartbeatRequest,
-    IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
-    ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
-    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest, TxnOffsetCommitRequest,
+    DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
+    TxnOffsetCommitRequest, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
@@ -74,6 +75,10 @@ pub enum Request {
     DescribeTransactions(DescribeTransactionsRequest),
     /// ListTransactions.
     ListTransactions(ListTransactionsRequest),
+    /// WriteTxnMarkers, from a transaction coordinator.
+    WriteTxnMarkers(WriteTxnMarkersRequest),
+    /// DescribeProducers.
+    DescribeProducers(DescribeProducersRequest),
     /// TxnOffsetCommit.
     TxnOffsetCommit(TxnOffsetCommitRequest),
     /// LeaderAndIsr, from the controller.
@@ -218,6 +223,8 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::EndTxn => Request::EndTxn(typed(b, key, version)?),
         ApiKey::DescribeTransactions => Request::DescribeTransactions(typed(b, key, version)?),
         ApiKey::ListTransactions => Request::ListTransactions(typed(b, key, version)?),
+        ApiKey::WriteTxnMarkers => Request::WriteTxnMarkers(typed(b, key, version)?),
+        ApiKey::DescribeProducers => Request::DescribeProducers(typed(b, key, version)?),
         ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };

@@ -123,10 +123,10 @@ pub struct ServerConfig {
     pub transactional_id_expiration_ms: i64,
     /// How often the coordinator looks for transactions past their timeout.
     #[serde(rename = "transaction.abort.timed.out.transaction.cleanup.interval.ms")]
-    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: u64,
+    pub transaction_abort_timed_out_transaction_cleanup_interval_ms: i64,
     /// How often the coordinator looks for expired transactional ids.
     #[serde(rename = "transaction.remove.expired.transaction.cleanup.interval.ms")]
-    pub transaction_remove_expired_transaction_cleanup_interval_ms: u64,
+    pub transaction_remove_expired_transaction_cleanup_interval_ms: i64,
 }
 
 impl Default for ServerConfig {

@@ -19,6 +19,7 @@ mod coordination;
 pub mod fetcher;
 pub mod isr_writer;
 mod metrics_http;
+mod txn_markers;
 
 pub use config::ServerConfig;
 pub use coordination::{register, EMBEDDED_DIR};
@@ -29,12 +30,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use gregor_broker::{Broker, BrokerConfig, ReplicaManager};
+use gregor_broker::{Broker, BrokerConfig, ReplicaManager, TransactionStateSettings};
 use gregor_compactor::{CleanerConfig, LogCleaner};
 use gregor_coord::Coordinator;
 use gregor_log::{Clock, LogConfig, LogManager, LogManagerConfig, SystemClock};
 use gregor_replication::ReplicaSettings;
 use gregor_routing::{BrokerMetrics, NetworkConfig, SocketServer};
+use gregor_transaction::{TransactionCoordinator, TransactionSettings};
 use tokio::net::TcpListener;
 
 /// A running broker.
@@ -46,6 +48,7 @@ pub struct Server {
     network: SocketServer,
     coordinator: Arc<dyn Coordinator>,
     group_ticker: gregor_group::Ticker,
+    txn_ticker: gregor_transaction::Ticker,
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     replica_ticker: Option<std::thread::JoinHandle<()>>,
@@ -108,6 +111,19 @@ impl Server {
             offsets_topic_replication_factor: config.offsets_topic_replication_factor,
             fetch_session_slots: config.max_incremental_fetch_session_cache_slots,
             default_replication_factor: config.default_replication_factor,
+            transaction_state: TransactionStateSettings {
+                partitions: config.transaction_state_log_num_partitions,
+                replication_factor: config.transaction_state_log_replication_factor,
+                min_isr: config.transaction_state_log_min_isr,
+                segment_bytes: config.transaction_state_log_segment_bytes,
+            },
+            transactions: TransactionSettings {
+                max_timeout_ms: config.transaction_max_timeout_ms,
+                transactional_id_expiration_ms: config.transactional_id_expiration_ms,
+                abort_timed_out_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
+                remove_expired_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
+                ..TransactionSettings::default()
+            },
             ..BrokerConfig::default()
         };
         let replicas = Arc::new(ReplicaManager::new(
@@ -141,6 +157,8 @@ impl Server {
         let group_ticker =
             gregor_group::GroupCoordinator::spawn_ticker(broker.groups().coordinator().clone(), GROUP_TICK)
                 .context("starting the group coordinator's ticker")?;
+        let txn_ticker = TransactionCoordinator::spawn_ticker(broker.transactions().coordinator().clone(), TXN_TICK)
+            .context("starting the transaction coordinator's ticker")?;
         let metrics = Arc::new(BrokerMetrics::new());
         let (shrinks, expands) = replicas.isr_change_counters();
         metrics.register_isr_changes(shrinks, expands);
@@ -176,6 +194,7 @@ impl Server {
             config_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             fetcher::spawn(replicas.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
+            txn_markers::spawn(broker.clone(), stopped.clone()),
             controller::spawn(
                 coordinator.clone(),
                 broker.clone(),
@@ -200,6 +219,7 @@ impl Server {
             network,
             coordinator,
             group_ticker,
+            txn_ticker,
             stop,
             tasks,
             replica_ticker: Some(replica_ticker),
@@ -228,6 +248,7 @@ impl Server {
         }
         self.network.shutdown().await;
         self.group_ticker.stop();
+        self.txn_ticker.stop();
         self.cleaner.stop();
         self.logs.close().context("closing the logs")?;
         // Ends the session: the broker's registration (and the controller
@@ -237,6 +258,10 @@ impl Server {
         Ok(())
     }
 }
+
+/// How often the transaction coordinator looks at its timers (it aborts
+/// timed-out transactions and expires ids at its own configured intervals).
+const TXN_TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// How often the group coordinator expires members and rebalances.
 const GROUP_TICK: std::time::Duration = std::time::Duration::from_millis(100);

@@ -16,8 +16,8 @@ use gregor_log::batch::{
 };
 use gregor_log::producer_state::ProducerError;
 use gregor_log::{Clock, LogError, TopicPartition};
-use kafka_protocol::error::ResponseError;
 
+use crate::internal_topic::{self, AppendFailure};
 use crate::replicas::{ReplicaAppendError, ReplicaManager};
 use crate::topics::Topics;
 
@@ -63,32 +63,17 @@ impl OffsetsTopic {
     /// `offsets.topic.num.partitions` partitions, replication capped to the
     /// live brokers as Kafka does); returns its partition count.
     pub fn ensure(&self) -> Result<u32, String> {
-        if let Some(topic) = self.topics.get(OFFSETS_TOPIC) {
-            return Ok(topic.partitions);
-        }
-        let live = self.topics.live_brokers().map_err(|e| e.to_string())?.max(1);
-        let configured = self.settings.replication_factor.max(1);
-        let replication = configured.min(u16::try_from(live).unwrap_or(u16::MAX));
-        if replication < configured {
-            tracing::warn!(
-                configured,
-                live_brokers = live,
-                "offsets.topic.replication.factor is capped to the live broker count: {OFFSETS_TOPIC} gets {replication} replica(s)"
-            );
-        }
         let config = BTreeMap::from([
             ("cleanup.policy".to_string(), "compact".to_string()),
             ("segment.bytes".to_string(), self.settings.segment_bytes.to_string()),
         ]);
-        match self
-            .topics
-            .create(OFFSETS_TOPIC, self.settings.partitions, Some(replication), config)
-        {
-            Ok(topic) => Ok(topic.partitions),
-            // Created meanwhile, here or on another broker.
-            Err((ResponseError::TopicAlreadyExists, _)) => self.topics.learn(OFFSETS_TOPIC).map(|t| t.partitions),
-            Err((e, m)) => Err(format!("creating {OFFSETS_TOPIC}: {e:?} {}", m.unwrap_or_default())),
-        }
+        internal_topic::ensure(
+            &self.topics,
+            OFFSETS_TOPIC,
+            self.settings.partitions,
+            self.settings.replication_factor,
+            config,
+        )
     }
 
     /// The partition holding `group`'s records, once the topic exists.
@@ -181,25 +166,12 @@ impl OffsetStore for OffsetsTopic {
         // As leader of the group's partition, acknowledged once every
         // in-sync replica has it (Kafka's offsets.commit.required.acks=-1),
         // or refused after offsets.commit.timeout.ms.
-        let appended = self
-            .replicas
-            .append_as_leader(&tp, &mut batch.build(), true)
-            .map_err(|e| store_error(&tp, e))?;
-        if let Some(Err(e)) = appended.acked {
-            return Err(unavailable(format!("{tp}: {e}")));
-        }
-        if let Some(required) = appended.waiting_for {
-            // Handler and ticker threads only: never on a runtime.
-            let outcome = self
-                .replicas
-                .wait_for_acks(vec![(tp.clone(), required)], OFFSETS_COMMIT_TIMEOUT_MS)
-                .blocking_recv()
-                .map_err(|_| unavailable(format!("{tp}: no acknowledgment")))?;
-            if let Some((_, Err(e))) = outcome.into_iter().next() {
-                return Err(unavailable(format!("{tp}: {e}")));
-            }
-        }
-        Ok(appended.info.first_offset)
+        internal_topic::append_acknowledged(&self.replicas, &tp, &mut batch.build(), OFFSETS_COMMIT_TIMEOUT_MS).map_err(
+            |e| match e {
+                AppendFailure::Refused(e) => store_error(&tp, e),
+                AppendFailure::NotAcknowledged(m) => StoreError::Unavailable(m),
+            },
+        )
     }
 
     fn load(&self) -> Result<Vec<Vec<LoadedRecord>>, String> {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use gregor_log::{Log, LogError, TopicPartition};
+use gregor_log::{AppendOrigin, Log, LogError, TopicPartition};
 use gregor_replication::{AckOutcome, BrokerId, IsrChange, LeaderAndIsr, ReplicationError};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -79,6 +79,18 @@ impl ReplicaManager {
         batches: &mut [u8],
         acks_all: bool,
     ) -> Result<LeaderAppend, ReplicaAppendError> {
+        self.append_as_leader_from(tp, batches, acks_all, AppendOrigin::Client)
+    }
+
+    /// [`ReplicaManager::append_as_leader`] for a producer or a
+    /// coordinator (transaction markers, transactional offset commits).
+    pub fn append_as_leader_from(
+        &self,
+        tp: &TopicPartition,
+        batches: &mut [u8],
+        acks_all: bool,
+        origin: AppendOrigin,
+    ) -> Result<LeaderAppend, ReplicaAppendError> {
         let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
         let mut guard = replica.lock();
         let replica = &mut *guard;
@@ -86,7 +98,7 @@ impl ReplicaManager {
         if acks_all {
             leader.check_enough_replicas()?;
         }
-        let info = replica.log.append(batches, leader.leader_epoch())?;
+        let info = replica.log.append_with_origin(batches, leader.leader_epoch(), origin)?;
         if let Some(hw) = leader.on_append(replica.log.end_offset()) {
             replica.log.set_high_watermark(hw);
         }

@@ -4,6 +4,7 @@
 //! ids from the cluster's blocks, and the queue of marker requests the
 //! server's marker sender delivers to partition leaders.
 
+mod markers;
 mod state_topic;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use gregor_transaction::{MarkerRequest, MarkerSender, TransactionCoordinator, Tr
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+pub use markers::TxnMarker;
 pub use state_topic::{TransactionStateSettings, TransactionStateTopic};
 
 use crate::producer_ids::ProducerIds;

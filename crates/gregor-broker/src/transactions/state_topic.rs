@@ -109,6 +109,8 @@ impl TransactionLog for TransactionStateTopic {
         }
         let mut batch = internal_topic::keyed_batch(records, self.clock.now_ms());
         internal_topic::append_acknowledged(&self.replicas, &tp, &mut batch, WRITE_TIMEOUT_MS)
+            .map(|_| ())
+            .map_err(|e| format!("{tp}: {e}"))
     }
 
     fn load_partition(&self, partition: i32) -> Result<Vec<StoredRecord>, String> {

@@ -11,6 +11,7 @@ pub mod delete_groups;
 pub mod delete_topics;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_producers;
 pub mod describe_transactions;
 pub mod end_txn;
 pub mod fetch;
@@ -35,6 +36,7 @@ pub mod sync_group;
 mod transaction;
 pub mod txn_offset_commit;
 pub mod update_metadata;
+pub mod write_txn_markers;
 
 use kafka_protocol::protocol::StrBytes;
 
