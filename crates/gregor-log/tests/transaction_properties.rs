@@ -142,8 +142,7 @@ impl Model {
         let mut out = Vec::new();
         for b in self.batches.iter().filter(|b| b.last < d.lso && b.marker.is_none()) {
             let aborted = b.producer >= 0
-                && d
-                    .aborted_ranges
+                && d.aborted_ranges
                     .iter()
                     .any(|(p, first, marker)| *p == b.producer && (*first..*marker).contains(&b.base));
             if !aborted {
@@ -238,7 +237,7 @@ fn check(log: &Log, model: &Model, probe: (u64, u64)) -> Result<(), TestCaseErro
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn transactions_match_the_model(ops in proptest::collection::vec((op(), any::<(u64, u64)>()), 1..60)) {
