@@ -1,6 +1,7 @@
 //! One cleaning pass over one log: what is cleanable, the offset map over
 //! the dirty section, and the rewrite of every cleanable segment.
 
+use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 
 use gregor_log::batch::{rebuild_with_records, record_section, BatchHeader, Records, BATCH_HEADER_SIZE};
@@ -17,7 +18,7 @@ pub struct Cleanable {
     /// First offset not yet cleaned.
     pub first_dirty: u64,
     /// First offset that may not be cleaned yet (active segment, high
-    /// watermark, `min.compaction.lag.ms`).
+    /// watermark, first unstable offset, `min.compaction.lag.ms`).
     pub first_uncleanable: u64,
     /// Bytes of the segments already cleaned.
     pub clean_bytes: u64,
@@ -65,10 +66,17 @@ pub fn cleanable(log: &Log, checkpoint: u64, now_ms: i64) -> Result<Option<Clean
     let Some(active) = segments.last() else { return Ok(None) };
     let first_dirty = checkpoint.max(log.log_start_offset());
     let high_watermark = log.high_watermark();
+    // Records of a transaction not yet decided (or not yet replicated) may
+    // still be aborted: nothing from it on is cleaned.
+    let first_unstable = log.first_unstable_offset().unwrap_or(u64::MAX);
     let lag = config.min_compaction_lag_ms;
     let first_uncleanable = segments[..segments.len() - 1]
         .iter()
-        .find(|s| s.end_offset > high_watermark || (lag > 0 && s.largest_timestamp > now_ms - lag))
+        .find(|s| {
+            s.end_offset > high_watermark
+                || s.end_offset > first_unstable
+                || (lag > 0 && s.largest_timestamp > now_ms - lag)
+        })
         .map_or(active.base_offset, |s| s.base_offset);
     if first_dirty >= first_uncleanable {
         return Ok(None);
@@ -113,6 +121,11 @@ fn first_batch_timestamp(log: &Log, offset: u64) -> Result<Option<i64>> {
 /// `delete.retention.ms`. Offsets are kept; the active segment is never
 /// touched. Compressed batches are decompressed, filtered and compressed
 /// again with their codec.
+///
+/// Transactions (KIP-98): control batches (markers) are kept as they are
+/// and never enter the map; records of aborted transactions never enter
+/// the map either (they must not supersede a committed value) and are
+/// dropped; the rewritten segments keep their transaction index entries.
 pub fn clean_log(
     log: &Log,
     target: Cleanable,
@@ -127,6 +140,8 @@ pub fn clean_log(
         ..Default::default()
     };
 
+    let aborted = AbortedRanges::of(log, target.first_uncleanable)?;
+
     // 1. The offset map over the dirty section.
     map.clear();
     let mut map_end = target.first_uncleanable;
@@ -137,7 +152,7 @@ pub fn clean_log(
         let region = log.segment_region(s.base_offset).ok_or_else(|| gone(s))?;
         let mut full_at = None;
         for_each_batch(&region, s.base_offset, throttler, |batch, header| {
-            if full_at.is_some() {
+            if full_at.is_some() || header.is_control() || aborted.contains(&header) {
                 return;
             }
             let Some(section) = readable_section(batch, &header) else {
@@ -187,7 +202,9 @@ pub fn clean_log(
                     return;
                 }
                 stats.bytes_read += batch.len() as u64;
+                let discard = aborted.contains(&header);
                 let kept = match readable_section(batch, &header) {
+                    _ if header.is_control() => Ok(Some(batch.to_vec())),
                     None => Ok(Some(batch.to_vec())),
                     Some(section) => {
                         let records: Vec<_> = Records::from_section(&section, header.record_count).flatten().collect();
@@ -198,7 +215,7 @@ pub fn clean_log(
                                 let offset = header.base_offset + r.offset_delta as u64;
                                 let superseded = r.key.and_then(|k| map.get(k)).is_some_and(|latest| offset < latest);
                                 let expired_tombstone = r.value.is_none() && tombstones_expire;
-                                !(superseded || expired_tombstone)
+                                !(discard || superseded || expired_tombstone)
                             })
                             .cloned()
                             .collect();
@@ -254,6 +271,34 @@ pub fn clean_log(
         "cleaned log"
     );
     Ok(stats)
+}
+
+/// The offset ranges of the aborted transactions below `upper_bound`, by
+/// producer: a transactional data batch starting inside one of its
+/// producer's ranges belongs to an aborted transaction.
+struct AbortedRanges(HashMap<i64, Vec<(u64, u64)>>);
+
+impl AbortedRanges {
+    fn of(log: &Log, upper_bound: u64) -> Result<Self> {
+        let mut ranges: HashMap<i64, Vec<(u64, u64)>> = HashMap::new();
+        for txn in log.aborted_transactions(log.log_start_offset(), upper_bound)? {
+            ranges
+                .entry(txn.producer_id)
+                .or_default()
+                .push((txn.first_offset, txn.last_offset));
+        }
+        Ok(Self(ranges))
+    }
+
+    fn contains(&self, header: &BatchHeader) -> bool {
+        header.is_transactional()
+            && !header.is_control()
+            && self.0.get(&header.producer_id).is_some_and(|ranges| {
+                ranges
+                    .iter()
+                    .any(|(first, marker)| (*first..*marker).contains(&header.base_offset))
+            })
+    }
 }
 
 /// The records of a batch, decompressed if need be; `None` (with a warning)

@@ -211,7 +211,8 @@ impl Log {
         self.append_lock.lock().producers.expire(now, expiration)
     }
 
-    /// A copy of the idempotent-producer state, for tools and tests.
+    /// A copy of every producer's state (epochs, sequences, coordinator
+    /// epochs, open transactions): what DescribeProducers lists.
     pub fn producer_states(&self) -> ProducerStates {
         self.append_lock.lock().producers.clone()
     }
