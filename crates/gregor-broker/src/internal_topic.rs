@@ -92,7 +92,7 @@ pub(crate) fn append_acknowledged(
 }
 
 /// One batch of keyed records stamped `now`.
-pub(crate) fn keyed_batch(records: &[(Vec<u8>, Option<Vec<u8>>)], now: i64) -> Vec<u8> {
+pub(crate) fn keyed_batch(records: &[KeyedRecord], now: i64) -> Vec<u8> {
     let mut batch = RecordBatchBuilder::new(now);
     for (key, value) in records {
         batch.append(Some(key), value.as_deref(), &[], now);
@@ -100,22 +100,34 @@ pub(crate) fn keyed_batch(records: &[(Vec<u8>, Option<Vec<u8>>)], now: i64) -> V
     batch.build()
 }
 
-/// Every keyed record of `log`, oldest first (control batches skipped).
-pub(crate) fn read_keyed(log: &Log) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String> {
-    let mut out = Vec::new();
+/// A record's key and value, as the coordinators store them.
+pub(crate) type KeyedRecord = (Vec<u8>, Option<Vec<u8>>);
+
+/// Reads `log` from its start to its end in chunks of whole batches,
+/// handing each chunk to `read`, which answers the offset after its last
+/// batch (`None`: no whole batch in it).
+pub(crate) fn read_all(log: &Log, mut read: impl FnMut(&[u8]) -> Result<Option<u64>, String>) -> Result<(), String> {
     let mut offset = log.log_start_offset();
     while offset < log.end_offset() {
         let bytes = log.read_bytes(offset, 1 << 20).map_err(|e| e.to_string())?;
-        let next = for_each_record(&bytes, |_, _, _, record| {
-            if let Some(key) = record.key {
-                out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
-            }
-        })
-        .map_err(|e| e.to_string())?;
-        match next {
+        match read(&bytes)? {
             Some(next) if next > offset => offset = next,
             _ => break,
         }
     }
+    Ok(())
+}
+
+/// Every keyed record of `log`, oldest first (control batches skipped).
+pub(crate) fn read_keyed(log: &Log) -> Result<Vec<KeyedRecord>, String> {
+    let mut out = Vec::new();
+    read_all(log, |bytes| {
+        for_each_record(bytes, |_, _, _, record| {
+            if let Some(key) = record.key {
+                out.push((key.to_vec(), record.value.map(<[u8]>::to_vec)));
+            }
+        })
+        .map_err(|e| e.to_string())
+    })?;
     Ok(out)
 }

@@ -29,6 +29,9 @@ pub enum Outcome {
     },
     /// Nothing (`acks=0` produce).
     NoResponse,
+    /// No answer can be given (a handler failed): the connection closes,
+    /// as Kafka closes it on an unexpected error.
+    Close,
     /// Not yet: an operation that waits (a Fetch for `min_bytes`) and then
     /// gives the outcome; the connection's processor runs it.
     Delayed(Pin<Box<dyn Future<Output = Outcome> + Send>>),
@@ -40,6 +43,28 @@ fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome 
         encode: Box::new(move |out| response.encode(out, version).map_err(|e| e.to_string())),
         splices: Vec::new(),
     }
+}
+
+/// Runs a handler that waits for a coordinator's write to reach the
+/// in-sync replicas (commits, transaction steps, markers) on the runtime's
+/// blocking pool instead of a handler thread: the followers' fetches that
+/// acknowledge the write need handler threads, and a pool full of waiting
+/// commits would leave none for them.
+fn off_handler<T: Encodable + Send + 'static>(
+    broker: &Arc<Broker>,
+    version: i16,
+    handle: impl FnOnce(&Broker) -> T + Send + 'static,
+) -> Outcome {
+    let broker = broker.clone();
+    Outcome::Delayed(Box::pin(async move {
+        match tokio::task::spawn_blocking(move || handle(&broker)).await {
+            Ok(response) => respond(response, version),
+            Err(e) => {
+                tracing::error!("a request handler failed: {e}; closing its connection");
+                Outcome::Close
+            }
+        }
+    }))
 }
 
 /// Runs a decoded request (on a handler thread: it may block on disk).
@@ -69,13 +94,19 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             Outcome::Delayed(Box::pin(async move { respond(created.await, version) }))
         }
         Request::DeleteTopics(r) => respond(api::delete_topics::handle(broker, r), version),
-        Request::InitProducerId(r) => respond(api::init_producer_id::handle(broker, r, version), version),
-        Request::AddPartitionsToTxn(r) => respond(api::add_partitions_to_txn::handle(broker, r, version), version),
-        Request::AddOffsetsToTxn(r) => respond(api::add_offsets_to_txn::handle(broker, r, version), version),
-        Request::EndTxn(r) => respond(api::end_txn::handle(broker, r, version), version),
+        Request::InitProducerId(r) => {
+            off_handler(broker, version, move |b| api::init_producer_id::handle(b, r, version))
+        }
+        Request::AddPartitionsToTxn(r) => off_handler(broker, version, move |b| {
+            api::add_partitions_to_txn::handle(b, r, version)
+        }),
+        Request::AddOffsetsToTxn(r) => {
+            off_handler(broker, version, move |b| api::add_offsets_to_txn::handle(b, r, version))
+        }
+        Request::EndTxn(r) => off_handler(broker, version, move |b| api::end_txn::handle(b, r, version)),
         Request::DescribeTransactions(r) => respond(api::describe_transactions::handle(broker, r), version),
         Request::ListTransactions(r) => respond(api::list_transactions::handle(broker, r, version), version),
-        Request::WriteTxnMarkers(r) => respond(api::write_txn_markers::handle(broker, r), version),
+        Request::WriteTxnMarkers(r) => off_handler(broker, version, move |b| api::write_txn_markers::handle(b, r)),
         Request::DescribeProducers(r) => respond(api::describe_producers::handle(broker, r), version),
         Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r, version), version),
         Request::CreatePartitions(r) => respond(api::create_partitions::handle(broker, r), version),
@@ -91,14 +122,14 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::Heartbeat(r) => respond(api::heartbeat::handle(broker, r), version),
         Request::LeaveGroup(r) => respond(api::leave_group::handle(broker, r, version), version),
-        Request::OffsetCommit(r) => respond(api::offset_commit::handle(broker, r), version),
+        Request::OffsetCommit(r) => off_handler(broker, version, move |b| api::offset_commit::handle(b, r)),
         Request::OffsetFetch(r) => respond(api::offset_fetch::handle(broker, r, version), version),
         Request::DescribeGroups(r) => respond(api::describe_groups::handle(broker, r, version), version),
         Request::ListGroups(r) => respond(api::list_groups::handle(broker, r, version), version),
         Request::DeleteGroups(r) => respond(api::delete_groups::handle(broker, r), version),
         Request::OffsetForLeaderEpoch(r) => respond(api::offset_for_leader_epoch::handle(broker, r), version),
         Request::IncrementalAlterConfigs(r) => respond(api::incremental_alter_configs::handle(broker, r), version),
-        Request::TxnOffsetCommit(r) => respond(api::txn_offset_commit::handle(broker, r), version),
+        Request::TxnOffsetCommit(r) => off_handler(broker, version, move |b| api::txn_offset_commit::handle(b, r)),
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
         Request::UpdateMetadata(r) => respond_zk(api::update_metadata::handle(broker, r), version),
         Request::StopReplica(r) => respond_zk(api::stop_replica::handle(broker, r), version),

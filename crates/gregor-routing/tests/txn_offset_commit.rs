@@ -10,10 +10,10 @@ mod support;
 
 use std::sync::Arc;
 
-use gregor_broker::Broker;
+use gregor_broker::{Broker, TxnMarker};
 use gregor_group::OFFSETS_TOPIC;
 use gregor_log::batch::{ControlRecordType, EndTransactionMarker};
-use gregor_log::TopicPartition;
+use gregor_log::{AppendOrigin, TopicPartition};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_fetch_request::{
     OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
@@ -107,20 +107,31 @@ async fn fetch(stream: &mut TcpStream, version: i16, require_stable: bool) -> (i
 async fn end_transaction(broker: &Arc<Broker>, p: u32, producer_id: i64, commit: bool, report: bool) {
     let broker = broker.clone();
     tokio::task::spawn_blocking(move || {
-        let kind = if commit {
-            ControlRecordType::Commit
-        } else {
-            ControlRecordType::Abort
-        };
-        let marker = EndTransactionMarker {
-            kind,
-            coordinator_epoch: 0,
-        };
-        let mut batch = marker.batch(producer_id, 0, broker.now_ms());
         let tp = TopicPartition::new(OFFSETS_TOPIC, p);
-        broker.replicas().append_as_leader(&tp, &mut batch, false).unwrap();
         if report {
-            broker.groups().complete_transaction(p, producer_id, commit);
+            // WriteTxnMarkers' path: the marker, then the group coordinator.
+            let marker = TxnMarker {
+                producer_id,
+                producer_epoch: 0,
+                coordinator_epoch: 0,
+                commit,
+            };
+            assert_eq!(broker.write_txn_markers(marker, &[tp], 5_000), vec![Ok(())]);
+        } else {
+            let kind = if commit {
+                ControlRecordType::Commit
+            } else {
+                ControlRecordType::Abort
+            };
+            let marker = EndTransactionMarker {
+                kind,
+                coordinator_epoch: 0,
+            };
+            let mut batch = marker.batch(producer_id, 0, broker.now_ms());
+            broker
+                .replicas()
+                .append_as_leader_from(&tp, &mut batch, false, AppendOrigin::Coordinator)
+                .unwrap();
         }
     })
     .await

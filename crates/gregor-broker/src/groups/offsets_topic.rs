@@ -90,14 +90,9 @@ impl OffsetsTopic {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        let mut offset = log.log_start_offset();
-        while offset < log.end_offset() {
-            let bytes = log.read_bytes(offset, 1 << 20).map_err(|e| e.to_string())?;
-            match read_batches(&bytes, &mut out).map_err(|e| format!("{OFFSETS_TOPIC}-{partition}: {e}"))? {
-                Some(next) if next > offset => offset = next,
-                _ => break,
-            }
-        }
+        internal_topic::read_all(&log, |bytes| {
+            read_batches(bytes, &mut out).map_err(|e| format!("{OFFSETS_TOPIC}-{partition}: {e}"))
+        })?;
         Ok(out)
     }
 }

@@ -114,6 +114,9 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
             Outcome::Delayed(operation) => operation.await,
             ready => ready,
         };
+        if matches!(outcome, Outcome::Close) {
+            return Err(invalid(format!("the handler of an API {key} request failed")));
+        }
         let written = write_response(&mut stream, &mut out, key, header_version, correlation_id, outcome).await?;
         queue
             .metrics()
