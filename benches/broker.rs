@@ -17,18 +17,15 @@ mod ram_broker;
 #[path = "support/latency.rs"]
 mod latency;
 
+#[path = "support/load.rs"]
+mod load;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use gregor::server::{Server, ServerConfig};
 use hdrhistogram::Histogram;
-use latency::Latency;
-use rdkafka::bindings;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
 
 /// Loopback TCP throughput: one writer, one reader, 1 MiB writes.
 fn loopback_bytes_per_second(total: usize) -> f64 {
@@ -85,80 +82,14 @@ fn process_cpu_seconds() -> f64 {
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
+/// The bench's producer: acks=1.
 fn produce(bootstrap: &str, topic: &str, records: usize, size: usize) -> (f64, Histogram<u64>) {
-    let context = Latency::new();
-    let producer: BaseProducer<Latency> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("acks", "1")
-        .set("linger.ms", "5")
-        .set("queue.buffering.max.messages", "1000000")
-        .create_with_context(context)
-        .unwrap();
-    let value = vec![b'x'; size];
-    let start = Instant::now();
-    for _ in 0..records {
-        let mut record: BaseRecord<(), [u8], Box<Instant>> =
-            BaseRecord::with_opaque_to(topic, Box::new(Instant::now())).payload(&value[..]);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    producer.poll(Duration::from_millis(1));
-                    record = back;
-                }
-            }
-        }
-        producer.poll(Duration::ZERO);
-    }
-    producer.flush(Duration::from_secs(120)).unwrap();
-    let rate = records as f64 / start.elapsed().as_secs_f64();
-    let histogram = producer.context().histogram.lock().unwrap().clone();
-    (rate, histogram)
+    load::produce(bootstrap, topic, records, size, &[("acks", "1")], None)
 }
 
+/// The bench's consumer.
 fn consume(bootstrap: &str, topic: &str, records: usize) -> (f64, u64) {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "bench")
-        .set("enable.auto.commit", "false")
-        .set("fetch.max.bytes", "52428800")
-        .set("max.partition.fetch.bytes", "10485760")
-        .create()
-        .unwrap();
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
-    consumer.assign(&assignment).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    // The clock starts at the first record: connecting, metadata and the
-    // offset lookup take the same time on any broker and are not throughput.
-    let mut start = None;
-    let (mut n, mut bytes) = (0usize, 0u64);
-    // Messages in batches of up to 10 000 from librdkafka's consumer queue
-    // (`rd_kafka_consume_batch_queue`, what confluent-kafka's consume(n)
-    // calls): one poll per message costs this client more than the broker.
-    let queue = unsafe { bindings::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
-    assert!(!queue.is_null(), "no consumer queue");
-    let mut batch = vec![std::ptr::null_mut(); 10_000];
-    while n < records && Instant::now() < deadline {
-        let got = unsafe { bindings::rd_kafka_consume_batch_queue(queue, 100, batch.as_mut_ptr(), batch.len()) };
-        for &message in &batch[..usize::try_from(got).unwrap_or(0)] {
-            start.get_or_insert_with(Instant::now);
-            // SAFETY: librdkafka handed us these messages; each is destroyed once.
-            unsafe {
-                assert_eq!(
-                    (*message).err,
-                    bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
-                );
-                n += 1;
-                bytes += (*message).len as u64;
-                bindings::rd_kafka_message_destroy(message);
-            }
-        }
-    }
-    unsafe { bindings::rd_kafka_queue_destroy(queue) };
-    assert_eq!(n, records, "consumed everything");
-    let elapsed = start.map_or(f64::INFINITY, |s| s.elapsed().as_secs_f64());
-    (bytes as f64 / elapsed, bytes)
+    load::consume(bootstrap, topic, records, &[])
 }
 
 fn main() {

@@ -75,8 +75,32 @@ async fn deliver(broker: Arc<Broker>, connections: Connections, request: MarkerR
                 }
             }
         }
+        let local = broker.config().node_id;
+        if by_leader.len() == 1 && by_leader.contains_key(&local) && by_leader[&local].len() == pending.len() {
+            // Every marker goes to this broker: write them and, when all
+            // landed, complete the transaction in one blocking call (the
+            // producer's next transaction waits for that completion).
+            let (broker, coordinator, asked) = (broker.clone(), coordinator.clone(), pending.clone());
+            let id = request.id;
+            let done = tokio::task::spawn_blocking(move || {
+                let outcomes = broker.write_txn_markers(marker, &asked, MARKER_TIMEOUT_MS);
+                let left = unwritten(&asked, outcomes);
+                if left.is_empty() {
+                    coordinator.markers_written(id);
+                }
+                left
+            })
+            .await;
+            match done {
+                Ok(left) if left.is_empty() => return,
+                Ok(left) => pending = left,
+                Err(e) => tracing::error!("writing transaction markers failed: {e}"),
+            }
+            tokio::time::sleep(RETRY_BACKOFF).await;
+            continue;
+        }
         for (leader, partitions) in by_leader {
-            let outcomes = if leader == broker.config().node_id {
+            let outcomes = if leader == local {
                 let broker = broker.clone();
                 let asked = partitions.clone();
                 tokio::task::spawn_blocking(move || broker.write_txn_markers(marker, &asked, MARKER_TIMEOUT_MS))
@@ -85,12 +109,8 @@ async fn deliver(broker: Arc<Broker>, connections: Connections, request: MarkerR
             } else {
                 send(&broker, &connections, leader, marker, &partitions).await
             };
-            for (tp, outcome) in partitions.iter().zip(outcomes) {
-                match outcome {
-                    Ok(()) | Err(ResponseError::UnknownTopicOrPartition) => pending.retain(|p| p != tp),
-                    Err(e) => tracing::debug!(%tp, ?e, "transaction marker not written yet; retrying"),
-                }
-            }
+            let left = unwritten(&partitions, outcomes);
+            pending.retain(|p| !partitions.contains(p) || left.contains(p));
         }
         if pending.is_empty() {
             let id = request.id;
@@ -99,6 +119,25 @@ async fn deliver(broker: Arc<Broker>, connections: Connections, request: MarkerR
         }
         tokio::time::sleep(RETRY_BACKOFF).await;
     }
+}
+
+/// The partitions of `asked` whose marker is not written yet (a deleted
+/// topic's partition needs none: Kafka drops it); missing outcomes count
+/// as not written.
+fn unwritten(asked: &[TopicPartition], outcomes: Vec<Result<(), ResponseError>>) -> Vec<TopicPartition> {
+    let mut outcomes = outcomes.into_iter();
+    asked
+        .iter()
+        .filter(|tp| match outcomes.next() {
+            Some(Ok(())) | Some(Err(ResponseError::UnknownTopicOrPartition)) => false,
+            Some(Err(e)) => {
+                tracing::debug!(%tp, ?e, "transaction marker not written yet; retrying");
+                true
+            }
+            None => true,
+        })
+        .cloned()
+        .collect()
 }
 
 /// WriteTxnMarkers to broker `leader`; each partition's outcome (all

@@ -10,7 +10,7 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, TopicName};
 
 use super::str_bytes;
-use super::transaction::{answered, fenced_code_known};
+use super::transaction::{after_completion, answered, fenced_code_known, is_concurrent};
 use gregor_broker::Broker;
 use gregor_log::TopicPartition;
 use gregor_transaction::TransactionError;
@@ -38,12 +38,18 @@ pub fn handle(broker: &Broker, request: AddPartitionsToTxnRequest, version: i16)
     } else {
         let partitions: Vec<TopicPartition> = known.into_iter().flatten().collect();
         let coordinator = broker.transactions().coordinator();
-        let answer = answered(coordinator.add_partitions(
-            &request.v3_and_below_transactional_id.0,
-            request.v3_and_below_producer_id.0,
-            request.v3_and_below_producer_epoch,
-            partitions.clone(),
-        ));
+        let ask = || {
+            answered(coordinator.add_partitions(
+                &request.v3_and_below_transactional_id.0,
+                request.v3_and_below_producer_id.0,
+                request.v3_and_below_producer_epoch,
+                partitions.clone(),
+            ))
+        };
+        let answer = after_completion(ask, |a| {
+            a.as_ref()
+                .is_some_and(|results| !results.is_empty() && results.iter().all(|(_, r)| is_concurrent(r)))
+        });
         let fenced_known = fenced_code_known(version, 2);
         partitions
             .iter()
