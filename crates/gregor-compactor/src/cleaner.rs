@@ -133,9 +133,9 @@ fn first_batch_timestamp(log: &Log, offset: u64) -> Result<Option<i64>> {
 /// reads no batch of its transaction and its segment has been clean for
 /// `delete.retention.ms` (the tombstones' horizon); an ABORT marker's
 /// `.txnindex` entry stays only while a batch of its transaction does.
-/// Each producer's last batch with a sequence (emptied if need be) and the
-/// markers after it are kept, so that producer state rebuilt from the log
-/// is what it was.
+/// Each producer's last batch with a sequence (emptied if need be) and its
+/// last marker are kept, so that producer state rebuilt from the log is
+/// what it was.
 pub fn clean_log(
     log: &Log,
     target: Cleanable,
@@ -208,7 +208,7 @@ pub fn clean_log(
         (Some(first), Some(last)) => BatchCleaner {
             map: &*map,
             txns: TransactionWalk::new(log.aborted_transactions(first.base_offset, last.end_offset)?),
-            tails: ProducerTails::of(&log.producer_states()),
+            tails: ProducerTails::of(&log.producer_states(), markers_of(log, &candidates)?),
         },
         _ => BatchCleaner {
             map: &*map,
@@ -313,7 +313,7 @@ impl BatchCleaner<'_> {
             // An unreadable control batch counts as one of unknown type: kept.
             let marker = EndTransactionMarker::of_batch(batch, header).unwrap_or(None);
             let fate = self.txns.on_control_batch(header, marker);
-            if fate.has_data || !deletes_expire || self.tails.holds(header, marker.as_ref()) {
+            if fate.has_data || !deletes_expire || self.tails.holds(header) {
                 return Ok(Cleaned::Kept(batch.to_vec(), fate.index_entry));
             }
             stats.markers_removed += 1;
@@ -346,7 +346,7 @@ impl BatchCleaner<'_> {
                 rebuild_with_records(batch, header, &[])?
             };
             // A producer's last batch stays, empty, for its sequence.
-            return Ok(if self.tails.holds(header, None) {
+            return Ok(if self.tails.holds(header) {
                 Cleaned::Kept(empty, None)
             } else {
                 Cleaned::Removed(empty)
@@ -357,6 +357,15 @@ impl BatchCleaner<'_> {
         }
         rebuild_with_records(batch, header, &retained).map(|b| Cleaned::Kept(b, None))
     }
+}
+
+/// The transaction markers of `segments`, in log order.
+fn markers_of(log: &Log, segments: &[&SegmentInfo]) -> Result<Vec<(BatchHeader, EndTransactionMarker)>> {
+    let mut markers = Vec::new();
+    for s in segments {
+        markers.extend(log.segment_markers(s.base_offset)?);
+    }
+    Ok(markers)
 }
 
 /// The records of a batch, decompressed if need be; `None` (with a warning)

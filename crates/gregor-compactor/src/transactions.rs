@@ -123,8 +123,9 @@ impl TransactionWalk {
 struct Tail {
     /// Last offset of its last batch with a sequence.
     last_data_offset: Option<u64>,
-    epoch: i16,
-    coordinator_epoch: i32,
+    /// Offset of its last marker in the cleaned segments, if written with
+    /// its current epoch and coordinator epoch.
+    last_marker: Option<u64>,
 }
 
 /// The batches the cleaner keeps for the producers the log knows, so that
@@ -132,45 +133,55 @@ struct Tail {
 ///
 /// - the data batch holding a producer's last sequence (kept, empty if all
 ///   its records are cleaned — Kafka's rule);
-/// - the markers after it written with the producer's current epoch and
-///   coordinator epoch (Kafka keeps such a marker only when the producer
-///   has no data batch; gregor keeps it always, so that the coordinator
-///   epoch that fences stale markers survives a rebuild too).
+/// - its last marker among the cleaned segments when that marker carries
+///   its current epoch and coordinator epoch. Kafka keeps a marker only for
+///   a producer without a data batch, and empties it; gregor keeps it
+///   whole, so that the coordinator epoch that fences stale markers
+///   survives a rebuild too.
 #[derive(Debug, Default)]
 pub(crate) struct ProducerTails(HashMap<i64, Tail>);
 
 impl ProducerTails {
-    /// The tails of `states` (the log's producer state when the pass starts;
-    /// a producer appending meanwhile only moves its tail into the
-    /// uncleaned part of the log).
-    pub(crate) fn of(states: &ProducerStates) -> Self {
-        Self(
-            states
-                .iter()
-                .map(|(id, e)| {
-                    let tail = Tail {
-                        last_data_offset: e.last_data_offset(),
-                        epoch: e.epoch,
-                        coordinator_epoch: e.coordinator_epoch,
-                    };
-                    (id, tail)
-                })
-                .collect(),
-        )
+    /// The tails of `states` (the log's producer state when the pass
+    /// starts: a producer appending meanwhile only moves its tail into the
+    /// uncleaned part of the log), given the markers of the segments to be
+    /// cleaned, in log order.
+    pub(crate) fn of(
+        states: &ProducerStates,
+        markers: impl IntoIterator<Item = (BatchHeader, EndTransactionMarker)>,
+    ) -> Self {
+        let mut tails: HashMap<i64, Tail> = states
+            .iter()
+            .map(|(id, e)| {
+                let tail = Tail {
+                    last_data_offset: e.last_data_offset(),
+                    last_marker: None,
+                };
+                (id, tail)
+            })
+            .collect();
+        for (header, marker) in markers {
+            let Some(entry) = states.get(header.producer_id) else {
+                continue;
+            };
+            if header.producer_epoch == entry.epoch && marker.coordinator_epoch == entry.coordinator_epoch {
+                if let Some(tail) = tails.get_mut(&header.producer_id) {
+                    tail.last_marker = Some(header.base_offset);
+                }
+            }
+        }
+        Self(tails)
     }
 
     /// True when the batch holds part of its producer's current state.
-    pub(crate) fn holds(&self, header: &BatchHeader, marker: Option<&EndTransactionMarker>) -> bool {
+    pub(crate) fn holds(&self, header: &BatchHeader) -> bool {
         let Some(tail) = self.0.get(&header.producer_id).filter(|_| header.producer_id >= 0) else {
             return false;
         };
-        if !header.is_control() {
-            return tail.last_data_offset == Some(header.last_offset());
+        if header.is_control() {
+            tail.last_marker == Some(header.base_offset)
+        } else {
+            tail.last_data_offset == Some(header.last_offset())
         }
-        marker.is_some_and(|m| {
-            header.producer_epoch == tail.epoch
-                && m.coordinator_epoch == tail.coordinator_epoch
-                && tail.last_data_offset.is_none_or(|last| header.base_offset > last)
-        })
     }
 }

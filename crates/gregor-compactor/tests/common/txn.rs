@@ -102,7 +102,8 @@ pub fn plain(log: &Log, keys: &[u32]) -> AppendInfo {
 pub struct Passes {
     /// Everything below is clean.
     pub checkpoint: u64,
-    memory: usize,
+    /// Bytes of the offset map of the next pass.
+    pub memory: usize,
 }
 
 impl Passes {

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use super::Log;
-use crate::batch::validate_batch_integrity;
+use crate::batch::{validate_batch_integrity, BatchHeader, EndTransactionMarker};
 use crate::error::{IoContext, LogError, Result};
 use crate::region::FileRegion;
 use crate::segment::Segment;
@@ -88,6 +88,20 @@ impl Log {
             len: size,
             first_batch_offset: base_offset,
         }))
+    }
+
+    /// The transaction markers of the segment starting at `base_offset`,
+    /// with their batch headers, in order (a header walk: only control
+    /// batches are read whole). The cleaner uses them to keep each
+    /// producer's last marker.
+    pub fn segment_markers(&self, base_offset: u64) -> Result<Vec<(BatchHeader, EndTransactionMarker)>> {
+        let Some(segment) = self.segments.read().get(&base_offset).cloned() else {
+            return Ok(Vec::new());
+        };
+        let batches = segment
+            .batches_from(base_offset)
+            .context(|| format!("reading the markers of segment {base_offset} in {}", self.dir.display()))?;
+        Ok(batches.into_iter().filter_map(|(h, m)| Some((h, m?))).collect())
     }
 
     /// Starts the replacement of the consecutive, non-active segments
