@@ -1,16 +1,18 @@
 //! One cleaning pass over one log: what is cleanable, the offset map over
 //! the dirty section, and the rewrite of every cleanable segment.
 
-use std::collections::HashMap;
 use std::os::unix::fs::FileExt;
 
-use gregor_log::batch::{rebuild_with_records, record_section, BatchHeader, Records, BATCH_HEADER_SIZE};
-use gregor_log::{FileRegion, Log, SegmentInfo};
+use gregor_log::batch::{
+    rebuild_with_records, record_section, BatchError, BatchHeader, EndTransactionMarker, Records, BATCH_HEADER_SIZE,
+};
+use gregor_log::{AbortedTxn, FileRegion, Log, SegmentInfo};
 use tracing::{info, warn};
 
 use crate::error::{CompactorError, Result};
 use crate::offset_map::OffsetMap;
 use crate::throttle::Throttler;
+use crate::transactions::{ProducerTails, TransactionWalk};
 
 /// The part of a log a pass may clean, and how dirty it is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,8 +55,11 @@ pub struct CleanStats {
     pub bytes_written: u64,
     /// Records read.
     pub records_read: u64,
-    /// Records removed (superseded values and expired tombstones).
+    /// Records removed (superseded values, expired tombstones, records of
+    /// aborted transactions).
     pub records_removed: u64,
+    /// Transaction markers (control batches) removed.
+    pub markers_removed: u64,
     /// Segments replaced.
     pub segments_replaced: usize,
 }
@@ -122,10 +127,15 @@ fn first_batch_timestamp(log: &Log, offset: u64) -> Result<Option<i64>> {
 /// touched. Compressed batches are decompressed, filtered and compressed
 /// again with their codec.
 ///
-/// Transactions (KIP-98): control batches (markers) are kept as they are
-/// and never enter the map; records of aborted transactions never enter
-/// the map either (they must not supersede a committed value) and are
-/// dropped; the rewritten segments keep their transaction index entries.
+/// Transactions (KIP-98), as Kafka's cleaner: records of aborted
+/// transactions never enter the map (they must not supersede a committed
+/// value) and are dropped. A COMMIT or ABORT marker is removed once a pass
+/// reads no batch of its transaction and its segment has been clean for
+/// `delete.retention.ms` (the tombstones' horizon); an ABORT marker's
+/// `.txnindex` entry stays only while a batch of its transaction does.
+/// Each producer's last batch with a sequence (emptied if need be) and its
+/// last marker are kept, so that producer state rebuilt from the log is
+/// what it was.
 pub fn clean_log(
     log: &Log,
     target: Cleanable,
@@ -140,19 +150,29 @@ pub fn clean_log(
         ..Default::default()
     };
 
-    let aborted = AbortedRanges::of(log, target.first_uncleanable)?;
-
     // 1. The offset map over the dirty section.
     map.clear();
     let mut map_end = target.first_uncleanable;
-    'build: for s in segments
+    let dirty: Vec<&SegmentInfo> = segments
         .iter()
         .filter(|s| s.end_offset > target.first_dirty && s.base_offset < target.first_uncleanable)
-    {
+        .collect();
+    let mut txns = match dirty.first() {
+        Some(first) => TransactionWalk::new(log.aborted_transactions(first.base_offset, target.first_uncleanable)?),
+        None => TransactionWalk::default(),
+    };
+    'build: for s in dirty {
         let region = log.segment_region(s.base_offset).ok_or_else(|| gone(s))?;
         let mut full_at = None;
         for_each_batch(&region, s.base_offset, throttler, |batch, header| {
-            if full_at.is_some() || header.is_control() || aborted.contains(&header) {
+            if full_at.is_some() {
+                return;
+            }
+            if header.is_control() {
+                txns.on_control_batch(&header, EndTransactionMarker::of_batch(batch, &header).ok().flatten());
+                return;
+            }
+            if txns.on_data_batch(&header) {
                 return;
             }
             let Some(section) = readable_section(batch, &header) else {
@@ -184,6 +204,18 @@ pub fn clean_log(
         .iter()
         .filter(|s| s.base_offset < map_end)
         .collect();
+    let mut pass = match (candidates.first(), candidates.last()) {
+        (Some(first), Some(last)) => BatchCleaner {
+            map: &*map,
+            txns: TransactionWalk::new(log.aborted_transactions(first.base_offset, last.end_offset)?),
+            tails: ProducerTails::of(&log.producer_states(), markers_of(log, &candidates)?),
+        },
+        _ => BatchCleaner {
+            map: &*map,
+            txns: TransactionWalk::default(),
+            tails: ProducerTails::default(),
+        },
+    };
     for group in group_segments(
         &candidates,
         u64::from(config.segment_bytes),
@@ -191,10 +223,12 @@ pub fn clean_log(
     ) {
         let bases: Vec<u64> = group.iter().map(|s| s.base_offset).collect();
         let mut rewrite = log.begin_rewrite(&bases)?;
-        let mut last_dropped: Option<Vec<u8>> = None;
+        let mut last_removed: Option<Vec<u8>> = None;
         for s in &group {
-            let was_clean = s.end_offset <= target.first_dirty;
-            let tombstones_expire = was_clean && s.last_modified_ms < delete_horizon;
+            // Tombstones and removable markers go once their segment has
+            // been clean for delete.retention.ms (a cleaned segment's time
+            // is when it was written).
+            let deletes_expire = s.end_offset <= target.first_dirty && s.last_modified_ms < delete_horizon;
             let region = log.segment_region(s.base_offset).ok_or_else(|| gone(s))?;
             let mut failure = None;
             for_each_batch(&region, s.base_offset, throttler, |batch, header| {
@@ -202,50 +236,25 @@ pub fn clean_log(
                     return;
                 }
                 stats.bytes_read += batch.len() as u64;
-                let discard = aborted.contains(&header);
-                let kept = match readable_section(batch, &header) {
-                    _ if header.is_control() => Ok(Some(batch.to_vec())),
-                    None => Ok(Some(batch.to_vec())),
-                    Some(section) => {
-                        let records: Vec<_> = Records::from_section(&section, header.record_count).flatten().collect();
-                        stats.records_read += records.len() as u64;
-                        let retained: Vec<_> = records
-                            .iter()
-                            .filter(|r| {
-                                let offset = header.base_offset + r.offset_delta as u64;
-                                let superseded = r.key.and_then(|k| map.get(k)).is_some_and(|latest| offset < latest);
-                                let expired_tombstone = r.value.is_none() && tombstones_expire;
-                                !(discard || superseded || expired_tombstone)
-                            })
-                            .cloned()
-                            .collect();
-                        stats.records_removed += (records.len() - retained.len()) as u64;
-                        if retained.len() == records.len() {
-                            Ok(Some(batch.to_vec()))
-                        } else if retained.is_empty() {
-                            rebuild_with_records(batch, &header, &[]).map(|empty| {
-                                last_dropped = Some(empty);
-                                None
-                            })
-                        } else {
-                            rebuild_with_records(batch, &header, &retained).map(Some)
-                        }
+                let (bytes, index_entry) = match pass.clean(batch, &header, deletes_expire, &mut stats) {
+                    Ok(Cleaned::Kept(bytes, index_entry)) => (bytes, index_entry),
+                    Ok(Cleaned::Removed(empty)) => {
+                        last_removed = Some(empty);
+                        return;
                     }
-                };
-                let kept = match kept {
-                    Ok(kept) => kept,
                     Err(e) => {
                         // Compressing again failed: keep the batch as it was.
                         warn!(base_offset = header.base_offset, error = %e, "batch kept uncleaned");
-                        Some(batch.to_vec())
+                        (batch.to_vec(), None)
                     }
                 };
-                if let Some(bytes) = kept {
-                    stats.bytes_written += bytes.len() as u64;
-                    throttler.account(bytes.len() as u64);
-                    if let Err(e) = rewrite.append(&bytes) {
-                        failure = Some(e);
-                    }
+                stats.bytes_written += bytes.len() as u64;
+                throttler.account(bytes.len() as u64);
+                let appended = rewrite
+                    .append(&bytes)
+                    .and_then(|()| index_entry.map_or(Ok(()), |txn| rewrite.append_aborted(txn)));
+                if let Err(e) = appended {
+                    failure = Some(e);
                 }
             })?;
             if let Some(e) = failure {
@@ -255,7 +264,7 @@ pub fn clean_log(
         if rewrite.size() == 0 {
             // Keep the group's offset range spoken for: an empty batch with
             // the last batch's offsets (as Kafka keeps one).
-            if let Some(empty) = last_dropped {
+            if let Some(empty) = last_removed {
                 rewrite.append(&empty)?;
             }
         }
@@ -267,38 +276,96 @@ pub fn clean_log(
         read = stats.bytes_read,
         written = stats.bytes_written,
         removed = stats.records_removed,
+        markers_removed = stats.markers_removed,
         ratio = format!("{:.2}", stats.bytes_written as f64 / stats.bytes_read.max(1) as f64),
         "cleaned log"
     );
     Ok(stats)
 }
 
-/// The offset ranges of the aborted transactions below `upper_bound`, by
-/// producer: a transactional data batch starting inside one of its
-/// producer's ranges belongs to an aborted transaction.
-struct AbortedRanges(HashMap<i64, Vec<(u64, u64)>>);
+/// What becomes of one batch.
+enum Cleaned {
+    /// Written as these bytes; for an ABORT marker kept with its
+    /// transaction's batches, its transaction index entry.
+    Kept(Vec<u8>, Option<AbortedTxn>),
+    /// Removed; its empty form keeps a group's offsets if nothing else does.
+    Removed(Vec<u8>),
+}
 
-impl AbortedRanges {
-    fn of(log: &Log, upper_bound: u64) -> Result<Self> {
-        let mut ranges: HashMap<i64, Vec<(u64, u64)>> = HashMap::new();
-        for txn in log.aborted_transactions(log.log_start_offset(), upper_bound)? {
-            ranges
-                .entry(txn.producer_id)
-                .or_default()
-                .push((txn.first_offset, txn.last_offset));
+/// The rules of one pass, applied batch by batch in log order.
+struct BatchCleaner<'a> {
+    map: &'a OffsetMap,
+    txns: TransactionWalk,
+    tails: ProducerTails,
+}
+
+impl BatchCleaner<'_> {
+    /// Cleans one batch of a segment whose tombstones and removable
+    /// markers may go when `deletes_expire`.
+    fn clean(
+        &mut self,
+        batch: &[u8],
+        header: &BatchHeader,
+        deletes_expire: bool,
+        stats: &mut CleanStats,
+    ) -> std::result::Result<Cleaned, BatchError> {
+        if header.is_control() {
+            // An unreadable control batch counts as one of unknown type: kept.
+            let marker = EndTransactionMarker::of_batch(batch, header).unwrap_or(None);
+            let fate = self.txns.on_control_batch(header, marker);
+            if fate.has_data || !deletes_expire || self.tails.holds(header) {
+                return Ok(Cleaned::Kept(batch.to_vec(), fate.index_entry));
+            }
+            stats.markers_removed += 1;
+            return rebuild_with_records(batch, header, &[]).map(Cleaned::Removed);
         }
-        Ok(Self(ranges))
-    }
-
-    fn contains(&self, header: &BatchHeader) -> bool {
-        header.is_transactional()
-            && !header.is_control()
-            && self.0.get(&header.producer_id).is_some_and(|ranges| {
-                ranges
-                    .iter()
-                    .any(|(first, marker)| (*first..*marker).contains(&header.base_offset))
+        let aborted = self.txns.on_data_batch(header);
+        let Some(section) = readable_section(batch, header) else {
+            return Ok(Cleaned::Kept(batch.to_vec(), None));
+        };
+        let records: Vec<_> = Records::from_section(&section, header.record_count).flatten().collect();
+        stats.records_read += records.len() as u64;
+        let retained: Vec<_> = records
+            .iter()
+            .filter(|r| {
+                let offset = header.base_offset + r.offset_delta as u64;
+                let superseded = r
+                    .key
+                    .and_then(|k| self.map.get(k))
+                    .is_some_and(|latest| offset < latest);
+                let expired_tombstone = r.value.is_none() && deletes_expire;
+                !(aborted || superseded || expired_tombstone)
             })
+            .cloned()
+            .collect();
+        stats.records_removed += (records.len() - retained.len()) as u64;
+        if retained.is_empty() {
+            let empty = if records.is_empty() {
+                batch.to_vec()
+            } else {
+                rebuild_with_records(batch, header, &[])?
+            };
+            // A producer's last batch stays, empty, for its sequence.
+            return Ok(if self.tails.holds(header) {
+                Cleaned::Kept(empty, None)
+            } else {
+                Cleaned::Removed(empty)
+            });
+        }
+        if retained.len() == records.len() {
+            return Ok(Cleaned::Kept(batch.to_vec(), None));
+        }
+        rebuild_with_records(batch, header, &retained).map(|b| Cleaned::Kept(b, None))
     }
+}
+
+/// The transaction markers of `segments`, in log order.
+fn markers_of(log: &Log, segments: &[&SegmentInfo]) -> Result<Vec<(BatchHeader, EndTransactionMarker)>> {
+    let mut markers = Vec::new();
+    for s in segments {
+        markers.extend(log.segment_markers(s.base_offset)?);
+    }
+    Ok(markers)
 }
 
 /// The records of a batch, decompressed if need be; `None` (with a warning)

@@ -17,6 +17,12 @@
 //!   `min.cleanable.dirty.ratio`, throttled by
 //!   `log.cleaner.io.max.bytes.per.second`.
 //!
+//! Transactions follow Kafka's rules: nothing from the first unstable
+//! offset on is cleaned, records of aborted transactions are dropped, a
+//! COMMIT or ABORT marker goes once its transaction has no batch left and
+//! `delete.retention.ms` has passed, and each producer's last batch stays
+//! (empty if need be) so that its state can be rebuilt from the log.
+//!
 //! Compressed batches are decompressed, filtered and compressed again with
 //! their own codec (a batch left empty is written uncompressed, as Kafka
 //! does). It never touches the active segment and never changes an offset.
@@ -28,6 +34,7 @@ mod error;
 mod manager;
 mod offset_map;
 mod throttle;
+mod transactions;
 
 pub use cleaner::{clean_log, cleanable, CleanStats, Cleanable};
 pub use error::{CompactorError, Result};

@@ -1,6 +1,8 @@
 //! Helpers: logs of keyed updates and their key → value view.
 #![allow(dead_code)]
 
+pub mod txn;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;

@@ -158,7 +158,9 @@ fn write_optional_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
 /// it: base offset, `lastOffsetDelta` and producer fields are kept, so
 /// offsets keep their meaning; count, length, max timestamp and CRC are
 /// recomputed. The records are compressed again with the batch's codec; a
-/// batch left without records is written uncompressed, as Kafka does.
+/// batch left without records is written uncompressed and keeps its max
+/// timestamp, as Kafka's empty batches do (a producer's last batch kept
+/// empty still tells a rebuilt producer state when it last wrote).
 pub fn rebuild_with_records(
     batch: &[u8],
     header: &BatchHeader,
@@ -193,7 +195,7 @@ pub fn rebuild_with_records(
         out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
     }
     out[57..61].copy_from_slice(&(retained.len() as i32).to_be_bytes());
-    if header.timestamp_type() == TimestampType::CreateTime {
+    if header.timestamp_type() == TimestampType::CreateTime && !retained.is_empty() {
         let max = retained
             .iter()
             .map(|r| header.base_timestamp + r.timestamp_delta)

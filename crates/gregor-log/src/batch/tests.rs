@@ -78,6 +78,19 @@ fn rebuilt_batches_keep_offsets_and_validate() {
     let again: Vec<_> = Records::new(&rebuilt, &h).map(Result::unwrap).collect();
     assert_eq!(again[1].offset_delta, 2);
     assert_eq!(again[1].key, Some(&b"k3"[..]));
+    // Emptied, it keeps its offsets, producer fields and max timestamp.
+    let empty = rebuild_with_records(&batch, &header, &[]).unwrap();
+    let e = validate_batch_integrity(&empty).unwrap();
+    assert_eq!((e.base_offset, e.last_offset(), e.record_count), (100, 102, 0));
+    assert_eq!(
+        (e.producer_id, e.producer_epoch, e.base_sequence, e.max_timestamp),
+        (
+            header.producer_id,
+            header.producer_epoch,
+            header.base_sequence,
+            header.max_timestamp
+        )
+    );
 }
 
 #[test]

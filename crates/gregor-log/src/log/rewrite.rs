@@ -2,9 +2,9 @@
 //! output), so that a crash at any point leaves a consistent log.
 //!
 //! The new segment is written as `<base>.{log,index,timeindex,txnindex}.cleaned`
-//! (the transaction index holds the replaced segments' entries: the cleaner
-//! keeps transaction markers),
-//! flushed, renamed to `.swap`; then, under the append lock, the old
+//! (the transaction index holds the entries the cleaner hands over with
+//! [`SegmentRewrite::append_aborted`]: those of the ABORT markers it kept
+//! whose transaction still had records), flushed, renamed to `.swap`; then, under the append lock, the old
 //! segments are renamed to `.deleted` and the swap files to their live
 //! names, and the `.deleted` files removed. On open, `.cleaned` files are
 //! dropped (the swap never started) and `.swap` files complete the swap
@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use super::Log;
-use crate::batch::validate_batch_integrity;
+use crate::batch::{validate_batch_integrity, BatchHeader, EndTransactionMarker};
 use crate::error::{IoContext, LogError, Result};
 use crate::region::FileRegion;
 use crate::segment::Segment;
@@ -25,6 +25,7 @@ pub struct SegmentRewrite {
     replaced: Vec<u64>,
     next_offset: u64,
     index_interval: u32,
+    aborted: Vec<AbortedTxn>,
 }
 
 impl SegmentRewrite {
@@ -46,6 +47,22 @@ impl SegmentRewrite {
             .append(batch, &[(0, header)], self.index_interval)
             .context(|| "writing a rewritten segment".to_string())?;
         self.next_offset = header.next_offset();
+        Ok(())
+    }
+
+    /// Adds an entry to the new segment's transaction index: the aborted
+    /// transaction whose ABORT marker (at `txn.last_offset`) was the last
+    /// batch appended. Entries come in marker order, as in the index.
+    pub fn append_aborted(&mut self, txn: AbortedTxn) -> Result<()> {
+        let after_previous = self.aborted.last().is_none_or(|p| txn.last_offset > p.last_offset);
+        if !after_previous || txn.last_offset < self.segment.base_offset() || txn.last_offset >= self.next_offset {
+            return Err(LogError::Partition(format!(
+                "aborted transaction {txn:?} does not end at a marker of the rewrite of segment {} (next offset {})",
+                self.segment.base_offset(),
+                self.next_offset
+            )));
+        }
+        self.aborted.push(txn);
         Ok(())
     }
 
@@ -73,6 +90,20 @@ impl Log {
         }))
     }
 
+    /// The transaction markers of the segment starting at `base_offset`,
+    /// with their batch headers, in order (a header walk: only control
+    /// batches are read whole). The cleaner uses them to keep each
+    /// producer's last marker.
+    pub fn segment_markers(&self, base_offset: u64) -> Result<Vec<(BatchHeader, EndTransactionMarker)>> {
+        let Some(segment) = self.segments.read().get(&base_offset).cloned() else {
+            return Ok(Vec::new());
+        };
+        let batches = segment
+            .batches_from(base_offset)
+            .context(|| format!("reading the markers of segment {base_offset} in {}", self.dir.display()))?;
+        Ok(batches.into_iter().filter_map(|(h, m)| Some((h, m?))).collect())
+    }
+
     /// Starts the replacement of the consecutive, non-active segments
     /// `replaced` (base offsets, oldest first) by one new segment.
     pub fn begin_rewrite(&self, replaced: &[u64]) -> Result<SegmentRewrite> {
@@ -87,6 +118,7 @@ impl Log {
             replaced: replaced.to_vec(),
             next_offset: base,
             index_interval: config.index_interval_bytes,
+            aborted: Vec::new(),
         })
     }
 
@@ -94,7 +126,12 @@ impl Log {
     /// leaving the log as it was, if those segments changed meanwhile
     /// (retention, truncation, or one became active).
     pub fn commit_rewrite(&self, rewrite: SegmentRewrite) -> Result<()> {
-        let SegmentRewrite { segment, replaced, .. } = rewrite;
+        let SegmentRewrite {
+            segment,
+            replaced,
+            aborted,
+            ..
+        } = rewrite;
         let dir = &self.dir;
         let io = |what: &'static str| {
             move |e: std::io::Error| LogError::Io {
@@ -102,10 +139,9 @@ impl Log {
                 source: e,
             }
         };
-        let carried = self.txn_entries_of(&replaced)?;
         segment
             .txn_index()
-            .append(&carried)
+            .append(&aborted)
             .map_err(io("writing a cleaned segment's transaction index"))?;
         segment.make_inactive().map_err(io("trimming a cleaned segment"))?;
         segment
@@ -148,26 +184,6 @@ impl Log {
                 .context(|| format!("deleting a replaced segment of {}", self.dir.display()))?;
         }
         Ok(())
-    }
-
-    /// The transaction index entries of the segments `bases`, in order.
-    fn txn_entries_of(&self, bases: &[u64]) -> Result<Vec<AbortedTxn>> {
-        let segments: Vec<Arc<Segment>> = {
-            let map = self.segments.read();
-            bases.iter().filter_map(|b| map.get(b).cloned()).collect()
-        };
-        let mut entries = Vec::new();
-        for segment in segments {
-            let found = segment.txn_index().read().context(|| {
-                format!(
-                    "reading the transaction index of segment {} in {}",
-                    segment.base_offset(),
-                    self.dir.display()
-                )
-            })?;
-            entries.extend(found);
-        }
-        Ok(entries)
     }
 
     pub(crate) fn sync_dir(&self) -> Result<()> {
