@@ -30,6 +30,7 @@ from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection
 
 from conftest import Broker, compacted_view
+from kafka.protocol.admin.topics import DeleteRecordsRequest
 from kafka.protocol.admin.transactions import (DescribeProducersRequest, DescribeTransactionsRequest,
                                                ListTransactionsRequest)
 from kafka.protocol.consumer.fetch import FetchRequest
@@ -59,7 +60,8 @@ KNOWN_DIFFERENCES = {
     "message formats v0/v1": "gregor stores RecordBatch v2 only, so it does not serve Produce v0-2 or Fetch v0-3 "
                              "(api_versions compares from gregor's lowest version up: GREGOR_MIN_VERSIONS)",
     "pre-2.x request versions": "ListOffsets v0, OffsetCommit v0-1, OffsetFetch v0, CreateTopics v0-1, "
-                                "DeleteTopics v0, DescribeConfigs v0, OffsetForLeaderEpoch v0-1 are not served "
+                                "DeleteTopics v0, DescribeConfigs v0, OffsetForLeaderEpoch v0-1, WriteTxnMarkers v0 "
+                                "are not served "
                                 "(docs/ARCHITECTURE.md, GREGOR_MIN_VERSIONS)",
     "APIs gregor does not serve": "ACLs, SASL, quotas, reassignment, DescribeCluster, ... are not advertised "
                                   "(open issues); api_versions compares only GREGOR_APIS, and the broker-to-broker "
@@ -1379,9 +1381,42 @@ def txn_offsets_unadded(bootstrap):
     return observed
 
 
+def delete_records(bootstrap):
+    """DeleteRecords (Kafka Streams purges its repartition topics so): the
+    low watermarks, refusals, and what consumers see after."""
+    create(bootstrap, "purged", 2)
+    create(bootstrap, "purged-compacted", 1, {"cleanup.policy": "compact"})
+    raw_produce(bootstrap, "purged", 0, batch([(b"k", b"v", int(time.time() * 1000))] * 5))
+    raw_produce(bootstrap, "purged-compacted", 0, batch([(b"k", b"v", int(time.time() * 1000))]))
+    until_settled(lambda: find_coordinator(bootstrap, "purger", 0)["error_code"])  # __consumer_offsets exists
+
+    def delete(topic, partition, offset, version=2):
+        r = call(bootstrap, DeleteRecordsRequest[version](topics=[(topic, [(partition, offset)])], timeout_ms=10000))
+        p = r["topics"][0]["partitions"][0]
+        return p["error_code"], p["low_watermark"]
+
+    return {
+        "below offset 2": delete("purged", 0, 2),
+        "below offset 1 (already gone)": delete("purged", 0, 1),
+        "past the high watermark": delete("purged", 0, 6),
+        "offset -2": delete("purged", 0, -2),
+        "ListOffsets earliest": list_offset(bootstrap, "purged", 0, -2),
+        # (error, records): the high watermark of an out-of-range answer is
+        # wire_fetch_out_of_range's XFAIL.
+        "Fetch from 1": raw_fetch(bootstrap, "purged", 0, 1)[::2],
+        "Fetch from 2": raw_fetch(bootstrap, "purged", 0, 2),
+        "v0, up to the high watermark (-1)": delete("purged", 0, -1, version=0),
+        "an empty partition, -1": delete("purged", 1, -1),
+        "an unknown partition": delete("purged", 7, 0),
+        "an unknown topic": delete("no-such-topic", 0, 0),
+        "a compacted topic": delete("purged-compacted", 0, 1),
+        "__consumer_offsets": delete("__consumer_offsets", 0, 0),
+    }
+
+
 # The lowest versions gregor serves where Kafka 3.9 serves older ones, per
 # docs/ARCHITECTURE.md's version table (KNOWN_DIFFERENCES).
-GREGOR_MIN_VERSIONS = {0: 3, 1: 4, 2: 1, 8: 2, 9: 1, 19: 2, 20: 1, 23: 2, 32: 1}
+GREGOR_MIN_VERSIONS = {0: 3, 1: 4, 2: 1, 8: 2, 9: 1, 19: 2, 20: 1, 23: 2, 27: 1, 32: 1}
 # Broker-to-broker APIs: gregor serves only its controller's own versions.
 INTER_BROKER = {4, 5, 6}
 
@@ -1400,10 +1435,10 @@ def api_versions(bootstrap):
             for key, (low, high) in ranges.items() if key in GREGOR_APIS}
 
 
-# With the transaction APIs: AddPartitionsToTxn (24) to TxnOffsetCommit (28),
+# With DeleteRecords (21) and the transaction APIs: AddPartitionsToTxn (24) to TxnOffsetCommit (28),
 # DescribeProducers (61), DescribeTransactions (65), ListTransactions (66).
-GREGOR_APIS = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 23, 24, 25, 26, 27, 28, 32, 37, 42,
-               44, 61, 65, 66}
+GREGOR_APIS = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 32, 37,
+               42, 44, 61, 65, 66}
 
 
 def consumer_group(bootstrap):
@@ -1605,7 +1640,8 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      wire_leader_epochs, wire_epoch_ahead, assignment_errors,
                                      committed_unknown, txn_init_producer_id, txn_add_partitions, txn_end,
                                      txn_offsets, txn_describe_list, txn_describe_producers, txn_read_committed,
-                                     txn_produce_errors, txn_produce_unadded, txn_timeout, txn_offsets_unadded)}
+                                     txn_produce_errors, txn_produce_unadded, txn_timeout, txn_offsets_unadded,
+                                     delete_records)}
 
 
 # ---------------------------------------------------------------- the brokers

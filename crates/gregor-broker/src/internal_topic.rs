@@ -100,8 +100,11 @@ pub(crate) fn keyed_batch(records: &[(Vec<u8>, Option<Vec<u8>>)], now: i64) -> V
     batch.build()
 }
 
+/// A keyed record: key, and value or `None` for a tombstone.
+pub(crate) type KeyedRecord = (Vec<u8>, Option<Vec<u8>>);
+
 /// Every keyed record of `log`, oldest first (control batches skipped).
-pub(crate) fn read_keyed(log: &Log) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, String> {
+pub(crate) fn read_keyed(log: &Log) -> Result<Vec<KeyedRecord>, String> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     while offset < log.end_offset() {
