@@ -152,6 +152,27 @@ def test_java_client_transactions(server, version):
     }
 
 
+STREAMS_OUTPUT = {"upper-wrong": "0", "repartition-purged": "true", "counts-above": "0",
+                  "counts-after-restart-above": "0",
+                  "internal-topics": "KSTREAM-AGGREGATE-STATE-STORE-0000000002-changelog,by-word-repartition"}
+
+
+def streams_check(bootstrap, replication, state_dir, records=1000):
+    """StreamsCheck's output, checked (see the tests below)."""
+    out = java_check("StreamsCheck", bootstrap, "words", records, replication, state_dir, package="streams",
+                     timeout=420)
+    got = dict(line.split(" ", 1) for line in out.splitlines())
+
+    def counts(each):
+        return "{" + ", ".join(f"w{i}={each}" for i in range(10)) + "}"
+
+    assert got == dict(STREAMS_OUTPUT, **{
+        "words-upper-app-state": "RUNNING", "words-count-app-state": "RUNNING",
+        "upper-records": str(records), "upper-distinct": str(records),
+        "counts": counts(records // 10), "counts-after-restart": counts(2 * records // 10),
+    }), out
+
+
 def test_kafka_streams_exactly_once_v2(server, tmp_path):
     """Kafka Streams 4.x, processing.guarantee=exactly_once_v2
     (tests/jvm/streams/StreamsCheck.java): a stateless map, then a count by
@@ -160,23 +181,27 @@ def test_kafka_streams_exactly_once_v2(server, tmp_path):
     an empty state dir (its store restored from the changelog). A
     read_committed consumer sees every input mapped once and every count
     exact, never above; Streams purges its repartition topic (DeleteRecords)."""
-    records = 1000
-    out = java_check("StreamsCheck", server.bootstrap, "words", records, 1, str(tmp_path / "state"), package="streams",
-                     timeout=420)
-    got = dict(line.split(" ", 1) for line in out.splitlines())
+    streams_check(server.bootstrap, 1, str(tmp_path / "state"))
 
-    def counts(each):
-        return "{" + ", ".join(f"w{i}={each}" for i in range(10)) + "}"
 
-    assert got == {
-        "words-upper-app-state": "RUNNING",
-        "upper-records": str(records), "upper-distinct": str(records), "upper-wrong": "0",
-        "words-count-app-state": "RUNNING",
-        "repartition-purged": "true",
-        "counts": counts(records // 10), "counts-above": "0",
-        "internal-topics": "KSTREAM-AGGREGATE-STATE-STORE-0000000002-changelog,by-word-repartition",
-        "counts-after-restart": counts(2 * records // 10), "counts-after-restart-above": "0",
-    }, out
+def test_kafka_streams_exactly_once_v2_on_a_cluster(tmp_path):
+    """The same on a 3-broker gregor cluster (a real Kafka 3.9 one with
+    GREGOR_JVM_REFERENCE=1), every topic with replication factor 3: the
+    transaction and group coordinators and the partitions' leaders spread
+    over the brokers, markers sent between them."""
+    if os.environ.get("GREGOR_JVM_REFERENCE"):
+        cluster = kafka.KafkaCluster(3, data_dir=str(tmp_path / "kafka"))
+    else:
+        from conftest import Coordination
+        from test_replication import Cluster
+        coordination = Coordination(str(tmp_path / "coordination"))
+        cluster = Cluster(str(tmp_path / "gregor"), ["--coordination", coordination.address])
+    try:
+        streams_check(cluster.bootstrap, 3, str(tmp_path / "state"))
+    finally:
+        cluster.stop()
+        if not os.environ.get("GREGOR_JVM_REFERENCE"):
+            coordination.stop()
 
 
 def test_java_admin_sees_leaders_as_soon_as_create_topics_answers(server):
