@@ -14,8 +14,9 @@ Where the two differ on purpose, KNOWN_DIFFERENCES says why and the
 scenario compares only what should match; any other difference is an
 `xfail(strict=True)` naming the exact mismatch (XFAIL), so it stays visible
 until gregor is fixed (then the XPASS fails it: remove its entry).
-Scenarios that need exact error codes send requests by hand (`request`),
-since librdkafka maps or hides some. DIFFERENTIAL_DUMP=<file> appends both
+Scenarios that need exact error codes send requests by hand (`request`, or
+`call` with kafka-python's protocol classes), since librdkafka maps or hides
+some. DIFFERENTIAL_DUMP=<file> appends both
 observations of every gregor run to that file."""
 import os
 import socket
@@ -29,14 +30,26 @@ from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection
 
 from conftest import Broker, compacted_view
+from kafka.protocol.admin.topics import DeleteRecordsRequest
+from kafka.protocol.admin.transactions import (DescribeProducersRequest, DescribeTransactionsRequest,
+                                               ListTransactionsRequest)
+from kafka.protocol.consumer.fetch import FetchRequest
+from kafka.protocol.consumer.group import OffsetFetchRequest
+from kafka.protocol.consumer.offsets import ListOffsetsRequest
+from kafka.protocol.metadata.find_coordinator import FindCoordinatorRequest
+from kafka.protocol.producer.transaction import (AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest,
+                                                 InitProducerIdRequest, TxnOffsetCommitRequest)
+from kafka.record import MemoryRecords
 from kafka.record.default_records import DefaultRecordBatchBuilder
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
+from kafka.record.util import calc_crc32c
 from bench.kafka.kafka import SHIPPED, KafkaCluster, missing
 
 # Both brokers run with these properties; Kafka also with the rest of its
 # shipped server.properties (SHIPPED), gregor with those of them it knows
 # (it refuses a property it does not know, KNOWN_DIFFERENCES).
-PROPERTIES = {"auto.create.topics.enable": "false", "log.cleaner.backoff.ms": 100}
+PROPERTIES = {"auto.create.topics.enable": "false", "log.cleaner.backoff.ms": 100,
+              "transaction.abort.timed.out.transaction.cleanup.interval.ms": 500}
 GREGOR_KNOWS = ("num.partitions", "log.segment.bytes", "socket.request.max.bytes", "num.network.threads",
                 "num.io.threads", "group.initial.rebalance.delay.ms")
 TIMEOUT = 30
@@ -47,11 +60,19 @@ KNOWN_DIFFERENCES = {
     "message formats v0/v1": "gregor stores RecordBatch v2 only, so it does not serve Produce v0-2 or Fetch v0-3 "
                              "(api_versions compares from gregor's lowest version up: GREGOR_MIN_VERSIONS)",
     "pre-2.x request versions": "ListOffsets v0, OffsetCommit v0-1, OffsetFetch v0, CreateTopics v0-1, "
-                                "DeleteTopics v0, DescribeConfigs v0, OffsetForLeaderEpoch v0-1 are not served "
+                                "DeleteTopics v0, DescribeConfigs v0, OffsetForLeaderEpoch v0-1, WriteTxnMarkers v0 "
+                                "are not served "
                                 "(docs/ARCHITECTURE.md, GREGOR_MIN_VERSIONS)",
-    "APIs gregor does not serve": "transactions, ACLs, SASL, quotas, reassignment, DescribeCluster, ... are not "
-                                  "advertised (open issues); api_versions compares only GREGOR_APIS, and the "
-                                  "broker-to-broker LeaderAndIsr/UpdateMetadata/StopReplica not at all",
+    "APIs gregor does not serve": "ACLs, SASL, quotas, reassignment, DescribeCluster, ... are not advertised "
+                                  "(open issues); api_versions compares only GREGOR_APIS, and the broker-to-broker "
+                                  "LeaderAndIsr/UpdateMetadata/StopReplica/AllocateProducerIds not at all",
+    "transaction verification (KIP-890)": "gregor serves transactions (KIP-98) without the coordinator verifying "
+                                          "a partition's first transactional write, so it does not advertise the "
+                                          "versions that come with it: AddPartitionsToTxn v4-5 (the brokers' verify "
+                                          "batch), AddOffsetsToTxn v4, EndTxn v4, TxnOffsetCommit v4 "
+                                          "(TRANSACTION_ABORTABLE); api_versions caps them (GREGOR_MAX_VERSIONS). "
+                                          "What a client sees of the missing verification is XFAIL "
+                                          "(txn_produce_unadded, txn_offsets_unadded)",
     "broker configs": "DescribeConfigs of a BROKER resource answers no entries in gregor (issue 19); "
                       "describe_broker_configs compares only whether the request succeeds",
     "partial trailing batches": "a Fetch answer holds whole batches only in gregor (docs/ARCHITECTURE.md, Read: "
@@ -105,6 +126,16 @@ XFAIL = {
         "[[b, b]] (a broker twice), CreateTopics [[b], [b, b]] (partitions of different sizes), CreatePartitions "
         "1 -> 2 with [[77]] (a missing broker), CreatePartitions 1 -> 3 with one assignment for two new "
         "partitions; afterwards Kafka's topics have 1 and 1 partitions, gregor's 2 and 3",
+    "txn_produce_unadded":
+        "Produce v3 of a transactional batch (the request naming the transactional id) to a partition the open "
+        "transaction has not added, and from a producer whose transaction has just committed: Kafka 3.9 verifies "
+        "with the coordinator first (transaction.partition.verification.enable, KIP-890) and answers "
+        "INVALID_TXN_STATE (48) to both; gregor appends both (error 0, base offsets 0 and 1)",
+    "txn_offsets_unadded":
+        "TxnOffsetCommit v3 for a group the transaction has not added (no AddOffsetsToTxn), from a newer epoch "
+        "and from another producer id: Kafka 3.9 verifies with the coordinator (KIP-890) and answers "
+        "INVALID_TXN_STATE (48), INVALID_PRODUCER_EPOCH (47), INVALID_PRODUCER_ID_MAPPING (49); gregor stores "
+        "all three as pending transactional offsets (error 0)",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -606,15 +637,21 @@ def wire_errors(bootstrap):
     }
 
 
-def batch(records, magic=2, producer=(-1, -1, -1)):
-    """A record batch (magic 2; producer id, epoch and base sequence) or a
+def batch(records, magic=2, producer=(-1, -1, -1), transactional=False, control=False):
+    """A record batch (magic 2; producer id, epoch and base sequence;
+    transactional, or a control batch as only brokers write them) or a
     message set (magic 0/1) of (key, value, timestamp)."""
     if magic == 2:
-        builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=False,
+        builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=transactional,
                                             producer_id=producer[0], producer_epoch=producer[1],
                                             base_sequence=producer[2], batch_size=1 << 22)
         for i, (key, value, timestamp) in enumerate(records):
             builder.append(i, timestamp=timestamp, key=key, value=value, headers=[])
+        built = bytearray(builder.build())
+        if control:  # the attributes' control bit, and the CRC over them again
+            built[21:23] = struct.pack(">h", struct.unpack(">h", built[21:23])[0] | 0x20)
+            built[17:21] = struct.pack(">I", calc_crc32c(bytes(built[21:])))
+        return bytes(built)
     else:
         builder = LegacyRecordBatchBuilder(magic=magic, compression_type=0, batch_size=1 << 22)
         for i, (key, value, timestamp) in enumerate(records):
@@ -622,9 +659,10 @@ def batch(records, magic=2, producer=(-1, -1, -1)):
     return bytes(builder.build())
 
 
-def raw_produce(bootstrap, topic, partition, records, acks=-1):
+def raw_produce(bootstrap, topic, partition, records, acks=-1, transactional_id=None):
     """Produce v3 of one partition's records: (error code, base offset)."""
-    body = struct.pack(">hhi", -1, acks, 10000) + struct.pack(">i", 1) + string(topic) + \
+    tid = string(transactional_id) if transactional_id is not None else struct.pack(">h", -1)
+    body = tid + struct.pack(">hi", acks, 10000) + struct.pack(">i", 1) + string(topic) + \
         struct.pack(">iii", 1, partition, len(records)) + records
     data = request(bootstrap, 0, 3, body)
     name_length = struct.unpack(">h", data[4:6])[0]
@@ -870,22 +908,537 @@ def wire_fetch_out_of_range(bootstrap):
             "below zero": raw_fetch(bootstrap, "wire-range", 0, -5)}
 
 
+# ---------------------------------------------------------------- transactions
+#
+# Requests built with kafka-python's protocol classes (`call`): the
+# transaction APIs' flexible versions by hand would be long. Producer ids
+# differ between brokers, so scenarios compare epochs, error codes, offsets,
+# states and whether an id is the one InitProducerId gave ("ours").
+
+RETRIABLE = {14, 15, 16, 51}  # COORDINATOR_LOAD_IN_PROGRESS, _NOT_AVAILABLE, NOT_COORDINATOR, CONCURRENT_TRANSACTIONS
+
+
+def call(bootstrap, message, as_dict=True):
+    """One request (a versioned kafka-python protocol message, such as
+    `InitProducerIdRequest[4](...)`) and its decoded response, as a dict
+    (or the response object: to_dict turns bytes into text)."""
+    message.with_header(correlation_id=1, client_id="differential")
+    host, port = bootstrap.rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(bytes(message.encode(header=True, framed=True)))
+        data = b""
+        while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+            chunk = s.recv(65536)
+            assert chunk, "connection closed"
+            data += chunk
+    response = message.header.get_response_class().decode(data[4:], header=True)
+    return response.to_dict() if as_dict else response
+
+
+def until_settled(ask, settled=lambda answer: answer not in RETRIABLE, timeout=TIMEOUT):
+    """`ask()` again while its answer is retriable (coordinator loading,
+    transaction completing), up to `timeout` seconds; the last answer."""
+    deadline = time.time() + timeout
+    while True:
+        answer = ask()
+        if settled(answer) or time.time() > deadline:
+            return answer
+        time.sleep(0.1)
+
+
+def find_coordinator(bootstrap, key, key_type, version=1):
+    if version >= 4:
+        return call(bootstrap, FindCoordinatorRequest[version](key_type=key_type, coordinator_keys=[key]))
+    return call(bootstrap, FindCoordinatorRequest[version](key=key, key_type=key_type))
+
+
+def init_txn(bootstrap, tid, timeout_ms=60000, version=4, expected=(-1, -1)):
+    """InitProducerId with a transactional id, retried while the coordinator
+    loads or the id's transaction completes: (error, producer id, epoch)."""
+    until_settled(lambda: find_coordinator(bootstrap, tid, 1)["error_code"])
+
+    def ask():
+        r = call(bootstrap, InitProducerIdRequest[version](transactional_id=tid, transaction_timeout_ms=timeout_ms,
+                                                           producer_id=expected[0], producer_epoch=expected[1]))
+        return r["error_code"], r["producer_id"], r["producer_epoch"]
+    return until_settled(ask, lambda answer: answer[0] not in RETRIABLE)
+
+
+def add_partitions(bootstrap, tid, producer, topics, version=3):
+    """AddPartitionsToTxn (v0-3): {"topic/partition": error code}."""
+    r = call(bootstrap, AddPartitionsToTxnRequest[version](
+        v3_and_below_transactional_id=tid, v3_and_below_producer_id=producer[0],
+        v3_and_below_producer_epoch=producer[1], v3_and_below_topics=list(topics.items())))
+    return {f"{t['name']}/{p['partition_index']}": p["partition_error_code"]
+            for t in r["results_by_topic_v3_and_below"] for p in t["results_by_partition"]}
+
+
+def end_txn(bootstrap, tid, producer, commit, version=3):
+    return call(bootstrap, EndTxnRequest[version](transactional_id=tid, producer_id=producer[0],
+                                                  producer_epoch=producer[1], committed=commit))["error_code"]
+
+
+def describe_txn(bootstrap, tid):
+    return call(bootstrap, DescribeTransactionsRequest[0](transactional_ids=[tid]))["transaction_states"][0]
+
+
+def until_state(bootstrap, tid, states=("CompleteCommit", "CompleteAbort", "Empty")):
+    """Until the coordinator has completed `tid`'s transaction (markers written)."""
+    return until_settled(lambda: describe_txn(bootstrap, tid)["transaction_state"], lambda s: s in states)
+
+
+def txn_produce(bootstrap, tid, producer, topic, partition, sequence, count=1, transactional=True, control=False,
+                stamp=None):
+    """A transactional (or not) Produce v3 of `count` records (stamped now,
+    or `stamp`, `stamp` + 1, ...): (error, base offset)."""
+    now = int(time.time() * 1000)
+    records = batch([(b"k", b"v", now if stamp is None else stamp + i) for i in range(count)],
+                    producer=(*producer, sequence),
+                    transactional=transactional, control=control)
+    return raw_produce(bootstrap, topic, partition, records, transactional_id=tid)
+
+
+def txn_init_producer_id(bootstrap):
+    """FindCoordinator for transactional ids, InitProducerId's epochs over
+    repeated inits, KIP-360 expected ids, and its refusals."""
+    observed = {}
+    until_settled(lambda: find_coordinator(bootstrap, "txn-init", 1)["error_code"])
+    port = int(bootstrap.rsplit(":", 1)[1])
+    r = find_coordinator(bootstrap, "txn-init", 1)
+    observed["FindCoordinator v1, key type 1"] = (r["error_code"], r["port"] == port)
+    r = find_coordinator(bootstrap, "txn-init", 1, version=4)["coordinators"][0]
+    observed["FindCoordinator v4, key type 1"] = (r["key"], r["error_code"], r["port"] == port)
+    first = init_txn(bootstrap, "txn-init")
+    inits = [first] + [init_txn(bootstrap, "txn-init") for _ in range(2)]
+    observed["three inits: (error, same producer id, epoch)"] = [(e, p == first[1], epoch) for e, p, epoch in inits]
+    _, producer_id, epoch = inits[-1]
+    e, p, bumped = init_txn(bootstrap, "txn-init", version=3, expected=(producer_id, epoch))
+    observed["v3, expecting the current id and epoch"] = (e, p == producer_id, bumped - epoch)
+    observed["v3, expecting an older epoch"] = init_txn(bootstrap, "txn-init", version=3,
+                                                        expected=(producer_id, epoch - 1))[0]
+    observed["v4, expecting an older epoch"] = init_txn(bootstrap, "txn-init", version=4,
+                                                        expected=(producer_id, epoch - 1))[0]
+    observed["v4, expecting another producer id"] = init_txn(bootstrap, "txn-init", version=4,
+                                                             expected=(producer_id + 1000, bumped))[0]
+    observed["timeout above transaction.max.timeout.ms"] = init_txn(bootstrap, "txn-init-slow", 900001)
+    observed["timeout 0"] = init_txn(bootstrap, "txn-init-none", 0)
+    observed["timeout at the maximum"] = init_txn(bootstrap, "txn-init-max", 900000)[::2]
+    observed["empty transactional id"] = init_txn(bootstrap, "")
+    return observed
+
+
+def txn_add_partitions(bootstrap):
+    """AddPartitionsToTxn: unknown partitions, producer id and epoch checks."""
+    create(bootstrap, "txn-add", 2)
+    tid = "txn-add"
+    _, producer_id, epoch = init_txn(bootstrap, tid)
+    producer = (producer_id, epoch)
+    observed = {
+        "an unknown topic with a known partition": add_partitions(bootstrap, tid, producer,
+                                                                  {"txn-add": [0], "no-such-topic": [0]}),
+        "an unknown partition": add_partitions(bootstrap, tid, producer, {"txn-add": [0, 5]}),
+        "a known partition": add_partitions(bootstrap, tid, producer, {"txn-add": [0]}),
+        "the same again": add_partitions(bootstrap, tid, producer, {"txn-add": [0]}),
+        "both partitions": add_partitions(bootstrap, tid, producer, {"txn-add": [0, 1]}),
+        "another producer id": add_partitions(bootstrap, tid, (producer_id + 1000, epoch), {"txn-add": [0]}),
+        "an id never initialized": add_partitions(bootstrap, "txn-add-never", producer, {"txn-add": [0]}),
+        "a newer epoch": add_partitions(bootstrap, tid, (producer_id, epoch + 1), {"txn-add": [0]}),
+    }
+    e, p, bumped = init_txn(bootstrap, tid)  # fences the open transaction, aborts it
+    observed["init with a transaction open: (error, same id, epochs up)"] = (e, p == producer_id, bumped - epoch)
+    observed["state after"] = until_state(bootstrap, tid)
+    for version in (1, 2, 3):
+        observed[f"v{version}, the fenced epoch"] = add_partitions(bootstrap, tid, producer, {"txn-add": [1]}, version)
+    return observed
+
+
+def txn_end(bootstrap):
+    """EndTxn without a transaction, retried, after the other outcome, from
+    the wrong producer."""
+    create(bootstrap, "txn-end", 1)
+    tid = "txn-end"
+    _, producer_id, epoch = init_txn(bootstrap, tid)
+    producer = (producer_id, epoch)
+    observed = {"commit, no transaction": end_txn(bootstrap, tid, producer, True),
+                "abort, no transaction": end_txn(bootstrap, tid, producer, False),
+                "add": add_partitions(bootstrap, tid, producer, {"txn-end": [0]}),
+                "produce": txn_produce(bootstrap, tid, producer, "txn-end", 0, 0, 2),
+                "commit, another producer id": end_txn(bootstrap, tid, (producer_id + 1000, epoch), True),
+                "commit, an unknown id": end_txn(bootstrap, "txn-end-never", producer, True),
+                "commit": end_txn(bootstrap, tid, producer, True),
+                "state": until_state(bootstrap, tid),
+                "commit again": end_txn(bootstrap, tid, producer, True),
+                "abort after the commit": end_txn(bootstrap, tid, producer, False)}
+    _, _, bumped = init_txn(bootstrap, tid)
+    for version in (1, 2, 3):
+        observed[f"v{version}, commit with the old epoch"] = end_txn(bootstrap, tid, producer, True, version)
+    observed["the new epoch: commit, no transaction"] = end_txn(bootstrap, tid, (producer_id, bumped), True)
+    return observed
+
+
+def offset_fetch(bootstrap, group, topic, require_stable):
+    """OffsetFetch v7: (error, [(partition, offset, error)])."""
+    r = call(bootstrap, OffsetFetchRequest[7](group_id=group, topics=[(topic, [0])], require_stable=require_stable))
+    return r["error_code"], [(p["partition_index"], p["committed_offset"], p["error_code"])
+                             for t in r["topics"] for p in t["partitions"]]
+
+
+def txn_offset_commit(bootstrap, tid, group, producer, topic, offset, version=3, member="", generation=-1):
+    """TxnOffsetCommit of partition 0 of `topic`: its error codes."""
+    t = TxnOffsetCommitRequest.TxnOffsetCommitRequestTopic
+    partition = t.TxnOffsetCommitRequestPartition(partition_index=0, committed_offset=offset,
+                                                  committed_leader_epoch=-1, committed_metadata="")
+    members = {"generation_id": generation, "member_id": member, "group_instance_id": None} if version >= 3 else {}
+    message = TxnOffsetCommitRequest[version](transactional_id=tid, group_id=group, producer_id=producer[0],
+                                              producer_epoch=producer[1], topics=[t(name=topic,
+                                                                                    partitions=[partition])],
+                                              **members)
+    r = call(bootstrap, message)
+    return [p["error_code"] for t in r["topics"] for p in t["partitions"]]
+
+
+def txn_offsets(bootstrap):
+    """AddOffsetsToTxn and TxnOffsetCommit; OffsetFetch (require_stable)
+    while the offsets are pending, after the commit, after an abort."""
+    create(bootstrap, "txn-offsets", 1)
+    tid, group = "txn-offsets", "txn-group"
+    _, producer_id, epoch = init_txn(bootstrap, tid)
+    producer = (producer_id, epoch)
+    until_settled(lambda: find_coordinator(bootstrap, group, 0)["error_code"])
+
+    def add_offsets(p, g=group, t=tid):
+        return call(bootstrap, AddOffsetsToTxnRequest[3](transactional_id=t, producer_id=p[0], producer_epoch=p[1],
+                                                         group_id=g))["error_code"]
+
+    observed = {
+        "AddOffsetsToTxn, another producer id": add_offsets((producer_id + 1000, epoch)),
+        "AddOffsetsToTxn, an unknown id": add_offsets(producer, t="txn-offsets-never"),
+        "AddOffsetsToTxn": add_offsets(producer),
+        "TxnOffsetCommit v3, unknown member": txn_offset_commit(bootstrap, tid, group, producer, "txn-offsets", 3,
+                                                                member="ghost", generation=1),
+        "TxnOffsetCommit v3, generation 5 without a member": txn_offset_commit(bootstrap, tid, group, producer,
+                                                                               "txn-offsets", 4, generation=5),
+        "TxnOffsetCommit v3": txn_offset_commit(bootstrap, tid, group, producer, "txn-offsets", 5),
+        "TxnOffsetCommit v0": txn_offset_commit(bootstrap, tid, group, producer, "txn-offsets", 6, version=0),
+        "OffsetFetch require_stable, pending": offset_fetch(bootstrap, group, "txn-offsets", True),
+        "OffsetFetch, pending": offset_fetch(bootstrap, group, "txn-offsets", False),
+        "commit": end_txn(bootstrap, tid, producer, True),
+        "state": until_state(bootstrap, tid),
+    }
+    observed["OffsetFetch require_stable, committed"] = until_settled(
+        lambda: offset_fetch(bootstrap, group, "txn-offsets", True), lambda r: r[1][0][2] != 88)
+    observed["AddOffsetsToTxn again"] = add_offsets(producer)
+    observed["TxnOffsetCommit to abort"] = txn_offset_commit(bootstrap, tid, group, producer, "txn-offsets", 9)
+    observed["abort"] = end_txn(bootstrap, tid, producer, False)
+    observed["state after the abort"] = until_state(bootstrap, tid)
+    observed["OffsetFetch require_stable, aborted"] = until_settled(
+        lambda: offset_fetch(bootstrap, group, "txn-offsets", True), lambda r: r[1][0][2] != 88)
+    return observed
+
+
+def describe_txn_shape(bootstrap, tid, producer_id):
+    d = describe_txn(bootstrap, tid)
+    return {"error": d["error_code"], "state": d["transaction_state"], "timeout": d["transaction_timeout_ms"],
+            "started": d["transaction_start_time_ms"] > 0 if d["transaction_start_time_ms"] != -1 else -1,
+            "ours": d["producer_id"] == producer_id, "epoch": d["producer_epoch"],
+            "partitions": sorted((t["topic"], p) for t in d["topics"] for p in t["partitions"])}
+
+
+def list_txns(bootstrap, version=1, prefix="txn-list", **filters):
+    """ListTransactions: (error, unknown state filters, sorted (id, state)
+    of this scenario's ids)."""
+    filters.setdefault("state_filters", [])
+    filters.setdefault("producer_id_filters", [])
+    if version >= 1:
+        filters.setdefault("duration_filter", -1)
+    r = call(bootstrap, ListTransactionsRequest[version](**filters))
+    return (r["error_code"], r["unknown_state_filters"],
+            sorted((t["transactional_id"], t["transaction_state"]) for t in r["transaction_states"]
+                   if t["transactional_id"].startswith(prefix)))
+
+
+def txn_describe_list(bootstrap):
+    """DescribeTransactions and ListTransactions of an open, a completed and
+    an empty transaction."""
+    create(bootstrap, "txn-list", 2)
+    _, open_id, open_epoch = init_txn(bootstrap, "txn-list-open", 45000)
+    add_partitions(bootstrap, "txn-list-open", (open_id, open_epoch), {"txn-list": [1, 0]})
+    _, done_id, done_epoch = init_txn(bootstrap, "txn-list-done")
+    add_partitions(bootstrap, "txn-list-done", (done_id, done_epoch), {"txn-list": [1]})
+    end_txn(bootstrap, "txn-list-done", (done_id, done_epoch), True)
+    until_state(bootstrap, "txn-list-done")
+    _, empty_id, _ = init_txn(bootstrap, "txn-list-empty")
+    unknown = describe_txn(bootstrap, "txn-list-never")
+    observed = {
+        "describe an unknown id": (unknown["error_code"], unknown["transaction_state"]),
+        "describe an open one": describe_txn_shape(bootstrap, "txn-list-open", open_id),
+        "describe a committed one": describe_txn_shape(bootstrap, "txn-list-done", done_id),
+        "describe an empty one": describe_txn_shape(bootstrap, "txn-list-empty", empty_id),
+        "list all": list_txns(bootstrap),
+        "list v0": list_txns(bootstrap, version=0),
+        "list Ongoing": list_txns(bootstrap, state_filters=["Ongoing"]),
+        "list CompleteCommit and Empty": list_txns(bootstrap, state_filters=["CompleteCommit", "Empty"]),
+        "list by producer id": list_txns(bootstrap, producer_id_filters=[done_id]),
+        "list an unknown state": list_txns(bootstrap, state_filters=["Bogus"]),
+        "list an unknown and a known state": list_txns(bootstrap, state_filters=["Bogus", "Ongoing"]),
+        "list running over an hour": list_txns(bootstrap, duration_filter=3600000),
+        "list running over 0 ms": list_txns(bootstrap, duration_filter=0),
+        "abort the open one": end_txn(bootstrap, "txn-list-open", (open_id, open_epoch), False),
+    }
+    until_state(bootstrap, "txn-list-open")
+    observed["describe it aborted"] = describe_txn_shape(bootstrap, "txn-list-open", open_id)
+    return observed
+
+
+def describe_producers(bootstrap, topic, partitions, producer_id):
+    """DescribeProducers: {partition: (error, [producer shapes])}."""
+    r = call(bootstrap, DescribeProducersRequest[0](topics=[(topic, partitions)]))
+    return {p["partition_index"]: (p["error_code"], [
+        {"ours": s["producer_id"] == producer_id, "epoch": s["producer_epoch"], "last_sequence": s["last_sequence"],
+         "recent": s["last_timestamp"] > 10 ** 12, "coordinator_epoch": s["coordinator_epoch"],
+         "current_txn_start_offset": s["current_txn_start_offset"]} for s in p["active_producers"]])
+        for t in r["topics"] for p in t["partitions"]}
+
+
+def txn_describe_producers(bootstrap):
+    """DescribeProducers of a partition with an open transaction, after its
+    commit, and of unknown partitions."""
+    create(bootstrap, "txn-producers", 1)
+    tid = "txn-producers"
+    raw_produce(bootstrap, "txn-producers", 0, batch([(b"k", b"v", int(time.time() * 1000))]))
+    _, producer_id, epoch = init_txn(bootstrap, tid)
+    producer = (producer_id, epoch)
+    add_partitions(bootstrap, tid, producer, {"txn-producers": [0]})
+    observed = {"produce": txn_produce(bootstrap, tid, producer, "txn-producers", 0, 0, 3),
+                "open": describe_producers(bootstrap, "txn-producers", [0], producer_id),
+                "commit": end_txn(bootstrap, tid, producer, True),
+                "state": until_state(bootstrap, tid),
+                "committed": describe_producers(bootstrap, "txn-producers", [0], producer_id),
+                "unknown partition": describe_producers(bootstrap, "txn-producers", [4], producer_id)}
+    r = call(bootstrap, DescribeProducersRequest[0](topics=[("no-such-topic", [0])]))
+    observed["unknown topic"] = [(p["partition_index"], p["error_code"]) for t in r["topics"] for p in t["partitions"]]
+    return observed
+
+
+def fetch_committed(bootstrap, topic, offset, producer_ids, version=5):
+    """Fetch read_committed: high watermark, last stable offset, aborted
+    transactions (whose, first offset) and the batches (base offset, count,
+    transactional, control)."""
+    t = FetchRequest.FetchTopic
+    partition = t.FetchPartition(partition=0, fetch_offset=offset, log_start_offset=0, partition_max_bytes=1 << 20)
+    r = call(bootstrap, FetchRequest[version](replica_id=-1, max_wait_ms=0, min_bytes=0, max_bytes=1 << 20,
+                                              isolation_level=1, topics=[t(topic=topic, partitions=[partition])]),
+             as_dict=False)
+    p = r.responses[0].partitions[0]
+    batches, records = [], MemoryRecords(bytes(p.records or b""))
+    while records.has_next():
+        b = records.next_batch()
+        batches.append((b.base_offset, b.last_offset - b.base_offset + 1, b.is_transactional, b.is_control_batch))
+    owner = {pid: name for name, pid in producer_ids.items()}
+    return {"error": p.error_code, "high_watermark": p.high_watermark, "lso": p.last_stable_offset,
+            "aborted": [(owner.get(a.producer_id, "?"), a.first_offset) for a in p.aborted_transactions or []],
+            "batches": batches}
+
+
+def list_offset(bootstrap, topic, isolation, timestamp=-1, version=2):
+    """ListOffsets (v2, or v7 for MAX_TIMESTAMP): (error, offset) or, for a
+    timestamp, (error, offset, timestamp)."""
+    t = ListOffsetsRequest.ListOffsetsTopic
+    partition = t.ListOffsetsPartition(partition_index=0, timestamp=timestamp)
+    r = call(bootstrap, ListOffsetsRequest[version](replica_id=-1, isolation_level=isolation,
+                                                    topics=[t(name=topic, partitions=[partition])]))
+    p = r["topics"][0]["partitions"][0]
+    if timestamp >= 0 or timestamp == -3:
+        return p["error_code"], p["offset"], p["timestamp"]
+    return p["error_code"], p["offset"]
+
+
+def txn_read_committed(bootstrap):
+    """Fetch and ListOffsets read_committed with an open transaction, an
+    aborted one, and both done."""
+    topic = "txn-read"
+    create(bootstrap, topic, 1)
+    raw_produce(bootstrap, topic, 0, batch([(b"k", b"v", 1000), (b"k", b"v", 2000)]))  # offsets 0-1
+    _, a, a_epoch = init_txn(bootstrap, "txn-read-a")
+    _, b, b_epoch = init_txn(bootstrap, "txn-read-b")
+    ids = {"a": a, "b": b}
+    add_partitions(bootstrap, "txn-read-a", (a, a_epoch), {topic: [0]})
+    add_partitions(bootstrap, "txn-read-b", (b, b_epoch), {topic: [0]})
+    observed = {"a produces": txn_produce(bootstrap, "txn-read-a", (a, a_epoch), topic, 0, 0, 2, stamp=3000),  # 2-3
+                "b produces": txn_produce(bootstrap, "txn-read-b", (b, b_epoch), topic, 0, 0, 1, stamp=5000)}  # 4
+    observed["both open"] = fetch_committed(bootstrap, topic, 0, ids)
+    observed["both open, ListOffsets latest read_committed"] = list_offset(bootstrap, topic, 1)
+    observed["both open, ListOffsets latest read_uncommitted"] = list_offset(bootstrap, topic, 0)
+    observed["both open, ListOffsets earliest read_committed"] = list_offset(bootstrap, topic, 1, -2)
+    for stamp in (1500, 3000):
+        for isolation in (0, 1):
+            observed[f"both open, ListOffsets for {stamp}, isolation {isolation}"] = list_offset(
+                bootstrap, topic, isolation, stamp)
+    for isolation in (0, 1):
+        observed[f"both open, ListOffsets v7 max timestamp, isolation {isolation}"] = list_offset(
+            bootstrap, topic, isolation, -3, version=7)
+    observed["a aborts"] = end_txn(bootstrap, "txn-read-a", (a, a_epoch), False)
+    until_state(bootstrap, "txn-read-a")
+    observed["a aborted, b open"] = fetch_committed(bootstrap, topic, 0, ids)
+    observed["a aborted, b open, Fetch v4"] = fetch_committed(bootstrap, topic, 0, ids, version=4)
+    observed["a aborted, b open, ListOffsets latest read_committed"] = list_offset(bootstrap, topic, 1)
+    observed["b commits"] = end_txn(bootstrap, "txn-read-b", (b, b_epoch), True)
+    until_state(bootstrap, "txn-read-b")
+    observed["both done"] = fetch_committed(bootstrap, topic, 0, ids)
+    observed["both done, from 3"] = fetch_committed(bootstrap, topic, 3, ids)
+    observed["both done, from 6"] = fetch_committed(bootstrap, topic, 6, ids)
+    observed["both done, ListOffsets latest read_committed"] = list_offset(bootstrap, topic, 1)
+    return observed
+
+
+def txn_produce_errors(bootstrap):
+    """Produce refusals of transactional producers: a control batch from a
+    client, a plain batch while a transaction is open, a partition not in
+    the transaction, a fenced epoch."""
+    topic = "txn-produce"
+    create(bootstrap, topic, 2)
+    tid = "txn-produce"
+    _, producer_id, epoch = init_txn(bootstrap, tid)
+    producer = (producer_id, epoch)
+    add_partitions(bootstrap, tid, producer, {topic: [0]})
+    observed = {
+        "a transactional batch": txn_produce(bootstrap, tid, producer, topic, 0, 0),
+        "a non-transactional batch, transaction open": txn_produce(bootstrap, tid, producer, topic, 0, 1,
+                                                                   transactional=False),
+        "a control batch": txn_produce(bootstrap, tid, producer, topic, 0, 1, control=True),
+        "the next transactional batch": txn_produce(bootstrap, tid, producer, topic, 0, 1),
+    }
+    _, _, bumped = init_txn(bootstrap, tid)  # aborts the open transaction
+    until_state(bootstrap, tid)
+    observed["producers after the fencing abort"] = describe_producers(bootstrap, topic, [0], producer_id)
+    observed["the fenced epoch"] = txn_produce(bootstrap, tid, producer, topic, 0, 2)
+    add_partitions(bootstrap, tid, (producer_id, bumped), {topic: [0]})
+    observed["the new epoch"] = txn_produce(bootstrap, tid, (producer_id, bumped), topic, 0, 0)
+    observed["the fenced epoch, new transaction open"] = txn_produce(bootstrap, tid, producer, topic, 0, 2)
+    end_txn(bootstrap, tid, (producer_id, bumped), False)
+    return observed
+
+
+def txn_produce_unadded(bootstrap):
+    """Transactional batches to a partition the transaction has not added
+    (Kafka 3.9 verifies with the coordinator first, KIP-890)."""
+    topic = "txn-unadded"
+    create(bootstrap, topic, 2)
+    tid = "txn-unadded"
+    _, producer_id, epoch = init_txn(bootstrap, tid)
+    add_partitions(bootstrap, tid, (producer_id, epoch), {topic: [0]})
+    observed = {"a partition not added": txn_produce(bootstrap, tid, (producer_id, epoch), topic, 1, 0),
+                "no transaction open": None}
+    end_txn(bootstrap, tid, (producer_id, epoch), True)
+    until_state(bootstrap, tid)
+    observed["no transaction open"] = txn_produce(bootstrap, tid, (producer_id, epoch), topic, 0, 0)
+    return observed
+
+
+def txn_timeout(bootstrap):
+    """A transaction left open past its timeout: the coordinator aborts it
+    (transaction.abort.timed.out.transaction.cleanup.interval.ms is 500 on
+    both brokers) and fences its producer."""
+    topic, tid = "txn-timeout", "txn-timeout"
+    create(bootstrap, topic, 1)
+    _, producer_id, epoch = init_txn(bootstrap, tid, timeout_ms=1000)
+    producer = (producer_id, epoch)
+    add_partitions(bootstrap, tid, producer, {topic: [0]})
+    observed = {"produce": txn_produce(bootstrap, tid, producer, topic, 0, 0, 2),
+                "state": until_state(bootstrap, tid, ("CompleteAbort",))}
+    observed["described"] = describe_txn_shape(bootstrap, tid, producer_id)
+    observed["read_committed"] = until_settled(lambda: fetch_committed(bootstrap, topic, 0, {"ours": producer_id}),
+                                               lambda r: r["lso"] == 3)
+    observed["producers"] = describe_producers(bootstrap, topic, [0], producer_id)
+    observed["produce, the old epoch"] = txn_produce(bootstrap, tid, producer, topic, 0, 2)
+    observed["AddPartitionsToTxn v3, the old epoch"] = add_partitions(bootstrap, tid, producer, {topic: [0]})
+    observed["EndTxn v3 commit, the old epoch"] = end_txn(bootstrap, tid, producer, True)
+    observed["EndTxn v3 abort, the old epoch"] = end_txn(bootstrap, tid, producer, False)
+    observed["EndTxn v1 abort, the old epoch"] = end_txn(bootstrap, tid, producer, False, 1)
+    e, p, bumped = init_txn(bootstrap, tid, version=4, expected=producer)
+    observed["InitProducerId v4 expecting the old epoch: (error, same id, epochs up)"] = (e, p == producer_id,
+                                                                                       bumped - epoch)
+    return observed
+
+
+def txn_offsets_unadded(bootstrap):
+    """TxnOffsetCommit for a group the transaction has not added, and from
+    another epoch."""
+    create(bootstrap, "txn-offsets-unadded", 1)
+    tid, group = "txn-offsets-unadded", "txn-group-unadded"
+    _, producer_id, epoch = init_txn(bootstrap, tid)
+    producer = (producer_id, epoch)
+    until_settled(lambda: find_coordinator(bootstrap, group, 0)["error_code"])
+    add_partitions(bootstrap, tid, producer, {"txn-offsets-unadded": [0]})
+    observed = {"group not added": txn_offset_commit(bootstrap, tid, group, producer, "txn-offsets-unadded", 1)}
+    call(bootstrap, AddOffsetsToTxnRequest[3](transactional_id=tid, producer_id=producer_id, producer_epoch=epoch,
+                                              group_id="txn-group-added"))
+    observed["a newer epoch"] = txn_offset_commit(bootstrap, tid, "txn-group-added", (producer_id, epoch + 1),
+                                                  "txn-offsets-unadded", 2)
+    observed["another producer id"] = txn_offset_commit(bootstrap, tid, "txn-group-added",
+                                                        (producer_id + 1000, epoch), "txn-offsets-unadded", 2)
+    end_txn(bootstrap, tid, producer, False)
+    return observed
+
+
+def delete_records(bootstrap):
+    """DeleteRecords (Kafka Streams purges its repartition topics so): the
+    low watermarks, refusals, and what consumers see after."""
+    create(bootstrap, "purged", 2)
+    create(bootstrap, "purged-compacted", 1, {"cleanup.policy": "compact"})
+    raw_produce(bootstrap, "purged", 0, batch([(b"k", b"v", int(time.time() * 1000))] * 5))
+    raw_produce(bootstrap, "purged-compacted", 0, batch([(b"k", b"v", int(time.time() * 1000))]))
+    until_settled(lambda: find_coordinator(bootstrap, "purger", 0)["error_code"])  # __consumer_offsets exists
+
+    def delete(topic, partition, offset, version=2):
+        r = call(bootstrap, DeleteRecordsRequest[version](topics=[(topic, [(partition, offset)])], timeout_ms=10000))
+        p = r["topics"][0]["partitions"][0]
+        return p["error_code"], p["low_watermark"]
+
+    return {
+        "below offset 2": delete("purged", 0, 2),
+        "below offset 1 (already gone)": delete("purged", 0, 1),
+        "past the high watermark": delete("purged", 0, 6),
+        "offset -2": delete("purged", 0, -2),
+        "ListOffsets earliest": list_offset(bootstrap, "purged", 0, -2),
+        # (error, records): the high watermark of an out-of-range answer is
+        # wire_fetch_out_of_range's XFAIL.
+        "Fetch from 1": raw_fetch(bootstrap, "purged", 0, 1)[::2],
+        "Fetch from 2": raw_fetch(bootstrap, "purged", 0, 2),
+        "v0, up to the high watermark (-1)": delete("purged", 0, -1, version=0),
+        "an empty partition, -1": delete("purged", 1, -1),
+        "an unknown partition": delete("purged", 7, 0),
+        "an unknown topic": delete("no-such-topic", 0, 0),
+        "a compacted topic": delete("purged-compacted", 0, 1),
+        "__consumer_offsets": delete("__consumer_offsets", 0, 0),
+    }
+
+
 # The lowest versions gregor serves where Kafka 3.9 serves older ones, per
 # docs/ARCHITECTURE.md's version table (KNOWN_DIFFERENCES).
-GREGOR_MIN_VERSIONS = {0: 3, 1: 4, 2: 1, 8: 2, 9: 1, 19: 2, 20: 1, 23: 2, 32: 1}
+GREGOR_MIN_VERSIONS = {0: 3, 1: 4, 2: 1, 8: 2, 9: 1, 19: 2, 20: 1, 23: 2, 27: 1, 32: 1}
 # Broker-to-broker APIs: gregor serves only its controller's own versions.
 INTER_BROKER = {4, 5, 6}
 
 
+# The highest versions gregor serves where Kafka 3.9 serves newer ones: those
+# of transaction verification (KNOWN_DIFFERENCES).
+GREGOR_MAX_VERSIONS = {24: 3, 25: 3, 26: 3, 28: 3}
+
+
 def api_versions(bootstrap):
     """The version ranges of the APIs gregor serves, less the old versions it
-    refuses on purpose; which other APIs Kafka serves is a known difference."""
+    refuses and the new ones it does not serve on purpose; which other APIs
+    Kafka serves is a known difference."""
     ranges = raw_api_versions(bootstrap)
-    return {key: (max(low, GREGOR_MIN_VERSIONS.get(key, 0)), high) for key, (low, high) in ranges.items()
-            if key in GREGOR_APIS}
+    return {key: (max(low, GREGOR_MIN_VERSIONS.get(key, 0)), min(high, GREGOR_MAX_VERSIONS.get(key, high)))
+            for key, (low, high) in ranges.items() if key in GREGOR_APIS}
 
 
-GREGOR_APIS = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 23, 32, 37, 42, 44}
+# With DeleteRecords (21) and the transaction APIs: AddPartitionsToTxn (24) to TxnOffsetCommit (28),
+# DescribeProducers (61), DescribeTransactions (65), ListTransactions (66).
+GREGOR_APIS = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 32, 37,
+               42, 44, 61, 65, 66}
 
 
 def consumer_group(bootstrap):
@@ -1085,7 +1638,10 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      list_groups, commit_only_group, wire_group_errors,
                                      wire_group_errors_mismatched, wire_fetch_fields, log_append_time,
                                      wire_leader_epochs, wire_epoch_ahead, assignment_errors,
-                                     committed_unknown)}
+                                     committed_unknown, txn_init_producer_id, txn_add_partitions, txn_end,
+                                     txn_offsets, txn_describe_list, txn_describe_producers, txn_read_committed,
+                                     txn_produce_errors, txn_produce_unadded, txn_timeout, txn_offsets_unadded,
+                                     delete_records)}
 
 
 # ---------------------------------------------------------------- the brokers

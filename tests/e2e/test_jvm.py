@@ -1,8 +1,10 @@
 """The JVM ecosystem against gregor: Kafka's Java client (3.9.1 and 4.x) and
 Kafka 3.9.1's command-line tools, and the on-disk format both ways —
 kafka-dump-log reads gregor's segments, gregor dump-log reads a real Kafka
-3.9 broker's. Jars from bench/kafka/fetch.sh; tests/jvm/*.java is compiled
-with javac at test time (again only when a source or the jars changed)."""
+3.9 broker's; and Kafka Streams (4.x) with exactly_once_v2. Jars from
+bench/kafka/fetch.sh; tests/jvm/*.java is compiled with javac at test time
+(again only when a source or the jars changed), against both clients, and
+tests/jvm/streams/*.java against lib/4 only (Streams 4.x is there)."""
 import glob
 import os
 import re
@@ -21,11 +23,12 @@ REASON = kafka.missing(("3.9", "4")) or (None if shutil.which("javac") else "no 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"JVM tests need Java and the Kafka jars: {REASON}")
 
 
-def compiled(version):
-    """tests/jvm/*.java compiled against lib/<version>'s jars; the classes' dir."""
-    out = os.path.join(SOURCES, "target", version)
+def compiled(version, package=""):
+    """tests/jvm/<package>/*.java compiled against lib/<version>'s jars; the
+    classes' dir."""
+    out = os.path.join(SOURCES, "target", version, package)
     stamp = os.path.join(out, ".compiled")
-    sources = glob.glob(os.path.join(SOURCES, "*.java"))
+    sources = glob.glob(os.path.join(SOURCES, package, "*.java"))
     inputs = sources + [os.path.join(kafka.LIB[version], ".fetched")]
     if not os.path.exists(stamp) or os.path.getmtime(stamp) < max(map(os.path.getmtime, inputs)):
         shutil.rmtree(out, ignore_errors=True)
@@ -87,9 +90,10 @@ def assert_same_batches(segment):
     return theirs, dump
 
 
-def java_check(main, *args, version="4"):
-    """Runs a class of tests/jvm on the Kafka client of `version`; its output."""
-    return kafka.run(main, *args, version=version, classpath=[compiled(version)]).stdout
+def java_check(main, *args, version="4", package="", timeout=180):
+    """Runs a class of tests/jvm(/<package>) on the Kafka client of
+    `version`; its output."""
+    return kafka.run(main, *args, version=version, classpath=[compiled(version, package)], timeout=timeout).stdout
 
 
 def topics(bootstrap, *args):
@@ -146,6 +150,58 @@ def test_java_client_transactions(server, version):
         "output-last": "successor",
         "output-zombies": "0",
     }
+
+
+STREAMS_OUTPUT = {"upper-wrong": "0", "repartition-purged": "true", "counts-above": "0",
+                  "counts-after-restart-above": "0",
+                  "internal-topics": "KSTREAM-AGGREGATE-STATE-STORE-0000000002-changelog,by-word-repartition"}
+
+
+def streams_check(bootstrap, replication, state_dir, records=1000):
+    """StreamsCheck's output, checked (see the tests below)."""
+    out = java_check("StreamsCheck", bootstrap, "words", records, replication, state_dir, package="streams",
+                     timeout=420)
+    got = dict(line.split(" ", 1) for line in out.splitlines())
+
+    def counts(each):
+        return "{" + ", ".join(f"w{i}={each}" for i in range(10)) + "}"
+
+    assert got == dict(STREAMS_OUTPUT, **{
+        "words-upper-app-state": "RUNNING", "words-count-app-state": "RUNNING",
+        "upper-records": str(records), "upper-distinct": str(records),
+        "counts": counts(records // 10), "counts-after-restart": counts(2 * records // 10),
+    }), out
+
+
+def test_kafka_streams_exactly_once_v2(server, tmp_path):
+    """Kafka Streams 4.x, processing.guarantee=exactly_once_v2
+    (tests/jvm/streams/StreamsCheck.java): a stateless map, then a count by
+    value (a repartition topic and a changelog topic created by Streams,
+    replication factor 1), stopped, given as much input again and started on
+    an empty state dir (its store restored from the changelog). A
+    read_committed consumer sees every input mapped once and every count
+    exact, never above; Streams purges its repartition topic (DeleteRecords)."""
+    streams_check(server.bootstrap, 1, str(tmp_path / "state"))
+
+
+def test_kafka_streams_exactly_once_v2_on_a_cluster(tmp_path):
+    """The same on a 3-broker gregor cluster (a real Kafka 3.9 one with
+    GREGOR_JVM_REFERENCE=1), every topic with replication factor 3: the
+    transaction and group coordinators and the partitions' leaders spread
+    over the brokers, markers sent between them."""
+    if os.environ.get("GREGOR_JVM_REFERENCE"):
+        cluster = kafka.KafkaCluster(3, data_dir=str(tmp_path / "kafka"))
+    else:
+        from conftest import Coordination
+        from test_replication import Cluster
+        coordination = Coordination(str(tmp_path / "coordination"))
+        cluster = Cluster(str(tmp_path / "gregor"), ["--coordination", coordination.address])
+    try:
+        streams_check(cluster.bootstrap, 3, str(tmp_path / "state"))
+    finally:
+        cluster.stop()
+        if not os.environ.get("GREGOR_JVM_REFERENCE"):
+            coordination.stop()
 
 
 def test_java_admin_sees_leaders_as_soon_as_create_topics_answers(server):

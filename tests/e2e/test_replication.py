@@ -289,3 +289,40 @@ def test_a_config_change_reaches_every_replica(embedded_cluster):
     while not all(applied(d) for d in dirs) and time.time() < deadline:
         time.sleep(0.1)
     assert all(applied(d) for d in dirs), [open(os.path.join(d, "topic.config")).read() for d in dirs]
+
+
+def test_delete_records_reaches_every_replica(embedded_cluster):
+    """DeleteRecords on the leader (what Kafka Streams does to its
+    repartition topics): the followers move their log start too (from the
+    leader's fetch answers), so the next leader starts there as well."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    cluster = embedded_cluster
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.create_topics([NewTopic("purged", 1, 3)])["purged"].result(30)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(100):
+        producer.produce("purged", value=b"%d" % i)
+    assert producer.flush(60) == 0
+    tp = TopicPartition("purged", 0, 40)
+    deleted = admin.delete_records([tp])[tp].result(30)
+    assert deleted.low_watermark == 40
+    # acks=all: the followers fetch past this record, and so get the leader's
+    # log start offset (40) with it.
+    producer.produce("purged", value=b"100")
+    assert producer.flush(60) == 0
+    leader = admin.list_topics("purged", timeout=10).topics["purged"].partitions[0].leader
+    cluster.brokers[leader].kill()
+    deadline = time.time() + 60
+    earliest = None
+    while time.time() < deadline:
+        p = admin.list_topics("purged", timeout=10).topics["purged"].partitions[0]
+        if p.leader not in (-1, leader):
+            try:
+                earliest = admin.list_offsets({tp: OffsetSpec.earliest()})[tp].result(10).offset
+                break
+            except Exception:  # the new leader not known everywhere yet
+                pass
+        time.sleep(0.2)
+    assert earliest == 40, f"the new leader starts at {earliest}"

@@ -127,6 +127,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::DescribeGroups(r) => respond(api::describe_groups::handle(broker, r, version), version),
         Request::ListGroups(r) => respond(api::list_groups::handle(broker, r, version), version),
         Request::DeleteGroups(r) => respond(api::delete_groups::handle(broker, r), version),
+        Request::DeleteRecords(r) => respond(api::delete_records::handle(broker, r), version),
         Request::OffsetForLeaderEpoch(r) => respond(api::offset_for_leader_epoch::handle(broker, r), version),
         Request::IncrementalAlterConfigs(r) => respond(api::incremental_alter_configs::handle(broker, r), version),
         Request::TxnOffsetCommit(r) => off_handler(broker, version, move |b| api::txn_offset_commit::handle(b, r)),

@@ -195,6 +195,7 @@ fn api_name(key: i16) -> &'static str {
             Ok(ApiKey::DescribeConfigs) => "DescribeConfigs",
             Ok(ApiKey::CreatePartitions) => "CreatePartitions",
             Ok(ApiKey::DeleteGroups) => "DeleteGroups",
+            Ok(ApiKey::DeleteRecords) => "DeleteRecords",
             Ok(ApiKey::IncrementalAlterConfigs) => "IncrementalAlterConfigs",
             Ok(ApiKey::TxnOffsetCommit) => "TxnOffsetCommit",
             Ok(ApiKey::AddPartitionsToTxn) => "AddPartitionsToTxn",

@@ -5,12 +5,12 @@
 use bytes::Bytes;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
-    DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest,
-    TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+    CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    DescribeGroupsRequest, DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
+    SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
@@ -61,6 +61,8 @@ pub enum Request {
     ListGroups(ListGroupsRequest),
     /// DeleteGroups.
     DeleteGroups(DeleteGroupsRequest),
+    /// DeleteRecords.
+    DeleteRecords(DeleteRecordsRequest),
     /// OffsetForLeaderEpoch (followers truncating, consumers validating).
     OffsetForLeaderEpoch(OffsetForLeaderEpochRequest),
     /// IncrementalAlterConfigs.
@@ -216,6 +218,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::DescribeGroups => Request::DescribeGroups(typed(b, key, version)?),
         ApiKey::ListGroups => Request::ListGroups(typed(b, key, version)?),
         ApiKey::DeleteGroups => Request::DeleteGroups(typed(b, key, version)?),
+        ApiKey::DeleteRecords => Request::DeleteRecords(typed(b, key, version)?),
         ApiKey::OffsetForLeaderEpoch => Request::OffsetForLeaderEpoch(typed(b, key, version)?),
         ApiKey::IncrementalAlterConfigs => Request::IncrementalAlterConfigs(typed(b, key, version)?),
         ApiKey::AddPartitionsToTxn => Request::AddPartitionsToTxn(typed(b, key, version)?),

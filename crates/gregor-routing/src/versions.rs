@@ -28,6 +28,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     // Transactions (KIP-98). AddPartitionsToTxn v4+ is the brokers'
@@ -39,7 +40,9 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
-    (ApiKey::WriteTxnMarkers, 0, 1),
+    // v0 was dropped from the codec (and from Kafka 4.0, KIP-896):
+    // advertised, it could not be decoded.
+    (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeProducers, 0, 0),
     // v4 (KIP-890's server-side verification) is not served.
     (ApiKey::TxnOffsetCommit, 0, 3),

@@ -237,7 +237,10 @@ async fn fetch(
             } else {
                 let records = data.records.unwrap_or_default();
                 let hw = u64::try_from(data.high_watermark).unwrap_or(0);
-                replicas.on_fetched(&tp, epoch, offset, &records, hw)
+                let log_start = u64::try_from(data.log_start_offset).unwrap_or(0);
+                replicas
+                    .on_fetched(&tp, epoch, offset, &records, hw)
+                    .and_then(|()| replicas.on_leader_log_start(&tp, epoch, log_start))
             };
             if let Err(e) = applied {
                 tracing::error!(partition = %tp, "replicated append failed: {e}");

@@ -115,6 +115,25 @@ impl ReplicaManager {
         .unwrap_or(Ok(()))
     }
 
+    /// The leader's log start offset, from a fetch answer: what the leader
+    /// no longer has (retention, DeleteRecords) goes here too, up to this
+    /// replica's high watermark, as Kafka's followers do.
+    pub fn on_leader_log_start(
+        &self,
+        tp: &TopicPartition,
+        leader_epoch: i32,
+        leader_log_start: u64,
+    ) -> Result<(), LogError> {
+        self.with_follower(tp, leader_epoch, |_, log| {
+            let start = leader_log_start.min(log.high_watermark());
+            if start > log.log_start_offset() {
+                log.delete_records(start)?;
+            }
+            Ok(())
+        })
+        .unwrap_or(Ok(()))
+    }
+
     /// The leader refused a fetch: start over with truncation (or, when
     /// out of range, restart at the leader's log start).
     pub fn on_fetch_error(
