@@ -8,7 +8,8 @@
 //!
 //! `cargo bench --bench transactions` — optional env:
 //! `GREGOR_BENCH_RECORDS` (default 1 000 000 per run), `GREGOR_BENCH_ROUNDS`,
-//! `GREGOR_BENCH_DIR` (data dir parent). Results go in docs/PERFORMANCE.md.
+//! `GREGOR_BENCH_DIR` (data dir parent), `GREGOR_BENCH_BOOTSTRAP` (measure
+//! that broker instead, e.g. Kafka 3.9 from `python3 -m bench.kafka.kafka`). Results go in docs/PERFORMANCE.md.
 
 #[path = "support/latency.rs"]
 mod latency;
@@ -33,25 +34,37 @@ fn median(mut values: Vec<f64>) -> f64 {
 fn main() {
     let records = env("GREGOR_BENCH_RECORDS", 1_000_000);
     let rounds = env("GREGOR_BENCH_ROUNDS", 3).max(1);
+    // GREGOR_BENCH_BOOTSTRAP: measure another broker (a Kafka 3.9 started
+    // by bench/kafka/kafka.py) instead of a gregor broker in this process.
+    let external = std::env::var("GREGOR_BENCH_BOOTSTRAP").ok();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let parent = std::env::var_os("GREGOR_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let data = tempfile::tempdir_in(parent).unwrap();
-    let config = ServerConfig::load(
-        None,
-        &[
-            ("listeners", "PLAINTEXT://127.0.0.1:0".to_string()),
-            ("log.dirs", data.path().display().to_string()),
-            // A single broker: its internal topics have one replica.
-            ("offsets.topic.replication.factor", "1".to_string()),
-            ("transaction.state.log.replication.factor", "1".to_string()),
-            ("transaction.state.log.min.isr", "1".to_string()),
-        ],
-    )
-    .unwrap();
-    let server = runtime.block_on(Server::start(config)).unwrap();
-    let bootstrap = server.local_addr().to_string();
+    let server = match &external {
+        Some(_) => None,
+        None => {
+            let config = ServerConfig::load(
+                None,
+                &[
+                    ("listeners", "PLAINTEXT://127.0.0.1:0".to_string()),
+                    ("log.dirs", data.path().display().to_string()),
+                    // A single broker: its internal topics have one replica.
+                    ("offsets.topic.replication.factor", "1".to_string()),
+                    ("transaction.state.log.replication.factor", "1".to_string()),
+                    ("transaction.state.log.min.isr", "1".to_string()),
+                ],
+            )
+            .unwrap();
+            Some(runtime.block_on(Server::start(config)).unwrap())
+        }
+    };
+    let bootstrap = match (&external, &server) {
+        (Some(address), _) => address.clone(),
+        (None, Some(server)) => server.local_addr().to_string(),
+        (None, None) => unreachable!("a server is started when no bootstrap is given"),
+    };
 
     let idempotent = [("enable.idempotence", "true"), ("acks", "all")];
     // Warm-up: topics exist and have leaders, the coordinator is loaded.
@@ -109,5 +122,7 @@ fn main() {
         uncommitted.iter().map(|v| v / 1e6).collect::<Vec<_>>(),
         committed.iter().map(|v| v / 1e6).collect::<Vec<_>>()
     );
-    runtime.block_on(server.shutdown()).unwrap();
+    if let Some(server) = server {
+        runtime.block_on(server.shutdown()).unwrap();
+    }
 }
