@@ -376,3 +376,35 @@ def test_consume_transform_produce_is_exactly_once_through_a_coordinator_kill_an
     assert committed_offsets(bootstrap) == [len([i for i in range(RECORDS) if i % PARTITIONS == p])
                                             for p in range(PARTITIONS)]
     assert first.commits > 0 and second.commits > 0
+
+
+def test_a_transaction_spans_partitions_whose_brokers_do_not_host_each_other(txn_cluster):
+    """Partitions of replication factor 1 on different brokers: the
+    transaction coordinator and the group coordinator need not host a
+    partition to take it into a transaction or commit its offset — they know
+    the cluster's topics (Kafka's metadata cache) — and the markers reach
+    every partition's own broker."""
+    bootstrap = txn_cluster.bootstrap
+    create(bootstrap, "solo", 3, 1)
+    create(bootstrap, "solo-out", 3, 1)
+    plain(bootstrap, "solo", [f"in-{i}" for i in range(3)], partition=0)
+    producer = transactional(bootstrap, "solo-txn")
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "solo-group",
+                         "isolation.level": "read_committed", "enable.auto.commit": False})
+    consumer.assign([TopicPartition("solo", 0, 0)])
+    for round_ in range(3):
+        producer.begin_transaction()
+        for p in range(3):
+            producer.produce("solo-out", value=f"r{round_}-p{p}".encode(), partition=p)
+        offsets = [TopicPartition("solo", 0, round_ + 1)]
+        producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+        producer.commit_transaction(30)
+    consumer.close()
+    out = read(bootstrap, "solo-out", 3, "read_committed")
+    assert out == {p: [f"r{r}-p{p}" for r in range(3)] for p in range(3)}
+    checker = Consumer({"bootstrap.servers": bootstrap, "group.id": "solo-group",
+                        "isolation.level": "read_committed"})
+    try:
+        assert [tp.offset for tp in checker.committed([TopicPartition("solo", 0)], timeout=30)] == [3]
+    finally:
+        checker.close()
