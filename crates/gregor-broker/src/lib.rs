@@ -53,6 +53,6 @@ pub use replicas::{
 };
 pub use topics::{validate_topic_name, Refusal, TopicDefaults, Topics};
 pub use transactions::{
-    coordinator_error, ProduceRefusal, RemoteVerification, TransactionStateSettings, TransactionStateTopic, Transactions,
-    TxnMarker, Unverified, Verdicts,
+    coordinator_error, ProduceRefusal, RemoteVerification, TransactionStateSettings, TransactionStateTopic,
+    Transactions, TxnMarker, Unverified, Verdicts,
 };

@@ -81,7 +81,11 @@ fn offset(o: i64) -> CommittedOffset {
 /// A producer's commit of `o` for partition t-0 of `g`, naming no member
 /// (TxnOffsetCommit v0–v2).
 fn txn(c: &GroupCoordinator, pid: i64, o: i64) -> Result<(), GroupError> {
-    c.txn_commit(TxnProducer::new(pid, 0), MemberOf::new("g", -1, "", None), &[("t".into(), 0, offset(o))])
+    c.txn_commit(
+        TxnProducer::new(pid, 0),
+        MemberOf::new("g", -1, "", None),
+        &[("t".into(), 0, offset(o))],
+    )
 }
 
 fn plain(c: &GroupCoordinator, o: i64) -> Result<(), GroupError> {
@@ -258,8 +262,12 @@ fn pending_offsets_keep_a_group_from_expiring_and_go_with_its_deletion() {
     );
     assert!(c.describe("g").is_some());
     // A group known only by an open transaction's offsets.
-    c.txn_commit(TxnProducer::new(PID, 0), MemberOf::new("h", -1, "", None), &[("t".into(), 0, offset(1))])
-        .unwrap();
+    c.txn_commit(
+        TxnProducer::new(PID, 0),
+        MemberOf::new("h", -1, "", None),
+        &[("t".into(), 0, offset(1))],
+    )
+    .unwrap();
     c.tick(2_000_000);
     assert!(
         c.list().iter().any(|(g, _, _)| g == "h"),

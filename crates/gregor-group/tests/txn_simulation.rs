@@ -224,9 +224,12 @@ impl Sim {
         self.txns[t].groups.insert(g);
         self.txns[t].outstanding += 1;
         let id = self.request(Some(t));
-        let out = self
-            .machine
-            .txn_commit(id, TxnProducer::new(producer, 0), MemberOf::new(GROUPS[g], -1, "", None), &offsets);
+        let out = self.machine.txn_commit(
+            id,
+            TxnProducer::new(producer, 0),
+            MemberOf::new(GROUPS[g], -1, "", None),
+            &offsets,
+        );
         self.handle(out);
     }
 

@@ -38,7 +38,8 @@ async fn init(stream: &mut TcpStream) -> (i64, i16) {
     let mut request = InitProducerIdRequest::default();
     request.transactional_id = Some(TransactionalId(name(TID)));
     request.transaction_timeout_ms = 60_000;
-    let ResponseKind::InitProducerId(r) = call(stream, ApiKey::InitProducerId, 1, RequestKind::InitProducerId(request)).await
+    let ResponseKind::InitProducerId(r) =
+        call(stream, ApiKey::InitProducerId, 1, RequestKind::InitProducerId(request)).await
     else {
         panic!("not an InitProducerId answer");
     };
@@ -56,8 +57,13 @@ async fn add(stream: &mut TcpStream, producer: (i64, i16), topic: &str) -> i16 {
     t.name = TopicName(name(topic));
     t.partitions = vec![0];
     request.v3_and_below_topics = vec![t];
-    let ResponseKind::AddPartitionsToTxn(r) =
-        call(stream, ApiKey::AddPartitionsToTxn, 3, RequestKind::AddPartitionsToTxn(request)).await
+    let ResponseKind::AddPartitionsToTxn(r) = call(
+        stream,
+        ApiKey::AddPartitionsToTxn,
+        3,
+        RequestKind::AddPartitionsToTxn(request),
+    )
+    .await
     else {
         panic!("not an AddPartitionsToTxn answer");
     };
@@ -114,8 +120,13 @@ async fn verify(stream: &mut TcpStream, version: i16, producer: (i64, i16)) -> V
         .collect();
     let mut request = AddPartitionsToTxnRequest::default();
     request.transactions = vec![transaction];
-    let ResponseKind::AddPartitionsToTxn(r) =
-        call(stream, ApiKey::AddPartitionsToTxn, version, RequestKind::AddPartitionsToTxn(request)).await
+    let ResponseKind::AddPartitionsToTxn(r) = call(
+        stream,
+        ApiKey::AddPartitionsToTxn,
+        version,
+        RequestKind::AddPartitionsToTxn(request),
+    )
+    .await
     else {
         panic!("not an AddPartitionsToTxn answer");
     };
@@ -142,8 +153,13 @@ async fn commit_offsets(stream: &mut TcpStream, group: &str, producer: (i64, i16
     request.producer_epoch = producer.1;
     request.generation_id = -1;
     request.topics = vec![t];
-    let ResponseKind::TxnOffsetCommit(r) =
-        call(stream, ApiKey::TxnOffsetCommit, 3, RequestKind::TxnOffsetCommit(request)).await
+    let ResponseKind::TxnOffsetCommit(r) = call(
+        stream,
+        ApiKey::TxnOffsetCommit,
+        3,
+        RequestKind::TxnOffsetCommit(request),
+    )
+    .await
     else {
         panic!("not a TxnOffsetCommit answer");
     };
@@ -205,11 +221,19 @@ async fn transactional_produce_is_verified_with_the_coordinator() {
         ResponseError::InvalidProducerEpoch.code(),
         "the coordinator knows another epoch"
     );
-    assert_eq!(blocking(&broker, |b| end_offset(b, "u")).await, 0, "nothing written to u");
+    assert_eq!(
+        blocking(&broker, |b| end_offset(b, "u")).await,
+        0,
+        "nothing written to u"
+    );
 
     assert_eq!(verify(&mut stream, 4, producer).await, vec![0, 120]);
     assert_eq!(verify(&mut stream, 5, producer).await, vec![0, 120]);
-    assert_eq!(verify(&mut stream, 4, newer).await, vec![90, 90], "PRODUCER_FENCED, as Kafka's coordinator");
+    assert_eq!(
+        verify(&mut stream, 4, newer).await,
+        vec![90, 90],
+        "PRODUCER_FENCED, as Kafka's coordinator"
+    );
 
     assert_eq!(
         commit_offsets(&mut stream, "g-unadded", producer).await,

@@ -348,6 +348,10 @@ mod tests {
     fn transaction_verification_is_on_unless_turned_off() {
         assert!(ServerConfig::default().transaction_partition_verification_enable);
         let off = [("transaction.partition.verification.enable", "false".to_string())];
-        assert!(!ServerConfig::load(None, &off).unwrap().transaction_partition_verification_enable);
+        assert!(
+            !ServerConfig::load(None, &off)
+                .unwrap()
+                .transaction_partition_verification_enable
+        );
     }
 }

@@ -84,10 +84,7 @@ fn spawn_coordinator(broker: Arc<Broker>, coordinator: i32) -> mpsc::UnboundedSe
 fn one_per_transactional_id(batch: Vec<RemoteVerification>) -> Vec<RemoteVerification> {
     let mut kept: Vec<RemoteVerification> = Vec::with_capacity(batch.len());
     for request in batch {
-        let Some(i) = kept
-            .iter()
-            .position(|k| k.transactional_id == request.transactional_id)
-        else {
+        let Some(i) = kept.iter().position(|k| k.transactional_id == request.transactional_id) else {
             kept.push(request);
             continue;
         };
@@ -117,7 +114,12 @@ async fn send(
     let all = |error: Option<ResponseError>| -> Vec<Verdicts> {
         batch
             .iter()
-            .map(|r| r.partitions.iter().map(|tp| (tp.clone(), error.map_or(Ok(()), Err))).collect())
+            .map(|r| {
+                r.partitions
+                    .iter()
+                    .map(|tp| (tp.clone(), error.map_or(Ok(()), Err)))
+                    .collect()
+            })
             .collect()
     };
     if connection.is_none() {
@@ -134,6 +136,11 @@ async fn send(
     let Some(conn) = connection.as_mut() else {
         return all(Some(ResponseError::NetworkException));
     };
+    tracing::debug!(
+        broker = coordinator,
+        transactions = batch.len(),
+        "verifying transactions"
+    );
     match conn.send(request_of(batch), VERIFY_VERSION).await {
         Err(e) => {
             tracing::debug!(broker = coordinator, "transaction verification failed: {e}");
@@ -169,7 +176,10 @@ async fn connect(broker: &Broker, coordinator: i32) -> Result<Option<gregor_clie
         .iter()
         .any(|k| k.api_key == ApiKey::AddPartitionsToTxn as i16 && k.max_version >= VERIFY_VERSION);
     if !verifies {
-        tracing::warn!(broker = coordinator, "the transaction coordinator does not verify (AddPartitionsToTxn v4)");
+        tracing::warn!(
+            broker = coordinator,
+            "the transaction coordinator does not verify (AddPartitionsToTxn v4)"
+        );
     }
     Ok(verifies.then_some(connection))
 }
@@ -224,7 +234,14 @@ fn verdicts_of(response: &AddPartitionsToTxnResponse, request: &RemoteVerificati
         .iter()
         .map(|tp| {
             let code = code_of(tp);
-            (tp.clone(), if code == 0 { Ok(()) } else { Err(coordinator_error(code)) })
+            (
+                tp.clone(),
+                if code == 0 {
+                    Ok(())
+                } else {
+                    Err(coordinator_error(code))
+                },
+            )
         })
         .collect()
 }
@@ -260,12 +277,22 @@ mod tests {
         let (b, b_answer) = ask("b", 0);
         let kept = one_per_transactional_id(vec![a, retry, older, b, newer]);
         assert_eq!(
-            kept.iter().map(|r| (r.transactional_id.as_str(), r.producer_epoch)).collect::<Vec<_>>(),
+            kept.iter()
+                .map(|r| (r.transactional_id.as_str(), r.producer_epoch))
+                .collect::<Vec<_>>(),
             vec![("a", 2), ("b", 0)]
         );
-        assert_eq!(error_of(a_answer), Some(ResponseError::NetworkException), "a retry replaces it");
+        assert_eq!(
+            error_of(a_answer),
+            Some(ResponseError::NetworkException),
+            "a retry replaces it"
+        );
         assert_eq!(error_of(older_answer), Some(ResponseError::InvalidProducerEpoch));
-        assert_eq!(error_of(retry_answer), Some(ResponseError::InvalidProducerEpoch), "fenced by epoch 2");
+        assert_eq!(
+            error_of(retry_answer),
+            Some(ResponseError::InvalidProducerEpoch),
+            "fenced by epoch 2"
+        );
         assert_eq!(error_of(newer_answer), None, "still waiting");
         assert_eq!(error_of(b_answer), None);
     }
@@ -282,7 +309,10 @@ mod tests {
         let txn = &request.transactions[0];
         assert!(txn.verify_only);
         assert_eq!(
-            txn.topics.iter().map(|t| (t.name.0.as_str(), t.partitions.clone())).collect::<Vec<_>>(),
+            txn.topics
+                .iter()
+                .map(|t| (t.name.0.as_str(), t.partitions.clone()))
+                .collect::<Vec<_>>(),
             vec![("t", vec![0, 1]), ("u", vec![3])]
         );
         let mut response = AddPartitionsToTxnResponse::default();

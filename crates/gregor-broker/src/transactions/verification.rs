@@ -161,14 +161,18 @@ impl Broker {
         let state_partition = partition_for(transactional_id, self.config().transaction_state.partitions);
         let leader = self
             .replicas()
-            .partition_record(&TopicPartition::new(TRANSACTION_STATE_TOPIC, state_partition.unsigned_abs()))
+            .partition_record(&TopicPartition::new(
+                TRANSACTION_STATE_TOPIC,
+                state_partition.unsigned_abs(),
+            ))
             .map(|r| r.state.leader)
             .filter(|leader| *leader >= 0);
         let pending = match leader {
             None => Err(all(&partitions, ResponseError::CoordinatorNotAvailable)),
             Some(local) if local == self.config().node_id => {
                 let coordinator = self.transactions().coordinator();
-                let verdicts = coordinator.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions);
+                let verdicts =
+                    coordinator.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions);
                 Err(verdicts
                     .into_iter()
                     .map(|(tp, r)| (tp, r.map_err(|e| coordinator_error(e.code()))))

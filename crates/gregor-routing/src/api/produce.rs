@@ -132,7 +132,12 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
 
 /// Fills `p` with an append's outcome; the offset the high watermark must
 /// pass when it waits for `acks=all`.
-fn answer(p: &mut PartitionProduceResponse, topic: &str, appended: Outcome, version: i16) -> Option<(TopicPartition, u64)> {
+fn answer(
+    p: &mut PartitionProduceResponse,
+    topic: &str,
+    appended: Outcome,
+    version: i16,
+) -> Option<(TopicPartition, u64)> {
     match appended {
         Ok(done) => {
             p.base_offset = done.info.first_offset as i64;
@@ -144,7 +149,8 @@ fn answer(p: &mut PartitionProduceResponse, topic: &str, appended: Outcome, vers
                 p.error_code = replication_error(e).code();
             }
             let index = u32::try_from(p.index).unwrap_or_default();
-            done.waiting_for.map(|required| (TopicPartition::new(topic, index), required))
+            done.waiting_for
+                .map(|required| (TopicPartition::new(topic, index), required))
         }
         Err(ProduceRefusal::Refused(e, message)) => {
             tracing::debug!(topic, partition = p.index, "append refused: {message}");

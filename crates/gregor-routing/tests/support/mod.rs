@@ -76,15 +76,7 @@ pub async fn single_broker_with(dir: &std::path::Path, config: BrokerConfig) -> 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let replicas = Arc::new(ReplicaManager::new(0, Default::default(), clock.clone()));
     tokio::task::spawn_blocking(move || {
-        let broker = Broker::open(
-            config,
-            Default::default(),
-            logs,
-            catalog,
-            replicas,
-            clock,
-        )
-        .unwrap();
+        let broker = Broker::open(config, Default::default(), logs, catalog, replicas, clock).unwrap();
         broker.topics().create("t", 1, None, Default::default()).unwrap();
         lead(&broker, "t", 0);
         Arc::new(broker)
