@@ -66,13 +66,12 @@ KNOWN_DIFFERENCES = {
     "APIs gregor does not serve": "ACLs, SASL, quotas, reassignment, DescribeCluster, ... are not advertised "
                                   "(open issues); api_versions compares only GREGOR_APIS, and the broker-to-broker "
                                   "LeaderAndIsr/UpdateMetadata/StopReplica/AllocateProducerIds not at all",
-    "transaction verification (KIP-890)": "gregor serves transactions (KIP-98) without the coordinator verifying "
-                                          "a partition's first transactional write, so it does not advertise the "
-                                          "versions that come with it: AddPartitionsToTxn v4-5 (the brokers' verify "
-                                          "batch), AddOffsetsToTxn v4, EndTxn v4, TxnOffsetCommit v4 "
-                                          "(TRANSACTION_ABORTABLE); api_versions caps them (GREGOR_MAX_VERSIONS). "
-                                          "What a client sees of the missing verification is XFAIL "
-                                          "(txn_produce_unadded, txn_offsets_unadded)",
+    "TRANSACTION_ABORTABLE versions (KIP-890)": "gregor verifies a partition's first transactional write with the "
+                                                "coordinator (KIP-890 part 1) and serves the brokers' verify batch, "
+                                                "AddPartitionsToTxn v4-5, but not the client versions that only add "
+                                                "TRANSACTION_ABORTABLE (AddOffsetsToTxn v4, EndTxn v4, "
+                                                "TxnOffsetCommit v4) nor transactions v2; api_versions caps them "
+                                                "(GREGOR_MAX_VERSIONS)",
     "broker configs": "DescribeConfigs of a BROKER resource answers no entries in gregor (issue 19); "
                       "describe_broker_configs compares only whether the request succeeds",
     "partial trailing batches": "a Fetch answer holds whole batches only in gregor (docs/ARCHITECTURE.md, Read: "
@@ -126,16 +125,6 @@ XFAIL = {
         "[[b, b]] (a broker twice), CreateTopics [[b], [b, b]] (partitions of different sizes), CreatePartitions "
         "1 -> 2 with [[77]] (a missing broker), CreatePartitions 1 -> 3 with one assignment for two new "
         "partitions; afterwards Kafka's topics have 1 and 1 partitions, gregor's 2 and 3",
-    "txn_produce_unadded":
-        "Produce v3 of a transactional batch (the request naming the transactional id) to a partition the open "
-        "transaction has not added, and from a producer whose transaction has just committed: Kafka 3.9 verifies "
-        "with the coordinator first (transaction.partition.verification.enable, KIP-890) and answers "
-        "INVALID_TXN_STATE (48) to both; gregor appends both (error 0, base offsets 0 and 1)",
-    "txn_offsets_unadded":
-        "TxnOffsetCommit v3 for a group the transaction has not added (no AddOffsetsToTxn), from a newer epoch "
-        "and from another producer id: Kafka 3.9 verifies with the coordinator (KIP-890) and answers "
-        "INVALID_TXN_STATE (48), INVALID_PRODUCER_EPOCH (47), INVALID_PRODUCER_ID_MAPPING (49); gregor stores "
-        "all three as pending transactional offsets (error 0)",
     "alter_configs":
         "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
         "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
@@ -1422,8 +1411,8 @@ INTER_BROKER = {4, 5, 6}
 
 
 # The highest versions gregor serves where Kafka 3.9 serves newer ones: those
-# of transaction verification (KNOWN_DIFFERENCES).
-GREGOR_MAX_VERSIONS = {24: 3, 25: 3, 26: 3, 28: 3}
+# that only add TRANSACTION_ABORTABLE (KNOWN_DIFFERENCES).
+GREGOR_MAX_VERSIONS = {25: 3, 26: 3, 28: 3}
 
 
 def api_versions(bootstrap):

@@ -10,11 +10,11 @@ use kafka_protocol::error::ResponseError;
 
 use crate::catalog::ClusterCatalog;
 use crate::config::BrokerConfig;
-use crate::errors::{log_error, replication_error};
+use crate::errors::replication_error;
 use crate::fetch_sessions::FetchSessions;
 use crate::groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 use crate::producer_ids::ProducerIds;
-use crate::replicas::{LeaderAppend, ReplicaAppendError, ReplicaManager};
+use crate::replicas::ReplicaManager;
 use crate::topics::{Refusal, TopicDefaults, Topics};
 use crate::transactions::Transactions;
 use gregor_transaction::TransactionSettings;
@@ -153,26 +153,6 @@ impl Broker {
         self.replicas
             .leader_log(&tp, current_leader_epoch)
             .map_err(replication_error)
-    }
-
-    /// Appends a producer's batches to a partition this broker leads.
-    pub fn append(
-        &self,
-        topic: &str,
-        partition: i32,
-        batches: &mut [u8],
-        acks_all: bool,
-    ) -> Result<LeaderAppend, (ResponseError, String)> {
-        let tp = self
-            .topics
-            .known_partition(topic, partition)
-            .map_err(|e| (e, String::new()))?;
-        self.replicas
-            .append_as_leader(&tp, batches, acks_all)
-            .map_err(|e| match e {
-                ReplicaAppendError::Replication(r) => (replication_error(r), r.to_string()),
-                ReplicaAppendError::Log(l) => (log_error(&l), l.to_string()),
-            })
     }
 
     /// The topic's `min.insync.replicas` override, if any.

@@ -38,6 +38,11 @@ pub struct BrokerConfig {
     /// The transaction coordinator's settings (`transaction.max.timeout.ms`,
     /// …; the partition counts come from the fields above).
     pub transactions: TransactionSettings,
+    /// `transaction.partition.verification.enable` (true, KIP-890): a
+    /// transactional batch that would open its producer's transaction in a
+    /// partition is appended only once the transaction coordinator confirms
+    /// the partition is in that transaction.
+    pub transaction_partition_verification: bool,
 }
 
 impl Default for BrokerConfig {
@@ -57,6 +62,7 @@ impl Default for BrokerConfig {
             fetch_session_slots: 1_000,
             transaction_state: TransactionStateSettings::default(),
             transactions: TransactionSettings::default(),
+            transaction_partition_verification: true,
         }
     }
 }

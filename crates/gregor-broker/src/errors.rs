@@ -20,7 +20,9 @@ pub fn log_error(error: &LogError) -> ResponseError {
         LogError::Producer(ProducerError::OutOfOrderSequence { .. }) => ResponseError::OutOfOrderSequenceNumber,
         LogError::Producer(ProducerError::UnknownProducer { .. }) => ResponseError::UnknownProducerId,
         LogError::Producer(ProducerError::CoordinatorFenced { .. }) => ResponseError::TransactionCoordinatorFenced,
-        LogError::Producer(ProducerError::InvalidTxnState { .. }) => ResponseError::InvalidTxnState,
+        LogError::Producer(ProducerError::InvalidTxnState { .. } | ProducerError::TransactionNotVerified { .. }) => {
+            ResponseError::InvalidTxnState
+        }
         LogError::ControlBatchFromClient { .. } => ResponseError::InvalidRecord,
         LogError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
         LogError::Offline(_) => ResponseError::KafkaStorageError,
@@ -49,8 +51,51 @@ pub fn group_code(error: gregor_group::GroupError) -> i16 {
         G::NotCoordinator => ResponseError::NotCoordinator,
         G::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
         G::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
+        G::InvalidTxnState => ResponseError::InvalidTxnState,
     };
     kafka.code()
+}
+
+/// A transaction coordinator's verification verdict (KIP-890) as a
+/// partition leader answers a Produce: as Kafka's
+/// `AddPartitionsToTxnManager`, PRODUCER_FENCED becomes
+/// INVALID_PRODUCER_EPOCH and TRANSACTION_ABORTABLE becomes
+/// INVALID_TXN_STATE unless the client knows the code
+/// (`abortable_known`: Produce v11+); then, as its `ReplicaManager`, the
+/// retriable errors older clients would not retry become
+/// NOT_ENOUGH_REPLICAS.
+pub fn produce_verification_error(error: ResponseError, abortable_known: bool) -> ResponseError {
+    use ResponseError as E;
+    match verification_error(error, abortable_known) {
+        E::ConcurrentTransactions
+        | E::NetworkException
+        | E::CoordinatorLoadInProgress
+        | E::CoordinatorNotAvailable
+        | E::NotCoordinator => E::NotEnoughReplicas,
+        other => other,
+    }
+}
+
+/// A transaction coordinator's verification verdict (KIP-890) as the
+/// group coordinator answers a TxnOffsetCommit (v0–v3): mapped as for a
+/// Produce of a client that does not know TRANSACTION_ABORTABLE, then
+/// NETWORK_EXCEPTION becomes COORDINATOR_LOAD_IN_PROGRESS (Kafka's
+/// `maybeConvertOffsetCommitError`: clients retry it without looking the
+/// coordinator up again).
+pub fn offsets_verification_error(error: ResponseError) -> ResponseError {
+    match verification_error(error, false) {
+        ResponseError::NetworkException => ResponseError::CoordinatorLoadInProgress,
+        other => other,
+    }
+}
+
+/// Kafka's `AddPartitionsToTxnManager` mapping of a verdict.
+fn verification_error(error: ResponseError, abortable_known: bool) -> ResponseError {
+    match error {
+        ResponseError::ProducerFenced => ResponseError::InvalidProducerEpoch,
+        ResponseError::TransactionAbortable if !abortable_known => ResponseError::InvalidTxnState,
+        other => other,
+    }
 }
 
 /// The Kafka error for a replication refusal.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use gregor_log::batch::{for_each_record, RecordBatchBuilder};
-use gregor_log::{AppendOrigin, Log, TopicPartition};
+use gregor_log::{AppendOrigin, Log, TopicPartition, TxnVerification};
 use kafka_protocol::error::ResponseError;
 
 use crate::replicas::{ReplicaAppendError, ReplicaManager};
@@ -72,8 +72,20 @@ pub(crate) fn append_acknowledged(
     batch: &mut [u8],
     timeout_ms: u64,
 ) -> Result<u64, AppendFailure> {
+    append_acknowledged_verified(replicas, tp, batch, timeout_ms, TxnVerification::Skip)
+}
+
+/// [`append_acknowledged`], checking as `verification` says that a
+/// transaction the batch opens was verified (KIP-890).
+pub(crate) fn append_acknowledged_verified(
+    replicas: &ReplicaManager,
+    tp: &TopicPartition,
+    batch: &mut [u8],
+    timeout_ms: u64,
+    verification: TxnVerification,
+) -> Result<u64, AppendFailure> {
     let appended = replicas
-        .append_as_leader_from(tp, batch, true, AppendOrigin::Coordinator)
+        .append_as_leader_verified(tp, batch, true, AppendOrigin::Coordinator, verification)
         .map_err(AppendFailure::Refused)?;
     let not_acknowledged = |e: String| AppendFailure::NotAcknowledged(format!("{tp}: {e}"));
     if let Some(Err(e)) = appended.acked {

@@ -15,7 +15,8 @@
 //! - [`Transactions`]: the transaction coordinator over
 //!   `__transaction_state` ([`TransactionStateTopic`]), serving the
 //!   transactional ids of the partitions led here; the marker requests it
-//!   makes go to the server's marker sender.
+//!   makes go to the server's marker sender; as a partition leader,
+//!   transaction verification (KIP-890) before a transaction opens.
 //! - [`ProducerIds`]: producer ids from blocks claimed in the catalog.
 //! - [`fetch_sessions`]: the fetch sessions of KIP-227.
 //! - [`Broker`]: the parts assembled, with one injected clock.
@@ -51,4 +52,7 @@ pub use replicas::{
     BrokerEndpoint, ClusterView, FollowedPartition, IsrUpdate, LeaderAppend, ReplicaAppendError, ReplicaManager,
 };
 pub use topics::{validate_topic_name, Refusal, TopicDefaults, Topics};
-pub use transactions::{TransactionStateSettings, TransactionStateTopic, Transactions, TxnMarker};
+pub use transactions::{
+    coordinator_error, ProduceRefusal, RemoteVerification, TransactionStateSettings, TransactionStateTopic,
+    Transactions, TxnMarker, Unverified, Verdicts,
+};

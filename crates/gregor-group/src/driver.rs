@@ -277,23 +277,18 @@ impl GroupCoordinator {
         })
     }
 
-    /// TxnOffsetCommit of `producer_id` at `producer_epoch`: checks the
-    /// member as Kafka does for transactional commits (none named — v0–v2
-    /// — is fine), then stores every offset in one transactional batch;
-    /// answers once it is stored (blocking: handler threads only). The
-    /// offsets stay pending until [`Self::complete_transaction`].
+    /// TxnOffsetCommit of `producer`: checks the member as Kafka does for
+    /// transactional commits (none named — v0–v2 — is fine), then stores
+    /// every offset in one transactional batch; answers once it is stored
+    /// (blocking: handler threads only). The offsets stay pending until
+    /// [`Self::complete_transaction`].
     pub fn txn_commit(
         &self,
-        producer_id: i64,
-        producer_epoch: i16,
+        producer: TxnProducer,
         member: MemberOf<'_>,
         offsets: &[(String, i32, CommittedOffset)],
     ) -> Result<(), GroupError> {
-        self.until_done(|inner, id| {
-            inner
-                .machine
-                .txn_commit(id, producer_id, producer_epoch, member, offsets)
-        })
+        self.until_done(|inner, id| inner.machine.txn_commit(id, producer, member, offsets))
     }
 
     /// `producer_id`'s transaction ended: its COMMIT (`commit`) or ABORT

@@ -2,6 +2,8 @@
 //! and what DescribeGroups shows. Plain data, shared by the state machine
 //! and its driver.
 
+use gregor_log::TxnVerification;
+
 use crate::records::CommittedOffset;
 
 /// Who a request speaks for: a member of one generation of a group,
@@ -81,6 +83,12 @@ pub enum GroupError {
     /// newer producer with its transactional id fenced it).
     #[error("invalid producer epoch")]
     InvalidProducerEpoch,
+    /// TxnOffsetCommit: the batch would open the producer's transaction
+    /// in the offsets partition without a verification that still holds
+    /// (KIP-890: a marker landed after the transaction coordinator
+    /// confirmed it).
+    #[error("invalid transaction state")]
+    InvalidTxnState,
 }
 
 /// Why the offset store did not take a write.
@@ -90,6 +98,10 @@ pub enum StoreError {
     /// its producer.
     #[error("producer fenced: {0}")]
     ProducerFenced(String),
+    /// The log refused a transactional batch opening its producer's
+    /// transaction: its verification (KIP-890) no longer holds.
+    #[error("transaction not verified: {0}")]
+    NotVerified(String),
     /// Not stored (not the partition's leader, replicas behind, disk
     /// trouble): the client retries.
     #[error("{0}")]
@@ -100,6 +112,7 @@ impl From<&StoreError> for GroupError {
     fn from(error: &StoreError) -> Self {
         match error {
             StoreError::ProducerFenced(_) => Self::InvalidProducerEpoch,
+            StoreError::NotVerified(_) => Self::InvalidTxnState,
             StoreError::Unavailable(_) => Self::CoordinatorNotAvailable,
         }
     }
@@ -113,6 +126,20 @@ pub struct TxnProducer {
     pub id: i64,
     /// Producer epoch.
     pub epoch: i16,
+    /// How the log checks that the transaction the batch may open was
+    /// verified with the transaction coordinator (KIP-890).
+    pub verification: TxnVerification,
+}
+
+impl TxnProducer {
+    /// Producer `id` at `epoch`, its batch not checked for verification.
+    pub fn new(id: i64, epoch: i16) -> Self {
+        Self {
+            id,
+            epoch,
+            verification: TxnVerification::Skip,
+        }
+    }
 }
 
 /// One entry of a `__consumer_offsets` partition as a reload reads it, in

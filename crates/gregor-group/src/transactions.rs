@@ -15,7 +15,8 @@ use crate::records::CommittedOffset;
 use crate::writes::AfterWrite;
 
 impl GroupStateMachine {
-    /// TxnOffsetCommit for `producer_id` at `producer_epoch`: checks the
+    /// TxnOffsetCommit for `producer` (id, epoch, and how its batch is
+    /// checked for verification): checks the
     /// member as Kafka does for transactional commits (v0–v2 name none:
     /// generation −1, no member id; v3 names its generation and member,
     /// checked as OffsetCommit checks them, except that a rebalance under
@@ -26,8 +27,7 @@ impl GroupStateMachine {
     pub fn txn_commit(
         &mut self,
         request_id: RequestId,
-        producer_id: i64,
-        producer_epoch: i16,
+        producer: TxnProducer,
         member: MemberOf<'_>,
         offsets: &[(String, i32, CommittedOffset)],
     ) -> Vec<Output> {
@@ -43,10 +43,7 @@ impl GroupStateMachine {
         let (records, offsets) = offset_records(member.group_id, offsets);
         let then = AfterWrite::TxnCommit {
             request: request_id,
-            producer: TxnProducer {
-                id: producer_id,
-                epoch: producer_epoch,
-            },
+            producer,
             offsets,
         };
         self.writes.enqueue(member.group_id, records, then, &mut out);

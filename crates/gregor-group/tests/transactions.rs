@@ -81,7 +81,11 @@ fn offset(o: i64) -> CommittedOffset {
 /// A producer's commit of `o` for partition t-0 of `g`, naming no member
 /// (TxnOffsetCommit v0–v2).
 fn txn(c: &GroupCoordinator, pid: i64, o: i64) -> Result<(), GroupError> {
-    c.txn_commit(pid, 0, MemberOf::new("g", -1, "", None), &[("t".into(), 0, offset(o))])
+    c.txn_commit(
+        TxnProducer::new(pid, 0),
+        MemberOf::new("g", -1, "", None),
+        &[("t".into(), 0, offset(o))],
+    )
 }
 
 fn plain(c: &GroupCoordinator, o: i64) -> Result<(), GroupError> {
@@ -115,7 +119,7 @@ fn offsets_of_a_transaction_are_invisible_until_it_commits() {
     txn(&c, PID, 10).unwrap();
     assert_eq!(
         *store.producers.lock(),
-        vec![None, Some(TxnProducer { id: PID, epoch: 0 })],
+        vec![None, Some(TxnProducer::new(PID, 0))],
         "one transactional batch of the producer"
     );
     assert_eq!(visible(&c), Some(5), "the last committed offset meanwhile");
@@ -208,8 +212,7 @@ fn v3_commits_are_checked_against_the_group_v0_ones_are_not() {
     let (c, _) = coordinator();
     let commit = |generation, member: &str, instance| {
         c.txn_commit(
-            PID,
-            0,
+            TxnProducer::new(PID, 0),
             MemberOf::new("g", generation, member, instance),
             &[("t".into(), 0, offset(1))],
         )
@@ -237,7 +240,7 @@ fn v3_commits_are_checked_against_the_group_v0_ones_are_not() {
     );
     assert_eq!(commit(-1, "", None), Ok(()), "v0–v2 name no member");
     assert_eq!(
-        c.txn_commit(PID, 0, MemberOf::new("", -1, "", None), &[]),
+        c.txn_commit(TxnProducer::new(PID, 0), MemberOf::new("", -1, "", None), &[]),
         Err(GroupError::InvalidGroupId)
     );
 }
@@ -259,8 +262,12 @@ fn pending_offsets_keep_a_group_from_expiring_and_go_with_its_deletion() {
     );
     assert!(c.describe("g").is_some());
     // A group known only by an open transaction's offsets.
-    c.txn_commit(PID, 0, MemberOf::new("h", -1, "", None), &[("t".into(), 0, offset(1))])
-        .unwrap();
+    c.txn_commit(
+        TxnProducer::new(PID, 0),
+        MemberOf::new("h", -1, "", None),
+        &[("t".into(), 0, offset(1))],
+    )
+    .unwrap();
     c.tick(2_000_000);
     assert!(
         c.list().iter().any(|(g, _, _)| g == "h"),

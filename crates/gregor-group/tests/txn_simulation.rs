@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use gregor_group::records::{parse, OffsetsRecord};
 use gregor_group::{
     CommittedOffset, GroupConfig, GroupError, GroupStateMachine, LoadedRecord, MemberOf, Output, Persist, PersistId,
-    RequestId, Response, StoreError,
+    RequestId, Response, StoreError, TxnProducer,
 };
 use proptest::prelude::RngExt;
 use proptest::test_runner::{RngAlgorithm, TestRng};
@@ -224,9 +224,12 @@ impl Sim {
         self.txns[t].groups.insert(g);
         self.txns[t].outstanding += 1;
         let id = self.request(Some(t));
-        let out = self
-            .machine
-            .txn_commit(id, producer, 0, MemberOf::new(GROUPS[g], -1, "", None), &offsets);
+        let out = self.machine.txn_commit(
+            id,
+            TxnProducer::new(producer, 0),
+            MemberOf::new(GROUPS[g], -1, "", None),
+            &offsets,
+        );
         self.handle(out);
     }
 

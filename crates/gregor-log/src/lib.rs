@@ -66,6 +66,7 @@ pub use epoch_cache::{EpochEntry, LeaderEpochCache};
 pub use error::{LogError, Result};
 pub use log::{AppendInfo, AppendOrigin, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
 pub use manager::{LogManager, LogManagerConfig};
+pub use producer_state::{TxnVerification, VerificationGuard};
 pub use region::FileRegion;
 pub use topic_partition::TopicPartition;
 pub use txn_index::AbortedTxn;

@@ -77,9 +77,12 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::Produce(r) => match api::produce::handle(broker, r, version) {
             ProduceOutcome::Respond(response) => respond(response, version),
             ProduceOutcome::NoResponse => Outcome::NoResponse,
-            ProduceOutcome::Delayed(waiting) => {
-                Outcome::Delayed(Box::pin(async move { respond(waiting.await, version) }))
-            }
+            ProduceOutcome::Delayed(waiting) => Outcome::Delayed(Box::pin(async move {
+                match waiting.await {
+                    Some(response) => respond(response, version),
+                    None => Outcome::NoResponse,
+                }
+            })),
         },
         Request::Fetch(r) => match api::fetch::handle(broker, r, version) {
             Ok((response, splices)) => respond_spliced(response, splices, version),

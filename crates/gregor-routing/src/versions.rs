@@ -31,11 +31,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
-    // Transactions (KIP-98). AddPartitionsToTxn v4+ is the brokers'
-    // verification batch (KIP-890), not served; EndTxn v4+ and
-    // AddPartitionsToTxn v5 belong to transactions v2, which gregor does not
-    // advertise.
-    (ApiKey::AddPartitionsToTxn, 0, 3),
+    // Transactions (KIP-98). AddPartitionsToTxn v4–5 are the brokers'
+    // verification batches (KIP-890 part 1; clients keep to v0–3); EndTxn
+    // v4+ belongs to transactions v2, which gregor does not advertise.
+    (ApiKey::AddPartitionsToTxn, 0, 5),
     (ApiKey::AddOffsetsToTxn, 0, 3),
     (ApiKey::EndTxn, 0, 3),
     (ApiKey::DescribeTransactions, 0, 0),
@@ -44,7 +43,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // advertised, it could not be decoded.
     (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeProducers, 0, 0),
-    // v4 (KIP-890's server-side verification) is not served.
+    // v4 only adds TRANSACTION_ABORTABLE (KIP-890) for clients: not served.
     (ApiKey::TxnOffsetCommit, 0, 3),
 ];
 

@@ -152,7 +152,13 @@ async fn reload(broker: &Arc<Broker>, p: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactional_offsets_wait_for_their_marker_and_survive_a_reload() {
-    let running = support::start(gregor_routing::NetworkConfig::default()).await;
+    // The group's side alone: no transaction coordinator to verify with
+    // (tests/txn_verification.rs has it).
+    let config = gregor_broker::BrokerConfig {
+        transaction_partition_verification: false,
+        ..Default::default()
+    };
+    let running = support::start_with(gregor_routing::NetworkConfig::default(), config).await;
     let broker = running.broker.clone();
     let mut stream = TcpStream::connect(running.addr).await.unwrap();
     let not_coordinator = ResponseError::NotCoordinator.code();

@@ -127,6 +127,11 @@ pub struct ServerConfig {
     /// How often the coordinator looks for expired transactional ids.
     #[serde(rename = "transaction.remove.expired.transaction.cleanup.interval.ms")]
     pub transaction_remove_expired_transaction_cleanup_interval_ms: i64,
+    /// Whether a partition leader verifies with the transaction
+    /// coordinator that a transactional batch opening a transaction is
+    /// part of it (KIP-890; Kafka 3.9's default: true).
+    #[serde(rename = "transaction.partition.verification.enable")]
+    pub transaction_partition_verification_enable: bool,
 }
 
 impl Default for ServerConfig {
@@ -170,6 +175,7 @@ impl Default for ServerConfig {
             transactional_id_expiration_ms: 604_800_000,
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
+            transaction_partition_verification_enable: true,
         }
     }
 }
@@ -214,6 +220,7 @@ const PROPERTIES: &[&str] = &[
     "transactional.id.expiration.ms",
     "transaction.abort.timed.out.transaction.cleanup.interval.ms",
     "transaction.remove.expired.transaction.cleanup.interval.ms",
+    "transaction.partition.verification.enable",
 ];
 
 impl ServerConfig {
@@ -276,7 +283,9 @@ fn plaintext_address(listeners: &str) -> anyhow::Result<String> {
 /// A TOML value of the type the property takes.
 fn typed(property: &str, value: &str) -> toml::Value {
     match property {
-        "auto.create.topics.enable" | "unclean.leader.election.enable" => {
+        "auto.create.topics.enable"
+        | "unclean.leader.election.enable"
+        | "transaction.partition.verification.enable" => {
             value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into())
         }
         "broker.id"
@@ -333,5 +342,16 @@ mod tests {
         assert_eq!(config.num_partitions, 6);
         assert_eq!(config.listen_address().unwrap(), "0.0.0.0:9999");
         assert!(ServerConfig::load(None, &[("listeners", "SSL://x:1".into())]).is_err());
+    }
+
+    #[test]
+    fn transaction_verification_is_on_unless_turned_off() {
+        assert!(ServerConfig::default().transaction_partition_verification_enable);
+        let off = [("transaction.partition.verification.enable", "false".to_string())];
+        assert!(
+            !ServerConfig::load(None, &off)
+                .unwrap()
+                .transaction_partition_verification_enable
+        );
     }
 }

@@ -20,6 +20,7 @@ pub mod fetcher;
 pub mod isr_writer;
 mod metrics_http;
 mod txn_markers;
+mod txn_verifier;
 
 pub use config::ServerConfig;
 pub use coordination::{register, EMBEDDED_DIR};
@@ -124,6 +125,7 @@ impl Server {
                 remove_expired_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
                 ..TransactionSettings::default()
             },
+            transaction_partition_verification: config.transaction_partition_verification_enable,
             ..BrokerConfig::default()
         };
         let replicas = Arc::new(ReplicaManager::new(
@@ -195,6 +197,7 @@ impl Server {
             fetcher::spawn(replicas.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
             txn_markers::spawn(broker.clone(), stopped.clone()),
+            txn_verifier::spawn(broker.clone(), stopped.clone()),
             controller::spawn(
                 coordinator.clone(),
                 broker.clone(),

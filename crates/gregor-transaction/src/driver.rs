@@ -299,6 +299,23 @@ impl TransactionCoordinator {
         self.drive(None, |inner, now| inner.machine.tick(now));
     }
 
+    /// AddPartitionsToTxn with `verify_only` (KIP-890): whether each of
+    /// `partitions` is in the producer's ongoing transaction (see
+    /// [`TransactionStateMachine::verify_partitions`]). Answers at once,
+    /// changing nothing.
+    pub fn verify_partitions(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+    ) -> Vec<(TopicPartition, Result<(), TransactionError>)> {
+        self.inner
+            .lock()
+            .machine
+            .verify_partitions(transactional_id, producer_id, producer_epoch, partitions)
+    }
+
     /// Whether `transactional_id`'s partition is loaded here (FindCoordinator
     /// answers with this broker only then).
     pub fn coordinating(&self, transactional_id: &str) -> bool {

@@ -72,8 +72,9 @@
 //! Modules by job: `protocol` (states, errors, settings, descriptions),
 //! [`records`] (Kafka's record schemas), `metadata` (one id's state and
 //! transitions), `requests` (the producer's requests), `queries`
-//! (Describe/ListTransactions), `machine` (loading, outcomes, timeouts,
-//! expiry), `outputs`, `driver`.
+//! (Describe/ListTransactions), `verification` (partition leaders' checks
+//! that a partition is in a transaction, KIP-890), `machine` (loading,
+//! outcomes, timeouts, expiry), `outputs`, `driver`.
 //!
 //! What it is not: it does not speak the wire protocol (gregor-routing
 //! maps requests to it), deliver markers (gregor-server's sender), or
@@ -89,6 +90,7 @@ mod protocol;
 mod queries;
 pub mod records;
 mod requests;
+mod verification;
 
 pub use driver::{MarkerSender, Ticker, TransactionCoordinator, TransactionLog};
 pub use machine::TransactionStateMachine;

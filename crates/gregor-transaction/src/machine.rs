@@ -202,6 +202,15 @@ impl TransactionStateMachine {
         }
     }
 
+    /// [`Self::loaded`] without changing anything.
+    pub(crate) fn loaded_ref(&self, transactional_id: &str) -> Result<&Loaded, TransactionError> {
+        let partition = self.partition_for(transactional_id);
+        if self.loading.contains_key(&partition) {
+            return Err(TransactionError::CoordinatorLoadInProgress);
+        }
+        self.partitions.get(&partition).ok_or(TransactionError::NotCoordinator)
+    }
+
     /// Hands out the write of `target` for `transactional_id`.
     pub(crate) fn write_transition(
         &mut self,

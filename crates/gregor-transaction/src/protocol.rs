@@ -174,6 +174,11 @@ pub enum TransactionError {
     /// known (or expiring).
     #[error("transactional id not found")]
     TransactionalIdNotFound,
+    /// TRANSACTION_ABORTABLE (120, KIP-890): a verified partition is not
+    /// in the producer's ongoing transaction. Partition leaders answer
+    /// INVALID_TXN_STATE instead to clients that predate the code.
+    #[error("transaction abortable")]
+    TransactionAbortable,
 }
 
 impl TransactionError {
@@ -192,6 +197,7 @@ impl TransactionError {
             Self::ConcurrentTransactions => 51,
             Self::ProducerFenced => 90,
             Self::TransactionalIdNotFound => 105,
+            Self::TransactionAbortable => 120,
         }
     }
 

@@ -22,15 +22,8 @@ impl TransactionStateMachine {
         if id.is_empty() {
             return Err(TransactionError::InvalidRequest);
         }
-        let partition = self.partition_for(id);
-        if self.loading.contains_key(&partition) {
-            return Err(TransactionError::CoordinatorLoadInProgress);
-        }
-        let loaded = self
-            .partitions
-            .get(&partition)
-            .ok_or(TransactionError::NotCoordinator)?;
-        let txn = loaded
+        let txn = self
+            .loaded_ref(id)?
             .txns
             .get(id)
             .filter(|t| t.state() != TransactionState::Dead && t.pending != Some(TransactionState::Dead))

@@ -15,7 +15,7 @@ use gregor_log::batch::{
     record_section, BatchIter, ControlRecordType, EndTransactionMarker, RecordBatchBuilder, Records,
 };
 use gregor_log::producer_state::ProducerError;
-use gregor_log::{Clock, LogError, TopicPartition};
+use gregor_log::{Clock, LogError, TopicPartition, TxnVerification};
 
 use crate::internal_topic::{self, AppendFailure};
 use crate::replicas::{ReplicaAppendError, ReplicaManager};
@@ -132,11 +132,15 @@ fn read_batches(bytes: &[u8], out: &mut Vec<LoadedRecord>) -> Result<Option<u64>
 }
 
 /// A refused append as the group coordinator tells it apart: a fenced
-/// producer, or anything else (retriable).
+/// producer, a transaction whose verification no longer holds, or
+/// anything else (retriable).
 fn store_error(tp: &TopicPartition, error: ReplicaAppendError) -> StoreError {
     match error {
         ReplicaAppendError::Log(LogError::Producer(e @ ProducerError::InvalidEpoch { .. })) => {
             StoreError::ProducerFenced(format!("{tp}: {e}"))
+        }
+        ReplicaAppendError::Log(LogError::Producer(e @ ProducerError::TransactionNotVerified { .. })) => {
+            StoreError::NotVerified(format!("{tp}: {e}"))
         }
         e => StoreError::Unavailable(format!("{tp}: {e}")),
     }
@@ -161,12 +165,18 @@ impl OffsetStore for OffsetsTopic {
         // As leader of the group's partition, acknowledged once every
         // in-sync replica has it (Kafka's offsets.commit.required.acks=-1),
         // or refused after offsets.commit.timeout.ms.
-        internal_topic::append_acknowledged(&self.replicas, &tp, &mut batch.build(), OFFSETS_COMMIT_TIMEOUT_MS).map_err(
-            |e| match e {
-                AppendFailure::Refused(e) => store_error(&tp, e),
-                AppendFailure::NotAcknowledged(m) => StoreError::Unavailable(m),
-            },
+        let verification = producer.map_or(TxnVerification::Skip, |p| p.verification);
+        internal_topic::append_acknowledged_verified(
+            &self.replicas,
+            &tp,
+            &mut batch.build(),
+            OFFSETS_COMMIT_TIMEOUT_MS,
+            verification,
         )
+        .map_err(|e| match e {
+            AppendFailure::Refused(e) => store_error(&tp, e),
+            AppendFailure::NotAcknowledged(m) => StoreError::Unavailable(m),
+        })
     }
 
     fn load(&self) -> Result<Vec<Vec<LoadedRecord>>, String> {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use gregor_log::{AppendOrigin, Log, LogError, TopicPartition};
+use gregor_log::{AppendOrigin, Log, LogError, TopicPartition, TxnVerification, VerificationGuard};
 use gregor_replication::{AckOutcome, BrokerId, IsrChange, LeaderAndIsr, ReplicationError};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -91,6 +91,20 @@ impl ReplicaManager {
         acks_all: bool,
         origin: AppendOrigin,
     ) -> Result<LeaderAppend, ReplicaAppendError> {
+        self.append_as_leader_verified(tp, batches, acks_all, origin, TxnVerification::Skip)
+    }
+
+    /// [`ReplicaManager::append_as_leader_from`] checking, as
+    /// `verification` says, that a transaction the append opens was
+    /// verified with its coordinator (see [`Log::append_verified`]).
+    pub fn append_as_leader_verified(
+        &self,
+        tp: &TopicPartition,
+        batches: &mut [u8],
+        acks_all: bool,
+        origin: AppendOrigin,
+        verification: TxnVerification,
+    ) -> Result<LeaderAppend, ReplicaAppendError> {
         let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
         let mut guard = replica.lock();
         let replica = &mut *guard;
@@ -98,7 +112,9 @@ impl ReplicaManager {
         if acks_all {
             leader.check_enough_replicas()?;
         }
-        let info = replica.log.append_with_origin(batches, leader.leader_epoch(), origin)?;
+        let info = replica
+            .log
+            .append_verified(batches, leader.leader_epoch(), origin, verification)?;
         if let Some(hw) = leader.on_append(replica.log.end_offset()) {
             replica.log.set_high_watermark(hw);
         }
@@ -111,6 +127,25 @@ impl ReplicaManager {
             waiting_for: (acks_all && acked.is_none()).then_some(required),
             acked,
         })
+    }
+
+    /// Starts verifying the transaction `producer_id` would open in `tp`,
+    /// which this broker leads (see [`Log::start_txn_verification`]): the
+    /// guard to append with, `None` when no verification is needed.
+    pub fn start_txn_verification(
+        &self,
+        tp: &TopicPartition,
+        producer_id: i64,
+        producer_epoch: i16,
+        sequence: i32,
+    ) -> Result<Option<VerificationGuard>, ReplicationError> {
+        let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
+        let log = {
+            let replica = replica.lock();
+            replica.role.leader().ok_or(ReplicationError::NotLeaderOrFollower)?;
+            replica.log.clone()
+        };
+        Ok(log.start_txn_verification(producer_id, producer_epoch, sequence))
     }
 
     /// Parks an `acks=all` produce until its partitions are replicated;

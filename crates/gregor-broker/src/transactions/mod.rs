@@ -1,11 +1,13 @@
 //! The transactions this broker coordinates: the transaction coordinator
 //! over `__transaction_state` (a transactional id's coordinator is the
 //! leader of its partition, at that partition's leader epoch), producer
-//! ids from the cluster's blocks, and the queue of marker requests the
-//! server's marker sender delivers to partition leaders.
+//! ids from the cluster's blocks, the queue of marker requests the
+//! server's marker sender delivers to partition leaders, and transaction
+//! verification (KIP-890) as a partition leader.
 
 mod markers;
 mod state_topic;
+mod verification;
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use tokio::sync::mpsc;
 
 pub use markers::TxnMarker;
 pub use state_topic::{TransactionStateSettings, TransactionStateTopic};
+pub use verification::{coordinator_error, ProduceRefusal, RemoteVerification, Unverified, Verdicts};
 
 use crate::producer_ids::ProducerIds;
 use crate::replicas::ReplicaManager;
@@ -26,6 +29,8 @@ pub struct Transactions {
     coordinator: Arc<TransactionCoordinator>,
     state: Arc<TransactionStateTopic>,
     markers: Mutex<Option<mpsc::UnboundedReceiver<MarkerRequest>>>,
+    verifications: mpsc::UnboundedSender<RemoteVerification>,
+    verifications_out: Mutex<Option<mpsc::UnboundedReceiver<RemoteVerification>>>,
 }
 
 /// Marker requests queued for the server's sender.
@@ -65,10 +70,13 @@ impl Transactions {
             Box::new(ids),
             clock,
         ));
+        let (verifications, verifications_out) = mpsc::unbounded_channel();
         Self {
             coordinator,
             state,
             markers: Mutex::new(Some(markers)),
+            verifications,
+            verifications_out: Mutex::new(Some(verifications_out)),
         }
     }
 
@@ -109,5 +117,17 @@ impl Transactions {
     /// The marker requests, once: for the server's marker sender.
     pub fn take_marker_requests(&self) -> Option<mpsc::UnboundedReceiver<MarkerRequest>> {
         self.markers.lock().take()
+    }
+
+    /// The verifications for coordinators on other brokers, once: for the
+    /// server's verifier.
+    pub fn take_remote_verifications(&self) -> Option<mpsc::UnboundedReceiver<RemoteVerification>> {
+        self.verifications_out.lock().take()
+    }
+
+    /// Queues a verification for the server's verifier; `Err` when none
+    /// runs any more (the broker is stopping).
+    pub(crate) fn queue_verification(&self, request: RemoteVerification) -> Result<(), ()> {
+        self.verifications.send(request).map_err(|_| ())
     }
 }

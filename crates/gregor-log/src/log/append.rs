@@ -10,7 +10,9 @@ use crate::batch::{
 };
 use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
 use crate::error::{IoContext, LogError, Result};
-use crate::producer_state::{is_idempotent, SequenceCheck, TxnEvent, Validation};
+use crate::producer_state::{
+    is_idempotent, ProducerError, SequenceCheck, TxnEvent, TxnVerification, Validation, VerificationGuard,
+};
 use crate::segment::Segment;
 use crate::txn_index::AbortedTxn;
 
@@ -84,6 +86,25 @@ impl Log {
         leader_epoch: i32,
         origin: AppendOrigin,
     ) -> Result<AppendInfo> {
+        self.append_verified(batches, leader_epoch, origin, TxnVerification::Skip)
+    }
+
+    /// [`Log::append_with_origin`], checking as `verification` says that a
+    /// transactional batch opening its producer's transaction was verified
+    /// with the transaction coordinator (KIP-890): with
+    /// [`TxnVerification::Guard`], such a batch is refused
+    /// ([`ProducerError::TransactionNotVerified`], nothing written) unless
+    /// the guard is the producer's current one. Refused for want of a
+    /// guard ([`VerificationGuard::NONE`]), the error carries the guard to
+    /// verify and retry with. A producer's duplicate is answered before
+    /// this check, as Kafka does.
+    pub fn append_verified(
+        &self,
+        batches: &mut [u8],
+        leader_epoch: i32,
+        origin: AppendOrigin,
+        verification: TxnVerification,
+    ) -> Result<AppendInfo> {
         self.check_writable()?;
         let config = self.config();
         let mut headers = validate_all(batches, &config, Origin::Leader(origin))?;
@@ -96,6 +117,9 @@ impl Log {
             if let Some(duplicate) = check_producer(&state, &headers, self.log_start_offset())? {
                 return Ok(duplicate);
             }
+        }
+        if let TxnVerification::Guard(guard) = verification {
+            check_verified(&mut state, &headers, guard, now)?;
         }
         let mut next = self.end_offset();
         for (at, header) in headers.iter_mut() {
@@ -237,6 +261,17 @@ impl Log {
             return Err(e).context(|| format!("appending to the transaction index of {}", self.dir.display()));
         }
         state.producers.commit(updates);
+        if !state.verifications.is_empty() {
+            // A transactional batch opened the transaction, or a marker
+            // ended it: either way its verification is over (Kafka clears
+            // it for every origin).
+            for (_, h) in headers
+                .iter()
+                .filter(|(_, h)| h.producer_id >= 0 && h.is_transactional())
+            {
+                state.verifications.clear(h.producer_id);
+            }
+        }
         let end = last.next_offset();
         if self.high_watermark_follows_end {
             txns.on_high_watermark(end);
@@ -382,6 +417,55 @@ fn check_producer(state: &AppendState, headers: &[(usize, BatchHeader)], log_sta
             duplicate: true,
         }),
     })
+}
+
+/// KIP-890's check of an append (Kafka's `batchMissingRequiredVerification`):
+/// each transactional data batch that opens its producer's transaction —
+/// none open in the log, or one a marker earlier in the append ends —
+/// must carry the producer's current verification `guard`. With
+/// [`VerificationGuard::NONE`] the producer's verification starts (or the
+/// one under way is reused) and the refusal carries its guard.
+fn check_verified(
+    state: &mut AppendState,
+    headers: &[(usize, BatchHeader)],
+    guard: VerificationGuard,
+    now_ms: i64,
+) -> Result<()> {
+    // Producers whose transaction this append opens or ends, overriding
+    // the log's state for the batches after.
+    let mut open: Vec<(i64, bool)> = Vec::new();
+    for (_, h) in headers
+        .iter()
+        .filter(|(_, h)| h.producer_id >= 0 && h.is_transactional())
+    {
+        let id = h.producer_id;
+        let was_open = match open.iter().find(|(p, _)| *p == id) {
+            Some((_, o)) => *o,
+            None => state
+                .producers
+                .get(id)
+                .is_some_and(|e| e.current_txn_first_offset.is_some()),
+        };
+        let now_open = !h.is_control();
+        if now_open && !was_open {
+            if guard == VerificationGuard::NONE {
+                let guard = state.verifications.start(id, h.producer_epoch, h.base_sequence, now_ms);
+                return Err(LogError::Producer(ProducerError::TransactionNotVerified {
+                    producer_id: id,
+                    producer_epoch: h.producer_epoch,
+                    guard: Some(guard),
+                }));
+            }
+            state
+                .verifications
+                .check(id, h.producer_epoch, h.base_sequence, guard)?;
+        }
+        match open.iter_mut().find(|(p, _)| *p == id) {
+            Some(entry) => entry.1 = now_open,
+            None => open.push((id, now_open)),
+        }
+    }
+    Ok(())
 }
 
 /// Checks that every record of a batch for a compacted log has a key,

@@ -27,7 +27,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::LogConfig;
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{IoContext, LogError, Result};
-use crate::producer_state::{ProducerStates, Transactions};
+use crate::producer_state::{ProducerStates, Transactions, Verifications};
 use crate::region::FileRegion;
 use crate::segment::Segment;
 
@@ -150,6 +150,8 @@ pub struct Log {
 struct AppendState {
     unflushed_records: u64,
     producers: ProducerStates,
+    /// Transactions being verified (KIP-890), by producer.
+    verifications: Verifications,
 }
 
 impl Log {

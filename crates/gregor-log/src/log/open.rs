@@ -124,6 +124,7 @@ impl Log {
             append_lock: Mutex::new(AppendState {
                 unflushed_records: 0,
                 producers: loaded.producers,
+                verifications: Default::default(),
             }),
             txns: Mutex::new(txns),
             first_unstable: AtomicU64::new(first_unstable),

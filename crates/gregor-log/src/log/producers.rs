@@ -204,11 +204,36 @@ impl Log {
 
     /// Forgets idempotent producers silent for `producer.id.expiration.ms`;
     /// returns how many went. A later batch of theirs that does not start
-    /// a sequence is answered UNKNOWN_PRODUCER_ID.
+    /// a sequence is answered UNKNOWN_PRODUCER_ID. Verifications started as long ago and never followed by an append
+    /// are forgotten too.
     pub fn expire_producers(&self) -> usize {
         let expiration = self.config().producer_id_expiration_ms;
         let now = self.clock.now_ms();
-        self.append_lock.lock().producers.expire(now, expiration)
+        let mut state = self.append_lock.lock();
+        state.verifications.expire(now, expiration);
+        state.producers.expire(now, expiration)
+    }
+
+    /// Starts verifying the transaction `producer_id` (at `producer_epoch`,
+    /// its batch at `sequence`, −1 for none) would open here (KIP-890):
+    /// the guard to append with once the transaction coordinator confirms
+    /// the partition is in the producer's ongoing transaction, or `None`
+    /// when the producer's transaction is open in this log already (no
+    /// verification needed; an append then checks again, so a marker in
+    /// between is caught).
+    pub fn start_txn_verification(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        sequence: i32,
+    ) -> Option<crate::VerificationGuard> {
+        let now = self.clock.now_ms();
+        let mut state = self.append_lock.lock();
+        let open = state
+            .producers
+            .get(producer_id)
+            .is_some_and(|e| e.current_txn_first_offset.is_some());
+        (!open).then(|| state.verifications.start(producer_id, producer_epoch, sequence, now))
     }
 
     /// A copy of every producer's state (epochs, sequences, coordinator

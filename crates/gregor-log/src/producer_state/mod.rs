@@ -13,10 +13,12 @@
 //!
 //! Files: this one (entries, the sequence check, what a batch does to its
 //! producer), `snapshot` (the file format), `transactions` (the partition's
-//! ongoing and not yet replicated transactions, the first unstable offset).
+//! ongoing and not yet replicated transactions, the first unstable offset),
+//! `verification` (KIP-890's guards for transactions not yet verified).
 
 mod snapshot;
 mod transactions;
+mod verification;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -24,6 +26,8 @@ use crate::batch::{BatchHeader, ControlRecordType, EndTransactionMarker};
 
 pub use snapshot::SnapshotError;
 pub use transactions::{CompletedTxn, Transactions};
+pub(crate) use verification::Verifications;
+pub use verification::{TxnVerification, VerificationGuard};
 
 /// Batches remembered per producer: a producer has at most five in flight.
 pub const MAX_CACHED_BATCHES: usize = 5;
@@ -155,6 +159,21 @@ pub enum ProducerError {
     InvalidTxnState {
         /// The producer.
         producer_id: i64,
+    },
+    /// A transactional batch would open its producer's transaction without
+    /// proof that the transaction coordinator added the partition to it
+    /// (KIP-890; Kafka's INVALID_TXN_STATE): the append carried no guard,
+    /// or one a marker has since invalidated.
+    #[error("producer {producer_id} epoch {producer_epoch}: the transaction this batch would open is not verified")]
+    TransactionNotVerified {
+        /// The producer.
+        producer_id: i64,
+        /// The batch's epoch.
+        producer_epoch: i16,
+        /// The guard to verify the transaction with, when the append
+        /// carried none ([`VerificationGuard::NONE`]); `None` when it
+        /// carried one that no longer holds.
+        guard: Option<VerificationGuard>,
     },
 }
 

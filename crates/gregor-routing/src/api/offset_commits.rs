@@ -78,11 +78,27 @@ impl ScreenedCommit {
     /// The error code of `topic`'s `partition` once the group answered
     /// the commit of the others with `result`.
     pub(crate) fn code(&self, topic: &str, partition: i32, result: Result<(), GroupError>) -> i16 {
+        self.code_of(topic, partition, result.map_err(group_code))
+    }
+
+    /// [`Self::code`] once the commit of the others was answered with an
+    /// error code (`Err`) or not refused.
+    pub(crate) fn code_of(&self, topic: &str, partition: i32, result: Result<(), i16>) -> i16 {
         match (self.refused.get(&(topic.to_string(), partition)), result) {
             (Some(ResponseError::UnknownTopicOrPartition), _) => ResponseError::UnknownTopicOrPartition.code(),
-            (_, Err(e)) => group_code(e),
+            (_, Err(code)) => code,
             (Some(refusal), Ok(())) => refusal.code(),
             (None, Ok(())) => 0,
         }
+    }
+
+    /// Whether any partition exists, so the group coordinator sees the
+    /// commit (Kafka answers one naming none without asking it).
+    pub(crate) fn reaches_group(&self) -> bool {
+        !self.offsets.is_empty()
+            || self
+                .refused
+                .values()
+                .any(|e| *e != ResponseError::UnknownTopicOrPartition)
     }
 }

@@ -1,20 +1,33 @@
 //! Produce: append each partition's record batches to its log; with
 //! `acks=all` in a cluster, answer once every in-sync replica has them.
+//!
+//! Transaction verification (KIP-890 part 1, on unless
+//! `transaction.partition.verification.enable=false`): a transactional
+//! batch that would open its producer's transaction in a partition is
+//! refused by the log with a guard; such partitions are verified with the
+//! transaction coordinator — off the handler thread, the request answered
+//! later as an `acks=all` one is — and appended with the guard if the
+//! coordinator has the partition in the producer's ongoing transaction,
+//! or answered its error (INVALID_TXN_STATE for a partition not added, or
+//! TRANSACTION_ABORTABLE from v11). Other partitions, and later batches of
+//! an open transaction, are appended at once as before.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
-use gregor_log::TopicPartition;
+use gregor_log::{TopicPartition, VerificationGuard};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use gregor_broker::errors::replication_error;
-use gregor_broker::Broker;
+use gregor_broker::errors::{produce_verification_error, replication_error};
+use gregor_broker::{Broker, LeaderAppend, ProduceRefusal, Unverified};
 
-/// A produce waiting for its replicas: resolves with the response.
-pub type DelayedProduce = Pin<Box<dyn Future<Output = ProduceResponse> + Send>>;
+/// A produce waiting for its verification or replicas: resolves with the
+/// response (`None` for `acks=0`).
+pub type DelayedProduce = Pin<Box<dyn Future<Output = Option<ProduceResponse>> + Send>>;
 
 /// How a Produce request is answered.
 pub enum ProduceOutcome {
@@ -22,28 +35,45 @@ pub enum ProduceOutcome {
     Respond(ProduceResponse),
     /// Not at all (`acks=0`).
     NoResponse,
-    /// When the replicas have the records (`acks=all`), or the timeout.
+    /// When the replicas have the records (`acks=all`), or the timeout;
+    /// or once transactions the request opens are verified.
     Delayed(DelayedProduce),
 }
 
 const ACKS_ALL: i16 = -1;
+/// The first Produce version whose clients know TRANSACTION_ABORTABLE.
+const ABORTABLE_KNOWN_FROM: i16 = 11;
+
+/// A partition whose batch waits for its transaction's verification.
+struct Pending {
+    /// Where its answer goes: topic and partition positions in the response.
+    at: (usize, usize),
+    topic: String,
+    index: i32,
+    bytes: Vec<u8>,
+    unverified: Unverified,
+}
+
+/// What became of a pending partition.
+type Outcome = Result<LeaderAppend, ProduceRefusal>;
 
 /// Appends the request's batches and answers as `acks` asks (-1, 0 or 1;
 /// anything else is INVALID_REQUIRED_ACKS for every partition, nothing
 /// written, as Kafka answers).
-pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> ProduceOutcome {
+pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> ProduceOutcome {
     if !matches!(request.acks, -1..=1) {
         return ProduceOutcome::Respond(refuse_all(&request, ResponseError::InvalidRequiredAcks));
     }
     let acks_all = request.acks == ACKS_ALL;
     let mut response = ProduceResponse::default();
     let mut waiting: Vec<(TopicPartition, u64)> = Vec::new();
-    for topic in request.topic_data {
+    let mut pending: Vec<Pending> = Vec::new();
+    for (ti, topic) in request.topic_data.into_iter().enumerate() {
         let name = topic.name.0.to_string();
         let known = broker.topics().get_or_create(&name);
         let mut topic_response = TopicProduceResponse::default();
         topic_response.name = topic.name.clone();
-        for partition in topic.partition_data {
+        for (pi, partition) in topic.partition_data.into_iter().enumerate() {
             let mut p = PartitionProduceResponse::default();
             p.index = partition.index;
             p.base_offset = -1;
@@ -55,25 +85,16 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Produce
                 (Ok(_), Some(records)) => {
                     // The log stamps offsets into the batches: one copy out of the request.
                     let mut bytes = records.to_vec();
-                    match broker.append(&name, partition.index, &mut bytes, acks_all) {
-                        Ok(done) => {
-                            p.base_offset = done.info.first_offset as i64;
-                            p.log_append_time_ms = done.info.log_append_time.unwrap_or(-1);
-                            if version >= 5 {
-                                p.log_start_offset = done.info.log_start_offset as i64;
-                            }
-                            if let Some(Err(e)) = done.acked {
-                                p.error_code = replication_error(e).code();
-                            }
-                            if let Some(required) = done.waiting_for {
-                                let index = u32::try_from(partition.index).unwrap_or_default();
-                                waiting.push((TopicPartition::new(&name, index), required));
-                            }
-                        }
-                        Err((e, message)) => {
-                            tracing::debug!(topic = name, partition = partition.index, "append refused: {message}");
-                            p.error_code = e.code();
-                        }
+                    let appended = broker.append(&name, partition.index, &mut bytes, acks_all, VerificationGuard::NONE);
+                    match appended {
+                        Err(ProduceRefusal::Unverified(unverified)) => pending.push(Pending {
+                            at: (ti, pi),
+                            topic: name.clone(),
+                            index: partition.index,
+                            bytes,
+                            unverified,
+                        }),
+                        appended => waiting.extend(answer(&mut p, &name, appended, version)),
                     }
                 }
             }
@@ -81,35 +102,171 @@ pub fn handle(broker: &Broker, request: ProduceRequest, version: i16) -> Produce
         }
         response.responses.push(topic_response);
     }
-    if request.acks == 0 {
+    let acks_none = request.acks == 0;
+    let timeout_ms = u64::try_from(request.timeout_ms).unwrap_or(0);
+    if !pending.is_empty() {
+        let transactional_id = request.transactional_id.map(|t| t.0.to_string());
+        let broker = broker.clone();
+        return ProduceOutcome::Delayed(Box::pin(async move {
+            let verified = verify_and_append(&broker, transactional_id, pending, acks_all, version).await;
+            for (p, outcome) in verified {
+                let (ti, pi) = p.at;
+                let slot = &mut response.responses[ti].partition_responses[pi];
+                waiting.extend(answer(slot, &p.topic, outcome, version));
+            }
+            let response = await_acks(&broker, response, waiting, timeout_ms).await;
+            (!acks_none).then_some(response)
+        }));
+    }
+    if acks_none {
         return ProduceOutcome::NoResponse;
     }
     if waiting.is_empty() {
         return ProduceOutcome::Respond(response);
     }
-    let replicas = broker.replicas();
-    let timeout_ms = u64::try_from(request.timeout_ms).unwrap_or(0);
-    let acked = replicas.wait_for_acks(waiting, timeout_ms);
+    let broker = broker.clone();
     ProduceOutcome::Delayed(Box::pin(async move {
-        // The purgatory expires the request; the timer here is a backstop.
-        let outcomes = tokio::time::timeout(Duration::from_millis(timeout_ms + 1_000), acked)
-            .await
-            .ok()
-            .and_then(Result::ok);
-        for topic in &mut response.responses {
-            for p in &mut topic.partition_responses {
-                let tp = TopicPartition::new(topic.name.0.as_str(), u32::try_from(p.index).unwrap_or_default());
-                let outcome = match &outcomes {
-                    Some(list) => list.iter().find(|(t, _)| *t == tp).map(|(_, o)| *o),
-                    None => Some(Err(gregor_replication::ReplicationError::RequestTimedOut)),
+        Some(await_acks(&broker, response, waiting, timeout_ms).await)
+    }))
+}
+
+/// Fills `p` with an append's outcome; the offset the high watermark must
+/// pass when it waits for `acks=all`.
+fn answer(
+    p: &mut PartitionProduceResponse,
+    topic: &str,
+    appended: Outcome,
+    version: i16,
+) -> Option<(TopicPartition, u64)> {
+    match appended {
+        Ok(done) => {
+            p.base_offset = done.info.first_offset as i64;
+            p.log_append_time_ms = done.info.log_append_time.unwrap_or(-1);
+            if version >= 5 {
+                p.log_start_offset = done.info.log_start_offset as i64;
+            }
+            if let Some(Err(e)) = done.acked {
+                p.error_code = replication_error(e).code();
+            }
+            let index = u32::try_from(p.index).unwrap_or_default();
+            done.waiting_for
+                .map(|required| (TopicPartition::new(topic, index), required))
+        }
+        Err(ProduceRefusal::Refused(e, message)) => {
+            tracing::debug!(topic, partition = p.index, "append refused: {message}");
+            p.error_code = e.code();
+            None
+        }
+        // Only a guard a marker invalidated is refused again: the
+        // transaction verified is over.
+        Err(ProduceRefusal::Unverified(_)) => {
+            p.error_code = ResponseError::InvalidTxnState.code();
+            None
+        }
+    }
+}
+
+/// Verifies the transactions `pending` would open with their coordinator
+/// (one request: a Produce carries one transactional producer), then, on
+/// the blocking pool, appends the verified ones with their guards. Each
+/// pending partition with its outcome.
+async fn verify_and_append(
+    broker: &Arc<Broker>,
+    transactional_id: Option<String>,
+    pending: Vec<Pending>,
+    acks_all: bool,
+    version: i16,
+) -> Vec<(Pending, Outcome)> {
+    let refused = |e: ResponseError| Err(ProduceRefusal::Refused(e, "transaction verification failed".into()));
+    let first = pending[0].unverified;
+    let (asked, others): (Vec<Pending>, Vec<Pending>) = pending.into_iter().partition(|p| {
+        p.unverified.producer_id == first.producer_id && p.unverified.producer_epoch == first.producer_epoch
+    });
+    // Kafka refuses transactional batches of several producers in one
+    // request (INVALID_PRODUCER_ID_MAPPING).
+    let mut outcomes: Vec<(Pending, Outcome)> = others
+        .into_iter()
+        .map(|p| (p, refused(ResponseError::InvalidProducerIdMapping)))
+        .collect();
+    let verdicts = match transactional_id.filter(|t| !t.is_empty()) {
+        // No transactional id to verify with: the append without a guard
+        // is refused, as Kafka's is.
+        None => vec![Err(ResponseError::InvalidTxnState); asked.len()],
+        Some(tid) => {
+            let partitions: Vec<TopicPartition> = asked
+                .iter()
+                .map(|p| TopicPartition::new(&p.topic, u32::try_from(p.index).unwrap_or_default()))
+                .collect();
+            let verdicts = broker
+                .verify_transaction(&tid, first.producer_id, first.producer_epoch, partitions.clone())
+                .await;
+            partitions
+                .iter()
+                .map(|tp| {
+                    let verdict = verdicts.iter().find(|(t, _)| t == tp).map(|(_, r)| *r);
+                    verdict.unwrap_or(Err(ResponseError::UnknownServerError))
+                })
+                .collect()
+        }
+    };
+    let abortable_known = version >= ABORTABLE_KNOWN_FROM;
+    let broker = broker.clone();
+    // The appends may wait on the disk: not on the runtime's threads.
+    let appended = tokio::task::spawn_blocking(move || {
+        asked
+            .into_iter()
+            .zip(verdicts)
+            .map(|(mut p, verdict)| {
+                let outcome = match verdict {
+                    Ok(()) => broker.append(&p.topic, p.index, &mut p.bytes, acks_all, p.unverified.guard),
+                    Err(e) => refused(produce_verification_error(e, abortable_known)),
                 };
-                if let Some(Err(e)) = outcome {
-                    p.error_code = replication_error(e).code();
-                }
+                (p, outcome)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    match appended {
+        Ok(appended) => outcomes.extend(appended),
+        Err(e) => tracing::error!("appending verified batches failed: {e}"),
+    }
+    outcomes
+}
+
+/// Waits up to `timeout_ms` for the in-sync replicas of the `waiting`
+/// partitions; their errors go into `response`.
+async fn await_acks(
+    broker: &Broker,
+    mut response: ProduceResponse,
+    waiting: Vec<(TopicPartition, u64)>,
+    timeout_ms: u64,
+) -> ProduceResponse {
+    if waiting.is_empty() {
+        return response;
+    }
+    let asked: Vec<TopicPartition> = waiting.iter().map(|(tp, _)| tp.clone()).collect();
+    let acked = broker.replicas().wait_for_acks(waiting, timeout_ms);
+    // The purgatory expires the request; the timer here is a backstop.
+    let outcomes = tokio::time::timeout(Duration::from_millis(timeout_ms + 1_000), acked)
+        .await
+        .ok()
+        .and_then(Result::ok);
+    for topic in &mut response.responses {
+        for p in &mut topic.partition_responses {
+            let tp = TopicPartition::new(topic.name.0.as_str(), u32::try_from(p.index).unwrap_or_default());
+            if !asked.contains(&tp) {
+                continue;
+            }
+            let outcome = match &outcomes {
+                Some(list) => list.iter().find(|(t, _)| *t == tp).map(|(_, o)| *o),
+                None => Some(Err(gregor_replication::ReplicationError::RequestTimedOut)),
+            };
+            if let Some(Err(e)) = outcome {
+                p.error_code = replication_error(e).code();
             }
         }
-        response
-    }))
+    }
+    response
 }
 
 /// The same error for every partition of `request`.

@@ -12,6 +12,14 @@
 //! COORDINATOR_LOAD_IN_PROGRESS into COORDINATOR_NOT_AVAILABLE below v2;
 //! gregor never answers the former (a partition is served only once
 //! loaded), so every version gets the same codes.
+//!
+//! Transaction verification (KIP-890 part 1): when the producer has no
+//! transaction open in the group's `__consumer_offsets` partition yet, the
+//! transaction coordinator must have that partition in the producer's
+//! ongoing transaction (AddOffsetsToTxn added it) before the offsets are
+//! written; otherwise every partition gets its error, as Kafka 3.9
+//! answers: INVALID_TXN_STATE (not added), INVALID_PRODUCER_EPOCH (another
+//! epoch), INVALID_PRODUCER_ID_MAPPING (another producer id), ….
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -19,8 +27,11 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::offset_commits::{RequestedOffset, ScreenedCommit};
+use gregor_broker::errors::{group_code, offsets_verification_error};
 use gregor_broker::Broker;
-use gregor_group::{GroupError, MemberOf};
+use gregor_group::{GroupError, MemberOf, TxnProducer, OFFSETS_TOPIC};
+use gregor_log::{TopicPartition, VerificationGuard};
+use kafka_protocol::error::ResponseError;
 
 /// Answers a TxnOffsetCommit request. Per partition: one that does not
 /// exist is UNKNOWN_TOPIC_OR_PARTITION; otherwise NOT_COORDINATOR when
@@ -51,8 +62,13 @@ pub fn handle(broker: &Broker, request: TxnOffsetCommitRequest) -> TxnOffsetComm
         request.group_instance_id.as_deref(),
     );
     let result = match broker.groups().coordinating(group) {
-        Some(groups) => groups.txn_commit(request.producer_id.0, request.producer_epoch, member, &screened.offsets),
-        None => Err(GroupError::NotCoordinator),
+        Some(groups) if screened.reaches_group() => verified(broker, &request).and_then(|producer| {
+            groups
+                .txn_commit(producer, member, &screened.offsets)
+                .map_err(group_code)
+        }),
+        Some(_) => Ok(()),
+        None => Err(group_code(GroupError::NotCoordinator)),
     };
     let mut response = TxnOffsetCommitResponse::default();
     response.topics = request
@@ -67,7 +83,7 @@ pub fn handle(broker: &Broker, request: TxnOffsetCommitRequest) -> TxnOffsetComm
                 .map(|p| {
                     let mut partition = TxnOffsetCommitResponsePartition::default();
                     partition.partition_index = p.partition_index;
-                    partition.error_code = screened.code(t.name.0.as_str(), p.partition_index, result);
+                    partition.error_code = screened.code_of(t.name.0.as_str(), p.partition_index, result);
                     partition
                 })
                 .collect();
@@ -75,4 +91,40 @@ pub fn handle(broker: &Broker, request: TxnOffsetCommitRequest) -> TxnOffsetComm
         })
         .collect();
     response
+}
+
+/// The request's producer, once the transaction its offsets would open in
+/// the group's partition is verified with the transaction coordinator
+/// (blocking: on the runtime's blocking pool); the error code for every
+/// partition otherwise. With verification on, the batch is appended with
+/// the guard (or with none when the transaction is open there already: a
+/// marker landing meanwhile then refuses it).
+fn verified(broker: &Broker, request: &TxnOffsetCommitRequest) -> Result<TxnProducer, i16> {
+    let (producer_id, producer_epoch) = (request.producer_id.0, request.producer_epoch);
+    let mut producer = TxnProducer::new(producer_id, producer_epoch);
+    producer.verification = broker.txn_verification(VerificationGuard::NONE);
+    let group = request.group_id.0.as_str();
+    let Some(partition) = broker.groups().offsets_topic().partition_of(group) else {
+        return Err(ResponseError::CoordinatorNotAvailable.code());
+    };
+    let tp = TopicPartition::new(OFFSETS_TOPIC, partition);
+    // Kafka's maybeConvertOffsetCommitError: no longer the partition's
+    // leader is NOT_COORDINATOR.
+    let not_coordinator = |_| ResponseError::NotCoordinator.code();
+    let Some(guard) = broker
+        .start_txn_verification(&tp, producer_id, producer_epoch)
+        .map_err(not_coordinator)?
+    else {
+        return Ok(producer);
+    };
+    let verifying = broker.verify_transaction(&request.transactional_id.0, producer_id, producer_epoch, vec![tp]);
+    let verdicts = tokio::runtime::Handle::current().block_on(verifying);
+    match verdicts.into_iter().next().map(|(_, r)| r) {
+        Some(Ok(())) => {
+            producer.verification = broker.txn_verification(guard);
+            Ok(producer)
+        }
+        Some(Err(e)) => Err(offsets_verification_error(e).code()),
+        None => Err(ResponseError::UnknownServerError.code()),
+    }
 }

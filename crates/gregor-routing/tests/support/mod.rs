@@ -30,8 +30,13 @@ pub struct Running {
 
 /// Starts a single broker (see [`single_broker`]) behind `network`.
 pub async fn start(network: NetworkConfig) -> Running {
+    start_with(network, BrokerConfig::default()).await
+}
+
+/// [`start`] with the broker's settings.
+pub async fn start_with(network: NetworkConfig, config: BrokerConfig) -> Running {
     let dir = tempfile::tempdir().unwrap();
-    let broker = single_broker(dir.path()).await;
+    let broker = single_broker_with(dir.path(), config).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = SocketServer::start(listener, broker.clone(), Arc::new(BrokerMetrics::new()), network).unwrap();
@@ -46,6 +51,11 @@ pub async fn start(network: NetworkConfig) -> Running {
 /// A cluster of one over in-memory coordination, leading topic `t`'s one
 /// partition as the controller would make it (LeaderAndIsr, UpdateMetadata).
 pub async fn single_broker(dir: &std::path::Path) -> Arc<Broker> {
+    single_broker_with(dir, BrokerConfig::default()).await
+}
+
+/// [`single_broker`] with the broker's settings.
+pub async fn single_broker_with(dir: &std::path::Path, config: BrokerConfig) -> Arc<Broker> {
     let coordinator: Arc<dyn Coordinator> = Arc::new(EmbeddedCoordinator::connect(
         &EmbeddedStore::in_memory(),
         Duration::from_secs(6),
@@ -66,15 +76,7 @@ pub async fn single_broker(dir: &std::path::Path) -> Arc<Broker> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let replicas = Arc::new(ReplicaManager::new(0, Default::default(), clock.clone()));
     tokio::task::spawn_blocking(move || {
-        let broker = Broker::open(
-            BrokerConfig::default(),
-            Default::default(),
-            logs,
-            catalog,
-            replicas,
-            clock,
-        )
-        .unwrap();
+        let broker = Broker::open(config, Default::default(), logs, catalog, replicas, clock).unwrap();
         broker.topics().create("t", 1, None, Default::default()).unwrap();
         lead(&broker, "t", 0);
         Arc::new(broker)
@@ -94,9 +96,19 @@ pub fn coordinate(broker: &Broker, group: &str) -> u32 {
     p
 }
 
+/// Makes the broker coordinate `transactional_id` as the controller would:
+/// it leads the id's `__transaction_state` partition (the topic created
+/// first) and loads it. Blocking.
+pub fn coordinate_transactions(broker: &Broker, transactional_id: &str) {
+    let partitions = broker.transactions().state_topic().ensure().unwrap();
+    let p = gregor_transaction::partition_for(transactional_id, partitions).unsigned_abs();
+    lead(broker, gregor_transaction::TRANSACTION_STATE_TOPIC, p);
+    broker.transactions().partition_led(p, Some(0)).unwrap();
+}
+
 /// Makes the broker the leader (epoch 0, alone in the ISR) of `topic`'s
 /// partition `p`, as the controller's LeaderAndIsr and UpdateMetadata do.
-fn lead(broker: &Broker, topic: &str, p: u32) {
+pub fn lead(broker: &Broker, topic: &str, p: u32) {
     let tp = TopicPartition::new(topic, p);
     let record = PartitionRecord {
         replicas: vec![0],
