@@ -90,7 +90,9 @@ mod queries;
 pub mod records;
 mod requests;
 
-pub use driver::{MarkerSender, Ticker, TransactionCoordinator, TransactionLog};
+pub use driver::{MarkerSender, TransactionCoordinator, TransactionLog};
+/// The thread of [`TransactionCoordinator::spawn_ticker`].
+pub use gregor_log::Ticker;
 pub use machine::TransactionStateMachine;
 pub use outputs::{
     MarkerId, MarkerRequest, Output, ProducerIdGenerator, RequestId, Response, StoredRecord, Write, WriteId,
