@@ -10,7 +10,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 
-use gregor_log::Clock;
+use gregor_log::{Clock, Ticker};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -359,32 +359,12 @@ fn take_answer(answers: Vec<(RequestId, Response)>, id: RequestId) -> Option<Res
         .map(|(_, response)| response)
 }
 
-/// The thread that calls [`GroupCoordinator::tick`] on a period.
-pub struct Ticker {
-    stop: mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Ticker {
-    /// Stops the thread and waits for it.
-    pub fn stop(self) {
-        drop(self.stop);
-        let _ = self.thread.join();
-    }
-}
-
 impl GroupCoordinator {
     /// Ticks `coordinator` every `every` at its clock's now, on a thread
     /// of its own (ticks may append offset tombstones: blocking work).
     pub fn spawn_ticker(coordinator: Arc<Self>, every: std::time::Duration) -> std::io::Result<Ticker> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("gregor-group-ticker".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    coordinator.tick(coordinator.clock.now_ms());
-                }
-            })?;
-        Ok(Ticker { stop, thread })
+        Ticker::spawn("gregor-group-ticker", every, move || {
+            coordinator.tick(coordinator.clock.now_ms());
+        })
     }
 }

@@ -62,7 +62,9 @@ pub mod records;
 mod transactions;
 mod writes;
 
-pub use driver::{GroupCoordinator, OffsetStore, Ticker, UuidMemberIds};
+pub use driver::{GroupCoordinator, OffsetStore, UuidMemberIds};
+/// The thread of [`GroupCoordinator::spawn_ticker`].
+pub use gregor_log::Ticker;
 pub use machine::GroupStateMachine;
 pub use outputs::{MemberIdGenerator, Output, Persist, PersistId, RequestId, Response};
 pub use protocol::{

@@ -1,43 +1,10 @@
 //! The group state machine, driven with explicit time.
 
-use std::sync::Arc;
+mod common;
 
-use gregor_log::SystemClock;
-
+use common::{coordinator, coordinator_with, offset, restarted};
 use gregor_group::*;
-use parking_lot::Mutex;
 use tokio::sync::oneshot::Receiver;
-
-/// One in-memory partition: records at their offsets.
-#[derive(Default)]
-struct MemoryStore(Mutex<Vec<LoadedRecord>>);
-
-impl OffsetStore for MemoryStore {
-    fn append(&self, _group: &str, records: &[StoredRecord], producer: Option<TxnProducer>) -> Result<u64, StoreError> {
-        let mut log = self.0.lock();
-        let first = log.len() as u64;
-        for (offset, (key, value)) in (first..).zip(records) {
-            log.push(LoadedRecord::Record {
-                key: key.clone(),
-                value: value.clone(),
-                offset,
-                producer: producer.map(|p| p.id),
-            });
-        }
-        Ok(first)
-    }
-    fn load(&self) -> Result<Vec<Vec<LoadedRecord>>, String> {
-        Ok(vec![self.0.lock().clone()])
-    }
-}
-
-fn coordinator() -> (GroupCoordinator, Arc<MemoryStore>) {
-    let store = Arc::new(MemoryStore::default());
-    (
-        GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap(),
-        store,
-    )
-}
 
 fn join(member_id: &str, protocols: &[&str]) -> JoinRequest {
     JoinRequest {
@@ -67,15 +34,6 @@ fn sync(member_id: &str, generation_id: i32, assignments: &[(&str, &[u8])]) -> S
         member_id: member_id.into(),
         group_instance_id: None,
         assignments: assignments.iter().map(|(m, a)| (m.to_string(), a.to_vec())).collect(),
-    }
-}
-
-fn offset(o: i64) -> CommittedOffset {
-    CommittedOffset {
-        offset: o,
-        leader_epoch: -1,
-        metadata: "m".into(),
-        commit_timestamp: 1_000,
     }
 }
 
@@ -245,7 +203,7 @@ fn offsets_are_checked_stored_reloaded_and_deleted() {
     assert_eq!(got[0].1.as_ref().unwrap().offset, 6);
     assert!(got[1].1.is_none());
     // A new coordinator over the same store sees the same offsets.
-    let reloaded = GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap();
+    let reloaded = restarted(&store);
     assert_eq!(reloaded.committed("g", None), c.committed("g", None));
     assert_eq!(c.delete("g"), Err(GroupError::NonEmptyGroup));
     drop(b_join.try_recv());
@@ -253,7 +211,7 @@ fn offsets_are_checked_stored_reloaded_and_deleted() {
     c.tick(40_000);
     c.delete("g").unwrap();
     assert!(c.committed("g", None).is_empty());
-    let reloaded = GroupCoordinator::new(GroupConfig::default(), store, Arc::new(SystemClock)).unwrap();
+    let reloaded = restarted(&store);
     assert!(
         reloaded.committed("g", None).is_empty(),
         "tombstones delete on reload too"
@@ -263,12 +221,10 @@ fn offsets_are_checked_stored_reloaded_and_deleted() {
 
 #[test]
 fn offsets_of_groups_without_members_expire_after_retention() {
-    let store = Arc::new(MemoryStore::default());
-    let config = GroupConfig {
+    let (c, _) = coordinator_with(GroupConfig {
         offsets_retention_ms: 60_000,
         ..GroupConfig::default()
-    };
-    let c = GroupCoordinator::new(config, store, Arc::new(SystemClock)).unwrap();
+    });
     c.commit("idle", -1, "", None, &[("t".into(), 0, offset(1))]).unwrap();
     c.tick(50_000);
     assert_eq!(c.committed("idle", None).len(), 1);
@@ -284,7 +240,7 @@ fn offsets_of_groups_without_members_expire_after_retention() {
 fn a_stable_group_comes_back_after_a_coordinator_restart() {
     let (c, store) = coordinator();
     let a = lone_member(&c);
-    let restarted = GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap();
+    let restarted = restarted(&store);
     let described = restarted.describe("g").unwrap();
     assert_eq!(described.state, GroupState::Stable);
     assert_eq!(described.members[0].assignment, b"all");
@@ -296,7 +252,7 @@ fn a_stable_group_comes_back_after_a_coordinator_restart() {
     assert_eq!(restarted.heartbeat("g", 1, &a, None, now), Ok(()));
     // Once it has left, a restart finds no group.
     restarted.leave("g", &[(a, None)], now);
-    let again = GroupCoordinator::new(GroupConfig::default(), store, Arc::new(SystemClock)).unwrap();
+    let again = common::restarted(&store);
     assert!(again.describe("g").is_none());
 }
 
@@ -306,19 +262,14 @@ fn groups_of_a_partition_are_unloaded_and_reloaded_with_its_leadership() {
     c.commit("mine", -1, "", None, &[("t".into(), 0, offset(5))]).unwrap();
     c.commit("theirs", -1, "", None, &[("t".into(), 0, offset(9))]).unwrap();
     // Another coordinator, reloading only "mine"'s partition, sees only it.
-    let other = GroupCoordinator::new(
-        GroupConfig::default(),
-        Arc::new(MemoryStore::default()),
-        Arc::new(SystemClock),
-    )
-    .unwrap();
-    other.reload(|g| g == "mine", &store.0.lock(), 0);
+    let (other, _) = coordinator();
+    other.reload(|g| g == "mine", &store.log.lock(), 0);
     assert_eq!(other.committed("mine", None), c.committed("mine", None));
     assert!(other.committed("theirs", None).is_empty());
     // Leadership lost: forgotten; regained: back from the records.
     c.unload(|g| g == "mine");
     assert!(c.committed("mine", None).is_empty());
     assert_eq!(c.committed("theirs", None)[0].1.as_ref().unwrap().offset, 9);
-    c.reload(|g| g == "mine", &store.0.lock(), 0);
+    c.reload(|g| g == "mine", &store.log.lock(), 0);
     assert_eq!(c.committed("mine", None)[0].1.as_ref().unwrap().offset, 5);
 }

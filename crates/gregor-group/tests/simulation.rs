@@ -36,35 +36,13 @@ use gregor_group::{
     CommittedOffset, GroupConfig, GroupError, GroupState, GroupStateMachine, JoinRequest, JoinResponse, LoadedRecord,
     MemberOf, Output, Persist, PersistId, RequestId, Response, StoreError, SyncRequest, SyncResponse,
 };
-use proptest::prelude::RngExt;
-use proptest::test_runner::{RngAlgorithm, TestRng};
+use gregor_sim::Rng;
 
 const GROUPS: [&str; 2] = ["g0", "g1"];
 const TOPIC: &str = "t";
 const PARTITIONS: i32 = 6;
 const CLIENTS_PER_GROUP: usize = 4;
 const STEPS: usize = 400;
-
-/// The schedule's randomness: proptest's seedable ChaCha generator, so one
-/// seed replays one history on every machine.
-struct Rng(TestRng);
-
-impl Rng {
-    fn seeded(seed: u64) -> Self {
-        let mut bytes = [0u8; 32];
-        bytes[..8].copy_from_slice(&seed.to_le_bytes());
-        Self(TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0.random_range(0..n.max(1))
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -1077,47 +1055,29 @@ impl Sim {
     }
 }
 
-/// Runs one seed; on a failure prints the seed and the step trace.
+/// Runs one seed; on a failure prints the step trace.
 fn run(seed: u64, steps: usize) -> (usize, usize, usize, BTreeMap<&'static str, usize>) {
     let mut sim = Sim::new(seed);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        for _ in 0..steps {
-            sim.step();
-        }
-        sim.converge();
-    }));
-    if let Err(e) = outcome {
-        let replaying = std::env::var_os("GREGOR_SIM_SEED").is_some();
-        let from = if replaying {
-            0
-        } else {
-            sim.trace.len().saturating_sub(120)
-        };
-        eprintln!("--- trace of seed {seed} (last {} steps) ---", sim.trace.len() - from);
-        for line in &sim.trace[from..] {
-            eprintln!("{line}");
-        }
-        eprintln!("simulation failed with seed {seed}: replay with GREGOR_SIM_SEED={seed}");
-        std::panic::resume_unwind(e);
-    }
+    gregor_sim::run_traced(
+        seed,
+        &mut sim,
+        120,
+        |sim| &sim.trace,
+        |sim| {
+            for _ in 0..steps {
+                sim.step();
+            }
+            sim.converge();
+        },
+    );
     (sim.acked_commits, sim.stable_syncs, sim.failovers, sim.seen)
 }
 
 #[test]
 fn random_schedules_keep_the_group_invariants() {
-    let seeds: Vec<u64> = match std::env::var("GREGOR_SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("GREGOR_SIM_SEED is a number")],
-        Err(_) => {
-            let n = std::env::var("GREGOR_SIM_SCHEDULES")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(300u64);
-            (0..n).collect()
-        }
-    };
     let (mut acked, mut synced, mut failovers) = (0, 0, 0);
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for seed in seeds {
+    gregor_sim::run_schedules(300, |seed| {
         let (a, s, f, n) = run(seed, STEPS);
         acked += a;
         synced += s;
@@ -1125,7 +1085,8 @@ fn random_schedules_keep_the_group_invariants() {
         for (what, count) in n {
             *seen.entry(what).or_default() += count;
         }
-    }
+        Ok(())
+    });
     eprintln!("acknowledged commits: {acked}, assignments handed out: {synced}, failovers: {failovers}");
     eprintln!("covered: {seen:?}");
     assert!(

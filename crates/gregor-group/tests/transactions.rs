@@ -4,24 +4,11 @@
 //! checks them, and rebuilt from the log (records, transactional batches
 //! and markers) the same way.
 
-use std::sync::Arc;
+mod common;
 
-use gregor_log::SystemClock;
-
+use common::{coordinator, coordinator_with, offset, restarted, MemoryStore};
 use gregor_group::*;
-use parking_lot::Mutex;
 use tokio::sync::oneshot::Receiver;
-
-/// One in-memory `__consumer_offsets` partition: records at their offsets
-/// and transaction markers; producers whose epoch is older than
-/// `fenced_below` are refused as a log refuses a fenced producer.
-#[derive(Default)]
-struct MemoryStore {
-    log: Mutex<Vec<LoadedRecord>>,
-    /// Every write's producer, in order.
-    producers: Mutex<Vec<Option<TxnProducer>>>,
-    fenced_below: Mutex<i16>,
-}
 
 impl MemoryStore {
     /// The transaction coordinator's marker for `producer_id`.
@@ -30,53 +17,7 @@ impl MemoryStore {
     }
 }
 
-impl OffsetStore for MemoryStore {
-    fn append(&self, _group: &str, records: &[StoredRecord], producer: Option<TxnProducer>) -> Result<u64, StoreError> {
-        if producer.is_some_and(|p| p.epoch < *self.fenced_below.lock()) {
-            return Err(StoreError::ProducerFenced("older epoch".into()));
-        }
-        self.producers.lock().push(producer);
-        let mut log = self.log.lock();
-        let first = log.len() as u64;
-        for (offset, (key, value)) in (first..).zip(records) {
-            log.push(LoadedRecord::Record {
-                key: key.clone(),
-                value: value.clone(),
-                offset,
-                producer: producer.map(|p| p.id),
-            });
-        }
-        Ok(first)
-    }
-    fn load(&self) -> Result<Vec<Vec<LoadedRecord>>, String> {
-        Ok(vec![self.log.lock().clone()])
-    }
-}
-
 const PID: i64 = 42;
-
-fn coordinator_with(config: GroupConfig) -> (GroupCoordinator, Arc<MemoryStore>) {
-    let store = Arc::new(MemoryStore::default());
-    let c = GroupCoordinator::new(config, store.clone(), Arc::new(SystemClock)).unwrap();
-    (c, store)
-}
-
-fn coordinator() -> (GroupCoordinator, Arc<MemoryStore>) {
-    coordinator_with(GroupConfig::default())
-}
-
-fn restarted(store: &Arc<MemoryStore>) -> GroupCoordinator {
-    GroupCoordinator::new(GroupConfig::default(), store.clone(), Arc::new(SystemClock)).unwrap()
-}
-
-fn offset(o: i64) -> CommittedOffset {
-    CommittedOffset {
-        offset: o,
-        leader_epoch: -1,
-        metadata: "m".into(),
-        commit_timestamp: 1_000,
-    }
-}
 
 /// A producer's commit of `o` for partition t-0 of `g`, naming no member
 /// (TxnOffsetCommit v0–v2).

@@ -33,30 +33,13 @@ use gregor_group::{
     CommittedOffset, GroupConfig, GroupError, GroupStateMachine, LoadedRecord, MemberOf, Output, Persist, PersistId,
     RequestId, Response, StoreError, TxnProducer,
 };
-use proptest::prelude::RngExt;
-use proptest::test_runner::{RngAlgorithm, TestRng};
+use gregor_sim::Rng;
 
 const GROUPS: [&str; 2] = ["g0", "g1"];
 const TOPIC: &str = "t";
 const PARTITIONS: i32 = 3;
 const PRODUCERS: i64 = 3;
 const STEPS: usize = 300;
-
-struct Rng(TestRng);
-
-impl Rng {
-    fn seeded(seed: u64) -> Self {
-        let mut bytes = [0u8; 32];
-        bytes[..8].copy_from_slice(&seed.to_le_bytes());
-        Self(TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0.random_range(0..n.max(1))
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 /// Each group lives in the partition of its index.
 fn partition_of(group: &str) -> usize {
@@ -508,41 +491,28 @@ impl Sim {
     }
 }
 
-/// Runs one seed; on a failure prints the seed and the step trace.
-fn run(seed: u64) -> BTreeMap<&'static str, usize> {
+/// Runs one seed; on a failure prints the step trace.
+fn run(seed: u64) -> Result<BTreeMap<&'static str, usize>, String> {
     let mut sim = Sim::new(seed);
     for _ in 0..STEPS {
         sim.step();
         if let Err(e) = sim.check() {
-            let from = sim.trace.len().saturating_sub(80);
-            eprintln!("--- trace of seed {seed} (last {} steps) ---", sim.trace.len() - from);
-            for line in &sim.trace[from..] {
-                eprintln!("{line}");
-            }
-            panic!("{e}\nsimulation failed with seed {seed}: replay with GREGOR_SIM_SEED={seed}");
+            gregor_sim::print_trace(seed, &sim.trace, 80);
+            return Err(e);
         }
     }
-    sim.seen
+    Ok(sim.seen)
 }
 
 #[test]
 fn random_transactions_keep_offsets_as_the_log_says() {
-    let seeds: Vec<u64> = match std::env::var("GREGOR_SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("GREGOR_SIM_SEED is a number")],
-        Err(_) => {
-            let n = std::env::var("GREGOR_SIM_SCHEDULES")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(200u64);
-            (0..n).collect()
-        }
-    };
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for seed in seeds {
-        for (what, count) in run(seed) {
+    gregor_sim::run_schedules(200, |seed| {
+        for (what, count) in run(seed)? {
             *seen.entry(what).or_default() += count;
         }
-    }
+        Ok(())
+    });
     eprintln!("covered: {seen:?}");
     for what in [
         "transactions committed",

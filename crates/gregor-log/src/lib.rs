@@ -51,6 +51,7 @@ mod manager;
 pub mod producer_state;
 mod region;
 mod segment;
+mod ticker;
 mod topic_partition;
 pub mod txn_index;
 mod varint;
@@ -68,5 +69,6 @@ pub use log::{AppendInfo, AppendOrigin, Log, LogOpenOptions, LogRead, RetentionO
 pub use manager::{LogManager, LogManagerConfig};
 pub use producer_state::{TxnVerification, VerificationGuard};
 pub use region::FileRegion;
+pub use ticker::Ticker;
 pub use topic_partition::TopicPartition;
 pub use txn_index::AbortedTxn;

@@ -14,6 +14,7 @@ use gregor_replication::{
     ControllerCommand, ControllerFence, EpochEnd, FollowerRequest, LeaderAndIsr, LocalLog, LocalPosition,
     PartitionRecord, ReplicaRole, ReplicaSettings, ReplicationError, RoleChange, NO_LEADER,
 };
+use gregor_sim::Rng;
 
 const BROKERS: i32 = 5;
 const PARTITIONS: u32 = 2;
@@ -23,6 +24,8 @@ const SESSION_TIMEOUT_MS: u64 = 300;
 const REQUEST_TIMEOUT_MS: u64 = 100;
 const PRODUCE_TIMEOUT_MS: u64 = 1_000;
 const MAX_FETCH: usize = 4;
+/// Random steps in a schedule, before the faults stop.
+const STEPS: usize = 3_000;
 const SETTINGS: ReplicaSettings = ReplicaSettings {
     replica_lag_time_max_ms: 200,
     min_insync_replicas: 2,
@@ -38,25 +41,6 @@ macro_rules! trace {
             eprintln!($($arg)*);
         }
     };
-}
-
-/// splitmix64: small, seedable, the same everywhere.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,7 +227,7 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64) -> Self {
-        let mut rng = Rng(seed);
+        let mut rng = Rng::splitmix64(seed);
         let infos: Vec<BrokerInfo> = (0..BROKERS).map(|id| BrokerInfo { id, rack: None }).collect();
         let start = rng.below(BROKERS as u64) as usize;
         let shift = rng.below(BROKERS as u64) as usize;
@@ -1006,27 +990,11 @@ fn run(seed: u64, steps: usize) -> usize {
 
 #[test]
 fn random_schedules_keep_acknowledged_records() {
-    let (seeds, steps): (Vec<u64>, usize) = match std::env::var("GREGOR_SIM_SEED") {
-        Ok(s) => (vec![s.parse().expect("GREGOR_SIM_SEED is a number")], 3_000),
-        Err(_) => {
-            let n = std::env::var("GREGOR_SIM_SCHEDULES")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(200u64);
-            ((0..n).collect(), 3_000)
-        }
-    };
     let mut acked_total = 0usize;
-    for seed in seeds {
-        let outcome = std::panic::catch_unwind(|| run(seed, steps));
-        match outcome {
-            Ok(n) => acked_total += n,
-            Err(e) => {
-                eprintln!("simulation failed with seed {seed}: replay with GREGOR_SIM_SEED={seed}");
-                std::panic::resume_unwind(e);
-            }
-        }
-    }
+    gregor_sim::run_schedules(200, |seed| {
+        acked_total += run(seed, STEPS);
+        Ok(())
+    });
     assert!(
         acked_total > 0,
         "no record was ever acknowledged: the simulation tests nothing"

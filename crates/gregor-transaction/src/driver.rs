@@ -9,9 +9,9 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
-use gregor_log::{Clock, TopicPartition};
+use gregor_log::{Clock, Ticker, TopicPartition};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tracing::warn;
@@ -352,28 +352,6 @@ impl TransactionCoordinator {
     /// Ticks `coordinator` every `every` on a thread of its own (ticks may
     /// append to the log: blocking work).
     pub fn spawn_ticker(coordinator: Arc<Self>, every: std::time::Duration) -> std::io::Result<Ticker> {
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("gregor-txn-ticker".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
-                    coordinator.tick();
-                }
-            })?;
-        Ok(Ticker { stop, thread })
-    }
-}
-
-/// The thread that calls [`TransactionCoordinator::tick`] on a period.
-pub struct Ticker {
-    stop: mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Ticker {
-    /// Stops the thread and waits for it.
-    pub fn stop(self) {
-        drop(self.stop);
-        let _ = self.thread.join();
+        Ticker::spawn("gregor-txn-ticker", every, move || coordinator.tick())
     }
 }

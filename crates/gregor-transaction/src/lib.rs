@@ -92,7 +92,9 @@ pub mod records;
 mod requests;
 mod verification;
 
-pub use driver::{MarkerSender, Ticker, TransactionCoordinator, TransactionLog};
+pub use driver::{MarkerSender, TransactionCoordinator, TransactionLog};
+/// The thread of [`TransactionCoordinator::spawn_ticker`].
+pub use gregor_log::Ticker;
 pub use machine::TransactionStateMachine;
 pub use outputs::{
     MarkerId, MarkerRequest, Output, ProducerIdGenerator, RequestId, Response, StoredRecord, Write, WriteId,

@@ -198,14 +198,7 @@ impl TxnMetadata {
             Some(e) if e == self.fields.last_producer_epoch => (current, self.fields.last_producer_epoch),
             Some(_) => return Err(TransactionError::ProducerFenced),
         };
-        self.prepare(TransactionState::Empty, |t| {
-            t.producer_epoch = epoch;
-            t.last_producer_epoch = last;
-            t.timeout_ms = timeout_ms;
-            t.partitions.clear();
-            t.start_ms = -1;
-            t.update_ms = now_ms;
-        })
+        self.prepare_init(self.fields.producer_id, epoch, last, timeout_ms, now_ms)
     }
 
     /// A new producer id (epochs exhausted), at epoch 0; the old epoch is
@@ -222,10 +215,24 @@ impl TxnMetadata {
         } else {
             NO_PRODUCER_EPOCH
         };
+        self.prepare_init(producer_id, 0, last, timeout_ms, now_ms)
+    }
+
+    /// What InitProducerId leaves: Empty at `producer_id` and `epoch`
+    /// (remembering `last_epoch`), with the producer's timeout and no
+    /// transaction.
+    fn prepare_init(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        last_epoch: i16,
+        timeout_ms: i32,
+        now_ms: i64,
+    ) -> Result<Snapshot, TransactionError> {
         self.prepare(TransactionState::Empty, |t| {
             t.producer_id = producer_id;
-            t.producer_epoch = 0;
-            t.last_producer_epoch = last;
+            t.producer_epoch = epoch;
+            t.last_producer_epoch = last_epoch;
             t.timeout_ms = timeout_ms;
             t.partitions.clear();
             t.start_ms = -1;

@@ -27,13 +27,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use gregor_log::TopicPartition;
+use gregor_sim::Rng;
 use gregor_transaction::records::{parse_key, parse_value};
 use gregor_transaction::{
     MarkerId, MarkerRequest, Output, ProducerIdAndEpoch, RequestId, Response, StoredRecord, TransactionError,
     TransactionResult, TransactionSettings, TransactionState, TransactionStateMachine, Write,
 };
-use proptest::prelude::RngExt;
-use proptest::test_runner::{RngAlgorithm, TestRng};
 
 const TIDS: [&str; 3] = ["tx-a", "tx-b", "tx-c"];
 /// Producer i uses `TIDS[PRODUCER_TID[i]]`: two pairs share an id.
@@ -41,22 +40,6 @@ const PRODUCER_TID: [usize; 5] = [0, 1, 2, 0, 1];
 const DATA_PARTITIONS: u32 = 4;
 const TIMEOUT_MS: i32 = 3_000;
 const STEPS: usize = 300;
-
-struct Rng(TestRng);
-
-impl Rng {
-    fn seeded(seed: u64) -> Self {
-        let mut bytes = [0u8; 32];
-        bytes[..8].copy_from_slice(&seed.to_le_bytes());
-        Self(TestRng::from_seed(RngAlgorithm::ChaCha, &bytes))
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.0.random_range(0..n.max(1))
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -753,50 +736,35 @@ impl Sim {
     }
 }
 
+/// Runs one seed; on a failure prints the trace.
 fn run(seed: u64) -> BTreeMap<&'static str, usize> {
     let mut sim = Sim::new(seed);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        for _ in 0..STEPS {
-            sim.step();
-        }
-        sim.converge();
-    }));
-    if let Err(e) = outcome {
-        let from = if std::env::var_os("GREGOR_SIM_SEED").is_some() {
-            0
-        } else {
-            sim.trace.len().saturating_sub(80)
-        };
-        eprintln!("--- trace of seed {seed} (last {} lines) ---", sim.trace.len() - from);
-        for line in &sim.trace[from..] {
-            eprintln!("{line}");
-        }
-        eprintln!("simulation failed with seed {seed}: replay with GREGOR_SIM_SEED={seed}");
-        std::panic::resume_unwind(e);
-    }
+    gregor_sim::run_traced(
+        seed,
+        &mut sim,
+        80,
+        |sim| &sim.trace,
+        |sim| {
+            for _ in 0..STEPS {
+                sim.step();
+            }
+            sim.converge();
+        },
+    );
     sim.seen
 }
 
 #[test]
 fn random_schedules_keep_the_transaction_invariants() {
-    let seeds: Vec<u64> = match std::env::var("GREGOR_SIM_SEED") {
-        Ok(s) => vec![s.parse().expect("GREGOR_SIM_SEED is a number")],
-        Err(_) => {
-            let n = std::env::var("GREGOR_SIM_SCHEDULES")
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(200u64);
-            (0..n).collect()
-        }
-    };
     let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
-    for seed in seeds {
+    gregor_sim::run_schedules(200, |seed| {
         for (what, count) in run(seed) {
             *seen.entry(what).or_default() += count;
         }
-    }
+        Ok(())
+    });
     eprintln!("covered: {seen:?}");
-    if std::env::var_os("GREGOR_SIM_SEED").is_none() {
+    if !gregor_sim::replaying() {
         for what in [
             "commit acked",
             "failover",
