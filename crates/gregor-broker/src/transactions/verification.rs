@@ -158,41 +158,9 @@ impl Broker {
         producer_epoch: i16,
         partitions: Vec<TopicPartition>,
     ) -> impl Future<Output = Verdicts> + Send + 'static {
-        let state_partition = partition_for(transactional_id, self.config().transaction_state.partitions);
-        let leader = self
-            .replicas()
-            .partition_record(&TopicPartition::new(
-                TRANSACTION_STATE_TOPIC,
-                state_partition.unsigned_abs(),
-            ))
-            .map(|r| r.state.leader)
-            .filter(|leader| *leader >= 0);
-        let pending = match leader {
-            None => Err(all(&partitions, ResponseError::CoordinatorNotAvailable)),
-            Some(local) if local == self.config().node_id => {
-                let coordinator = self.transactions().coordinator();
-                let verdicts =
-                    coordinator.verify_partitions(transactional_id, producer_id, producer_epoch, &partitions);
-                Err(verdicts
-                    .into_iter()
-                    .map(|(tp, r)| (tp, r.map_err(|e| coordinator_error(e.code()))))
-                    .collect())
-            }
-            Some(coordinator) => {
-                let (reply, answer) = oneshot::channel();
-                let request = RemoteVerification {
-                    coordinator,
-                    transactional_id: transactional_id.to_string(),
-                    producer_id,
-                    producer_epoch,
-                    partitions: partitions.clone(),
-                    reply,
-                };
-                match self.transactions().queue_verification(request) {
-                    Ok(()) => Ok(answer),
-                    Err(()) => Err(all(&partitions, ResponseError::NetworkException)),
-                }
-            }
+        let pending = match self.verify_here(transactional_id, producer_id, producer_epoch, &partitions) {
+            Some(verdicts) => Err(verdicts),
+            None => self.verify_remotely(transactional_id, producer_id, producer_epoch, &partitions),
         };
         async move {
             match pending {
@@ -202,6 +170,73 @@ impl Broker {
                     _ => all(&partitions, ResponseError::NetworkException),
                 },
             }
+        }
+    }
+
+    /// The verdicts at once when no other broker need be asked: this
+    /// broker coordinates the id (a read of the coordinator's memory), or
+    /// nobody does (COORDINATOR_NOT_AVAILABLE). `None`: another broker is
+    /// the coordinator.
+    pub fn verify_here(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+    ) -> Option<Verdicts> {
+        match self.transaction_coordinator_of(transactional_id) {
+            None => Some(all(partitions, ResponseError::CoordinatorNotAvailable)),
+            Some(local) if local == self.config().node_id => {
+                let coordinator = self.transactions().coordinator();
+                let verdicts = coordinator.verify_partitions(transactional_id, producer_id, producer_epoch, partitions);
+                Some(
+                    verdicts
+                        .into_iter()
+                        .map(|(tp, r)| (tp, r.map_err(|e| coordinator_error(e.code()))))
+                        .collect(),
+                )
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// The broker leading `transactional_id`'s `__transaction_state`
+    /// partition, as the cluster view has it.
+    fn transaction_coordinator_of(&self, transactional_id: &str) -> Option<i32> {
+        let state_partition = partition_for(transactional_id, self.config().transaction_state.partitions);
+        self.replicas()
+            .partition_record(&TopicPartition::new(
+                TRANSACTION_STATE_TOPIC,
+                state_partition.unsigned_abs(),
+            ))
+            .map(|r| r.state.leader)
+            .filter(|leader| *leader >= 0)
+    }
+
+    /// Queues a verification for the coordinator on another broker; its
+    /// answer, or the verdicts when it cannot be queued.
+    fn verify_remotely(
+        &self,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+    ) -> Result<oneshot::Receiver<Verdicts>, Verdicts> {
+        let Some(coordinator) = self.transaction_coordinator_of(transactional_id) else {
+            return Err(all(partitions, ResponseError::CoordinatorNotAvailable));
+        };
+        let (reply, answer) = oneshot::channel();
+        let request = RemoteVerification {
+            coordinator,
+            transactional_id: transactional_id.to_string(),
+            producer_id,
+            producer_epoch,
+            partitions: partitions.to_vec(),
+            reply,
+        };
+        match self.transactions().queue_verification(request) {
+            Ok(()) => Ok(answer),
+            Err(()) => Err(all(partitions, ResponseError::NetworkException)),
         }
     }
 }

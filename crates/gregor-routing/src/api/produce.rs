@@ -104,8 +104,19 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
     }
     let acks_none = request.acks == 0;
     let timeout_ms = u64::try_from(request.timeout_ms).unwrap_or(0);
+    let transactional_id = request.transactional_id.map(|t| t.0.to_string());
     if !pending.is_empty() {
-        let transactional_id = request.transactional_id.map(|t| t.0.to_string());
+        // Verified at once when this broker is the coordinator: append now,
+        // on this handler thread, as any other batch.
+        if let Some(verified) = verify_here(broker, transactional_id.as_deref(), &mut pending, acks_all, version) {
+            for (p, outcome) in verified {
+                let (ti, pi) = p.at;
+                let slot = &mut response.responses[ti].partition_responses[pi];
+                waiting.extend(answer(slot, &p.topic, outcome, version));
+            }
+        }
+    }
+    if !pending.is_empty() {
         let broker = broker.clone();
         return ProduceOutcome::Delayed(Box::pin(async move {
             let verified = verify_and_append(&broker, transactional_id, pending, acks_all, version).await;
@@ -166,10 +177,108 @@ fn answer(
     }
 }
 
+/// The pending partitions of one transactional producer (a Produce
+/// carries one; Kafka refuses batches of several producers in one request
+/// with INVALID_PRODUCER_ID_MAPPING, which the others get), with the
+/// partitions to ask about.
+fn split_by_producer(pending: Vec<Pending>) -> (Vec<Pending>, Vec<(Pending, Outcome)>, Vec<TopicPartition>) {
+    let first = pending[0].unverified;
+    let (asked, others): (Vec<Pending>, Vec<Pending>) = pending.into_iter().partition(|p| {
+        p.unverified.producer_id == first.producer_id && p.unverified.producer_epoch == first.producer_epoch
+    });
+    let refused = others
+        .into_iter()
+        .map(|p| (p, refused(ResponseError::InvalidProducerIdMapping)))
+        .collect();
+    let partitions = asked
+        .iter()
+        .map(|p| TopicPartition::new(&p.topic, u32::try_from(p.index).unwrap_or_default()))
+        .collect();
+    (asked, refused, partitions)
+}
+
+fn refused(e: ResponseError) -> Outcome {
+    Err(ProduceRefusal::Refused(e, "transaction verification failed".into()))
+}
+
+/// Verifies and appends `pending` on this thread when no other broker need
+/// be asked (this broker coordinates the transactional id, or there is no
+/// transactional id to ask with); `None` (and `pending` untouched) when the
+/// coordinator is elsewhere.
+fn verify_here(
+    broker: &Broker,
+    transactional_id: Option<&str>,
+    pending: &mut Vec<Pending>,
+    acks_all: bool,
+    version: i16,
+) -> Option<Vec<(Pending, Outcome)>> {
+    let first = pending.first()?.unverified;
+    let verdicts = match transactional_id.filter(|t| !t.is_empty()) {
+        // No transactional id to verify with: the append without a guard
+        // is refused, as Kafka's is.
+        None => None,
+        Some(tid) => {
+            let partitions: Vec<TopicPartition> = pending
+                .iter()
+                .filter(|p| {
+                    p.unverified.producer_id == first.producer_id && p.unverified.producer_epoch == first.producer_epoch
+                })
+                .map(|p| TopicPartition::new(&p.topic, u32::try_from(p.index).unwrap_or_default()))
+                .collect();
+            Some(broker.verify_here(tid, first.producer_id, first.producer_epoch, &partitions)?)
+        }
+    };
+    let (asked, mut outcomes, partitions) = split_by_producer(std::mem::take(pending));
+    let verdicts = in_order(&partitions, verdicts);
+    outcomes.extend(append_verified(broker, asked, verdicts, acks_all, version));
+    Some(outcomes)
+}
+
+/// Each partition's verdict, in `partitions`' order (`None`: no
+/// transactional id, INVALID_TXN_STATE for all; a partition the answer
+/// misses counts as not verified).
+fn in_order(
+    partitions: &[TopicPartition],
+    verdicts: Option<Vec<(TopicPartition, Result<(), ResponseError>)>>,
+) -> Vec<Result<(), ResponseError>> {
+    match verdicts {
+        None => vec![Err(ResponseError::InvalidTxnState); partitions.len()],
+        Some(verdicts) => partitions
+            .iter()
+            .map(|tp| {
+                let verdict = verdicts.iter().find(|(t, _)| t == tp).map(|(_, r)| *r);
+                verdict.unwrap_or(Err(ResponseError::UnknownServerError))
+            })
+            .collect(),
+    }
+}
+
+/// Appends the verified partitions of `asked` with their guards (blocking
+/// on the disk); the others get their verification's error.
+fn append_verified(
+    broker: &Broker,
+    asked: Vec<Pending>,
+    verdicts: Vec<Result<(), ResponseError>>,
+    acks_all: bool,
+    version: i16,
+) -> Vec<(Pending, Outcome)> {
+    let abortable_known = version >= ABORTABLE_KNOWN_FROM;
+    asked
+        .into_iter()
+        .zip(verdicts)
+        .map(|(mut p, verdict)| {
+            let outcome = match verdict {
+                Ok(()) => broker.append(&p.topic, p.index, &mut p.bytes, acks_all, p.unverified.guard),
+                Err(e) => refused(produce_verification_error(e, abortable_known)),
+            };
+            (p, outcome)
+        })
+        .collect()
+}
+
 /// Verifies the transactions `pending` would open with their coordinator
-/// (one request: a Produce carries one transactional producer), then, on
-/// the blocking pool, appends the verified ones with their guards. Each
-/// pending partition with its outcome.
+/// on another broker, then, on the blocking pool, appends the verified
+/// ones with their guards. Each pending partition with its outcome.
 async fn verify_and_append(
     broker: &Arc<Broker>,
     transactional_id: Option<String>,
@@ -177,56 +286,20 @@ async fn verify_and_append(
     acks_all: bool,
     version: i16,
 ) -> Vec<(Pending, Outcome)> {
-    let refused = |e: ResponseError| Err(ProduceRefusal::Refused(e, "transaction verification failed".into()));
     let first = pending[0].unverified;
-    let (asked, others): (Vec<Pending>, Vec<Pending>) = pending.into_iter().partition(|p| {
-        p.unverified.producer_id == first.producer_id && p.unverified.producer_epoch == first.producer_epoch
-    });
-    // Kafka refuses transactional batches of several producers in one
-    // request (INVALID_PRODUCER_ID_MAPPING).
-    let mut outcomes: Vec<(Pending, Outcome)> = others
-        .into_iter()
-        .map(|p| (p, refused(ResponseError::InvalidProducerIdMapping)))
-        .collect();
+    let (asked, mut outcomes, partitions) = split_by_producer(pending);
     let verdicts = match transactional_id.filter(|t| !t.is_empty()) {
-        // No transactional id to verify with: the append without a guard
-        // is refused, as Kafka's is.
-        None => vec![Err(ResponseError::InvalidTxnState); asked.len()],
-        Some(tid) => {
-            let partitions: Vec<TopicPartition> = asked
-                .iter()
-                .map(|p| TopicPartition::new(&p.topic, u32::try_from(p.index).unwrap_or_default()))
-                .collect();
-            let verdicts = broker
+        None => None,
+        Some(tid) => Some(
+            broker
                 .verify_transaction(&tid, first.producer_id, first.producer_epoch, partitions.clone())
-                .await;
-            partitions
-                .iter()
-                .map(|tp| {
-                    let verdict = verdicts.iter().find(|(t, _)| t == tp).map(|(_, r)| *r);
-                    verdict.unwrap_or(Err(ResponseError::UnknownServerError))
-                })
-                .collect()
-        }
+                .await,
+        ),
     };
-    let abortable_known = version >= ABORTABLE_KNOWN_FROM;
+    let verdicts = in_order(&partitions, verdicts);
     let broker = broker.clone();
     // The appends may wait on the disk: not on the runtime's threads.
-    let appended = tokio::task::spawn_blocking(move || {
-        asked
-            .into_iter()
-            .zip(verdicts)
-            .map(|(mut p, verdict)| {
-                let outcome = match verdict {
-                    Ok(()) => broker.append(&p.topic, p.index, &mut p.bytes, acks_all, p.unverified.guard),
-                    Err(e) => refused(produce_verification_error(e, abortable_known)),
-                };
-                (p, outcome)
-            })
-            .collect::<Vec<_>>()
-    })
-    .await;
-    match appended {
+    match tokio::task::spawn_blocking(move || append_verified(&broker, asked, verdicts, acks_all, version)).await {
         Ok(appended) => outcomes.extend(appended),
         Err(e) => tracing::error!("appending verified batches failed: {e}"),
     }
