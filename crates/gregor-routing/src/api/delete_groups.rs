@@ -14,7 +14,7 @@ pub fn handle(broker: &Broker, request: DeleteGroupsRequest) -> DeleteGroupsResp
         result.group_id = id.clone();
         let outcome = match broker.groups().coordinating(&id.0) {
             Some(groups) => groups.delete(&id.0),
-            None => Err(gregor_group::GroupError::CoordinatorNotAvailable),
+            None => Err(gregor_group::GroupError::NotCoordinator),
         };
         result.error_code = outcome.err().map_or(0, group_code);
         response.results.push(result);

@@ -15,7 +15,7 @@ pub fn handle(broker: &Broker, request: DescribeGroupsRequest, version: i16) -> 
         let mut group = DescribedGroup::default();
         group.group_id = id.clone();
         match broker.groups().coordinating(&id.0) {
-            None => group.error_code = group_code(gregor_group::GroupError::CoordinatorNotAvailable),
+            None => group.error_code = group_code(gregor_group::GroupError::NotCoordinator),
             Some(groups) => match groups.describe(&id.0) {
                 None => group.group_state = str_bytes("Dead"),
                 Some(d) => {

@@ -16,7 +16,7 @@ pub fn handle(broker: &Broker, request: HeartbeatRequest) -> HeartbeatResponse {
             request.group_instance_id.as_deref(),
             broker.now_ms(),
         ),
-        None => Err(gregor_group::GroupError::CoordinatorNotAvailable),
+        None => Err(gregor_group::GroupError::NotCoordinator),
     };
     response.error_code = result.err().map_or(0, group_code);
     response

@@ -50,7 +50,7 @@ pub fn handle(
                 ..JoinResponse::default()
             }),
             None => JoinResponse {
-                error: Some(gregor_group::GroupError::CoordinatorNotAvailable),
+                error: Some(gregor_group::GroupError::NotCoordinator),
                 generation_id: -1,
                 member_id,
                 ..JoinResponse::default()

@@ -24,7 +24,7 @@ pub fn handle(broker: &Broker, request: LeaveGroupRequest, version: i16) -> Leav
         vec![(request.member_id.to_string(), None)]
     };
     let Some(groups) = broker.groups().coordinating(&request.group_id.0) else {
-        response.error_code = group_code(gregor_group::GroupError::CoordinatorNotAvailable);
+        response.error_code = group_code(gregor_group::GroupError::NotCoordinator);
         return response;
     };
     let results = groups.leave(&request.group_id.0, &leaving, broker.now_ms());

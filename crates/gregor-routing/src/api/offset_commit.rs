@@ -30,7 +30,7 @@ pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResp
             request.group_instance_id.as_deref(),
             &screened.offsets,
         ),
-        None => Err(gregor_group::GroupError::CoordinatorNotAvailable),
+        None => Err(gregor_group::GroupError::NotCoordinator),
     };
     let mut response = OffsetCommitResponse::default();
     response.topics = request

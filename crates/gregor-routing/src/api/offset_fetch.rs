@@ -59,7 +59,7 @@ fn committed(
 /// Answers an OffsetFetch request.
 pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
     let mut response = OffsetFetchResponse::default();
-    let unavailable = group_code(gregor_group::GroupError::CoordinatorNotAvailable);
+    let not_coordinator = group_code(gregor_group::GroupError::NotCoordinator);
     if version >= 8 {
         for g in &request.groups {
             let wanted = g.topics.as_ref().map(|topics| {
@@ -71,7 +71,7 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
             let mut group = OffsetFetchResponseGroup::default();
             group.group_id = g.group_id.clone();
             let Some(groups) = broker.groups().coordinating(&g.group_id.0) else {
-                group.error_code = unavailable;
+                group.error_code = not_coordinator;
                 response.groups.push(group);
                 continue;
             };
@@ -97,7 +97,7 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
         return response;
     }
     let Some(groups) = broker.groups().coordinating(&request.group_id.0) else {
-        response.error_code = unavailable;
+        response.error_code = not_coordinator;
         return response;
     };
     let wanted = request.topics.as_ref().map(|topics| {

@@ -35,7 +35,7 @@ pub fn handle(
                 ..SyncResponse::default()
             }),
             None => SyncResponse {
-                error: Some(GroupError::CoordinatorNotAvailable),
+                error: Some(GroupError::NotCoordinator),
                 ..SyncResponse::default()
             },
         };
