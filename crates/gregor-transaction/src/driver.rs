@@ -117,6 +117,20 @@ impl TransactionCoordinator {
         RequestId(self.next_request.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// A request whose answer comes on a one-shot channel: registers the
+    /// waiter `waiter` makes of the sender, runs `input` with the request's
+    /// id, and returns the receiver.
+    fn ask<T>(
+        &self,
+        waiter: impl FnOnce(oneshot::Sender<T>) -> Waiter,
+        input: impl FnOnce(&mut Inner, RequestId, i64) -> Vec<Output>,
+    ) -> oneshot::Receiver<T> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.request_id();
+        self.drive(Some((id, waiter(tx))), |inner, now| input(inner, id, now));
+        rx
+    }
+
     /// Runs `input` on the machine under the lock (after registering
     /// `waiter`), then, outside it, hands out marker requests and performs
     /// the writes, feeding each outcome back, until none is left.
@@ -218,13 +232,10 @@ impl TransactionCoordinator {
         timeout_ms: i32,
         expected: Option<ProducerIdAndEpoch>,
     ) -> oneshot::Receiver<Result<ProducerIdAndEpoch, TransactionError>> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.request_id();
-        self.drive(Some((id, Waiter::Init(tx))), |inner, now| {
+        self.ask(Waiter::Init, |inner, id, now| {
             let Inner { machine, ids, .. } = inner;
             machine.init_producer_id(id, transactional_id, timeout_ms, expected, now, ids.as_mut())
-        });
-        rx
+        })
     }
 
     /// AddPartitionsToTxn: one result per partition.
@@ -235,14 +246,11 @@ impl TransactionCoordinator {
         producer_epoch: i16,
         partitions: Vec<TopicPartition>,
     ) -> oneshot::Receiver<Vec<(TopicPartition, Result<(), TransactionError>)>> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.request_id();
-        self.drive(Some((id, Waiter::Add(tx))), |inner, now| {
+        self.ask(Waiter::Add, |inner, id, now| {
             inner
                 .machine
                 .add_partitions(id, transactional_id, producer_id, producer_epoch, partitions, now)
-        });
-        rx
+        })
     }
 
     /// AddOffsetsToTxn: the group's `__consumer_offsets` partition joins.
@@ -253,14 +261,11 @@ impl TransactionCoordinator {
         producer_epoch: i16,
         group_id: &str,
     ) -> oneshot::Receiver<Result<(), TransactionError>> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.request_id();
-        self.drive(Some((id, Waiter::Done(tx))), |inner, now| {
+        self.ask(Waiter::Done, |inner, id, now| {
             inner
                 .machine
                 .add_offsets(id, transactional_id, producer_id, producer_epoch, group_id, now)
-        });
-        rx
+        })
     }
 
     /// EndTxn: answered once PrepareCommit/PrepareAbort is stored.
@@ -271,14 +276,11 @@ impl TransactionCoordinator {
         producer_epoch: i16,
         result: TransactionResult,
     ) -> oneshot::Receiver<Result<(), TransactionError>> {
-        let (tx, rx) = oneshot::channel();
-        let id = self.request_id();
-        self.drive(Some((id, Waiter::Done(tx))), |inner, now| {
+        self.ask(Waiter::Done, |inner, id, now| {
             inner
                 .machine
                 .end_txn(id, transactional_id, producer_id, producer_epoch, result, now)
-        });
-        rx
+        })
     }
 
     /// Every partition of the marker request `id` has its marker (called
