@@ -4,7 +4,8 @@
 use std::os::unix::fs::FileExt;
 
 use gregor_log::batch::{
-    rebuild_with_records, record_section, BatchError, BatchHeader, EndTransactionMarker, Records, BATCH_HEADER_SIZE,
+    rebuild_with_delete_horizon, rebuild_with_records, record_section, BatchError, BatchHeader, EndTransactionMarker,
+    Records, BATCH_HEADER_SIZE,
 };
 use gregor_log::{AbortedTxn, FileRegion, Log, SegmentInfo};
 use tracing::{info, warn};
@@ -122,20 +123,29 @@ fn first_batch_timestamp(log: &Log, offset: u64) -> Result<Option<i64>> {
 /// Cleans `log` once: builds the offset map over `[first_dirty,
 /// first_uncleanable)` (stopping early if the map fills), then rewrites
 /// every segment below the map's end keeping, per key, only the latest
-/// record, and dropping tombstones that have been clean for
-/// `delete.retention.ms`. Offsets are kept; the active segment is never
-/// touched. Compressed batches are decompressed, filtered and compressed
-/// again with their codec.
+/// record, and dropping tombstones once their delete horizon has passed.
+/// Offsets are kept; the active segment is never touched. Compressed
+/// batches are decompressed, filtered and compressed again with their
+/// codec.
 ///
 /// Transactions (KIP-98), as Kafka's cleaner: records of aborted
 /// transactions never enter the map (they must not supersede a committed
 /// value) and are dropped. A COMMIT or ABORT marker is removed once a pass
-/// reads no batch of its transaction and its segment has been clean for
-/// `delete.retention.ms` (the tombstones' horizon); an ABORT marker's
+/// reads no batch of its transaction and its delete horizon has passed
+/// (the same rule as tombstones); an ABORT marker's
 /// `.txnindex` entry stays only while a batch of its transaction does.
 /// Each producer's last batch with a sequence (emptied if need be) and its
 /// last marker are kept, so that producer state rebuilt from the log is
 /// what it was.
+///
+/// The delete horizon (Kafka's KIP-534): the first pass that keeps a batch
+/// holding tombstones, or a marker with no batch of its transaction left
+/// (and not its producer's last), stamps `now_ms + delete.retention.ms`
+/// into it ([`BatchHeader::delete_horizon_ms`]); a pass at or after that
+/// time removes them. It travels with the batch, so rewriting a segment does not
+/// push it back. A batch without one (written before gregor stamped
+/// horizons) uses the old rule for the pass that stamps it: it may go once
+/// its segment has been clean, unmodified, for `delete.retention.ms`.
 pub fn clean_log(
     log: &Log,
     target: Cleanable,
@@ -199,7 +209,7 @@ pub fn clean_log(
     stats.cleaned_up_to = map_end;
 
     // 2. Rewrite every segment below the map's end, in groups.
-    let delete_horizon = now_ms.saturating_sub(config.delete_retention_ms);
+    let legacy_horizon = now_ms.saturating_sub(config.delete_retention_ms);
     let candidates: Vec<&SegmentInfo> = segments[..segments.len() - 1]
         .iter()
         .filter(|s| s.base_offset < map_end)
@@ -209,11 +219,15 @@ pub fn clean_log(
             map: &*map,
             txns: TransactionWalk::new(log.aborted_transactions(first.base_offset, last.end_offset)?),
             tails: ProducerTails::of(&log.producer_states(), markers_of(log, &candidates)?),
+            now_ms,
+            new_horizon: now_ms.saturating_add(config.delete_retention_ms),
         },
         _ => BatchCleaner {
             map: &*map,
             txns: TransactionWalk::default(),
             tails: ProducerTails::default(),
+            now_ms,
+            new_horizon: now_ms.saturating_add(config.delete_retention_ms),
         },
     };
     for group in group_segments(
@@ -225,10 +239,11 @@ pub fn clean_log(
         let mut rewrite = log.begin_rewrite(&bases)?;
         let mut last_removed: Option<Vec<u8>> = None;
         for s in &group {
-            // Tombstones and removable markers go once their segment has
-            // been clean for delete.retention.ms (a cleaned segment's time
-            // is when it was written).
-            let deletes_expire = s.end_offset <= target.first_dirty && s.last_modified_ms < delete_horizon;
+            // Batches without a delete horizon: tombstones and removable
+            // markers go once their segment has been clean for
+            // delete.retention.ms (a cleaned segment's time is when it was
+            // written).
+            let legacy_expired = s.end_offset <= target.first_dirty && s.last_modified_ms < legacy_horizon;
             let region = log.segment_region(s.base_offset).ok_or_else(|| gone(s))?;
             let mut failure = None;
             for_each_batch(&region, s.base_offset, throttler, |batch, header| {
@@ -236,7 +251,7 @@ pub fn clean_log(
                     return;
                 }
                 stats.bytes_read += batch.len() as u64;
-                let (bytes, index_entry) = match pass.clean(batch, &header, deletes_expire, &mut stats) {
+                let (bytes, index_entry) = match pass.clean(batch, &header, legacy_expired, &mut stats) {
                     Ok(Cleaned::Kept(bytes, index_entry)) => (bytes, index_entry),
                     Ok(Cleaned::Removed(empty)) => {
                         last_removed = Some(empty);
@@ -297,27 +312,44 @@ struct BatchCleaner<'a> {
     map: &'a OffsetMap,
     txns: TransactionWalk,
     tails: ProducerTails,
+    /// The pass's time.
+    now_ms: i64,
+    /// The delete horizon stamped into batches kept with tombstones or a
+    /// removable marker for the first time.
+    new_horizon: i64,
 }
 
 impl BatchCleaner<'_> {
-    /// Cleans one batch of a segment whose tombstones and removable
-    /// markers may go when `deletes_expire`.
+    /// Cleans one batch of a segment whose tombstones and removable markers
+    /// may go, if the batch has no delete horizon, when `legacy_expired`.
     fn clean(
         &mut self,
         batch: &[u8],
         header: &BatchHeader,
-        deletes_expire: bool,
+        legacy_expired: bool,
         stats: &mut CleanStats,
     ) -> std::result::Result<Cleaned, BatchError> {
+        let deletes_expire = header
+            .delete_horizon_ms()
+            .map_or(legacy_expired, |horizon| self.now_ms >= horizon);
         if header.is_control() {
             // An unreadable control batch counts as one of unknown type: kept.
             let marker = EndTransactionMarker::of_batch(batch, header).unwrap_or(None);
             let fate = self.txns.on_control_batch(header, marker);
-            if fate.has_data || !deletes_expire || self.tails.holds(header) {
-                return Ok(Cleaned::Kept(batch.to_vec(), fate.index_entry));
+            // A producer's last marker stays for its state: its horizon
+            // starts once it no longer holds it.
+            let removable = !fate.has_data && !self.tails.holds(header);
+            if removable && deletes_expire {
+                stats.markers_removed += 1;
+                return rebuild_with_records(batch, header, &[]).map(Cleaned::Removed);
             }
-            stats.markers_removed += 1;
-            return rebuild_with_records(batch, header, &[]).map(Cleaned::Removed);
+            if removable && header.delete_horizon_ms().is_none() {
+                // Its removal starts counting now.
+                if let Some(stamped) = self.stamp_marker(batch, header) {
+                    return Ok(Cleaned::Kept(stamped, fate.index_entry));
+                }
+            }
+            return Ok(Cleaned::Kept(batch.to_vec(), fate.index_entry));
         }
         let aborted = self.txns.on_data_batch(header);
         let Some(section) = readable_section(batch, header) else {
@@ -352,10 +384,36 @@ impl BatchCleaner<'_> {
                 Cleaned::Removed(empty)
             });
         }
+        // Tombstones kept for the first time: their removal starts counting now.
+        if header.delete_horizon_ms().is_none() && retained.iter().any(|r| r.value.is_none()) {
+            match rebuild_with_delete_horizon(batch, header, &retained, self.new_horizon) {
+                Ok(stamped) => return Ok(Cleaned::Kept(stamped, None)),
+                Err(e) => {
+                    warn!(base_offset = header.base_offset, error = %e, "tombstones kept without a delete horizon")
+                }
+            }
+        }
         if retained.len() == records.len() {
             return Ok(Cleaned::Kept(batch.to_vec(), None));
         }
         rebuild_with_records(batch, header, &retained).map(|b| Cleaned::Kept(b, None))
+    }
+
+    /// A control batch with the pass's delete horizon stamped in, or `None`
+    /// (it is then kept as it is) if its records cannot all be read.
+    fn stamp_marker(&self, batch: &[u8], header: &BatchHeader) -> Option<Vec<u8>> {
+        let section = readable_section(batch, header)?;
+        let records: Vec<_> = Records::from_section(&section, header.record_count)
+            .collect::<std::result::Result<_, _>>()
+            .ok()?;
+        if records.len() != header.record_count as usize {
+            return None;
+        }
+        rebuild_with_delete_horizon(batch, header, &records, self.new_horizon)
+            .inspect_err(
+                |e| warn!(base_offset = header.base_offset, error = %e, "marker kept without a delete horizon"),
+            )
+            .ok()
     }
 }
 

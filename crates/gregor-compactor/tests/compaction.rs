@@ -91,6 +91,47 @@ fn tombstones_stay_for_delete_retention_after_they_become_clean() {
 }
 
 #[test]
+fn tombstones_go_an_hour_after_their_first_pass_however_often_they_are_rewritten() {
+    const HOUR: i64 = 3_600_000;
+    const PASS_EVERY: i64 = 5 * 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(10_000_000));
+    let config = LogConfig {
+        delete_retention_ms: HOUR,
+        ..compacted(1024)
+    };
+    let log = open(dir.path(), config, &clock);
+    let start = clock.now_ms();
+    write(
+        &log,
+        &[(1, Some("v".into())), (1, None), (2, Some("v".into()))],
+        1,
+        start,
+    );
+    log.roll().unwrap();
+    let tombstones = |log: &Log| scan(log).iter().filter(|(_, _, v)| v.is_none()).count();
+    let mut checkpoint = 0;
+    for i in 0..100 {
+        let now = clock.now_ms();
+        let stats = clean(&log, checkpoint, 1 << 20, now).expect("something is dirty");
+        checkpoint = stats.cleaned_up_to;
+        if now >= start + HOUR {
+            assert_eq!(tombstones(&log), 0, "pass {i} at +{} ms", now - start);
+            break;
+        }
+        assert_eq!(tombstones(&log), 1, "pass {i} at +{} ms", now - start);
+        // The segment holding it is rewritten (its modified time renewed).
+        assert!(i == 0 || stats.segments_replaced > 1);
+        clock.advance(PASS_EVERY);
+        write(&log, &[(100 + i, Some("filler".into()))], 1, clock.now_ms());
+        log.roll().unwrap();
+    }
+    assert_eq!(clock.now_ms(), start + HOUR);
+    let v = view(&log);
+    assert!(!v.contains_key(&b"key-1"[..]) && v.contains_key(&b"key-2"[..]));
+}
+
+#[test]
 fn a_full_offset_map_cleans_the_part_that_fit_and_the_rest_next_time() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(1_000_000));

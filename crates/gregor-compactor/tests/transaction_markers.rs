@@ -376,15 +376,61 @@ fn tombstones_and_markers_share_one_horizon() {
     passes.force(&log, t0);
     passes.force(&log, t0);
     assert_eq!((marker_offsets(&log), tombstones(&log)), (vec![1, 5], 1));
-    // Within delete.retention.ms of the segments' last rewrite: both stay.
-    clock.set(t0 + RETENTION);
+    // Until delete.retention.ms after the pass that first kept them (the
+    // delete horizon, t0 + RETENTION), however often they are rewritten:
+    // both stay.
+    clock.set(t0 + RETENTION - 1);
     passes.force(&log, clock.now_ms());
     assert_eq!((marker_offsets(&log), tombstones(&log)), (vec![1, 5], 1));
-    // Past it: both go in the same pass.
-    clock.advance(RETENTION + 1);
+    // At it: both go in the same pass.
+    clock.set(t0 + RETENTION);
     let stats = passes.force(&log, clock.now_ms());
     assert_eq!((marker_offsets(&log), tombstones(&log)), (vec![5], 0));
     assert_eq!(stats.markers_removed, 1);
+}
+
+#[test]
+fn an_abort_marker_goes_an_hour_after_it_became_removable_however_often_the_log_is_cleaned() {
+    const HOUR: i64 = 3_600_000;
+    const PASS_EVERY: i64 = 5 * 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let config = LogConfig {
+        delete_retention_ms: HOUR,
+        ..compacted(1024)
+    };
+    let log = open(dir.path(), config, &clock);
+    let start = clock.now_ms();
+    let mut p = Producer::new(1);
+    p.txn(&log, &[1]); // 0
+    p.abort(&log); // 1
+    p.txn(&log, &[2]); // 2
+    p.commit(&log); // 3: the producer's last marker, kept for its state
+    log.roll().unwrap();
+    let mut passes = Passes::new(1 << 20);
+    // The first pass drops the aborted record; the second finds nothing of
+    // the transaction left and stamps the marker's horizon.
+    let horizon = start + PASS_EVERY + HOUR;
+    for i in 0..100 {
+        let now = clock.now_ms();
+        plain(&log, &[100 + i]);
+        log.roll().unwrap();
+        passes.clean(&log, now).expect("something is dirty");
+        let marker = batches(&log).into_iter().find(|(h, _)| h.base_offset == 1);
+        if now >= horizon {
+            assert!(marker.is_none(), "pass {i} at +{} ms", now - start);
+            break;
+        }
+        let (header, _) = marker.expect("the abort marker stays until its horizon");
+        if now > start {
+            assert_eq!(header.delete_horizon_ms(), Some(horizon));
+        }
+        clock.advance(PASS_EVERY);
+    }
+    assert_eq!(clock.now_ms(), horizon);
+    assert_eq!(marker_offsets(&log), [3]);
+    assert!(log.aborted_transactions(0, log.end_offset()).unwrap().is_empty());
+    assert!(!keys_in_log(&log).contains(&1));
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Writing batches: [`RecordBatchBuilder`] for new ones, and
-//! [`rebuild_with_records`] for the cleaner's filtered copies.
+//! [`rebuild_with_records`] / [`rebuild_with_delete_horizon`] for the
+//! cleaner's filtered copies.
 
 use super::error::BatchError;
 use super::header::{
-    compute_crc, BatchHeader, TimestampType, ATTRIBUTES_AT, BATCH_HEADER_SIZE, COMPRESSION_MASK, CRC_AT, LOG_OVERHEAD,
-    MAGIC_V2, MAX_TIMESTAMP_AT, TRANSACTIONAL_FLAG,
+    compute_crc, BatchHeader, TimestampType, ATTRIBUTES_AT, BASE_TIMESTAMP_AT, BATCH_HEADER_SIZE, COMPRESSION_MASK,
+    CRC_AT, DELETE_HORIZON_FLAG, LOG_OVERHEAD, MAGIC_V2, MAX_TIMESTAMP_AT, TRANSACTIONAL_FLAG,
 };
 use super::records::Record;
 use crate::compression::{self, Compression};
@@ -75,20 +76,8 @@ impl RecordBatchBuilder {
         headers: &[(&[u8], Option<&[u8]>)],
         timestamp: i64,
     ) -> &mut Self {
-        let mut body = Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
-        body.push(0); // attributes
-        write_varlong(&mut body, timestamp - self.base_timestamp);
-        write_varint(&mut body, self.count);
-        write_optional_bytes(&mut body, key);
-        write_optional_bytes(&mut body, value);
-        write_varint(&mut body, headers.len() as i32);
-        for (k, v) in headers {
-            write_optional_bytes(&mut body, Some(k));
-            write_optional_bytes(&mut body, *v);
-        }
-        self.records.reserve(varint_len(body.len() as i32) + body.len());
-        write_varint(&mut self.records, body.len() as i32);
-        self.records.extend_from_slice(&body);
+        let delta = timestamp - self.base_timestamp;
+        write_record(&mut self.records, 0, delta, self.count, key, value, headers);
         self.max_timestamp = self.max_timestamp.max(timestamp);
         self.count += 1;
         self
@@ -143,6 +132,32 @@ impl RecordBatchBuilder {
     }
 }
 
+/// Appends one encoded record, length prefix included, to `out`.
+fn write_record(
+    out: &mut Vec<u8>,
+    attributes: i8,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[(&[u8], Option<&[u8]>)],
+) {
+    let mut body = Vec::with_capacity(16 + key.map_or(0, <[u8]>::len) + value.map_or(0, <[u8]>::len));
+    body.push(attributes as u8);
+    write_varlong(&mut body, timestamp_delta);
+    write_varint(&mut body, offset_delta);
+    write_optional_bytes(&mut body, key);
+    write_optional_bytes(&mut body, value);
+    write_varint(&mut body, headers.len() as i32);
+    for (k, v) in headers {
+        write_optional_bytes(&mut body, Some(k));
+        write_optional_bytes(&mut body, *v);
+    }
+    out.reserve(varint_len(body.len() as i32) + body.len());
+    write_varint(out, body.len() as i32);
+    out.extend_from_slice(&body);
+}
+
 fn write_optional_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         Some(b) => {
@@ -166,6 +181,30 @@ pub fn rebuild_with_records(
     header: &BatchHeader,
     retained: &[Record<'_>],
 ) -> Result<Vec<u8>, BatchError> {
+    rebuild(batch, header, retained, None)
+}
+
+/// As [`rebuild_with_records`], and stamps `horizon_ms` as the batch's
+/// delete horizon (KIP-534, see [`BatchHeader::delete_horizon_ms`]): sets
+/// attribute bit 6 and makes the horizon the base timestamp, re-encoding
+/// each record's timestamp delta so that record timestamps are unchanged
+/// (as Kafka's `MemoryRecordsBuilder` does). Fails if a record's timestamp
+/// is too far from the horizon for a delta.
+pub fn rebuild_with_delete_horizon(
+    batch: &[u8],
+    header: &BatchHeader,
+    retained: &[Record<'_>],
+    horizon_ms: i64,
+) -> Result<Vec<u8>, BatchError> {
+    rebuild(batch, header, retained, Some(horizon_ms))
+}
+
+fn rebuild(
+    batch: &[u8],
+    header: &BatchHeader,
+    retained: &[Record<'_>],
+    horizon_ms: Option<i64>,
+) -> Result<Vec<u8>, BatchError> {
     let codec = if retained.is_empty() {
         Compression::None
     } else {
@@ -182,7 +221,17 @@ pub fn rebuild_with_records(
         &mut Vec::with_capacity(raw_len)
     };
     for r in retained {
-        records.extend_from_slice(r.raw);
+        match horizon_ms {
+            None => records.extend_from_slice(r.raw),
+            Some(horizon) => {
+                let delta = header
+                    .base_timestamp
+                    .checked_add(r.timestamp_delta)
+                    .and_then(|timestamp| timestamp.checked_sub(horizon))
+                    .ok_or(BatchError::Invalid("record timestamp too far from the delete horizon"))?;
+                write_record(records, r.attributes, delta, r.offset_delta, r.key, r.value, &r.headers);
+            }
+        }
     }
     if codec != Compression::None {
         let section = compression::compress(codec, records)?;
@@ -190,15 +239,21 @@ pub fn rebuild_with_records(
     }
     let length = (out.len() - LOG_OVERHEAD) as i32;
     out[8..12].copy_from_slice(&length.to_be_bytes());
+    let mut attributes = header.attributes;
     if codec == Compression::None {
-        let attributes = header.attributes & !COMPRESSION_MASK;
-        out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
+        attributes &= !COMPRESSION_MASK;
     }
+    if let Some(horizon) = horizon_ms {
+        attributes |= DELETE_HORIZON_FLAG;
+        out[BASE_TIMESTAMP_AT..BASE_TIMESTAMP_AT + 8].copy_from_slice(&horizon.to_be_bytes());
+    }
+    out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
     out[57..61].copy_from_slice(&(retained.len() as i32).to_be_bytes());
     if header.timestamp_type() == TimestampType::CreateTime && !retained.is_empty() {
+        // The records' own timestamps, from the original base timestamp.
         let max = retained
             .iter()
-            .map(|r| header.base_timestamp + r.timestamp_delta)
+            .map(|r| header.base_timestamp.saturating_add(r.timestamp_delta))
             .max()
             .unwrap_or(header.base_timestamp);
         out[MAX_TIMESTAMP_AT..MAX_TIMESTAMP_AT + 8].copy_from_slice(&max.to_be_bytes());

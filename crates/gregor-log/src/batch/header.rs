@@ -15,12 +15,16 @@ const PARTITION_LEADER_EPOCH_AT: usize = 12;
 pub(super) const MAGIC_AT: usize = 16;
 pub(super) const CRC_AT: usize = 17;
 pub(super) const ATTRIBUTES_AT: usize = 21;
+pub(super) const BASE_TIMESTAMP_AT: usize = 27;
 pub(super) const MAX_TIMESTAMP_AT: usize = 35;
 
 pub(super) const COMPRESSION_MASK: i16 = 0x07;
 const TIMESTAMP_TYPE_FLAG: i16 = 0x08;
 pub(super) const TRANSACTIONAL_FLAG: i16 = 0x10;
 pub(super) const CONTROL_FLAG: i16 = 0x20;
+/// Attribute bit 6 (KIP-534): the base timestamp is the batch's delete
+/// horizon, set by the log cleaner.
+pub(super) const DELETE_HORIZON_FLAG: i16 = 0x40;
 
 /// Which clock a batch's timestamps come from (attribute bit 3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +100,7 @@ impl BatchHeader {
             crc: be_i32(bytes, CRC_AT) as u32,
             attributes: i16::from_be_bytes([bytes[21], bytes[22]]),
             last_offset_delta: last_offset_delta as u32,
-            base_timestamp: be_i64(bytes, 27),
+            base_timestamp: be_i64(bytes, BASE_TIMESTAMP_AT),
             max_timestamp: be_i64(bytes, MAX_TIMESTAMP_AT),
             producer_id: be_i64(bytes, 43),
             producer_epoch: i16::from_be_bytes([bytes[51], bytes[52]]),
@@ -144,6 +148,16 @@ impl BatchHeader {
     /// A control batch (transaction marker).
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_FLAG != 0
+    }
+
+    /// When the log cleaner may remove the batch's tombstones, or the batch
+    /// itself if it is a marker whose transaction left no records (KIP-534):
+    /// set once by the cleaner pass that first kept them. With attribute
+    /// bit 6 set, the base timestamp holds the horizon (record timestamp
+    /// deltas are relative to it, so record timestamps are unchanged);
+    /// `None` for a batch the cleaner has not stamped.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_FLAG != 0).then_some(self.base_timestamp)
     }
 }
 

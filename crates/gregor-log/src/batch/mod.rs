@@ -9,7 +9,7 @@
 //!     17     4  crc (CRC-32C of bytes 21..end)
 //!     21     2  attributes
 //!     23     4  lastOffsetDelta
-//!     27     8  baseTimestamp
+//!     27     8  baseTimestamp           (the delete horizon if attributes bit 6)
 //!     35     8  maxTimestamp
 //!     43     8  producerId
 //!     51     2  producerEpoch
@@ -37,7 +37,7 @@ mod records;
 mod validate;
 
 pub use crate::compression::Compression;
-pub use builder::{rebuild_with_records, RecordBatchBuilder};
+pub use builder::{rebuild_with_delete_horizon, rebuild_with_records, RecordBatchBuilder};
 pub use control::{ControlRecordType, EndTransactionMarker};
 pub use error::BatchError;
 pub use header::{

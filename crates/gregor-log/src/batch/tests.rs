@@ -93,6 +93,87 @@ fn rebuilt_batches_keep_offsets_and_validate() {
     );
 }
 
+/// (offset, timestamp, key, value) of every record of `bytes`.
+type Seen = Vec<(u64, i64, Option<Vec<u8>>, Option<Vec<u8>>)>;
+
+fn records_of(bytes: &[u8]) -> Seen {
+    let mut out = Vec::new();
+    for_each_record(bytes, |_, offset, ts, r| {
+        out.push((offset, ts, r.key.map(<[u8]>::to_vec), r.value.map(<[u8]>::to_vec)));
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn a_stamped_delete_horizon_is_the_base_timestamp_and_keeps_record_timestamps() {
+    for codec in [Compression::None, Compression::Gzip] {
+        let mut b = RecordBatchBuilder::new(1000).producer(7, 2, 40);
+        b.append(Some(b"k1"), Some(b"v1"), &[(b"h", Some(b"x"))], 1000);
+        b.append(Some(b"k2"), None, &[], 1005);
+        b.append(Some(b"k3"), Some(b""), &[(b"h2", None)], 1003);
+        let mut batch = b.build_compressed(codec).unwrap();
+        set_base_offset(&mut batch, 100);
+        let header = validate_batch(&batch).unwrap();
+        assert_eq!(header.delete_horizon_ms(), None);
+        let section = record_section(&batch, &header).unwrap();
+        let records: Vec<_> = Records::from_section(&section, header.record_count)
+            .map(Result::unwrap)
+            .collect();
+        let kept = vec![records[1].clone(), records[2].clone()];
+
+        let stamped = rebuild_with_delete_horizon(&batch, &header, &kept, 3_600_000).unwrap();
+        let h = validate_batch_integrity(&stamped).unwrap();
+        assert_eq!(h.delete_horizon_ms(), Some(3_600_000));
+        assert_eq!(h.base_timestamp, 3_600_000);
+        assert_eq!(h.compression().unwrap(), codec);
+        assert_eq!(h.max_timestamp, 1005);
+        assert_eq!(h.timestamp_type(), TimestampType::CreateTime);
+        assert_eq!(
+            (
+                h.base_offset,
+                h.last_offset(),
+                h.record_count,
+                h.producer_id,
+                h.base_sequence
+            ),
+            (100, 102, 2, 7, 40)
+        );
+        assert_eq!(records_of(&stamped), records_of(&batch)[1..]);
+        let again = record_section(&stamped, &h).unwrap();
+        let headers: Vec<_> = Records::from_section(&again, h.record_count)
+            .map(|r| {
+                r.unwrap()
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(headers, vec![vec![], vec![(b"h2".to_vec(), None)]]);
+
+        // A later rebuild keeps the horizon and the timestamps.
+        let again: Vec<_> = Records::from_section(&again, h.record_count)
+            .map(Result::unwrap)
+            .collect();
+        let filtered = rebuild_with_records(&stamped, &h, &again[1..]).unwrap();
+        let f = validate_batch_integrity(&filtered).unwrap();
+        assert_eq!((f.delete_horizon_ms(), f.max_timestamp), (Some(3_600_000), 1003));
+        assert_eq!(records_of(&filtered), records_of(&batch)[2..]);
+    }
+}
+
+#[test]
+fn a_delete_horizon_too_far_from_a_record_timestamp_is_refused() {
+    let batch = sample();
+    let header = validate_batch(&batch).unwrap();
+    let records: Vec<_> = Records::new(&batch, &header).map(Result::unwrap).collect();
+    assert!(matches!(
+        rebuild_with_delete_horizon(&batch, &header, &records, i64::MIN),
+        Err(BatchError::Invalid(_))
+    ));
+}
+
 #[test]
 fn batch_iter_stops_at_a_partial_batch() {
     let one = sample();
