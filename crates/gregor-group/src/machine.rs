@@ -44,6 +44,8 @@ pub struct GroupStateMachine {
     /// group coming back carries on from there (until its metadata is
     /// tombstoned).
     pub(crate) retired: BTreeMap<String, i32>,
+    /// When each retired group's last member left (ms), for its retention.
+    pub(crate) retired_since: BTreeMap<String, i64>,
     pub(crate) writes: Writes,
     /// Join order of members, so the oldest leads.
     pub(crate) next_seq: u64,
@@ -57,6 +59,7 @@ impl GroupStateMachine {
             groups: BTreeMap::new(),
             offsets: OffsetCache::default(),
             retired: BTreeMap::new(),
+            retired_since: BTreeMap::new(),
             writes: Writes::default(),
             next_seq: 0,
         }
@@ -114,6 +117,7 @@ impl GroupStateMachine {
         for (id, meta) in memberships {
             match meta {
                 Some(meta) if meta.members.is_empty() => {
+                    self.retired_since.insert(id.clone(), now_ms);
                     self.retired.insert(id, meta.generation);
                 }
                 Some(meta) => {
@@ -153,6 +157,7 @@ impl GroupStateMachine {
         }
         self.offsets.forget(&owned);
         self.retired.retain(|id, _| !owned(id));
+        self.retired_since.retain(|id, _| !owned(id));
         for dropped in self.writes.abandon(&owned) {
             if let Some((request, response)) = dropped.answer(Err(GroupError::CoordinatorNotAvailable)) {
                 respond(&mut out, request, response);
@@ -236,6 +241,7 @@ impl GroupStateMachine {
     /// generation) if it is not known.
     pub(crate) fn group_entry(&mut self, group_id: &str) -> &mut Group {
         if !self.groups.contains_key(group_id) {
+            self.retired_since.remove(group_id);
             let generation = self.retired.remove(group_id).unwrap_or(0);
             self.groups.insert(group_id.to_string(), Group::new(generation));
         }

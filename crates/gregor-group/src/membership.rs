@@ -334,6 +334,7 @@ impl GroupStateMachine {
             .collect();
         for id in gone {
             if let Some(group) = self.groups.remove(&id) {
+                self.retired_since.insert(id.clone(), now_ms);
                 self.retired.insert(id, group.generation);
             }
         }

@@ -133,7 +133,12 @@ impl GroupStateMachine {
             respond(&mut out, request_id, Response::Delete(Err(GroupError::NonEmptyGroup)));
             return out;
         }
-        if !self.offsets.knows(group_id) && !self.groups.contains_key(group_id) {
+        // A group whose last member left is kept (retired) until its
+        // metadata is tombstoned: it is Empty, not unknown, as in Kafka,
+        // where it lives until the next offsets-retention check.
+        let known =
+            self.offsets.knows(group_id) || self.groups.contains_key(group_id) || self.retired.contains_key(group_id);
+        if !known {
             respond(&mut out, request_id, Response::Delete(Err(GroupError::GroupIdNotFound)));
             return out;
         }
@@ -188,10 +193,16 @@ impl GroupStateMachine {
             self.writes
                 .enqueue(&group, records, AfterWrite::Expiry { partitions }, out);
         }
+        let keep_empty = self.config.offsets_retention_check_interval_ms;
         let retiring: Vec<(String, i32)> = self
             .retired
             .iter()
             .filter(|(group, _)| !self.offsets.knows(group) && !self.writes.busy(group))
+            .filter(|(group, _)| {
+                self.retired_since
+                    .get(*group)
+                    .is_none_or(|since| now_ms.saturating_sub(*since) >= keep_empty)
+            })
             .map(|(group, generation)| (group.clone(), *generation))
             .collect();
         for (group, generation) in retiring {
@@ -216,6 +227,7 @@ impl GroupStateMachine {
         let Some(generation) = generation else { return };
         if self.retired.get(group_id) == Some(&generation) {
             self.retired.remove(group_id);
+            self.retired_since.remove(group_id);
         }
         if self
             .groups

@@ -189,6 +189,11 @@ pub struct GroupConfig {
     /// `offsets.retention.minutes`, in ms: offsets of a group without
     /// members are removed this long after their commit.
     pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`: an empty group without
+    /// offsets is forgotten (its metadata tombstoned) this long after its
+    /// last member left — Kafka forgets it at its next retention check, run
+    /// at this interval; until then it is Empty (DeleteGroups succeeds).
+    pub offsets_retention_check_interval_ms: i64,
 }
 
 impl Default for GroupConfig {
@@ -198,6 +203,7 @@ impl Default for GroupConfig {
             max_session_timeout_ms: 1_800_000,
             initial_rebalance_delay_ms: 0,
             offsets_retention_ms: 7 * 24 * 3_600_000,
+            offsets_retention_check_interval_ms: 600_000,
         }
     }
 }

@@ -169,6 +169,23 @@ fn the_protocol_is_the_common_one_with_most_votes() {
 }
 
 #[test]
+fn a_group_left_empty_without_offsets_can_still_be_deleted() {
+    // Kafka keeps an Empty group until its next offsets-retention check,
+    // so DeleteGroups right after the last member left succeeds — also
+    // once a tick has moved the group aside for its metadata tombstone.
+    for tick in [false, true] {
+        let (c, _) = coordinator();
+        let a = lone_member(&c);
+        c.leave("g", &[(a, None)], 10);
+        if tick {
+            c.tick(20);
+        }
+        assert_eq!(c.delete("g"), Ok(()), "after a tick: {tick}");
+        assert_eq!(c.delete("g"), Err(GroupError::GroupIdNotFound));
+    }
+}
+
+#[test]
 fn leaving_rebalances_and_the_last_one_out_empties_the_group() {
     let (c, _) = coordinator();
     let a = lone_member(&c);
@@ -223,6 +240,7 @@ fn offsets_are_checked_stored_reloaded_and_deleted() {
 fn offsets_of_groups_without_members_expire_after_retention() {
     let (c, _) = coordinator_with(GroupConfig {
         offsets_retention_ms: 60_000,
+        offsets_retention_check_interval_ms: 0,
         ..GroupConfig::default()
     });
     c.commit("idle", -1, "", None, &[("t".into(), 0, offset(1))]).unwrap();

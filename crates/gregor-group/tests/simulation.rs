@@ -206,6 +206,7 @@ impl Sim {
             max_session_timeout_ms: 60_000,
             initial_rebalance_delay_ms: rng.pick(&[0, 0, 3_000]),
             offsets_retention_ms: rng.pick(&[30_000, 120_000, 10_000_000]),
+            offsets_retention_check_interval_ms: 0,
         };
         let clients = (0..GROUPS.len() * CLIENTS_PER_GROUP)
             .map(|i| Client {

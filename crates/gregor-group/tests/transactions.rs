@@ -190,6 +190,7 @@ fn v3_commits_are_checked_against_the_group_v0_ones_are_not() {
 fn pending_offsets_keep_a_group_from_expiring_and_go_with_its_deletion() {
     let config = GroupConfig {
         offsets_retention_ms: 60_000,
+        offsets_retention_check_interval_ms: 0,
         ..GroupConfig::default()
     };
     let (c, store) = coordinator_with(config);

@@ -104,6 +104,7 @@ impl Sim {
     fn new(seed: u64) -> Self {
         let config = GroupConfig {
             offsets_retention_ms: i64::MAX / 2,
+            offsets_retention_check_interval_ms: 0,
             ..GroupConfig::default()
         };
         Self {
@@ -383,6 +384,7 @@ impl Sim {
         self.count("failovers");
         self.machine = GroupStateMachine::new(GroupConfig {
             offsets_retention_ms: i64::MAX / 2,
+            offsets_retention_check_interval_ms: 0,
             ..GroupConfig::default()
         });
         for g in 0..GROUPS.len() {

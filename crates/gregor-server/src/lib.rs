@@ -141,6 +141,7 @@ impl Server {
             max_session_timeout_ms: config.group_max_session_timeout_ms,
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
             offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+            ..gregor_group::GroupConfig::default()
         };
         let (broker_logs, broker_replicas) = (logs.clone(), replicas.clone());
         let broker = tokio::task::spawn_blocking(move || {
