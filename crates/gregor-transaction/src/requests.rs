@@ -222,6 +222,25 @@ impl TransactionStateMachine {
         out
     }
 
+    /// The transaction of `tid` as producer `producer_id` knows it, with
+    /// its `__transaction_state` partition and coordinator epoch:
+    /// INVALID_REQUEST for an empty id, NOT_COORDINATOR /
+    /// COORDINATOR_LOAD_IN_PROGRESS, INVALID_PRODUCER_ID_MAPPING for an
+    /// unknown id or another producer's.
+    fn producer_txn(&mut self, tid: &str, producer_id: i64) -> Result<(i32, i32, &mut TxnMetadata), TransactionError> {
+        if tid.is_empty() {
+            return Err(TransactionError::InvalidRequest);
+        }
+        let (partition, loaded) = self.loaded(tid)?;
+        let coordinator_epoch = loaded.coordinator_epoch;
+        let txn = loaded
+            .txns
+            .get_mut(tid)
+            .filter(|t| t.fields.producer_id == producer_id)
+            .ok_or(TransactionError::InvalidProducerIdMapping)?;
+        Ok((partition, coordinator_epoch, txn))
+    }
+
     /// The write adding `partitions`, or `None` when they are all in the
     /// open transaction already.
     fn prepare_add(
@@ -232,18 +251,7 @@ impl TransactionStateMachine {
         partitions: &[TopicPartition],
         now_ms: i64,
     ) -> Result<Option<(i32, i32, crate::metadata::Snapshot)>, TransactionError> {
-        if tid.is_empty() {
-            return Err(TransactionError::InvalidRequest);
-        }
-        let (partition, loaded) = self.loaded(tid)?;
-        let coordinator_epoch = loaded.coordinator_epoch;
-        let txn = loaded
-            .txns
-            .get_mut(tid)
-            .ok_or(TransactionError::InvalidProducerIdMapping)?;
-        if txn.fields.producer_id != producer_id {
-            return Err(TransactionError::InvalidProducerIdMapping);
-        }
+        let (partition, coordinator_epoch, txn) = self.producer_txn(tid, producer_id)?;
         if txn.fields.producer_epoch != producer_epoch {
             return Err(TransactionError::ProducerFenced);
         }
@@ -311,19 +319,8 @@ impl TransactionStateMachine {
         now_ms: i64,
         out: &mut Vec<Output>,
     ) -> Result<bool, TransactionError> {
-        if tid.is_empty() {
-            return Err(TransactionError::InvalidRequest);
-        }
         let from_client = matches!(asker, Asker::EndTxn(_));
-        let (partition, loaded) = self.loaded(tid)?;
-        let coordinator_epoch = loaded.coordinator_epoch;
-        let txn = loaded
-            .txns
-            .get_mut(tid)
-            .ok_or(TransactionError::InvalidProducerIdMapping)?;
-        if txn.fields.producer_id != producer_id {
-            return Err(TransactionError::InvalidProducerIdMapping);
-        }
+        let (partition, coordinator_epoch, txn) = self.producer_txn(tid, producer_id)?;
         if (from_client && producer_epoch != txn.fields.producer_epoch) || producer_epoch < txn.fields.producer_epoch {
             return Err(TransactionError::ProducerFenced);
         }
