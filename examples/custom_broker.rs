@@ -102,7 +102,17 @@ async fn main() -> anyhow::Result<()> {
     let fetching = fetcher::spawn(replicas.clone(), stopped.clone());
     let writing_isr = isr_writer::spawn(coordinator.clone(), replicas, stopped.clone());
     let controlling = controller::spawn(coordinator.clone(), broker.clone(), false, stopped);
-    register(coordinator.as_ref(), broker_id, "127.0.0.1", port, None).await?;
+    let registration_wait = std::time::Duration::from_secs(20);
+    let broker_epoch = register(
+        coordinator.as_ref(),
+        broker_id,
+        "127.0.0.1",
+        port,
+        None,
+        registration_wait,
+    )
+    .await?;
+    broker.replicas().set_broker_epoch(broker_epoch);
     println!(
         "custom broker on 127.0.0.1:{port}, coordination: {}; Ctrl-C stops it",
         zookeeper.as_deref().unwrap_or("in memory")

@@ -10,6 +10,7 @@ use kafka_protocol::error::ResponseError;
 
 use crate::catalog::ClusterCatalog;
 use crate::config::BrokerConfig;
+use crate::controller_inbox::ControllerInbox;
 use crate::errors::replication_error;
 use crate::fetch_sessions::FetchSessions;
 use crate::groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
@@ -30,6 +31,7 @@ pub struct Broker {
     transactions: Transactions,
     producer_ids: Arc<ProducerIds>,
     fetch_sessions: FetchSessions,
+    controller_inbox: ControllerInbox,
 }
 
 impl Broker {
@@ -86,6 +88,7 @@ impl Broker {
             transactions,
             producer_ids,
             fetch_sessions: FetchSessions::new(config.fetch_session_slots),
+            controller_inbox: ControllerInbox::default(),
             config,
         })
     }
@@ -118,6 +121,11 @@ impl Broker {
     /// The groups.
     pub fn groups(&self) -> &Groups {
         &self.groups
+    }
+
+    /// Requests for the controller, while it runs in this process.
+    pub fn controller_inbox(&self) -> &ControllerInbox {
+        &self.controller_inbox
     }
 
     /// The transactions.

@@ -19,6 +19,8 @@
 //!   transaction verification (KIP-890) before a transaction opens.
 //! - [`ProducerIds`]: producer ids from blocks claimed in the catalog.
 //! - [`fetch_sessions`]: the fetch sessions of KIP-227.
+//! - [`ControllerInbox`]: requests for the controller (ControlledShutdown)
+//!   on their way to the controller running here.
 //! - [`Broker`]: the parts assembled, with one injected clock.
 //! - [`errors`]: the one place where gregor's errors become Kafka error
 //!   codes.
@@ -32,6 +34,7 @@
 mod broker;
 mod catalog;
 mod config;
+mod controller_inbox;
 mod coordinated_catalog;
 pub mod errors;
 pub mod fetch_sessions;
@@ -45,6 +48,7 @@ mod transactions;
 pub use broker::Broker;
 pub use catalog::{CatalogError, ClusterCatalog, Topic};
 pub use config::BrokerConfig;
+pub use controller_inbox::{ControllerInbox, ShutdownAsk};
 pub use coordinated_catalog::CoordinatedCatalog;
 pub use groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 pub use producer_ids::ProducerIds;

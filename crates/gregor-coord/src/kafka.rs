@@ -118,6 +118,11 @@ pub struct BrokerRegistration {
     /// Supported features (empty).
     #[serde(default)]
     pub features: BTreeMap<String, serde_json::Value>,
+    /// The broker epoch (KIP-380): the registration node's creation
+    /// transaction (`czxid`), as Kafka derives it; not part of the JSON,
+    /// filled in when read (-1 before the broker registered).
+    #[serde(skip, default = "minus_one_i64")]
+    pub broker_epoch: i64,
 }
 
 impl BrokerRegistration {
@@ -133,6 +138,7 @@ impl BrokerRegistration {
             listener_security_protocol_map: BTreeMap::from([("PLAINTEXT".into(), "PLAINTEXT".into())]),
             rack,
             features: BTreeMap::new(),
+            broker_epoch: -1,
         }
     }
 }
@@ -152,6 +158,10 @@ pub struct ControllerRegistration {
 }
 
 fn minus_one() -> i32 {
+    -1
+}
+
+fn minus_one_i64() -> i64 {
     -1
 }
 
@@ -266,26 +276,30 @@ impl<'a> KafkaMetadata<'a> {
         Ok(())
     }
 
-    /// Registers broker `id` as an ephemeral node of this session. Another
-    /// live session holding the id is refused with a clear error.
-    pub async fn register_broker(&self, id: i32, registration: &BrokerRegistration) -> Result<()> {
+    /// Registers broker `id` as an ephemeral node of this session and
+    /// returns its broker epoch (the node's `czxid`, as Kafka's KIP-380).
+    /// Another session holding the id is refused with `NodeExists`.
+    pub async fn register_broker(&self, id: i32, registration: &BrokerRegistration) -> Result<i64> {
         let path = broker_path(id);
         match self
             .coord
             .create(&path, &to_json(registration), CreateMode::Ephemeral)
             .await
         {
-            Err(CoordError::NodeExists(_)) => {
-                let owner = self.coord.exists(&path).await?.map(|s| s.ephemeral_owner);
-                if owner == Some(self.coord.session_id()) {
-                    return Ok(());
-                }
-                Err(CoordError::Other(format!(
-                    "broker id {id} is already registered at {path} by another live broker; \
-                     choose another broker.id or stop the other broker"
-                )))
-            }
-            other => other.map(|_| ()),
+            Err(CoordError::NodeExists(_)) => match self.coord.exists(&path).await? {
+                Some(stat) if stat.ephemeral_owner == self.coord.session_id() => Ok(stat.czxid),
+                // Another session holds it: a live broker with this id, or
+                // this broker's previous incarnation whose session has not
+                // expired yet (the caller may wait for that).
+                Some(_) => Err(CoordError::NodeExists(format!(
+                    "{path}: broker id {id} is registered by another session (another live broker, \
+                     or this broker's previous run until its session expires)"
+                ))),
+                // Gone meanwhile (the old session just expired): try again.
+                None => Box::pin(self.register_broker(id, registration)).await,
+            },
+            Err(e) => Err(e),
+            Ok(_) => Ok(self.coord.exists(&path).await?.map_or(-1, |s| s.czxid)),
         }
     }
 
@@ -295,8 +309,10 @@ impl<'a> KafkaMetadata<'a> {
         for child in self.coord.children(BROKER_IDS).await? {
             let Ok(id) = child.parse::<i32>() else { continue };
             match self.coord.get(&broker_path(id)).await {
-                Ok((data, _)) => {
-                    brokers.insert(id, from_json(&broker_path(id), &data)?);
+                Ok((data, stat)) => {
+                    let mut registration: BrokerRegistration = from_json(&broker_path(id), &data)?;
+                    registration.broker_epoch = stat.czxid;
+                    brokers.insert(id, registration);
                 }
                 Err(CoordError::NoNode(_)) => {}
                 Err(e) => return Err(e),

@@ -232,21 +232,35 @@ async fn kafka_layout_registration_and_fencing(f: &dyn Fixture) {
     let meta1 = KafkaMetadata::new(broker1.as_ref());
     let meta2 = KafkaMetadata::new(broker2.as_ref());
     meta1.ensure_layout().await.unwrap();
-    meta1
+    let epoch1 = meta1
         .register_broker(1, &BrokerRegistration::plaintext("127.0.0.1", 9092, None))
         .await
         .unwrap();
+    assert_eq!(
+        meta1
+            .register_broker(1, &BrokerRegistration::plaintext("127.0.0.1", 9092, None))
+            .await
+            .unwrap(),
+        epoch1,
+        "registering again in the same session keeps the epoch"
+    );
     let err = meta2
         .register_broker(1, &BrokerRegistration::plaintext("127.0.0.1", 9093, None))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("broker id 1 is already registered"), "{err}");
-    meta2
+    assert!(matches!(err, CoordError::NodeExists(_)), "{err}");
+    assert!(
+        err.to_string().contains("broker id 1 is registered by another session"),
+        "{err}"
+    );
+    let epoch2 = meta2
         .register_broker(2, &BrokerRegistration::plaintext("127.0.0.1", 9093, Some("r2".into())))
         .await
         .unwrap();
+    assert!(epoch2 > epoch1, "broker epochs grow: {epoch1} then {epoch2}");
     let brokers = meta1.brokers().await.unwrap();
     assert_eq!(brokers.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!((brokers[&1].broker_epoch, brokers[&2].broker_epoch), (epoch1, epoch2));
     assert_eq!(brokers[&2].rack.as_deref(), Some("r2"));
     let json: serde_json::Value = serde_json::from_slice(&broker1.get("/brokers/ids/1").await.unwrap().0).unwrap();
     assert_eq!(json["endpoints"][0], "PLAINTEXT://127.0.0.1:9092");

@@ -28,6 +28,16 @@ pub enum ControllerCommand<P> {
         /// The partitions and their records.
         partitions: Vec<(P, PartitionRecord)>,
     },
+    /// Tell a broker shutting down to stop following these partitions
+    /// (keeping their logs), so no leader adds it back to an ISR.
+    StopReplica {
+        /// The receiving broker.
+        broker: BrokerId,
+        /// The controller's epoch, for fencing.
+        controller_epoch: i32,
+        /// The partitions and their records.
+        partitions: Vec<(P, PartitionRecord)>,
+    },
     /// Tell a broker where partitions are led, for its Metadata answers.
     UpdateMetadata {
         /// The receiving broker.
@@ -80,13 +90,16 @@ pub fn elect_leader(replicas: &[BrokerId], isr: &[BrokerId], live: &BTreeSet<Bro
 /// live brokers: a partition whose leader died gets a new one from its ISR
 /// (or goes offline, keeping its ISR so a returning member can lead
 /// again), dead brokers leave ISRs, and the preferred replica takes the
-/// lead back once it is in sync. Each change bumps the leader epoch, is
-/// written to coordination, and only then sent to the brokers. One write
-/// per partition is in flight at a time.
+/// lead back once it is in sync. A broker in controlled shutdown leads
+/// nothing it can hand to another in-sync replica and leaves the ISRs it
+/// follows in. Each change bumps the leader epoch, is written to
+/// coordination, and only then sent to the brokers. One write per
+/// partition is in flight at a time.
 #[derive(Debug, Clone)]
 pub struct Controller<P> {
     epoch: i32,
     live: BTreeSet<BrokerId>,
+    shutting_down: BTreeSet<BrokerId>,
     partitions: BTreeMap<P, PartitionRecord>,
     in_flight: BTreeSet<P>,
     unclean: bool,
@@ -104,6 +117,7 @@ impl<P: Ord + Clone> Controller<P> {
         Self {
             epoch: controller_epoch,
             live: live.into_iter().collect(),
+            shutting_down: BTreeSet::new(),
             partitions,
             in_flight: BTreeSet::new(),
             unclean,
@@ -140,6 +154,7 @@ impl<P: Ord + Clone> Controller<P> {
     /// partitions it can lead come back.
     pub fn broker_up(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
         self.live.insert(broker);
+        self.shutting_down.remove(&broker);
         let mut out = self.roles_for(broker);
         out.extend(self.metadata_to(broker, self.partitions.keys().cloned().collect()));
         out.extend(self.reconcile_where(|r| r.replicas.contains(&broker)));
@@ -150,7 +165,31 @@ impl<P: Ord + Clone> Controller<P> {
     /// it was in shrink.
     pub fn broker_down(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
         self.live.remove(&broker);
+        self.shutting_down.remove(&broker);
         self.reconcile_where(|r| r.state.leader == broker || r.state.isr.contains(&broker))
+    }
+
+    /// A live broker asked for a controlled shutdown (Kafka's
+    /// ControlledShutdown): each partition it leads moves to another live
+    /// in-sync replica where there is one, and it leaves the ISRs of the
+    /// others, so its stop costs clients only a metadata refresh. Asking
+    /// again retries what is left. Nothing for a broker that is not live.
+    pub fn broker_shutting_down(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
+        if !self.live.contains(&broker) {
+            return Vec::new();
+        }
+        self.shutting_down.insert(broker);
+        self.reconcile_where(|r| r.state.leader == broker || r.state.isr.contains(&broker))
+    }
+
+    /// The partitions `broker` still leads that have other replicas: what
+    /// a controlled shutdown could not move (yet).
+    pub fn leaderships_remaining(&self, broker: BrokerId) -> Vec<P> {
+        self.partitions
+            .iter()
+            .filter(|(_, r)| r.state.leader == broker && r.replicas.len() > 1)
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 
     /// A new partition on `replicas`: led by the first live one, all live
@@ -201,10 +240,22 @@ impl<P: Ord + Clone> Controller<P> {
             .replicas
             .iter()
             .filter(|b| self.live.contains(b))
-            .map(|&broker| ControllerCommand::LeaderAndIsr {
-                broker,
-                controller_epoch: self.epoch,
-                partitions: vec![(partition.clone(), record.clone())],
+            .map(|&broker| {
+                let partitions = vec![(partition.clone(), record.clone())];
+                let controller_epoch = self.epoch;
+                if self.shutting_down.contains(&broker) && record.state.leader != broker {
+                    ControllerCommand::StopReplica {
+                        broker,
+                        controller_epoch,
+                        partitions,
+                    }
+                } else {
+                    ControllerCommand::LeaderAndIsr {
+                        broker,
+                        controller_epoch,
+                        partitions,
+                    }
+                }
             })
             .collect();
         out.extend(self.metadata_to_all(vec![partition.clone()]));
@@ -267,19 +318,35 @@ impl<P: Ord + Clone> Controller<P> {
             isr,
             controller_epoch: self.epoch,
         };
+        // Live and not on its way out: may lead and stay in ISRs.
+        let staying: BTreeSet<BrokerId> = self.live.difference(&self.shutting_down).copied().collect();
         if current.leader == NO_LEADER || !self.live.contains(&current.leader) {
-            return match elect_leader(&record.replicas, &current.isr, &self.live, self.unclean) {
+            // A broker shutting down leads only when no one else can.
+            let election = match elect_leader(&record.replicas, &current.isr, &staying, false) {
+                Election::Offline => elect_leader(&record.replicas, &current.isr, &self.live, self.unclean),
+                elected => elected,
+            };
+            return match election {
                 Election::Leader { leader, isr } => Some(next(leader, isr)),
                 Election::Offline if current.leader != NO_LEADER => Some(next(NO_LEADER, current.isr.clone())),
                 Election::Offline => None,
             };
         }
-        if current.isr.iter().any(|b| !self.live.contains(b)) {
-            let isr = current.isr.iter().copied().filter(|b| self.live.contains(b)).collect();
+        if self.shutting_down.contains(&current.leader) {
+            if let Election::Leader { leader, isr } = elect_leader(&record.replicas, &current.isr, &staying, false) {
+                return Some(next(leader, isr));
+            }
+            // No one else in sync: it leads until it stops (a remaining
+            // partition of its controlled shutdown).
+        }
+        let leaves_isr =
+            |b: &BrokerId| !self.live.contains(b) || (*b != current.leader && self.shutting_down.contains(b));
+        if current.isr.iter().any(leaves_isr) {
+            let isr = current.isr.iter().copied().filter(|b| !leaves_isr(b)).collect();
             return Some(next(current.leader, isr));
         }
         let preferred = *record.replicas.first()?;
-        if preferred != current.leader && self.live.contains(&preferred) && current.isr.contains(&preferred) {
+        if preferred != current.leader && staying.contains(&preferred) && current.isr.contains(&preferred) {
             return Some(next(preferred, current.isr.clone()));
         }
         None
@@ -361,6 +428,40 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn controlled_shutdown_moves_leadership_and_leaves_isrs() {
+        let partitions = BTreeMap::from([
+            (0u32, record(1, 7, &[1, 2, 3])),
+            (1u32, record(2, 3, &[2, 1, 3])),
+            (2u32, record(1, 2, &[1])),
+        ]);
+        let mut c = Controller::new(5, [1, 2, 3], partitions, false);
+        let out = c.broker_shutting_down(1);
+        let w = writes(&out);
+        let (moved, followed) = (w[0].1.clone(), w[1].1.clone());
+        assert_eq!((w[0].0, moved.leader, moved.isr.clone()), (0, 2, vec![2, 3]));
+        assert_eq!((w[1].0, followed.leader, followed.isr.clone()), (1, 2, vec![2, 3]));
+        assert_eq!(w.len(), 2, "partition 2 has no other in-sync replica: it stays");
+        assert_eq!(c.leaderships_remaining(1), vec![0, 2]);
+        // The shutting broker follows nothing after the write: StopReplica,
+        // not LeaderAndIsr, so no leader takes it back into an ISR.
+        let out = c.state_written(&0, moved, 5);
+        assert_eq!(leader_and_isr_targets(&out), vec![2, 3]);
+        assert!(out
+            .iter()
+            .any(|c| matches!(c, ControllerCommand::StopReplica { broker: 1, .. })));
+        c.state_written(&1, followed, 5);
+        assert_eq!(c.leaderships_remaining(1), vec![2]);
+        // A leader adding it back is undone; no preferred election to it.
+        let back = c.state_observed(&1, record(2, 4, &[2, 3, 1]).state, 6);
+        assert_eq!(writes(&back)[0].1.isr, vec![2, 3]);
+        // Back as a new incarnation: it may lead again (preferred replica).
+        c.broker_down(1);
+        let out = c.broker_up(1);
+        assert!(writes(&out).is_empty() || writes(&out).iter().all(|(_, s, _)| s.leader != 1 || s.isr.contains(&1)));
+        assert!(c.broker_shutting_down(9).is_empty(), "not live: nothing to do");
     }
 
     #[test]

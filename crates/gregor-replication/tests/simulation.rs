@@ -102,6 +102,10 @@ enum Msg {
         controller_epoch: i32,
         partitions: Vec<(u32, PartitionRecord)>,
     },
+    StopReplica {
+        controller_epoch: i32,
+        partitions: Vec<u32>,
+    },
     Fetch {
         partition: u32,
         offset: u64,
@@ -184,6 +188,8 @@ struct Broker {
     expires_at: Option<u64>,
     /// Restarts so far.
     incarnation: u32,
+    /// When it stops after a controlled shutdown.
+    stops_at: Option<u64>,
 }
 
 impl Broker {
@@ -198,6 +204,7 @@ impl Broker {
             pending: BTreeMap::new(),
             expires_at: None,
             incarnation: 0,
+            stops_at: None,
         }
     }
 }
@@ -223,6 +230,8 @@ struct Sim {
     consumed: BTreeMap<u32, Vec<u64>>,
     leader_hw: BTreeMap<(u32, i32), u64>,
     faults: bool,
+    /// When the last controller request to each broker arrives.
+    controller_sent: BTreeMap<BrokerId, u64>,
 }
 
 impl Sim {
@@ -252,6 +261,7 @@ impl Sim {
             consumed: BTreeMap::new(),
             leader_hw: BTreeMap::new(),
             faults: true,
+            controller_sent: BTreeMap::new(),
         };
         for (p, replicas) in sim.replicas.clone() {
             for r in &replicas {
@@ -276,15 +286,22 @@ impl Sim {
     /// lost (the controller's channel retries them until the broker
     /// answers or dies); everything else may be.
     fn send(&mut self, from: BrokerId, to: BrokerId, msg: Msg) {
-        let retried = matches!(msg, Msg::LeaderAndIsr { .. });
+        let retried = matches!(msg, Msg::LeaderAndIsr { .. } | Msg::StopReplica { .. });
         if self.faults && !retried && self.rng.chance(3) {
             return; // lost
         }
         let delay = 1 + self.rng.below(if self.faults { 20 } else { 5 });
+        let mut at = self.now + delay;
+        if retried {
+            // The controller's channel to a broker is ordered.
+            let last = self.controller_sent.entry(to).or_insert(0);
+            at = at.max(*last + 1);
+            *last = at;
+        }
         self.seq += 1;
         let incarnation = self.brokers.get(&to).map_or(0, |b| b.incarnation);
         self.net.push(InFlight {
-            at: self.now + delay,
+            at,
             seq: self.seq,
             from,
             to,
@@ -364,6 +381,18 @@ impl Sim {
                         partitions,
                     },
                 ),
+                ControllerCommand::StopReplica {
+                    broker,
+                    controller_epoch,
+                    partitions,
+                } => self.send(
+                    host,
+                    broker,
+                    Msg::StopReplica {
+                        controller_epoch,
+                        partitions: partitions.into_iter().map(|(p, _)| p).collect(),
+                    },
+                ),
                 ControllerCommand::UpdateMetadata { .. } => {}
             }
         }
@@ -375,10 +404,24 @@ impl Sim {
 
     // ---- faults ----
 
+    /// A controlled shutdown: the controller moves the broker's
+    /// leaderships and takes it out of ISRs; it stops a little later (as a
+    /// crash: nothing it did not fsync is lost, the same as a real stop).
+    fn controlled_shutdown(&mut self, id: BrokerId) {
+        trace!("t={} b{id} asks for a controlled shutdown", self.now);
+        if self.controller.is_some() {
+            let cmds = self.controller_mut().broker_shutting_down(id);
+            self.run_controller(cmds);
+        }
+        let stop = self.now + self.rng.below(300);
+        self.brokers.get_mut(&id).expect("broker").stops_at = Some(stop);
+    }
+
     fn crash(&mut self, id: BrokerId) {
         trace!("t={} b{id} crashes", self.now);
         let b = self.brokers.get_mut(&id).expect("broker");
         b.up = false;
+        b.stops_at = None;
         b.roles.clear();
         b.purgatory = AckPurgatory::new();
         b.pending.clear();
@@ -434,7 +477,7 @@ impl Sim {
                 .brokers
                 .get(&m.to)
                 .is_some_and(|b| b.up && b.incarnation == m.incarnation);
-        let retried = matches!(m.msg, Msg::LeaderAndIsr { .. });
+        let retried = matches!(m.msg, Msg::LeaderAndIsr { .. } | Msg::StopReplica { .. });
         if !to_up || (!retried && m.to != CLIENT && m.from != CLIENT && self.cut(m.from, m.to)) {
             return;
         }
@@ -444,6 +487,10 @@ impl Sim {
                 controller_epoch,
                 partitions,
             } => self.on_leader_and_isr(to, controller_epoch, partitions),
+            Msg::StopReplica {
+                controller_epoch,
+                partitions,
+            } => self.on_stop_replica(to, controller_epoch, partitions),
             Msg::Fetch {
                 partition,
                 offset,
@@ -568,6 +615,24 @@ impl Sim {
                 }
                 _ => {}
             }
+        }
+        self.answer(to, refused);
+    }
+
+    fn on_stop_replica(&mut self, to: BrokerId, controller_epoch: i32, partitions: Vec<u32>) {
+        let b = self.brokers.get_mut(&to).expect("broker");
+        if b.fence.check(controller_epoch).is_err() {
+            return;
+        }
+        let mut refused = Vec::new();
+        for p in partitions {
+            trace!("t={} b{to} StopReplica p{p}", self.now);
+            b.roles.remove(&p);
+            b.pending.remove(&p);
+            refused.extend(
+                b.purgatory
+                    .check(&p, |_| Some(Err(ReplicationError::NotLeaderOrFollower))),
+            );
         }
         self.answer(to, refused);
     }
@@ -734,6 +799,15 @@ impl Sim {
     /// follower requests (resent when one seems lost), HW checkpoints.
     fn tick(&mut self) {
         let now = self.now;
+        let stopping: Vec<BrokerId> = self
+            .brokers
+            .iter()
+            .filter(|(_, b)| b.up && b.stops_at.is_some_and(|t| t <= now))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in stopping {
+            self.crash(id);
+        }
         let ids: Vec<BrokerId> = self.brokers.keys().copied().collect();
         for id in ids {
             if !self.brokers[&id].up {
@@ -832,10 +906,14 @@ impl Sim {
             80..=93 => self.produce(),
             _ if !self.faults => {}
             94..=95 => {
-                let down = self.brokers.values().filter(|b| !b.up).count();
+                let down = self.brokers.values().filter(|b| !b.up || b.stops_at.is_some()).count();
                 let id = self.rng.below(BROKERS as u64) as BrokerId;
-                if down < 2 && self.brokers[&id].up {
-                    self.crash(id);
+                if down < 2 && self.brokers[&id].up && self.brokers[&id].stops_at.is_none() {
+                    if self.rng.chance(50) {
+                        self.controlled_shutdown(id);
+                    } else {
+                        self.crash(id);
+                    }
                 }
             }
             96..=97 => {
@@ -939,6 +1017,16 @@ impl Sim {
     fn converge(&mut self) {
         self.faults = false;
         self.cuts.clear();
+        // Brokers in a controlled shutdown finish stopping first.
+        let stopping: Vec<BrokerId> = self
+            .brokers
+            .iter()
+            .filter(|(_, b)| b.up && b.stops_at.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in stopping {
+            self.crash(id);
+        }
         let down: Vec<BrokerId> = self.brokers.iter().filter(|(_, b)| !b.up).map(|(&id, _)| id).collect();
         for id in down {
             while self.brokers[&id].expires_at.is_some() {

@@ -137,6 +137,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
         Request::UpdateMetadata(r) => respond_zk(api::update_metadata::handle(broker, r), version),
         Request::StopReplica(r) => respond_zk(api::stop_replica::handle(broker, r), version),
+        Request::ControlledShutdown(r) => {
+            let answer = api::controlled_shutdown::handle(broker, r);
+            Outcome::Delayed(Box::pin(async move { respond_zk(answer.await, version) }))
+        }
     }
 }
 

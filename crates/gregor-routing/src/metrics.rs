@@ -173,6 +173,7 @@ fn api_name(key: i16) -> &'static str {
         crate::request::LEADER_AND_ISR => "LeaderAndIsr",
         crate::request::STOP_REPLICA => "StopReplica",
         crate::request::UPDATE_METADATA => "UpdateMetadata",
+        crate::request::CONTROLLED_SHUTDOWN => "ControlledShutdown",
         other => match ApiKey::try_from(other) {
             Ok(ApiKey::Produce) => "Produce",
             Ok(ApiKey::Fetch) => "Fetch",

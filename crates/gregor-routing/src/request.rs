@@ -89,6 +89,8 @@ pub enum Request {
     UpdateMetadata(zk::UpdateMetadataRequest),
     /// StopReplica, from the controller.
     StopReplica(zk::StopReplicaRequest),
+    /// ControlledShutdown, from a broker stopping, to the controller.
+    ControlledShutdown(zk::ControlledShutdownRequest),
     /// An ApiVersions request of a version above ours: answered at v0 with
     /// UNSUPPORTED_VERSION, as Kafka does, so the client can downgrade.
     ApiVersionsTooNew,
@@ -112,14 +114,20 @@ pub struct Frame {
 
 /// The controller's APIs, which the current codec no longer carries:
 /// (key, lowest and highest version accepted).
-pub const CONTROLLER_APIS: [(i16, i16, i16); 3] =
-    [(LEADER_AND_ISR, 4, 4), (STOP_REPLICA, 3, 3), (UPDATE_METADATA, 6, 6)];
+pub const CONTROLLER_APIS: [(i16, i16, i16); 4] = [
+    (LEADER_AND_ISR, 4, 4),
+    (STOP_REPLICA, 3, 3),
+    (UPDATE_METADATA, 6, 6),
+    (CONTROLLED_SHUTDOWN, 0, 3),
+];
 /// LeaderAndIsr's API key.
 pub const LEADER_AND_ISR: i16 = 4;
 /// StopReplica's API key.
 pub const STOP_REPLICA: i16 = 5;
 /// UpdateMetadata's API key.
 pub const UPDATE_METADATA: i16 = 6;
+/// ControlledShutdown's API key.
+pub const CONTROLLED_SHUTDOWN: i16 = 7;
 
 fn decode_controller_request(api_key: i16, version: i16, mut body: Bytes) -> Result<Frame, String> {
     let (_, min, max) = CONTROLLER_APIS
@@ -142,6 +150,10 @@ fn decode_controller_request(api_key: i16, version: i16, mut body: Bytes) -> Res
             zk::StopReplicaRequest::header_version(version),
             zk::StopReplicaResponse::header_version(version),
         ),
+        CONTROLLED_SHUTDOWN => (
+            zk::ControlledShutdownRequest::header_version(version),
+            zk::ControlledShutdownResponse::header_version(version),
+        ),
         _ => (
             zk::UpdateMetadataRequest::header_version(version),
             zk::UpdateMetadataResponse::header_version(version),
@@ -152,6 +164,7 @@ fn decode_controller_request(api_key: i16, version: i16, mut body: Bytes) -> Res
     let request = match api_key {
         LEADER_AND_ISR => Request::LeaderAndIsr(typed(b, version)?),
         STOP_REPLICA => Request::StopReplica(typed(b, version)?),
+        CONTROLLED_SHUTDOWN => Request::ControlledShutdown(typed(b, version)?),
         _ => Request::UpdateMetadata(typed(b, version)?),
     };
     Ok(Frame {

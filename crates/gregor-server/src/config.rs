@@ -100,6 +100,16 @@ pub struct ServerConfig {
     /// acknowledged records).
     #[serde(rename = "unclean.leader.election.enable")]
     pub unclean_leader_election_enable: bool,
+    /// On SIGTERM, ask the controller to move this broker's leaderships
+    /// before stopping (Kafka's controlled shutdown).
+    #[serde(rename = "controlled.shutdown.enable")]
+    pub controlled_shutdown_enable: bool,
+    /// Controlled shutdown attempts after the first before stopping anyway.
+    #[serde(rename = "controlled.shutdown.max.retries")]
+    pub controlled_shutdown_max_retries: u32,
+    /// Wait between controlled shutdown attempts.
+    #[serde(rename = "controlled.shutdown.retry.backoff.ms")]
+    pub controlled_shutdown_retry_backoff_ms: u64,
     /// `host:port` serving Prometheus metrics at `/metrics` (empty: none).
     #[serde(rename = "metrics.listen")]
     pub metrics_listen: String,
@@ -166,6 +176,9 @@ impl Default for ServerConfig {
             replica_lag_time_max_ms: 30_000,
             min_insync_replicas: 1,
             unclean_leader_election_enable: false,
+            controlled_shutdown_enable: true,
+            controlled_shutdown_max_retries: 3,
+            controlled_shutdown_retry_backoff_ms: 5_000,
             metrics_listen: "127.0.0.1:9644".into(),
             transaction_state_log_num_partitions: 50,
             transaction_state_log_replication_factor: 3,
@@ -211,6 +224,9 @@ const PROPERTIES: &[&str] = &[
     "replica.lag.time.max.ms",
     "min.insync.replicas",
     "unclean.leader.election.enable",
+    "controlled.shutdown.enable",
+    "controlled.shutdown.max.retries",
+    "controlled.shutdown.retry.backoff.ms",
     "metrics.listen",
     "transaction.state.log.num.partitions",
     "transaction.state.log.replication.factor",
@@ -285,6 +301,7 @@ fn typed(property: &str, value: &str) -> toml::Value {
     match property {
         "auto.create.topics.enable"
         | "unclean.leader.election.enable"
+        | "controlled.shutdown.enable"
         | "transaction.partition.verification.enable" => {
             value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into())
         }
@@ -309,6 +326,8 @@ fn typed(property: &str, value: &str) -> toml::Value {
         | "log.cleaner.backoff.ms"
         | "replica.lag.time.max.ms"
         | "min.insync.replicas"
+        | "controlled.shutdown.max.retries"
+        | "controlled.shutdown.retry.backoff.ms"
         | "transaction.state.log.num.partitions"
         | "transaction.state.log.replication.factor"
         | "transaction.state.log.min.isr"

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, PartitionState};
-use gregor_coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, ZooKeeperCoordinator};
+use gregor_coord::{
+    CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, ZooKeeperCoordinator,
+};
 use gregor_replication::LeaderAndIsr;
 
 /// Directory of the embedded store inside the first log dir.
@@ -48,19 +50,43 @@ pub async fn connect(
     Ok(coordinator)
 }
 
-/// Registers this broker (`/brokers/ids/<id>`, ephemeral).
+/// Registers this broker (`/brokers/ids/<id>`, ephemeral) and returns its
+/// broker epoch. A registration still held by another session — this
+/// broker's previous run after a crash, whose session lives until it times
+/// out — is waited for up to `wait` (then it is another live broker with
+/// the same id, and registering fails).
 pub async fn register(
     coordinator: &dyn Coordinator,
     id: i32,
     host: &str,
     port: u16,
     rack: Option<String>,
-) -> anyhow::Result<()> {
-    KafkaMetadata::new(coordinator)
-        .register_broker(id, &BrokerRegistration::plaintext(host, port, rack))
-        .await
-        .with_context(|| format!("registering broker {id}"))
+    wait: Duration,
+) -> anyhow::Result<i64> {
+    let meta = KafkaMetadata::new(coordinator);
+    let registration = BrokerRegistration::plaintext(host, port, rack);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut waited = false;
+    loop {
+        match meta.register_broker(id, &registration).await {
+            Err(CoordError::NodeExists(_)) if tokio::time::Instant::now() < deadline => {
+                if !waited {
+                    tracing::info!(
+                        broker = id,
+                        "the id is still registered by an earlier session (this broker's previous run?): \
+                         waiting up to {wait:?} for that session to expire"
+                    );
+                    waited = true;
+                }
+                tokio::time::sleep(REGISTRATION_RETRY).await;
+            }
+            registered => return registered.with_context(|| format!("registering broker {id}")),
+        }
+    }
 }
+
+/// How often a registration held by an earlier session is tried again.
+const REGISTRATION_RETRY: Duration = Duration::from_millis(200);
 
 /// A partition's leadership in the JSON Kafka keeps at
 /// `/brokers/topics/<t>/partitions/<p>/state`.

@@ -14,6 +14,7 @@
 pub mod cli;
 mod config;
 mod config_changes;
+pub mod controlled_shutdown;
 pub mod controller;
 mod coordination;
 pub mod fetcher;
@@ -53,6 +54,9 @@ pub struct Server {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     replica_ticker: Option<std::thread::JoinHandle<()>>,
+    broker_id: i32,
+    broker_epoch: i64,
+    controlled_shutdown: Option<controlled_shutdown::ShutdownSettings>,
 }
 
 impl Server {
@@ -206,15 +210,22 @@ impl Server {
                 stopped,
             ),
         ]);
-        coordination::register(
+        // A previous run's registration may outlive it by a session
+        // timeout (after a crash): wait that long, with some slack.
+        let registration_wait =
+            std::time::Duration::from_millis(config.zookeeper_session_timeout_ms.saturating_mul(3) / 2)
+                + std::time::Duration::from_secs(2);
+        let broker_epoch = coordination::register(
             coordinator.as_ref(),
             config.broker_id,
             &host,
             port,
             config.broker_rack.clone(),
+            registration_wait,
         )
         .await?;
-        tracing::info!(%local_addr, ?metrics_addr, broker = config.broker_id, "gregor broker started");
+        broker.replicas().set_broker_epoch(broker_epoch);
+        tracing::info!(%local_addr, ?metrics_addr, broker = config.broker_id, broker_epoch, "gregor broker started");
         Ok(Self {
             local_addr,
             metrics_addr,
@@ -227,6 +238,14 @@ impl Server {
             stop,
             tasks,
             replica_ticker: Some(replica_ticker),
+            broker_id: config.broker_id,
+            broker_epoch,
+            controlled_shutdown: config
+                .controlled_shutdown_enable
+                .then_some(controlled_shutdown::ShutdownSettings {
+                    max_retries: config.controlled_shutdown_max_retries,
+                    retry_backoff: std::time::Duration::from_millis(config.controlled_shutdown_retry_backoff_ms),
+                }),
         })
     }
 
@@ -240,8 +259,13 @@ impl Server {
         self.metrics_addr
     }
 
-    /// Stops serving and cleaning, then flushes and closes every log.
+    /// Stops: first a controlled shutdown (unless disabled) while still
+    /// serving, then stops serving and cleaning, flushes and closes every
+    /// log.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(settings) = self.controlled_shutdown {
+            controlled_shutdown::run(self.coordinator.as_ref(), self.broker_id, self.broker_epoch, settings).await;
+        }
         let _ = self.stop.send(true);
         for task in self.tasks.drain(..) {
             task.abort();

@@ -70,6 +70,7 @@ pub struct ReplicaManager {
     clock: Arc<dyn Clock>,
     isr_shrinks: Counter,
     isr_expands: Counter,
+    broker_epoch: std::sync::atomic::AtomicI64,
 }
 
 impl ReplicaManager {
@@ -94,7 +95,25 @@ impl ReplicaManager {
             clock,
             isr_shrinks: Counter::default(),
             isr_expands: Counter::default(),
+            broker_epoch: std::sync::atomic::AtomicI64::new(-1),
         }
+    }
+
+    /// This broker's epoch (KIP-380), once registered; -1 before.
+    pub fn broker_epoch(&self) -> i64 {
+        self.broker_epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records the epoch this broker registered with.
+    pub fn set_broker_epoch(&self, epoch: i64) {
+        self.broker_epoch.store(epoch, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Whether a controller request addressed to `request_epoch` was meant
+    /// for an earlier run of this broker (Kafka's STALE_BROKER_EPOCH; -1:
+    /// the controller did not say, as older controllers do).
+    pub fn is_broker_epoch_stale(&self, request_epoch: i64) -> bool {
+        request_epoch >= 0 && request_epoch < self.broker_epoch()
     }
 
     /// Counters of ISR shrinks and expansions recorded by this broker's

@@ -4,6 +4,7 @@
 use gregor_broker::errors::replication_error;
 use gregor_broker::{Broker, ReplicaManager};
 use gregor_replication::{LeaderAndIsr, PartitionRecord};
+use kafka_protocol::error::ResponseError;
 use kafka_protocol_zk::messages::{BrokerId, LeaderAndIsrResponse, StopReplicaResponse, UpdateMetadataResponse};
 
 /// A controller request's response, which carries one top-level error.
@@ -30,16 +31,23 @@ impl ControllerResponse for StopReplicaResponse {
     }
 }
 
-/// The response to a request from the controller of `controller_epoch`:
-/// `STALE_CONTROLLER_EPOCH` from an older controller, otherwise what
-/// `apply` makes of it on the replica manager.
+/// The response to a request from the controller of `controller_epoch`
+/// addressed to this broker's `broker_epoch`: `STALE_BROKER_EPOCH` when it
+/// was meant for an earlier run of this broker, `STALE_CONTROLLER_EPOCH`
+/// from an older controller, otherwise what `apply` makes of it on the
+/// replica manager.
 pub(super) fn answer<R: ControllerResponse>(
     broker: &Broker,
     controller_epoch: i32,
+    broker_epoch: i64,
     apply: impl FnOnce(&ReplicaManager, &mut R),
 ) -> R {
     let mut response = R::default();
     let replicas = broker.replicas();
+    if replicas.is_broker_epoch_stale(broker_epoch) {
+        response.set_error_code(ResponseError::StaleBrokerEpoch.code());
+        return response;
+    }
     match replicas.check_controller_epoch(controller_epoch) {
         Ok(()) => apply(replicas, &mut response),
         Err(e) => response.set_error_code(replication_error(e).code()),

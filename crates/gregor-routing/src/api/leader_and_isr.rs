@@ -16,60 +16,65 @@ use super::controller_request::{answer, partition_index, record};
 /// Applies each partition's leader, epoch and ISR.
 pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResponse {
     let epoch = request.controller_epoch;
-    answer(broker, epoch, |replicas, response: &mut LeaderAndIsrResponse| {
-        for leader in &request.live_leaders {
-            let endpoint = BrokerEndpoint {
-                host: leader.host_name.to_string(),
-                port: u16::try_from(leader.port).unwrap_or_default(),
-                rack: None,
-            };
-            replicas.learn_endpoint(leader.broker_id.0, endpoint);
-        }
-        for topic in request.topic_states {
-            let name = topic.topic_name.0.to_string();
-            for state in topic.partition_states {
-                let mut error = LeaderAndIsrPartitionError::default();
-                error.topic_name = topic.topic_name.clone();
-                error.partition_index = state.partition_index;
-                let outcome = partition_index(state.partition_index)
-                    .ok_or(ResponseError::UnknownTopicOrPartition)
-                    .and_then(|p| {
-                        let log = broker.topics().partition_log(&name, p).map_err(|e| {
-                            tracing::error!(topic = %name, partition = p, "cannot open the replica's log: {e}");
-                            ResponseError::KafkaStorageError
-                        })?;
-                        let record = record(
-                            &state.replicas,
-                            state.leader,
-                            state.leader_epoch,
-                            &state.isr,
-                            state.controller_epoch,
-                            state.partition_epoch,
-                        );
-                        let tp = TopicPartition::new(&name, p);
-                        let change = replicas
-                            .become_leader_or_follower(&tp, &record, log, broker.min_insync_replicas(&name))
-                            .map_err(replication_error)?;
-                        if name == OFFSETS_TOPIC && change != RoleChange::Unchanged {
-                            let leads = change == RoleChange::BecameLeader;
-                            if let Err(e) = broker.groups().partition_changed(p, leads, broker.now_ms()) {
-                                tracing::error!(partition = p, "loading the groups of {OFFSETS_TOPIC} failed: {e}");
-                            }
-                        }
-                        if name == TRANSACTION_STATE_TOPIC {
-                            // The coordinator epoch is the leader epoch.
-                            let led = (state.leader == replicas.local()).then_some(state.leader_epoch);
-                            if let Err(e) = broker.transactions().partition_led(p, led) {
-                                tracing::error!(partition = p, "loading {TRANSACTION_STATE_TOPIC} failed: {e}");
-                            }
-                        }
-                        Ok(())
-                    });
-                if let Err(e) = outcome {
-                    error.error_code = e.code();
-                }
-                response.partition_errors.push(error);
+    answer(
+        broker,
+        epoch,
+        request.broker_epoch,
+        |replicas, response: &mut LeaderAndIsrResponse| {
+            for leader in &request.live_leaders {
+                let endpoint = BrokerEndpoint {
+                    host: leader.host_name.to_string(),
+                    port: u16::try_from(leader.port).unwrap_or_default(),
+                    rack: None,
+                };
+                replicas.learn_endpoint(leader.broker_id.0, endpoint);
             }
-        }
-    })
+            for topic in request.topic_states {
+                let name = topic.topic_name.0.to_string();
+                for state in topic.partition_states {
+                    let mut error = LeaderAndIsrPartitionError::default();
+                    error.topic_name = topic.topic_name.clone();
+                    error.partition_index = state.partition_index;
+                    let outcome = partition_index(state.partition_index)
+                        .ok_or(ResponseError::UnknownTopicOrPartition)
+                        .and_then(|p| {
+                            let log = broker.topics().partition_log(&name, p).map_err(|e| {
+                                tracing::error!(topic = %name, partition = p, "cannot open the replica's log: {e}");
+                                ResponseError::KafkaStorageError
+                            })?;
+                            let record = record(
+                                &state.replicas,
+                                state.leader,
+                                state.leader_epoch,
+                                &state.isr,
+                                state.controller_epoch,
+                                state.partition_epoch,
+                            );
+                            let tp = TopicPartition::new(&name, p);
+                            let change = replicas
+                                .become_leader_or_follower(&tp, &record, log, broker.min_insync_replicas(&name))
+                                .map_err(replication_error)?;
+                            if name == OFFSETS_TOPIC && change != RoleChange::Unchanged {
+                                let leads = change == RoleChange::BecameLeader;
+                                if let Err(e) = broker.groups().partition_changed(p, leads, broker.now_ms()) {
+                                    tracing::error!(partition = p, "loading the groups of {OFFSETS_TOPIC} failed: {e}");
+                                }
+                            }
+                            if name == TRANSACTION_STATE_TOPIC {
+                                // The coordinator epoch is the leader epoch.
+                                let led = (state.leader == replicas.local()).then_some(state.leader_epoch);
+                                if let Err(e) = broker.transactions().partition_led(p, led) {
+                                    tracing::error!(partition = p, "loading {TRANSACTION_STATE_TOPIC} failed: {e}");
+                                }
+                            }
+                            Ok(())
+                        });
+                    if let Err(e) = outcome {
+                        error.error_code = e.code();
+                    }
+                    response.partition_errors.push(error);
+                }
+            }
+        },
+    )
 }

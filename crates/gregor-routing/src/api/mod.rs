@@ -4,6 +4,7 @@
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod api_versions;
+pub mod controlled_shutdown;
 mod controller_request;
 pub mod create_partitions;
 pub mod create_topics;

@@ -13,48 +13,53 @@ use super::controller_request::{answer, partition_index, record};
 /// Replaces the cluster view Metadata answers from.
 pub fn handle(broker: &Broker, request: UpdateMetadataRequest) -> UpdateMetadataResponse {
     let epoch = request.controller_epoch;
-    answer(broker, epoch, |replicas, _: &mut UpdateMetadataResponse| {
-        let brokers: BTreeMap<i32, BrokerEndpoint> = request
-            .live_brokers
-            .iter()
-            .filter_map(|b| {
-                let endpoint = b.endpoints.first()?;
-                Some((
-                    b.id.0,
-                    BrokerEndpoint {
-                        host: endpoint.host.to_string(),
-                        port: u16::try_from(endpoint.port).ok()?,
-                        rack: b.rack.as_ref().map(|r| r.to_string()),
-                    },
-                ))
-            })
-            .collect();
-        let mut partitions = Vec::new();
-        for topic in request.topic_states {
-            let name = topic.topic_name.0.to_string();
-            for state in topic.partition_states {
-                let Some(p) = partition_index(state.partition_index) else {
-                    continue;
-                };
-                partitions.push((
-                    TopicPartition::new(&name, p),
-                    record(
-                        &state.replicas,
-                        state.leader,
-                        state.leader_epoch,
-                        &state.isr,
-                        state.controller_epoch,
-                        state.zk_version,
-                    ),
-                ));
-            }
-            if broker.topics().get(&name).is_none() {
-                // Created on another broker: learn it (id, config) now.
-                if let Err(e) = broker.topics().learn(&name) {
-                    tracing::debug!(topic = %name, "not learnt yet: {e}");
+    answer(
+        broker,
+        epoch,
+        request.broker_epoch,
+        |replicas, _: &mut UpdateMetadataResponse| {
+            let brokers: BTreeMap<i32, BrokerEndpoint> = request
+                .live_brokers
+                .iter()
+                .filter_map(|b| {
+                    let endpoint = b.endpoints.first()?;
+                    Some((
+                        b.id.0,
+                        BrokerEndpoint {
+                            host: endpoint.host.to_string(),
+                            port: u16::try_from(endpoint.port).ok()?,
+                            rack: b.rack.as_ref().map(|r| r.to_string()),
+                        },
+                    ))
+                })
+                .collect();
+            let mut partitions = Vec::new();
+            for topic in request.topic_states {
+                let name = topic.topic_name.0.to_string();
+                for state in topic.partition_states {
+                    let Some(p) = partition_index(state.partition_index) else {
+                        continue;
+                    };
+                    partitions.push((
+                        TopicPartition::new(&name, p),
+                        record(
+                            &state.replicas,
+                            state.leader,
+                            state.leader_epoch,
+                            &state.isr,
+                            state.controller_epoch,
+                            state.zk_version,
+                        ),
+                    ));
+                }
+                if broker.topics().get(&name).is_none() {
+                    // Created on another broker: learn it (id, config) now.
+                    if let Err(e) = broker.topics().learn(&name) {
+                        tracing::debug!(topic = %name, "not learnt yet: {e}");
+                    }
                 }
             }
-        }
-        replicas.update_view(request.controller_id.0, brokers, partitions);
-    })
+            replicas.update_view(request.controller_id.0, brokers, partitions);
+        },
+    )
 }

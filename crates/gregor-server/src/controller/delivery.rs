@@ -95,7 +95,7 @@ async fn call(
 }
 
 /// One request and its response in the controller APIs' codec.
-async fn exchange<Req, Resp>(
+pub(crate) async fn exchange<Req, Resp>(
     conn: &mut gregor_client::Connection,
     api_key: i16,
     version: i16,

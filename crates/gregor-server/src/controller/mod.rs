@@ -11,11 +11,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gregor_broker::Broker;
+use gregor_broker::{Broker, ShutdownAsk};
 use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, CONTROLLER, ISR_CHANGE_NOTIFICATION, TOPICS};
 use gregor_coord::{CoordError, Coordinator, SessionState};
 use gregor_log::TopicPartition;
 use gregor_replication::{Controller, ControllerCommand, PartitionRecord};
+use kafka_protocol::error::ResponseError;
 use tokio::sync::{mpsc, watch};
 
 use crate::coordination::{from_recorded, to_recorded};
@@ -23,7 +24,8 @@ use crate::coordination::{from_recorded, to_recorded};
 mod delivery;
 mod requests;
 
-use requests::BrokerRequest;
+pub(crate) use delivery::exchange;
+use requests::{BrokerRequest, StopMode};
 
 /// How often the controller re-reads topics even without a watch firing
 /// (partition counts grown by CreatePartitions change a topic's data).
@@ -81,6 +83,16 @@ pub fn spawn(
             }
         }
     })
+}
+
+/// Closes the broker's controller inbox when the controller leaves office
+/// (however `run` ends).
+struct InboxCloser(Arc<Broker>);
+
+impl Drop for InboxCloser {
+    fn drop(&mut self) {
+        self.0.controller_inbox().close();
+    }
 }
 
 /// The controller while in active.
@@ -145,8 +157,11 @@ impl ActiveController {
         let (_, mut office_watch) = self.coordinator.exists_and_watch(CONTROLLER).await?;
         let mut session = self.coordinator.session_state();
         let mut rescan = tokio::time::interval(RESCAN);
+        let mut inbox = self.broker.controller_inbox().open();
+        let _inbox_closer = InboxCloser(self.broker.clone());
         loop {
             tokio::select! {
+                Some(ask) = inbox.recv() => self.controlled_shutdown(&mut controller, ask).await?,
                 _ = &mut brokers_watch => {
                     let (_, w) = self.coordinator.children_and_watch(gregor_coord::kafka::BROKER_IDS).await?;
                     brokers_watch = w;
@@ -229,14 +244,29 @@ impl ActiveController {
         let now = self.meta().brokers().await?;
         let before: BTreeSet<i32> = self.registrations.keys().copied().collect();
         let after: BTreeSet<i32> = now.keys().copied().collect();
+        // Registered again between two looks (a new broker epoch): a
+        // restart, handled as Kafka does — down, then up.
+        let bounced: Vec<i32> = now
+            .iter()
+            .filter(|(id, r)| {
+                self.registrations
+                    .get(id)
+                    .is_some_and(|old| old.broker_epoch != r.broker_epoch)
+            })
+            .map(|(id, _)| *id)
+            .collect();
         self.registrations = now;
+        for id in &bounced {
+            // Its requests go through a new channel, to the new run.
+            self.channels.remove(id);
+        }
         self.refresh_channels();
         let mut commands = Vec::new();
-        for gone in before.difference(&after) {
+        for gone in before.difference(&after).chain(&bounced) {
             tracing::info!(broker = gone, "broker left");
             commands.extend(controller.broker_down(*gone));
         }
-        for joined in after.difference(&before) {
+        for joined in after.difference(&before).chain(&bounced) {
             tracing::info!(broker = joined, "broker joined");
             commands.extend(controller.broker_up(*joined));
         }
@@ -274,11 +304,16 @@ impl ActiveController {
                 controller.partition_removed(tp);
             }
             tracing::info!(%topic, "topic deleted: stopping its replicas");
+            let stops: Vec<(TopicPartition, i32)> = partitions.iter().map(|tp| (tp.clone(), -2)).collect();
             for broker in holders {
-                self.send(
-                    broker,
-                    requests::stop_replica(self.local(), self.epoch, &topic, &partitions),
+                let request = requests::stop_replica(
+                    self.local(),
+                    self.epoch,
+                    self.broker_epoch(broker),
+                    &stops,
+                    StopMode::Delete,
                 );
+                self.send(broker, request);
             }
         }
         self.execute(controller, commands).await
@@ -343,8 +378,31 @@ impl ActiveController {
                     controller_epoch,
                     partitions,
                 } => {
-                    let request =
-                        requests::leader_and_isr(self.local(), controller_epoch, &partitions, &self.registrations);
+                    let request = requests::leader_and_isr(
+                        self.local(),
+                        controller_epoch,
+                        self.broker_epoch(broker),
+                        &partitions,
+                        &self.registrations,
+                    );
+                    self.send(broker, request);
+                }
+                ControllerCommand::StopReplica {
+                    broker,
+                    controller_epoch,
+                    partitions,
+                } => {
+                    let stops: Vec<(TopicPartition, i32)> = partitions
+                        .into_iter()
+                        .map(|(tp, record)| (tp, record.state.leader_epoch))
+                        .collect();
+                    let request = requests::stop_replica(
+                        self.local(),
+                        controller_epoch,
+                        self.broker_epoch(broker),
+                        &stops,
+                        StopMode::Keep,
+                    );
                     self.send(broker, request);
                 }
                 ControllerCommand::UpdateMetadata {
@@ -356,6 +414,7 @@ impl ActiveController {
                     let request = requests::update_metadata(
                         self.local(),
                         controller_epoch,
+                        self.broker_epoch(broker),
                         &live,
                         &partitions,
                         &self.registrations,
@@ -365,6 +424,44 @@ impl ActiveController {
             }
         }
         Ok(())
+    }
+
+    /// A broker's controlled shutdown: checks it is the broker's current
+    /// run, moves its leaderships and ISR memberships (written before the
+    /// answer), and answers with what it still leads.
+    async fn controlled_shutdown(
+        &mut self,
+        controller: &mut Controller<TopicPartition>,
+        ask: ShutdownAsk,
+    ) -> Result<(), CoordError> {
+        let id = ask.broker_id;
+        let refusal = match self.registrations.get(&id) {
+            None => Some(ResponseError::BrokerNotAvailable),
+            Some(r) if ask.broker_epoch >= 0 && ask.broker_epoch < r.broker_epoch => {
+                Some(ResponseError::StaleBrokerEpoch)
+            }
+            Some(_) => None,
+        };
+        if let Some(error) = refusal {
+            tracing::warn!(
+                broker = id,
+                epoch = ask.broker_epoch,
+                "controlled shutdown refused: {error:?}"
+            );
+            let _ = ask.reply.send(Err(error));
+            return Ok(());
+        }
+        let commands = controller.broker_shutting_down(id);
+        tracing::info!(broker = id, moves = commands.len(), "controlled shutdown");
+        self.execute(controller, commands).await?;
+        let remaining = controller.leaderships_remaining(id);
+        let _ = ask.reply.send(Ok(remaining));
+        Ok(())
+    }
+
+    /// The epoch broker `id` registered with (-1: unknown).
+    fn broker_epoch(&self, id: i32) -> i64 {
+        self.registrations.get(&id).map_or(-1, |r| r.broker_epoch)
     }
 
     fn send(&mut self, broker: i32, request: BrokerRequest) {

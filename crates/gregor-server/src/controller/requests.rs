@@ -17,7 +17,7 @@ pub(super) enum BrokerRequest {
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// The cluster view.
     UpdateMetadata(zk::UpdateMetadataRequest),
-    /// Partitions to stop replicating (and delete).
+    /// Partitions to stop replicating (and delete, when their topic is gone).
     StopReplica(zk::StopReplicaRequest),
 }
 
@@ -60,17 +60,19 @@ fn live_leaders(
         .collect()
 }
 
-/// LeaderAndIsr for `partitions`, from controller `local`.
+/// LeaderAndIsr for `partitions`, from controller `local`, to the broker
+/// of `broker_epoch`.
 pub(super) fn leader_and_isr(
     local: i32,
     controller_epoch: i32,
+    broker_epoch: i64,
     partitions: &[(TopicPartition, PartitionRecord)],
     registrations: &BTreeMap<i32, BrokerRegistration>,
 ) -> BrokerRequest {
     let mut request = zk::LeaderAndIsrRequest::default();
     request.controller_id = zk::BrokerId(local);
     request.controller_epoch = controller_epoch;
-    request.broker_epoch = -1;
+    request.broker_epoch = broker_epoch;
     let mut by_topic: BTreeMap<&str, Vec<zk::leader_and_isr_request::LeaderAndIsrPartitionState>> = BTreeMap::new();
     for (tp, record) in partitions {
         let mut s = zk::leader_and_isr_request::LeaderAndIsrPartitionState::default();
@@ -92,10 +94,11 @@ pub(super) fn leader_and_isr(
 }
 
 /// UpdateMetadata: `partitions` and the `live` brokers, from controller
-/// `local`.
+/// `local`, to the broker of `broker_epoch`.
 pub(super) fn update_metadata(
     local: i32,
     controller_epoch: i32,
+    broker_epoch: i64,
     live: &[i32],
     partitions: &[(TopicPartition, PartitionRecord)],
     registrations: &BTreeMap<i32, BrokerRegistration>,
@@ -103,7 +106,7 @@ pub(super) fn update_metadata(
     let mut request = zk::UpdateMetadataRequest::default();
     request.controller_id = zk::BrokerId(local);
     request.controller_epoch = controller_epoch;
-    request.broker_epoch = -1;
+    request.broker_epoch = broker_epoch;
     let mut by_topic: BTreeMap<&str, Vec<zk::update_metadata_request::UpdateMetadataPartitionState>> = BTreeMap::new();
     for (tp, record) in partitions {
         let mut s = zk::update_metadata_request::UpdateMetadataPartitionState::default();
@@ -144,29 +147,45 @@ pub(super) fn update_metadata(
     BrokerRequest::UpdateMetadata(request)
 }
 
-/// StopReplica deleting `partitions` of `topic`, from controller `local`.
+/// What a StopReplica does with the partitions' logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StopMode {
+    /// Their topic is gone: delete them.
+    Delete,
+    /// The broker is shutting down: stop following, keep the logs.
+    Keep,
+}
+
+/// StopReplica for `partitions` (each with the leader epoch it stops
+/// at), from controller `local`, to the broker of `broker_epoch`.
 pub(super) fn stop_replica(
     local: i32,
     controller_epoch: i32,
-    topic: &str,
-    partitions: &[TopicPartition],
+    broker_epoch: i64,
+    partitions: &[(TopicPartition, i32)],
+    mode: StopMode,
 ) -> BrokerRequest {
     let mut request = zk::StopReplicaRequest::default();
     request.controller_id = zk::BrokerId(local);
     request.controller_epoch = controller_epoch;
-    request.broker_epoch = -1;
-    let mut t = zk::stop_replica_request::StopReplicaTopicState::default();
-    t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
-    t.partition_states = partitions
-        .iter()
-        .map(|tp| {
-            let mut s = zk::stop_replica_request::StopReplicaPartitionState::default();
-            s.partition_index = tp.partition as i32;
-            s.leader_epoch = -2; // deletion: any epoch
-            s.delete_partition = true;
-            s
+    request.broker_epoch = broker_epoch;
+    let mut by_topic: BTreeMap<&str, Vec<zk::stop_replica_request::StopReplicaPartitionState>> = BTreeMap::new();
+    for (tp, leader_epoch) in partitions {
+        let mut s = zk::stop_replica_request::StopReplicaPartitionState::default();
+        s.partition_index = tp.partition as i32;
+        s.delete_partition = mode == StopMode::Delete;
+        // Deletion: any epoch (-2, as Kafka sends).
+        s.leader_epoch = if mode == StopMode::Delete { -2 } else { *leader_epoch };
+        by_topic.entry(&tp.topic).or_default().push(s);
+    }
+    request.topic_states = by_topic
+        .into_iter()
+        .map(|(topic, states)| {
+            let mut t = zk::stop_replica_request::StopReplicaTopicState::default();
+            t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
+            t.partition_states = states;
+            t
         })
         .collect();
-    request.topic_states = vec![t];
     BrokerRequest::StopReplica(request)
 }
