@@ -350,11 +350,13 @@ fn describe_text(d: &GroupDescription, rows: &[PartitionLag]) -> String {
         "CLIENT-ID",
     ];
     format!(
-        "group {}: {}, protocol {}/{}, coordinator {}, {} members, total lag {}\n\n{}\n",
+        "group {}: {}, protocol {}, coordinator {}, {} members, total lag {}\n\n{}\n",
         d.group_id,
         d.state,
-        d.protocol_type,
-        d.protocol,
+        match (d.protocol_type.as_str(), d.protocol.as_str()) {
+            ("", "") => "-".to_string(),
+            (kind, protocol) => format!("{kind}/{protocol}"),
+        },
         d.coordinator,
         d.members.len(),
         total_lag(rows),
