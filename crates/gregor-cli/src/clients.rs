@@ -151,7 +151,7 @@ pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
     let idle = args.idle_timeout_ms.map(Duration::from_millis);
     let mut last = std::time::Instant::now();
     let mut count = 0u64;
-    'reading: loop {
+    loop {
         let records = consumer
             .poll()
             .await
@@ -159,14 +159,22 @@ pub async fn consume(args: ConsumeArgs) -> anyhow::Result<()> {
         if !records.is_empty() {
             last = std::time::Instant::now();
         }
+        let mut unprinted = Vec::new();
         for record in records {
             if args.max_messages.is_some_and(|m| count >= m) {
-                break 'reading;
+                unprinted.push(record);
+                continue;
             }
             // Positions follow what was printed, for the commit.
             consumer.seek(&record.topic, record.partition, record.offset + 1);
             println!("{}", format_record(&args.format, &record));
             count += 1;
+        }
+        // Records fetched past --max-messages were not consumed: each
+        // partition goes back to its first of them (latest seek wins,
+        // hence in reverse), so the group's commit does not skip them.
+        for record in unprinted.iter().rev() {
+            consumer.seek(&record.topic, record.partition, record.offset);
         }
         if args.max_messages.is_some_and(|m| count >= m) || idle.is_some_and(|i| last.elapsed() >= i) {
             break;

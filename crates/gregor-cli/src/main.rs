@@ -5,6 +5,9 @@ mod bench;
 mod clients;
 mod cluster;
 mod dump_log;
+mod group;
+mod group_reset;
+mod output;
 mod topic;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +36,9 @@ enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Create, list, describe, delete or grow topics.
     Topic(topic::TopicArgs),
+    /// List, describe, reset the offsets of or delete consumer groups, like
+    /// kafka-consumer-groups.sh.
+    Group(group::GroupArgs),
     /// Write lines from stdin (or --file) as records.
     Produce(clients::ProduceArgs),
     /// Print records of a topic.
@@ -53,7 +59,10 @@ fn block_on(work: impl std::future::Future<Output = anyhow::Result<()>>) -> anyh
 
 fn main() {
     let command = Cli::parse().command;
-    if matches!(command, Command::DumpLog(_) | Command::Consume(_) | Command::Topic(_)) {
+    if matches!(
+        command,
+        Command::DumpLog(_) | Command::Consume(_) | Command::Topic(_) | Command::Group(_)
+    ) {
         // A tool's output piped into `head` ends quietly, as in other Unix
         // tools, not with a panic on the broken pipe. (Services keep
         // ignoring SIGPIPE: a closed stdout must not stop a broker.)
@@ -81,6 +90,7 @@ fn main() {
         }
         Command::Cluster(args) => cluster::cluster(args).map(|()| 0),
         Command::Topic(args) => block_on(topic::run(args)),
+        Command::Group(args) => block_on(group::run(args)),
         Command::Produce(args) => block_on(clients::produce(args)),
         Command::Consume(args) => block_on(clients::consume(args)),
         Command::Bench(args) => block_on(bench::run(args)),

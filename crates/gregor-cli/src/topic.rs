@@ -7,6 +7,8 @@ use anyhow::Context;
 use gregor_client::{Admin, TopicInfo};
 use serde_json::json;
 
+use crate::output::report;
+
 /// Flags of `gregor topic`.
 #[derive(Debug, clap::Args)]
 pub struct TopicArgs {
@@ -220,12 +222,4 @@ fn topic_json(t: &TopicInfo) -> serde_json::Value {
             "isr": p.isr,
         })).collect::<Vec<_>>(),
     })
-}
-
-fn report(as_json: bool, value: serde_json::Value, text: &str) {
-    if as_json {
-        println!("{value}");
-    } else {
-        println!("{text}");
-    }
 }

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-use kafka_protocol::messages::{MetadataRequest, TopicName};
+use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::{ClientError, Connection};
@@ -18,6 +19,7 @@ pub struct Cluster {
     leaders: HashMap<(String, i32), i32>,
     partitions: HashMap<String, i32>,
     connections: HashMap<i32, Connection>,
+    auto_create: bool,
 }
 
 impl Cluster {
@@ -35,11 +37,19 @@ impl Cluster {
             leaders: HashMap::new(),
             partitions: HashMap::new(),
             connections: HashMap::new(),
+            auto_create: true,
         }
     }
 
+    /// Whether asking for a topic's metadata may create it (on a broker
+    /// with `auto.create.topics.enable`); producers and consumers do,
+    /// admin tools must not.
+    pub fn set_auto_create(&mut self, auto_create: bool) {
+        self.auto_create = auto_create;
+    }
+
     /// Asks for `topics`' metadata (creating them when the broker
-    /// auto-creates), through any reachable broker.
+    /// auto-creates, unless turned off), through any reachable broker.
     pub async fn refresh(&mut self, topics: &[&str]) -> Result<(), ClientError> {
         let mut request = MetadataRequest::default();
         request.topics = Some(
@@ -52,7 +62,7 @@ impl Cluster {
                 })
                 .collect(),
         );
-        request.allow_auto_topic_creation = true;
+        request.allow_auto_topic_creation = self.auto_create;
         let mut last = ClientError::Protocol("no broker address given".into());
         let known: Vec<String> = self.brokers.values().cloned().collect();
         for address in self.bootstrap.clone().into_iter().chain(known) {
@@ -110,6 +120,13 @@ impl Cluster {
         self.leaders.get(&(topic.to_string(), partition)).copied()
     }
 
+    /// Every known broker (after a refresh), by id.
+    pub fn brokers(&self) -> Vec<i32> {
+        let mut ids: Vec<i32> = self.brokers.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
     /// Some known broker (after a refresh).
     pub fn any_broker(&self) -> Option<i32> {
         self.brokers.keys().min().copied()
@@ -134,5 +151,64 @@ impl Cluster {
     /// Drops a connection that failed (the next use reconnects).
     pub fn disconnect(&mut self, broker: i32) {
         self.connections.remove(&broker);
+    }
+
+    /// The coordinator of `group` (FindCoordinator through any broker),
+    /// retried while the coordinator is not yet available.
+    pub async fn coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
+        for _ in 0..50 {
+            let mut request = FindCoordinatorRequest::default();
+            request.key = StrBytes::from_string(group.to_string());
+            let any = match self.any_broker() {
+                Some(b) => b,
+                None => {
+                    self.refresh(&[]).await?;
+                    self.any_broker()
+                        .ok_or_else(|| ClientError::Protocol("no broker known".into()))?
+                }
+            };
+            let response = self.connection(any).await?.send(request, 2).await?;
+            if response.error_code == 0 {
+                return Ok(response.node_id.0);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(ClientError::from_code(15, format!("group {group}")))
+    }
+
+    /// ListOffsets on the partition's leader: -2 earliest, -1 latest (the
+    /// high watermark), or the first offset at or after a timestamp (-1
+    /// when no record is that recent).
+    pub async fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
+        if self.leader(topic, partition).is_none() {
+            self.refresh(&[topic]).await?;
+        }
+        let leader = self
+            .leader(topic, partition)
+            .ok_or_else(|| ClientError::from_code(5, format!("{topic}-{partition}")))?;
+        let mut p = ListOffsetsPartition::default();
+        p.partition_index = partition;
+        p.timestamp = timestamp;
+        p.current_leader_epoch = -1;
+        let mut t = ListOffsetsTopic::default();
+        t.name = TopicName(StrBytes::from_string(topic.to_string()));
+        t.partitions = vec![p];
+        let mut request = ListOffsetsRequest::default();
+        request.replica_id = BrokerId(-1);
+        request.topics = vec![t];
+        let response = self.connection(leader).await?.send(request, 4).await?;
+        let answer = response
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .next()
+            .ok_or_else(|| ClientError::Protocol("ListOffsets answered nothing".into()))?;
+        if answer.error_code != 0 {
+            return Err(ClientError::from_code(
+                answer.error_code,
+                format!("offsets of {topic}-{partition}"),
+            ));
+        }
+        Ok(answer.offset)
     }
 }

@@ -11,17 +11,12 @@ use std::time::Duration;
 use gregor_log::batch::for_each_record;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
-use kafka_protocol::messages::{
-    BrokerId, FetchRequest, FindCoordinatorRequest, GroupId, ListOffsetsRequest, OffsetCommitRequest,
-    OffsetFetchRequest, TopicName,
-};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster::Cluster;
 use crate::group::{self, JoinOutcome, Membership};
+use crate::offsets;
 use crate::{ClientError, Connection};
 
 /// Where reading starts.
@@ -287,37 +282,7 @@ impl Consumer {
     /// ListOffsets on the partition's leader: -2 earliest, -1 latest (the
     /// high watermark), or the first offset at or after a timestamp.
     pub async fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, ClientError> {
-        if self.cluster.leader(topic, partition).is_none() {
-            self.cluster.refresh(&[topic]).await?;
-        }
-        let leader = self
-            .cluster
-            .leader(topic, partition)
-            .ok_or_else(|| broker_error(5, format!("{topic}-{partition}")))?;
-        let mut p = ListOffsetsPartition::default();
-        p.partition_index = partition;
-        p.timestamp = timestamp;
-        p.current_leader_epoch = -1;
-        let mut t = ListOffsetsTopic::default();
-        t.name = topic_name(topic);
-        t.partitions = vec![p];
-        let mut request = ListOffsetsRequest::default();
-        request.replica_id = BrokerId(-1);
-        request.topics = vec![t];
-        let response = self.cluster.connection(leader).await?.send(request, 4).await?;
-        let answer = response
-            .topics
-            .into_iter()
-            .flat_map(|t| t.partitions)
-            .next()
-            .ok_or_else(|| ClientError::Protocol("ListOffsets answered nothing".into()))?;
-        if answer.error_code != 0 {
-            return Err(broker_error(
-                answer.error_code,
-                format!("offsets of {topic}-{partition}"),
-            ));
-        }
-        Ok(answer.offset)
+        self.cluster.list_offset(topic, partition, timestamp).await
     }
 
     /// Fetches once from every leader of the assigned partitions; returns
@@ -407,62 +372,19 @@ impl Consumer {
         Ok(stale)
     }
 
-    /// The group's coordinator connection.
+    /// The group's coordinator.
     async fn coordinator(&mut self, group: &str) -> Result<i32, ClientError> {
-        for _ in 0..50 {
-            let mut request = FindCoordinatorRequest::default();
-            request.key = StrBytes::from_string(group.to_string());
-            let any = match self.cluster.any_broker() {
-                Some(b) => b,
-                None => {
-                    self.cluster.refresh(&[]).await?;
-                    self.cluster
-                        .any_broker()
-                        .ok_or_else(|| ClientError::Protocol("no broker known".into()))?
-                }
-            };
-            let response = self.cluster.connection(any).await?.send(request, 2).await?;
-            if response.error_code == 0 {
-                return Ok(response.node_id.0);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(broker_error(15, format!("group {group}")))
+        self.cluster.coordinator(group).await
     }
 
     /// Starts each assigned partition at `group`'s committed offset (when
     /// it has one).
     pub async fn seek_to_committed(&mut self, group: &str) -> Result<(), ClientError> {
         let coordinator = self.coordinator(group).await?;
-        let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-        for (t, p) in self.positions.keys() {
-            by_topic.entry(t.clone()).or_default().push(*p);
-        }
-        let mut request = OffsetFetchRequest::default();
-        request.group_id = GroupId(StrBytes::from_string(group.to_string()));
-        request.topics = Some(
-            by_topic
-                .into_iter()
-                .map(|(t, ps)| {
-                    let mut topic = OffsetFetchRequestTopic::default();
-                    topic.name = topic_name(&t);
-                    topic.partition_indexes = ps;
-                    topic
-                })
-                .collect(),
-        );
-        let response = self.cluster.connection(coordinator).await?.send(request, 5).await?;
-        if response.error_code != 0 {
-            return Err(broker_error(response.error_code, format!("offsets of group {group}")));
-        }
-        for t in response.topics {
-            for p in t.partitions {
-                if p.error_code == 0 && p.committed_offset >= 0 {
-                    self.positions
-                        .insert((t.name.0.to_string(), p.partition_index), p.committed_offset);
-                }
-            }
-        }
+        let partitions = self.positions.keys().cloned().collect();
+        let connection = self.cluster.connection(coordinator).await?;
+        let committed = offsets::fetch(connection, group, Some(partitions)).await?;
+        self.positions.extend(committed);
         Ok(())
     }
 
@@ -471,38 +393,11 @@ impl Consumer {
     /// standalone consumer does).
     pub async fn commit(&mut self, group: &str) -> Result<(), ClientError> {
         let coordinator = self.coordinator(group).await?;
-        let mut by_topic: BTreeMap<String, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
-        for ((t, p), offset) in &self.positions {
-            let mut partition = OffsetCommitRequestPartition::default();
-            partition.partition_index = *p;
-            partition.committed_offset = *offset;
-            partition.committed_leader_epoch = -1;
-            by_topic.entry(t.clone()).or_default().push(partition);
-        }
-        let mut request = OffsetCommitRequest::default();
-        request.group_id = GroupId(StrBytes::from_string(group.to_string()));
-        request.generation_id_or_member_epoch = -1;
-        if let Some(m) = self.membership.as_ref().filter(|m| m.group == group) {
-            request.generation_id_or_member_epoch = m.generation;
-            request.member_id = StrBytes::from_string(m.member_id.clone());
-        }
-        request.topics = by_topic
-            .into_iter()
-            .map(|(t, ps)| {
-                let mut topic = OffsetCommitRequestTopic::default();
-                topic.name = topic_name(&t);
-                topic.partitions = ps;
-                topic
-            })
-            .collect();
-        let response = self.cluster.connection(coordinator).await?.send(request, 7).await?;
-        for t in response.topics {
-            for p in t.partitions {
-                if p.error_code != 0 {
-                    return Err(broker_error(p.error_code, format!("committing for group {group}")));
-                }
-            }
-        }
-        Ok(())
+        let (generation, member_id) = match self.membership.as_ref().filter(|m| m.group == group) {
+            Some(m) => (m.generation, m.member_id.clone()),
+            None => (-1, String::new()),
+        };
+        let connection = self.cluster.connection(coordinator).await?;
+        offsets::commit(connection, group, generation, &member_id, &self.positions).await
     }
 }

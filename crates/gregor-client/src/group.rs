@@ -177,24 +177,29 @@ pub async fn join(
             format!("syncing group {group}"),
         ));
     }
-    let assigned = if synced.assignment.is_empty() {
-        Vec::new()
-    } else {
-        let a: ConsumerProtocolAssignment = decode_versioned(synced.assignment)?;
-        a.assigned_partitions
-            .into_iter()
-            .flat_map(|t| {
-                let topic = t.topic.0.to_string();
-                t.partitions.into_iter().map(move |p| (topic.clone(), p))
-            })
-            .collect()
-    };
+    let assigned = decode_assignment(synced.assignment)?;
     Ok(JoinOutcome::Joined(Membership {
         group: group.to_string(),
         member_id: me,
         generation: joined.generation_id,
         assigned,
     }))
+}
+
+/// The partitions in a member's assignment (Kafka's consumer protocol,
+/// as SyncGroup and DescribeGroups carry it); empty bytes: none.
+pub fn decode_assignment(bytes: Bytes) -> Result<Vec<(String, i32)>, ClientError> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let a: ConsumerProtocolAssignment = decode_versioned(bytes)?;
+    Ok(a.assigned_partitions
+        .into_iter()
+        .flat_map(|t| {
+            let topic = t.topic.0.to_string();
+            t.partitions.into_iter().map(move |p| (topic.clone(), p))
+        })
+        .collect())
 }
 
 /// Tells the coordinator this member lives; `Ok(false)` when the group

@@ -2,7 +2,8 @@
 //!
 //! An async Kafka client built on the `kafka-protocol` crate: the
 //! [`Connection`] brokers use to talk to each other (the controller's
-//! requests, replica fetches), the [`Admin`] client for topics, a
+//! requests, replica fetches), the [`Admin`] client for topics, the
+//! [`GroupAdmin`] client for consumer groups, a
 //! [`Producer`] (batching, compression, acks, retries, Kafka's murmur2
 //! partitioner) and a [`Consumer`] (assigned partitions, committed offsets
 //! of a group). It speaks to any Kafka broker.
@@ -26,6 +27,8 @@ mod connection;
 mod consumer;
 mod fetch_session;
 pub mod group;
+mod group_admin;
+mod offsets;
 mod producer;
 
 pub use admin::{Admin, PartitionInfo, TopicInfo};
@@ -34,4 +37,6 @@ pub use connection::{ClientError, Connection};
 pub use consumer::{fetch_request, ConsumedRecord, Consumer, ConsumerConfig, StartAt};
 pub use fetch_session::FetchSession;
 pub use gregor_log::batch::Compression;
+pub use group_admin::{GroupAdmin, GroupDescription, GroupMember, ListedGroup};
+pub use offsets::OffsetMap;
 pub use producer::{murmur2, partition_for_key, Delivery, Producer, ProducerConfig};

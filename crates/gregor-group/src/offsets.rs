@@ -50,8 +50,12 @@ impl GroupStateMachine {
         }
         match self.groups.get(m.group_id) {
             Some(group) if !group.members.is_empty() => {
+                // Only members commit to a group that has some: an admin
+                // tool's or standalone consumer's commit (generation -1, no
+                // member id) is UNKNOWN_MEMBER_ID, as Kafka's
+                // validateOffsetCommit answers.
                 if m.generation_id < 0 && m.member_id.is_empty() {
-                    return Err(GroupError::IllegalGeneration);
+                    return Err(GroupError::UnknownMemberId);
                 }
                 group.member_check(m.member_id, m.instance_id)?;
                 // As Kafka: members commit while a rebalance is being

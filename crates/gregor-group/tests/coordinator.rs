@@ -207,6 +207,11 @@ fn offsets_are_checked_stored_reloaded_and_deleted() {
     )
     .unwrap();
     let a = lone_member(&c);
+    // Once it has a member, only members commit (Kafka: UNKNOWN_MEMBER_ID).
+    assert_eq!(
+        c.commit("g", -1, "", None, &[("t".into(), 0, offset(1))]),
+        Err(GroupError::UnknownMemberId)
+    );
     assert_eq!(
         c.commit("g", 9, &a, None, &[("t".into(), 0, offset(6))]),
         Err(GroupError::IllegalGeneration)
