@@ -144,6 +144,25 @@ impl LogManager {
             .collect()
     }
 
+    /// Every log directory (`log.dirs`, in order) with the partitions it
+    /// holds (what DescribeLogDirs lists).
+    pub fn logs_by_dir(&self) -> Vec<(PathBuf, Vec<(TopicPartition, Arc<Log>)>)> {
+        let logs = self.logs.read();
+        self.dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                let mut mine: Vec<_> = logs
+                    .iter()
+                    .filter(|(_, (d, _))| *d == i)
+                    .map(|(tp, (_, l))| (tp.clone(), l.clone()))
+                    .collect();
+                mine.sort_by(|a, b| a.0.cmp(&b.0));
+                (dir.path.clone(), mine)
+            })
+            .collect()
+    }
+
     /// The directory holding `tp`.
     pub fn dir_of(&self, tp: &TopicPartition) -> Option<PathBuf> {
         self.logs.read().get(tp).map(|(i, _)| self.dirs[*i].path.clone())
@@ -429,4 +448,22 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
         fs::remove_file(&marker).context(|| format!("removing {}", marker.display()))?;
     }
     Ok(logs)
+}
+
+/// The size of the filesystem holding `path` and the bytes an unprivileged
+/// writer may still use there (`statvfs(3)`: Java's `FileStore`
+/// `getTotalSpace` / `getUsableSpace`, which Kafka reports).
+pub fn volume_space(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: a NUL-terminated path, and a zeroed struct that statvfs fills.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let (fragment, blocks, available) = (stat.f_frsize as u64, stat.f_blocks as u64, stat.f_bavail as u64);
+    Ok((blocks.saturating_mul(fragment), available.saturating_mul(fragment)))
 }
