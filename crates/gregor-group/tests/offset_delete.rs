@@ -65,8 +65,15 @@ fn a_group_without_members_loses_the_offsets_asked_for_also_after_a_reload() {
     let answer = c.delete_offsets("g", &[p("t", 0), p("never", 0)]).unwrap();
     assert_eq!(answer, vec![(p("t", 0), Ok(())), (p("never", 0), Ok(()))]);
     assert_eq!(committed(&c), vec![p("t", 1), p("u", 0)]);
-    assert_eq!(committed(&restarted(&store)), vec![p("t", 1), p("u", 0)], "tombstones in the log");
-    assert_eq!(c.delete_offsets("nobody", &[p("t", 1)]), Err(GroupError::GroupIdNotFound));
+    assert_eq!(
+        committed(&restarted(&store)),
+        vec![p("t", 1), p("u", 0)],
+        "tombstones in the log"
+    );
+    assert_eq!(
+        c.delete_offsets("nobody", &[p("t", 1)]),
+        Err(GroupError::GroupIdNotFound)
+    );
     assert_eq!(c.delete_offsets("", &[p("t", 1)]), Err(GroupError::InvalidGroupId));
 }
 
@@ -78,7 +85,10 @@ fn a_live_consumer_group_keeps_the_offsets_of_topics_it_subscribes_to() {
     let answer = c.delete_offsets("g", &[p("t", 0), p("u", 0)]).unwrap();
     assert_eq!(
         answer,
-        vec![(p("t", 0), Err(GroupError::GroupSubscribedToTopic)), (p("u", 0), Ok(()))]
+        vec![
+            (p("t", 0), Err(GroupError::GroupSubscribedToTopic)),
+            (p("u", 0), Ok(()))
+        ]
     );
     assert_eq!(committed(&c), vec![p("t", 0)]);
     assert_eq!(committed(&restarted(&store)), vec![p("t", 0)]);

@@ -33,6 +33,9 @@ const DELETE_SUFFIX: &str = "-delete";
 /// Suffix of a partition directory set aside (kept, no longer served).
 const STRAY_SUFFIX: &str = "-stray";
 
+/// A log directory and the partitions it holds, by partition.
+pub type DirLogs = (PathBuf, Vec<(TopicPartition, Arc<Log>)>);
+
 /// Settings of a [`LogManager`] (Kafka's broker-level names in comments).
 #[derive(Debug, Clone)]
 pub struct LogManagerConfig {
@@ -146,7 +149,7 @@ impl LogManager {
 
     /// Every log directory (`log.dirs`, in order) with the partitions it
     /// holds (what DescribeLogDirs lists).
-    pub fn logs_by_dir(&self) -> Vec<(PathBuf, Vec<(TopicPartition, Arc<Log>)>)> {
+    pub fn logs_by_dir(&self) -> Vec<DirLogs> {
         let logs = self.logs.read();
         self.dirs
             .iter()

@@ -26,7 +26,8 @@ const OPERATIONS_NOT_ASKED: i32 = i32::MIN;
 /// `AclEntry.supportedOperations(CLUSTER)` lists, a bit per AclOperation
 /// code: CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS
 /// 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12).
-pub(crate) const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+pub(crate) const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// Answers a DescribeCluster request.
 pub fn handle(broker: &Broker, request: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
