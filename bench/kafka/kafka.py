@@ -29,6 +29,8 @@ TOOLS = {
     "kafka-dump-log": "kafka.tools.DumpLogSegments",
     "kafka-producer-perf-test": "org.apache.kafka.tools.ProducerPerformance",
     "kafka-consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
+    "kafka-log-dirs": "org.apache.kafka.tools.LogDirsCommand",
+    "kafka-cluster": "org.apache.kafka.tools.ClusterTool",
 }
 # JVM flags: the broker gets kafka-run-class.sh's and kafka-server-start.sh's;
 # short-lived tools start fast instead.

@@ -34,7 +34,7 @@ from kafka.protocol.admin.topics import DeleteRecordsRequest
 from kafka.protocol.admin.transactions import (DescribeProducersRequest, DescribeTransactionsRequest,
                                                ListTransactionsRequest)
 from kafka.protocol.consumer.fetch import FetchRequest
-from kafka.protocol.consumer.group import OffsetFetchRequest
+from kafka.protocol.consumer.group import OffsetDeleteRequest, OffsetFetchRequest
 from kafka.protocol.consumer.offsets import ListOffsetsRequest
 from kafka.protocol.metadata.find_coordinator import FindCoordinatorRequest
 from kafka.protocol.producer.transaction import (AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest,
@@ -63,7 +63,7 @@ KNOWN_DIFFERENCES = {
                                 "DeleteTopics v0, DescribeConfigs v0, OffsetForLeaderEpoch v0-1, WriteTxnMarkers v0 "
                                 "are not served "
                                 "(docs/ARCHITECTURE.md, GREGOR_MIN_VERSIONS)",
-    "APIs gregor does not serve": "ACLs, SASL, quotas, reassignment, DescribeCluster, ... are not advertised "
+    "APIs gregor does not serve": "ACLs, SASL, quotas, reassignment, DescribeTopicPartitions, ... are not advertised "
                                   "(open issues); api_versions compares only GREGOR_APIS, and the broker-to-broker "
                                   "LeaderAndIsr/UpdateMetadata/StopReplica/AllocateProducerIds not at all",
     "TRANSACTION_ABORTABLE versions (KIP-890)": "gregor verifies a partition's first transactional write with the "
@@ -72,8 +72,9 @@ KNOWN_DIFFERENCES = {
                                                 "TRANSACTION_ABORTABLE (AddOffsetsToTxn v4, EndTxn v4, "
                                                 "TxnOffsetCommit v4) nor transactions v2; api_versions caps them "
                                                 "(GREGOR_MAX_VERSIONS)",
-    "broker configs": "DescribeConfigs of a BROKER resource answers no entries in gregor (issue 19); "
-                      "describe_broker_configs compares only whether the request succeeds",
+    "broker configs": "gregor's broker properties are read-only (it has no dynamic broker configs) and it has "
+                      "only some of Kafka's (and two of its own); describe_broker_configs compares the value and "
+                      "source of properties both have, not read_only nor the whole list",
     "partial trailing batches": "a Fetch answer holds whole batches only in gregor (docs/ARCHITECTURE.md, Read: "
                                 "'extend to whole batches within max_bytes'); Kafka may end with part of the "
                                 "next batch (284 bytes for max_bytes = one 283-byte batch + 1). "
@@ -125,11 +126,6 @@ XFAIL = {
         "[[b, b]] (a broker twice), CreateTopics [[b], [b, b]] (partitions of different sizes), CreatePartitions "
         "1 -> 2 with [[77]] (a missing broker), CreatePartitions 1 -> 3 with one assignment for two new "
         "partitions; afterwards Kafka's topics have 1 and 1 partitions, gregor's 2 and 3",
-    "alter_configs":
-        "after an IncrementalAlterConfigs DELETE of segment.bytes, on brokers started with "
-        "log.segment.bytes=1073741824: Kafka describes segment.bytes=1073741824 as source "
-        "STATIC_BROKER_CONFIG (4), is_default False; gregor as DEFAULT_CONFIG (5), is_default True (and so for a topic that never set "
-        "segment.bytes: gregor describes any broker-level value, even a non-default one, as the default)",
 }
 
 
@@ -364,12 +360,50 @@ def config_synonyms(bootstrap):
 
 
 def describe_broker_configs(bootstrap):
-    """DescribeConfigs of the broker resource: only whether it answers
-    (gregor describes brokers as empty, KNOWN_DIFFERENCES)."""
+    """DescribeConfigs of the broker resource: value and source of some
+    properties both brokers have (KNOWN_DIFFERENCES), set by the test's
+    properties or left at their defaults."""
     client = admin(bootstrap)
     broker_id = str(next(iter(client.list_topics(timeout=10).brokers)))
     resource = ConfigResource("BROKER", broker_id)
-    return {"answer": outcome(client.describe_configs([resource])[resource])}
+    entries = client.describe_configs([resource])[resource].result(TIMEOUT)
+    keys = ("num.partitions", "log.segment.bytes", "auto.create.topics.enable", "group.initial.rebalance.delay.ms",
+            "min.insync.replicas", "default.replication.factor", "unclean.leader.election.enable",
+            "offsets.topic.num.partitions", "log.cleanup.policy", "message.max.bytes")
+    return {k: (entries[k].value, int(entries[k].source)) if k in entries else "missing" for k in keys}
+
+
+def offset_delete_errors(bootstrap):
+    """OffsetDelete by hand: an unknown group, a group without members (its
+    offsets go; unknown topics and partitions are named), a live consumer
+    group subscribed to the topic."""
+    create(bootstrap, "od", 2)
+    create(bootstrap, "od-other", 1)
+
+    def delete(group, topics):
+        r = call(bootstrap, OffsetDeleteRequest[0](group_id=group, topics=topics))
+        return {"error": r["error_code"],
+                "partitions": sorted((t["name"], p["partition_index"], p["error_code"])
+                                     for t in r["topics"] for p in t["partitions"])}
+
+    c = consumer(bootstrap, **{"group.id": "od-group", "enable.auto.commit": False})
+    c.commit(offsets=[TopicPartition("od", 0, 3), TopicPartition("od", 1, 4), TopicPartition("od-other", 0, 5)],
+             asynchronous=False)
+    c.close()
+    # (The commit created __consumer_offsets: this broker coordinates every group.)
+    observed = {"unknown group": until_settled(lambda: delete("od-nobody", [("od", [(0,)])]),
+                                               lambda a: a["error"] not in RETRIABLE)}
+    observed["empty group"] = delete("od-group", [("od", [(0,), (7,)]), ("no-such-topic", [(0,)])])
+    c = consumer(bootstrap, **{"group.id": "od-group", "enable.auto.commit": False})
+    observed["committed after"] = sorted((tp.topic, tp.partition, tp.offset) for tp in c.committed(
+        [TopicPartition("od", 0), TopicPartition("od", 1), TopicPartition("od-other", 0)], timeout=TIMEOUT))
+    c.subscribe(["od"])
+    deadline = time.time() + TIMEOUT
+    while not c.assignment() and time.time() < deadline:
+        c.poll(0.2)
+    observed["live group"] = delete("od-group", [("od", [(1,)]), ("od-other", [(0,)])])
+    c.close()
+    return observed
 
 
 def leader_epochs(bootstrap):
@@ -1405,7 +1439,7 @@ def delete_records(bootstrap):
 
 # The lowest versions gregor serves where Kafka 3.9 serves older ones, per
 # docs/ARCHITECTURE.md's version table (KNOWN_DIFFERENCES).
-GREGOR_MIN_VERSIONS = {0: 3, 1: 4, 2: 1, 8: 2, 9: 1, 19: 2, 20: 1, 23: 2, 27: 1, 32: 1}
+GREGOR_MIN_VERSIONS = {0: 3, 1: 4, 2: 1, 8: 2, 9: 1, 19: 2, 20: 1, 23: 2, 27: 1, 32: 1, 35: 1}
 # Broker-to-broker APIs: gregor serves only its controller's own versions.
 INTER_BROKER = {4, 5, 6}
 
@@ -1425,9 +1459,11 @@ def api_versions(bootstrap):
 
 
 # With DeleteRecords (21) and the transaction APIs: AddPartitionsToTxn (24) to TxnOffsetCommit (28),
-# DescribeProducers (61), DescribeTransactions (65), ListTransactions (66).
-GREGOR_APIS = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 32, 37,
-               42, 44, 61, 65, 66}
+# DescribeProducers (61), DescribeTransactions (65), ListTransactions (66); the admin APIs
+# AlterConfigs (33), DescribeLogDirs (35, from v1: v0 is not in the codec), OffsetDelete (47),
+# DescribeCluster (60).
+GREGOR_APIS = {0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 32, 33,
+               35, 37, 42, 44, 47, 60, 61, 65, 66}
 
 
 def consumer_group(bootstrap):
@@ -1630,7 +1666,7 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      committed_unknown, txn_init_producer_id, txn_add_partitions, txn_end,
                                      txn_offsets, txn_describe_list, txn_describe_producers, txn_read_committed,
                                      txn_produce_errors, txn_produce_unadded, txn_timeout, txn_offsets_unadded,
-                                     delete_records)}
+                                     delete_records, offset_delete_errors)}
 
 
 # ---------------------------------------------------------------- the brokers

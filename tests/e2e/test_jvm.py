@@ -6,6 +6,7 @@ bench/kafka/fetch.sh; tests/jvm/*.java is compiled with javac at test time
 (again only when a source or the jars changed), against both clients, and
 tests/jvm/streams/*.java against lib/4 only (Streams 4.x is there)."""
 import glob
+import json
 import os
 import re
 import shutil
@@ -360,3 +361,55 @@ def test_gregor_dump_log_reads_kafka_segments(kafka_broker):
     assert sum(int(b["count"]) for b in written) == 20005
     assert {b["compresscodec"] for b in written} == {"zstd", "gzip"}
     assert records(gregor_dump(partition))[-5:] == [(20000 + i, f"key{i}", f"value{i}") for i in range(5)]
+
+
+def test_kafka_admin_tools_describe_the_cluster_broker_and_log_dirs(server):
+    """kafka-cluster (DescribeCluster), kafka-configs on brokers and broker
+    loggers (DescribeConfigs), kafka-log-dirs (DescribeLogDirs)."""
+    cluster = kafka.tool("kafka-cluster", "cluster-id", "--bootstrap-server", server.bootstrap).stdout
+    assert re.fullmatch(r"Cluster ID: \S+\n", cluster), cluster
+    if not os.environ.get("GREGOR_JVM_REFERENCE"):
+        assert cluster == "Cluster ID: gregor-cluster\n"
+    topics(server.bootstrap, "--create", "--topic", "dirs", "--partitions", "2", "--replication-factor", "1")
+    produce(server.bootstrap, "dirs", [f"k{i}:value {i}" for i in range(20)])
+    broker_id = "0"
+    described = kafka.tool("kafka-configs", "--bootstrap-server", server.bootstrap, "--entity-type", "brokers",
+                           "--entity-name", broker_id, "--describe", "--all").stdout
+    every = dict(re.findall(r"^  ([\w.]+)=(\S*) sensitive=false synonyms=", described, re.M))
+    assert every.get("num.partitions") == "1" and every.get("min.insync.replicas") == "1", described
+    assert every.get("log.segment.bytes") == "1073741824", described
+    assert re.search(r"^  log\.dirs=\S+ sensitive=false synonyms=\{STATIC_BROKER_CONFIG:log\.dirs=", described, re.M), \
+        described
+    loggers = kafka.tool("kafka-configs", "--bootstrap-server", server.bootstrap, "--entity-type", "broker-loggers",
+                         "--entity-name", broker_id, "--describe").stdout
+    assert re.search(r"^  root=(ERROR|WARN|INFO|DEBUG|TRACE|OFF) ", loggers, re.M), loggers
+    out = kafka.tool("kafka-log-dirs", "--bootstrap-server", server.bootstrap, "--describe",
+                     "--topic-list", "dirs").stdout
+    report = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
+    [entry] = report["brokers"]
+    assert entry["broker"] == 0
+    [log_dir] = entry["logDirs"]
+    assert log_dir["error"] is None and os.path.isabs(log_dir["logDir"]), log_dir
+    sizes = {p["partition"]: p["size"] for p in log_dir["partitions"]}
+    assert set(sizes) == {"dirs-0", "dirs-1"} and sum(sizes.values()) > 20 * 10, log_dir
+    assert all(p["offsetLag"] == 0 and not p["isFuture"] for p in log_dir["partitions"]), log_dir
+
+
+def test_kafka_consumer_groups_deletes_offsets(server):
+    """kafka-consumer-groups --delete-offsets (OffsetDelete): the group's
+    offsets of a topic go; an unknown group is an error."""
+    topics(server.bootstrap, "--create", "--topic", "kept", "--partitions", "1", "--replication-factor", "1")
+    topics(server.bootstrap, "--create", "--topic", "dropped", "--partitions", "2", "--replication-factor", "1")
+    for topic in ("kept", "dropped"):
+        produce(server.bootstrap, topic, [f"k{i}:v{i}" for i in range(4)])
+        assert len(consume(server.bootstrap, topic, "cleaner", "--max-messages", "4")) == 4
+    out = kafka.tool("kafka-consumer-groups", "--bootstrap-server", server.bootstrap, "--delete-offsets",
+                     "--group", "cleaner", "--topic", "dropped").stdout
+    # (Kafka 3.9 prints the rows without line breaks between them.)
+    assert sorted(re.findall(r"dropped\s+(\d+)\s+Successful", out)) == ["0", "1"], out
+    described = kafka.tool("kafka-consumer-groups", "--bootstrap-server", server.bootstrap, "--describe",
+                           "--group", "cleaner").stdout
+    assert re.search(r"^cleaner\s+kept\s+0\s+4\s+4\s+0", described, re.M) and "dropped" not in described, described
+    failed = kafka.tool("kafka-consumer-groups", "--bootstrap-server", server.bootstrap, "--delete-offsets",
+                        "--group", "nobody", "--topic", "kept", check=False)
+    assert "GroupIdNotFoundException" in failed.stdout + failed.stderr, failed

@@ -171,7 +171,14 @@ impl Broker {
     /// Changes a topic's config overrides (`None` removes one): checked,
     /// recorded in the catalog (every broker learns it), applied here.
     pub fn alter_topic_config(&self, name: &str, changes: &[(String, Option<String>)]) -> Result<(), Refusal> {
-        let overrides = self.topics.alter(name, changes)?;
+        let overrides = self.topics.altered(name, changes)?;
+        self.replace_topic_config(name, overrides)
+    }
+
+    /// Makes `overrides` the whole of a topic's config (the legacy
+    /// AlterConfigs): checked, recorded in the catalog, applied here.
+    pub fn replace_topic_config(&self, name: &str, overrides: BTreeMap<String, String>) -> Result<(), Refusal> {
+        let overrides = self.topics.replace_overrides(name, overrides)?;
         self.apply_overrides(name, overrides)
             .map_err(|m| (ResponseError::KafkaStorageError, Some(m)))
     }

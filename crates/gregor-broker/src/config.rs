@@ -1,5 +1,6 @@
 //! The broker's settings that its state needs (Kafka's names in comments).
 
+use gregor_log::config::ConfigType;
 use gregor_log::LogConfig;
 use gregor_transaction::TransactionSettings;
 
@@ -43,6 +44,30 @@ pub struct BrokerConfig {
     /// partition is appended only once the transaction coordinator confirms
     /// the partition is in that transaction.
     pub transaction_partition_verification: bool,
+    /// Every property of the server's configuration, as DescribeConfigs
+    /// shows a BROKER resource (the server fills it in; empty: only the
+    /// defaults of the topic-level properties are shown).
+    pub properties: Vec<BrokerProperty>,
+}
+
+/// One broker property as DescribeConfigs shows it: Kafka's name, its
+/// value, and where the value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerProperty {
+    /// Kafka's name (`num.partitions`).
+    pub name: &'static str,
+    /// The value in force (`None`: unset, Kafka's null).
+    pub value: Option<String>,
+    /// The built-in default (`None`: null).
+    pub default: Option<String>,
+    /// Whether the configuration sets it (the file, a `GREGOR_*`
+    /// variable or a flag: Kafka's STATIC_BROKER_CONFIG), rather than
+    /// leaving the default (DEFAULT_CONFIG).
+    pub set: bool,
+    /// Kafka's type of the property.
+    pub config_type: ConfigType,
+    /// What it does, in one line.
+    pub documentation: &'static str,
 }
 
 impl Default for BrokerConfig {
@@ -63,6 +88,7 @@ impl Default for BrokerConfig {
             transaction_state: TransactionStateSettings::default(),
             transactions: TransactionSettings::default(),
             transaction_partition_verification: true,
+            properties: Vec::new(),
         }
     }
 }

@@ -46,6 +46,7 @@ pub fn group_code(error: gregor_group::GroupError) -> i16 {
         G::InvalidSessionTimeout => ResponseError::InvalidSessionTimeout,
         G::NonEmptyGroup => ResponseError::NonEmptyGroup,
         G::GroupIdNotFound => ResponseError::GroupIdNotFound,
+        G::GroupSubscribedToTopic => ResponseError::GroupSubscribedToTopic,
         G::InvalidGroupId => ResponseError::InvalidGroupId,
         G::CoordinatorNotAvailable => ResponseError::CoordinatorNotAvailable,
         G::NotCoordinator => ResponseError::NotCoordinator,

@@ -47,7 +47,7 @@ mod transactions;
 
 pub use broker::Broker;
 pub use catalog::{CatalogError, ClusterCatalog, Topic};
-pub use config::BrokerConfig;
+pub use config::{BrokerConfig, BrokerProperty};
 pub use controller_inbox::{ControllerInbox, ShutdownAsk};
 pub use coordinated_catalog::CoordinatedCatalog;
 pub use groups::{Groups, OffsetsTopic, OffsetsTopicSettings};

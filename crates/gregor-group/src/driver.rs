@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::machine::GroupStateMachine;
+use crate::offset_delete::OffsetDeletion;
 use crate::outputs::{MemberIdGenerator, Output, Persist, RequestId, Response};
 use crate::protocol::{
     GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, LoadedRecord, MemberOf,
@@ -51,6 +52,8 @@ enum Waiter {
     Sync(oneshot::Sender<SyncResponse>),
     /// OffsetCommit and DeleteGroups: a handler thread blocks on it.
     Done(mpsc::SyncSender<Result<(), GroupError>>),
+    /// OffsetDelete: a handler thread blocks on it.
+    Deleted(mpsc::SyncSender<OffsetDeletion>),
 }
 
 /// What the lock guards.
@@ -75,6 +78,7 @@ impl Inner {
                     (Some(Waiter::Join(tx)), Response::Join(r)) => drop(tx.send(r)),
                     (Some(Waiter::Sync(tx)), Response::Sync(r)) => drop(tx.send(r)),
                     (Some(Waiter::Done(tx)), Response::Commit(r) | Response::Delete(r)) => drop(tx.send(r)),
+                    (Some(Waiter::Deleted(tx)), Response::DeleteOffsets(r)) => drop(tx.send(r)),
                     (Some(_), response) => unreachable!("answer of another kind for {request:?}: {response:?}"),
                     (None, response) => answers.push((request, response)),
                 },
@@ -306,6 +310,18 @@ impl GroupCoordinator {
     /// until the tombstones are stored).
     pub fn delete(&self, group_id: &str) -> Result<(), GroupError> {
         self.until_done(|inner, id| inner.machine.delete(id, group_id))
+    }
+
+    /// OffsetDelete: the offsets of `partitions` of a group go (unless its
+    /// live consumers subscribe to their topics), blocking until the
+    /// tombstones are stored.
+    pub fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> OffsetDeletion {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let id = self.request_id();
+        self.drive(None, Some((id, Waiter::Deleted(tx))), |inner| {
+            inner.machine.delete_offsets(id, group_id, partitions)
+        });
+        rx.recv().unwrap_or(Err(GroupError::CoordinatorNotAvailable))
     }
 
     /// Runs a request whose answer may be produced by another thread's

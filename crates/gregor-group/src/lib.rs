@@ -55,6 +55,7 @@ mod group;
 mod machine;
 mod membership;
 mod offset_cache;
+mod offset_delete;
 mod offsets;
 mod outputs;
 mod protocol;
@@ -66,6 +67,7 @@ pub use driver::{GroupCoordinator, OffsetStore, UuidMemberIds};
 /// The thread of [`GroupCoordinator::spawn_ticker`].
 pub use gregor_log::Ticker;
 pub use machine::GroupStateMachine;
+pub use offset_delete::OffsetDeletion;
 pub use outputs::{MemberIdGenerator, Output, Persist, PersistId, RequestId, Response};
 pub use protocol::{
     GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember, LoadedRecord,

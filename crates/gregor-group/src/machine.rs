@@ -222,6 +222,12 @@ impl GroupStateMachine {
                     self.forget(&done.group, Some(generation));
                 }
             }
+            AfterWrite::DeleteOffsets { partitions, .. } => {
+                if applies {
+                    self.offsets_removed(&done.group, &partitions);
+                    info!(group = %done.group, partitions = partitions.len(), "deleted committed offsets");
+                }
+            }
             AfterWrite::Delete {
                 partitions, generation, ..
             } => {

@@ -264,7 +264,7 @@ pub(crate) fn offset_records(
 }
 
 /// Tombstones for `partitions` of `group`.
-fn tombstones(group: &str, partitions: &[(String, i32)]) -> Vec<StoredRecord> {
+pub(crate) fn tombstones(group: &str, partitions: &[(String, i32)]) -> Vec<StoredRecord> {
     partitions
         .iter()
         .map(|(topic, partition)| {

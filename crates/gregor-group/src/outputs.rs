@@ -27,6 +27,8 @@ pub enum Response {
     Commit(Result<(), GroupError>),
     /// DeleteGroups (one group).
     Delete(Result<(), GroupError>),
+    /// OffsetDelete.
+    DeleteOffsets(crate::offset_delete::OffsetDeletion),
 }
 
 /// Records for the caller to append to the group's partition of

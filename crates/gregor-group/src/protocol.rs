@@ -60,6 +60,9 @@ pub enum GroupError {
     /// DeleteGroups on a group with members.
     #[error("non-empty group")]
     NonEmptyGroup,
+    /// OffsetDelete of a topic a live consumer group subscribes to.
+    #[error("group subscribed to topic")]
+    GroupSubscribedToTopic,
     /// DeleteGroups on an unknown group.
     #[error("group id not found")]
     GroupIdNotFound,

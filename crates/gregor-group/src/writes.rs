@@ -60,6 +60,15 @@ pub(crate) enum AfterWrite {
         /// The generation the group was in, if it was known.
         generation: Option<i32>,
     },
+    /// OffsetDelete: offsets tombstoned, then answer.
+    DeleteOffsets {
+        /// The OffsetDelete waiting.
+        request: RequestId,
+        /// The partitions removed.
+        partitions: Vec<(String, i32)>,
+        /// The answer once they are: one result per partition asked for.
+        results: Vec<((String, i32), Result<(), GroupError>)>,
+    },
 }
 
 impl AfterWrite {
@@ -71,6 +80,9 @@ impl AfterWrite {
                 Some((*request, Response::Commit(result)))
             }
             Self::Delete { request, .. } => Some((*request, Response::Delete(result))),
+            Self::DeleteOffsets { request, results, .. } => {
+                Some((*request, Response::DeleteOffsets(result.map(|()| results.clone()))))
+            }
             _ => None,
         }
     }

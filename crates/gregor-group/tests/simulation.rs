@@ -683,6 +683,8 @@ impl Sim {
             Response::Sync(r) => r.error,
             Response::Heartbeat(r) | Response::Commit(r) | Response::Delete(r) => r.err(),
             Response::Leave(r) => r.iter().find_map(|r| r.err()),
+            // The simulation sends no OffsetDelete.
+            Response::DeleteOffsets(r) => r.as_ref().err().copied(),
         };
         let what = match (&response, error) {
             (Response::Delete(_), None) => "group deleted",

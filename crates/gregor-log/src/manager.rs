@@ -33,6 +33,9 @@ const DELETE_SUFFIX: &str = "-delete";
 /// Suffix of a partition directory set aside (kept, no longer served).
 const STRAY_SUFFIX: &str = "-stray";
 
+/// A log directory and the partitions it holds, by partition.
+pub type DirLogs = (PathBuf, Vec<(TopicPartition, Arc<Log>)>);
+
 /// Settings of a [`LogManager`] (Kafka's broker-level names in comments).
 #[derive(Debug, Clone)]
 pub struct LogManagerConfig {
@@ -141,6 +144,25 @@ impl LogManager {
             .read()
             .iter()
             .map(|(tp, (_, l))| (tp.clone(), l.clone()))
+            .collect()
+    }
+
+    /// Every log directory (`log.dirs`, in order) with the partitions it
+    /// holds (what DescribeLogDirs lists).
+    pub fn logs_by_dir(&self) -> Vec<DirLogs> {
+        let logs = self.logs.read();
+        self.dirs
+            .iter()
+            .enumerate()
+            .map(|(i, dir)| {
+                let mut mine: Vec<_> = logs
+                    .iter()
+                    .filter(|(_, (d, _))| *d == i)
+                    .map(|(tp, (_, l))| (tp.clone(), l.clone()))
+                    .collect();
+                mine.sort_by(|a, b| a.0.cmp(&b.0));
+                (dir.path.clone(), mine)
+            })
             .collect()
     }
 
@@ -429,4 +451,22 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
         fs::remove_file(&marker).context(|| format!("removing {}", marker.display()))?;
     }
     Ok(logs)
+}
+
+/// The size of the filesystem holding `path` and the bytes an unprivileged
+/// writer may still use there (`statvfs(3)`: Java's `FileStore`
+/// `getTotalSpace` / `getUsableSpace`, which Kafka reports).
+pub fn volume_space(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: a NUL-terminated path, and a zeroed struct that statvfs fills.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let (fragment, blocks, available) = (stat.f_frsize as u64, stat.f_blocks as u64, stat.f_bavail as u64);
+    Ok((blocks.saturating_mul(fragment), available.saturating_mul(fragment)))
 }

@@ -27,6 +27,25 @@ fn new_partitions_go_to_the_dir_with_the_fewest() {
 }
 
 #[test]
+fn logs_by_dir_lists_every_dir_in_order_with_its_partitions() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let manager = LogManager::open(config(&[a.path(), b.path()])).unwrap();
+    for p in 0..3 {
+        manager.get_or_create(&TopicPartition::new("t", p), None).unwrap();
+    }
+    let dirs = manager.logs_by_dir();
+    assert_eq!(dirs.len(), 2);
+    assert_eq!(dirs[0].0, a.path());
+    assert_eq!(dirs[1].0, b.path());
+    let names = |i: usize| dirs[i].1.iter().map(|(tp, _)| tp.partition).collect::<Vec<_>>();
+    assert_eq!((names(0), names(1)), (vec![0, 2], vec![1]));
+    let (total, usable) = volume_space(a.path()).unwrap();
+    assert!(total > 0 && usable <= total, "{total} {usable}");
+    assert!(volume_space(&a.path().join("missing")).is_err());
+    manager.close().unwrap();
+}
+
+#[test]
 fn clean_close_writes_checkpoints_and_reopen_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let tp = TopicPartition::new("orders", 2);

@@ -206,6 +206,10 @@ fn api_name(key: i16) -> &'static str {
             Ok(ApiKey::DescribeTransactions) => "DescribeTransactions",
             Ok(ApiKey::ListTransactions) => "ListTransactions",
             Ok(ApiKey::DescribeProducers) => "DescribeProducers",
+            Ok(ApiKey::DescribeCluster) => "DescribeCluster",
+            Ok(ApiKey::DescribeLogDirs) => "DescribeLogDirs",
+            Ok(ApiKey::AlterConfigs) => "AlterConfigs",
+            Ok(ApiKey::OffsetDelete) => "OffsetDelete",
             _ => "Other",
         },
     }

@@ -4,12 +4,13 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    DescribeGroupsRequest, DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, FetchRequest,
-    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, ApiKey, ApiVersionsRequest,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
+    DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
+    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest,
+    OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
     SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::Decodable;
@@ -83,6 +84,14 @@ pub enum Request {
     DescribeProducers(DescribeProducersRequest),
     /// TxnOffsetCommit.
     TxnOffsetCommit(TxnOffsetCommitRequest),
+    /// DescribeCluster.
+    DescribeCluster(DescribeClusterRequest),
+    /// DescribeLogDirs.
+    DescribeLogDirs(DescribeLogDirsRequest),
+    /// AlterConfigs (the legacy, replace-all form).
+    AlterConfigs(AlterConfigsRequest),
+    /// OffsetDelete.
+    OffsetDelete(OffsetDeleteRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -242,6 +251,10 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::WriteTxnMarkers => Request::WriteTxnMarkers(typed(b, key, version)?),
         ApiKey::DescribeProducers => Request::DescribeProducers(typed(b, key, version)?),
         ApiKey::TxnOffsetCommit => Request::TxnOffsetCommit(typed(b, key, version)?),
+        ApiKey::DescribeCluster => Request::DescribeCluster(typed(b, key, version)?),
+        ApiKey::DescribeLogDirs => Request::DescribeLogDirs(typed(b, key, version)?),
+        ApiKey::AlterConfigs => Request::AlterConfigs(typed(b, key, version)?),
+        ApiKey::OffsetDelete => Request::OffsetDelete(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {

@@ -45,6 +45,12 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     // v4 only adds TRANSACTION_ABORTABLE (KIP-890) for clients: not served.
     (ApiKey::TxnOffsetCommit, 0, 3),
+    // Admin (issue 19). DescribeCluster v2 (fenced brokers) is Kafka 4.0's;
+    // DescribeLogDirs v0 is gone from the codec (KIP-896), v1 is the same.
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// The version range of `key`, if supported.

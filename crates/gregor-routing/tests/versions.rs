@@ -65,6 +65,19 @@ fn empty_request(key: ApiKey, version: i16) -> RequestKind {
         ApiKey::ListTransactions => RequestKind::ListTransactions(ListTransactionsRequest::default()),
         ApiKey::WriteTxnMarkers => RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default()),
         ApiKey::DescribeProducers => RequestKind::DescribeProducers(DescribeProducersRequest::default()),
+        ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        ApiKey::DescribeLogDirs => {
+            // Null: every partition (the response then lists the log dir's).
+            let mut r = DescribeLogDirsRequest::default();
+            r.topics = None;
+            RequestKind::DescribeLogDirs(r)
+        }
+        ApiKey::AlterConfigs => RequestKind::AlterConfigs(AlterConfigsRequest::default()),
+        ApiKey::OffsetDelete => {
+            let mut r = OffsetDeleteRequest::default();
+            r.group_id = GroupId(StrBytes::from_static_str("g"));
+            RequestKind::OffsetDelete(r)
+        }
         other => panic!("no empty request for {other:?}: add one"),
     }
 }

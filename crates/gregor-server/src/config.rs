@@ -2,9 +2,12 @@
 //! overridable by an environment variable (`GREGOR_` + upper case, dots
 //! as underscores) and by command-line flags.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
+use gregor_broker::BrokerProperty;
+use gregor_log::config::ConfigType;
 use serde::Deserialize;
 
 /// The settings of one broker.
@@ -142,6 +145,10 @@ pub struct ServerConfig {
     /// part of it (KIP-890; Kafka 3.9's default: true).
     #[serde(rename = "transaction.partition.verification.enable")]
     pub transaction_partition_verification_enable: bool,
+    /// The properties the file, the environment or the flags name (the
+    /// rest keep their defaults): Kafka's STATIC_BROKER_CONFIG.
+    #[serde(skip)]
+    pub set_properties: BTreeSet<String>,
 }
 
 impl Default for ServerConfig {
@@ -189,55 +196,10 @@ impl Default for ServerConfig {
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
             transaction_partition_verification_enable: true,
+            set_properties: BTreeSet::new(),
         }
     }
 }
-
-/// Every property name, for the environment overrides.
-const PROPERTIES: &[&str] = &[
-    "listeners",
-    "advertised.listeners",
-    "log.dirs",
-    "broker.id",
-    "num.partitions",
-    "default.replication.factor",
-    "auto.create.topics.enable",
-    "log.segment.bytes",
-    "log.retention.ms",
-    "socket.request.max.bytes",
-    "num.network.threads",
-    "num.io.threads",
-    "queued.max.requests",
-    "zookeeper.connect",
-    "zookeeper.session.timeout.ms",
-    "offsets.topic.num.partitions",
-    "offsets.topic.segment.bytes",
-    "offsets.topic.replication.factor",
-    "max.incremental.fetch.session.cache.slots",
-    "offsets.retention.minutes",
-    "group.initial.rebalance.delay.ms",
-    "group.min.session.timeout.ms",
-    "group.max.session.timeout.ms",
-    "log.cleaner.backoff.ms",
-    "coordination.connect",
-    "broker.rack",
-    "replica.lag.time.max.ms",
-    "min.insync.replicas",
-    "unclean.leader.election.enable",
-    "controlled.shutdown.enable",
-    "controlled.shutdown.max.retries",
-    "controlled.shutdown.retry.backoff.ms",
-    "metrics.listen",
-    "transaction.state.log.num.partitions",
-    "transaction.state.log.replication.factor",
-    "transaction.state.log.min.isr",
-    "transaction.state.log.segment.bytes",
-    "transaction.max.timeout.ms",
-    "transactional.id.expiration.ms",
-    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-    "transaction.remove.expired.transaction.cleanup.interval.ms",
-    "transaction.partition.verification.enable",
-];
 
 impl ServerConfig {
     /// Reads the TOML file (if any), then applies `GREGOR_*` variables and
@@ -251,7 +213,7 @@ impl ServerConfig {
             }
             None => toml::Table::new(),
         };
-        for property in PROPERTIES {
+        for property in crate::properties::PROPERTIES.iter().map(|p| p.name) {
             let var = format!("GREGOR_{}", property.to_uppercase().replace('.', "_"));
             if let Ok(value) = std::env::var(&var) {
                 table.insert(property.to_string(), typed(property, &value));
@@ -260,7 +222,9 @@ impl ServerConfig {
         for (property, value) in overrides {
             table.insert(property.to_string(), typed(property, value));
         }
-        let config: Self = table.try_into().context("invalid configuration")?;
+        let set_properties = table.keys().cloned().collect();
+        let mut config: Self = table.try_into().context("invalid configuration")?;
+        config.set_properties = set_properties;
         config.listen_address()?;
         Ok(config)
     }
@@ -275,6 +239,12 @@ impl ServerConfig {
         let address = plaintext_address(self.advertised_listeners.as_deref().unwrap_or(&self.listeners))?;
         let (host, port) = address.rsplit_once(':').context("listener without a port")?;
         Ok((host.to_string(), port.parse().context("listener port")?))
+    }
+
+    /// Every property with its value and whether it was set, as
+    /// DescribeConfigs shows a BROKER resource.
+    pub fn broker_properties(&self) -> Vec<BrokerProperty> {
+        crate::properties::describe(self)
     }
 
     /// The data directories.
@@ -298,46 +268,10 @@ fn plaintext_address(listeners: &str) -> anyhow::Result<String> {
 
 /// A TOML value of the type the property takes.
 fn typed(property: &str, value: &str) -> toml::Value {
-    match property {
-        "auto.create.topics.enable"
-        | "unclean.leader.election.enable"
-        | "controlled.shutdown.enable"
-        | "transaction.partition.verification.enable" => {
-            value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into())
-        }
-        "broker.id"
-        | "num.partitions"
-        | "default.replication.factor"
-        | "log.segment.bytes"
-        | "log.retention.ms"
-        | "socket.request.max.bytes"
-        | "num.network.threads"
-        | "num.io.threads"
-        | "queued.max.requests"
-        | "zookeeper.session.timeout.ms"
-        | "offsets.topic.num.partitions"
-        | "offsets.topic.segment.bytes"
-        | "offsets.topic.replication.factor"
-        | "max.incremental.fetch.session.cache.slots"
-        | "offsets.retention.minutes"
-        | "group.initial.rebalance.delay.ms"
-        | "group.min.session.timeout.ms"
-        | "group.max.session.timeout.ms"
-        | "log.cleaner.backoff.ms"
-        | "replica.lag.time.max.ms"
-        | "min.insync.replicas"
-        | "controlled.shutdown.max.retries"
-        | "controlled.shutdown.retry.backoff.ms"
-        | "transaction.state.log.num.partitions"
-        | "transaction.state.log.replication.factor"
-        | "transaction.state.log.min.isr"
-        | "transaction.state.log.segment.bytes"
-        | "transaction.max.timeout.ms"
-        | "transactional.id.expiration.ms"
-        | "transaction.abort.timed.out.transaction.cleanup.interval.ms"
-        | "transaction.remove.expired.transaction.cleanup.interval.ms" => {
-            value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into())
-        }
+    let integer = || value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into());
+    match crate::properties::property(property).map(|p| p.config_type) {
+        Some(ConfigType::Boolean) => value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into()),
+        Some(ConfigType::Int | ConfigType::Short | ConfigType::Long) => integer(),
         _ => toml::Value::String(value.to_string()),
     }
 }

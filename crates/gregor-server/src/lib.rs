@@ -20,6 +20,7 @@ mod coordination;
 pub mod fetcher;
 pub mod isr_writer;
 mod metrics_http;
+mod properties;
 mod txn_markers;
 mod txn_verifier;
 
@@ -130,6 +131,7 @@ impl Server {
                 ..TransactionSettings::default()
             },
             transaction_partition_verification: config.transaction_partition_verification_enable,
+            properties: config.broker_properties(),
             ..BrokerConfig::default()
         };
         let replicas = Arc::new(ReplicaManager::new(

@@ -295,10 +295,15 @@ impl Topics {
         self.logs.get(&tp).ok_or_else(|| "log not created".to_string())
     }
 
-    /// Changes a topic's config overrides (`None` removes one): checked and
-    /// recorded in the catalog (every broker learns it); returns the new
-    /// overrides, for the caller to apply with [`Topics::apply_overrides`].
-    pub fn alter(&self, name: &str, changes: &[(String, Option<String>)]) -> Result<BTreeMap<String, String>, Refusal> {
+    /// A topic's config overrides with `changes` made (`None` removes
+    /// one), checked by Kafka's rules — IncrementalAlterConfigs' new
+    /// overrides, recorded by [`Topics::replace_overrides`] unless only
+    /// validating.
+    pub fn altered(
+        &self,
+        name: &str,
+        changes: &[(String, Option<String>)],
+    ) -> Result<BTreeMap<String, String>, Refusal> {
         let topic = self.get(name).ok_or((ResponseError::UnknownTopicOrPartition, None))?;
         let mut overrides = topic.overrides;
         for (key, value) in changes {
@@ -307,8 +312,31 @@ impl Topics {
                 None => overrides.remove(key),
             };
         }
-        self.log_config(&overrides)
-            .map_err(|m| (ResponseError::InvalidConfig, Some(m)))?;
+        self.check_overrides(name, &overrides)?;
+        Ok(overrides)
+    }
+
+    /// Checks `overrides` as the whole config of topic `name` (the legacy
+    /// AlterConfigs' replace-all, and every path that changes overrides):
+    /// the topic must exist, the settings pass Kafka's rules.
+    pub fn check_overrides(&self, name: &str, overrides: &BTreeMap<String, String>) -> Result<(), Refusal> {
+        if self.get(name).is_none() {
+            return Err((ResponseError::UnknownTopicOrPartition, None));
+        }
+        self.log_config(overrides)
+            .map(|_| ())
+            .map_err(|m| (ResponseError::InvalidConfig, Some(m)))
+    }
+
+    /// Makes `overrides` the whole config of topic `name`: checked, then
+    /// recorded in the catalog (every broker learns it); returns them, for
+    /// the caller to apply with [`Topics::apply_overrides`].
+    pub fn replace_overrides(
+        &self,
+        name: &str,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, Refusal> {
+        self.check_overrides(name, &overrides)?;
         self.catalog.set_config(name, &overrides).map_err(catalog_refusal)?;
         Ok(overrides)
     }

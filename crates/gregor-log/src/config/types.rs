@@ -16,6 +16,9 @@ pub enum ConfigType {
     Boolean,
     /// Text, surrounding whitespace removed.
     String,
+    /// A 16-bit signed integer (broker properties such as
+    /// `offsets.topic.replication.factor`; no topic property has this type).
+    Short,
     /// A 32-bit signed integer.
     Int,
     /// A 64-bit signed integer.
@@ -38,6 +41,7 @@ impl ConfigType {
             Self::Boolean => 1,
             Self::String => 2,
             Self::Int => 3,
+            Self::Short => 4,
             Self::Long => 5,
             Self::Double => 6,
             Self::List => 7,
@@ -53,6 +57,7 @@ impl fmt::Display for ConfigType {
             Self::Boolean => "BOOLEAN",
             Self::String => "STRING",
             Self::Int => "INT",
+            Self::Short => "SHORT",
             Self::Long => "LONG",
             Self::Double => "DOUBLE",
             Self::List => "LIST",

@@ -32,6 +32,10 @@ impl Value {
                 .parse::<i32>()
                 .map(|n| Self::Int(n.into()))
                 .map_err(|_| not_a_number()),
+            ConfigType::Short => s
+                .parse::<i16>()
+                .map(|n| Self::Int(n.into()))
+                .map_err(|_| not_a_number()),
             ConfigType::Long => s.parse::<i64>().map(Self::Int).map_err(|_| not_a_number()),
             ConfigType::Double => s.parse::<f64>().map(Self::Double).map_err(|_| not_a_number()),
             ConfigType::List if s.is_empty() => Ok(Self::List(Vec::new())),
@@ -45,6 +49,7 @@ impl Value {
     pub(crate) fn fits(&self, ty: ConfigType) -> bool {
         match (self, ty) {
             (Self::Int(n), ConfigType::Int) => i32::try_from(*n).is_ok(),
+            (Self::Int(n), ConfigType::Short) => i16::try_from(*n).is_ok(),
             _ => true,
         }
     }

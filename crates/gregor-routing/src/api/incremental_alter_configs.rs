@@ -1,14 +1,15 @@
 //! IncrementalAlterConfigs: set or delete a topic's config overrides
-//! (recorded in the cluster's catalog; every broker applies them).
+//! (recorded in the cluster's catalog; every broker applies them);
+//! `validate_only` checks them the same way. Broker configs cannot change
+//! (none is dynamic in gregor): refused as Kafka refuses static ones.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
+use super::config_resources::{change_broker_configs, BROKER, TOPIC};
 use super::str_bytes;
 use gregor_broker::Broker;
-
-const TOPIC: i8 = 2;
 
 /// A config to set (`Some`) or delete (`None`).
 type Change = (String, Option<String>);
@@ -43,11 +44,13 @@ pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> Incre
         let outcome = match resource.resource_type {
             TOPIC => changes.and_then(|changes| {
                 if request.validate_only {
-                    Ok(())
+                    broker.topics().altered(&name, &changes).map(|_| ())
                 } else {
                     broker.alter_topic_config(&name, &changes)
                 }
             }),
+            BROKER => changes
+                .and_then(|changes| change_broker_configs(broker, &name, changes.iter().map(|(n, _)| n.as_str()))),
             _ => Err((
                 ResponseError::InvalidRequest,
                 Some("only topic configs can be changed".to_string()),

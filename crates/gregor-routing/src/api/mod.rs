@@ -3,7 +3,9 @@
 
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
+pub mod alter_configs;
 pub mod api_versions;
+mod config_resources;
 pub mod controlled_shutdown;
 mod controller_request;
 pub mod create_partitions;
@@ -11,8 +13,10 @@ pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
 pub mod delete_topics;
+pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
+pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_transactions;
 pub mod end_txn;
@@ -30,6 +34,7 @@ pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 mod offset_commits;
+pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;

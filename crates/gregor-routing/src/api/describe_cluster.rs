@@ -1,0 +1,88 @@
+//! DescribeCluster (KIP-700): the cluster id, the controller and the live
+//! brokers (what the Admin client's `describeCluster` shows), from the
+//! cluster view Metadata answers from too.
+//!
+//! As Kafka 3.9 (`AuthHelper.computeDescribeClusterResponse`): only the
+//! broker endpoint type is served (v1 asking for controllers gets
+//! MISMATCHED_ENDPOINT_TYPE, an unknown type UNSUPPORTED_ENDPOINT_TYPE; at
+//! v0 both are INVALID_REQUEST); a controller id no live broker has is
+//! answered as -1; without an authorizer every operation is allowed, and
+//! the authorized operations are Kafka's "not asked" sentinel unless the
+//! client asks for them.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{BrokerId, DescribeClusterRequest, DescribeClusterResponse};
+
+use super::str_bytes;
+use gregor_broker::Broker;
+
+/// Kafka's EndpointType ids.
+const BROKER_ENDPOINT: i8 = 1;
+const CONTROLLER_ENDPOINT: i8 = 2;
+/// `clusterAuthorizedOperations` when the client did not ask for them.
+const OPERATIONS_NOT_ASKED: i32 = i32::MIN;
+/// The cluster operations Kafka allows without an authorizer (every one
+/// `AclEntry.supportedOperations(CLUSTER)` lists, a bit per AclOperation
+/// code: CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS
+/// 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12).
+pub(crate) const CLUSTER_OPERATIONS: i32 =
+    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
+
+/// Answers a DescribeCluster request.
+pub fn handle(broker: &Broker, request: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
+    let mut response = DescribeClusterResponse::default();
+    if request.endpoint_type != BROKER_ENDPOINT {
+        let (error, message) = match request.endpoint_type {
+            CONTROLLER_ENDPOINT => (
+                ResponseError::MismatchedEndpointType,
+                "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
+                    .to_string(),
+            ),
+            other => (
+                ResponseError::UnsupportedEndpointType,
+                format!("Unsupported endpoint type {other}"),
+            ),
+        };
+        let error = if version == 0 {
+            ResponseError::InvalidRequest
+        } else {
+            error
+        };
+        response.error_code = error.code();
+        response.error_message = Some(str_bytes(&message));
+        return response;
+    }
+    let config = broker.config();
+    let view = broker.replicas().view();
+    response.cluster_id = str_bytes(&config.cluster_id);
+    response.brokers = if view.brokers.is_empty() {
+        // Before the first UpdateMetadata: this broker alone, as Metadata answers.
+        let mut me = DescribeClusterBroker::default();
+        me.broker_id = BrokerId(config.node_id);
+        me.host = str_bytes(&config.advertised_host);
+        me.port = i32::from(config.advertised_port);
+        vec![me]
+    } else {
+        view.brokers
+            .iter()
+            .map(|(&id, endpoint)| {
+                let mut b = DescribeClusterBroker::default();
+                b.broker_id = BrokerId(id);
+                b.host = str_bytes(&endpoint.host);
+                b.port = i32::from(endpoint.port);
+                b.rack = endpoint.rack.as_deref().map(str_bytes);
+                b
+            })
+            .collect()
+    };
+    let controller_known = response.brokers.iter().any(|b| b.broker_id.0 == view.controller);
+    response.controller_id = BrokerId(if controller_known { view.controller } else { -1 });
+    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
+        CLUSTER_OPERATIONS
+    } else {
+        OPERATIONS_NOT_ASKED
+    };
+    response.endpoint_type = BROKER_ENDPOINT;
+    response
+}

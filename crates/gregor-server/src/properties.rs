@@ -1,0 +1,135 @@
+//! The server's properties by Kafka's name: the one table the
+//! configuration reads `GREGOR_*` variables by, types command-line values
+//! with, and describes itself through (DescribeConfigs of a BROKER
+//! resource: value, whether it was set, Kafka's type, a line of doc).
+
+use gregor_broker::BrokerProperty;
+use gregor_log::config::ConfigType;
+
+use crate::config::ServerConfig;
+
+/// One property of [`ServerConfig`].
+pub(crate) struct Property {
+    /// Kafka's name (gregor's own for `coordination.connect`, `metrics.listen`).
+    pub(crate) name: &'static str,
+    /// Kafka's type.
+    pub(crate) config_type: ConfigType,
+    /// What it does.
+    pub(crate) doc: &'static str,
+    /// Its value in a configuration (`None`: unset).
+    get: fn(&ServerConfig) -> Option<String>,
+}
+
+macro_rules! property {
+    ($name:literal, $ty:ident, $field:ident, $doc:literal) => {
+        Property {
+            name: $name,
+            config_type: ConfigType::$ty,
+            doc: $doc,
+            get: |c| Some(c.$field.to_string()),
+        }
+    };
+    ($name:literal, $ty:ident, ?$field:ident, $doc:literal) => {
+        Property {
+            name: $name,
+            config_type: ConfigType::$ty,
+            doc: $doc,
+            get: |c| c.$field.clone(),
+        }
+    };
+}
+
+/// Every property of the server's configuration.
+pub(crate) const PROPERTIES: &[Property] = &[
+    property!("listeners", String, listeners, "Where the broker listens (PLAINTEXT://host:port)."),
+    property!("advertised.listeners", String, ?advertised_listeners, "What clients are told to connect to (default: listeners)."),
+    property!("log.dirs", String, log_dirs, "The directories in which the log data is kept."),
+    property!("broker.id", Int, broker_id, "The broker id for this server."),
+    property!("num.partitions", Int, num_partitions, "The default number of log partitions per topic."),
+    property!("default.replication.factor", Int, default_replication_factor, "The replication factor of automatically created topics and of CreateTopics without one."),
+    property!("auto.create.topics.enable", Boolean, auto_create_topics_enable, "Enable auto creation of topics on the server."),
+    property!("log.segment.bytes", Int, log_segment_bytes, "The maximum size of a single log file."),
+    property!("log.retention.ms", Long, log_retention_ms, "The number of milliseconds to keep a log file before deleting it."),
+    property!("socket.request.max.bytes", Int, socket_request_max_bytes, "The maximum number of bytes in a socket request."),
+    property!("num.network.threads", Int, num_network_threads, "The number of threads receiving requests from the network and sending responses."),
+    property!("num.io.threads", Int, num_io_threads, "The number of threads processing requests, which may include disk I/O."),
+    property!("queued.max.requests", Int, queued_max_requests, "The number of queued requests allowed before the network threads stop reading."),
+    property!("zookeeper.connect", String, ?zookeeper_connect, "ZooKeeper hosts (host:port,...); unset: gregor's embedded coordination."),
+    property!("zookeeper.session.timeout.ms", Int, zookeeper_session_timeout_ms, "The coordination session timeout: a broker silent this long is gone."),
+    property!("offsets.topic.num.partitions", Int, offsets_topic_num_partitions, "The number of partitions of the offset commit topic."),
+    property!("offsets.topic.segment.bytes", Int, offsets_topic_segment_bytes, "The segment size of the offsets topic."),
+    property!("offsets.topic.replication.factor", Short, offsets_topic_replication_factor, "The replication factor of the offsets topic (capped to the live brokers)."),
+    property!("max.incremental.fetch.session.cache.slots", Int, max_incremental_fetch_session_cache_slots, "The maximum number of incremental fetch sessions kept."),
+    property!("offsets.retention.minutes", Int, offsets_retention_minutes, "How long committed offsets of a group without members are kept."),
+    property!("group.initial.rebalance.delay.ms", Int, group_initial_rebalance_delay_ms, "How long a new group waits for more members before its first rebalance."),
+    property!("group.min.session.timeout.ms", Int, group_min_session_timeout_ms, "The minimum session timeout of a group member."),
+    property!("group.max.session.timeout.ms", Int, group_max_session_timeout_ms, "The maximum session timeout of a group member."),
+    property!("log.cleaner.backoff.ms", Long, log_cleaner_backoff_ms, "The pause of the log cleaner when there are no logs to clean."),
+    property!("coordination.connect", String, ?coordination_connect, "host:port of a shared embedded coordination service (gregor's own)."),
+    property!("broker.rack", String, ?broker_rack, "The rack of the broker, for rack-aware replica placement."),
+    property!("replica.lag.time.max.ms", Long, replica_lag_time_max_ms, "A follower that has not caught up for this long leaves the ISR."),
+    property!("min.insync.replicas", Int, min_insync_replicas, "The in-sync replicas an acks=all produce needs."),
+    property!("unclean.leader.election.enable", Boolean, unclean_leader_election_enable, "Elect a replica outside the ISR as a last resort, even though data may be lost."),
+    property!("controlled.shutdown.enable", Boolean, controlled_shutdown_enable, "Enable controlled shutdown of the server."),
+    property!("controlled.shutdown.max.retries", Int, controlled_shutdown_max_retries, "Controlled shutdown can fail for multiple reasons. This determines the number of retries when such failure happens."),
+    property!("controlled.shutdown.retry.backoff.ms", Long, controlled_shutdown_retry_backoff_ms, "Before each retry, the system needs time to recover from the state that caused the previous failure."),
+    property!("metrics.listen", String, metrics_listen, "host:port serving Prometheus metrics at /metrics (gregor's own; empty: none)."),
+    property!("transaction.state.log.num.partitions", Int, transaction_state_log_num_partitions, "The number of partitions of the transaction topic."),
+    property!("transaction.state.log.replication.factor", Short, transaction_state_log_replication_factor, "The replication factor of the transaction topic (capped to the live brokers)."),
+    property!("transaction.state.log.min.isr", Int, transaction_state_log_min_isr, "min.insync.replicas of the transaction topic."),
+    property!("transaction.state.log.segment.bytes", Int, transaction_state_log_segment_bytes, "The segment size of the transaction topic."),
+    property!("transaction.max.timeout.ms", Int, transaction_max_timeout_ms, "The maximum transaction timeout a producer may ask for."),
+    property!("transactional.id.expiration.ms", Int, transactional_id_expiration_ms, "How long a transactional id without transactions is remembered."),
+    property!("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, transaction_abort_timed_out_transaction_cleanup_interval_ms, "How often transactions past their timeout are looked for."),
+    property!("transaction.remove.expired.transaction.cleanup.interval.ms", Int, transaction_remove_expired_transaction_cleanup_interval_ms, "How often expired transactional ids are looked for."),
+    property!("transaction.partition.verification.enable", Boolean, transaction_partition_verification_enable, "Verify with the transaction coordinator a transactional batch that opens a transaction in a partition (KIP-890)."),
+];
+
+/// The property named `name`.
+pub(crate) fn property(name: &str) -> Option<&'static Property> {
+    PROPERTIES.iter().find(|p| p.name == name)
+}
+
+/// Every property of `config` as DescribeConfigs shows it: set when the
+/// configuration names it or its value is not the default.
+pub(crate) fn describe(config: &ServerConfig) -> Vec<BrokerProperty> {
+    let defaults = ServerConfig::default();
+    PROPERTIES
+        .iter()
+        .map(|p| {
+            let value = (p.get)(config);
+            let default = (p.get)(&defaults);
+            BrokerProperty {
+                name: p.name,
+                set: config.set_properties.contains(p.name) || value != default,
+                value,
+                default,
+                config_type: p.config_type,
+                documentation: p.doc,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_property_is_set_when_named_or_changed() {
+        let named = [("num.partitions", "1".to_string()), ("broker.rack", "r1".to_string())];
+        let config = ServerConfig::load(None, &named).unwrap();
+        let shown = describe(&config);
+        let get = |name: &str| shown.iter().find(|p| p.name == name).unwrap().clone();
+        // Named with its default value: still set (Kafka's STATIC_BROKER_CONFIG).
+        assert!(get("num.partitions").set);
+        assert_eq!(get("num.partitions").value.as_deref(), Some("1"));
+        assert_eq!(get("broker.rack").value.as_deref(), Some("r1"));
+        assert_eq!(get("broker.rack").default, None);
+        let untouched = get("log.segment.bytes");
+        assert!(!untouched.set);
+        assert_eq!(untouched.value.as_deref(), Some("1073741824"));
+        assert_eq!(get("offsets.topic.replication.factor").config_type, ConfigType::Short);
+        assert_eq!(shown.len(), PROPERTIES.len());
+    }
+}
