@@ -34,6 +34,22 @@ macro_rules! fill_partition_state {
     };
 }
 
+/// Partition states grouped into one topic state per topic (in name
+/// order), built by `topic_state` from the name and its partitions'.
+fn by_topic<'a, S, T>(
+    states: impl Iterator<Item = (&'a TopicPartition, S)>,
+    topic_state: impl Fn(zk::TopicName, Vec<S>) -> T,
+) -> Vec<T> {
+    let mut grouped: BTreeMap<&str, Vec<S>> = BTreeMap::new();
+    for (tp, state) in states {
+        grouped.entry(&tp.topic).or_default().push(state);
+    }
+    grouped
+        .into_iter()
+        .map(|(topic, states)| topic_state(zk::TopicName(StrBytes::from_string(topic.to_string())), states))
+        .collect()
+}
+
 /// LeaderAndIsr's version between brokers.
 pub(super) const LEADER_AND_ISR_VERSION: i16 = 4;
 /// UpdateMetadata's version between brokers.
@@ -73,22 +89,18 @@ pub(super) fn leader_and_isr(
     request.controller_id = zk::BrokerId(local);
     request.controller_epoch = controller_epoch;
     request.broker_epoch = broker_epoch;
-    let mut by_topic: BTreeMap<&str, Vec<zk::leader_and_isr_request::LeaderAndIsrPartitionState>> = BTreeMap::new();
-    for (tp, record) in partitions {
+    let states = partitions.iter().map(|(tp, record)| {
         let mut s = zk::leader_and_isr_request::LeaderAndIsrPartitionState::default();
         fill_partition_state!(s, tp, record);
         s.partition_epoch = record.version;
-        by_topic.entry(&tp.topic).or_default().push(s);
-    }
-    request.topic_states = by_topic
-        .into_iter()
-        .map(|(topic, states)| {
-            let mut t = zk::leader_and_isr_request::LeaderAndIsrTopicState::default();
-            t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
-            t.partition_states = states;
-            t
-        })
-        .collect();
+        (tp, s)
+    });
+    request.topic_states = by_topic(states, |topic_name, partition_states| {
+        let mut t = zk::leader_and_isr_request::LeaderAndIsrTopicState::default();
+        t.topic_name = topic_name;
+        t.partition_states = partition_states;
+        t
+    });
     request.live_leaders = live_leaders(registrations, partitions);
     BrokerRequest::LeaderAndIsr(request)
 }
@@ -107,8 +119,7 @@ pub(super) fn update_metadata(
     request.controller_id = zk::BrokerId(local);
     request.controller_epoch = controller_epoch;
     request.broker_epoch = broker_epoch;
-    let mut by_topic: BTreeMap<&str, Vec<zk::update_metadata_request::UpdateMetadataPartitionState>> = BTreeMap::new();
-    for (tp, record) in partitions {
+    let states = partitions.iter().map(|(tp, record)| {
         let mut s = zk::update_metadata_request::UpdateMetadataPartitionState::default();
         fill_partition_state!(s, tp, record);
         s.zk_version = record.version;
@@ -118,17 +129,14 @@ pub(super) fn update_metadata(
             .filter(|r| !live.contains(r))
             .map(|&b| zk::BrokerId(b))
             .collect();
-        by_topic.entry(&tp.topic).or_default().push(s);
-    }
-    request.topic_states = by_topic
-        .into_iter()
-        .map(|(topic, states)| {
-            let mut t = zk::update_metadata_request::UpdateMetadataTopicState::default();
-            t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
-            t.partition_states = states;
-            t
-        })
-        .collect();
+        (tp, s)
+    });
+    request.topic_states = by_topic(states, |topic_name, partition_states| {
+        let mut t = zk::update_metadata_request::UpdateMetadataTopicState::default();
+        t.topic_name = topic_name;
+        t.partition_states = partition_states;
+        t
+    });
     request.live_brokers = live
         .iter()
         .filter_map(|id| {
@@ -169,23 +177,19 @@ pub(super) fn stop_replica(
     request.controller_id = zk::BrokerId(local);
     request.controller_epoch = controller_epoch;
     request.broker_epoch = broker_epoch;
-    let mut by_topic: BTreeMap<&str, Vec<zk::stop_replica_request::StopReplicaPartitionState>> = BTreeMap::new();
-    for (tp, leader_epoch) in partitions {
+    let states = partitions.iter().map(|(tp, leader_epoch)| {
         let mut s = zk::stop_replica_request::StopReplicaPartitionState::default();
         s.partition_index = tp.partition as i32;
         s.delete_partition = mode == StopMode::Delete;
         // Deletion: any epoch (-2, as Kafka sends).
         s.leader_epoch = if mode == StopMode::Delete { -2 } else { *leader_epoch };
-        by_topic.entry(&tp.topic).or_default().push(s);
-    }
-    request.topic_states = by_topic
-        .into_iter()
-        .map(|(topic, states)| {
-            let mut t = zk::stop_replica_request::StopReplicaTopicState::default();
-            t.topic_name = zk::TopicName(StrBytes::from_string(topic.to_string()));
-            t.partition_states = states;
-            t
-        })
-        .collect();
+        (tp, s)
+    });
+    request.topic_states = by_topic(states, |topic_name, partition_states| {
+        let mut t = zk::stop_replica_request::StopReplicaTopicState::default();
+        t.topic_name = topic_name;
+        t.partition_states = partition_states;
+        t
+    });
     BrokerRequest::StopReplica(request)
 }
