@@ -7,8 +7,8 @@ use anyhow::Context;
 use gregor_client::{GroupAdmin, OffsetMap};
 use serde_json::json;
 
-use crate::group::resolve_partitions;
 use crate::output::table;
+use crate::topic_spec::resolve_partitions;
 
 /// Flags of `gregor group reset-offsets`.
 #[derive(Debug, clap::Args)]
@@ -447,7 +447,7 @@ mod tests {
         #[test]
         fn any_text_is_an_answer_not_a_panic(text in "\\PC{0,40}") {
             let _ = parse_datetime(&text);
-            let _ = crate::group::parse_topic_spec(&text);
+            let _ = crate::topic_spec::parse_topic_spec(&text);
         }
     }
 }

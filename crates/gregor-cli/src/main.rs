@@ -9,6 +9,7 @@ mod group;
 mod group_reset;
 mod output;
 mod topic;
+mod topic_spec;
 
 use clap::{Parser, Subcommand};
 use gregor_server::cli::{init_logging, ServerArgs};

@@ -11,10 +11,10 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest, MetadataRequest,
-    TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
+use crate::cluster::topic_name;
 use crate::{ClientError, Connection};
 
 /// A partition's placement and leadership.
@@ -53,10 +53,6 @@ pub struct Admin {
 
 const TIMEOUT_MS: i32 = 30_000;
 const TOPIC_RESOURCE: i8 = 2;
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
 
 /// Turns a response's error code (and message) into an error.
 fn check(code: i16, message: Option<&StrBytes>) -> Result<(), ClientError> {
@@ -99,7 +95,7 @@ impl Admin {
         configs: &BTreeMap<String, String>,
     ) -> Result<(), ClientError> {
         let mut t = CreatableTopic::default();
-        t.name = name(topic);
+        t.name = topic_name(topic);
         t.num_partitions = partitions;
         t.replication_factor = replication_factor;
         t.configs = configs
@@ -124,7 +120,7 @@ impl Admin {
     /// Deletes a topic.
     pub async fn delete_topic(&mut self, topic: &str) -> Result<(), ClientError> {
         let mut request = DeleteTopicsRequest::default();
-        request.topic_names = vec![name(topic)];
+        request.topic_names = vec![topic_name(topic)];
         request.timeout_ms = TIMEOUT_MS;
         let response = self.connection.send(request, 5).await?;
         for r in &response.responses {
@@ -136,7 +132,7 @@ impl Admin {
     /// Grows a topic to `partitions` partitions.
     pub async fn add_partitions(&mut self, topic: &str, partitions: i32) -> Result<(), ClientError> {
         let mut t = CreatePartitionsTopic::default();
-        t.name = name(topic);
+        t.name = topic_name(topic);
         t.count = partitions;
         let mut request = CreatePartitionsRequest::default();
         request.topics = vec![t];
@@ -155,7 +151,7 @@ impl Admin {
             n.iter()
                 .map(|t| {
                     let mut topic = MetadataRequestTopic::default();
-                    topic.name = Some(name(t));
+                    topic.name = Some(topic_name(t));
                     topic
                 })
                 .collect()

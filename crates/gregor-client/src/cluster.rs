@@ -57,7 +57,7 @@ impl Cluster {
                 .iter()
                 .map(|t| {
                     let mut topic = MetadataRequestTopic::default();
-                    topic.name = Some(TopicName(StrBytes::from_string(t.to_string())));
+                    topic.name = Some(topic_name(t));
                     topic
                 })
                 .collect(),
@@ -191,7 +191,7 @@ impl Cluster {
         p.timestamp = timestamp;
         p.current_leader_epoch = -1;
         let mut t = ListOffsetsTopic::default();
-        t.name = TopicName(StrBytes::from_string(topic.to_string()));
+        t.name = topic_name(topic);
         t.partitions = vec![p];
         let mut request = ListOffsetsRequest::default();
         request.replica_id = BrokerId(-1);
@@ -211,4 +211,9 @@ impl Cluster {
         }
         Ok(answer.offset)
     }
+}
+
+/// A protocol topic name.
+pub(crate) fn topic_name(t: &str) -> TopicName {
+    TopicName(StrBytes::from_string(t.to_string()))
 }

@@ -11,10 +11,9 @@ use std::time::Duration;
 use gregor_log::batch::for_each_record;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::messages::{BrokerId, FetchRequest};
 
-use crate::cluster::Cluster;
+use crate::cluster::{topic_name, Cluster};
 use crate::group::{self, JoinOutcome, Membership};
 use crate::offsets;
 use crate::{ClientError, Connection};
@@ -124,11 +123,6 @@ pub struct Consumer {
     subscription: Option<Subscription>,
     membership: Option<Membership>,
     last_heartbeat: std::time::Instant,
-}
-
-/// A protocol topic name.
-pub(crate) fn topic_name(t: &str) -> TopicName {
-    TopicName(StrBytes::from_string(t.to_string()))
 }
 
 fn broker_error(code: i16, context: String) -> ClientError {

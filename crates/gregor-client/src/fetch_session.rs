@@ -10,7 +10,8 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::ForgottenTopic;
 use kafka_protocol::messages::FetchRequest;
 
-use crate::consumer::{fetch_request, topic_name, ConsumerConfig};
+use crate::cluster::topic_name;
+use crate::consumer::{fetch_request, ConsumerConfig};
 
 /// Where each partition's fetch stands: (fetch offset, leader epoch).
 type Positions = BTreeMap<(String, i32), (i64, i32)>;

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::consumer::topic_name;
+use crate::cluster::topic_name;
 use crate::group::decode_assignment;
 use crate::offsets::{self, OffsetMap};
 use crate::{ClientError, Cluster};

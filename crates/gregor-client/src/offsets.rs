@@ -9,7 +9,7 @@ use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::{GroupId, OffsetCommitRequest, OffsetFetchRequest};
 use kafka_protocol::protocol::StrBytes;
 
-use crate::consumer::topic_name;
+use crate::cluster::topic_name;
 use crate::{ClientError, Connection};
 
 /// Offsets by (topic, partition).

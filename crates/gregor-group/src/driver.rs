@@ -15,7 +15,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::machine::GroupStateMachine;
-use crate::offset_delete::OffsetDeletion;
+use crate::outputs::OffsetDeletion;
 use crate::outputs::{MemberIdGenerator, Output, Persist, RequestId, Response};
 use crate::protocol::{
     GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, LoadedRecord, MemberOf,

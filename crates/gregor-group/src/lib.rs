@@ -67,8 +67,7 @@ pub use driver::{GroupCoordinator, OffsetStore, UuidMemberIds};
 /// The thread of [`GroupCoordinator::spawn_ticker`].
 pub use gregor_log::Ticker;
 pub use machine::GroupStateMachine;
-pub use offset_delete::OffsetDeletion;
-pub use outputs::{MemberIdGenerator, Output, Persist, PersistId, RequestId, Response};
+pub use outputs::{MemberIdGenerator, OffsetDeletion, Output, Persist, PersistId, RequestId, Response};
 pub use protocol::{
     GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember, LoadedRecord,
     MemberDescription, MemberOf, StableOffset, StoreError, StoredRecord, SyncRequest, SyncResponse, TxnProducer,

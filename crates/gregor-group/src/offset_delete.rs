@@ -25,10 +25,6 @@ use crate::writes::AfterWrite;
 /// The protocol type of Kafka's consumers.
 const CONSUMER_PROTOCOL: &str = "consumer";
 
-/// The answer to an OffsetDelete: a group-level error, or one result per
-/// partition asked for.
-pub type OffsetDeletion = Result<Vec<((String, i32), Result<(), GroupError>)>, GroupError>;
-
 impl GroupStateMachine {
     /// OffsetDelete of `partitions` of `group_id`: answered with
     /// [`Response::DeleteOffsets`] — at once when nothing is to be

@@ -28,8 +28,12 @@ pub enum Response {
     /// DeleteGroups (one group).
     Delete(Result<(), GroupError>),
     /// OffsetDelete.
-    DeleteOffsets(crate::offset_delete::OffsetDeletion),
+    DeleteOffsets(OffsetDeletion),
 }
+
+/// The answer to an OffsetDelete: a group-level error, or one result per
+/// partition asked for.
+pub type OffsetDeletion = Result<Vec<((String, i32), Result<(), GroupError>)>, GroupError>;
 
 /// Records for the caller to append to the group's partition of
 /// `__consumer_offsets` in one batch, then report with

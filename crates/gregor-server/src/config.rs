@@ -6,8 +6,6 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
-use gregor_broker::BrokerProperty;
-use gregor_log::config::ConfigType;
 use serde::Deserialize;
 
 /// The settings of one broker.
@@ -202,33 +200,6 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Reads the TOML file (if any), then applies `GREGOR_*` variables and
-    /// the `overrides` (property, value) given on the command line.
-    pub fn load(file: Option<&PathBuf>, overrides: &[(&str, String)]) -> anyhow::Result<Self> {
-        let mut table = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                text.parse::<toml::Table>()
-                    .with_context(|| format!("parsing {}", path.display()))?
-            }
-            None => toml::Table::new(),
-        };
-        for property in crate::properties::PROPERTIES.iter().map(|p| p.name) {
-            let var = format!("GREGOR_{}", property.to_uppercase().replace('.', "_"));
-            if let Ok(value) = std::env::var(&var) {
-                table.insert(property.to_string(), typed(property, &value));
-            }
-        }
-        for (property, value) in overrides {
-            table.insert(property.to_string(), typed(property, value));
-        }
-        let set_properties = table.keys().cloned().collect();
-        let mut config: Self = table.try_into().context("invalid configuration")?;
-        config.set_properties = set_properties;
-        config.listen_address()?;
-        Ok(config)
-    }
-
     /// `host:port` of the PLAINTEXT listener.
     pub fn listen_address(&self) -> anyhow::Result<String> {
         plaintext_address(&self.listeners)
@@ -239,12 +210,6 @@ impl ServerConfig {
         let address = plaintext_address(self.advertised_listeners.as_deref().unwrap_or(&self.listeners))?;
         let (host, port) = address.rsplit_once(':').context("listener without a port")?;
         Ok((host.to_string(), port.parse().context("listener port")?))
-    }
-
-    /// Every property with its value and whether it was set, as
-    /// DescribeConfigs shows a BROKER resource.
-    pub fn broker_properties(&self) -> Vec<BrokerProperty> {
-        crate::properties::describe(self)
     }
 
     /// The data directories.
@@ -264,16 +229,6 @@ fn plaintext_address(listeners: &str) -> anyhow::Result<String> {
         }
     }
     bail!("no PLAINTEXT:// listener in {listeners:?}")
-}
-
-/// A TOML value of the type the property takes.
-fn typed(property: &str, value: &str) -> toml::Value {
-    let integer = || value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into());
-    match crate::properties::property(property).map(|p| p.config_type) {
-        Some(ConfigType::Boolean) => value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into()),
-        Some(ConfigType::Int | ConfigType::Short | ConfigType::Long) => integer(),
-        _ => toml::Value::String(value.to_string()),
-    }
 }
 
 #[cfg(test)]

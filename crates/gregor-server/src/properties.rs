@@ -1,8 +1,12 @@
 //! The server's properties by Kafka's name: the one table the
-//! configuration reads `GREGOR_*` variables by, types command-line values
-//! with, and describes itself through (DescribeConfigs of a BROKER
-//! resource: value, whether it was set, Kafka's type, a line of doc).
+//! configuration is loaded by (a TOML file, then `GREGOR_*` variables,
+//! then command-line values, typed by it) and describes itself through
+//! (DescribeConfigs of a BROKER resource: value, whether it was set,
+//! Kafka's type, a line of doc).
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use gregor_broker::BrokerProperty;
 use gregor_log::config::ConfigType;
 
@@ -109,6 +113,51 @@ pub(crate) fn describe(config: &ServerConfig) -> Vec<BrokerProperty> {
             }
         })
         .collect()
+}
+
+impl ServerConfig {
+    /// Reads the TOML file (if any), then applies `GREGOR_*` variables and
+    /// the `overrides` (property, value) given on the command line.
+    pub fn load(file: Option<&PathBuf>, overrides: &[(&str, String)]) -> anyhow::Result<Self> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                text.parse::<toml::Table>()
+                    .with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for property in PROPERTIES.iter().map(|p| p.name) {
+            let var = format!("GREGOR_{}", property.to_uppercase().replace('.', "_"));
+            if let Ok(value) = std::env::var(&var) {
+                table.insert(property.to_string(), typed(property, &value));
+            }
+        }
+        for (property, value) in overrides {
+            table.insert(property.to_string(), typed(property, value));
+        }
+        let set_properties = table.keys().cloned().collect();
+        let mut config: Self = table.try_into().context("invalid configuration")?;
+        config.set_properties = set_properties;
+        config.listen_address()?;
+        Ok(config)
+    }
+
+    /// Every property with its value and whether it was set, as
+    /// DescribeConfigs shows a BROKER resource.
+    pub fn broker_properties(&self) -> Vec<BrokerProperty> {
+        describe(self)
+    }
+}
+
+/// A TOML value of the type the property takes.
+fn typed(name: &str, value: &str) -> toml::Value {
+    let integer = || value.parse().map(toml::Value::Integer).unwrap_or_else(|_| value.into());
+    match property(name).map(|p| p.config_type) {
+        Some(ConfigType::Boolean) => value.parse().map(toml::Value::Boolean).unwrap_or_else(|_| value.into()),
+        Some(ConfigType::Int | ConfigType::Short | ConfigType::Long) => integer(),
+        _ => toml::Value::String(value.to_string()),
+    }
 }
 
 #[cfg(test)]
