@@ -212,13 +212,19 @@ impl Broker {
         self.delete_local_partitions(name, partitions)
     }
 
+    /// Stops replicating one partition and deletes its local log (a
+    /// reassignment moved the replica to other brokers).
+    pub fn delete_partition(&self, tp: &TopicPartition) -> Result<(), ResponseError> {
+        self.replicas.stop_replica(tp);
+        if self.logs.get(tp).is_some() {
+            self.logs.delete(tp).map_err(|_| ResponseError::KafkaStorageError)?;
+        }
+        Ok(())
+    }
+
     fn delete_local_partitions(&self, name: &str, partitions: u32) -> Result<(), ResponseError> {
         for p in 0..partitions {
-            let tp = TopicPartition::new(name, p);
-            self.replicas.stop_replica(&tp);
-            if self.logs.get(&tp).is_some() {
-                self.logs.delete(&tp).map_err(|_| ResponseError::KafkaStorageError)?;
-            }
+            self.delete_partition(&TopicPartition::new(name, p))?;
         }
         self.replicas.forget_topic(name);
         Ok(())

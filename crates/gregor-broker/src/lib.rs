@@ -48,7 +48,7 @@ mod transactions;
 pub use broker::Broker;
 pub use catalog::{CatalogError, ClusterCatalog, Topic};
 pub use config::{BrokerConfig, BrokerProperty};
-pub use controller_inbox::{ControllerInbox, ShutdownAsk};
+pub use controller_inbox::{ControllerAsk, ControllerInbox, PartitionOutcome, ReassignmentListing, Reply, ShutdownAsk};
 pub use coordinated_catalog::CoordinatedCatalog;
 pub use groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 pub use producer_ids::ProducerIds;

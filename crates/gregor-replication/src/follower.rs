@@ -129,7 +129,12 @@ impl FollowerPartition {
                 // own older epoch ends and ask again about that one.
                 Some((epoch, end)) if epoch != leader_epoch => (end.min(log_end), false),
                 Some((_, end)) => (end.min(leader_end).min(log_end), true),
-                None => (leader_end.min(log_end), true),
+                // Every local epoch is newer than the leader's: the local
+                // tail may diverge from its first record; only what is
+                // committed (below the HW) is known to match. (Kafka cuts
+                // at the leader's end here, which can keep a diverging
+                // tail when a replica that never truncated was elected.)
+                None => (leader_end.min(log.high_watermark()).min(log_end), true),
             },
         };
         self.truncated = done || log.latest_epoch().is_none();
@@ -216,6 +221,25 @@ mod tests {
             end_offset: Some(3),
         };
         assert_eq!(f.on_epoch_end(2, Ok(late), &log), None, "a late answer changes nothing");
+    }
+
+    #[test]
+    fn a_log_of_only_newer_epochs_than_the_leaders_keeps_only_what_is_committed() {
+        // The follower led epoch 1 (nothing committed: HW 0); the new
+        // leader never had epoch 1 and has epoch 0 up to 4. Found by the
+        // simulation with reassignments: cutting at the leader's end (2
+        // here) kept a diverging tail.
+        let log = Epochs {
+            entries: vec![(1, 0)],
+            end: 2,
+            hw: 0,
+        };
+        let mut f = FollowerPartition::new(3, 4);
+        let answer = EpochEnd {
+            epoch: Some(0),
+            end_offset: Some(4),
+        };
+        assert_eq!(f.on_epoch_end(1, Ok(answer), &log), Some(Truncation { offset: 0 }));
     }
 
     #[test]

@@ -48,7 +48,9 @@ mod role;
 mod types;
 
 pub use assignment::{assign_replicas, AssignmentError, BrokerInfo};
-pub use controller::{elect_leader, Controller, ControllerCommand, Election};
+pub use controller::{
+    elect_leader, Controller, ControllerCommand, Election, ElectionError, ElectionKind, Reassignment, ReassignmentError,
+};
 pub use follower::{follower_high_watermark, EpochEnd, FollowerPartition, FollowerRequest, LocalLog, Truncation};
 pub use leader::{IsrChange, LeaderPartition, LeaderProgress};
 pub use purgatory::{AckOutcome, AckPurgatory, Completed};

@@ -2,7 +2,9 @@
 //! machines over a simulated network (delay, loss, reordering, cuts
 //! between brokers) with crashes and restarts, driven by a seed. After
 //! every step the replication invariants are checked; at the end the
-//! faults stop and every replica must converge.
+//! faults stop and every replica must converge. Partitions are reassigned
+//! (replicas added, moved, removed; reassignments replaced and cancelled)
+//! along the way.
 //!
 //! `GREGOR_SIM_SCHEDULES` sets how many seeds run (default 200);
 //! `GREGOR_SIM_SEED` replays one seed. A failure prints its seed.
@@ -12,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use gregor_replication::{
     assign_replicas, follower_high_watermark, AckPurgatory, BrokerId, BrokerInfo, Completed, Controller,
     ControllerCommand, ControllerFence, EpochEnd, FollowerRequest, LeaderAndIsr, LocalLog, LocalPosition,
-    PartitionRecord, ReplicaRole, ReplicaSettings, ReplicationError, RoleChange, NO_LEADER,
+    PartitionRecord, Reassignment, ReplicaRole, ReplicaSettings, ReplicationError, RoleChange, NO_LEADER,
 };
 use gregor_sim::Rng;
 
@@ -105,6 +107,7 @@ enum Msg {
     StopReplica {
         controller_epoch: i32,
         partitions: Vec<u32>,
+        delete: bool,
     },
     Fetch {
         partition: u32,
@@ -220,6 +223,11 @@ struct Sim {
     store: BTreeMap<u32, (LeaderAndIsr, i32)>,
     registered: BTreeSet<BrokerId>,
     replicas: BTreeMap<u32, Vec<BrokerId>>,
+    /// Coordination: reassignments in progress (as in the topic's node).
+    reassigning: BTreeMap<u32, Reassignment>,
+    /// Replicas whose log a reassignment deleted (perhaps created again,
+    /// empty): a stale leader's ISR may still name them.
+    wiped: BTreeSet<(BrokerId, u32)>,
     controller: Option<(BrokerId, Controller<u32>)>,
     controller_epoch: i32,
     next_value: u64,
@@ -251,6 +259,8 @@ impl Sim {
             store: BTreeMap::new(),
             registered: (0..BROKERS).collect(),
             replicas: assignment.into_iter().enumerate().map(|(p, r)| (p as u32, r)).collect(),
+            reassigning: BTreeMap::new(),
+            wiped: BTreeSet::new(),
             controller: None,
             controller_epoch: 0,
             next_value: 1,
@@ -338,6 +348,9 @@ impl Sim {
             })
             .collect();
         let mut controller = Controller::new(self.controller_epoch, self.registered.clone(), partitions, false);
+        for (&p, r) in &self.reassigning {
+            controller.resume_reassignment(p, r.clone());
+        }
         let cmds = controller.start();
         self.controller = Some((host, controller));
         self.run_controller(cmds);
@@ -385,15 +398,36 @@ impl Sim {
                     broker,
                     controller_epoch,
                     partitions,
+                    delete,
                 } => self.send(
                     host,
                     broker,
                     Msg::StopReplica {
                         controller_epoch,
                         partitions: partitions.into_iter().map(|(p, _)| p).collect(),
+                        delete,
                     },
                 ),
-                ControllerCommand::UpdateMetadata { .. } => {}
+                ControllerCommand::WriteAssignment {
+                    partition,
+                    replicas,
+                    adding,
+                    removing,
+                } => {
+                    trace!(
+                        "t={} controller assigns p{partition} to {replicas:?} (+{adding:?} -{removing:?})",
+                        self.now
+                    );
+                    self.replicas.insert(partition, replicas);
+                    let reassignment = Reassignment { adding, removing };
+                    if reassignment.is_empty() {
+                        self.reassigning.remove(&partition);
+                    } else {
+                        self.reassigning.insert(partition, reassignment);
+                    }
+                    queue.extend(self.controller_mut().assignment_written(&partition));
+                }
+                ControllerCommand::UpdateMetadata { .. } | ControllerCommand::ReassignmentCompleted { .. } => {}
             }
         }
     }
@@ -490,7 +524,8 @@ impl Sim {
             Msg::StopReplica {
                 controller_epoch,
                 partitions,
-            } => self.on_stop_replica(to, controller_epoch, partitions),
+                delete,
+            } => self.on_stop_replica(to, controller_epoch, partitions, delete),
             Msg::Fetch {
                 partition,
                 offset,
@@ -582,7 +617,8 @@ impl Sim {
         }
         let mut refused = Vec::new();
         for (p, record) in partitions {
-            let Some(log) = b.logs.get(&p) else { continue };
+            // A replica new here (a reassignment added it) starts empty.
+            let log = b.logs.entry(p).or_default();
             let role = b.roles.entry(p).or_insert_with(|| ReplicaRole::new(to));
             trace!(
                 "t={now} b{to} LeaderAndIsr p{p} {:?} v{} (log end {}, hw {})",
@@ -605,6 +641,11 @@ impl Sim {
                         record.state.leader_epoch
                     );
                     b.pending.remove(&p);
+                    // As the broker does: the log takes the new leader's HW
+                    // (a lone in-sync leader's is its log end at once).
+                    if let (Some(l), Some(log)) = (role.leader(), b.logs.get_mut(&p)) {
+                        log.hw = l.high_watermark();
+                    }
                 }
                 Ok(RoleChange::BecameFollower { .. } | RoleChange::BecameOffline) => {
                     b.pending.remove(&p);
@@ -619,15 +660,20 @@ impl Sim {
         self.answer(to, refused);
     }
 
-    fn on_stop_replica(&mut self, to: BrokerId, controller_epoch: i32, partitions: Vec<u32>) {
+    fn on_stop_replica(&mut self, to: BrokerId, controller_epoch: i32, partitions: Vec<u32>, delete: bool) {
         let b = self.brokers.get_mut(&to).expect("broker");
         if b.fence.check(controller_epoch).is_err() {
             return;
         }
         let mut refused = Vec::new();
         for p in partitions {
-            trace!("t={} b{to} StopReplica p{p}", self.now);
+            trace!("t={} b{to} StopReplica p{p} delete={delete}", self.now);
             b.roles.remove(&p);
+            if delete {
+                b.logs.remove(&p);
+                b.hw_checkpoint.remove(&p);
+                self.wiped.insert((to, p));
+            }
             b.pending.remove(&p);
             refused.extend(
                 b.purgatory
@@ -883,6 +929,30 @@ impl Sim {
         );
     }
 
+    /// An administrator reassigns a random partition to 1–4 random
+    /// brokers, or cancels its reassignment.
+    fn reassign(&mut self) {
+        if self.controller.is_none() {
+            return;
+        }
+        let p = self.rng.below(PARTITIONS as u64) as u32;
+        let target = if self.rng.chance(20) {
+            None
+        } else {
+            let mut pool: Vec<BrokerId> = (0..BROKERS).collect();
+            let n = 1 + self.rng.below(4) as usize;
+            let mut target = Vec::new();
+            for _ in 0..n {
+                target.push(pool.remove(self.rng.below(pool.len() as u64) as usize));
+            }
+            Some(target)
+        };
+        trace!("t={} reassign p{p} to {target:?}", self.now);
+        if let Ok(cmds) = self.controller_mut().reassign(&p, target) {
+            self.run_controller(cmds);
+        }
+    }
+
     /// Delivers the next message in flight, or lets time pass when there
     /// is none.
     fn deliver_next(&mut self) {
@@ -903,7 +973,8 @@ impl Sim {
                 self.now += 1 + self.rng.below(30);
                 self.tick();
             }
-            80..=93 => self.produce(),
+            80..=92 => self.produce(),
+            93 => self.reassign(),
             _ if !self.faults => {}
             94..=95 => {
                 let down = self.brokers.values().filter(|b| !b.up || b.stops_at.is_some()).count();
@@ -945,8 +1016,10 @@ impl Sim {
             // (and the leader) has it at its offset.
             for (&(ap, offset), &value) in self.acked.range((p, 0)..(p + 1, 0)) {
                 let _ = ap;
+                // (An ISR member a reassignment dropped can no longer lead:
+                // it is deleted before the ISR write that drops it lands.)
                 for member in state.isr.iter().chain(std::iter::once(&state.leader)) {
-                    if *member == NO_LEADER {
+                    if *member == NO_LEADER || !replicas.contains(member) {
                         continue;
                     }
                     let log = &self.brokers[member].logs[&p];
@@ -961,7 +1034,9 @@ impl Sim {
             // Committed prefixes agree pairwise.
             for (i, a) in replicas.iter().enumerate() {
                 for b in &replicas[i + 1..] {
-                    let (la, lb) = (&self.brokers[a].logs[&p], &self.brokers[b].logs[&p]);
+                    let (Some(la), Some(lb)) = (self.brokers[a].logs.get(&p), self.brokers[b].logs.get(&p)) else {
+                        continue; // not created yet
+                    };
                     let n = la.hw.min(lb.hw) as usize;
                     assert_eq!(
                         la.entries[..n],
@@ -977,7 +1052,8 @@ impl Sim {
                 let Some(l) = b.roles.get(&p).and_then(|r| r.leader()).filter(|_| b.up) else {
                     continue;
                 };
-                for member in l.maximal_isr() {
+                let kept = |m: &BrokerId| replicas.contains(m) && !self.wiped.contains(&(*m, p));
+                for member in l.maximal_isr().into_iter().filter(kept) {
                     let end = self.brokers[&member].logs[&p].log_end();
                     assert!(
                         l.high_watermark() <= end,
@@ -1048,7 +1124,7 @@ impl Sim {
     fn converged(&self) -> bool {
         (0..PARTITIONS).all(|p| {
             let (state, _) = &self.store[&p];
-            if state.leader == NO_LEADER || state.isr.len() != REPLICATION as usize {
+            if state.leader == NO_LEADER || state.isr.len() != self.replicas[&p].len() || !self.reassigning.is_empty() {
                 return false;
             }
             let leader_log = &self.brokers[&state.leader].logs[&p];
@@ -1058,8 +1134,10 @@ impl Sim {
                 .all(|(&(_, o), &v)| leader_log.entries.get(o as usize).map(|e| e.value) == Some(v));
             acked_here
                 && self.replicas[&p].iter().all(|r| {
-                    let log = &self.brokers[r].logs[&p];
-                    log.entries == leader_log.entries && log.hw == leader_log.log_end()
+                    self.brokers[r]
+                        .logs
+                        .get(&p)
+                        .is_some_and(|log| log.entries == leader_log.entries && log.hw == leader_log.log_end())
                 })
         })
     }

@@ -141,6 +141,18 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
         Request::UpdateMetadata(r) => respond_zk(api::update_metadata::handle(broker, r), version),
         Request::StopReplica(r) => respond_zk(api::stop_replica::handle(broker, r), version),
+        Request::AlterPartitionReassignments(r) => {
+            let answer = api::reassignments::alter(broker, r);
+            Outcome::Delayed(Box::pin(async move { respond(answer.await, version) }))
+        }
+        Request::ListPartitionReassignments(r) => {
+            let answer = api::reassignments::list(broker, r);
+            Outcome::Delayed(Box::pin(async move { respond(answer.await, version) }))
+        }
+        Request::ElectLeaders(r) => {
+            let answer = api::elect_leaders::handle(broker, r, version);
+            Outcome::Delayed(Box::pin(async move { respond(answer.await, version) }))
+        }
         Request::ControlledShutdown(r) => {
             let answer = api::controlled_shutdown::handle(broker, r);
             Outcome::Delayed(Box::pin(async move { respond_zk(answer.await, version) }))

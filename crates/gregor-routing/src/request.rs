@@ -4,14 +4,15 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, ApiKey, ApiVersionsRequest,
-    CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
-    DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
-    HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetDeleteRequest, OffsetFetchRequest, OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader,
-    SyncGroupRequest, TxnOffsetCommitRequest, WriteTxnMarkersRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, AlterPartitionReassignmentsRequest, ApiKey,
+    ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
+    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
+    DescribeProducersRequest, DescribeTransactionsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest,
+    FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest,
+    ListTransactionsRequest, MetadataRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
+    OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest, TxnOffsetCommitRequest,
+    WriteTxnMarkersRequest,
 };
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
@@ -92,6 +93,12 @@ pub enum Request {
     AlterConfigs(AlterConfigsRequest),
     /// OffsetDelete.
     OffsetDelete(OffsetDeleteRequest),
+    /// AlterPartitionReassignments, to the controller.
+    AlterPartitionReassignments(AlterPartitionReassignmentsRequest),
+    /// ListPartitionReassignments, to the controller.
+    ListPartitionReassignments(ListPartitionReassignmentsRequest),
+    /// ElectLeaders, to the controller.
+    ElectLeaders(ElectLeadersRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -255,6 +262,9 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::DescribeLogDirs => Request::DescribeLogDirs(typed(b, key, version)?),
         ApiKey::AlterConfigs => Request::AlterConfigs(typed(b, key, version)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(typed(b, key, version)?),
+        ApiKey::AlterPartitionReassignments => Request::AlterPartitionReassignments(typed(b, key, version)?),
+        ApiKey::ListPartitionReassignments => Request::ListPartitionReassignments(typed(b, key, version)?),
+        ApiKey::ElectLeaders => Request::ElectLeaders(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {

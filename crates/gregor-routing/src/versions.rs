@@ -51,6 +51,11 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeLogDirs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    // To the controller. AlterPartitionReassignments v1 (KIP-860's
+    // allow_replication_factor_change) is Kafka 4.0's.
+    (ApiKey::AlterPartitionReassignments, 0, 0),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::ElectLeaders, 0, 2),
 ];
 
 /// The version range of `key`, if supported.

@@ -78,6 +78,14 @@ fn empty_request(key: ApiKey, version: i16) -> RequestKind {
             r.group_id = GroupId(StrBytes::from_static_str("g"));
             RequestKind::OffsetDelete(r)
         }
+        // To the controller (none runs here: NOT_CONTROLLER at once).
+        ApiKey::AlterPartitionReassignments => {
+            RequestKind::AlterPartitionReassignments(AlterPartitionReassignmentsRequest::default())
+        }
+        ApiKey::ListPartitionReassignments => {
+            RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
+        }
+        ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
         other => panic!("no empty request for {other:?}: add one"),
     }
 }

@@ -1,5 +1,7 @@
 //! StopReplica: the controller telling this broker to stop replicating
-//! partitions, deleting their logs when their topic is gone.
+//! partitions, deleting the topic's logs when it is gone (leader epoch
+//! -2, as Kafka sends for deletion) or one partition's log when a
+//! reassignment moved the replica away.
 
 use gregor_broker::Broker;
 use gregor_log::TopicPartition;
@@ -8,8 +10,12 @@ use kafka_protocol_zk::messages::{StopReplicaRequest, StopReplicaResponse};
 
 use super::controller_request::{answer, partition_index};
 
-/// Stops replicating partitions; with `delete_partition` their topic is
-/// gone and the logs are deleted.
+/// The leader epoch of a StopReplica for a deleted topic (Kafka's
+/// `EpochDuringDelete`).
+const TOPIC_DELETED: i32 = -2;
+
+/// Stops replicating partitions; with `delete_partition` their logs are
+/// deleted (the whole topic's when it is gone).
 pub fn handle(broker: &Broker, request: StopReplicaRequest) -> StopReplicaResponse {
     let epoch = request.controller_epoch;
     answer(
@@ -24,10 +30,21 @@ pub fn handle(broker: &Broker, request: StopReplicaRequest) -> StopReplicaRespon
                     let mut error = StopReplicaPartitionError::default();
                     error.topic_name = topic.topic_name.clone();
                     error.partition_index = state.partition_index;
+                    let topic_gone = state.delete_partition && state.leader_epoch == TOPIC_DELETED;
                     if let Some(p) = partition_index(state.partition_index) {
-                        replicas.stop_replica(&TopicPartition::new(&name, p));
+                        let tp = TopicPartition::new(&name, p);
+                        replicas.stop_replica(&tp);
+                        if state.delete_partition && !topic_gone {
+                            match broker.delete_partition(&tp) {
+                                Ok(()) => tracing::info!(partition = %tp, "replica moved away: log deleted"),
+                                Err(e) => {
+                                    tracing::error!(partition = %tp, "deleting the log failed: {e:?}");
+                                    error.error_code = e.code();
+                                }
+                            }
+                        }
                     }
-                    deleted |= state.delete_partition;
+                    deleted |= topic_gone;
                     response.partition_errors.push(error);
                 }
                 if deleted {

@@ -12,20 +12,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gregor_broker::{Broker, ShutdownAsk};
-use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, CONTROLLER, ISR_CHANGE_NOTIFICATION, TOPICS};
+use gregor_coord::kafka::{
+    BrokerRegistration, KafkaMetadata, CONTROLLER, ISR_CHANGE_NOTIFICATION, REASSIGN_PARTITIONS, TOPICS,
+};
 use gregor_coord::{CoordError, Coordinator, SessionState};
 use gregor_log::TopicPartition;
-use gregor_replication::{Controller, ControllerCommand, PartitionRecord};
+use gregor_replication::{Controller, ControllerCommand, PartitionRecord, Reassignment};
 use kafka_protocol::error::ResponseError;
 use tokio::sync::{mpsc, watch};
 
 use crate::coordination::{from_recorded, to_recorded};
 
+mod admin;
 mod delivery;
 mod requests;
 
 pub(crate) use delivery::exchange;
 use requests::{BrokerRequest, StopMode};
+
+/// What [`ActiveController::read_topics`] finds: partitions with a state,
+/// every assignment, and the reassignments in progress.
+type TopicsFound = (
+    BTreeMap<TopicPartition, PartitionRecord>,
+    Vec<(TopicPartition, Vec<i32>)>,
+    Vec<(TopicPartition, Reassignment)>,
+);
 
 /// How often the controller re-reads topics even without a watch firing
 /// (partition counts grown by CreatePartitions change a topic's data).
@@ -142,8 +153,12 @@ impl ActiveController {
             .await?;
         self.registrations = self.meta().brokers().await?;
         let _ = ids;
-        let (known, assignments) = self.read_topics().await?;
+        let (known, assignments, reassignments) = self.read_topics().await?;
         let mut controller = Controller::new(self.epoch, self.registrations.keys().copied(), known, self.unclean);
+        for (tp, reassignment) in reassignments {
+            tracing::info!(partition = %tp, ?reassignment, "resuming a reassignment");
+            controller.resume_reassignment(tp, reassignment);
+        }
         let mut commands = controller.start();
         for (tp, replicas) in assignments {
             if !controller.partitions().contains_key(&tp) {
@@ -155,13 +170,20 @@ impl ActiveController {
         let (_, mut topics_watch) = self.coordinator.children_and_watch(TOPICS).await?;
         let (_, mut isr_watch) = self.coordinator.children_and_watch(ISR_CHANGE_NOTIFICATION).await?;
         let (_, mut office_watch) = self.coordinator.exists_and_watch(CONTROLLER).await?;
+        let (_, mut reassign_watch) = self.coordinator.exists_and_watch(REASSIGN_PARTITIONS).await?;
+        self.zk_reassignments(&mut controller).await?;
         let mut session = self.coordinator.session_state();
         let mut rescan = tokio::time::interval(RESCAN);
         let mut inbox = self.broker.controller_inbox().open();
         let _inbox_closer = InboxCloser(self.broker.clone());
         loop {
             tokio::select! {
-                Some(ask) = inbox.recv() => self.controlled_shutdown(&mut controller, ask).await?,
+                Some(ask) = inbox.recv() => self.serve(&mut controller, ask).await?,
+                _ = &mut reassign_watch => {
+                    let (_, w) = self.coordinator.exists_and_watch(REASSIGN_PARTITIONS).await?;
+                    reassign_watch = w;
+                    self.zk_reassignments(&mut controller).await?;
+                }
                 _ = &mut brokers_watch => {
                     let (_, w) = self.coordinator.children_and_watch(gregor_coord::kafka::BROKER_IDS).await?;
                     brokers_watch = w;
@@ -172,7 +194,10 @@ impl ActiveController {
                     topics_watch = w;
                     self.topics_changed(&mut controller).await?;
                 }
-                _ = rescan.tick() => self.topics_changed(&mut controller).await?,
+                _ = rescan.tick() => {
+                    self.topics_changed(&mut controller).await?;
+                    self.zk_reassignments(&mut controller).await?;
+                }
                 _ = &mut isr_watch => {
                     let (_, w) = self.coordinator.children_and_watch(ISR_CHANGE_NOTIFICATION).await?;
                     isr_watch = w;
@@ -194,20 +219,13 @@ impl ActiveController {
         }
     }
 
-    /// Every topic's partitions: those with a state, and every assignment.
-    #[allow(clippy::type_complexity)]
-    async fn read_topics(
-        &mut self,
-    ) -> Result<
-        (
-            BTreeMap<TopicPartition, PartitionRecord>,
-            Vec<(TopicPartition, Vec<i32>)>,
-        ),
-        CoordError,
-    > {
+    /// Every topic's partitions: those with a state, every assignment, and
+    /// the reassignments in progress.
+    async fn read_topics(&mut self) -> Result<TopicsFound, CoordError> {
         let meta = self.meta();
         let mut known = BTreeMap::new();
         let mut assignments = Vec::new();
+        let mut reassignments = Vec::new();
         let mut topics = BTreeMap::new();
         for topic in meta.topics().await? {
             let assignment = match meta.topic_assignment(&topic).await {
@@ -216,9 +234,16 @@ impl ActiveController {
                 Err(e) => return Err(e),
             };
             topics.insert(topic.clone(), assignment.partitions.len());
-            for (p, replicas) in &assignment.partitions {
-                let Ok(p) = p.parse::<i32>() else { continue };
+            for (key, replicas) in &assignment.partitions {
+                let Ok(p) = key.parse::<i32>() else { continue };
                 let tp = TopicPartition::new(&topic, p.unsigned_abs());
+                let reassignment = Reassignment {
+                    adding: assignment.adding_replicas.get(key).cloned().unwrap_or_default(),
+                    removing: assignment.removing_replicas.get(key).cloned().unwrap_or_default(),
+                };
+                if !reassignment.is_empty() {
+                    reassignments.push((tp.clone(), reassignment));
+                }
                 match meta.partition_state(&topic, p).await {
                     Ok((state, version)) => {
                         known.insert(
@@ -237,7 +262,7 @@ impl ActiveController {
             }
         }
         self.topics = topics;
-        Ok((known, assignments))
+        Ok((known, assignments, reassignments))
     }
 
     async fn brokers_changed(&mut self, controller: &mut Controller<TopicPartition>) -> Result<(), CoordError> {
@@ -275,7 +300,7 @@ impl ActiveController {
 
     async fn topics_changed(&mut self, controller: &mut Controller<TopicPartition>) -> Result<(), CoordError> {
         let before = self.topics.clone();
-        let (_, assignments) = self.read_topics().await?;
+        let (_, assignments, _) = self.read_topics().await?;
         let mut commands = Vec::new();
         for (tp, replicas) in assignments {
             if !controller.partitions().contains_key(&tp) {
@@ -311,7 +336,7 @@ impl ActiveController {
                     self.epoch,
                     self.broker_epoch(broker),
                     &stops,
-                    StopMode::Delete,
+                    StopMode::DeleteTopic,
                 );
                 self.send(broker, request);
             }
@@ -391,6 +416,7 @@ impl ActiveController {
                     broker,
                     controller_epoch,
                     partitions,
+                    delete,
                 } => {
                     let stops: Vec<(TopicPartition, i32)> = partitions
                         .into_iter()
@@ -401,9 +427,29 @@ impl ActiveController {
                         controller_epoch,
                         self.broker_epoch(broker),
                         &stops,
-                        StopMode::Keep,
+                        if delete {
+                            StopMode::DeleteReplica
+                        } else {
+                            StopMode::Keep
+                        },
                     );
                     self.send(broker, request);
+                }
+                ControllerCommand::WriteAssignment {
+                    partition,
+                    replicas,
+                    adding,
+                    removing,
+                } => {
+                    if self.write_assignment(&partition, replicas, adding, removing).await? {
+                        queue.extend(controller.assignment_written(&partition));
+                    }
+                }
+                ControllerCommand::ReassignmentCompleted { partition } => {
+                    tracing::info!(%partition, "reassignment completed");
+                    self.meta()
+                        .reassignment_done(&partition.topic, partition.partition as i32)
+                        .await?;
                 }
                 ControllerCommand::UpdateMetadata {
                     broker,

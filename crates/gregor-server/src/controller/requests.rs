@@ -158,8 +158,10 @@ pub(super) fn update_metadata(
 /// What a StopReplica does with the partitions' logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum StopMode {
-    /// Their topic is gone: delete them.
-    Delete,
+    /// Their topic is gone: delete them (leader epoch -2, as Kafka sends).
+    DeleteTopic,
+    /// A reassignment moved these replicas away: delete them.
+    DeleteReplica,
     /// The broker is shutting down: stop following, keep the logs.
     Keep,
 }
@@ -180,9 +182,12 @@ pub(super) fn stop_replica(
     let states = partitions.iter().map(|(tp, leader_epoch)| {
         let mut s = zk::stop_replica_request::StopReplicaPartitionState::default();
         s.partition_index = tp.partition as i32;
-        s.delete_partition = mode == StopMode::Delete;
-        // Deletion: any epoch (-2, as Kafka sends).
-        s.leader_epoch = if mode == StopMode::Delete { -2 } else { *leader_epoch };
+        s.delete_partition = mode != StopMode::Keep;
+        s.leader_epoch = if mode == StopMode::DeleteTopic {
+            -2
+        } else {
+            *leader_epoch
+        };
         (tp, s)
     });
     request.topic_states = by_topic(states, |topic_name, partition_states| {

@@ -10,6 +10,7 @@
 //! /brokers/topics/<t>/partitions/<p>/state     PartitionState JSON
 //! /config/topics/<t>                           TopicConfig JSON
 //! /admin/delete_topics/<t>                     empty: deletion requested
+//! /admin/reassign_partitions                   reassignments asked the old way
 //! /isr_change_notification/isr_change_<seq>    partitions whose ISR a leader changed
 //! /config/changes/config_change_<seq>          an entity whose config changed
 //! ```
@@ -21,6 +22,10 @@ use serde::{Deserialize, Serialize};
 use crate::coordinator::Coordinator;
 use crate::error::{CoordError, Result};
 use crate::types::{CreateMode, Op};
+
+mod reassignments;
+
+pub use reassignments::{PartitionReassignment, ReassignPartitions, REASSIGN_PARTITIONS};
 
 /// `/brokers/ids`
 pub const BROKER_IDS: &str = "/brokers/ids";

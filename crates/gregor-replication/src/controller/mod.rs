@@ -4,6 +4,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::types::{BrokerId, LeaderAndIsr, PartitionRecord, NO_LEADER};
 
+mod elections;
+mod reassignment;
+
+pub use elections::{ElectionError, ElectionKind};
+use reassignment::Ongoing;
+pub use reassignment::{Reassignment, ReassignmentError};
+
 /// What the controller wants done. Writes are compare-and-set on
 /// `expected_version` (-1: create); report the result with
 /// [`Controller::state_written`] or, after a conflict, re-read and call
@@ -28,8 +35,9 @@ pub enum ControllerCommand<P> {
         /// The partitions and their records.
         partitions: Vec<(P, PartitionRecord)>,
     },
-    /// Tell a broker shutting down to stop following these partitions
-    /// (keeping their logs), so no leader adds it back to an ISR.
+    /// Tell a broker to stop replicating these partitions: one shutting
+    /// down keeps their logs (so no leader adds it back to an ISR); a
+    /// replica a reassignment removed deletes them.
     StopReplica {
         /// The receiving broker.
         broker: BrokerId,
@@ -37,6 +45,27 @@ pub enum ControllerCommand<P> {
         controller_epoch: i32,
         /// The partitions and their records.
         partitions: Vec<(P, PartitionRecord)>,
+        /// Whether the logs go too.
+        delete: bool,
+    },
+    /// Record a partition's replica assignment (Kafka's topic node: the
+    /// replicas, and those being added and removed by a reassignment);
+    /// report with [`Controller::assignment_written`].
+    WriteAssignment {
+        /// The partition.
+        partition: P,
+        /// Every replica, targets first.
+        replicas: Vec<BrokerId>,
+        /// Replicas a reassignment adds.
+        adding: Vec<BrokerId>,
+        /// Replicas a reassignment removes.
+        removing: Vec<BrokerId>,
+    },
+    /// A partition's reassignment is complete (drop it from
+    /// `/admin/reassign_partitions`).
+    ReassignmentCompleted {
+        /// The partition.
+        partition: P,
     },
     /// Tell a broker where partitions are led, for its Metadata answers.
     UpdateMetadata {
@@ -102,6 +131,7 @@ pub struct Controller<P> {
     shutting_down: BTreeSet<BrokerId>,
     partitions: BTreeMap<P, PartitionRecord>,
     in_flight: BTreeSet<P>,
+    reassigning: BTreeMap<P, Ongoing>,
     unclean: bool,
 }
 
@@ -120,6 +150,7 @@ impl<P: Ord + Clone> Controller<P> {
             shutting_down: BTreeSet::new(),
             partitions,
             in_flight: BTreeSet::new(),
+            reassigning: BTreeMap::new(),
             unclean,
         }
     }
@@ -223,6 +254,7 @@ impl<P: Ord + Clone> Controller<P> {
     pub fn partition_removed(&mut self, partition: &P) {
         self.partitions.remove(partition);
         self.in_flight.remove(partition);
+        self.reassigning.remove(partition);
     }
 
     /// A write succeeded: `state` is recorded at `version`. The replicas
@@ -230,11 +262,15 @@ impl<P: Ord + Clone> Controller<P> {
     /// follows if one is due.
     pub fn state_written(&mut self, partition: &P, state: LeaderAndIsr, version: i32) -> Vec<ControllerCommand<P>> {
         self.in_flight.remove(partition);
+        let completing = self.reassignment_state_written(partition);
         let Some(record) = self.partitions.get_mut(partition) else {
             return Vec::new();
         };
         record.state = state;
         record.version = version;
+        if let Some((target, _)) = &completing {
+            record.replicas = target.clone();
+        }
         let record = record.clone();
         let mut out: Vec<ControllerCommand<P>> = record
             .replicas
@@ -248,6 +284,7 @@ impl<P: Ord + Clone> Controller<P> {
                         broker,
                         controller_epoch,
                         partitions,
+                        delete: false,
                     }
                 } else {
                     ControllerCommand::LeaderAndIsr {
@@ -259,7 +296,10 @@ impl<P: Ord + Clone> Controller<P> {
             })
             .collect();
         out.extend(self.metadata_to_all(vec![partition.clone()]));
-        out.extend(self.reconcile(partition));
+        match completing {
+            Some((target, removed)) => out.extend(self.finish_reassignment(partition, &record, target, removed)),
+            None => out.extend(self.reconcile(partition)),
+        }
         out
     }
 
@@ -267,7 +307,9 @@ impl<P: Ord + Clone> Controller<P> {
     /// someone else (a leader changing its ISR) or found after a failed
     /// write. Brokers learn the metadata; a change follows if one is due.
     pub fn state_observed(&mut self, partition: &P, state: LeaderAndIsr, version: i32) -> Vec<ControllerCommand<P>> {
-        self.in_flight.remove(partition);
+        if self.in_flight.remove(partition) {
+            self.reassignment_write_lost(partition);
+        }
         let Some(record) = self.partitions.get_mut(partition) else {
             return Vec::new();
         };
@@ -295,10 +337,10 @@ impl<P: Ord + Clone> Controller<P> {
         if self.in_flight.contains(partition) {
             return Vec::new();
         }
-        let Some(record) = self.partitions.get(partition) else {
+        let Some(record) = self.partitions.get(partition).cloned() else {
             return Vec::new();
         };
-        let Some(next) = self.next_state(record) else {
+        let Some(next) = self.next_state(partition, &record) else {
             return Vec::new();
         };
         self.in_flight.insert(partition.clone());
@@ -309,15 +351,43 @@ impl<P: Ord + Clone> Controller<P> {
         }]
     }
 
-    /// The change a partition needs, if any.
-    fn next_state(&self, record: &PartitionRecord) -> Option<LeaderAndIsr> {
+    /// The change a partition needs, if any: a lost leader or ISR member
+    /// first, then a reassignment's next step, then the preferred leader.
+    fn next_state(&mut self, partition: &P, record: &PartitionRecord) -> Option<LeaderAndIsr> {
+        if let Some(next) = self.repair(record) {
+            return Some(next);
+        }
+        if self.reassigning.contains_key(partition) {
+            return self.reassignment_step(partition, record);
+        }
         let current = &record.state;
-        let next = |leader: BrokerId, isr: Vec<BrokerId>| LeaderAndIsr {
+        let preferred = *record.replicas.first()?;
+        if preferred != current.leader && self.may_lead(preferred) && current.isr.contains(&preferred) {
+            return Some(self.next(current, preferred, current.isr.clone()));
+        }
+        None
+    }
+
+    /// `current` moved on: a new leader and ISR in the next leader epoch.
+    fn next(&self, current: &LeaderAndIsr, leader: BrokerId, isr: Vec<BrokerId>) -> LeaderAndIsr {
+        LeaderAndIsr {
             leader,
             leader_epoch: current.leader_epoch + 1,
             isr,
             controller_epoch: self.epoch,
-        };
+        }
+    }
+
+    /// Whether `broker` is live and not on its way out: it may lead and
+    /// stay in ISRs.
+    fn may_lead(&self, broker: BrokerId) -> bool {
+        self.live.contains(&broker) && !self.shutting_down.contains(&broker)
+    }
+
+    /// The change a lost (or leaving) leader or ISR member needs, if any.
+    fn repair(&self, record: &PartitionRecord) -> Option<LeaderAndIsr> {
+        let current = &record.state;
+        let next = |leader: BrokerId, isr: Vec<BrokerId>| self.next(current, leader, isr);
         // Live and not on its way out: may lead and stay in ISRs.
         let staying: BTreeSet<BrokerId> = self.live.difference(&self.shutting_down).copied().collect();
         if current.leader == NO_LEADER || !self.live.contains(&current.leader) {
@@ -339,15 +409,16 @@ impl<P: Ord + Clone> Controller<P> {
             // No one else in sync: it leads until it stops (a remaining
             // partition of its controlled shutdown).
         }
-        let leaves_isr =
-            |b: &BrokerId| !self.live.contains(b) || (*b != current.leader && self.shutting_down.contains(b));
+        // Dead, shutting down, or no longer a replica (a reassignment
+        // finished by a controller that failed before telling everyone).
+        let leaves_isr = |b: &BrokerId| {
+            !self.live.contains(b)
+                || (*b != current.leader && self.shutting_down.contains(b))
+                || (*b != current.leader && !record.replicas.contains(b))
+        };
         if current.isr.iter().any(leaves_isr) {
             let isr = current.isr.iter().copied().filter(|b| !leaves_isr(b)).collect();
             return Some(next(current.leader, isr));
-        }
-        let preferred = *record.replicas.first()?;
-        if preferred != current.leader && staying.contains(&preferred) && current.isr.contains(&preferred) {
-            return Some(next(preferred, current.isr.clone()));
         }
         None
     }
@@ -392,159 +463,4 @@ impl<P: Ord + Clone> Controller<P> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(leader: BrokerId, epoch: i32, isr: &[BrokerId]) -> PartitionRecord {
-        PartitionRecord {
-            replicas: vec![1, 2, 3],
-            state: LeaderAndIsr {
-                leader,
-                leader_epoch: epoch,
-                isr: isr.to_vec(),
-                controller_epoch: 1,
-            },
-            version: 4,
-        }
-    }
-
-    fn writes(out: &[ControllerCommand<u32>]) -> Vec<(u32, LeaderAndIsr, i32)> {
-        out.iter()
-            .filter_map(|c| match c {
-                ControllerCommand::WriteState {
-                    partition,
-                    state,
-                    expected_version,
-                } => Some((*partition, state.clone(), *expected_version)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn leader_and_isr_targets(out: &[ControllerCommand<u32>]) -> Vec<BrokerId> {
-        out.iter()
-            .filter_map(|c| match c {
-                ControllerCommand::LeaderAndIsr { broker, .. } => Some(*broker),
-                _ => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn controlled_shutdown_moves_leadership_and_leaves_isrs() {
-        let partitions = BTreeMap::from([
-            (0u32, record(1, 7, &[1, 2, 3])),
-            (1u32, record(2, 3, &[2, 1, 3])),
-            (2u32, record(1, 2, &[1])),
-        ]);
-        let mut c = Controller::new(5, [1, 2, 3], partitions, false);
-        let out = c.broker_shutting_down(1);
-        let w = writes(&out);
-        let (moved, followed) = (w[0].1.clone(), w[1].1.clone());
-        assert_eq!((w[0].0, moved.leader, moved.isr.clone()), (0, 2, vec![2, 3]));
-        assert_eq!((w[1].0, followed.leader, followed.isr.clone()), (1, 2, vec![2, 3]));
-        assert_eq!(w.len(), 2, "partition 2 has no other in-sync replica: it stays");
-        assert_eq!(c.leaderships_remaining(1), vec![0, 2]);
-        // The shutting broker follows nothing after the write: StopReplica,
-        // not LeaderAndIsr, so no leader takes it back into an ISR.
-        let out = c.state_written(&0, moved, 5);
-        assert_eq!(leader_and_isr_targets(&out), vec![2, 3]);
-        assert!(out
-            .iter()
-            .any(|c| matches!(c, ControllerCommand::StopReplica { broker: 1, .. })));
-        c.state_written(&1, followed, 5);
-        assert_eq!(c.leaderships_remaining(1), vec![2]);
-        // A leader adding it back is undone; no preferred election to it.
-        let back = c.state_observed(&1, record(2, 4, &[2, 3, 1]).state, 6);
-        assert_eq!(writes(&back)[0].1.isr, vec![2, 3]);
-        // Back as a new incarnation: it may lead again (preferred replica).
-        c.broker_down(1);
-        let out = c.broker_up(1);
-        assert!(writes(&out).is_empty() || writes(&out).iter().all(|(_, s, _)| s.leader != 1 || s.isr.contains(&1)));
-        assert!(c.broker_shutting_down(9).is_empty(), "not live: nothing to do");
-    }
-
-    #[test]
-    fn elections_pick_live_isr_members_in_assignment_order() {
-        let live: BTreeSet<BrokerId> = [2, 3].into();
-        assert_eq!(
-            elect_leader(&[1, 3, 2], &[1, 2, 3], &live, false),
-            Election::Leader {
-                leader: 3,
-                isr: vec![2, 3]
-            }
-        );
-        assert_eq!(elect_leader(&[1, 2, 3], &[1], &live, false), Election::Offline);
-        assert_eq!(
-            elect_leader(&[1, 2, 3], &[1], &live, true),
-            Election::Leader {
-                leader: 2,
-                isr: vec![2]
-            }
-        );
-    }
-
-    #[test]
-    fn leader_loss_elects_writes_then_tells_the_replicas() {
-        let mut c = Controller::new(5, [1, 2, 3], BTreeMap::from([(0u32, record(1, 7, &[1, 2, 3]))]), false);
-        let out = c.broker_down(1);
-        let new_state = LeaderAndIsr {
-            leader: 2,
-            leader_epoch: 8,
-            isr: vec![2, 3],
-            controller_epoch: 5,
-        };
-        assert_eq!(writes(&out), vec![(0, new_state.clone(), 4)]);
-        assert!(
-            leader_and_isr_targets(&out).is_empty(),
-            "nothing is sent before the write"
-        );
-        assert!(c.broker_down(3).is_empty(), "one write in flight per partition");
-        let out = c.state_written(&0, new_state, 5);
-        assert_eq!(leader_and_isr_targets(&out), vec![2]);
-        // Broker 3 died meanwhile: it leaves the ISR next.
-        assert_eq!(writes(&out)[0].1.isr, vec![2]);
-    }
-
-    #[test]
-    fn last_isr_member_lost_goes_offline_and_comes_back_with_it() {
-        let mut c = Controller::new(1, [1, 2, 3], BTreeMap::from([(0u32, record(1, 0, &[1]))]), false);
-        let out = c.broker_down(1);
-        let (_, offline, v) = writes(&out)[0].clone();
-        assert_eq!((offline.leader, offline.isr.clone(), v), (NO_LEADER, vec![1], 4));
-        assert!(writes(&c.state_written(&0, offline, 5)).is_empty());
-        let out = c.broker_up(1);
-        assert_eq!(leader_and_isr_targets(&out), vec![1]);
-        let (_, back, _) = writes(&out)[0].clone();
-        assert_eq!((back.leader, back.leader_epoch, back.isr), (1, 2, vec![1]));
-    }
-
-    #[test]
-    fn preferred_replica_leads_again_once_in_sync() {
-        let mut c = Controller::new(1, [2, 3], BTreeMap::from([(0u32, record(2, 3, &[2, 3]))]), false);
-        assert!(writes(&c.broker_up(1)).is_empty(), "not in the ISR yet");
-        let caught_up = LeaderAndIsr {
-            leader: 2,
-            leader_epoch: 3,
-            isr: vec![2, 3, 1],
-            controller_epoch: 1,
-        };
-        let out = c.state_observed(&0, caught_up, 5);
-        let (_, moved, v) = writes(&out)[0].clone();
-        assert_eq!((moved.leader, moved.leader_epoch, v), (1, 4, 5));
-    }
-
-    #[test]
-    fn new_partitions_are_created_then_announced() {
-        let mut c: Controller<u32> = Controller::new(1, [1, 3], BTreeMap::new(), false);
-        let out = c.partition_added(9, vec![2, 3, 1]);
-        let (_, state, v) = writes(&out)[0].clone();
-        assert_eq!((state.leader, state.isr.clone(), v), (3, vec![3, 1], -1));
-        let out = c.state_written(&9, state, 0);
-        assert_eq!(leader_and_isr_targets(&out), vec![3, 1]);
-        // Broker 2 registers: it learns its role; it is not in the ISR.
-        let out = c.broker_up(2);
-        assert_eq!(leader_and_isr_targets(&out), vec![2]);
-        assert!(writes(&out).is_empty());
-    }
-}
+mod tests;

@@ -1,0 +1,72 @@
+//! Leader elections asked for by an administrator (Kafka's ElectLeaders):
+//! the preferred replica, or any live replica for an offline partition.
+
+use super::{elect_leader, Controller, ControllerCommand, Election};
+use crate::types::NO_LEADER;
+
+/// Which election ElectLeaders asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionKind {
+    /// The first assigned replica, when it is live and in sync.
+    Preferred,
+    /// For a partition without a live leader: a live in-sync replica, or
+    /// else any live replica (acknowledged records may be lost).
+    Unclean,
+}
+
+/// Why an election was not held (Kafka's errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElectionError {
+    /// No such partition (`UNKNOWN_TOPIC_OR_PARTITION`).
+    UnknownPartition,
+    /// The leader is already the one asked for (`ELECTION_NOT_NEEDED`).
+    NotNeeded,
+    /// The preferred replica is down or out of sync
+    /// (`PREFERRED_LEADER_NOT_AVAILABLE`).
+    PreferredLeaderNotAvailable,
+    /// No replica may lead (`ELIGIBLE_LEADERS_NOT_AVAILABLE`).
+    EligibleLeadersNotAvailable,
+    /// The partition has a write in flight; ask again.
+    Busy,
+}
+
+impl<P: Ord + Clone> Controller<P> {
+    /// Elects a partition's leader as asked; the new state is written
+    /// before anyone is told, as for every change.
+    pub fn elect(&mut self, partition: &P, kind: ElectionKind) -> Result<Vec<ControllerCommand<P>>, ElectionError> {
+        let record = self.partitions.get(partition).ok_or(ElectionError::UnknownPartition)?;
+        if self.in_flight.contains(partition) {
+            return Err(ElectionError::Busy);
+        }
+        let current = &record.state;
+        let (leader, isr) = match kind {
+            ElectionKind::Preferred => {
+                let preferred = *record.replicas.first().ok_or(ElectionError::UnknownPartition)?;
+                if current.leader == preferred {
+                    return Err(ElectionError::NotNeeded);
+                }
+                if !self.may_lead(preferred) || !current.isr.contains(&preferred) {
+                    return Err(ElectionError::PreferredLeaderNotAvailable);
+                }
+                (preferred, current.isr.clone())
+            }
+            ElectionKind::Unclean => {
+                if current.leader != NO_LEADER && self.live.contains(&current.leader) {
+                    return Err(ElectionError::NotNeeded);
+                }
+                match elect_leader(&record.replicas, &current.isr, &self.live, true) {
+                    Election::Leader { leader, isr } => (leader, isr),
+                    Election::Offline => return Err(ElectionError::EligibleLeadersNotAvailable),
+                }
+            }
+        };
+        let state = self.next(current, leader, isr);
+        let expected_version = record.version;
+        self.in_flight.insert(partition.clone());
+        Ok(vec![ControllerCommand::WriteState {
+            partition: partition.clone(),
+            state,
+            expected_version,
+        }])
+    }
+}
