@@ -4,7 +4,7 @@
 //! every step the replication invariants are checked; at the end the
 //! faults stop and every replica must converge. Partitions are reassigned
 //! (replicas added, moved, removed; reassignments replaced and cancelled)
-//! along the way.
+//! along the way, and leaders rebalanced to preferred replicas.
 //!
 //! `GREGOR_SIM_SCHEDULES` sets how many seeds run (default 200);
 //! `GREGOR_SIM_SEED` replays one seed. A failure prints its seed.
@@ -973,7 +973,14 @@ impl Sim {
                 self.now += 1 + self.rng.below(30);
                 self.tick();
             }
-            80..=92 => self.produce(),
+            80..=91 => self.produce(),
+            92 => {
+                // Kafka's periodic auto leader rebalance.
+                if self.controller.is_some() {
+                    let cmds = self.controller_mut().rebalance_leaders(10);
+                    self.run_controller(cmds);
+                }
+            }
             93 => self.reassign(),
             _ if !self.faults => {}
             94..=95 => {

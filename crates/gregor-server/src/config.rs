@@ -101,6 +101,17 @@ pub struct ServerConfig {
     /// acknowledged records).
     #[serde(rename = "unclean.leader.election.enable")]
     pub unclean_leader_election_enable: bool,
+    /// Move leadership back to preferred replicas periodically (Kafka's
+    /// auto leader rebalance).
+    #[serde(rename = "auto.leader.rebalance.enable")]
+    pub auto_leader_rebalance_enable: bool,
+    /// How often the controller checks the leader balance.
+    #[serde(rename = "leader.imbalance.check.interval.seconds")]
+    pub leader_imbalance_check_interval_seconds: u64,
+    /// The share of a broker's preferred partitions led elsewhere (in
+    /// percent) above which they move back.
+    #[serde(rename = "leader.imbalance.per.broker.percentage")]
+    pub leader_imbalance_per_broker_percentage: u32,
     /// On SIGTERM, ask the controller to move this broker's leaderships
     /// before stopping (Kafka's controlled shutdown).
     #[serde(rename = "controlled.shutdown.enable")]
@@ -181,6 +192,9 @@ impl Default for ServerConfig {
             replica_lag_time_max_ms: 30_000,
             min_insync_replicas: 1,
             unclean_leader_election_enable: false,
+            auto_leader_rebalance_enable: true,
+            leader_imbalance_check_interval_seconds: 300,
+            leader_imbalance_per_broker_percentage: 10,
             controlled_shutdown_enable: true,
             controlled_shutdown_max_retries: 3,
             controlled_shutdown_retry_backoff_ms: 5_000,

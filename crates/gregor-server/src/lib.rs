@@ -208,7 +208,7 @@ impl Server {
             controller::spawn(
                 coordinator.clone(),
                 broker.clone(),
-                config.unclean_leader_election_enable,
+                controller::Settings::of(&config),
                 stopped,
             ),
         ]);

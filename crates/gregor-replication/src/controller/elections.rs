@@ -1,5 +1,6 @@
 //! Leader elections asked for by an administrator (Kafka's ElectLeaders):
-//! the preferred replica, or any live replica for an offline partition.
+//! the preferred replica, or any live replica for an offline partition;
+//! and Kafka's periodic auto leader rebalance to preferred replicas.
 
 use super::{elect_leader, Controller, ControllerCommand, Election};
 use crate::types::NO_LEADER;
@@ -68,5 +69,39 @@ impl<P: Ord + Clone> Controller<P> {
             state,
             expected_version,
         }])
+    }
+
+    /// Kafka's auto leader rebalance (`auto.leader.rebalance.enable`, run
+    /// every `leader.imbalance.check.interval.seconds`): a live broker
+    /// whose preferred partitions (those it is first replica of, not being
+    /// reassigned) are led elsewhere in more than `imbalance_percentage`
+    /// percent of cases takes back every one it is in sync for.
+    pub fn rebalance_leaders(&mut self, imbalance_percentage: u32) -> Vec<ControllerCommand<P>> {
+        let mut elections = Vec::new();
+        for &broker in &self.live {
+            if self.shutting_down.contains(&broker) {
+                continue;
+            }
+            let preferred: Vec<(&P, &crate::types::PartitionRecord)> = self
+                .partitions
+                .iter()
+                .filter(|(p, r)| r.replicas.first() == Some(&broker) && !self.reassigning.contains_key(*p))
+                .collect();
+            let elsewhere: Vec<&(&P, &crate::types::PartitionRecord)> =
+                preferred.iter().filter(|(_, r)| r.state.leader != broker).collect();
+            if elsewhere.len() * 100 <= preferred.len() * imbalance_percentage as usize {
+                continue;
+            }
+            elections.extend(
+                elsewhere
+                    .into_iter()
+                    .filter(|(p, r)| r.state.isr.contains(&broker) && r.version >= 0 && !self.in_flight.contains(*p))
+                    .map(|(p, _)| (*p).clone()),
+            );
+        }
+        elections
+            .iter()
+            .flat_map(|p| self.elect(p, ElectionKind::Preferred).unwrap_or_default())
+            .collect()
     }
 }

@@ -118,8 +118,9 @@ pub fn elect_leader(replicas: &[BrokerId], isr: &[BrokerId], live: &BTreeSet<Bro
 /// The controller's state machine. It reconciles every partition with the
 /// live brokers: a partition whose leader died gets a new one from its ISR
 /// (or goes offline, keeping its ISR so a returning member can lead
-/// again), dead brokers leave ISRs, and the preferred replica takes the
-/// lead back once it is in sync. A broker in controlled shutdown leads
+/// again), dead brokers leave ISRs, and preferred replicas lead again when
+/// a broker's share of them led elsewhere grows too large (Kafka's auto
+/// leader rebalance, run periodically). A broker in controlled shutdown leads
 /// nothing it can hand to another in-sync replica and leaves the ISRs it
 /// follows in. Each change bumps the leader epoch, is written to
 /// coordination, and only then sent to the brokers. One write per
@@ -352,18 +353,15 @@ impl<P: Ord + Clone> Controller<P> {
     }
 
     /// The change a partition needs, if any: a lost leader or ISR member
-    /// first, then a reassignment's next step, then the preferred leader.
+    /// first, then a reassignment's next step. (Leadership goes back to
+    /// preferred replicas only by [`Controller::rebalance_leaders`] or an
+    /// election asked for, as in Kafka.)
     fn next_state(&mut self, partition: &P, record: &PartitionRecord) -> Option<LeaderAndIsr> {
         if let Some(next) = self.repair(record) {
             return Some(next);
         }
         if self.reassigning.contains_key(partition) {
             return self.reassignment_step(partition, record);
-        }
-        let current = &record.state;
-        let preferred = *record.replicas.first()?;
-        if preferred != current.leader && self.may_lead(preferred) && current.isr.contains(&preferred) {
-            return Some(self.next(current, preferred, current.isr.clone()));
         }
         None
     }

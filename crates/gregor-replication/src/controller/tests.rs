@@ -125,18 +125,38 @@ fn last_isr_member_lost_goes_offline_and_comes_back_with_it() {
 }
 
 #[test]
-fn preferred_replica_leads_again_once_in_sync() {
+fn preferred_replicas_lead_again_when_a_broker_is_short_of_its_share() {
     let mut c = Controller::new(1, [2, 3], BTreeMap::from([(0u32, record(2, 3, &[2, 3]))]), false);
-    assert!(writes(&c.broker_up(1)).is_empty(), "not in the ISR yet");
+    assert!(writes(&c.broker_up(1)).is_empty(), "no election on return");
+    assert!(c.rebalance_leaders(10).is_empty(), "not in the ISR yet");
     let caught_up = LeaderAndIsr {
         leader: 2,
         leader_epoch: 3,
         isr: vec![2, 3, 1],
         controller_epoch: 1,
     };
-    let out = c.state_observed(&0, caught_up, 5);
+    assert!(
+        writes(&c.state_observed(&0, caught_up, 5)).is_empty(),
+        "not before the rebalance"
+    );
+    let out = c.rebalance_leaders(10);
     let (_, moved, v) = writes(&out)[0].clone();
     assert_eq!((moved.leader, moved.leader_epoch, v), (1, 4, 5));
+    c.state_written(&0, moved, 6);
+    assert!(c.rebalance_leaders(10).is_empty(), "balanced");
+}
+
+#[test]
+fn a_small_imbalance_is_tolerated() {
+    // Broker 1 is preferred for 20 partitions and leads 19 (5% elsewhere).
+    let mut partitions = BTreeMap::new();
+    for p in 0..20u32 {
+        let leader = if p == 0 { 2 } else { 1 };
+        partitions.insert(p, record(leader, 3, &[1, 2, 3]));
+    }
+    let mut c = Controller::new(1, [1, 2, 3], partitions, false);
+    assert!(c.rebalance_leaders(10).is_empty());
+    assert_eq!(writes(&c.rebalance_leaders(4)).len(), 1);
 }
 
 #[test]

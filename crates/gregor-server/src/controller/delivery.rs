@@ -13,10 +13,30 @@ use tokio::sync::mpsc;
 
 use super::requests::{BrokerRequest, LEADER_AND_ISR_VERSION, STOP_REPLICA_VERSION, UPDATE_METADATA_VERSION};
 
+/// A request on its way, and what to do once the broker accepted it.
+pub(super) struct Outgoing {
+    /// The request.
+    pub(super) request: BrokerRequest,
+    /// Called when the broker answered without error.
+    pub(super) accepted: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Outgoing {
+    /// The broker answered with `code`.
+    fn answered(self, code: i16) {
+        if code == 0 {
+            if let Some(accepted) = self.accepted {
+                accepted();
+            }
+        }
+    }
+}
+
 /// Hands requests to this broker's own handlers, in order.
-pub(super) async fn deliver_locally(broker: Arc<Broker>, mut requests: mpsc::UnboundedReceiver<BrokerRequest>) {
-    while let Some(request) = requests.recv().await {
+pub(super) async fn deliver_locally(broker: Arc<Broker>, mut requests: mpsc::UnboundedReceiver<Outgoing>) {
+    while let Some(outgoing) = requests.recv().await {
         let broker = broker.clone();
+        let request = outgoing.request.clone();
         let handled = tokio::task::spawn_blocking(move || match request {
             BrokerRequest::LeaderAndIsr(r) => api::leader_and_isr::handle(&broker, r).error_code,
             BrokerRequest::UpdateMetadata(r) => api::update_metadata::handle(&broker, r).error_code,
@@ -27,6 +47,7 @@ pub(super) async fn deliver_locally(broker: Arc<Broker>, mut requests: mpsc::Unb
             if code != 0 {
                 tracing::warn!(code, "this broker refused a controller request");
             }
+            outgoing.answered(code);
         }
     }
 }
@@ -37,10 +58,11 @@ pub(super) async fn deliver_remotely(
     id: i32,
     address: String,
     local: i32,
-    mut requests: mpsc::UnboundedReceiver<BrokerRequest>,
+    mut requests: mpsc::UnboundedReceiver<Outgoing>,
 ) {
     let mut connection: Option<gregor_client::Connection> = None;
-    while let Some(request) = requests.recv().await {
+    while let Some(outgoing) = requests.recv().await {
+        let request = &outgoing.request;
         loop {
             if requests.is_closed() && connection.is_none() {
                 // The broker left while we could not reach it.
@@ -58,10 +80,12 @@ pub(super) async fn deliver_remotely(
                 }
             }
             let Some(conn) = connection.as_mut() else { continue };
-            match call(conn, &request).await {
-                Ok(0) => break,
+            match call(conn, request).await {
                 Ok(code) => {
-                    tracing::warn!(broker = id, code, "the broker refused a controller request");
+                    if code != 0 {
+                        tracing::warn!(broker = id, code, "the broker refused a controller request");
+                    }
+                    outgoing.answered(code);
                     break;
                 }
                 Err(e) => {

@@ -38,15 +38,43 @@ type TopicsFound = (
     Vec<(TopicPartition, Reassignment)>,
 );
 
+/// Longer than any interval that matters (tokio's timer caps durations).
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// How often the controller re-reads topics even without a watch firing
 /// (partition counts grown by CreatePartitions change a topic's data).
 const RESCAN: Duration = Duration::from_secs(2);
+
+/// What the controller is configured to do.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// `unclean.leader.election.enable`.
+    pub unclean: bool,
+    /// Kafka's auto leader rebalance: how often, and the imbalance (in
+    /// percent of a broker's preferred partitions) that triggers it.
+    pub rebalance: Option<(Duration, u32)>,
+}
+
+impl Settings {
+    /// The settings a broker's configuration gives.
+    pub fn of(config: &crate::config::ServerConfig) -> Self {
+        Self {
+            unclean: config.unclean_leader_election_enable,
+            rebalance: config.auto_leader_rebalance_enable.then(|| {
+                (
+                    Duration::from_secs(config.leader_imbalance_check_interval_seconds.max(1)),
+                    config.leader_imbalance_per_broker_percentage,
+                )
+            }),
+        }
+    }
+}
 
 /// The controller election loop; stops when `stop` turns true.
 pub fn spawn(
     coordinator: Arc<dyn Coordinator>,
     broker: Arc<Broker>,
-    unclean: bool,
+    settings: Settings,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -59,7 +87,7 @@ pub fn spawn(
             match meta.try_become_controller(id).await {
                 Ok(Some(epoch)) => {
                     tracing::info!(epoch, "this broker is the controller");
-                    let active = ActiveController::new(coordinator.clone(), broker.clone(), epoch, unclean);
+                    let active = ActiveController::new(coordinator.clone(), broker.clone(), epoch, settings);
                     tokio::select! {
                         outcome = active.run() => match outcome {
                             Ok(()) => tracing::info!("no longer the controller"),
@@ -112,20 +140,20 @@ struct ActiveController {
     broker: Arc<Broker>,
     epoch: i32,
     epoch_version: i32,
-    unclean: bool,
+    settings: Settings,
     registrations: BTreeMap<i32, BrokerRegistration>,
-    channels: BTreeMap<i32, mpsc::UnboundedSender<BrokerRequest>>,
+    channels: BTreeMap<i32, mpsc::UnboundedSender<delivery::Outgoing>>,
     topics: BTreeMap<String, usize>,
 }
 
 impl ActiveController {
-    fn new(coordinator: Arc<dyn Coordinator>, broker: Arc<Broker>, epoch: i32, unclean: bool) -> Self {
+    fn new(coordinator: Arc<dyn Coordinator>, broker: Arc<Broker>, epoch: i32, settings: Settings) -> Self {
         Self {
             coordinator,
             broker,
             epoch,
             epoch_version: -1,
-            unclean,
+            settings,
             registrations: BTreeMap::new(),
             channels: BTreeMap::new(),
             topics: BTreeMap::new(),
@@ -154,7 +182,8 @@ impl ActiveController {
         self.registrations = self.meta().brokers().await?;
         let _ = ids;
         let (known, assignments, reassignments) = self.read_topics().await?;
-        let mut controller = Controller::new(self.epoch, self.registrations.keys().copied(), known, self.unclean);
+        let unclean = self.settings.unclean;
+        let mut controller = Controller::new(self.epoch, self.registrations.keys().copied(), known, unclean);
         for (tp, reassignment) in reassignments {
             tracing::info!(partition = %tp, ?reassignment, "resuming a reassignment");
             controller.resume_reassignment(tp, reassignment);
@@ -174,6 +203,11 @@ impl ActiveController {
         self.zk_reassignments(&mut controller).await?;
         let mut session = self.coordinator.session_state();
         let mut rescan = tokio::time::interval(RESCAN);
+        let (rebalance_every, imbalance) = self.settings.rebalance.unwrap_or((Duration::MAX, 0));
+        let mut rebalance = tokio::time::interval_at(
+            tokio::time::Instant::now() + rebalance_every.min(YEAR),
+            rebalance_every.min(YEAR),
+        );
         let mut inbox = self.broker.controller_inbox().open();
         let _inbox_closer = InboxCloser(self.broker.clone());
         loop {
@@ -197,6 +231,13 @@ impl ActiveController {
                 _ = rescan.tick() => {
                     self.topics_changed(&mut controller).await?;
                     self.zk_reassignments(&mut controller).await?;
+                }
+                _ = rebalance.tick(), if self.settings.rebalance.is_some() => {
+                    let commands = controller.rebalance_leaders(imbalance);
+                    if !commands.is_empty() {
+                        tracing::info!(elections = commands.len(), "auto leader rebalance");
+                    }
+                    self.execute(&mut controller, commands).await?;
                 }
                 _ = &mut isr_watch => {
                     let (_, w) = self.coordinator.children_and_watch(ISR_CHANGE_NOTIFICATION).await?;
@@ -511,8 +552,14 @@ impl ActiveController {
     }
 
     fn send(&mut self, broker: i32, request: BrokerRequest) {
+        self.send_then(broker, request, None);
+    }
+
+    /// Sends `request`; `accepted` runs once the broker answered it
+    /// without error.
+    fn send_then(&mut self, broker: i32, request: BrokerRequest, accepted: Option<Box<dyn FnOnce() + Send>>) {
         if let Some(channel) = self.channels.get(&broker) {
-            let _ = channel.send(request);
+            let _ = channel.send(delivery::Outgoing { request, accepted });
         }
     }
 
