@@ -64,7 +64,14 @@ def test_zookeeper_holds_the_broker_and_its_topics(tmp_path, zookeeper):
         assert json.loads(zk.get("/brokers/topics/zk-t")[0])["topic_id"] == assignment["topic_id"]
 
         admin.delete_topics(["zk-t"])["zk-t"].result(30)
+        # As in Kafka, the answer comes once the topic is gone for clients;
+        # its nodes go (with the /admin/delete_topics marker) once every
+        # replica is deleted, a moment later.
+        deadline = time.time() + 10
+        while zk.exists("/brokers/topics/zk-t") is not None and time.time() < deadline:
+            time.sleep(0.05)
         assert zk.exists("/brokers/topics/zk-t") is None
+        assert zk.exists("/admin/delete_topics/zk-t") is None
         assert zk.exists("/config/topics/zk-t") is None
         broker.stop()
     finally:

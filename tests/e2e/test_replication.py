@@ -203,13 +203,29 @@ def test_a_topic_deleted_while_a_replica_is_down_stays_deleted(embedded_cluster)
     while any(os.path.exists(d) for d in live_dirs) and time.time() < deadline:
         time.sleep(0.1)
     assert not any(os.path.exists(d) for d in live_dirs), "live replicas kept their logs"
+    assert TOPIC not in admin.list_topics(timeout=10).topics
+    # Kafka's /admin/delete_topics marker stays until the replica that was
+    # down deletes too: the name is not free yet.
+    again = admin.create_topics([NewTopic(TOPIC, 1, 2)])[TOPIC]
+    with pytest.raises(Exception, match="TOPIC_ALREADY_EXISTS"):
+        again.result(30)
     down.start()
-    time.sleep(3)
+    down_dir = os.path.join(down.data_dir, "logs", f"{TOPIC}-0")
+    deadline = time.time() + 30
+    while os.path.exists(down_dir) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(down_dir), "the returning replica kept its log"
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     assert TOPIC not in admin.list_topics(timeout=10).topics, "the deleted topic came back"
-    logs = os.listdir(os.path.join(down.data_dir, "logs"))
-    assert f"{TOPIC}-0" not in logs
-    assert any(d.startswith(f"{TOPIC}-0.") and d.endswith("-stray") for d in logs), logs
+    # Deleted everywhere: the name is free again, for a new, empty topic.
+    deadline = time.time() + 30
+    while True:
+        try:
+            admin.create_topics([NewTopic(TOPIC, 1, 3)])[TOPIC].result(30)
+            break
+        except Exception:
+            assert time.time() < deadline, "the topic's nodes were not removed"
+            time.sleep(0.2)
 
 
 def java_hash(s):

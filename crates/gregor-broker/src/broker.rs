@@ -197,11 +197,11 @@ impl Broker {
         self.topics.apply_overrides(name, overrides)
     }
 
-    /// Deletes a topic: from the catalog, then its local logs.
+    /// Asks for a topic's deletion; the controller carries it out (every
+    /// broker forgets it, see [`Broker::forget_topic`]).
     pub fn delete_topic(&self, name: &str) -> Result<(), ResponseError> {
-        let topic = self.topics.delete(name)?;
-        self.delete_local_partitions(name, topic.partitions)?;
-        tracing::info!(topic = name, "deleted topic");
+        self.topics.request_deletion(name)?;
+        tracing::info!(topic = name, "topic deletion asked");
         Ok(())
     }
 

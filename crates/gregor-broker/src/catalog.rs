@@ -50,7 +50,7 @@ pub trait ClusterCatalog: Send + Sync {
     }
     /// Records a topic's grown partition count.
     fn update(&self, name: &str, topic: &Topic) -> Result<(), CatalogError>;
-    /// Forgets a topic.
+    /// Marks a topic for deletion (the controller deletes it).
     fn delete(&self, name: &str) -> Result<(), CatalogError>;
     /// Records a topic's new config overrides (every broker learns them).
     fn set_config(&self, name: &str, overrides: &BTreeMap<String, String>) -> Result<(), CatalogError>;

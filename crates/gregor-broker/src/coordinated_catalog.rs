@@ -92,7 +92,13 @@ impl ClusterCatalog for CoordinatedCatalog {
         self.runtime.block_on(async {
             let meta = self.meta();
             let mut topics = BTreeMap::new();
+            // Topics marked for deletion are gone for clients already (as
+            // in Kafka's metadata cache), while their nodes remain.
+            let doomed = meta.topics_marked_for_deletion().await.map_err(unavailable)?;
             for name in meta.topics().await.map_err(unavailable)? {
+                if doomed.contains(&name) {
+                    continue;
+                }
                 let assignment = meta.topic_assignment(&name).await.map_err(unavailable)?;
                 let overrides = match meta.topic_config(&name).await {
                     Ok(config) => config.config,
@@ -171,7 +177,7 @@ impl ClusterCatalog for CoordinatedCatalog {
 
     fn delete(&self, name: &str) -> Result<(), CatalogError> {
         self.runtime
-            .block_on(self.meta().delete_topic(name))
+            .block_on(self.meta().request_topic_deletion(name))
             .map_err(unavailable)
     }
 

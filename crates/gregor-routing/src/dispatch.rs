@@ -96,7 +96,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             let created = api::create_topics::handle(broker, r);
             Outcome::Delayed(Box::pin(async move { respond(created.await, version) }))
         }
-        Request::DeleteTopics(r) => respond(api::delete_topics::handle(broker, r), version),
+        Request::DeleteTopics(r) => {
+            let deleted = api::delete_topics::handle(broker, r);
+            Outcome::Delayed(Box::pin(async move { respond(deleted.await, version) }))
+        }
         Request::InitProducerId(r) => {
             off_handler(broker, version, move |b| api::init_producer_id::handle(b, r, version))
         }

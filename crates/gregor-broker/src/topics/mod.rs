@@ -242,18 +242,17 @@ impl Topics {
         Ok(())
     }
 
-    /// Deletes a topic from the catalog and forgets it; returns it (the
-    /// caller deletes its logs).
-    pub fn delete(&self, name: &str) -> Result<Topic, ResponseError> {
-        let mut known = self.known.write();
-        if !known.contains_key(name) {
+    /// Asks the catalog to delete a topic (Kafka's
+    /// `/admin/delete_topics/<t>`): the controller has every broker forget
+    /// it and delete its logs ([`Topics::forget`]).
+    pub fn request_deletion(&self, name: &str) -> Result<(), ResponseError> {
+        if !self.known.read().contains_key(name) {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
         self.catalog.delete(name).map_err(|e| {
-            tracing::warn!(topic = name, "deleting the topic from the catalog failed: {e}");
+            tracing::warn!(topic = name, "asking for the topic's deletion failed: {e}");
             catalog_refusal(e).0
-        })?;
-        known.remove(name).ok_or(ResponseError::UnknownTopicOrPartition)
+        })
     }
 
     /// Forgets a topic deleted elsewhere; returns how many partitions its

@@ -666,6 +666,15 @@ impl<'a> KafkaMetadata<'a> {
         }
     }
 
+    /// The topics marked for deletion (`/admin/delete_topics/<t>`).
+    pub async fn topics_marked_for_deletion(&self) -> Result<Vec<String>> {
+        match self.coord.children(DELETE_TOPICS).await {
+            Ok(topics) => Ok(topics),
+            Err(CoordError::NoNode(_)) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Requests deletion of a topic (`/admin/delete_topics/<t>`).
     pub async fn request_topic_deletion(&self, topic: &str) -> Result<()> {
         match self

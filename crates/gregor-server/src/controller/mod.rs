@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gregor_broker::{Broker, ShutdownAsk};
 use gregor_coord::kafka::{
-    BrokerRegistration, KafkaMetadata, CONTROLLER, ISR_CHANGE_NOTIFICATION, REASSIGN_PARTITIONS, TOPICS,
+    BrokerRegistration, KafkaMetadata, CONTROLLER, DELETE_TOPICS, ISR_CHANGE_NOTIFICATION, REASSIGN_PARTITIONS, TOPICS,
 };
 use gregor_coord::{CoordError, Coordinator, SessionState};
 use gregor_log::TopicPartition;
@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, watch};
 use crate::coordination::{from_recorded, to_recorded};
 
 mod admin;
+mod deletion;
 mod delivery;
 mod requests;
 
@@ -144,6 +145,13 @@ struct ActiveController {
     registrations: BTreeMap<i32, BrokerRegistration>,
     channels: BTreeMap<i32, mpsc::UnboundedSender<delivery::Outgoing>>,
     topics: BTreeMap<String, usize>,
+    /// Topics being deleted.
+    deleting: BTreeMap<String, deletion::Deletion>,
+    /// Brokers' confirmations that they deleted a topic's replicas.
+    deleted: (
+        mpsc::UnboundedSender<(String, i32)>,
+        mpsc::UnboundedReceiver<(String, i32)>,
+    ),
 }
 
 impl ActiveController {
@@ -157,6 +165,8 @@ impl ActiveController {
             registrations: BTreeMap::new(),
             channels: BTreeMap::new(),
             topics: BTreeMap::new(),
+            deleting: BTreeMap::new(),
+            deleted: mpsc::unbounded_channel(),
         }
     }
 
@@ -201,6 +211,8 @@ impl ActiveController {
         let (_, mut office_watch) = self.coordinator.exists_and_watch(CONTROLLER).await?;
         let (_, mut reassign_watch) = self.coordinator.exists_and_watch(REASSIGN_PARTITIONS).await?;
         self.zk_reassignments(&mut controller).await?;
+        let (_, mut deletions_watch) = self.coordinator.children_and_watch(DELETE_TOPICS).await?;
+        self.deletions_requested(&mut controller).await?;
         let mut session = self.coordinator.session_state();
         let mut rescan = tokio::time::interval(RESCAN);
         let (rebalance_every, imbalance) = self.settings.rebalance.unwrap_or((Duration::MAX, 0));
@@ -213,6 +225,12 @@ impl ActiveController {
         loop {
             tokio::select! {
                 Some(ask) = inbox.recv() => self.serve(&mut controller, ask).await?,
+                Some((topic, broker)) = self.deleted.1.recv() => self.replicas_deleted(topic, broker).await?,
+                _ = &mut deletions_watch => {
+                    let (_, w) = self.coordinator.children_and_watch(DELETE_TOPICS).await?;
+                    deletions_watch = w;
+                    self.deletions_requested(&mut controller).await?;
+                }
                 _ = &mut reassign_watch => {
                     let (_, w) = self.coordinator.exists_and_watch(REASSIGN_PARTITIONS).await?;
                     reassign_watch = w;
@@ -231,6 +249,7 @@ impl ActiveController {
                 _ = rescan.tick() => {
                     self.topics_changed(&mut controller).await?;
                     self.zk_reassignments(&mut controller).await?;
+                    self.deletions_requested(&mut controller).await?;
                 }
                 _ = rebalance.tick(), if self.settings.rebalance.is_some() => {
                     let commands = controller.rebalance_leaders(imbalance);
@@ -336,6 +355,8 @@ impl ActiveController {
             tracing::info!(broker = joined, "broker joined");
             commands.extend(controller.broker_up(*joined));
         }
+        let joined: Vec<i32> = after.difference(&before).chain(&bounced).copied().collect();
+        self.resume_deletions(&joined);
         self.execute(controller, commands).await
     }
 
@@ -344,7 +365,7 @@ impl ActiveController {
         let (_, assignments, _) = self.read_topics().await?;
         let mut commands = Vec::new();
         for (tp, replicas) in assignments {
-            if !controller.partitions().contains_key(&tp) {
+            if !controller.partitions().contains_key(&tp) && !self.is_deleting(&tp.topic) {
                 tracing::info!(partition = %tp, ?replicas, "new partition");
                 commands.extend(controller.partition_added(tp, replicas));
             }
