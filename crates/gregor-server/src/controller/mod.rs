@@ -39,6 +39,10 @@ type TopicsFound = (
     Vec<(TopicPartition, Reassignment)>,
 );
 
+/// A broker's confirmation that it deleted a topic's replicas: (topic,
+/// broker).
+type ReplicasDeleted = (String, i32);
+
 /// Longer than any interval that matters (tokio's timer caps durations).
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -149,8 +153,8 @@ struct ActiveController {
     deleting: BTreeMap<String, deletion::Deletion>,
     /// Brokers' confirmations that they deleted a topic's replicas.
     deleted: (
-        mpsc::UnboundedSender<(String, i32)>,
-        mpsc::UnboundedReceiver<(String, i32)>,
+        mpsc::UnboundedSender<ReplicasDeleted>,
+        mpsc::UnboundedReceiver<ReplicasDeleted>,
     ),
 }
 
