@@ -117,7 +117,7 @@ pub async fn run(args: PartitionsArgs) -> anyhow::Result<()> {
     match args.action {
         PartitionsAction::Reassign(r) => reassign::run(&mut admin, r, args.json).await,
         PartitionsAction::ListReassignments => {
-            let ongoing = admin.list_reassignments(None).await.context("listing reassignments")?;
+            let ongoing = admin.list_reassignments(None).await.context("listing reassignments (ListPartitionReassignments)")?;
             if args.json {
                 let list: Vec<_> = ongoing
                     .iter()
@@ -150,7 +150,7 @@ async fn elect(admin: &mut PartitionAdmin, args: ElectArgs, as_json: bool) -> an
     let answers = admin
         .elect_leaders(election, partitions.as_deref())
         .await
-        .context("electing leaders")?;
+        .context("electing leaders (ElectLeaders)")?;
     let names = |code: fn(i16) -> bool| {
         answers
             .iter()

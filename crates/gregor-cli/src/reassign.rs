@@ -227,7 +227,7 @@ async fn execute(
     additional: bool,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let ongoing = admin.list_reassignments(None).await.context("listing reassignments")?;
+    let ongoing = admin.list_reassignments(None).await.context("listing reassignments (ListPartitionReassignments)")?;
     if !additional && !ongoing.is_empty() {
         bail!(CANNOT_EXECUTE_BECAUSE_OF_EXISTING);
     }
@@ -289,7 +289,7 @@ async fn execute(
     let answers = admin
         .alter_reassignments(&changes)
         .await
-        .context("starting the reassignment")?;
+        .context("starting the reassignment (AlterPartitionReassignments)")?;
     let errors: Vec<String> = answers
         .iter()
         .filter_map(|a| a.error().map(|e| format!("{}: {e}", a.partition)))
@@ -336,7 +336,7 @@ pub fn ongoing_text(ongoing: &[OngoingReassignment]) -> String {
 }
 
 async fn verify(admin: &mut PartitionAdmin, targets: &Assignment, preserve: bool, as_json: bool) -> anyhow::Result<()> {
-    let ongoing = admin.list_reassignments(None).await.context("listing reassignments")?;
+    let ongoing = admin.list_reassignments(None).await.context("listing reassignments (ListPartitionReassignments)")?;
     let moving: BTreeMap<&TopicPartition, &OngoingReassignment> = ongoing.iter().map(|r| (&r.partition, r)).collect();
     let topics: BTreeSet<&str> = targets.iter().map(|(tp, _)| tp.topic.as_str()).collect();
     let current: BTreeMap<TopicPartition, Vec<i32>> = current_assignment(admin, &topics.iter().copied().collect::<Vec<_>>())
@@ -389,7 +389,7 @@ async fn cancel(admin: &mut PartitionAdmin, targets: &Assignment, preserve: bool
     let active: Vec<TopicPartition> = admin
         .list_reassignments(Some(&partitions))
         .await
-        .context("listing reassignments")?
+        .context("listing reassignments (ListPartitionReassignments)")?
         .into_iter()
         .map(|r| r.partition)
         .collect();
@@ -402,7 +402,7 @@ async fn cancel(admin: &mut PartitionAdmin, targets: &Assignment, preserve: bool
         let answers = admin
             .alter_reassignments(&changes)
             .await
-            .context("cancelling the reassignment")?;
+            .context("cancelling the reassignment (AlterPartitionReassignments)")?;
         let errors: Vec<String> = answers
             .iter()
             .filter_map(|a| a.error().map(|e| format!("{}: {e}", a.partition)))

@@ -298,6 +298,7 @@ impl PartitionAdmin {
         let mut request = ElectLeadersRequest::default();
         request.election_type = election.code();
         request.timeout_ms = TIMEOUT_MS;
+        // `None` (every partition) is set explicitly: the default is none.
         request.topic_partitions = partitions.map(|ps| {
             let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
             for tp in ps {
@@ -417,6 +418,7 @@ impl PartitionAdmin {
         topics: Option<&[String]>,
     ) -> Result<Vec<LogDir>, ClientError> {
         let mut request = DescribeLogDirsRequest::default();
+        request.topics = None; // every topic (the default is none)
         if let Some(names) = topics {
             // DescribeLogDirs asks for partitions by number: the topics'
             // partition counts come from Metadata.
