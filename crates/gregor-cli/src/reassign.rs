@@ -116,6 +116,9 @@ pub fn propose(
     for (topic, mut partitions) in by_topic {
         partitions.sort_by_key(|(tp, _)| tp.partition);
         let factor = partitions[0].1.len();
+        if factor == 0 {
+            bail!("topic {topic}: partition {} has no replicas", partitions[0].0.partition);
+        }
         let factor = u16::try_from(factor).with_context(|| format!("topic {topic}: {factor} replicas"))?;
         let start = random(brokers.len());
         let shift = random(brokers.len());
