@@ -42,7 +42,7 @@ def write(tmp_path, name, value):
 
 def create(bootstrap, topic, partitions=1, assignment=None):
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    new = (NewTopic(topic, replica_assignment=assignment) if assignment
+    new = (NewTopic(topic, len(assignment), replica_assignment=assignment) if assignment
            else NewTopic(topic, num_partitions=partitions, replication_factor=1))
     admin.create_topics([new])[topic].result(30)
     deadline = time.time() + 30
@@ -316,11 +316,11 @@ def test_reassign_generate_execute_verify_cancel(two_brokers, tmp_path):
         {"topic": "led", "partition": 0, "replicas": [0, 1]}]})
     gregor("partitions", bootstrap, "reassign", "--execute", "--reassignment-json-file", reorder)
     poll(lambda: replicas(bootstrap, "led")[0][0] == [0, 1], "the reorder")
-    if replicas(bootstrap, "led")[0][1] == 1:
-        out = gregor("partitions", bootstrap, "elect-leaders", "--election-type", "preferred", "--topic", "led",
-                     "--partition", "0").stdout
-        assert out == "Successfully completed leader election (PREFERRED) for partitions led-0\n", out
-    poll(lambda: replicas(bootstrap, "led")[0][1] == 0, "the preferred leader")
+    assert replicas(bootstrap, "led")[0] == ([0, 1], 1)
+    out = gregor("partitions", bootstrap, "elect-leaders", "--election-type", "preferred", "--topic", "led",
+                 "--partition", "0").stdout
+    assert out == "Successfully completed leader election (PREFERRED) for partitions led-0\n", out
+    poll(lambda: replicas(bootstrap, "led")[0] == ([0, 1], 0), "the preferred leader")
 
 
 def test_elect_leaders_answers_like_kafka_leader_election(two_brokers, tmp_path):
