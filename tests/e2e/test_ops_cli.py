@@ -44,7 +44,7 @@ def create(bootstrap, topic, partitions=1, assignment=None):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     new = (NewTopic(topic, len(assignment), replica_assignment=assignment) if assignment
            else NewTopic(topic, num_partitions=partitions, replication_factor=1))
-    admin.create_topics([new])[topic].result(30)
+    admin.create_topics([new])[topic].result(60)
     deadline = time.time() + 30
     while time.time() < deadline:
         t = admin.list_topics(topic, timeout=10).topics.get(topic)

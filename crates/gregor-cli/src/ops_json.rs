@@ -130,7 +130,10 @@ pub fn parse_topics_to_move(text: &str) -> anyhow::Result<Vec<String>> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let twice = duplicates(topics.iter().cloned());
     if !twice.is_empty() {
-        bail!("List of topics to reassign contains duplicate entries: {}", twice.join(","));
+        bail!(
+            "List of topics to reassign contains duplicate entries: {}",
+            twice.join(",")
+        );
     }
     if topics.is_empty() {
         bail!("no topics to move: the file lists none");
@@ -186,7 +189,10 @@ pub fn parse_reassignment(text: &str) -> anyhow::Result<Vec<PlannedPartition>> {
     }
     let twice = duplicates(planned.iter().map(|p| p.partition.clone()));
     if !twice.is_empty() {
-        bail!("Partition reassignment contains duplicate topic partitions: {}", joined(&twice));
+        bail!(
+            "Partition reassignment contains duplicate topic partitions: {}",
+            joined(&twice)
+        );
     }
     let repeated: Vec<String> = planned
         .iter()
@@ -243,7 +249,10 @@ pub fn parse_election_partitions(text: &str) -> anyhow::Result<Vec<TopicPartitio
         .collect::<anyhow::Result<Vec<_>>>()?;
     let twice = duplicates(partitions.iter().cloned());
     if !twice.is_empty() {
-        bail!("Replica election data contains duplicate partitions: {}", joined(&twice));
+        bail!(
+            "Replica election data contains duplicate partitions: {}",
+            joined(&twice)
+        );
     }
     Ok(partitions)
 }
@@ -272,7 +281,10 @@ pub fn parse_offsets(text: &str) -> anyhow::Result<Vec<(TopicPartition, i64)>> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let twice = duplicates(offsets.iter().map(|(tp, _)| tp.clone()));
     if !twice.is_empty() {
-        bail!("Offset json file contains duplicate topic partitions: {}", joined(&twice));
+        bail!(
+            "Offset json file contains duplicate topic partitions: {}",
+            joined(&twice)
+        );
     }
     Ok(offsets)
 }
@@ -313,19 +325,43 @@ mod tests {
         let cases = [
             ("not json", "not valid JSON"),
             ("[]", "expected a JSON object"),
-            (r#"{"version":2,"partitions":[]}"#, "not supported version field value 2"),
+            (
+                r#"{"version":2,"partitions":[]}"#,
+                "not supported version field value 2",
+            ),
             (r#"{"partitions":{}}"#, "\"partitions\": expected an array"),
-            (r#"{"partitions":[{"partition":0,"replicas":[1]}]}"#, "partitions[0]: missing \"topic\""),
-            (r#"{"partitions":[{"topic":"t","partition":"0","replicas":[1]}]}"#, "partitions[0].partition"),
-            (r#"{"partitions":[{"topic":"t","partition":0}]}"#, "missing \"replicas\""),
-            (r#"{"partitions":[{"topic":"t","partition":0,"replicas":["x"]}]}"#, "is not a broker id"),
-            (r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1],"log_dirs":["a","b"]}]}"#, "Size of replicas list"),
+            (
+                r#"{"partitions":[{"partition":0,"replicas":[1]}]}"#,
+                "partitions[0]: missing \"topic\"",
+            ),
+            (
+                r#"{"partitions":[{"topic":"t","partition":"0","replicas":[1]}]}"#,
+                "partitions[0].partition",
+            ),
+            (
+                r#"{"partitions":[{"topic":"t","partition":0}]}"#,
+                "missing \"replicas\"",
+            ),
+            (
+                r#"{"partitions":[{"topic":"t","partition":0,"replicas":["x"]}]}"#,
+                "is not a broker id",
+            ),
+            (
+                r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1],"log_dirs":["a","b"]}]}"#,
+                "Size of replicas list",
+            ),
             (
                 r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1]},{"topic":"t","partition":0,"replicas":[2]}]}"#,
                 "duplicate topic partitions: t-0",
             ),
-            (r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1,1]}]}"#, "t-0 contains multiple entries for 1"),
-            (r#"{"partitions":[{"topic":"t","partition":-1,"replicas":[1]}]}"#, "is not a partition number"),
+            (
+                r#"{"partitions":[{"topic":"t","partition":0,"replicas":[1,1]}]}"#,
+                "t-0 contains multiple entries for 1",
+            ),
+            (
+                r#"{"partitions":[{"topic":"t","partition":-1,"replicas":[1]}]}"#,
+                "is not a partition number",
+            ),
         ];
         for (text, expected) in cases {
             let error = format!("{:#}", parse_reassignment(text).unwrap_err());
@@ -350,12 +386,17 @@ mod tests {
 
     #[test]
     fn election_partitions() {
-        let got = parse_election_partitions(r#"{"partitions":[{"topic":"a","partition":1},{"topic":"b","partition":0}]}"#)
-            .unwrap();
+        let got =
+            parse_election_partitions(r#"{"partitions":[{"topic":"a","partition":1},{"topic":"b","partition":0}]}"#)
+                .unwrap();
         assert_eq!(got, vec![tp("a", 1), tp("b", 0)]);
-        assert!(parse_election_partitions("{}").unwrap_err().to_string().contains("missing \"partitions\""));
-        let dup = parse_election_partitions(r#"{"partitions":[{"topic":"a","partition":1},{"topic":"a","partition":1}]}"#)
-            .unwrap_err();
+        assert!(parse_election_partitions("{}")
+            .unwrap_err()
+            .to_string()
+            .contains("missing \"partitions\""));
+        let dup =
+            parse_election_partitions(r#"{"partitions":[{"topic":"a","partition":1},{"topic":"a","partition":1}]}"#)
+                .unwrap_err();
         assert!(dup.to_string().contains("duplicate partitions: a-1"), "{dup}");
     }
 
@@ -370,9 +411,10 @@ mod tests {
             .to_string()
             .contains("missing \"offset\""));
         assert!(parse_offsets(r#"{"partitions":[{"topic":"a","partition":0,"offset":-7}]}"#).is_err());
-        let dup =
-            parse_offsets(r#"{"partitions":[{"topic":"a","partition":0,"offset":1},{"topic":"a","partition":0,"offset":2}]}"#)
-                .unwrap_err();
+        let dup = parse_offsets(
+            r#"{"partitions":[{"topic":"a","partition":0,"offset":1},{"topic":"a","partition":0,"offset":2}]}"#,
+        )
+        .unwrap_err();
         assert!(dup.to_string().contains("duplicate topic partitions: a-0"), "{dup}");
     }
 
@@ -434,8 +476,7 @@ mod tests {
             ];
             prop_oneof![
                 proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                proptest::collection::btree_map(key, inner, 0..5)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+                proptest::collection::btree_map(key, inner, 0..5).prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }

@@ -117,7 +117,10 @@ pub async fn run(args: PartitionsArgs) -> anyhow::Result<()> {
     match args.action {
         PartitionsAction::Reassign(r) => reassign::run(&mut admin, r, args.json).await,
         PartitionsAction::ListReassignments => {
-            let ongoing = admin.list_reassignments(None).await.context("listing reassignments (ListPartitionReassignments)")?;
+            let ongoing = admin
+                .list_reassignments(None)
+                .await
+                .context("listing reassignments (ListPartitionReassignments)")?;
             if args.json {
                 let list: Vec<_> = ongoing
                     .iter()

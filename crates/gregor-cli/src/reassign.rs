@@ -38,7 +38,10 @@ pub async fn run(admin: &mut PartitionAdmin, args: ReassignArgs, as_json: bool) 
     }
     let path = file(&args.reassignment_json_file)?;
     let planned = parse_reassignment(&read(&path)?).with_context(|| format!("in {path}"))?;
-    let targets: Assignment = planned.iter().map(|p| (p.partition.clone(), p.replicas.clone())).collect();
+    let targets: Assignment = planned
+        .iter()
+        .map(|p| (p.partition.clone(), p.replicas.clone()))
+        .collect();
     if args.execute {
         if planned.is_empty() {
             bail!("Partition reassignment list cannot be empty");
@@ -60,7 +63,10 @@ fn parse_broker_list(list: &str) -> anyhow::Result<Vec<i32>> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<i32>().with_context(|| format!("--broker-list: {s:?} is not a broker id")))
+        .map(|s| {
+            s.parse::<i32>()
+                .with_context(|| format!("--broker-list: {s:?} is not a broker id"))
+        })
         .collect::<anyhow::Result<Vec<i32>>>()?;
     let mut seen = BTreeSet::new();
     let twice: BTreeSet<i32> = ids.iter().copied().filter(|id| !seen.insert(*id)).collect();
@@ -181,7 +187,11 @@ async fn generate(
 type MoveMap = BTreeMap<TopicPartition, (BTreeSet<i32>, BTreeSet<i32>)>;
 
 /// Kafka's `calculateProposedMoveMap`.
-fn move_map(ongoing: &[OngoingReassignment], targets: &Assignment, current: &BTreeMap<TopicPartition, Vec<i32>>) -> MoveMap {
+fn move_map(
+    ongoing: &[OngoingReassignment],
+    targets: &Assignment,
+    current: &BTreeMap<TopicPartition, Vec<i32>>,
+) -> MoveMap {
     let mut moves: MoveMap = ongoing
         .iter()
         .map(|r| {
@@ -230,7 +240,10 @@ async fn execute(
     additional: bool,
     as_json: bool,
 ) -> anyhow::Result<()> {
-    let ongoing = admin.list_reassignments(None).await.context("listing reassignments (ListPartitionReassignments)")?;
+    let ongoing = admin
+        .list_reassignments(None)
+        .await
+        .context("listing reassignments (ListPartitionReassignments)")?;
     if !additional && !ongoing.is_empty() {
         bail!(CANNOT_EXECUTE_BECAUSE_OF_EXISTING);
     }
@@ -249,7 +262,10 @@ async fn execute(
     if !missing.is_empty() {
         bail!("Unable to find partition: {}", missing.join(", "));
     }
-    let rollback: Assignment = targets.iter().map(|(tp, _)| (tp.clone(), current[tp].clone())).collect();
+    let rollback: Assignment = targets
+        .iter()
+        .map(|(tp, _)| (tp.clone(), current[tp].clone()))
+        .collect();
     let rollback_text = format_reassignment(&rollback);
     if !as_json {
         println!(
@@ -278,7 +294,10 @@ async fn execute(
                 .alter_configs(
                     BROKER_RESOURCE,
                     &broker.to_string(),
-                    &[(LEADER_RATE, Some(rate.to_string())), (FOLLOWER_RATE, Some(rate.to_string()))],
+                    &[
+                        (LEADER_RATE, Some(rate.to_string())),
+                        (FOLLOWER_RATE, Some(rate.to_string())),
+                    ],
                 )
                 .await
                 .with_context(|| format!("setting the replication throttle of broker {broker}"))?;
@@ -305,7 +324,10 @@ async fn execute(
     let names: Vec<String> = started.iter().map(|tp| tp.to_string()).collect();
     if as_json {
         let rollback: Value = serde_json::from_str(&rollback_text).unwrap_or(Value::Null);
-        println!("{}", json!({"current": rollback, "started": names, "throttle": throttle}));
+        println!(
+            "{}",
+            json!({"current": rollback, "started": names, "throttle": throttle})
+        );
     } else {
         println!(
             "Successfully started partition reassignment{} for {}",
@@ -339,13 +361,17 @@ pub fn ongoing_text(ongoing: &[OngoingReassignment]) -> String {
 }
 
 async fn verify(admin: &mut PartitionAdmin, targets: &Assignment, preserve: bool, as_json: bool) -> anyhow::Result<()> {
-    let ongoing = admin.list_reassignments(None).await.context("listing reassignments (ListPartitionReassignments)")?;
+    let ongoing = admin
+        .list_reassignments(None)
+        .await
+        .context("listing reassignments (ListPartitionReassignments)")?;
     let moving: BTreeMap<&TopicPartition, &OngoingReassignment> = ongoing.iter().map(|r| (&r.partition, r)).collect();
     let topics: BTreeSet<&str> = targets.iter().map(|(tp, _)| tp.topic.as_str()).collect();
-    let current: BTreeMap<TopicPartition, Vec<i32>> = current_assignment(admin, &topics.iter().copied().collect::<Vec<_>>())
-        .await?
-        .into_iter()
-        .collect();
+    let current: BTreeMap<TopicPartition, Vec<i32>> =
+        current_assignment(admin, &topics.iter().copied().collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .collect();
     let mut sorted: Vec<&(TopicPartition, Vec<i32>)> = targets.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
     let mut lines = vec!["Status of partition reassignment:".to_string()];
@@ -353,9 +379,14 @@ async fn verify(admin: &mut PartitionAdmin, targets: &Assignment, preserve: bool
     for (tp, target) in sorted {
         let ids = |v: &[i32]| v.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
         let (state, line) = if moving.contains_key(tp) {
-            ("in_progress", format!("Reassignment of partition {tp} is still in progress."))
+            (
+                "in_progress",
+                format!("Reassignment of partition {tp} is still in progress."),
+            )
         } else {
-            let now = current.get(tp).with_context(|| format!("Unable to find partition: {tp}"))?;
+            let now = current
+                .get(tp)
+                .with_context(|| format!("Unable to find partition: {tp}"))?;
             if now == target {
                 ("completed", format!("Reassignment of partition {tp} is completed."))
             } else {
@@ -469,7 +500,11 @@ async fn clear_throttles(admin: &mut PartitionAdmin, targets: &Assignment, as_js
     }
     for topic in topics {
         admin
-            .alter_configs(TOPIC_RESOURCE, topic, &[(LEADER_REPLICAS, None), (FOLLOWER_REPLICAS, None)])
+            .alter_configs(
+                TOPIC_RESOURCE,
+                topic,
+                &[(LEADER_REPLICAS, None), (FOLLOWER_REPLICAS, None)],
+            )
             .await
             .with_context(|| format!("clearing the throttles of topic {topic}"))?;
     }
@@ -511,8 +546,9 @@ mod tests {
 
     #[test]
     fn throttles_name_sources_for_leaders_and_destinations_for_followers() {
-        let current: BTreeMap<TopicPartition, Vec<i32>> =
-            [(tp("t", 0), vec![0, 1]), (tp("t", 1), vec![1, 2])].into_iter().collect();
+        let current: BTreeMap<TopicPartition, Vec<i32>> = [(tp("t", 0), vec![0, 1]), (tp("t", 1), vec![1, 2])]
+            .into_iter()
+            .collect();
         let targets = vec![(tp("t", 0), vec![2, 1]), (tp("t", 1), vec![1, 2])];
         let moves = move_map(&[], &targets, &current);
         let throttles = throttled_replicas(&moves);

@@ -75,7 +75,9 @@ pub async fn run(args: RecordsArgs) -> anyhow::Result<()> {
             .iter()
             .map(|(a, low)| match a.error() {
                 None => json!({"topic": a.partition.topic, "partition": a.partition.partition, "low_watermark": low}),
-                Some(e) => json!({"topic": a.partition.topic, "partition": a.partition.partition, "error": e.to_string()}),
+                Some(e) => {
+                    json!({"topic": a.partition.topic, "partition": a.partition.partition, "error": e.to_string()})
+                }
             })
             .collect();
         println!("{}", json!({ "partitions": list }));

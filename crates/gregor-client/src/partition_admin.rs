@@ -205,7 +205,12 @@ impl PartitionAdmin {
             .collect();
         for attempt in 0..2 {
             let controller = self.controller().await?;
-            let response = self.cluster.connection(controller).await?.send(request.clone(), 0).await;
+            let response = self
+                .cluster
+                .connection(controller)
+                .await?
+                .send(request.clone(), 0)
+                .await;
             let response = self.dropping_on_error(controller, response)?;
             if response.error_code == NOT_CONTROLLER && attempt == 0 {
                 self.cluster.refresh(&[]).await?;
@@ -257,7 +262,12 @@ impl PartitionAdmin {
         });
         for attempt in 0..2 {
             let controller = self.controller().await?;
-            let response = self.cluster.connection(controller).await?.send(request.clone(), 0).await;
+            let response = self
+                .cluster
+                .connection(controller)
+                .await?
+                .send(request.clone(), 0)
+                .await;
             let response = self.dropping_on_error(controller, response)?;
             if response.error_code == NOT_CONTROLLER && attempt == 0 {
                 self.cluster.refresh(&[]).await?;
@@ -316,7 +326,12 @@ impl PartitionAdmin {
         });
         for attempt in 0..2 {
             let controller = self.controller().await?;
-            let response = self.cluster.connection(controller).await?.send(request.clone(), 2).await;
+            let response = self
+                .cluster
+                .connection(controller)
+                .await?
+                .send(request.clone(), 2)
+                .await;
             let response = self.dropping_on_error(controller, response)?;
             if response.error_code == NOT_CONTROLLER && attempt == 0 {
                 self.cluster.refresh(&[]).await?;
