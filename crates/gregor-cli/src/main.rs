@@ -7,7 +7,12 @@ mod cluster;
 mod dump_log;
 mod group;
 mod group_reset;
+mod log_dirs;
+mod ops_json;
 mod output;
+mod partitions;
+mod reassign;
+mod records;
 mod topic;
 mod topic_spec;
 
@@ -40,6 +45,13 @@ enum Command {
     /// List, describe, reset the offsets of or delete consumer groups, like
     /// kafka-consumer-groups.sh.
     Group(group::GroupArgs),
+    /// Reassign partitions' replicas and elect leaders, like
+    /// kafka-reassign-partitions.sh and kafka-leader-election.sh.
+    Partitions(partitions::PartitionsArgs),
+    /// Delete records before an offset, like kafka-delete-records.sh.
+    Records(records::RecordsArgs),
+    /// Describe the brokers' log directories, like kafka-log-dirs.sh.
+    LogDirs(log_dirs::LogDirsArgs),
     /// Write lines from stdin (or --file) as records.
     Produce(clients::ProduceArgs),
     /// Print records of a topic.
@@ -62,7 +74,13 @@ fn main() {
     let command = Cli::parse().command;
     if matches!(
         command,
-        Command::DumpLog(_) | Command::Consume(_) | Command::Topic(_) | Command::Group(_)
+        Command::DumpLog(_)
+            | Command::Consume(_)
+            | Command::Topic(_)
+            | Command::Group(_)
+            | Command::Partitions(_)
+            | Command::Records(_)
+            | Command::LogDirs(_)
     ) {
         // A tool's output piped into `head` ends quietly, as in other Unix
         // tools, not with a panic on the broken pipe. (Services keep
@@ -92,6 +110,9 @@ fn main() {
         Command::Cluster(args) => cluster::cluster(args).map(|()| 0),
         Command::Topic(args) => block_on(topic::run(args)),
         Command::Group(args) => block_on(group::run(args)),
+        Command::Partitions(args) => block_on(partitions::run(args)),
+        Command::Records(args) => block_on(records::run(args)),
+        Command::LogDirs(args) => block_on(log_dirs::run(args)),
         Command::Produce(args) => block_on(clients::produce(args)),
         Command::Consume(args) => block_on(clients::consume(args)),
         Command::Bench(args) => block_on(bench::run(args)),

@@ -156,6 +156,9 @@ impl Admin {
                 })
                 .collect()
         });
+        // Describing a topic must not create it (on a broker with
+        // `auto.create.topics.enable`).
+        request.allow_auto_topic_creation = false;
         let response = self.connection.send(request, 12).await?;
         let mut topics = Vec::new();
         for t in response.topics {

@@ -20,6 +20,8 @@ pub struct Cluster {
     partitions: HashMap<String, i32>,
     connections: HashMap<i32, Connection>,
     auto_create: bool,
+    controller: Option<i32>,
+    racks: HashMap<i32, Option<String>>,
 }
 
 impl Cluster {
@@ -38,6 +40,8 @@ impl Cluster {
             partitions: HashMap::new(),
             connections: HashMap::new(),
             auto_create: true,
+            controller: None,
+            racks: HashMap::new(),
         }
     }
 
@@ -89,7 +93,9 @@ impl Cluster {
             };
             for b in &response.brokers {
                 self.brokers.insert(b.node_id.0, format!("{}:{}", b.host, b.port));
+                self.racks.insert(b.node_id.0, b.rack.as_ref().map(|r| r.to_string()));
             }
+            self.controller = Some(response.controller_id.0).filter(|&c| c >= 0);
             for t in &response.topics {
                 let Some(name) = &t.name else { continue };
                 let name = name.0.to_string();
@@ -125,6 +131,16 @@ impl Cluster {
         let mut ids: Vec<i32> = self.brokers.keys().copied().collect();
         ids.sort_unstable();
         ids
+    }
+
+    /// The controller, as the last Metadata answer named it.
+    pub fn controller(&self) -> Option<i32> {
+        self.controller
+    }
+
+    /// A known broker's `broker.rack` (`None`: no rack, or unknown broker).
+    pub fn rack(&self, broker: i32) -> Option<&str> {
+        self.racks.get(&broker).and_then(|r| r.as_deref())
     }
 
     /// Some known broker (after a refresh).

@@ -3,7 +3,9 @@
 //! An async Kafka client built on the `kafka-protocol` crate: the
 //! [`Connection`] brokers use to talk to each other (the controller's
 //! requests, replica fetches), the [`Admin`] client for topics, the
-//! [`GroupAdmin`] client for consumer groups, a
+//! [`GroupAdmin`] client for consumer groups, the [`PartitionAdmin`]
+//! client for reassignments, leader elections, record deletion and log
+//! directories, a
 //! [`Producer`] (batching, compression, acks, retries, Kafka's murmur2
 //! partitioner) and a [`Consumer`] (assigned partitions, committed offsets
 //! of a group). It speaks to any Kafka broker.
@@ -29,6 +31,7 @@ mod fetch_session;
 pub mod group;
 mod group_admin;
 mod offsets;
+mod partition_admin;
 mod producer;
 
 pub use admin::{Admin, PartitionInfo, TopicInfo};
@@ -39,4 +42,8 @@ pub use fetch_session::FetchSession;
 pub use gregor_log::batch::Compression;
 pub use group_admin::{GroupAdmin, GroupDescription, GroupMember, ListedGroup};
 pub use offsets::OffsetMap;
+pub use partition_admin::{
+    ElectionType, LogDir, LogDirReplica, OngoingReassignment, PartitionAdmin, PartitionAnswer, TopicPartition,
+    BROKER_RESOURCE, ELECTION_NOT_NEEDED, TOPIC_RESOURCE,
+};
 pub use producer::{murmur2, partition_for_key, Delivery, Producer, ProducerConfig};
