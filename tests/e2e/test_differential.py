@@ -87,11 +87,6 @@ KNOWN_DIFFERENCES = {
 # Unintended differences, one per scenario: the exact mismatch. The gregor
 # run of each is xfail(strict=True).
 XFAIL = {
-    "create_on_missing_broker":
-        "CreateTopics with replica_assignment [[7]] on a one-broker cluster (broker 7 absent): Kafka creates the "
-        "assignment as given and, with no leader to wait for, answers REQUEST_TIMED_OUT (operation_timeout 2 s), "
-        "its metadata then UNKNOWN_TOPIC_OR_PART; gregor answers OK and the partition is on broker 0 "
-        "(leader 0, replicas [0]): the requested assignment is ignored",
     "wire_fetch_out_of_range":
         "Fetch v4 at offset 100 (and -5) of a 3-record partition: both answer OFFSET_OUT_OF_RANGE (1) with no "
         "records, but Kafka's partition answer carries high_watermark -1, gregor's the real high watermark 3",
@@ -121,11 +116,6 @@ XFAIL = {
     "wire_epoch_ahead":
         "OffsetForLeaderEpoch v2 for epoch 3 of a partition whose leader epoch is 0 (3 records): Kafka answers "
         "error 0, leader_epoch -1, end_offset -1 (undefined); gregor error 0, leader_epoch 0, end_offset 3",
-    "assignment_errors":
-        "replica assignments Kafka refuses with INVALID_REPLICA_ASSIGNMENT, gregor answers OK to: CreateTopics "
-        "[[b, b]] (a broker twice), CreateTopics [[b], [b, b]] (partitions of different sizes), CreatePartitions "
-        "1 -> 2 with [[77]] (a missing broker), CreatePartitions 1 -> 3 with one assignment for two new "
-        "partitions; afterwards Kafka's topics have 1 and 1 partitions, gregor's 2 and 3",
 }
 
 

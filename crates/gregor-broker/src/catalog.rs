@@ -3,6 +3,7 @@
 //! coordination (`/brokers/topics/<t>`, `/config/topics/<t>`,
 //! `/latest_producer_id_block`).
 
+use crate::topics::Placement;
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
@@ -32,6 +33,9 @@ pub enum CatalogError {
     /// The replication factor cannot be met by the live brokers.
     #[error("{0}")]
     InvalidReplicationFactor(String),
+    /// A given replica assignment is wrong (why).
+    #[error("{0}")]
+    InvalidReplicaAssignment(String),
 }
 
 /// The cluster's record of topics and producer ids. Called from handler
@@ -40,16 +44,16 @@ pub enum CatalogError {
 pub trait ClusterCatalog: Send + Sync {
     /// Every recorded topic.
     fn topics(&self) -> Result<BTreeMap<String, Topic>, CatalogError>;
-    /// Records a new topic with `replication_factor` replicas of each
-    /// partition placed on the live brokers;
-    /// [`CatalogError::AlreadyExists`] if it is there.
-    fn create(&self, name: &str, topic: &Topic, replication_factor: u16) -> Result<(), CatalogError>;
+    /// Records a new topic with its partitions' replicas placed as
+    /// `placement` says; [`CatalogError::AlreadyExists`] if it is there.
+    fn create(&self, name: &str, topic: &Topic, placement: &Placement) -> Result<(), CatalogError>;
     /// One recorded topic.
     fn topic(&self, name: &str) -> Result<Option<Topic>, CatalogError> {
         Ok(self.topics()?.remove(name))
     }
-    /// Records a topic's grown partition count.
-    fn update(&self, name: &str, topic: &Topic) -> Result<(), CatalogError>;
+    /// Records a topic's grown partition count, the new partitions' replicas
+    /// as `given` (one list each) or spread like the first partition's.
+    fn update(&self, name: &str, topic: &Topic, given: Option<&[Vec<i32>]>) -> Result<(), CatalogError>;
     /// Marks a topic for deletion (the controller deletes it).
     fn delete(&self, name: &str) -> Result<(), CatalogError>;
     /// Records a topic's new config overrides (every broker learns them).
@@ -57,6 +61,10 @@ pub trait ClusterCatalog: Send + Sync {
     /// Claims the next block of producer ids for this broker: ids no other
     /// broker hands out, now or after a restart.
     fn allocate_producer_ids(&self) -> Result<std::ops::RangeInclusive<i64>, CatalogError>;
+    /// The registered brokers' ids.
+    fn broker_ids(&self) -> Result<std::collections::BTreeSet<i32>, CatalogError>;
     /// How many brokers are registered (caps internal topics' replication).
-    fn live_brokers(&self) -> Result<usize, CatalogError>;
+    fn live_brokers(&self) -> Result<usize, CatalogError> {
+        Ok(self.broker_ids()?.len())
+    }
 }

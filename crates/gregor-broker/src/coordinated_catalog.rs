@@ -13,6 +13,7 @@ use tokio::runtime::Handle;
 use uuid::Uuid;
 
 use crate::catalog::{CatalogError, ClusterCatalog, Topic};
+use crate::topics::{check_added_partitions, Placement};
 
 /// The cluster catalog in coordination: topics in `/brokers/topics/<t>`
 /// (replicas placed on the live brokers) and `/config/topics/<t>`,
@@ -125,13 +126,16 @@ impl ClusterCatalog for CoordinatedCatalog {
         })
     }
 
-    fn create(&self, name: &str, topic: &Topic, replication_factor: u16) -> Result<(), CatalogError> {
+    fn create(&self, name: &str, topic: &Topic, placement: &Placement) -> Result<(), CatalogError> {
         let config = TopicConfig {
             version: 1,
             config: topic.overrides.clone(),
         };
         self.runtime.block_on(async {
-            let replicas = self.place(0..topic.partitions, replication_factor).await?;
+            let replicas = match placement {
+                Placement::Spread(factor) => self.place(0..topic.partitions, *factor).await?,
+                Placement::Given(replicas) => replicas.clone(),
+            };
             let assignment = TopicAssignment::new(&replicas, Self::topic_id(topic));
             self.meta()
                 .create_topic(name, &assignment, &config)
@@ -140,14 +144,22 @@ impl ClusterCatalog for CoordinatedCatalog {
         })
     }
 
-    fn update(&self, name: &str, topic: &Topic) -> Result<(), CatalogError> {
+    fn update(&self, name: &str, topic: &Topic, given: Option<&[Vec<i32>]>) -> Result<(), CatalogError> {
         self.runtime.block_on(async {
             let meta = self.meta();
             let mut assignment = meta.topic_assignment(name).await.map_err(unavailable)?;
             let existing = assignment.partitions.len() as u32;
             if topic.partitions > existing {
                 let factor = assignment.partitions.values().next().map_or(1, |r| r.len()) as u16;
-                let added = self.place(existing..topic.partitions, factor).await?;
+                let added = match given {
+                    Some(given) => {
+                        let brokers = meta.brokers().await.map_err(unavailable)?.into_keys().collect();
+                        check_added_partitions(given, existing, topic.partitions - existing, factor.into(), &brokers)
+                            .map_err(|(_, m)| CatalogError::InvalidReplicaAssignment(m.unwrap_or_default()))?;
+                        given.to_vec()
+                    }
+                    None => self.place(existing..topic.partitions, factor).await?,
+                };
                 for (i, replicas) in added.into_iter().enumerate() {
                     assignment
                         .partitions
@@ -168,10 +180,10 @@ impl ClusterCatalog for CoordinatedCatalog {
             .map_err(unavailable)
     }
 
-    fn live_brokers(&self) -> Result<usize, CatalogError> {
+    fn broker_ids(&self) -> Result<std::collections::BTreeSet<i32>, CatalogError> {
         self.runtime
             .block_on(self.meta().brokers())
-            .map(|b| b.len())
+            .map(|b| b.into_keys().collect())
             .map_err(unavailable)
     }
 

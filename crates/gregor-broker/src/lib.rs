@@ -55,7 +55,7 @@ pub use producer_ids::ProducerIds;
 pub use replicas::{
     BrokerEndpoint, ClusterView, FollowedPartition, IsrUpdate, LeaderAppend, ReplicaAppendError, ReplicaManager,
 };
-pub use topics::{validate_topic_name, Refusal, TopicDefaults, Topics};
+pub use topics::{new_topic_assignment, validate_topic_name, Placement, Refusal, TopicDefaults, Topics};
 pub use transactions::{
     coordinator_error, ProduceRefusal, RemoteVerification, TransactionStateSettings, TransactionStateTopic,
     Transactions, TxnMarker, Unverified, Verdicts,

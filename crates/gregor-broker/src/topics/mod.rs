@@ -3,6 +3,7 @@
 //! settings. The controller decides which partitions live here
 //! (LeaderAndIsr opens their logs through [`Topics::partition_log`]).
 
+mod assignment;
 mod files;
 mod names;
 
@@ -14,6 +15,7 @@ use kafka_protocol::error::ResponseError;
 use parking_lot::RwLock;
 use uuid::Uuid;
 
+pub use assignment::{check_added_partitions, new_topic_assignment, Placement};
 pub use names::validate_topic_name;
 
 use crate::catalog::{CatalogError, ClusterCatalog, Topic};
@@ -71,7 +73,7 @@ impl Topics {
                 }
                 if local.partitions > topic.partitions {
                     topic.partitions = local.partitions;
-                    topics.catalog.update(&name, &topic).map_err(|e| e.to_string())?;
+                    topics.catalog.update(&name, &topic, None).map_err(|e| e.to_string())?;
                 }
             }
             let config = topics
@@ -198,6 +200,19 @@ impl Topics {
         replication_factor: Option<u16>,
         overrides: BTreeMap<String, String>,
     ) -> Result<Topic, Refusal> {
+        let replication = replication_factor.unwrap_or(self.defaults.replication_factor);
+        self.create_placed(name, partitions, Placement::Spread(replication), overrides)
+    }
+
+    /// Records a topic whose replicas go as `placement` says (given: one
+    /// list per partition, `partitions` is their count).
+    pub fn create_placed(
+        &self,
+        name: &str,
+        partitions: u32,
+        placement: Placement,
+        overrides: BTreeMap<String, String>,
+    ) -> Result<Topic, Refusal> {
         validate_topic_name(name).map_err(|e| (e, None))?;
         if partitions == 0 {
             return Err((ResponseError::InvalidPartitions, Some("at least one partition".into())));
@@ -213,17 +228,15 @@ impl Topics {
             partitions,
             overrides,
         };
-        let replication = replication_factor.unwrap_or(self.defaults.replication_factor);
-        self.catalog
-            .create(name, &topic, replication)
-            .map_err(catalog_refusal)?;
+        self.catalog.create(name, &topic, &placement).map_err(catalog_refusal)?;
         known.insert(name.to_string(), topic.clone());
         tracing::info!(topic = name, partitions, "created topic");
         Ok(topic)
     }
 
-    /// Grows a topic to `count` partitions.
-    pub fn grow(&self, name: &str, count: u32) -> Result<(), Refusal> {
+    /// Grows a topic to `count` partitions, the new ones' replicas as
+    /// `given` (checked as Kafka does) or spread over the live brokers.
+    pub fn grow(&self, name: &str, count: u32, given: Option<Vec<Vec<i32>>>) -> Result<(), Refusal> {
         let mut known = self.known.write();
         let topic = known
             .get_mut(name)
@@ -236,7 +249,9 @@ impl Topics {
             partitions: count,
             ..topic.clone()
         };
-        self.catalog.update(name, &grown).map_err(catalog_refusal)?;
+        self.catalog
+            .update(name, &grown, given.as_deref())
+            .map_err(catalog_refusal)?;
         *topic = grown;
         tracing::info!(topic = name, partitions = count, "added partitions");
         Ok(())
@@ -405,5 +420,6 @@ fn catalog_refusal(e: CatalogError) -> Refusal {
         CatalogError::AlreadyExists => (ResponseError::TopicAlreadyExists, None),
         CatalogError::Unavailable(m) => (ResponseError::UnknownServerError, Some(m)),
         CatalogError::InvalidReplicationFactor(m) => (ResponseError::InvalidReplicationFactor, Some(m)),
+        CatalogError::InvalidReplicaAssignment(m) => (ResponseError::InvalidReplicaAssignment, Some(m)),
     }
 }

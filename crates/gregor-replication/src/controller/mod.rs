@@ -225,7 +225,8 @@ impl<P: Ord + Clone> Controller<P> {
     }
 
     /// A new partition on `replicas`: led by the first live one, all live
-    /// replicas in its ISR.
+    /// replicas in its ISR. With none live, as in Kafka, it gets no state
+    /// (clients do not see it) until one of them registers.
     pub fn partition_added(&mut self, partition: P, replicas: Vec<BrokerId>) -> Vec<ControllerCommand<P>> {
         let isr: Vec<BrokerId> = replicas.iter().copied().filter(|r| self.live.contains(r)).collect();
         let leader = isr.first().copied().unwrap_or(NO_LEADER);
@@ -235,6 +236,15 @@ impl<P: Ord + Clone> Controller<P> {
             isr: if leader == NO_LEADER { replicas.clone() } else { isr },
             controller_epoch: self.epoch,
         };
+        if leader == NO_LEADER {
+            let record = PartitionRecord {
+                replicas,
+                state,
+                version: -1,
+            };
+            self.partitions.insert(partition, record);
+            return Vec::new();
+        }
         self.partitions.insert(
             partition.clone(),
             PartitionRecord {

@@ -357,3 +357,16 @@ fn elections_on_demand() {
     let (state, _) = write(&mut c, &out);
     assert_eq!((state.leader, state.isr), (2, vec![2]));
 }
+
+#[test]
+fn a_new_partition_without_a_live_replica_waits_for_one() {
+    let mut c: Controller<u32> = Controller::new(1, [1], BTreeMap::new(), false);
+    assert!(
+        c.partition_added(4, vec![7]).is_empty(),
+        "no state for a partition nobody can lead"
+    );
+    assert!(leader_and_isr_targets(&c.broker_up(2)).is_empty());
+    let out = c.broker_up(7);
+    let (p, state, v) = writes(&out)[0].clone();
+    assert_eq!((p, state.leader, state.isr, v), (4, 7, vec![7], -1));
+}

@@ -22,7 +22,12 @@ pub fn handle(broker: &Broker, request: CreatePartitionsRequest) -> CreatePartit
                 Some(_) => Ok(()),
             }
         } else {
-            broker.topics().grow(topic.name.0.as_str(), count)
+            let given = topic.assignments.map(|a| {
+                a.into_iter()
+                    .map(|p| p.broker_ids.into_iter().map(|b| b.0).collect())
+                    .collect()
+            });
+            broker.topics().grow(topic.name.0.as_str(), count, given)
         };
         if let Err((error, message)) = outcome {
             result.error_code = error.code();

@@ -15,7 +15,33 @@ use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 
 use super::str_bytes;
-use gregor_broker::{validate_topic_name, Broker};
+use gregor_broker::{new_topic_assignment, validate_topic_name, Broker, Placement, Refusal};
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+
+/// The replica assignment a topic is created with, if the request gives
+/// one (Kafka's rules: then neither a partition count nor a replication
+/// factor; partitions 0..n of as many distinct replicas each).
+fn given_assignment(topic: &CreatableTopic) -> Option<Result<Vec<Vec<i32>>, Refusal>> {
+    if topic.assignments.is_empty() {
+        return None;
+    }
+    if topic.num_partitions != -1 || topic.replication_factor != -1 {
+        return Some(Err((
+            ResponseError::InvalidRequest,
+            Some(
+                "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at \
+                 the same time."
+                    .into(),
+            ),
+        )));
+    }
+    let pairs = topic
+        .assignments
+        .iter()
+        .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+        .collect();
+    Some(new_topic_assignment(pairs))
+}
 
 /// How often a waiting CreateTopics looks at the cluster view.
 const LEADER_POLL: Duration = Duration::from_millis(10);
@@ -78,14 +104,18 @@ fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsRespons
         let name = topic.name.0.to_string();
         let mut result = CreatableTopicResult::default();
         result.name = topic.name.clone();
-        let partitions = if topic.num_partitions < 0 {
-            broker.config().num_partitions
-        } else {
-            topic.num_partitions as u32
+        let given = given_assignment(&topic);
+        let partitions = match &given {
+            Some(Ok(given)) => given.len() as u32,
+            _ if topic.num_partitions < 0 => broker.config().num_partitions,
+            _ => topic.num_partitions as u32,
         };
         result.num_partitions = partitions as i32;
         let replication = u16::try_from(topic.replication_factor).ok();
-        result.replication_factor = replication.unwrap_or(broker.config().default_replication_factor) as i16;
+        result.replication_factor = match &given {
+            Some(Ok(given)) => given.first().map_or(0, |r| r.len()) as i16,
+            _ => replication.unwrap_or(broker.config().default_replication_factor) as i16,
+        };
         let overrides: std::collections::BTreeMap<String, String> = topic
             .configs
             .iter()
@@ -98,6 +128,10 @@ fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsRespons
             .collect();
         let outcome = validate_topic_name(&name)
             .map_err(|e| (e, None))
+            .and_then(|_| match &given {
+                Some(Err(refusal)) => Err(refusal.clone()),
+                _ => Ok(()),
+            })
             .and_then(|_| match topic.replication_factor {
                 // The catalog checks it against the live brokers.
                 -1 | 1.. => Ok(()),
@@ -115,9 +149,13 @@ fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsRespons
             })
             .and_then(|_| {
                 if !request.validate_only {
+                    let placement = match given {
+                        Some(Ok(given)) => Placement::Given(given),
+                        _ => Placement::Spread(replication.unwrap_or(broker.config().default_replication_factor)),
+                    };
                     broker
                         .topics()
-                        .create(&name, partitions, replication, overrides)
+                        .create_placed(&name, partitions, placement, overrides)
                         .map(|_| ())
                 } else if broker.topics().get(&name).is_some() {
                     Err((ResponseError::TopicAlreadyExists, None))

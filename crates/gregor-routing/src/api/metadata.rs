@@ -59,11 +59,17 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
         Some(t) => Some(t.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect()),
     };
     let auto_create = version < 4 || request.allow_auto_topic_creation;
+    // As Kafka's metadata cache: a topic is known once the controller told
+    // this broker about one of its partitions (a topic no replica of which
+    // is live has none yet).
+    let announced =
+        |name: &str, t: &Topic| (0..t.partitions).any(|p| view.partitions.contains_key(&TopicPartition::new(name, p)));
     response.topics = match requested {
         None => broker
             .topics()
             .all()
             .into_iter()
+            .filter(|(name, t)| announced(name, t))
             .map(|(name, t)| topic_entry(&view, &name, Ok(t), version))
             .collect(),
         Some(names) => names
@@ -72,10 +78,18 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> Metada
                 let found = if validate_topic_name(&name).is_err() {
                     // As Kafka: a name no topic can have, created or not.
                     Err(ResponseError::InvalidTopicException)
+                } else if let Some(t) = broker.topics().get(&name) {
+                    Some(t)
+                        .filter(|t| announced(&name, t))
+                        .ok_or(ResponseError::UnknownTopicOrPartition)
                 } else if auto_create {
                     broker.topics().get_or_create(&name)
                 } else {
-                    broker.topics().get(&name).ok_or(ResponseError::UnknownTopicOrPartition)
+                    broker
+                        .topics()
+                        .get(&name)
+                        .filter(|t| announced(&name, t))
+                        .ok_or(ResponseError::UnknownTopicOrPartition)
                 };
                 topic_entry(&view, &name, found, version)
             })
