@@ -224,7 +224,7 @@ impl Broker {
     }
 
     /// Makes `configs` the whole dynamic config of a BROKER resource:
-    /// checked as Kafka checks them (INVALID_CONFIG with Kafka's message),
+    /// checked as Kafka checks them (INVALID_REQUEST with Kafka's message),
     /// then — unless `validate_only` — recorded in the catalog (every
     /// broker learns it) and applied here.
     pub fn replace_broker_config(
@@ -233,11 +233,12 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), Refusal> {
-        self.dynamic.check(broker, &configs).map_err(|m| {
-            let name = broker.map(|id| id.to_string()).unwrap_or_default();
-            let message = format!("Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {m}");
-            (ResponseError::InvalidConfig, Some(message))
-        })?;
+        // INVALID_REQUEST, not INVALID_CONFIG: Kafka 3.9's
+        // ConfigAdminManager turns a refused broker config into it
+        // (KAFKA-13609 keeps it so for compatibility).
+        self.dynamic
+            .check(broker, &configs)
+            .map_err(|m| (ResponseError::InvalidRequest, Some(m)))?;
         if validate_only {
             return Ok(());
         }

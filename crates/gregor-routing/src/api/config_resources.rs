@@ -35,7 +35,7 @@ pub(crate) fn broker_resource(broker: &Broker, name: &str) -> Result<Option<i32>
 }
 
 /// Which BROKER resource an alter names (Kafka's
-/// `ZkAdminManager.getBrokerId`): `None` for the cluster-wide defaults (the
+/// `ConfigAdminManager.validateResourceNameIsCurrentNodeId`): `None` for the cluster-wide defaults (the
 /// empty name), this broker's id, or INVALID_REQUEST for another id (the
 /// client sends a broker's configs to that broker) or a name that is not
 /// one.
@@ -49,10 +49,16 @@ pub(crate) fn altered_broker(broker: &Broker, name: &str) -> Result<Option<i32>,
         Ok(_) => Err(invalid_request(format!(
             "Unexpected broker id, expected {me}, but received {name}"
         ))),
-        Err(_) => Err(invalid_request(format!(
-            "Broker id must be an integer, but it is: {name}"
-        ))),
+        Err(_) => Err(invalid_request(format!("Node id must be an integer, but it is: {name}"))),
     }
+}
+
+/// Kafka's refusal of a BROKER resource setting configs to null.
+pub(crate) fn refuse_nulls(nulls: &[&str]) -> Result<(), Refusal> {
+    if nulls.is_empty() {
+        return Ok(());
+    }
+    Err(invalid_request(format!("Null value not supported for : {}", nulls.join(", "))))
 }
 
 /// INVALID_REQUEST with `message`.

@@ -9,7 +9,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::config_resources::{altered_broker, BROKER, TOPIC};
+use super::config_resources::{altered_broker, refuse_nulls, BROKER, TOPIC};
 use super::str_bytes;
 use gregor_broker::Broker;
 
@@ -53,6 +53,13 @@ pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> Incre
             }),
             BROKER => changes.and_then(|changes| {
                 let target = altered_broker(broker, &name)?;
+                let nulls: Vec<&str> = resource
+                    .configs
+                    .iter()
+                    .filter(|c| c.config_operation != DELETE && c.value.is_none())
+                    .map(|c| c.name.as_str())
+                    .collect();
+                refuse_nulls(&nulls)?;
                 let mut configs = broker.recorded_broker_config(target)?;
                 for (key, value) in changes {
                     match value {
