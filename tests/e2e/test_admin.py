@@ -1,5 +1,6 @@
 """Admin APIs (issue 19) from the Python clients: DescribeCluster,
-DescribeConfigs of a BROKER, the legacy AlterConfigs, OffsetDelete and
+DescribeConfigs of a BROKER, dynamic broker configs through
+IncrementalAlterConfigs, the legacy AlterConfigs, OffsetDelete and
 DescribeLogDirs, through confluent-kafka's AdminClient and kafka-python's
 KafkaAdminClient (which uses the legacy AlterConfigs, OffsetDelete and
 DescribeLogDirs that confluent-kafka's Python binding does not expose)."""
@@ -9,7 +10,8 @@ import time
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka import TopicPartition as CkTopicPartition
-from confluent_kafka.admin import AclOperation, AdminClient, ConfigResource, ConfigSource, NewTopic
+from confluent_kafka.admin import (AclOperation, AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                  ConfigSource, NewTopic)
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigResource as KpConfigResource, ConfigResourceType
 
@@ -78,9 +80,10 @@ def test_describe_configs_of_the_broker_lists_its_properties_with_their_source(t
     assert shown["num.partitions"] == ("3", "STATIC_BROKER_CONFIG", True)
     assert shown["broker.rack"] == ("r7", "STATIC_BROKER_CONFIG", True)
     assert shown["log.dirs"][1] == "STATIC_BROKER_CONFIG"  # the test passes --log-dirs
-    assert shown["log.segment.bytes"] == ("1073741824", "DEFAULT_CONFIG", True)
-    assert shown["min.insync.replicas"] == ("1", "DEFAULT_CONFIG", True)
-    assert shown["log.cleanup.policy"] == ("delete", "DEFAULT_CONFIG", True)  # a topic property's broker default
+    # Dynamic broker configs (the broker-level topic defaults) are not read-only.
+    assert shown["log.segment.bytes"] == ("1073741824", "DEFAULT_CONFIG", False)
+    assert shown["min.insync.replicas"] == ("1", "DEFAULT_CONFIG", False)
+    assert shown["log.cleanup.policy"] == ("delete", "DEFAULT_CONFIG", False)  # a topic property's broker default
     assert shown["advertised.listeners"][0] is None
     assert list(entries["num.partitions"].synonyms) == ["num.partitions"]
 
@@ -207,3 +210,94 @@ def test_describe_log_dirs_lists_each_partition_with_its_size(broker):
     one = [d for entry in (only_one if isinstance(only_one, list) else [only_one])
            for d in entry.get("log_dirs", entry.get("results", []))][0]
     assert [(t["name"], [p["partition_index"] for p in t["partitions"]]) for t in one["topics"]] == [("sized", [1])]
+
+
+def alter_broker(client, name, validate_only=False, **ops):
+    """IncrementalAlterConfigs of BROKER resource `name`: each keyword
+    (dots as double underscores) SET to its value, or DELETEd when None."""
+    entries = [ConfigEntry(k.replace("__", "."), v or "",
+                           incremental_operation=AlterConfigOpType.DELETE if v is None else AlterConfigOpType.SET)
+               for k, v in ops.items()]
+    resource = ConfigResource("BROKER", name, incremental_configs=entries)
+    return error_name(client.incremental_alter_configs([resource], validate_only=validate_only)[resource])
+
+
+def alter_by_hand(bootstrap, name, **configs):
+    """IncrementalAlterConfigs SET of BROKER resource `name` sent by hand to
+    `bootstrap` (neither Python client lets one name the cluster-wide
+    defaults, the empty name); the answer's (error code, message)."""
+    from kafka.protocol.admin import IncrementalAlterConfigsRequest
+    from test_differential import call
+    message = IncrementalAlterConfigsRequest[0]
+    resource = message.AlterConfigsResource
+    request = message(resources=[resource(resource_type=4, resource_name=name, configs=[
+        resource.AlterableConfig(name=k.replace("__", "."), config_operation=0, value=v) for k, v in configs.items()])],
+        validate_only=False)
+    [answer] = call(bootstrap, request)["responses"]
+    return answer["error_code"], answer["error_message"] or None
+
+
+def broker_configs(client, name):
+    resource = ConfigResource("BROKER", name)
+    entries = client.describe_configs([resource])[resource].result(TIMEOUT)
+    return {k: (e.value, ConfigSource(e.source).name, e.is_read_only) for k, e in entries.items()}
+
+
+def test_incremental_alter_configs_sets_dynamic_broker_configs_that_survive_a_restart(broker):
+    client = admin(broker.bootstrap)
+    assert alter_broker(client, "0", log__retention__ms="5000", leader__replication__throttled__rate="1000000") == "OK"
+    assert alter_by_hand(broker.bootstrap, "", log__segment__bytes="2048", log__retention__ms="9000") == (0, None)
+    # Refused as Kafka 3.9 refuses them; nothing changes.
+    assert alter_broker(client, "0", num__partitions="4") == "INVALID_REQUEST"
+    assert alter_by_hand(broker.bootstrap, "", log__segment__bytes="10") == (
+        42, "Invalid value 10 for configuration log.segment.bytes: Value must be at least 14")  # INVALID_REQUEST
+    assert alter_broker(client, "0", validate_only=True, log__retention__ms="1") == "OK"
+    mine = broker_configs(client, "0")
+    assert mine["log.retention.ms"] == ("5000", "DYNAMIC_BROKER_CONFIG", False)
+    assert mine["log.segment.bytes"] == ("2048", "DYNAMIC_DEFAULT_BROKER_CONFIG", False)
+    assert mine["leader.replication.throttled.rate"] == ("1000000", "DYNAMIC_BROKER_CONFIG", False)
+    assert mine["num.partitions"] == ("1", "DEFAULT_CONFIG", True)
+    assert "follower.replication.throttled.rate" not in mine
+    create(broker.bootstrap, "dyn")
+    assert topic_configs(broker.bootstrap, "dyn")["retention.ms"].value == "5000"
+    # DELETE uncovers the cluster-wide value.
+    assert alter_broker(client, "0", log__retention__ms=None) == "OK"
+    assert broker_configs(client, "0")["log.retention.ms"] == ("9000", "DYNAMIC_DEFAULT_BROKER_CONFIG", False)
+    assert topic_configs(broker.bootstrap, "dyn")["retention.ms"].value == "9000"
+    del client
+    broker.stop()
+    broker.start()
+    client = admin(broker.bootstrap)
+    mine = broker_configs(client, "0")
+    assert mine["log.segment.bytes"] == ("2048", "DYNAMIC_DEFAULT_BROKER_CONFIG", False)
+    assert mine["leader.replication.throttled.rate"] == ("1000000", "DYNAMIC_BROKER_CONFIG", False)
+    assert topic_configs(broker.bootstrap, "dyn")["segment.bytes"].value == "2048"
+
+
+def test_dynamic_broker_configs_reach_the_brokers_they_are_for(tmp_path):
+    """On a 3-broker cluster: the cluster-wide default set through broker 0
+    reaches brokers 1 and 2 (a /config/changes notification); broker 1's
+    own config stays its own."""
+    from conftest import Coordination
+    from test_replication import Cluster
+    coordination = Coordination(str(tmp_path / "coordination"))
+    cluster = Cluster(str(tmp_path / "cluster"), ["--coordination", coordination.address])
+    try:
+        assert alter_by_hand(cluster.brokers[0].bootstrap, "", log__retention__ms="12345") == (0, None)
+        assert alter_by_hand(cluster.brokers[1].bootstrap, "1", log__retention__ms="777") == (0, None)
+        # A broker's own configs are altered through that broker.
+        assert alter_by_hand(cluster.brokers[0].bootstrap, "1", log__retention__ms="1") == (
+            42, "Unexpected broker id, expected 0, but received 1")
+
+        def seen(broker_id):
+            return broker_configs(admin(cluster.brokers[broker_id].bootstrap), str(broker_id))["log.retention.ms"]
+
+        deadline = time.time() + 30
+        while time.time() < deadline and seen(2)[0] != "12345":
+            time.sleep(0.2)
+        assert seen(2) == ("12345", "DYNAMIC_DEFAULT_BROKER_CONFIG", False)
+        assert seen(1) == ("777", "DYNAMIC_BROKER_CONFIG", False)
+        assert seen(0) == ("12345", "DYNAMIC_DEFAULT_BROKER_CONFIG", False)
+    finally:
+        cluster.stop()
+        coordination.stop()
