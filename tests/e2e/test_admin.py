@@ -4,7 +4,10 @@ IncrementalAlterConfigs, the legacy AlterConfigs, OffsetDelete and
 DescribeLogDirs, through confluent-kafka's AdminClient and kafka-python's
 KafkaAdminClient (which uses the legacy AlterConfigs, OffsetDelete and
 DescribeLogDirs that confluent-kafka's Python binding does not expose)."""
+import json
 import os
+import re
+import subprocess
 import time
 
 import pytest
@@ -15,7 +18,7 @@ from confluent_kafka.admin import (AclOperation, AdminClient, AlterConfigOpType,
 from kafka import KafkaAdminClient, TopicPartition
 from kafka.admin import ConfigResource as KpConfigResource, ConfigResourceType
 
-from conftest import Broker
+from conftest import GREGOR, Broker
 
 TIMEOUT = 30
 
@@ -301,3 +304,34 @@ def test_dynamic_broker_configs_reach_the_brokers_they_are_for(tmp_path):
     finally:
         cluster.stop()
         coordination.stop()
+
+
+def test_gregor_broker_config_describes_and_alters(broker):
+    """`gregor broker config describe|alter` (--json), per broker and
+    cluster-wide."""
+    def gregor(*args, check=True):
+        done = subprocess.run([GREGOR, "broker", "config", *args, "--bootstrap-server", broker.bootstrap],
+                              capture_output=True, text=True, timeout=60)
+        assert not check or done.returncode == 0, done.stderr
+        return done
+
+    gregor("alter", "--broker", "0", "--set", "log.retention.ms=5000", "--set", "log.cleaner.backoff.ms=200")
+    gregor("alter", "--default", "--set", "message.max.bytes=2000000")
+    mine = {e["name"]: e for e in json.loads(gregor("describe", "--broker", "0", "--json").stdout)}
+    assert mine["log.retention.ms"]["value"] == "5000" and mine["log.retention.ms"]["source"] == "DYNAMIC_BROKER_CONFIG"
+    assert mine["log.cleaner.backoff.ms"]["synonyms"] == [
+        {"source": "DYNAMIC_BROKER_CONFIG", "name": "log.cleaner.backoff.ms", "value": "200"},
+        {"source": "DEFAULT_CONFIG", "name": "log.cleaner.backoff.ms", "value": "15000"}]
+    assert mine["message.max.bytes"]["source"] == "DYNAMIC_DEFAULT_BROKER_CONFIG"
+    assert mine["num.partitions"]["read_only"] and not mine["message.max.bytes"]["read_only"]
+    dynamic = json.loads(gregor("describe", "--broker", "0", "--dynamic", "--json").stdout)
+    assert sorted(e["name"] for e in dynamic) == ["log.cleaner.backoff.ms", "log.retention.ms", "message.max.bytes"]
+    default = json.loads(gregor("describe", "--default", "--json").stdout)
+    assert [(e["name"], e["value"], e["source"]) for e in default] == [
+        ("message.max.bytes", "2000000", "DYNAMIC_DEFAULT_BROKER_CONFIG")]
+    table = gregor("describe", "--default").stdout
+    assert re.search(r"^message\.max\.bytes\s+2000000\s+DYNAMIC_DEFAULT_BROKER_CONFIG\s+dynamic", table, re.M), table
+    refused = gregor("alter", "--broker", "0", "--set", "num.partitions=3", check=False)
+    assert refused.returncode == 1 and "Cannot update these configs dynamically: Set(num.partitions)" in refused.stderr
+    gregor("alter", "--default", "--delete", "message.max.bytes")
+    assert json.loads(gregor("describe", "--default", "--json").stdout) == []

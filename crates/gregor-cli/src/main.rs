@@ -2,6 +2,7 @@
 //! are one line on stderr and a non-zero exit, never a panic.
 
 mod bench;
+mod broker_config;
 mod clients;
 mod cluster;
 mod dump_log;
@@ -37,6 +38,9 @@ enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Create, list, describe, delete or grow topics.
     Topic(topic::TopicArgs),
+    /// Describe a broker's configs or change the dynamic ones, like
+    /// kafka-configs.sh --entity-type brokers.
+    Broker(broker_config::BrokerArgs),
     /// List, describe, reset the offsets of or delete consumer groups, like
     /// kafka-consumer-groups.sh.
     Group(group::GroupArgs),
@@ -62,7 +66,7 @@ fn main() {
     let command = Cli::parse().command;
     if matches!(
         command,
-        Command::DumpLog(_) | Command::Consume(_) | Command::Topic(_) | Command::Group(_)
+        Command::DumpLog(_) | Command::Consume(_) | Command::Topic(_) | Command::Group(_) | Command::Broker(_)
     ) {
         // A tool's output piped into `head` ends quietly, as in other Unix
         // tools, not with a panic on the broken pipe. (Services keep
@@ -92,6 +96,7 @@ fn main() {
         Command::Cluster(args) => cluster::cluster(args).map(|()| 0),
         Command::Topic(args) => block_on(topic::run(args)),
         Command::Group(args) => block_on(group::run(args)),
+        Command::Broker(args) => block_on(broker_config::run(args)),
         Command::Produce(args) => block_on(clients::produce(args)),
         Command::Consume(args) => block_on(clients::consume(args)),
         Command::Bench(args) => block_on(bench::run(args)),

@@ -2,7 +2,8 @@
 //!
 //! An async Kafka client built on the `kafka-protocol` crate: the
 //! [`Connection`] brokers use to talk to each other (the controller's
-//! requests, replica fetches), the [`Admin`] client for topics, the
+//! requests, replica fetches), the [`Admin`] client for topics,
+//! [`BrokerConfigs`] for broker configs (the dynamic ones changed), the
 //! [`GroupAdmin`] client for consumer groups, a
 //! [`Producer`] (batching, compression, acks, retries, Kafka's murmur2
 //! partitioner) and a [`Consumer`] (assigned partitions, committed offsets
@@ -22,6 +23,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod broker_config;
 mod cluster;
 mod connection;
 mod consumer;
@@ -32,6 +34,7 @@ mod offsets;
 mod producer;
 
 pub use admin::{Admin, PartitionInfo, TopicInfo};
+pub use broker_config::{config_source_name, BrokerConfigEntry, BrokerConfigs};
 pub use cluster::Cluster;
 pub use connection::{ClientError, Connection};
 pub use consumer::{fetch_request, ConsumedRecord, Consumer, ConsumerConfig, StartAt};
