@@ -270,10 +270,12 @@ impl Broker {
     fn apply_dynamic(&self, layers: DynamicLayers) {
         match self.dynamic.log_config(&layers) {
             Ok(log_config) => {
-                self.replicas.set_dynamic_min_insync_replicas(dynamic_min_insync(&layers));
+                self.replicas
+                    .set_dynamic_min_insync_replicas(dynamic_min_insync(&layers));
                 self.topics.set_default_log_config(log_config);
                 for (name, topic) in self.topics.all() {
-                    self.replicas.set_min_insync_replicas(&name, min_insync(&topic.overrides));
+                    self.replicas
+                        .set_min_insync_replicas(&name, min_insync(&topic.overrides));
                 }
             }
             Err(e) => tracing::warn!("dynamic broker configs do not apply to the log defaults: {e}"),

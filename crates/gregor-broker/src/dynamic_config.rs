@@ -159,7 +159,10 @@ impl DynamicBrokerConfig {
         if let Some(v) = self.layers.read().get(name) {
             return Some(v.clone());
         }
-        self.statics.iter().find(|p| p.name == name).and_then(|p| p.value.clone())
+        self.statics
+            .iter()
+            .find(|p| p.name == name)
+            .and_then(|p| p.value.clone())
     }
 
     /// `leader.replication.throttled.rate` in bytes/s; `None`: no limit.
@@ -356,12 +359,19 @@ mod tests {
     #[test]
     fn static_names_are_refused_with_kafkas_message_and_bad_values_name_the_broker_property() {
         let c = config();
-        let refused = c.check(Some(0), &map(&[("num.partitions", "3"), ("broker.id", "2"), ("log.retention.ms", "5")]));
+        let refused = c.check(
+            Some(0),
+            &map(&[("num.partitions", "3"), ("broker.id", "2"), ("log.retention.ms", "5")]),
+        );
         assert_eq!(
             refused.unwrap_err(),
             "Cannot update these configs dynamically: Set(broker.id, num.partitions)"
         );
-        for name in ["log.retention.hours", "log.message.format.version", "unclean.leader.election.enable"] {
+        for name in [
+            "log.retention.hours",
+            "log.message.format.version",
+            "unclean.leader.election.enable",
+        ] {
             assert!(c.check(None, &map(&[(name, "1")])).is_err(), "{name}");
         }
         assert_eq!(
@@ -372,7 +382,9 @@ mod tests {
             c.check(Some(0), &map(&[("log.segment.bytes", "10")])).unwrap_err(),
             "Invalid value 10 for configuration log.segment.bytes: Value must be at least 14"
         );
-        assert!(c.check(Some(0), &map(&[(LEADER_REPLICATION_THROTTLED_RATE, "-1")])).is_err());
+        assert!(c
+            .check(Some(0), &map(&[(LEADER_REPLICATION_THROTTLED_RATE, "-1")]))
+            .is_err());
         assert!(c.check(Some(0), &map(&[("log.cleaner.backoff.ms", "x")])).is_err());
         // Valid alone, refused together with the other layer.
         c.set_layers(DynamicLayers {
@@ -382,7 +394,10 @@ mod tests {
         let conflict = c.check(Some(0), &map(&[("log.cleaner.min.compaction.lag.ms", "200")]));
         assert!(conflict.unwrap_err().contains("min.compaction.lag.ms"));
         assert!(c
-            .check(Some(0), &map(&[("log.cleanup.policy", "compact"), ("message.max.bytes", "2000000")]))
+            .check(
+                Some(0),
+                &map(&[("log.cleanup.policy", "compact"), ("message.max.bytes", "2000000")])
+            )
             .is_ok());
     }
 
@@ -401,7 +416,11 @@ mod tests {
     #[test]
     fn what_cannot_apply_is_dropped_on_load_and_hooks_hear_of_changes() {
         let c = config();
-        let kept = c.sanitized(map(&[("num.partitions", "3"), ("log.retention.ms", "x"), ("message.max.bytes", "5000")]));
+        let kept = c.sanitized(map(&[
+            ("num.partitions", "3"),
+            ("log.retention.ms", "x"),
+            ("message.max.bytes", "5000"),
+        ]));
         assert_eq!(kept, map(&[("message.max.bytes", "5000")]));
         let heard = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let h = heard.clone();

@@ -77,17 +77,28 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
             if dynamic {
                 entries.retain(|e| e.source.starts_with("DYNAMIC_"));
             }
-            report(args.json, json!(entries.iter().map(entry_json).collect::<Vec<_>>()), &entries_table(&entries));
+            report(
+                args.json,
+                json!(entries.iter().map(entry_json).collect::<Vec<_>>()),
+                &entries_table(&entries),
+            );
         }
         BrokerAction::Config(ConfigAction::Alter { target, sets, deletes }) => {
             let changes = changes(&sets, &deletes)?;
-            configs.alter(target.broker, &changes).await.context("altering broker configs")?;
+            configs
+                .alter(target.broker, &changes)
+                .await
+                .context("altering broker configs")?;
             let what = match target.broker {
                 Some(id) => format!("broker {id}"),
                 None => "the cluster-wide defaults".to_string(),
             };
             let text = format!("Updated the dynamic configs of {what}.");
-            report(args.json, json!({"broker": target.broker, "changed": changes.len()}), &text);
+            report(
+                args.json,
+                json!({"broker": target.broker, "changed": changes.len()}),
+                &text,
+            );
         }
     }
     Ok(())
@@ -148,7 +159,11 @@ mod tests {
 
     #[test]
     fn sets_and_deletes_become_changes() {
-        let got = changes(&["log.retention.ms=5000".into(), "a=b=c".into()], &["message.max.bytes".into()]).unwrap();
+        let got = changes(
+            &["log.retention.ms=5000".into(), "a=b=c".into()],
+            &["message.max.bytes".into()],
+        )
+        .unwrap();
         assert_eq!(
             got,
             vec![

@@ -109,7 +109,11 @@ impl BrokerConfigs {
 
     /// Sets (`Some`) or deletes (`None`) dynamic configs of broker
     /// `broker` (`Some(id)`) or of the cluster-wide defaults (`None`).
-    pub async fn alter(&mut self, broker: Option<i32>, changes: &[(String, Option<String>)]) -> Result<(), ClientError> {
+    pub async fn alter(
+        &mut self,
+        broker: Option<i32>,
+        changes: &[(String, Option<String>)],
+    ) -> Result<(), ClientError> {
         let mut resource = AlterConfigsResource::default();
         resource.resource_type = BROKER_RESOURCE;
         resource.resource_name = resource_name(broker);

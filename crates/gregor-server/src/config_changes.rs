@@ -60,7 +60,10 @@ pub fn spawn_with_expiry(
                 }
             };
             let meta = KafkaMetadata::new(coordinator.as_ref());
-            let changes = meta.config_notifications_after(seen.as_deref()).await.unwrap_or_default();
+            let changes = meta
+                .config_notifications_after(seen.as_deref())
+                .await
+                .unwrap_or_default();
             for (name, entity) in changes {
                 seen = Some(name);
                 let Some(entity) = entity else { continue };
@@ -153,12 +156,19 @@ mod tests {
         let later = start + Duration::from_secs(10 * 60);
         assert!(purge.expired(&names(&["c1", "c2"]), later).is_empty());
         // 15 minutes is not older than 15 minutes; a moment more is.
-        assert!(purge.expired(&names(&["c1", "c2"]), start + NOTIFICATION_EXPIRY).is_empty());
+        assert!(purge
+            .expired(&names(&["c1", "c2"]), start + NOTIFICATION_EXPIRY)
+            .is_empty());
         let c1_old = start + NOTIFICATION_EXPIRY + Duration::from_secs(1);
         assert_eq!(purge.expired(&names(&["c1", "c2"]), c1_old), ["c1"]);
         // c2 was first seen 10 minutes in.
-        assert!(purge.expired(&names(&["c2"]), start + Duration::from_secs(24 * 60)).is_empty());
-        assert_eq!(purge.expired(&names(&["c2"]), start + Duration::from_secs(26 * 60)), ["c2"]);
+        assert!(purge
+            .expired(&names(&["c2"]), start + Duration::from_secs(24 * 60))
+            .is_empty());
+        assert_eq!(
+            purge.expired(&names(&["c2"]), start + Duration::from_secs(26 * 60)),
+            ["c2"]
+        );
         // A name that went (purged by another broker) is forgotten.
         assert!(purge.expired(&names(&["c3"]), c1_old).is_empty());
         assert!(purge.first_seen.keys().all(|n| n == "c3"));

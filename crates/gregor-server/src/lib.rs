@@ -296,7 +296,10 @@ impl Server {
 fn apply_dynamic_server_configs(broker: &Broker, cleaner: &LogCleaner) {
     let backoff = cleaner.backoff_ms();
     let apply = move |dynamic: &gregor_broker::DynamicBrokerConfig| {
-        if let Some(ms) = dynamic.value("log.cleaner.backoff.ms").and_then(|v| v.trim().parse().ok()) {
+        if let Some(ms) = dynamic
+            .value("log.cleaner.backoff.ms")
+            .and_then(|v| v.trim().parse().ok())
+        {
             backoff.store(ms, std::sync::atomic::Ordering::Release);
         }
     };

@@ -127,8 +127,12 @@ mod tests {
         assert!(meta.entity_config(&broker_entity(Some(0))).await.unwrap().is_empty());
         let config = BTreeMap::from([("log.retention.ms".to_string(), "5000".to_string())]);
         meta.set_entity_config(&broker_entity(None), &config).await.unwrap();
-        meta.set_entity_config(&broker_entity(Some(3)), &BTreeMap::new()).await.unwrap();
-        let (data, _) = crate::Coordinator::get(&coord, "/config/brokers/<default>").await.unwrap();
+        meta.set_entity_config(&broker_entity(Some(3)), &BTreeMap::new())
+            .await
+            .unwrap();
+        let (data, _) = crate::Coordinator::get(&coord, "/config/brokers/<default>")
+            .await
+            .unwrap();
         assert_eq!(
             String::from_utf8(data).unwrap(),
             r#"{"version":1,"config":{"log.retention.ms":"5000"}}"#

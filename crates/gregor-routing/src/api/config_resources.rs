@@ -49,7 +49,9 @@ pub(crate) fn altered_broker(broker: &Broker, name: &str) -> Result<Option<i32>,
         Ok(_) => Err(invalid_request(format!(
             "Unexpected broker id, expected {me}, but received {name}"
         ))),
-        Err(_) => Err(invalid_request(format!("Node id must be an integer, but it is: {name}"))),
+        Err(_) => Err(invalid_request(format!(
+            "Node id must be an integer, but it is: {name}"
+        ))),
     }
 }
 
@@ -58,7 +60,10 @@ pub(crate) fn refuse_nulls(nulls: &[&str]) -> Result<(), Refusal> {
     if nulls.is_empty() {
         return Ok(());
     }
-    Err(invalid_request(format!("Null value not supported for : {}", nulls.join(", "))))
+    Err(invalid_request(format!(
+        "Null value not supported for : {}",
+        nulls.join(", ")
+    )))
 }
 
 /// INVALID_REQUEST with `message`.

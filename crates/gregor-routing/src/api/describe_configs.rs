@@ -53,7 +53,11 @@ const NULL_DEFAULT_FALLBACKS: [(&str, &str, &str); 4] = [
     ("log.retention.ms", "log.retention.hours", "168"),
     ("log.roll.ms", "log.roll.hours", "168"),
     ("log.roll.jitter.ms", "log.roll.jitter.hours", "0"),
-    ("log.flush.interval.ms", "log.flush.scheduler.interval.ms", "9223372036854775807"),
+    (
+        "log.flush.interval.ms",
+        "log.flush.scheduler.interval.ms",
+        "9223372036854775807",
+    ),
 ];
 
 /// One config entry before encoding.
