@@ -173,4 +173,105 @@ mod tests {
         assert!(purge.expired(&names(&["c3"]), c1_old).is_empty());
         assert!(purge.first_seen.keys().all(|n| n == "c3"));
     }
+
+    /// A broker over in-memory coordination with topic `t`'s one
+    /// partition log; the coordinator too.
+    async fn broker_over_coordination(dir: &std::path::Path) -> (Arc<dyn Coordinator>, Arc<Broker>) {
+        use gregor_broker::{BrokerConfig, CoordinatedCatalog, ReplicaManager};
+        use gregor_coord::kafka::BrokerRegistration;
+        use gregor_coord::{EmbeddedCoordinator, EmbeddedStore};
+        use gregor_log::{Clock, LogManager, LogManagerConfig, SystemClock};
+
+        let coordinator: Arc<dyn Coordinator> = Arc::new(EmbeddedCoordinator::connect(
+            &EmbeddedStore::in_memory(),
+            Duration::from_secs(6),
+        ));
+        let meta = KafkaMetadata::new(coordinator.as_ref());
+        meta.ensure_layout().await.unwrap();
+        meta.register_broker(0, &BrokerRegistration::plaintext("127.0.0.1", 9092, None))
+            .await
+            .unwrap();
+        let catalog = Arc::new(CoordinatedCatalog::new(
+            coordinator.clone(),
+            tokio::runtime::Handle::current(),
+            0,
+        ));
+        let logs = Arc::new(LogManager::open(LogManagerConfig::new(vec![dir.to_path_buf()])).unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let replicas = Arc::new(ReplicaManager::new(0, Default::default(), clock.clone()));
+        let broker = tokio::task::spawn_blocking(move || {
+            let broker = Broker::open(
+                BrokerConfig::default(),
+                Default::default(),
+                logs,
+                catalog,
+                replicas,
+                clock,
+            )
+            .unwrap();
+            broker.topics().create("t", 1, None, Default::default()).unwrap();
+            broker.topics().partition_log("t", 0).unwrap();
+            Arc::new(broker)
+        })
+        .await
+        .unwrap();
+        (coordinator, broker)
+    }
+
+    async fn eventually(
+        what: &str,
+        mut check: impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cluster_default_recorded_elsewhere_applies_here_and_old_notifications_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (coordinator, broker) = broker_over_coordination(dir.path()).await;
+        let (stop, stopped) = watch::channel(false);
+        let watcher = spawn_with_expiry(coordinator.clone(), broker.clone(), stopped, Duration::from_millis(300));
+        let meta = KafkaMetadata::new(coordinator.as_ref());
+        // Recorded as another broker records it: only the notification
+        // tells this one.
+        let config = std::collections::BTreeMap::from([("log.retention.ms".to_string(), "5000".to_string())]);
+        meta.set_entity_config("brokers/<default>", &config).await.unwrap();
+        let log = broker.topics().log("t", 0).unwrap();
+        let b = broker.clone();
+        eventually("the default applied", move || {
+            let applied = b
+                .dynamic_config()
+                .layers()
+                .cluster_default
+                .contains_key("log.retention.ms");
+            Box::pin(std::future::ready(applied))
+        })
+        .await;
+        assert_eq!(log.config().retention_ms, 5000, "a topic without an override follows");
+        let first = meta.config_notifications_after(None).await.unwrap()[0].0.clone();
+        // Another broker's config: not applied here; its notification
+        // makes the watcher look again, and the first is old by then.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        meta.set_entity_config("brokers/7", &config).await.unwrap();
+        let c = coordinator.clone();
+        eventually("the old notification purged", move || {
+            let c = c.clone();
+            let first = first.clone();
+            Box::pin(async move {
+                let left = KafkaMetadata::new(c.as_ref())
+                    .config_notifications_after(None)
+                    .await
+                    .unwrap();
+                left.len() == 1 && left[0].0 != first
+            })
+        })
+        .await;
+        assert!(broker.dynamic_config().layers().per_broker.is_empty());
+        let _ = stop.send(true);
+        let _ = watcher.await;
+    }
 }
