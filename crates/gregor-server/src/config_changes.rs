@@ -47,6 +47,9 @@ pub fn spawn_with_expiry(
             .await
             .ok()
             .and_then(|changes| changes.last().map(|(name, _)| name.clone()));
+        // Dynamic broker configs recorded after the broker read them at
+        // start but before `seen` are in no notification left to see.
+        apply_broker_change(&broker, DEFAULT_ENTITY).await;
         let mut purge = NotificationPurge::new(expiry);
         loop {
             let (children, watch) = match coordinator.children_and_watch(CONFIG_CHANGES).await {
