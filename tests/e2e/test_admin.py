@@ -277,14 +277,20 @@ def test_incremental_alter_configs_sets_dynamic_broker_configs_that_survive_a_re
     assert topic_configs(broker.bootstrap, "dyn")["segment.bytes"].value == "2048"
 
 
-def test_dynamic_broker_configs_reach_the_brokers_they_are_for(tmp_path):
-    """On a 3-broker cluster: the cluster-wide default set through broker 0
-    reaches brokers 1 and 2 (a /config/changes notification); broker 1's
-    own config stays its own."""
-    from conftest import Coordination
+@pytest.mark.parametrize("backend", ["embedded", "zookeeper"])
+def test_dynamic_broker_configs_reach_the_brokers_they_are_for(tmp_path, backend):
+    """On a 3-broker cluster (embedded coordination or ZooKeeper): the
+    cluster-wide default set through broker 0 reaches brokers 1 and 2 (a
+    /config/changes notification); broker 1's own config stays its own."""
+    from conftest import Coordination, ZooKeeper
     from test_replication import Cluster
-    coordination = Coordination(str(tmp_path / "coordination"))
-    cluster = Cluster(str(tmp_path / "cluster"), ["--coordination", coordination.address])
+    if backend == "embedded":
+        coordination = Coordination(str(tmp_path / "coordination"))
+        args = ["--coordination", coordination.address]
+    else:
+        coordination = ZooKeeper(str(tmp_path / "zookeeper"))
+        args = ["--zookeeper", coordination.hosts]
+    cluster = Cluster(str(tmp_path / "cluster"), args)
     try:
         assert alter_by_hand(cluster.brokers[0].bootstrap, "", log__retention__ms="12345") == (0, None)
         assert alter_by_hand(cluster.brokers[1].bootstrap, "1", log__retention__ms="777") == (0, None)
