@@ -42,7 +42,8 @@ def partition_dir(server, topic, partition):
 
 def test_kafka_configs_alters_and_describes_per_broker_and_cluster_wide_configs(server):
     b = server.bootstrap
-    out = brokers(b, "--entity-name", "0", "--alter", "--add-config", "log.retention.ms=3600000").stdout
+    out = brokers(b, "--entity-name", "0", "--alter", "--add-config",
+                  "log.retention.ms=3600000,follower.replication.throttled.rate=1048576").stdout
     assert "Completed updating config for broker 0." in out, out
     out = brokers(b, "--entity-default", "--alter", "--add-config",
                   "log.retention.ms=7200000,log.cleanup.policy=compact,message.max.bytes=2000000").stdout
@@ -53,7 +54,9 @@ def test_kafka_configs_alters_and_describes_per_broker_and_cluster_wide_configs(
     assert described(mine) == {
         "log.retention.ms": ("3600000", "DYNAMIC_BROKER_CONFIG:log.retention.ms=3600000, "
                                         "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=7200000, "
-                                        "DEFAULT_CONFIG:log.retention.hours=168")}, mine
+                                        "DEFAULT_CONFIG:log.retention.hours=168"),
+        "follower.replication.throttled.rate": (
+            "1048576", "DYNAMIC_BROKER_CONFIG:follower.replication.throttled.rate=1048576")}, mine
     default = brokers(b, "--entity-default", "--describe").stdout
     assert default.startswith("Default configs for brokers in the cluster are:\n"), default
     assert described(default) == {
@@ -82,12 +85,14 @@ def test_kafka_configs_alters_and_describes_per_broker_and_cluster_wide_configs(
                                                  "DEFAULT_CONFIG:log.cleanup.policy=delete"), topic["cleanup.policy"]
 
     # Deleting the per-broker value uncovers the cluster-wide one.
-    brokers(b, "--entity-name", "0", "--alter", "--delete-config", "log.retention.ms")
+    brokers(b, "--entity-name", "0", "--alter", "--delete-config",
+            "log.retention.ms,follower.replication.throttled.rate")
     assert described(brokers(b, "--entity-name", "0", "--describe").stdout) == {}
     topic = described(configs(b, "--entity-type", "topics", "--entity-name", "follows", "--describe",
                               "--all").stdout)
     assert topic["retention.ms"][0] == "7200000", topic["retention.ms"]
-    brokers(b, "--entity-default", "--alter", "--delete-config", "log.retention.ms,log.cleanup.policy,message.max.bytes")
+    brokers(b, "--entity-default", "--alter", "--delete-config",
+            "log.retention.ms,log.cleanup.policy,message.max.bytes")
     assert described(brokers(b, "--entity-default", "--describe").stdout) == {}
     topic = described(configs(b, "--entity-type", "topics", "--entity-name", "follows", "--describe",
                               "--all").stdout)
