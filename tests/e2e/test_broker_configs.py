@@ -8,10 +8,10 @@ import glob
 import os
 import re
 
+import pytest
+
 from bench.kafka import kafka
 from test_jvm import REASON, kafka_broker, produce, server, topics  # noqa: F401  (fixtures)
-
-import pytest
 
 pytestmark = pytest.mark.skipif(REASON is not None, reason=f"JVM tests need Java and the Kafka jars: {REASON}")
 
@@ -123,7 +123,7 @@ def test_a_dynamic_segment_size_rolls_an_existing_topic_without_a_restart(server
     segments = lambda: glob.glob(os.path.join(partition_dir(server, "rolls", 0), "*.log"))  # noqa: E731
     assert len(segments()) == 1
     brokers(b, "--entity-default", "--alter", "--add-config", "log.segment.bytes=1024")
-    for round in range(4):
+    for _ in range(4):
         produce(b, "rolls", [f"k{i}:{'y' * 100}" for i in range(5)])  # a batch under 1024 bytes
     topic = described(configs(b, "--entity-type", "topics", "--entity-name", "rolls", "--describe",
                               "--all").stdout)
