@@ -101,7 +101,9 @@ async fn main() -> anyhow::Result<()> {
     let ticking = spawn_replica_ticker(replicas.clone(), stopped.clone())?;
     let fetching = fetcher::spawn(replicas.clone(), stopped.clone());
     let writing_isr = isr_writer::spawn(coordinator.clone(), replicas, stopped.clone());
-    let controlling = controller::spawn(coordinator.clone(), broker.clone(), false, stopped);
+    // Kafka's defaults: no unclean elections, a leader rebalance every 300 s.
+    let settings = controller::Settings::of(&gregor_server::ServerConfig::default());
+    let controlling = controller::spawn(coordinator.clone(), broker.clone(), settings, stopped);
     let registration_wait = std::time::Duration::from_secs(20);
     let broker_epoch = register(
         coordinator.as_ref(),

@@ -72,9 +72,11 @@ KNOWN_DIFFERENCES = {
                                                 "TRANSACTION_ABORTABLE (AddOffsetsToTxn v4, EndTxn v4, "
                                                 "TxnOffsetCommit v4) nor transactions v2; api_versions caps them "
                                                 "(GREGOR_MAX_VERSIONS)",
-    "broker configs": "gregor's broker properties are read-only (it has no dynamic broker configs) and it has "
-                      "only some of Kafka's (and two of its own); describe_broker_configs compares the value and "
-                      "source of properties both have, not read_only nor the whole list",
+    "broker configs": "gregor's dynamic broker configs are a subset of Kafka's (the log defaults, "
+                      "log.cleaner.backoff.ms, the throttled replication rates), so read_only differs for the "
+                      "others, and it has only some of Kafka's properties (and two of its own); "
+                      "describe_broker_configs compares the value and source of properties both have, not "
+                      "read_only nor the whole list",
     "partial trailing batches": "a Fetch answer holds whole batches only in gregor (docs/ARCHITECTURE.md, Read: "
                                 "'extend to whole batches within max_bytes'); Kafka may end with part of the "
                                 "next batch (284 bytes for max_bytes = one 283-byte batch + 1). "

@@ -11,6 +11,7 @@ use kafka_protocol::error::ResponseError;
 use crate::catalog::ClusterCatalog;
 use crate::config::BrokerConfig;
 use crate::controller_inbox::ControllerInbox;
+use crate::dynamic_config::{DynamicBrokerConfig, DynamicLayers};
 use crate::errors::replication_error;
 use crate::fetch_sessions::FetchSessions;
 use crate::groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
@@ -32,6 +33,7 @@ pub struct Broker {
     producer_ids: Arc<ProducerIds>,
     fetch_sessions: FetchSessions,
     controller_inbox: ControllerInbox,
+    dynamic: DynamicBrokerConfig,
 }
 
 impl Broker {
@@ -47,8 +49,18 @@ impl Broker {
         replicas: Arc<ReplicaManager>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, String> {
+        // The dynamic broker configs recorded before this broker started
+        // shape the log defaults the topics open with.
+        let dynamic = DynamicBrokerConfig::new(config.properties.clone(), config.default_log_config.clone());
+        let layers = recorded_layers(catalog.as_ref(), &dynamic, config.node_id)?;
+        let log_config = dynamic.log_config(&layers).unwrap_or_else(|e| {
+            tracing::warn!("dynamic broker configs do not apply: {e}");
+            config.default_log_config.clone()
+        });
+        replicas.set_dynamic_min_insync_replicas(dynamic_min_insync(&layers));
+        dynamic.set_layers(layers);
         let defaults = TopicDefaults {
-            log_config: config.default_log_config.clone(),
+            log_config,
             num_partitions: config.num_partitions,
             replication_factor: config.default_replication_factor,
             auto_create: config.auto_create_topics,
@@ -90,6 +102,7 @@ impl Broker {
             fetch_sessions: FetchSessions::new(config.fetch_session_slots),
             controller_inbox: ControllerInbox::default(),
             config,
+            dynamic,
         })
     }
 
@@ -197,6 +210,79 @@ impl Broker {
         self.topics.apply_overrides(name, overrides)
     }
 
+    /// The dynamic broker configs (and the throttled replication rates).
+    pub fn dynamic_config(&self) -> &DynamicBrokerConfig {
+        &self.dynamic
+    }
+
+    /// The dynamic configs recorded for a BROKER resource (`Some(id)`: this
+    /// broker, `None`: the cluster-wide defaults), without what cannot
+    /// apply — IncrementalAlterConfigs starts from them, as Kafka does.
+    pub fn recorded_broker_config(&self, broker: Option<i32>) -> Result<BTreeMap<String, String>, Refusal> {
+        let recorded = self.topics.catalog().broker_config(broker).map_err(unavailable)?;
+        Ok(self.dynamic.sanitized(recorded))
+    }
+
+    /// Makes `configs` the whole dynamic config of a BROKER resource:
+    /// checked as Kafka checks them (INVALID_REQUEST with Kafka's message),
+    /// then — unless `validate_only` — recorded in the catalog (every
+    /// broker learns it) and applied here.
+    pub fn replace_broker_config(
+        &self,
+        broker: Option<i32>,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), Refusal> {
+        // INVALID_REQUEST, not INVALID_CONFIG: Kafka 3.9's
+        // ConfigAdminManager turns a refused broker config into it
+        // (KAFKA-13609 keeps it so for compatibility).
+        self.dynamic
+            .check(broker, &configs)
+            .map_err(|m| (ResponseError::InvalidRequest, Some(m)))?;
+        if validate_only {
+            return Ok(());
+        }
+        self.topics
+            .catalog()
+            .set_broker_config(broker, &configs)
+            .map_err(unavailable)?;
+        let mut layers = self.dynamic.layers();
+        *layers.layer_mut(broker) = configs;
+        self.apply_dynamic(layers);
+        tracing::info!(broker = ?broker, "dynamic broker configs changed");
+        Ok(())
+    }
+
+    /// Re-reads this broker's dynamic configs and the cluster-wide
+    /// defaults from the catalog (a change notification) and applies them
+    /// if they changed.
+    pub fn refresh_broker_config(&self) -> Result<(), String> {
+        let layers = recorded_layers(self.topics.catalog().as_ref(), &self.dynamic, self.config.node_id)?;
+        if layers != self.dynamic.layers() {
+            self.apply_dynamic(layers);
+            tracing::info!("dynamic broker configs changed elsewhere: applied");
+        }
+        Ok(())
+    }
+
+    /// Applies dynamic configs: the log defaults of every topic, the
+    /// broker-wide `min.insync.replicas`, then the server's hooks.
+    fn apply_dynamic(&self, layers: DynamicLayers) {
+        match self.dynamic.log_config(&layers) {
+            Ok(log_config) => {
+                self.replicas
+                    .set_dynamic_min_insync_replicas(dynamic_min_insync(&layers));
+                self.topics.set_default_log_config(log_config);
+                for (name, topic) in self.topics.all() {
+                    self.replicas
+                        .set_min_insync_replicas(&name, min_insync(&topic.overrides));
+                }
+            }
+            Err(e) => tracing::warn!("dynamic broker configs do not apply to the log defaults: {e}"),
+        }
+        self.dynamic.set_layers(layers);
+    }
+
     /// Asks for a topic's deletion; the controller carries it out (every
     /// broker forgets it, see [`Broker::forget_topic`]).
     pub fn delete_topic(&self, name: &str) -> Result<(), ResponseError> {
@@ -229,6 +315,28 @@ impl Broker {
         self.replicas.forget_topic(name);
         Ok(())
     }
+}
+
+/// The dynamic configs the catalog records for broker `node_id` and the
+/// cluster, without what cannot apply.
+fn recorded_layers(
+    catalog: &dyn ClusterCatalog,
+    dynamic: &DynamicBrokerConfig,
+    node_id: i32,
+) -> Result<DynamicLayers, String> {
+    let read = |broker| catalog.broker_config(broker).map_err(|e| e.to_string());
+    Ok(DynamicLayers {
+        per_broker: dynamic.sanitized(read(Some(node_id))?),
+        cluster_default: dynamic.sanitized(read(None)?),
+    })
+}
+
+fn dynamic_min_insync(layers: &DynamicLayers) -> Option<usize> {
+    layers.get("min.insync.replicas")?.trim().parse().ok()
+}
+
+fn unavailable(e: crate::CatalogError) -> Refusal {
+    (ResponseError::UnknownServerError, Some(e.to_string()))
 }
 
 fn min_insync(overrides: &BTreeMap<String, String>) -> Option<usize> {

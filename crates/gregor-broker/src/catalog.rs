@@ -58,6 +58,12 @@ pub trait ClusterCatalog: Send + Sync {
     fn delete(&self, name: &str) -> Result<(), CatalogError>;
     /// Records a topic's new config overrides (every broker learns them).
     fn set_config(&self, name: &str, overrides: &BTreeMap<String, String>) -> Result<(), CatalogError>;
+    /// The dynamic configs of a broker (`Some(id)`) or the cluster-wide
+    /// defaults (`None`); none recorded: empty.
+    fn broker_config(&self, broker: Option<i32>) -> Result<BTreeMap<String, String>, CatalogError>;
+    /// Records `config` as the whole dynamic config of a broker or the
+    /// cluster-wide defaults (every broker learns it).
+    fn set_broker_config(&self, broker: Option<i32>, config: &BTreeMap<String, String>) -> Result<(), CatalogError>;
     /// Claims the next block of producer ids for this broker: ids no other
     /// broker hands out, now or after a restart.
     fn allocate_producer_ids(&self) -> Result<std::ops::RangeInclusive<i64>, CatalogError>;

@@ -64,6 +64,9 @@ pub struct BrokerProperty {
     /// variable or a flag: Kafka's STATIC_BROKER_CONFIG), rather than
     /// leaving the default (DEFAULT_CONFIG).
     pub set: bool,
+    /// Whether it can change while the broker runs (a dynamic broker
+    /// config gregor applies live; see [`crate::DynamicBrokerConfig`]).
+    pub dynamic: bool,
     /// Kafka's type of the property.
     pub config_type: ConfigType,
     /// What it does, in one line.

@@ -1,12 +1,13 @@
 //! The cluster catalog kept in coordination (embedded store or ZooKeeper),
-//! in Kafka's layout.
+//! in Kafka's layout (dynamic broker configs in `/config/brokers/<id>` and
+//! `/config/brokers/<default>`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use gregor_coord::kafka::{KafkaMetadata, TopicAssignment, TopicConfig};
+use gregor_coord::kafka::{broker_entity, KafkaMetadata, TopicAssignment, TopicConfig};
 use gregor_coord::{CoordError, Coordinator};
 use gregor_replication::{assign_replicas, BrokerInfo};
 use tokio::runtime::Handle;
@@ -177,6 +178,18 @@ impl ClusterCatalog for CoordinatedCatalog {
         };
         self.runtime
             .block_on(self.meta().set_topic_config(name, &config))
+            .map_err(unavailable)
+    }
+
+    fn broker_config(&self, broker: Option<i32>) -> Result<BTreeMap<String, String>, CatalogError> {
+        self.runtime
+            .block_on(self.meta().entity_config(&broker_entity(broker)))
+            .map_err(unavailable)
+    }
+
+    fn set_broker_config(&self, broker: Option<i32>, config: &BTreeMap<String, String>) -> Result<(), CatalogError> {
+        self.runtime
+            .block_on(self.meta().set_entity_config(&broker_entity(broker), config))
             .map_err(unavailable)
     }
 

@@ -21,6 +21,8 @@
 //! - [`fetch_sessions`]: the fetch sessions of KIP-227.
 //! - [`ControllerInbox`]: requests for the controller (ControlledShutdown)
 //!   on their way to the controller running here.
+//! - [`DynamicBrokerConfig`]: the broker configs that change while it
+//!   runs (per broker and cluster-wide, recorded in the catalog).
 //! - [`Broker`]: the parts assembled, with one injected clock.
 //! - [`errors`]: the one place where gregor's errors become Kafka error
 //!   codes.
@@ -36,6 +38,7 @@ mod catalog;
 mod config;
 mod controller_inbox;
 mod coordinated_catalog;
+mod dynamic_config;
 pub mod errors;
 pub mod fetch_sessions;
 mod groups;
@@ -50,6 +53,10 @@ pub use catalog::{CatalogError, ClusterCatalog, Topic};
 pub use config::{BrokerConfig, BrokerProperty};
 pub use controller_inbox::{ControllerAsk, ControllerInbox, PartitionOutcome, ReassignmentListing, Reply, ShutdownAsk};
 pub use coordinated_catalog::CoordinatedCatalog;
+pub use dynamic_config::{
+    ChangeHook, DynamicBrokerConfig, DynamicLayers, FOLLOWER_REPLICATION_THROTTLED_RATE,
+    LEADER_REPLICATION_THROTTLED_RATE, REPLICATION_THROTTLED_RATES, UNTHROTTLED,
+};
 pub use groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 pub use producer_ids::ProducerIds;
 pub use replicas::{

@@ -2,6 +2,7 @@
 //! are one line on stderr and a non-zero exit, never a panic.
 
 mod bench;
+mod broker_config;
 mod clients;
 mod cluster;
 mod dump_log;
@@ -42,6 +43,9 @@ enum Command {
     DumpLog(dump_log::DumpLogArgs),
     /// Create, list, describe, delete or grow topics.
     Topic(topic::TopicArgs),
+    /// Describe a broker's configs or change the dynamic ones, like
+    /// kafka-configs.sh --entity-type brokers.
+    Broker(broker_config::BrokerArgs),
     /// List, describe, reset the offsets of or delete consumer groups, like
     /// kafka-consumer-groups.sh.
     Group(group::GroupArgs),
@@ -81,6 +85,7 @@ fn main() {
             | Command::Partitions(_)
             | Command::Records(_)
             | Command::LogDirs(_)
+            | Command::Broker(_)
     ) {
         // A tool's output piped into `head` ends quietly, as in other Unix
         // tools, not with a panic on the broken pipe. (Services keep
@@ -113,6 +118,7 @@ fn main() {
         Command::Partitions(args) => block_on(partitions::run(args)),
         Command::Records(args) => block_on(records::run(args)),
         Command::LogDirs(args) => block_on(log_dirs::run(args)),
+        Command::Broker(args) => block_on(broker_config::run(args)),
         Command::Produce(args) => block_on(clients::produce(args)),
         Command::Consume(args) => block_on(clients::consume(args)),
         Command::Bench(args) => block_on(bench::run(args)),

@@ -2,7 +2,8 @@
 //!
 //! An async Kafka client built on the `kafka-protocol` crate: the
 //! [`Connection`] brokers use to talk to each other (the controller's
-//! requests, replica fetches), the [`Admin`] client for topics, the
+//! requests, replica fetches), the [`Admin`] client for topics,
+//! [`BrokerConfigs`] for broker configs (the dynamic ones changed), the
 //! [`GroupAdmin`] client for consumer groups, the [`PartitionAdmin`]
 //! client for reassignments, leader elections, record deletion and log
 //! directories, a
@@ -24,6 +25,7 @@
 #![deny(missing_docs)]
 
 mod admin;
+mod broker_config;
 mod cluster;
 mod connection;
 mod consumer;
@@ -35,6 +37,7 @@ mod partition_admin;
 mod producer;
 
 pub use admin::{Admin, PartitionInfo, TopicInfo};
+pub use broker_config::{config_source_name, BrokerConfigEntry, BrokerConfigs};
 pub use cluster::Cluster;
 pub use connection::{ClientError, Connection};
 pub use consumer::{fetch_request, ConsumedRecord, Consumer, ConsumerConfig, StartAt};

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -52,6 +52,8 @@ struct Shared {
     clock: Arc<dyn Clock>,
     throttler: Throttler,
     paused: AtomicBool,
+    /// `log.cleaner.backoff.ms` in force (a dynamic broker config).
+    backoff_ms: Arc<AtomicU64>,
     in_progress: Mutex<HashSet<TopicPartition>>,
     checkpoints: Mutex<()>,
 }
@@ -67,8 +69,10 @@ impl LogCleaner {
     /// A cleaner over `manager`'s logs, not running yet (see [`LogCleaner::start`]).
     pub fn new(manager: Arc<LogManager>, config: CleanerConfig, clock: Arc<dyn Clock>) -> Self {
         let throttler = Throttler::new(config.io_max_bytes_per_second);
+        let backoff_ms = Arc::new(AtomicU64::new(config.backoff.as_millis() as u64));
         Self {
             shared: Arc::new(Shared {
+                backoff_ms,
                 manager,
                 config,
                 clock,
@@ -102,6 +106,13 @@ impl LogCleaner {
             }
         }
         self.stop = Some(stop);
+    }
+
+    /// The pause when nothing needs cleaning, in ms, shared with the
+    /// threads: storing a new value changes it from their next pause on
+    /// (`log.cleaner.backoff.ms` set dynamically).
+    pub fn backoff_ms(&self) -> Arc<AtomicU64> {
+        self.shared.backoff_ms.clone()
     }
 
     /// Stops cleaning new logs (a pass under way finishes).
@@ -159,7 +170,11 @@ fn run(shared: Arc<Shared>, stopped: Receiver<()>, memory: usize) {
                 }
             }
         };
-        let wait = if worked { Duration::ZERO } else { shared.config.backoff };
+        let wait = if worked {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(shared.backoff_ms.load(Ordering::Acquire))
+        };
         match stopped.recv_timeout(wait) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             _ => return,

@@ -163,6 +163,7 @@ impl Server {
         .await?
         .map_err(|e| anyhow::anyhow!("opening the broker's state: {e}"))?;
         let broker = Arc::new(broker);
+        apply_dynamic_server_configs(&broker, &cleaner);
         let group_ticker =
             gregor_group::GroupCoordinator::spawn_ticker(broker.groups().coordinator().clone(), GROUP_TICK)
                 .context("starting the group coordinator's ticker")?;
@@ -287,6 +288,23 @@ impl Server {
         tracing::info!("gregor broker stopped cleanly");
         Ok(())
     }
+}
+
+/// Applies the dynamic broker configs of the server's own parts now and on
+/// every change (the broker applies the log defaults itself):
+/// `log.cleaner.backoff.ms`.
+fn apply_dynamic_server_configs(broker: &Broker, cleaner: &LogCleaner) {
+    let backoff = cleaner.backoff_ms();
+    let apply = move |dynamic: &gregor_broker::DynamicBrokerConfig| {
+        if let Some(ms) = dynamic
+            .value("log.cleaner.backoff.ms")
+            .and_then(|v| v.trim().parse().ok())
+        {
+            backoff.store(ms, std::sync::atomic::Ordering::Release);
+        }
+    };
+    apply(broker.dynamic_config());
+    broker.dynamic_config().on_change(Box::new(apply));
 }
 
 /// How often the transaction coordinator looks at its timers (it aborts

@@ -92,6 +92,13 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("transaction.partition.verification.enable", Boolean, transaction_partition_verification_enable, "Verify with the transaction coordinator a transactional batch that opens a transaction in a partition (KIP-890)."),
 ];
 
+/// Server properties that change while the broker runs (dynamic broker
+/// configs, applied by the server through the broker's change hooks). The
+/// broker-level topic defaults among the properties (`log.segment.bytes`,
+/// `log.retention.ms`, `min.insync.replicas`) are dynamic through the
+/// broker's log defaults, whatever this list says.
+pub(crate) const DYNAMIC: &[&str] = &["log.cleaner.backoff.ms"];
+
 /// The property named `name`.
 pub(crate) fn property(name: &str) -> Option<&'static Property> {
     PROPERTIES.iter().find(|p| p.name == name)
@@ -109,6 +116,7 @@ pub(crate) fn describe(config: &ServerConfig) -> Vec<BrokerProperty> {
             BrokerProperty {
                 name: p.name,
                 set: config.set_properties.contains(p.name) || value != default,
+                dynamic: DYNAMIC.contains(&p.name),
                 value,
                 default,
                 config_type: p.config_type,

@@ -71,6 +71,9 @@ pub struct ReplicaManager {
     isr_shrinks: Counter,
     isr_expands: Counter,
     broker_epoch: std::sync::atomic::AtomicI64,
+    /// `min.insync.replicas` set as a dynamic broker config (0: none, the
+    /// static setting applies).
+    dynamic_min_insync: std::sync::atomic::AtomicUsize,
 }
 
 impl ReplicaManager {
@@ -96,6 +99,7 @@ impl ReplicaManager {
             isr_shrinks: Counter::default(),
             isr_expands: Counter::default(),
             broker_epoch: std::sync::atomic::AtomicI64::new(-1),
+            dynamic_min_insync: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -179,7 +183,7 @@ impl ReplicaManager {
         let mut replica = replica.lock();
         replica.log = log;
         let settings = ReplicaSettings {
-            min_insync_replicas: min_insync.unwrap_or(self.settings.min_insync_replicas),
+            min_insync_replicas: min_insync.unwrap_or_else(|| self.default_min_insync_replicas()),
             ..self.settings
         };
         let at = LocalPosition {
@@ -216,10 +220,27 @@ impl ReplicaManager {
         Ok(change)
     }
 
+    /// The broker-wide `min.insync.replicas`: the dynamic broker config's
+    /// if one is set, else the static setting.
+    pub fn default_min_insync_replicas(&self) -> usize {
+        match self.dynamic_min_insync.load(std::sync::atomic::Ordering::Acquire) {
+            0 => self.settings.min_insync_replicas,
+            n => n,
+        }
+    }
+
+    /// Sets (`None`: removes) the broker-wide `min.insync.replicas` given
+    /// as a dynamic broker config; the caller re-applies each topic's
+    /// value with [`ReplicaManager::set_min_insync_replicas`].
+    pub fn set_dynamic_min_insync_replicas(&self, n: Option<usize>) {
+        let n = n.map_or(0, |n| n.max(1));
+        self.dynamic_min_insync.store(n, std::sync::atomic::Ordering::Release);
+    }
+
     /// A topic's `min.insync.replicas` changed (`None`: back to the
     /// broker's default): the partitions it leads here use it from now on.
     pub fn set_min_insync_replicas(&self, topic: &str, n: Option<usize>) {
-        let n = n.unwrap_or(self.settings.min_insync_replicas);
+        let n = n.unwrap_or_else(|| self.default_min_insync_replicas());
         for (tp, replica) in self.replicas.read().iter() {
             if tp.topic == topic {
                 if let Some(l) = replica.lock().role.leader_mut() {

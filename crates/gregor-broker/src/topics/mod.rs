@@ -38,7 +38,8 @@ pub struct TopicDefaults {
 
 /// The topics of the cluster this broker knows, and their local logs.
 pub struct Topics {
-    defaults: TopicDefaults,
+    /// Behind a lock: dynamic broker configs change the log defaults.
+    defaults: RwLock<TopicDefaults>,
     logs: Arc<LogManager>,
     catalog: Arc<dyn ClusterCatalog>,
     known: RwLock<BTreeMap<String, Topic>>,
@@ -59,7 +60,7 @@ impl Topics {
         let on_disk = topics_on_disk(&logs);
         let recorded = catalog.topics().map_err(|e| e.to_string())?;
         let topics = Self {
-            defaults,
+            defaults: RwLock::new(defaults),
             logs,
             catalog,
             known: RwLock::new(BTreeMap::new()),
@@ -101,9 +102,33 @@ impl Topics {
         Ok(topics)
     }
 
-    /// The creation defaults.
-    pub fn defaults(&self) -> &TopicDefaults {
-        &self.defaults
+    /// The creation defaults (the log defaults as dynamic broker configs
+    /// leave them).
+    pub fn defaults(&self) -> TopicDefaults {
+        self.defaults.read().clone()
+    }
+
+    /// Makes `config` the log defaults (dynamic broker configs changed
+    /// `log.retention.ms`, …) and applies it to the local logs of every
+    /// topic without an override of the changed properties. A topic whose
+    /// overrides no longer pass with the new defaults keeps its config
+    /// (logged).
+    pub fn set_default_log_config(&self, config: LogConfig) {
+        self.defaults.write().log_config = config;
+        for (name, topic) in self.all() {
+            let Ok(config) = self.log_config(&topic.overrides).map_err(|e| {
+                tracing::warn!(topic = %name, "new broker defaults do not fit the topic's overrides: {e}");
+            }) else {
+                continue;
+            };
+            for (tp, log) in self.logs.logs() {
+                if tp.topic == name && *log.config() != config {
+                    if let Err(e) = log.set_config(config.clone()) {
+                        tracing::warn!(partition = %tp, "applying new broker defaults: {e}");
+                    }
+                }
+            }
+        }
     }
 
     /// The catalog topics are recorded in.
@@ -139,7 +164,7 @@ impl Topics {
     /// The log settings of a topic with `overrides` over the defaults,
     /// checked by Kafka's rules (the message names the property at fault).
     pub fn log_config(&self, overrides: &BTreeMap<String, String>) -> Result<LogConfig, String> {
-        LogConfig::with_overrides(&self.defaults.log_config, overrides).map_err(|e| e.to_string())
+        LogConfig::with_overrides(&self.defaults.read().log_config, overrides).map_err(|e| e.to_string())
     }
 
     /// The partition, if its topic is known and has it
@@ -178,10 +203,11 @@ impl Topics {
         if let Ok(t) = self.learn(name) {
             return Ok(t);
         }
-        if !self.defaults.auto_create {
+        if !self.defaults.read().auto_create {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
-        match self.create(name, self.defaults.num_partitions, None, BTreeMap::new()) {
+        let partitions = self.defaults.read().num_partitions;
+        match self.create(name, partitions, None, BTreeMap::new()) {
             Err((ResponseError::TopicAlreadyExists, _)) => {
                 self.learn(name).map_err(|_| ResponseError::UnknownTopicOrPartition)
             }
@@ -200,7 +226,7 @@ impl Topics {
         replication_factor: Option<u16>,
         overrides: BTreeMap<String, String>,
     ) -> Result<Topic, Refusal> {
-        let replication = replication_factor.unwrap_or(self.defaults.replication_factor);
+        let replication = replication_factor.unwrap_or_else(|| self.defaults.read().replication_factor);
         self.create_placed(name, partitions, Placement::Spread(replication), overrides)
     }
 

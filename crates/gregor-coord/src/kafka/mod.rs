@@ -13,6 +13,7 @@
 //! /admin/reassign_partitions                   reassignments asked the old way
 //! /isr_change_notification/isr_change_<seq>    partitions whose ISR a leader changed
 //! /config/changes/config_change_<seq>          an entity whose config changed
+//! /config/brokers/<id>, /config/brokers/<default>   dynamic broker configs
 //! ```
 
 use std::collections::BTreeMap;
@@ -26,6 +27,8 @@ use crate::types::{CreateMode, Op};
 mod reassignments;
 
 pub use reassignments::{PartitionReassignment, ReassignPartitions, REASSIGN_PARTITIONS};
+mod entity_config;
+pub use entity_config::{broker_entity, BROKER_CONFIGS, DEFAULT_ENTITY};
 
 /// `/brokers/ids`
 pub const BROKER_IDS: &str = "/brokers/ids";
@@ -496,22 +499,15 @@ impl<'a> KafkaMetadata<'a> {
     /// The config change notifications after `seen` (their node names, in
     /// order) with the topics they name.
     pub async fn config_changes_after(&self, seen: Option<&str>) -> Result<Vec<(String, Option<String>)>> {
-        let mut out = Vec::new();
-        for child in self.coord.children(CONFIG_CHANGES).await? {
-            if seen.is_some_and(|s| child.as_str() <= s) {
-                continue;
-            }
-            let path = format!("{CONFIG_CHANGES}/{child}");
-            let topic = match self.coord.get(&path).await {
-                Ok((data, _)) => from_json::<ConfigChange>(&path, &data)
-                    .ok()
-                    .and_then(|c| c.entity_path.strip_prefix("topics/").map(str::to_string)),
-                Err(CoordError::NoNode(_)) => None,
-                Err(e) => return Err(e),
-            };
-            out.push((child, topic));
-        }
-        Ok(out)
+        Ok(self
+            .config_notifications_after(seen)
+            .await?
+            .into_iter()
+            .map(|(name, entity)| {
+                let topic = entity.and_then(|e| e.strip_prefix("topics/").map(str::to_string));
+                (name, topic)
+            })
+            .collect())
     }
 
     /// A topic's config overrides.

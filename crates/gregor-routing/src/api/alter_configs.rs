@@ -7,9 +7,11 @@
 //! (the same code: an unknown topic is UNKNOWN_TOPIC_OR_PARTITION, a bad
 //! value INVALID_CONFIG, the empty name INVALID_REQUEST) and, unless
 //! `validate_only`, recorded and applied by every broker; a BROKER
-//! resource naming another broker is INVALID_REQUEST, and any config in
-//! it INVALID_CONFIG (gregor has no dynamic broker configs); other
-//! resource types are INVALID_REQUEST.
+//! resource naming another broker is INVALID_REQUEST, else the configs
+//! become its whole dynamic config (what `kafka-configs --entity-type
+//! brokers --alter` sends), checked as Kafka 3.9's `ConfigAdminManager`
+//! checks them (a static property, a bad value or a null one:
+//! INVALID_REQUEST); other resource types are INVALID_REQUEST.
 
 use std::collections::BTreeMap;
 
@@ -17,7 +19,7 @@ use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::config_resources::{change_broker_configs, invalid_request, BROKER, TOPIC};
+use super::config_resources::{altered_broker, invalid_request, refuse_nulls, BROKER, TOPIC};
 use super::str_bytes;
 use gregor_broker::{Broker, Refusal};
 
@@ -49,7 +51,17 @@ fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) 
         TOPIC if name.is_empty() => Err(invalid_request("Default topic resources are not allowed.".into())),
         TOPIC if validate_only => broker.topics().check_overrides(name, &configs),
         TOPIC => broker.replace_topic_config(name, configs),
-        BROKER => change_broker_configs(broker, name, configs.keys().map(String::as_str)),
+        BROKER => {
+            let target = altered_broker(broker, name)?;
+            let nulls: Vec<&str> = resource
+                .configs
+                .iter()
+                .filter(|c| c.value.is_none())
+                .map(|c| c.name.as_str())
+                .collect();
+            refuse_nulls(&nulls)?;
+            broker.replace_broker_config(target, configs, validate_only)
+        }
         other => Err(invalid_request(format!(
             "AlterConfigs is only supported for topics and brokers, but resource type is {}",
             resource_type_name(other)

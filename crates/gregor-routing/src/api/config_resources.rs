@@ -1,9 +1,7 @@
 //! What the config APIs (DescribeConfigs, AlterConfigs,
 //! IncrementalAlterConfigs) share: Kafka's resource types, which broker a
-//! BROKER resource names, and the refusal of broker config changes —
-//! gregor has no dynamic broker configs, so every name is one Kafka's
-//! `DynamicBrokerConfig.validateConfigs` refuses ("Cannot update these
-//! configs dynamically").
+//! BROKER resource names (for describing and for altering, whose messages
+//! differ as in Kafka).
 
 use kafka_protocol::error::ResponseError;
 
@@ -36,27 +34,36 @@ pub(crate) fn broker_resource(broker: &Broker, name: &str) -> Result<Option<i32>
     }
 }
 
-/// A change of the configs `names` of BROKER resource `name`: refused as
-/// Kafka refuses configs that cannot change dynamically (INVALID_CONFIG);
-/// a change of nothing is accepted, as in Kafka.
-pub(crate) fn change_broker_configs<'a>(
-    broker: &Broker,
-    name: &str,
-    names: impl IntoIterator<Item = &'a str>,
-) -> Result<(), Refusal> {
-    broker_resource(broker, name)?;
-    let names: Vec<&str> = names.into_iter().collect();
-    if names.is_empty() {
+/// Which BROKER resource an alter names (Kafka's
+/// `ConfigAdminManager.validateResourceNameIsCurrentNodeId`): `None` for the cluster-wide defaults (the
+/// empty name), this broker's id, or INVALID_REQUEST for another id (the
+/// client sends a broker's configs to that broker) or a name that is not
+/// one.
+pub(crate) fn altered_broker(broker: &Broker, name: &str) -> Result<Option<i32>, Refusal> {
+    if name.is_empty() {
+        return Ok(None);
+    }
+    let me = broker.config().node_id;
+    match name.parse::<i32>() {
+        Ok(id) if id == me => Ok(Some(id)),
+        Ok(_) => Err(invalid_request(format!(
+            "Unexpected broker id, expected {me}, but received {name}"
+        ))),
+        Err(_) => Err(invalid_request(format!(
+            "Node id must be an integer, but it is: {name}"
+        ))),
+    }
+}
+
+/// Kafka's refusal of a BROKER resource setting configs to null.
+pub(crate) fn refuse_nulls(nulls: &[&str]) -> Result<(), Refusal> {
+    if nulls.is_empty() {
         return Ok(());
     }
-    Err((
-        ResponseError::InvalidConfig,
-        Some(format!(
-            "Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): \
-             Cannot update these configs dynamically: Set({})",
-            names.join(", ")
-        )),
-    ))
+    Err(invalid_request(format!(
+        "Null value not supported for : {}",
+        nulls.join(", ")
+    )))
 }
 
 /// INVALID_REQUEST with `message`.

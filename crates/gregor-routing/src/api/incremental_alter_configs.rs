@@ -1,13 +1,15 @@
 //! IncrementalAlterConfigs: set or delete a topic's config overrides
 //! (recorded in the cluster's catalog; every broker applies them);
-//! `validate_only` checks them the same way. Broker configs cannot change
-//! (none is dynamic in gregor): refused as Kafka refuses static ones.
+//! `validate_only` checks them the same way. A BROKER resource (this
+//! broker's id, or the empty name for the cluster-wide defaults) changes
+//! the dynamic broker configs recorded for it, as Kafka does: the recorded
+//! ones with the changes made, checked as a whole.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::config_resources::{change_broker_configs, BROKER, TOPIC};
+use super::config_resources::{altered_broker, refuse_nulls, BROKER, TOPIC};
 use super::str_bytes;
 use gregor_broker::Broker;
 
@@ -18,7 +20,7 @@ type Refusal = (ResponseError, Option<String>);
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 
-/// Answers an IncrementalAlterConfigs request (topics; SET and DELETE).
+/// Answers an IncrementalAlterConfigs request (topics and brokers; SET and DELETE).
 pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
     for resource in request.resources {
@@ -49,11 +51,27 @@ pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> Incre
                     broker.alter_topic_config(&name, &changes)
                 }
             }),
-            BROKER => changes
-                .and_then(|changes| change_broker_configs(broker, &name, changes.iter().map(|(n, _)| n.as_str()))),
+            BROKER => changes.and_then(|changes| {
+                let target = altered_broker(broker, &name)?;
+                let nulls: Vec<&str> = resource
+                    .configs
+                    .iter()
+                    .filter(|c| c.config_operation != DELETE && c.value.is_none())
+                    .map(|c| c.name.as_str())
+                    .collect();
+                refuse_nulls(&nulls)?;
+                let mut configs = broker.recorded_broker_config(target)?;
+                for (key, value) in changes {
+                    match value {
+                        Some(v) => configs.insert(key, v),
+                        None => configs.remove(&key),
+                    };
+                }
+                broker.replace_broker_config(target, configs, request.validate_only)
+            }),
             _ => Err((
                 ResponseError::InvalidRequest,
-                Some("only topic configs can be changed".to_string()),
+                Some("only topic and broker configs can be changed".to_string()),
             )),
         };
         if let Err((error, message)) = outcome {
