@@ -15,6 +15,7 @@ use crate::errors::replication_error;
 use crate::fetch_sessions::FetchSessions;
 use crate::groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 use crate::producer_ids::ProducerIds;
+use crate::quotas::ClientQuotas;
 use crate::replicas::ReplicaManager;
 use crate::topics::{Refusal, TopicDefaults, Topics};
 use crate::transactions::Transactions;
@@ -32,6 +33,7 @@ pub struct Broker {
     producer_ids: Arc<ProducerIds>,
     fetch_sessions: FetchSessions,
     controller_inbox: ControllerInbox,
+    quotas: ClientQuotas,
 }
 
 impl Broker {
@@ -80,6 +82,7 @@ impl Broker {
             clock.clone(),
         );
         Ok(Self {
+            quotas: ClientQuotas::new(config.quota_window, clock.clone()),
             clock,
             logs,
             topics,
@@ -131,6 +134,11 @@ impl Broker {
     /// The transactions.
     pub fn transactions(&self) -> &Transactions {
         &self.transactions
+    }
+
+    /// The client quotas (configs, rates, throttle times).
+    pub fn quotas(&self) -> &ClientQuotas {
+        &self.quotas
     }
 
     /// The fetch sessions.
