@@ -4,9 +4,9 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, ApiKey, ApiVersionsRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterClientQuotasRequest, AlterConfigsRequest, ApiKey, ApiVersionsRequest,
     CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
+    DescribeClientQuotasRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
     DescribeProducersRequest, DescribeTransactionsRequest, EndTxnRequest, FetchRequest, FindCoordinatorRequest,
     HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, ListOffsetsRequest, ListTransactionsRequest, MetadataRequest, OffsetCommitRequest,
@@ -92,6 +92,10 @@ pub enum Request {
     AlterConfigs(AlterConfigsRequest),
     /// OffsetDelete.
     OffsetDelete(OffsetDeleteRequest),
+    /// DescribeClientQuotas.
+    DescribeClientQuotas(DescribeClientQuotasRequest),
+    /// AlterClientQuotas.
+    AlterClientQuotas(AlterClientQuotasRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -119,6 +123,9 @@ pub struct Frame {
     /// The client's address as Kafka shows it (`/127.0.0.1`); set by the
     /// connection that read the frame.
     pub client_host: String,
+    /// The request's size in bytes (after its length prefix), which
+    /// produce quotas count; set by the connection that read it.
+    pub size: usize,
 }
 
 /// The controller's APIs, which the current codec no longer carries:
@@ -182,6 +189,7 @@ fn decode_controller_request(api_key: i16, version: i16, mut body: Bytes) -> Res
         response_header_version: response_header,
         request,
         client_host: String::new(),
+        size: 0,
     })
 }
 
@@ -208,6 +216,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
             response_header_version: 0,
             request: Request::ApiVersionsTooNew,
             client_host: String::new(),
+        size: 0,
         });
     }
     if version < min || version > max {
@@ -255,6 +264,8 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::DescribeLogDirs => Request::DescribeLogDirs(typed(b, key, version)?),
         ApiKey::AlterConfigs => Request::AlterConfigs(typed(b, key, version)?),
         ApiKey::OffsetDelete => Request::OffsetDelete(typed(b, key, version)?),
+        ApiKey::DescribeClientQuotas => Request::DescribeClientQuotas(typed(b, key, version)?),
+        ApiKey::AlterClientQuotas => Request::AlterClientQuotas(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {
@@ -263,6 +274,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         response_header_version: key.response_header_version(version),
         request,
         client_host: String::new(),
+        size: 0,
     })
 }
 

@@ -78,6 +78,8 @@ fn empty_request(key: ApiKey, version: i16) -> RequestKind {
             r.group_id = GroupId(StrBytes::from_static_str("g"));
             RequestKind::OffsetDelete(r)
         }
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default()),
+        ApiKey::AlterClientQuotas => RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default()),
         other => panic!("no empty request for {other:?}: add one"),
     }
 }

@@ -5,12 +5,16 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crossbeam_channel::Receiver;
 use tracing::error;
 
 use super::request_queue::QueuedRequest;
 use crate::dispatch::dispatch;
+use crate::request::CONTROLLER_APIS;
+use gregor_broker::quotas::entity::ANONYMOUS;
+use gregor_broker::quotas::QuotaType;
 use gregor_broker::Broker;
 
 /// The running handler threads.
@@ -45,13 +49,31 @@ fn handle_until_closed(broker: &Arc<Broker>, requests: &Receiver<QueuedRequest>)
     while let Ok(QueuedRequest { frame, reply, slot }) = requests.recv() {
         drop(slot);
         let key = frame.api_key;
+        let client_id = frame.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        let started = Instant::now();
         match catch_unwind(AssertUnwindSafe(|| dispatch(broker, frame))) {
             Ok(outcome) => {
-                let _ = reply.send(outcome);
+                let throttle = if exempt_from_request_quota(key) {
+                    0
+                } else {
+                    // request_percentage counts handler thread time: a
+                    // percent of one thread's second.
+                    let percent = started.elapsed().as_nanos() as f64 * 100.0 / 1e9;
+                    broker
+                        .quotas()
+                        .record(QuotaType::Request, ANONYMOUS, &client_id, percent)
+                };
+                let _ = reply.send(outcome.muted_at_least(throttle));
             }
             // A bug in a handler: that client's connection closes (its
             // reply is dropped), everyone else carries on.
             Err(_) => error!(api = key, "a request handler panicked; closing its connection"),
         }
     }
+}
+
+/// The brokers' own requests (the controller's) are not a client's load,
+/// as Kafka exempts cluster actions from request quotas.
+fn exempt_from_request_quota(key: i16) -> bool {
+    CONTROLLER_APIS.iter().any(|(k, _, _)| *k == key)
 }
