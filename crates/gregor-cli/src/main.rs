@@ -8,6 +8,7 @@ mod dump_log;
 mod group;
 mod group_reset;
 mod output;
+mod quota;
 mod topic;
 mod topic_spec;
 
@@ -40,6 +41,9 @@ enum Command {
     /// List, describe, reset the offsets of or delete consumer groups, like
     /// kafka-consumer-groups.sh.
     Group(group::GroupArgs),
+    /// Describe or alter client quotas (users, client ids), like
+    /// kafka-configs.sh --entity-type users|clients.
+    Quota(quota::QuotaArgs),
     /// Write lines from stdin (or --file) as records.
     Produce(clients::ProduceArgs),
     /// Print records of a topic.
@@ -92,6 +96,7 @@ fn main() {
         Command::Cluster(args) => cluster::cluster(args).map(|()| 0),
         Command::Topic(args) => block_on(topic::run(args)),
         Command::Group(args) => block_on(group::run(args)),
+        Command::Quota(args) => block_on(quota::run(args)),
         Command::Produce(args) => block_on(clients::produce(args)),
         Command::Consume(args) => block_on(clients::consume(args)),
         Command::Bench(args) => block_on(bench::run(args)),
