@@ -6,11 +6,13 @@ throttled to within 10% of it while another is not slowed.
 confluent-kafka's AdminClient (2.x) has no client quota API; Kafka's own
 `kafka-configs` checks the same scenario in test_jvm.py."""
 import json
+import re
 import subprocess
 import threading
 import time
+import urllib.request
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
 
@@ -171,5 +173,58 @@ def test_a_producer_over_its_byte_rate_is_throttled_to_it_and_others_are_not(tmp
         print("produce rates (B/s):", rates)
         assert abs(rates["limited"] - QUOTA) <= 0.1 * QUOTA, rates
         assert rates["free"] > 5 * QUOTA, rates
+    finally:
+        broker.stop()
+
+
+def consume_for(bootstrap, client_id, seconds):
+    """Reads `rates` from the start for `seconds`; the value bytes read."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "client.id": client_id, "group.id": client_id,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe(["rates"])
+    read, end = 0, time.time() + seconds
+    try:
+        while time.time() < end:
+            for message in consumer.consume(100, timeout=0.1):
+                if message.error() is None and time.time() <= end:
+                    read += len(message.value())
+    finally:
+        consumer.close()
+    return read / seconds
+
+
+def test_a_consumer_over_its_byte_rate_is_throttled_to_it_and_others_are_not(tmp_path):
+    broker = Broker(str(tmp_path), env={"GREGOR_QUOTA_WINDOW_NUM": "2"}).start()
+    try:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        admin.create_topics([NewTopic("rates", num_partitions=1, replication_factor=1)])["rates"].result(30)
+        # Batches of ~20 KB: a fetch may ask for one window of the quota
+        # (200 KB here), and a batch larger than that could never be read.
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "batch.size": 5 * VALUE + 500})
+        for _ in range(2000):  # 8 MB: more than either reader takes in the run
+            producer.produce("rates", value=b"r" * VALUE)
+            producer.poll(0)
+        assert producer.flush(60) == 0
+        quota(broker.bootstrap, "alter", "--client-id", "limited-reader", "--add-config",
+              f"consumer_byte_rate={QUOTA}")
+        rates = {}
+        threads = [threading.Thread(target=lambda c=c: rates.__setitem__(c, consume_for(broker.bootstrap, c, RUN_S)))
+                   for c in ("limited-reader", "free-reader")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(RUN_S + 60)
+        print("consume rates (B/s):", rates)
+        # A throttled fetch is answered empty (Kafka's all-or-nothing), so
+        # with fetches of up to a window's worth a reader stays under its
+        # quota rather than near it: bounded above, and still progressing.
+        assert 0.5 * QUOTA <= rates["limited-reader"] <= 1.1 * QUOTA, rates
+        # The other reader is not slowed: it reads all 8 MB within the run
+        # (the quota would allow 1.6 MB).
+        assert rates["free-reader"] * RUN_S == 2000 * VALUE, rates
+        with urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        throttled = re.search(r'^gregor_quota_throttled_responses_total\{quota="fetch"\} (\d+)', text, re.M)
+        assert throttled and int(throttled.group(1)) > 0, text
     finally:
         broker.stop()

@@ -140,10 +140,18 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 r.replica_id.0 >= 0
             };
             let client = frame.header.client_id.clone().map(|c| c.to_string()).unwrap_or_default();
+            let mut r = r;
+            if !follower {
+                // As Kafka: a fetch asks for no more than the quota allows
+                // in one monitored window.
+                if let Some(most) = broker.quotas().max_value_in_window(QuotaType::Fetch, ANONYMOUS, &client) {
+                    r.max_bytes = r.max_bytes.min(most.clamp(1.0, f64::from(i32::MAX)) as i32);
+                }
+            }
             let quotas = broker.clone();
             // A consumer's fetch counts its records against
             // consumer_byte_rate; replication is not a client's traffic.
-            let throttled = move |mut response: kafka_protocol::messages::FetchResponse, splices: Vec<Splice>| {
+            let throttled = move |response: kafka_protocol::messages::FetchResponse, splices: Vec<Splice>| {
                 let bytes: u64 = splices.iter().map(|s| s.region.len()).sum();
                 let throttle = if follower {
                     0
@@ -152,8 +160,19 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                         .quotas()
                         .record(QuotaType::Fetch, ANONYMOUS, &client, bytes as f64)
                 };
-                response.throttle_time_ms = response.throttle_time_ms.max(throttle);
-                respond_spliced(response, splices, version).muted_at_least(throttle)
+                if throttle == 0 {
+                    return respond_spliced(response, splices, version);
+                }
+                // Over the quota: as Kafka, the records are not sent (nor
+                // counted) — an empty answer with the throttle time, and the
+                // channel muted for it.
+                quotas
+                    .quotas()
+                    .unrecord(QuotaType::Fetch, ANONYMOUS, &client, bytes as f64);
+                let mut empty = kafka_protocol::messages::FetchResponse::default();
+                empty.throttle_time_ms = throttle;
+                empty.session_id = response.session_id;
+                respond(empty, version).muted_at_least(throttle)
             };
             match api::fetch::handle(broker, r, version) {
                 Ok((response, splices)) => throttled(response, splices),

@@ -185,6 +185,8 @@ impl Server {
         let metrics = Arc::new(BrokerMetrics::new());
         let (shrinks, expands) = replicas.isr_change_counters();
         metrics.register_isr_changes(shrinks, expands);
+        let (throttled, throttle_ms) = broker.quotas().throttle_counters();
+        metrics.register_quota_throttles(throttled, throttle_ms);
         let network = SocketServer::start(
             listener,
             broker.clone(),

@@ -21,6 +21,8 @@ use std::sync::{Arc, OnceLock};
 
 use gregor_log::Clock;
 use parking_lot::{Mutex, RwLock};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 
 pub use admin::{FilterComponent, MatchType, QuotaRefusal};
 pub use entity::{EntityName, QuotaEntity};
@@ -49,6 +51,15 @@ impl QuotaType {
         }
     }
 
+    /// The kind's name in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Produce => "produce",
+            Self::Fetch => "fetch",
+            Self::Request => "request",
+        }
+    }
+
     /// Every kind.
     pub const ALL: [QuotaType; 3] = [Self::Produce, Self::Fetch, Self::Request];
 }
@@ -72,14 +83,8 @@ struct Sensor {
     last_used_ms: i64,
 }
 
-/// Counters of throttling, per kind (for metrics).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct ThrottleTotals {
-    /// Responses throttled.
-    pub throttled: u64,
-    /// Their throttle times added up (ms).
-    pub throttle_ms: u64,
-}
+/// Counters of throttling by quota kind (`quota="produce"`), for metrics.
+pub type ThrottleCounters = Family<Vec<(String, String)>, Counter>;
 
 /// The quotas of this broker's clients: configs, rates, throttle times.
 pub struct ClientQuotas {
@@ -88,13 +93,14 @@ pub struct ClientQuotas {
     configs: RwLock<BTreeMap<QuotaEntity, BTreeMap<String, f64>>>,
     sensors: Mutex<SensorTable>,
     store: OnceLock<Arc<dyn QuotaStore>>,
+    throttled: ThrottleCounters,
+    throttle_ms: ThrottleCounters,
 }
 
 #[derive(Default)]
 struct SensorTable {
     by_key: HashMap<(QuotaType, String, String), Sensor>,
     swept_ms: i64,
-    totals: HashMap<QuotaType, ThrottleTotals>,
 }
 
 impl ClientQuotas {
@@ -106,6 +112,8 @@ impl ClientQuotas {
             configs: RwLock::default(),
             sensors: Mutex::default(),
             store: OnceLock::new(),
+            throttled: Family::default(),
+            throttle_ms: Family::default(),
         }
     }
 
@@ -194,18 +202,41 @@ impl ClientQuotas {
         sensor.last_used_ms = now;
         let throttle = sensor.rate.record_and_throttle(self.window, value, bound, now);
         let throttle = i32::try_from(throttle).unwrap_or(i32::MAX);
+        drop(table);
         if throttle > 0 {
-            let totals = table.totals.entry(kind).or_default();
-            totals.throttled += 1;
-            totals.throttle_ms += throttle as u64;
+            let labels = vec![("quota".to_string(), kind.label().to_string())];
+            self.throttled.get_or_create(&labels).inc();
+            self.throttle_ms.get_or_create(&labels).inc_by(throttle as u64);
             tracing::debug!(?kind, user, client_id, throttle, "quota violated");
         }
         throttle
     }
 
-    /// Throttling so far, per kind.
-    pub fn throttle_totals(&self, kind: QuotaType) -> ThrottleTotals {
-        self.sensors.lock().totals.get(&kind).copied().unwrap_or_default()
+    /// Takes back `value` recorded for a response that was not sent after
+    /// all (a throttled fetch is answered empty, as Kafka does).
+    pub fn unrecord(&self, kind: QuotaType, user: &str, client_id: &str, value: f64) {
+        let Some((_, (user_tag, client_tag))) = self.quota(kind, user, client_id) else {
+            return;
+        };
+        let now = self.clock.now_ms();
+        if let Some(sensor) = self.sensors.lock().by_key.get_mut(&(kind, user_tag, client_tag)) {
+            sensor.rate.record(self.window, -value, now);
+        }
+    }
+
+    /// The counters of throttled responses and of their throttle times
+    /// (ms), by quota kind, for the metrics registry.
+    pub fn throttle_counters(&self) -> (ThrottleCounters, ThrottleCounters) {
+        (self.throttled.clone(), self.throttle_ms.clone())
+    }
+
+    /// The most that can be recorded in one go without a certain
+    /// throttle: the quota over `samples - 1` windows (Kafka caps a
+    /// consumer's fetch size by it). `None` without a quota.
+    pub fn max_value_in_window(&self, kind: QuotaType, user: &str, client_id: &str) -> Option<f64> {
+        let (bound, _) = self.quota(kind, user, client_id)?;
+        let windows = self.window.samples.saturating_sub(1).max(1) as f64;
+        Some(bound * windows * self.window.window_ms as f64 / 1000.0)
     }
 }
 

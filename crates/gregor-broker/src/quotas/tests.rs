@@ -62,7 +62,13 @@ fn a_client_over_its_quota_is_throttled_and_others_are_not() {
     // (rate - 1000) / 1000 × 10 010 ms = 25 000 - 10 010.
     assert_eq!(q.record(QuotaType::Produce, "ANONYMOUS", "slow", 20_000.0), 14_990);
     assert_eq!(q.record(QuotaType::Produce, "ANONYMOUS", "fast", 1e9), 0);
-    assert_eq!(q.throttle_totals(QuotaType::Produce).throttled, 1);
+    let labels = vec![("quota".to_string(), "produce".to_string())];
+    assert_eq!(q.throttle_counters().0.get_or_create(&labels).get(), 1);
+    assert_eq!(q.throttle_counters().1.get_or_create(&labels).get(), 14_990);
+    // A fetch may ask for 10 windows of its quota at most.
+    set(&q, &[ent("client-id", Some("slow"))], "consumer_byte_rate", 100.0);
+    assert_eq!(q.max_value_in_window(QuotaType::Fetch, "ANONYMOUS", "slow"), Some(1000.0));
+    assert_eq!(q.max_value_in_window(QuotaType::Fetch, "ANONYMOUS", "fast"), None);
 }
 
 #[test]
