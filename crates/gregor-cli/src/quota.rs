@@ -124,7 +124,11 @@ pub async fn run(args: QuotaArgs) -> anyhow::Result<()> {
                     .with_context(|| format!("--add-config {pair:?}: not a number"))?;
                 ops.push((key.trim().to_string(), Some(value)));
             }
-            for key in delete.iter().flat_map(|d| d.split(',')).filter(|k| !k.trim().is_empty()) {
+            for key in delete
+                .iter()
+                .flat_map(|d| d.split(','))
+                .filter(|k| !k.trim().is_empty())
+            {
                 ops.push((key.trim().to_string(), None));
             }
             if ops.is_empty() {

@@ -40,5 +40,5 @@ pub use fetch_session::FetchSession;
 pub use gregor_log::batch::Compression;
 pub use group_admin::{GroupAdmin, GroupDescription, GroupMember, ListedGroup};
 pub use offsets::OffsetMap;
-pub use quota_admin::{QuotaEntry, QuotaMatch};
 pub use producer::{murmur2, partition_for_key, Delivery, Producer, ProducerConfig};
+pub use quota_admin::{QuotaEntry, QuotaMatch};

@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::{
-    alter_client_quotas_request, describe_client_quotas_request, AlterClientQuotasRequest,
-    DescribeClientQuotasRequest,
+    alter_client_quotas_request, describe_client_quotas_request, AlterClientQuotasRequest, DescribeClientQuotasRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 

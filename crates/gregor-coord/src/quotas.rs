@@ -86,7 +86,10 @@ impl<'a> ClientQuotaConfigs<'a> {
             self.remove_if_bare(&path).await?;
             // A user/client node's parents (`clients`, the user) go too
             // when they are left bare.
-            if let Some((user, _)) = entity_path.strip_prefix("users/").and_then(|p| p.split_once("/clients/")) {
+            if let Some((user, _)) = entity_path
+                .strip_prefix("users/")
+                .and_then(|p| p.split_once("/clients/"))
+            {
                 let user_path = format!("{USER_CONFIGS}/{user}");
                 self.remove_if_bare(&format!("{user_path}/clients")).await?;
                 if self.config(&format!("users/{user}")).await?.is_empty() {

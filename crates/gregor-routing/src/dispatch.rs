@@ -139,12 +139,20 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             } else {
                 r.replica_id.0 >= 0
             };
-            let client = frame.header.client_id.clone().map(|c| c.to_string()).unwrap_or_default();
+            let client = frame
+                .header
+                .client_id
+                .clone()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
             let mut r = r;
             if !follower {
                 // As Kafka: a fetch asks for no more than the quota allows
                 // in one monitored window.
-                if let Some(most) = broker.quotas().max_value_in_window(QuotaType::Fetch, ANONYMOUS, &client) {
+                if let Some(most) = broker
+                    .quotas()
+                    .max_value_in_window(QuotaType::Fetch, ANONYMOUS, &client)
+                {
                     r.max_bytes = r.max_bytes.min(most.clamp(1.0, f64::from(i32::MAX)) as i32);
                 }
             }

@@ -12,6 +12,9 @@ use super::{numeric, ClientQuotas, QUOTA_KEYS};
 /// Why a quota request was refused: the error and its message.
 pub type QuotaRefusal = (ResponseError, String);
 
+/// Entities with their quotas (key → value).
+pub type DescribedQuotas = Vec<(QuotaEntity, BTreeMap<String, f64>)>;
+
 /// What a filter component matches of its entity type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MatchType {
@@ -39,19 +42,13 @@ fn invalid(message: impl Into<String>) -> QuotaRefusal {
 impl ClientQuotas {
     /// The entities with quotas that `components` match. `strict`: an
     /// entity must have no part the filter does not name.
-    pub fn describe(
-        &self,
-        components: &[FilterComponent],
-        strict: bool,
-    ) -> Result<Vec<(QuotaEntity, BTreeMap<String, f64>)>, QuotaRefusal> {
+    pub fn describe(&self, components: &[FilterComponent], strict: bool) -> Result<DescribedQuotas, QuotaRefusal> {
         let (mut user, mut client, mut ip) = (None, None, false);
         for component in components {
             match component.entity_type.as_str() {
                 USER if user.is_some() => return Err(invalid("Duplicate user filter component entity type")),
                 USER => user = Some(&component.match_type),
-                CLIENT_ID if client.is_some() => {
-                    return Err(invalid("Duplicate client filter component entity type"))
-                }
+                CLIENT_ID if client.is_some() => return Err(invalid("Duplicate client filter component entity type")),
                 CLIENT_ID => client = Some(&component.match_type),
                 "ip" if ip => return Err(invalid("Duplicate ip filter component entity type")),
                 "ip" => ip = true,
@@ -91,7 +88,7 @@ impl ClientQuotas {
 
     /// Every recorded entity's quotas: from the store when there is one
     /// (another broker may have just changed them), else as applied here.
-    fn recorded(&self) -> Result<Vec<(QuotaEntity, BTreeMap<String, f64>)>, QuotaRefusal> {
+    fn recorded(&self) -> Result<DescribedQuotas, QuotaRefusal> {
         match self.store.get() {
             Some(store) => Ok(store
                 .all()
@@ -115,7 +112,9 @@ impl ClientQuotas {
         let entity = parse_entity(entity)?;
         let path = entity.path().ok_or_else(|| invalid("Invalid client quota entity"))?;
         let mut config = match self.store.get() {
-            Some(store) => store.config(&path).map_err(|e| (ResponseError::UnknownServerError, e))?,
+            Some(store) => store
+                .config(&path)
+                .map_err(|e| (ResponseError::UnknownServerError, e))?,
             None => self
                 .configs
                 .read()
@@ -179,7 +178,9 @@ fn parse_entity(entries: &[(String, Option<String>)]) -> Result<QuotaEntity, Quo
         (true, true) => Err(invalid(
             "Invalid quota entity combination, IP entity should not be used with user/client ID entity.",
         )),
-        (false, true) => Err(invalid("IP quotas (connection_creation_rate) are not supported by gregor")),
+        (false, true) => Err(invalid(
+            "IP quotas (connection_creation_rate) are not supported by gregor",
+        )),
         _ => Ok(QuotaEntity { user, client_id }),
     }
 }

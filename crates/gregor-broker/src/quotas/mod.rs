@@ -24,10 +24,10 @@ use parking_lot::{Mutex, RwLock};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-pub use admin::{FilterComponent, MatchType, QuotaRefusal};
+pub use admin::{DescribedQuotas, FilterComponent, MatchType, QuotaRefusal};
 pub use entity::{EntityName, QuotaEntity};
 pub use rate::{QuotaWindow, SampledRate};
-pub use store::{CoordinatedQuotaStore, QuotaStore};
+pub use store::{CoordinatedQuotaStore, QuotaStore, StoredConfigs};
 
 /// The kinds of quota enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,12 +8,15 @@ use gregor_coord::quotas::ClientQuotaConfigs;
 use gregor_coord::Coordinator;
 use tokio::runtime::Handle;
 
+/// Entity paths with their configs (key → value as stored).
+pub type StoredConfigs = Vec<(String, BTreeMap<String, String>)>;
+
 /// The record of quota configs, by entity path (`users/<u>`,
 /// `clients/<c>`, `users/<u>/clients/<c>`; names sanitized). Called from
 /// handler threads, so an implementation may block.
 pub trait QuotaStore: Send + Sync {
     /// Every entity with a config.
-    fn all(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, String>;
+    fn all(&self) -> Result<StoredConfigs, String>;
     /// One entity's config (empty when it has none).
     fn config(&self, entity_path: &str) -> Result<BTreeMap<String, String>, String>;
     /// Replaces one entity's config (empty: removes it) and tells every
@@ -40,7 +43,7 @@ impl CoordinatedQuotaStore {
 }
 
 impl QuotaStore for CoordinatedQuotaStore {
-    fn all(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, String> {
+    fn all(&self) -> Result<StoredConfigs, String> {
         self.runtime.block_on(self.configs().all()).map_err(|e| e.to_string())
     }
 

@@ -25,21 +25,33 @@ fn lookup_follows_kafkas_precedence() {
     let (q, _) = quotas();
     let k = "producer_byte_rate";
     set(&q, &[ent("client-id", None)], k, 8.0);
-    assert_eq!(q.quota(QuotaType::Produce, "u", "c"), Some((8.0, ("".into(), "c".into()))));
+    assert_eq!(
+        q.quota(QuotaType::Produce, "u", "c"),
+        Some((8.0, ("".into(), "c".into())))
+    );
     set(&q, &[ent("client-id", Some("c"))], k, 7.0);
     assert_eq!(q.quota(QuotaType::Produce, "u", "c").unwrap().0, 7.0);
     set(&q, &[ent("user", None)], k, 6.0);
-    assert_eq!(q.quota(QuotaType::Produce, "u", "c"), Some((6.0, ("u".into(), "".into()))));
+    assert_eq!(
+        q.quota(QuotaType::Produce, "u", "c"),
+        Some((6.0, ("u".into(), "".into())))
+    );
     set(&q, &[ent("user", None), ent("client-id", None)], k, 5.0);
     assert_eq!(q.quota(QuotaType::Produce, "u", "c").unwrap().0, 5.0);
     set(&q, &[ent("user", None), ent("client-id", Some("c"))], k, 4.0);
     assert_eq!(q.quota(QuotaType::Produce, "u", "c").unwrap().0, 4.0);
     set(&q, &[ent("user", Some("u"))], k, 3.0);
-    assert_eq!(q.quota(QuotaType::Produce, "u", "c"), Some((3.0, ("u".into(), "".into()))));
+    assert_eq!(
+        q.quota(QuotaType::Produce, "u", "c"),
+        Some((3.0, ("u".into(), "".into())))
+    );
     set(&q, &[ent("user", Some("u")), ent("client-id", None)], k, 2.0);
     assert_eq!(q.quota(QuotaType::Produce, "u", "c").unwrap().0, 2.0);
     set(&q, &[ent("user", Some("u")), ent("client-id", Some("c"))], k, 1.0);
-    assert_eq!(q.quota(QuotaType::Produce, "u", "c"), Some((1.0, ("u".into(), "c".into()))));
+    assert_eq!(
+        q.quota(QuotaType::Produce, "u", "c"),
+        Some((1.0, ("u".into(), "c".into())))
+    );
     // Another kind is not limited by these.
     assert_eq!(q.quota(QuotaType::Fetch, "u", "c"), None);
     // Removing the most specific falls back to the next.
@@ -67,7 +79,10 @@ fn a_client_over_its_quota_is_throttled_and_others_are_not() {
     assert_eq!(q.throttle_counters().1.get_or_create(&labels).get(), 14_990);
     // A fetch may ask for 10 windows of its quota at most.
     set(&q, &[ent("client-id", Some("slow"))], "consumer_byte_rate", 100.0);
-    assert_eq!(q.max_value_in_window(QuotaType::Fetch, "ANONYMOUS", "slow"), Some(1000.0));
+    assert_eq!(
+        q.max_value_in_window(QuotaType::Fetch, "ANONYMOUS", "slow"),
+        Some(1000.0)
+    );
     assert_eq!(q.max_value_in_window(QuotaType::Fetch, "ANONYMOUS", "fast"), None);
 }
 
@@ -89,7 +104,10 @@ fn alter_checks_like_kafka() {
         bad(&c, "producer_byte_rate", 1.5).1,
         "Configuration producer_byte_rate must be a LONG value"
     );
-    assert_eq!(bad(&[], "producer_byte_rate", 1.0).1, "Invalid empty client quota entity");
+    assert_eq!(
+        bad(&[], "producer_byte_rate", 1.0).1,
+        "Invalid empty client quota entity"
+    );
     assert_eq!(
         bad(&[ent("group", Some("g"))], "producer_byte_rate", 1.0).1,
         "Unhandled client quota entity type: group"
@@ -107,7 +125,7 @@ fn alter_checks_like_kafka() {
 struct MemoryStore(Mutex<BTreeMap<String, BTreeMap<String, String>>>);
 
 impl QuotaStore for MemoryStore {
-    fn all(&self) -> Result<Vec<(String, BTreeMap<String, String>)>, String> {
+    fn all(&self) -> Result<StoredConfigs, String> {
         Ok(self.0.lock().clone().into_iter().collect())
     }
     fn config(&self, path: &str) -> Result<BTreeMap<String, String>, String> {
@@ -160,7 +178,12 @@ fn describe_filters_strictly_or_not() {
     set(&q, &[ent("client-id", Some("c"))], "producer_byte_rate", 1.0);
     set(&q, &[ent("client-id", None)], "producer_byte_rate", 2.0);
     set(&q, &[ent("user", Some("u"))], "consumer_byte_rate", 3.0);
-    set(&q, &[ent("user", Some("u")), ent("client-id", Some("c"))], "producer_byte_rate", 4.0);
+    set(
+        &q,
+        &[ent("user", Some("u")), ent("client-id", Some("c"))],
+        "producer_byte_rate",
+        4.0,
+    );
     let count = |components: &[FilterComponent], strict| q.describe(components, strict).unwrap().len();
     assert_eq!(count(&[], false), 4);
     assert_eq!(count(&[], true), 0);

@@ -74,12 +74,7 @@ fn filter(request: &DescribeClientQuotasRequest) -> Result<Vec<FilterComponent>,
                 }
                 (1, _) => MatchType::Default,
                 (2, _) => MatchType::Specified,
-                (other, _) => {
-                    return Err((
-                        ResponseError::InvalidRequest,
-                        format!("Unexpected match type: {other}"),
-                    ))
-                }
+                (other, _) => return Err((ResponseError::InvalidRequest, format!("Unexpected match type: {other}"))),
             };
             Ok(FilterComponent {
                 entity_type: component.entity_type.to_string(),

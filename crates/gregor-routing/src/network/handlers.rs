@@ -49,7 +49,12 @@ fn handle_until_closed(broker: &Arc<Broker>, requests: &Receiver<QueuedRequest>)
     while let Ok(QueuedRequest { frame, reply, slot }) = requests.recv() {
         drop(slot);
         let key = frame.api_key;
-        let client_id = frame.header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default();
+        let client_id = frame
+            .header
+            .client_id
+            .as_ref()
+            .map(|c| c.to_string())
+            .unwrap_or_default();
         let started = Instant::now();
         match catch_unwind(AssertUnwindSafe(|| dispatch(broker, frame))) {
             Ok(outcome) => {
