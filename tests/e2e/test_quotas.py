@@ -228,3 +228,28 @@ def test_a_consumer_over_its_byte_rate_is_throttled_to_it_and_others_are_not(tmp
         assert throttled and int(throttled.group(1)) > 0, text
     finally:
         broker.stop()
+
+
+def test_request_percentage_throttles_a_busy_client_for_at_most_a_window(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("busy", num_partitions=1, replication_factor=1)])["busy"].result(30)
+    quota(broker.bootstrap, "alter", "--client-id", "busy", "--add-config", "request_percentage=0.0001")
+    throttles = {"busy": [], "idle": []}
+
+    def producer(client_id):
+        return Producer({"bootstrap.servers": broker.bootstrap, "client.id": client_id, "linger.ms": 0,
+                         "throttle_cb": lambda event: throttles[client_id].append(event.throttle_time)})
+
+    clients = {c: producer(c) for c in throttles}
+    deadline = time.time() + 20
+    while not throttles["busy"] and time.time() < deadline:
+        for p in clients.values():
+            p.produce("busy", value=b"x")
+            p.poll(0.05)
+    clients["busy"].purge()  # what is still queued would wait out more throttles
+    for p in clients.values():
+        p.flush(30)
+    # Any handler time is over 0.0001% of a thread: the busy client is
+    # throttled, for at most one 1 s window (Kafka's bound); the other never.
+    assert throttles["busy"] and all(0 < t <= 1.0 for t in throttles["busy"]), throttles
+    assert throttles["idle"] == [], throttles

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use kafka_protocol::protocol::Encodable;
@@ -115,14 +116,18 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::Produce(r) => {
             // Kafka counts the whole request against producer_byte_rate.
             let client = frame.header.client_id.as_deref().unwrap_or("");
-            let throttle = broker
+            let bandwidth = broker
                 .quotas()
                 .record(QuotaType::Produce, ANONYMOUS, client, frame.size as f64);
+            let started = Instant::now();
+            let produced = api::produce::handle(broker, r, version);
+            // The answer carries the longer of the two throttles, as Kafka's.
+            let throttle = bandwidth.max(request_time_throttle(broker, client, started));
             let throttled = move |mut response: kafka_protocol::messages::ProduceResponse| {
                 response.throttle_time_ms = throttle;
                 respond(response, version).muted_at_least(throttle)
             };
-            match api::produce::handle(broker, r, version) {
+            match produced {
                 ProduceOutcome::Respond(response) => throttled(response),
                 ProduceOutcome::NoResponse => Outcome::NoResponse.muted_at_least(throttle),
                 ProduceOutcome::Delayed(waiting) => Outcome::Delayed(Box::pin(async move {
@@ -156,6 +161,13 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                     r.max_bytes = r.max_bytes.min(most.clamp(1.0, f64::from(i32::MAX)) as i32);
                 }
             }
+            let started = Instant::now();
+            let fetched = api::fetch::handle(broker, r, version);
+            let request_throttle = if follower {
+                0
+            } else {
+                request_time_throttle(broker, &client, started)
+            };
             let quotas = broker.clone();
             // A consumer's fetch counts its records against
             // consumer_byte_rate; replication is not a client's traffic.
@@ -168,6 +180,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                         .quotas()
                         .record(QuotaType::Fetch, ANONYMOUS, &client, bytes as f64)
                 };
+                let throttle = throttle.max(request_throttle);
                 if throttle == 0 {
                     return respond_spliced(response, splices, version);
                 }
@@ -182,7 +195,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 empty.session_id = response.session_id;
                 respond(empty, version).muted_at_least(throttle)
             };
-            match api::fetch::handle(broker, r, version) {
+            match fetched {
                 Ok((response, splices)) => throttled(response, splices),
                 Err(waiting) => Outcome::Delayed(Box::pin(async move {
                     let (response, splices) = waiting.await;
@@ -247,6 +260,15 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             Outcome::Delayed(Box::pin(async move { respond_zk(answer.await, version) }))
         }
     }
+}
+
+/// Records the handler time since `started` against the client's
+/// `request_percentage` (percent of one thread's second); the throttle.
+pub(crate) fn request_time_throttle(broker: &Broker, client_id: &str, started: Instant) -> i32 {
+    let percent = started.elapsed().as_nanos() as f64 * 100.0 / 1e9;
+    broker
+        .quotas()
+        .record(QuotaType::Request, ANONYMOUS, client_id, percent)
 }
 
 /// A response of the controller APIs (the older codec's types).

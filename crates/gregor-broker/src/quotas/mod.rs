@@ -200,7 +200,11 @@ impl ClientQuotas {
             last_used_ms: now,
         });
         sensor.last_used_ms = now;
-        let throttle = sensor.rate.record_and_throttle(self.window, value, bound, now);
+        let mut throttle = sensor.rate.record_and_throttle(self.window, value, bound, now);
+        if kind == QuotaType::Request {
+            // Kafka bounds a request-time throttle by one sample window.
+            throttle = throttle.min(self.window.window_ms);
+        }
         let throttle = i32::try_from(throttle).unwrap_or(i32::MAX);
         drop(table);
         if throttle > 0 {

@@ -74,6 +74,9 @@ fn a_client_over_its_quota_is_throttled_and_others_are_not() {
     // (rate - 1000) / 1000 × 10 010 ms = 25 000 - 10 010.
     assert_eq!(q.record(QuotaType::Produce, "ANONYMOUS", "slow", 20_000.0), 14_990);
     assert_eq!(q.record(QuotaType::Produce, "ANONYMOUS", "fast", 1e9), 0);
+    // A request-time throttle is bounded by one window (1 s).
+    set(&q, &[ent("client-id", Some("slow"))], "request_percentage", 1.0);
+    assert_eq!(q.record(QuotaType::Request, "ANONYMOUS", "slow", 1000.0), 1000);
     let labels = vec![("quota".to_string(), "produce".to_string())];
     assert_eq!(q.throttle_counters().0.get_or_create(&labels).get(), 1);
     assert_eq!(q.throttle_counters().1.get_or_create(&labels).get(), 14_990);

@@ -11,11 +11,10 @@ use crossbeam_channel::Receiver;
 use tracing::error;
 
 use super::request_queue::QueuedRequest;
-use crate::dispatch::dispatch;
+use crate::dispatch::{dispatch, request_time_throttle};
 use crate::request::CONTROLLER_APIS;
-use gregor_broker::quotas::entity::ANONYMOUS;
-use gregor_broker::quotas::QuotaType;
 use gregor_broker::Broker;
+use kafka_protocol::messages::ApiKey;
 
 /// The running handler threads.
 pub struct HandlerPool {
@@ -58,15 +57,12 @@ fn handle_until_closed(broker: &Arc<Broker>, requests: &Receiver<QueuedRequest>)
         let started = Instant::now();
         match catch_unwind(AssertUnwindSafe(|| dispatch(broker, frame))) {
             Ok(outcome) => {
+                // request_percentage counts handler thread time (Produce
+                // and Fetch record theirs in dispatch, to answer with it).
                 let throttle = if exempt_from_request_quota(key) {
                     0
                 } else {
-                    // request_percentage counts handler thread time: a
-                    // percent of one thread's second.
-                    let percent = started.elapsed().as_nanos() as f64 * 100.0 / 1e9;
-                    broker
-                        .quotas()
-                        .record(QuotaType::Request, ANONYMOUS, &client_id, percent)
+                    request_time_throttle(broker, &client_id, started)
                 };
                 let _ = reply.send(outcome.muted_at_least(throttle));
             }
@@ -78,7 +74,8 @@ fn handle_until_closed(broker: &Arc<Broker>, requests: &Receiver<QueuedRequest>)
 }
 
 /// The brokers' own requests (the controller's) are not a client's load,
-/// as Kafka exempts cluster actions from request quotas.
+/// as Kafka exempts cluster actions from request quotas; Produce and Fetch
+/// are counted in dispatch.
 fn exempt_from_request_quota(key: i16) -> bool {
-    CONTROLLER_APIS.iter().any(|(k, _, _)| *k == key)
+    key == ApiKey::Produce as i16 || key == ApiKey::Fetch as i16 || CONTROLLER_APIS.iter().any(|(k, _, _)| *k == key)
 }
