@@ -413,3 +413,35 @@ def test_kafka_consumer_groups_deletes_offsets(server):
     failed = kafka.tool("kafka-consumer-groups", "--bootstrap-server", server.bootstrap, "--delete-offsets",
                         "--group", "nobody", "--topic", "kept", check=False)
     assert "GroupIdNotFoundException" in failed.stdout + failed.stderr, failed
+
+
+def client_quotas(bootstrap, *args):
+    return kafka.tool("kafka-configs", "--bootstrap-server", bootstrap, *args).stdout
+
+
+def test_kafka_configs_alters_and_describes_client_quotas(server):
+    """kafka-configs' quota commands (AlterClientQuotas/DescribeClientQuotas);
+    with GREGOR_JVM_REFERENCE=1 the same lines from Kafka 3.9."""
+    b = server.bootstrap
+    assert "Completed updating config for client app." in client_quotas(
+        b, "--alter", "--entity-type", "clients", "--entity-name", "app",
+        "--add-config", "producer_byte_rate=1024,consumer_byte_rate=2048")
+    client_quotas(b, "--alter", "--entity-type", "users", "--entity-name", "alice", "--entity-type", "clients",
+                  "--entity-default", "--add-config", "request_percentage=50.5")
+    client_quotas(b, "--alter", "--entity-type", "users", "--entity-default", "--add-config",
+                  "producer_byte_rate=4096")
+    assert client_quotas(b, "--describe", "--entity-type", "clients", "--entity-name", "app").strip() == \
+        "Quota configs for client-id 'app' are consumer_byte_rate=2048.0, producer_byte_rate=1024.0"
+    assert client_quotas(b, "--describe", "--entity-type", "users", "--entity-name", "alice", "--entity-type",
+                         "clients", "--entity-default").strip() == \
+        "Quota configs for user-principal 'alice', the default client-id are request_percentage=50.5"
+    assert client_quotas(b, "--describe", "--entity-type", "users", "--entity-default").strip() == \
+        "Quota configs for the default user-principal are producer_byte_rate=4096.0"
+    every = client_quotas(b, "--describe", "--entity-type", "clients").strip().splitlines()
+    assert every == ["Quota configs for client-id 'app' are consumer_byte_rate=2048.0, producer_byte_rate=1024.0"]
+    client_quotas(b, "--alter", "--entity-type", "clients", "--entity-name", "app", "--delete-config",
+                  "producer_byte_rate,consumer_byte_rate")
+    assert client_quotas(b, "--describe", "--entity-type", "clients", "--entity-name", "app").strip() == ""
+    refused = kafka.tool("kafka-configs", "--bootstrap-server", b, "--alter", "--entity-type", "clients",
+                         "--entity-name", "app", "--add-config", "producer_byte_rate=1.5", check=False)
+    assert refused.returncode != 0 and "producer_byte_rate must be a LONG value" in refused.stdout + refused.stderr

@@ -16,6 +16,7 @@ use crate::errors::replication_error;
 use crate::fetch_sessions::FetchSessions;
 use crate::groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 use crate::producer_ids::ProducerIds;
+use crate::quotas::ClientQuotas;
 use crate::replicas::ReplicaManager;
 use crate::topics::{Refusal, TopicDefaults, Topics};
 use crate::transactions::Transactions;
@@ -34,6 +35,7 @@ pub struct Broker {
     fetch_sessions: FetchSessions,
     controller_inbox: ControllerInbox,
     dynamic: DynamicBrokerConfig,
+    quotas: ClientQuotas,
 }
 
 impl Broker {
@@ -92,6 +94,7 @@ impl Broker {
             clock.clone(),
         );
         Ok(Self {
+            quotas: ClientQuotas::new(config.quota_window, clock.clone()),
             clock,
             logs,
             topics,
@@ -144,6 +147,11 @@ impl Broker {
     /// The transactions.
     pub fn transactions(&self) -> &Transactions {
         &self.transactions
+    }
+
+    /// The client quotas (configs, rates, throttle times).
+    pub fn quotas(&self) -> &ClientQuotas {
+        &self.quotas
     }
 
     /// The fetch sessions.

@@ -48,6 +48,9 @@ pub struct BrokerConfig {
     /// shows a BROKER resource (the server fills it in; empty: only the
     /// defaults of the topic-level properties are shown).
     pub properties: Vec<BrokerProperty>,
+    /// How client quota rates are sampled (`quota.window.num` samples of
+    /// `quota.window.size.seconds`).
+    pub quota_window: crate::quotas::QuotaWindow,
 }
 
 /// One broker property as DescribeConfigs shows it: Kafka's name, its
@@ -92,6 +95,7 @@ impl Default for BrokerConfig {
             transactions: TransactionSettings::default(),
             transaction_partition_verification: true,
             properties: Vec::new(),
+            quota_window: crate::quotas::QuotaWindow::default(),
         }
     }
 }

@@ -18,6 +18,8 @@
 //!   makes go to the server's marker sender; as a partition leader,
 //!   transaction verification (KIP-890) before a transaction opens.
 //! - [`ProducerIds`]: producer ids from blocks claimed in the catalog.
+//! - [`quotas`]: client quotas (Kafka's `ClientQuotaManager`): configs
+//!   in coordination, rates, throttle times.
 //! - [`fetch_sessions`]: the fetch sessions of KIP-227.
 //! - [`ControllerInbox`]: requests for the controller (ControlledShutdown)
 //!   on their way to the controller running here.
@@ -44,6 +46,7 @@ pub mod fetch_sessions;
 mod groups;
 mod internal_topic;
 mod producer_ids;
+pub mod quotas;
 mod replicas;
 mod topics;
 mod transactions;

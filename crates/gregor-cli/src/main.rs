@@ -12,6 +12,7 @@ mod log_dirs;
 mod ops_json;
 mod output;
 mod partitions;
+mod quota;
 mod reassign;
 mod records;
 mod topic;
@@ -56,6 +57,9 @@ enum Command {
     Records(records::RecordsArgs),
     /// Describe the brokers' log directories, like kafka-log-dirs.sh.
     LogDirs(log_dirs::LogDirsArgs),
+    /// Describe or alter client quotas (users, client ids), like
+    /// kafka-configs.sh --entity-type users|clients.
+    Quota(quota::QuotaArgs),
     /// Write lines from stdin (or --file) as records.
     Produce(clients::ProduceArgs),
     /// Print records of a topic.
@@ -119,6 +123,7 @@ fn main() {
         Command::Records(args) => block_on(records::run(args)),
         Command::LogDirs(args) => block_on(log_dirs::run(args)),
         Command::Broker(args) => block_on(broker_config::run(args)),
+        Command::Quota(args) => block_on(quota::run(args)),
         Command::Produce(args) => block_on(clients::produce(args)),
         Command::Consume(args) => block_on(clients::consume(args)),
         Command::Bench(args) => block_on(bench::run(args)),

@@ -47,7 +47,7 @@ pub struct TopicInfo {
 
 /// Administrative operations on a cluster, through one broker.
 pub struct Admin {
-    connection: Connection,
+    pub(crate) connection: Connection,
     bootstrap: String,
 }
 
@@ -55,7 +55,7 @@ const TIMEOUT_MS: i32 = 30_000;
 const TOPIC_RESOURCE: i8 = 2;
 
 /// Turns a response's error code (and message) into an error.
-fn check(code: i16, message: Option<&StrBytes>) -> Result<(), ClientError> {
+pub(crate) fn check(code: i16, message: Option<&StrBytes>) -> Result<(), ClientError> {
     if code == 0 {
         return Ok(());
     }

@@ -35,6 +35,7 @@ mod group_admin;
 mod offsets;
 mod partition_admin;
 mod producer;
+mod quota_admin;
 
 pub use admin::{Admin, PartitionInfo, TopicInfo};
 pub use broker_config::{config_source_name, BrokerConfigEntry, BrokerConfigs};
@@ -50,3 +51,4 @@ pub use partition_admin::{
     BROKER_RESOURCE, ELECTION_NOT_NEEDED, TOPIC_RESOURCE,
 };
 pub use producer::{murmur2, partition_for_key, Delivery, Producer, ProducerConfig};
+pub use quota_admin::{QuotaEntry, QuotaMatch};

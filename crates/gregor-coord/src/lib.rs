@@ -38,6 +38,7 @@ mod coordinator;
 mod embedded;
 mod error;
 pub mod kafka;
+pub mod quotas;
 mod types;
 mod zookeeper;
 

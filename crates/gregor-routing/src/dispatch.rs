@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::BytesMut;
 use kafka_protocol::protocol::Encodable;
@@ -11,6 +12,8 @@ use crate::api;
 use crate::api::produce::ProduceOutcome;
 use crate::request::{Frame, Request};
 use crate::splice::Splice;
+use gregor_broker::quotas::entity::ANONYMOUS;
+use gregor_broker::quotas::QuotaType;
 use gregor_broker::Broker;
 
 /// Encodes a response body into the output buffer.
@@ -26,9 +29,15 @@ pub enum Outcome {
         encode: Encoder,
         /// File regions to send in place of placeholders (Fetch).
         splices: Vec<Splice>,
+        /// How long (ms) the connection is muted after the response: the
+        /// client is over a quota (KIP-219).
+        throttle_ms: i32,
     },
     /// Nothing (`acks=0` produce).
     NoResponse,
+    /// Nothing, and the connection is muted this long (ms): an `acks=0`
+    /// produce over its quota.
+    Mute(i32),
     /// No answer can be given (a handler failed): the connection closes,
     /// as Kafka closes it on an unexpected error.
     Close,
@@ -42,6 +51,36 @@ fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome 
         version,
         encode: Box::new(move |out| response.encode(out, version).map_err(|e| e.to_string())),
         splices: Vec::new(),
+        throttle_ms: 0,
+    }
+}
+
+impl Outcome {
+    /// The same outcome with the connection muted at least `throttle_ms`
+    /// after it (a quota violation found after the handler ran).
+    pub fn muted_at_least(self, throttle_ms: i32) -> Outcome {
+        if throttle_ms <= 0 {
+            return self;
+        }
+        match self {
+            Outcome::Respond {
+                version,
+                encode,
+                splices,
+                throttle_ms: t,
+            } => Outcome::Respond {
+                version,
+                encode,
+                splices,
+                throttle_ms: t.max(throttle_ms),
+            },
+            Outcome::NoResponse => Outcome::Mute(throttle_ms),
+            Outcome::Mute(t) => Outcome::Mute(t.max(throttle_ms)),
+            Outcome::Close => Outcome::Close,
+            Outcome::Delayed(operation) => {
+                Outcome::Delayed(Box::pin(async move { operation.await.muted_at_least(throttle_ms) }))
+            }
+        }
     }
 }
 
@@ -74,23 +113,96 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::ApiVersions(_) => respond(api::api_versions::handle(false), version),
         Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
         Request::Metadata(r) => respond(api::metadata::handle(broker, r, version), version),
-        Request::Produce(r) => match api::produce::handle(broker, r, version) {
-            ProduceOutcome::Respond(response) => respond(response, version),
-            ProduceOutcome::NoResponse => Outcome::NoResponse,
-            ProduceOutcome::Delayed(waiting) => Outcome::Delayed(Box::pin(async move {
-                match waiting.await {
-                    Some(response) => respond(response, version),
-                    None => Outcome::NoResponse,
+        Request::Produce(r) => {
+            // Kafka counts the whole request against producer_byte_rate.
+            let client = frame.header.client_id.as_deref().unwrap_or("");
+            let bandwidth = broker
+                .quotas()
+                .record(QuotaType::Produce, ANONYMOUS, client, frame.size as f64);
+            let started = Instant::now();
+            let produced = api::produce::handle(broker, r, version);
+            // The answer carries the longer of the two throttles, as Kafka's.
+            let throttle = bandwidth.max(request_time_throttle(broker, client, started));
+            let throttled = move |mut response: kafka_protocol::messages::ProduceResponse| {
+                response.throttle_time_ms = throttle;
+                respond(response, version).muted_at_least(throttle)
+            };
+            match produced {
+                ProduceOutcome::Respond(response) => throttled(response),
+                ProduceOutcome::NoResponse => Outcome::NoResponse.muted_at_least(throttle),
+                ProduceOutcome::Delayed(waiting) => Outcome::Delayed(Box::pin(async move {
+                    match waiting.await {
+                        Some(response) => throttled(response),
+                        None => Outcome::NoResponse.muted_at_least(throttle),
+                    }
+                })),
+            }
+        }
+        Request::Fetch(r) => {
+            let follower = if version >= 15 {
+                r.replica_state.replica_id.0 >= 0
+            } else {
+                r.replica_id.0 >= 0
+            };
+            let client = frame
+                .header
+                .client_id
+                .clone()
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let mut r = r;
+            if !follower {
+                // As Kafka: a fetch asks for no more than the quota allows
+                // in one monitored window.
+                if let Some(most) = broker
+                    .quotas()
+                    .max_value_in_window(QuotaType::Fetch, ANONYMOUS, &client)
+                {
+                    r.max_bytes = r.max_bytes.min(most.clamp(1.0, f64::from(i32::MAX)) as i32);
                 }
-            })),
-        },
-        Request::Fetch(r) => match api::fetch::handle(broker, r, version) {
-            Ok((response, splices)) => respond_spliced(response, splices, version),
-            Err(waiting) => Outcome::Delayed(Box::pin(async move {
-                let (response, splices) = waiting.await;
-                respond_spliced(response, splices, version)
-            })),
-        },
+            }
+            let started = Instant::now();
+            let fetched = api::fetch::handle(broker, r, version);
+            let request_throttle = if follower {
+                0
+            } else {
+                request_time_throttle(broker, &client, started)
+            };
+            let quotas = broker.clone();
+            // A consumer's fetch counts its records against
+            // consumer_byte_rate; replication is not a client's traffic.
+            let throttled = move |response: kafka_protocol::messages::FetchResponse, splices: Vec<Splice>| {
+                let bytes: u64 = splices.iter().map(|s| s.region.len()).sum();
+                let throttle = if follower {
+                    0
+                } else {
+                    quotas
+                        .quotas()
+                        .record(QuotaType::Fetch, ANONYMOUS, &client, bytes as f64)
+                };
+                let throttle = throttle.max(request_throttle);
+                if throttle == 0 {
+                    return respond_spliced(response, splices, version);
+                }
+                // Over the quota: as Kafka, the records are not sent (nor
+                // counted) — an empty answer with the throttle time, and the
+                // channel muted for it.
+                quotas
+                    .quotas()
+                    .unrecord(QuotaType::Fetch, ANONYMOUS, &client, bytes as f64);
+                let mut empty = kafka_protocol::messages::FetchResponse::default();
+                empty.throttle_time_ms = throttle;
+                empty.session_id = response.session_id;
+                respond(empty, version).muted_at_least(throttle)
+            };
+            match fetched {
+                Ok((response, splices)) => throttled(response, splices),
+                Err(waiting) => Outcome::Delayed(Box::pin(async move {
+                    let (response, splices) = waiting.await;
+                    throttled(response, splices)
+                })),
+            }
+        }
         Request::ListOffsets(r) => respond(api::list_offsets::handle(broker, r, version), version),
         Request::CreateTopics(r) => {
             let created = api::create_topics::handle(broker, r);
@@ -141,6 +253,8 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::DescribeLogDirs(r) => respond(api::describe_log_dirs::handle(broker, r), version),
         Request::AlterConfigs(r) => respond(api::alter_configs::handle(broker, r), version),
         Request::OffsetDelete(r) => off_handler(broker, version, move |b| api::offset_delete::handle(b, r)),
+        Request::DescribeClientQuotas(r) => respond(api::describe_client_quotas::handle(broker, r), version),
+        Request::AlterClientQuotas(r) => respond(api::alter_client_quotas::handle(broker, r), version),
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
         Request::UpdateMetadata(r) => respond_zk(api::update_metadata::handle(broker, r), version),
         Request::StopReplica(r) => respond_zk(api::stop_replica::handle(broker, r), version),
@@ -163,21 +277,37 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
     }
 }
 
+/// Records the handler time since `started` against the client's
+/// `request_percentage` (percent of one thread's second); the throttle.
+pub(crate) fn request_time_throttle(broker: &Broker, client_id: &str, started: Instant) -> i32 {
+    let percent = started.elapsed().as_nanos() as f64 * 100.0 / 1e9;
+    broker
+        .quotas()
+        .record(QuotaType::Request, ANONYMOUS, client_id, percent)
+}
+
 /// A response of the controller APIs (the older codec's types).
 fn respond_zk<T: kafka_protocol_zk::protocol::Encodable + Send + 'static>(response: T, version: i16) -> Outcome {
     Outcome::Respond {
         version,
         encode: Box::new(move |out| response.encode(out, version).map_err(|e| e.to_string())),
         splices: Vec::new(),
+        throttle_ms: 0,
     }
 }
 
 fn respond_spliced<T: Encodable + Send + 'static>(response: T, splices: Vec<Splice>, version: i16) -> Outcome {
     match respond(response, version) {
-        Outcome::Respond { version, encode, .. } => Outcome::Respond {
+        Outcome::Respond {
+            version,
+            encode,
+            throttle_ms,
+            ..
+        } => Outcome::Respond {
             version,
             encode,
             splices,
+            throttle_ms,
         },
         other => other,
     }

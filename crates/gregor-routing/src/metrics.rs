@@ -139,6 +139,39 @@ impl BrokerMetrics {
         r.register("isr_expands", "ISR expansions of partitions led here", expands);
     }
 
+    /// Counts client quota throttling: responses throttled and their
+    /// throttle times (ms), by quota kind.
+    pub fn register_quota_throttles<L, M>(&self, throttled: Family<L, M>, throttle_ms: Family<L, M>)
+    where
+        L: prometheus_client::encoding::EncodeLabelSet
+            + Clone
+            + Eq
+            + std::hash::Hash
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+        M: prometheus_client::metrics::TypedMetric
+            + prometheus_client::encoding::EncodeMetric
+            + Default
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let mut r = self.registry.lock();
+        r.register(
+            "quota_throttled_responses",
+            "Responses throttled by a client quota, by quota",
+            throttled,
+        );
+        r.register(
+            "quota_throttle_time_ms",
+            "Throttle time given by client quotas (ms), by quota",
+            throttle_ms,
+        );
+    }
+
     /// The text exposition, with the gauges read now (`fetch_sessions`:
     /// the fetch sessions held).
     pub fn render(&self, logs: &LogManager, replicas: &ReplicaManager, fetch_sessions: usize) -> String {
@@ -210,6 +243,8 @@ fn api_name(key: i16) -> &'static str {
             Ok(ApiKey::DescribeLogDirs) => "DescribeLogDirs",
             Ok(ApiKey::AlterConfigs) => "AlterConfigs",
             Ok(ApiKey::OffsetDelete) => "OffsetDelete",
+            Ok(ApiKey::DescribeClientQuotas) => "DescribeClientQuotas",
+            Ok(ApiKey::AlterClientQuotas) => "AlterClientQuotas",
             _ => "Other",
         },
     }

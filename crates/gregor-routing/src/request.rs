@@ -4,9 +4,10 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterConfigsRequest, AlterPartitionReassignmentsRequest, ApiKey,
-    ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteGroupsRequest, DeleteRecordsRequest,
-    DeleteTopicsRequest, DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterClientQuotasRequest, AlterConfigsRequest,
+    AlterPartitionReassignmentsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClientQuotasRequest,
+    DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
     DescribeProducersRequest, DescribeTransactionsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest,
     FindCoordinatorRequest, HeartbeatRequest, IncrementalAlterConfigsRequest, InitProducerIdRequest, JoinGroupRequest,
     LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest,
@@ -99,6 +100,10 @@ pub enum Request {
     ListPartitionReassignments(ListPartitionReassignmentsRequest),
     /// ElectLeaders, to the controller.
     ElectLeaders(ElectLeadersRequest),
+    /// DescribeClientQuotas.
+    DescribeClientQuotas(DescribeClientQuotasRequest),
+    /// AlterClientQuotas.
+    AlterClientQuotas(AlterClientQuotasRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -126,6 +131,9 @@ pub struct Frame {
     /// The client's address as Kafka shows it (`/127.0.0.1`); set by the
     /// connection that read the frame.
     pub client_host: String,
+    /// The request's size in bytes (after its length prefix), which
+    /// produce quotas count; set by the connection that read it.
+    pub size: usize,
 }
 
 /// The controller's APIs, which the current codec no longer carries:
@@ -189,6 +197,7 @@ fn decode_controller_request(api_key: i16, version: i16, mut body: Bytes) -> Res
         response_header_version: response_header,
         request,
         client_host: String::new(),
+        size: 0,
     })
 }
 
@@ -215,6 +224,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
             response_header_version: 0,
             request: Request::ApiVersionsTooNew,
             client_host: String::new(),
+            size: 0,
         });
     }
     if version < min || version > max {
@@ -265,6 +275,8 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::AlterPartitionReassignments => Request::AlterPartitionReassignments(typed(b, key, version)?),
         ApiKey::ListPartitionReassignments => Request::ListPartitionReassignments(typed(b, key, version)?),
         ApiKey::ElectLeaders => Request::ElectLeaders(typed(b, key, version)?),
+        ApiKey::DescribeClientQuotas => Request::DescribeClientQuotas(typed(b, key, version)?),
+        ApiKey::AlterClientQuotas => Request::AlterClientQuotas(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {
@@ -273,6 +285,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         response_header_version: key.response_header_version(version),
         request,
         client_host: String::new(),
+        size: 0,
     })
 }
 

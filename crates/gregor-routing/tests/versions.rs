@@ -86,6 +86,8 @@ fn empty_request(key: ApiKey, version: i16) -> RequestKind {
             RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
         }
         ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
+        ApiKey::DescribeClientQuotas => RequestKind::DescribeClientQuotas(DescribeClientQuotasRequest::default()),
+        ApiKey::AlterClientQuotas => RequestKind::AlterClientQuotas(AlterClientQuotasRequest::default()),
         other => panic!("no empty request for {other:?}: add one"),
     }
 }

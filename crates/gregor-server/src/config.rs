@@ -71,6 +71,12 @@ pub struct ServerConfig {
     /// How long committed offsets of a group without members are kept.
     #[serde(rename = "offsets.retention.minutes")]
     pub offsets_retention_minutes: i64,
+    /// Samples a client quota's rate is kept over.
+    #[serde(rename = "quota.window.num")]
+    pub quota_window_num: usize,
+    /// The span of one quota rate sample, in seconds.
+    #[serde(rename = "quota.window.size.seconds")]
+    pub quota_window_size_seconds: u32,
     /// How long a new group waits for more members before its first rebalance.
     #[serde(rename = "group.initial.rebalance.delay.ms")]
     pub group_initial_rebalance_delay_ms: i64,
@@ -181,6 +187,8 @@ impl Default for ServerConfig {
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             max_incremental_fetch_session_cache_slots: 1_000,
             offsets_retention_minutes: 7 * 24 * 60,
+            quota_window_num: 11,
+            quota_window_size_seconds: 1,
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,

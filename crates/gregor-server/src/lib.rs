@@ -21,6 +21,7 @@ pub mod fetcher;
 pub mod isr_writer;
 mod metrics_http;
 mod properties;
+mod quota_changes;
 mod txn_markers;
 mod txn_verifier;
 
@@ -33,6 +34,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use gregor_broker::quotas::{CoordinatedQuotaStore, QuotaWindow};
 use gregor_broker::{Broker, BrokerConfig, ReplicaManager, TransactionStateSettings};
 use gregor_compactor::{CleanerConfig, LogCleaner};
 use gregor_coord::Coordinator;
@@ -132,6 +134,10 @@ impl Server {
             },
             transaction_partition_verification: config.transaction_partition_verification_enable,
             properties: config.broker_properties(),
+            quota_window: QuotaWindow {
+                samples: config.quota_window_num.max(1),
+                window_ms: i64::from(config.quota_window_size_seconds.max(1)) * 1000,
+            },
             ..BrokerConfig::default()
         };
         let replicas = Arc::new(ReplicaManager::new(
@@ -162,8 +168,16 @@ impl Server {
         })
         .await?
         .map_err(|e| anyhow::anyhow!("opening the broker's state: {e}"))?;
+        let quota_store = Arc::new(CoordinatedQuotaStore::new(
+            coordinator.clone(),
+            tokio::runtime::Handle::current(),
+        ));
         let broker = Arc::new(broker);
         apply_dynamic_server_configs(&broker, &cleaner);
+        let quota_broker = broker.clone();
+        tokio::task::spawn_blocking(move || quota_broker.quotas().attach_store(quota_store))
+            .await?
+            .map_err(|e| anyhow::anyhow!("reading client quotas: {e}"))?;
         let group_ticker =
             gregor_group::GroupCoordinator::spawn_ticker(broker.groups().coordinator().clone(), GROUP_TICK)
                 .context("starting the group coordinator's ticker")?;
@@ -172,6 +186,8 @@ impl Server {
         let metrics = Arc::new(BrokerMetrics::new());
         let (shrinks, expands) = replicas.isr_change_counters();
         metrics.register_isr_changes(shrinks, expands);
+        let (throttled, throttle_ms) = broker.quotas().throttle_counters();
+        metrics.register_quota_throttles(throttled, throttle_ms);
         let network = SocketServer::start(
             listener,
             broker.clone(),
@@ -202,6 +218,7 @@ impl Server {
         }
         tasks.extend([
             config_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
+            quota_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             fetcher::spawn(replicas.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
             txn_markers::spawn(broker.clone(), stopped.clone()),

@@ -65,6 +65,8 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("offsets.topic.replication.factor", Short, offsets_topic_replication_factor, "The replication factor of the offsets topic (capped to the live brokers)."),
     property!("max.incremental.fetch.session.cache.slots", Int, max_incremental_fetch_session_cache_slots, "The maximum number of incremental fetch sessions kept."),
     property!("offsets.retention.minutes", Int, offsets_retention_minutes, "How long committed offsets of a group without members are kept."),
+    property!("quota.window.num", Int, quota_window_num, "The number of samples to retain in memory for client quotas."),
+    property!("quota.window.size.seconds", Int, quota_window_size_seconds, "The time span of each sample for client quotas."),
     property!("group.initial.rebalance.delay.ms", Int, group_initial_rebalance_delay_ms, "How long a new group waits for more members before its first rebalance."),
     property!("group.min.session.timeout.ms", Int, group_min_session_timeout_ms, "The minimum session timeout of a group member."),
     property!("group.max.session.timeout.ms", Int, group_max_session_timeout_ms, "The maximum session timeout of a group member."),

@@ -102,6 +102,7 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
         let started = std::time::Instant::now();
         let mut frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
         frame.client_host = peer.map(|p| format!("/{}", p.ip())).unwrap_or_default();
+        frame.size = size as usize;
         let (key, correlation_id) = (frame.api_key, frame.header.correlation_id);
         let header_version = frame.response_header_version;
         tracing::trace!(?peer, api = key, correlation_id, "request");
@@ -117,11 +118,20 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
         if matches!(outcome, Outcome::Close) {
             return Err(invalid(format!("the handler of an API {key} request failed")));
         }
+        let mute_ms = match &outcome {
+            Outcome::Respond { throttle_ms, .. } | Outcome::Mute(throttle_ms) => *throttle_ms,
+            _ => 0,
+        };
         let written = write_response(&mut stream, &mut out, key, header_version, correlation_id, outcome).await?;
         queue
             .metrics()
             .observe_request(key, started.elapsed(), size as usize + 4, written);
         tracing::trace!(?peer, api = key, correlation_id, "response sent");
+        if mute_ms > 0 {
+            // The client is over a quota: its channel is muted — no
+            // request read — for the throttle time (KIP-219).
+            tokio::time::sleep(std::time::Duration::from_millis(mute_ms as u64)).await;
+        }
     }
 }
 
@@ -137,6 +147,7 @@ async fn write_response(
         version,
         encode,
         splices,
+        ..
     } = outcome
     else {
         return Ok(0);
