@@ -20,7 +20,6 @@ from confluent_kafka import Consumer
 from bench.kafka import kafka
 from conftest import GREGOR, Broker, Coordination
 
-SERVER_SIDE = pytest.mark.xfail(strict=False, reason="server side in progress")
 NO_KAFKA = kafka.missing()
 
 
@@ -114,7 +113,7 @@ class GregorPair:
         self.coordination.stop()
 
 
-@pytest.fixture(params=[pytest.param("gregor", marks=SERVER_SIDE), "kafka"])
+@pytest.fixture(params=["gregor", "kafka"])
 def two_brokers(request, tmp_path):
     """Two brokers, ids 0 and 1: gregor's or a real Kafka 3.9's."""
     if request.param == "gregor":

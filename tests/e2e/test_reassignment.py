@@ -115,8 +115,11 @@ def reassign_with_kafka_tool(bootstrap, tmp_path, replicas):
     verified = []
 
     def completed():
-        verified.append(kafka.tool("kafka-reassign-partitions", *args, "--verify", check=False).stdout)
-        return f"Reassignment of partition {TOPIC}-0 is completed" in verified[-1]
+        done = kafka.tool("kafka-reassign-partitions", *args, "--verify", check=False)
+        verified.append(done.stdout + done.stderr)
+        # Once complete, --verify also clears the throttles (dynamic broker
+        # and topic configs) and exits 0.
+        return f"Reassignment of partition {TOPIC}-0 is completed" in done.stdout and done.returncode == 0
 
     wait_until(completed, f"the reassignment to {replicas}: {verified[-1:]}")
 

@@ -17,7 +17,9 @@ use crate::fetch_sessions::FetchSessions;
 use crate::groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 use crate::producer_ids::ProducerIds;
 use crate::quotas::ClientQuotas;
+use crate::quotas::QuotaWindow;
 use crate::replicas::ReplicaManager;
+use crate::replication_throttle::ReplicationThrottle;
 use crate::topics::{Refusal, TopicDefaults, Topics};
 use crate::transactions::Transactions;
 use gregor_transaction::TransactionSettings;
@@ -36,6 +38,7 @@ pub struct Broker {
     controller_inbox: ControllerInbox,
     dynamic: DynamicBrokerConfig,
     quotas: ClientQuotas,
+    replication_throttle: ReplicationThrottle,
 }
 
 impl Broker {
@@ -95,6 +98,7 @@ impl Broker {
         );
         Ok(Self {
             quotas: ClientQuotas::new(config.quota_window, clock.clone()),
+            replication_throttle: ReplicationThrottle::new(QuotaWindow::default()),
             clock,
             logs,
             topics,
@@ -107,6 +111,11 @@ impl Broker {
             config,
             dynamic,
         })
+    }
+
+    /// The follower side's replication throttle.
+    pub fn replication_throttle(&self) -> &ReplicationThrottle {
+        &self.replication_throttle
     }
 
     /// The settings.

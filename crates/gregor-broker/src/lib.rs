@@ -48,6 +48,7 @@ mod internal_topic;
 mod producer_ids;
 pub mod quotas;
 mod replicas;
+mod replication_throttle;
 mod topics;
 mod transactions;
 
@@ -65,6 +66,7 @@ pub use producer_ids::ProducerIds;
 pub use replicas::{
     BrokerEndpoint, ClusterView, FollowedPartition, IsrUpdate, LeaderAppend, ReplicaAppendError, ReplicaManager,
 };
+pub use replication_throttle::{names_replica, ReplicationThrottle, FOLLOWER_THROTTLED_REPLICAS};
 pub use topics::{new_topic_assignment, validate_topic_name, Placement, Refusal, TopicDefaults, Topics};
 pub use transactions::{
     coordinator_error, ProduceRefusal, RemoteVerification, TransactionStateSettings, TransactionStateTopic,

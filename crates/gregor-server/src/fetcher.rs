@@ -5,13 +5,16 @@
 //! fetches go through a fetch session (KIP-227): after the first, a
 //! request names only partitions whose position moved, and the leader
 //! answers only partitions with news. The decisions are
-//! gregor-replication's, through the [`ReplicaManager`].
+//! gregor-replication's, through the [`ReplicaManager`]. A partition
+//! whose replication is throttled (Kafka's
+//! `follower.replication.throttled.*`) is left out while the rate is over
+//! its bound.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gregor_broker::{FollowedPartition, ReplicaManager};
+use gregor_broker::{Broker, FollowedPartition, ReplicaManager};
 use gregor_client::{ClientError, Connection, ConsumerConfig, FetchSession};
 use gregor_log::TopicPartition;
 use gregor_replication::{EpochEnd, FollowerRequest, ReplicationError};
@@ -33,7 +36,8 @@ const BACKOFF: Duration = Duration::from_millis(200);
 
 /// Starts the fetcher manager: one fetch task per followed leader, until
 /// `stop` turns true.
-pub fn spawn(replicas: Arc<ReplicaManager>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+pub fn spawn(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+    let replicas = broker.replicas().clone();
     tokio::spawn(async move {
         let mut tasks: BTreeMap<i32, tokio::task::JoinHandle<()>> = BTreeMap::new();
         loop {
@@ -45,7 +49,7 @@ pub fn spawn(replicas: Arc<ReplicaManager>, mut stop: watch::Receiver<bool>) -> 
             for leader in leaders {
                 tasks
                     .entry(leader)
-                    .or_insert_with(|| tokio::spawn(fetch_from(replicas.clone(), leader, stop.clone())));
+                    .or_insert_with(|| tokio::spawn(fetch_from(broker.clone(), leader, stop.clone())));
             }
             tokio::select! {
                 _ = changed => {}
@@ -60,7 +64,8 @@ pub fn spawn(replicas: Arc<ReplicaManager>, mut stop: watch::Receiver<bool>) -> 
 }
 
 /// Follows every partition led by `leader`; ends when there is none left.
-async fn fetch_from(replicas: Arc<ReplicaManager>, leader: i32, stop: watch::Receiver<bool>) {
+async fn fetch_from(broker: Arc<Broker>, leader: i32, stop: watch::Receiver<bool>) {
+    let replicas = broker.replicas().clone();
     let local = replicas.local();
     let mut connection: Option<Connection> = None;
     let mut session = FetchSession::new();
@@ -94,6 +99,7 @@ async fn fetch_from(replicas: Arc<ReplicaManager>, leader: i32, stop: watch::Rec
         for p in &partitions {
             match replicas.next_follower_request(&p.partition, p.leader_epoch) {
                 Some(FollowerRequest::EpochEndOffset { epoch }) => queries.push((p.clone(), epoch)),
+                Some(FollowerRequest::Fetch { .. }) if broker.follower_fetch_waits(&p.partition) => {}
                 Some(FollowerRequest::Fetch { offset }) => fetches.push((p.clone(), offset)),
                 None => {}
             }
@@ -101,7 +107,7 @@ async fn fetch_from(replicas: Arc<ReplicaManager>, leader: i32, stop: watch::Rec
         let outcome = if !queries.is_empty() {
             truncate(&replicas, conn, local, &queries).await
         } else if !fetches.is_empty() {
-            fetch(&replicas, conn, &mut session, local, &fetches).await
+            fetch(&broker, conn, &mut session, local, &fetches).await
         } else {
             tokio::time::sleep(BACKOFF).await;
             Ok(())
@@ -183,7 +189,7 @@ async fn truncate(
 }
 
 async fn fetch(
-    replicas: &Arc<ReplicaManager>,
+    broker: &Arc<Broker>,
     conn: &mut Connection,
     session: &mut FetchSession,
     local: i32,
@@ -219,11 +225,14 @@ async fn fetch(
                 continue;
             };
             refused |= data.error_code != 0 && data.error_code != ResponseError::OffsetOutOfRange.code();
+            if let Some(records) = &data.records {
+                broker.record_follower_fetch(&tp, records.len());
+            }
             outcomes.push((tp, followed.leader_epoch, *offset, data));
         }
     }
     // Appends and truncations are disk work: off the runtime's threads.
-    let replicas = replicas.clone();
+    let replicas = broker.replicas().clone();
     let applied = tokio::task::spawn_blocking(move || {
         for (tp, epoch, offset, data) in outcomes {
             let applied = if data.error_code == ResponseError::OffsetOutOfRange.code() {

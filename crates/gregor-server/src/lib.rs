@@ -219,7 +219,7 @@ impl Server {
         tasks.extend([
             config_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             quota_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
-            fetcher::spawn(replicas.clone(), stopped.clone()),
+            fetcher::spawn(broker.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
             txn_markers::spawn(broker.clone(), stopped.clone()),
             txn_verifier::spawn(broker.clone(), stopped.clone()),
