@@ -134,6 +134,9 @@ impl Admin {
         let mut t = CreatePartitionsTopic::default();
         t.name = topic_name(topic);
         t.count = partitions;
+        // Null: the broker places them (the codec's default is an empty
+        // list, which Kafka refuses as "0 assignments provided").
+        t.assignments = None;
         let mut request = CreatePartitionsRequest::default();
         request.topics = vec![t];
         request.timeout_ms = TIMEOUT_MS;
