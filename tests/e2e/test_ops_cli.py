@@ -13,7 +13,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Producer, TopicPartition
+from confluent_kafka import KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from confluent_kafka import Consumer
 
@@ -40,10 +40,20 @@ def write(tmp_path, name, value):
 
 
 def create(bootstrap, topic, partitions=1, assignment=None):
-    admin = AdminClient({"bootstrap.servers": bootstrap})
     new = (NewTopic(topic, len(assignment), replica_assignment=assignment) if assignment
            else NewTopic(topic, num_partitions=partitions, replication_factor=1))
-    admin.create_topics([new])[topic].result(60)
+    # A fresh client per try: under load, a librdkafka admin client has been
+    # seen to sit on a freshly started Kafka broker's CreateTopics for 60 s.
+    for attempt in range(3):
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        try:
+            admin.create_topics([new], request_timeout=20)[topic].result(30)
+            break
+        except (TimeoutError, KafkaException) as e:
+            if "TOPIC_ALREADY_EXISTS" in str(e) and attempt > 0:
+                break
+            if attempt == 2:
+                raise
     # Every broker knows it (metadata reaches the brokers one by one), so
     # that a tool asking any of them finds it.
     for address in bootstrap.split(","):
