@@ -107,9 +107,20 @@ async fn fetch_from(broker: Arc<Broker>, leader: i32, stop: watch::Receiver<bool
         let outcome = if !queries.is_empty() {
             truncate(&replicas, conn, local, &queries).await
         } else if !fetches.is_empty() {
-            fetch(&broker, conn, &mut session, local, &fetches).await
+            let fetching = fetch(&broker, conn, &mut session, local, &fetches);
+            match until_followed_changes(&replicas, leader, &partitions, fetching).await {
+                Some(outcome) => outcome,
+                None => {
+                    // What this broker follows from this leader changed
+                    // (a LeaderAndIsr): the long poll's answer is not
+                    // waited for — a new connection asks for the new set.
+                    connection = None;
+                    session.reset();
+                    continue;
+                }
+            }
         } else {
-            tokio::time::sleep(BACKOFF).await;
+            back_off(&replicas).await;
             Ok(())
         };
         if let Err(e) = outcome {
@@ -118,6 +129,48 @@ async fn fetch_from(broker: Arc<Broker>, leader: i32, stop: watch::Receiver<bool
             session.reset();
             tokio::time::sleep(BACKOFF).await;
         }
+    }
+}
+
+/// Runs `fetching` unless what this broker follows from `leader` changes
+/// from `followed` first (then `None`): a partition it now follows there,
+/// or a new leader epoch, should not wait for a long poll of the old set.
+async fn until_followed_changes<T>(
+    replicas: &ReplicaManager,
+    leader: i32,
+    followed: &[FollowedPartition],
+    fetching: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let set = |partitions: &[FollowedPartition]| -> BTreeSet<(TopicPartition, i32)> {
+        partitions
+            .iter()
+            .filter(|f| f.leader == leader)
+            .map(|f| (f.partition.clone(), f.leader_epoch))
+            .collect()
+    };
+    let before = set(followed);
+    tokio::pin!(fetching);
+    loop {
+        let changed = replicas.followers_changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        if set(&replicas.followed()) != before {
+            return None;
+        }
+        tokio::select! {
+            outcome = &mut fetching => return Some(outcome),
+            _ = changed => {}
+        }
+    }
+}
+
+/// Waits before asking again after a refusal — or less, when a
+/// LeaderAndIsr changes what this broker follows (the refusal was most
+/// likely the old leader epoch's: a leadership or ISR change).
+async fn back_off(replicas: &ReplicaManager) {
+    tokio::select! {
+        _ = tokio::time::sleep(BACKOFF) => {}
+        _ = replicas.followers_changed() => {}
     }
 }
 
@@ -175,7 +228,7 @@ async fn truncate(
                 })
             };
             if result.is_err() {
-                tokio::time::sleep(BACKOFF).await;
+                back_off(replicas).await;
             }
             let (replicas, epoch, requested) = (replicas.clone(), followed.leader_epoch, *requested);
             let truncated =
@@ -261,7 +314,7 @@ async fn fetch(
         tracing::error!("a replicated append panicked");
     }
     if refused {
-        tokio::time::sleep(BACKOFF).await;
+        back_off(broker.replicas()).await;
     }
     Ok(())
 }

@@ -11,14 +11,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use gregor_broker::{Broker, ShutdownAsk};
+use gregor_broker::Broker;
 use gregor_coord::kafka::{
     BrokerRegistration, KafkaMetadata, CONTROLLER, DELETE_TOPICS, ISR_CHANGE_NOTIFICATION, REASSIGN_PARTITIONS, TOPICS,
 };
 use gregor_coord::{CoordError, Coordinator, SessionState};
 use gregor_log::TopicPartition;
 use gregor_replication::{Controller, ControllerCommand, PartitionRecord, Reassignment};
-use kafka_protocol::error::ResponseError;
 use tokio::sync::{mpsc, watch};
 
 use crate::coordination::{from_recorded, to_recorded};
@@ -27,6 +26,7 @@ mod admin;
 mod deletion;
 mod delivery;
 mod requests;
+mod shutdown;
 
 pub(crate) use delivery::exchange;
 use requests::{BrokerRequest, StopMode};
@@ -149,6 +149,9 @@ struct ActiveController {
     registrations: BTreeMap<i32, BrokerRegistration>,
     channels: BTreeMap<i32, mpsc::UnboundedSender<delivery::Outgoing>>,
     topics: BTreeMap<String, usize>,
+    /// While a controlled shutdown's changes settle: what was sent, and
+    /// the StopReplica held back until the cluster knows.
+    settling: Option<shutdown::Settling>,
     /// Topics being deleted.
     deleting: BTreeMap<String, deletion::Deletion>,
     /// Brokers' confirmations that they deleted a topic's replicas.
@@ -169,6 +172,7 @@ impl ActiveController {
             registrations: BTreeMap::new(),
             channels: BTreeMap::new(),
             topics: BTreeMap::new(),
+            settling: None,
             deleting: BTreeMap::new(),
             deleted: mpsc::unbounded_channel(),
         }
@@ -499,7 +503,10 @@ impl ActiveController {
                             StopMode::Keep
                         },
                     );
-                    self.send(broker, request);
+                    match self.settling.as_mut() {
+                        Some(settling) if !delete => settling.hold(broker, request),
+                        _ => self.send(broker, request),
+                    }
                 }
                 ControllerCommand::WriteAssignment {
                     partition,
@@ -538,46 +545,14 @@ impl ActiveController {
         Ok(())
     }
 
-    /// A broker's controlled shutdown: checks it is the broker's current
-    /// run, moves its leaderships and ISR memberships (written before the
-    /// answer), and answers with what it still leads.
-    async fn controlled_shutdown(
-        &mut self,
-        controller: &mut Controller<TopicPartition>,
-        ask: ShutdownAsk,
-    ) -> Result<(), CoordError> {
-        let id = ask.broker_id;
-        let refusal = match self.registrations.get(&id) {
-            None => Some(ResponseError::BrokerNotAvailable),
-            Some(r) if ask.broker_epoch >= 0 && ask.broker_epoch < r.broker_epoch => {
-                Some(ResponseError::StaleBrokerEpoch)
-            }
-            Some(_) => None,
-        };
-        if let Some(error) = refusal {
-            tracing::warn!(
-                broker = id,
-                epoch = ask.broker_epoch,
-                "controlled shutdown refused: {error:?}"
-            );
-            let _ = ask.reply.send(Err(error));
-            return Ok(());
-        }
-        let commands = controller.broker_shutting_down(id);
-        tracing::info!(broker = id, moves = commands.len(), "controlled shutdown");
-        self.execute(controller, commands).await?;
-        let remaining = controller.leaderships_remaining(id);
-        let _ = ask.reply.send(Ok(remaining));
-        Ok(())
-    }
-
     /// The epoch broker `id` registered with (-1: unknown).
     fn broker_epoch(&self, id: i32) -> i64 {
         self.registrations.get(&id).map_or(-1, |r| r.broker_epoch)
     }
 
     fn send(&mut self, broker: i32, request: BrokerRequest) {
-        self.send_then(broker, request, None);
+        let accepted = self.settling.as_mut().map(|s| s.track());
+        self.send_then(broker, request, accepted);
     }
 
     /// Sends `request`; `accepted` runs once the broker answered it
