@@ -86,8 +86,10 @@ impl ReplicaRole {
             Some(current) if state.leader_epoch < current => return Err(ReplicationError::StaleLeaderEpoch),
             Some(current) if state.leader_epoch == current => {
                 if let Role::Leader(leader) = &mut self.role {
-                    if version > leader.state_version() && !leader.isr_change_pending() {
-                        // The controller changed the ISR within this epoch.
+                    if version > leader.state_version() {
+                        // The controller changed the ISR within this epoch
+                        // (a pending change of the leader's own lost the
+                        // race to it: its write fails).
                         leader.isr_committed(state.isr.clone(), version);
                     }
                 }
@@ -199,6 +201,28 @@ mod tests {
             Ok(RoleChange::BecameOffline)
         );
         assert!(r.leader().is_none() && r.follower().is_none());
+    }
+
+    #[test]
+    fn the_controllers_isr_within_the_epoch_wins_over_a_pending_change() {
+        let s = ReplicaSettings {
+            replica_lag_time_max_ms: 10,
+            ..ReplicaSettings::default()
+        };
+        let mut r = ReplicaRole::new(1);
+        assert_eq!(r.apply(&record(1, 4, 7), at(5, 5), s, 0), Ok(RoleChange::BecameLeader));
+        // Follower 2 lags: the leader proposes ISR [1] (pending).
+        let proposed = r.leader_mut().and_then(|l| l.tick(100));
+        assert!(proposed.is_some() && r.leader().is_some_and(|l| l.isr_change_pending()));
+        // The controller wrote its own ISR first (same epoch, version 8).
+        let mut shrunk = record(1, 4, 8);
+        shrunk.state.isr = vec![1];
+        assert_eq!(r.apply(&shrunk, at(5, 5), s, 0), Ok(RoleChange::Unchanged));
+        let l = r.leader().expect("leads");
+        assert_eq!(
+            (l.isr(), l.state_version(), l.isr_change_pending()),
+            (&[1][..], 8, false)
+        );
     }
 
     #[test]

@@ -169,7 +169,7 @@ impl ReplicaManager {
         rx
     }
 
-    fn check_acks(&self, tp: &TopicPartition) {
+    pub(super) fn check_acks(&self, tp: &TopicPartition) {
         let Some(replica) = self.replica(tp) else {
             return self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
         };
@@ -260,6 +260,9 @@ impl ReplicaManager {
             return;
         };
         match written {
+            // The controller changed the state since (within the epoch):
+            // its ISR stands.
+            Some(version) if version <= leader.state_version() => leader.isr_rejected(),
             Some(version) => {
                 tracing::info!(partition = %tp, isr = ?change.isr, "ISR changed");
                 if change.isr.len() < leader.isr().len() {

@@ -207,11 +207,22 @@ impl ReplicaManager {
                 tracing::info!(partition = %tp, leader, epoch = record.state.leader_epoch, "following");
             }
             RoleChange::BecameOffline => tracing::warn!(partition = %tp, "no leader: offline"),
-            RoleChange::Unchanged => {}
+            RoleChange::Unchanged => {
+                // A leader whose ISR the controller shrank within the
+                // epoch: its high watermark may move on.
+                if let Some(l) = replica.role.leader() {
+                    replica.log.set_high_watermark(l.high_watermark());
+                }
+            }
         }
+        let still_leads = change == RoleChange::Unchanged && replica.role.leader().is_some();
         drop(replica);
         if !matches!(change, RoleChange::BecameLeader | RoleChange::Unchanged) {
             self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
+        }
+        if still_leads {
+            self.check_acks(tp);
+            self.progress.notify_waiters();
         }
         if change != RoleChange::Unchanged {
             self.followers_changed.notify_waiters();

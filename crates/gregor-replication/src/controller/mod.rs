@@ -425,8 +425,15 @@ impl<P: Ord + Clone> Controller<P> {
                 || (*b != current.leader && !record.replicas.contains(b))
         };
         if current.isr.iter().any(leaves_isr) {
+            // The leader stays: the ISR shrinks within its epoch (as
+            // Kafka's KRaft controller does), so followers need not
+            // truncate and fetch again.
             let isr = current.isr.iter().copied().filter(|b| !leaves_isr(b)).collect();
-            return Some(next(current.leader, isr));
+            return Some(LeaderAndIsr {
+                isr,
+                controller_epoch: self.epoch,
+                ..current.clone()
+            });
         }
         None
     }
