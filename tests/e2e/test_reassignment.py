@@ -17,7 +17,7 @@ import time
 
 import pytest
 from confluent_kafka import Producer, TopicPartition as CkTopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic
 from confluent_kafka import ElectionType
 from kafka import KafkaAdminClient
 from kafka.structs import TopicPartition as KpTopicPartition
@@ -244,3 +244,41 @@ def test_kafka_leader_election_tool(cluster):
     done = kafka.tool("kafka-leader-election", "--bootstrap-server", cluster.bootstrap, "--election-type",
                       "preferred", "--topic", "nope", "--partition", "0", check=False)
     assert "UnknownTopicOrPartition" in done.stdout + done.stderr, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("side", ["leader", "follower"])
+def test_a_replication_throttle_slows_the_copy_until_lifted(cluster, side):
+    """KIP-73: with only the leader's (or only the follower's) rate set and
+    the partition's replica named on that side, a new replica of ~2 MB
+    copies at 50 kB/s — still not in sync after 3 s — and catches up once
+    the throttle is lifted."""
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    [x] = create(admin, 1)
+    [z] = [i for i in range(3) if i != x][:1]
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "linger.ms": 20})
+    for i in range(2000):
+        producer.produce(TOPIC, value=b"%d" % i + b"x" * 1000)
+        producer.poll(0)
+    assert producer.flush(60) == 0
+    broker = x if side == "leader" else z
+    rate = ConfigResource(ConfigResource.Type.BROKER, str(broker),
+                          incremental_configs=[ConfigEntry(f"{side}.replication.throttled.rate", "50000",
+                                                           incremental_operation=AlterConfigOpType.SET)])
+    replicas = ConfigResource(ConfigResource.Type.TOPIC, TOPIC,
+                              incremental_configs=[ConfigEntry(f"{side}.replication.throttled.replicas",
+                                                               f"0:{broker}",
+                                                               incremental_operation=AlterConfigOpType.SET)])
+    for f in admin.incremental_alter_configs([rate, replicas]).values():
+        f.result(30)
+    tools = KafkaAdminClient(bootstrap_servers=cluster.bootstrap, request_timeout_ms=20000)
+    assert not _refused(tools, {KpTopicPartition(TOPIC, 0): [x, z]})
+    time.sleep(3)
+    assert tools.list_partition_reassignments(), "the throttled copy finished within 3 s"
+    assert z not in partition(admin).isrs
+    lift = ConfigResource(ConfigResource.Type.BROKER, str(broker),
+                          incremental_configs=[ConfigEntry(f"{side}.replication.throttled.rate", None,
+                                                           incremental_operation=AlterConfigOpType.DELETE)])
+    admin.incremental_alter_configs([lift])[lift].result(30)
+    wait_until(lambda: not tools.list_partition_reassignments(), "the copy once the throttle is lifted")
+    assert sorted(partition(admin).isrs) == sorted([x, z])
+    tools.close()

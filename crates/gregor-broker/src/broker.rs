@@ -39,6 +39,7 @@ pub struct Broker {
     dynamic: DynamicBrokerConfig,
     quotas: ClientQuotas,
     replication_throttle: ReplicationThrottle,
+    leader_replication_throttle: ReplicationThrottle,
 }
 
 impl Broker {
@@ -99,6 +100,7 @@ impl Broker {
         Ok(Self {
             quotas: ClientQuotas::new(config.quota_window, clock.clone()),
             replication_throttle: ReplicationThrottle::new(QuotaWindow::default()),
+            leader_replication_throttle: ReplicationThrottle::new(QuotaWindow::default()),
             clock,
             logs,
             topics,
@@ -116,6 +118,11 @@ impl Broker {
     /// The follower side's replication throttle.
     pub fn replication_throttle(&self) -> &ReplicationThrottle {
         &self.replication_throttle
+    }
+
+    /// The leader side's replication throttle.
+    pub fn leader_replication_throttle(&self) -> &ReplicationThrottle {
+        &self.leader_replication_throttle
     }
 
     /// The settings.

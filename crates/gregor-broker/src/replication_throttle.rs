@@ -1,10 +1,14 @@
-//! Kafka's replication throttles (KIP-73), follower side: while a replica
+//! Kafka's replication throttles (KIP-73). Follower side: while a replica
 //! its topic names in `follower.replication.throttled.replicas`
 //! (`partition:broker` pairs, or `*`) is out of the ISR, the fetches of
 //! such replicas on this broker share `follower.replication.throttled.rate`
 //! bytes/s — a throttled partition is left out of the next fetch while
-//! the rate is over it. In-sync replicas are never throttled, so a
-//! reassignment's copy cannot slow the partitions it does not move.
+//! the rate is over it. Leader side: a partition whose replica here is
+//! named in `leader.replication.throttled.replicas` answers an out-of-sync
+//! follower no records while this broker's reads for such followers are
+//! over `leader.replication.throttled.rate`. In-sync replicas are never
+//! throttled, so a reassignment's copy cannot slow the partitions it does
+//! not move.
 
 use gregor_log::TopicPartition;
 use parking_lot::Mutex;
@@ -14,6 +18,8 @@ use crate::Broker;
 
 /// The topic config naming the replicas throttled on the follower side.
 pub const FOLLOWER_THROTTLED_REPLICAS: &str = "follower.replication.throttled.replicas";
+/// The topic config naming the replicas throttled on the leader side.
+pub const LEADER_THROTTLED_REPLICAS: &str = "leader.replication.throttled.replicas";
 
 /// The follower side's measured replication rate of throttled replicas.
 #[derive(Debug, Default)]
@@ -53,21 +59,49 @@ pub fn names_replica(list: &str, partition: u32, broker: i32) -> bool {
 }
 
 impl Broker {
+    /// Whether the topic's `config` list names this broker's replica of `tp`.
+    fn names_local_replica(&self, tp: &TopicPartition, config: &str) -> bool {
+        self.topics()
+            .get(&tp.topic)
+            .and_then(|t| t.overrides.get(config).cloned())
+            .is_some_and(|list| names_replica(&list, tp.partition, self.config().node_id))
+    }
+
+    /// Whether `broker` is in `tp`'s ISR as this broker knows it.
+    fn in_sync(&self, tp: &TopicPartition, broker: i32) -> bool {
+        self.replicas()
+            .partition_record(tp)
+            .is_some_and(|r| r.state.isr.contains(&broker))
+    }
+
     /// Whether this broker's replica of `tp` is throttled now: named by its
     /// topic, out of the ISR, and a follower rate set.
     fn follower_throttled(&self, tp: &TopicPartition) -> Option<u64> {
         let bound = self.dynamic_config().follower_replication_throttled_rate()?;
-        let local = self.config().node_id;
-        let named = self
-            .topics()
-            .get(&tp.topic)
-            .and_then(|t| t.overrides.get(FOLLOWER_THROTTLED_REPLICAS).cloned())
-            .is_some_and(|list| names_replica(&list, tp.partition, local));
-        let in_sync = self
-            .replicas()
-            .partition_record(tp)
-            .is_some_and(|r| r.state.isr.contains(&local));
-        (named && !in_sync).then_some(bound)
+        let named = self.names_local_replica(tp, FOLLOWER_THROTTLED_REPLICAS);
+        (named && !self.in_sync(tp, self.config().node_id)).then_some(bound)
+    }
+
+    /// Whether reads of `tp` (led here) for `follower` are throttled now.
+    fn leader_throttled(&self, tp: &TopicPartition, follower: i32) -> Option<u64> {
+        let bound = self.dynamic_config().leader_replication_throttled_rate()?;
+        let named = self.names_local_replica(tp, LEADER_THROTTLED_REPLICAS);
+        (named && !self.in_sync(tp, follower)).then_some(bound)
+    }
+
+    /// Whether a follower fetch of `tp` by `follower` gets no records now:
+    /// it is throttled and the leader rate is over its bound.
+    pub fn leader_read_waits(&self, tp: &TopicPartition, follower: i32) -> bool {
+        self.leader_throttled(tp, follower)
+            .is_some_and(|bound| self.leader_replication_throttle().exceeded(bound, self.now_ms()))
+    }
+
+    /// Counts `bytes` read of `tp` for `follower` against the leader rate
+    /// (when throttled).
+    pub fn record_leader_read(&self, tp: &TopicPartition, follower: i32, bytes: usize) {
+        if self.leader_throttled(tp, follower).is_some() {
+            self.leader_replication_throttle().record(bytes, self.now_ms());
+        }
     }
 
     /// Whether the fetch of `tp` waits: it is throttled and the follower

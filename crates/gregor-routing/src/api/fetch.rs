@@ -293,7 +293,14 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                         let room = fetch.max_bytes.saturating_sub(total);
                         let limit = (position.partition_max_bytes.max(0) as usize).min(room);
                         let offset = u64::try_from(position.fetch_offset).unwrap_or(u64::MAX);
-                        match log.read_bounded(offset, limit as u64, bound, total == 0) {
+                        // A throttled follower (KIP-73) gets no records while
+                        // the leader's replication rate is over its bound.
+                        let tp = TopicPartition::new(name, read.partition.unsigned_abs());
+                        let limit = match fetch.follower {
+                            Some(f) if broker.leader_read_waits(&tp, f) => 0,
+                            _ => limit,
+                        };
+                        match log.read_bounded(offset, limit as u64, bound, total == 0 && limit > 0) {
                             Ok(read) => {
                                 if fetch.read_committed {
                                     match aborted_transactions(&log, offset, bound) {
@@ -303,6 +310,9 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                                 }
                                 if let Some(region) = read.region.filter(|r| !r.is_empty()) {
                                     total += region.len() as usize;
+                                    if let Some(f) = fetch.follower {
+                                        broker.record_leader_read(&tp, f, region.len() as usize);
+                                    }
                                     let placeholder = placeholder();
                                     p.records = Some(Bytes::copy_from_slice(&placeholder));
                                     splices.push(Splice {
