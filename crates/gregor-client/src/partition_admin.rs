@@ -17,7 +17,7 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, BrokerId, DeleteRecordsRequest, DescribeLogDirsRequest, ElectLeadersRequest,
     IncrementalAlterConfigsRequest, ListPartitionReassignmentsRequest,
 };
-use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::protocol::{Request, StrBytes};
 
 use crate::cluster::topic_name;
 use crate::{Admin, ClientError, Cluster, TopicInfo};
@@ -179,6 +179,34 @@ impl PartitionAdmin {
             .ok_or_else(|| ClientError::Protocol("the cluster names no controller".into()))
     }
 
+    /// Sends `request` to the controller; asks again once, after a
+    /// metadata refresh, when it answers NOT_CONTROLLER (`error_code`
+    /// reads the answer's top-level error).
+    async fn on_controller<R: Request + Clone>(
+        &mut self,
+        request: R,
+        version: i16,
+        error_code: impl Fn(&R::Response) -> i16,
+    ) -> Result<R::Response, ClientError> {
+        let mut attempt = 0;
+        loop {
+            let controller = self.controller().await?;
+            let response = self
+                .cluster
+                .connection(controller)
+                .await?
+                .send(request.clone(), version)
+                .await;
+            let response = self.dropping_on_error(controller, response)?;
+            if error_code(&response) == NOT_CONTROLLER && attempt == 0 {
+                attempt += 1;
+                self.cluster.refresh(&[]).await?;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
     /// Starts (`Some(replicas)`) or cancels (`None`) reassignments; each
     /// partition's answer.
     pub async fn alter_reassignments(
@@ -203,39 +231,25 @@ impl PartitionAdmin {
                 t
             })
             .collect();
-        for attempt in 0..2 {
-            let controller = self.controller().await?;
-            let response = self
-                .cluster
-                .connection(controller)
-                .await?
-                .send(request.clone(), 0)
-                .await;
-            let response = self.dropping_on_error(controller, response)?;
-            if response.error_code == NOT_CONTROLLER && attempt == 0 {
-                self.cluster.refresh(&[]).await?;
-                continue;
-            }
-            if response.error_code != 0 {
-                return Err(ClientError::from_code(
-                    response.error_code,
-                    response.error_message.map(|m| m.to_string()).unwrap_or_default(),
-                ));
-            }
-            let mut answers = Vec::new();
-            for t in response.responses {
-                for p in t.partitions {
-                    answers.push(PartitionAnswer {
-                        partition: TopicPartition::new(t.name.0.to_string(), p.partition_index),
-                        error_code: p.error_code,
-                        message: p.error_message.map(|m| m.to_string()),
-                    });
-                }
-            }
-            answers.sort_by(|a, b| a.partition.cmp(&b.partition));
-            return Ok(answers);
+        let response = self.on_controller(request, 0, |r| r.error_code).await?;
+        if response.error_code != 0 {
+            return Err(ClientError::from_code(
+                response.error_code,
+                response.error_message.map(|m| m.to_string()).unwrap_or_default(),
+            ));
         }
-        Err(ClientError::from_code(NOT_CONTROLLER, "AlterPartitionReassignments"))
+        let mut answers = Vec::new();
+        for t in response.responses {
+            for p in t.partitions {
+                answers.push(PartitionAnswer {
+                    partition: TopicPartition::new(t.name.0.to_string(), p.partition_index),
+                    error_code: p.error_code,
+                    message: p.error_message.map(|m| m.to_string()),
+                });
+            }
+        }
+        answers.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(answers)
     }
 
     /// The reassignments under way: all (`None`) or of these partitions.
@@ -246,11 +260,7 @@ impl PartitionAdmin {
         let mut request = ListPartitionReassignmentsRequest::default();
         request.timeout_ms = TIMEOUT_MS;
         request.topics = partitions.map(|ps| {
-            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-            for tp in ps {
-                by_topic.entry(tp.topic.as_str()).or_default().push(tp.partition);
-            }
-            by_topic
+            partitions_by_topic(ps)
                 .into_iter()
                 .map(|(name, indexes)| {
                     let mut t = ListPartitionReassignmentsTopics::default();
@@ -260,41 +270,27 @@ impl PartitionAdmin {
                 })
                 .collect()
         });
-        for attempt in 0..2 {
-            let controller = self.controller().await?;
-            let response = self
-                .cluster
-                .connection(controller)
-                .await?
-                .send(request.clone(), 0)
-                .await;
-            let response = self.dropping_on_error(controller, response)?;
-            if response.error_code == NOT_CONTROLLER && attempt == 0 {
-                self.cluster.refresh(&[]).await?;
-                continue;
-            }
-            if response.error_code != 0 {
-                return Err(ClientError::from_code(
-                    response.error_code,
-                    response.error_message.map(|m| m.to_string()).unwrap_or_default(),
-                ));
-            }
-            let ids = |v: Vec<BrokerId>| v.into_iter().map(|b| b.0).collect::<Vec<_>>();
-            let mut out = Vec::new();
-            for t in response.topics {
-                for p in t.partitions {
-                    out.push(OngoingReassignment {
-                        partition: TopicPartition::new(t.name.0.to_string(), p.partition_index),
-                        replicas: ids(p.replicas),
-                        adding: ids(p.adding_replicas),
-                        removing: ids(p.removing_replicas),
-                    });
-                }
-            }
-            out.sort_by(|a, b| a.partition.cmp(&b.partition));
-            return Ok(out);
+        let response = self.on_controller(request, 0, |r| r.error_code).await?;
+        if response.error_code != 0 {
+            return Err(ClientError::from_code(
+                response.error_code,
+                response.error_message.map(|m| m.to_string()).unwrap_or_default(),
+            ));
         }
-        Err(ClientError::from_code(NOT_CONTROLLER, "ListPartitionReassignments"))
+        let ids = |v: Vec<BrokerId>| v.into_iter().map(|b| b.0).collect::<Vec<_>>();
+        let mut out = Vec::new();
+        for t in response.topics {
+            for p in t.partitions {
+                out.push(OngoingReassignment {
+                    partition: TopicPartition::new(t.name.0.to_string(), p.partition_index),
+                    replicas: ids(p.replicas),
+                    adding: ids(p.adding_replicas),
+                    removing: ids(p.removing_replicas),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(out)
     }
 
     /// Elects leaders of these partitions (`None`: every partition) on the
@@ -310,11 +306,7 @@ impl PartitionAdmin {
         request.timeout_ms = TIMEOUT_MS;
         // `None` (every partition) is set explicitly: the default is none.
         request.topic_partitions = partitions.map(|ps| {
-            let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-            for tp in ps {
-                by_topic.entry(tp.topic.as_str()).or_default().push(tp.partition);
-            }
-            by_topic
+            partitions_by_topic(ps)
                 .into_iter()
                 .map(|(name, partitions)| {
                     let mut t = TopicPartitions::default();
@@ -324,36 +316,22 @@ impl PartitionAdmin {
                 })
                 .collect()
         });
-        for attempt in 0..2 {
-            let controller = self.controller().await?;
-            let response = self
-                .cluster
-                .connection(controller)
-                .await?
-                .send(request.clone(), 2)
-                .await;
-            let response = self.dropping_on_error(controller, response)?;
-            if response.error_code == NOT_CONTROLLER && attempt == 0 {
-                self.cluster.refresh(&[]).await?;
-                continue;
-            }
-            if response.error_code != 0 {
-                return Err(ClientError::from_code(response.error_code, "ElectLeaders"));
-            }
-            let mut answers = Vec::new();
-            for t in response.replica_election_results {
-                for p in t.partition_result {
-                    answers.push(PartitionAnswer {
-                        partition: TopicPartition::new(t.topic.0.to_string(), p.partition_id),
-                        error_code: p.error_code,
-                        message: p.error_message.map(|m| m.to_string()),
-                    });
-                }
-            }
-            answers.sort_by(|a, b| a.partition.cmp(&b.partition));
-            return Ok(answers);
+        let response = self.on_controller(request, 2, |r| r.error_code).await?;
+        if response.error_code != 0 {
+            return Err(ClientError::from_code(response.error_code, "ElectLeaders"));
         }
-        Err(ClientError::from_code(NOT_CONTROLLER, "ElectLeaders"))
+        let mut answers = Vec::new();
+        for t in response.replica_election_results {
+            for p in t.partition_result {
+                answers.push(PartitionAnswer {
+                    partition: TopicPartition::new(t.topic.0.to_string(), p.partition_id),
+                    error_code: p.error_code,
+                    message: p.error_message.map(|m| m.to_string()),
+                });
+            }
+        }
+        answers.sort_by(|a, b| a.partition.cmp(&b.partition));
+        Ok(answers)
     }
 
     /// Deletes the records before each offset (-1: the high watermark)
@@ -540,4 +518,13 @@ impl PartitionAdmin {
         }
         result
     }
+}
+
+/// Partition indexes grouped by topic, in name order.
+fn partitions_by_topic(partitions: &[TopicPartition]) -> BTreeMap<&str, Vec<i32>> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in partitions {
+        by_topic.entry(tp.topic.as_str()).or_default().push(tp.partition);
+    }
+    by_topic
 }

@@ -14,8 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::coordinator::Coordinator;
 use crate::error::{CoordError, Result};
-use crate::kafka::{ConfigChange, TopicConfig, CONFIG_CHANGES};
-use crate::types::CreateMode;
+use crate::kafka::KafkaMetadata;
 
 /// `/config/users`
 pub const USER_CONFIGS: &str = "/config/users";
@@ -36,15 +35,7 @@ impl<'a> ClientQuotaConfigs<'a> {
     /// An entity's config (`entity_path` as `users/<u>`); empty when the
     /// node is missing or holds no config.
     pub async fn config(&self, entity_path: &str) -> Result<BTreeMap<String, String>> {
-        let path = format!("/config/{entity_path}");
-        match self.coord.get(&path).await {
-            Ok((data, _)) if data.is_empty() => Ok(BTreeMap::new()),
-            Ok((data, _)) => serde_json::from_slice::<TopicConfig>(&data)
-                .map(|c| c.config)
-                .map_err(|e| CoordError::Other(format!("malformed JSON at {path}: {e}"))),
-            Err(CoordError::NoNode(_)) => Ok(BTreeMap::new()),
-            Err(e) => Err(e),
-        }
+        KafkaMetadata::new(self.coord).entity_config(entity_path).await
     }
 
     /// Every entity with a non-empty config: (entity path, config).
@@ -97,42 +88,11 @@ impl<'a> ClientQuotaConfigs<'a> {
                 }
             }
         } else {
-            let data = serde_json::to_vec(&TopicConfig {
-                version: 1,
-                config: config.clone(),
-            })
-            .map_err(|e| CoordError::Other(e.to_string()))?;
-            match self.coord.set(&path, &data, None).await {
-                Ok(_) => {}
-                Err(CoordError::NoNode(_)) => {
-                    if let Some((parent, _)) = path.rsplit_once('/') {
-                        self.coord.create_all(parent).await?;
-                    }
-                    match self.coord.create(&path, &data, CreateMode::Persistent).await {
-                        Ok(_) => {}
-                        Err(CoordError::NodeExists(_)) => {
-                            self.coord.set(&path, &data, None).await?;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-                Err(e) => return Err(e),
-            }
+            KafkaMetadata::new(self.coord)
+                .write_entity_config(entity_path, config)
+                .await?;
         }
-        let change = ConfigChange {
-            version: 2,
-            entity_path: entity_path.to_string(),
-        };
-        let data = serde_json::to_vec(&change).map_err(|e| CoordError::Other(e.to_string()))?;
-        self.coord.create_all(CONFIG_CHANGES).await?;
-        self.coord
-            .create(
-                &format!("{CONFIG_CHANGES}/config_change_"),
-                &data,
-                CreateMode::PersistentSequential,
-            )
-            .await?;
-        Ok(())
+        KafkaMetadata::new(self.coord).announce_config_change(entity_path).await
     }
 
     async fn remove_if_bare(&self, path: &str) -> Result<()> {
@@ -156,22 +116,12 @@ impl<'a> ClientQuotaConfigs<'a> {
     /// notifications after `seen`, with each notification's node name,
     /// in order; other notifications give `None`.
     pub async fn changes_after(&self, seen: Option<&str>) -> Result<Vec<(String, Option<String>)>> {
-        let mut out = Vec::new();
-        for child in self.children(CONFIG_CHANGES).await? {
-            if seen.is_some_and(|s| child.as_str() <= s) {
-                continue;
-            }
-            let path = format!("{CONFIG_CHANGES}/{child}");
-            let entity = match self.coord.get(&path).await {
-                Ok((data, _)) => serde_json::from_slice::<ConfigChange>(&data)
-                    .ok()
-                    .map(|c| c.entity_path)
-                    .filter(|p| p.starts_with("users/") || p.starts_with("clients/")),
-                Err(CoordError::NoNode(_)) => None,
-                Err(e) => return Err(e),
-            };
-            out.push((child, entity));
-        }
-        Ok(out)
+        let quota = |p: &String| p.starts_with("users/") || p.starts_with("clients/");
+        Ok(KafkaMetadata::new(self.coord)
+            .config_notifications_after(seen)
+            .await?
+            .into_iter()
+            .map(|(name, entity)| (name, entity.filter(quota)))
+            .collect())
     }
 }

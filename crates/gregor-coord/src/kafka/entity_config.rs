@@ -34,6 +34,8 @@ impl KafkaMetadata<'_> {
     pub async fn entity_config(&self, entity_path: &str) -> Result<BTreeMap<String, String>> {
         let path = format!("/config/{entity_path}");
         match self.coord.get(&path).await {
+            // A node kept only for the nodes below it (client quotas).
+            Ok((data, _)) if data.is_empty() => Ok(BTreeMap::new()),
             Ok((data, _)) => Ok(from_json::<TopicConfig>(&path, &data)?.config),
             Err(CoordError::NoNode(_)) => Ok(BTreeMap::new()),
             Err(e) => Err(e),
@@ -44,6 +46,13 @@ impl KafkaMetadata<'_> {
     /// node is created with its parents if needed) and tells every broker
     /// with a `/config/changes` notification.
     pub async fn set_entity_config(&self, entity_path: &str, config: &BTreeMap<String, String>) -> Result<()> {
+        self.write_entity_config(entity_path, config).await?;
+        self.announce_config_change(entity_path).await
+    }
+
+    /// Writes entity `entity_path`'s configs (the node created with its
+    /// parents if needed), without announcing the change.
+    pub async fn write_entity_config(&self, entity_path: &str, config: &BTreeMap<String, String>) -> Result<()> {
         let path = format!("/config/{entity_path}");
         let data = to_json(&TopicConfig {
             version: 1,
@@ -66,10 +75,17 @@ impl KafkaMetadata<'_> {
             }
             Err(e) => return Err(e),
         }
+        Ok(())
+    }
+
+    /// Tells every broker that entity `entity_path`'s configs changed (a
+    /// `/config/changes/config_change_<seq>` notification).
+    pub async fn announce_config_change(&self, entity_path: &str) -> Result<()> {
         let change = ConfigChange {
             version: 2,
             entity_path: entity_path.to_string(),
         };
+        self.coord.create_all(CONFIG_CHANGES).await?;
         self.coord
             .create(
                 &format!("{CONFIG_CHANGES}/config_change_"),

@@ -482,18 +482,7 @@ impl<'a> KafkaMetadata<'a> {
         self.coord
             .set(&topic_config_path(topic), &to_json(config), None)
             .await?;
-        let change = ConfigChange {
-            version: 2,
-            entity_path: format!("topics/{topic}"),
-        };
-        self.coord
-            .create(
-                &format!("{CONFIG_CHANGES}/config_change_"),
-                &to_json(&change),
-                CreateMode::PersistentSequential,
-            )
-            .await?;
-        Ok(())
+        self.announce_config_change(&format!("topics/{topic}")).await
     }
 
     /// The config change notifications after `seen` (their node names, in

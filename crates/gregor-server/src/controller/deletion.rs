@@ -13,7 +13,7 @@ use gregor_coord::CoordError;
 use gregor_log::TopicPartition;
 use gregor_replication::Controller;
 
-use super::requests::{self, StopMode};
+use super::requests::{self, BrokerRequest, StopMode};
 use super::ActiveController;
 
 /// A topic being deleted.
@@ -37,24 +37,11 @@ impl ActiveController {
             if self.deleting.contains_key(&topic) {
                 continue;
             }
-            let partitions: Vec<TopicPartition> = controller
-                .partitions()
-                .keys()
-                .filter(|tp| tp.topic == topic)
-                .cloned()
-                .collect();
+            let (partitions, pending) = take_topic(controller, &topic);
             if partitions.is_empty() && !self.topics.contains_key(&topic) {
                 tracing::info!(%topic, "deletion asked for a topic that is gone: marker removed");
                 self.meta().delete_topic(&topic).await?;
                 continue;
-            }
-            let pending: BTreeSet<i32> = partitions
-                .iter()
-                .filter_map(|tp| controller.partitions().get(tp))
-                .flat_map(|r| r.replicas.iter().copied())
-                .collect();
-            for tp in &partitions {
-                controller.partition_removed(tp);
             }
             tracing::info!(%topic, holders = ?pending, "deleting topic");
             self.deleting.insert(topic.clone(), Deletion { partitions, pending });
@@ -72,19 +59,24 @@ impl ActiveController {
         let Some(deletion) = self.deleting.get(topic) else {
             return;
         };
-        let stops: Vec<(TopicPartition, i32)> = deletion.partitions.iter().map(|tp| (tp.clone(), -2)).collect();
-        let request = requests::stop_replica(
-            self.local(),
-            self.epoch,
-            self.broker_epoch(broker),
-            &stops,
-            StopMode::DeleteTopic,
-        );
+        let request = self.deletion_request(broker, &deletion.partitions);
         let (deleted, topic) = (self.deleted.0.clone(), topic.to_string());
         let accepted = Box::new(move || {
             let _ = deleted.send((topic, broker));
         });
         self.send_then(broker, request, Some(accepted));
+    }
+
+    /// StopReplica deleting a deleted topic's `partitions` on `broker`.
+    pub(super) fn deletion_request(&self, broker: i32, partitions: &[TopicPartition]) -> BrokerRequest {
+        let stops: Vec<(TopicPartition, i32)> = partitions.iter().map(|tp| (tp.clone(), -2)).collect();
+        requests::stop_replica(
+            self.local(),
+            self.epoch,
+            self.broker_epoch(broker),
+            &stops,
+            StopMode::DeleteTopic,
+        )
     }
 
     /// A broker deleted a topic's replicas.
@@ -135,4 +127,27 @@ impl ActiveController {
         }
         Ok(())
     }
+}
+
+/// Takes `topic`'s partitions out of the controller's care; returns them
+/// and the brokers holding their replicas.
+pub(super) fn take_topic(
+    controller: &mut Controller<TopicPartition>,
+    topic: &str,
+) -> (Vec<TopicPartition>, BTreeSet<i32>) {
+    let partitions: Vec<TopicPartition> = controller
+        .partitions()
+        .keys()
+        .filter(|tp| tp.topic == topic)
+        .cloned()
+        .collect();
+    let holders = partitions
+        .iter()
+        .filter_map(|tp| controller.partitions().get(tp))
+        .flat_map(|r| r.replicas.iter().copied())
+        .collect();
+    for tp in &partitions {
+        controller.partition_removed(tp);
+    }
+    (partitions, holders)
 }

@@ -384,30 +384,11 @@ impl ActiveController {
             .cloned()
             .collect();
         for topic in deleted {
-            let partitions: Vec<TopicPartition> = controller
-                .partitions()
-                .keys()
-                .filter(|tp| tp.topic == topic)
-                .cloned()
-                .collect();
-            let holders: BTreeSet<i32> = partitions
-                .iter()
-                .filter_map(|tp| controller.partitions().get(tp))
-                .flat_map(|r| r.replicas.iter().copied())
-                .collect();
-            for tp in &partitions {
-                controller.partition_removed(tp);
-            }
+            // Deleted without the controller (its nodes removed by hand).
+            let (partitions, holders) = deletion::take_topic(controller, &topic);
             tracing::info!(%topic, "topic deleted: stopping its replicas");
-            let stops: Vec<(TopicPartition, i32)> = partitions.iter().map(|tp| (tp.clone(), -2)).collect();
             for broker in holders {
-                let request = requests::stop_replica(
-                    self.local(),
-                    self.epoch,
-                    self.broker_epoch(broker),
-                    &stops,
-                    StopMode::DeleteTopic,
-                );
+                let request = self.deletion_request(broker, &partitions);
                 self.send(broker, request);
             }
         }
