@@ -3,7 +3,6 @@
 //! coordination (`/brokers/topics/<t>`, `/config/topics/<t>`,
 //! `/latest_producer_id_block`).
 
-use crate::topics::Placement;
 use std::collections::BTreeMap;
 
 use uuid::Uuid;
@@ -36,6 +35,16 @@ pub enum CatalogError {
     /// A given replica assignment is wrong (why).
     #[error("{0}")]
     InvalidReplicaAssignment(String),
+}
+
+/// Where new partitions' replicas go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// This many replicas each, spread over the live brokers (Kafka's
+    /// rack-aware round robin).
+    Spread(u16),
+    /// As given: one replica list per new partition, in order.
+    Given(Vec<Vec<i32>>),
 }
 
 /// The cluster's record of topics and producer ids. Called from handler

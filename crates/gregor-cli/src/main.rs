@@ -14,6 +14,7 @@ mod output;
 mod partitions;
 mod quota;
 mod reassign;
+mod reassign_args;
 mod records;
 mod topic;
 mod topic_spec;

@@ -12,7 +12,7 @@ use gregor_replication::{assign_replicas, BrokerInfo};
 use serde_json::{json, Value};
 
 use crate::ops_json::{format_reassignment, parse_reassignment, parse_topics_to_move, read, ANY_LOG_DIR};
-use crate::partitions::ReassignArgs;
+use crate::reassign_args::ReassignArgs;
 
 const CANNOT_EXECUTE_BECAUSE_OF_EXISTING: &str = "Cannot execute because there is an existing partition \
      assignment.  Use --additional to override this and create a new partition assignment in addition to the \

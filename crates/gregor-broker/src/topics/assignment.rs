@@ -7,16 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use kafka_protocol::error::ResponseError;
 
 use super::Refusal;
-
-/// Where new partitions' replicas go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Placement {
-    /// This many replicas each, spread over the live brokers (Kafka's
-    /// rack-aware round robin).
-    Spread(u16),
-    /// As given: one replica list per new partition, in order.
-    Given(Vec<Vec<i32>>),
-}
+pub use crate::catalog::Placement;
 
 fn invalid(message: String) -> Refusal {
     (ResponseError::InvalidReplicaAssignment, Some(message))
