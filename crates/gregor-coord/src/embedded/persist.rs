@@ -9,7 +9,7 @@
 //! first entry that is torn or fails its CRC (a crash mid-append).
 
 use std::collections::BTreeMap;
-use std::fs;
+use std::fs::{self, File};
 use std::io::Read;
 
 use gregor_log::disk_io;
