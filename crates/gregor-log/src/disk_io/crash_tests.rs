@@ -1,8 +1,8 @@
 //! Power loss at every file operation of a broker's log directory: a
 //! property test over crash points with the [`super::power_loss`] model.
 //!
-//! A random workload (appends, some idempotent; new leader epochs; flushes;
-//! rolls; checkpoints; clean restarts) runs on a `LogManager` twice: once
+//! A random workload (appends, some idempotent; transactions committed or
+//! aborted; new leader epochs; flushes; rolls; checkpoints; clean restarts) runs on a `LogManager` twice: once
 //! to count its file operations, once with a crash just before a random
 //! one of them. The directory the crash left is then opened and must hold:
 //!
@@ -14,6 +14,9 @@
 //! - a leader-epoch cache and producer state that agree with the records
 //!   kept (epoch of every offset; the idempotent producer's last sequence
 //!   and offset);
+//! - every aborted transaction whose ABORT marker was kept in the aborted
+//!   transaction index (read_committed consumers drop its records), and
+//!   none whose marker was lost;
 //! - a log that takes the next append and reopens cleanly.
 //!
 //! `GREGOR_PROPTEST_CASES` raises the number of cases.
@@ -24,10 +27,11 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::power_loss::PowerLoss;
-use crate::batch::{BatchIter, RecordBatchBuilder, Records};
+use crate::batch::{BatchIter, ControlRecordType, EndTransactionMarker, RecordBatchBuilder, Records};
 use crate::{Clock, Log, LogConfig, LogManager, LogManagerConfig, ManualClock, TopicPartition};
 
 const PRODUCER: i64 = 1000;
+const TRANSACTIONAL: i64 = 2000;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -35,6 +39,10 @@ enum Step {
         records: usize,
         value_len: usize,
         idempotent: bool,
+    },
+    Transaction {
+        records: usize,
+        abort: bool,
     },
     NewEpoch,
     Flush,
@@ -47,6 +55,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         8 => (1usize..4, 1usize..150, any::<bool>())
             .prop_map(|(records, value_len, idempotent)| Step::Append { records, value_len, idempotent }),
+        2 => (1usize..3, any::<bool>()).prop_map(|(records, abort)| Step::Transaction { records, abort }),
         1 => Just(Step::NewEpoch),
         2 => Just(Step::Flush),
         1 => Just(Step::Roll),
@@ -58,8 +67,10 @@ fn step() -> impl Strategy<Value = Step> {
 /// What the workload appended and what of it was durable before the crash.
 #[derive(Default)]
 struct Appended {
-    /// Value and leader epoch of every offset.
-    records: Vec<(Vec<u8>, i32)>,
+    /// Value (none for a transaction marker) and leader epoch of every offset.
+    records: Vec<(Option<Vec<u8>>, i32)>,
+    /// Aborted transactions: first offset and ABORT marker offset.
+    aborted: Vec<(u64, u64)>,
     /// Whether each offset was written by the idempotent producer.
     idempotent: Vec<bool>,
     /// Records that must survive: those made durable before the crash.
@@ -94,7 +105,7 @@ fn run(dir: &Path, steps: &[Step], group_commit: bool, sim: &PowerLoss) -> Appen
     let mut manager = open_manager(dir, group_commit, &clock);
     let mut log = manager.get_or_create(&tp(), None).unwrap();
     let mut out = Appended::default();
-    let (mut epoch, mut sequence) = (0i32, 0i32);
+    let (mut epoch, mut sequence, mut txn_sequence) = (0i32, 0i32, 0i32);
     for step in steps {
         clock.advance(7);
         let mut durable_now = None;
@@ -120,8 +131,34 @@ fn run(dir: &Path, steps: &[Step], group_commit: bool, sim: &PowerLoss) -> Appen
                     sequence += *records as i32;
                 }
                 for v in values {
-                    out.records.push((v, epoch));
+                    out.records.push((Some(v), epoch));
                     out.idempotent.push(*idempotent);
+                }
+                if group_commit {
+                    durable_now = Some(out.records.len());
+                }
+            }
+            Step::Transaction { records, abort } => {
+                let first = out.records.len();
+                let mut builder = RecordBatchBuilder::new(clock.now_ms())
+                    .producer(TRANSACTIONAL, 0, txn_sequence)
+                    .transactional();
+                for i in 0..*records {
+                    let value = format!("{}:txn", first + i).into_bytes();
+                    builder.append(None, Some(&value), &[], clock.now_ms());
+                    out.records.push((Some(value), epoch));
+                    out.idempotent.push(false);
+                }
+                log.append(&mut builder.build(), epoch).unwrap();
+                txn_sequence += *records as i32;
+                let kind = if *abort { ControlRecordType::Abort } else { ControlRecordType::Commit };
+                let marker = EndTransactionMarker { kind, coordinator_epoch: 0 };
+                let at = log.append_marker(TRANSACTIONAL, 0, marker, epoch).unwrap().first_offset;
+                assert_eq!(at as usize, out.records.len());
+                out.records.push((None, epoch));
+                out.idempotent.push(false);
+                if *abort {
+                    out.aborted.push((first as u64, at));
                 }
                 if group_commit {
                     durable_now = Some(out.records.len());
@@ -150,8 +187,9 @@ fn run(dir: &Path, steps: &[Step], group_commit: bool, sim: &PowerLoss) -> Appen
     out
 }
 
-/// Every record of `log`: (offset, value), read through the indexes.
-fn records_of(log: &Log) -> Vec<(u64, Vec<u8>)> {
+/// Every record of `log`: (offset, value; none for a control record),
+/// read through the indexes.
+fn records_of(log: &Log) -> Vec<(u64, Option<Vec<u8>>)> {
     let mut out = Vec::new();
     let mut offset = log.log_start_offset();
     while offset < log.end_offset() {
@@ -161,10 +199,8 @@ fn records_of(log: &Log) -> Vec<(u64, Vec<u8>)> {
             let (at, h) = item.unwrap();
             for r in Records::new(&bytes[at..at + h.total_size()], &h) {
                 let r = r.unwrap();
-                out.push((
-                    h.base_offset + r.offset_delta as u64,
-                    r.value.unwrap_or_default().to_vec(),
-                ));
+                let value = (!h.is_control()).then(|| r.value.unwrap_or_default().to_vec());
+                out.push((h.base_offset + r.offset_delta as u64, value));
             }
             offset = h.next_offset();
         }
@@ -203,6 +239,14 @@ fn check_recovered(dir: &Path, appended: &Appended, group_commit: bool) -> Resul
             offset
         );
     }
+    let indexed: Vec<(u64, u64)> = log
+        .aborted_transactions(0, end as u64)
+        .unwrap()
+        .iter()
+        .map(|t| (t.first_offset, t.last_offset))
+        .collect();
+    let kept_aborts: Vec<(u64, u64)> = appended.aborted.iter().copied().filter(|(_, at)| *at < end as u64).collect();
+    prop_assert_eq!(indexed, kept_aborts, "aborted transactions");
     let kept_idempotent: Vec<usize> = (0..end).filter(|&i| appended.idempotent[i]).collect();
     let states = log.producer_states();
     match (kept_idempotent.last(), states.get(PRODUCER)) {
