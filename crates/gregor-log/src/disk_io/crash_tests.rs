@@ -6,8 +6,12 @@
 //! to count its file operations, once with a crash just before a random
 //! one of them. The directory the crash left is then opened and must hold:
 //!
-//! - a valid prefix of what was appended (same offsets, same values), read
-//!   through the indexes;
+//! - what was appended, each record at its offset with its value and
+//!   epoch, read through the indexes: with group commit (or when all of it
+//!   was synced) a dense prefix; otherwise possibly with holes at segment
+//!   boundaries — the model (like a real disk's writeback) may keep a later
+//!   segment's unsynced bytes and lose an earlier one's, and recovery cannot
+//!   tell such a hole from the gaps compaction leaves (docs/RELIABILITY.md);
 //! - at least every record made durable before the crash: with
 //!   `flush.group.commit=true` every acknowledged append, otherwise what a
 //!   returned `flush()` or a clean close covered;
@@ -194,7 +198,9 @@ fn records_of(log: &Log) -> Vec<(u64, Option<Vec<u8>>)> {
     let mut offset = log.log_start_offset();
     while offset < log.end_offset() {
         let bytes = log.read_bytes(offset, 1 << 20).unwrap();
-        assert!(!bytes.is_empty(), "nothing readable at {offset}");
+        if bytes.is_empty() {
+            break; // a hole before the end (see the module's doc)
+        }
         for item in BatchIter::new(&bytes) {
             let (at, h) = item.unwrap();
             for r in Records::new(&bytes[at..at + h.total_size()], &h) {
@@ -228,9 +234,21 @@ fn check_recovered(dir: &Path, appended: &Appended, group_commit: bool) -> Resul
     );
     prop_assert!(end <= appended.records.len(), "more records than appended");
     let records = records_of(&log);
-    prop_assert_eq!(records.len(), end);
-    for (i, (offset, value)) in records.iter().enumerate() {
-        prop_assert_eq!(*offset, i as u64);
+    let present: Vec<usize> = records.iter().map(|(o, _)| *o as usize).collect();
+    prop_assert!(present.windows(2).all(|w| w[0] < w[1]), "offsets out of order: {:?}", present);
+    prop_assert!(present.last().is_none_or(|&o| o < end), "a record at or past the end");
+    // Everything durable is there, densely.
+    prop_assert!(
+        present.len() >= appended.durable && present[..appended.durable].iter().enumerate().all(|(i, &o)| i == o),
+        "durable records missing: {:?}",
+        present
+    );
+    if group_commit || appended.durable == appended.records.len() {
+        // Written in order and synced in order: nothing but a tail can go.
+        prop_assert_eq!(present.clone(), (0..end).collect::<Vec<_>>(), "a hole");
+    }
+    for (offset, value) in &records {
+        let i = *offset as usize;
         prop_assert_eq!(value, &appended.records[i].0, "offset {} differs", i);
         prop_assert_eq!(
             log.epoch_for_offset(*offset),
@@ -245,15 +263,26 @@ fn check_recovered(dir: &Path, appended: &Appended, group_commit: bool) -> Resul
         .iter()
         .map(|t| (t.first_offset, t.last_offset))
         .collect();
-    let kept_aborts: Vec<(u64, u64)> = appended.aborted.iter().copied().filter(|(_, at)| *at < end as u64).collect();
+    let kept_aborts: Vec<(u64, u64)> = appended
+        .aborted
+        .iter()
+        .copied()
+        .filter(|(_, at)| present.binary_search(&(*at as usize)).is_ok())
+        .collect();
     prop_assert_eq!(indexed, kept_aborts, "aborted transactions");
-    let kept_idempotent: Vec<usize> = (0..end).filter(|&i| appended.idempotent[i]).collect();
+    // The producer's state is that of its last kept batch.
+    let idempotent: Vec<usize> = (0..appended.records.len()).filter(|&i| appended.idempotent[i]).collect();
+    let last_kept = idempotent
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, o)| present.binary_search(o).is_ok());
     let states = log.producer_states();
-    match (kept_idempotent.last(), states.get(PRODUCER)) {
+    match (last_kept, states.get(PRODUCER)) {
         (None, None) => {}
-        (Some(&last), Some(entry)) => {
-            prop_assert_eq!(entry.last_sequence(), kept_idempotent.len() as i32 - 1);
-            prop_assert_eq!(entry.last_data_offset(), Some(last as u64));
+        (Some((sequence, &offset)), Some(entry)) => {
+            prop_assert_eq!(entry.last_sequence(), sequence as i32);
+            prop_assert_eq!(entry.last_data_offset(), Some(offset as u64));
         }
         (kept, state) => prop_assert!(false, "producer state {:?} for kept records {:?}", state, kept),
     }
@@ -266,7 +295,7 @@ fn check_recovered(dir: &Path, appended: &Appended, group_commit: bool) -> Resul
     drop(manager);
     let manager = open_manager(dir, group_commit, &clock);
     let log = manager.get(&tp()).unwrap();
-    prop_assert_eq!(records_of(&log).len(), end + 1);
+    prop_assert_eq!(records_of(&log).len(), records.len() + 1);
     Ok(())
 }
 
