@@ -411,6 +411,11 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
     for entry in fs::read_dir(path).context(|| format!("listing {}", path.display()))? {
         let entry = entry.context(|| format!("listing {}", path.display()))?;
         if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(disk_io::TEMPORARY_SUFFIX) {
+                // A checkpoint write a crash interrupted.
+                disk_io::remove_file(&entry.path()).context(|| format!("removing leftover {name}"))?;
+            }
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();

@@ -70,6 +70,15 @@ impl Durable {
     /// Opens the store in `dir`, returning the recovered state.
     pub(crate) fn open(dir: &Path, sync: bool) -> Result<(Self, Recovered)> {
         disk_io::create_dir_durably(dir).map_err(|e| storage("creating the store directory", e))?;
+        // A snapshot write a crash interrupted leaves its temporary file.
+        for entry in fs::read_dir(dir)
+            .map_err(|e| storage("listing the store directory", e))?
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().ends_with(disk_io::TEMPORARY_SUFFIX) {
+                disk_io::remove_file(&entry.path()).map_err(|e| storage("removing a leftover snapshot", e))?;
+            }
+        }
         let mut recovered = Recovered {
             nodes: BTreeMap::new(),
             zxid: 0,

@@ -155,8 +155,15 @@ fn run(dir: &Path, steps: &[Step], group_commit: bool, sim: &PowerLoss) -> Appen
                 }
                 log.append(&mut builder.build(), epoch).unwrap();
                 txn_sequence += *records as i32;
-                let kind = if *abort { ControlRecordType::Abort } else { ControlRecordType::Commit };
-                let marker = EndTransactionMarker { kind, coordinator_epoch: 0 };
+                let kind = if *abort {
+                    ControlRecordType::Abort
+                } else {
+                    ControlRecordType::Commit
+                };
+                let marker = EndTransactionMarker {
+                    kind,
+                    coordinator_epoch: 0,
+                };
                 let at = log.append_marker(TRANSACTIONAL, 0, marker, epoch).unwrap().first_offset;
                 assert_eq!(at as usize, out.records.len());
                 out.records.push((None, epoch));
@@ -235,7 +242,11 @@ fn check_recovered(dir: &Path, appended: &Appended, group_commit: bool) -> Resul
     prop_assert!(end <= appended.records.len(), "more records than appended");
     let records = records_of(&log);
     let present: Vec<usize> = records.iter().map(|(o, _)| *o as usize).collect();
-    prop_assert!(present.windows(2).all(|w| w[0] < w[1]), "offsets out of order: {:?}", present);
+    prop_assert!(
+        present.windows(2).all(|w| w[0] < w[1]),
+        "offsets out of order: {:?}",
+        present
+    );
     prop_assert!(present.last().is_none_or(|&o| o < end), "a record at or past the end");
     // Everything durable is there, densely.
     prop_assert!(
@@ -271,7 +282,9 @@ fn check_recovered(dir: &Path, appended: &Appended, group_commit: bool) -> Resul
         .collect();
     prop_assert_eq!(indexed, kept_aborts, "aborted transactions");
     // The producer's state is that of its last kept batch.
-    let idempotent: Vec<usize> = (0..appended.records.len()).filter(|&i| appended.idempotent[i]).collect();
+    let idempotent: Vec<usize> = (0..appended.records.len())
+        .filter(|&i| appended.idempotent[i])
+        .collect();
     let last_kept = idempotent
         .iter()
         .enumerate()

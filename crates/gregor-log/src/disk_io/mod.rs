@@ -212,17 +212,25 @@ pub fn create_dir_durably(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The temporary file [`write_atomically`] writes beside `path`
-/// (`<name>.tmp`; gregor-log removes leftovers of these when it opens a log).
-pub fn temporary_path(path: &Path) -> PathBuf {
+/// Suffix of the temporary files [`write_atomically`] leaves behind when a
+/// crash interrupts it; gregor-log removes them when it opens a log or a
+/// log directory.
+pub const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// A temporary file beside `path` that no other writer uses
+/// (`<name>.<pid>-<n>.tmp`): two threads replacing the same file at once
+/// must not rename each other's half-written file.
+fn temporary_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
+    name.push(format!(".{}-{n}{TEMPORARY_SUFFIX}", std::process::id()));
     path.with_file_name(name)
 }
 
 /// Replaces the file at `path` with `bytes` so that a crash at any moment
-/// leaves either the old content or the new one: written to
-/// [`temporary_path`], fsynced, renamed over `path`, the directory fsynced.
+/// leaves either the old content or the new one: written to a temporary
+/// file beside it (see [`TEMPORARY_SUFFIX`]), fsynced, renamed over `path`, the directory fsynced.
 /// Errors name the file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     replace(path, bytes, true)
@@ -266,8 +274,28 @@ mod tests {
         write_atomically(&path, b"a=1\n").unwrap();
         write_atomically(&path, b"b=2\n").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"b=2\n");
-        assert!(!temporary_path(&path).exists());
-        assert_eq!(temporary_path(&path), dir.path().join("topic.config.tmp"));
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("topic.config")]);
+    }
+
+    #[test]
+    fn concurrent_replacements_of_one_file_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("topic.config");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        write_atomically(path, format!("t{t}={i}\n").as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with("=49\n"));
     }
 
     #[test]
