@@ -133,3 +133,42 @@ fn no_checkpoint_write_leaves_a_temporary_file_behind() {
         assert!(!name.ends_with(".tmp"), "{name}");
     }
 }
+
+#[test]
+fn a_damaged_producer_snapshot_is_skipped_and_the_state_rebuilt_from_the_batches() {
+    use gregor_log::batch::RecordBatchBuilder;
+    let dir = tempfile::tempdir().unwrap();
+    let append = |log: &Log, sequence: i32| {
+        let mut b = RecordBatchBuilder::new(0).producer(7, 0, sequence);
+        b.append(None, Some(b"v"), &[], 0);
+        log.append(&mut b.build(), 0).unwrap();
+    };
+    {
+        let manager = LogManager::open(config(dir.path())).unwrap();
+        let log = manager.get_or_create(&tp(), None).unwrap();
+        for sequence in 0..6 {
+            append(&log, sequence);
+            log.roll().unwrap();
+        }
+        manager.close().unwrap();
+    }
+    let partition = dir.path().join("events-0");
+    let mut snapshots: Vec<_> = std::fs::read_dir(&partition)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snapshot"))
+        .collect();
+    snapshots.sort();
+    let newest = snapshots.last().unwrap();
+    let mut bytes = std::fs::read(newest).unwrap();
+    *bytes.last_mut().unwrap() ^= 0xff;
+    std::fs::write(newest, bytes).unwrap();
+    let manager = LogManager::open(config(dir.path())).unwrap();
+    let log = manager.get(&tp()).unwrap();
+    let states = log.producer_states();
+    let entry = states.get(7).expect("the producer, rebuilt");
+    assert_eq!(entry.last_sequence(), 5);
+    assert_eq!(entry.last_data_offset(), Some(5));
+    // And it takes the producer's next sequence.
+    append(&log, 6);
+}
