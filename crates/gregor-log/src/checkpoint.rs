@@ -2,8 +2,7 @@
 //! entry per line. Written to a temporary file, fsynced and renamed, so a
 //! crash leaves either the old or the new file, never a mix.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, LogError, Result};
@@ -13,23 +12,12 @@ const VERSION: u32 = 0;
 
 /// Writes `lines` as a checkpoint file at `path` atomically.
 pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
     let mut text = format!("{VERSION}\n{}\n", lines.len());
     for line in lines {
         text.push_str(line);
         text.push('\n');
     }
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        Ok(())
-    };
-    write().context(|| format!("writing checkpoint {}", path.display()))
+    crate::disk_io::write_atomically(path, text.as_bytes()).context(|| "writing a checkpoint".to_string())
 }
 
 /// Reads the entry lines of the checkpoint at `path`; `None` if it does not exist.

@@ -43,6 +43,7 @@ mod clock;
 pub mod compression;
 pub mod config;
 pub mod coordinator_key;
+pub mod disk_io;
 mod epoch_cache;
 mod error;
 pub mod index;

@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 use crate::checkpoint::OffsetCheckpointFile;
 use crate::clock::{Clock, SystemClock};
 use crate::config::LogConfig;
+use crate::disk_io;
 use crate::error::{IoContext, LogError, Result};
 use crate::log::{Log, LogOpenOptions};
 use crate::topic_partition::TopicPartition;
@@ -224,7 +225,10 @@ impl LogManager {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let to = from.with_file_name(format!("{}.{nanos}{suffix}", tp.dir_name()));
-        fs::rename(&from, &to).context(|| format!("renaming {}", from.display()))?;
+        disk_io::rename(&from, &to).context(|| format!("renaming {}", from.display()))?;
+        if let Some(parent) = to.parent() {
+            disk_io::sync_dir(parent).context(|| format!("syncing directory {}", parent.display()))?;
+        }
         Ok(to)
     }
 
@@ -327,9 +331,9 @@ impl LogManager {
         }
         for dir in &self.dirs {
             let marker = dir.path.join(CLEAN_SHUTDOWN_FILE);
-            File::create(&marker)
-                .and_then(|f| f.sync_all())
-                .and_then(|_| File::open(&dir.path)?.sync_all())
+            disk_io::create(&marker)
+                .and_then(|f| disk_io::sync_all(&f))
+                .and_then(|_| disk_io::sync_dir(&dir.path))
                 .context(|| format!("writing {}", marker.display()))?;
         }
         info!("log manager closed cleanly");
@@ -389,16 +393,29 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
     let as_map = |file: &str| -> Result<HashMap<TopicPartition, u64>> {
         Ok(OffsetCheckpointFile::new(path.join(file)).read()?.into_iter().collect())
     };
-    let (recovery_points, log_starts, high_watermarks) = (
-        as_map(RECOVERY_POINT_FILE)?,
-        as_map(LOG_START_FILE)?,
-        as_map(HIGH_WATERMARK_FILE)?,
-    );
+    // As Kafka: an unreadable recovery point means recovering every segment,
+    // an unreadable log start the first segment's base (both logged, naming
+    // the file); an unreadable high-watermark checkpoint is an error (Kafka
+    // takes the directory offline): guessing one could expose uncommitted data.
+    let or_recover_all = |file: &str, meaning: &str| {
+        as_map(file).unwrap_or_else(|e| {
+            warn!(dir = %path.display(), "{e}: {meaning}");
+            HashMap::new()
+        })
+    };
+    let recovery_points = or_recover_all(RECOVERY_POINT_FILE, "recovering every segment");
+    let log_starts = or_recover_all(LOG_START_FILE, "log start offsets reset to the first segments");
+    let high_watermarks = as_map(HIGH_WATERMARK_FILE)?;
 
     let mut partitions = Vec::new();
     for entry in fs::read_dir(path).context(|| format!("listing {}", path.display()))? {
         let entry = entry.context(|| format!("listing {}", path.display()))?;
         if !entry.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(disk_io::TEMPORARY_SUFFIX) {
+                // A checkpoint write a crash interrupted.
+                disk_io::remove_file(&entry.path()).context(|| format!("removing leftover {name}"))?;
+            }
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -448,7 +465,11 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
     });
     let logs = results.into_inner().into_iter().collect::<Result<Vec<_>>>()?;
     if clean {
-        fs::remove_file(&marker).context(|| format!("removing {}", marker.display()))?;
+        // Durably gone before anything is appended: a marker a crash
+        // brought back would skip the recovery of what is written next.
+        disk_io::remove_file(&marker)
+            .and_then(|()| disk_io::sync_dir(path))
+            .context(|| format!("removing {}", marker.display()))?;
     }
     Ok(logs)
 }

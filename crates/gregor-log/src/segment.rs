@@ -4,7 +4,7 @@
 //! run concurrently and see only bytes up to `size`, which the writer
 //! publishes after the bytes and the index entries for them are in place.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use crate::batch::{
     validate_batch_integrity, BatchHeader, Compression, EndTransactionMarker, Records, BATCH_HEADER_SIZE,
 };
 use crate::config::LogConfig;
+use crate::disk_io;
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::region::{FileRegion, FileWindow};
 use crate::txn_index::TxnIndex;
@@ -83,14 +84,9 @@ impl Segment {
         suffix: &str,
     ) -> io::Result<Self> {
         let log_path = dir.join(file_name(base_offset, ".log") + suffix);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&log_path)?;
+        let file = disk_io::create(&log_path)?;
         for ext in [".index", ".timeindex", ".txnindex"] {
-            match fs::remove_file(dir.join(file_name(base_offset, ext) + suffix)) {
+            match disk_io::remove_file(&dir.join(file_name(base_offset, ext) + suffix)) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }
@@ -104,7 +100,7 @@ impl Segment {
     /// [`Segment::indexes_are_sane`] / [`Segment::recover`] to trust them).
     pub(crate) fn open(dir: &Path, base_offset: u64, now_ms: i64) -> io::Result<Self> {
         let log_path = dir.join(file_name(base_offset, ".log"));
-        let file = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let file = disk_io::open_rw(&log_path, false)?;
         let created_ms = file
             .metadata()?
             .modified()
@@ -208,9 +204,9 @@ impl Segment {
     pub(crate) fn append(&self, bytes: &[u8], batches: &[(usize, BatchHeader)], index_interval: u32) -> io::Result<()> {
         let mut w = self.write.lock();
         let start = self.size.load(Ordering::Relaxed);
-        if let Err(e) = self.file.write_all_at(bytes, start) {
+        if let Err(e) = disk_io::write_at(&self.file, bytes, start) {
             // Keep what was written before: cut the partial write off again.
-            let _ = self.file.set_len(start);
+            let _ = disk_io::set_len(&self.file, start);
             return Err(e);
         }
         self.index_batches(&mut w, start, batches.iter().copied(), index_interval);
@@ -436,7 +432,7 @@ impl Segment {
             valid += header.total_size() as u64;
         }
         if valid < file_len {
-            self.file.set_len(valid)?;
+            disk_io::set_len(&self.file, valid)?;
         }
         self.size.store(valid, Ordering::Release);
         Ok(RecoveryOutcome {
@@ -489,7 +485,7 @@ impl Segment {
         let Some((position, header)) = self.find_batch(offset, self.size())? else {
             return Ok(false);
         };
-        self.file.set_len(position)?;
+        disk_io::set_len(&self.file, position)?;
         self.size.store(position, Ordering::Release);
         self.offset_index.write().truncate_to(header.base_offset);
         self.time_index.write().truncate_to(header.base_offset);
@@ -519,7 +515,7 @@ impl Segment {
 
     /// Forces the log file and the indexes to disk.
     pub(crate) fn flush(&self) -> io::Result<()> {
-        self.file.sync_data()?;
+        disk_io::sync_data(&self.file)?;
         self.offset_index.read().flush()?;
         self.time_index.read().flush()?;
         self.txn_index.sync()
@@ -544,7 +540,7 @@ impl Segment {
         self.txn_index
             .rename(&dir.join(file_name(base, ".txnindex") + suffix))?;
         let to = dir.join(file_name(base, ".log") + suffix);
-        fs::rename(&*self.log_path.read(), &to)?;
+        disk_io::rename(&self.log_path.read(), &to)?;
         *self.log_path.write() = to;
         Ok(())
     }
@@ -579,7 +575,7 @@ impl Segment {
             self.txn_index.path(),
         ];
         for path in paths {
-            match fs::remove_file(&path) {
+            match disk_io::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
             }

@@ -9,12 +9,14 @@
 //! (a segment holds one file descriptor): each append opens it, writes and
 //! closes it; aborts are rare next to records.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::RwLock;
+
+use crate::disk_io;
 
 /// Bytes of one entry.
 pub const ENTRY_SIZE: usize = 34;
@@ -102,6 +104,8 @@ pub(crate) struct TxnIndex {
     path: RwLock<PathBuf>,
     exists: AtomicBool,
     unsynced: AtomicBool,
+    /// Created since the last sync: its directory entry is not durable yet.
+    created: AtomicBool,
 }
 
 fn not_found_is_ok(result: io::Result<()>) -> io::Result<()> {
@@ -119,6 +123,7 @@ impl TxnIndex {
             path: RwLock::new(path),
             exists: AtomicBool::new(exists),
             unsynced: AtomicBool::new(false),
+            created: AtomicBool::new(false),
         }
     }
 
@@ -133,10 +138,12 @@ impl TxnIndex {
         }
         let bytes: Vec<u8> = entries.iter().flat_map(|e| e.encode()).collect();
         let path = self.path.read();
-        let mut file = OpenOptions::new().create(true).append(true).open(&*path)?;
-        self.exists.store(true, Ordering::Release);
+        let file = disk_io::open_append(&path)?;
+        if !self.exists.swap(true, Ordering::AcqRel) {
+            self.created.store(true, Ordering::Release);
+        }
         self.unsynced.store(true, Ordering::Release);
-        file.write_all(&bytes)
+        disk_io::append(&file, &bytes)
     }
 
     /// Every entry, oldest first (none when the file does not exist).
@@ -168,10 +175,10 @@ impl TxnIndex {
         };
         if keep == 0 {
             self.exists.store(false, Ordering::Release);
-            return not_found_is_ok(fs::remove_file(&*path));
+            return not_found_is_ok(disk_io::remove_file(&path));
         }
         if keep != bytes.len() {
-            OpenOptions::new().write(true).open(&*path)?.set_len(keep as u64)?;
+            disk_io::set_len(&disk_io::open_rw(&path, false)?, keep as u64)?;
             self.unsynced.store(true, Ordering::Release);
         }
         Ok(())
@@ -183,7 +190,16 @@ impl TxnIndex {
             return Ok(());
         }
         let path = self.path.read();
-        let result = not_found_is_ok(fs::File::open(&*path).and_then(|f| f.sync_all()));
+        let mut result = not_found_is_ok(disk_io::sync_path(&path));
+        if result.is_ok() && self.created.swap(false, Ordering::AcqRel) {
+            // A new file's bytes are unreachable after a crash until its name is durable.
+            if let Some(dir) = path.parent() {
+                result = disk_io::sync_dir(dir);
+                if result.is_err() {
+                    self.created.store(true, Ordering::Release);
+                }
+            }
+        }
         if result.is_err() {
             self.unsynced.store(true, Ordering::Release);
         }
@@ -193,7 +209,7 @@ impl TxnIndex {
     /// Renames the file (if it exists).
     pub(crate) fn rename(&self, to: &Path) -> io::Result<()> {
         let mut path = self.path.write();
-        not_found_is_ok(fs::rename(&*path, to))?;
+        not_found_is_ok(disk_io::rename(&path, to))?;
         *path = to.to_path_buf();
         Ok(())
     }
@@ -201,7 +217,7 @@ impl TxnIndex {
     /// Removes the file (if it exists).
     pub(crate) fn delete(&self) -> io::Result<()> {
         self.exists.store(false, Ordering::Release);
-        not_found_is_ok(fs::remove_file(&*self.path.read()))
+        not_found_is_ok(disk_io::remove_file(&self.path.read()))
     }
 }
 

@@ -78,14 +78,12 @@ impl Server {
         // replica lag, group timeouts, commit times.
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let logs = Arc::new(LogManager::open_with_clock(log_config, clock.clone()).context("opening the logs")?);
-        logs.start_background();
         // Compacts topics with cleanup.policy=compact in the background.
         let cleaner_config = CleanerConfig {
             backoff: std::time::Duration::from_millis(config.log_cleaner_backoff_ms),
             ..CleanerConfig::default()
         };
         let mut cleaner = LogCleaner::new(logs.clone(), cleaner_config, clock.clone());
-        cleaner.start();
         let listener = TcpListener::bind(config.listen_address()?)
             .await
             .with_context(|| format!("listening on {}", config.listeners))?;
@@ -173,6 +171,13 @@ impl Server {
             tokio::runtime::Handle::current(),
         ));
         let broker = Arc::new(broker);
+        // Only now that every log has its topic's config (the broker applied
+        // the catalog's overrides): until then the logs run with the broker
+        // defaults, and retention must not treat a compacted topic as a
+        // delete-policy one (Kafka loads logs with their topic configs
+        // before its log manager starts).
+        logs.start_background();
+        cleaner.start();
         apply_dynamic_server_configs(&broker, &cleaner);
         let quota_broker = broker.clone();
         tokio::task::spawn_blocking(move || quota_broker.quotas().attach_store(quota_store))

@@ -69,8 +69,8 @@ impl Topics {
         for (name, recorded_topic) in recorded {
             let mut topic = recorded_topic;
             if let Some(local) = on_disk.get(&name) {
-                if local.id != topic.id {
-                    tracing::warn!(topic = %name, local = %local.id, recorded = %topic.id, "topic id on disk differs from the catalog's; using the catalog's");
+                if local.id.is_some_and(|id| id != topic.id) {
+                    tracing::warn!(topic = %name, local = ?local.id, recorded = %topic.id, "topic id on disk differs from the catalog's; using the catalog's");
                 }
                 if local.partitions > topic.partitions {
                     topic.partitions = local.partitions;
@@ -426,15 +426,32 @@ impl Topics {
     }
 }
 
+/// What the partition directories of a topic record.
+struct TopicOnDisk {
+    /// The topic id, when a directory records a readable one.
+    id: Option<Uuid>,
+    /// One more than the highest partition found.
+    partitions: u32,
+}
+
 /// The topics the logs on disk belong to, as their directories record them.
-fn topics_on_disk(logs: &LogManager) -> BTreeMap<String, Topic> {
-    let mut topics: BTreeMap<String, Topic> = BTreeMap::new();
+/// The catalog is the authority on a topic's id and config (the files are
+/// rewritten from it when the topic's partitions are recorded at start-up);
+/// an unreadable file is reported with its name, never read as a default.
+fn topics_on_disk(logs: &LogManager) -> BTreeMap<String, TopicOnDisk> {
+    let mut topics: BTreeMap<String, TopicOnDisk> = BTreeMap::new();
     for (tp, log) in logs.logs() {
-        let entry = topics.entry(tp.topic.clone()).or_insert_with(|| Topic {
-            id: files::read_topic_id(log.dir()).unwrap_or_else(Uuid::new_v4),
-            partitions: 0,
-            overrides: files::read_overrides(log.dir()),
+        let id = files::read_topic_id(log.dir()).unwrap_or_else(|e| {
+            tracing::warn!(partition = %tp, "{e}; the catalog's topic id replaces it");
+            None
         });
+        if let Err(e) = files::read_overrides(log.dir()) {
+            tracing::warn!(partition = %tp, "{e}; the catalog's config overrides replace it");
+        }
+        let entry = topics
+            .entry(tp.topic.clone())
+            .or_insert(TopicOnDisk { id, partitions: 0 });
+        entry.id = entry.id.or(id);
         entry.partitions = entry.partitions.max(tp.partition + 1);
     }
     topics

@@ -9,8 +9,10 @@
 //! first entry that is torn or fails its CRC (a crash mid-append).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Write};
+use std::fs::{self, File};
+use std::io::Read;
+
+use gregor_log::disk_io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -67,7 +69,16 @@ pub(crate) struct Recovered {
 impl Durable {
     /// Opens the store in `dir`, returning the recovered state.
     pub(crate) fn open(dir: &Path, sync: bool) -> Result<(Self, Recovered)> {
-        fs::create_dir_all(dir).map_err(|e| storage("creating the store directory", e))?;
+        disk_io::create_dir_durably(dir).map_err(|e| storage("creating the store directory", e))?;
+        // A snapshot write a crash interrupted leaves its temporary file.
+        for entry in fs::read_dir(dir)
+            .map_err(|e| storage("listing the store directory", e))?
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().ends_with(disk_io::TEMPORARY_SUFFIX) {
+                disk_io::remove_file(&entry.path()).map_err(|e| storage("removing a leftover snapshot", e))?;
+            }
+        }
         let mut recovered = Recovered {
             nodes: BTreeMap::new(),
             zxid: 0,
@@ -90,21 +101,21 @@ impl Durable {
             Err(e) => return Err(storage("reading the snapshot", e)),
         }
         let log_path = dir.join(CHANGES);
-        let mut log = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&log_path)
-            .map_err(|e| storage("opening the change log", e))?;
+        let created = !log_path.exists();
+        let log = disk_io::open_append(&log_path).map_err(|e| storage("opening the change log", e))?;
+        if created {
+            // Synced appends to a file whose name is not durable are lost with it.
+            disk_io::sync_dir(dir).map_err(|e| storage("syncing the store directory", e))?;
+        }
         let mut bytes = Vec::new();
-        log.read_to_end(&mut bytes)
+        (&log)
+            .read_to_end(&mut bytes)
             .map_err(|e| storage("reading the change log", e))?;
         let (valid, entries) = replay(&bytes, &mut recovered);
         if valid < bytes.len() {
             warn!(dir = %dir.display(), bytes = bytes.len() - valid, "truncating a torn change log tail");
-            log.set_len(valid as u64)
-                .map_err(|e| storage("truncating the change log", e))?;
-            log.sync_all().map_err(|e| storage("syncing the change log", e))?;
+            disk_io::set_len(&log, valid as u64).map_err(|e| storage("truncating the change log", e))?;
+            disk_io::sync_all(&log).map_err(|e| storage("syncing the change log", e))?;
         }
         let durable = Self {
             dir: dir.to_path_buf(),
@@ -122,11 +133,9 @@ impl Durable {
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         frame.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         frame.extend_from_slice(&payload);
-        self.log
-            .write_all(&frame)
-            .map_err(|e| storage("appending to the change log", e))?;
+        disk_io::append(&self.log, &frame).map_err(|e| storage("appending to the change log", e))?;
         if self.sync {
-            self.log.sync_data().map_err(|e| storage("syncing the change log", e))?;
+            disk_io::sync_data(&self.log).map_err(|e| storage("syncing the change log", e))?;
         }
         self.entries += 1;
         Ok(())
@@ -140,18 +149,14 @@ impl Durable {
     /// Writes a snapshot of `nodes` at `zxid` and empties the change log.
     pub(crate) fn snapshot(&mut self, zxid: i64, nodes: BTreeMap<String, StoredNode>) -> Result<()> {
         let payload = encode(&Snapshot { zxid, nodes })?;
-        let tmp = self.dir.join("snapshot.tmp");
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&crc32fast::hash(&payload).to_le_bytes())?;
-            f.write_all(&payload)?;
-            f.sync_all()?;
-            fs::rename(&tmp, self.dir.join(SNAPSHOT))?;
-            File::open(&self.dir)?.sync_all()?;
-            self.log.set_len(0)?;
-            self.log.sync_all()
-        };
-        write().map_err(|e| storage("writing a snapshot", e))?;
+        let mut bytes = crc32fast::hash(&payload).to_le_bytes().to_vec();
+        bytes.extend_from_slice(&payload);
+        // The snapshot is durable before the log it replaces is emptied; a
+        // crash in between replays entries the snapshot holds, which skips them.
+        disk_io::write_atomically(&self.dir.join(SNAPSHOT), &bytes).map_err(|e| storage("writing a snapshot", e))?;
+        disk_io::set_len(&self.log, 0)
+            .and_then(|()| disk_io::sync_all(&self.log))
+            .map_err(|e| storage("emptying the change log", e))?;
         self.entries = 0;
         Ok(())
     }
@@ -190,9 +195,14 @@ fn replay(bytes: &[u8], into: &mut Recovered) -> (usize, usize) {
 }
 
 #[cfg(test)]
+#[path = "persist_crash_tests.rs"]
+mod crash_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::types::Stat;
+    use std::fs::OpenOptions;
 
     fn node(data: &[u8]) -> StoredNode {
         StoredNode {
@@ -221,6 +231,21 @@ mod tests {
         assert_eq!(recovered.zxid, 1);
         assert_eq!(recovered.nodes.keys().collect::<Vec<_>>(), vec!["/a"]);
         assert!(fs::metadata(&path).unwrap().len() < len - 2);
+    }
+
+    #[test]
+    fn a_corrupt_snapshot_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (mut d, _) = Durable::open(dir.path(), true).unwrap();
+            d.snapshot(1, BTreeMap::from([("/a".to_string(), node(b"1"))])).unwrap();
+        }
+        let path = dir.path().join(SNAPSHOT);
+        let mut bytes = fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        fs::write(&path, bytes).unwrap();
+        let err = Durable::open(dir.path(), true).err().expect("an error");
+        assert!(err.to_string().contains("snapshot.bin"), "{err}");
     }
 
     #[test]

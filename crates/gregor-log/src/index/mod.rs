@@ -12,7 +12,7 @@ mod time_index;
 pub use offset_index::{OffsetEntry, OffsetIndex, OffsetPosition};
 pub use time_index::{TimeEntry, TimeIndex, TimestampOffset};
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -77,7 +77,8 @@ impl<E: IndexEntry> IndexFile<E> {
         let bytes = bytes / E::SIZE * E::SIZE;
         self.mmap = None;
         let file = Self::open_file(&self.path)?;
-        file.set_len(bytes as u64)?;
+        crate::disk_io::set_len(&file, bytes as u64)?;
+        crate::disk_io::mapped(&file);
         self.max_entries = bytes / E::SIZE;
         self.entries = self.entries.min(self.max_entries);
         if bytes > 0 {
@@ -90,12 +91,7 @@ impl<E: IndexEntry> IndexFile<E> {
     }
 
     fn open_file(path: &Path) -> io::Result<File> {
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
+        crate::disk_io::open_rw(path, true)
     }
 
     /// Trims the file to the entries in use (on roll and clean close).
@@ -169,7 +165,7 @@ impl<E: IndexEntry> IndexFile<E> {
     /// Flushes the mapped entries to disk.
     pub fn flush(&self) -> io::Result<()> {
         match &self.mmap {
-            Some(map) => map.flush(),
+            Some(map) => crate::disk_io::sync_mapping(map, &self.path),
             None => Ok(()),
         }
     }
@@ -181,7 +177,7 @@ impl<E: IndexEntry> IndexFile<E> {
 
     /// Renames the file (the mapping stays valid).
     pub fn rename(&mut self, to: &Path) -> io::Result<()> {
-        std::fs::rename(&self.path, to)?;
+        crate::disk_io::rename(&self.path, to)?;
         self.path = to.to_path_buf();
         Ok(())
     }

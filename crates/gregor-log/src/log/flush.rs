@@ -95,7 +95,7 @@ impl Log {
         if files.is_empty() {
             return Ok(());
         }
-        let sync = |path: &std::path::Path| std::fs::File::open(path).and_then(|f| f.sync_all());
+        let sync = crate::disk_io::sync_path;
         let outcome = files
             .iter()
             .filter(|p| **p != self.dir)

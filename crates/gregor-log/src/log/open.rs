@@ -25,7 +25,9 @@ impl Log {
     pub fn open_with(dir: impl AsRef<Path>, config: LogConfig, options: LogOpenOptions) -> Result<Self> {
         config.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        fs::create_dir_all(&dir).context(|| format!("creating log directory {}", dir.display()))?;
+        // The partition directory's own name must be durable before any
+        // data in it counts as such (a flush syncs the directory, not its parent).
+        crate::disk_io::create_dir_durably(&dir).context(|| format!("creating log directory {}", dir.display()))?;
         let now = options.clock.now_ms();
         let bases = scan_directory(&dir)?;
 
@@ -155,7 +157,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
         let entry = entry.context(|| format!("listing {}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if LEFTOVER_SUFFIXES.iter().any(|s| name.ends_with(s)) {
-            fs::remove_file(entry.path()).context(|| format!("removing leftover {name}"))?;
+            crate::disk_io::remove_file(&entry.path()).context(|| format!("removing leftover {name}"))?;
             continue;
         }
         if let Some(stem) = name.strip_suffix(".log.swap") {
@@ -182,7 +184,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
     }
     for (base, path) in orphans {
         if !bases.contains(&base) {
-            match fs::remove_file(&path) {
+            match crate::disk_io::remove_file(&path) {
                 // Already gone with the segments a completed swap replaced.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 other => other.context(|| format!("removing orphan index {}", path.display()))?,
@@ -214,7 +216,7 @@ fn complete_swap(dir: &Path, base: u64, bases: &mut Vec<u64>) -> Result<()> {
     let covered: Vec<u64> = bases.iter().copied().filter(|b| (base..end).contains(b)).collect();
     for b in &covered {
         for ext in [".log", ".index", ".timeindex", ".txnindex"] {
-            match fs::remove_file(dir.join(file_name(*b, ext))) {
+            match crate::disk_io::remove_file(&dir.join(file_name(*b, ext))) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
                 _ => {}
             }
@@ -224,7 +226,7 @@ fn complete_swap(dir: &Path, base: u64, bases: &mut Vec<u64>) -> Result<()> {
     for ext in [".index", ".timeindex", ".txnindex", ".log"] {
         let from = dir.join(file_name(base, ext) + ".swap");
         if from.exists() {
-            fs::rename(&from, dir.join(file_name(base, ext))).map_err(fail)?;
+            crate::disk_io::rename(&from, &dir.join(file_name(base, ext))).map_err(fail)?;
         }
     }
     warn!(dir = %dir.display(), base, replaced = covered.len(), "completed an interrupted segment swap");

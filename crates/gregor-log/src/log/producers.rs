@@ -37,7 +37,7 @@ fn snapshot_offsets(dir: &Path) -> Result<Vec<u64>> {
 }
 
 fn remove(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
+    match crate::disk_io::remove_file(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other.context(|| format!("removing {}", path.display())),
     }
@@ -163,14 +163,8 @@ impl Log {
     /// old snapshots. Holds the append lock.
     pub(super) fn write_producer_snapshot(&self, state: &AppendState, offset: u64) -> Result<()> {
         let path = snapshot_path(&self.dir, offset);
-        let tmp = path.with_extension("snapshot.tmp");
         let bytes = state.producers.encode_snapshot();
-        let write = || -> std::io::Result<()> {
-            let mut file = fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut file, &bytes)?;
-            fs::rename(&tmp, &path)
-        };
-        write().context(|| format!("writing producer snapshot {}", path.display()))?;
+        crate::disk_io::write_aside(&path, &bytes).context(|| "writing a producer snapshot".to_string())?;
         self.unsynced_files.lock().push(path.clone());
         let offsets = snapshot_offsets(&self.dir)?;
         let log_start = self.log_start_offset();

@@ -187,8 +187,6 @@ impl Log {
     }
 
     pub(crate) fn sync_dir(&self) -> Result<()> {
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .context(|| format!("syncing directory {}", self.dir.display()))
+        crate::disk_io::sync_dir(&self.dir).context(|| format!("syncing directory {}", self.dir.display()))
     }
 }

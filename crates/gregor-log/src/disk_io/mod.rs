@@ -1,0 +1,308 @@
+//! The file operations of gregor's storage, in one place.
+//!
+//! Everything gregor-log (and the coordination store above it) does that a
+//! power cut could undo goes through these few functions: opening (and so
+//! creating or truncating) a file, positional and appending writes, length
+//! changes, `fsync`/`fdatasync` of a file, renames, removals and `fsync` of
+//! a directory. Small metadata and checkpoint files are written with
+//! [`write_atomically`]: a temporary file, fsynced, renamed over the old one,
+//! then the directory fsynced — a crash leaves the old file or the new one,
+//! never a torn or empty one.
+//!
+//! In production these are the plain system calls, inlined: no indirection
+//! on the append path. Test builds (and the `fault-injection` feature, for
+//! crates above) also report each call to [`power_loss`], which keeps what a
+//! power cut would leave on disk and can build the directory a crash just
+//! before any of these calls would leave behind.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod power_loss;
+
+#[cfg(any(test, feature = "fault-injection"))]
+use power_loss as hook;
+
+#[cfg(test)]
+mod crash_tests;
+
+/// Without fault injection every hook is empty and inlined away.
+#[cfg(not(any(test, feature = "fault-injection")))]
+mod hook {
+    use std::fs::File;
+    use std::path::Path;
+
+    #[inline(always)]
+    pub(super) fn crash_point_at(_: &Path) {}
+    #[inline(always)]
+    pub(super) fn crash_point_on(_: &File) {}
+    #[inline(always)]
+    pub(super) fn opened(_: &Path, _: &File, _: bool) {}
+    #[inline(always)]
+    pub(super) fn wrote(_: &File, _: u64, _: &[u8]) {}
+    #[inline(always)]
+    pub(super) fn set_len(_: &File, _: u64) {}
+    #[inline(always)]
+    pub(super) fn synced(_: &File) {}
+    #[inline(always)]
+    pub(super) fn mapped(_: &File) {}
+    #[inline(always)]
+    pub(super) fn synced_dir(_: &Path) {}
+}
+
+fn named(path: &Path, what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+/// Creates `path` (truncating a file of that name) for reading and writing.
+#[inline]
+pub fn create(path: &Path) -> io::Result<File> {
+    hook::crash_point_at(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    hook::opened(path, &file, true);
+    Ok(file)
+}
+
+/// Opens `path` for reading and writing, creating it (empty) if `create`
+/// and it does not exist; an existing file is kept as it is.
+#[inline]
+pub fn open_rw(path: &Path, create: bool) -> io::Result<File> {
+    hook::crash_point_at(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(create)
+        .truncate(false)
+        .open(path)?;
+    hook::opened(path, &file, false);
+    Ok(file)
+}
+
+/// Opens `path` for reading and appending, creating it if it does not exist.
+#[inline]
+pub fn open_append(path: &Path) -> io::Result<File> {
+    hook::crash_point_at(path);
+    let file = OpenOptions::new().read(true).append(true).create(true).open(path)?;
+    hook::opened(path, &file, false);
+    Ok(file)
+}
+
+/// Writes all of `bytes` at `position` (`pwrite`).
+#[inline]
+pub fn write_at(file: &File, bytes: &[u8], position: u64) -> io::Result<()> {
+    hook::crash_point_on(file);
+    file.write_all_at(bytes, position)?;
+    hook::wrote(file, position, bytes);
+    Ok(())
+}
+
+/// Appends all of `bytes` to a file opened with [`open_append`].
+#[inline]
+pub fn append(mut file: &File, bytes: &[u8]) -> io::Result<()> {
+    hook::crash_point_on(file);
+    #[cfg(any(test, feature = "fault-injection"))]
+    let position = file.metadata()?.len();
+    file.write_all(bytes)?;
+    #[cfg(any(test, feature = "fault-injection"))]
+    hook::wrote(file, position, bytes);
+    Ok(())
+}
+
+/// Sets the file's length (`ftruncate`).
+#[inline]
+pub fn set_len(file: &File, len: u64) -> io::Result<()> {
+    hook::crash_point_on(file);
+    file.set_len(len)?;
+    hook::set_len(file, len);
+    Ok(())
+}
+
+/// `fdatasync`: the file's bytes (and its length) are on disk.
+#[inline]
+pub fn sync_data(file: &File) -> io::Result<()> {
+    hook::crash_point_on(file);
+    file.sync_data()?;
+    hook::synced(file);
+    Ok(())
+}
+
+/// `fsync`: the file's bytes and metadata are on disk.
+#[inline]
+pub fn sync_all(file: &File) -> io::Result<()> {
+    hook::crash_point_on(file);
+    file.sync_all()?;
+    hook::synced(file);
+    Ok(())
+}
+
+/// Marks `file` as written through a memory mapping (its unsynced bytes
+/// may or may not reach the disk in a crash).
+#[inline]
+pub fn mapped(file: &File) {
+    hook::mapped(file);
+}
+
+/// Flushes a memory mapping of `file` (`msync`): its bytes are on disk.
+#[inline]
+pub fn sync_mapping(map: &memmap2::MmapMut, file_path: &Path) -> io::Result<()> {
+    hook::crash_point_at(file_path);
+    map.flush()?;
+    #[cfg(any(test, feature = "fault-injection"))]
+    if let Ok(file) = File::open(file_path) {
+        hook::synced(&file);
+    }
+    #[cfg(not(any(test, feature = "fault-injection")))]
+    let _ = file_path;
+    Ok(())
+}
+
+/// Opens the file or directory at `path` and fsyncs it.
+#[inline]
+pub fn sync_path(path: &Path) -> io::Result<()> {
+    if path.is_dir() {
+        return sync_dir(path);
+    }
+    sync_all(&File::open(path)?)
+}
+
+/// Fsyncs a directory: the names created, renamed or removed in it are on
+/// disk (a new file's data is not reachable after a crash until its
+/// directory entry is).
+#[inline]
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    hook::crash_point_at(dir);
+    File::open(dir)?.sync_all()?;
+    hook::synced_dir(dir);
+    Ok(())
+}
+
+/// Renames `from` to `to` (replacing `to`); durable once the directory is
+/// synced.
+#[inline]
+pub fn rename(from: &Path, to: &Path) -> io::Result<()> {
+    hook::crash_point_at(from);
+    std::fs::rename(from, to)
+}
+
+/// Removes the file at `path`; durable once the directory is synced.
+#[inline]
+pub fn remove_file(path: &Path) -> io::Result<()> {
+    hook::crash_point_at(path);
+    std::fs::remove_file(path)
+}
+
+/// Creates the directory `dir` (and missing parents) and makes its entry
+/// durable: the parent directory is fsynced when `dir` was created.
+pub fn create_dir_durably(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| named(dir, "creating directory", e))?;
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        sync_dir(parent).map_err(|e| named(parent, "syncing directory", e))?;
+    }
+    Ok(())
+}
+
+/// Suffix of the temporary files [`write_atomically`] leaves behind when a
+/// crash interrupts it; gregor-log removes them when it opens a log or a
+/// log directory.
+pub const TEMPORARY_SUFFIX: &str = ".tmp";
+
+/// A temporary file beside `path` that no other writer uses
+/// (`<name>.<pid>-<n>.tmp`): two threads replacing the same file at once
+/// must not rename each other's half-written file.
+fn temporary_path(path: &Path) -> PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".{}-{n}{TEMPORARY_SUFFIX}", std::process::id()));
+    path.with_file_name(name)
+}
+
+/// Replaces the file at `path` with `bytes` so that a crash at any moment
+/// leaves either the old content or the new one: written to a temporary
+/// file beside it (see [`TEMPORARY_SUFFIX`]), fsynced, renamed over `path`, the directory fsynced.
+/// Errors name the file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, true)
+}
+
+/// [`write_atomically`] without the two fsyncs: the new file replaces the
+/// old one by a rename, but neither its bytes nor the rename are durable
+/// until the caller syncs the file and the directory (producer snapshots,
+/// synced by the log's next flush so that no fsync runs under the append
+/// lock; a crash before that leaves the old file, or a new one that is
+/// empty or torn, which the reader must detect, as the snapshot's CRC does).
+pub(crate) fn write_aside(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace(path, bytes, false)
+}
+
+fn replace(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let tmp = temporary_path(path);
+    let write = || -> io::Result<()> {
+        let file = create(&tmp)?;
+        write_at(&file, bytes, 0)?;
+        if durable {
+            sync_all(&file)?;
+        }
+        rename(&tmp, path)?;
+        if let Some(dir) = path.parent().filter(|p| durable && !p.as_os_str().is_empty()) {
+            sync_dir(dir)?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| named(path, "writing", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_atomically_replaces_the_file_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("topic.config");
+        write_atomically(&path, b"a=1\n").unwrap();
+        write_atomically(&path, b"b=2\n").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"b=2\n");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("topic.config")]);
+    }
+
+    #[test]
+    fn concurrent_replacements_of_one_file_do_not_collide() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("topic.config");
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let path = &path;
+                s.spawn(move || {
+                    for i in 0..50 {
+                        write_atomically(path, format!("t{t}={i}\n").as_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        assert!(std::fs::read_to_string(&path).unwrap().ends_with("=49\n"));
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing-dir").join("topic.config");
+        let err = write_atomically(&path, b"x").unwrap_err();
+        assert!(err.to_string().contains("topic.config"), "{err}");
+    }
+}
