@@ -197,8 +197,18 @@ impl Topics {
         Ok(self.known.write().entry(name.to_string()).or_insert(recorded).clone())
     }
 
+    /// Whether topic `name` exists: known here, or learnt from the catalog
+    /// when created through another broker. Never creates it — Kafka
+    /// creates topics only for a Metadata request that allows it, so a
+    /// Produce to an unknown topic is UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn exists(&self, name: &str) -> bool {
+        // Every produce asks: look, don't clone the topic.
+        self.known.read().contains_key(name) || self.learn(name).is_ok()
+    }
+
     /// The topic; learnt from the catalog when created on another broker,
-    /// or created with the defaults when unknown and auto-creation is on.
+    /// or created with the defaults when unknown and auto-creation is on
+    /// (a Metadata request's `allow_auto_topic_creation`).
     pub fn get_or_create(&self, name: &str) -> Result<Topic, ResponseError> {
         if let Ok(t) = self.learn(name) {
             return Ok(t);
