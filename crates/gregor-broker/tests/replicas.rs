@@ -178,7 +178,10 @@ async fn a_follower_fetch_outside_the_log_records_no_progress() {
         assert!(b1.take_isr_updates().is_empty(), "fetch offset {outside}");
     }
     assert!(
-        matches!(b1.on_follower_fetch(&tp, 3, -1, Some(0)), Err(ReplicationError::UnknownReplica)),
+        matches!(
+            b1.on_follower_fetch(&tp, 3, -1, Some(0)),
+            Err(ReplicationError::UnknownReplica)
+        ),
         "not a replica, whatever its offset"
     );
     // At the log end it is caught up.

@@ -62,13 +62,19 @@ fn timestamps_out_of_bounds_are_named_by_their_index_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(&dir, within_an_hour());
     let k: Option<&[u8]> = Some(b"k");
-    let errors = refused(&log, batch(&[(k, NOW), (k, NOW - DAY), (k, NOW + HOUR), (k, NOW + DAY)]));
+    let errors = refused(
+        &log,
+        batch(&[(k, NOW), (k, NOW - DAY), (k, NOW + HOUR), (k, NOW + DAY)]),
+    );
     assert!(errors.invalid_timestamp);
     assert_eq!(
         errors.records,
         vec![(1, out_of_range(NOW - DAY, 1)), (3, out_of_range(NOW + DAY, 3))]
     );
-    assert_eq!(errors.to_string(), "One or more records have been rejected due to invalid timestamp");
+    assert_eq!(
+        errors.to_string(),
+        "One or more records have been rejected due to invalid timestamp"
+    );
     assert_eq!(log.end_offset(), 0);
     // At the bounds exactly, and without a timestamp (-1): taken.
     log.append(&mut batch(&[(k, NOW - HOUR), (k, NOW + HOUR), (k, -1)]), 0)
@@ -165,7 +171,10 @@ fn a_missing_key_is_named_before_a_bad_timestamp_and_the_batch_is_an_invalid_tim
     assert_eq!(
         errors.records,
         vec![
-            (0, "Compacted topic cannot accept message without key in topic partition t-0".to_string()),
+            (
+                0,
+                "Compacted topic cannot accept message without key in topic partition t-0".to_string()
+            ),
             (1, out_of_range(NOW - DAY, 1)),
         ]
     );

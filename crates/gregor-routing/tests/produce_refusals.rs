@@ -17,7 +17,12 @@ use kafka_protocol::messages::{ApiKey, MetadataRequest, RequestKind, ResponseKin
 use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpStream;
 
-async fn produce(stream: &mut TcpStream, topic: &'static str, batch: Vec<u8>, version: i16) -> PartitionProduceResponse {
+async fn produce(
+    stream: &mut TcpStream,
+    topic: &'static str,
+    batch: Vec<u8>,
+    version: i16,
+) -> PartitionProduceResponse {
     let mut request = support::produce_to_t(batch);
     request.topic_data[0].name = TopicName(StrBytes::from_static_str(topic));
     let ResponseKind::Produce(answer) =
@@ -42,7 +47,10 @@ async fn a_produce_never_creates_its_topic_a_metadata_request_does() {
     let answer = produce(&mut stream, "fresh", one_record(Some(b"k")), 9).await;
     assert_eq!(answer.error_code, ResponseError::UnknownTopicOrPartition.code());
     assert_eq!(answer.base_offset, -1);
-    assert!(running.broker.topics().get("fresh").is_none(), "the produce created the topic");
+    assert!(
+        running.broker.topics().get("fresh").is_none(),
+        "the produce created the topic"
+    );
 
     let mut topic = MetadataRequestTopic::default();
     topic.name = Some(TopicName(StrBytes::from_static_str("fresh")));
@@ -76,7 +84,12 @@ async fn refused_records_are_named_from_v8_on() {
         let named: Vec<(i32, Option<String>)> = answer
             .record_errors
             .iter()
-            .map(|e| (e.batch_index, e.batch_index_error_message.as_ref().map(|m| m.to_string())))
+            .map(|e| {
+                (
+                    e.batch_index,
+                    e.batch_index_error_message.as_ref().map(|m| m.to_string()),
+                )
+            })
             .collect();
         assert_eq!(named, vec![(1, Some(message.to_string()))], "v{version}");
         assert_eq!(

@@ -532,7 +532,9 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin<'_>) -> Result<
     // Kafka's LogValidator: a producer sends one (magic v2) batch per
     // partition; only coordinators and replicas append several.
     if matches!(origin, Origin::Leader(AppendOrigin::Client, _)) && headers.len() > 1 {
-        return Err(LogError::InvalidAppend("a producer's append holds more than one record batch"));
+        return Err(LogError::InvalidAppend(
+            "a producer's append holds more than one record batch",
+        ));
     }
     Ok(headers)
 }

@@ -39,7 +39,13 @@ impl<'a> RecordRules<'a> {
     pub(super) fn new(config: &LogConfig, now: i64, dir: &'a Path) -> Self {
         // Kafka 3.9's LogConfig: the deprecated difference.max.ms applies
         // to whichever bound is left at its default.
-        let bound = |ms: i64| if ms == i64::MAX { config.message_timestamp_difference_max_ms } else { ms };
+        let bound = |ms: i64| {
+            if ms == i64::MAX {
+                config.message_timestamp_difference_max_ms
+            } else {
+                ms
+            }
+        };
         Self {
             keys: config.cleanup_policy.compacts(),
             create_time: config.message_timestamp_type == MessageTimestampType::CreateTime,
@@ -83,7 +89,10 @@ impl<'a> RecordRules<'a> {
                 header.base_timestamp.wrapping_add(record.timestamp_delta)
             };
             let key_refusal = (self.keys && record.key.is_none()).then(|| {
-                format!("Compacted topic cannot accept message without key in topic partition {}", self.partition())
+                format!(
+                    "Compacted topic cannot accept message without key in topic partition {}",
+                    self.partition()
+                )
             });
             let refusal = match key_refusal {
                 Some(message) => Some((false, message)),

@@ -38,6 +38,8 @@ pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
         let mut result = AlterConfigsResourceResponse::default();
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
+        // Null unless refused, as Kafka answers (the codec's default is "").
+        result.error_message = None;
         if let Err((error, message)) = alter(broker, resource, repeated, request.validate_only) {
             result.error_code = error.code();
             result.error_message = message.map(|m| str_bytes(&m));

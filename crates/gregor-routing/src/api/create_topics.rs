@@ -105,9 +105,13 @@ fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsRespons
         let name = topic.name.0.to_string();
         let mut result = CreatableTopicResult::default();
         result.name = topic.name.clone();
+        // Null unless refused, as Kafka answers (the codec's default is "").
+        result.error_message = None;
         // KafkaApis refuses these before the controller sees the request.
         let refused = if name == CLUSTER_METADATA_TOPIC {
-            Some(format!("Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."))
+            Some(format!(
+                "Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."
+            ))
         } else if names.iter().filter(|n| **n == name).count() > 1 {
             Some("Found multiple entries for this topic.".to_string())
         } else {
@@ -216,6 +220,9 @@ fn refuse_null_configs(nulls: &[&str]) -> Result<(), Refusal> {
     }
     Err((
         ResponseError::InvalidConfig,
-        Some(format!("Null value not supported for topic configs: {}", nulls.join(","))),
+        Some(format!(
+            "Null value not supported for topic configs: {}",
+            nulls.join(",")
+        )),
     ))
 }

@@ -34,6 +34,8 @@ pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> Incre
         let mut result = AlterConfigsResourceResponse::default();
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
+        // Null unless refused, as Kafka answers (the codec's default is "").
+        result.error_message = None;
         if let Err((error, message)) = alter(broker, resource, repeated, request.validate_only) {
             result.error_code = error.code();
             result.error_message = message.map(|m| str_bytes(&m));

@@ -210,7 +210,13 @@ fn answer(
 /// `ReplicaManager.appendToLocalLog`: none (-1) for the refusals it
 /// expects — an unknown or not led partition, a batch too large or
 /// corrupt, a storage error — the partition's for any other.
-fn refused_log_start(broker: &Broker, p: &mut PartitionProduceResponse, topic: &str, error: ResponseError, version: i16) {
+fn refused_log_start(
+    broker: &Broker,
+    p: &mut PartitionProduceResponse,
+    topic: &str,
+    error: ResponseError,
+    version: i16,
+) {
     use ResponseError as E;
     let expected = matches!(
         error,
