@@ -754,6 +754,18 @@ def wire_produce_record_errors(bootstrap):
     }
 
 
+def wire_produce_internal(bootstrap):
+    """Produce v3 of a keyed record to __consumer_offsets (which a group's
+    commit created): only Kafka's admin client may write there."""
+    create(bootstrap, "internal-warmup", 1)
+    c = consumer(bootstrap, **{"group.id": "internal-warmup"})
+    c.commit(offsets=[TopicPartition("internal-warmup", 0, 0)], asynchronous=False)
+    c.close()
+    record = batch([(b"k", b"v", int(time.time() * 1000))])
+    return {"partition 0": raw_produce(bootstrap, "__consumer_offsets", 0, record),
+            "partition 999": raw_produce(bootstrap, "__consumer_offsets", 999, record)}
+
+
 def null_config_values(bootstrap):
     """Config entries without a value (null, not ""): CreateTopics,
     IncrementalAlterConfigs and AlterConfigs refuse them, and a request
@@ -1795,7 +1807,8 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      txn_offsets, txn_describe_list, txn_describe_producers, txn_read_committed,
                                      txn_produce_errors, txn_produce_unadded, txn_timeout, txn_offsets_unadded,
                                      delete_records, offset_delete_errors, wire_produce_record_errors,
-                                     null_config_values, alter_validate_only, wire_commit_unknown)}
+                                     null_config_values, alter_validate_only, wire_commit_unknown,
+                                     wire_produce_internal)}
 
 
 # ---------------------------------------------------------------- the brokers

@@ -1,6 +1,7 @@
 //! Produce refusals as Kafka answers them, over a real socket: a topic
 //! that does not exist is not created by a Produce (only a Metadata
-//! request creates topics, with `auto.create.topics.enable`), and a batch
+//! request creates topics, with `auto.create.topics.enable`), a client
+//! may not write to an internal topic, and a batch
 //! refused for some of its records names them (KIP-467: `record_errors`
 //! and `error_message` from v8, none before).
 
@@ -113,5 +114,28 @@ async fn refused_records_are_named_from_v8_on() {
     let answer = produce(&mut stream, "keyed", one_record(Some(b"k")), 9).await;
     assert_eq!((answer.error_code, answer.base_offset), (0, 0));
     assert!(answer.record_errors.is_empty() && answer.error_message.is_none());
+    running.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_may_not_write_to_internal_topics() {
+    let running = support::start(NetworkConfig::default()).await;
+    let broker = running.broker.clone();
+    let p = tokio::task::spawn_blocking(move || support::coordinate(&broker, "g"))
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(running.addr).await.unwrap();
+    let mut request = support::produce_to_t(one_record(Some(b"k")));
+    request.topic_data[0].name = TopicName(StrBytes::from_static_str("__consumer_offsets"));
+    request.topic_data[0].partition_data[0].index = p as i32;
+    let ResponseKind::Produce(answer) =
+        support::call(&mut stream, ApiKey::Produce, 9, &RequestKind::Produce(request)).await
+    else {
+        panic!("not a Produce answer");
+    };
+    let answer = &answer.responses[0].partition_responses[0];
+    assert_eq!(answer.error_code, ResponseError::InvalidTopicException.code());
+    let log = running.broker.topics().log("__consumer_offsets", p as i32).unwrap();
+    assert_eq!(log.end_offset(), 0, "nothing written");
     running.server.shutdown().await;
 }

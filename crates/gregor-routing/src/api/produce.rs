@@ -25,6 +25,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::is_internal_topic;
 use gregor_broker::errors::{produce_verification_error, replication_error};
 use gregor_broker::{Broker, LeaderAppend, ProduceRefusal, Unverified};
 
@@ -44,6 +45,8 @@ pub enum ProduceOutcome {
 }
 
 const ACKS_ALL: i16 = -1;
+/// Kafka's `AdminUtils.ADMIN_CLIENT_ID`.
+const ADMIN_CLIENT_ID: &str = "__admin_client";
 /// The first Produce version whose clients know TRANSACTION_ABORTABLE.
 const ABORTABLE_KNOWN_FROM: i16 = 11;
 
@@ -63,7 +66,12 @@ type Outcome = Result<LeaderAppend, ProduceRefusal>;
 /// Appends the request's batches and answers as `acks` asks (-1, 0 or 1;
 /// anything else is INVALID_REQUIRED_ACKS for every partition, nothing
 /// written, as Kafka answers).
-pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> ProduceOutcome {
+///
+/// Only Kafka's admin client (client id `__admin_client`) may write to
+/// the internal topics; any other gets INVALID_TOPIC_EXCEPTION there, as
+/// from Kafka (a record there would be read back as a group's or a
+/// transaction's state).
+pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, client_id: &str) -> ProduceOutcome {
     if !matches!(request.acks, -1..=1) {
         return ProduceOutcome::Respond(refuse_all(&request, ResponseError::InvalidRequiredAcks));
     }
@@ -75,6 +83,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
         let name = topic.name.0.to_string();
         // Never created here: Kafka creates topics only from Metadata.
         let known = broker.topics().exists(&name);
+        let internal_refused = is_internal_topic(&name) && client_id != ADMIN_CLIENT_ID;
         let mut topic_response = TopicProduceResponse::default();
         topic_response.name = topic.name.clone();
         for (pi, partition) in topic.partition_data.into_iter().enumerate() {
@@ -85,6 +94,9 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
             p.log_start_offset = -1;
             match (known, partition.records) {
                 (false, _) => p.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                (true, _) if internal_refused && broker.topics().known_partition(&name, p.index).is_ok() => {
+                    p.error_code = ResponseError::InvalidTopicException.code();
+                }
                 (true, None) => p.error_code = ResponseError::InvalidRecord.code(),
                 (true, Some(records)) => {
                     // The log stamps offsets into the batches: one copy out of the request.
