@@ -94,9 +94,6 @@ XFAIL = {
     "wire_fetch_out_of_range":
         "Fetch v4 at offset 100 (and -5) of a 3-record partition: both answer OFFSET_OUT_OF_RANGE (1) with no "
         "records, but Kafka's partition answer carries high_watermark -1, gregor's the real high watermark 3",
-    "wire_produce_magic_v1":
-        "a magic v1 message set in Produce v3: both refuse it (gregor stores v2 only, KNOWN_DIFFERENCES), but "
-        "Kafka answers INVALID_RECORD (87), gregor CORRUPT_MESSAGE (2)",
     "wire_unknown_producer":
         "Produce v3 of an idempotent batch at base sequence 5 from a producer id the partition has no state for: "
         "Kafka 3.9 accepts it (error 0, base offset 0); gregor answers UNKNOWN_PRODUCER_ID (59)",
@@ -752,6 +749,19 @@ def wire_produce_record_errors(bootstrap):
         "keyless, then a day old": send("wire-both", [(None, now), (b"k", now - 86400000)]),
         "a good batch": send("wire-keys", [(b"k", now)]),
     }
+
+
+def wire_produce_two_batches(bootstrap):
+    """Produce v3 of two batches for one partition (a producer sends one),
+    and of a zstd batch (clients may send zstd from v7)."""
+    create(bootstrap, "wire-two", 1)
+    one = batch([(b"k", b"v", int(time.time() * 1000))])
+    zstd = DefaultRecordBatchBuilder(magic=2, compression_type=4, is_transactional=False, producer_id=-1,
+                                     producer_epoch=-1, base_sequence=-1, batch_size=1 << 22)
+    zstd.append(0, timestamp=int(time.time() * 1000), key=b"k", value=b"v" * 1000, headers=[])
+    return {"two batches": raw_produce(bootstrap, "wire-two", 0, one + one),
+            "zstd in v3": raw_produce(bootstrap, "wire-two", 0, bytes(zstd.build())),
+            "then one": raw_produce(bootstrap, "wire-two", 0, one)}
 
 
 def wire_produce_internal(bootstrap):
@@ -1808,7 +1818,7 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      txn_produce_errors, txn_produce_unadded, txn_timeout, txn_offsets_unadded,
                                      delete_records, offset_delete_errors, wire_produce_record_errors,
                                      null_config_values, alter_validate_only, wire_commit_unknown,
-                                     wire_produce_internal)}
+                                     wire_produce_internal, wire_produce_two_batches)}
 
 
 # ---------------------------------------------------------------- the brokers

@@ -42,6 +42,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+mod produce_records;
 pub mod reassignments;
 pub mod stop_replica;
 pub mod sync_group;

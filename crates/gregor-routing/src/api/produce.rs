@@ -25,7 +25,7 @@ use kafka_protocol::messages::produce_response::{
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::is_internal_topic;
+use super::{is_internal_topic, produce_records};
 use gregor_broker::errors::{produce_verification_error, replication_error};
 use gregor_broker::{Broker, LeaderAppend, ProduceRefusal, Unverified};
 
@@ -92,11 +92,17 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, clien
             p.base_offset = -1;
             p.log_append_time_ms = -1;
             p.log_start_offset = -1;
+            // Kafka's order: an unknown partition, the records' shape,
+            // then an internal topic, then the append.
+            let known = known && broker.topics().known_partition(&name, p.index).is_ok();
+            let misshapen = match &partition.records {
+                Some(records) if known => produce_records::check(records, version).err(),
+                _ => None,
+            };
             match (known, partition.records) {
                 (false, _) => p.error_code = ResponseError::UnknownTopicOrPartition.code(),
-                (true, _) if internal_refused && broker.topics().known_partition(&name, p.index).is_ok() => {
-                    p.error_code = ResponseError::InvalidTopicException.code();
-                }
+                (true, _) if misshapen.is_some() => p.error_code = misshapen.map_or(0, |e| e.code()),
+                (true, _) if internal_refused => p.error_code = ResponseError::InvalidTopicException.code(),
                 (true, None) => p.error_code = ResponseError::InvalidRecord.code(),
                 (true, Some(records)) => {
                     // The log stamps offsets into the batches: one copy out of the request.
