@@ -178,6 +178,12 @@ impl Topics {
         }
     }
 
+    /// Whether the topic is known and has the partition (a look, nothing
+    /// allocated: every partition of a produce asks).
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        u32::try_from(partition).is_ok_and(|p| self.known.read().get(topic).is_some_and(|t| p < t.partitions))
+    }
+
     /// The local log of a known partition.
     pub fn log(&self, topic: &str, partition: i32) -> Option<Arc<Log>> {
         let tp = self.known_partition(topic, partition).ok()?;

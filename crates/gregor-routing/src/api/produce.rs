@@ -94,7 +94,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, clien
             p.log_start_offset = -1;
             // Kafka's order: an unknown partition, the records' shape,
             // then an internal topic, then the append.
-            let known = known && broker.topics().known_partition(&name, p.index).is_ok();
+            let known = known && broker.topics().has_partition(&name, p.index);
             let misshapen = match &partition.records {
                 Some(records) if known => produce_records::check(records, version).err(),
                 _ => None,
