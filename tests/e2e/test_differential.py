@@ -30,13 +30,15 @@ from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection
 
 from conftest import Broker, compacted_view
-from kafka.protocol.admin.topics import DeleteRecordsRequest
+from kafka.protocol.admin.configs import AlterConfigsRequest, IncrementalAlterConfigsRequest
+from kafka.protocol.admin.topics import CreateTopicsRequest, DeleteRecordsRequest
 from kafka.protocol.admin.transactions import (DescribeProducersRequest, DescribeTransactionsRequest,
                                                ListTransactionsRequest)
 from kafka.protocol.consumer.fetch import FetchRequest
-from kafka.protocol.consumer.group import OffsetDeleteRequest, OffsetFetchRequest
+from kafka.protocol.consumer.group import OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest
 from kafka.protocol.consumer.offsets import ListOffsetsRequest
 from kafka.protocol.metadata.find_coordinator import FindCoordinatorRequest
+from kafka.protocol.producer.produce import ProduceRequest
 from kafka.protocol.producer.transaction import (AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, EndTxnRequest,
                                                  InitProducerIdRequest, TxnOffsetCommitRequest)
 from kafka.record import MemoryRecords
@@ -92,13 +94,6 @@ XFAIL = {
     "wire_fetch_out_of_range":
         "Fetch v4 at offset 100 (and -5) of a 3-record partition: both answer OFFSET_OUT_OF_RANGE (1) with no "
         "records, but Kafka's partition answer carries high_watermark -1, gregor's the real high watermark 3",
-    "wire_produce_timestamps":
-        "a topic with message.timestamp.before.max.ms and after.max.ms of 1 h, Produce v3 of a record a day "
-        "old and one a day ahead: Kafka answers INVALID_TIMESTAMP (32) to both; gregor appends both (offsets 0 "
-        "and 1), so the record stamped now is at offset 2, not 0",
-    "wire_produce_magic_v1":
-        "a magic v1 message set in Produce v3: both refuse it (gregor stores v2 only, KNOWN_DIFFERENCES), but "
-        "Kafka answers INVALID_RECORD (87), gregor CORRUPT_MESSAGE (2)",
     "wire_unknown_producer":
         "Produce v3 of an idempotent batch at base sequence 5 from a producer id the partition has no state for: "
         "Kafka 3.9 accepts it (error 0, base offset 0); gregor answers UNKNOWN_PRODUCER_ID (59)",
@@ -705,6 +700,169 @@ def wire_produce(bootstrap):
                                                            batch([(None, b"v", now)])),
         "two more records": raw_produce(bootstrap, "wire-produce", 0, batch([(b"k", b"v", now)] * 2)),
     }
+
+
+def wire_produce_record_errors(bootstrap):
+    """Produce v8 of batches with refused records (KIP-467): the error, each
+    refused record's index and message, the batch's message; the bounds of a
+    timestamp message (the broker's clock) are checked, then masked."""
+    create(bootstrap, "wire-keys", 1, {"cleanup.policy": "compact"})
+    create(bootstrap, "wire-times", 1, {"message.timestamp.before.max.ms": "3600000",
+                                        "message.timestamp.after.max.ms": "3600000"})
+    create(bootstrap, "wire-both", 1, {"cleanup.policy": "compact", "message.timestamp.before.max.ms": "3600000"})
+    now = int(time.time() * 1000)
+
+    def bound(value, expected):
+        if abs(value - expected) < 60000:
+            return "now" + ("-" if expected < now else "+") + "1h"
+        return "wrapped" if value < 0 else str(value)  # Java's now + Long.MAX_VALUE
+
+    def masked(message):
+        if message is None or "should be within [" not in message:
+            return message
+        head, bounds = message.split("should be within [")
+        lower, upper = (int(b) for b in bounds.rstrip("]").split(", "))
+        stamp = int(head.split()[1])  # "Timestamp <sent> of message ..."
+        head = head.replace(str(stamp), f"now{(stamp - now) // 3600000:+d}h", 1)
+        return head + f"should be within [{bound(lower, now - 3600000)}, {bound(upper, now + 3600000)}]"
+
+    def send(topic, records, version=8, compression=0):
+        builder = DefaultRecordBatchBuilder(magic=2, compression_type=compression, is_transactional=False,
+                                            producer_id=-1, producer_epoch=-1, base_sequence=-1, batch_size=1 << 22)
+        for i, (key, timestamp) in enumerate(records):
+            builder.append(i, timestamp=timestamp, key=key, value=b"v", headers=[])
+        r = call(bootstrap, ProduceRequest[version](transactional_id=None, acks=-1, timeout_ms=10000,
+                                                    topic_data=[(topic, [(0, bytes(builder.build()))])]))
+        p = r["responses"][0]["partition_responses"][0]
+        return {"error": p["error_code"], "base offset": p["base_offset"],
+                "log start offset": p.get("log_start_offset"),
+                "record errors": [(e["batch_index"], masked(e["batch_index_error_message"]))
+                                  for e in p.get("record_errors", [])],
+                "message": masked(p.get("error_message"))}
+
+    return {
+        "a keyless record among keyed ones": send("wire-keys", [(b"k", now), (None, now), (b"k", now)]),
+        "five keyless records, gzip": send("wire-keys", [(None, now)] * 5, compression=1),
+        "v7: no record errors": send("wire-keys", [(None, now)], version=7),
+        "a day old and a day ahead": send("wire-times", [(b"k", now), (b"k", now - 86400000),
+                                                         (b"k", now + 86400000)]),
+        "keyless, then a day old": send("wire-both", [(None, now), (b"k", now - 86400000)]),
+        "a good batch": send("wire-keys", [(b"k", now)]),
+    }
+
+
+def wire_produce_two_batches(bootstrap):
+    """Produce v3 of two batches for one partition (a producer sends one),
+    and of a zstd batch (clients may send zstd from v7)."""
+    create(bootstrap, "wire-two", 1)
+    one = batch([(b"k", b"v", int(time.time() * 1000))])
+    zstd = DefaultRecordBatchBuilder(magic=2, compression_type=4, is_transactional=False, producer_id=-1,
+                                     producer_epoch=-1, base_sequence=-1, batch_size=1 << 22)
+    zstd.append(0, timestamp=int(time.time() * 1000), key=b"k", value=b"v" * 1000, headers=[])
+    return {"two batches": raw_produce(bootstrap, "wire-two", 0, one + one),
+            "zstd in v3": raw_produce(bootstrap, "wire-two", 0, bytes(zstd.build())),
+            "then one": raw_produce(bootstrap, "wire-two", 0, one)}
+
+
+def wire_produce_internal(bootstrap):
+    """Produce v3 of a keyed record to __consumer_offsets (which a group's
+    commit created): only Kafka's admin client may write there."""
+    create(bootstrap, "internal-warmup", 1)
+    c = consumer(bootstrap, **{"group.id": "internal-warmup"})
+    c.commit(offsets=[TopicPartition("internal-warmup", 0, 0)], asynchronous=False)
+    c.close()
+    record = batch([(b"k", b"v", int(time.time() * 1000))])
+    return {"partition 0": raw_produce(bootstrap, "__consumer_offsets", 0, record),
+            "partition 999": raw_produce(bootstrap, "__consumer_offsets", 999, record)}
+
+
+def null_config_values(bootstrap):
+    """Config entries without a value (null, not ""): CreateTopics,
+    IncrementalAlterConfigs and AlterConfigs refuse them, and a request
+    naming a topic, a resource or a config twice (by hand: clients send
+    neither). (error code, message) each."""
+    create(bootstrap, "nulled", 1, {"retention.ms": "1000"})
+
+    def create_topics(topics, validate_only=False):
+        r = call(bootstrap, CreateTopicsRequest[5](topics=[(name, 1, 1, [], configs) for name, configs in topics],
+                                                  timeout_ms=10000, validate_only=validate_only))
+        return [(t["name"], t["error_code"], t["error_message"]) for t in r["topics"]]
+
+    def incremental(resources, validate_only=False):
+        r = call(bootstrap, IncrementalAlterConfigsRequest[1](resources=[(2, name, configs) for name, configs in resources],
+                                                              validate_only=validate_only))
+        return [(x["resource_name"], x["error_code"], x["error_message"]) for x in r["responses"]]
+
+    def legacy(resources):
+        r = call(bootstrap, AlterConfigsRequest[1](resources=[(2, name, configs) for name, configs in resources],
+                                                   validate_only=True))
+        return [(x["resource_name"], x["error_code"], x["error_message"]) for x in r["responses"]]
+
+    client = admin(bootstrap)
+    observed = {
+        "create with a null": create_topics([("null-one", [("retention.ms", None)])]),
+        "create with two nulls and a value": create_topics(
+            [("null-two", [("retention.ms", None), ("cleanup.policy", "compact"), ("segment.bytes", None)])]),
+        "create with a null, validate only": create_topics([("null-three", [("retention.ms", None)])], True),
+        "create with a value, validate only": create_topics([("null-free", [("retention.ms", "5")])], True),
+        "create an existing topic with a null": create_topics([("nulled", [("retention.ms", None)])]),
+        "create a topic named twice": create_topics([("twice", []), ("twice", [])]),
+        "SET null": incremental([("nulled", [("retention.ms", 0, None)])]),
+        "SET null, validate only": incremental([("nulled", [("retention.ms", 0, None)])], True),
+        "APPEND null and SUBTRACT null": incremental([("nulled", [("cleanup.policy", 2, None),
+                                                                 ("retention.bytes", 3, None)])]),
+        "SET a config twice": incremental([("nulled", [("retention.ms", 0, "5"), ("retention.ms", 0, "6")])]),
+        "a resource twice": incremental([("nulled", [("retention.ms", 0, "5")]),
+                                         ("nulled", [("segment.ms", 0, "5")])]),
+        "DELETE null": incremental([("nulled", [("segment.ms", 1, None)])]),
+        "legacy AlterConfigs with a null": legacy([("nulled", [("retention.ms", None)])]),
+    }
+    observed["created"] = sorted(t for t in client.list_topics(timeout=10).topics if t.startswith("null-"))
+    observed["retention.ms after"] = describe(client, "nulled")["retention.ms"].value
+    return observed
+
+
+def alter_validate_only(bootstrap):
+    """IncrementalAlterConfigs with validate_only: checked exactly as the
+    change would be, and nothing changes."""
+    client = admin(bootstrap)
+    create(bootstrap, "checked", 1, {"retention.ms": "1000"})
+
+    def validate(topic, entries):
+        resource = ConfigResource("TOPIC", topic, incremental_configs=[
+            ConfigEntry(k, v, incremental_operation=op) for k, v, op in entries])
+        return outcome(client.incremental_alter_configs([resource], validate_only=True)[resource])
+
+    SET, DELETE = AlterConfigOpType.SET, AlterConfigOpType.DELETE
+    observed = {
+        "an invalid value": validate("checked", [("retention.ms", "soon", SET)]),
+        "a value out of range": validate("checked", [("min.cleanable.dirty.ratio", "1.5", SET)]),
+        "an unknown config": validate("checked", [("no.such.config", "1", SET)]),
+        "an unknown topic": validate("no-such-topic", [("retention.ms", "5", SET)]),
+        "a valid value": validate("checked", [("retention.ms", "5000", SET)]),
+        "a delete": validate("checked", [("retention.ms", None, DELETE)]),
+    }
+    observed["retention.ms after"] = describe(client, "checked")["retention.ms"].value
+    return observed
+
+
+def wire_commit_unknown(bootstrap):
+    """OffsetCommit v8 (a group of no generation) of a topic that does not
+    exist, a partition that does not, and one that does."""
+    create(bootstrap, "commit-known", 1)
+
+    def commit():
+        r = call(bootstrap, OffsetCommitRequest[8](
+            group_id="wire-unknown-commits", generation_id_or_member_epoch=-1, member_id="", group_instance_id=None,
+            topics=[("no-such-topic", [(0, 5, -1, None)]), ("commit-known", [(4, 5, -1, None), (0, 5, -1, None)])]))
+        return sorted((t["name"], p["partition_index"], p["error_code"]) for t in r["topics"] for p in t["partitions"])
+
+    until_settled(lambda: find_coordinator(bootstrap, "wire-unknown-commits", 0)["error_code"])
+    committed = until_settled(commit, lambda answer: not any(e in RETRIABLE for _, _, e in answer))
+    got = call(bootstrap, OffsetFetchRequest[7](group_id="wire-unknown-commits", topics=None, require_stable=False))
+    stored = sorted((t["name"], p["partition_index"], p["committed_offset"]) for t in got["topics"]
+                    for p in t["partitions"])
+    return {"commit": committed, "stored": stored}
 
 
 def init_producer_id(bootstrap):
@@ -1658,7 +1816,9 @@ SCENARIOS = {f.__name__: f for f in (create_topics_errors, create_on_missing_bro
                                      committed_unknown, txn_init_producer_id, txn_add_partitions, txn_end,
                                      txn_offsets, txn_describe_list, txn_describe_producers, txn_read_committed,
                                      txn_produce_errors, txn_produce_unadded, txn_timeout, txn_offsets_unadded,
-                                     delete_records, offset_delete_errors)}
+                                     delete_records, offset_delete_errors, wire_produce_record_errors,
+                                     null_config_values, alter_validate_only, wire_commit_unknown,
+                                     wire_produce_internal, wire_produce_two_batches)}
 
 
 # ---------------------------------------------------------------- the brokers

@@ -264,6 +264,17 @@ def test_console_producer_consumer_round_trip_and_group_lag(server):
     assert offsets == [10, 15, 5] and len(members) == 2 and "-" not in members, out  # current, end, lag
 
 
+def test_console_producer_reports_each_refused_record(server):
+    """KIP-467: a keyless record refused by a compacted topic reaches the
+    Java producer's application with the broker's message naming it."""
+    topics(server.bootstrap, "--create", "--topic", "keyed", "--partitions", "1", "--replication-factor", "1",
+           "--config", "cleanup.policy=compact")
+    done = kafka.tool("kafka-console-producer", "--bootstrap-server", server.bootstrap, "--topic", "keyed",
+                      input="no key\n", check=False)
+    assert ("InvalidRecordException: Compacted topic cannot accept message without key in topic partition "
+            "keyed-0\n") in done.stderr, done.stderr[-3000:]
+
+
 def test_kafka_consumer_groups_describes_the_lag_of_a_group_with_no_members(server):
     topics(server.bootstrap, "--create", "--topic", "lines", "--partitions", "2", "--replication-factor", "1")
     produce(server.bootstrap, "lines", [f"k{i}:line {i}" for i in range(10)])

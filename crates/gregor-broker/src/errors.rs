@@ -1,7 +1,7 @@
 //! The one place where gregor's errors become Kafka error codes.
 
 use gregor_log::producer_state::ProducerError;
-use gregor_log::LogError;
+use gregor_log::{LogError, RecordErrors};
 use kafka_protocol::error::ResponseError;
 
 /// The Kafka error code for a log error, as clients expect to retry on it.
@@ -15,7 +15,7 @@ pub fn log_error(error: &LogError) -> ResponseError {
         LogError::CorruptBatch { .. } => ResponseError::CorruptMessage,
         LogError::RecordTooLarge { .. } => ResponseError::MessageTooLarge,
         LogError::InvalidAppend(_) | LogError::OffsetsOutOfOrder { .. } => ResponseError::InvalidRecord,
-        LogError::MissingKey { .. } => ResponseError::InvalidRecord,
+        LogError::InvalidRecords(records) => invalid_records_error(records),
         LogError::Producer(ProducerError::InvalidEpoch { .. }) => ResponseError::InvalidProducerEpoch,
         LogError::Producer(ProducerError::OutOfOrderSequence { .. }) => ResponseError::OutOfOrderSequenceNumber,
         LogError::Producer(ProducerError::UnknownProducer { .. }) => ResponseError::UnknownProducerId,
@@ -30,6 +30,17 @@ pub fn log_error(error: &LogError) -> ResponseError {
         LogError::Partition(_) => ResponseError::UnknownTopicOrPartition,
         LogError::InvalidConfig(_) => ResponseError::InvalidConfig,
         _ => ResponseError::UnknownServerError,
+    }
+}
+
+/// The Kafka error for a batch refused for some of its records: as
+/// Kafka's `processRecordErrors`, INVALID_TIMESTAMP when a timestamp was
+/// among the refusals, INVALID_RECORD otherwise.
+pub fn invalid_records_error(records: &RecordErrors) -> ResponseError {
+    if records.invalid_timestamp {
+        ResponseError::InvalidTimestamp
+    } else {
+        ResponseError::InvalidRecord
     }
 }
 

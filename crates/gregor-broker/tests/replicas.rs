@@ -65,7 +65,7 @@ fn follow_once(leader: &ReplicaManager, follower: &ReplicaManager, tp: &TopicPar
         }
         FollowerRequest::Fetch { offset } => {
             let (log, hw) = leader
-                .on_follower_fetch(tp, follower.local(), offset, Some(epoch))
+                .on_follower_fetch(tp, follower.local(), offset as i64, Some(epoch))
                 .unwrap();
             accept_isr_updates(leader);
             let bytes = log.read_bytes(offset, 1 << 20).unwrap();
@@ -153,4 +153,38 @@ async fn acks_all_is_refused_below_min_insync_replicas() {
     // acks=1 still goes through, and commits at once on a lone ISR.
     b1.append_as_leader(&tp, &mut batch(&["a"]), false).unwrap();
     assert_eq!(log.high_watermark(), 1);
+}
+
+#[tokio::test]
+async fn a_follower_fetch_outside_the_log_records_no_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs1 = logs(dir.path());
+    let tp = TopicPartition::new("t", 0);
+    let b1 = manager(1, ReplicaSettings::default());
+    let log = logs1.get_or_create(&tp, Some(LogConfig::default())).unwrap();
+    // Broker 2 is a replica out of the ISR; the log is empty.
+    let mut alone = record(1, 0);
+    alone.state.isr = vec![1];
+    b1.become_leader_or_follower(&tp, &alone, log, None).unwrap();
+    // Before the log start, past its end: not caught up (taken as the
+    // nearest offset, either would have been), so no ISR expansion.
+    for outside in [-1, 1] {
+        b1.on_follower_fetch(&tp, 2, outside, Some(0)).unwrap();
+        assert!(b1.take_isr_updates().is_empty(), "empty log, fetch offset {outside}");
+    }
+    b1.append_as_leader(&tp, &mut batch(&["a", "b"]), false).unwrap();
+    for outside in [3, i64::MAX] {
+        b1.on_follower_fetch(&tp, 2, outside, Some(0)).unwrap();
+        assert!(b1.take_isr_updates().is_empty(), "fetch offset {outside}");
+    }
+    assert!(
+        matches!(
+            b1.on_follower_fetch(&tp, 3, -1, Some(0)),
+            Err(ReplicationError::UnknownReplica)
+        ),
+        "not a replica, whatever its offset"
+    );
+    // At the log end it is caught up.
+    b1.on_follower_fetch(&tp, 2, 2, Some(0)).unwrap();
+    assert_eq!(b1.take_isr_updates().len(), 1);
 }

@@ -96,7 +96,10 @@ fn a_topic_is_created_listed_described_grown_and_deleted() {
     assert_eq!(out.trim(), "created topic orders");
     let (code, _, err) = gregor(&["topic", "create", "orders", b]);
     assert_eq!(code, 1);
-    assert_eq!(err.trim(), "gregor: creating topic orders: TopicAlreadyExists");
+    assert_eq!(
+        err.trim(),
+        "gregor: creating topic orders: TopicAlreadyExists: Topic 'orders' already exists."
+    );
 
     // Leaders appear once the controller assigned them.
     let mut described = String::new();

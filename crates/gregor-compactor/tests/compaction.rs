@@ -178,8 +178,18 @@ fn records_without_a_key_are_refused_on_a_compacted_log() {
     let mut b = gregor_log::batch::RecordBatchBuilder::new(0);
     b.append(None, Some(b"no key"), &[], 0);
     let err = log.append(&mut b.build(), 0).unwrap_err();
-    assert!(matches!(err, LogError::MissingKey { .. }), "{err}");
-    assert!(err.to_string().contains("without a key"));
+    let LogError::InvalidRecords(refused) = &err else {
+        panic!("{err}");
+    };
+    let partition = dir.path().file_name().unwrap().to_string_lossy();
+    assert_eq!(
+        refused.records,
+        vec![(
+            0,
+            format!("Compacted topic cannot accept message without key in topic partition {partition}")
+        )]
+    );
+    assert!(!refused.invalid_timestamp);
 }
 
 const CODECS: [Compression; 4] = [
@@ -226,7 +236,11 @@ fn compressed_records_without_a_key_are_refused_on_a_compacted_log() {
         b.append(Some(b"k"), Some(b"keyed"), &[], 0);
         b.append(None, Some(b"no key"), &[], 0);
         let err = log.append(&mut b.build_compressed(codec).unwrap(), 0).unwrap_err();
-        assert!(matches!(err, LogError::MissingKey { .. }), "{codec:?}: {err}");
+        let LogError::InvalidRecords(refused) = &err else {
+            panic!("{codec:?}: {err}");
+        };
+        let indexes: Vec<i32> = refused.records.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, vec![1], "{codec:?}: the keyless record's index in its batch");
         assert_eq!(log.end_offset(), 0);
     }
 }

@@ -1,5 +1,6 @@
 //! Errors of the storage engine.
 
+use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
@@ -35,12 +36,11 @@ pub enum LogError {
         /// The configured limit.
         max: usize,
     },
-    /// A record a compacted log cannot take: one without a key.
-    #[error("compacted topic cannot accept a record without a key (batch at offset position {position})")]
-    MissingKey {
-        /// Position of the batch in the appended bytes.
-        position: usize,
-    },
+    /// Records of a producer's batch the log refused (a record without a
+    /// key on a compacted log, a timestamp out of bounds), each named by
+    /// its index in the batch; nothing was written.
+    #[error("{0}")]
+    InvalidRecords(RecordErrors),
     /// An idempotent producer's batch out of sequence, or of a fenced epoch.
     #[error("{0}")]
     Producer(#[from] crate::producer_state::ProducerError),
@@ -98,6 +98,42 @@ pub enum LogError {
     /// acknowledging data that is not on disk.
     #[error("log is offline after a failed flush: {0}")]
     Offline(String),
+}
+
+/// The records of a producer's batch the log refused, each with its
+/// index in the batch and why, as Kafka's `RecordValidationException`
+/// carries them (KIP-467: the Produce answer names them, so a client can
+/// tell its application which record was at fault).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordErrors {
+    /// Whether a timestamp was among the refusals: Kafka then answers
+    /// INVALID_TIMESTAMP for the batch, otherwise INVALID_RECORD.
+    pub invalid_timestamp: bool,
+    /// (index of the record in its batch, why it was refused), in order.
+    pub records: Vec<(i32, String)>,
+}
+
+/// Kafka's message for the whole batch (its `processRecordErrors`): at
+/// most the first three records' errors are named.
+impl fmt::Display for RecordErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.invalid_timestamp {
+            return f.write_str("One or more records have been rejected due to invalid timestamp");
+        }
+        write!(
+            f,
+            "One or more records have been rejected due to {} record errors in total, and only showing the first \
+             three errors at most: [",
+            self.records.len()
+        )?;
+        for (i, (index, message)) in self.records.iter().take(3).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "RecordError(batchIndex={index}, message='{message}')")?;
+        }
+        f.write_str("]")
+    }
 }
 
 /// Result alias for the log.

@@ -65,7 +65,7 @@ pub use config::{
 };
 pub use coordinator_key::{coordinator_partition, java_string_hash};
 pub use epoch_cache::{EpochEntry, LeaderEpochCache};
-pub use error::{LogError, Result};
+pub use error::{LogError, RecordErrors, Result};
 pub use log::{AppendInfo, AppendOrigin, Log, LogOpenOptions, LogRead, RetentionOutcome, SegmentInfo, SegmentRewrite};
 pub use manager::{volume_space, DirLogs, LogManager, LogManagerConfig};
 pub use producer_state::{TxnVerification, VerificationGuard};

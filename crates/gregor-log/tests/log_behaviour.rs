@@ -22,7 +22,13 @@ fn append_assigns_dense_offsets_and_the_leader_epoch() {
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     let mut two = batch("a", 2, 10);
     two.extend_from_slice(&batch("b", 3, 20));
-    let info = log.append(&mut two, 5).unwrap();
+    // A producer sends one batch per append (Kafka's rule); a coordinator
+    // may append several.
+    assert!(matches!(
+        log.append(&mut two.clone(), 5),
+        Err(LogError::InvalidAppend(_))
+    ));
+    let info = log.append_with_origin(&mut two, 5, AppendOrigin::Coordinator).unwrap();
     assert_eq!(
         (info.first_offset, info.last_offset, info.batch_count, info.record_count),
         (0, 4, 2, 5)

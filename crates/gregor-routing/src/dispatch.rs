@@ -120,7 +120,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 .quotas()
                 .record(QuotaType::Produce, ANONYMOUS, client, frame.size as f64);
             let started = Instant::now();
-            let produced = api::produce::handle(broker, r, version);
+            let produced = api::produce::handle(broker, r, version, client);
             // The answer carries the longer of the two throttles, as Kafka's.
             let throttle = bandwidth.max(request_time_throttle(broker, client, started));
             let throttled = move |mut response: kafka_protocol::messages::ProduceResponse| {

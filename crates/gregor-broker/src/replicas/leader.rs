@@ -189,11 +189,18 @@ impl ReplicaManager {
     /// moves the high watermark, completes waiting produces, and queues an
     /// ISR expansion for the ISR writer. Returns the log to read (to its
     /// end) and the high watermark to report.
+    ///
+    /// An offset outside the log (negative, before its start or past its
+    /// end) records nothing: as Kafka, whose leader records a follower's
+    /// progress only from a read that succeeded, the read answers it
+    /// OFFSET_OUT_OF_RANGE. (Taken as the nearest offset in the log, a
+    /// follower whose log diverged past the leader's end would count as
+    /// caught up and join the ISR.)
     pub fn on_follower_fetch(
         &self,
         tp: &TopicPartition,
         follower: BrokerId,
-        fetch_offset: u64,
+        fetch_offset: i64,
         current_leader_epoch: Option<i32>,
     ) -> Result<(Arc<Log>, u64), ReplicationError> {
         let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
@@ -201,6 +208,15 @@ impl ReplicaManager {
         let r = &mut *guard;
         let leader = r.role.leader_mut().ok_or(ReplicationError::NotLeaderOrFollower)?;
         leader.check_epoch(current_leader_epoch)?;
+        let in_log = u64::try_from(fetch_offset)
+            .ok()
+            .filter(|o| (r.log.log_start_offset()..=r.log.end_offset()).contains(o));
+        let Some(fetch_offset) = in_log else {
+            if follower == self.local || !leader.replicas().contains(&follower) {
+                return Err(ReplicationError::UnknownReplica);
+            }
+            return Ok((r.log.clone(), leader.high_watermark()));
+        };
         let progress = leader.on_follower_fetch(follower, fetch_offset, self.now_ms())?;
         if let Some(hw) = progress.high_watermark {
             r.log.set_high_watermark(hw);

@@ -178,6 +178,12 @@ impl Topics {
         }
     }
 
+    /// Whether the topic is known and has the partition (a look, nothing
+    /// allocated: every partition of a produce asks).
+    pub fn has_partition(&self, topic: &str, partition: i32) -> bool {
+        u32::try_from(partition).is_ok_and(|p| self.known.read().get(topic).is_some_and(|t| p < t.partitions))
+    }
+
     /// The local log of a known partition.
     pub fn log(&self, topic: &str, partition: i32) -> Option<Arc<Log>> {
         let tp = self.known_partition(topic, partition).ok()?;
@@ -197,8 +203,18 @@ impl Topics {
         Ok(self.known.write().entry(name.to_string()).or_insert(recorded).clone())
     }
 
+    /// Whether topic `name` exists: known here, or learnt from the catalog
+    /// when created through another broker. Never creates it — Kafka
+    /// creates topics only for a Metadata request that allows it, so a
+    /// Produce to an unknown topic is UNKNOWN_TOPIC_OR_PARTITION.
+    pub fn exists(&self, name: &str) -> bool {
+        // Every produce asks: look, don't clone the topic.
+        self.known.read().contains_key(name) || self.learn(name).is_ok()
+    }
+
     /// The topic; learnt from the catalog when created on another broker,
-    /// or created with the defaults when unknown and auto-creation is on.
+    /// or created with the defaults when unknown and auto-creation is on
+    /// (a Metadata request's `allow_auto_topic_creation`).
     pub fn get_or_create(&self, name: &str) -> Result<Topic, ResponseError> {
         if let Ok(t) = self.learn(name) {
             return Ok(t);

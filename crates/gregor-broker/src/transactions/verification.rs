@@ -20,10 +20,10 @@ use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
 use crate::broker::Broker;
-use crate::errors::{log_error, replication_error};
+use crate::errors::{invalid_records_error, log_error, replication_error};
 use crate::replicas::{LeaderAppend, ReplicaAppendError};
 use gregor_log::producer_state::ProducerError;
-use gregor_log::LogError;
+use gregor_log::{LogError, RecordErrors};
 
 /// How long a leader waits for a coordinator on another broker (Kafka's
 /// `request.timeout.ms` for its inter-broker send).
@@ -71,8 +71,14 @@ pub struct Unverified {
 pub enum ProduceRefusal {
     /// Refused: the error to answer, and what the log said.
     Refused(ResponseError, String),
+    /// Refused for some of its records (KIP-467): the error to answer
+    /// (INVALID_RECORD or INVALID_TIMESTAMP) and each record's.
+    InvalidRecords(ResponseError, RecordErrors),
     /// Not yet: the transaction it opens must be verified first.
     Unverified(Unverified),
+    /// The transaction coordinator did not confirm the transaction the
+    /// batch opens: the error to answer (nothing was asked of the log).
+    NotVerified(ResponseError),
 }
 
 /// Every partition of `partitions` with `error`.
@@ -122,6 +128,9 @@ impl Broker {
                     producer_epoch,
                     guard,
                 }),
+                ReplicaAppendError::Log(LogError::InvalidRecords(records)) => {
+                    ProduceRefusal::InvalidRecords(invalid_records_error(&records), records)
+                }
                 ReplicaAppendError::Replication(r) => ProduceRefusal::Refused(replication_error(r), r.to_string()),
                 ReplicaAppendError::Log(l) => ProduceRefusal::Refused(log_error(&l), l.to_string()),
             })

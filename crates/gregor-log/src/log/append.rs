@@ -3,10 +3,11 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use super::record_rules::RecordRules;
 use super::{AppendState, Log};
 use crate::batch::{
-    record_section, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch,
-    validate_batch_integrity, BatchHeader, BatchIter, EndTransactionMarker, Records,
+    set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch, validate_batch_integrity,
+    BatchHeader, BatchIter, EndTransactionMarker,
 };
 use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
 use crate::error::{IoContext, LogError, Result};
@@ -44,8 +45,8 @@ pub struct AppendInfo {
 /// replication: that is [`Log::append_replicated`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendOrigin {
-    /// A producer: control batches are refused, idempotent batches are
-    /// sequence-checked and deduplicated.
+    /// A producer: one batch per append, control batches are refused,
+    /// idempotent batches are sequence-checked and deduplicated.
     Client,
     /// A coordinator (transaction markers, the group coordinator's
     /// transactional offset commits): control batches are accepted and
@@ -54,18 +55,20 @@ pub enum AppendOrigin {
 }
 
 /// Which checks a batch gets before it is stored.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// From a producer or coordinator: full record validation, offsets
-    /// assigned here.
-    Leader(AppendOrigin),
+#[derive(Clone, Copy)]
+enum Origin<'a> {
+    /// From a producer or coordinator: full record validation (the
+    /// records of a producer's batch by `RecordRules`), offsets assigned
+    /// here.
+    Leader(AppendOrigin, &'a RecordRules<'a>),
     /// From a leader or the cleaner: offsets kept, integrity checked.
     Replica,
 }
 
 impl Log {
-    /// Appends producer batches: validates each one (CRC, and every record
-    /// of uncompressed batches), assigns offsets from the log end and stamps
+    /// Appends a producer's batch: validates it (CRC, every record of an
+    /// uncompressed batch, and the records as `RecordRules` asks: keys,
+    /// timestamps), assigns offsets from the log end and stamps
     /// `leader_epoch` (−1 when unreplicated), rewriting those fields in
     /// `batches` in place. With [`FlushPolicy::GroupCommit`] it returns once
     /// the bytes are on disk.
@@ -107,9 +110,10 @@ impl Log {
     ) -> Result<AppendInfo> {
         self.check_writable()?;
         let config = self.config();
-        let mut headers = validate_all(batches, &config, Origin::Leader(origin))?;
-        let markers = markers_of(batches, &headers, true)?;
         let now = self.clock.now_ms();
+        let rules = RecordRules::new(&config, now, &self.dir);
+        let mut headers = validate_all(batches, &config, Origin::Leader(origin, &rules))?;
+        let markers = markers_of(batches, &headers, true)?;
         let log_append_time = (config.message_timestamp_type == MessageTimestampType::LogAppendTime).then_some(now);
         let mut state = self.append_lock.lock();
         self.check_writable()?;
@@ -468,22 +472,8 @@ fn check_verified(
     Ok(())
 }
 
-/// Checks that every record of a batch for a compacted log has a key,
-/// decompressing the batch if it must: a compressed batch whose records
-/// cannot be read is corrupt.
-fn check_keys(batch: &[u8], header: &BatchHeader, at: usize) -> Result<()> {
-    let section = record_section(batch, header).map_err(|source| LogError::CorruptBatch { position: at, source })?;
-    for record in Records::from_section(&section, header.record_count) {
-        let record = record.map_err(|source| LogError::CorruptBatch { position: at, source })?;
-        if record.key.is_none() {
-            return Err(LogError::MissingKey { position: at });
-        }
-    }
-    Ok(())
-}
-
 /// Checks every batch of an append and that they fill `bytes` exactly.
-fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<(usize, BatchHeader)>> {
+fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin<'_>) -> Result<Vec<(usize, BatchHeader)>> {
     if bytes.len() > config.segment_bytes as usize {
         return Err(LogError::RecordTooLarge {
             size: bytes.len(),
@@ -499,7 +489,7 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
         })?;
         let batch = &bytes[at..];
         let checked = match origin {
-            Origin::Leader(_) => validate_batch(batch),
+            Origin::Leader(..) => validate_batch(batch),
             Origin::Replica => validate_batch_integrity(batch),
         };
         let header = checked.map_err(|source| LogError::CorruptBatch { position: at, source })?;
@@ -509,14 +499,16 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
                 max: config.max_message_bytes as usize,
             });
         }
-        if origin == Origin::Leader(AppendOrigin::Client) && header.is_control() {
-            return Err(LogError::ControlBatchFromClient { position: at });
-        }
-        if matches!(origin, Origin::Leader(_)) && header.record_count == 0 {
-            return Err(LogError::InvalidAppend("a record batch without records"));
-        }
-        if matches!(origin, Origin::Leader(_)) && config.cleanup_policy.compacts() && !header.is_control() {
-            check_keys(batch, &header, at)?;
+        if let Origin::Leader(from, rules) = origin {
+            if from == AppendOrigin::Client && header.is_control() {
+                return Err(LogError::ControlBatchFromClient { position: at });
+            }
+            if header.record_count == 0 {
+                return Err(LogError::InvalidAppend("a record batch without records"));
+            }
+            if !header.is_control() {
+                rules.check(batch, &header, at)?;
+            }
         }
         covered = at + header.total_size();
         headers.push((at, header));
@@ -536,6 +528,13 @@ fn validate_all(bytes: &[u8], config: &LogConfig, origin: Origin) -> Result<Vec<
     }
     if headers.is_empty() {
         return Err(LogError::InvalidAppend("no record batches"));
+    }
+    // Kafka's LogValidator: a producer sends one (magic v2) batch per
+    // partition; only coordinators and replicas append several.
+    if matches!(origin, Origin::Leader(AppendOrigin::Client, _)) && headers.len() > 1 {
+        return Err(LogError::InvalidAppend(
+            "a producer's append holds more than one record batch",
+        ));
     }
     Ok(headers)
 }

@@ -12,6 +12,7 @@ mod flush;
 mod maintenance;
 mod open;
 mod producers;
+mod record_rules;
 mod rewrite;
 mod transactions;
 

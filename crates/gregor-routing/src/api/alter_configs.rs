@@ -2,16 +2,18 @@
 //! the configs given become a resource's whole dynamic config — a
 //! topic's overrides not named are removed, unlike IncrementalAlterConfigs.
 //!
-//! As Kafka 3.9 (`ZkAdminManager.alterConfigs`): entries with a null value
-//! are dropped; a topic resource is checked like IncrementalAlterConfigs'
-//! (the same code: an unknown topic is UNKNOWN_TOPIC_OR_PARTITION, a bad
-//! value INVALID_CONFIG, the empty name INVALID_REQUEST) and, unless
+//! As Kafka 3.9: first, for every resource type, `ConfigAdminManager`'s
+//! checks (a resource named twice, a config named twice, a null value:
+//! INVALID_REQUEST); then (`ZkAdminManager.alterConfigs`) a topic
+//! resource is checked like IncrementalAlterConfigs' (the same code: an
+//! unknown topic is UNKNOWN_TOPIC_OR_PARTITION, a bad value
+//! INVALID_CONFIG, the empty name INVALID_REQUEST) and, unless
 //! `validate_only`, recorded and applied by every broker; a BROKER
 //! resource naming another broker is INVALID_REQUEST, else the configs
 //! become its whole dynamic config (what `kafka-configs --entity-type
 //! brokers --alter` sends), checked as Kafka 3.9's `ConfigAdminManager`
-//! checks them (a static property, a bad value or a null one:
-//! INVALID_REQUEST); other resource types are INVALID_REQUEST.
+//! checks them (a static property or a bad value: INVALID_REQUEST);
+//! other resource types are INVALID_REQUEST.
 
 use std::collections::BTreeMap;
 
@@ -19,18 +21,26 @@ use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::config_resources::{altered_broker, invalid_request, refuse_nulls, BROKER, TOPIC};
+use super::config_resources::{altered_broker, invalid_request, preprocess, repeated_resources, BROKER, TOPIC};
 use super::str_bytes;
 use gregor_broker::{Broker, Refusal};
 
 /// Answers an AlterConfigs request.
 pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
-    for resource in request.resources {
+    let keys: Vec<(i8, &str)> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.as_str()))
+        .collect();
+    let repeated = repeated_resources(&keys);
+    for (resource, repeated) in request.resources.iter().zip(repeated) {
         let mut result = AlterConfigsResourceResponse::default();
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
-        if let Err((error, message)) = alter(broker, &resource, request.validate_only) {
+        // Null unless refused, as Kafka answers (the codec's default is "").
+        result.error_message = None;
+        if let Err((error, message)) = alter(broker, resource, repeated, request.validate_only) {
             result.error_code = error.code();
             result.error_message = message.map(|m| str_bytes(&m));
         }
@@ -40,8 +50,16 @@ pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResp
 }
 
 /// Replaces one resource's configs (or only checks them).
-fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) -> Result<(), Refusal> {
+fn alter(broker: &Broker, resource: &AlterConfigsResource, repeated: bool, validate_only: bool) -> Result<(), Refusal> {
     let name = resource.resource_name.as_str();
+    let names: Vec<&str> = resource.configs.iter().map(|c| c.name.as_str()).collect();
+    let nulls: Vec<&str> = resource
+        .configs
+        .iter()
+        .filter(|c| c.value.is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    preprocess(repeated, &names, &nulls)?;
     let configs: BTreeMap<String, String> = resource
         .configs
         .iter()
@@ -53,13 +71,6 @@ fn alter(broker: &Broker, resource: &AlterConfigsResource, validate_only: bool) 
         TOPIC => broker.replace_topic_config(name, configs),
         BROKER => {
             let target = altered_broker(broker, name)?;
-            let nulls: Vec<&str> = resource
-                .configs
-                .iter()
-                .filter(|c| c.value.is_none())
-                .map(|c| c.name.as_str())
-                .collect();
-            refuse_nulls(&nulls)?;
             broker.replace_broker_config(target, configs, validate_only)
         }
         other => Err(invalid_request(format!(

@@ -55,8 +55,18 @@ pub(crate) fn altered_broker(broker: &Broker, name: &str) -> Result<Option<i32>,
     }
 }
 
-/// Kafka's refusal of a BROKER resource setting configs to null.
-pub(crate) fn refuse_nulls(nulls: &[&str]) -> Result<(), Refusal> {
+/// Kafka's checks of one resource of an alter request before anything
+/// else (`ConfigAdminManager.preprocess`, for every resource type): it
+/// must appear once in the request (`repeated`), name each config once,
+/// and give every config in `nulls` a value (a null is not the empty
+/// value).
+pub(crate) fn preprocess(repeated: bool, names: &[&str], nulls: &[&str]) -> Result<(), Refusal> {
+    if repeated {
+        return Err(invalid_request("Each resource must appear at most once.".into()));
+    }
+    if names.iter().enumerate().any(|(i, n)| names[..i].contains(n)) {
+        return Err(invalid_request("Error due to duplicate config keys".into()));
+    }
     if nulls.is_empty() {
         return Ok(());
     }
@@ -64,6 +74,15 @@ pub(crate) fn refuse_nulls(nulls: &[&str]) -> Result<(), Refusal> {
         "Null value not supported for : {}",
         nulls.join(", ")
     )))
+}
+
+/// Whether each resource of a request, named by (type, name), appears
+/// more than once in it.
+pub(crate) fn repeated_resources(resources: &[(i8, &str)]) -> Vec<bool> {
+    resources
+        .iter()
+        .map(|r| resources.iter().filter(|o| *o == r).count() > 1)
+        .collect()
 }
 
 /// INVALID_REQUEST with `message`.

@@ -100,10 +100,29 @@ fn led(broker: &Broker, response: &CreateTopicsResponse, i: usize) -> bool {
 fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsResponse, Vec<usize>) {
     let mut response = CreateTopicsResponse::default();
     let mut created = Vec::new();
+    let names: Vec<String> = request.topics.iter().map(|t| t.name.0.to_string()).collect();
     for topic in request.topics {
         let name = topic.name.0.to_string();
         let mut result = CreatableTopicResult::default();
         result.name = topic.name.clone();
+        // Null unless refused, as Kafka answers (the codec's default is "").
+        result.error_message = None;
+        // KafkaApis refuses these before the controller sees the request.
+        let refused = if name == CLUSTER_METADATA_TOPIC {
+            Some(format!(
+                "Creation of internal topic {CLUSTER_METADATA_TOPIC} is prohibited."
+            ))
+        } else if names.iter().filter(|n| **n == name).count() > 1 {
+            Some("Found multiple entries for this topic.".to_string())
+        } else {
+            None
+        };
+        if let Some(message) = refused {
+            result.error_code = ResponseError::InvalidRequest.code();
+            result.error_message = Some(str_bytes(&message));
+            response.topics.push(result);
+            continue;
+        }
         let given = given_assignment(&topic);
         let partitions = match &given {
             Some(Ok(given)) => given.len() as u32,
@@ -116,18 +135,22 @@ fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsRespons
             Some(Ok(given)) => given.first().map_or(0, |r| r.len()) as i16,
             _ => replication.unwrap_or(broker.config().default_replication_factor) as i16,
         };
+        let nulls: Vec<&str> = topic
+            .configs
+            .iter()
+            .filter(|c| c.value.is_none())
+            .map(|c| c.name.as_str())
+            .collect();
         let overrides: std::collections::BTreeMap<String, String> = topic
             .configs
             .iter()
-            .map(|c| {
-                (
-                    c.name.to_string(),
-                    c.value.as_ref().map(|v| v.to_string()).unwrap_or_default(),
-                )
-            })
+            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
             .collect();
-        let outcome = validate_topic_name(&name)
-            .map_err(|e| (e, None))
+        // Kafka's order (ZkAdminManager.createTopics): an existing topic
+        // first, then null config values, then the rest.
+        let outcome = existing(broker, &name)
+            .and_then(|_| refuse_null_configs(&nulls))
+            .and_then(|_| validate_topic_name(&name).map_err(|e| (e, None)))
             .and_then(|_| match &given {
                 Some(Err(refusal)) => Err(refusal.clone()),
                 _ => Ok(()),
@@ -157,8 +180,6 @@ fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsRespons
                         .topics()
                         .create_placed(&name, partitions, placement, overrides)
                         .map(|_| ())
-                } else if broker.topics().get(&name).is_some() {
-                    Err((ResponseError::TopicAlreadyExists, None))
                 } else {
                     Ok(())
                 }
@@ -174,4 +195,34 @@ fn create(broker: &Broker, request: CreateTopicsRequest) -> (CreateTopicsRespons
         response.topics.push(result);
     }
     (response, created)
+}
+
+/// Kafka's name of the KRaft metadata log, which no client may create.
+const CLUSTER_METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// TOPIC_ALREADY_EXISTS for a topic this broker knows, with Kafka's
+/// message (the creation itself checks again, atomically).
+fn existing(broker: &Broker, name: &str) -> Result<(), Refusal> {
+    match broker.topics().get(name) {
+        Some(_) => Err((
+            ResponseError::TopicAlreadyExists,
+            Some(format!("Topic '{name}' already exists.")),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Kafka's refusal of configs without a value: INVALID_CONFIG naming them
+/// (a null is no value, not the empty one).
+fn refuse_null_configs(nulls: &[&str]) -> Result<(), Refusal> {
+    if nulls.is_empty() {
+        return Ok(());
+    }
+    Err((
+        ResponseError::InvalidConfig,
+        Some(format!(
+            "Null value not supported for topic configs: {}",
+            nulls.join(",")
+        )),
+    ))
 }

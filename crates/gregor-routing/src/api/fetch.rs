@@ -240,9 +240,9 @@ fn record_follower_progress(broker: &Broker, fetch: &Fetch) -> Vec<(TopicPartiti
     for read in &fetch.reads {
         let Some(name) = &read.topic else { continue };
         let tp = TopicPartition::new(name, u32::try_from(read.partition).unwrap_or(u32::MAX));
-        let offset = u64::try_from(read.position.fetch_offset).unwrap_or(0);
+        // An offset outside the log records nothing; the read refuses it.
         let epoch = leader_epoch(read.position.current_leader_epoch);
-        if let Err(e) = replicas.on_follower_fetch(&tp, replica, offset, epoch) {
+        if let Err(e) = replicas.on_follower_fetch(&tp, replica, read.position.fetch_offset, epoch) {
             refused.push((tp, gregor_broker::errors::replication_error(e)));
         }
     }

@@ -6,10 +6,11 @@
 //! ones with the changes made, checked as a whole.
 
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::config_resources::{altered_broker, refuse_nulls, BROKER, TOPIC};
+use super::config_resources::{altered_broker, preprocess, repeated_resources, BROKER, TOPIC};
 use super::str_bytes;
 use gregor_broker::Broker;
 
@@ -23,62 +24,68 @@ const DELETE: i8 = 1;
 /// Answers an IncrementalAlterConfigs request (topics and brokers; SET and DELETE).
 pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
-    for resource in request.resources {
+    let keys: Vec<(i8, &str)> = request
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.as_str()))
+        .collect();
+    let repeated = repeated_resources(&keys);
+    for (resource, repeated) in request.resources.iter().zip(repeated) {
         let mut result = AlterConfigsResourceResponse::default();
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
-        let name = resource.resource_name.to_string();
-        let changes: Result<Vec<Change>, Refusal> = resource
-            .configs
-            .iter()
-            .map(|c| match c.config_operation {
-                SET => Ok((
-                    c.name.to_string(),
-                    Some(c.value.as_ref().map(|v| v.to_string()).unwrap_or_default()),
-                )),
-                DELETE => Ok((c.name.to_string(), None)),
-                _ => Err((
-                    ResponseError::InvalidRequest,
-                    Some(format!("{}: only SET and DELETE are supported", c.name)),
-                )),
-            })
-            .collect();
-        let outcome = match resource.resource_type {
-            TOPIC => changes.and_then(|changes| {
-                if request.validate_only {
-                    broker.topics().altered(&name, &changes).map(|_| ())
-                } else {
-                    broker.alter_topic_config(&name, &changes)
-                }
-            }),
-            BROKER => changes.and_then(|changes| {
-                let target = altered_broker(broker, &name)?;
-                let nulls: Vec<&str> = resource
-                    .configs
-                    .iter()
-                    .filter(|c| c.config_operation != DELETE && c.value.is_none())
-                    .map(|c| c.name.as_str())
-                    .collect();
-                refuse_nulls(&nulls)?;
-                let mut configs = broker.recorded_broker_config(target)?;
-                for (key, value) in changes {
-                    match value {
-                        Some(v) => configs.insert(key, v),
-                        None => configs.remove(&key),
-                    };
-                }
-                broker.replace_broker_config(target, configs, request.validate_only)
-            }),
-            _ => Err((
-                ResponseError::InvalidRequest,
-                Some("only topic and broker configs can be changed".to_string()),
-            )),
-        };
-        if let Err((error, message)) = outcome {
+        // Null unless refused, as Kafka answers (the codec's default is "").
+        result.error_message = None;
+        if let Err((error, message)) = alter(broker, resource, repeated, request.validate_only) {
             result.error_code = error.code();
             result.error_message = message.map(|m| str_bytes(&m));
         }
         response.responses.push(result);
     }
     response
+}
+
+/// Changes one resource's configs, or with `validate_only` checks them
+/// exactly as the change would and changes nothing.
+fn alter(broker: &Broker, resource: &AlterConfigsResource, repeated: bool, validate_only: bool) -> Result<(), Refusal> {
+    let names: Vec<&str> = resource.configs.iter().map(|c| c.name.as_str()).collect();
+    let nulls: Vec<&str> = resource
+        .configs
+        .iter()
+        .filter(|c| c.config_operation != DELETE && c.value.is_none())
+        .map(|c| c.name.as_str())
+        .collect();
+    preprocess(repeated, &names, &nulls)?;
+    let changes = resource
+        .configs
+        .iter()
+        .map(|c| match (c.config_operation, &c.value) {
+            (SET, Some(value)) => Ok((c.name.to_string(), Some(value.to_string()))),
+            (DELETE, _) => Ok((c.name.to_string(), None)),
+            _ => Err((
+                ResponseError::InvalidRequest,
+                Some(format!("{}: only SET and DELETE are supported", c.name)),
+            )),
+        })
+        .collect::<Result<Vec<Change>, Refusal>>()?;
+    let name = resource.resource_name.as_str();
+    match resource.resource_type {
+        TOPIC if validate_only => broker.topics().altered(name, &changes).map(|_| ()),
+        TOPIC => broker.alter_topic_config(name, &changes),
+        BROKER => {
+            let target = altered_broker(broker, name)?;
+            let mut configs = broker.recorded_broker_config(target)?;
+            for (key, value) in changes {
+                match value {
+                    Some(v) => configs.insert(key, v),
+                    None => configs.remove(&key),
+                };
+            }
+            broker.replace_broker_config(target, configs, validate_only)
+        }
+        _ => Err((
+            ResponseError::InvalidRequest,
+            Some("only topic and broker configs can be changed".to_string()),
+        )),
+    }
 }

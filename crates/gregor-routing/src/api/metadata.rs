@@ -113,8 +113,7 @@ fn topic_entry(
                 entry.topic_id = t.id;
             }
             if version >= 1 {
-                entry.is_internal =
-                    name == gregor_group::OFFSETS_TOPIC || name == gregor_transaction::TRANSACTION_STATE_TOPIC;
+                entry.is_internal = super::is_internal_topic(name);
             }
             entry.partitions = (0..t.partitions)
                 .map(|p| {

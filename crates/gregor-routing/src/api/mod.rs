@@ -42,6 +42,7 @@ pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+mod produce_records;
 pub mod reassignments;
 pub mod stop_replica;
 pub mod sync_group;
@@ -51,6 +52,12 @@ pub mod update_metadata;
 pub mod write_txn_markers;
 
 use kafka_protocol::protocol::StrBytes;
+
+/// Whether `name` is one of Kafka's internal topics (the coordinators'
+/// `__consumer_offsets` and `__transaction_state`).
+pub(crate) fn is_internal_topic(name: &str) -> bool {
+    name == gregor_group::OFFSETS_TOPIC || name == gregor_transaction::TRANSACTION_STATE_TOPIC
+}
 
 /// A protocol string from a Rust string.
 pub(crate) fn str_bytes(s: &str) -> StrBytes {

@@ -19,9 +19,13 @@ use std::time::Duration;
 
 use gregor_log::{TopicPartition, VerificationGuard};
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use kafka_protocol::protocol::StrBytes;
 
+use super::{is_internal_topic, produce_records};
 use gregor_broker::errors::{produce_verification_error, replication_error};
 use gregor_broker::{Broker, LeaderAppend, ProduceRefusal, Unverified};
 
@@ -41,6 +45,8 @@ pub enum ProduceOutcome {
 }
 
 const ACKS_ALL: i16 = -1;
+/// Kafka's `AdminUtils.ADMIN_CLIENT_ID`.
+const ADMIN_CLIENT_ID: &str = "__admin_client";
 /// The first Produce version whose clients know TRANSACTION_ABORTABLE.
 const ABORTABLE_KNOWN_FROM: i16 = 11;
 
@@ -60,7 +66,12 @@ type Outcome = Result<LeaderAppend, ProduceRefusal>;
 /// Appends the request's batches and answers as `acks` asks (-1, 0 or 1;
 /// anything else is INVALID_REQUIRED_ACKS for every partition, nothing
 /// written, as Kafka answers).
-pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> ProduceOutcome {
+///
+/// Only Kafka's admin client (client id `__admin_client`) may write to
+/// the internal topics; any other gets INVALID_TOPIC_EXCEPTION there, as
+/// from Kafka (a record there would be read back as a group's or a
+/// transaction's state).
+pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, client_id: &str) -> ProduceOutcome {
     if !matches!(request.acks, -1..=1) {
         return ProduceOutcome::Respond(refuse_all(&request, ResponseError::InvalidRequiredAcks));
     }
@@ -70,7 +81,9 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
     let mut pending: Vec<Pending> = Vec::new();
     for (ti, topic) in request.topic_data.into_iter().enumerate() {
         let name = topic.name.0.to_string();
-        let known = broker.topics().get_or_create(&name);
+        // Never created here: Kafka creates topics only from Metadata.
+        let known = broker.topics().exists(&name);
+        let internal_refused = is_internal_topic(&name) && client_id != ADMIN_CLIENT_ID;
         let mut topic_response = TopicProduceResponse::default();
         topic_response.name = topic.name.clone();
         for (pi, partition) in topic.partition_data.into_iter().enumerate() {
@@ -79,10 +92,19 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
             p.base_offset = -1;
             p.log_append_time_ms = -1;
             p.log_start_offset = -1;
-            match (&known, partition.records) {
-                (Err(e), _) => p.error_code = e.code(),
-                (Ok(_), None) => p.error_code = ResponseError::InvalidRecord.code(),
-                (Ok(_), Some(records)) => {
+            // Kafka's order: an unknown partition, the records' shape,
+            // then an internal topic, then the append.
+            let known = known && broker.topics().has_partition(&name, p.index);
+            let misshapen = match &partition.records {
+                Some(records) if known => produce_records::check(records, version).err(),
+                _ => None,
+            };
+            match (known, partition.records) {
+                (false, _) => p.error_code = ResponseError::UnknownTopicOrPartition.code(),
+                (true, _) if misshapen.is_some() => p.error_code = misshapen.map_or(0, |e| e.code()),
+                (true, _) if internal_refused => p.error_code = ResponseError::InvalidTopicException.code(),
+                (true, None) => p.error_code = ResponseError::InvalidRecord.code(),
+                (true, Some(records)) => {
                     // The log stamps offsets into the batches: one copy out of the request.
                     let mut bytes = records.to_vec();
                     let appended = broker.append(&name, partition.index, &mut bytes, acks_all, VerificationGuard::NONE);
@@ -94,7 +116,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
                             bytes,
                             unverified,
                         }),
-                        appended => waiting.extend(answer(&mut p, &name, appended, version)),
+                        appended => waiting.extend(answer(broker, &mut p, &name, appended, version)),
                     }
                 }
             }
@@ -112,7 +134,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
             for (p, outcome) in verified {
                 let (ti, pi) = p.at;
                 let slot = &mut response.responses[ti].partition_responses[pi];
-                waiting.extend(answer(slot, &p.topic, outcome, version));
+                waiting.extend(answer(broker, slot, &p.topic, outcome, version));
             }
         }
     }
@@ -123,7 +145,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
             for (p, outcome) in verified {
                 let (ti, pi) = p.at;
                 let slot = &mut response.responses[ti].partition_responses[pi];
-                waiting.extend(answer(slot, &p.topic, outcome, version));
+                waiting.extend(answer(&broker, slot, &p.topic, outcome, version));
             }
             let response = await_acks(&broker, response, waiting, timeout_ms).await;
             (!acks_none).then_some(response)
@@ -144,6 +166,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16) -> Pr
 /// Fills `p` with an append's outcome; the offset the high watermark must
 /// pass when it waits for `acks=all`.
 fn answer(
+    broker: &Broker,
     p: &mut PartitionProduceResponse,
     topic: &str,
     appended: Outcome,
@@ -166,6 +189,30 @@ fn answer(
         Err(ProduceRefusal::Refused(e, message)) => {
             tracing::debug!(topic, partition = p.index, "append refused: {message}");
             p.error_code = e.code();
+            refused_log_start(broker, p, topic, e, version);
+            None
+        }
+        // KIP-467: which records, and why (read by clients from v8).
+        Err(ProduceRefusal::InvalidRecords(e, records)) => {
+            tracing::debug!(topic, partition = p.index, "records refused: {records}");
+            p.error_code = e.code();
+            refused_log_start(broker, p, topic, e, version);
+            p.error_message = Some(StrBytes::from_string(records.to_string()));
+            p.record_errors = records
+                .records
+                .into_iter()
+                .map(|(index, message)| {
+                    let mut error = BatchIndexAndErrorMessage::default();
+                    error.batch_index = index;
+                    error.batch_index_error_message = Some(StrBytes::from_string(message));
+                    error
+                })
+                .collect();
+            None
+        }
+        Err(ProduceRefusal::NotVerified(e)) => {
+            tracing::debug!(topic, partition = p.index, "transaction verification failed: {e:?}");
+            p.error_code = e.code();
             None
         }
         // Only a guard a marker invalidated is refused again: the
@@ -173,6 +220,34 @@ fn answer(
         Err(ProduceRefusal::Unverified(_)) => {
             p.error_code = ResponseError::InvalidTxnState.code();
             None
+        }
+    }
+}
+
+/// The log start offset a refused append answers with (v5+), as Kafka's
+/// `ReplicaManager.appendToLocalLog`: none (-1) for the refusals it
+/// expects — an unknown or not led partition, a batch too large or
+/// corrupt, a storage error — the partition's for any other.
+fn refused_log_start(
+    broker: &Broker,
+    p: &mut PartitionProduceResponse,
+    topic: &str,
+    error: ResponseError,
+    version: i16,
+) {
+    use ResponseError as E;
+    let expected = matches!(
+        error,
+        E::UnknownTopicOrPartition
+            | E::NotLeaderOrFollower
+            | E::MessageTooLarge
+            | E::RecordListTooLarge
+            | E::CorruptMessage
+            | E::KafkaStorageError
+    );
+    if version >= 5 && !expected {
+        if let Some(log) = broker.topics().log(topic, p.index) {
+            p.log_start_offset = log.log_start_offset() as i64;
         }
     }
 }
@@ -198,7 +273,7 @@ fn split_by_producer(pending: Vec<Pending>) -> (Vec<Pending>, Vec<(Pending, Outc
 }
 
 fn refused(e: ResponseError) -> Outcome {
-    Err(ProduceRefusal::Refused(e, "transaction verification failed".into()))
+    Err(ProduceRefusal::NotVerified(e))
 }
 
 /// Verifies and appends `pending` on this thread when no other broker need
