@@ -91,6 +91,26 @@ def tool(name, *args, **run_args):
     return run(TOOLS[name], *args, **run_args)
 
 
+def wait_for_controller(bootstrap, timeout=90):
+    """Until the broker's metadata names a controller: a just-started
+    Kafka answers Metadata before its cache knows one, and librdkafka's
+    admin requests then wait for the next metadata refresh (minutes)."""
+    try:
+        from confluent_kafka.admin import AdminClient
+    except ImportError:  # the benches' machines may not have it
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if admin.list_topics(timeout=5).controller_id >= 0:
+                return
+        except Exception:  # not answering yet
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"Kafka at {bootstrap} named no controller within {timeout} s")
+
+
 def wait_for(ready, timeout, failure, interval=0.05):
     """Calls `ready` until it returns true (it may raise to give up at
     once); after `timeout` seconds, RuntimeError with the message
@@ -199,6 +219,7 @@ class KafkaBroker:
 
         wait_for(ready, timeout,
                  lambda: f"Kafka broker {self.broker_id} did not start within {timeout} s: {self.tail()}", 0.1)
+        wait_for_controller(self.bootstrap, timeout)
         return self
 
     def start(self):

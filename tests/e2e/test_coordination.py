@@ -60,6 +60,11 @@ def test_zookeeper_holds_the_broker_and_its_topics(tmp_path, zookeeper):
         shutil.rmtree(tmp_path / "broker" / "logs")
         broker.start()
         admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        # Listed once the controller announced its partitions (as Kafka's
+        # metadata cache, empty until the first UpdateMetadata).
+        deadline = time.time() + 30
+        while partitions_of(admin, "zk-t") != 5 and time.time() < deadline:
+            time.sleep(0.1)
         assert partitions_of(admin, "zk-t") == 5
         assert json.loads(zk.get("/brokers/topics/zk-t")[0])["topic_id"] == assignment["topic_id"]
 
