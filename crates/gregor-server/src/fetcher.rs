@@ -73,6 +73,10 @@ async fn fetch_from(broker: Arc<Broker>, leader: i32, stop: watch::Receiver<bool
         if *stop.borrow() {
             return;
         }
+        // Watched before the set is read: a change after it is not missed.
+        let changed = replicas.followers_changed();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
         let partitions: Vec<FollowedPartition> =
             replicas.followed().into_iter().filter(|f| f.leader == leader).collect();
         if partitions.is_empty() {
@@ -108,7 +112,7 @@ async fn fetch_from(broker: Arc<Broker>, leader: i32, stop: watch::Receiver<bool
             truncate(&replicas, conn, local, &queries).await
         } else if !fetches.is_empty() {
             let fetching = fetch(&broker, conn, &mut session, local, &fetches);
-            match until_followed_changes(&replicas, leader, &partitions, fetching).await {
+            match until_followed_changes(&replicas, leader, &partitions, changed.as_mut(), fetching).await {
                 Some(outcome) => outcome,
                 None => {
                     // What this broker follows from this leader changed
@@ -135,10 +139,12 @@ async fn fetch_from(broker: Arc<Broker>, leader: i32, stop: watch::Receiver<bool
 /// Runs `fetching` unless what this broker follows from `leader` changes
 /// from `followed` first (then `None`): a partition it now follows there,
 /// or a new leader epoch, should not wait for a long poll of the old set.
+/// `changed` was watched before `followed` was read.
 async fn until_followed_changes<T>(
     replicas: &ReplicaManager,
     leader: i32,
     followed: &[FollowedPartition],
+    changed: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>,
     fetching: impl std::future::Future<Output = T>,
 ) -> Option<T> {
     let set = |partitions: &[FollowedPartition]| -> BTreeSet<(TopicPartition, i32)> {
@@ -148,8 +154,12 @@ async fn until_followed_changes<T>(
             .map(|f| (f.partition.clone(), f.leader_epoch))
             .collect()
     };
-    let before = set(followed);
     tokio::pin!(fetching);
+    tokio::select! {
+        outcome = &mut fetching => return Some(outcome),
+        _ = changed => {}
+    }
+    let before = set(followed);
     loop {
         let changed = replicas.followers_changed();
         tokio::pin!(changed);

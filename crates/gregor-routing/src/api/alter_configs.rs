@@ -21,26 +21,25 @@ use kafka_protocol::messages::alter_configs_request::AlterConfigsResource;
 use kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 
-use super::config_resources::{altered_broker, invalid_request, preprocess, repeated_resources, BROKER, TOPIC};
+use super::config_resources::{alter_each, altered_broker, invalid_request, preprocess, BROKER, TOPIC};
 use super::str_bytes;
 use gregor_broker::{Broker, Refusal};
 
 /// Answers an AlterConfigs request.
 pub fn handle(broker: &Broker, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let mut response = AlterConfigsResponse::default();
-    let keys: Vec<(i8, &str)> = request
-        .resources
-        .iter()
-        .map(|r| (r.resource_type, r.resource_name.as_str()))
-        .collect();
-    let repeated = repeated_resources(&keys);
-    for (resource, repeated) in request.resources.iter().zip(repeated) {
+    let outcomes = alter_each(
+        &request.resources,
+        |r| (r.resource_type, r.resource_name.as_str()),
+        |r, repeated| alter(broker, r, repeated, request.validate_only),
+    );
+    for (resource, outcome) in request.resources.iter().zip(outcomes) {
         let mut result = AlterConfigsResourceResponse::default();
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
         // Null unless refused, as Kafka answers (the codec's default is "").
         result.error_message = None;
-        if let Err((error, message)) = alter(broker, resource, repeated, request.validate_only) {
+        if let Err((error, message)) = outcome {
             result.error_code = error.code();
             result.error_message = message.map(|m| str_bytes(&m));
         }

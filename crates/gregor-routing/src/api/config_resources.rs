@@ -19,19 +19,8 @@ pub(crate) const BROKER_LOGGER: i8 = 8;
 /// `resourceNameToBrokerId` — INVALID_REQUEST for another id or a name
 /// that is not one.
 pub(crate) fn broker_resource(broker: &Broker, name: &str) -> Result<Option<i32>, Refusal> {
-    if name.is_empty() {
-        return Ok(None);
-    }
     let me = broker.config().node_id;
-    match name.parse::<i32>() {
-        Ok(id) if id == me => Ok(Some(id)),
-        Ok(_) => Err(invalid_request(format!(
-            "Unexpected broker id, expected {me} or empty string, but received {name}"
-        ))),
-        Err(_) => Err(invalid_request(format!(
-            "Broker id must be an integer, but it is: {name}"
-        ))),
-    }
+    named_broker(me, name, &format!("{me} or empty string"), "Broker")
 }
 
 /// Which BROKER resource an alter names (Kafka's
@@ -40,19 +29,42 @@ pub(crate) fn broker_resource(broker: &Broker, name: &str) -> Result<Option<i32>
 /// client sends a broker's configs to that broker) or a name that is not
 /// one.
 pub(crate) fn altered_broker(broker: &Broker, name: &str) -> Result<Option<i32>, Refusal> {
+    let me = broker.config().node_id;
+    named_broker(me, name, &me.to_string(), "Node")
+}
+
+/// `None` for the empty name, `Some(me)` for this broker's id, otherwise
+/// INVALID_REQUEST in Kafka's words (`expected` and `kind` are where the
+/// describe and alter messages differ).
+fn named_broker(me: i32, name: &str, expected: &str, kind: &str) -> Result<Option<i32>, Refusal> {
     if name.is_empty() {
         return Ok(None);
     }
-    let me = broker.config().node_id;
     match name.parse::<i32>() {
         Ok(id) if id == me => Ok(Some(id)),
         Ok(_) => Err(invalid_request(format!(
-            "Unexpected broker id, expected {me}, but received {name}"
+            "Unexpected broker id, expected {expected}, but received {name}"
         ))),
         Err(_) => Err(invalid_request(format!(
-            "Node id must be an integer, but it is: {name}"
+            "{kind} id must be an integer, but it is: {name}"
         ))),
     }
+}
+
+/// Each resource of an alter request answered by `alter`, which is told
+/// whether the resource appears more than once (Kafka refuses those);
+/// `key` names a resource by (type, name).
+pub(crate) fn alter_each<R>(
+    resources: &[R],
+    key: impl Fn(&R) -> (i8, &str),
+    mut alter: impl FnMut(&R, bool) -> Result<(), Refusal>,
+) -> Vec<Result<(), Refusal>> {
+    let keys: Vec<(i8, &str)> = resources.iter().map(key).collect();
+    resources
+        .iter()
+        .zip(repeated_resources(&keys))
+        .map(|(resource, repeated)| alter(resource, repeated))
+        .collect()
 }
 
 /// Kafka's checks of one resource of an alter request before anything
@@ -78,7 +90,7 @@ pub(crate) fn preprocess(repeated: bool, names: &[&str], nulls: &[&str]) -> Resu
 
 /// Whether each resource of a request, named by (type, name), appears
 /// more than once in it.
-pub(crate) fn repeated_resources(resources: &[(i8, &str)]) -> Vec<bool> {
+fn repeated_resources(resources: &[(i8, &str)]) -> Vec<bool> {
     resources
         .iter()
         .map(|r| resources.iter().filter(|o| *o == r).count() > 1)

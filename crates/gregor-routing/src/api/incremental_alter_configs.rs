@@ -10,33 +10,30 @@ use kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsRes
 use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse;
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 
-use super::config_resources::{altered_broker, preprocess, repeated_resources, BROKER, TOPIC};
+use super::config_resources::{alter_each, altered_broker, preprocess, BROKER, TOPIC};
 use super::str_bytes;
-use gregor_broker::Broker;
+use gregor_broker::{Broker, Refusal};
 
 /// A config to set (`Some`) or delete (`None`).
 type Change = (String, Option<String>);
-/// A refusal: the error and its message.
-type Refusal = (ResponseError, Option<String>);
 const SET: i8 = 0;
 const DELETE: i8 = 1;
 
 /// Answers an IncrementalAlterConfigs request (topics and brokers; SET and DELETE).
 pub fn handle(broker: &Broker, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
     let mut response = IncrementalAlterConfigsResponse::default();
-    let keys: Vec<(i8, &str)> = request
-        .resources
-        .iter()
-        .map(|r| (r.resource_type, r.resource_name.as_str()))
-        .collect();
-    let repeated = repeated_resources(&keys);
-    for (resource, repeated) in request.resources.iter().zip(repeated) {
+    let outcomes = alter_each(
+        &request.resources,
+        |r| (r.resource_type, r.resource_name.as_str()),
+        |r, repeated| alter(broker, r, repeated, request.validate_only),
+    );
+    for (resource, outcome) in request.resources.iter().zip(outcomes) {
         let mut result = AlterConfigsResourceResponse::default();
         result.resource_type = resource.resource_type;
         result.resource_name = resource.resource_name.clone();
         // Null unless refused, as Kafka answers (the codec's default is "").
         result.error_message = None;
-        if let Err((error, message)) = alter(broker, resource, repeated, request.validate_only) {
+        if let Err((error, message)) = outcome {
             result.error_code = error.code();
             result.error_message = message.map(|m| str_bytes(&m));
         }
