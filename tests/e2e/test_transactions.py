@@ -357,8 +357,8 @@ def test_consume_transform_produce_is_exactly_once_through_a_coordinator_kill_an
     # SIGKILL the transaction coordinator (the leader of the transactional
     # id's __transaction_state partition) and bring it back.
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    state = admin.list_topics("__transaction_state", timeout=10).topics["__transaction_state"]
-    coordinator = state.partitions[abs(java_hash(TXN_ID)) % 3].leader
+    txn_state = admin.list_topics("__transaction_state", timeout=10).topics["__transaction_state"]
+    coordinator = txn_state.partitions[abs(java_hash(TXN_ID)) % 3].leader
     cluster.brokers[coordinator].kill()
     time.sleep(1)
     restart_after_crash(cluster.brokers[coordinator])

@@ -231,7 +231,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::FindCoordinator(r) => respond(api::find_coordinator::handle(broker, r, version), version),
         Request::JoinGroup(r) => {
             let client_id = frame.header.client_id.as_deref().unwrap_or("").to_string();
-            let joined = api::join_group::handle(broker, r, version, client_id, frame.client_host);
+            let joined = api::join_group::handle(broker, r, version, client_id, frame.session.client_host());
             Outcome::Delayed(Box::pin(async move { respond(joined.await, version) }))
         }
         Request::SyncGroup(r) => {

@@ -2,7 +2,10 @@
 //! apart from handling so that every byte from the network goes through
 //! one function (the fuzz target calls it directly).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use gregor_auth::Session;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterClientQuotasRequest, AlterConfigsRequest,
     AlterPartitionReassignmentsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
@@ -128,9 +131,9 @@ pub struct Frame {
     pub response_header_version: i16,
     /// The typed request.
     pub request: Request,
-    /// The client's address as Kafka shows it (`/127.0.0.1`); set by the
-    /// connection that read the frame.
-    pub client_host: String,
+    /// Who sent it: the connection's principal, address and listener; set
+    /// by the connection that read the frame (anonymous until then).
+    pub session: Arc<Session>,
     /// The request's size in bytes (after its length prefix), which
     /// produce quotas count; set by the connection that read it.
     pub size: usize,
@@ -196,7 +199,7 @@ fn decode_controller_request(api_key: i16, version: i16, mut body: Bytes) -> Res
         header,
         response_header_version: response_header,
         request,
-        client_host: String::new(),
+        session: Arc::default(),
         size: 0,
     })
 }
@@ -223,7 +226,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
             header,
             response_header_version: 0,
             request: Request::ApiVersionsTooNew,
-            client_host: String::new(),
+            session: Arc::default(),
             size: 0,
         });
     }
@@ -284,7 +287,7 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         header,
         response_header_version: key.response_header_version(version),
         request,
-        client_host: String::new(),
+        session: Arc::default(),
         size: 0,
     })
 }

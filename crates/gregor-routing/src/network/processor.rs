@@ -7,9 +7,11 @@
 //! Bad input — a negative or oversized length, an undecodable header, an
 //! unknown API — closes that connection only.
 
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use gregor_auth::Session;
 use kafka_protocol::messages::ResponseHeader;
 use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -87,6 +89,7 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
     let mut stream = TcpStream::from_std(stream)?;
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
+    let session = Arc::new(Session::plaintext(peer.map(|p| p.ip())));
     let mut out = BytesMut::new();
     loop {
         let size = match stream.read_i32().await {
@@ -101,7 +104,7 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
         stream.read_exact(&mut body).await?;
         let started = std::time::Instant::now();
         let mut frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
-        frame.client_host = peer.map(|p| format!("/{}", p.ip())).unwrap_or_default();
+        frame.session = session.clone();
         frame.size = size as usize;
         let (key, correlation_id) = (frame.api_key, frame.header.correlation_id);
         let header_version = frame.response_header_version;

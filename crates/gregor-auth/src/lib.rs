@@ -1,0 +1,14 @@
+//! gregor's security model, as Kafka's: who a connection is (a
+//! [`KafkaPrincipal`], established by TLS or SASL on the listener it came
+//! through — its [`Session`]) and what that principal may do.
+//!
+//! This crate knows nothing of sockets or coordination: the network layer
+//! (gregor-routing) builds the session of each connection, the handlers ask
+//! the authorizer, and the server keeps credentials and ACLs in
+//! coordination.
+
+mod principal;
+mod session;
+
+pub use principal::{KafkaPrincipal, PrincipalError};
+pub use session::{SecurityProtocol, Session};
