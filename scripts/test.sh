@@ -25,9 +25,18 @@ fi
 # Apache Kafka 3.9.1 (broker, tools) and the 4.x Java client from Maven
 # Central into bench/kafka/lib (cached in ~/.m2; kept when there).
 bench/kafka/fetch.sh
-# Current Python clients from PyPI (and kafka-python's codecs).
-python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
-  pytest kafka-python confluent-kafka lz4 zstandard python-snappy kazoo prometheus-client
+# The Python clients (pinned in tests/requirements.txt) in a virtual
+# environment: Debian's own Python refuses pip installs into the system
+# (PEP 668). The environment and pip's download cache are kept between runs.
+VENV="${GREGOR_VENV:-$HOME/.cache/gregor/venv}"
+if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq python3-venv python3-dev build-essential >/dev/null
+fi
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+PYTHON="$VENV/bin/python"
 
 step "format"
 cargo fmt --all -- --check
@@ -40,7 +49,7 @@ cargo test --workspace
 
 step "end-to-end: kcat, kafka-python, confluent-kafka, Kafka's Java client and tools against the broker"
 cargo build -p gregor-server -p gregor-cli
-GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" python3 -m pytest -q -p no:warnings tests/e2e
+GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" "$PYTHON" -m pytest -q -p no:warnings tests/e2e
 
 step "recovery property, 10 000 cases"
 GREGOR_PROPTEST_CASES=10000 cargo test -p gregor-log --test properties recovery_keeps_exactly_the_valid_prefix
