@@ -22,7 +22,8 @@ mod splice;
 mod versions;
 
 pub use allocator::HugeAllocationGuard;
+pub use dispatch::{dispatch, Outcome};
 pub use metrics::BrokerMetrics;
 pub use network::{NetworkConfig, SocketServer};
-pub use request::{decode_frame, Frame, Request};
+pub use request::{decode_frame, Frame, Request, CONTROLLER_APIS};
 pub use versions::SUPPORTED;

@@ -46,6 +46,7 @@ use tokio::net::TcpListener;
 
 /// A running broker.
 pub struct Server {
+    broker: Arc<Broker>,
     local_addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     logs: Arc<LogManager>,
@@ -252,6 +253,7 @@ impl Server {
         broker.replicas().set_broker_epoch(broker_epoch);
         tracing::info!(%local_addr, ?metrics_addr, broker = config.broker_id, broker_epoch, "gregor broker started");
         Ok(Self {
+            broker: broker.clone(),
             local_addr,
             metrics_addr,
             logs,
@@ -272,6 +274,12 @@ impl Server {
                     retry_backoff: std::time::Duration::from_millis(config.controlled_shutdown_retry_backoff_ms),
                 }),
         })
+    }
+
+    /// The broker's state, as the request handlers see it (for requests
+    /// dispatched in process, as the dispatch fuzz target does).
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
     }
 
     /// The address it listens on.
