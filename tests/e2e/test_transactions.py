@@ -5,7 +5,9 @@ fenced by a newer one with the same transactional.id; and, on a 3-broker
 cluster, a consume-transform-produce loop that must write every input
 record exactly once while the transaction coordinator is SIGKILLed and a
 second instance takes the first one's place."""
+import faulthandler
 import os
+import sys
 import threading
 import time
 
@@ -227,8 +229,15 @@ class Transformer(threading.Thread):
         consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": GROUP,
                              "isolation.level": "read_committed", "enable.auto.commit": False,
                              "auto.offset.reset": "earliest", "session.timeout.ms": 10000})
+        # A frequent metadata refresh works around a librdkafka bug (open in
+        # 2.16, confluentinc/librdkafka#5511 and #5456): when the group
+        # coordinator's broker dies and drops out of the metadata,
+        # send_offsets_to_transaction waits on that decommissioned broker
+        # past its own timeout, until some other broker's state changes —
+        # here until the metadata brings the restarted broker back.
         producer = Producer({"bootstrap.servers": self.bootstrap, "transactional.id": TXN_ID,
-                             "transaction.timeout.ms": 30000, "linger.ms": 5})
+                             "transaction.timeout.ms": 30000, "linger.ms": 5,
+                             "topic.metadata.refresh.interval.ms": 1000})
         producer.init_transactions(60)
         consumer.subscribe(["in"])
         self.ready.set()
@@ -272,6 +281,8 @@ def wait_until(predicate, timeout, what):
         if predicate():
             return
         time.sleep(0.2)
+    # Where every thread waits (a client call stuck past its timeout shows).
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
