@@ -249,6 +249,28 @@ def test_delete_and_alter_need_their_operations_and_leave_the_topic_untouched(bo
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
+def test_the_cli_adds_lists_and_removes_acls(bootstrap, principal):
+    """`gregor acl` through the admin APIs; runs before the Deny-Alter test."""
+    import subprocess
+    from conftest import GREGOR
+
+    def gregor(*args):
+        out = subprocess.run([GREGOR, "acl", *args, "--bootstrap-server", bootstrap, "--json"],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    spec = ["--principal", principal, "--operation", "Write", "--resource-type", "topic",
+            "--resource-name", "cli-", "--pattern-type", "prefixed"]
+    assert gregor("add", *spec)[0]["operation"] == "Write"
+    listed = gregor("list", "--resource-type", "topic", "--resource-name", "cli-")
+    assert {"resource_name": "cli-", "pattern_type": "PREFIXED", "principal": principal, "host": "*",
+            "operation": "Write", "permission": "Allow", "resource_type": "Topic"} in listed
+    assert len(gregor("remove", *spec)) == 1
+    assert gregor("list", "--resource-type", "topic", "--resource-name", "cli-") == []
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
 def test_acl_changes_need_alter_on_the_cluster(bootstrap, principal):
     """Last of the single-broker tests: the Deny it adds also stops the
     delete that would take it back (only a super user or the store could)."""
@@ -364,3 +386,4 @@ def test_a_client_is_refused_controller_apis_while_three_brokers_still_replicate
         for b in brokers:
             b.kill()
         zookeeper.stop()
+

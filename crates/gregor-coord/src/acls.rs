@@ -66,7 +66,10 @@ impl<'a> KafkaAcls<'a> {
     /// JSON) are skipped with a warning, as Kafka skips them.
     pub async fn all(&self) -> Result<Vec<(ResourcePattern, AclSet)>> {
         let mut out = Vec::new();
-        for (root, pattern_type) in [(LITERAL_ACLS, PatternType::Literal), (PREFIXED_ACLS, PatternType::Prefixed)] {
+        for (root, pattern_type) in [
+            (LITERAL_ACLS, PatternType::Literal),
+            (PREFIXED_ACLS, PatternType::Prefixed),
+        ] {
             for kind in self.children(root).await? {
                 let Ok(resource_type) = specific_type(&kind) else {
                     tracing::warn!("ignoring ACLs of unknown resource type {kind:?} under {root}");
@@ -159,7 +162,11 @@ impl<'a> KafkaAcls<'a> {
     /// The change notifications under `root` (one of the two change
     /// paths) after `seen`: each node's name with the pattern it names
     /// (`None` when gone or unreadable), in order.
-    pub async fn changes_after(&self, root: &str, seen: Option<&str>) -> Result<Vec<(String, Option<ResourcePattern>)>> {
+    pub async fn changes_after(
+        &self,
+        root: &str,
+        seen: Option<&str>,
+    ) -> Result<Vec<(String, Option<ResourcePattern>)>> {
         let mut out = Vec::new();
         for child in self.children(root).await? {
             if !child.starts_with(ACL_CHANGE_PREFIX) || seen.is_some_and(|s| child.as_str() <= s) {
@@ -221,14 +228,22 @@ mod tests {
         let prefixed = ResourcePattern::prefixed(ResourceType::Topic, "orders-");
         let read = entry("alice", AclOperation::Read);
         let added = AclSet::from([read.clone()]);
-        acls.update(&literal, &|c| c.union(&added).cloned().collect()).await.unwrap();
-        acls.update(&prefixed, &|c| c.union(&added).cloned().collect()).await.unwrap();
+        acls.update(&literal, &|c| c.union(&added).cloned().collect())
+            .await
+            .unwrap();
+        acls.update(&prefixed, &|c| c.union(&added).cloned().collect())
+            .await
+            .unwrap();
         let (data, _) = coord.get("/kafka-acl/TransactionalId/tx").await.unwrap();
         assert_eq!(
             String::from_utf8(data).unwrap(),
             r#"{"acls":[{"host":"*","operation":"Read","permissionType":"Allow","principal":"User:alice"}],"version":1}"#
         );
-        assert!(coord.exists("/kafka-acl-extended/prefixed/Topic/orders-").await.unwrap().is_some());
+        assert!(coord
+            .exists("/kafka-acl-extended/prefixed/Topic/orders-")
+            .await
+            .unwrap()
+            .is_some());
         assert_eq!(acls.all().await.unwrap().len(), 2);
 
         let literal_changes = acls.changes_after(LITERAL_ACL_CHANGES, None).await.unwrap();
@@ -240,9 +255,19 @@ mod tests {
 
         // An unchanged set writes nothing; the last ACL gone removes the node.
         acls.update(&literal, &|c| c.clone()).await.unwrap();
-        assert!(acls.changes_after(LITERAL_ACL_CHANGES, Some(&seen)).await.unwrap().is_empty());
+        assert!(acls
+            .changes_after(LITERAL_ACL_CHANGES, Some(&seen))
+            .await
+            .unwrap()
+            .is_empty());
         acls.update(&literal, &|_| AclSet::new()).await.unwrap();
         assert!(coord.exists("/kafka-acl/TransactionalId/tx").await.unwrap().is_none());
-        assert_eq!(acls.changes_after(LITERAL_ACL_CHANGES, Some(&seen)).await.unwrap().len(), 1);
+        assert_eq!(
+            acls.changes_after(LITERAL_ACL_CHANGES, Some(&seen))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

@@ -249,7 +249,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::DescribeProducers(r) => respond(api::describe_producers::handle(broker, r), version),
         Request::DescribeConfigs(mut r) => {
             let merge = authz::describe_configs(&access, &mut r);
-            respond(merged(api::describe_configs::handle(broker, r, version), merge), version)
+            respond(
+                merged(api::describe_configs::handle(broker, r, version), merge),
+                version,
+            )
         }
         Request::CreatePartitions(mut r) => {
             let merge = authz::create_partitions(&access, &mut r);
@@ -274,7 +277,9 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::LeaveGroup(r) => respond(api::leave_group::handle(broker, r, version), version),
         Request::OffsetCommit(mut r) => {
             let merge = authz::offset_commit(&access, &mut r);
-            off_handler(broker, version, move |b| merged(api::offset_commit::handle(b, r), merge))
+            off_handler(broker, version, move |b| {
+                merged(api::offset_commit::handle(b, r), merge)
+            })
         }
         Request::OffsetFetch(r) => {
             let asked = r.clone();
@@ -305,7 +310,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::IncrementalAlterConfigs(mut r) => {
             let merge = authz::incremental_alter_configs(&access, &mut r);
-            respond(merged(api::incremental_alter_configs::handle(broker, r), merge), version)
+            respond(
+                merged(api::incremental_alter_configs::handle(broker, r), merge),
+                version,
+            )
         }
         Request::TxnOffsetCommit(r) => off_handler(broker, version, move |b| api::txn_offset_commit::handle(b, r)),
         Request::DescribeCluster(r) => respond(api::describe_cluster::handle(broker, r, version), version),
@@ -355,7 +363,10 @@ pub(crate) fn request_time_throttle(broker: &Broker, client_id: &str, started: I
 }
 
 /// A response of the controller APIs (the older codec's types).
-pub(crate) fn respond_zk<T: kafka_protocol_zk::protocol::Encodable + Send + 'static>(response: T, version: i16) -> Outcome {
+pub(crate) fn respond_zk<T: kafka_protocol_zk::protocol::Encodable + Send + 'static>(
+    response: T,
+    version: i16,
+) -> Outcome {
     Outcome::Respond {
         version,
         encode: Box::new(move |out| response.encode(out, version).map_err(|e| e.to_string())),

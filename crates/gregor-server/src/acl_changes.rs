@@ -29,7 +29,12 @@ pub fn spawn(
     })
 }
 
-async fn follow(coordinator: Arc<dyn Coordinator>, broker: Arc<Broker>, root: &'static str, mut stop: watch::Receiver<bool>) {
+async fn follow(
+    coordinator: Arc<dyn Coordinator>,
+    broker: Arc<Broker>,
+    root: &'static str,
+    mut stop: watch::Receiver<bool>,
+) {
     // What exists now the authorizer read when it attached its store.
     let mut seen = KafkaAcls::new(coordinator.as_ref())
         .changes_after(root, None)

@@ -11,9 +11,9 @@
 
 #![deny(missing_docs)]
 
+mod acl_changes;
 pub mod cli;
 mod config;
-mod acl_changes;
 mod config_changes;
 pub mod controlled_shutdown;
 pub mod controller;

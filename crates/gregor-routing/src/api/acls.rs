@@ -49,8 +49,14 @@ pub fn create(broker: &Broker, access: &Access, request: CreateAclsRequest) -> C
     let mut slots = Vec::with_capacity(request.creations.len());
     let mut valid = Vec::new();
     for creation in &request.creations {
-        let pattern = ResourceType::from_code(creation.resource_type).zip(PatternType::from_code(creation.resource_pattern_type));
-        let entry = entry(&creation.principal, &creation.host, creation.operation, creation.permission_type);
+        let pattern =
+            ResourceType::from_code(creation.resource_type).zip(PatternType::from_code(creation.resource_pattern_type));
+        let entry = entry(
+            &creation.principal,
+            &creation.host,
+            creation.operation,
+            creation.permission_type,
+        );
         match (pattern, entry) {
             (Some((resource_type, pattern_type)), Ok(entry)) => {
                 slots.push(Ok(valid.len()));
@@ -110,7 +116,9 @@ pub fn describe(broker: &Broker, access: &Access, request: DescribeAclsRequest) 
     for binding in broker.authorizer().acls(&filter) {
         let p = &binding.pattern;
         let same = |r: &DescribeAclsResource| {
-            r.resource_type == p.resource_type.code() && r.pattern_type == p.pattern_type.code() && *r.resource_name == *p.name
+            r.resource_type == p.resource_type.code()
+                && r.pattern_type == p.pattern_type.code()
+                && *r.resource_name == *p.name
         };
         let index = match resources.iter().position(same) {
             Some(i) => i,
@@ -214,7 +222,10 @@ fn acl_error(error: &AclError) -> AclCreationResult {
 
 fn entry(principal: &StrBytes, host: &StrBytes, operation: i8, permission: i8) -> Result<AccessControlEntry, String> {
     let principal = principal.parse().map_err(|e| format!("{e}"))?;
-    match (AclOperation::from_code(operation), AclPermissionType::from_code(permission)) {
+    match (
+        AclOperation::from_code(operation),
+        AclPermissionType::from_code(permission),
+    ) {
         (Some(operation), Some(permission)) => Ok(AccessControlEntry {
             principal,
             host: host.to_string(),

@@ -141,7 +141,9 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
             let error = match &r.transactional_id {
                 Some(id) if !access.transactional_id(Op::Write, id) => TXN_ID,
                 Some(_) => return None,
-                None if !access.cluster(Op::IdempotentWrite) && !access.any_of(Op::Write, ResourceType::Topic) => CLUSTER,
+                None if !access.cluster(Op::IdempotentWrite) && !access.any_of(Op::Write, ResourceType::Topic) => {
+                    CLUSTER
+                }
                 None => return None,
             };
             let mut response = InitProducerIdResponse::default();
@@ -316,7 +318,8 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
                         .entity
                         .iter()
                         .map(|d| {
-                            let mut data = kafka_protocol::messages::alter_client_quotas_response::EntityData::default();
+                            let mut data =
+                                kafka_protocol::messages::alter_client_quotas_response::EntityData::default();
                             data.entity_type = d.entity_type.clone();
                             data.entity_name = d.entity_name.clone();
                             data

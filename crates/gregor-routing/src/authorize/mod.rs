@@ -69,7 +69,11 @@ impl<'a> Access<'a> {
 }
 
 /// Takes out of `items` those whose name `allowed` refuses; returns them.
-pub(crate) fn take_refused<T>(items: &mut Vec<T>, name: impl Fn(&T) -> String, allowed: impl Fn(&str) -> bool) -> Vec<T> {
+pub(crate) fn take_refused<T>(
+    items: &mut Vec<T>,
+    name: impl Fn(&T) -> String,
+    allowed: impl Fn(&str) -> bool,
+) -> Vec<T> {
     let mut refused = Vec::new();
     let mut kept = Vec::with_capacity(items.len());
     for item in items.drain(..) {

@@ -56,14 +56,24 @@ pub fn produce(access: &Access, request: &mut ProduceRequest) -> Merge<ProduceRe
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(&mut request.topic_data, |t| t.name.to_string(), |n| access.topic(Op::Write, n));
+    let refused = take_refused(
+        &mut request.topic_data,
+        |t| t.name.to_string(),
+        |n| access.topic(Op::Write, n),
+    );
     let errors = produce_errors(&refused, TOPIC);
     Box::new(move |response| response.responses.extend(errors))
 }
 
 /// Fetch: a consumer needs Read on each topic; a follower (a replica id)
 /// ClusterAction, or every partition is refused.
-pub fn fetch(access: &Access, broker: &Broker, request: &mut FetchRequest, version: i16, follower: bool) -> Merge<FetchResponse> {
+pub fn fetch(
+    access: &Access,
+    broker: &Broker,
+    request: &mut FetchRequest,
+    version: i16,
+    follower: bool,
+) -> Merge<FetchResponse> {
     if !access.enabled() {
         return nothing();
     }
@@ -113,7 +123,11 @@ pub fn list_offsets(access: &Access, request: &mut ListOffsetsRequest) -> Merge<
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(&mut request.topics, |t| t.name.to_string(), |n| access.topic(Op::Describe, n));
+    let refused = take_refused(
+        &mut request.topics,
+        |t| t.name.to_string(),
+        |n| access.topic(Op::Describe, n),
+    );
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
             let mut topic = list_offsets_response::ListOffsetsTopicResponse::default();
@@ -141,7 +155,11 @@ pub fn delete_records(access: &Access, request: &mut DeleteRecordsRequest) -> Me
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(&mut request.topics, |t| t.name.to_string(), |n| access.topic(Op::Delete, n));
+    let refused = take_refused(
+        &mut request.topics,
+        |t| t.name.to_string(),
+        |n| access.topic(Op::Delete, n),
+    );
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
             let mut topic = delete_records_response::DeleteRecordsTopicResult::default();
@@ -167,7 +185,11 @@ pub fn offset_commit(access: &Access, request: &mut OffsetCommitRequest) -> Merg
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(&mut request.topics, |t| t.name.to_string(), |n| access.topic(Op::Read, n));
+    let refused = take_refused(
+        &mut request.topics,
+        |t| t.name.to_string(),
+        |n| access.topic(Op::Read, n),
+    );
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
             let mut topic = offset_commit_response::OffsetCommitResponseTopic::default();
@@ -201,7 +223,13 @@ pub fn offset_for_leader_epoch(
     let refused = take_refused(
         &mut request.topics,
         |t| t.topic.to_string(),
-        |n| if replica { replica_allowed } else { access.topic(Op::Describe, n) },
+        |n| {
+            if replica {
+                replica_allowed
+            } else {
+                access.topic(Op::Describe, n)
+            }
+        },
     );
     let code = if replica { CLUSTER } else { TOPIC };
     Box::new(move |response| {
@@ -230,7 +258,11 @@ pub fn create_topics(access: &Access, request: &mut CreateTopicsRequest) -> Merg
     if !access.enabled() || access.cluster(Op::Create) {
         return nothing();
     }
-    let refused = take_refused(&mut request.topics, |t| t.name.to_string(), |n| access.topic(Op::Create, n));
+    let refused = take_refused(
+        &mut request.topics,
+        |t| t.name.to_string(),
+        |n| access.topic(Op::Create, n),
+    );
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
             let mut topic = create_topics_response::CreatableTopicResult::default();
@@ -246,11 +278,19 @@ pub fn create_topics(access: &Access, request: &mut CreateTopicsRequest) -> Merg
 }
 
 /// DeleteTopics: Delete on each topic (named; by id, Describe first).
-pub fn delete_topics(access: &Access, broker: &Broker, request: &mut DeleteTopicsRequest) -> Merge<DeleteTopicsResponse> {
+pub fn delete_topics(
+    access: &Access,
+    broker: &Broker,
+    request: &mut DeleteTopicsRequest,
+) -> Merge<DeleteTopicsResponse> {
     if !access.enabled() {
         return nothing();
     }
-    let mut refused_names = take_refused(&mut request.topic_names, |n| n.to_string(), |n| access.topic(Op::Delete, n));
+    let mut refused_names = take_refused(
+        &mut request.topic_names,
+        |n| n.to_string(),
+        |n| access.topic(Op::Delete, n),
+    );
     let name_of = |t: &delete_topics_request::DeleteTopicState| match &t.name {
         Some(name) => name.to_string(),
         None => broker.topics().name_of(t.topic_id).unwrap_or_default(),
@@ -278,7 +318,11 @@ pub fn create_partitions(access: &Access, request: &mut CreatePartitionsRequest)
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(&mut request.topics, |t| t.name.to_string(), |n| access.topic(Op::Alter, n));
+    let refused = take_refused(
+        &mut request.topics,
+        |t| t.name.to_string(),
+        |n| access.topic(Op::Alter, n),
+    );
     Box::new(move |response| {
         response.results.extend(refused.into_iter().map(|t| {
             let mut result = create_partitions_response::CreatePartitionsTopicResult::default();
@@ -295,7 +339,11 @@ pub fn describe_groups(access: &Access, request: &mut DescribeGroupsRequest) -> 
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(&mut request.groups, |g| g.to_string(), |n| access.group(Op::Describe, n));
+    let refused = take_refused(
+        &mut request.groups,
+        |g| g.to_string(),
+        |n| access.group(Op::Describe, n),
+    );
     Box::new(move |response| {
         response.groups.extend(refused.into_iter().map(|g| {
             let mut group = describe_groups_response::DescribedGroup::default();
@@ -311,7 +359,11 @@ pub fn delete_groups(access: &Access, request: &mut DeleteGroupsRequest) -> Merg
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(&mut request.groups_names, |g| g.to_string(), |n| access.group(Op::Delete, n));
+    let refused = take_refused(
+        &mut request.groups_names,
+        |g| g.to_string(),
+        |n| access.group(Op::Delete, n),
+    );
     Box::new(move |response| {
         response.results.extend(refused.into_iter().map(|g| {
             let mut result = delete_groups_response::DeletableGroupResult::default();
@@ -496,7 +548,12 @@ pub fn incremental_alter_configs(
 /// answer and answered TOPIC_AUTHORIZATION_FAILED when named; a named
 /// topic that does not exist is auto-created only with Create on the
 /// cluster or the topic (TOPIC_AUTHORIZATION_FAILED otherwise).
-pub fn metadata(access: &Access, broker: &Broker, request: &mut MetadataRequest, version: i16) -> Merge<MetadataResponse> {
+pub fn metadata(
+    access: &Access,
+    broker: &Broker,
+    request: &mut MetadataRequest,
+    version: i16,
+) -> Merge<MetadataResponse> {
     if !access.enabled() {
         return nothing();
     }
