@@ -249,6 +249,43 @@ def test_delete_and_alter_need_their_operations_and_leave_the_topic_untouched(bo
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
+def test_transactions_need_write_on_the_transactional_id(bootstrap, principal):
+    def init(txn_id):
+        producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": txn_id,
+                             "transaction.timeout.ms": 10000})
+        try:
+            producer.init_transactions(15)
+            return producer, None
+        except KafkaException as e:
+            return producer, e.args[0].code()
+
+    write = binding(principal, AclOperation.WRITE, name="payments")
+    with Granted(bootstrap, write):
+        _, error = init("tx-refused")
+        assert error == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+        with Granted(bootstrap, binding(principal, AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, "tx-",
+                                        ResourcePatternType.PREFIXED),
+                     binding(principal, AclOperation.READ, name="payments")):
+            producer, error = init("tx-ok")
+            assert error is None
+            producer.begin_transaction()
+            producer.produce("payments", b"in-a-transaction")
+            producer.commit_transaction(15)
+            assert b"in-a-transaction" in read_all(bootstrap, "payments", expect=2)
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_an_idempotent_producer_needs_idempotent_write_or_write_on_some_topic(bootstrap, principal):
+    def idempotent():
+        return produce_one(bootstrap, "payments", b"idempotent", **{"enable.idempotence": True})
+
+    # No Write anywhere: InitProducerId is refused (the record with it).
+    assert idempotent() is not None
+    with Granted(bootstrap, binding(principal, AclOperation.WRITE, name="payments")):
+        assert idempotent() is None
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
 def test_the_cli_adds_lists_and_removes_acls(bootstrap, principal):
     """`gregor acl` through the admin APIs; runs before the Deny-Alter test."""
     import subprocess

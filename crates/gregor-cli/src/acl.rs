@@ -84,13 +84,21 @@ fn binding(spec: &AclSpec) -> anyhow::Result<AclBinding> {
         pattern: ResourcePattern {
             resource_type,
             name,
-            pattern_type: parsed("pattern type", spec.pattern_type.as_deref().unwrap_or("literal"), PatternType::parse)?,
+            pattern_type: parsed(
+                "pattern type",
+                spec.pattern_type.as_deref().unwrap_or("literal"),
+                PatternType::parse,
+            )?,
         },
         entry: AccessControlEntry {
             principal: principal.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
             host: spec.host.clone().unwrap_or_else(|| "*".into()),
             operation: parsed("operation", operation, AclOperation::parse)?,
-            permission: if spec.deny { AclPermissionType::Deny } else { AclPermissionType::Allow },
+            permission: if spec.deny {
+                AclPermissionType::Deny
+            } else {
+                AclPermissionType::Allow
+            },
         },
     })
 }
@@ -108,7 +116,11 @@ fn filter(spec: &AclSpec) -> anyhow::Result<AclBindingFilter> {
         pattern: ResourcePatternFilter {
             resource_type,
             name,
-            pattern_type: parsed("pattern type", spec.pattern_type.as_deref().unwrap_or("any"), PatternType::parse)?,
+            pattern_type: parsed(
+                "pattern type",
+                spec.pattern_type.as_deref().unwrap_or("any"),
+                PatternType::parse,
+            )?,
         },
         entry: AccessControlEntryFilter {
             principal: spec.principal.clone(),

@@ -1,6 +1,7 @@
 //! `gregor`: the broker (`gregor server`) and the tools around it. Errors
 //! are one line on stderr and a non-zero exit, never a panic.
 
+mod acl;
 mod bench;
 mod broker_config;
 mod clients;
@@ -12,7 +13,6 @@ mod log_dirs;
 mod ops_json;
 mod output;
 mod partitions;
-mod acl;
 mod quota;
 mod reassign;
 mod reassign_args;

@@ -10,7 +10,7 @@ use kafka_protocol::protocol::Encodable;
 
 use crate::api;
 use crate::api::produce::ProduceOutcome;
-use crate::authorize::{gate, topics as authz, Access};
+use crate::authorize::{configs as config_authz, gate, topics as authz, transactions as txn_authz, Access};
 use crate::request::{Frame, Request};
 use crate::splice::Splice;
 use gregor_broker::quotas::entity::ANONYMOUS;
@@ -225,8 +225,15 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::CreateTopics(mut r) => {
             let merge = authz::create_topics(&access, &mut r);
+            // The configs shown only with DescribeConfigs, decided now: the
+            // answer comes after this frame's session is gone.
+            let (broker2, session2) = (broker.clone(), session.clone());
             let created = api::create_topics::handle(broker, r);
-            Outcome::Delayed(Box::pin(async move { respond(merged(created.await, merge), version) }))
+            Outcome::Delayed(Box::pin(async move {
+                let mut response = merged(created.await, merge);
+                authz::created_topic_configs(&Access::new(&broker2, &session2), &mut response);
+                respond(response, version)
+            }))
         }
         Request::DeleteTopics(mut r) => {
             let merge = authz::delete_topics(&access, broker, &mut r);
@@ -243,12 +250,22 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             off_handler(broker, version, move |b| api::add_offsets_to_txn::handle(b, r, version))
         }
         Request::EndTxn(r) => off_handler(broker, version, move |b| api::end_txn::handle(b, r, version)),
-        Request::DescribeTransactions(r) => respond(api::describe_transactions::handle(broker, r), version),
-        Request::ListTransactions(r) => respond(api::list_transactions::handle(broker, r, version), version),
+        Request::DescribeTransactions(mut r) => {
+            let merge = txn_authz::describe_transactions(&access, &mut r);
+            respond(merged(api::describe_transactions::handle(broker, r), merge), version)
+        }
+        Request::ListTransactions(r) => {
+            let mut response = api::list_transactions::handle(broker, r, version);
+            txn_authz::list_transactions(&access, &mut response);
+            respond(response, version)
+        }
         Request::WriteTxnMarkers(r) => off_handler(broker, version, move |b| api::write_txn_markers::handle(b, r)),
-        Request::DescribeProducers(r) => respond(api::describe_producers::handle(broker, r), version),
+        Request::DescribeProducers(mut r) => {
+            let merge = txn_authz::describe_producers(&access, &mut r);
+            respond(merged(api::describe_producers::handle(broker, r), merge), version)
+        }
         Request::DescribeConfigs(mut r) => {
-            let merge = authz::describe_configs(&access, &mut r);
+            let merge = config_authz::describe_configs(&access, &mut r);
             respond(
                 merged(api::describe_configs::handle(broker, r, version), merge),
                 version,
@@ -309,20 +326,30 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             respond(merged(api::offset_for_leader_epoch::handle(broker, r), merge), version)
         }
         Request::IncrementalAlterConfigs(mut r) => {
-            let merge = authz::incremental_alter_configs(&access, &mut r);
+            let merge = config_authz::incremental_alter_configs(&access, &mut r);
             respond(
                 merged(api::incremental_alter_configs::handle(broker, r), merge),
                 version,
             )
         }
-        Request::TxnOffsetCommit(r) => off_handler(broker, version, move |b| api::txn_offset_commit::handle(b, r)),
+        Request::TxnOffsetCommit(mut r) => {
+            let merge = txn_authz::txn_offset_commit(&access, &mut r);
+            off_handler(broker, version, move |b| {
+                merged(api::txn_offset_commit::handle(b, r), merge)
+            })
+        }
         Request::DescribeCluster(r) => respond(api::describe_cluster::handle(broker, r, version), version),
         Request::DescribeLogDirs(r) => respond(api::describe_log_dirs::handle(broker, r), version),
         Request::AlterConfigs(mut r) => {
-            let merge = authz::alter_configs(&access, &mut r);
+            let merge = config_authz::alter_configs(&access, &mut r);
             respond(merged(api::alter_configs::handle(broker, r), merge), version)
         }
-        Request::OffsetDelete(r) => off_handler(broker, version, move |b| api::offset_delete::handle(b, r)),
+        Request::OffsetDelete(mut r) => {
+            let merge = txn_authz::offset_delete(&access, &mut r);
+            off_handler(broker, version, move |b| {
+                merged(api::offset_delete::handle(b, r), merge)
+            })
+        }
         Request::DescribeClientQuotas(r) => respond(api::describe_client_quotas::handle(broker, r), version),
         Request::AlterClientQuotas(r) => respond(api::alter_client_quotas::handle(broker, r), version),
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),

@@ -8,8 +8,10 @@
 //! per partition, as Kafka), so handlers never see them. With the
 //! authorizer off every check allows, and nothing changes.
 
+pub mod configs;
 pub mod gate;
 pub mod topics;
+pub mod transactions;
 
 use gregor_auth::acl::{AclOperation, Authorizer, ResourceType, CLUSTER_NAME};
 use gregor_auth::Session;
