@@ -484,8 +484,7 @@ pub fn metadata(
         let access_all: Vec<String> = broker
             .topics()
             .all()
-            .into_iter()
-            .map(|(name, _)| name)
+            .into_keys()
             .filter(|n| access.topic(Op::Describe, n))
             .collect();
         return Box::new(move |response| {
