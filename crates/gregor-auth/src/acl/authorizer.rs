@@ -164,10 +164,20 @@ impl Authorizer {
         }
         let host = host_of(session);
         let cache = self.cache.read();
-        let acls: Vec<&AccessControlEntry> = cache
+        // Kafka's `matchingAcls`: the literal name, the type's `*`, and
+        // every prefix of the name as a PREFIXED pattern — each a lookup.
+        let mut patterns = vec![ResourcePattern::literal(resource_type, name)];
+        if name != WILDCARD_RESOURCE {
+            patterns.push(ResourcePattern::literal(resource_type, WILDCARD_RESOURCE));
+        }
+        patterns.extend(
+            name.char_indices()
+                .map(|(i, c)| ResourcePattern::prefixed(resource_type, &name[..i + c.len_utf8()])),
+        );
+        let acls: Vec<&AccessControlEntry> = patterns
             .iter()
-            .filter(|(pattern, _)| pattern.resource_type == resource_type && pattern.covers(name))
-            .flat_map(|(_, acls)| acls.iter())
+            .filter_map(|p| cache.get(p))
+            .flat_map(|acls| acls.iter())
             .collect();
         if acls.is_empty() {
             return self.config.allow_everyone_if_no_acl_found;
