@@ -138,3 +138,32 @@ def test_an_acl_made_through_one_broker_reaches_every_broker_at_once(tmp_path):
         for b in brokers:
             b.kill()
         zookeeper.stop()
+
+
+def test_kafka_acls_tool_manages_gregors_acls(tmp_path):
+    """Kafka's own `kafka-acls --bootstrap-server` (the Java admin client)
+    adds, lists and removes ACLs on a gregor broker."""
+    if kafka.missing():
+        pytest.skip(f"no Kafka 3.9: {kafka.missing()}")
+    b = Broker(str(tmp_path), args=["--override", f"authorizer.class.name={AUTHORIZER}",
+                                    "--override", "super.users=User:ANONYMOUS"]).start()
+    try:
+        def acls(*args):
+            return kafka.run("kafka.admin.AclCommand", "--bootstrap-server", b.bootstrap, *args).stdout
+
+        acls("--add", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "orders",
+             "--resource-pattern-type", "prefixed")
+        acls("--add", "--deny-principal", "User:bob", "--deny-host", "10.0.0.1", "--operation", "All", "--group", "*")
+        assert describe(b.bootstrap) == {
+            AclBinding(ResourceType.TOPIC, "orders", ResourcePatternType.PREFIXED, "User:alice", "*",
+                       AclOperation.READ, AclPermissionType.ALLOW),
+            AclBinding(ResourceType.GROUP, "*", ResourcePatternType.LITERAL, "User:bob", "10.0.0.1",
+                       AclOperation.ALL, AclPermissionType.DENY),
+        }
+        listed = acls("--list", "--topic", "orders", "--resource-pattern-type", "prefixed")
+        assert "(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)" in listed
+        acls("--remove", "--force", "--allow-principal", "User:alice", "--operation", "Read", "--topic", "orders",
+             "--resource-pattern-type", "prefixed")
+        assert len(describe(b.bootstrap)) == 1
+    finally:
+        b.stop()
