@@ -286,6 +286,46 @@ def test_an_idempotent_producer_needs_idempotent_write_or_write_on_some_topic(bo
 
 
 @pytest.mark.parametrize("principal", PRINCIPALS)
+def test_kafka_python_administers_acls_and_is_refused_like_kafka(bootstrap, principal):
+    from kafka import KafkaProducer
+    from kafka.admin import (ACL, ACLFilter, ACLOperation, ACLPermissionType, ACLResourcePatternType,
+                             KafkaAdminClient, ResourcePattern, ResourcePatternFilter)
+    from kafka.admin import ResourceType as KResourceType
+    from kafka.errors import TopicAuthorizationFailedError
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=0, max_block_ms=10000)
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            producer.send("payments", b"kafka-python refused").get(timeout=TIMEOUT)
+    finally:
+        producer.close()
+    client = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        acl = ACL(principal, "*", ACLOperation.WRITE, ACLPermissionType.ALLOW,
+                  ResourcePattern(KResourceType.TOPIC, "pay", ACLResourcePatternType.PREFIXED))
+        result = client.create_acls([acl])
+        assert result["failed"] == [], result
+        found, error = client.describe_acls(ACLFilter(principal, None, ACLOperation.ANY, ACLPermissionType.ANY,
+                                                       ResourcePatternFilter(KResourceType.TOPIC, None,
+                                                                             ACLResourcePatternType.ANY)))
+        assert error.errno == 0 and any(a.resource_pattern.resource_name == "pay" for a in found)
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", retries=0, max_block_ms=10000)
+        try:
+            producer.send("payments", b"kafka-python accepted").get(timeout=TIMEOUT)
+        finally:
+            producer.close()
+        deleted = client.delete_acls([ACLFilter(principal, "*", ACLOperation.WRITE, ACLPermissionType.ALLOW,
+                                                ResourcePatternFilter(KResourceType.TOPIC, "pay",
+                                                                      ACLResourcePatternType.PREFIXED))])
+        assert len(deleted[0][1]) == 1, deleted
+    finally:
+        client.close()
+    with Granted(bootstrap, binding(principal, AclOperation.READ, name="payments")):
+        values = read_all(bootstrap, "payments", expect=100, timeout=8)
+        assert b"kafka-python accepted" in values and b"kafka-python refused" not in values
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
 def test_the_cli_adds_lists_and_removes_acls(bootstrap, principal):
     """`gregor acl` through the admin APIs; runs before the Deny-Alter test."""
     import subprocess
