@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
                                    ConfigResource, NewPartitions, NewTopic, ResourcePatternType, ResourceType)
 
+from bench.kafka.kafka import wait_for_controller
 from conftest import Broker, ZooKeeper
 
 PRINCIPALS = ["User:ANONYMOUS"]
@@ -126,6 +127,8 @@ def secured(tmp_path_factory):
     principal = PRINCIPALS[0]
     first = Broker(data, args=secured_args(super_users=principal)).start()
     try:
+        # librdkafka's admin requests wait for a named controller.
+        wait_for_controller(first.bootstrap, TIMEOUT)
         create_acls(first.bootstrap, [
             binding(principal, AclOperation.ALTER, ResourceType.BROKER, "kafka-cluster"),
             binding(principal, AclOperation.CLUSTER_ACTION, ResourceType.BROKER, "kafka-cluster", host="127.0.0.1"),
@@ -142,6 +145,7 @@ def secured(tmp_path_factory):
     finally:
         first.stop()
     broker = Broker(data, args=secured_args()).start()
+    wait_for_controller(broker.bootstrap, TIMEOUT)
     yield broker
     broker.stop()
 
@@ -428,6 +432,7 @@ def test_a_client_is_refused_controller_apis_while_three_brokers_still_replicate
             os.makedirs(b.data_dir, exist_ok=True)
             brokers.append(b.start())
         bootstrap = ",".join(b.bootstrap for b in brokers)
+        wait_for_controller(bootstrap, TIMEOUT)
         client = admin(bootstrap)
         client.create_topics([NewTopic("replicated", 1, 3)], request_timeout=TIMEOUT)["replicated"].result(TIMEOUT)
 

@@ -16,6 +16,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
                                    ResourcePatternType, ResourceType)
 
 from bench.kafka import kafka
+from bench.kafka.kafka import wait_for_controller
 from conftest import Broker, ZooKeeper
 
 TIMEOUT = 30
@@ -68,6 +69,8 @@ def test_kafka_and_gregor_read_each_others_acls(tmp_path):
         g = Broker(str(tmp_path / "gregor"), args=gregor_args(zookeeper, 0))
         g.start()
         try:
+            # librdkafka's admin requests wait for a named controller.
+            wait_for_controller(g.bootstrap, TIMEOUT)
             create(g.bootstrap, FROM_GREGOR)
             assert describe(g.bootstrap) == set(FROM_GREGOR)
         finally:
@@ -83,6 +86,7 @@ def test_kafka_and_gregor_read_each_others_acls(tmp_path):
 
         g.start()
         try:
+            wait_for_controller(g.bootstrap, TIMEOUT)
             assert describe(g.bootstrap) == set(FROM_GREGOR + FROM_KAFKA)
         finally:
             g.stop()
@@ -123,6 +127,7 @@ def test_an_acl_made_through_one_broker_reaches_every_broker_at_once(tmp_path):
         for i in range(3):
             (tmp_path / f"broker-{i}").mkdir()
             brokers.append(Broker(str(tmp_path / f"broker-{i}"), args=gregor_args(zookeeper, i)).start())
+        wait_for_controller(brokers[0].bootstrap, TIMEOUT)
         before = [describe_acls_v1(b.port, "live") for b in brokers]
         assert before == [0, 0, 0]
         create(brokers[0].bootstrap, [AclBinding(ResourceType.TOPIC, "live", ResourcePatternType.LITERAL,
@@ -148,6 +153,7 @@ def test_kafka_acls_tool_manages_gregors_acls(tmp_path):
     b = Broker(str(tmp_path), args=["--override", f"authorizer.class.name={AUTHORIZER}",
                                     "--override", "super.users=User:ANONYMOUS"]).start()
     try:
+        wait_for_controller(b.bootstrap, TIMEOUT)
         def acls(*args):
             return kafka.run("kafka.admin.AclCommand", "--bootstrap-server", b.bootstrap, *args).stdout
 
