@@ -7,6 +7,7 @@
 //! the authorizer, and the server keeps credentials and ACLs in
 //! coordination.
 
+pub mod acl;
 mod principal;
 mod session;
 

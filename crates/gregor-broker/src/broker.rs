@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use gregor_auth::acl::Authorizer;
 use gregor_group::GroupConfig;
 use gregor_log::{Clock, Log, LogManager, TopicPartition};
 use kafka_protocol::error::ResponseError;
@@ -40,6 +41,7 @@ pub struct Broker {
     quotas: ClientQuotas,
     replication_throttle: ReplicationThrottle,
     leader_replication_throttle: ReplicationThrottle,
+    authorizer: Authorizer,
 }
 
 impl Broker {
@@ -98,6 +100,7 @@ impl Broker {
             clock.clone(),
         );
         Ok(Self {
+            authorizer: Authorizer::new(config.authorizer.clone()),
             quotas: ClientQuotas::new(config.quota_window, clock.clone()),
             replication_throttle: ReplicationThrottle::new(QuotaWindow::default()),
             leader_replication_throttle: ReplicationThrottle::new(QuotaWindow::default()),
@@ -163,6 +166,12 @@ impl Broker {
     /// The transactions.
     pub fn transactions(&self) -> &Transactions {
         &self.transactions
+    }
+
+    /// The ACL authorizer (allows everything unless `authorizer.class.name`
+    /// is set).
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
     }
 
     /// The client quotas (configs, rates, throttle times).

@@ -51,6 +51,9 @@ pub struct BrokerConfig {
     /// How client quota rates are sampled (`quota.window.num` samples of
     /// `quota.window.size.seconds`).
     pub quota_window: crate::quotas::QuotaWindow,
+    /// `authorizer.class.name`, `super.users`,
+    /// `allow.everyone.if.no.acl.found` (off by default).
+    pub authorizer: gregor_auth::acl::AuthorizerConfig,
 }
 
 /// One broker property as DescribeConfigs shows it: Kafka's name, its
@@ -96,6 +99,7 @@ impl Default for BrokerConfig {
             transaction_partition_verification: true,
             properties: Vec::new(),
             quota_window: crate::quotas::QuotaWindow::default(),
+            authorizer: gregor_auth::acl::AuthorizerConfig::default(),
         }
     }
 }

@@ -35,6 +35,7 @@
 
 #![deny(missing_docs)]
 
+pub mod acl_store;
 mod broker;
 mod catalog;
 mod config;

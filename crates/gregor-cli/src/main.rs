@@ -1,6 +1,7 @@
 //! `gregor`: the broker (`gregor server`) and the tools around it. Errors
 //! are one line on stderr and a non-zero exit, never a panic.
 
+mod acl;
 mod bench;
 mod broker_config;
 mod clients;
@@ -58,6 +59,8 @@ enum Command {
     Records(records::RecordsArgs),
     /// Describe the brokers' log directories, like kafka-log-dirs.sh.
     LogDirs(log_dirs::LogDirsArgs),
+    /// Add, list or remove ACLs, like `kafka-acls --bootstrap-server`.
+    Acl(acl::AclArgs),
     /// Describe or alter client quotas (users, client ids), like
     /// kafka-configs.sh --entity-type users|clients.
     Quota(quota::QuotaArgs),
@@ -125,6 +128,7 @@ fn main() {
         Command::LogDirs(args) => block_on(log_dirs::run(args)),
         Command::Broker(args) => block_on(broker_config::run(args)),
         Command::Quota(args) => block_on(quota::run(args)),
+        Command::Acl(args) => block_on(acl::run(args)),
         Command::Produce(args) => block_on(clients::produce(args)),
         Command::Consume(args) => block_on(clients::consume(args)),
         Command::Bench(args) => block_on(bench::run(args)),

@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+mod acl_admin;
 mod admin;
 mod broker_config;
 mod cluster;

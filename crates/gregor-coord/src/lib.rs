@@ -34,6 +34,7 @@
 
 #![deny(missing_docs)]
 
+pub mod acls;
 mod coordinator;
 mod embedded;
 mod error;

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::Encodable;
 
 use crate::api;
 use crate::api::produce::ProduceOutcome;
+use crate::authorize::{configs as config_authz, gate, topics as authz, transactions as txn_authz, Access};
 use crate::request::{Frame, Request};
 use crate::splice::Splice;
 use gregor_broker::quotas::entity::ANONYMOUS;
@@ -46,7 +47,7 @@ pub enum Outcome {
     Delayed(Pin<Box<dyn Future<Output = Outcome> + Send>>),
 }
 
-fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome {
+pub(crate) fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome {
     Outcome::Respond {
         version,
         encode: Box::new(move |out| response.encode(out, version).map_err(|e| e.to_string())),
@@ -109,11 +110,23 @@ fn off_handler<T: Encodable + Send + 'static>(
 /// Runs a decoded request (on a handler thread: it may block on disk).
 pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
     let version = frame.header.request_api_version;
+    let session = frame.session.clone();
+    let access = Access::new(broker, &session);
+    if let Some(refused) = gate::refuse(&access, &frame.request, version) {
+        return refused;
+    }
     match frame.request {
         Request::ApiVersions(_) => respond(api::api_versions::handle(false), version),
         Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
-        Request::Metadata(r) => respond(api::metadata::handle(broker, r, version), version),
-        Request::Produce(r) => {
+        Request::Metadata(mut r) => {
+            let merge = authz::metadata(&access, broker, &mut r, version);
+            respond(merged(api::metadata::handle(broker, r, version), merge), version)
+        }
+        Request::CreateAcls(r) => respond(api::acls::create(broker, &access, r), version),
+        Request::DescribeAcls(r) => respond(api::acls::describe(broker, &access, r), version),
+        Request::DeleteAcls(r) => respond(api::acls::delete(broker, &access, r), version),
+        Request::Produce(mut r) => {
+            let merge = authz::produce(&access, &mut r);
             // Kafka counts the whole request against producer_byte_rate.
             let client = frame.header.client_id.as_deref().unwrap_or("");
             let bandwidth = broker
@@ -124,6 +137,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             // The answer carries the longer of the two throttles, as Kafka's.
             let throttle = bandwidth.max(request_time_throttle(broker, client, started));
             let throttled = move |mut response: kafka_protocol::messages::ProduceResponse| {
+                merge(&mut response);
                 response.throttle_time_ms = throttle;
                 respond(response, version).muted_at_least(throttle)
             };
@@ -151,6 +165,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 .map(|c| c.to_string())
                 .unwrap_or_default();
             let mut r = r;
+            let merge = authz::fetch(&access, broker, &mut r, version, follower);
             if !follower {
                 // As Kafka: a fetch asks for no more than the quota allows
                 // in one monitored window.
@@ -171,7 +186,8 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             let quotas = broker.clone();
             // A consumer's fetch counts its records against
             // consumer_byte_rate; replication is not a client's traffic.
-            let throttled = move |response: kafka_protocol::messages::FetchResponse, splices: Vec<Splice>| {
+            let throttled = move |mut response: kafka_protocol::messages::FetchResponse, splices: Vec<Splice>| {
+                merge(&mut response);
                 let bytes: u64 = splices.iter().map(|s| s.region.len()).sum();
                 let throttle = if follower {
                     0
@@ -203,14 +219,26 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 })),
             }
         }
-        Request::ListOffsets(r) => respond(api::list_offsets::handle(broker, r, version), version),
-        Request::CreateTopics(r) => {
-            let created = api::create_topics::handle(broker, r);
-            Outcome::Delayed(Box::pin(async move { respond(created.await, version) }))
+        Request::ListOffsets(mut r) => {
+            let merge = authz::list_offsets(&access, &mut r);
+            respond(merged(api::list_offsets::handle(broker, r, version), merge), version)
         }
-        Request::DeleteTopics(r) => {
+        Request::CreateTopics(mut r) => {
+            let merge = authz::create_topics(&access, &mut r);
+            // The configs shown only with DescribeConfigs, decided now: the
+            // answer comes after this frame's session is gone.
+            let (broker2, session2) = (broker.clone(), session.clone());
+            let created = api::create_topics::handle(broker, r);
+            Outcome::Delayed(Box::pin(async move {
+                let mut response = merged(created.await, merge);
+                authz::created_topic_configs(&Access::new(&broker2, &session2), &mut response);
+                respond(response, version)
+            }))
+        }
+        Request::DeleteTopics(mut r) => {
+            let merge = authz::delete_topics(&access, broker, &mut r);
             let deleted = api::delete_topics::handle(broker, r);
-            Outcome::Delayed(Box::pin(async move { respond(deleted.await, version) }))
+            Outcome::Delayed(Box::pin(async move { respond(merged(deleted.await, merge), version) }))
         }
         Request::InitProducerId(r) => {
             off_handler(broker, version, move |b| api::init_producer_id::handle(b, r, version))
@@ -222,13 +250,37 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             off_handler(broker, version, move |b| api::add_offsets_to_txn::handle(b, r, version))
         }
         Request::EndTxn(r) => off_handler(broker, version, move |b| api::end_txn::handle(b, r, version)),
-        Request::DescribeTransactions(r) => respond(api::describe_transactions::handle(broker, r), version),
-        Request::ListTransactions(r) => respond(api::list_transactions::handle(broker, r, version), version),
+        Request::DescribeTransactions(mut r) => {
+            let merge = txn_authz::describe_transactions(&access, &mut r);
+            respond(merged(api::describe_transactions::handle(broker, r), merge), version)
+        }
+        Request::ListTransactions(r) => {
+            let mut response = api::list_transactions::handle(broker, r, version);
+            txn_authz::list_transactions(&access, &mut response);
+            respond(response, version)
+        }
         Request::WriteTxnMarkers(r) => off_handler(broker, version, move |b| api::write_txn_markers::handle(b, r)),
-        Request::DescribeProducers(r) => respond(api::describe_producers::handle(broker, r), version),
-        Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r, version), version),
-        Request::CreatePartitions(r) => respond(api::create_partitions::handle(broker, r), version),
-        Request::FindCoordinator(r) => respond(api::find_coordinator::handle(broker, r, version), version),
+        Request::DescribeProducers(mut r) => {
+            let merge = txn_authz::describe_producers(&access, &mut r);
+            respond(merged(api::describe_producers::handle(broker, r), merge), version)
+        }
+        Request::DescribeConfigs(mut r) => {
+            let merge = config_authz::describe_configs(&access, &mut r);
+            respond(
+                merged(api::describe_configs::handle(broker, r, version), merge),
+                version,
+            )
+        }
+        Request::CreatePartitions(mut r) => {
+            let merge = authz::create_partitions(&access, &mut r);
+            respond(merged(api::create_partitions::handle(broker, r), merge), version)
+        }
+        Request::FindCoordinator(r) => {
+            let keys = r.clone();
+            let mut response = api::find_coordinator::handle(broker, r, version);
+            authz::find_coordinator(&access, &keys, &mut response);
+            respond(response, version)
+        }
         Request::JoinGroup(r) => {
             let client_id = frame.header.client_id.as_deref().unwrap_or("").to_string();
             let joined = api::join_group::handle(broker, r, version, client_id, frame.session.client_host());
@@ -240,19 +292,64 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::Heartbeat(r) => respond(api::heartbeat::handle(broker, r), version),
         Request::LeaveGroup(r) => respond(api::leave_group::handle(broker, r, version), version),
-        Request::OffsetCommit(r) => off_handler(broker, version, move |b| api::offset_commit::handle(b, r)),
-        Request::OffsetFetch(r) => respond(api::offset_fetch::handle(broker, r, version), version),
-        Request::DescribeGroups(r) => respond(api::describe_groups::handle(broker, r, version), version),
-        Request::ListGroups(r) => respond(api::list_groups::handle(broker, r, version), version),
-        Request::DeleteGroups(r) => respond(api::delete_groups::handle(broker, r), version),
-        Request::DeleteRecords(r) => respond(api::delete_records::handle(broker, r), version),
-        Request::OffsetForLeaderEpoch(r) => respond(api::offset_for_leader_epoch::handle(broker, r), version),
-        Request::IncrementalAlterConfigs(r) => respond(api::incremental_alter_configs::handle(broker, r), version),
-        Request::TxnOffsetCommit(r) => off_handler(broker, version, move |b| api::txn_offset_commit::handle(b, r)),
+        Request::OffsetCommit(mut r) => {
+            let merge = authz::offset_commit(&access, &mut r);
+            off_handler(broker, version, move |b| {
+                merged(api::offset_commit::handle(b, r), merge)
+            })
+        }
+        Request::OffsetFetch(r) => {
+            let asked = r.clone();
+            let mut response = api::offset_fetch::handle(broker, r, version);
+            authz::offset_fetch(&access, &asked, &mut response);
+            respond(response, version)
+        }
+        Request::DescribeGroups(mut r) => {
+            let merge = authz::describe_groups(&access, &mut r);
+            respond(merged(api::describe_groups::handle(broker, r, version), merge), version)
+        }
+        Request::ListGroups(r) => {
+            let mut response = api::list_groups::handle(broker, r, version);
+            authz::list_groups(&access, &mut response);
+            respond(response, version)
+        }
+        Request::DeleteGroups(mut r) => {
+            let merge = authz::delete_groups(&access, &mut r);
+            respond(merged(api::delete_groups::handle(broker, r), merge), version)
+        }
+        Request::DeleteRecords(mut r) => {
+            let merge = authz::delete_records(&access, &mut r);
+            respond(merged(api::delete_records::handle(broker, r), merge), version)
+        }
+        Request::OffsetForLeaderEpoch(mut r) => {
+            let merge = authz::offset_for_leader_epoch(&access, &mut r);
+            respond(merged(api::offset_for_leader_epoch::handle(broker, r), merge), version)
+        }
+        Request::IncrementalAlterConfigs(mut r) => {
+            let merge = config_authz::incremental_alter_configs(&access, &mut r);
+            respond(
+                merged(api::incremental_alter_configs::handle(broker, r), merge),
+                version,
+            )
+        }
+        Request::TxnOffsetCommit(mut r) => {
+            let merge = txn_authz::txn_offset_commit(&access, &mut r);
+            off_handler(broker, version, move |b| {
+                merged(api::txn_offset_commit::handle(b, r), merge)
+            })
+        }
         Request::DescribeCluster(r) => respond(api::describe_cluster::handle(broker, r, version), version),
         Request::DescribeLogDirs(r) => respond(api::describe_log_dirs::handle(broker, r), version),
-        Request::AlterConfigs(r) => respond(api::alter_configs::handle(broker, r), version),
-        Request::OffsetDelete(r) => off_handler(broker, version, move |b| api::offset_delete::handle(b, r)),
+        Request::AlterConfigs(mut r) => {
+            let merge = config_authz::alter_configs(&access, &mut r);
+            respond(merged(api::alter_configs::handle(broker, r), merge), version)
+        }
+        Request::OffsetDelete(mut r) => {
+            let merge = txn_authz::offset_delete(&access, &mut r);
+            off_handler(broker, version, move |b| {
+                merged(api::offset_delete::handle(b, r), merge)
+            })
+        }
         Request::DescribeClientQuotas(r) => respond(api::describe_client_quotas::handle(broker, r), version),
         Request::AlterClientQuotas(r) => respond(api::alter_client_quotas::handle(broker, r), version),
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
@@ -277,6 +374,12 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
     }
 }
 
+/// A handler's response with the refused entries added.
+fn merged<R>(mut response: R, merge: authz::Merge<R>) -> R {
+    merge(&mut response);
+    response
+}
+
 /// Records the handler time since `started` against the client's
 /// `request_percentage` (percent of one thread's second); the throttle.
 pub(crate) fn request_time_throttle(broker: &Broker, client_id: &str, started: Instant) -> i32 {
@@ -287,7 +390,10 @@ pub(crate) fn request_time_throttle(broker: &Broker, client_id: &str, started: I
 }
 
 /// A response of the controller APIs (the older codec's types).
-fn respond_zk<T: kafka_protocol_zk::protocol::Encodable + Send + 'static>(response: T, version: i16) -> Outcome {
+pub(crate) fn respond_zk<T: kafka_protocol_zk::protocol::Encodable + Send + 'static>(
+    response: T,
+    version: i16,
+) -> Outcome {
     Outcome::Respond {
         version,
         encode: Box::new(move |out| response.encode(out, version).map_err(|e| e.to_string())),

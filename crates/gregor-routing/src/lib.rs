@@ -4,7 +4,8 @@
 //! handlers, speaking the real Kafka protocol through the `kafka-protocol`
 //! crate: `network` is the pipeline (acceptor, processors, request queue,
 //! handler pool), `request` decodes frames, `dispatch` is the table from
-//! API key to handler, and `api/` holds one file per Kafka API.
+//! API key to handler, `authorize` checks each request's session against
+//! the ACLs, and `api/` holds one file per Kafka API.
 //!
 //! What it is not: it holds no broker state; it works on a
 //! [`gregor_broker::Broker`] (topics, replicas, groups) that the server
@@ -14,6 +15,7 @@
 
 mod allocator;
 pub mod api;
+pub mod authorize;
 mod dispatch;
 pub mod metrics;
 mod network;

@@ -18,6 +18,7 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest, TxnOffsetCommitRequest,
     WriteTxnMarkersRequest,
 };
+use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
 use kafka_protocol_zk::protocol::{Decodable as ZkDecodable, HeaderVersion as ZkHeaderVersion};
@@ -107,6 +108,12 @@ pub enum Request {
     DescribeClientQuotas(DescribeClientQuotasRequest),
     /// AlterClientQuotas.
     AlterClientQuotas(AlterClientQuotasRequest),
+    /// CreateAcls.
+    CreateAcls(CreateAclsRequest),
+    /// DeleteAcls.
+    DeleteAcls(DeleteAclsRequest),
+    /// DescribeAcls.
+    DescribeAcls(DescribeAclsRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -280,6 +287,9 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::ElectLeaders => Request::ElectLeaders(typed(b, key, version)?),
         ApiKey::DescribeClientQuotas => Request::DescribeClientQuotas(typed(b, key, version)?),
         ApiKey::AlterClientQuotas => Request::AlterClientQuotas(typed(b, key, version)?),
+        ApiKey::CreateAcls => Request::CreateAcls(typed(b, key, version)?),
+        ApiKey::DeleteAcls => Request::DeleteAcls(typed(b, key, version)?),
+        ApiKey::DescribeAcls => Request::DescribeAcls(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {

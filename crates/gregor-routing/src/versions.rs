@@ -59,6 +59,10 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Client quotas (issue 19).
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    // ACLs (issue 16). v0 is gone from the codec (KIP-896).
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::DescribeAcls, 1, 3),
 ];
 
 /// The version range of `key`, if supported.

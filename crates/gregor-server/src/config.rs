@@ -160,6 +160,17 @@ pub struct ServerConfig {
     /// part of it (KIP-890; Kafka 3.9's default: true).
     #[serde(rename = "transaction.partition.verification.enable")]
     pub transaction_partition_verification_enable: bool,
+    /// Kafka's authorizer class (`kafka.security.authorizer.AclAuthorizer`
+    /// or `org.apache.kafka.metadata.authorizer.StandardAuthorizer`):
+    /// ACLs are checked. Empty (the default): everything is allowed.
+    #[serde(rename = "authorizer.class.name")]
+    pub authorizer_class_name: String,
+    /// Principals allowed everything (`User:admin;User:broker`).
+    #[serde(rename = "super.users")]
+    pub super_users: String,
+    /// With the authorizer on, a resource no ACL names is open to all.
+    #[serde(rename = "allow.everyone.if.no.acl.found")]
+    pub allow_everyone_if_no_acl_found: bool,
     /// The properties the file, the environment or the flags name (the
     /// rest keep their defaults): Kafka's STATIC_BROKER_CONFIG.
     #[serde(skip)]
@@ -187,6 +198,9 @@ impl Default for ServerConfig {
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
             max_incremental_fetch_session_cache_slots: 1_000,
             offsets_retention_minutes: 7 * 24 * 60,
+            authorizer_class_name: String::new(),
+            super_users: String::new(),
+            allow_everyone_if_no_acl_found: false,
             quota_window_num: 11,
             quota_window_size_seconds: 1,
             group_initial_rebalance_delay_ms: 0,
@@ -234,7 +248,18 @@ impl ServerConfig {
         Ok((host.to_string(), port.parse().context("listener port")?))
     }
 
-    /// The data directories.
+    /// The authorizer's settings (`authorizer.class.name`, `super.users`,
+    /// `allow.everyone.if.no.acl.found`).
+    pub fn authorizer_config(&self) -> anyhow::Result<gregor_auth::acl::AuthorizerConfig> {
+        gregor_auth::acl::AuthorizerConfig::from_properties(
+            &self.authorizer_class_name,
+            &self.super_users,
+            self.allow_everyone_if_no_acl_found,
+        )
+        .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// The data directories (`log.dirs`, comma-separated).
     pub fn log_dirs(&self) -> Vec<PathBuf> {
         self.log_dirs
             .split(',')

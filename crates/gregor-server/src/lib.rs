@@ -11,6 +11,7 @@
 
 #![deny(missing_docs)]
 
+mod acl_changes;
 pub mod cli;
 mod config;
 mod config_changes;
@@ -34,6 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use gregor_broker::acl_store::CoordinatedAclStore;
 use gregor_broker::quotas::{CoordinatedQuotaStore, QuotaWindow};
 use gregor_broker::{Broker, BrokerConfig, ReplicaManager, TransactionStateSettings};
 use gregor_compactor::{CleanerConfig, LogCleaner};
@@ -137,6 +139,7 @@ impl Server {
                 samples: config.quota_window_num.max(1),
                 window_ms: i64::from(config.quota_window_size_seconds.max(1)) * 1000,
             },
+            authorizer: config.authorizer_config()?,
             ..BrokerConfig::default()
         };
         let replicas = Arc::new(ReplicaManager::new(
@@ -184,6 +187,14 @@ impl Server {
         tokio::task::spawn_blocking(move || quota_broker.quotas().attach_store(quota_store))
             .await?
             .map_err(|e| anyhow::anyhow!("reading client quotas: {e}"))?;
+        let acl_store = Arc::new(CoordinatedAclStore::new(
+            coordinator.clone(),
+            tokio::runtime::Handle::current(),
+        ));
+        let acl_broker = broker.clone();
+        tokio::task::spawn_blocking(move || acl_broker.authorizer().attach_store(acl_store))
+            .await?
+            .map_err(|e| anyhow::anyhow!("reading ACLs: {e}"))?;
         let group_ticker =
             gregor_group::GroupCoordinator::spawn_ticker(broker.groups().coordinator().clone(), GROUP_TICK)
                 .context("starting the group coordinator's ticker")?;
@@ -225,6 +236,7 @@ impl Server {
         tasks.extend([
             config_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             quota_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
+            acl_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             fetcher::spawn(broker.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
             txn_markers::spawn(broker.clone(), stopped.clone()),

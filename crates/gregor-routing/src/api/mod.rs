@@ -1,6 +1,7 @@
 //! One Kafka API per file: decoding is done by the dispatcher, each file
 //! turns a request into a response against the [`gregor_broker::Broker`].
 
+pub mod acls;
 pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_client_quotas;

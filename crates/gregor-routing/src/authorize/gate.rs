@@ -1,0 +1,335 @@
+//! Whole requests a principal may not make, answered with the API's error
+//! response as Kafka's `KafkaApis` answers them.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::alter_client_quotas_response::EntryData;
+use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::write_txn_markers_response::{
+    WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+};
+use kafka_protocol::messages::*;
+use kafka_protocol_zk::messages as zk;
+
+use super::Access;
+use crate::dispatch::{respond, respond_zk, Outcome};
+use crate::request::Request;
+use gregor_auth::acl::{AclOperation as Op, ResourceType};
+
+const CLUSTER: i16 = 31; // CLUSTER_AUTHORIZATION_FAILED
+const GROUP: i16 = 30; // GROUP_AUTHORIZATION_FAILED
+const TXN_ID: i16 = 53; // TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+
+/// The answer refusing `request`, when its session may not make it.
+pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcome> {
+    if !access.enabled() {
+        return None;
+    }
+    let cluster_action = || access.cluster(Op::ClusterAction);
+    match request {
+        // The controller's and the replicas' APIs.
+        Request::LeaderAndIsr(_) if !cluster_action() => {
+            let mut r = zk::LeaderAndIsrResponse::default();
+            r.error_code = CLUSTER;
+            Some(respond_zk(r, version))
+        }
+        Request::UpdateMetadata(_) if !cluster_action() => {
+            let mut r = zk::UpdateMetadataResponse::default();
+            r.error_code = CLUSTER;
+            Some(respond_zk(r, version))
+        }
+        Request::StopReplica(_) if !cluster_action() => {
+            let mut r = zk::StopReplicaResponse::default();
+            r.error_code = CLUSTER;
+            Some(respond_zk(r, version))
+        }
+        Request::ControlledShutdown(_) if !cluster_action() => {
+            let mut r = zk::ControlledShutdownResponse::default();
+            r.error_code = CLUSTER;
+            Some(respond_zk(r, version))
+        }
+        Request::WriteTxnMarkers(r) if !access.cluster(Op::Alter) && !cluster_action() => {
+            let mut response = WriteTxnMarkersResponse::default();
+            response.markers = r
+                .markers
+                .iter()
+                .map(|m| {
+                    let mut result = WritableTxnMarkerResult::default();
+                    result.producer_id = m.producer_id;
+                    result.topics = m
+                        .topics
+                        .iter()
+                        .map(|t| {
+                            let mut topic = WritableTxnMarkerTopicResult::default();
+                            topic.name = t.name.clone();
+                            topic.partitions = t
+                                .partition_indexes
+                                .iter()
+                                .map(|p| {
+                                    let mut partition = WritableTxnMarkerPartitionResult::default();
+                                    partition.partition_index = *p;
+                                    partition.error_code = CLUSTER;
+                                    partition
+                                })
+                                .collect();
+                            topic
+                        })
+                        .collect();
+                    result
+                })
+                .collect();
+            Some(respond(response, version))
+        }
+        // Groups: Read on the group.
+        Request::JoinGroup(r) if !access.group(Op::Read, &r.group_id) => {
+            let mut response = JoinGroupResponse::default();
+            response.error_code = GROUP;
+            response.generation_id = -1;
+            Some(respond(response, version))
+        }
+        Request::SyncGroup(r) if !access.group(Op::Read, &r.group_id) => {
+            let mut response = SyncGroupResponse::default();
+            response.error_code = GROUP;
+            Some(respond(response, version))
+        }
+        Request::Heartbeat(r) if !access.group(Op::Read, &r.group_id) => {
+            let mut response = HeartbeatResponse::default();
+            response.error_code = GROUP;
+            Some(respond(response, version))
+        }
+        Request::LeaveGroup(r) if !access.group(Op::Read, &r.group_id) => {
+            let mut response = LeaveGroupResponse::default();
+            response.error_code = GROUP;
+            Some(respond(response, version))
+        }
+        Request::OffsetCommit(r) if !access.group(Op::Read, &r.group_id) => {
+            let mut response = OffsetCommitResponse::default();
+            response.topics = r
+                .topics
+                .iter()
+                .map(|t| {
+                    let mut topic = OffsetCommitResponseTopic::default();
+                    topic.name = t.name.clone();
+                    topic.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut partition = OffsetCommitResponsePartition::default();
+                            partition.partition_index = p.partition_index;
+                            partition.error_code = GROUP;
+                            partition
+                        })
+                        .collect();
+                    topic
+                })
+                .collect();
+            Some(respond(response, version))
+        }
+        Request::OffsetDelete(r) if !access.group(Op::Delete, &r.group_id) => {
+            let mut response = OffsetDeleteResponse::default();
+            response.error_code = GROUP;
+            Some(respond(response, version))
+        }
+        // Transactions: Write on the transactional id (and Read on the group).
+        Request::InitProducerId(r) => {
+            let error = match &r.transactional_id {
+                Some(id) if !access.transactional_id(Op::Write, id) => TXN_ID,
+                Some(_) => return None,
+                None if !access.cluster(Op::IdempotentWrite) && !access.any_of(Op::Write, ResourceType::Topic) => {
+                    CLUSTER
+                }
+                None => return None,
+            };
+            let mut response = InitProducerIdResponse::default();
+            response.error_code = error;
+            response.producer_id = (-1).into();
+            response.producer_epoch = -1;
+            Some(respond(response, version))
+        }
+        Request::EndTxn(r) if !access.transactional_id(Op::Write, &r.transactional_id) => {
+            let mut response = EndTxnResponse::default();
+            response.error_code = TXN_ID;
+            response.producer_id = (-1).into();
+            response.producer_epoch = -1;
+            Some(respond(response, version))
+        }
+        Request::AddOffsetsToTxn(r) => {
+            let error = if !access.transactional_id(Op::Write, &r.transactional_id) {
+                TXN_ID
+            } else if !access.group(Op::Read, &r.group_id) {
+                GROUP
+            } else {
+                return None;
+            };
+            let mut response = AddOffsetsToTxnResponse::default();
+            response.error_code = error;
+            Some(respond(response, version))
+        }
+        Request::TxnOffsetCommit(r) => {
+            let error = if !access.transactional_id(Op::Write, &r.transactional_id) {
+                TXN_ID
+            } else if !access.group(Op::Read, &r.group_id) {
+                GROUP
+            } else {
+                return None;
+            };
+            let mut response = TxnOffsetCommitResponse::default();
+            response.topics = r
+                .topics
+                .iter()
+                .map(|t| {
+                    let mut topic = TxnOffsetCommitResponseTopic::default();
+                    topic.name = t.name.clone();
+                    topic.partitions = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut partition = TxnOffsetCommitResponsePartition::default();
+                            partition.partition_index = p.partition_index;
+                            partition.error_code = error;
+                            partition
+                        })
+                        .collect();
+                    topic
+                })
+                .collect();
+            Some(respond(response, version))
+        }
+        Request::AddPartitionsToTxn(r) => {
+            if version >= 4 {
+                if cluster_action() {
+                    return None;
+                }
+                let mut response = AddPartitionsToTxnResponse::default();
+                response.error_code = CLUSTER;
+                return Some(respond(response, version));
+            }
+            if access.transactional_id(Op::Write, &r.v3_and_below_transactional_id) {
+                let refused = r
+                    .v3_and_below_topics
+                    .iter()
+                    .any(|t| !crate::api::is_internal_topic(&t.name) && !access.topic(Op::Write, &t.name));
+                if !refused {
+                    return None;
+                }
+            }
+            // As Kafka: the refused topics TOPIC_AUTHORIZATION_FAILED, the
+            // others OPERATION_NOT_ATTEMPTED (or every partition
+            // TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+            let txn_refused = !access.transactional_id(Op::Write, &r.v3_and_below_transactional_id);
+            let mut response = AddPartitionsToTxnResponse::default();
+            response.results_by_topic_v3_and_below = r
+                .v3_and_below_topics
+                .iter()
+                .map(|t| {
+                    let code = if txn_refused {
+                        TXN_ID
+                    } else if !crate::api::is_internal_topic(&t.name) && !access.topic(Op::Write, &t.name) {
+                        ResponseError::TopicAuthorizationFailed.code()
+                    } else {
+                        ResponseError::OperationNotAttempted.code()
+                    };
+                    let mut topic = AddPartitionsToTxnTopicResult::default();
+                    topic.name = t.name.clone();
+                    topic.results_by_partition = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut partition = AddPartitionsToTxnPartitionResult::default();
+                            partition.partition_index = *p;
+                            partition.partition_error_code = code;
+                            partition
+                        })
+                        .collect();
+                    topic
+                })
+                .collect();
+            Some(respond(response, version))
+        }
+        Request::Produce(r) => match &r.transactional_id {
+            Some(id) if !access.transactional_id(Op::Write, id) => {
+                let mut response = ProduceResponse::default();
+                response.responses = super::topics::produce_errors(&r.topic_data, TXN_ID);
+                Some(respond(response, version))
+            }
+            _ => None,
+        },
+        // The cluster's administration.
+        Request::ElectLeaders(r) if !access.cluster(Op::Alter) => {
+            let mut response = ElectLeadersResponse::default();
+            response.error_code = CLUSTER;
+            response.replica_election_results = r
+                .topic_partitions
+                .iter()
+                .flatten()
+                .map(|t| {
+                    let mut result = ReplicaElectionResult::default();
+                    result.topic = t.topic.clone();
+                    result.partition_result = t
+                        .partitions
+                        .iter()
+                        .map(|p| {
+                            let mut partition = PartitionResult::default();
+                            partition.partition_id = *p;
+                            partition.error_code = CLUSTER;
+                            partition
+                        })
+                        .collect();
+                    result
+                })
+                .collect();
+            Some(respond(response, version))
+        }
+        Request::AlterPartitionReassignments(_) if !access.cluster(Op::Alter) => {
+            let mut response = AlterPartitionReassignmentsResponse::default();
+            response.error_code = CLUSTER;
+            Some(respond(response, version))
+        }
+        Request::ListPartitionReassignments(_) if !access.cluster(Op::Describe) => {
+            let mut response = ListPartitionReassignmentsResponse::default();
+            response.error_code = CLUSTER;
+            Some(respond(response, version))
+        }
+        Request::DescribeLogDirs(_) if !access.cluster(Op::Describe) => {
+            let mut response = DescribeLogDirsResponse::default();
+            response.error_code = CLUSTER;
+            Some(respond(response, version))
+        }
+        Request::DescribeClientQuotas(_) if !access.cluster(Op::DescribeConfigs) => {
+            let mut response = DescribeClientQuotasResponse::default();
+            response.error_code = CLUSTER;
+            Some(respond(response, version))
+        }
+        Request::AlterClientQuotas(r) if !access.cluster(Op::AlterConfigs) => {
+            let mut response = AlterClientQuotasResponse::default();
+            response.entries = r
+                .entries
+                .iter()
+                .map(|e| {
+                    let mut entry = EntryData::default();
+                    entry.error_code = CLUSTER;
+                    entry.entity = e
+                        .entity
+                        .iter()
+                        .map(|d| {
+                            let mut data =
+                                kafka_protocol::messages::alter_client_quotas_response::EntityData::default();
+                            data.entity_type = d.entity_type.clone();
+                            data.entity_name = d.entity_name.clone();
+                            data
+                        })
+                        .collect();
+                    entry
+                })
+                .collect();
+            Some(respond(response, version))
+        }
+        _ => None,
+    }
+}
