@@ -7,8 +7,15 @@
 //! the authorizer, and the server keeps credentials and ACLs in
 //! coordination.
 
+mod error;
 mod principal;
 mod session;
+mod ssl_principal;
+pub mod tls;
 
+pub use error::AuthError;
 pub use principal::{KafkaPrincipal, PrincipalError};
+pub use rustls;
 pub use session::{SecurityProtocol, Session};
+pub use ssl_principal::{certificate_subject, SslPrincipalMapper};
+pub use tls::{ClientAuth, TlsSettings};

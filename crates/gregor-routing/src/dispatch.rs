@@ -112,7 +112,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
     match frame.request {
         Request::ApiVersions(_) => respond(api::api_versions::handle(false), version),
         Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
-        Request::Metadata(r) => respond(api::metadata::handle(broker, r, version), version),
+        Request::Metadata(r) => respond(
+            api::metadata::handle(broker, r, version, &frame.session.listener),
+            version,
+        ),
         Request::Produce(r) => {
             // Kafka counts the whole request against producer_byte_rate.
             let client = frame.header.client_id.as_deref().unwrap_or("");
@@ -228,7 +231,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::DescribeProducers(r) => respond(api::describe_producers::handle(broker, r), version),
         Request::DescribeConfigs(r) => respond(api::describe_configs::handle(broker, r, version), version),
         Request::CreatePartitions(r) => respond(api::create_partitions::handle(broker, r), version),
-        Request::FindCoordinator(r) => respond(api::find_coordinator::handle(broker, r, version), version),
+        Request::FindCoordinator(r) => respond(
+            api::find_coordinator::handle(broker, r, version, &frame.session.listener),
+            version,
+        ),
         Request::JoinGroup(r) => {
             let client_id = frame.header.client_id.as_deref().unwrap_or("").to_string();
             let joined = api::join_group::handle(broker, r, version, client_id, frame.session.client_host());
@@ -249,7 +255,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::OffsetForLeaderEpoch(r) => respond(api::offset_for_leader_epoch::handle(broker, r), version),
         Request::IncrementalAlterConfigs(r) => respond(api::incremental_alter_configs::handle(broker, r), version),
         Request::TxnOffsetCommit(r) => off_handler(broker, version, move |b| api::txn_offset_commit::handle(b, r)),
-        Request::DescribeCluster(r) => respond(api::describe_cluster::handle(broker, r, version), version),
+        Request::DescribeCluster(r) => respond(
+            api::describe_cluster::handle(broker, r, version, &frame.session.listener),
+            version,
+        ),
         Request::DescribeLogDirs(r) => respond(api::describe_log_dirs::handle(broker, r), version),
         Request::AlterConfigs(r) => respond(api::alter_configs::handle(broker, r), version),
         Request::OffsetDelete(r) => off_handler(broker, version, move |b| api::offset_delete::handle(b, r)),

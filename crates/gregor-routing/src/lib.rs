@@ -23,6 +23,6 @@ mod versions;
 
 pub use allocator::HugeAllocationGuard;
 pub use metrics::BrokerMetrics;
-pub use network::{NetworkConfig, SocketServer};
+pub use network::{ListenerContext, NetworkConfig, SocketServer};
 pub use request::{decode_frame, Frame, Request};
 pub use versions::SUPPORTED;

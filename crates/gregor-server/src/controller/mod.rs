@@ -29,6 +29,7 @@ mod requests;
 mod shutdown;
 
 pub(crate) use delivery::exchange;
+pub(crate) use requests::inter_broker_endpoint;
 use requests::{BrokerRequest, StopMode};
 
 /// What [`ActiveController::read_topics`] finds: partitions with a state,
@@ -460,6 +461,7 @@ impl ActiveController {
                         self.broker_epoch(broker),
                         &partitions,
                         &self.registrations,
+                        &self.broker.config().inter_broker_listener,
                     );
                     self.send(broker, request);
                 }
@@ -556,7 +558,12 @@ impl ActiveController {
             if id == self.local() {
                 tokio::spawn(delivery::deliver_locally(self.broker.clone(), rx));
             } else {
-                let address = format!("{}:{}", registration.host, registration.port);
+                let listener = &self.broker.config().inter_broker_listener;
+                let Some(endpoint) = requests::inter_broker_endpoint(registration, listener) else {
+                    tracing::warn!(broker = id, "registered without endpoints: unreachable");
+                    continue;
+                };
+                let address = format!("{}:{}", endpoint.host, endpoint.port);
                 tokio::spawn(delivery::deliver_remotely(id, address, self.local(), rx));
             }
             self.channels.insert(id, tx);
