@@ -249,3 +249,164 @@ def test_kafka_python_and_kcat_over_tls(tmp_path, certs):
         assert out == [f"k{i}" for i in range(10)]
     finally:
         b.stop()
+
+
+# --- SASL -----------------------------------------------------------------
+
+JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
+        'username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";')
+
+
+@pytest.fixture
+def sasl_broker(tmp_path, certs):
+    """PLAINTEXT (brokers, admin), SASL_SSL and SASL_PLAINTEXT listeners with
+    PLAIN and both SCRAMs; SCRAM users made through the admin API."""
+    ports = {"PLAINTEXT": free_port(), "SASL_SSL": free_port(), "SASL_PLAINTEXT": free_port()}
+    b = start(tmp_path, ",".join(f"{name}://127.0.0.1:{port}" for name, port in ports.items()),
+              tls_overrides(certs) + [
+                  "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
+                  f"sasl.jaas.config={JAAS}",
+              ])
+    b.ports = ports
+    set_scram(ports["PLAINTEXT"], "bob", "bob-secret")
+    yield b
+    b.stop()
+
+
+def set_scram(port, user, password, mechanisms=("SCRAM_SHA_256", "SCRAM_SHA_512")):
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+    upserts = [UserScramCredentialUpsertion(user, ScramCredentialInfo(getattr(ScramMechanism, m), 4096),
+                                            password.encode()) for m in mechanisms]
+    for f in admin.alter_user_scram_credentials(upserts).values():
+        f.result(30)
+
+
+def sasl_conf(b, certs, mechanism, user, password, listener="SASL_SSL"):
+    conf = {
+        "bootstrap.servers": f"127.0.0.1:{b.ports[listener]}",
+        "security.protocol": listener,
+        "sasl.mechanism": mechanism,
+        "sasl.username": user,
+        "sasl.password": password,
+    }
+    if listener == "SASL_SSL":
+        conf["ssl.ca.location"] = f"{certs}/ca.crt"
+    return conf
+
+
+def auth_error(conf):
+    """The authentication error librdkafka reports for `conf` (None if it
+    connects)."""
+    errors = []
+    admin = AdminClient(dict(conf, error_cb=errors.append))
+    try:
+        admin.list_topics(timeout=5)
+    except KafkaException as e:
+        errors.append(e.args[0])
+    admin.poll(0.5)  # serves error_cb
+    return next((e for e in errors if "Authentication" in e.str() or "authentication" in e.str()), None)
+
+
+def test_scram_sha_512_over_sasl_ssl(sasl_broker, certs):
+    b = sasl_broker
+    produce_and_consume(sasl_conf(b, certs, "SCRAM-SHA-512", "bob", "bob-secret"), "scram512")
+    deadline = time.time() + 10
+    while "principal=User:bob" not in broker_lines(b) and time.time() < deadline:
+        time.sleep(0.2)
+    assert "principal=User:bob" in broker_lines(b)
+    # The credential as Kafka keeps it: mechanisms and iterations, never the keys.
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{b.ports['PLAINTEXT']}"})
+    described = admin.describe_user_scram_credentials(["bob"])["bob"].result(10)
+    assert sorted((str(i.mechanism), i.iterations) for i in described.scram_credential_infos) == [
+        ("ScramMechanism.SCRAM_SHA_256", 4096), ("ScramMechanism.SCRAM_SHA_512", 4096)]
+
+
+def test_plain_over_sasl_ssl_with_three_clients(sasl_broker, certs):
+    from kafka import KafkaConsumer, KafkaProducer
+
+    b = sasl_broker
+    produce_and_consume(sasl_conf(b, certs, "PLAIN", "alice", "alice-secret"), "plain-ssl")
+    common = dict(bootstrap_servers=f"127.0.0.1:{b.ports['SASL_SSL']}", security_protocol="SASL_SSL",
+                  ssl_cafile=f"{certs}/ca.crt", sasl_mechanism="PLAIN",
+                  sasl_plain_username="alice", sasl_plain_password="alice-secret")
+    producer = KafkaProducer(**common)
+    for i in range(5):
+        producer.send("kp-plain", f"p{i}".encode()).get(timeout=30)
+    producer.close()
+    consumer = KafkaConsumer("kp-plain", auto_offset_reset="earliest", consumer_timeout_ms=10000, **common)
+    assert [m.value for m in consumer][:5] == [f"p{i}".encode() for i in range(5)]
+    consumer.close()
+    out = subprocess.run(
+        ["kcat", "-C", "-b", f"127.0.0.1:{b.ports['SASL_SSL']}", "-t", "kp-plain", "-o", "beginning", "-e", "-q",
+         "-X", "security.protocol=SASL_SSL", "-X", f"ssl.ca.location={certs}/ca.crt",
+         "-X", "sasl.mechanism=PLAIN", "-X", "sasl.username=alice", "-X", "sasl.password=alice-secret"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()
+    assert out == [f"p{i}" for i in range(5)]
+
+
+def test_kafka_python_scram_sha_256_over_sasl_plaintext(sasl_broker):
+    from kafka import KafkaConsumer, KafkaProducer
+
+    b = sasl_broker
+    common = dict(bootstrap_servers=f"127.0.0.1:{b.ports['SASL_PLAINTEXT']}", security_protocol="SASL_PLAINTEXT",
+                  sasl_mechanism="SCRAM-SHA-256", sasl_plain_username="bob", sasl_plain_password="bob-secret")
+    producer = KafkaProducer(**common)
+    producer.send("kp-scram", b"s").get(timeout=30)
+    producer.close()
+    consumer = KafkaConsumer("kp-scram", auto_offset_reset="earliest", consumer_timeout_ms=10000, **common)
+    assert [m.value for m in consumer] == [b"s"]
+    consumer.close()
+
+
+def test_refused_authentications_and_everyone_else_served(sasl_broker, certs):
+    b = sasl_broker
+    cases = [
+        (sasl_conf(b, certs, "SCRAM-SHA-512", "bob", "wrong"), "invalid credentials with SASL mechanism SCRAM-SHA-512"),
+        (sasl_conf(b, certs, "SCRAM-SHA-256", "nobody", "x"), "invalid credentials with SASL mechanism SCRAM-SHA-256"),
+        (sasl_conf(b, certs, "PLAIN", "alice", "wrong"), "Invalid username or password"),
+        (sasl_conf(b, certs, "PLAIN", "nobody", "x", listener="SASL_PLAINTEXT"), "Invalid username or password"),
+    ]
+    for conf, message in cases:
+        error = auth_error(conf)
+        assert error is not None and message in error.str(), (conf, error)
+    # The broker said why, and closed those connections only.
+    assert "failed authentication" in broker_lines(b)
+    produce_and_consume(sasl_conf(b, certs, "SCRAM-SHA-512", "bob", "bob-secret"), "after-refusals")
+
+
+def test_a_new_password_takes_effect_at_once(sasl_broker, certs):
+    b = sasl_broker
+    set_scram(b.ports["PLAINTEXT"], "bob", "new-secret", mechanisms=("SCRAM_SHA_512",))
+    assert auth_error(sasl_conf(b, certs, "SCRAM-SHA-512", "bob", "bob-secret")) is not None
+    produce_and_consume(sasl_conf(b, certs, "SCRAM-SHA-512", "bob", "new-secret"), "new-password")
+
+
+def kafka_request(api_key, version, correlation_id, body=b""):
+    header = api_key.to_bytes(2, "big") + version.to_bytes(2, "big") + correlation_id.to_bytes(4, "big") + b"\xff\xff"
+    message = header + body
+    return len(message).to_bytes(4, "big") + message
+
+
+def test_only_api_versions_and_sasl_before_authentication(sasl_broker):
+    port = sasl_broker.ports["SASL_PLAINTEXT"]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(API_VERSIONS_V0)
+        size = int.from_bytes(s.recv(4), "big")
+        assert size > 0  # ApiVersions is answered
+        answer = b""
+        while len(answer) < size:
+            answer += s.recv(size - len(answer))
+        assert answer[:4] == (1).to_bytes(4, "big")
+        # Metadata v0 (all topics) before authenticating: closed, unanswered.
+        s.sendall(kafka_request(3, 0, 2, (0).to_bytes(4, "big")))
+        assert read_until_closed(s) == b""
+    # An unknown mechanism: UNSUPPORTED_SASL_MECHANISM with the list, then closed.
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        mechanism = b"GSSAPI"
+        s.sendall(kafka_request(17, 1, 3, len(mechanism).to_bytes(2, "big") + mechanism))
+        answer = read_until_closed(s)
+        assert answer[8:10] == (33).to_bytes(2, "big"), answer
+        assert b"SCRAM-SHA-512" in answer

@@ -9,6 +9,7 @@
 
 mod error;
 mod principal;
+pub mod sasl;
 mod session;
 mod ssl_principal;
 pub mod tls;
@@ -16,6 +17,7 @@ pub mod tls;
 pub use error::AuthError;
 pub use principal::{KafkaPrincipal, PrincipalError};
 pub use rustls;
+pub use sasl::{SaslExchange, SaslServerConfig};
 pub use session::{SecurityProtocol, Session};
 pub use ssl_principal::{certificate_subject, SslPrincipalMapper};
 pub use tls::{ClientAuth, TlsSettings};

@@ -264,6 +264,25 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::OffsetDelete(r) => off_handler(broker, version, move |b| api::offset_delete::handle(b, r)),
         Request::DescribeClientQuotas(r) => respond(api::describe_client_quotas::handle(broker, r), version),
         Request::AlterClientQuotas(r) => respond(api::alter_client_quotas::handle(broker, r), version),
+        // A SASL listener's connection answers these itself until it has
+        // authenticated: here they come from another listener, or again.
+        Request::SaslHandshake(_) => {
+            let mut response = kafka_protocol::messages::SaslHandshakeResponse::default();
+            response.error_code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
+            respond(response, version)
+        }
+        Request::SaslAuthenticate(_) => {
+            let mut response = kafka_protocol::messages::SaslAuthenticateResponse::default();
+            response.error_code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
+            response.error_message = Some(kafka_protocol::protocol::StrBytes::from_static_str(
+                "SaslAuthenticate request received after successful authentication or on a listener without SASL",
+            ));
+            respond(response, version)
+        }
+        Request::DescribeUserScramCredentials(r) => respond(api::user_scram_credentials::describe(broker, r), version),
+        Request::AlterUserScramCredentials(r) => {
+            off_handler(broker, version, move |b| api::user_scram_credentials::alter(b, r))
+        }
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
         Request::UpdateMetadata(r) => respond_zk(api::update_metadata::handle(broker, r), version),
         Request::StopReplica(r) => respond_zk(api::stop_replica::handle(broker, r), version),

@@ -59,6 +59,12 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     // Client quotas (issue 19).
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
+    // Authentication (issue 16): SASL on SASL listeners (answered by the
+    // connection itself; ILLEGAL_SASL_STATE elsewhere), SCRAM credentials.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The version range of `key`, if supported.

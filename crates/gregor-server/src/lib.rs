@@ -90,9 +90,12 @@ impl Server {
         };
         let mut cleaner = LogCleaner::new(logs.clone(), cleaner_config, clock.clone());
         let plan = config.listener_plan()?;
+        // Every listener's security is checked (files read) before the
+        // broker opens anything.
+        let scram_cache = Arc::new(gregor_auth::sasl::CredentialCache::new());
         let mut bound = Vec::new();
         for spec in &plan.listeners {
-            let context = security_config::listener_context(&config, spec)?;
+            let context = security_config::listener_context(&config, spec, scram_cache.clone())?;
             let listener = TcpListener::bind(spec.address())
                 .await
                 .with_context(|| format!("listening on {}://{}", spec.name, spec.address()))?;
@@ -216,9 +219,13 @@ impl Server {
         cleaner.start();
         apply_dynamic_server_configs(&broker, &cleaner);
         let quota_broker = broker.clone();
-        tokio::task::spawn_blocking(move || quota_broker.quotas().attach_store(quota_store))
-            .await?
-            .map_err(|e| anyhow::anyhow!("reading client quotas: {e}"))?;
+        tokio::task::spawn_blocking(move || {
+            quota_broker.quotas().attach_store(quota_store.clone())?;
+            // SCRAM credentials live beside the quotas, in /config/users.
+            quota_broker.scram_credentials().attach_store(quota_store, scram_cache)
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("reading client quotas and SCRAM credentials: {e}"))?;
         let group_ticker =
             gregor_group::GroupCoordinator::spawn_ticker(broker.groups().coordinator().clone(), GROUP_TICK)
                 .context("starting the group coordinator's ticker")?;

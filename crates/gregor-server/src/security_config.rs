@@ -4,8 +4,10 @@
 //! [`ListenerContext`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
+use gregor_auth::sasl::{CredentialCache, JaasConfig, Mechanism, SaslServerConfig};
 use gregor_auth::{ClientAuth, SslPrincipalMapper, TlsSettings};
 use gregor_routing::ListenerContext;
 
@@ -47,11 +49,62 @@ impl ServerConfig {
     }
 }
 
+/// The SASL settings of listener `listener`: its mechanisms, PLAIN's users
+/// from the JAAS configuration (`listener.name.<l>.plain.sasl.jaas.config`,
+/// else `sasl.jaas.config`), SCRAM credentials from `scram`.
+fn sasl_config(config: &ServerConfig, listener: &str, scram: Arc<CredentialCache>) -> anyhow::Result<SaslServerConfig> {
+    let names = config
+        .for_listener(
+            listener,
+            "sasl.enabled.mechanisms",
+            Some(&config.sasl_enabled_mechanisms),
+        )
+        .unwrap_or_default();
+    let mut mechanisms = Vec::new();
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let mechanism = Mechanism::from_name(&name.to_ascii_uppercase()).with_context(|| {
+            format!(
+                "listener {listener}: SASL mechanism {name} is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512);                  set sasl.enabled.mechanisms"
+            )
+        })?;
+        mechanisms.push(mechanism);
+    }
+    if mechanisms.is_empty() {
+        anyhow::bail!("listener {listener}: sasl.enabled.mechanisms is empty");
+    }
+    let mut plain_users = std::collections::HashMap::new();
+    if mechanisms.contains(&Mechanism::Plain) {
+        let jaas = config
+            .for_listener(listener, "plain.sasl.jaas.config", config.sasl_jaas_config.as_deref())
+            .with_context(|| {
+                format!("listener {listener}: PLAIN needs its users in sasl.jaas.config (user_<name>=\"<password>\")")
+            })?;
+        plain_users = JaasConfig::parse(&jaas)
+            .with_context(|| format!("listener {listener}"))?
+            .plain_users();
+    }
+    Ok(SaslServerConfig {
+        mechanisms,
+        plain_users,
+        scram,
+    })
+}
+
 /// The network layer's view of listener `spec`: TLS acceptor and principal
-/// mapping on TLS listeners.
-pub(crate) fn listener_context(config: &ServerConfig, spec: &ListenerSpec) -> anyhow::Result<ListenerContext> {
+/// mapping on TLS listeners, SASL settings on SASL listeners (SCRAM
+/// credentials from `scram`).
+pub(crate) fn listener_context(
+    config: &ServerConfig,
+    spec: &ListenerSpec,
+    scram: Arc<CredentialCache>,
+) -> anyhow::Result<ListenerContext> {
     let mut context = ListenerContext::plaintext(&spec.name);
     context.protocol = spec.protocol;
+    context.failed_authentication_delay =
+        std::time::Duration::from_millis(config.connection_failed_authentication_delay_ms);
+    if spec.protocol.uses_sasl() {
+        context.sasl = Some(Arc::new(sasl_config(config, &spec.name, scram)?));
+    }
     if spec.protocol.uses_tls() {
         let settings = config.tls_settings(&spec.name)?;
         let tls = gregor_auth::tls::server_config(&settings).with_context(|| format!("listener {}", spec.name))?;

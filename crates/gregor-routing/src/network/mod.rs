@@ -24,6 +24,7 @@
 mod handlers;
 mod processor;
 mod request_queue;
+mod sasl_gate;
 mod transport;
 
 use std::sync::Arc;
@@ -77,6 +78,11 @@ pub struct ListenerContext {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// How an SSL client's certificate subject becomes its principal.
     pub principal_mapper: gregor_auth::SslPrincipalMapper,
+    /// SASL authentication of a SASL_PLAINTEXT or SASL_SSL listener.
+    pub sasl: Option<Arc<gregor_auth::SaslServerConfig>>,
+    /// `connection.failed.authentication.delay.ms`: how long a connection
+    /// that failed to authenticate waits before it is closed.
+    pub failed_authentication_delay: std::time::Duration,
 }
 
 impl ListenerContext {
@@ -87,6 +93,8 @@ impl ListenerContext {
             protocol: SecurityProtocol::Plaintext,
             tls: None,
             principal_mapper: gregor_auth::SslPrincipalMapper::default(),
+            sasl: None,
+            failed_authentication_delay: std::time::Duration::from_millis(100),
         }
     }
 }

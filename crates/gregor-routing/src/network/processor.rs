@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
 use super::request_queue::RequestQueue;
+use super::sasl_gate::{After, SaslGate, Verdict};
 use super::transport::Transport;
 use super::{Accepted, ListenerContext};
 use crate::dispatch::Outcome;
@@ -133,7 +134,8 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
     let (mut stream, session) = establish(stream, &listener, peer).await?;
-    let session = Arc::new(session);
+    let mut session = Arc::new(session);
+    let mut gate = listener.sasl.clone().map(SaslGate::new);
     let mut out = BytesMut::new();
     loop {
         let size = match stream.read_i32().await {
@@ -147,7 +149,35 @@ async fn connection(
         let mut body = vec![0u8; size as usize];
         stream.read_exact(&mut body).await?;
         let started = std::time::Instant::now();
+        if let Some(g) = gate.as_mut().filter(|g| g.expects_bare_token()) {
+            let (answer, after) = g.bare_token(&body);
+            let mut framed = Vec::with_capacity(answer.len() + 4);
+            framed.extend_from_slice(&(answer.len() as i32).to_be_bytes());
+            framed.extend_from_slice(&answer);
+            if !matches!(after, After::Failed(_)) {
+                stream.write_all(&framed).await?;
+                stream.flush().await?;
+            }
+            session = after_authentication(session, after, &listener, peer).await?;
+            continue;
+        }
         let mut frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
+        if let Some(g) = gate.as_mut().filter(|g| !g.is_open()) {
+            let (key, correlation_id, header_version) = (
+                frame.api_key,
+                frame.header.correlation_id,
+                frame.response_header_version,
+            );
+            match g.check(frame) {
+                Verdict::Pass(f) => frame = *f,
+                Verdict::Answer(outcome, after) => {
+                    write_response(&mut stream, &mut out, key, header_version, correlation_id, outcome).await?;
+                    session = after_authentication(session, after, &listener, peer).await?;
+                    continue;
+                }
+                Verdict::Close(why) => return Err(invalid(why)),
+            }
+        }
         frame.session = session.clone();
         frame.size = size as usize;
         let (key, correlation_id) = (frame.api_key, frame.header.correlation_id);
@@ -178,6 +208,32 @@ async fn connection(
             // The client is over a quota: its channel is muted — no
             // request read — for the throttle time (KIP-219).
             tokio::time::sleep(std::time::Duration::from_millis(mute_ms as u64)).await;
+        }
+    }
+}
+
+/// The session after a SASL step: `User:<name>` once authenticated; after
+/// a failure, the connection closes once the delay has passed (Kafka's
+/// `connection.failed.authentication.delay.ms`, which slows password
+/// guessing).
+async fn after_authentication(
+    session: Arc<Session>,
+    after: After,
+    listener: &ListenerContext,
+    peer: Option<std::net::SocketAddr>,
+) -> std::io::Result<Arc<Session>> {
+    match after {
+        After::Continue => Ok(session),
+        After::Authenticated(user) => {
+            let mut authenticated = (*session).clone();
+            authenticated.principal = KafkaPrincipal::user(user);
+            tracing::debug!(?peer, principal = %authenticated.principal, listener = %listener.name, "SASL client authenticated");
+            Ok(Arc::new(authenticated))
+        }
+        After::Failed(message) => {
+            tracing::info!(?peer, listener = %listener.name, "failed authentication: {message}");
+            tokio::time::sleep(listener.failed_authentication_delay).await;
+            Err(invalid(format!("failed authentication: {message}")))
         }
     }
 }
