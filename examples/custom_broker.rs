@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     // The same fetcher and controller election as `gregor server`.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let ticking = spawn_replica_ticker(replicas.clone(), stopped.clone())?;
-    let fetching = fetcher::spawn(broker.clone(), stopped.clone());
+    let fetching = fetcher::spawn(broker.clone(), Default::default(), stopped.clone());
     let writing_isr = isr_writer::spawn(coordinator.clone(), replicas, stopped.clone());
     // Kafka's defaults: no unclean elections, a leader rebalance every 300 s.
     let settings = controller::Settings::of(&gregor_server::ServerConfig::default());

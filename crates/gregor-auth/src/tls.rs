@@ -121,21 +121,25 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<rustls::ServerConfig>
 }
 
 /// The rustls client configuration towards a TLS listener: the servers
-/// are checked against `truststore` (PEM CAs); `keystore`, when given,
-/// holds the client's own certificate and key (mTLS).
-pub fn client_config(truststore: &Path, keystore: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, AuthError> {
+/// are checked against `truststore` (PEM CAs); `identity`, when given,
+/// names the PEM files of the client's own certificate chain and private
+/// key (the same file twice for a PEM keystore) for mTLS.
+pub fn client_config(
+    truststore: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, AuthError> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| AuthError::Config(e.to_string()))?
         .with_root_certificates(read_roots(truststore)?);
-    let config = match keystore {
+    let config = match identity {
         None => builder.with_no_client_auth(),
-        Some(path) => {
-            let key = PrivateKeyDer::from_pem_file(path)
-                .map_err(|e| AuthError::Config(format!("reading the private key from {}: {e}", path.display())))?;
+        Some((cert, key_file)) => {
+            let key = PrivateKeyDer::from_pem_file(key_file)
+                .map_err(|e| AuthError::Config(format!("reading the private key from {}: {e}", key_file.display())))?;
             builder
-                .with_client_auth_cert(read_certificates(path)?, key)
-                .map_err(|e| AuthError::Config(format!("the certificate and key in {}: {e}", path.display())))?
+                .with_client_auth_cert(read_certificates(cert)?, key)
+                .map_err(|e| AuthError::Config(format!("the client certificate {}: {e}", cert.display())))?
         }
     };
     Ok(Arc::new(config))

@@ -22,6 +22,8 @@ const CONTROLLED_SHUTDOWN: (i16, i16) = (7, 3);
 pub struct ShutdownSettings {
     /// `inter.broker.listener.name`: the controller is reached there.
     pub inter_broker_listener: String,
+    /// That listener's TLS and SASL.
+    pub security: gregor_client::ClientSecurity,
     /// Attempts after the first (`controlled.shutdown.max.retries`).
     pub max_retries: u32,
     /// Wait between attempts (`controlled.shutdown.retry.backoff.ms`).
@@ -32,7 +34,15 @@ pub struct ShutdownSettings {
 /// true when it leads nothing the others could take.
 pub async fn run(coordinator: &dyn Coordinator, broker_id: i32, broker_epoch: i64, settings: ShutdownSettings) -> bool {
     for attempt in 0..=settings.max_retries {
-        match ask(coordinator, broker_id, broker_epoch, &settings.inter_broker_listener).await {
+        match ask(
+            coordinator,
+            broker_id,
+            broker_epoch,
+            &settings.inter_broker_listener,
+            &settings.security,
+        )
+        .await
+        {
             Ok(remaining) if remaining.is_empty() => {
                 tracing::info!(attempt, "controlled shutdown: every leadership moved");
                 return true;
@@ -55,6 +65,7 @@ async fn ask(
     broker_id: i32,
     broker_epoch: i64,
     listener: &str,
+    security: &gregor_client::ClientSecurity,
 ) -> Result<Vec<String>, String> {
     let meta = KafkaMetadata::new(coordinator);
     let controller = meta
@@ -68,9 +79,10 @@ async fn ask(
         .ok_or_else(|| format!("the controller (broker {controller}) is not registered"))?;
     let endpoint = crate::controller::inter_broker_endpoint(registration, listener)
         .ok_or_else(|| format!("the controller (broker {controller}) registered no endpoint"))?;
-    let mut connection = gregor_client::Connection::connect(
+    let mut connection = gregor_client::Connection::connect_with(
         (endpoint.host.as_str(), endpoint.port),
         &format!("gregor-broker-{broker_id}"),
+        security,
     )
     .await
     .map_err(|e| format!("reaching the controller (broker {controller}): {e}"))?;

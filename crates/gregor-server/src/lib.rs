@@ -93,6 +93,7 @@ impl Server {
         // Every listener's security is checked (files read) before the
         // broker opens anything.
         let scram_cache = Arc::new(gregor_auth::sasl::CredentialCache::new());
+        let inter_broker_security = security_config::inter_broker_security(&config, &plan)?;
         let mut bound = Vec::new();
         for spec in &plan.listeners {
             let context = security_config::listener_context(&config, spec, scram_cache.clone())?;
@@ -267,14 +268,17 @@ impl Server {
         tasks.extend([
             config_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             quota_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
-            fetcher::spawn(broker.clone(), stopped.clone()),
+            fetcher::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
-            txn_markers::spawn(broker.clone(), stopped.clone()),
-            txn_verifier::spawn(broker.clone(), stopped.clone()),
+            txn_markers::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
+            txn_verifier::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
             controller::spawn(
                 coordinator.clone(),
                 broker.clone(),
-                controller::Settings::of(&config),
+                controller::Settings {
+                    security: inter_broker_security.clone(),
+                    ..controller::Settings::of(&config)
+                },
                 stopped,
             ),
         ]);
@@ -321,6 +325,7 @@ impl Server {
                 .controlled_shutdown_enable
                 .then_some(controlled_shutdown::ShutdownSettings {
                     inter_broker_listener: plan.inter_broker.clone(),
+                    security: inter_broker_security,
                     max_retries: config.controlled_shutdown_max_retries,
                     retry_backoff: std::time::Duration::from_millis(config.controlled_shutdown_retry_backoff_ms),
                 }),

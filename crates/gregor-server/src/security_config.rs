@@ -120,3 +120,51 @@ pub(crate) fn listener_context(
     }
     Ok(context)
 }
+
+/// How this broker reaches the others (controller requests, replica
+/// fetches, transaction markers): the inter-broker listener's protocol,
+/// its truststore (and keystore, presented to a listener asking for client
+/// certificates), and for SASL `sasl.mechanism.inter.broker.protocol` with
+/// the `username`/`password` of that mechanism's JAAS configuration.
+pub(crate) fn inter_broker_security(
+    config: &ServerConfig,
+    plan: &crate::listeners::ListenerPlan,
+) -> anyhow::Result<gregor_client::ClientSecurity> {
+    let endpoint = plan.inter_broker_endpoint();
+    let listener = endpoint.name.as_str();
+    let mut security = gregor_client::ClientSecurity::default();
+    if endpoint.protocol.uses_tls() {
+        let tls = config.tls_settings(listener)?;
+        let truststore = tls.truststore.as_deref().with_context(|| {
+            format!("the inter-broker listener {listener} uses TLS: brokers need ssl.truststore.location to check each other")
+        })?;
+        let identity = tls.keystore.as_deref().map(|k| (k, k));
+        security.tls = Some(
+            gregor_auth::tls::client_config(truststore, identity)
+                .with_context(|| format!("inter-broker TLS on listener {listener}"))?,
+        );
+    }
+    if endpoint.protocol.uses_sasl() {
+        let name = config.sasl_mechanism_inter_broker_protocol.trim().to_ascii_uppercase();
+        let mechanism = Mechanism::from_name(&name).with_context(|| {
+            format!(
+                "sasl.mechanism.inter.broker.protocol={name}: brokers authenticate to each other with PLAIN, \
+                 SCRAM-SHA-256 or SCRAM-SHA-512"
+            )
+        })?;
+        let property = format!("{}.sasl.jaas.config", name.to_ascii_lowercase());
+        let jaas = config
+            .for_listener(listener, &property, config.sasl_jaas_config.as_deref())
+            .with_context(|| format!("the inter-broker listener {listener} needs {property} (username, password)"))?;
+        let jaas = JaasConfig::parse(&jaas)?;
+        let (Some(username), Some(password)) = (jaas.option("username"), jaas.option("password")) else {
+            anyhow::bail!("the JAAS configuration of listener {listener} ({name}) needs username and password");
+        };
+        security.sasl = Some(gregor_client::SaslCredentials {
+            mechanism,
+            username: username.to_string(),
+            password: password.to_string(),
+        });
+    }
+    Ok(security)
+}

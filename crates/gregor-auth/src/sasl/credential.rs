@@ -91,6 +91,11 @@ impl ScramMechanism {
     }
 }
 
+/// A random salt for a new credential.
+pub fn random_salt() -> [u8; 32] {
+    rand::random()
+}
+
 /// One user's credential for one mechanism.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScramCredential {
@@ -119,7 +124,7 @@ impl ScramCredential {
 
     /// A new credential for `password` with a random salt.
     pub fn generate(mechanism: ScramMechanism, password: &str, iterations: i32) -> Self {
-        let salt: [u8; 32] = rand::random();
+        let salt = random_salt();
         let salted = mechanism.salted_password(password.as_bytes(), &salt, iterations.max(1) as u32);
         Self::from_salted_password(mechanism, &salt, &salted, iterations)
     }

@@ -6,6 +6,7 @@
 //!
 //! Sans-IO: the network layer reads the requests and writes the answers.
 
+pub mod client;
 pub mod credential;
 pub mod jaas;
 pub mod plain;
@@ -14,6 +15,7 @@ pub mod scram;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use client::SaslClient;
 pub use credential::{CredentialCache, ScramCredential, ScramMechanism};
 pub use jaas::JaasConfig;
 

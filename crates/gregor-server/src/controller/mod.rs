@@ -52,8 +52,11 @@ const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 const RESCAN: Duration = Duration::from_secs(2);
 
 /// What the controller is configured to do.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
+    /// How the controller reaches the brokers (the inter-broker
+    /// listener's TLS and SASL).
+    pub security: gregor_client::ClientSecurity,
     /// `unclean.leader.election.enable`.
     pub unclean: bool,
     /// Kafka's auto leader rebalance: how often, and the imbalance (in
@@ -65,6 +68,7 @@ impl Settings {
     /// The settings a broker's configuration gives.
     pub fn of(config: &crate::config::ServerConfig) -> Self {
         Self {
+            security: gregor_client::ClientSecurity::default(),
             unclean: config.unclean_leader_election_enable,
             rebalance: config.auto_leader_rebalance_enable.then(|| {
                 (
@@ -93,7 +97,7 @@ pub fn spawn(
             match meta.try_become_controller(id).await {
                 Ok(Some(epoch)) => {
                     tracing::info!(epoch, "this broker is the controller");
-                    let active = ActiveController::new(coordinator.clone(), broker.clone(), epoch, settings);
+                    let active = ActiveController::new(coordinator.clone(), broker.clone(), epoch, settings.clone());
                     tokio::select! {
                         outcome = active.run() => match outcome {
                             Ok(()) => tracing::info!("no longer the controller"),
@@ -564,7 +568,8 @@ impl ActiveController {
                     continue;
                 };
                 let address = format!("{}:{}", endpoint.host, endpoint.port);
-                tokio::spawn(delivery::deliver_remotely(id, address, self.local(), rx));
+                let security = self.settings.security.clone();
+                tokio::spawn(delivery::deliver_remotely(id, address, security, self.local(), rx));
             }
             self.channels.insert(id, tx);
         }
