@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-20000}"
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
-targets=(batch_reader recovery request_decoder codecs producer_snapshot offsets_record topic_config transaction_record txn_index)
+targets=(batch_reader recovery request_decoder codecs producer_snapshot offsets_record topic_config transaction_record txn_index sasl_exchange)
 
 flags=(
   -Cpasses=sancov-module

@@ -379,3 +379,68 @@ def test_only_api_versions_and_sasl_before_authentication(sasl_broker):
         answer = read_until_closed(s)
         assert answer[8:10] == (33).to_bytes(2, "big"), answer
         assert b"SCRAM-SHA-512" in answer
+
+
+def read_frame(s):
+    size = b""
+    while len(size) < 4:
+        chunk = s.recv(4 - len(size))
+        assert chunk, "closed before an answer"
+        size += chunk
+    n = int.from_bytes(size, "big")
+    body = b""
+    while len(body) < n:
+        chunk = s.recv(n - len(body))
+        assert chunk, "closed mid-answer"
+        body += chunk
+    return body
+
+
+def test_a_failed_authentication_is_answered_then_closed_after_the_delay(sasl_broker):
+    with socket.create_connection(("127.0.0.1", sasl_broker.ports["SASL_PLAINTEXT"]), timeout=10) as s:
+        s.sendall(kafka_request(17, 1, 1, len(b"PLAIN").to_bytes(2, "big") + b"PLAIN"))
+        handshake = read_frame(s)
+        assert handshake[4:6] == b"\x00\x00"  # no error: PLAIN is enabled
+        token = b"\x00alice\x00wrong"
+        s.sendall(kafka_request(36, 0, 2, len(token).to_bytes(4, "big") + token))
+        answer = read_frame(s)
+        answered = time.monotonic()
+        assert answer[4:6] == (58).to_bytes(2, "big")  # SASL_AUTHENTICATION_FAILED
+        assert b"Authentication failed: Invalid username or password" in answer
+        assert read_until_closed(s) == b""
+        # connection.failed.authentication.delay.ms (100 ms) before the close.
+        assert time.monotonic() - answered >= 0.08
+
+
+def test_a_renewed_certificate_is_used_without_a_restart(tmp_path, certs):
+    from tls_certs import make_ca, make_cert
+
+    d = str(tmp_path / "renewed")
+    os.makedirs(d)
+    keystore = os.path.join(d, "keystore.pem")
+    with open(keystore, "w") as f:
+        f.write(open(f"{certs}/broker.pem").read())
+    tls = free_port()
+    b = start(tmp_path, f"PLAINTEXT://127.0.0.1:{free_port()},SSL://127.0.0.1:{tls}",
+              ["ssl.keystore.type=PEM", f"ssl.keystore.location={keystore}"])
+    try:
+        old = {"bootstrap.servers": f"127.0.0.1:{tls}", "security.protocol": "SSL", "ssl.ca.location": f"{certs}/ca.crt"}
+        AdminClient(old).list_topics(timeout=10)
+        # A certificate from another CA replaces the file (renamed in, as
+        # certificate tools do).
+        make_ca(d, "new-ca", "/O=gregor/CN=renewed CA")
+        make_cert(d, "renewed", "/O=gregor/CN=broker", "new-ca", sans="DNS:localhost,IP:127.0.0.1")
+        os.replace(os.path.join(d, "renewed.pem"), keystore)
+        new = dict(old, **{"ssl.ca.location": f"{d}/new-ca.crt"})
+        deadline = time.time() + 15
+        while True:
+            try:
+                AdminClient(new).list_topics(timeout=3)
+                break
+            except KafkaException:
+                assert time.time() < deadline, "the renewed certificate was not picked up"
+                time.sleep(0.5)
+        with pytest.raises(KafkaException):
+            AdminClient(old).list_topics(timeout=3)
+    finally:
+        b.stop()

@@ -144,3 +144,69 @@ pub fn client_config(
     };
     Ok(Arc::new(config))
 }
+
+/// A TLS listener's server configuration, made again from its files when
+/// they change (a renewed certificate or CA needs no restart). The files'
+/// modification times are looked at, at most once a second, when a
+/// connection arrives.
+pub struct ReloadingServerConfig {
+    settings: TlsSettings,
+    state: std::sync::Mutex<ReloadState>,
+}
+
+struct ReloadState {
+    config: Arc<rustls::ServerConfig>,
+    stamps: Vec<Option<std::time::SystemTime>>,
+    checked: std::time::Instant,
+}
+
+/// How often the files are looked at, at most.
+const RELOAD_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl ReloadingServerConfig {
+    /// Reads the files now (an error if they are wrong).
+    pub fn new(settings: TlsSettings) -> Result<Self, AuthError> {
+        let config = server_config(&settings)?;
+        let stamps = stamps(&settings);
+        Ok(Self {
+            settings,
+            state: std::sync::Mutex::new(ReloadState {
+                config,
+                stamps,
+                checked: std::time::Instant::now(),
+            }),
+        })
+    }
+
+    /// The configuration for a new connection: made again if a file
+    /// changed. A change that does not load keeps the previous one and
+    /// gives its error (the caller reports it; it is tried again once the
+    /// files change anew).
+    pub fn current(&self) -> (Arc<rustls::ServerConfig>, Option<AuthError>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.checked.elapsed() < RELOAD_CHECK {
+            return (state.config.clone(), None);
+        }
+        state.checked = std::time::Instant::now();
+        let now = stamps(&self.settings);
+        if now == state.stamps {
+            return (state.config.clone(), None);
+        }
+        state.stamps = now;
+        match server_config(&self.settings) {
+            Ok(config) => {
+                state.config = config;
+                (state.config.clone(), None)
+            }
+            Err(e) => (state.config.clone(), Some(e)),
+        }
+    }
+}
+
+/// The modification times of the keystore and truststore.
+fn stamps(settings: &TlsSettings) -> Vec<Option<std::time::SystemTime>> {
+    [settings.keystore.as_deref(), settings.truststore.as_deref()]
+        .into_iter()
+        .map(|p| p.and_then(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok()))
+        .collect()
+}

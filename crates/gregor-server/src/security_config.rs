@@ -107,8 +107,9 @@ pub(crate) fn listener_context(
     }
     if spec.protocol.uses_tls() {
         let settings = config.tls_settings(&spec.name)?;
-        let tls = gregor_auth::tls::server_config(&settings).with_context(|| format!("listener {}", spec.name))?;
-        context.tls = Some(tokio_rustls::TlsAcceptor::from(tls));
+        let tls = gregor_auth::tls::ReloadingServerConfig::new(settings)
+            .with_context(|| format!("listener {}", spec.name))?;
+        context.tls = Some(Arc::new(tls));
         let rules = config
             .for_listener(
                 &spec.name,

@@ -74,8 +74,9 @@ pub struct ListenerContext {
     pub name: String,
     /// Its security protocol.
     pub protocol: SecurityProtocol,
-    /// The TLS acceptor of an SSL or SASL_SSL listener.
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The TLS settings of an SSL or SASL_SSL listener (reloaded when
+    /// their files change).
+    pub tls: Option<Arc<gregor_auth::tls::ReloadingServerConfig>>,
     /// How an SSL client's certificate subject becomes its principal.
     pub principal_mapper: gregor_auth::SslPrincipalMapper,
     /// SASL authentication of a SASL_PLAINTEXT or SASL_SSL listener.

@@ -106,9 +106,14 @@ async fn establish(
         listener: listener.name.clone(),
         security_protocol: listener.protocol,
     };
-    let Some(acceptor) = &listener.tls else {
+    let Some(tls_config) = &listener.tls else {
         return Ok((Transport::Plain(stream), session));
     };
+    let (config, reload_error) = tls_config.current();
+    if let Some(e) = reload_error {
+        tracing::warn!(listener = %listener.name, "the changed TLS files do not load, the previous ones stay: {e}");
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
         .await
         .map_err(|_| invalid("the TLS handshake timed out".into()))?
