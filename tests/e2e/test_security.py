@@ -226,8 +226,7 @@ JAAS = ('org.apache.kafka.common.security.plain.PlainLoginModule required '
         'username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";')
 
 
-@pytest.fixture
-def sasl_broker(tmp_path, certs):
+def start_sasl(tmp_path, certs, extra=()):
     """PLAINTEXT (brokers, admin), SASL_SSL and SASL_PLAINTEXT listeners with
     PLAIN and both SCRAMs; SCRAM users made through the admin API."""
     ports = {"PLAINTEXT": free_port(), "SASL_SSL": free_port(), "SASL_PLAINTEXT": free_port()}
@@ -235,9 +234,16 @@ def sasl_broker(tmp_path, certs):
               tls_overrides(certs) + [
                   "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
                   f"sasl.jaas.config={JAAS}",
+                  *extra,
               ])
     b.ports = ports
     set_scram(ports["PLAINTEXT"], "bob", "bob-secret")
+    return b
+
+
+@pytest.fixture
+def sasl_broker(tmp_path, certs):
+    b = start_sasl(tmp_path, certs)
     yield b
     b.stop()
 
@@ -442,5 +448,58 @@ def test_a_renewed_certificate_is_used_without_a_restart(tmp_path, certs):
                 time.sleep(0.5)
         with pytest.raises(KafkaException):
             AdminClient(old).list_topics(timeout=3)
+    finally:
+        b.stop()
+
+
+def sasl_authenticate_v1(s, token, correlation_id=2):
+    """SaslHandshake v1 (PLAIN) and one SaslAuthenticate v1: (error code,
+    session lifetime in ms)."""
+    s.sendall(kafka_request(17, 1, correlation_id, len(b"PLAIN").to_bytes(2, "big") + b"PLAIN"))
+    assert read_frame(s)[4:6] == b"\x00\x00"
+    s.sendall(kafka_request(36, 1, correlation_id + 1, len(token).to_bytes(4, "big") + token))
+    answer = read_frame(s)
+    error = int.from_bytes(answer[4:6], "big")
+    message_len = int.from_bytes(answer[6:8], "big", signed=True)
+    at = 8 + max(message_len, 0)
+    auth_len = int.from_bytes(answer[at:at + 4], "big")
+    at += 4 + auth_len
+    return error, int.from_bytes(answer[at:at + 8], "big")
+
+
+def test_sessions_expire_and_clients_re_authenticate(tmp_path, certs):
+    b = start_sasl(tmp_path, certs, ["connections.max.reauth.ms=2000"])
+    try:
+        # A connection that does not re-authenticate is closed when it
+        # speaks after its session ended.
+        with socket.create_connection(("127.0.0.1", b.ports["SASL_PLAINTEXT"]), timeout=10) as s:
+            assert sasl_authenticate_v1(s, b"\x00alice\x00alice-secret") == (0, 2000)
+            s.sendall(API_VERSIONS_V0)
+            read_frame(s)  # within the session: answered
+            time.sleep(2.3)
+            s.sendall(API_VERSIONS_V0)
+            assert read_until_closed(s) == b""
+        # librdkafka re-authenticates its connections (KIP-368) and keeps
+        # producing and consuming across several session lifetimes.
+        conf = sasl_conf(b, certs, "SCRAM-SHA-512", "bob", "bob-secret", listener="SASL_PLAINTEXT")
+        p = Producer(conf)
+        c = Consumer(dict(conf, **{"group.id": "reauth", "auto.offset.reset": "earliest"}))
+        c.subscribe(["reauth"])
+        sent, got = 0, []
+        deadline = time.time() + 7
+        while time.time() < deadline:
+            p.produce("reauth", str(sent).encode())
+            sent += 1
+            p.poll(0)
+            got += [int(m.value()) for m in c.consume(100, 0.25) if m.error() is None]
+        assert p.flush(30) == 0
+        end = time.time() + 20
+        while len(got) < sent and time.time() < end:
+            got += [int(m.value()) for m in c.consume(100, 0.5) if m.error() is None]
+        c.close()
+        assert sorted(got) == list(range(sent))
+        # The same connections authenticated again (one line per peer each time).
+        peers = re.findall(r"peer=Some\(([0-9.:]+)\) principal=User:bob", broker_lines(b))
+        assert max(peers.count(peer) for peer in set(peers)) >= 3, peers
     finally:
         b.stop()

@@ -65,6 +65,10 @@ pub struct ServerConfig {
     /// How long a failed authentication waits before its connection closes.
     #[serde(rename = "connection.failed.authentication.delay.ms")]
     pub connection_failed_authentication_delay_ms: u64,
+    /// How long a SASL session lasts before the client re-authenticates
+    /// (KIP-368; 0: forever).
+    #[serde(rename = "connections.max.reauth.ms")]
+    pub connections_max_reauth_ms: i64,
     /// Comma-separated data directories.
     #[serde(rename = "log.dirs")]
     pub log_dirs: String,
@@ -236,6 +240,7 @@ impl Default for ServerConfig {
             sasl_mechanism_inter_broker_protocol: "GSSAPI".into(),
             sasl_jaas_config: None,
             connection_failed_authentication_delay_ms: 100,
+            connections_max_reauth_ms: 0,
             listener_overrides: std::collections::BTreeMap::new(),
             log_dirs: "./data".into(),
             broker_id: 0,

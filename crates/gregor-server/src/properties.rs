@@ -106,6 +106,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("sasl.mechanism.inter.broker.protocol", String, sasl_mechanism_inter_broker_protocol, "SASL mechanism used for inter-broker communication."),
     property!("sasl.jaas.config", Password, ?sasl_jaas_config, "JAAS login context parameters for SASL connections (PLAIN users as user_<name>=\"<password>\")."),
     property!("connection.failed.authentication.delay.ms", Int, connection_failed_authentication_delay_ms, "Connection close delay on failed authentication."),
+    property!("connections.max.reauth.ms", Long, connections_max_reauth_ms, "When positive, the longest a SASL session lasts before the client must re-authenticate (KIP-368)."),
 ];
 
 /// Server properties that change while the broker runs (dynamic broker

@@ -104,6 +104,21 @@ pub(crate) fn listener_context(
         std::time::Duration::from_millis(config.connection_failed_authentication_delay_ms);
     if spec.protocol.uses_sasl() {
         context.sasl = Some(Arc::new(sasl_config(config, &spec.name, scram)?));
+        let reauth = config
+            .for_listener(&spec.name, "connections.max.reauth.ms", None)
+            .map(|v| v.trim().parse::<i64>())
+            .transpose()
+            .with_context(|| {
+                format!(
+                    "listener.name.{}.connections.max.reauth.ms",
+                    spec.name.to_ascii_lowercase()
+                )
+            })?
+            .unwrap_or(config.connections_max_reauth_ms);
+        context.max_reauth = u64::try_from(reauth)
+            .ok()
+            .filter(|ms| *ms > 0)
+            .map(std::time::Duration::from_millis);
     }
     if spec.protocol.uses_tls() {
         let settings = config.tls_settings(&spec.name)?;

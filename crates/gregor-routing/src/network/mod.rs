@@ -84,6 +84,9 @@ pub struct ListenerContext {
     /// `connection.failed.authentication.delay.ms`: how long a connection
     /// that failed to authenticate waits before it is closed.
     pub failed_authentication_delay: std::time::Duration,
+    /// `connections.max.reauth.ms` (KIP-368) when positive: how long a
+    /// SASL session lasts before the client must re-authenticate.
+    pub max_reauth: Option<std::time::Duration>,
 }
 
 impl ListenerContext {
@@ -96,6 +99,7 @@ impl ListenerContext {
             principal_mapper: gregor_auth::SslPrincipalMapper::default(),
             sasl: None,
             failed_authentication_delay: std::time::Duration::from_millis(100),
+            max_reauth: None,
         }
     }
 }

@@ -140,7 +140,10 @@ async fn connection(
     let peer = stream.peer_addr().ok();
     let (mut stream, session) = establish(stream, &listener, peer).await?;
     let mut session = Arc::new(session);
-    let mut gate = listener.sasl.clone().map(SaslGate::new);
+    let mut gate = listener
+        .sasl
+        .clone()
+        .map(|sasl| SaslGate::new(sasl, listener.max_reauth));
     let mut out = BytesMut::new();
     loop {
         let size = match stream.read_i32().await {
@@ -167,6 +170,9 @@ async fn connection(
             continue;
         }
         let mut frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
+        if let Some(g) = gate.as_mut().filter(|g| g.is_open()) {
+            g.admit(&frame).map_err(invalid)?;
+        }
         if let Some(g) = gate.as_mut().filter(|g| !g.is_open()) {
             let (key, correlation_id, header_version) = (
                 frame.api_key,

@@ -7,8 +7,15 @@
 //!
 //! SaslHandshake v0 (before KIP-152) is followed by bare tokens, each a
 //! size-prefixed blob without a Kafka header; v1 by SaslAuthenticate.
+//!
+//! Re-authentication (KIP-368): with `connections.max.reauth.ms`, the
+//! session lasts that long (SaslAuthenticate v1+ tells the client); a
+//! SaslHandshake on an authenticated connection starts the exchange again,
+//! which must end with the same principal; a connection past its session
+//! that sends anything else is closed.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gregor_auth::sasl::{SaslExchange, SaslServerConfig, Step};
@@ -46,6 +53,12 @@ pub(crate) struct SaslGate {
     /// SaslHandshake v0: the next frames are bare tokens.
     bare_tokens: bool,
     authenticated: bool,
+    /// `connections.max.reauth.ms` (none: sessions do not expire).
+    max_reauth: Option<Duration>,
+    /// When the session ends (with `max_reauth`).
+    expires: Option<Instant>,
+    /// The user a re-authentication must be again.
+    user: Option<String>,
 }
 
 fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome {
@@ -58,19 +71,48 @@ fn respond<T: Encodable + Send + 'static>(response: T, version: i16) -> Outcome 
 }
 
 impl SaslGate {
-    /// A gate with the listener's SASL settings.
-    pub(crate) fn new(config: Arc<SaslServerConfig>) -> Self {
+    /// A gate with the listener's SASL settings; sessions last
+    /// `max_reauth` when given (KIP-368).
+    pub(crate) fn new(config: Arc<SaslServerConfig>, max_reauth: Option<Duration>) -> Self {
         Self {
             config,
             exchange: None,
             bare_tokens: false,
             authenticated: false,
+            max_reauth,
+            expires: None,
+            user: None,
         }
     }
 
     /// Whether the connection has authenticated (the gate is open).
     pub(crate) fn is_open(&self) -> bool {
         self.authenticated
+    }
+
+    /// Looks at a request of an authenticated connection: a SaslHandshake
+    /// with re-authentication on closes the gate again (the request then
+    /// goes through [`Self::check`]); any other request after the session
+    /// ended is refused (the connection closes).
+    pub(crate) fn admit(&mut self, frame: &Frame) -> Result<(), String> {
+        if self.max_reauth.is_some() && matches!(frame.request, Request::SaslHandshake(_)) {
+            self.authenticated = false;
+            return Ok(());
+        }
+        match self.expires {
+            Some(at) if Instant::now() >= at => Err(format!(
+                "the SASL session ended (connections.max.reauth.ms) without re-authentication; API key {} refused",
+                frame.api_key
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The session lifetime SaslAuthenticate v1+ tells the client (0: no
+    /// re-authentication needed).
+    fn session_lifetime_ms(&self) -> i64 {
+        self.max_reauth
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// Whether the next frame is a bare token (after SaslHandshake v0).
@@ -95,8 +137,15 @@ impl SaslGate {
         match exchange.step(token).map_err(|e| e.to_string())? {
             Step::Continue(bytes) => Ok((bytes, After::Continue)),
             Step::Done { response, user } => {
-                self.authenticated = true;
                 self.exchange = None;
+                if let Some(before) = self.user.as_ref().filter(|before| **before != user) {
+                    return Err(format!(
+                        "Cannot change principals during re-authentication from User:{before}: User:{user}"
+                    ));
+                }
+                self.authenticated = true;
+                self.user = Some(user.clone());
+                self.expires = self.max_reauth.map(|d| Instant::now() + d);
                 Ok((response, After::Authenticated(user)))
             }
         }
@@ -133,6 +182,9 @@ impl SaslGate {
                 match self.step(&r.auth_bytes) {
                     Ok((bytes, after)) => {
                         response.auth_bytes = Bytes::from(bytes);
+                        if matches!(after, After::Authenticated(_)) && version >= 1 {
+                            response.session_lifetime_ms = self.session_lifetime_ms();
+                        }
                         Verdict::Answer(respond(response, version), after)
                     }
                     Err(message) => {
