@@ -167,6 +167,10 @@ def test_tls_refusals_leave_everyone_else_served(tmp_path, certs):
         ctx = ssl.create_default_context(cafile=f"{certs}/ca.crt")
         ctx.load_cert_chain(f"{certs}/rogue.crt", f"{certs}/rogue.key")
         assert failed_handshake(tls, ctx) is not None
+        # An expired client certificate from the trusted CA.
+        ctx = ssl.create_default_context(cafile=f"{certs}/ca.crt")
+        ctx.load_cert_chain(f"{certs}/expired.crt", f"{certs}/expired.key")
+        assert failed_handshake(tls, ctx) is not None
         # No client certificate where one is required.
         assert failed_handshake(tls, ssl.create_default_context(cafile=f"{certs}/ca.crt")) is not None
         # librdkafka with the untrusted certificate: no metadata.
@@ -186,6 +190,11 @@ def test_tls_refusals_leave_everyone_else_served(tmp_path, certs):
             ctx = ssl.create_default_context(cafile=f"{certs}/ca.crt")
             with pytest.raises((ssl.SSLError, ConnectionResetError, OSError)):
                 ctx.wrap_socket(raw, server_hostname="localhost")
+        # Each refused for its own reason, in the broker's words.
+        lines = broker_lines(b)
+        for reason in ("UnknownIssuer", "certificate expired", "peer sent no certificates"):
+            assert f"failed TLS handshake: invalid peer certificate: {reason}" in lines or \
+                f"failed TLS handshake: {reason}" in lines, reason
         # Everyone else is still served, on both listeners.
         produce_and_consume(ssl_conf(certs, tls), "after-refusals")
         produce_and_consume({"bootstrap.servers": f"127.0.0.1:{plain}"}, "after-refusals-plain")

@@ -5,7 +5,15 @@
 //! This crate knows nothing of sockets or coordination: the network layer
 //! (gregor-routing) builds the session of each connection, the handlers ask
 //! the authorizer, and the server keeps credentials and ACLs in
-//! coordination.
+//! coordination. What it holds for authentication:
+//!
+//! - [`tls`]: rustls server and client configurations from PEM files
+//!   (`ssl.keystore.location`, `ssl.truststore.location`,
+//!   `ssl.client.auth`), reloaded when the files change;
+//! - [`certificate_subject`] and [`SslPrincipalMapper`]: an mTLS client's
+//!   principal, as Kafka makes it;
+//! - [`sasl`]: PLAIN and SCRAM-SHA-256/512, server and client sides,
+//!   sans-IO, and SCRAM credentials in Kafka's stored form.
 
 mod error;
 mod principal;
