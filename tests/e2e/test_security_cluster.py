@@ -152,3 +152,47 @@ def test_three_brokers_replicate_over_sasl_ssl_and_survive_a_leader_kill(tmp_pat
         for b in brokers:
             b.kill()
         coordination.stop()
+
+
+def test_kafkas_own_tools_over_sasl_ssl(tmp_path, certs):
+    """Kafka 3.9's Java client and tools: kafka-configs sets a SCRAM
+    password (AlterUserScramCredentials) and describes it, the console
+    producer and consumer then work as that user over SASL_SSL."""
+    from bench.kafka import kafka
+
+    if kafka.missing():
+        pytest.skip(f"needs Kafka's tools: {kafka.missing()}")
+    b = secure_broker(str(tmp_path), certs).start()
+    try:
+        bootstrap = f"localhost:{b.port}"
+
+        def java_config(name, mechanism, user, password):
+            path = str(tmp_path / name)
+            module = "plain.PlainLoginModule" if mechanism == "PLAIN" else "scram.ScramLoginModule"
+            with open(path, "w") as f:
+                f.write(f"security.protocol=SASL_SSL\nsasl.mechanism={mechanism}\n"
+                        f"ssl.truststore.type=PEM\nssl.truststore.location={certs}/ca.crt\n"
+                        f"sasl.jaas.config=org.apache.kafka.common.security.{module} required "
+                        f'username="{user}" password="{password}";\n')
+            return path
+
+        admin = java_config("admin.properties", "PLAIN", "admin", "admin-secret")
+        kafka.tool("kafka-configs", "--bootstrap-server", bootstrap, "--command-config", admin, "--alter",
+                   "--entity-type", "users", "--entity-name", "carol",
+                   "--add-config", "SCRAM-SHA-512=[iterations=8192,password=carol-secret]")
+        described = kafka.tool("kafka-configs", "--bootstrap-server", bootstrap, "--command-config", admin,
+                               "--describe", "--entity-type", "users", "--entity-name", "carol").stdout
+        assert "SCRAM-SHA-512=iterations=8192" in described, described
+        carol = java_config("carol.properties", "SCRAM-SHA-512", "carol", "carol-secret")
+        kafka.tool("kafka-console-producer", "--bootstrap-server", bootstrap, "--producer.config", carol,
+                   "--topic", "java-secured", input="a\nb\nc\n")
+        consumed = kafka.tool("kafka-console-consumer", "--bootstrap-server", bootstrap, "--consumer.config", carol,
+                              "--topic", "java-secured", "--from-beginning", "--max-messages", "3").stdout
+        assert consumed.split() == ["a", "b", "c"]
+        # And a wrong password: the Java client's authentication error.
+        wrong = java_config("wrong.properties", "SCRAM-SHA-512", "carol", "nope")
+        refused = kafka.tool("kafka-topics", "--bootstrap-server", bootstrap, "--command-config", wrong, "--list",
+                             check=False, timeout=120)
+        assert "SaslAuthenticationException" in refused.stdout + refused.stderr
+    finally:
+        b.stop()
