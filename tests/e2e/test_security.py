@@ -3,6 +3,7 @@ each answered with their own endpoints; TLS (certificates made here with
 the openssl CLI: a CA, a broker certificate, client certificates, and an
 untrusted CA) with mTLS principals; SASL PLAIN and SCRAM over TLS. Every
 failure gets its clean error and the broker keeps serving the others."""
+import json
 import os
 import re
 import socket
@@ -14,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from conftest import Broker, free_port
+from conftest import GREGOR, Broker, free_port
 from tls_certs import make_certs
 
 
@@ -512,3 +513,26 @@ def test_sessions_expire_and_clients_re_authenticate(tmp_path, certs):
         assert max(peers.count(peer) for peer in set(peers)) >= 3, peers
     finally:
         b.stop()
+
+
+def test_credentials_and_quotas_share_the_user_node(sasl_broker, certs):
+    """/config/users/<user> holds both: changing one keeps the other."""
+    b = sasl_broker
+    plain = ["--bootstrap-server", f"127.0.0.1:{b.ports['PLAINTEXT']}"]
+
+    def quotas():
+        out = subprocess.run([GREGOR, "quota", "describe", *plain, "--user", "bob", "--json"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout
+        return json.loads(out)
+
+    subprocess.run([GREGOR, "quota", "alter", *plain, "--user", "bob", "--add-config", "producer_byte_rate=1048576"],
+                   capture_output=True, text=True, check=True, timeout=60)
+    before = quotas()
+    assert before and "1048576" in json.dumps(before)
+    set_scram(b.ports["PLAINTEXT"], "bob", "changed-secret", mechanisms=("SCRAM_SHA_512",))
+    assert quotas() == before
+    produce_and_consume(sasl_conf(b, certs, "SCRAM-SHA-512", "bob", "changed-secret"), "shared-node")
+    subprocess.run([GREGOR, "quota", "alter", *plain, "--user", "bob", "--delete-config", "producer_byte_rate"],
+                   capture_output=True, text=True, check=True, timeout=60)
+    assert quotas() == []
+    assert auth_error(sasl_conf(b, certs, "SCRAM-SHA-512", "bob", "changed-secret")) is None
