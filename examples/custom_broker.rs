@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use gregor::broker::{Broker, BrokerConfig, CoordinatedCatalog, ReplicaManager};
-use gregor::coord::kafka::KafkaMetadata;
+use gregor::coord::kafka::{KafkaMetadata, RegisteredEndpoint};
 use gregor::coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore, ZooKeeperCoordinator};
 use gregor::log::{Clock, LogConfig, LogManager, LogManagerConfig, SystemClock};
 use gregor::replication::ReplicaSettings;
-use gregor::routing::{BrokerMetrics, NetworkConfig, SocketServer};
+use gregor::routing::{BrokerMetrics, ListenerContext, NetworkConfig, SocketServer};
 use gregor::server::{controller, fetcher, isr_writer, register, spawn_replica_ticker};
 
 #[tokio::main]
@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on port {port}"))?;
     let network = SocketServer::start(
-        listener,
+        vec![(listener, Arc::new(ListenerContext::plaintext("PLAINTEXT")))],
         broker.clone(),
         Arc::new(BrokerMetrics::new()),
         NetworkConfig {
@@ -99,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
     // The same fetcher and controller election as `gregor server`.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let ticking = spawn_replica_ticker(replicas.clone(), stopped.clone())?;
-    let fetching = fetcher::spawn(broker.clone(), stopped.clone());
+    let fetching = fetcher::spawn(broker.clone(), Default::default(), stopped.clone());
     let writing_isr = isr_writer::spawn(coordinator.clone(), replicas, stopped.clone());
     // Kafka's defaults: no unclean elections, a leader rebalance every 300 s.
     let settings = controller::Settings::of(&gregor_server::ServerConfig::default());
@@ -108,8 +108,12 @@ async fn main() -> anyhow::Result<()> {
     let broker_epoch = register(
         coordinator.as_ref(),
         broker_id,
-        "127.0.0.1",
-        port,
+        &[RegisteredEndpoint {
+            listener: "PLAINTEXT".into(),
+            security_protocol: "PLAINTEXT".into(),
+            host: "127.0.0.1".into(),
+            port,
+        }],
         None,
         registration_wait,
     )

@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-$PWD/target}"
 targets=(batch_reader recovery request_decoder dispatch codecs producer_snapshot offsets_record topic_config
-  transaction_record txn_index)
+  transaction_record txn_index sasl_exchange)
 
 minutes=""
 runs=20000

@@ -67,6 +67,8 @@ class Broker:
             self.env["RUST_LOG"] = os.environ["GREGOR_TEST_RUST_LOG"]
         self.args = list(args)
         self.port = free_port()
+        # `--listeners` (default: one PLAINTEXT listener on `port`).
+        self.listeners = None
         self.process = None
         self.log_path = os.path.join(data_dir, "server.log")
 
@@ -78,7 +80,8 @@ class Broker:
         log = open(self.log_path, "ab")
         since = log.tell()  # this start's lines, not a previous run's
         self.process = subprocess.Popen(
-            [BINARY, "--listeners", f"PLAINTEXT://{self.bootstrap}", "--log-dirs", os.path.join(self.data_dir, "logs")]
+            [BINARY, "--listeners", self.listeners or f"PLAINTEXT://{self.bootstrap}",
+             "--log-dirs", os.path.join(self.data_dir, "logs")]
             + self.args,
             stdout=log,
             stderr=subprocess.STDOUT,

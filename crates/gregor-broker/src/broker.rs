@@ -39,6 +39,7 @@ pub struct Broker {
     controller_inbox: ControllerInbox,
     dynamic: DynamicBrokerConfig,
     quotas: ClientQuotas,
+    scram_credentials: crate::scram_credentials::ScramCredentials,
     replication_throttle: ReplicationThrottle,
     leader_replication_throttle: ReplicationThrottle,
     authorizer: Authorizer,
@@ -102,6 +103,7 @@ impl Broker {
         Ok(Self {
             authorizer: Authorizer::new(config.authorizer.clone()),
             quotas: ClientQuotas::new(config.quota_window, clock.clone()),
+            scram_credentials: Default::default(),
             replication_throttle: ReplicationThrottle::new(QuotaWindow::default()),
             leader_replication_throttle: ReplicationThrottle::new(QuotaWindow::default()),
             clock,
@@ -116,6 +118,11 @@ impl Broker {
             config,
             dynamic,
         })
+    }
+
+    /// The SCRAM credentials (KIP-554) SASL listeners authenticate from.
+    pub fn scram_credentials(&self) -> &crate::scram_credentials::ScramCredentials {
+        &self.scram_credentials
     }
 
     /// The follower side's replication throttle.

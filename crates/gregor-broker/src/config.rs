@@ -15,6 +15,13 @@ pub struct BrokerConfig {
     pub advertised_host: String,
     /// Port clients are told to connect to.
     pub advertised_port: u16,
+    /// Every advertised listener: name → (host, port). Metadata answers a
+    /// client with the endpoints of the listener it connected through
+    /// (empty: `advertised_host`/`advertised_port` for every listener).
+    pub advertised_listeners: std::collections::BTreeMap<String, (String, u16)>,
+    /// `inter.broker.listener.name`: the listener brokers reach each other
+    /// through (`advertised_host`/`advertised_port` are its endpoint).
+    pub inter_broker_listener: String,
     /// `num.partitions` for auto-created topics.
     pub num_partitions: u32,
     /// `auto.create.topics.enable`.
@@ -79,12 +86,26 @@ pub struct BrokerProperty {
     pub documentation: &'static str,
 }
 
+impl BrokerConfig {
+    /// Where clients of listener `name` reach this broker (its advertised
+    /// endpoint of that listener; the inter-broker one when listeners are
+    /// not told apart).
+    pub fn advertised_for(&self, name: &str) -> Option<(&str, u16)> {
+        if self.advertised_listeners.is_empty() {
+            return Some((self.advertised_host.as_str(), self.advertised_port));
+        }
+        self.advertised_listeners.get(name).map(|(h, p)| (h.as_str(), *p))
+    }
+}
+
 impl Default for BrokerConfig {
     fn default() -> Self {
         Self {
             node_id: 0,
             advertised_host: "127.0.0.1".into(),
             advertised_port: 9092,
+            advertised_listeners: std::collections::BTreeMap::new(),
+            inter_broker_listener: "PLAINTEXT".into(),
             num_partitions: 1,
             auto_create_topics: true,
             default_log_config: LogConfig::default(),

@@ -50,6 +50,7 @@ mod producer_ids;
 pub mod quotas;
 mod replicas;
 mod replication_throttle;
+pub mod scram_credentials;
 mod topics;
 mod transactions;
 

@@ -19,6 +19,7 @@ mod reassign_args;
 mod records;
 mod topic;
 mod topic_spec;
+mod user;
 
 use clap::{Parser, Subcommand};
 use gregor_server::cli::{init_logging, ServerArgs};
@@ -33,6 +34,11 @@ static ALLOCATOR: HugeAllocationGuard = HugeAllocationGuard;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Kafka client properties for a secured listener (security.protocol,
+    /// sasl.mechanism, sasl.username/sasl.password or sasl.jaas.config,
+    /// ssl.ca.location or ssl.truststore.location, …), as Kafka's tools.
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,6 +70,8 @@ enum Command {
     /// Describe or alter client quotas (users, client ids), like
     /// kafka-configs.sh --entity-type users|clients.
     Quota(quota::QuotaArgs),
+    /// SCRAM users: set-password, delete, list.
+    User(user::UserArgs),
     /// Write lines from stdin (or --file) as records.
     Produce(clients::ProduceArgs),
     /// Print records of a topic.
@@ -83,7 +91,19 @@ fn block_on(work: impl std::future::Future<Output = anyhow::Result<()>>) -> anyh
 }
 
 fn main() {
-    let command = Cli::parse().command;
+    let cli = Cli::parse();
+    if let Some(path) = &cli.command_config {
+        let security =
+            gregor_client::read_properties(path).and_then(|p| gregor_client::ClientSecurity::from_properties(&p));
+        match security {
+            Ok(security) => gregor_client::install_default_security(security),
+            Err(e) => {
+                eprintln!("gregor: --command-config {}: {e}", path.display());
+                std::process::exit(1);
+            }
+        }
+    }
+    let command = cli.command;
     if matches!(
         command,
         Command::DumpLog(_)
@@ -129,6 +149,7 @@ fn main() {
         Command::Broker(args) => block_on(broker_config::run(args)),
         Command::Quota(args) => block_on(quota::run(args)),
         Command::Acl(args) => block_on(acl::run(args)),
+        Command::User(args) => block_on(user::run(args)),
         Command::Produce(args) => block_on(clients::produce(args)),
         Command::Consume(args) => block_on(clients::consume(args)),
         Command::Bench(args) => block_on(bench::run(args)),

@@ -4,9 +4,12 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
+use kafka_protocol::messages::{SaslAuthenticateRequest, SaslHandshakeRequest};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::net::TcpStream;
+
+use crate::security::{ClientSecurity, Stream};
 
 /// Responses larger than this are refused (a broken peer).
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
@@ -45,26 +48,127 @@ impl ClientError {
     }
 }
 
+/// Where to connect: a host and a port (from `"host:port"`, `(host,
+/// port)` or a socket address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address(pub String, pub u16);
+
+impl From<&str> for Address {
+    fn from(s: &str) -> Self {
+        match s.rsplit_once(':') {
+            Some((host, port)) => Address(
+                host.trim_start_matches('[').trim_end_matches(']').to_string(),
+                port.parse().unwrap_or(0),
+            ),
+            None => Address(s.to_string(), 0),
+        }
+    }
+}
+
+impl From<&String> for Address {
+    fn from(s: &String) -> Self {
+        Address::from(s.as_str())
+    }
+}
+
+impl From<String> for Address {
+    fn from(s: String) -> Self {
+        Address::from(s.as_str())
+    }
+}
+
+impl From<(&str, u16)> for Address {
+    fn from((host, port): (&str, u16)) -> Self {
+        Address(host.to_string(), port)
+    }
+}
+
+impl From<std::net::SocketAddr> for Address {
+    fn from(addr: std::net::SocketAddr) -> Self {
+        Address(addr.ip().to_string(), addr.port())
+    }
+}
+
 /// A connection to one broker. Calls are sequential: each waits for its
 /// response, as a Kafka connection answers in request order.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
     client_id: StrBytes,
     next_correlation: i32,
     timeout: Duration,
 }
 
 impl Connection {
-    /// Connects to `addr`, naming itself `client_id`.
-    pub async fn connect(addr: impl ToSocketAddrs, client_id: &str) -> Result<Self, ClientError> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(Self {
+    /// Connects to `addr` (`host:port`, or a `(host, port)` pair), naming
+    /// itself `client_id`, with the process's default security (plaintext
+    /// unless a tool installed its `--command-config`).
+    pub async fn connect(addr: impl Into<Address>, client_id: &str) -> Result<Self, ClientError> {
+        Self::connect_with(addr, client_id, &crate::security::default_security()).await
+    }
+
+    /// Connects to `addr` with `security`: TLS (the broker's certificate
+    /// checked for the host name) and SASL authentication before it
+    /// returns.
+    pub async fn connect_with(
+        addr: impl Into<Address>,
+        client_id: &str,
+        security: &ClientSecurity,
+    ) -> Result<Self, ClientError> {
+        let Address(host, port) = addr.into();
+        let tcp = TcpStream::connect((host.as_str(), port)).await?;
+        tcp.set_nodelay(true)?;
+        let stream = tokio::time::timeout(Duration::from_secs(30), Stream::establish(tcp, &host, security))
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+        let mut connection = Self {
             stream,
             client_id: StrBytes::from_string(client_id.to_string()),
             next_correlation: 0,
             timeout: Duration::from_secs(30),
-        })
+        };
+        if let Some(sasl) = &security.sasl {
+            connection.authenticate(sasl).await?;
+        }
+        Ok(connection)
+    }
+
+    /// SaslHandshake v1, then SaslAuthenticate v1 until the exchange ends.
+    async fn authenticate(&mut self, credentials: &crate::security::SaslCredentials) -> Result<(), ClientError> {
+        let mut client =
+            gregor_auth::sasl::SaslClient::new(credentials.mechanism, &credentials.username, &credentials.password);
+        let mut handshake = SaslHandshakeRequest::default();
+        handshake.mechanism = StrBytes::from_static_str(client.mechanism_name());
+        let answer = self.send(handshake, 1).await?;
+        if answer.error_code != 0 {
+            let offered: Vec<String> = answer.mechanisms.iter().map(|m| m.to_string()).collect();
+            return Err(ClientError::from_code(
+                answer.error_code,
+                format!(
+                    "SASL mechanism {} (the broker offers {})",
+                    client.mechanism_name(),
+                    offered.join(", ")
+                ),
+            ));
+        }
+        let mut token = client.first_token();
+        loop {
+            let mut request = SaslAuthenticateRequest::default();
+            request.auth_bytes = Bytes::from(token);
+            let answer = self.send(request, 1).await?;
+            if answer.error_code != 0 {
+                return Err(ClientError::from_code(
+                    answer.error_code,
+                    answer.error_message.map(|m| m.to_string()).unwrap_or_default(),
+                ));
+            }
+            match client
+                .respond(&answer.auth_bytes)
+                .map_err(|e| ClientError::from_code(58, e.to_string()))?
+            {
+                Some(next) => token = next,
+                None => return Ok(()),
+            }
+        }
     }
 
     /// Sets how long a call waits for its response (30 s by default).
@@ -91,6 +195,7 @@ impl Connection {
             request.encode(out, version).map_err(|e| e.to_string())
         })?;
         self.stream.write_all(&frame.1).await?;
+        self.stream.flush().await?;
         Ok(())
     }
 
@@ -107,6 +212,7 @@ impl Connection {
         let (correlation_id, frame) = self.frame(api_key, api_version, header_version, encode)?;
         let exchange = async {
             self.stream.write_all(&frame).await?;
+            self.stream.flush().await?;
             let size = self.stream.read_i32().await?;
             let size = usize::try_from(size)
                 .ok()

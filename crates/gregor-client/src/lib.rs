@@ -37,11 +37,13 @@ mod offsets;
 mod partition_admin;
 mod producer;
 mod quota_admin;
+mod scram_admin;
+mod security;
 
 pub use admin::{Admin, PartitionInfo, TopicInfo};
 pub use broker_config::{config_source_name, BrokerConfigEntry, BrokerConfigs};
 pub use cluster::Cluster;
-pub use connection::{ClientError, Connection};
+pub use connection::{Address, ClientError, Connection};
 pub use consumer::{fetch_request, ConsumedRecord, Consumer, ConsumerConfig, StartAt};
 pub use fetch_session::FetchSession;
 pub use gregor_log::batch::Compression;
@@ -53,3 +55,5 @@ pub use partition_admin::{
 };
 pub use producer::{murmur2, partition_for_key, Delivery, Producer, ProducerConfig};
 pub use quota_admin::{QuotaEntry, QuotaMatch};
+pub use scram_admin::UserCredentials;
+pub use security::{install_default_security, read_properties, ClientSecurity, SaslCredentials};

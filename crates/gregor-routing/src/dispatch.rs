@@ -120,7 +120,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
         Request::Metadata(mut r) => {
             let merge = authz::metadata(&access, broker, &mut r, version);
-            respond(merged(api::metadata::handle(broker, r, version), merge), version)
+            respond(merged(api::metadata::handle(broker, r, version, &session.listener), merge), version)
         }
         Request::CreateAcls(r) => respond(api::acls::create(broker, &access, r), version),
         Request::DescribeAcls(r) => respond(api::acls::describe(broker, &access, r), version),
@@ -277,7 +277,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::FindCoordinator(r) => {
             let keys = r.clone();
-            let mut response = api::find_coordinator::handle(broker, r, version);
+            let mut response = api::find_coordinator::handle(broker, r, version, &session.listener);
             authz::find_coordinator(&access, &keys, &mut response);
             respond(response, version)
         }
@@ -338,7 +338,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 merged(api::txn_offset_commit::handle(b, r), merge)
             })
         }
-        Request::DescribeCluster(r) => respond(api::describe_cluster::handle(broker, r, version), version),
+        Request::DescribeCluster(r) => respond(
+            api::describe_cluster::handle(broker, r, version, &session.listener),
+            version,
+        ),
         Request::DescribeLogDirs(r) => respond(api::describe_log_dirs::handle(broker, r), version),
         Request::AlterConfigs(mut r) => {
             let merge = config_authz::alter_configs(&access, &mut r);
@@ -352,6 +355,25 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::DescribeClientQuotas(r) => respond(api::describe_client_quotas::handle(broker, r), version),
         Request::AlterClientQuotas(r) => respond(api::alter_client_quotas::handle(broker, r), version),
+        // A SASL listener's connection answers these itself until it has
+        // authenticated: here they come from another listener, or again.
+        Request::SaslHandshake(_) => {
+            let mut response = kafka_protocol::messages::SaslHandshakeResponse::default();
+            response.error_code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
+            respond(response, version)
+        }
+        Request::SaslAuthenticate(_) => {
+            let mut response = kafka_protocol::messages::SaslAuthenticateResponse::default();
+            response.error_code = kafka_protocol::error::ResponseError::IllegalSaslState.code();
+            response.error_message = Some(kafka_protocol::protocol::StrBytes::from_static_str(
+                "SaslAuthenticate request received after successful authentication or on a listener without SASL",
+            ));
+            respond(response, version)
+        }
+        Request::DescribeUserScramCredentials(r) => respond(api::user_scram_credentials::describe(broker, r), version),
+        Request::AlterUserScramCredentials(r) => {
+            off_handler(broker, version, move |b| api::user_scram_credentials::alter(b, r))
+        }
         Request::LeaderAndIsr(r) => respond_zk(api::leader_and_isr::handle(broker, r), version),
         Request::UpdateMetadata(r) => respond_zk(api::update_metadata::handle(broker, r), version),
         Request::StopReplica(r) => respond_zk(api::stop_replica::handle(broker, r), version),

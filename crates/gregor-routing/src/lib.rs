@@ -26,6 +26,6 @@ mod versions;
 pub use allocator::HugeAllocationGuard;
 pub use dispatch::{dispatch, Outcome};
 pub use metrics::BrokerMetrics;
-pub use network::{NetworkConfig, SocketServer};
+pub use network::{ListenerContext, NetworkConfig, SocketServer};
 pub use request::{decode_frame, Frame, Request, CONTROLLER_APIS};
 pub use versions::SUPPORTED;

@@ -19,6 +19,10 @@ use kafka_protocol::messages::{
     WriteTxnMarkersRequest,
 };
 use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
+use kafka_protocol::messages::{
+    AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest, SaslAuthenticateRequest,
+    SaslHandshakeRequest,
+};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
 use kafka_protocol_zk::protocol::{Decodable as ZkDecodable, HeaderVersion as ZkHeaderVersion};
@@ -114,6 +118,14 @@ pub enum Request {
     DeleteAcls(DeleteAclsRequest),
     /// DescribeAcls.
     DescribeAcls(DescribeAclsRequest),
+    /// SaslHandshake: the mechanism a SASL listener's client picks.
+    SaslHandshake(SaslHandshakeRequest),
+    /// SaslAuthenticate: one token of the SASL exchange.
+    SaslAuthenticate(SaslAuthenticateRequest),
+    /// DescribeUserScramCredentials (KIP-554).
+    DescribeUserScramCredentials(DescribeUserScramCredentialsRequest),
+    /// AlterUserScramCredentials (KIP-554).
+    AlterUserScramCredentials(AlterUserScramCredentialsRequest),
     /// LeaderAndIsr, from the controller.
     LeaderAndIsr(zk::LeaderAndIsrRequest),
     /// UpdateMetadata, from the controller.
@@ -290,6 +302,10 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::CreateAcls => Request::CreateAcls(typed(b, key, version)?),
         ApiKey::DeleteAcls => Request::DeleteAcls(typed(b, key, version)?),
         ApiKey::DescribeAcls => Request::DescribeAcls(typed(b, key, version)?),
+        ApiKey::SaslHandshake => Request::SaslHandshake(typed(b, key, version)?),
+        ApiKey::SaslAuthenticate => Request::SaslAuthenticate(typed(b, key, version)?),
+        ApiKey::DescribeUserScramCredentials => Request::DescribeUserScramCredentials(typed(b, key, version)?),
+        ApiKey::AlterUserScramCredentials => Request::AlterUserScramCredentials(typed(b, key, version)?),
         other => return Err(format!("unsupported API {other:?}")),
     };
     Ok(Frame {

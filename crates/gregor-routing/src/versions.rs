@@ -63,6 +63,12 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
     (ApiKey::DescribeAcls, 1, 3),
+    // Authentication (issue 16): SASL on SASL listeners (answered by the
+    // connection itself; ILLEGAL_SASL_STATE elsewhere), SCRAM credentials.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 /// The version range of `key`, if supported.

@@ -5,18 +5,70 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
 use serde::Deserialize;
 
 /// The settings of one broker.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
-    /// `PLAINTEXT://host:port`: where to listen.
+    /// `NAME://host:port,…`: where to listen (`PLAINTEXT`, `SSL`,
+    /// `SASL_PLAINTEXT`, `SASL_SSL`, or names of
+    /// `listener.security.protocol.map`).
     pub listeners: String,
-    /// What clients are told (default: `listeners`).
+    /// What clients are told, per listener (default: `listeners`).
     #[serde(rename = "advertised.listeners")]
     pub advertised_listeners: Option<String>,
+    /// `NAME:PROTOCOL,…`: each listener's security protocol (default: the
+    /// four protocols named by themselves).
+    #[serde(rename = "listener.security.protocol.map")]
+    pub listener_security_protocol_map: Option<String>,
+    /// The listener brokers talk to each other through.
+    #[serde(rename = "inter.broker.listener.name")]
+    pub inter_broker_listener_name: Option<String>,
+    /// The inter-broker listener by protocol (the listener of that name),
+    /// when `inter.broker.listener.name` is unset (default PLAINTEXT).
+    #[serde(rename = "security.inter.broker.protocol")]
+    pub security_inter_broker_protocol: Option<String>,
+    /// `PEM` (the only keystore type gregor reads).
+    #[serde(rename = "ssl.keystore.type")]
+    pub ssl_keystore_type: String,
+    /// PEM file with the broker's certificate chain and private key.
+    #[serde(rename = "ssl.keystore.location")]
+    pub ssl_keystore_location: Option<String>,
+    /// The password of an encrypted private key (PKCS#8).
+    #[serde(rename = "ssl.key.password")]
+    pub ssl_key_password: Option<String>,
+    /// `PEM` (the only truststore type gregor reads).
+    #[serde(rename = "ssl.truststore.type")]
+    pub ssl_truststore_type: String,
+    /// PEM file with the CA certificates client certificates must chain to.
+    #[serde(rename = "ssl.truststore.location")]
+    pub ssl_truststore_location: Option<String>,
+    /// `none`, `requested` or `required`: whether TLS clients present a
+    /// certificate.
+    #[serde(rename = "ssl.client.auth")]
+    pub ssl_client_auth: String,
+    /// How a certificate's subject becomes a principal name (`DEFAULT`, or
+    /// `RULE:pattern/replacement/[LU]` lines).
+    #[serde(rename = "ssl.principal.mapping.rules")]
+    pub ssl_principal_mapping_rules: String,
+    /// SASL mechanisms offered (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`).
+    #[serde(rename = "sasl.enabled.mechanisms")]
+    pub sasl_enabled_mechanisms: String,
+    /// The mechanism brokers authenticate to each other with.
+    #[serde(rename = "sasl.mechanism.inter.broker.protocol")]
+    pub sasl_mechanism_inter_broker_protocol: String,
+    /// JAAS-style login configuration: PLAIN's users (`user_<name>="<pw>"`)
+    /// and the broker's own `username`/`password` towards other brokers.
+    #[serde(rename = "sasl.jaas.config")]
+    pub sasl_jaas_config: Option<String>,
+    /// How long a failed authentication waits before its connection closes.
+    #[serde(rename = "connection.failed.authentication.delay.ms")]
+    pub connection_failed_authentication_delay_ms: u64,
+    /// How long a SASL session lasts before the client re-authenticates
+    /// (KIP-368; 0: forever).
+    #[serde(rename = "connections.max.reauth.ms")]
+    pub connections_max_reauth_ms: i64,
     /// Comma-separated data directories.
     #[serde(rename = "log.dirs")]
     pub log_dirs: String,
@@ -175,6 +227,9 @@ pub struct ServerConfig {
     /// rest keep their defaults): Kafka's STATIC_BROKER_CONFIG.
     #[serde(skip)]
     pub set_properties: BTreeSet<String>,
+    /// `listener.name.<listener>.<property>` settings, by their whole name.
+    #[serde(skip)]
+    pub listener_overrides: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for ServerConfig {
@@ -182,6 +237,22 @@ impl Default for ServerConfig {
         Self {
             listeners: "PLAINTEXT://127.0.0.1:9092".into(),
             advertised_listeners: None,
+            listener_security_protocol_map: None,
+            inter_broker_listener_name: None,
+            security_inter_broker_protocol: None,
+            ssl_keystore_type: "PEM".into(),
+            ssl_keystore_location: None,
+            ssl_key_password: None,
+            ssl_truststore_type: "PEM".into(),
+            ssl_truststore_location: None,
+            ssl_client_auth: "none".into(),
+            ssl_principal_mapping_rules: "DEFAULT".into(),
+            sasl_enabled_mechanisms: "GSSAPI".into(),
+            sasl_mechanism_inter_broker_protocol: "GSSAPI".into(),
+            sasl_jaas_config: None,
+            connection_failed_authentication_delay_ms: 100,
+            connections_max_reauth_ms: 0,
+            listener_overrides: std::collections::BTreeMap::new(),
             log_dirs: "./data".into(),
             broker_id: 0,
             num_partitions: 1,
@@ -236,16 +307,10 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// `host:port` of the PLAINTEXT listener.
-    pub fn listen_address(&self) -> anyhow::Result<String> {
-        plaintext_address(&self.listeners)
-    }
-
-    /// `(host, port)` clients are told to use.
-    pub fn advertised(&self) -> anyhow::Result<(String, u16)> {
-        let address = plaintext_address(self.advertised_listeners.as_deref().unwrap_or(&self.listeners))?;
-        let (host, port) = address.rsplit_once(':').context("listener without a port")?;
-        Ok((host.to_string(), port.parse().context("listener port")?))
+    /// The listeners, their advertised endpoints and the inter-broker
+    /// listener, checked as Kafka checks them.
+    pub fn listener_plan(&self) -> anyhow::Result<crate::listeners::ListenerPlan> {
+        crate::listeners::ListenerPlan::of(self)
     }
 
     /// The authorizer's settings (`authorizer.class.name`, `super.users`,
@@ -269,15 +334,6 @@ impl ServerConfig {
     }
 }
 
-fn plaintext_address(listeners: &str) -> anyhow::Result<String> {
-    for listener in listeners.split(',') {
-        if let Some(address) = listener.trim().strip_prefix("PLAINTEXT://") {
-            return Ok(address.to_string());
-        }
-    }
-    bail!("no PLAINTEXT:// listener in {listeners:?}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,7 +351,7 @@ mod tests {
         assert_eq!(config.broker_id, 3);
         assert_eq!(config.log_dirs(), vec![PathBuf::from("/a"), PathBuf::from("/b")]);
         assert_eq!(config.num_partitions, 6);
-        assert_eq!(config.listen_address().unwrap(), "0.0.0.0:9999");
+        assert_eq!(config.listener_plan().unwrap().listeners[0].address(), "0.0.0.0:9999");
         assert!(ServerConfig::load(None, &[("listeners", "SSL://x:1".into())]).is_err());
     }
 

@@ -18,8 +18,12 @@ use crate::controller::exchange;
 const CONTROLLED_SHUTDOWN: (i16, i16) = (7, 3);
 
 /// How a controlled shutdown is tried.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ShutdownSettings {
+    /// `inter.broker.listener.name`: the controller is reached there.
+    pub inter_broker_listener: String,
+    /// That listener's TLS and SASL.
+    pub security: gregor_client::ClientSecurity,
     /// Attempts after the first (`controlled.shutdown.max.retries`).
     pub max_retries: u32,
     /// Wait between attempts (`controlled.shutdown.retry.backoff.ms`).
@@ -30,7 +34,15 @@ pub struct ShutdownSettings {
 /// true when it leads nothing the others could take.
 pub async fn run(coordinator: &dyn Coordinator, broker_id: i32, broker_epoch: i64, settings: ShutdownSettings) -> bool {
     for attempt in 0..=settings.max_retries {
-        match ask(coordinator, broker_id, broker_epoch).await {
+        match ask(
+            coordinator,
+            broker_id,
+            broker_epoch,
+            &settings.inter_broker_listener,
+            &settings.security,
+        )
+        .await
+        {
             Ok(remaining) if remaining.is_empty() => {
                 tracing::info!(attempt, "controlled shutdown: every leadership moved");
                 return true;
@@ -48,7 +60,13 @@ pub async fn run(coordinator: &dyn Coordinator, broker_id: i32, broker_epoch: i6
 
 /// One ControlledShutdown to the current controller; the partitions it
 /// says this broker still leads.
-async fn ask(coordinator: &dyn Coordinator, broker_id: i32, broker_epoch: i64) -> Result<Vec<String>, String> {
+async fn ask(
+    coordinator: &dyn Coordinator,
+    broker_id: i32,
+    broker_epoch: i64,
+    listener: &str,
+    security: &gregor_client::ClientSecurity,
+) -> Result<Vec<String>, String> {
     let meta = KafkaMetadata::new(coordinator);
     let controller = meta
         .controller()
@@ -59,10 +77,12 @@ async fn ask(coordinator: &dyn Coordinator, broker_id: i32, broker_epoch: i64) -
     let registration = brokers
         .get(&controller)
         .ok_or_else(|| format!("the controller (broker {controller}) is not registered"))?;
-    let port = u16::try_from(registration.port).map_err(|_| format!("bad port {}", registration.port))?;
-    let mut connection = gregor_client::Connection::connect(
-        (registration.host.as_str(), port),
+    let endpoint = crate::controller::inter_broker_endpoint(registration, listener)
+        .ok_or_else(|| format!("the controller (broker {controller}) registered no endpoint"))?;
+    let mut connection = gregor_client::Connection::connect_with(
+        (endpoint.host.as_str(), endpoint.port),
         &format!("gregor-broker-{broker_id}"),
+        security,
     )
     .await
     .map_err(|e| format!("reaching the controller (broker {controller}): {e}"))?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, PartitionState};
+use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, PartitionState, RegisteredEndpoint};
 use gregor_coord::{
     CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, ZooKeeperCoordinator,
 };
@@ -58,13 +58,12 @@ pub async fn connect(
 pub async fn register(
     coordinator: &dyn Coordinator,
     id: i32,
-    host: &str,
-    port: u16,
+    endpoints: &[RegisteredEndpoint],
     rack: Option<String>,
     wait: Duration,
 ) -> anyhow::Result<i64> {
     let meta = KafkaMetadata::new(coordinator);
-    let registration = BrokerRegistration::plaintext(host, port, rack);
+    let registration = BrokerRegistration::with_endpoints(endpoints, rack);
     let deadline = tokio::time::Instant::now() + wait;
     let mut waited = false;
     loop {

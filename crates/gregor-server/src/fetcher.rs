@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gregor_broker::{Broker, FollowedPartition, ReplicaManager};
+use gregor_client::ClientSecurity;
 use gregor_client::{ClientError, Connection, ConsumerConfig, FetchSession};
 use gregor_log::TopicPartition;
 use gregor_replication::{EpochEnd, FollowerRequest, ReplicationError};
@@ -34,9 +35,13 @@ const PARTITION_MAX_BYTES: i32 = 1024 * 1024;
 const RESPONSE_MAX_BYTES: i32 = 10 * 1024 * 1024;
 const BACKOFF: Duration = Duration::from_millis(200);
 
-/// Starts the fetcher manager: one fetch task per followed leader, until
-/// `stop` turns true.
-pub fn spawn(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+/// Starts the fetcher manager: one fetch task per followed leader
+/// (reached with the inter-broker `security`), until `stop` turns true.
+pub fn spawn(
+    broker: Arc<Broker>,
+    security: ClientSecurity,
+    mut stop: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     let replicas = broker.replicas().clone();
     tokio::spawn(async move {
         let mut tasks: BTreeMap<i32, tokio::task::JoinHandle<()>> = BTreeMap::new();
@@ -47,9 +52,9 @@ pub fn spawn(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) -> tokio::tas
             let leaders: BTreeSet<i32> = replicas.followed().into_iter().map(|f| f.leader).collect();
             tasks.retain(|_, t| !t.is_finished());
             for leader in leaders {
-                tasks
-                    .entry(leader)
-                    .or_insert_with(|| tokio::spawn(fetch_from(broker.clone(), leader, stop.clone())));
+                tasks.entry(leader).or_insert_with(|| {
+                    tokio::spawn(fetch_from(broker.clone(), security.clone(), leader, stop.clone()))
+                });
             }
             tokio::select! {
                 _ = changed => {}
@@ -64,7 +69,7 @@ pub fn spawn(broker: Arc<Broker>, mut stop: watch::Receiver<bool>) -> tokio::tas
 }
 
 /// Follows every partition led by `leader`; ends when there is none left.
-async fn fetch_from(broker: Arc<Broker>, leader: i32, stop: watch::Receiver<bool>) {
+async fn fetch_from(broker: Arc<Broker>, security: ClientSecurity, leader: i32, stop: watch::Receiver<bool>) {
     let replicas = broker.replicas().clone();
     let local = replicas.local();
     let mut connection: Option<Connection> = None;
@@ -88,7 +93,7 @@ async fn fetch_from(broker: Arc<Broker>, leader: i32, stop: watch::Receiver<bool
                 continue;
             };
             let address = format!("{}:{}", endpoint.host, endpoint.port);
-            match Connection::connect(address.as_str(), &format!("gregor-replica-{local}")).await {
+            match Connection::connect_with(address.as_str(), &format!("gregor-replica-{local}"), &security).await {
                 Ok(c) => connection = Some(c),
                 Err(e) => {
                     tracing::debug!(leader, "cannot reach the leader: {e}");

@@ -5,7 +5,7 @@
 //! store, a shared one with `coordination.connect`, or ZooKeeper with
 //! `zookeeper.connect`) with the broker registered and topics recorded,
 //! the replica manager with its fetcher and ticker, the controller
-//! election, the routing pipeline on the PLAINTEXT listener — and shuts it
+//! election, the routing pipeline on every listener — and shuts it
 //! down cleanly (logs flushed and closed, clean-shutdown marker written,
 //! registration removed).
 
@@ -20,9 +20,11 @@ pub mod controller;
 mod coordination;
 pub mod fetcher;
 pub mod isr_writer;
+mod listeners;
 mod metrics_http;
 mod properties;
 mod quota_changes;
+mod security_config;
 mod txn_markers;
 mod txn_verifier;
 
@@ -30,6 +32,7 @@ pub use config::ServerConfig;
 pub use coordination::{register, EMBEDDED_DIR};
 pub use gregor_broker::CoordinatedCatalog;
 pub use gregor_routing::HugeAllocationGuard;
+pub use listeners::{ListenerPlan, ListenerSpec};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +42,7 @@ use gregor_broker::acl_store::CoordinatedAclStore;
 use gregor_broker::quotas::{CoordinatedQuotaStore, QuotaWindow};
 use gregor_broker::{Broker, BrokerConfig, ReplicaManager, TransactionStateSettings};
 use gregor_compactor::{CleanerConfig, LogCleaner};
+use gregor_coord::kafka::RegisteredEndpoint;
 use gregor_coord::Coordinator;
 use gregor_log::{Clock, LogConfig, LogManager, LogManagerConfig, SystemClock};
 use gregor_replication::ReplicaSettings;
@@ -50,6 +54,7 @@ use tokio::net::TcpListener;
 pub struct Server {
     broker: Arc<Broker>,
     local_addr: SocketAddr,
+    listener_addrs: Vec<(String, SocketAddr)>,
     metrics_addr: Option<SocketAddr>,
     logs: Arc<LogManager>,
     cleaner: LogCleaner,
@@ -87,14 +92,44 @@ impl Server {
             ..CleanerConfig::default()
         };
         let mut cleaner = LogCleaner::new(logs.clone(), cleaner_config, clock.clone());
-        let listener = TcpListener::bind(config.listen_address()?)
-            .await
-            .with_context(|| format!("listening on {}", config.listeners))?;
-        let local_addr = listener.local_addr()?;
-        let (host, mut port) = config.advertised()?;
-        if port == 0 {
-            port = local_addr.port();
+        let plan = config.listener_plan()?;
+        // Every listener's security is checked (files read) before the
+        // broker opens anything.
+        let scram_cache = Arc::new(gregor_auth::sasl::CredentialCache::new());
+        let inter_broker_security = security_config::inter_broker_security(&config, &plan)?;
+        let mut bound = Vec::new();
+        for spec in &plan.listeners {
+            let context = security_config::listener_context(&config, spec, scram_cache.clone())?;
+            let listener = TcpListener::bind(spec.address())
+                .await
+                .with_context(|| format!("listening on {}://{}", spec.name, spec.address()))?;
+            bound.push((listener, Arc::new(context)));
         }
+        let listener_addrs: Vec<(String, SocketAddr)> = bound
+            .iter()
+            .map(|(l, c)| Ok((c.name.clone(), l.local_addr()?)))
+            .collect::<std::io::Result<_>>()?;
+        let local_addr = listener_addrs[0].1;
+        // Advertised endpoints; port 0 is the port the listener got.
+        let advertised: Vec<ListenerSpec> = plan
+            .advertised
+            .iter()
+            .map(|a| {
+                let mut a = a.clone();
+                if a.port == 0 {
+                    if let Some((_, addr)) = listener_addrs.iter().find(|(n, _)| *n == a.name) {
+                        a.port = addr.port();
+                    }
+                }
+                a
+            })
+            .collect();
+        let inter_broker = advertised
+            .iter()
+            .find(|a| a.name == plan.inter_broker)
+            .cloned()
+            .context("the inter-broker listener is not advertised")?;
+        let (host, port) = (inter_broker.host.clone(), inter_broker.port);
         let first_dir = config.log_dirs().into_iter().next().context("log.dirs is empty")?;
         let coordinator = coordination::connect(
             config.zookeeper_connect.as_deref(),
@@ -112,6 +147,11 @@ impl Server {
             node_id: config.broker_id,
             advertised_host: host.clone(),
             advertised_port: port,
+            advertised_listeners: advertised
+                .iter()
+                .map(|a| (a.name.clone(), (a.host.clone(), a.port)))
+                .collect(),
+            inter_broker_listener: plan.inter_broker.clone(),
             num_partitions: config.num_partitions,
             auto_create_topics: config.auto_create_topics_enable,
             default_log_config,
@@ -184,9 +224,13 @@ impl Server {
         cleaner.start();
         apply_dynamic_server_configs(&broker, &cleaner);
         let quota_broker = broker.clone();
-        tokio::task::spawn_blocking(move || quota_broker.quotas().attach_store(quota_store))
-            .await?
-            .map_err(|e| anyhow::anyhow!("reading client quotas: {e}"))?;
+        tokio::task::spawn_blocking(move || {
+            quota_broker.quotas().attach_store(quota_store.clone())?;
+            // SCRAM credentials live beside the quotas, in /config/users.
+            quota_broker.scram_credentials().attach_store(quota_store, scram_cache)
+        })
+        .await?
+        .map_err(|e| anyhow::anyhow!("reading client quotas and SCRAM credentials: {e}"))?;
         let acl_store = Arc::new(CoordinatedAclStore::new(
             coordinator.clone(),
             tokio::runtime::Handle::current(),
@@ -206,7 +250,7 @@ impl Server {
         let (throttled, throttle_ms) = broker.quotas().throttle_counters();
         metrics.register_quota_throttles(throttled, throttle_ms);
         let network = SocketServer::start(
-            listener,
+            bound,
             broker.clone(),
             metrics.clone(),
             NetworkConfig {
@@ -237,14 +281,17 @@ impl Server {
             config_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             quota_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             acl_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
-            fetcher::spawn(broker.clone(), stopped.clone()),
+            fetcher::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
-            txn_markers::spawn(broker.clone(), stopped.clone()),
-            txn_verifier::spawn(broker.clone(), stopped.clone()),
+            txn_markers::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
+            txn_verifier::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
             controller::spawn(
                 coordinator.clone(),
                 broker.clone(),
-                controller::Settings::of(&config),
+                controller::Settings {
+                    security: inter_broker_security.clone(),
+                    ..controller::Settings::of(&config)
+                },
                 stopped,
             ),
         ]);
@@ -253,20 +300,29 @@ impl Server {
         let registration_wait =
             std::time::Duration::from_millis(config.zookeeper_session_timeout_ms.saturating_mul(3) / 2)
                 + std::time::Duration::from_secs(2);
+        let endpoints: Vec<RegisteredEndpoint> = advertised
+            .iter()
+            .map(|a| RegisteredEndpoint {
+                listener: a.name.clone(),
+                security_protocol: a.protocol.name().to_string(),
+                host: a.host.clone(),
+                port: a.port,
+            })
+            .collect();
         let broker_epoch = coordination::register(
             coordinator.as_ref(),
             config.broker_id,
-            &host,
-            port,
+            &endpoints,
             config.broker_rack.clone(),
             registration_wait,
         )
         .await?;
         broker.replicas().set_broker_epoch(broker_epoch);
-        tracing::info!(%local_addr, ?metrics_addr, broker = config.broker_id, broker_epoch, "gregor broker started");
+        tracing::info!(%local_addr, ?listener_addrs, ?metrics_addr, broker = config.broker_id, broker_epoch, "gregor broker started");
         Ok(Self {
             broker: broker.clone(),
             local_addr,
+            listener_addrs,
             metrics_addr,
             logs,
             cleaner,
@@ -282,6 +338,8 @@ impl Server {
             controlled_shutdown: config
                 .controlled_shutdown_enable
                 .then_some(controlled_shutdown::ShutdownSettings {
+                    inter_broker_listener: plan.inter_broker.clone(),
+                    security: inter_broker_security,
                     max_retries: config.controlled_shutdown_max_retries,
                     retry_backoff: std::time::Duration::from_millis(config.controlled_shutdown_retry_backoff_ms),
                 }),
@@ -294,9 +352,14 @@ impl Server {
         &self.broker
     }
 
-    /// The address it listens on.
+    /// The address of its first listener.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address listener `name` listens on.
+    pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
+        self.listener_addrs.iter().find(|(n, _)| n == name).map(|(_, a)| *a)
     }
 
     /// Where it serves `/metrics`, if it does.

@@ -95,6 +95,21 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, transaction_abort_timed_out_transaction_cleanup_interval_ms, "How often transactions past their timeout are looked for."),
     property!("transaction.remove.expired.transaction.cleanup.interval.ms", Int, transaction_remove_expired_transaction_cleanup_interval_ms, "How often expired transactional ids are looked for."),
     property!("transaction.partition.verification.enable", Boolean, transaction_partition_verification_enable, "Verify with the transaction coordinator a transactional batch that opens a transaction in a partition (KIP-890)."),
+    property!("listener.security.protocol.map", String, ?listener_security_protocol_map, "Map between listener names and security protocols (NAME:PROTOCOL,...)."),
+    property!("inter.broker.listener.name", String, ?inter_broker_listener_name, "Name of listener used for communication between brokers."),
+    property!("security.inter.broker.protocol", String, ?security_inter_broker_protocol, "Security protocol used to communicate between brokers (when inter.broker.listener.name is unset)."),
+    property!("ssl.keystore.type", String, ssl_keystore_type, "The file format of the key store file (PEM)."),
+    property!("ssl.keystore.location", String, ?ssl_keystore_location, "The location of the key store file: the certificate chain and private key, PEM."),
+    property!("ssl.key.password", Password, ?ssl_key_password, "The password of the private key in the key store file."),
+    property!("ssl.truststore.type", String, ssl_truststore_type, "The file format of the trust store file (PEM)."),
+    property!("ssl.truststore.location", String, ?ssl_truststore_location, "The location of the trust store file: CA certificates, PEM."),
+    property!("ssl.client.auth", String, ssl_client_auth, "Client authentication: none, requested or required."),
+    property!("ssl.principal.mapping.rules", String, ssl_principal_mapping_rules, "Rules mapping a client certificate's distinguished name to a short name (DEFAULT or RULE:pattern/replacement/[LU])."),
+    property!("sasl.enabled.mechanisms", List, sasl_enabled_mechanisms, "The SASL mechanisms enabled in the server (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)."),
+    property!("sasl.mechanism.inter.broker.protocol", String, sasl_mechanism_inter_broker_protocol, "SASL mechanism used for inter-broker communication."),
+    property!("sasl.jaas.config", Password, ?sasl_jaas_config, "JAAS login context parameters for SASL connections (PLAIN users as user_<name>=\"<password>\")."),
+    property!("connection.failed.authentication.delay.ms", Int, connection_failed_authentication_delay_ms, "Connection close delay on failed authentication."),
+    property!("connections.max.reauth.ms", Long, connections_max_reauth_ms, "When positive, the longest a SASL session lasts before the client must re-authenticate (KIP-368)."),
 ];
 
 /// Server properties that change while the broker runs (dynamic broker
@@ -116,8 +131,10 @@ pub(crate) fn describe(config: &ServerConfig) -> Vec<BrokerProperty> {
     PROPERTIES
         .iter()
         .map(|p| {
-            let value = (p.get)(config);
-            let default = (p.get)(&defaults);
+            // Passwords are never shown (Kafka answers them as null).
+            let secret = p.config_type == ConfigType::Password;
+            let value = (p.get)(config).filter(|_| !secret);
+            let default = (p.get)(&defaults).filter(|_| !secret);
             BrokerProperty {
                 name: p.name,
                 set: config.set_properties.contains(p.name) || value != default,
@@ -152,10 +169,28 @@ impl ServerConfig {
         for (property, value) in overrides {
             table.insert(property.to_string(), typed(property, value));
         }
+        // Per-listener settings (`listener.name.internal.ssl.keystore.location`)
+        // have open-ended names: kept aside by their whole name.
+        let prefixed: Vec<String> = table
+            .keys()
+            .filter(|k| k.starts_with("listener.name."))
+            .cloned()
+            .collect();
+        let mut listener_overrides = std::collections::BTreeMap::new();
+        for name in prefixed {
+            if let Some(value) = table.remove(&name) {
+                let value = match value {
+                    toml::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                listener_overrides.insert(name, value);
+            }
+        }
         let set_properties = table.keys().cloned().collect();
         let mut config: Self = table.try_into().context("invalid configuration")?;
         config.set_properties = set_properties;
-        config.listen_address()?;
+        config.listener_overrides = listener_overrides;
+        config.listener_plan()?;
         Ok(config)
     }
 

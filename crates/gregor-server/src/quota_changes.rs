@@ -1,6 +1,7 @@
-//! Client quota changes made on any broker reach this one: a watch on
-//! `/config/changes` (Kafka's notification nodes) re-reads each changed
-//! `users/…` or `clients/…` entity's quota config and applies it at once.
+//! Client quota and SCRAM credential changes made on any broker reach this
+//! one: a watch on `/config/changes` (Kafka's notification nodes) re-reads
+//! each changed `users/…` or `clients/…` entity's config and applies it at
+//! once (a new password works on every broker at once).
 //! Kept beside the topic config watcher (`config_changes.rs`) rather than
 //! in it: each follows the notifications of its own entities.
 
@@ -45,7 +46,12 @@ pub fn spawn(
                 seen = Some(name);
                 let Some(entity) = entity else { continue };
                 let broker = broker.clone();
-                let applied = tokio::task::spawn_blocking(move || broker.quotas().reload(&entity)).await;
+                // A user's node holds its quotas and its SCRAM credentials.
+                let applied = tokio::task::spawn_blocking(move || {
+                    broker.quotas().reload(&entity)?;
+                    broker.scram_credentials().reload(&entity)
+                })
+                .await;
                 if let Ok(Err(e)) = applied {
                     tracing::warn!("applying a client quota change: {e}");
                 }

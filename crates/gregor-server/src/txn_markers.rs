@@ -27,15 +27,23 @@ const MARKER_TIMEOUT_MS: u64 = 30_000;
 /// Pause between attempts for partitions not yet done.
 const RETRY_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Connections to other brokers, one per broker, reused across requests.
-type Connections = Arc<Mutex<HashMap<i32, Arc<Mutex<Option<gregor_client::Connection>>>>>>;
+/// Connections to other brokers (made with the inter-broker security), one
+/// per broker, reused across requests.
+type Connections = Arc<(
+    gregor_client::ClientSecurity,
+    Mutex<HashMap<i32, Arc<Mutex<Option<gregor_client::Connection>>>>>,
+)>;
 
 /// Delivers the broker's marker requests until `stopped`.
-pub fn spawn(broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(
+    broker: Arc<Broker>,
+    security: gregor_client::ClientSecurity,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let Some(mut requests) = broker.transactions().take_marker_requests() else {
         return tokio::spawn(async {});
     };
-    let connections: Connections = Arc::default();
+    let connections: Connections = Arc::new((security, Mutex::default()));
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -153,11 +161,12 @@ async fn send(
     let Some(endpoint) = broker.replicas().endpoint(leader) else {
         return unreachable();
     };
-    let slot = connections.lock().await.entry(leader).or_default().clone();
+    let slot = connections.1.lock().await.entry(leader).or_default().clone();
     let mut connection = slot.lock().await;
     if connection.is_none() {
         let client_id = format!("gregor-txn-markers-{}", broker.config().node_id);
-        match gregor_client::Connection::connect((endpoint.host.as_str(), endpoint.port), &client_id).await {
+        let address = (endpoint.host.as_str(), endpoint.port);
+        match gregor_client::Connection::connect_with(address, &client_id, &connections.0).await {
             Ok(c) => *connection = Some(c),
             Err(e) => {
                 tracing::debug!(broker = leader, "cannot reach the broker for transaction markers: {e}");

@@ -29,7 +29,11 @@ use tokio::task::JoinHandle;
 const VERIFY_VERSION: i16 = 4;
 
 /// Sends the broker's remote verifications until `stopped`.
-pub fn spawn(broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(
+    broker: Arc<Broker>,
+    security: gregor_client::ClientSecurity,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let Some(mut requests) = broker.transactions().take_remote_verifications() else {
         return tokio::spawn(async {});
     };
@@ -42,10 +46,10 @@ pub fn spawn(broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) -> JoinHan
                         let id = request.coordinator;
                         let queue = coordinators
                             .entry(id)
-                            .or_insert_with(|| spawn_coordinator(broker.clone(), id));
+                            .or_insert_with(|| spawn_coordinator(broker.clone(), security.clone(), id));
                         if let Err(mpsc::error::SendError(request)) = queue.send(request) {
                             // Its sender ended (it panicked): start another.
-                            let queue = spawn_coordinator(broker.clone(), id);
+                            let queue = spawn_coordinator(broker.clone(), security.clone(), id);
                             let _ = queue.send(request);
                             coordinators.insert(id, queue);
                         }
@@ -59,7 +63,11 @@ pub fn spawn(broker: Arc<Broker>, mut stopped: watch::Receiver<bool>) -> JoinHan
 }
 
 /// The sender for coordinator broker `coordinator`: its queue.
-fn spawn_coordinator(broker: Arc<Broker>, coordinator: i32) -> mpsc::UnboundedSender<RemoteVerification> {
+fn spawn_coordinator(
+    broker: Arc<Broker>,
+    security: gregor_client::ClientSecurity,
+    coordinator: i32,
+) -> mpsc::UnboundedSender<RemoteVerification> {
     let (queue, mut asked) = mpsc::unbounded_channel::<RemoteVerification>();
     tokio::spawn(async move {
         let mut connection = None;
@@ -69,7 +77,7 @@ fn spawn_coordinator(broker: Arc<Broker>, coordinator: i32) -> mpsc::UnboundedSe
                 batch.push(more);
             }
             let batch = one_per_transactional_id(batch);
-            let verdicts = send(&broker, &mut connection, coordinator, &batch).await;
+            let verdicts = send(&broker, &security, &mut connection, coordinator, &batch).await;
             for (request, verdicts) in batch.into_iter().zip(verdicts) {
                 let _ = request.reply.send(verdicts);
             }
@@ -107,6 +115,7 @@ fn one_per_transactional_id(batch: Vec<RemoteVerification>) -> Vec<RemoteVerific
 /// Sends `batch` to `coordinator`; each request's verdicts, in order.
 async fn send(
     broker: &Broker,
+    security: &gregor_client::ClientSecurity,
     connection: &mut Option<gregor_client::Connection>,
     coordinator: i32,
     batch: &[RemoteVerification],
@@ -123,7 +132,7 @@ async fn send(
             .collect()
     };
     if connection.is_none() {
-        match connect(broker, coordinator).await {
+        match connect(broker, security, coordinator).await {
             Ok(Some(c)) => *connection = Some(c),
             // A coordinator that cannot verify: Kafka appends unverified.
             Ok(None) => return all(None),
@@ -158,15 +167,20 @@ async fn send(
 
 /// A connection to `coordinator`, `None` when it does not serve
 /// AddPartitionsToTxn v4 (an older broker: nothing to verify with).
-async fn connect(broker: &Broker, coordinator: i32) -> Result<Option<gregor_client::Connection>, String> {
+async fn connect(
+    broker: &Broker,
+    security: &gregor_client::ClientSecurity,
+    coordinator: i32,
+) -> Result<Option<gregor_client::Connection>, String> {
     let endpoint = broker
         .replicas()
         .endpoint(coordinator)
         .ok_or_else(|| format!("broker {coordinator} is not alive"))?;
     let client_id = format!("gregor-txn-verifier-{}", broker.config().node_id);
-    let mut connection = gregor_client::Connection::connect((endpoint.host.as_str(), endpoint.port), &client_id)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut connection =
+        gregor_client::Connection::connect_with((endpoint.host.as_str(), endpoint.port), &client_id, security)
+            .await
+            .map_err(|e| e.to_string())?;
     let versions = connection
         .send(ApiVersionsRequest::default(), 0)
         .await

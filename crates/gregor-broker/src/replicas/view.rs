@@ -11,14 +11,30 @@ use gregor_replication::{BrokerId, PartitionRecord};
 use super::ReplicaManager;
 
 /// A broker as the cluster view knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct BrokerEndpoint {
-    /// Host clients connect to.
+    /// Host of its inter-broker listener (brokers connect to it there).
     pub host: String,
-    /// Port clients connect to.
+    /// Port of its inter-broker listener.
     pub port: u16,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// Every listener it advertises: name → (host, port). Empty when only
+    /// the inter-broker endpoint is known (LeaderAndIsr's live leaders).
+    pub listeners: BTreeMap<String, (String, u16)>,
+}
+
+impl BrokerEndpoint {
+    /// Where a client connected through listener `name` reaches this
+    /// broker (Kafka answers with the endpoints of the client's
+    /// listener): `None` when the broker has no such listener. A broker
+    /// known only by its inter-broker endpoint is given that one.
+    pub fn for_listener(&self, name: &str) -> Option<(&str, u16)> {
+        if self.listeners.is_empty() {
+            return Some((self.host.as_str(), self.port));
+        }
+        self.listeners.get(name).map(|(h, p)| (h.as_str(), *p))
+    }
 }
 
 /// What the controller last told this broker about the cluster

@@ -108,15 +108,17 @@ fn now_ms() -> String {
 pub struct BrokerRegistration {
     /// Format version (5).
     pub version: i32,
-    /// Host of the first PLAINTEXT endpoint.
-    pub host: String,
-    /// Port of the first PLAINTEXT endpoint.
+    /// Host of the first PLAINTEXT-protocol endpoint (`null` without one,
+    /// as Kafka writes it).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Port of the first PLAINTEXT-protocol endpoint (-1 without one).
     pub port: i32,
     /// Always -1 (gregor has no JMX).
     pub jmx_port: i32,
     /// Registration time, milliseconds as a string (as Kafka writes it).
     pub timestamp: String,
-    /// `PLAINTEXT://host:port`, …
+    /// `LISTENER://host:port`, one per advertised listener.
     pub endpoints: Vec<String>,
     /// Listener name → security protocol.
     pub listener_security_protocol_map: BTreeMap<String, String>,
@@ -133,21 +135,94 @@ pub struct BrokerRegistration {
     pub broker_epoch: i64,
 }
 
+/// One advertised listener of a broker: its name, security protocol and
+/// where clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegisteredEndpoint {
+    /// The listener's name (`PLAINTEXT`, `INTERNAL`, …).
+    pub listener: String,
+    /// The listener's security protocol (`SASL_SSL`, …).
+    pub security_protocol: String,
+    /// Host to connect to.
+    pub host: String,
+    /// Port to connect to.
+    pub port: u16,
+}
+
 impl BrokerRegistration {
     /// A registration for one PLAINTEXT listener.
     pub fn plaintext(host: &str, port: u16, rack: Option<String>) -> Self {
+        Self::with_endpoints(
+            &[RegisteredEndpoint {
+                listener: "PLAINTEXT".into(),
+                security_protocol: "PLAINTEXT".into(),
+                host: host.to_string(),
+                port,
+            }],
+            rack,
+        )
+    }
+
+    /// A registration of every advertised listener (Kafka's `endpoints`
+    /// and `listener_security_protocol_map`; `host`/`port` name the first
+    /// PLAINTEXT one, as Kafka's do).
+    pub fn with_endpoints(endpoints: &[RegisteredEndpoint], rack: Option<String>) -> Self {
+        let plaintext = endpoints.iter().find(|e| e.security_protocol == "PLAINTEXT");
         Self {
             version: 5,
-            host: host.to_string(),
-            port: i32::from(port),
+            host: plaintext.map(|e| e.host.clone()),
+            port: plaintext.map_or(-1, |e| i32::from(e.port)),
             jmx_port: -1,
             timestamp: now_ms(),
-            endpoints: vec![format!("PLAINTEXT://{host}:{port}")],
-            listener_security_protocol_map: BTreeMap::from([("PLAINTEXT".into(), "PLAINTEXT".into())]),
+            endpoints: endpoints
+                .iter()
+                .map(|e| format!("{}://{}:{}", e.listener, host_in_url(&e.host), e.port))
+                .collect(),
+            listener_security_protocol_map: endpoints
+                .iter()
+                .map(|e| (e.listener.clone(), e.security_protocol.clone()))
+                .collect(),
             rack,
             features: BTreeMap::new(),
             broker_epoch: -1,
         }
+    }
+
+    /// Every endpoint this registration names (entries that do not parse
+    /// are left out).
+    pub fn registered_endpoints(&self) -> Vec<RegisteredEndpoint> {
+        self.endpoints
+            .iter()
+            .filter_map(|url| {
+                let (listener, address) = url.split_once("://")?;
+                let (host, port) = address.rsplit_once(':')?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                Some(RegisteredEndpoint {
+                    listener: listener.to_string(),
+                    security_protocol: self
+                        .listener_security_protocol_map
+                        .get(listener)
+                        .cloned()
+                        .unwrap_or_else(|| listener.to_string()),
+                    host: host.to_string(),
+                    port: port.parse().ok()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The endpoint of listener `name`, if the broker registered one.
+    pub fn endpoint(&self, name: &str) -> Option<RegisteredEndpoint> {
+        self.registered_endpoints().into_iter().find(|e| e.listener == name)
+    }
+}
+
+/// A host as it stands in a URL (IPv6 addresses in brackets).
+fn host_in_url(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
     }
 }
 

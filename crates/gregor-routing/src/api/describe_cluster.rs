@@ -29,8 +29,14 @@ const OPERATIONS_NOT_ASKED: i32 = i32::MIN;
 pub(crate) const CLUSTER_OPERATIONS: i32 =
     (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
-/// Answers a DescribeCluster request.
-pub fn handle(broker: &Broker, request: DescribeClusterRequest, version: i16) -> DescribeClusterResponse {
+/// Answers a DescribeCluster request from a client connected through
+/// `listener` (brokers given with their endpoints of that listener).
+pub fn handle(
+    broker: &Broker,
+    request: DescribeClusterRequest,
+    version: i16,
+    listener: &str,
+) -> DescribeClusterResponse {
     let mut response = DescribeClusterResponse::default();
     if request.endpoint_type != BROKER_ENDPOINT {
         let (error, message) = match request.endpoint_type {
@@ -58,21 +64,28 @@ pub fn handle(broker: &Broker, request: DescribeClusterRequest, version: i16) ->
     response.cluster_id = str_bytes(&config.cluster_id);
     response.brokers = if view.brokers.is_empty() {
         // Before the first UpdateMetadata: this broker alone, as Metadata answers.
-        let mut me = DescribeClusterBroker::default();
-        me.broker_id = BrokerId(config.node_id);
-        me.host = str_bytes(&config.advertised_host);
-        me.port = i32::from(config.advertised_port);
-        vec![me]
+        config
+            .advertised_for(listener)
+            .map(|(host, port)| {
+                let mut me = DescribeClusterBroker::default();
+                me.broker_id = BrokerId(config.node_id);
+                me.host = str_bytes(host);
+                me.port = i32::from(port);
+                me
+            })
+            .into_iter()
+            .collect()
     } else {
         view.brokers
             .iter()
-            .map(|(&id, endpoint)| {
+            .filter_map(|(&id, endpoint)| {
+                let (host, port) = endpoint.for_listener(listener)?;
                 let mut b = DescribeClusterBroker::default();
                 b.broker_id = BrokerId(id);
-                b.host = str_bytes(&endpoint.host);
-                b.port = i32::from(endpoint.port);
+                b.host = str_bytes(host);
+                b.port = i32::from(port);
                 b.rack = endpoint.rack.as_deref().map(str_bytes);
-                b
+                Some(b)
             })
             .collect()
     };

@@ -15,7 +15,7 @@ const GROUP: i8 = 0;
 const TRANSACTION: i8 = 1;
 const SHARE: i8 = 2;
 
-fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16) -> Coordinator {
+fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16, listener: &str) -> Coordinator {
     let mut c = Coordinator::default();
     c.key = key.clone();
     let found = if key_type == SHARE && version < 6 {
@@ -29,7 +29,7 @@ fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16) -> Coordi
             }
             Ok(partitions) => {
                 let p = gregor_group::records::partition_for(key.as_str(), partitions);
-                leader_of(broker, gregor_group::OFFSETS_TOPIC, p)
+                leader_of(broker, gregor_group::OFFSETS_TOPIC, p, listener)
             }
         }
     } else if key_type == TRANSACTION {
@@ -40,7 +40,7 @@ fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16) -> Coordi
             }
             Ok(partitions) => {
                 let p = gregor_transaction::partition_for(key.as_str(), partitions);
-                leader_of(broker, gregor_transaction::TRANSACTION_STATE_TOPIC, p)
+                leader_of(broker, gregor_transaction::TRANSACTION_STATE_TOPIC, p, listener)
             }
         }
     } else {
@@ -61,28 +61,44 @@ fn answer(broker: &Broker, key: &StrBytes, key_type: i8, version: i16) -> Coordi
     c
 }
 
-/// The leader of an internal topic's partition, with its endpoint.
-fn leader_of(broker: &Broker, topic: &str, partition: i32) -> Result<(i32, String, u16), ResponseError> {
+/// The leader of an internal topic's partition, with its endpoint on
+/// `listener` (a leader without that listener is not available, as Kafka
+/// answers).
+fn leader_of(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    listener: &str,
+) -> Result<(i32, String, u16), ResponseError> {
     let replicas = broker.replicas();
     let tp = gregor_log::TopicPartition::new(topic, partition.unsigned_abs());
     replicas
         .partition_record(&tp)
-        .and_then(|r| Some((r.state.leader, replicas.endpoint(r.state.leader)?)))
-        .map(|(id, e)| (id, e.host, e.port))
+        .and_then(|r| {
+            let endpoint = replicas.endpoint(r.state.leader)?;
+            let (host, port) = endpoint.for_listener(listener)?;
+            Some((r.state.leader, host.to_string(), port))
+        })
         .ok_or(ResponseError::CoordinatorNotAvailable)
 }
 
-/// Answers a FindCoordinator request (one key before v4, a list from v4).
-pub fn handle(broker: &Broker, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+/// Answers a FindCoordinator request (one key before v4, a list from v4)
+/// from a client connected through `listener`.
+pub fn handle(
+    broker: &Broker,
+    request: FindCoordinatorRequest,
+    version: i16,
+    listener: &str,
+) -> FindCoordinatorResponse {
     let mut response = FindCoordinatorResponse::default();
     if version >= 4 {
         response.coordinators = request
             .coordinator_keys
             .iter()
-            .map(|k| answer(broker, k, request.key_type, version))
+            .map(|k| answer(broker, k, request.key_type, version, listener))
             .collect();
     } else {
-        let c = answer(broker, &request.key, request.key_type, version);
+        let c = answer(broker, &request.key, request.key_type, version, listener);
         response.error_code = c.error_code;
         response.node_id = c.node_id;
         response.host = c.host;

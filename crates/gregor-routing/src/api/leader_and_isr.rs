@@ -25,7 +25,7 @@ pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResp
                 let endpoint = BrokerEndpoint {
                     host: leader.host_name.to_string(),
                     port: u16::try_from(leader.port).unwrap_or_default(),
-                    rack: None,
+                    ..BrokerEndpoint::default()
                 };
                 replicas.learn_endpoint(leader.broker_id.0, endpoint);
             }

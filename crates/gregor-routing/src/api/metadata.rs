@@ -13,31 +13,40 @@ use gregor_log::TopicPartition;
 use super::str_bytes;
 use gregor_broker::{validate_topic_name, Broker, ClusterView, Topic};
 
-/// Answers a Metadata request.
-pub fn handle(broker: &Broker, request: MetadataRequest, version: i16) -> MetadataResponse {
+/// Answers a Metadata request from a client connected through `listener`:
+/// the brokers are given with their endpoints of that listener (a broker
+/// without it is left out, as Kafka does).
+pub fn handle(broker: &Broker, request: MetadataRequest, version: i16, listener: &str) -> MetadataResponse {
     let config = broker.config();
     let mut response = MetadataResponse::default();
     let view = broker.replicas().view();
-    let mut me = MetadataResponseBroker::default();
-    me.node_id = BrokerId(config.node_id);
-    me.host = str_bytes(&config.advertised_host);
-    me.port = i32::from(config.advertised_port);
     response.brokers = match &view {
         v if !v.brokers.is_empty() => v
             .brokers
             .iter()
-            .map(|(&id, endpoint)| {
+            .filter_map(|(&id, endpoint)| {
+                let (host, port) = endpoint.for_listener(listener)?;
                 let mut b = MetadataResponseBroker::default();
                 b.node_id = BrokerId(id);
-                b.host = str_bytes(&endpoint.host);
-                b.port = i32::from(endpoint.port);
+                b.host = str_bytes(host);
+                b.port = i32::from(port);
                 if version >= 1 {
                     b.rack = endpoint.rack.as_deref().map(str_bytes);
                 }
-                b
+                Some(b)
             })
             .collect(),
-        _ => vec![me],
+        _ => config
+            .advertised_for(listener)
+            .map(|(host, port)| {
+                let mut me = MetadataResponseBroker::default();
+                me.node_id = BrokerId(config.node_id);
+                me.host = str_bytes(host);
+                me.port = i32::from(port);
+                me
+            })
+            .into_iter()
+            .collect(),
     };
     // Fields newer than the request's version must stay at their defaults.
     if version >= 2 {

@@ -50,6 +50,7 @@ pub mod sync_group;
 mod transaction;
 pub mod txn_offset_commit;
 pub mod update_metadata;
+pub mod user_scram_credentials;
 pub mod write_txn_markers;
 
 use kafka_protocol::protocol::StrBytes;

@@ -18,17 +18,36 @@ pub fn handle(broker: &Broker, request: UpdateMetadataRequest) -> UpdateMetadata
         epoch,
         request.broker_epoch,
         |replicas, _: &mut UpdateMetadataResponse| {
+            // Every listener's endpoint; brokers connect to each other
+            // through the inter-broker listener (as Kafka's metadata cache
+            // picks it), the first endpoint when none has its name.
+            let inter_broker = &broker.config().inter_broker_listener;
             let brokers: BTreeMap<i32, BrokerEndpoint> = request
                 .live_brokers
                 .iter()
                 .filter_map(|b| {
-                    let endpoint = b.endpoints.first()?;
+                    let listeners: BTreeMap<String, (String, u16)> = b
+                        .endpoints
+                        .iter()
+                        .filter_map(|e| {
+                            Some((
+                                e.listener.to_string(),
+                                (e.host.to_string(), u16::try_from(e.port).ok()?),
+                            ))
+                        })
+                        .collect();
+                    let first = b.endpoints.first()?;
+                    let (host, port) = listeners
+                        .get(inter_broker.as_str())
+                        .cloned()
+                        .or_else(|| Some((first.host.to_string(), u16::try_from(first.port).ok()?)))?;
                     Some((
                         b.id.0,
                         BrokerEndpoint {
-                            host: endpoint.host.to_string(),
-                            port: u16::try_from(endpoint.port).ok()?,
+                            host,
+                            port,
                             rack: b.rack.as_ref().map(|r| r.to_string()),
+                            listeners,
                         },
                     ))
                 })

@@ -24,8 +24,12 @@
 mod handlers;
 mod processor;
 mod request_queue;
+mod sasl_gate;
+mod transport;
 
 use std::sync::Arc;
+
+use gregor_auth::SecurityProtocol;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -62,20 +66,58 @@ impl Default for NetworkConfig {
     }
 }
 
+/// One listener the socket server serves: its name and security protocol
+/// (every connection's [`gregor_auth::Session`] carries them) and, on a
+/// TLS listener, the TLS settings of its handshakes.
+pub struct ListenerContext {
+    /// The listener's name (`PLAINTEXT`, `INTERNAL`, …).
+    pub name: String,
+    /// Its security protocol.
+    pub protocol: SecurityProtocol,
+    /// The TLS settings of an SSL or SASL_SSL listener (reloaded when
+    /// their files change).
+    pub tls: Option<Arc<gregor_auth::tls::ReloadingServerConfig>>,
+    /// How an SSL client's certificate subject becomes its principal.
+    pub principal_mapper: gregor_auth::SslPrincipalMapper,
+    /// SASL authentication of a SASL_PLAINTEXT or SASL_SSL listener.
+    pub sasl: Option<Arc<gregor_auth::SaslServerConfig>>,
+    /// `connection.failed.authentication.delay.ms`: how long a connection
+    /// that failed to authenticate waits before it is closed.
+    pub failed_authentication_delay: std::time::Duration,
+    /// `connections.max.reauth.ms` (KIP-368) when positive: how long a
+    /// SASL session lasts before the client must re-authenticate.
+    pub max_reauth: Option<std::time::Duration>,
+}
+
+impl ListenerContext {
+    /// A PLAINTEXT listener named `name`.
+    pub fn plaintext(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            protocol: SecurityProtocol::Plaintext,
+            tls: None,
+            principal_mapper: gregor_auth::SslPrincipalMapper::default(),
+            sasl: None,
+            failed_authentication_delay: std::time::Duration::from_millis(100),
+            max_reauth: None,
+        }
+    }
+}
+
 /// A running pipeline: acceptor, processors and handlers.
 pub struct SocketServer {
     stop: watch::Sender<bool>,
-    acceptor: tokio::task::JoinHandle<()>,
+    acceptors: Vec<tokio::task::JoinHandle<()>>,
     processors: Vec<Processor>,
     handlers: HandlerPool,
 }
 
 impl SocketServer {
-    /// Starts serving `listener` (the acceptor runs on the caller's tokio
-    /// runtime; processors and handlers on threads of their own), counting
-    /// requests in `metrics`.
+    /// Starts serving `listeners` (one acceptor each, on the caller's tokio
+    /// runtime; processors and handlers on threads of their own, shared by
+    /// every listener), counting requests in `metrics`.
     pub fn start(
-        listener: TcpListener,
+        listeners: Vec<(TcpListener, Arc<ListenerContext>)>,
         broker: Arc<Broker>,
         metrics: Arc<BrokerMetrics>,
         config: NetworkConfig,
@@ -86,11 +128,14 @@ impl SocketServer {
         let processors = (0..config.num_network_threads.max(1))
             .map(|id| Processor::start(id, queue.clone(), config.socket_request_max_bytes, stopped.clone()))
             .collect::<std::io::Result<Vec<_>>>()?;
-        let inboxes = processors.iter().map(Processor::inbox).collect();
-        let acceptor = tokio::spawn(accept(listener, inboxes, stopped));
+        let inboxes: Vec<_> = processors.iter().map(Processor::inbox).collect();
+        let acceptors = listeners
+            .into_iter()
+            .map(|(listener, context)| tokio::spawn(accept(listener, context, inboxes.clone(), stopped.clone())))
+            .collect();
         Ok(Self {
             stop,
-            acceptor,
+            acceptors,
             processors,
             handlers,
         })
@@ -100,7 +145,9 @@ impl SocketServer {
     /// the requests they hold, and waits for every thread.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.acceptor.await;
+        for acceptor in self.acceptors {
+            let _ = acceptor.await;
+        }
         let processors = self.processors;
         let handlers = self.handlers;
         let joined = tokio::task::spawn_blocking(move || {
@@ -113,19 +160,24 @@ impl SocketServer {
     }
 }
 
+/// A new connection for a processor, with the listener it came through.
+pub(crate) type Accepted = (std::net::TcpStream, Arc<ListenerContext>);
+
 /// Accepts connections and deals them to processors in turn.
 async fn accept(
     listener: TcpListener,
-    inboxes: Vec<mpsc::UnboundedSender<std::net::TcpStream>>,
+    context: Arc<ListenerContext>,
+    inboxes: Vec<mpsc::UnboundedSender<Accepted>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut next = 0;
+    // Each listener starts at another processor.
+    let mut next = context.name.len() % inboxes.len().max(1);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
                 Ok((stream, peer)) => {
-                    debug!(%peer, processor = next, "client connected");
-                    if inboxes[next].send(stream).is_err() {
+                    debug!(%peer, listener = %context.name, processor = next, "client connected");
+                    if inboxes[next].send((stream, context.clone())).is_err() {
                         break;
                     }
                     next = (next + 1) % inboxes.len();

@@ -2,7 +2,8 @@
 //! that owns a share of the connections. Each connection is a task that
 //! reads a size-prefixed request, decodes it, queues it for the handlers,
 //! waits for its outcome (completing a delayed fetch here), and writes the
-//! response — record bytes by `sendfile` — before reading the next.
+//! response — record bytes by `sendfile` on plain TCP, read and encrypted
+//! in userspace through TLS — before reading the next.
 //!
 //! Bad input — a negative or oversized length, an undecodable header, an
 //! unknown API — closes that connection only.
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use gregor_auth::Session;
+use gregor_auth::{KafkaPrincipal, Session};
 use kafka_protocol::messages::ResponseHeader;
 use kafka_protocol::protocol::Encodable;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,13 +21,16 @@ use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
 use super::request_queue::RequestQueue;
+use super::sasl_gate::{After, SaslGate, Verdict};
+use super::transport::Transport;
+use super::{Accepted, ListenerContext};
 use crate::dispatch::Outcome;
 use crate::request::decode_frame;
 use crate::splice::{Splice, PLACEHOLDER_LEN};
 
 /// A running processor thread.
 pub struct Processor {
-    inbox: mpsc::UnboundedSender<std::net::TcpStream>,
+    inbox: mpsc::UnboundedSender<Accepted>,
     thread: JoinHandle<()>,
 }
 
@@ -48,7 +52,7 @@ impl Processor {
     }
 
     /// Where the acceptor sends this processor's new connections.
-    pub fn inbox(&self) -> mpsc::UnboundedSender<std::net::TcpStream> {
+    pub fn inbox(&self) -> mpsc::UnboundedSender<Accepted> {
         self.inbox.clone()
     }
 
@@ -60,7 +64,7 @@ impl Processor {
 }
 
 async fn run(
-    mut streams: mpsc::UnboundedReceiver<std::net::TcpStream>,
+    mut streams: mpsc::UnboundedReceiver<Accepted>,
     queue: RequestQueue,
     max_request_bytes: usize,
     mut stop: watch::Receiver<bool>,
@@ -69,12 +73,12 @@ async fn run(
     loop {
         tokio::select! {
             stream = streams.recv() => {
-                let Some(stream) = stream else { break };
+                let Some((stream, listener)) = stream else { break };
                 let queue = queue.clone();
                 connections.spawn(async move {
                     let peer = stream.peer_addr().ok();
-                    if let Err(e) = connection(stream, queue, max_request_bytes).await {
-                        debug!(?peer, "connection closed: {e}");
+                    if let Err(e) = connection(stream, listener.clone(), queue, max_request_bytes).await {
+                        debug!(?peer, listener = %listener.name, "connection closed: {e}");
                     }
                 });
             }
@@ -85,11 +89,61 @@ async fn run(
     connections.shutdown().await;
 }
 
-async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize) -> std::io::Result<()> {
-    let mut stream = TcpStream::from_std(stream)?;
+/// How long a TLS handshake may take before the connection is dropped.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The connection's transport (after the TLS handshake on a TLS listener)
+/// and its session: an mTLS client is `User:` + its certificate's subject
+/// (mapped by `ssl.principal.mapping.rules`), anyone else anonymous.
+async fn establish(
+    stream: TcpStream,
+    listener: &ListenerContext,
+    peer: Option<std::net::SocketAddr>,
+) -> std::io::Result<(Transport, Session)> {
+    let mut session = Session {
+        principal: KafkaPrincipal::anonymous(),
+        client_address: peer.map(|p| p.ip()),
+        listener: listener.name.clone(),
+        security_protocol: listener.protocol,
+    };
+    let Some(tls_config) = &listener.tls else {
+        return Ok((Transport::Plain(stream), session));
+    };
+    let (config, reload_error) = tls_config.current();
+    if let Some(e) = reload_error {
+        tracing::warn!(listener = %listener.name, "the changed TLS files do not load, the previous ones stay: {e}");
+    }
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+        .await
+        .map_err(|_| invalid("the TLS handshake timed out".into()))?
+        .map_err(|e| {
+            tracing::info!(?peer, listener = %listener.name, "failed TLS handshake: {e}");
+            e
+        })?;
+    if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+        let subject = gregor_auth::certificate_subject(cert).map_err(|e| invalid(e.to_string()))?;
+        session.principal = KafkaPrincipal::user(listener.principal_mapper.name_of(&subject));
+        tracing::debug!(?peer, principal = %session.principal, "TLS client authenticated");
+    }
+    Ok((Transport::Tls(Box::new(tls)), session))
+}
+
+async fn connection(
+    stream: std::net::TcpStream,
+    listener: Arc<ListenerContext>,
+    queue: RequestQueue,
+    max: usize,
+) -> std::io::Result<()> {
+    let stream = TcpStream::from_std(stream)?;
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
-    let session = Arc::new(Session::plaintext(peer.map(|p| p.ip())));
+    let (mut stream, session) = establish(stream, &listener, peer).await?;
+    let mut session = Arc::new(session);
+    let mut gate = listener
+        .sasl
+        .clone()
+        .map(|sasl| SaslGate::new(sasl, listener.max_reauth));
     let mut out = BytesMut::new();
     loop {
         let size = match stream.read_i32().await {
@@ -103,7 +157,38 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
         let mut body = vec![0u8; size as usize];
         stream.read_exact(&mut body).await?;
         let started = std::time::Instant::now();
+        if let Some(g) = gate.as_mut().filter(|g| g.expects_bare_token()) {
+            let (answer, after) = g.bare_token(&body);
+            let mut framed = Vec::with_capacity(answer.len() + 4);
+            framed.extend_from_slice(&(answer.len() as i32).to_be_bytes());
+            framed.extend_from_slice(&answer);
+            if !matches!(after, After::Failed(_)) {
+                stream.write_all(&framed).await?;
+                stream.flush().await?;
+            }
+            session = after_authentication(session, after, &listener, peer).await?;
+            continue;
+        }
         let mut frame = decode_frame(Bytes::from(body)).map_err(invalid)?;
+        if let Some(g) = gate.as_mut().filter(|g| g.is_open()) {
+            g.admit(&frame).map_err(invalid)?;
+        }
+        if let Some(g) = gate.as_mut().filter(|g| !g.is_open()) {
+            let (key, correlation_id, header_version) = (
+                frame.api_key,
+                frame.header.correlation_id,
+                frame.response_header_version,
+            );
+            match g.check(frame) {
+                Verdict::Pass(f) => frame = *f,
+                Verdict::Answer(outcome, after) => {
+                    write_response(&mut stream, &mut out, key, header_version, correlation_id, outcome).await?;
+                    session = after_authentication(session, after, &listener, peer).await?;
+                    continue;
+                }
+                Verdict::Close(why) => return Err(invalid(why)),
+            }
+        }
         frame.session = session.clone();
         frame.size = size as usize;
         let (key, correlation_id) = (frame.api_key, frame.header.correlation_id);
@@ -138,8 +223,34 @@ async fn connection(stream: std::net::TcpStream, queue: RequestQueue, max: usize
     }
 }
 
+/// The session after a SASL step: `User:<name>` once authenticated; after
+/// a failure, the connection closes once the delay has passed (Kafka's
+/// `connection.failed.authentication.delay.ms`, which slows password
+/// guessing).
+async fn after_authentication(
+    session: Arc<Session>,
+    after: After,
+    listener: &ListenerContext,
+    peer: Option<std::net::SocketAddr>,
+) -> std::io::Result<Arc<Session>> {
+    match after {
+        After::Continue => Ok(session),
+        After::Authenticated(user) => {
+            let mut authenticated = (*session).clone();
+            authenticated.principal = KafkaPrincipal::user(user);
+            tracing::debug!(?peer, principal = %authenticated.principal, listener = %listener.name, "SASL client authenticated");
+            Ok(Arc::new(authenticated))
+        }
+        After::Failed(message) => {
+            tracing::info!(?peer, listener = %listener.name, "failed authentication: {message}");
+            tokio::time::sleep(listener.failed_authentication_delay).await;
+            Err(invalid(format!("failed authentication: {message}")))
+        }
+    }
+}
+
 async fn write_response(
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     out: &mut BytesMut,
     key: i16,
     header_version: i16,
@@ -167,9 +278,13 @@ async fn write_response(
         let len = (out.len() - 4) as i32;
         out[..4].copy_from_slice(&len.to_be_bytes());
         stream.write_all(out).await?;
+        // TLS keeps written records until flushed.
+        stream.flush().await?;
         Ok(out.len())
     } else {
-        send_spliced(stream, out, &splices).await
+        let sent = send_spliced(stream, out, &splices).await?;
+        stream.flush().await?;
+        Ok(sent)
     }
 }
 
@@ -177,7 +292,7 @@ async fn write_response(
 /// file region and the placeholder's length prefix by the region's:
 /// memory parts with `write_all`, regions with `sendfile`. Returns the
 /// bytes sent.
-async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Splice]) -> std::io::Result<usize> {
+async fn send_spliced(stream: &mut Transport, out: &mut BytesMut, splices: &[Splice]) -> std::io::Result<usize> {
     // Where each placeholder's length prefix starts, and the region's prefix.
     let mut at = Vec::with_capacity(splices.len());
     let mut from = 4;
@@ -208,25 +323,11 @@ async fn send_spliced(stream: &mut TcpStream, out: &mut BytesMut, splices: &[Spl
         chunk.extend_from_slice(&out[start..prefix_at]);
         chunk.extend_from_slice(prefix.as_slice());
         stream.write_all(&chunk).await?;
-        send_region(stream, &splice.region).await?;
+        stream.send_region(&splice.region).await?;
         start = after;
     }
     stream.write_all(&out[start..]).await?;
     Ok(total + 4)
-}
-
-/// `sendfile` of a whole region to a non-blocking socket.
-async fn send_region(stream: &TcpStream, region: &gregor_log::FileRegion) -> std::io::Result<()> {
-    let mut sent = 0u64;
-    while sent < region.len() {
-        stream.writable().await?;
-        match stream.try_io(tokio::io::Interest::WRITABLE, || region.send_to(stream, &mut sent)) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 fn invalid(message: String) -> std::io::Error {

@@ -11,7 +11,7 @@ use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata};
 use gregor_coord::{Coordinator, EmbeddedCoordinator, EmbeddedStore};
 use gregor_log::{Clock, LogManager, LogManagerConfig, SystemClock, TopicPartition};
 use gregor_replication::{LeaderAndIsr, PartitionRecord};
-use gregor_routing::{BrokerMetrics, NetworkConfig, SocketServer};
+use gregor_routing::{BrokerMetrics, ListenerContext, NetworkConfig, SocketServer};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, ProduceRequest, RequestHeader, RequestKind, ResponseHeader, ResponseKind, TopicName,
@@ -39,7 +39,8 @@ pub async fn start_with(network: NetworkConfig, config: BrokerConfig) -> Running
     let broker = single_broker_with(dir.path(), config).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = SocketServer::start(listener, broker.clone(), Arc::new(BrokerMetrics::new()), network).unwrap();
+    let listeners = vec![(listener, Arc::new(ListenerContext::plaintext("PLAINTEXT")))];
+    let server = SocketServer::start(listeners, broker.clone(), Arc::new(BrokerMetrics::new()), network).unwrap();
     Running {
         server,
         addr,
@@ -128,7 +129,7 @@ pub fn lead(broker: &Broker, topic: &str, p: u32) {
     let me = BrokerEndpoint {
         host: "127.0.0.1".into(),
         port: 9092,
-        rack: None,
+        ..BrokerEndpoint::default()
     };
     broker.replicas().update_view(0, [(0, me)].into(), [(tp, record)]);
 }

@@ -57,6 +57,7 @@ pub(super) async fn deliver_locally(broker: Arc<Broker>, mut requests: mpsc::Unb
 pub(super) async fn deliver_remotely(
     id: i32,
     address: String,
+    security: gregor_client::ClientSecurity,
     local: i32,
     mut requests: mpsc::UnboundedReceiver<Outgoing>,
 ) {
@@ -69,8 +70,8 @@ pub(super) async fn deliver_remotely(
                 return;
             }
             if connection.is_none() {
-                match gregor_client::Connection::connect(address.as_str(), &format!("gregor-controller-{local}")).await
-                {
+                let client_id = format!("gregor-controller-{local}");
+                match gregor_client::Connection::connect_with(address.as_str(), &client_id, &security).await {
                     Ok(c) => connection = Some(c),
                     Err(e) => {
                         tracing::debug!(broker = id, "controller cannot reach the broker yet: {e}");

@@ -29,6 +29,7 @@ mod requests;
 mod shutdown;
 
 pub(crate) use delivery::exchange;
+pub(crate) use requests::inter_broker_endpoint;
 use requests::{BrokerRequest, StopMode};
 
 /// What [`ActiveController::read_topics`] finds: partitions with a state,
@@ -51,8 +52,11 @@ const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 const RESCAN: Duration = Duration::from_secs(2);
 
 /// What the controller is configured to do.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Settings {
+    /// How the controller reaches the brokers (the inter-broker
+    /// listener's TLS and SASL).
+    pub security: gregor_client::ClientSecurity,
     /// `unclean.leader.election.enable`.
     pub unclean: bool,
     /// Kafka's auto leader rebalance: how often, and the imbalance (in
@@ -64,6 +68,7 @@ impl Settings {
     /// The settings a broker's configuration gives.
     pub fn of(config: &crate::config::ServerConfig) -> Self {
         Self {
+            security: gregor_client::ClientSecurity::default(),
             unclean: config.unclean_leader_election_enable,
             rebalance: config.auto_leader_rebalance_enable.then(|| {
                 (
@@ -92,7 +97,7 @@ pub fn spawn(
             match meta.try_become_controller(id).await {
                 Ok(Some(epoch)) => {
                     tracing::info!(epoch, "this broker is the controller");
-                    let active = ActiveController::new(coordinator.clone(), broker.clone(), epoch, settings);
+                    let active = ActiveController::new(coordinator.clone(), broker.clone(), epoch, settings.clone());
                     tokio::select! {
                         outcome = active.run() => match outcome {
                             Ok(()) => tracing::info!("no longer the controller"),
@@ -460,6 +465,7 @@ impl ActiveController {
                         self.broker_epoch(broker),
                         &partitions,
                         &self.registrations,
+                        &self.broker.config().inter_broker_listener,
                     );
                     self.send(broker, request);
                 }
@@ -556,8 +562,14 @@ impl ActiveController {
             if id == self.local() {
                 tokio::spawn(delivery::deliver_locally(self.broker.clone(), rx));
             } else {
-                let address = format!("{}:{}", registration.host, registration.port);
-                tokio::spawn(delivery::deliver_remotely(id, address, self.local(), rx));
+                let listener = &self.broker.config().inter_broker_listener;
+                let Some(endpoint) = requests::inter_broker_endpoint(registration, listener) else {
+                    tracing::warn!(broker = id, "registered without endpoints: unreachable");
+                    continue;
+                };
+                let address = format!("{}:{}", endpoint.host, endpoint.port);
+                let security = self.settings.security.clone();
+                tokio::spawn(delivery::deliver_remotely(id, address, security, self.local(), rx));
             }
             self.channels.insert(id, tx);
         }

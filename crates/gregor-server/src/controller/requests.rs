@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use gregor_coord::kafka::BrokerRegistration;
+use gregor_coord::kafka::{BrokerRegistration, RegisteredEndpoint};
 use gregor_log::TopicPartition;
 use gregor_replication::PartitionRecord;
 use kafka_protocol_zk::messages as zk;
@@ -57,33 +57,55 @@ pub(super) const UPDATE_METADATA_VERSION: i16 = 6;
 /// StopReplica's version between brokers.
 pub(super) const STOP_REPLICA_VERSION: i16 = 3;
 
-/// The endpoints of the leaders among `partitions`.
+/// Where brokers reach the broker of `registration`: its endpoint of the
+/// inter-broker listener `listener` (its first endpoint when it has none
+/// by that name, as a broker configured otherwise would register).
+pub(crate) fn inter_broker_endpoint(registration: &BrokerRegistration, listener: &str) -> Option<RegisteredEndpoint> {
+    registration
+        .endpoint(listener)
+        .or_else(|| registration.registered_endpoints().into_iter().next())
+}
+
+/// Kafka's id of a security protocol (UpdateMetadata's endpoints).
+fn security_protocol_id(name: &str) -> i16 {
+    match name {
+        "SSL" => 1,
+        "SASL_PLAINTEXT" => 2,
+        "SASL_SSL" => 3,
+        _ => 0,
+    }
+}
+
+/// The inter-broker endpoints of the leaders among `partitions`.
 fn live_leaders(
     registrations: &BTreeMap<i32, BrokerRegistration>,
     partitions: &[(TopicPartition, PartitionRecord)],
+    listener: &str,
 ) -> Vec<zk::leader_and_isr_request::LeaderAndIsrLiveLeader> {
     let leaders: BTreeSet<i32> = partitions.iter().map(|(_, r)| r.state.leader).collect();
     leaders
         .into_iter()
         .filter_map(|id| {
-            let r = registrations.get(&id)?;
+            let endpoint = inter_broker_endpoint(registrations.get(&id)?, listener)?;
             let mut l = zk::leader_and_isr_request::LeaderAndIsrLiveLeader::default();
             l.broker_id = zk::BrokerId(id);
-            l.host_name = StrBytes::from_string(r.host.clone());
-            l.port = r.port;
+            l.host_name = StrBytes::from_string(endpoint.host);
+            l.port = i32::from(endpoint.port);
             Some(l)
         })
         .collect()
 }
 
 /// LeaderAndIsr for `partitions`, from controller `local`, to the broker
-/// of `broker_epoch`.
+/// of `broker_epoch`; leaders named by their endpoints of the inter-broker
+/// `listener`.
 pub(super) fn leader_and_isr(
     local: i32,
     controller_epoch: i32,
     broker_epoch: i64,
     partitions: &[(TopicPartition, PartitionRecord)],
     registrations: &BTreeMap<i32, BrokerRegistration>,
+    listener: &str,
 ) -> BrokerRequest {
     let mut request = zk::LeaderAndIsrRequest::default();
     request.controller_id = zk::BrokerId(local);
@@ -101,7 +123,7 @@ pub(super) fn leader_and_isr(
         t.partition_states = partition_states;
         t
     });
-    request.live_leaders = live_leaders(registrations, partitions);
+    request.live_leaders = live_leaders(registrations, partitions, listener);
     BrokerRequest::LeaderAndIsr(request)
 }
 
@@ -141,13 +163,21 @@ pub(super) fn update_metadata(
         .iter()
         .filter_map(|id| {
             let r = registrations.get(id)?;
-            let mut endpoint = zk::update_metadata_request::UpdateMetadataEndpoint::default();
-            endpoint.host = StrBytes::from_string(r.host.clone());
-            endpoint.port = r.port;
-            endpoint.listener = StrBytes::from_static_str("PLAINTEXT");
             let mut b = zk::update_metadata_request::UpdateMetadataBroker::default();
             b.id = zk::BrokerId(*id);
-            b.endpoints = vec![endpoint];
+            // Every listener: each client is answered with its own.
+            b.endpoints = r
+                .registered_endpoints()
+                .into_iter()
+                .map(|e| {
+                    let mut endpoint = zk::update_metadata_request::UpdateMetadataEndpoint::default();
+                    endpoint.host = StrBytes::from_string(e.host);
+                    endpoint.port = i32::from(e.port);
+                    endpoint.security_protocol = security_protocol_id(&e.security_protocol);
+                    endpoint.listener = StrBytes::from_string(e.listener);
+                    endpoint
+                })
+                .collect();
             b.rack = r.rack.clone().map(StrBytes::from_string);
             Some(b)
         })
