@@ -43,6 +43,8 @@ mod clock;
 pub mod compression;
 pub mod config;
 pub mod coordinator_key;
+#[cfg(test)]
+mod dir_failure_tests;
 pub mod disk_io;
 mod epoch_cache;
 mod error;

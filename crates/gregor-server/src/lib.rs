@@ -19,6 +19,7 @@ pub mod controller;
 mod coordination;
 pub mod fetcher;
 pub mod isr_writer;
+mod log_dir_failure;
 mod metrics_http;
 mod properties;
 mod quota_changes;
@@ -227,6 +228,7 @@ impl Server {
             quota_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             fetcher::spawn(broker.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
+            log_dir_failure::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             txn_markers::spawn(broker.clone(), stopped.clone()),
             txn_verifier::spawn(broker.clone(), stopped.clone()),
             controller::spawn(

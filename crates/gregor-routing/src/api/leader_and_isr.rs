@@ -38,6 +38,12 @@ pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResp
                     let outcome = partition_index(state.partition_index)
                         .ok_or(ResponseError::UnknownTopicOrPartition)
                         .and_then(|p| {
+                            let tp = TopicPartition::new(&name, p);
+                            if broker.replicas().is_offline(&tp) || broker.logs().is_offline(&tp) {
+                                // Its log directory failed: the controller
+                                // takes this replica as offline (Kafka's answer).
+                                return Err(ResponseError::KafkaStorageError);
+                            }
                             let log = broker.topics().partition_log(&name, p).map_err(|e| {
                                 tracing::error!(topic = %name, partition = p, "cannot open the replica's log: {e}");
                                 ResponseError::KafkaStorageError
@@ -50,7 +56,6 @@ pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResp
                                 state.controller_epoch,
                                 state.partition_epoch,
                             );
-                            let tp = TopicPartition::new(&name, p);
                             let change = replicas
                                 .become_leader_or_follower(&tp, &record, log, broker.min_insync_replicas(&name))
                                 .map_err(replication_error)?;
