@@ -40,10 +40,11 @@ impl ActiveController {
         controller: &mut Controller<TopicPartition>,
         (broker, partitions): OfflineReplicas,
     ) -> Result<(), CoordError> {
-        if self.registrations.contains_key(&broker) {
-            tracing::warn!(broker, partitions = ?partitions, "replicas offline (log directory failed)");
-        }
+        let named = format!("{partitions:?}");
         let commands = controller.replicas_offline(broker, partitions);
+        if !commands.is_empty() {
+            tracing::warn!(broker, partitions = %named, "replicas offline (log directory failed)");
+        }
         self.execute(controller, commands).await
     }
 }
