@@ -25,6 +25,7 @@ impl Log {
     /// log start offset put out of the log, never past the high watermark
     /// and never the active segment.
     pub fn apply_retention(&self) -> Result<RetentionOutcome> {
+        self.check_writable()?;
         let config = self.config();
         let now = self.clock.now_ms();
         let mut shape = self.append_lock.lock();
@@ -85,6 +86,7 @@ impl Log {
     /// become unreadable) and deletes the segments wholly below it. `before`
     /// may not pass the high watermark. Returns the new log start offset.
     pub fn delete_records(&self, before: u64) -> Result<u64> {
+        self.check_writable()?;
         let high_watermark = self.high_watermark();
         if before > high_watermark {
             return Err(LogError::OffsetOutOfRange {

@@ -143,7 +143,7 @@ pub struct Log {
     /// The log directory's health, shared with its other logs when a
     /// [`crate::LogManager`] opened this one: one log's I/O error takes the
     /// whole directory offline.
-    dir_health: std::sync::OnceLock<Arc<crate::manager::DirHealth>>,
+    dir_health: std::sync::OnceLock<Arc<crate::log_dir::DirHealth>>,
     closed: AtomicBool,
     /// Files created since the last flush (a rolled segment's directory
     /// entry, producer snapshots): synced, with the directory, by the next
@@ -407,7 +407,7 @@ impl Log {
     }
 
     /// Joins the log to its directory's health (by the log manager).
-    pub(crate) fn attach_dir(&self, health: Arc<crate::manager::DirHealth>) {
+    pub(crate) fn attach_dir(&self, health: Arc<crate::log_dir::DirHealth>) {
         let _ = self.dir_health.set(health);
     }
 

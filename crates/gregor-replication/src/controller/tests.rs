@@ -428,3 +428,27 @@ fn replicas_on_an_offline_log_dir_lose_leadership_and_leave_isrs_for_those_parti
     assert!(c.offline_replicas(&0).is_empty());
     assert!(c.replicas_offline(9, vec![0]).is_empty(), "not live: nothing to do");
 }
+
+#[test]
+fn elections_on_demand_skip_replicas_in_failed_log_dirs() {
+    let mut c = Controller::new(5, [1, 2, 3], BTreeMap::from([(0u32, record(2, 3, &[2, 1, 3]))]), false);
+    let out = c.replicas_offline(1, vec![0]);
+    let shrunk = writes(&out)[0].1.clone();
+    c.state_written(&0, shrunk, 5);
+    // 1 is the preferred replica, but its replica is offline.
+    assert_eq!(
+        c.elect(&0, ElectionKind::Preferred),
+        Err(ElectionError::PreferredLeaderNotAvailable)
+    );
+    // With 2 and 3 gone, an unclean election finds no live online replica.
+    for (version, gone) in [(6, 2), (7, 3)] {
+        for (p, state, _) in writes(&c.broker_down(gone)) {
+            c.state_written(&p, state, version);
+        }
+    }
+    assert_eq!(c.partitions()[&0].state.leader, NO_LEADER);
+    assert_eq!(
+        c.elect(&0, ElectionKind::Unclean),
+        Err(ElectionError::EligibleLeadersNotAvailable)
+    );
+}

@@ -39,9 +39,15 @@ pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResp
                         .ok_or(ResponseError::UnknownTopicOrPartition)
                         .and_then(|p| {
                             let tp = TopicPartition::new(&name, p);
-                            if broker.replicas().is_offline(&tp) || broker.logs().is_offline(&tp) {
-                                // Its log directory failed: the controller
-                                // takes this replica as offline (Kafka's answer).
+                            let logs = broker.logs();
+                            // Its log directory failed, or it has no log here
+                            // while a directory is offline (it may be in that
+                            // one: an empty log elsewhere could be elected and
+                            // lose what the replica held — Kafka's
+                            // `getOrCreateLog` refuses the same): the
+                            // controller takes this replica as offline.
+                            let missing_maybe_offline = logs.get(&tp).is_none() && !logs.offline_dirs().is_empty();
+                            if broker.replicas().is_offline(&tp) || logs.is_offline(&tp) || missing_maybe_offline {
                                 return Err(ResponseError::KafkaStorageError);
                             }
                             let log = broker.topics().partition_log(&name, p).map_err(|e| {
