@@ -170,8 +170,9 @@ impl ReplicaManager {
     }
 
     pub(super) fn check_acks(&self, tp: &TopicPartition) {
-        let Some(replica) = self.replica(tp) else {
-            return self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
+        let replica = match self.hosted(tp) {
+            Ok(replica) => replica,
+            Err(e) => return self.fail_waiting(tp, e),
         };
         let replica = replica.lock();
         let done = match replica.role.leader() {
