@@ -58,8 +58,10 @@ def compacted_view(bootstrap, topic, partition, below, timeout=60):
 class Broker:
     """A gregor-server process; start() and stop() may be called repeatedly."""
 
-    def __init__(self, data_dir, env=None, args=()):
+    def __init__(self, data_dir, env=None, args=(), log_dirs=None):
         self.data_dir = data_dir
+        # `log.dirs`: <data_dir>/logs unless given.
+        self.log_dirs = list(log_dirs or [os.path.join(data_dir, "logs")])
         self.env = dict(os.environ, **(env or {}))
         self.metrics_port = free_port()
         self.env.setdefault("GREGOR_METRICS_LISTEN", f"127.0.0.1:{self.metrics_port}")
@@ -81,7 +83,7 @@ class Broker:
         since = log.tell()  # this start's lines, not a previous run's
         self.process = subprocess.Popen(
             [BINARY, "--listeners", self.listeners or f"PLAINTEXT://{self.bootstrap}",
-             "--log-dirs", os.path.join(self.data_dir, "logs")]
+             "--log-dirs", ",".join(self.log_dirs)]
             + self.args,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -216,6 +216,34 @@ impl Broker {
             .map_err(replication_error)
     }
 
+    /// A log directory went offline: its partitions stop being led and
+    /// followed here (the group and transaction coordinators resign those
+    /// of their topics) and answer KAFKA_STORAGE_ERROR. Returns them.
+    pub fn take_log_dir_offline(&self, dir: &std::path::Path) -> Vec<TopicPartition> {
+        let partitions: Vec<TopicPartition> = self
+            .logs
+            .logs_by_dir()
+            .into_iter()
+            .filter(|(path, _)| path == dir)
+            .flat_map(|(_, logs)| logs.into_iter().map(|(tp, _)| tp))
+            .collect();
+        self.replicas.take_offline(&partitions);
+        for tp in &partitions {
+            let p = tp.partition;
+            if tp.topic == gregor_group::OFFSETS_TOPIC {
+                if let Err(e) = self.groups.partition_changed(p, false, self.now_ms()) {
+                    tracing::warn!(partition = p, "resigning the groups of an offline partition: {e}");
+                }
+            } else if tp.topic == gregor_transaction::TRANSACTION_STATE_TOPIC {
+                if let Err(e) = self.transactions.partition_led(p, None) {
+                    tracing::warn!(partition = p, "resigning the transactions of an offline partition: {e}");
+                }
+            }
+        }
+        tracing::error!(dir = %dir.display(), partitions = partitions.len(), "log directory offline: its partitions are no longer served here");
+        partitions
+    }
+
     /// The topic's `min.insync.replicas` override, if any.
     pub fn min_insync_replicas(&self, topic: &str) -> Option<usize> {
         min_insync(&self.topics.get(topic)?.overrides)

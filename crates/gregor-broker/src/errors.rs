@@ -122,5 +122,6 @@ pub fn replication_error(error: gregor_replication::ReplicationError) -> Respons
         R::RequestTimedOut => ResponseError::RequestTimedOut,
         R::StaleControllerEpoch => ResponseError::StaleControllerEpoch,
         R::StaleLeaderEpoch => ResponseError::FencedLeaderEpoch,
+        R::KafkaStorageError => ResponseError::KafkaStorageError,
     }
 }

@@ -188,3 +188,43 @@ async fn a_follower_fetch_outside_the_log_records_no_progress() {
     b1.on_follower_fetch(&tp, 2, 2, Some(0)).unwrap();
     assert_eq!(b1.take_isr_updates().len(), 1);
 }
+
+#[tokio::test]
+async fn a_partition_taken_offline_with_its_log_dir_answers_storage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let (logs1, logs2) = (logs(&dir.path().join("b1")), logs(&dir.path().join("b2")));
+    let tp = TopicPartition::new("t", 0);
+    let settings = ReplicaSettings {
+        replica_lag_time_max_ms: 30_000,
+        min_insync_replicas: 2,
+    };
+    let (b1, b2) = (manager(1, settings), manager(2, settings));
+    let log1 = logs1.get_or_create(&tp, Some(LogConfig::default())).unwrap();
+    let log2 = logs2.get_or_create(&tp, Some(LogConfig::default())).unwrap();
+    b1.become_leader_or_follower(&tp, &record(1, 0), log1, None).unwrap();
+    b2.become_leader_or_follower(&tp, &record(1, 0), log2, None).unwrap();
+    let appended = b1.append_as_leader(&tp, &mut batch(&["a"]), true).unwrap();
+    let acked = b1.wait_for_acks(vec![(tp.clone(), appended.waiting_for.unwrap())], 10_000);
+
+    // The leader's log directory fails: a produce waiting for acks=all is
+    // answered KAFKA_STORAGE_ERROR, and so are later produces and reads.
+    b1.take_offline(std::slice::from_ref(&tp));
+    let outcome = acked.await.unwrap();
+    assert_eq!(outcome[0].1, Err(ReplicationError::KafkaStorageError));
+    assert!(b1.is_offline(&tp));
+    assert!(matches!(
+        b1.append_as_leader(&tp, &mut batch(&["b"]), true),
+        Err(gregor_broker::ReplicaAppendError::Replication(
+            ReplicationError::KafkaStorageError
+        ))
+    ));
+    assert_eq!(
+        b1.leader_log(&tp, None).err(),
+        Some(ReplicationError::KafkaStorageError)
+    );
+    // A follower whose directory fails no longer follows.
+    assert_eq!(b2.followed().len(), 1);
+    b2.take_offline(std::slice::from_ref(&tp));
+    assert!(b2.followed().is_empty());
+    assert!(b2.next_follower_request(&tp, 0).is_none());
+}

@@ -94,9 +94,10 @@ pub enum LogError {
     /// A partition that does not exist, or exists already.
     #[error("{0}")]
     Partition(String),
-    /// An earlier fsync failed: the log refuses writes rather than risk
-    /// acknowledging data that is not on disk.
-    #[error("log is offline after a failed flush: {0}")]
+    /// An I/O error (a failed write, flush, roll) took the log or its whole
+    /// directory offline: it refuses writes (the directory, reads too)
+    /// rather than risk acknowledging data that is not on disk.
+    #[error("log is offline after an I/O error: {0}")]
     Offline(String),
 }
 

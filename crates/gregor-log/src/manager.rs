@@ -6,8 +6,7 @@
 //! and the `.kafka_cleanshutdown` marker that lets a restart skip recovery.
 
 use std::collections::HashMap;
-use std::fs::{self, File, OpenOptions};
-use std::os::unix::io::AsRawFd;
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -23,10 +22,10 @@ use crate::config::LogConfig;
 use crate::disk_io;
 use crate::error::{IoContext, LogError, Result};
 use crate::log::{Log, LogOpenOptions};
+use crate::log_dir::{lock_dir, DirHealth};
 use crate::topic_partition::TopicPartition;
 
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
-const LOCK_FILE: &str = ".lock";
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 const LOG_START_FILE: &str = "log-start-offset-checkpoint";
 const HIGH_WATERMARK_FILE: &str = "replication-offset-checkpoint";
@@ -76,6 +75,7 @@ impl LogManagerConfig {
 struct LogDir {
     path: PathBuf,
     _lock: File,
+    health: Arc<DirHealth>,
 }
 
 struct Background {
@@ -90,6 +90,7 @@ pub struct LogManager {
     dirs: Vec<LogDir>,
     logs: RwLock<HashMap<TopicPartition, (usize, Arc<Log>)>>,
     background: Mutex<Option<Background>>,
+    failures: Receiver<PathBuf>,
 }
 
 impl LogManager {
@@ -105,24 +106,42 @@ impl LogManager {
             return Err(LogError::InvalidConfig("log.dirs is empty".into()));
         }
         config.default_log_config.validate()?;
+        let (announce, failures) = crossbeam_channel::unbounded();
         let mut dirs = Vec::new();
         let mut logs = HashMap::new();
+        let several = config.log_dirs.len() > 1;
         for (i, path) in config.log_dirs.iter().enumerate() {
+            let health = Arc::new(DirHealth::new(path.clone(), announce.clone()));
             fs::create_dir_all(path).context(|| format!("creating log directory {}", path.display()))?;
             let lock = lock_dir(path)?;
-            for (tp, log) in open_dir_logs(path, &config, &clock)? {
-                if logs.contains_key(&tp) {
-                    return Err(LogError::Unrecoverable {
-                        dir: path.clone(),
-                        reason: format!("partition {tp} exists in more than one log directory"),
-                    });
+            match open_dir_logs(path, &config, &clock) {
+                Ok(opened) => {
+                    for (tp, log) in opened {
+                        if logs.contains_key(&tp) {
+                            return Err(LogError::Unrecoverable {
+                                dir: path.clone(),
+                                reason: format!("partition {tp} exists in more than one log directory"),
+                            });
+                        }
+                        log.attach_dir(health.clone());
+                        logs.insert(tp, (i, Arc::new(log)));
+                    }
                 }
-                logs.insert(tp, (i, Arc::new(log)));
+                // As Kafka: a directory that fails to load is offline, the
+                // others serve (with one directory there is nothing to serve).
+                Err(e @ (LogError::Io { .. } | LogError::BadCheckpoint { .. })) if several => {
+                    health.fail(&format!("opening failed: {e}"));
+                }
+                Err(e) => return Err(e),
             }
             dirs.push(LogDir {
                 path: path.clone(),
                 _lock: lock,
+                health,
             });
+        }
+        if dirs.iter().all(|d| d.health.failure().is_some()) {
+            return Err(LogError::InvalidConfig("every log directory failed to open".into()));
         }
         info!(partitions = logs.len(), dirs = dirs.len(), "log manager opened");
         Ok(Self {
@@ -131,7 +150,58 @@ impl LogManager {
             dirs,
             logs: RwLock::new(logs),
             background: Mutex::new(None),
+            failures,
         })
+    }
+
+    /// Log directories taken offline, each announced once, in order (for
+    /// the one consumer that acts on them: the broker stops serving their
+    /// partitions and tells the controller). Directories that failed to
+    /// open are announced too.
+    pub fn dir_failures(&self) -> Receiver<PathBuf> {
+        self.failures.clone()
+    }
+
+    /// Why the log directory `dir` is offline; `None` when it is online
+    /// (or not one of this manager's).
+    pub fn dir_failure(&self, dir: &Path) -> Option<String> {
+        self.dirs
+            .iter()
+            .find(|d| d.path == dir)
+            .and_then(|d| d.health.failure())
+    }
+
+    /// The offline log directories, with why.
+    pub fn offline_dirs(&self) -> Vec<(PathBuf, String)> {
+        self.dirs
+            .iter()
+            .filter_map(|d| d.health.failure().map(|r| (d.path.clone(), r)))
+            .collect()
+    }
+
+    /// Whether every log directory is offline (Kafka then stops the broker).
+    pub fn all_dirs_offline(&self) -> bool {
+        self.dirs.iter().all(|d| d.health.failure().is_some())
+    }
+
+    /// Whether `tp`'s log lies in an offline directory.
+    pub fn is_offline(&self, tp: &TopicPartition) -> bool {
+        self.logs
+            .read()
+            .get(tp)
+            .is_some_and(|(i, _)| self.dirs[*i].health.failure().is_some())
+    }
+
+    /// Takes the log directory `dir` offline (an I/O error met outside
+    /// the logs: a checkpoint, a new partition's directory).
+    pub fn fail_dir(&self, dir: &Path, reason: &str) {
+        if let Some(d) = self.dirs.iter().find(|d| d.path == dir) {
+            d.health.fail(reason);
+        }
+    }
+
+    fn online(&self, i: usize) -> bool {
+        self.dirs[i].health.failure().is_none()
     }
 
     /// The log of `tp`, if it exists.
@@ -186,7 +256,9 @@ impl LogManager {
         for (i, _) in logs.values() {
             counts[*i] += 1;
         }
-        let dir = (0..counts.len()).min_by_key(|&i| counts[i]).unwrap_or(0);
+        let Some(dir) = (0..counts.len()).filter(|&i| self.online(i)).min_by_key(|&i| counts[i]) else {
+            return Err(LogError::Offline("every log directory is offline".into()));
+        };
         let path = self.dirs[dir].path.join(tp.dir_name());
         let options = LogOpenOptions {
             clock: self.clock.clone(),
@@ -194,11 +266,18 @@ impl LogManager {
             high_watermark_follows_end: !self.config.replicated,
             ..Default::default()
         };
-        let log = Arc::new(Log::open_with(
+        let opened = Log::open_with(
             &path,
             config.unwrap_or_else(|| self.config.default_log_config.clone()),
             options,
-        )?);
+        );
+        if let Err(e @ LogError::Io { .. }) = &opened {
+            self.dirs[dir]
+                .health
+                .fail(&format!("creating the log of {tp} failed: {e}"));
+        }
+        let log = Arc::new(opened?);
+        log.attach_dir(self.dirs[dir].health.clone());
         logs.insert(tp.clone(), (dir, log.clone()));
         info!(partition = %tp, dir = %path.display(), "created log");
         Ok(log)
@@ -244,27 +323,42 @@ impl LogManager {
 
     /// Writes the recovery-point, log-start and high-watermark checkpoints
     /// of every directory.
+    /// A directory whose checkpoint cannot be written goes offline (as in
+    /// Kafka); the others are still written. Offline directories are
+    /// skipped.
     pub fn checkpoint(&self) -> Result<()> {
         let logs = self.logs.read();
-        for (i, dir) in self.dirs.iter().enumerate() {
+        let mut first_error = None;
+        for (i, dir) in self.dirs.iter().enumerate().filter(|(i, _)| self.online(*i)) {
             let mine: Vec<_> = logs.iter().filter(|(_, (d, _))| *d == i).collect();
             let collect = |f: fn(&Log) -> u64| {
                 mine.iter()
                     .map(|(tp, (_, l))| ((*tp).clone(), f(l)))
                     .collect::<Vec<_>>()
             };
-            OffsetCheckpointFile::new(dir.path.join(RECOVERY_POINT_FILE)).write(&collect(Log::recovery_point))?;
-            OffsetCheckpointFile::new(dir.path.join(LOG_START_FILE)).write(&collect(Log::log_start_offset))?;
-            OffsetCheckpointFile::new(dir.path.join(HIGH_WATERMARK_FILE)).write(&collect(Log::high_watermark))?;
+            let written = OffsetCheckpointFile::new(dir.path.join(RECOVERY_POINT_FILE))
+                .write(&collect(Log::recovery_point))
+                .and_then(|()| {
+                    OffsetCheckpointFile::new(dir.path.join(LOG_START_FILE)).write(&collect(Log::log_start_offset))
+                })
+                .and_then(|()| {
+                    OffsetCheckpointFile::new(dir.path.join(HIGH_WATERMARK_FILE)).write(&collect(Log::high_watermark))
+                });
+            if let Err(e) = written {
+                if matches!(e, LogError::Io { .. }) {
+                    dir.health.fail(&format!("writing a checkpoint failed: {e}"));
+                }
+                first_error.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Runs retention on every log and forgets expired idempotent
     /// producers; returns the number of segments deleted.
     pub fn apply_retention(&self) -> usize {
         let mut deleted = 0;
-        for (tp, log) in self.logs() {
+        for (tp, log) in self.logs().into_iter().filter(|(_, l)| !l.is_offline()) {
             let expired = log.expire_producers();
             if expired > 0 {
                 tracing::info!(partition = %tp, expired, "expired idempotent producers");
@@ -279,7 +373,7 @@ impl LogManager {
 
     /// Flushes the logs whose `flush.ms` has passed.
     pub fn flush_due(&self) {
-        for (tp, log) in self.logs() {
+        for (tp, log) in self.logs().into_iter().filter(|(_, l)| !l.is_offline()) {
             if let Err(e) = log.flush_if_due() {
                 error!(partition = %tp, "scheduled flush failed: {e}");
             }
@@ -312,32 +406,54 @@ impl LogManager {
     }
 
     /// Stops the background thread, closes every log (flushed, indexes
-    /// trimmed), writes the checkpoints and the clean-shutdown markers.
+    /// trimmed), writes the checkpoints and the clean-shutdown markers. An
+    /// offline directory is left as it is, without a marker: the next
+    /// start recovers its logs (cutting what a failed write left torn).
     pub fn close(&self) -> Result<()> {
         if let Some(bg) = self.background.lock().take() {
             let _ = bg.stop.send(());
             let _ = bg.thread.join();
         }
         let mut first_error = None;
-        for (tp, log) in self.logs() {
+        let online: Vec<_> = {
+            let logs = self.logs.read();
+            logs.iter()
+                .filter(|(_, (i, _))| self.online(*i))
+                .map(|(tp, (i, l))| (tp.clone(), *i, l.clone()))
+                .collect()
+        };
+        // A directory with a log that did not close cleanly gets no marker.
+        let mut unclean = vec![false; self.dirs.len()];
+        for (tp, i, log) in online {
             if let Err(e) = log.close() {
                 error!(partition = %tp, "close failed: {e}");
+                unclean[i] = true;
                 first_error.get_or_insert(e);
             }
         }
-        self.checkpoint()?;
-        if let Some(e) = first_error {
-            return Err(e);
+        if let Err(e) = self.checkpoint() {
+            first_error.get_or_insert(e);
         }
-        for dir in &self.dirs {
+        for (i, dir) in self.dirs.iter().enumerate() {
+            if unclean[i] || !self.online(i) {
+                continue;
+            }
             let marker = dir.path.join(CLEAN_SHUTDOWN_FILE);
-            disk_io::create(&marker)
+            let written = disk_io::create(&marker)
                 .and_then(|f| disk_io::sync_all(&f))
                 .and_then(|_| disk_io::sync_dir(&dir.path))
-                .context(|| format!("writing {}", marker.display()))?;
+                .context(|| format!("writing {}", marker.display()));
+            if let Err(e) = written {
+                first_error.get_or_insert(e);
+            }
         }
-        info!("log manager closed cleanly");
-        Ok(())
+        match first_error {
+            Some(e) => Err(e),
+            None => {
+                info!("log manager closed cleanly");
+                Ok(())
+            }
+        }
     }
 }
 
@@ -364,26 +480,6 @@ fn run_background(
             },
         }
     }
-}
-
-/// Takes an exclusive `flock` on the directory's `.lock` file.
-fn lock_dir(path: &Path) -> Result<File> {
-    let lock_path = path.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .context(|| format!("opening {}", lock_path.display()))?;
-    // SAFETY: flock on a descriptor we own.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        return Err(LogError::Unrecoverable {
-            dir: path.to_path_buf(),
-            reason: "the log directory is in use by another process".into(),
-        });
-    }
-    Ok(file)
 }
 
 /// Opens every partition directory of one log directory.
@@ -472,22 +568,4 @@ fn open_dir_logs(path: &Path, config: &LogManagerConfig, clock: &Arc<dyn Clock>)
             .context(|| format!("removing {}", marker.display()))?;
     }
     Ok(logs)
-}
-
-/// The size of the filesystem holding `path` and the bytes an unprivileged
-/// writer may still use there (`statvfs(3)`: Java's `FileStore`
-/// `getTotalSpace` / `getUsableSpace`, which Kafka reports).
-pub fn volume_space(path: &Path) -> std::io::Result<(u64, u64)> {
-    use std::os::unix::ffi::OsStrExt;
-    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: a NUL-terminated path, and a zeroed struct that statvfs fills.
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
-    if rc != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-    let (fragment, blocks, available) = (stat.f_frsize as u64, stat.f_blocks as u64, stat.f_bavail as u64);
-    Ok((blocks.saturating_mul(fragment), available.saturating_mul(fragment)))
 }

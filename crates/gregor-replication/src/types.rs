@@ -92,4 +92,7 @@ pub enum ReplicationError {
     /// The leader epoch is not newer than the partition's.
     #[error("stale leader epoch")]
     StaleLeaderEpoch,
+    /// The replica's log directory is offline.
+    #[error("the replica's log directory is offline")]
+    KafkaStorageError,
 }

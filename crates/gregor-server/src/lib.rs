@@ -21,6 +21,7 @@ mod coordination;
 pub mod fetcher;
 pub mod isr_writer;
 mod listeners;
+mod log_dir_failure;
 mod metrics_http;
 mod properties;
 mod quota_changes;
@@ -283,6 +284,7 @@ impl Server {
             acl_changes::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             fetcher::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
             isr_writer::spawn(coordinator.clone(), replicas, stopped.clone()),
+            log_dir_failure::spawn(coordinator.clone(), broker.clone(), stopped.clone()),
             txn_markers::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
             txn_verifier::spawn(broker.clone(), inter_broker_security.clone(), stopped.clone()),
             controller::spawn(

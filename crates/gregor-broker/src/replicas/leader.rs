@@ -56,7 +56,7 @@ impl ReplicaManager {
         tp: &TopicPartition,
         current_leader_epoch: Option<i32>,
     ) -> Result<(Arc<Log>, u64), ReplicationError> {
-        let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
+        let replica = self.hosted(tp)?;
         let replica = replica.lock();
         let leader = replica.role.leader().ok_or(ReplicationError::NotLeaderOrFollower)?;
         leader.check_epoch(current_leader_epoch)?;
@@ -105,7 +105,7 @@ impl ReplicaManager {
         origin: AppendOrigin,
         verification: TxnVerification,
     ) -> Result<LeaderAppend, ReplicaAppendError> {
-        let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
+        let replica = self.hosted(tp)?;
         let mut guard = replica.lock();
         let replica = &mut *guard;
         let leader = replica.role.leader_mut().ok_or(ReplicationError::NotLeaderOrFollower)?;
@@ -170,8 +170,9 @@ impl ReplicaManager {
     }
 
     pub(super) fn check_acks(&self, tp: &TopicPartition) {
-        let Some(replica) = self.replica(tp) else {
-            return self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
+        let replica = match self.hosted(tp) {
+            Ok(replica) => replica,
+            Err(e) => return self.fail_waiting(tp, e),
         };
         let replica = replica.lock();
         let done = match replica.role.leader() {

@@ -12,7 +12,7 @@ mod follower;
 mod leader;
 mod view;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use gregor_log::{Clock, Log, TopicPartition};
@@ -60,6 +60,9 @@ pub struct ReplicaManager {
     local: BrokerId,
     settings: ReplicaSettings,
     replicas: RwLock<HashMap<TopicPartition, Arc<Mutex<Replica>>>>,
+    /// Partitions whose log directory went offline: no longer replicated
+    /// here, answered KAFKA_STORAGE_ERROR until the broker restarts.
+    offline: RwLock<HashSet<TopicPartition>>,
     purgatory: Mutex<AckPurgatory<TopicPartition, AckSender>>,
     fence: Mutex<ControllerFence>,
     view: RwLock<ClusterView>,
@@ -85,6 +88,7 @@ impl ReplicaManager {
             local,
             settings,
             replicas: RwLock::new(HashMap::new()),
+            offline: RwLock::new(HashSet::new()),
             purgatory: Mutex::new(AckPurgatory::new()),
             fence: Mutex::new(ControllerFence::default()),
             view: RwLock::new(ClusterView {
@@ -149,6 +153,43 @@ impl ReplicaManager {
 
     fn replica(&self, tp: &TopicPartition) -> Option<Arc<Mutex<Replica>>> {
         self.replicas.read().get(tp).cloned()
+    }
+
+    /// The replica of `tp`, or why there is none: KAFKA_STORAGE_ERROR for
+    /// a partition in an offline log directory (as Kafka answers clients).
+    fn hosted(&self, tp: &TopicPartition) -> Result<Arc<Mutex<Replica>>, ReplicationError> {
+        match self.replica(tp) {
+            Some(replica) => Ok(replica),
+            None if self.offline.read().contains(tp) => Err(ReplicationError::KafkaStorageError),
+            None => Err(ReplicationError::NotLeaderOrFollower),
+        }
+    }
+
+    /// Takes partitions whose log directory failed offline (Kafka's
+    /// `ReplicaManager.handleLogDirFailure`): this broker stops leading and
+    /// following them — produces waiting for their acks are answered
+    /// KAFKA_STORAGE_ERROR, the fetcher drops them — and answers
+    /// KAFKA_STORAGE_ERROR for them until it restarts. The controller,
+    /// told separately, moves their leadership.
+    pub fn take_offline(&self, partitions: &[TopicPartition]) {
+        {
+            let mut replicas = self.replicas.write();
+            let mut offline = self.offline.write();
+            for tp in partitions {
+                replicas.remove(tp);
+                offline.insert(tp.clone());
+            }
+        }
+        for tp in partitions {
+            self.fail_waiting(tp, ReplicationError::KafkaStorageError);
+        }
+        self.followers_changed.notify_waiters();
+        self.progress.notify_waiters();
+    }
+
+    /// Whether `tp` was taken offline with its log directory.
+    pub fn is_offline(&self, tp: &TopicPartition) -> bool {
+        self.offline.read().contains(tp)
     }
 
     /// Checks a controller request's epoch (`STALE_CONTROLLER_EPOCH`).

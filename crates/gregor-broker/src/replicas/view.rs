@@ -47,6 +47,9 @@ pub struct ClusterView {
     pub brokers: BTreeMap<BrokerId, BrokerEndpoint>,
     /// Partition → replicas, leader, epoch, ISR.
     pub partitions: HashMap<TopicPartition, PartitionRecord>,
+    /// Partition → its replicas on offline brokers or in failed log
+    /// directories, as the controller last said (absent: none).
+    pub offline_replicas: HashMap<TopicPartition, Vec<BrokerId>>,
 }
 
 impl ReplicaManager {
@@ -66,6 +69,19 @@ impl ReplicaManager {
         }
     }
 
+    /// Records the controller's offline replicas of each partition
+    /// (UpdateMetadata; an empty list: all online).
+    pub fn update_offline_replicas(&self, partitions: impl IntoIterator<Item = (TopicPartition, Vec<BrokerId>)>) {
+        let mut view = self.view.write();
+        for (tp, offline) in partitions {
+            if offline.is_empty() {
+                view.offline_replicas.remove(&tp);
+            } else {
+                view.offline_replicas.insert(tp, offline);
+            }
+        }
+    }
+
     /// Learns a broker's endpoint (LeaderAndIsr names the leaders) unless
     /// the view has it.
     pub fn learn_endpoint(&self, id: BrokerId, endpoint: BrokerEndpoint) {
@@ -74,7 +90,9 @@ impl ReplicaManager {
 
     /// Forgets a deleted topic's partitions in the view.
     pub fn forget_topic(&self, topic: &str) {
-        self.view.write().partitions.retain(|tp, _| tp.topic != topic);
+        let mut view = self.view.write();
+        view.partitions.retain(|tp, _| tp.topic != topic);
+        view.offline_replicas.retain(|tp, _| tp.topic != topic);
     }
 
     /// The cluster view.

@@ -12,6 +12,7 @@
 //! /admin/delete_topics/<t>                     empty: deletion requested
 //! /admin/reassign_partitions                   reassignments asked the old way
 //! /isr_change_notification/isr_change_<seq>    partitions whose ISR a leader changed
+//! /log_dir_event_notification/log_dir_event_<seq>   a broker's log directory failed
 //! /config/changes/config_change_<seq>          an entity whose config changed
 //! /config/brokers/<id>, /config/brokers/<default>   dynamic broker configs
 //! ```
@@ -24,7 +25,10 @@ use crate::coordinator::Coordinator;
 use crate::error::{CoordError, Result};
 use crate::types::{CreateMode, Op};
 
+mod log_dir_events;
 mod reassignments;
+
+pub use log_dir_events::{LogDirEvent, LOG_DIR_EVENT_NOTIFICATION, LOG_DIR_FAILURE_EVENT};
 
 pub use reassignments::{PartitionReassignment, ReassignPartitions, REASSIGN_PARTITIONS};
 mod entity_config;
@@ -352,6 +356,7 @@ impl<'a> KafkaMetadata<'a> {
             TOPIC_CONFIGS,
             DELETE_TOPICS,
             ISR_CHANGE_NOTIFICATION,
+            LOG_DIR_EVENT_NOTIFICATION,
             CONFIG_CHANGES,
         ] {
             self.coord.create_all(path).await?;

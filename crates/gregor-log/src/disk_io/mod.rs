@@ -26,6 +26,28 @@ pub mod power_loss;
 #[cfg(any(test, feature = "fault-injection"))]
 use power_loss as hook;
 
+#[cfg(any(test, feature = "fault-injection"))]
+pub mod full_disk;
+
+/// Without fault injection no disk is ever full by decree.
+#[cfg(not(any(test, feature = "fault-injection")))]
+mod full_disk {
+    use std::fs::File;
+    use std::io;
+
+    #[inline(always)]
+    pub(super) fn check_file(_: &File) -> io::Result<()> {
+        Ok(())
+    }
+    #[inline(always)]
+    pub(super) fn admit(_: &File, len: usize) -> io::Result<usize> {
+        Ok(len)
+    }
+    pub(super) fn no_space() -> io::Error {
+        io::Error::from_raw_os_error(libc::ENOSPC)
+    }
+}
+
 #[cfg(test)]
 mod crash_tests;
 
@@ -99,8 +121,12 @@ pub fn open_append(path: &Path) -> io::Result<File> {
 #[inline]
 pub fn write_at(file: &File, bytes: &[u8], position: u64) -> io::Result<()> {
     hook::crash_point_on(file);
-    file.write_all_at(bytes, position)?;
-    hook::wrote(file, position, bytes);
+    let admitted = full_disk::admit(file, bytes.len())?;
+    file.write_all_at(&bytes[..admitted], position)?;
+    hook::wrote(file, position, &bytes[..admitted]);
+    if admitted < bytes.len() {
+        return Err(full_disk::no_space());
+    }
     Ok(())
 }
 
@@ -108,11 +134,15 @@ pub fn write_at(file: &File, bytes: &[u8], position: u64) -> io::Result<()> {
 #[inline]
 pub fn append(mut file: &File, bytes: &[u8]) -> io::Result<()> {
     hook::crash_point_on(file);
+    let admitted = full_disk::admit(file, bytes.len())?;
     #[cfg(any(test, feature = "fault-injection"))]
     let position = file.metadata()?.len();
-    file.write_all(bytes)?;
+    file.write_all(&bytes[..admitted])?;
     #[cfg(any(test, feature = "fault-injection"))]
-    hook::wrote(file, position, bytes);
+    hook::wrote(file, position, &bytes[..admitted]);
+    if admitted < bytes.len() {
+        return Err(full_disk::no_space());
+    }
     Ok(())
 }
 
@@ -123,6 +153,31 @@ pub fn set_len(file: &File, len: u64) -> io::Result<()> {
     file.set_len(len)?;
     hook::set_len(file, len);
     Ok(())
+}
+
+/// Allocates the blocks of `[offset, offset + len)` of `file` without
+/// changing its length (`fallocate`): a full filesystem answers `ENOSPC`
+/// here rather than with `SIGBUS` at a later write through a memory
+/// mapping of a sparse file (the preallocated indexes). A filesystem
+/// without `fallocate` is left to allocate on write.
+#[inline]
+pub fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    full_disk::check_file(file)?;
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "allocation beyond off_t"));
+    };
+    // SAFETY: fallocate on a descriptor we own; mode 0 keeps the length
+    // (the range lies within the file).
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, offset, len) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) => Ok(()),
+        _ => Err(e),
+    }
 }
 
 /// `fdatasync`: the file's bytes (and its length) are on disk.

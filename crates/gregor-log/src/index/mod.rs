@@ -45,6 +45,11 @@ pub struct IndexFile<E: IndexEntry> {
     mmap: Option<MmapMut>,
     entries: usize,
     max_entries: usize,
+    /// Bytes from the start known to have their blocks allocated: the
+    /// preallocated tail is sparse, and a write through the mapping to an
+    /// unallocated page of a full filesystem is a `SIGBUS`, so each page
+    /// is allocated (`fallocate`) before its first entry.
+    allocated: usize,
     _entry: std::marker::PhantomData<E>,
 }
 
@@ -61,6 +66,7 @@ impl<E: IndexEntry> IndexFile<E> {
             mmap: None,
             entries,
             max_entries: entries,
+            allocated: 0,
             _entry: std::marker::PhantomData,
         };
         match max_bytes {
@@ -81,6 +87,7 @@ impl<E: IndexEntry> IndexFile<E> {
         crate::disk_io::mapped(&file);
         self.max_entries = bytes / E::SIZE;
         self.entries = self.entries.min(self.max_entries);
+        self.allocated = self.entries * E::SIZE;
         if bytes > 0 {
             // SAFETY: the file is owned by this index and only changed
             // through it; its length was just set to `bytes`. The mapping
@@ -133,13 +140,39 @@ impl<E: IndexEntry> IndexFile<E> {
         self.entries.checked_sub(1).map(|n| self.entry(n))
     }
 
-    /// Appends an entry; the caller keeps keys increasing and checks `is_full`.
+    /// Appends an entry; the caller keeps keys increasing and checks
+    /// `is_full`. When the page it lands on cannot be allocated (a full
+    /// filesystem) the entry is left out: the index is sparse, lookups
+    /// scan a little further.
     pub(crate) fn push(&mut self, entry: E) {
         debug_assert!(!self.is_full());
         let n = self.entries;
+        if (n + 1) * E::SIZE > self.allocated && !self.allocate_through((n + 1) * E::SIZE) {
+            return;
+        }
         if let Some(map) = self.mmap.as_mut() {
             entry.encode(&mut map[n * E::SIZE..(n + 1) * E::SIZE]);
             self.entries += 1;
+        }
+    }
+
+    /// Allocates the pages holding bytes up to `end`; false (logged) when
+    /// the filesystem refuses.
+    fn allocate_through(&mut self, end: usize) -> bool {
+        const PAGE: usize = 4096;
+        let from = self.allocated / PAGE * PAGE;
+        let to = end.div_ceil(PAGE).saturating_mul(PAGE).min(self.max_entries * E::SIZE);
+        let allocated = crate::disk_io::open_rw(&self.path, false)
+            .and_then(|file| crate::disk_io::allocate(&file, from as u64, to.saturating_sub(from) as u64));
+        match allocated {
+            Ok(()) => {
+                self.allocated = to;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(index = %self.path.display(), "index entry left out: {e}");
+                false
+            }
         }
     }
 

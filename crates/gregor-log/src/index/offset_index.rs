@@ -195,6 +195,29 @@ mod tests {
     }
 
     #[test]
+    fn on_a_full_disk_an_entry_whose_page_cannot_be_allocated_is_left_out() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let mut idx = OffsetIndex::open(&path, 0, Some(3 * 4096)).unwrap();
+        // The preallocated file is sparse; each page is allocated before
+        // its first entry is written through the mapping (on a full tmpfs
+        // writing to an unallocated page would be a SIGBUS).
+        for i in 1..=512u64 {
+            idx.append(i, i as u32 * 10);
+        }
+        assert_eq!(idx.len(), 512);
+        assert!(std::fs::metadata(&path).unwrap().blocks() * 512 >= 4096);
+        let full = crate::disk_io::full_disk::FullDisk::fill(dir.path()).unwrap();
+        idx.append(513, 5130);
+        assert_eq!(idx.len(), 512, "the second page could not be allocated");
+        drop(full);
+        idx.append(514, 5140);
+        assert_eq!(idx.len(), 513);
+        assert_eq!(idx.lookup(600).offset, 514);
+    }
+
+    #[test]
     fn full_index_refuses_more_entries() {
         let dir = tempfile::tempdir().unwrap();
         let mut idx = OffsetIndex::open(&dir.path().join("0.index"), 0, Some(16)).unwrap();

@@ -144,10 +144,10 @@ impl Log {
             markers: &markers,
             validation: Validation::Checked,
         };
-        let mut info = self.write_locked(&mut state, &config, written, now)?;
+        let mut info = self.offline_on_io(self.write_locked(&mut state, &config, written, now))?;
         info.log_append_time = log_append_time;
         drop(state);
-        self.after_append(&config, &info, now)?;
+        self.offline_on_io(self.after_append(&config, &info, now))?;
         Ok(info)
     }
 
@@ -194,9 +194,9 @@ impl Log {
             markers: &markers,
             validation: Validation::Trusted,
         };
-        let info = self.write_locked(&mut state, &config, written, now)?;
+        let info = self.offline_on_io(self.write_locked(&mut state, &config, written, now))?;
         drop(state);
-        self.after_append(&config, &info, now)?;
+        self.offline_on_io(self.after_append(&config, &info, now))?;
         Ok(info)
     }
 
@@ -242,7 +242,7 @@ impl Log {
             }
         }
         if let Err(e) = active.append(bytes, headers, config.index_interval_bytes) {
-            *self.failure.lock() = Some(format!("append failed: {e}"));
+            self.fail(format!("append to {} failed: {e}", self.dir.display()));
             return Err(e).context(|| format!("appending to {}", self.dir.display()));
         }
         let mut txns = self.txns.lock();
@@ -261,7 +261,10 @@ impl Log {
             }
         }
         if let Err(e) = active.txn_index().append(&aborted) {
-            *self.failure.lock() = Some(format!("transaction index append failed: {e}"));
+            self.fail(format!(
+                "transaction index append of {} failed: {e}",
+                self.dir.display()
+            ));
             return Err(e).context(|| format!("appending to the transaction index of {}", self.dir.display()));
         }
         state.producers.commit(updates);
@@ -354,7 +357,7 @@ impl Log {
         let state = self.append_lock.lock();
         if self.active_segment().size() > 0 {
             let config = self.config();
-            self.roll_locked(&state, &config, self.end_offset(), self.clock.now_ms())?;
+            self.offline_on_io(self.roll_locked(&state, &config, self.end_offset(), self.clock.now_ms()))?;
         }
         Ok(())
     }

@@ -61,9 +61,12 @@ impl Log {
     /// kernel may have dropped the dirty pages, so acknowledging later
     /// writes would be a lie.
     pub(crate) fn flush_to(&self, offset: u64) -> Result<()> {
+        if let Some(reason) = self.failure_reason() {
+            return Err(LogError::Offline(reason));
+        }
         let from = self.recovery_point();
         if offset <= from {
-            return self.sync_new_files();
+            return self.offline_on_io(self.sync_new_files());
         }
         let segments: Vec<Arc<Segment>> = {
             let map = self.segments.read();
@@ -77,12 +80,11 @@ impl Log {
                     self.dir.display(),
                     segment.base_offset()
                 );
-                tracing::error!("{reason}");
-                *self.failure.lock() = Some(reason.clone());
+                self.fail(reason.clone());
                 return Err(LogError::Offline(reason));
             }
         }
-        self.sync_new_files()?;
+        self.offline_on_io(self.sync_new_files())?;
         self.recovery_point.fetch_max(offset, Ordering::AcqRel);
         self.last_flush_ms.store(self.clock.now_ms(), Ordering::Release);
         Ok(())

@@ -25,6 +25,7 @@ impl Log {
     /// log start offset put out of the log, never past the high watermark
     /// and never the active segment.
     pub fn apply_retention(&self) -> Result<RetentionOutcome> {
+        self.check_writable()?;
         let config = self.config();
         let now = self.clock.now_ms();
         let mut shape = self.append_lock.lock();
@@ -85,6 +86,7 @@ impl Log {
     /// become unreadable) and deletes the segments wholly below it. `before`
     /// may not pass the high watermark. Returns the new log start offset.
     pub fn delete_records(&self, before: u64) -> Result<u64> {
+        self.check_writable()?;
         let high_watermark = self.high_watermark();
         if before > high_watermark {
             return Err(LogError::OffsetOutOfRange {
@@ -122,6 +124,12 @@ impl Log {
     /// diverged from its new leader's). The log end becomes `offset`, or the
     /// start of the batch holding it when a batch straddles it.
     pub fn truncate_to(&self, offset: u64) -> Result<()> {
+        self.check_writable()?;
+        let result = self.truncate_to_locked(offset);
+        self.offline_on_io(result)
+    }
+
+    fn truncate_to_locked(&self, offset: u64) -> Result<()> {
         let mut shape = self.append_lock.lock();
         if offset >= self.end_offset() {
             return Ok(());
@@ -184,8 +192,10 @@ impl Log {
 
     /// Deletes every segment and starts the log again, empty, at `offset`.
     pub fn truncate_fully_and_start_at(&self, offset: u64) -> Result<()> {
+        self.check_writable()?;
         let mut shape = self.append_lock.lock();
-        self.truncate_fully_locked(&mut shape, offset)
+        let result = self.truncate_fully_locked(&mut shape, offset);
+        self.offline_on_io(result)
     }
 
     fn truncate_fully_locked(&self, shape: &mut AppendState, offset: u64) -> Result<()> {

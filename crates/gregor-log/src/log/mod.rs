@@ -140,6 +140,10 @@ pub struct Log {
     flushing: Mutex<bool>,
     flush_done: Condvar,
     failure: Mutex<Option<String>>,
+    /// The log directory's health, shared with its other logs when a
+    /// [`crate::LogManager`] opened this one: one log's I/O error takes the
+    /// whole directory offline.
+    dir_health: std::sync::OnceLock<Arc<crate::log_dir::DirHealth>>,
     closed: AtomicBool,
     /// Files created since the last flush (a rolled segment's directory
     /// entry, producer snapshots): synced, with the directory, by the next
@@ -276,6 +280,9 @@ impl Log {
             high_watermark: self.high_watermark(),
             last_stable_offset: self.last_stable_offset(),
         };
+        if let Some(reason) = self.dir_failure() {
+            return Err(LogError::Offline(reason));
+        }
         if offset < log_start_offset || offset > log_end_offset {
             return Err(LogError::OffsetOutOfRange {
                 offset,
@@ -373,10 +380,59 @@ impl Log {
         if self.closed.load(Ordering::Acquire) {
             return Err(LogError::Offline(format!("{} is closed", self.dir.display())));
         }
-        match &*self.failure.lock() {
-            Some(reason) => Err(LogError::Offline(reason.clone())),
+        if let Some(reason) = &*self.failure.lock() {
+            return Err(LogError::Offline(reason.clone()));
+        }
+        match self.dir_failure() {
+            Some(reason) => Err(LogError::Offline(reason)),
             None => Ok(()),
         }
+    }
+
+    /// Why the log (or its directory) is offline, if it is.
+    fn failure_reason(&self) -> Option<String> {
+        let own = self.failure.lock().clone();
+        own.or_else(|| self.dir_failure())
+    }
+
+    /// Why the log's directory is offline, if it is.
+    fn dir_failure(&self) -> Option<String> {
+        self.dir_health.get().and_then(|h| h.failure())
+    }
+
+    /// Whether the log refuses writes (and its directory, reads) after an
+    /// I/O error: its own, or another log's in the same directory.
+    pub fn is_offline(&self) -> bool {
+        self.failure_reason().is_some()
+    }
+
+    /// Joins the log to its directory's health (by the log manager).
+    pub(crate) fn attach_dir(&self, health: Arc<crate::log_dir::DirHealth>) {
+        let _ = self.dir_health.set(health);
+    }
+
+    /// Takes the log offline after an I/O error, and with it its
+    /// directory: the kernel may have dropped what it could not write, so
+    /// nothing written later may be acknowledged (Kafka's
+    /// `LogDirFailureChannel`).
+    pub(crate) fn fail(&self, reason: String) {
+        let mut failure = self.failure.lock();
+        if failure.is_none() {
+            tracing::error!(dir = %self.dir.display(), "log offline: {reason}");
+            *failure = Some(reason.clone());
+        }
+        drop(failure);
+        if let Some(health) = self.dir_health.get() {
+            health.fail(&reason);
+        }
+    }
+
+    /// Passes `result` on; an I/O error in it takes the log offline.
+    pub(crate) fn offline_on_io<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e @ LogError::Io { .. }) = &result {
+            self.fail(e.to_string());
+        }
+        result
     }
 
     /// Flushes and closes the log: indexes trimmed, nothing left to recover.
@@ -386,11 +442,15 @@ impl Log {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        self.flush_to(self.end_offset())?;
-        self.write_producer_snapshot(&state, self.end_offset())?;
-        self.sync_new_files()?;
-        self.active_segment()
-            .make_inactive()
-            .context(|| format!("closing {}", self.dir.display()))
+        let closed = self
+            .flush_to(self.end_offset())
+            .and_then(|()| self.write_producer_snapshot(&state, self.end_offset()))
+            .and_then(|()| self.sync_new_files())
+            .and_then(|()| {
+                self.active_segment()
+                    .make_inactive()
+                    .context(|| format!("closing {}", self.dir.display()))
+            });
+        self.offline_on_io(closed)
     }
 }

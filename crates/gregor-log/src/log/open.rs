@@ -141,6 +141,7 @@ impl Log {
             unsynced_files: Mutex::new(Vec::new()),
             flush_done: Condvar::new(),
             failure: Mutex::new(None),
+            dir_health: std::sync::OnceLock::new(),
             closed: AtomicBool::new(false),
         })
     }

@@ -107,6 +107,7 @@ impl Log {
     /// Starts the replacement of the consecutive, non-active segments
     /// `replaced` (base offsets, oldest first) by one new segment.
     pub fn begin_rewrite(&self, replaced: &[u64]) -> Result<SegmentRewrite> {
+        self.check_writable()?;
         let Some(&base) = replaced.first() else {
             return Err(LogError::Partition("nothing to rewrite".into()));
         };
@@ -126,6 +127,7 @@ impl Log {
     /// leaving the log as it was, if those segments changed meanwhile
     /// (retention, truncation, or one became active).
     pub fn commit_rewrite(&self, rewrite: SegmentRewrite) -> Result<()> {
+        self.check_writable()?;
         let SegmentRewrite {
             segment,
             replaced,

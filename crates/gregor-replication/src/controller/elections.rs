@@ -2,8 +2,10 @@
 //! the preferred replica, or any live replica for an offline partition;
 //! and Kafka's periodic auto leader rebalance to preferred replicas.
 
+use std::collections::BTreeSet;
+
 use super::{elect_leader, Controller, ControllerCommand, Election};
-use crate::types::NO_LEADER;
+use crate::types::{BrokerId, NO_LEADER};
 
 /// Which election ElectLeaders asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,22 +42,28 @@ impl<P: Ord + Clone> Controller<P> {
             return Err(ElectionError::Busy);
         }
         let current = &record.state;
+        // Replicas in failed log directories neither lead nor count as live.
+        let offline = self.offline_replicas(partition);
         let (leader, isr) = match kind {
             ElectionKind::Preferred => {
                 let preferred = *record.replicas.first().ok_or(ElectionError::UnknownPartition)?;
                 if current.leader == preferred {
                     return Err(ElectionError::NotNeeded);
                 }
-                if !self.may_lead(preferred) || !current.isr.contains(&preferred) {
+                if !self.may_lead(preferred) || !current.isr.contains(&preferred) || offline.contains(&preferred) {
                     return Err(ElectionError::PreferredLeaderNotAvailable);
                 }
                 (preferred, current.isr.clone())
             }
             ElectionKind::Unclean => {
-                if current.leader != NO_LEADER && self.live.contains(&current.leader) {
+                if current.leader != NO_LEADER
+                    && self.live.contains(&current.leader)
+                    && !offline.contains(&current.leader)
+                {
                     return Err(ElectionError::NotNeeded);
                 }
-                match elect_leader(&record.replicas, &current.isr, &self.live, true) {
+                let online: BTreeSet<BrokerId> = self.live.iter().copied().filter(|b| !offline.contains(b)).collect();
+                match elect_leader(&record.replicas, &current.isr, &online, true) {
                     Election::Leader { leader, isr } => (leader, isr),
                     Election::Offline => return Err(ElectionError::EligibleLeadersNotAvailable),
                 }

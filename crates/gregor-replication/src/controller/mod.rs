@@ -122,7 +122,9 @@ pub fn elect_leader(replicas: &[BrokerId], isr: &[BrokerId], live: &BTreeSet<Bro
 /// a broker's share of them led elsewhere grows too large (Kafka's auto
 /// leader rebalance, run periodically). A broker in controlled shutdown leads
 /// nothing it can hand to another in-sync replica and leaves the ISRs it
-/// follows in. Each change bumps the leader epoch, is written to
+/// follows in. A replica whose broker reported its log directory offline
+/// (KAFKA_STORAGE_ERROR to a LeaderAndIsr) is treated as a dead broker's,
+/// for that partition only, until the broker registers again. Each change bumps the leader epoch, is written to
 /// coordination, and only then sent to the brokers. One write per
 /// partition is in flight at a time.
 #[derive(Debug, Clone)]
@@ -134,6 +136,9 @@ pub struct Controller<P> {
     in_flight: BTreeSet<P>,
     reassigning: BTreeMap<P, Ongoing>,
     unclean: bool,
+    /// Replicas on offline log directories, by broker (Kafka's
+    /// `replicasOnOfflineDirs`).
+    offline_replicas: BTreeMap<BrokerId, BTreeSet<P>>,
 }
 
 impl<P: Ord + Clone> Controller<P> {
@@ -153,6 +158,7 @@ impl<P: Ord + Clone> Controller<P> {
             in_flight: BTreeSet::new(),
             reassigning: BTreeMap::new(),
             unclean,
+            offline_replicas: BTreeMap::new(),
         }
     }
 
@@ -187,6 +193,8 @@ impl<P: Ord + Clone> Controller<P> {
     pub fn broker_up(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
         self.live.insert(broker);
         self.shutting_down.remove(&broker);
+        // A restart brings its log directories back (or it reports them again).
+        self.offline_replicas.remove(&broker);
         let mut out = self.roles_for(broker);
         out.extend(self.metadata_to(broker, self.partitions.keys().cloned().collect()));
         out.extend(self.reconcile_where(|r| r.replicas.contains(&broker)));
@@ -198,7 +206,47 @@ impl<P: Ord + Clone> Controller<P> {
     pub fn broker_down(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
         self.live.remove(&broker);
         self.shutting_down.remove(&broker);
+        self.offline_replicas.remove(&broker);
         self.reconcile_where(|r| r.state.leader == broker || r.state.isr.contains(&broker))
+    }
+
+    /// A live broker announced a failed log directory (Kafka's log dir
+    /// event notification): it is sent LeaderAndIsr for every replica it
+    /// holds, and answers KAFKA_STORAGE_ERROR for those in the offline
+    /// directory (report them with [`Controller::replicas_offline`]).
+    pub fn log_dir_failed(&self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
+        if !self.live.contains(&broker) {
+            return Vec::new();
+        }
+        self.roles_for(broker)
+    }
+
+    /// `broker` answered KAFKA_STORAGE_ERROR for `partitions`: their
+    /// replicas there are offline. A partition it led gets a new leader
+    /// among the other in-sync replicas (or none, keeping its ISR), and it
+    /// leaves the ISRs — as for a dead broker, but only those partitions.
+    /// Every broker learns the offline replicas (Metadata lists them).
+    pub fn replicas_offline(&mut self, broker: BrokerId, partitions: Vec<P>) -> Vec<ControllerCommand<P>> {
+        if !self.live.contains(&broker) {
+            return Vec::new();
+        }
+        let known = self.offline_replicas.entry(broker).or_default();
+        let new: Vec<P> = partitions.into_iter().filter(|p| known.insert(p.clone())).collect();
+        if new.is_empty() {
+            return Vec::new();
+        }
+        let mut out = self.metadata_to_all(new.clone());
+        out.extend(new.iter().flat_map(|p| self.reconcile(p)));
+        out
+    }
+
+    /// The replicas of `partition` on offline log directories of live brokers.
+    pub fn offline_replicas(&self, partition: &P) -> Vec<BrokerId> {
+        self.offline_replicas
+            .iter()
+            .filter(|(_, ps)| ps.contains(partition))
+            .map(|(b, _)| *b)
+            .collect()
     }
 
     /// A live broker asked for a controlled shutdown (Kafka's
@@ -367,7 +415,7 @@ impl<P: Ord + Clone> Controller<P> {
     /// preferred replicas only by [`Controller::rebalance_leaders`] or an
     /// election asked for, as in Kafka.)
     fn next_state(&mut self, partition: &P, record: &PartitionRecord) -> Option<LeaderAndIsr> {
-        if let Some(next) = self.repair(record) {
+        if let Some(next) = self.repair(partition, record) {
             return Some(next);
         }
         if self.reassigning.contains_key(partition) {
@@ -393,15 +441,18 @@ impl<P: Ord + Clone> Controller<P> {
     }
 
     /// The change a lost (or leaving) leader or ISR member needs, if any.
-    fn repair(&self, record: &PartitionRecord) -> Option<LeaderAndIsr> {
+    fn repair(&self, partition: &P, record: &PartitionRecord) -> Option<LeaderAndIsr> {
         let current = &record.state;
         let next = |leader: BrokerId, isr: Vec<BrokerId>| self.next(current, leader, isr);
-        // Live and not on its way out: may lead and stay in ISRs.
-        let staying: BTreeSet<BrokerId> = self.live.difference(&self.shutting_down).copied().collect();
-        if current.leader == NO_LEADER || !self.live.contains(&current.leader) {
+        // Live with the replica online: may lead and stay in the ISR.
+        let offline = self.offline_replicas(partition);
+        let online: BTreeSet<BrokerId> = self.live.iter().copied().filter(|b| !offline.contains(b)).collect();
+        // And not on its way out.
+        let staying: BTreeSet<BrokerId> = online.difference(&self.shutting_down).copied().collect();
+        if current.leader == NO_LEADER || !online.contains(&current.leader) {
             // A broker shutting down leads only when no one else can.
             let election = match elect_leader(&record.replicas, &current.isr, &staying, false) {
-                Election::Offline => elect_leader(&record.replicas, &current.isr, &self.live, self.unclean),
+                Election::Offline => elect_leader(&record.replicas, &current.isr, &online, self.unclean),
                 elected => elected,
             };
             return match election {
@@ -420,7 +471,7 @@ impl<P: Ord + Clone> Controller<P> {
         // Dead, shutting down, or no longer a replica (a reassignment
         // finished by a controller that failed before telling everyone).
         let leaves_isr = |b: &BrokerId| {
-            !self.live.contains(b)
+            !online.contains(b)
                 || (*b != current.leader && self.shutting_down.contains(b))
                 || (*b != current.leader && !record.replicas.contains(b))
         };

@@ -370,3 +370,85 @@ fn a_new_partition_without_a_live_replica_waits_for_one() {
     let (p, state, v) = writes(&out)[0].clone();
     assert_eq!((p, state.leader, state.isr, v), (4, 7, vec![7], -1));
 }
+
+#[test]
+fn replicas_on_an_offline_log_dir_lose_leadership_and_leave_isrs_for_those_partitions_only() {
+    let partitions = BTreeMap::from([
+        (0u32, record(1, 7, &[1, 2, 3])),
+        (1u32, record(2, 3, &[2, 1, 3])),
+        (2u32, record(1, 2, &[1])),
+        (3u32, record(1, 4, &[1, 2, 3])),
+    ]);
+    let mut c = Controller::new(5, [1, 2, 3], partitions, false);
+    // Broker 1 announces a failed log dir: it is asked about all it holds.
+    let ask = c.log_dir_failed(1);
+    assert_eq!(leader_and_isr_targets(&ask), vec![1]);
+    // It answers KAFKA_STORAGE_ERROR for 0, 1 and 2 (3 lives in its other dir).
+    let out = c.replicas_offline(1, vec![0, 1, 2]);
+    let w = writes(&out);
+    let (led, followed, alone) = (w[0].1.clone(), w[1].1.clone(), w[2].1.clone());
+    assert_eq!(
+        (w[0].0, led.leader, led.leader_epoch, led.isr.clone()),
+        (0, 2, 8, vec![2, 3])
+    );
+    assert_eq!(
+        (w[1].0, followed.leader, followed.leader_epoch, followed.isr.clone()),
+        (1, 2, 3, vec![2, 3])
+    );
+    // No other in-sync replica: offline, ISR kept (as for a dead broker).
+    assert_eq!((w[2].0, alone.leader, alone.isr.clone()), (2, NO_LEADER, vec![1]));
+    assert_eq!(w.len(), 3, "partition 3 is untouched");
+    assert_eq!(c.offline_replicas(&0), vec![1]);
+    assert!(c.offline_replicas(&3).is_empty());
+    // Every broker learns the offline replicas.
+    let told: Vec<BrokerId> = out
+        .iter()
+        .filter_map(|c| match c {
+            ControllerCommand::UpdateMetadata { broker, .. } => Some(*broker),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, vec![1, 2, 3]);
+    // The written state goes to the replicas (1 answers the error again: no news).
+    c.state_written(&0, led, 5);
+    assert!(c.replicas_offline(1, vec![0]).is_empty());
+    // A leader adding it back to the ISR is undone; it is never elected.
+    let back = c.state_observed(&0, record(2, 8, &[2, 3, 1]).state, 6);
+    let shrunk = writes(&back)[0].1.clone();
+    assert_eq!(shrunk.isr, vec![2, 3]);
+    c.state_written(&0, shrunk, 7);
+    let gone = c.broker_down(2);
+    let w = writes(&gone);
+    let p0 = w.iter().find(|(p, _, _)| *p == 0).map(|(_, s, _)| s.clone()).unwrap();
+    assert_eq!((p0.leader, p0.isr.clone()), (3, vec![3]), "1 is never elected for 0");
+    // Restarted (with space), its replicas are online again.
+    c.broker_up(2);
+    c.broker_down(1);
+    c.broker_up(1);
+    assert!(c.offline_replicas(&0).is_empty());
+    assert!(c.replicas_offline(9, vec![0]).is_empty(), "not live: nothing to do");
+}
+
+#[test]
+fn elections_on_demand_skip_replicas_in_failed_log_dirs() {
+    let mut c = Controller::new(5, [1, 2, 3], BTreeMap::from([(0u32, record(2, 3, &[2, 1, 3]))]), false);
+    let out = c.replicas_offline(1, vec![0]);
+    let shrunk = writes(&out)[0].1.clone();
+    c.state_written(&0, shrunk, 5);
+    // 1 is the preferred replica, but its replica is offline.
+    assert_eq!(
+        c.elect(&0, ElectionKind::Preferred),
+        Err(ElectionError::PreferredLeaderNotAvailable)
+    );
+    // With 2 and 3 gone, an unclean election finds no live online replica.
+    for (version, gone) in [(6, 2), (7, 3)] {
+        for (p, state, _) in writes(&c.broker_down(gone)) {
+            c.state_written(&p, state, version);
+        }
+    }
+    assert_eq!(c.partitions()[&0].state.leader, NO_LEADER);
+    assert_eq!(
+        c.elect(&0, ElectionKind::Unclean),
+        Err(ElectionError::EligibleLeadersNotAvailable)
+    );
+}

@@ -8,8 +8,9 @@
 //! listed, whatever the topics asked for (null: every partition); a topic
 //! none of whose asked partitions is in a directory is left out of it; the
 //! offset lag is `max(high watermark - log end, 0)` (0: gregor has no
-//! future logs, AlterReplicaLogDirs is not served); a directory whose
-//! volume cannot be read answers KAFKA_STORAGE_ERROR.
+//! future logs, AlterReplicaLogDirs is not served); an offline directory
+//! (a failed write took it offline) or one whose volume cannot be read
+//! answers KAFKA_STORAGE_ERROR, without partitions or sizes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -38,6 +39,14 @@ pub fn handle(broker: &Broker, request: DescribeLogDirsRequest) -> DescribeLogDi
     });
     let mut response = DescribeLogDirsResponse::default();
     for (dir, logs) in broker.logs().logs_by_dir() {
+        if broker.logs().dir_failure(&dir).is_some() {
+            let mut result = DescribeLogDirsResult::default();
+            let path = std::path::absolute(&dir).unwrap_or(dir);
+            result.log_dir = str_bytes(&path.to_string_lossy());
+            result.error_code = ResponseError::KafkaStorageError.code();
+            response.results.push(result);
+            continue;
+        }
         response.results.push(describe_dir(&dir, &logs, wanted.as_ref()));
     }
     response

@@ -38,6 +38,18 @@ pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResp
                     let outcome = partition_index(state.partition_index)
                         .ok_or(ResponseError::UnknownTopicOrPartition)
                         .and_then(|p| {
+                            let tp = TopicPartition::new(&name, p);
+                            let logs = broker.logs();
+                            // Its log directory failed, or it has no log here
+                            // while a directory is offline (it may be in that
+                            // one: an empty log elsewhere could be elected and
+                            // lose what the replica held — Kafka's
+                            // `getOrCreateLog` refuses the same): the
+                            // controller takes this replica as offline.
+                            let missing_maybe_offline = logs.get(&tp).is_none() && !logs.offline_dirs().is_empty();
+                            if broker.replicas().is_offline(&tp) || logs.is_offline(&tp) || missing_maybe_offline {
+                                return Err(ResponseError::KafkaStorageError);
+                            }
                             let log = broker.topics().partition_log(&name, p).map_err(|e| {
                                 tracing::error!(topic = %name, partition = p, "cannot open the replica's log: {e}");
                                 ResponseError::KafkaStorageError
@@ -50,7 +62,6 @@ pub fn handle(broker: &Broker, request: LeaderAndIsrRequest) -> LeaderAndIsrResp
                                 state.controller_epoch,
                                 state.partition_epoch,
                             );
-                            let tp = TopicPartition::new(&name, p);
                             let change = replicas
                                 .become_leader_or_follower(&tp, &record, log, broker.min_insync_replicas(&name))
                                 .map_err(replication_error)?;

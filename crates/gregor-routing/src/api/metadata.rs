@@ -145,11 +145,13 @@ fn topic_entry(
                             part.replica_nodes = ids(&record.replicas);
                             part.isr_nodes = ids(&record.state.isr);
                             if version >= 5 {
+                                // Dead brokers' replicas and those in failed log directories.
+                                let failed = view.offline_replicas.get(&TopicPartition::new(name, p));
                                 let offline: Vec<i32> = record
                                     .replicas
                                     .iter()
                                     .copied()
-                                    .filter(|r| !view.brokers.contains_key(r))
+                                    .filter(|r| !view.brokers.contains_key(r) || failed.is_some_and(|f| f.contains(r)))
                                     .collect();
                                 part.offline_replicas = ids(&offline);
                             }

@@ -53,12 +53,15 @@ pub fn handle(broker: &Broker, request: UpdateMetadataRequest) -> UpdateMetadata
                 })
                 .collect();
             let mut partitions = Vec::new();
+            let mut offline = Vec::new();
             for topic in request.topic_states {
                 let name = topic.topic_name.0.to_string();
                 for state in topic.partition_states {
                     let Some(p) = partition_index(state.partition_index) else {
                         continue;
                     };
+                    let replicas = state.offline_replicas.iter().map(|b| b.0).collect();
+                    offline.push((TopicPartition::new(&name, p), replicas));
                     partitions.push((
                         TopicPartition::new(&name, p),
                         record(
@@ -79,6 +82,7 @@ pub fn handle(broker: &Broker, request: UpdateMetadataRequest) -> UpdateMetadata
                 }
             }
             replicas.update_view(request.controller_id.0, brokers, partitions);
+            replicas.update_offline_replicas(offline);
         },
     )
 }

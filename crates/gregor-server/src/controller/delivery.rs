@@ -11,7 +11,51 @@ use kafka_protocol_zk::messages as zk;
 use kafka_protocol_zk::protocol::{Encodable, HeaderVersion};
 use tokio::sync::mpsc;
 
+use super::log_dirs::OfflineReplicas;
 use super::requests::{BrokerRequest, LEADER_AND_ISR_VERSION, STOP_REPLICA_VERSION, UPDATE_METADATA_VERSION};
+
+/// Where answers naming replicas in offline log directories go.
+type OfflineReporter = mpsc::UnboundedSender<OfflineReplicas>;
+
+/// A broker's answer: its top-level error code and the partitions it
+/// answered KAFKA_STORAGE_ERROR for (LeaderAndIsr only).
+struct Answer {
+    code: i16,
+    offline: Vec<gregor_log::TopicPartition>,
+}
+
+impl Answer {
+    fn code(code: i16) -> Self {
+        Self {
+            code,
+            offline: Vec::new(),
+        }
+    }
+
+    fn of_leader_and_isr(response: &zk::LeaderAndIsrResponse) -> Self {
+        let storage = kafka_protocol::error::ResponseError::KafkaStorageError.code();
+        let offline = response
+            .partition_errors
+            .iter()
+            .filter(|e| e.error_code == storage)
+            .filter_map(|e| {
+                let p = u32::try_from(e.partition_index).ok()?;
+                Some(gregor_log::TopicPartition::new(e.topic_name.0.to_string(), p))
+            })
+            .collect();
+        Self {
+            code: response.error_code,
+            offline,
+        }
+    }
+
+    /// Passes the offline replicas of broker `id` on to the controller.
+    fn report(&mut self, id: i32, to: &OfflineReporter) {
+        if !self.offline.is_empty() {
+            let _ = to.send((id, std::mem::take(&mut self.offline)));
+        }
+    }
+}
 
 /// A request on its way, and what to do once the broker accepted it.
 pub(super) struct Outgoing {
@@ -33,17 +77,24 @@ impl Outgoing {
 }
 
 /// Hands requests to this broker's own handlers, in order.
-pub(super) async fn deliver_locally(broker: Arc<Broker>, mut requests: mpsc::UnboundedReceiver<Outgoing>) {
+pub(super) async fn deliver_locally(
+    broker: Arc<Broker>,
+    mut requests: mpsc::UnboundedReceiver<Outgoing>,
+    offline: OfflineReporter,
+) {
+    let id = broker.config().node_id;
     while let Some(outgoing) = requests.recv().await {
         let broker = broker.clone();
         let request = outgoing.request.clone();
         let handled = tokio::task::spawn_blocking(move || match request {
-            BrokerRequest::LeaderAndIsr(r) => api::leader_and_isr::handle(&broker, r).error_code,
-            BrokerRequest::UpdateMetadata(r) => api::update_metadata::handle(&broker, r).error_code,
-            BrokerRequest::StopReplica(r) => api::stop_replica::handle(&broker, r).error_code,
+            BrokerRequest::LeaderAndIsr(r) => Answer::of_leader_and_isr(&api::leader_and_isr::handle(&broker, r)),
+            BrokerRequest::UpdateMetadata(r) => Answer::code(api::update_metadata::handle(&broker, r).error_code),
+            BrokerRequest::StopReplica(r) => Answer::code(api::stop_replica::handle(&broker, r).error_code),
         })
         .await;
-        if let Ok(code) = handled {
+        if let Ok(mut answer) = handled {
+            answer.report(id, &offline);
+            let code = answer.code;
             if code != 0 {
                 tracing::warn!(code, "this broker refused a controller request");
             }
@@ -60,6 +111,7 @@ pub(super) async fn deliver_remotely(
     security: gregor_client::ClientSecurity,
     local: i32,
     mut requests: mpsc::UnboundedReceiver<Outgoing>,
+    offline: OfflineReporter,
 ) {
     let mut connection: Option<gregor_client::Connection> = None;
     while let Some(outgoing) = requests.recv().await {
@@ -82,7 +134,9 @@ pub(super) async fn deliver_remotely(
             }
             let Some(conn) = connection.as_mut() else { continue };
             match call(conn, request).await {
-                Ok(code) => {
+                Ok(mut answer) => {
+                    answer.report(id, &offline);
+                    let code = answer.code;
                     if code != 0 {
                         tracing::warn!(broker = id, code, "the broker refused a controller request");
                     }
@@ -99,23 +153,23 @@ pub(super) async fn deliver_remotely(
     }
 }
 
-/// Sends one controller request; returns its top-level error code.
+/// Sends one controller request; returns the answer.
 async fn call(
     conn: &mut gregor_client::Connection,
     request: &BrokerRequest,
-) -> Result<i16, gregor_client::ClientError> {
+) -> Result<Answer, gregor_client::ClientError> {
     match request {
         BrokerRequest::LeaderAndIsr(r) => exchange::<_, zk::LeaderAndIsrResponse>(conn, 4, LEADER_AND_ISR_VERSION, r)
             .await
-            .map(|a| a.error_code),
+            .map(|a| Answer::of_leader_and_isr(&a)),
         BrokerRequest::UpdateMetadata(r) => {
             exchange::<_, zk::UpdateMetadataResponse>(conn, 6, UPDATE_METADATA_VERSION, r)
                 .await
-                .map(|a| a.error_code)
+                .map(|a| Answer::code(a.error_code))
         }
         BrokerRequest::StopReplica(r) => exchange::<_, zk::StopReplicaResponse>(conn, 5, STOP_REPLICA_VERSION, r)
             .await
-            .map(|a| a.error_code),
+            .map(|a| Answer::code(a.error_code)),
     }
 }
 

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use gregor_broker::Broker;
 use gregor_coord::kafka::{
-    BrokerRegistration, KafkaMetadata, CONTROLLER, DELETE_TOPICS, ISR_CHANGE_NOTIFICATION, REASSIGN_PARTITIONS, TOPICS,
+    BrokerRegistration, KafkaMetadata, CONTROLLER, DELETE_TOPICS, ISR_CHANGE_NOTIFICATION, LOG_DIR_EVENT_NOTIFICATION,
+    REASSIGN_PARTITIONS, TOPICS,
 };
 use gregor_coord::{CoordError, Coordinator, SessionState};
 use gregor_log::TopicPartition;
@@ -25,6 +26,7 @@ use crate::coordination::{from_recorded, to_recorded};
 mod admin;
 mod deletion;
 mod delivery;
+mod log_dirs;
 mod requests;
 mod shutdown;
 
@@ -164,6 +166,11 @@ struct ActiveController {
         mpsc::UnboundedSender<ReplicasDeleted>,
         mpsc::UnboundedReceiver<ReplicasDeleted>,
     ),
+    /// Replicas brokers answered KAFKA_STORAGE_ERROR for.
+    offline: (
+        mpsc::UnboundedSender<log_dirs::OfflineReplicas>,
+        mpsc::UnboundedReceiver<log_dirs::OfflineReplicas>,
+    ),
 }
 
 impl ActiveController {
@@ -180,6 +187,7 @@ impl ActiveController {
             settling: None,
             deleting: BTreeMap::new(),
             deleted: mpsc::unbounded_channel(),
+            offline: mpsc::unbounded_channel(),
         }
     }
 
@@ -226,6 +234,9 @@ impl ActiveController {
         self.zk_reassignments(&mut controller).await?;
         let (_, mut deletions_watch) = self.coordinator.children_and_watch(DELETE_TOPICS).await?;
         self.deletions_requested(&mut controller).await?;
+        self.coordinator.create_all(LOG_DIR_EVENT_NOTIFICATION).await?;
+        let (_, mut log_dir_watch) = self.coordinator.children_and_watch(LOG_DIR_EVENT_NOTIFICATION).await?;
+        self.log_dir_events(&mut controller).await?;
         let mut session = self.coordinator.session_state();
         let mut rescan = tokio::time::interval(RESCAN);
         let (rebalance_every, imbalance) = self.settings.rebalance.unwrap_or((Duration::MAX, 0));
@@ -239,6 +250,12 @@ impl ActiveController {
             tokio::select! {
                 Some(ask) = inbox.recv() => self.serve(&mut controller, ask).await?,
                 Some((topic, broker)) = self.deleted.1.recv() => self.replicas_deleted(topic, broker).await?,
+                Some(offline) = self.offline.1.recv() => self.replicas_offline(&mut controller, offline).await?,
+                _ = &mut log_dir_watch => {
+                    let (_, w) = self.coordinator.children_and_watch(LOG_DIR_EVENT_NOTIFICATION).await?;
+                    log_dir_watch = w;
+                    self.log_dir_events(&mut controller).await?;
+                }
                 _ = &mut deletions_watch => {
                     let (_, w) = self.coordinator.children_and_watch(DELETE_TOPICS).await?;
                     deletions_watch = w;
@@ -517,11 +534,16 @@ impl ActiveController {
                     live,
                     partitions,
                 } => {
+                    let offline: BTreeMap<TopicPartition, Vec<i32>> = partitions
+                        .iter()
+                        .map(|(tp, _)| (tp.clone(), controller.offline_replicas(tp)))
+                        .filter(|(_, brokers)| !brokers.is_empty())
+                        .collect();
                     let request = requests::update_metadata(
                         self.local(),
                         controller_epoch,
                         self.broker_epoch(broker),
-                        &live,
+                        (&live, &offline),
                         &partitions,
                         &self.registrations,
                     );
@@ -559,8 +581,9 @@ impl ActiveController {
                 continue;
             }
             let (tx, rx) = mpsc::unbounded_channel();
+            let offline = self.offline.0.clone();
             if id == self.local() {
-                tokio::spawn(delivery::deliver_locally(self.broker.clone(), rx));
+                tokio::spawn(delivery::deliver_locally(self.broker.clone(), rx, offline));
             } else {
                 let listener = &self.broker.config().inter_broker_listener;
                 let Some(endpoint) = requests::inter_broker_endpoint(registration, listener) else {
@@ -569,7 +592,7 @@ impl ActiveController {
                 };
                 let address = format!("{}:{}", endpoint.host, endpoint.port);
                 let security = self.settings.security.clone();
-                tokio::spawn(delivery::deliver_remotely(id, address, security, self.local(), rx));
+                tokio::spawn(delivery::deliver_remotely(id, address, security, self.local(), rx, offline));
             }
             self.channels.insert(id, tx);
         }

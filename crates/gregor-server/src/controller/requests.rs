@@ -128,12 +128,14 @@ pub(super) fn leader_and_isr(
 }
 
 /// UpdateMetadata: `partitions` and the `live` brokers, from controller
-/// `local`, to the broker of `broker_epoch`.
+/// `local`, to the broker of `broker_epoch`. A partition's offline
+/// replicas are those on brokers not live and those `offline` names (in a
+/// failed log directory).
 pub(super) fn update_metadata(
     local: i32,
     controller_epoch: i32,
     broker_epoch: i64,
-    live: &[i32],
+    (live, offline): (&[i32], &BTreeMap<TopicPartition, Vec<i32>>),
     partitions: &[(TopicPartition, PartitionRecord)],
     registrations: &BTreeMap<i32, BrokerRegistration>,
 ) -> BrokerRequest {
@@ -145,10 +147,11 @@ pub(super) fn update_metadata(
         let mut s = zk::update_metadata_request::UpdateMetadataPartitionState::default();
         fill_partition_state!(s, tp, record);
         s.zk_version = record.version;
+        let failed_dirs = offline.get(tp);
         s.offline_replicas = record
             .replicas
             .iter()
-            .filter(|r| !live.contains(r))
+            .filter(|r| !live.contains(r) || failed_dirs.is_some_and(|f| f.contains(r)))
             .map(|&b| zk::BrokerId(b))
             .collect();
         (tp, s)
