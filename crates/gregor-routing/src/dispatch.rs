@@ -120,7 +120,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
         Request::Metadata(mut r) => {
             let merge = authz::metadata(&access, broker, &mut r, version);
-            respond(merged(api::metadata::handle(broker, r, version, &session.listener), merge), version)
+            respond(
+                merged(api::metadata::handle(broker, r, version, &session.listener), merge),
+                version,
+            )
         }
         Request::CreateAcls(r) => respond(api::acls::create(broker, &access, r), version),
         Request::DescribeAcls(r) => respond(api::acls::describe(broker, &access, r), version),

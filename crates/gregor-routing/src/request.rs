@@ -18,11 +18,11 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, ProduceRequest, RequestHeader, SyncGroupRequest, TxnOffsetCommitRequest,
     WriteTxnMarkersRequest,
 };
-use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 use kafka_protocol::messages::{
     AlterUserScramCredentialsRequest, DescribeUserScramCredentialsRequest, SaslAuthenticateRequest,
     SaslHandshakeRequest,
 };
+use kafka_protocol::messages::{CreateAclsRequest, DeleteAclsRequest, DescribeAclsRequest};
 use kafka_protocol::protocol::Decodable;
 use kafka_protocol_zk::messages as zk;
 use kafka_protocol_zk::protocol::{Decodable as ZkDecodable, HeaderVersion as ZkHeaderVersion};

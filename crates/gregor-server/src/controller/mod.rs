@@ -592,7 +592,14 @@ impl ActiveController {
                 };
                 let address = format!("{}:{}", endpoint.host, endpoint.port);
                 let security = self.settings.security.clone();
-                tokio::spawn(delivery::deliver_remotely(id, address, security, self.local(), rx, offline));
+                tokio::spawn(delivery::deliver_remotely(
+                    id,
+                    address,
+                    security,
+                    self.local(),
+                    rx,
+                    offline,
+                ));
             }
             self.channels.insert(id, tx);
         }
