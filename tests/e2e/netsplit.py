@@ -16,10 +16,10 @@ ruleset per namespace) and tc:
   clients' root namespace too if asked);
 - `degrade(a, loss=..., delay=...)`: random packet loss (nftables numgen)
   and delay (tc netem, or a tbf rate limit where the kernel lacks netem);
-- `heal()` removes every cut and netem.
+- `heal()` removes every cut, loss and delay.
 
-Needs root (CAP_NET_ADMIN), `ip`/`tc` (iproute2) and `nft` (nftables). `Network.available()`
-says whether namespaces can be made here. Cleanup (kill the processes,
+Needs root (CAP_NET_ADMIN), `ip`/`tc` (iproute2) and `nft` (nftables).
+`Network.available()` says whether namespaces can be made here. Cleanup (kill the processes,
 delete the namespaces, the bridge) runs from `close()`, which the fixtures
 call even when a test fails; `sweep()` removes what a killed run left.
 """
@@ -414,8 +414,20 @@ class NsCluster:
         return len(ps) == partitions and all(
             p.leader >= 0 and len(p.isrs) == len(self.brokers) for p in ps.values())
 
-    def wait_healthy(self, topic, partitions, timeout=120):
-        wait_until(lambda: self.healthy(topic, partitions), timeout, f"{topic}: every ISR whole again")
+    def wait_healthy(self, topic, partitions, timeout=120, stable=2.0):
+        """Until `healthy` has held for `stable` seconds: a broker's metadata
+        may lag an ISR shrink by a moment, and one look could see the
+        whole ISR of just before."""
+        since = [None]
+
+        def steady():
+            if not self.healthy(topic, partitions):
+                since[0] = None
+                return False
+            since[0] = since[0] or time.time()
+            return time.time() - since[0] >= stable
+
+        wait_until(steady, timeout, f"{topic}: every ISR whole again", interval=0.25)
 
     def unregistered(self):
         """The running brokers that no other running broker lists: their

@@ -134,9 +134,10 @@ def test_split_brain_old_leader_stops_acknowledging(cluster, topic):
         probe["sent"], probe["acked"] = pinned_probe(cluster, old, topic, 0, history, 6)
 
     run(cluster, topic, fault)
+    print("old leader probe: sent, acknowledged", probe)
     # It got no follower's fetch after the cut: what it took stayed below
     # min.insync.replicas, and none of it may have been acknowledged.
-    assert probe["sent"] > 50, probe
+    assert probe["sent"] > 20, probe
     assert probe["acked"] == 0, probe
 
 
