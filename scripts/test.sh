@@ -16,11 +16,13 @@ step "dependencies"
 # (the package brings a Java runtime when there is none).
 # kcat (Debian 12's, on librdkafka 2.0.2: the old client that must keep
 # working) for the end-to-end suite. A JDK and Maven for the JVM tests.
+# iproute2 and nftables for the network-partition tests (network
+# namespaces; tests/e2e/test_partitions.py, skipped when not root).
 if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v javac >/dev/null || ! command -v mvn >/dev/null \
-  || ! command -v kcat >/dev/null; then
+  || ! command -v kcat >/dev/null || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq zookeeper default-jdk-headless maven kcat >/dev/null
+  apt-get install -y -qq zookeeper default-jdk-headless maven kcat iproute2 nftables >/dev/null
 fi
 # Apache Kafka 3.9.1 (broker, tools) and the 4.x Java client from Maven
 # Central into bench/kafka/lib (cached in ~/.m2; kept when there).
