@@ -19,13 +19,15 @@ pub mod authorize;
 mod dispatch;
 pub mod metrics;
 mod network;
+mod outcome;
 mod request;
 mod splice;
 mod versions;
 
 pub use allocator::HugeAllocationGuard;
-pub use dispatch::{dispatch, Outcome};
+pub use dispatch::dispatch;
 pub use metrics::BrokerMetrics;
 pub use network::{ListenerContext, NetworkConfig, SocketServer};
+pub use outcome::Outcome;
 pub use request::{decode_frame, Frame, Request, CONTROLLER_APIS};
 pub use versions::SUPPORTED;

@@ -307,12 +307,6 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// The listeners, their advertised endpoints and the inter-broker
-    /// listener, checked as Kafka checks them.
-    pub fn listener_plan(&self) -> anyhow::Result<crate::listeners::ListenerPlan> {
-        crate::listeners::ListenerPlan::of(self)
-    }
-
     /// The authorizer's settings (`authorizer.class.name`, `super.users`,
     /// `allow.everyone.if.no.acl.found`).
     pub fn authorizer_config(&self) -> anyhow::Result<gregor_auth::acl::AuthorizerConfig> {
@@ -351,7 +345,7 @@ mod tests {
         assert_eq!(config.broker_id, 3);
         assert_eq!(config.log_dirs(), vec![PathBuf::from("/a"), PathBuf::from("/b")]);
         assert_eq!(config.num_partitions, 6);
-        assert_eq!(config.listener_plan().unwrap().listeners[0].address(), "0.0.0.0:9999");
+        assert_eq!(config.listeners, "PLAINTEXT://0.0.0.0:9999");
         assert!(ServerConfig::load(None, &[("listeners", "SSL://x:1".into())]).is_err());
     }
 

@@ -93,7 +93,7 @@ impl Server {
             ..CleanerConfig::default()
         };
         let mut cleaner = LogCleaner::new(logs.clone(), cleaner_config, clock.clone());
-        let plan = config.listener_plan()?;
+        let plan = listeners::ListenerPlan::of(&config)?;
         // Every listener's security is checked (files read) before the
         // broker opens anything.
         let scram_cache = Arc::new(gregor_auth::sasl::CredentialCache::new());

@@ -184,7 +184,7 @@ mod tests {
 
     fn plan(pairs: &[(&str, &str)]) -> anyhow::Result<ListenerPlan> {
         let overrides: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
-        ServerConfig::load(None, &overrides).and_then(|c| c.listener_plan())
+        ServerConfig::load(None, &overrides).and_then(|c| ListenerPlan::of(&c))
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl ServerConfig {
         let mut config: Self = table.try_into().context("invalid configuration")?;
         config.set_properties = set_properties;
         config.listener_overrides = listener_overrides;
-        config.listener_plan()?;
+        crate::listeners::ListenerPlan::of(&config)?;
         Ok(config)
     }
 

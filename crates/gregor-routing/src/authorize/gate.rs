@@ -18,7 +18,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol_zk::messages as zk;
 
 use super::Access;
-use crate::dispatch::{respond, respond_zk, Outcome};
+use crate::outcome::{respond, respond_zk, Outcome};
 use crate::request::Request;
 use gregor_auth::acl::{AclOperation as Op, ResourceType};
 

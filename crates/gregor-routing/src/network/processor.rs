@@ -24,7 +24,7 @@ use super::request_queue::RequestQueue;
 use super::sasl_gate::{After, SaslGate, Verdict};
 use super::transport::Transport;
 use super::{Accepted, ListenerContext};
-use crate::dispatch::Outcome;
+use crate::outcome::Outcome;
 use crate::request::decode_frame;
 use crate::splice::{Splice, PLACEHOLDER_LEN};
 

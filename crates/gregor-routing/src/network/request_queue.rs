@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use crate::dispatch::Outcome;
 use crate::metrics::BrokerMetrics;
+use crate::outcome::Outcome;
 use crate::request::Frame;
 
 /// A request waiting for a handler, and where its outcome goes.

@@ -23,7 +23,7 @@ use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::{SaslAuthenticateResponse, SaslHandshakeResponse};
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
-use crate::dispatch::Outcome;
+use crate::outcome::Outcome;
 use crate::request::{Frame, Request};
 
 /// What the gate makes of a request.
