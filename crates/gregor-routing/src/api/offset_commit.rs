@@ -32,6 +32,12 @@ pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResp
         ),
         None => Err(gregor_group::GroupError::NotCoordinator),
     };
+    answer(&request, |topic, partition| screened.code(topic, partition, result))
+}
+
+/// The answer to `request`: every partition it names, with the error
+/// code `code(topic, partition)` gives (also the authorizer's refusal).
+pub fn answer(request: &OffsetCommitRequest, code: impl Fn(&str, i32) -> i16) -> OffsetCommitResponse {
     let mut response = OffsetCommitResponse::default();
     response.topics = request
         .topics
@@ -45,7 +51,7 @@ pub fn handle(broker: &Broker, request: OffsetCommitRequest) -> OffsetCommitResp
                 .map(|p| {
                     let mut partition = OffsetCommitResponsePartition::default();
                     partition.partition_index = p.partition_index;
-                    partition.error_code = screened.code(t.name.0.as_str(), p.partition_index, result);
+                    partition.error_code = code(t.name.0.as_str(), p.partition_index);
                     partition
                 })
                 .collect();

@@ -70,6 +70,12 @@ pub fn handle(broker: &Broker, request: TxnOffsetCommitRequest) -> TxnOffsetComm
         Some(_) => Ok(()),
         None => Err(group_code(GroupError::NotCoordinator)),
     };
+    answer(&request, |topic, partition| screened.code_of(topic, partition, result))
+}
+
+/// The answer to `request`: every partition it names, with the error
+/// code `code(topic, partition)` gives (also the authorizer's refusal).
+pub fn answer(request: &TxnOffsetCommitRequest, code: impl Fn(&str, i32) -> i16) -> TxnOffsetCommitResponse {
     let mut response = TxnOffsetCommitResponse::default();
     response.topics = request
         .topics
@@ -83,7 +89,7 @@ pub fn handle(broker: &Broker, request: TxnOffsetCommitRequest) -> TxnOffsetComm
                 .map(|p| {
                     let mut partition = TxnOffsetCommitResponsePartition::default();
                     partition.partition_index = p.partition_index;
-                    partition.error_code = screened.code_of(t.name.0.as_str(), p.partition_index, result);
+                    partition.error_code = code(t.name.0.as_str(), p.partition_index);
                     partition
                 })
                 .collect();

@@ -7,10 +7,6 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use kafka_protocol::messages::alter_client_quotas_response::EntryData;
 use kafka_protocol::messages::elect_leaders_response::{PartitionResult, ReplicaElectionResult};
-use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
-use kafka_protocol::messages::txn_offset_commit_response::{
-    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
-};
 use kafka_protocol::messages::write_txn_markers_response::{
     WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
 };
@@ -18,6 +14,7 @@ use kafka_protocol::messages::*;
 use kafka_protocol_zk::messages as zk;
 
 use super::Access;
+use crate::api::{offset_commit, txn_offset_commit};
 use crate::outcome::{respond, respond_zk, Outcome};
 use crate::request::Request;
 use gregor_auth::acl::{AclOperation as Op, ResourceType};
@@ -109,27 +106,7 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
             Some(respond(response, version))
         }
         Request::OffsetCommit(r) if !access.group(Op::Read, &r.group_id) => {
-            let mut response = OffsetCommitResponse::default();
-            response.topics = r
-                .topics
-                .iter()
-                .map(|t| {
-                    let mut topic = OffsetCommitResponseTopic::default();
-                    topic.name = t.name.clone();
-                    topic.partitions = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let mut partition = OffsetCommitResponsePartition::default();
-                            partition.partition_index = p.partition_index;
-                            partition.error_code = GROUP;
-                            partition
-                        })
-                        .collect();
-                    topic
-                })
-                .collect();
-            Some(respond(response, version))
+            Some(respond(offset_commit::answer(r, |_, _| GROUP), version))
         }
         Request::OffsetDelete(r) if !access.group(Op::Delete, &r.group_id) => {
             let mut response = OffsetDeleteResponse::default();
@@ -179,27 +156,7 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
             } else {
                 return None;
             };
-            let mut response = TxnOffsetCommitResponse::default();
-            response.topics = r
-                .topics
-                .iter()
-                .map(|t| {
-                    let mut topic = TxnOffsetCommitResponseTopic::default();
-                    topic.name = t.name.clone();
-                    topic.partitions = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let mut partition = TxnOffsetCommitResponsePartition::default();
-                            partition.partition_index = p.partition_index;
-                            partition.error_code = error;
-                            partition
-                        })
-                        .collect();
-                    topic
-                })
-                .collect();
-            Some(respond(response, version))
+            Some(respond(txn_offset_commit::answer(r, |_, _| error), version))
         }
         Request::AddPartitionsToTxn(r) => {
             if version >= 4 {
