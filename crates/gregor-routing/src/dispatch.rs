@@ -330,7 +330,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
 }
 
 /// A handler's response with the refused entries added.
-fn merged<R>(mut response: R, merge: authz::Merge<R>) -> R {
+fn merged<R>(mut response: R, merge: crate::authorize::Merge<R>) -> R {
     merge(&mut response);
     response
 }

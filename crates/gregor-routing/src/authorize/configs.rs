@@ -4,24 +4,28 @@
 
 use kafka_protocol::messages::*;
 
-use super::topics::Merge;
-use super::{take_refused, Access};
+use super::{nothing, take_refused, Access, Merge};
 use gregor_auth::acl::AclOperation as Op;
 
 const TOPIC: i16 = 29; // TOPIC_AUTHORIZATION_FAILED
 const CLUSTER: i16 = 31; // CLUSTER_AUTHORIZATION_FAILED
 
-fn nothing<R>() -> Merge<R> {
-    Box::new(|_| {})
+/// Whether `operation` is allowed on a config resource (topic 2, broker
+/// 4, broker logger 8).
+fn allowed(access: &Access, resource_type: i8, name: &str, operation: Op) -> bool {
+    match resource_type {
+        2 => access.topic(operation, name),
+        4 | 8 => access.cluster(operation),
+        _ => true,
+    }
 }
 
-/// The operation on a config resource (topic 2, broker 4, broker logger
-/// 8) and the error when it is refused.
-fn config_allowed(access: &Access, resource_type: i8, name: &str, operation: Op) -> Result<(), i16> {
-    match resource_type {
-        2 if !access.topic(operation, name) => Err(TOPIC),
-        4 | 8 if !access.cluster(operation) => Err(CLUSTER),
-        _ => Ok(()),
+/// The error of a refused config resource.
+fn refusal(resource_type: i8) -> i16 {
+    if resource_type == 2 {
+        TOPIC
+    } else {
+        CLUSTER
     }
 }
 
@@ -31,25 +35,17 @@ pub fn describe_configs(access: &Access, request: &mut DescribeConfigsRequest) -
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.resources,
-        |r| format!("{}\u{0}{}", r.resource_type, r.resource_name),
-        |key| {
-            let (kind, name) = key.split_once('\u{0}').unwrap_or_default();
-            config_allowed(access, kind.parse().unwrap_or(0), name, Op::DescribeConfigs).is_ok()
-        },
-    );
-    let errors: Vec<_> = refused
-        .into_iter()
-        .map(|r| {
-            let mut result = describe_configs_response::DescribeConfigsResult::default();
-            result.error_code = if r.resource_type == 2 { TOPIC } else { CLUSTER };
-            result.resource_type = r.resource_type;
-            result.resource_name = r.resource_name;
-            result
-        })
-        .collect();
-    Box::new(move |response| response.results.extend(errors))
+    let refused = take_refused(&mut request.resources, |r| {
+        allowed(access, r.resource_type, &r.resource_name, Op::DescribeConfigs)
+    });
+    Box::new(move |response| {
+        response.results.extend(refused.into_iter().map(|r| {
+            describe_configs_response::DescribeConfigsResult::default()
+                .with_error_code(refusal(r.resource_type))
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+        }))
+    })
 }
 
 /// AlterConfigs: AlterConfigs on each topic, on the cluster for brokers.
@@ -57,25 +53,17 @@ pub fn alter_configs(access: &Access, request: &mut AlterConfigsRequest) -> Merg
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.resources,
-        |r| format!("{}\u{0}{}", r.resource_type, r.resource_name),
-        |key| {
-            let (kind, name) = key.split_once('\u{0}').unwrap_or_default();
-            config_allowed(access, kind.parse().unwrap_or(0), name, Op::AlterConfigs).is_ok()
-        },
-    );
-    let errors: Vec<_> = refused
-        .into_iter()
-        .map(|r| {
-            let mut result = alter_configs_response::AlterConfigsResourceResponse::default();
-            result.error_code = if r.resource_type == 2 { TOPIC } else { CLUSTER };
-            result.resource_type = r.resource_type;
-            result.resource_name = r.resource_name;
-            result
-        })
-        .collect();
-    Box::new(move |response| response.responses.extend(errors))
+    let refused = take_refused(&mut request.resources, |r| {
+        allowed(access, r.resource_type, &r.resource_name, Op::AlterConfigs)
+    });
+    Box::new(move |response| {
+        response.responses.extend(refused.into_iter().map(|r| {
+            alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_error_code(refusal(r.resource_type))
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+        }))
+    })
 }
 
 /// IncrementalAlterConfigs: as AlterConfigs.
@@ -86,23 +74,15 @@ pub fn incremental_alter_configs(
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.resources,
-        |r| format!("{}\u{0}{}", r.resource_type, r.resource_name),
-        |key| {
-            let (kind, name) = key.split_once('\u{0}').unwrap_or_default();
-            config_allowed(access, kind.parse().unwrap_or(0), name, Op::AlterConfigs).is_ok()
-        },
-    );
-    let errors: Vec<_> = refused
-        .into_iter()
-        .map(|r| {
-            let mut result = incremental_alter_configs_response::AlterConfigsResourceResponse::default();
-            result.error_code = if r.resource_type == 2 { TOPIC } else { CLUSTER };
-            result.resource_type = r.resource_type;
-            result.resource_name = r.resource_name;
-            result
-        })
-        .collect();
-    Box::new(move |response| response.responses.extend(errors))
+    let refused = take_refused(&mut request.resources, |r| {
+        allowed(access, r.resource_type, &r.resource_name, Op::AlterConfigs)
+    });
+    Box::new(move |response| {
+        response.responses.extend(refused.into_iter().map(|r| {
+            incremental_alter_configs_response::AlterConfigsResourceResponse::default()
+                .with_error_code(refusal(r.resource_type))
+                .with_resource_type(r.resource_type)
+                .with_resource_name(r.resource_name)
+        }))
+    })
 }

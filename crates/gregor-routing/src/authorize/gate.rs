@@ -31,57 +31,43 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
     let cluster_action = || access.cluster(Op::ClusterAction);
     match request {
         // The controller's and the replicas' APIs.
-        Request::LeaderAndIsr(_) if !cluster_action() => {
-            let mut r = zk::LeaderAndIsrResponse::default();
-            r.error_code = CLUSTER;
-            Some(respond_zk(r, version))
-        }
-        Request::UpdateMetadata(_) if !cluster_action() => {
-            let mut r = zk::UpdateMetadataResponse::default();
-            r.error_code = CLUSTER;
-            Some(respond_zk(r, version))
-        }
-        Request::StopReplica(_) if !cluster_action() => {
-            let mut r = zk::StopReplicaResponse::default();
-            r.error_code = CLUSTER;
-            Some(respond_zk(r, version))
-        }
-        Request::ControlledShutdown(_) if !cluster_action() => {
-            let mut r = zk::ControlledShutdownResponse::default();
-            r.error_code = CLUSTER;
-            Some(respond_zk(r, version))
-        }
+        Request::LeaderAndIsr(_) if !cluster_action() => Some(respond_zk(
+            zk::LeaderAndIsrResponse::default().with_error_code(CLUSTER),
+            version,
+        )),
+        Request::UpdateMetadata(_) if !cluster_action() => Some(respond_zk(
+            zk::UpdateMetadataResponse::default().with_error_code(CLUSTER),
+            version,
+        )),
+        Request::StopReplica(_) if !cluster_action() => Some(respond_zk(
+            zk::StopReplicaResponse::default().with_error_code(CLUSTER),
+            version,
+        )),
+        Request::ControlledShutdown(_) if !cluster_action() => Some(respond_zk(
+            zk::ControlledShutdownResponse::default().with_error_code(CLUSTER),
+            version,
+        )),
         Request::WriteTxnMarkers(r) if !access.cluster(Op::Alter) && !cluster_action() => {
-            let mut response = WriteTxnMarkersResponse::default();
-            response.markers = r
-                .markers
-                .iter()
-                .map(|m| {
-                    let mut result = WritableTxnMarkerResult::default();
-                    result.producer_id = m.producer_id;
-                    result.topics = m
-                        .topics
-                        .iter()
-                        .map(|t| {
-                            let mut topic = WritableTxnMarkerTopicResult::default();
-                            topic.name = t.name.clone();
-                            topic.partitions = t
-                                .partition_indexes
-                                .iter()
-                                .map(|p| {
-                                    let mut partition = WritableTxnMarkerPartitionResult::default();
-                                    partition.partition_index = *p;
-                                    partition.error_code = CLUSTER;
-                                    partition
-                                })
-                                .collect();
-                            topic
-                        })
-                        .collect();
-                    result
-                })
-                .collect();
-            Some(respond(response, version))
+            let partition = |&p: &i32| {
+                WritableTxnMarkerPartitionResult::default()
+                    .with_partition_index(p)
+                    .with_error_code(CLUSTER)
+            };
+            let topic = |t: &write_txn_markers_request::WritableTxnMarkerTopic| {
+                WritableTxnMarkerTopicResult::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(t.partition_indexes.iter().map(partition).collect())
+            };
+            let marker = |m: &write_txn_markers_request::WritableTxnMarker| {
+                WritableTxnMarkerResult::default()
+                    .with_producer_id(m.producer_id)
+                    .with_topics(m.topics.iter().map(topic).collect())
+            };
+            let markers = r.markers.iter().map(marker).collect();
+            Some(respond(
+                WriteTxnMarkersResponse::default().with_markers(markers),
+                version,
+            ))
         }
         // Groups: Read on the group.
         Request::JoinGroup(r) if !access.group(Op::Read, &r.group_id) => {
@@ -91,27 +77,19 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
             Some(respond(response, version))
         }
         Request::SyncGroup(r) if !access.group(Op::Read, &r.group_id) => {
-            let mut response = SyncGroupResponse::default();
-            response.error_code = GROUP;
-            Some(respond(response, version))
+            Some(respond(SyncGroupResponse::default().with_error_code(GROUP), version))
         }
         Request::Heartbeat(r) if !access.group(Op::Read, &r.group_id) => {
-            let mut response = HeartbeatResponse::default();
-            response.error_code = GROUP;
-            Some(respond(response, version))
+            Some(respond(HeartbeatResponse::default().with_error_code(GROUP), version))
         }
         Request::LeaveGroup(r) if !access.group(Op::Read, &r.group_id) => {
-            let mut response = LeaveGroupResponse::default();
-            response.error_code = GROUP;
-            Some(respond(response, version))
+            Some(respond(LeaveGroupResponse::default().with_error_code(GROUP), version))
         }
         Request::OffsetCommit(r) if !access.group(Op::Read, &r.group_id) => {
             Some(respond(offset_commit::answer(r, |_, _| GROUP), version))
         }
         Request::OffsetDelete(r) if !access.group(Op::Delete, &r.group_id) => {
-            let mut response = OffsetDeleteResponse::default();
-            response.error_code = GROUP;
-            Some(respond(response, version))
+            Some(respond(OffsetDeleteResponse::default().with_error_code(GROUP), version))
         }
         // Transactions: Write on the transactional id (and Read on the group).
         Request::InitProducerId(r) => {
@@ -144,9 +122,10 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
             } else {
                 return None;
             };
-            let mut response = AddOffsetsToTxnResponse::default();
-            response.error_code = error;
-            Some(respond(response, version))
+            Some(respond(
+                AddOffsetsToTxnResponse::default().with_error_code(error),
+                version,
+            ))
         }
         Request::TxnOffsetCommit(r) => {
             let error = if !access.transactional_id(Op::Write, &r.transactional_id) {
@@ -192,99 +171,67 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
                     } else {
                         ResponseError::OperationNotAttempted.code()
                     };
-                    let mut topic = AddPartitionsToTxnTopicResult::default();
-                    topic.name = t.name.clone();
-                    topic.results_by_partition = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let mut partition = AddPartitionsToTxnPartitionResult::default();
-                            partition.partition_index = *p;
-                            partition.partition_error_code = code;
-                            partition
-                        })
-                        .collect();
-                    topic
+                    let partitions = t.partitions.iter().map(|&p| {
+                        AddPartitionsToTxnPartitionResult::default()
+                            .with_partition_index(p)
+                            .with_partition_error_code(code)
+                    });
+                    AddPartitionsToTxnTopicResult::default()
+                        .with_name(t.name.clone())
+                        .with_results_by_partition(partitions.collect())
                 })
                 .collect();
             Some(respond(response, version))
         }
         Request::Produce(r) => match &r.transactional_id {
             Some(id) if !access.transactional_id(Op::Write, id) => {
-                let mut response = ProduceResponse::default();
-                response.responses = super::topics::produce_errors(&r.topic_data, TXN_ID);
+                let response =
+                    ProduceResponse::default().with_responses(super::topics::produce_errors(&r.topic_data, TXN_ID));
                 Some(respond(response, version))
             }
             _ => None,
         },
         // The cluster's administration.
         Request::ElectLeaders(r) if !access.cluster(Op::Alter) => {
-            let mut response = ElectLeadersResponse::default();
-            response.error_code = CLUSTER;
-            response.replica_election_results = r
-                .topic_partitions
-                .iter()
-                .flatten()
-                .map(|t| {
-                    let mut result = ReplicaElectionResult::default();
-                    result.topic = t.topic.clone();
-                    result.partition_result = t
-                        .partitions
-                        .iter()
-                        .map(|p| {
-                            let mut partition = PartitionResult::default();
-                            partition.partition_id = *p;
-                            partition.error_code = CLUSTER;
-                            partition
-                        })
-                        .collect();
-                    result
-                })
-                .collect();
+            let partition = |&p: &i32| PartitionResult::default().with_partition_id(p).with_error_code(CLUSTER);
+            let results = r.topic_partitions.iter().flatten().map(|t| {
+                ReplicaElectionResult::default()
+                    .with_topic(t.topic.clone())
+                    .with_partition_result(t.partitions.iter().map(partition).collect())
+            });
+            let response = ElectLeadersResponse::default()
+                .with_error_code(CLUSTER)
+                .with_replica_election_results(results.collect());
             Some(respond(response, version))
         }
-        Request::AlterPartitionReassignments(_) if !access.cluster(Op::Alter) => {
-            let mut response = AlterPartitionReassignmentsResponse::default();
-            response.error_code = CLUSTER;
-            Some(respond(response, version))
-        }
-        Request::ListPartitionReassignments(_) if !access.cluster(Op::Describe) => {
-            let mut response = ListPartitionReassignmentsResponse::default();
-            response.error_code = CLUSTER;
-            Some(respond(response, version))
-        }
-        Request::DescribeLogDirs(_) if !access.cluster(Op::Describe) => {
-            let mut response = DescribeLogDirsResponse::default();
-            response.error_code = CLUSTER;
-            Some(respond(response, version))
-        }
-        Request::DescribeClientQuotas(_) if !access.cluster(Op::DescribeConfigs) => {
-            let mut response = DescribeClientQuotasResponse::default();
-            response.error_code = CLUSTER;
-            Some(respond(response, version))
-        }
+        Request::AlterPartitionReassignments(_) if !access.cluster(Op::Alter) => Some(respond(
+            AlterPartitionReassignmentsResponse::default().with_error_code(CLUSTER),
+            version,
+        )),
+        Request::ListPartitionReassignments(_) if !access.cluster(Op::Describe) => Some(respond(
+            ListPartitionReassignmentsResponse::default().with_error_code(CLUSTER),
+            version,
+        )),
+        Request::DescribeLogDirs(_) if !access.cluster(Op::Describe) => Some(respond(
+            DescribeLogDirsResponse::default().with_error_code(CLUSTER),
+            version,
+        )),
+        Request::DescribeClientQuotas(_) if !access.cluster(Op::DescribeConfigs) => Some(respond(
+            DescribeClientQuotasResponse::default().with_error_code(CLUSTER),
+            version,
+        )),
         Request::AlterClientQuotas(r) if !access.cluster(Op::AlterConfigs) => {
-            let mut response = AlterClientQuotasResponse::default();
-            response.entries = r
-                .entries
-                .iter()
-                .map(|e| {
-                    let mut entry = EntryData::default();
-                    entry.error_code = CLUSTER;
-                    entry.entity = e
-                        .entity
-                        .iter()
-                        .map(|d| {
-                            let mut data =
-                                kafka_protocol::messages::alter_client_quotas_response::EntityData::default();
-                            data.entity_type = d.entity_type.clone();
-                            data.entity_name = d.entity_name.clone();
-                            data
-                        })
-                        .collect();
-                    entry
-                })
-                .collect();
+            let entity = |d: &alter_client_quotas_request::EntityData| {
+                alter_client_quotas_response::EntityData::default()
+                    .with_entity_type(d.entity_type.clone())
+                    .with_entity_name(d.entity_name.clone())
+            };
+            let entries = r.entries.iter().map(|e| {
+                EntryData::default()
+                    .with_error_code(CLUSTER)
+                    .with_entity(e.entity.iter().map(entity).collect())
+            });
+            let response = AlterClientQuotasResponse::default().with_entries(entries.collect());
             Some(respond(response, version))
         }
         _ => None,

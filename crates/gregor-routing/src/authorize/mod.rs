@@ -70,21 +70,17 @@ impl<'a> Access<'a> {
     }
 }
 
-/// Takes out of `items` those whose name `allowed` refuses; returns them.
-pub(crate) fn take_refused<T>(
-    items: &mut Vec<T>,
-    name: impl Fn(&T) -> String,
-    allowed: impl Fn(&str) -> bool,
-) -> Vec<T> {
-    let mut refused = Vec::new();
-    let mut kept = Vec::with_capacity(items.len());
-    for item in items.drain(..) {
-        if allowed(&name(&item)) {
-            kept.push(item);
-        } else {
-            refused.push(item);
-        }
-    }
+/// Adds the refused entries to a response.
+pub type Merge<R> = Box<dyn FnOnce(&mut R) + Send>;
+
+/// The merge of a request nothing was taken out of.
+pub(crate) fn nothing<R>() -> Merge<R> {
+    Box::new(|_| {})
+}
+
+/// Takes out of `items` those `allowed` refuses; returns them.
+pub(crate) fn take_refused<T>(items: &mut Vec<T>, allowed: impl Fn(&T) -> bool) -> Vec<T> {
+    let (kept, refused) = items.drain(..).partition(|item| allowed(item));
     *items = kept;
     refused
 }

@@ -7,48 +7,35 @@
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use super::{take_refused, Access};
+use super::{nothing, take_refused, Access, Merge};
 use gregor_auth::acl::AclOperation as Op;
 use gregor_broker::Broker;
-
-/// Adds the refused entries to a response.
-pub type Merge<R> = Box<dyn FnOnce(&mut R) + Send>;
 
 const TOPIC: i16 = 29; // TOPIC_AUTHORIZATION_FAILED
 const GROUP: i16 = 30; // GROUP_AUTHORIZATION_FAILED
 const CLUSTER: i16 = 31; // CLUSTER_AUTHORIZATION_FAILED
-
-fn nothing<R>() -> Merge<R> {
-    Box::new(|_| {})
-}
 
 /// Error entries for every partition of `topics` (Produce).
 pub fn produce_errors(
     topics: &[produce_request::TopicProduceData],
     code: i16,
 ) -> Vec<produce_response::TopicProduceResponse> {
-    topics
-        .iter()
-        .map(|t| {
-            let mut topic = produce_response::TopicProduceResponse::default();
-            topic.name = t.name.clone();
-            topic.topic_id = t.topic_id;
-            topic.partition_responses = t
-                .partition_data
-                .iter()
-                .map(|p| {
-                    let mut partition = produce_response::PartitionProduceResponse::default();
-                    partition.index = p.index;
-                    partition.error_code = code;
-                    partition.base_offset = -1;
-                    partition.log_append_time_ms = -1;
-                    partition.log_start_offset = -1;
-                    partition
-                })
-                .collect();
-            topic
-        })
-        .collect()
+    use produce_response::{PartitionProduceResponse, TopicProduceResponse};
+    let refused = |p: &produce_request::PartitionProduceData| {
+        PartitionProduceResponse::default()
+            .with_index(p.index)
+            .with_error_code(code)
+            .with_base_offset(-1)
+            .with_log_append_time_ms(-1)
+            .with_log_start_offset(-1)
+    };
+    let topic = |t: &produce_request::TopicProduceData| {
+        TopicProduceResponse::default()
+            .with_name(t.name.clone())
+            .with_topic_id(t.topic_id)
+            .with_partition_responses(t.partition_data.iter().map(refused).collect())
+    };
+    topics.iter().map(topic).collect()
 }
 
 /// Produce: Write on each topic.
@@ -56,11 +43,7 @@ pub fn produce(access: &Access, request: &mut ProduceRequest) -> Merge<ProduceRe
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topic_data,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Write, n),
-    );
+    let refused = take_refused(&mut request.topic_data, |t| access.topic(Op::Write, &t.name));
     let errors = produce_errors(&refused, TOPIC);
     Box::new(move |response| response.responses.extend(errors))
 }
@@ -77,105 +60,78 @@ pub fn fetch(
     if !access.enabled() {
         return nothing();
     }
+    use fetch_response::{FetchableTopicResponse, PartitionData};
     let replica_allowed = follower && access.cluster(Op::ClusterAction);
-    let name = |t: &fetch_request::FetchTopic| {
-        if version >= 13 {
-            broker.topics().name_of(t.topic_id).unwrap_or_default()
-        } else {
-            t.topic.to_string()
-        }
-    };
-    let refused = take_refused(&mut request.topics, name, |n| {
+    let refused = take_refused(&mut request.topics, |t| {
         if follower {
             replica_allowed
+        } else if version >= 13 {
+            access.topic(Op::Read, &broker.topics().name_of(t.topic_id).unwrap_or_default())
         } else {
-            access.topic(Op::Read, n)
+            access.topic(Op::Read, &t.topic)
         }
     });
-    let errors: Vec<fetch_response::FetchableTopicResponse> = refused
-        .iter()
-        .map(|t| {
-            let mut topic = fetch_response::FetchableTopicResponse::default();
-            topic.topic = t.topic.clone();
-            topic.topic_id = t.topic_id;
-            topic.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut partition = fetch_response::PartitionData::default();
-                    partition.partition_index = p.partition;
-                    partition.error_code = TOPIC;
-                    partition.high_watermark = -1;
-                    partition.last_stable_offset = -1;
-                    partition.log_start_offset = -1;
-                    partition.records = Some(Default::default());
-                    partition
-                })
-                .collect();
-            topic
-        })
-        .collect();
-    Box::new(move |response| response.responses.extend(errors))
+    Box::new(move |response| {
+        response.responses.extend(refused.into_iter().map(|t| {
+            let partitions = t.partitions.iter().map(|p| {
+                PartitionData::default()
+                    .with_partition_index(p.partition)
+                    .with_error_code(TOPIC)
+                    .with_high_watermark(-1)
+                    .with_last_stable_offset(-1)
+                    .with_log_start_offset(-1)
+                    .with_records(Some(Default::default()))
+            });
+            FetchableTopicResponse::default()
+                .with_topic(t.topic)
+                .with_topic_id(t.topic_id)
+                .with_partitions(partitions.collect())
+        }))
+    })
 }
 
 /// ListOffsets: Describe on each topic.
 pub fn list_offsets(access: &Access, request: &mut ListOffsetsRequest) -> Merge<ListOffsetsResponse> {
+    use list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Describe, n),
-    );
+    let refused = take_refused(&mut request.topics, |t| access.topic(Op::Describe, &t.name));
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = list_offsets_response::ListOffsetsTopicResponse::default();
-            topic.name = t.name;
-            topic.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut partition = list_offsets_response::ListOffsetsPartitionResponse::default();
-                    partition.partition_index = p.partition_index;
-                    partition.error_code = TOPIC;
-                    partition.timestamp = -1;
-                    partition.offset = -1;
-                    partition.leader_epoch = -1;
-                    partition
-                })
-                .collect();
-            topic
+            let partitions = t.partitions.iter().map(|p| {
+                ListOffsetsPartitionResponse::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(TOPIC)
+                    .with_timestamp(-1)
+                    .with_offset(-1)
+                    .with_leader_epoch(-1)
+            });
+            ListOffsetsTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions.collect())
         }))
     })
 }
 
 /// DeleteRecords: Delete on each topic.
 pub fn delete_records(access: &Access, request: &mut DeleteRecordsRequest) -> Merge<DeleteRecordsResponse> {
+    use delete_records_response::{DeleteRecordsPartitionResult, DeleteRecordsTopicResult};
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Delete, n),
-    );
+    let refused = take_refused(&mut request.topics, |t| access.topic(Op::Delete, &t.name));
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = delete_records_response::DeleteRecordsTopicResult::default();
-            topic.name = t.name;
-            topic.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut partition = delete_records_response::DeleteRecordsPartitionResult::default();
-                    partition.partition_index = p.partition_index;
-                    partition.error_code = TOPIC;
-                    partition.low_watermark = -1;
-                    partition
-                })
-                .collect();
-            topic
+            let partitions = t.partitions.iter().map(|p| {
+                DeleteRecordsPartitionResult::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(TOPIC)
+                    .with_low_watermark(-1)
+            });
+            DeleteRecordsTopicResult::default()
+                .with_name(t.name)
+                .with_partitions(partitions.collect())
         }))
     })
 }
@@ -185,28 +141,10 @@ pub fn offset_commit(access: &Access, request: &mut OffsetCommitRequest) -> Merg
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Read, n),
-    );
-    Box::new(move |response| {
-        response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = offset_commit_response::OffsetCommitResponseTopic::default();
-            topic.name = t.name;
-            topic.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut partition = offset_commit_response::OffsetCommitResponsePartition::default();
-                    partition.partition_index = p.partition_index;
-                    partition.error_code = TOPIC;
-                    partition
-                })
-                .collect();
-            topic
-        }))
-    })
+    let refused = OffsetCommitRequest::default()
+        .with_topics(take_refused(&mut request.topics, |t| access.topic(Op::Read, &t.name)));
+    let errors = crate::api::offset_commit::answer(&refused, |_, _| TOPIC);
+    Box::new(move |response| response.topics.extend(errors.topics))
 }
 
 /// OffsetForLeaderEpoch: a replica needs ClusterAction, a client
@@ -215,40 +153,32 @@ pub fn offset_for_leader_epoch(
     access: &Access,
     request: &mut OffsetForLeaderEpochRequest,
 ) -> Merge<OffsetForLeaderEpochResponse> {
+    use offset_for_leader_epoch_response::{EpochEndOffset, OffsetForLeaderTopicResult};
     if !access.enabled() {
         return nothing();
     }
     let replica = request.replica_id.0 >= 0;
     let replica_allowed = replica && access.cluster(Op::ClusterAction);
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.topic.to_string(),
-        |n| {
-            if replica {
-                replica_allowed
-            } else {
-                access.topic(Op::Describe, n)
-            }
-        },
-    );
+    let refused = take_refused(&mut request.topics, |t| {
+        if replica {
+            replica_allowed
+        } else {
+            access.topic(Op::Describe, &t.topic)
+        }
+    });
     let code = if replica { CLUSTER } else { TOPIC };
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = offset_for_leader_epoch_response::OffsetForLeaderTopicResult::default();
-            topic.topic = t.topic;
-            topic.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut partition = offset_for_leader_epoch_response::EpochEndOffset::default();
-                    partition.partition = p.partition;
-                    partition.error_code = code;
-                    partition.leader_epoch = -1;
-                    partition.end_offset = -1;
-                    partition
-                })
-                .collect();
-            topic
+            let partitions = t.partitions.iter().map(|p| {
+                EpochEndOffset::default()
+                    .with_partition(p.partition)
+                    .with_error_code(code)
+                    .with_leader_epoch(-1)
+                    .with_end_offset(-1)
+            });
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions.collect())
         }))
     })
 }
@@ -258,21 +188,16 @@ pub fn create_topics(access: &Access, request: &mut CreateTopicsRequest) -> Merg
     if !access.enabled() || access.cluster(Op::Create) {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Create, n),
-    );
+    let refused = take_refused(&mut request.topics, |t| access.topic(Op::Create, &t.name));
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = create_topics_response::CreatableTopicResult::default();
-            topic.name = t.name;
-            topic.error_code = TOPIC;
-            topic.error_message = Some(StrBytes::from_static_str("Authorization failed."));
-            topic.topic_config_error_code = TOPIC;
-            topic.num_partitions = -1;
-            topic.replication_factor = -1;
-            topic
+            create_topics_response::CreatableTopicResult::default()
+                .with_name(t.name)
+                .with_error_code(TOPIC)
+                .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")))
+                .with_topic_config_error_code(TOPIC)
+                .with_num_partitions(-1)
+                .with_replication_factor(-1)
         }))
     })
 }
@@ -301,30 +226,20 @@ pub fn delete_topics(
     if !access.enabled() {
         return nothing();
     }
-    let mut refused_names = take_refused(
-        &mut request.topic_names,
-        |n| n.to_string(),
-        |n| access.topic(Op::Delete, n),
-    );
-    let name_of = |t: &delete_topics_request::DeleteTopicState| match &t.name {
-        Some(name) => name.to_string(),
-        None => broker.topics().name_of(t.topic_id).unwrap_or_default(),
-    };
-    let refused_states = take_refused(&mut request.topics, name_of, |n| access.topic(Op::Delete, n));
+    let refused_names = take_refused(&mut request.topic_names, |n| access.topic(Op::Delete, n));
+    let refused_states = take_refused(&mut request.topics, |t| match &t.name {
+        Some(name) => access.topic(Op::Delete, name),
+        None => access.topic(Op::Delete, &broker.topics().name_of(t.topic_id).unwrap_or_default()),
+    });
     Box::new(move |response| {
-        for name in refused_names.drain(..) {
-            let mut result = delete_topics_response::DeletableTopicResult::default();
-            result.name = Some(name);
-            result.error_code = TOPIC;
-            response.responses.push(result);
-        }
-        for state in refused_states {
-            let mut result = delete_topics_response::DeletableTopicResult::default();
-            result.name = state.name;
-            result.topic_id = state.topic_id;
-            result.error_code = TOPIC;
-            response.responses.push(result);
-        }
+        let refused = delete_topics_response::DeletableTopicResult::default().with_error_code(TOPIC);
+        let names = refused_names
+            .into_iter()
+            .map(|name| refused.clone().with_name(Some(name)));
+        let states = refused_states
+            .into_iter()
+            .map(|state| refused.clone().with_name(state.name).with_topic_id(state.topic_id));
+        response.responses.extend(names.chain(states).collect::<Vec<_>>());
     })
 }
 
@@ -333,18 +248,13 @@ pub fn create_partitions(access: &Access, request: &mut CreatePartitionsRequest)
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Alter, n),
-    );
+    let refused = take_refused(&mut request.topics, |t| access.topic(Op::Alter, &t.name));
     Box::new(move |response| {
         response.results.extend(refused.into_iter().map(|t| {
-            let mut result = create_partitions_response::CreatePartitionsTopicResult::default();
-            result.name = t.name;
-            result.error_code = TOPIC;
-            result.error_message = Some(StrBytes::from_static_str("The topic authorization is failed."));
-            result
+            create_partitions_response::CreatePartitionsTopicResult::default()
+                .with_name(t.name)
+                .with_error_code(TOPIC)
+                .with_error_message(Some(StrBytes::from_static_str("The topic authorization is failed.")))
         }))
     })
 }
@@ -354,17 +264,12 @@ pub fn describe_groups(access: &Access, request: &mut DescribeGroupsRequest) -> 
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.groups,
-        |g| g.to_string(),
-        |n| access.group(Op::Describe, n),
-    );
+    let refused = take_refused(&mut request.groups, |g| access.group(Op::Describe, g));
     Box::new(move |response| {
         response.groups.extend(refused.into_iter().map(|g| {
-            let mut group = describe_groups_response::DescribedGroup::default();
-            group.group_id = g;
-            group.error_code = GROUP;
-            group
+            describe_groups_response::DescribedGroup::default()
+                .with_group_id(g)
+                .with_error_code(GROUP)
         }))
     })
 }
@@ -374,17 +279,12 @@ pub fn delete_groups(access: &Access, request: &mut DeleteGroupsRequest) -> Merg
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.groups_names,
-        |g| g.to_string(),
-        |n| access.group(Op::Delete, n),
-    );
+    let refused = take_refused(&mut request.groups_names, |g| access.group(Op::Delete, g));
     Box::new(move |response| {
         response.results.extend(refused.into_iter().map(|g| {
-            let mut result = delete_groups_response::DeletableGroupResult::default();
-            result.group_id = g;
-            result.error_code = GROUP;
-            result
+            delete_groups_response::DeletableGroupResult::default()
+                .with_group_id(g)
+                .with_error_code(GROUP)
         }))
     })
 }
@@ -495,18 +395,17 @@ pub fn metadata(
     };
     let auto_create = version < 4 || request.allow_auto_topic_creation;
     let may_create_any = auto_create && access.cluster(Op::Create);
-    let name = |t: &metadata_request::MetadataRequestTopic| t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
-    let refused = take_refused(topics, name, |n| {
-        access.topic(Op::Describe, n)
-            && (!auto_create || may_create_any || broker.topics().exists(n) || access.topic(Op::Create, n))
+    let refused = take_refused(topics, |t| {
+        let name = t.name.as_deref().map(|n| n.as_str()).unwrap_or_default();
+        access.topic(Op::Describe, name)
+            && (!auto_create || may_create_any || broker.topics().exists(name) || access.topic(Op::Create, name))
     });
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = metadata_response::MetadataResponseTopic::default();
-            topic.name = t.name;
-            topic.topic_id = t.topic_id;
-            topic.error_code = TOPIC;
-            topic
+            metadata_response::MetadataResponseTopic::default()
+                .with_name(t.name)
+                .with_topic_id(t.topic_id)
+                .with_error_code(TOPIC)
         }))
     })
 }

@@ -4,42 +4,31 @@
 
 use kafka_protocol::messages::*;
 
-use super::topics::Merge;
-use super::{take_refused, Access};
+use super::{nothing, take_refused, Access, Merge};
 use gregor_auth::acl::AclOperation as Op;
 
 const TOPIC: i16 = 29; // TOPIC_AUTHORIZATION_FAILED
 const TXN_ID: i16 = 53; // TRANSACTIONAL_ID_AUTHORIZATION_FAILED
 
-fn nothing<R>() -> Merge<R> {
-    Box::new(|_| {})
-}
-
 /// DescribeProducers: Read on each topic.
 pub fn describe_producers(access: &Access, request: &mut DescribeProducersRequest) -> Merge<DescribeProducersResponse> {
+    use describe_producers_response::{PartitionResponse, TopicResponse};
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Read, n),
-    );
+    let refused = take_refused(&mut request.topics, |t| access.topic(Op::Read, &t.name));
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = describe_producers_response::TopicResponse::default();
-            topic.name = t.name;
-            topic.partitions = t
-                .partition_indexes
-                .iter()
-                .map(|p| {
-                    let mut partition = describe_producers_response::PartitionResponse::default();
-                    partition.partition_index = *p;
-                    partition.error_code = TOPIC;
-                    partition
-                })
-                .collect();
-            topic
+            let partitions = t.partition_indexes.iter();
+            TopicResponse::default().with_name(t.name).with_partitions(
+                partitions
+                    .map(|&p| {
+                        PartitionResponse::default()
+                            .with_partition_index(p)
+                            .with_error_code(TOPIC)
+                    })
+                    .collect(),
+            )
         }))
     })
 }
@@ -52,19 +41,16 @@ pub fn describe_transactions(
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.transactional_ids,
-        |id| id.to_string(),
-        |id| access.transactional_id(Op::Describe, id),
-    );
+    let refused = take_refused(&mut request.transactional_ids, |id| {
+        access.transactional_id(Op::Describe, id)
+    });
     Box::new(move |response| {
         response.transaction_states.extend(refused.into_iter().map(|id| {
-            let mut state = describe_transactions_response::TransactionState::default();
-            state.transactional_id = id;
-            state.error_code = TXN_ID;
-            state.producer_id = (-1).into();
-            state.producer_epoch = -1;
-            state
+            describe_transactions_response::TransactionState::default()
+                .with_transactional_id(id)
+                .with_error_code(TXN_ID)
+                .with_producer_id((-1).into())
+                .with_producer_epoch(-1)
         }))
     })
 }
@@ -80,58 +66,42 @@ pub fn list_transactions(access: &Access, response: &mut ListTransactionsRespons
 
 /// TxnOffsetCommit (transactional id and group allowed): Read on each topic.
 pub fn txn_offset_commit(access: &Access, request: &mut TxnOffsetCommitRequest) -> Merge<TxnOffsetCommitResponse> {
+    use txn_offset_commit_response::{TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic};
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Read, n),
-    );
+    let refused = take_refused(&mut request.topics, |t| access.topic(Op::Read, &t.name));
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
-            topic.name = t.name;
-            topic.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut partition = txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
-                    partition.partition_index = p.partition_index;
-                    partition.error_code = TOPIC;
-                    partition
-                })
-                .collect();
-            topic
+            let partitions = t.partitions.iter().map(|p| {
+                TxnOffsetCommitResponsePartition::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(TOPIC)
+            });
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions.collect())
         }))
     })
 }
 
 /// OffsetDelete (Delete on the group allowed): Read on each topic.
 pub fn offset_delete(access: &Access, request: &mut OffsetDeleteRequest) -> Merge<OffsetDeleteResponse> {
+    use offset_delete_response::{OffsetDeleteResponsePartition, OffsetDeleteResponseTopic};
     if !access.enabled() {
         return nothing();
     }
-    let refused = take_refused(
-        &mut request.topics,
-        |t| t.name.to_string(),
-        |n| access.topic(Op::Read, n),
-    );
+    let refused = take_refused(&mut request.topics, |t| access.topic(Op::Read, &t.name));
     Box::new(move |response| {
         response.topics.extend(refused.into_iter().map(|t| {
-            let mut topic = offset_delete_response::OffsetDeleteResponseTopic::default();
-            topic.name = t.name;
-            topic.partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let mut partition = offset_delete_response::OffsetDeleteResponsePartition::default();
-                    partition.partition_index = p.partition_index;
-                    partition.error_code = TOPIC;
-                    partition
-                })
-                .collect();
-            topic
+            let partitions = t.partitions.iter().map(|p| {
+                OffsetDeleteResponsePartition::default()
+                    .with_partition_index(p.partition_index)
+                    .with_error_code(TOPIC)
+            });
+            OffsetDeleteResponseTopic::default()
+                .with_name(t.name)
+                .with_partitions(partitions.collect())
         }))
     })
 }
