@@ -1,12 +1,12 @@
-// Kafka Streams (4.x) with processing.guarantee=exactly_once_v2 against a
-// broker, for tests/e2e/test_jvm.py: a stateless application (input mapped
+// Kafka Streams (4.x) with processing.guarantee=exactly_once_v2 (or the
+// guarantee given, e.g. at_least_once) against a broker, for tests/e2e/test_jvm.py: a stateless application (input mapped
 // to upper case), then a stateful one (records grouped by value and counted:
 // a repartition topic and a changelog topic, both created by Streams through
 // the Admin client), stopped, given more input and started again (its store
 // restored from the changelog). A read_committed consumer checks every
 // output; prints `name value` lines for the test.
 //
-// Usage: StreamsCheck <bootstrap> <prefix> <records> <replication factor> <state dir>
+// Usage: StreamsCheck <bootstrap> <prefix> <records> <replication factor> <state dir> [guarantee]
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,6 +41,8 @@ public class StreamsCheck {
     static final int PARTITIONS = 3;
     static final int WORDS = 10;
     static final long TIMEOUT_MS = 120_000;
+    /** processing.guarantee of every application. */
+    static String guarantee = StreamsConfig.EXACTLY_ONCE_V2;
 
     static void out(String name, Object value) {
         System.out.println(name + " " + value);
@@ -73,7 +75,7 @@ public class StreamsCheck {
         Properties s = new Properties();
         s.put(StreamsConfig.APPLICATION_ID_CONFIG, id);
         s.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        s.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, StreamsConfig.EXACTLY_ONCE_V2);
+        s.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee);
         s.put(StreamsConfig.REPLICATION_FACTOR_CONFIG, (int) replication);
         s.put(StreamsConfig.STATE_DIR_CONFIG, stateDir);
         s.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100);
@@ -146,6 +148,9 @@ public class StreamsCheck {
         String bootstrap = args[0], prefix = args[1], stateDir = args[4];
         int records = Integer.parseInt(args[2]);
         short replication = Short.parseShort(args[3]);
+        if (args.length > 5) {
+            guarantee = args[5];
+        }
         String input = prefix + "-in", mapped = prefix + "-upper", counted = prefix + "-counts";
         Properties common = new Properties();
         common.put("bootstrap.servers", bootstrap);
