@@ -39,7 +39,7 @@ class StagingProxy:
     for `hold` seconds, and drops the broker's answer to the first Produce
     request holding `unanswered`."""
 
-    def __init__(self, target_port, poison, unanswered, hold=0.5):
+    def __init__(self, target_port, poison, unanswered, hold=1.0):
         import socket
 
         self.target_port, self.poison, self.unanswered, self.hold = target_port, poison, unanswered, hold
