@@ -219,32 +219,68 @@ def read_final(bootstrap, topic, partitions, timeout=120):
 
 
 RECORD = re.compile(r"^\| offset: (\d+) .* payload: (\S+) headers", re.M)
+BATCH = re.compile(r"^baseOffset: (\d+) lastOffset: (\d+) count: \d+ baseSequence: (-?\d+) "
+                   r"lastSequence: -?\d+ producerId: (-?\d+) producerEpoch: (-?\d+) ", re.M)
+
+
+def _dump(data_dir, topic, partition, *flags):
+    path = os.path.join(data_dir, "logs", f"{topic}-{partition}")
+    if not os.path.isdir(path):
+        return None
+    return subprocess.run([GREGOR, "dump-log", path, *flags], check=True, capture_output=True, text=True).stdout
 
 
 def replica_log(data_dir, topic, partition):
     """{offset: value} of one replica's log, read from its files with `gregor dump-log`."""
-    path = os.path.join(data_dir, "logs", f"{topic}-{partition}")
-    if not os.path.isdir(path):
+    out = _dump(data_dir, topic, partition, "--print-records")
+    return None if out is None else {int(o): v for o, v in RECORD.findall(out)}
+
+
+def replica_producers(data_dir, topic, partition):
+    """{offset: (producer id, producer epoch, sequence)} of one replica's
+    log (its batch headers, with `gregor dump-log`)."""
+    out = _dump(data_dir, topic, partition)
+    if out is None:
         return None
-    out = subprocess.run([GREGOR, "dump-log", path, "--print-records"], check=True, capture_output=True,
-                         text=True).stdout
-    return {int(o): v for o, v in RECORD.findall(out)}
+    producers = {}
+    for base, last, seq, pid, epoch in BATCH.findall(out):
+        for offset in range(int(base), int(last) + 1):
+            producers[offset] = (int(pid), int(epoch), int(seq) + offset - int(base))
+    return producers
+
+
+def duplicate_kind(producers, first, second):
+    """What the producer fields of a value's two copies (partition,
+    offset) say: written again by a producer that bumped its epoch (the
+    client re-sent it as new: librdkafka's epoch bump, RELIABILITY.md
+    finding 2), or twice within one epoch (the broker did not recognise a
+    retry). Empty when unknown."""
+    a, b = (producers.get(p, {}).get(o) for p, o in (first, second))
+    if a is None or b is None:
+        return ""
+    fields = f"producer {a[0]} epoch {a[1]} seq {a[2]}, then producer {b[0]} epoch {b[1]} seq {b[2]}"
+    if a[0] == b[0] and a[1] != b[1]:
+        return f" ({fields}: re-sent as new after a producer-epoch bump — the client's doing, finding 2)"
+    return f" ({fields})"
 
 
 # -- the checker --------------------------------------------------------------
 
-def check(history, final, replicas):
+def check(history, final, replicas, producers=None):
     """The violations of the history against the final logs.
 
     `final`: {partition: {offset: value}} read from the leaders after healing;
-    `replicas`: {partition: {broker: {offset: value}}} from every replica's files.
+    `replicas`: {partition: {broker: {offset: value}}} from every replica's files;
+    `producers`: {partition: {offset: (producer id, epoch, sequence)}}, if
+    known, to say how a duplicate came about.
     """
     problems = []
     where = {}
     for p, records in final.items():
         for offset, value in records.items():
             if value in where:
-                problems.append(f"duplicated: {value} at {where[value]} and {(p, offset)}")
+                kind = duplicate_kind(producers or {}, where[value], (p, offset))
+                problems.append(f"duplicated: {value} at {where[value]} and {(p, offset)}{kind}")
             where[value] = (p, offset)
     # An acknowledgement without an offset (librdkafka's answer to a
     # retried batch the broker already had) is checked for presence only.
@@ -313,4 +349,11 @@ def verify(cluster, history, topic, partitions, timeout=120, restart_expired=Tru
     while time.time() < deadline and any(r != final[p] for p, by in replicas.items() for r in by.values()):
         time.sleep(0.5)
         replicas = replica_logs()
-    return check(history, final, replicas), summary(history, final)
+    producers = {}
+    for p in range(partitions):
+        for b in cluster.brokers:
+            found = replica_producers(b.data_dir, topic, p)
+            if found is not None and replicas[p].get(b.id) == final[p]:
+                producers[p] = found
+                break
+    return check(history, final, replicas, producers), summary(history, final)

@@ -39,3 +39,22 @@ def test_each_violation_is_reported():
 def test_an_acknowledgement_without_an_offset_is_checked_for_presence():
     assert check(history(acked={"0:1": (0, None)}), FINAL, REPLICAS) == []
     assert check(history(acked={"0:7": (0, None)}), FINAL, REPLICAS)[0].startswith("lost")
+
+
+def test_a_duplicate_says_whether_the_producer_had_bumped_its_epoch():
+    final = {0: {0: "0:0", 1: "0:1", 2: "0:1"}}
+    bumped = {0: {0: (1, 0, 7), 1: (1, 0, 8), 2: (1, 1, 0)}}
+    same = {0: {0: (1, 0, 7), 1: (1, 0, 8), 2: (1, 0, 9)}}
+    [by_client] = [p for p in check(history(), final, {}, bumped) if p.startswith("duplicated")]
+    assert "epoch 0 seq 8, then producer 1 epoch 1 seq 0: re-sent as new after a producer-epoch bump" in by_client
+    [by_broker] = [p for p in check(history(), final, {}, same) if p.startswith("duplicated")]
+    assert "epoch bump" not in by_broker and "epoch 0 seq 9" in by_broker
+    [unknown] = [p for p in check(history(), final, {}) if p.startswith("duplicated")]
+    assert unknown == "duplicated: 0:1 at (0, 1) and (0, 2)"
+
+
+def test_batch_headers_of_a_dump_give_each_offset_its_producer():
+    from jepsen import BATCH
+    line = ("baseOffset: 4 lastOffset: 6 count: 3 baseSequence: 10 lastSequence: 12 producerId: 3 "
+            "producerEpoch: 2 partitionLeaderEpoch: 0 isTransactional: false")
+    assert BATCH.findall(line) == [("4", "6", "10", "3", "2")]
