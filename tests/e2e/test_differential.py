@@ -94,9 +94,6 @@ XFAIL = {
     "wire_fetch_out_of_range":
         "Fetch v4 at offset 100 (and -5) of a 3-record partition: both answer OFFSET_OUT_OF_RANGE (1) with no "
         "records, but Kafka's partition answer carries high_watermark -1, gregor's the real high watermark 3",
-    "wire_unknown_producer":
-        "Produce v3 of an idempotent batch at base sequence 5 from a producer id the partition has no state for: "
-        "Kafka 3.9 accepts it (error 0, base offset 0); gregor answers UNKNOWN_PRODUCER_ID (59)",
     "topic_config_edge_values":
         "CreateTopics (validate only) with cleanup.policy='' and with max.message.bytes=0: Kafka answers OK to "
         "both, gregor INVALID_CONFIG to both",

@@ -18,7 +18,6 @@ pub fn log_error(error: &LogError) -> ResponseError {
         LogError::InvalidRecords(records) => invalid_records_error(records),
         LogError::Producer(ProducerError::InvalidEpoch { .. }) => ResponseError::InvalidProducerEpoch,
         LogError::Producer(ProducerError::OutOfOrderSequence { .. }) => ResponseError::OutOfOrderSequenceNumber,
-        LogError::Producer(ProducerError::UnknownProducer { .. }) => ResponseError::UnknownProducerId,
         LogError::Producer(ProducerError::CoordinatorFenced { .. }) => ResponseError::TransactionCoordinatorFenced,
         LogError::Producer(ProducerError::InvalidTxnState { .. } | ProducerError::TransactionNotVerified { .. }) => {
             ResponseError::InvalidTxnState

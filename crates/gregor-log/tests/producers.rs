@@ -50,7 +50,7 @@ fn a_retried_batch_is_answered_with_its_offsets_and_not_written_again() {
 }
 
 #[test]
-fn gaps_fenced_epochs_and_unknown_producers_are_refused() {
+fn gaps_and_fenced_epochs_are_refused_and_unknown_producers_start_anywhere() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path(), LogConfig::default()).unwrap();
     log.append(&mut batch(9, 1, 0, 3), 0).unwrap();
@@ -71,14 +71,20 @@ fn gaps_fenced_epochs_and_unknown_producers_are_refused() {
         matches!(fenced, LogError::Producer(ProducerError::InvalidEpoch { .. })),
         "{fenced}"
     );
-    let unknown = log.append(&mut batch(10, 0, 5, 1), 0).unwrap_err();
+    // A producer the log does not know may start at any sequence (Kafka
+    // since KIP-360); its next batch must follow.
+    log.append(&mut batch(10, 0, 5, 1), 0).unwrap();
+    let after = log.append(&mut batch(10, 0, 7, 1), 0).unwrap_err();
     assert!(
-        matches!(unknown, LogError::Producer(ProducerError::UnknownProducer { .. })),
-        "{unknown}"
+        matches!(
+            after,
+            LogError::Producer(ProducerError::OutOfOrderSequence { expected: 6, .. })
+        ),
+        "{after}"
     );
     // A new epoch starts again at sequence 0.
     log.append(&mut batch(9, 2, 0, 1), 0).unwrap();
-    assert_eq!(log.end_offset(), 4);
+    assert_eq!(log.end_offset(), 5);
     // Two idempotent batches in one append are refused (Kafka's rule).
     let mut two = batch(11, 0, 0, 1);
     two.extend_from_slice(&batch(11, 0, 1, 1));

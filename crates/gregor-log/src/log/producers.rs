@@ -197,9 +197,9 @@ impl Log {
     }
 
     /// Forgets idempotent producers silent for `producer.id.expiration.ms`;
-    /// returns how many went. A later batch of theirs that does not start
-    /// a sequence is answered UNKNOWN_PRODUCER_ID. Verifications started as long ago and never followed by an append
-    /// are forgotten too.
+    /// returns how many went. A later batch of theirs is taken at any
+    /// sequence, as Kafka does. Verifications started as long ago and
+    /// never followed by an append are forgotten too.
     pub fn expire_producers(&self) -> usize {
         let expiration = self.config().producer_id_expiration_ms;
         let now = self.clock.now_ms();

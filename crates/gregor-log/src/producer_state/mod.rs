@@ -133,15 +133,6 @@ pub enum ProducerError {
         /// The batch's first sequence.
         got: i32,
     },
-    /// The log has no state for this producer (expired, or its batches
-    /// are gone) and the batch does not start a sequence.
-    #[error("producer {producer_id} is unknown to this partition and sent sequence {sequence}")]
-    UnknownProducer {
-        /// The producer.
-        producer_id: i64,
-        /// The batch's first sequence.
-        sequence: i32,
-    },
     /// A transaction marker from a coordinator older than the one that
     /// wrote the producer's last marker (Kafka's TRANSACTION_COORDINATOR_FENCED).
     #[error("producer {producer_id}: marker of coordinator epoch {coordinator_epoch} is older than {current}")]
@@ -335,20 +326,16 @@ impl ProducerStates {
     /// Judges an idempotent producer's batch (not yet appended) as Kafka
     /// does: older epoch → fenced; a new epoch must start at sequence 0;
     /// within an epoch, one of the remembered batches again → duplicate,
-    /// anything but the next sequence → out of order; an unknown producer
-    /// must start at 0.
+    /// anything but the next sequence → out of order. A producer the log
+    /// does not know (expired, or its batches deleted) may start at any
+    /// sequence, as in Kafka since KIP-360 (2.5): answering
+    /// UNKNOWN_PRODUCER_ID there made librdkafka bump its epoch for every
+    /// partition, re-sending unanswered batches as new.
     pub fn check(&self, header: &BatchHeader) -> Result<SequenceCheck, ProducerError> {
         let producer_id = header.producer_id;
         let first = header.base_sequence;
         let Some(entry) = self.producers.get(&producer_id) else {
-            return if first == 0 {
-                Ok(SequenceCheck::Append)
-            } else {
-                Err(ProducerError::UnknownProducer {
-                    producer_id,
-                    sequence: first,
-                })
-            };
+            return Ok(SequenceCheck::Append);
         };
         if header.producer_epoch < entry.epoch {
             return Err(ProducerError::InvalidEpoch {

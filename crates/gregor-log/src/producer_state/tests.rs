@@ -39,7 +39,7 @@ fn in_sequence_batches_append_and_retries_are_duplicates() {
 }
 
 #[test]
-fn gaps_old_epochs_and_unknown_producers_are_refused() {
+fn gaps_and_old_epochs_are_refused_unknown_producers_start_anywhere() {
     let mut s = ProducerStates::new();
     s.record(&header(7, 2, 0, 3, 0), None, 0);
     assert_eq!(
@@ -59,10 +59,8 @@ fn gaps_old_epochs_and_unknown_producers_are_refused() {
         Err(ProducerError::OutOfOrderSequence { expected: 0, .. })
     ));
     assert_eq!(s.check(&header(7, 3, 0, 1, 9)), Ok(SequenceCheck::Append));
-    assert!(matches!(
-        s.check(&header(8, 0, 4, 1, 9)),
-        Err(ProducerError::UnknownProducer { .. })
-    ));
+    // An unknown producer may start anywhere (Kafka since KIP-360).
+    assert_eq!(s.check(&header(8, 0, 4, 1, 9)), Ok(SequenceCheck::Append));
 }
 
 #[test]
