@@ -21,7 +21,6 @@ bootstrap ACL straight into ZooKeeper in Kafka's JSON, as `kafka-acls
 import json
 import os
 import socket
-import struct
 import subprocess
 import time
 
@@ -33,6 +32,7 @@ from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, A
 
 from bench.kafka.kafka import wait_for_controller
 from conftest import GREGOR, Broker, ZooKeeper, free_port
+from controller_requests import exchange, leader_and_isr_v4, stop_replica_v3, update_metadata_v6
 
 PRINCIPALS = ["anonymous", "scram"]
 SUPER_USER = "root"
@@ -442,46 +442,18 @@ def test_a_super_user_bypasses_every_acl_even_a_deny(secured):
     assert topic not in admin(alice.conf).list_topics(timeout=TIMEOUT).topics
 
 
-def leader_and_isr_v4(correlation_id, controller_epoch):
-    """A LeaderAndIsr v4 with no partitions (flexible header v2)."""
-    client_id = b"intruder"
-    header = struct.pack(">hhih", 4, 4, correlation_id, len(client_id)) + client_id + b"\x00"
-    body = struct.pack(">iiq", 0, controller_epoch, -1) + b"\x01" + b"\x01" + b"\x00"
-    return header + body
-
-
-def stop_replica_v3(correlation_id, controller_epoch):
-    """A StopReplica v3 with no topics."""
-    client_id = b"intruder"
-    header = struct.pack(">hhih", 5, 3, correlation_id, len(client_id)) + client_id + b"\x00"
-    body = struct.pack(">iiq", 0, controller_epoch, -1) + b"\x01" + b"\x00"
-    return header + body
-
-
 def controller_request(port, request, source="127.0.0.2"):
     """Sends a request from `source` and returns the response's error code."""
     with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
-        s.sendall(struct.pack(">i", len(request)) + request)
-        size = struct.unpack(">i", recv_exactly(s, 4))[0]
-        response = recv_exactly(s, size)
-    # correlation id, the header's tagged fields (0), then error_code.
-    return struct.unpack(">h", response[5:7])[0]
-
-
-def recv_exactly(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        assert chunk, "connection closed"
-        data += chunk
-    return data
+        return exchange(s, request)
 
 
 def test_a_client_is_refused_controller_apis_while_three_brokers_still_replicate(tmp_path):
-    """Brokers reach each other from 127.0.0.1 as User:ANONYMOUS (until
-    they authenticate, issue 16's other half); the bootstrap ACL grants
+    """A cluster without authentication: brokers reach each other from
+    127.0.0.1 as User:ANONYMOUS over PLAINTEXT; the bootstrap ACL grants
     ClusterAction from that host only, and the intruder connects from
-    127.0.0.2."""
+    127.0.0.2. (With authentication — brokers on SASL_SSL as a super user,
+    clients refused as themselves — see test_security_cluster.py.)"""
     from kazoo.client import KazooClient
 
     zookeeper = ZooKeeper(str(tmp_path / "zookeeper"))
@@ -507,7 +479,7 @@ def test_a_client_is_refused_controller_apis_while_three_brokers_still_replicate
             brokers.append(b.start())
         bootstrap = ",".join(b.bootstrap for b in brokers)
         wait_for_controller(bootstrap, TIMEOUT)
-        client = admin(bootstrap)
+        client = admin({"bootstrap.servers": bootstrap})
         client.create_topics([NewTopic("replicated", 1, 3)], request_timeout=TIMEOUT)["replicated"].result(TIMEOUT)
 
         # The intruder, with an epoch far above the controller's (which a
@@ -515,6 +487,8 @@ def test_a_client_is_refused_controller_apis_while_three_brokers_still_replicate
         for b in brokers:
             assert controller_request(b.port, leader_and_isr_v4(1, 1 << 30)) == KafkaError.CLUSTER_AUTHORIZATION_FAILED
             assert controller_request(b.port, stop_replica_v3(2, 1 << 30)) == KafkaError.CLUSTER_AUTHORIZATION_FAILED
+            assert controller_request(b.port, update_metadata_v6(3, 1 << 30)) == \
+                KafkaError.CLUSTER_AUTHORIZATION_FAILED
         # From the brokers' own host the same request is let through to
         # the controller-epoch check (a stale epoch: refused by it, not by
         # the authorizer).
@@ -537,7 +511,7 @@ def test_a_client_is_refused_controller_apis_while_three_brokers_still_replicate
         assert len(p.isrs) == 3, f"ISR {p.isrs}"
         brokers[p.leader].kill()
         survivors = ",".join(b.bootstrap for i, b in enumerate(brokers) if i != p.leader)
-        assert read_all(survivors, "replicated", expect=len(values), timeout=60) == values
+        assert read_all({"bootstrap.servers": survivors}, "replicated", expect=len(values), timeout=60) == values
     finally:
         for b in brokers:
             b.kill()
