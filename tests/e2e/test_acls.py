@@ -25,7 +25,7 @@ import subprocess
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import (AclBinding, AclBindingFilter, AclOperation, AclPermissionType, AdminClient,
                                    ConfigResource, NewPartitions, NewTopic, ResourcePatternType, ResourceType,
                                    ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion)
@@ -402,6 +402,35 @@ def test_the_cli_adds_lists_and_removes_acls(who):
     assert gregor("list", "--resource-type", "topic", "--resource-name", "cli-") == []
 
 
+def test_authorized_operations_are_what_the_acls_grant(who):
+    """Metadata's and DescribeGroups' authorized_operations (and
+    DescribeCluster's), asked for by confluent-kafka's admin client: the
+    operations the principal may do, implied ones included; not asked,
+    none are sent."""
+    client = admin(who.conf)
+    topic, group = who.topic("orders"), f"ops-{who.tag}"
+    with Granted(who.conf, binding(who.principal, AclOperation.READ, name=topic),
+                 binding(who.principal, AclOperation.ALTER_CONFIGS, name=topic),
+                 binding(who.principal, AclOperation.DELETE, ResourceType.GROUP, group)):
+        described = client.describe_topics(TopicCollection([topic]), include_authorized_operations=True,
+                                           request_timeout=TIMEOUT)[topic].result(TIMEOUT)
+        assert set(described.authorized_operations) == {
+            AclOperation.READ, AclOperation.DESCRIBE, AclOperation.ALTER_CONFIGS, AclOperation.DESCRIBE_CONFIGS}
+        plain = client.describe_topics(TopicCollection([topic]), request_timeout=TIMEOUT)[topic].result(TIMEOUT)
+        assert plain.authorized_operations is None
+        groups = client.describe_consumer_groups([group], include_authorized_operations=True,
+                                                 request_timeout=TIMEOUT)
+        assert set(groups[group].result(TIMEOUT).authorized_operations) == {AclOperation.DELETE,
+                                                                            AclOperation.DESCRIBE}
+    # Alter on the cluster (the bootstrap's grant) implies Describe;
+    # ANONYMOUS also has ClusterAction from this host.
+    cluster = client.describe_cluster(include_authorized_operations=True, request_timeout=TIMEOUT).result(TIMEOUT)
+    expected = {AclOperation.ALTER, AclOperation.DESCRIBE}
+    if who.principal == "User:ANONYMOUS":
+        expected.add(AclOperation.CLUSTER_ACTION)
+    assert set(cluster.authorized_operations) == expected
+
+
 def test_acl_changes_need_alter_on_the_cluster(who):
     """Last of the single-broker tests: the Deny it adds also stops the
     delete that would take it back (only a super user or the store could)."""
@@ -437,6 +466,9 @@ def test_a_super_user_bypasses_every_acl_even_a_deny(secured):
         assert topic in client.list_topics(timeout=TIMEOUT).topics
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
         assert "retention.ms" in client.describe_configs([resource], request_timeout=TIMEOUT)[resource].result(TIMEOUT)
+        described = client.describe_topics(TopicCollection([topic]), include_authorized_operations=True,
+                                           request_timeout=TIMEOUT)[topic].result(TIMEOUT)
+        assert len(described.authorized_operations) == 8  # every topic operation
     assert produce_one(alice.conf, topic, b"by-alice") == TOPIC_DENIED
     assert read_all(alice.conf, topic) == TOPIC_DENIED
     assert topic not in admin(alice.conf).list_topics(timeout=TIMEOUT).topics

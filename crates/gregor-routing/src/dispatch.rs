@@ -7,7 +7,7 @@ use kafka_protocol::protocol::Encodable;
 
 use crate::api;
 use crate::api::produce::ProduceOutcome;
-use crate::authorize::{configs as config_authz, gate, topics as authz, transactions as txn_authz, Access};
+use crate::authorize::{configs as config_authz, gate, operations, topics as authz, transactions as txn_authz, Access};
 use crate::outcome::{respond, respond_zk, Outcome};
 use crate::request::{Frame, Request};
 use crate::splice::Splice;
@@ -52,10 +52,13 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
         Request::Metadata(mut r) => {
             let merge = authz::metadata(&access, broker, &mut r, version);
-            respond(
-                merged(api::metadata::handle(broker, r, version, &session.listener), merge),
-                version,
-            )
+            let (topic_ops, cluster_ops) = (
+                r.include_topic_authorized_operations,
+                r.include_cluster_authorized_operations,
+            );
+            let mut response = api::metadata::handle(broker, r, version, &session.listener);
+            operations::metadata(&access, &mut response, version, topic_ops, cluster_ops);
+            respond(merged(response, merge), version)
         }
         Request::CreateAcls(r) => respond(api::acls::create(broker, &access, r), version),
         Request::DescribeAcls(r) => respond(api::acls::describe(broker, &access, r), version),
@@ -235,7 +238,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::DescribeGroups(mut r) => {
             let merge = authz::describe_groups(&access, &mut r);
-            respond(merged(api::describe_groups::handle(broker, r, version), merge), version)
+            let asked = r.include_authorized_operations;
+            let mut response = api::describe_groups::handle(broker, r, version);
+            operations::describe_groups(&access, &mut response, version, asked);
+            respond(merged(response, merge), version)
         }
         Request::ListGroups(r) => {
             let mut response = api::list_groups::handle(broker, r, version);
@@ -267,10 +273,12 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 merged(api::txn_offset_commit::handle(b, r), merge)
             })
         }
-        Request::DescribeCluster(r) => respond(
-            api::describe_cluster::handle(broker, r, version, &session.listener),
-            version,
-        ),
+        Request::DescribeCluster(r) => {
+            let asked = r.include_cluster_authorized_operations;
+            let mut response = api::describe_cluster::handle(broker, r, version, &session.listener);
+            operations::describe_cluster(&access, &mut response, asked);
+            respond(response, version)
+        }
         Request::DescribeLogDirs(r) => respond(api::describe_log_dirs::handle(broker, r), version),
         Request::AlterConfigs(mut r) => {
             let merge = config_authz::alter_configs(&access, &mut r);
