@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
 
-from conftest import GREGOR, Broker
+from conftest import GREGOR, Broker, free_port
 
 
 def quota(bootstrap, *args, check=True):
@@ -127,9 +127,10 @@ RUN_S = 8
 VALUE = 4000  # large records: the batch overhead the quota also counts is ~1%
 
 
-def produce_for(bootstrap, client_id, seconds):
+def produce_for(bootstrap, client_id, seconds, **config):
     """Produces as fast as the client can for `seconds`; the value bytes
-    acknowledged within that time."""
+    acknowledged within that time. `config`: more client properties
+    (security, throttle_cb)."""
     acked = [0]
     start = time.time()
     end = start + seconds
@@ -142,7 +143,7 @@ def produce_for(bootstrap, client_id, seconds):
                          "queue.buffering.max.messages": 200, "compression.type": "none", "acks": 1,
                          # Requests of ~5 records (a tenth of a second of the quota), not
                          # librdkafka's 1 MB batches: a throttle is reckoned per request.
-                         "batch.size": 5 * VALUE + 500})
+                         "batch.size": 5 * VALUE + 500, **config})
     value = b"v" * VALUE
     while time.time() < end:
         try:
@@ -173,6 +174,86 @@ def test_a_producer_over_its_byte_rate_is_throttled_to_it_and_others_are_not(tmp
         print("produce rates (B/s):", rates)
         assert abs(rates["limited"] - QUOTA) <= 0.1 * QUOTA, rates
         assert rates["free"] > 5 * QUOTA, rates
+    finally:
+        broker.stop()
+
+
+def set_scram(port, user, password):
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})
+    upsert = UserScramCredentialUpsertion(user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096),
+                                          password.encode())
+    for f in admin.alter_user_scram_credentials([upsert]).values():
+        f.result(30)
+
+
+def throttle_times(bootstrap, client_id, seconds=3):
+    """Produces 4 KB records for up to `seconds`, until the broker first
+    throttles the producer; the throttle times reported (none: never)."""
+    throttles = []
+    producer = Producer({"bootstrap.servers": bootstrap, "client.id": client_id, "linger.ms": 0,
+                         "throttle_cb": lambda event: throttles.append(event.throttle_time)})
+    deadline = time.time() + seconds  # (a throttle's end is reported as a 0: the first is not)
+    while not throttles and time.time() < deadline:
+        try:
+            producer.produce("rates", value=b"t" * VALUE)
+        except BufferError:
+            pass
+        producer.poll(0.01)
+    # What is queued or sent would wait out the throttle (the broker holds
+    # the answer as long): dropped, the producer closes at once.
+    producer.purge(in_queue=True, in_flight=True)
+    producer.flush(30)
+    return throttles
+
+
+def test_quotas_are_charged_to_the_authenticated_user(tmp_path):
+    """Two SASL users with the same client id on one broker: the one with a
+    user quota is throttled to it, the other is not slowed. Unauthenticated
+    clients are User:ANONYMOUS, matched by `--user ANONYMOUS` quotas (and
+    by `<default>` user quotas when it has none) as in Kafka."""
+    plain, sasl = free_port(), free_port()
+    broker = Broker(str(tmp_path), env={"GREGOR_QUOTA_WINDOW_NUM": "2"},
+                    args=["--override", "sasl.enabled.mechanisms=SCRAM-SHA-256"])
+    broker.listeners = f"PLAINTEXT://127.0.0.1:{plain},SASL_PLAINTEXT://127.0.0.1:{sasl}"
+    broker.port = plain
+    broker.start()
+    try:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        admin.create_topics([NewTopic("rates", num_partitions=1, replication_factor=1)])["rates"].result(30)
+        for user in ("alice", "bob"):
+            set_scram(plain, user, f"{user}-secret")
+        quota(broker.bootstrap, "alter", "--user", "alice", "--add-config", f"producer_byte_rate={QUOTA}")
+        throttles = {"alice": [], "bob": []}
+
+        def as_user(user):
+            return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
+                    "sasl.username": user, "sasl.password": f"{user}-secret",
+                    "throttle_cb": lambda event: throttles[user].append(event.throttle_time)}
+
+        rates = {}
+        threads = [threading.Thread(target=lambda u=u: rates.__setitem__(
+                       u, produce_for(f"127.0.0.1:{sasl}", "same-app", RUN_S, **as_user(u))))
+                   for u in ("alice", "bob")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(RUN_S + 60)
+        print("produce rates by user (B/s):", rates, "throttles:", {u: len(t) for u, t in throttles.items()})
+        assert abs(rates["alice"] - QUOTA) <= 0.1 * QUOTA, rates
+        # (librdkafka also reports a 0 when a throttle ends.)
+        assert any(t > 0 for t in throttles["alice"]), throttles
+        assert rates["bob"] > 5 * QUOTA, rates
+        assert throttles["bob"] == [], throttles
+
+        # An unauthenticated client (PLAINTEXT) is User:ANONYMOUS: alice's
+        # quota is not its, the default user's is — until ANONYMOUS has its own.
+        assert throttle_times(broker.bootstrap, "same-app") == []
+        quota(broker.bootstrap, "alter", "--user-default", "--add-config", "producer_byte_rate=20000")
+        assert throttle_times(broker.bootstrap, "same-app"), "the <default> user quota did not apply to ANONYMOUS"
+        quota(broker.bootstrap, "alter", "--user", "ANONYMOUS", "--add-config", f"producer_byte_rate={100 * QUOTA}")
+        assert throttle_times(broker.bootstrap, "same-app") == []
     finally:
         broker.stop()
 

@@ -1,21 +1,32 @@
 """The secured broker of the README (config/secure-server.toml: one
 SASL_SSL listener, brokers authenticating to each other with PLAIN over
 TLS) with gregor's own tools (`--command-config`, `gregor user`) and
-confluent-kafka; then three such brokers replicating over SASL_SSL and
-surviving a leader SIGKILL."""
+confluent-kafka; then three such brokers with the authorizer on, replicating
+over SASL_SSL as their super user and surviving a leader SIGKILL, while an
+authenticated client who is not super is refused the controller's APIs."""
 import json
 import os
+import socket
+import ssl
+import struct
 import subprocess
 import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
+                                   ResourcePatternType, ResourceType)
 
 from conftest import GREGOR, ROOT, Broker, Coordination, free_port
+from controller_requests import exchange, leader_and_isr_v4, recv_exactly, stop_replica_v3, update_metadata_v6
 from tls_certs import make_certs
 
 CONFIG = os.path.join(ROOT, "config", "secure-server.toml")
+# The sample config's JAAS line with one more PLAIN user, who is not super.
+JAAS_WITH_ALICE = ('org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" '
+                   'password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";')
+CLUSTER_AUTHORIZATION_FAILED = 31
+STALE_CONTROLLER_EPOCH = 11
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +125,38 @@ def wait_for_partition(admin, topic, check, what, timeout=60):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_three_brokers_replicate_over_sasl_ssl_and_survive_a_leader_kill(tmp_path, certs):
+def sasl_plain_connection(port, certs, user, password):
+    """A raw connection to a SASL_SSL listener: TLS, then SaslHandshake v1
+    and SaslAuthenticate v1 with PLAIN (checked to succeed)."""
+    context = ssl.create_default_context(cafile=f"{certs}/ca.crt")
+    s = context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname="localhost")
+    mechanism = b"PLAIN"
+    s.sendall(kafka_request(17, 1, 1, len(mechanism).to_bytes(2, "big") + mechanism))
+    assert read_frame(s)[4:6] == b"\x00\x00", "PLAIN refused"
+    token = b"\x00" + user.encode() + b"\x00" + password.encode()
+    s.sendall(kafka_request(36, 1, 2, len(token).to_bytes(4, "big") + token))
+    assert read_frame(s)[4:6] == b"\x00\x00", f"{user} did not authenticate"
+    return s
+
+
+def read_frame(s):
+    size = int.from_bytes(recv_exactly(s, 4), "big")
+    return recv_exactly(s, size)
+
+
+def kafka_request(api_key, version, correlation_id, body):
+    """A request with a v1 header (no client id) and its size prefix."""
+    message = struct.pack(">hhih", api_key, version, correlation_id, -1) + body
+    return struct.pack(">i", len(message)) + message
+
+
+def test_a_secured_cluster_replicates_and_refuses_controller_apis_to_clients(tmp_path, certs):
+    """Three brokers whose only listener is SASL_SSL, the authorizer on,
+    and the brokers' own user (`admin`, PLAIN) the only super user: they
+    replicate over SASL_SSL (RF 3, min.insync.replicas 2), and a leader
+    SIGKILL loses nothing acknowledged, while `alice` — authenticated,
+    granted her topic, not super — is refused LeaderAndIsr, UpdateMetadata
+    and StopReplica on every broker with CLUSTER_AUTHORIZATION_FAILED."""
     coordination = Coordination(str(tmp_path / "coordination"))
     brokers = []
     try:
@@ -123,15 +165,44 @@ def test_three_brokers_replicate_over_sasl_ssl_and_survive_a_leader_kill(tmp_pat
                 "--coordination", coordination.address,
                 "--override", "zookeeper.session.timeout.ms=3000",
                 "--override", "offsets.topic.num.partitions=3",
+                "--override", f"sasl.jaas.config={JAAS_WITH_ALICE}",
+                "--override", "authorizer.class.name=kafka.security.authorizer.AclAuthorizer",
+                "--override", "super.users=User:admin",
+                "--override", "allow.everyone.if.no.acl.found=false",
             ]).start())
-        conf = client_conf(brokers[0], certs, "PLAIN", "admin", "admin-secret")
-        conf["bootstrap.servers"] = ",".join(f"localhost:{b.port}" for b in brokers)
+        bootstrap = ",".join(f"localhost:{b.port}" for b in brokers)
+        conf = dict(client_conf(brokers[0], certs, "PLAIN", "admin", "admin-secret"), **{"bootstrap.servers": bootstrap})
+        alice = dict(conf, **{"sasl.username": "alice", "sasl.password": "alice-secret"})
         admin = AdminClient(conf)
         admin.create_topics([NewTopic("replicated", 1, 3, config={"min.insync.replicas": "2"})])["replicated"].result(30)
-        # Followers fetch from the leader over SASL_SSL: the ISR fills up.
+        grants = [AclBinding(ResourceType.TOPIC, "replicated", ResourcePatternType.LITERAL, "User:alice", "*", op,
+                             AclPermissionType.ALLOW) for op in (AclOperation.WRITE, AclOperation.READ)]
+        grants += [AclBinding(ResourceType.GROUP, "check", ResourcePatternType.LITERAL, "User:alice", "*",
+                              AclOperation.READ, AclPermissionType.ALLOW),
+                   AclBinding(ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL, "User:alice", "*",
+                              AclOperation.IDEMPOTENT_WRITE, AclPermissionType.ALLOW)]
+        for f in admin.create_acls(grants).values():
+            f.result(30)
+        # Every broker has applied alice's grants: each shows her the topic.
+        for b in brokers:
+            one = AdminClient(dict(alice, **{"bootstrap.servers": f"localhost:{b.port}"}))
+            wait_for_partition(one, "replicated", lambda p: True, f"alice's grants on broker {b.port}")
+        # Followers fetch from the leader over SASL_SSL as User:admin: the ISR fills up.
         p = wait_for_partition(admin, "replicated", lambda p: len(p.isrs) == 3, "a full ISR")
-        producer = Producer(dict(conf, **{"acks": "all", "enable.idempotence": True,
-                                          "message.timeout.ms": 120000}))
+
+        # alice, with an epoch far above the controller's (which a broker
+        # would otherwise adopt, fencing the real controller).
+        for b in brokers:
+            with sasl_plain_connection(b.port, certs, "alice", "alice-secret") as s:
+                for request in (leader_and_isr_v4(3, 1 << 30), update_metadata_v6(4, 1 << 30),
+                                stop_replica_v3(5, 1 << 30)):
+                    assert exchange(s, request) == CLUSTER_AUTHORIZATION_FAILED
+        # The brokers' user gets past the authorizer to the controller-epoch
+        # check (a stale epoch: refused by it, not by the authorizer).
+        with sasl_plain_connection(brokers[0].port, certs, "admin", "admin-secret") as s:
+            assert exchange(s, leader_and_isr_v4(3, 0)) == STALE_CONTROLLER_EPOCH
+
+        producer = Producer(dict(alice, **{"acks": "all", "enable.idempotence": True, "message.timeout.ms": 120000}))
         for i in range(500):
             producer.produce("replicated", str(i).encode())
         assert producer.flush(60) == 0
@@ -141,7 +212,7 @@ def test_three_brokers_replicate_over_sasl_ssl_and_survive_a_leader_kill(tmp_pat
         for i in range(500, 1000):
             producer.produce("replicated", str(i).encode())
         assert producer.flush(120) == 0
-        c = Consumer(dict(conf, **{"group.id": "check", "auto.offset.reset": "earliest"}))
+        c = Consumer(dict(alice, **{"group.id": "check", "auto.offset.reset": "earliest"}))
         c.assign([TopicPartition("replicated", 0, 0)])
         got, deadline = [], time.time() + 60
         while len(got) < 1000 and time.time() < deadline:

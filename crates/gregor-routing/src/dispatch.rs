@@ -7,11 +7,10 @@ use kafka_protocol::protocol::Encodable;
 
 use crate::api;
 use crate::api::produce::ProduceOutcome;
-use crate::authorize::{configs as config_authz, gate, topics as authz, transactions as txn_authz, Access};
+use crate::authorize::{configs as config_authz, gate, operations, topics as authz, transactions as txn_authz, Access};
 use crate::outcome::{respond, respond_zk, Outcome};
 use crate::request::{Frame, Request};
 use crate::splice::Splice;
-use gregor_broker::quotas::entity::ANONYMOUS;
 use gregor_broker::quotas::QuotaType;
 use gregor_broker::Broker;
 
@@ -42,6 +41,9 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
     let version = frame.header.request_api_version;
     let session = frame.session.clone();
     let access = Access::new(broker, &session);
+    // Quotas are charged to the principal's name (`ANONYMOUS` without
+    // authentication) and the client id, as Kafka's session.sanitizedUser.
+    let user = session.principal.name.as_str();
     if let Some(refused) = gate::refuse(&access, &frame.request, version) {
         return refused;
     }
@@ -50,10 +52,13 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
         Request::Metadata(mut r) => {
             let merge = authz::metadata(&access, broker, &mut r, version);
-            respond(
-                merged(api::metadata::handle(broker, r, version, &session.listener), merge),
-                version,
-            )
+            let (topic_ops, cluster_ops) = (
+                r.include_topic_authorized_operations,
+                r.include_cluster_authorized_operations,
+            );
+            let mut response = api::metadata::handle(broker, r, version, &session.listener);
+            operations::metadata(&access, &mut response, version, topic_ops, cluster_ops);
+            respond(merged(response, merge), version)
         }
         Request::CreateAcls(r) => respond(api::acls::create(broker, &access, r), version),
         Request::DescribeAcls(r) => respond(api::acls::describe(broker, &access, r), version),
@@ -64,11 +69,11 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             let client = frame.header.client_id.as_deref().unwrap_or("");
             let bandwidth = broker
                 .quotas()
-                .record(QuotaType::Produce, ANONYMOUS, client, frame.size as f64);
+                .record(QuotaType::Produce, user, client, frame.size as f64);
             let started = Instant::now();
             let produced = api::produce::handle(broker, r, version, client);
             // The answer carries the longer of the two throttles, as Kafka's.
-            let throttle = bandwidth.max(request_time_throttle(broker, client, started));
+            let throttle = bandwidth.max(request_time_throttle(broker, user, client, started));
             let throttled = move |mut response: kafka_protocol::messages::ProduceResponse| {
                 merge(&mut response);
                 response.throttle_time_ms = throttle;
@@ -102,10 +107,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             if !follower {
                 // As Kafka: a fetch asks for no more than the quota allows
                 // in one monitored window.
-                if let Some(most) = broker
-                    .quotas()
-                    .max_value_in_window(QuotaType::Fetch, ANONYMOUS, &client)
-                {
+                if let Some(most) = broker.quotas().max_value_in_window(QuotaType::Fetch, user, &client) {
                     r.max_bytes = r.max_bytes.min(most.clamp(1.0, f64::from(i32::MAX)) as i32);
                 }
             }
@@ -114,9 +116,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             let request_throttle = if follower {
                 0
             } else {
-                request_time_throttle(broker, &client, started)
+                request_time_throttle(broker, user, &client, started)
             };
             let quotas = broker.clone();
+            let user = user.to_string();
             // A consumer's fetch counts its records against
             // consumer_byte_rate; replication is not a client's traffic.
             let throttled = move |mut response: kafka_protocol::messages::FetchResponse, splices: Vec<Splice>| {
@@ -125,9 +128,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 let throttle = if follower {
                     0
                 } else {
-                    quotas
-                        .quotas()
-                        .record(QuotaType::Fetch, ANONYMOUS, &client, bytes as f64)
+                    quotas.quotas().record(QuotaType::Fetch, &user, &client, bytes as f64)
                 };
                 let throttle = throttle.max(request_throttle);
                 if throttle == 0 {
@@ -136,9 +137,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 // Over the quota: as Kafka, the records are not sent (nor
                 // counted) — an empty answer with the throttle time, and the
                 // channel muted for it.
-                quotas
-                    .quotas()
-                    .unrecord(QuotaType::Fetch, ANONYMOUS, &client, bytes as f64);
+                quotas.quotas().unrecord(QuotaType::Fetch, &user, &client, bytes as f64);
                 let mut empty = kafka_protocol::messages::FetchResponse::default();
                 empty.throttle_time_ms = throttle;
                 empty.session_id = response.session_id;
@@ -239,7 +238,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::DescribeGroups(mut r) => {
             let merge = authz::describe_groups(&access, &mut r);
-            respond(merged(api::describe_groups::handle(broker, r, version), merge), version)
+            let asked = r.include_authorized_operations;
+            let mut response = api::describe_groups::handle(broker, r, version);
+            operations::describe_groups(&access, &mut response, version, asked);
+            respond(merged(response, merge), version)
         }
         Request::ListGroups(r) => {
             let mut response = api::list_groups::handle(broker, r, version);
@@ -271,10 +273,12 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 merged(api::txn_offset_commit::handle(b, r), merge)
             })
         }
-        Request::DescribeCluster(r) => respond(
-            api::describe_cluster::handle(broker, r, version, &session.listener),
-            version,
-        ),
+        Request::DescribeCluster(r) => {
+            let asked = r.include_cluster_authorized_operations;
+            let mut response = api::describe_cluster::handle(broker, r, version, &session.listener);
+            operations::describe_cluster(&access, &mut response, asked);
+            respond(response, version)
+        }
         Request::DescribeLogDirs(r) => respond(api::describe_log_dirs::handle(broker, r), version),
         Request::AlterConfigs(mut r) => {
             let merge = config_authz::alter_configs(&access, &mut r);
@@ -335,13 +339,11 @@ fn merged<R>(mut response: R, merge: crate::authorize::Merge<R>) -> R {
     response
 }
 
-/// Records the handler time since `started` against the client's
+/// Records the handler time since `started` against `user`'s client's
 /// `request_percentage` (percent of one thread's second); the throttle.
-pub(crate) fn request_time_throttle(broker: &Broker, client_id: &str, started: Instant) -> i32 {
+pub(crate) fn request_time_throttle(broker: &Broker, user: &str, client_id: &str, started: Instant) -> i32 {
     let percent = started.elapsed().as_nanos() as f64 * 100.0 / 1e9;
-    broker
-        .quotas()
-        .record(QuotaType::Request, ANONYMOUS, client_id, percent)
+    broker.quotas().record(QuotaType::Request, user, client_id, percent)
 }
 
 fn respond_spliced<T: Encodable + Send + 'static>(response: T, splices: Vec<Splice>, version: i16) -> Outcome {

@@ -9,6 +9,7 @@ pub mod types;
 
 pub use authorizer::{AclError, AclSet, AclStore, Authorizer, AuthorizerConfig, ACL_AUTHORIZER, STANDARD_AUTHORIZER};
 pub use types::{
-    AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, AclOperation, AclPermissionType,
-    PatternType, ResourcePattern, ResourcePatternFilter, ResourceType, CLUSTER_NAME, WILDCARD_HOST, WILDCARD_RESOURCE,
+    operations_bit_set, AccessControlEntry, AccessControlEntryFilter, AclBinding, AclBindingFilter, AclOperation,
+    AclPermissionType, PatternType, ResourcePattern, ResourcePatternFilter, ResourceType, CLUSTER_NAME, WILDCARD_HOST,
+    WILDCARD_RESOURCE,
 };

@@ -71,6 +71,23 @@ fn off_allows_everything_and_on_with_no_acl_follows_allow_everyone() {
 }
 
 #[test]
+fn supported_operations_are_kafkas_bit_sets() {
+    use AclOperation::*;
+    // Kafka's values: a topic's eight operations, a cluster's seven.
+    assert_eq!(
+        operations_bit_set(ResourceType::Topic.supported_operations().iter().copied()),
+        0b1101_1111_1000
+    );
+    assert_eq!(
+        operations_bit_set(ResourceType::Cluster.supported_operations().iter().copied()),
+        (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12)
+    );
+    assert_eq!(operations_bit_set([Read, Describe]), (1 << 3) | (1 << 8));
+    assert_eq!(operations_bit_set([]), 0);
+    assert!(ResourceType::Any.supported_operations().is_empty());
+}
+
+#[test]
 fn implied_operations_allow_but_never_deny() {
     let a = on(AuthorizerConfig::default());
     let alice = session("alice", "10.0.0.1");

@@ -162,6 +162,49 @@ kafka_enum!(
     }
 );
 
+impl ResourceType {
+    /// The operations an ACL on a resource of this type can name (Kafka's
+    /// `AclEntry.supportedOperations`); none for `Any`.
+    pub fn supported_operations(self) -> &'static [AclOperation] {
+        use AclOperation::*;
+        match self {
+            Self::Topic => &[
+                Read,
+                Write,
+                Create,
+                Describe,
+                Delete,
+                Alter,
+                DescribeConfigs,
+                AlterConfigs,
+            ],
+            Self::Group => &[Read, Describe, Delete],
+            Self::Cluster => &[
+                Create,
+                ClusterAction,
+                DescribeConfigs,
+                AlterConfigs,
+                IdempotentWrite,
+                Alter,
+                Describe,
+            ],
+            Self::TransactionalId => &[Describe, Write],
+            Self::DelegationToken => &[Describe],
+            Self::User => &[CreateTokens, DescribeTokens],
+            Self::Any => &[],
+        }
+    }
+}
+
+/// Kafka's `Utils.to32BitField` of operations: bit `code` set for each
+/// (the `authorized_operations` fields of Metadata, DescribeGroups and
+/// DescribeCluster).
+pub fn operations_bit_set(operations: impl IntoIterator<Item = AclOperation>) -> i32 {
+    operations.into_iter().fold(0i32, |bits, op| {
+        bits | 1i32.wrapping_shl(u32::from(op.code().unsigned_abs()))
+    })
+}
+
 impl AclOperation {
     /// The operations whose Allow also allows this one (Kafka's implied
     /// operations): Describe is allowed by Read, Write, Delete or Alter;

@@ -11,7 +11,8 @@ pub const DEFAULT_NAME: &str = "<default>";
 pub const USER: &str = "user";
 /// The entity type of client ids.
 pub const CLIENT_ID: &str = "client-id";
-/// The user of every connection without authentication.
+/// The user name of every connection without authentication (the name
+/// of `User:ANONYMOUS`); an authenticated one is charged to its own.
 pub const ANONYMOUS: &str = "ANONYMOUS";
 
 /// One part of an entity: a named user or client id, or the default one.

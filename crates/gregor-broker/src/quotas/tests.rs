@@ -90,6 +90,24 @@ fn a_client_over_its_quota_is_throttled_and_others_are_not() {
 }
 
 #[test]
+fn a_default_user_quota_is_kept_per_user_and_a_named_user_shares_one_rate() {
+    let (q, _) = quotas();
+    let k = "producer_byte_rate";
+    // <default> user: every user has its own rate of that size.
+    set(&q, &[ent("user", None)], k, 1000.0);
+    // (Rates are reckoned over at least 10 s: 5 000 bytes are 500 B/s.)
+    assert_eq!(q.record(QuotaType::Produce, "alice", "a1", 5_000.0), 0);
+    assert!(q.record(QuotaType::Produce, "alice", "a1", 10_000.0) > 0);
+    assert_eq!(q.record(QuotaType::Produce, "bob", "b1", 1.0), 0);
+    // A named user's quota is shared by all its client ids; another user
+    // (and the anonymous one) still has the default's separate rate.
+    set(&q, &[ent("user", Some("carol"))], k, 1000.0);
+    assert_eq!(q.record(QuotaType::Produce, "carol", "c1", 5_000.0), 0);
+    assert!(q.record(QuotaType::Produce, "carol", "c2", 10_000.0) > 0);
+    assert_eq!(q.record(QuotaType::Produce, "ANONYMOUS", "c1", 1.0), 0);
+}
+
+#[test]
 fn alter_checks_like_kafka() {
     let (q, _) = quotas();
     let bad = |entity: &[(String, Option<String>)], key: &str, value: f64| {

@@ -20,14 +20,6 @@ use gregor_broker::Broker;
 /// Kafka's EndpointType ids.
 const BROKER_ENDPOINT: i8 = 1;
 const CONTROLLER_ENDPOINT: i8 = 2;
-/// `clusterAuthorizedOperations` when the client did not ask for them.
-const OPERATIONS_NOT_ASKED: i32 = i32::MIN;
-/// The cluster operations Kafka allows without an authorizer (every one
-/// `AclEntry.supportedOperations(CLUSTER)` lists, a bit per AclOperation
-/// code: CREATE 5, ALTER 7, DESCRIBE 8, CLUSTER_ACTION 9, DESCRIBE_CONFIGS
-/// 10, ALTER_CONFIGS 11, IDEMPOTENT_WRITE 12).
-pub(crate) const CLUSTER_OPERATIONS: i32 =
-    (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
 
 /// Answers a DescribeCluster request from a client connected through
 /// `listener` (brokers given with their endpoints of that listener).
@@ -91,11 +83,7 @@ pub fn handle(
     };
     let controller_known = response.brokers.iter().any(|b| b.broker_id.0 == view.controller);
     response.controller_id = BrokerId(if controller_known { view.controller } else { -1 });
-    response.cluster_authorized_operations = if request.include_cluster_authorized_operations {
-        CLUSTER_OPERATIONS
-    } else {
-        OPERATIONS_NOT_ASKED
-    };
+    // cluster_authorized_operations: filled in by authorize::operations.
     response.endpoint_type = BROKER_ENDPOINT;
     response
 }

@@ -55,11 +55,8 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16, listener:
     if version >= 1 {
         response.controller_id = BrokerId(view.controller);
     }
-    // v8–10: without an authorizer every cluster operation is allowed (the
-    // Admin client's describeCluster asks through Metadata in librdkafka).
-    if (8..=10).contains(&version) && request.include_cluster_authorized_operations {
-        response.cluster_authorized_operations = super::describe_cluster::CLUSTER_OPERATIONS;
-    }
+    // The authorized_operations bit sets (cluster, topics) are filled in
+    // by authorize::operations, which knows the session.
 
     // v0: an empty list means all topics; v1+: null means all.
     let requested: Option<Vec<String>> = match request.topics {

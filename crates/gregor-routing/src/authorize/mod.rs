@@ -5,11 +5,13 @@
 //! API's own error response; [`topics`] takes the topics, partitions,
 //! groups or resources a principal may not touch out of a request and
 //! puts their error entries into the response (TOPIC_AUTHORIZATION_FAILED
-//! per partition, as Kafka), so handlers never see them. With the
+//! per partition, as Kafka), so handlers never see them; [`operations`]
+//! fills in the `authorized_operations` bit sets clients ask for. With the
 //! authorizer off every check allows, and nothing changes.
 
 pub mod configs;
 pub mod gate;
+pub mod operations;
 pub mod topics;
 pub mod transactions;
 

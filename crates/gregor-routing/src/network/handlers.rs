@@ -54,6 +54,7 @@ fn handle_until_closed(broker: &Arc<Broker>, requests: &Receiver<QueuedRequest>)
             .as_ref()
             .map(|c| c.to_string())
             .unwrap_or_default();
+        let user = frame.session.principal.name.clone();
         let started = Instant::now();
         match catch_unwind(AssertUnwindSafe(|| dispatch(broker, frame))) {
             Ok(outcome) => {
@@ -62,7 +63,7 @@ fn handle_until_closed(broker: &Arc<Broker>, requests: &Receiver<QueuedRequest>)
                 let throttle = if exempt_from_request_quota(key) {
                     0
                 } else {
-                    request_time_throttle(broker, &client_id, started)
+                    request_time_throttle(broker, &user, &client_id, started)
                 };
                 let _ = reply.send(outcome.muted_at_least(throttle));
             }
