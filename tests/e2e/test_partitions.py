@@ -173,8 +173,6 @@ def test_coordination_cut_off_from_one_broker(cluster, topic):
     run(cluster, topic, fault)
 
 
-@pytest.mark.xfail(strict=True, reason="finding 1 (docs/RELIABILITY.md): a broker whose coordination "
-                   "session expired never opens a new one nor registers again; it needs a restart")
 def test_a_broker_whose_session_expired_rejoins_by_itself(cluster, topic):
     leader = cluster.leader(topic, 0)
     broker = cluster.brokers[leader]

@@ -168,12 +168,24 @@ async fn a_stalled_connection_is_dropped_and_the_session_resumed_on_a_new_one() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_made_while_reconnecting_wait_for_the_resumed_session() {
     let (_store, _server, proxy) = service().await;
-    let timeout = Duration::from_millis(1500);
+    let timeout = Duration::from_millis(3000);
     let client = Arc::new(RemoteCoordinator::connect(proxy.addr, timeout).await.unwrap());
-    proxy.stall_existing();
+    proxy.stall_everything();
     wait_for_state(client.as_ref(), SessionState::Disconnected, timeout).await;
-    let created = client.create("/later", b"", CreateMode::Persistent).await;
-    assert_eq!(created.unwrap(), "/later");
+    let caller = client.clone();
+    let call = tokio::spawn(async move { caller.create("/later", b"", CreateMode::Persistent).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !call.is_finished(),
+        "a call while disconnected did not wait: {:?}",
+        call.await
+    );
+    proxy.heal();
+    let created = tokio::time::timeout(timeout, call)
+        .await
+        .expect("answered once resumed");
+    assert_eq!(created.unwrap().unwrap(), "/later");
+    assert_eq!(*client.session_state().borrow(), SessionState::Connected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
