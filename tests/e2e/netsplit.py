@@ -431,8 +431,9 @@ class NsCluster:
 
     def unregistered(self):
         """The running brokers that no other running broker lists: their
-        coordination session expired (or never came back) and they did not
-        register again (finding 1 in docs/RELIABILITY.md)."""
+        coordination session expired and they have not registered again yet
+        (they do by themselves since finding 1 in docs/RELIABILITY.md was
+        fixed)."""
         views = {}
         for b in self.brokers:
             if b.running():
@@ -445,9 +446,11 @@ class NsCluster:
 
     def revive(self, restart_expired=True):
         """Heals the network, restarts every broker that is down and (unless
-        told not to) every broker left out of the cluster after 15 s: such
-        a broker does not register again by itself (finding 1 in
-        docs/RELIABILITY.md); `self.restarted_expired` counts them."""
+        told not to) every broker still left out of the cluster after 15 s.
+        A fallback: a broker whose session expired registers again by
+        itself (finding 1 in docs/RELIABILITY.md, fixed) within a few
+        seconds of healing; `self.restarted_expired` counts the restarts,
+        and the soak reports them."""
         self.network.heal()
         for b in self.brokers:
             if not b.running():

@@ -109,7 +109,8 @@ class Nemesis:
         before = self.cluster.restarted_expired
         self.cluster.revive()
         if self.cluster.restarted_expired > before:
-            self.note("restarted a broker left out of the cluster after its session expired (finding 1)")
+            self.note("restarted a broker still left out of the cluster 15 s after its session expired "
+                      "(the fallback; it should have registered again by itself — finding 1)")
         try:
             self.cluster.wait_healthy(TOPIC, PARTITIONS, timeout=60)
         except AssertionError as e:

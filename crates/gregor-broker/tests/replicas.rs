@@ -190,6 +190,44 @@ async fn a_follower_fetch_outside_the_log_records_no_progress() {
 }
 
 #[tokio::test]
+async fn a_replica_on_a_broker_the_controller_does_not_list_as_live_stays_out_of_the_isr() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs1 = logs(dir.path());
+    let tp = TopicPartition::new("t", 0);
+    let b1 = manager(1, ReplicaSettings::default());
+    let log = logs1.get_or_create(&tp, Some(LogConfig::default())).unwrap();
+    let mut alone = record(1, 0);
+    alone.state.isr = vec![1];
+    b1.become_leader_or_follower(&tp, &alone, log, None).unwrap();
+    b1.append_as_leader(&tp, &mut batch(&["a", "b"]), false).unwrap();
+    let endpoint = |port| gregor_broker::BrokerEndpoint {
+        host: "127.0.0.1".into(),
+        port,
+        ..Default::default()
+    };
+    // Broker 2's session expired: the controller lists only broker 1.
+    b1.update_view(
+        1,
+        [(1, endpoint(9001))].into(),
+        Vec::<(TopicPartition, PartitionRecord)>::new(),
+    );
+    for _ in 0..3 {
+        b1.on_follower_fetch(&tp, 2, 2, Some(0)).unwrap();
+        assert!(b1.take_isr_updates().is_empty(), "caught up, but not live");
+    }
+    // Registered again: live in the next UpdateMetadata, and in sync.
+    b1.update_view(
+        1,
+        [(1, endpoint(9001)), (2, endpoint(9002))].into(),
+        Vec::<(TopicPartition, PartitionRecord)>::new(),
+    );
+    b1.on_follower_fetch(&tp, 2, 2, Some(0)).unwrap();
+    let updates = b1.take_isr_updates();
+    assert_eq!(updates.len(), 1);
+    assert_eq!(updates[0].state.isr, vec![1, 2]);
+}
+
+#[tokio::test]
 async fn a_partition_taken_offline_with_its_log_dir_answers_storage_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (logs1, logs2) = (logs(&dir.path().join("b1")), logs(&dir.path().join("b2")));

@@ -40,11 +40,13 @@ mod embedded;
 mod error;
 pub mod kafka;
 pub mod quotas;
+mod renewing;
 mod types;
 mod zookeeper;
 
 pub use coordinator::Coordinator;
 pub use embedded::{CoordServer, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator};
 pub use error::{CoordError, Result};
+pub use renewing::{RenewingCoordinator, SessionFactory};
 pub use types::{CreateMode, Op, OpResult, SessionState, Stat, Watch, WatchEvent, WatchEventKind};
 pub use zookeeper::ZooKeeperCoordinator;

@@ -368,6 +368,36 @@ async fn kafka_layout_registration_and_fencing(f: &dyn Fixture) {
     );
 }
 
+/// The service expires a session whose handle lives: the handle reports
+/// `Expired` (not merely disconnected), its calls and watches end with
+/// `SessionExpired` — what [`RenewingCoordinator`] acts on, opening a new
+/// session whose calls work.
+async fn expiry_is_reported_and_a_new_session_replaces_it(f: Arc<dyn Fixture>) {
+    let fixture = f.clone();
+    let factory: SessionFactory = Arc::new(move || {
+        let f = fixture.clone();
+        Box::pin(async move { Ok(f.connect().await) })
+    });
+    let coord = RenewingCoordinator::open(factory).await.unwrap();
+    let observer = f.connect().await;
+    coord.create_all("/renew").await.unwrap();
+    coord.create("/renew/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    let (_, watch) = coord.exists_and_watch("/renew/other").await.unwrap();
+    let mut sessions = coord.sessions();
+    sessions.borrow_and_update();
+    let first = coord.session_id();
+
+    f.expire_session(first).await;
+    let renewed = tokio::time::timeout(std::time::Duration::from_secs(20), sessions.changed()).await;
+    assert!(renewed.is_ok(), "no new session after the expiry");
+    assert!(matches!(watch.await, Err(CoordError::SessionExpired)));
+    assert_ne!(coord.session_id(), first);
+    assert_eq!(observer.exists("/renew/eph").await.unwrap(), None);
+    coord.create("/renew/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    let (_, stat) = observer.get("/renew/eph").await.unwrap();
+    assert_eq!(stat.ephemeral_owner, coord.session_id());
+}
+
 macro_rules! conformance_suite {
     ($backend:ident, $fixture:expr) => {
         mod $backend {
@@ -407,6 +437,12 @@ macro_rules! conformance_suite {
             async fn kafka_layout_registration_and_fencing() {
                 let f = $fixture;
                 super::kafka_layout_registration_and_fencing(&f).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn expiry_is_reported_and_a_new_session_replaces_it() {
+                let f: Arc<dyn Fixture> = Arc::new($fixture);
+                super::expiry_is_reported_and_a_new_session_replaces_it(f).await;
             }
         }
     };

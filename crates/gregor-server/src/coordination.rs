@@ -10,44 +10,69 @@ use std::time::Duration;
 use anyhow::Context;
 use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, PartitionState, RegisteredEndpoint};
 use gregor_coord::{
-    CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, ZooKeeperCoordinator,
+    CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, RenewingCoordinator,
+    SessionFactory, ZooKeeperCoordinator,
 };
 use gregor_replication::LeaderAndIsr;
 
 /// Directory of the embedded store inside the first log dir.
 pub const EMBEDDED_DIR: &str = ".coordination";
 
-/// Connects to ZooKeeper at `zookeeper` or opens the embedded store under
-/// `log_dir`, then creates Kafka's paths.
+/// Connects to ZooKeeper at `zookeeper`, the shared embedded store at
+/// `shared`, or opens the embedded store under `log_dir`, then creates
+/// Kafka's paths. The coordinator opens a new session (the same way) when
+/// its session expires; [`RenewingCoordinator::sessions`] says when.
 pub async fn connect(
     zookeeper: Option<&str>,
     shared: Option<&str>,
     log_dir: &Path,
     session_timeout: Duration,
-) -> anyhow::Result<Arc<dyn Coordinator>> {
-    let coordinator: Arc<dyn Coordinator> = match (zookeeper, shared) {
-        (Some(hosts), _) => Arc::new(
-            ZooKeeperCoordinator::connect(hosts, session_timeout)
-                .await
-                .with_context(|| format!("connecting to ZooKeeper at {hosts}"))?,
-        ),
-        (None, Some(address)) => Arc::new(
-            RemoteCoordinator::connect(address, session_timeout)
-                .await
-                .with_context(|| format!("connecting to the coordination service at {address}"))?,
-        ),
+) -> anyhow::Result<Arc<RenewingCoordinator>> {
+    let factory: SessionFactory = match (zookeeper, shared) {
+        (Some(hosts), _) => {
+            let hosts = hosts.to_string();
+            Arc::new(move || {
+                let hosts = hosts.clone();
+                Box::pin(async move {
+                    let session: Arc<dyn Coordinator> =
+                        Arc::new(ZooKeeperCoordinator::connect(&hosts, session_timeout).await?);
+                    Ok(session)
+                })
+            })
+        }
+        (None, Some(address)) => {
+            let address = address.to_string();
+            Arc::new(move || {
+                let address = address.clone();
+                Box::pin(async move {
+                    let session: Arc<dyn Coordinator> =
+                        Arc::new(RemoteCoordinator::connect(address.as_str(), session_timeout).await?);
+                    Ok(session)
+                })
+            })
+        }
         (None, None) => {
             let dir = log_dir.join(EMBEDDED_DIR);
             let store = EmbeddedStore::open(&dir)
                 .with_context(|| format!("opening the embedded coordination store in {}", dir.display()))?;
-            Arc::new(EmbeddedCoordinator::connect(&store, session_timeout))
+            Arc::new(move || {
+                let session: Arc<dyn Coordinator> = Arc::new(EmbeddedCoordinator::connect(&store, session_timeout));
+                Box::pin(std::future::ready(Ok(session)))
+            })
         }
     };
-    KafkaMetadata::new(coordinator.as_ref())
+    let coordinator = RenewingCoordinator::open(factory)
+        .await
+        .with_context(|| match (zookeeper, shared) {
+            (Some(hosts), _) => format!("connecting to ZooKeeper at {hosts}"),
+            (None, Some(address)) => format!("connecting to the coordination service at {address}"),
+            (None, None) => "opening a session on the embedded coordination store".to_string(),
+        })?;
+    KafkaMetadata::new(&coordinator)
         .ensure_layout()
         .await
         .context("creating the coordination layout")?;
-    Ok(coordinator)
+    Ok(Arc::new(coordinator))
 }
 
 /// Registers this broker (`/brokers/ids/<id>`, ephemeral) and returns its

@@ -25,6 +25,7 @@ mod log_dir_failure;
 mod metrics_http;
 mod properties;
 mod quota_changes;
+mod rejoin;
 mod security_config;
 mod txn_markers;
 mod txn_verifier;
@@ -67,7 +68,6 @@ pub struct Server {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     replica_ticker: Option<std::thread::JoinHandle<()>>,
     broker_id: i32,
-    broker_epoch: i64,
     controlled_shutdown: Option<controlled_shutdown::ShutdownSettings>,
 }
 
@@ -132,13 +132,14 @@ impl Server {
             .context("the inter-broker listener is not advertised")?;
         let (host, port) = (inter_broker.host.clone(), inter_broker.port);
         let first_dir = config.log_dirs().into_iter().next().context("log.dirs is empty")?;
-        let coordinator = coordination::connect(
+        let renewing = coordination::connect(
             config.zookeeper_connect.as_deref(),
             config.coordination_connect.as_deref(),
             &first_dir,
             std::time::Duration::from_millis(config.zookeeper_session_timeout_ms),
         )
         .await?;
+        let coordinator: Arc<dyn Coordinator> = renewing.clone();
         let catalog = Arc::new(CoordinatedCatalog::new(
             coordinator.clone(),
             tokio::runtime::Handle::current(),
@@ -294,7 +295,7 @@ impl Server {
                     security: inter_broker_security.clone(),
                     ..controller::Settings::of(&config)
                 },
-                stopped,
+                stopped.clone(),
             ),
         ]);
         // A previous run's registration may outlive it by a session
@@ -311,6 +312,7 @@ impl Server {
                 port: a.port,
             })
             .collect();
+        let registered_in = *renewing.sessions().borrow();
         let broker_epoch = coordination::register(
             coordinator.as_ref(),
             config.broker_id,
@@ -320,6 +322,21 @@ impl Server {
         )
         .await?;
         broker.replicas().set_broker_epoch(broker_epoch);
+        // After a session expiry: a new session, and the broker registered
+        // again on it.
+        let registration = rejoin::Registration {
+            id: config.broker_id,
+            endpoints,
+            rack: config.broker_rack.clone(),
+            wait: registration_wait,
+        };
+        tasks.push(rejoin::spawn(
+            renewing,
+            broker.clone(),
+            registration,
+            registered_in,
+            stopped,
+        ));
         tracing::info!(%local_addr, ?listener_addrs, ?metrics_addr, broker = config.broker_id, broker_epoch, "gregor broker started");
         Ok(Self {
             broker: broker.clone(),
@@ -336,7 +353,6 @@ impl Server {
             tasks,
             replica_ticker: Some(replica_ticker),
             broker_id: config.broker_id,
-            broker_epoch,
             controlled_shutdown: config
                 .controlled_shutdown_enable
                 .then_some(controlled_shutdown::ShutdownSettings {
@@ -374,7 +390,10 @@ impl Server {
     /// log.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(settings) = self.controlled_shutdown {
-            controlled_shutdown::run(self.coordinator.as_ref(), self.broker_id, self.broker_epoch, settings).await;
+            // The epoch of the broker's current registration (a new one
+            // after a session expiry).
+            let broker_epoch = self.broker.replicas().broker_epoch();
+            controlled_shutdown::run(self.coordinator.as_ref(), self.broker_id, broker_epoch, settings).await;
         }
         let _ = self.stop.send(true);
         for task in self.tasks.drain(..) {

@@ -218,7 +218,16 @@ impl ReplicaManager {
             }
             return Ok((r.log.clone(), leader.high_watermark()));
         };
-        let progress = leader.on_follower_fetch(follower, fetch_offset, self.now_ms())?;
+        let mut progress = leader.on_follower_fetch(follower, fetch_offset, self.now_ms())?;
+        if progress.isr_change.is_some() && !self.isr_eligible(follower) {
+            // Caught up, but not a live broker as the controller last said
+            // (Kafka's `isReplicaIsrEligible`, KIP-841; in ZooKeeper mode
+            // its metadata cache's live brokers): a broker whose
+            // coordination session expired fetches still, and adding it
+            // would only have the controller take it out again.
+            leader.isr_rejected();
+            progress.isr_change = None;
+        }
         if let Some(hw) = progress.high_watermark {
             r.log.set_high_watermark(hw);
         }

@@ -105,6 +105,14 @@ impl ReplicaManager {
         self.view.read().partitions.get(tp).cloned()
     }
 
+    /// Whether a replica on broker `id` may join an ISR: the broker is
+    /// live as the controller last said (an empty view — no UpdateMetadata
+    /// yet — knows of no broker to refuse).
+    pub(crate) fn isr_eligible(&self, id: BrokerId) -> bool {
+        let view = self.view.read();
+        view.brokers.is_empty() || view.brokers.contains_key(&id)
+    }
+
     /// A live broker's endpoint.
     pub fn endpoint(&self, id: BrokerId) -> Option<BrokerEndpoint> {
         self.view.read().brokers.get(&id).cloned()

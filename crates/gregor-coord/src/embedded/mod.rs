@@ -3,6 +3,7 @@
 //! brokers elsewhere reach it through a [`CoordServer`] with a
 //! [`RemoteCoordinator`].
 
+mod link;
 mod persist;
 mod remote;
 mod server;

@@ -1,157 +1,130 @@
-//! A session on a [`super::CoordServer`] across TCP.
+//! A session on a [`super::CoordServer`] across TCP. The connection is
+//! kept by [`super::link`]: pinged, dropped when silent, resumed on a new
+//! one while the session lives.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use tokio::net::{TcpStream, ToSocketAddrs};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::net::ToSocketAddrs;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use super::wire::{read_frame, write_frame, ClientFrame, RemoteOp, Reply, ServerFrame};
+use super::link::{self, Handshake, Pending, Shared};
+use super::wire::{ClientFrame, RemoteOp, Reply};
 use crate::coordinator::Coordinator;
 use crate::error::{CoordError, Result};
-use crate::types::{CreateMode, Op, OpResult, SessionState, Stat, Watch, WatchEvent};
+use crate::types::{CreateMode, Op, OpResult, SessionState, Stat, Watch};
 
-#[derive(Default)]
-struct Pending {
-    requests: HashMap<u64, oneshot::Sender<Result<Reply>>>,
-    watches: HashMap<u64, oneshot::Sender<WatchEvent>>,
-}
-
-/// A session on a remote embedded store. Heartbeats while it lives; a lost
-/// connection fails calls with `ConnectionLoss` and, once the session
-/// timeout has passed, reports the session expired.
+/// A session on a remote embedded store, with ZooKeeper's client
+/// behaviour: it pings every third of the session timeout; a connection
+/// not heard from for two thirds of it is dropped and the session resumed
+/// on a new one (calls made meanwhile wait; calls in flight fail with
+/// `ConnectionLoss`; watches set before resolve with `ConnectionLoss`
+/// once resumed — read again); the session is `Expired` when the service
+/// says so on reconnecting, or after a whole timeout without hearing from
+/// it.
 pub struct RemoteCoordinator {
-    session: i64,
+    shared: Arc<Shared>,
     state: watch::Receiver<SessionState>,
-    out: mpsc::UnboundedSender<ClientFrame>,
-    pending: Arc<Mutex<Pending>>,
     next_id: AtomicU64,
-    tasks: Vec<JoinHandle<()>>,
+    task: JoinHandle<()>,
 }
 
 impl RemoteCoordinator {
     /// Connects to the service at `addr` and opens a session.
     pub async fn connect(addr: impl ToSocketAddrs, session_timeout: Duration) -> Result<Self> {
-        let loss = |e: std::io::Error| CoordError::ConnectionLoss(e.to_string());
-        let stream = TcpStream::connect(addr).await.map_err(loss)?;
-        let _ = stream.set_nodelay(true);
-        let (mut reader, mut writer) = stream.into_split();
+        let addrs: Vec<_> = tokio::net::lookup_host(addr)
+            .await
+            .map_err(|e| CoordError::ConnectionLoss(e.to_string()))?
+            .collect();
         let hello = ClientFrame::Hello {
             session_timeout_ms: session_timeout.as_millis() as u64,
         };
-        write_frame(&mut writer, &hello).await.map_err(loss)?;
-        let session =
-            match tokio::time::timeout(session_timeout.max(Duration::from_secs(5)), read_frame(&mut reader)).await {
-                Ok(Ok(Some(ServerFrame::Welcome { session }))) => session,
-                Ok(Err(e)) => return Err(loss(e)),
-                _ => {
-                    return Err(CoordError::ConnectionLoss(
-                        "no welcome from the coordination service".into(),
-                    ))
-                }
-            };
+        let deadline = Instant::now() + session_timeout.max(Duration::from_secs(5));
+        let (session, reader, writer) = match link::handshake(&addrs, &hello, deadline).await? {
+            Handshake::Welcome(session, reader, writer) => (session, reader, writer),
+            Handshake::Ended(state) => {
+                return Err(CoordError::ConnectionLoss(format!(
+                    "the coordination service refused a session ({state:?})"
+                )))
+            }
+        };
         let (state_tx, state) = watch::channel(SessionState::Connected);
-        let (out, mut outgoing) = mpsc::unbounded_channel::<ClientFrame>();
-        let pending = Arc::new(Mutex::new(Pending::default()));
-
-        let writer_task = tokio::spawn(async move {
-            while let Some(frame) = outgoing.recv().await {
-                if write_frame(&mut writer, &frame).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let reader_pending = pending.clone();
-        let reader_task = tokio::spawn(async move {
-            loop {
-                match read_frame::<ServerFrame>(&mut reader).await {
-                    Ok(Some(ServerFrame::Response { id, result })) => {
-                        if let Some(tx) = reader_pending.lock().requests.remove(&id) {
-                            let _ = tx.send(result);
-                        }
-                    }
-                    Ok(Some(ServerFrame::WatchFired { watch, event })) => {
-                        if let Some(tx) = reader_pending.lock().watches.remove(&watch) {
-                            let _ = tx.send(event);
-                        }
-                    }
-                    Ok(Some(ServerFrame::WatchDropped { watch })) => {
-                        reader_pending.lock().watches.remove(&watch);
-                    }
-                    Ok(Some(ServerFrame::Pong | ServerFrame::Welcome { .. })) => {}
-                    Ok(Some(ServerFrame::SessionEnded(ended))) => {
-                        *reader_pending.lock() = Pending::default();
-                        let _ = state_tx.send(ended);
-                        return;
-                    }
-                    Ok(None) | Err(_) => {
-                        *reader_pending.lock() = Pending::default();
-                        let _ = state_tx.send(SessionState::Disconnected);
-                        // Without heartbeats the server expires the session.
-                        tokio::time::sleep(session_timeout).await;
-                        let _ = state_tx.send(SessionState::Expired);
-                        return;
-                    }
-                }
-            }
-        });
-        let heartbeat_out = out.clone();
-        let heartbeat_task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(session_timeout / 3);
-            loop {
-                tick.tick().await;
-                if heartbeat_out.send(ClientFrame::Ping).is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Self {
+        let shared = Arc::new(Shared {
             session,
+            session_timeout,
+            addrs,
+            state: state_tx,
+            pending: Mutex::new(Pending::default()),
+            out: Mutex::new(None),
+        });
+        let outgoing = link::install(&shared);
+        let task = tokio::spawn(link::run(shared.clone(), (reader, writer, outgoing)));
+        Ok(Self {
+            shared,
             state,
-            out,
-            pending,
             next_id: AtomicU64::new(1),
-            tasks: vec![writer_task, reader_task, heartbeat_task],
+            task,
         })
     }
 
-    async fn request(&self, op: RemoteOp) -> Result<Reply> {
-        match *self.state.borrow() {
-            SessionState::Expired | SessionState::Closed => return Err(CoordError::SessionExpired),
-            SessionState::Disconnected => return Err(CoordError::ConnectionLoss("disconnected".into())),
-            SessionState::Connected => {}
+    /// Waits while the connection is being resumed; `Err` once the
+    /// session has ended.
+    async fn connected(&self) -> Result<()> {
+        let mut state = self.state.clone();
+        let found = state.wait_for(|s| *s != SessionState::Disconnected).await.map(|s| *s);
+        match found {
+            Ok(SessionState::Connected) => Ok(()),
+            _ => Err(CoordError::SessionExpired),
         }
+    }
+
+    async fn request(&self, op: RemoteOp) -> Result<Reply> {
+        self.connected().await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().requests.insert(id, tx);
-        if self.out.send(ClientFrame::Request { id, op }).is_err() {
-            self.pending.lock().requests.remove(&id);
-            return Err(CoordError::ConnectionLoss("connection closed".into()));
+        self.shared.pending.lock().requests.insert(id, tx);
+        let sent = match self.shared.out.lock().as_ref() {
+            Some(out) => out.send(ClientFrame::Request { id, op }).is_ok(),
+            None => false,
+        };
+        if !sent {
+            self.shared.pending.lock().requests.remove(&id);
+            return Err(self.lost("the connection was lost"));
         }
         match rx.await {
             Ok(result) => result,
-            Err(_) => match *self.state.borrow() {
-                SessionState::Expired | SessionState::Closed => Err(CoordError::SessionExpired),
-                _ => Err(CoordError::ConnectionLoss("connection closed before the answer".into())),
-            },
+            Err(_) => Err(self.lost("the connection was lost before the answer")),
+        }
+    }
+
+    /// The error of a call whose connection went: the session's end, or a
+    /// connection loss.
+    fn lost(&self, what: &str) -> CoordError {
+        match *self.state.borrow() {
+            SessionState::Expired | SessionState::Closed => CoordError::SessionExpired,
+            _ => CoordError::ConnectionLoss(what.into()),
         }
     }
 
     /// Sends the request `op` builds around a new watch id; the watch is
     /// forgotten again if the request fails.
     async fn watched(&self, op: impl FnOnce(u64) -> RemoteOp) -> Result<(Reply, Watch)> {
+        self.connected().await?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.pending.lock().watches.insert(id, tx);
+        self.shared.pending.lock().watches.insert(id, tx);
         match self.request(op(id)).await {
-            Ok(reply) => Ok((reply, Watch::from_channel(rx))),
+            Ok(reply) => Ok((
+                reply,
+                Watch::new(async move { rx.await.unwrap_or(Err(CoordError::SessionExpired)) }),
+            )),
             Err(e) => {
-                self.pending.lock().watches.remove(&id);
+                self.shared.pending.lock().watches.remove(&id);
                 Err(e)
             }
         }
@@ -160,9 +133,7 @@ impl RemoteCoordinator {
 
 impl Drop for RemoteCoordinator {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.task.abort();
     }
 }
 
@@ -173,7 +144,7 @@ fn unexpected(reply: Reply) -> CoordError {
 #[async_trait]
 impl Coordinator for RemoteCoordinator {
     fn session_id(&self) -> i64 {
-        self.session
+        self.shared.session
     }
 
     fn session_state(&self) -> watch::Receiver<SessionState> {
@@ -299,11 +270,20 @@ impl Coordinator for RemoteCoordinator {
     }
 
     async fn close(&self) -> Result<()> {
-        let _ = self.out.send(ClientFrame::Close);
+        let sent = match self.shared.out.lock().as_ref() {
+            Some(out) => out.send(ClientFrame::Close).is_ok(),
+            None => false,
+        };
+        if !sent {
+            // No connection: the service expires the session on its own.
+            self.task.abort();
+            self.shared.state.send_replace(SessionState::Closed);
+            return Ok(());
+        }
         let mut state = self.state.clone();
         let ended = tokio::time::timeout(
             Duration::from_secs(5),
-            state.wait_for(|s| *s != SessionState::Connected),
+            state.wait_for(|s| matches!(s, SessionState::Closed | SessionState::Expired)),
         )
         .await;
         match ended {

@@ -1,14 +1,21 @@
 //! Serves an [`EmbeddedStore`] over TCP so that brokers in other processes
 //! (or on other machines) share one coordination store.
 //!
-//! One connection is one session. A dropped connection does not end the
+//! A connection opens a session (`Hello`) or carries on with one whose
+//! connection was lost (`Resume`). A dropped connection does not end the
 //! session at once: like ZooKeeper, the session (and its ephemeral nodes)
-//! lives until its timeout passes without a heartbeat.
+//! lives until its timeout passes without a heartbeat, and a client that
+//! reconnects within it resumes the session; after it, the client is told
+//! the session expired. A resumed session's older connection (one the
+//! client gave up on, which this side may not have noticed) is closed.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -53,14 +60,44 @@ impl CoordServer {
     }
 }
 
+/// The connection serving each session now: a newer one (a resume) closes
+/// the older.
+#[derive(Default)]
+struct Connections {
+    next: AtomicU64,
+    by_session: Mutex<HashMap<i64, (u64, oneshot::Sender<()>)>>,
+}
+
+impl Connections {
+    /// Makes this connection `session`'s, closing the one before; returns
+    /// this connection's number and what tells it it was superseded.
+    fn take_over(&self, session: i64) -> (u64, oneshot::Receiver<()>) {
+        let number = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Some((_, older)) = self.by_session.lock().insert(session, (number, tx)) {
+            let _ = older.send(());
+        }
+        (number, rx)
+    }
+
+    /// Forgets connection `number` of `session` (unless a newer one took over).
+    fn done(&self, session: i64, number: u64) {
+        let mut by_session = self.by_session.lock();
+        if by_session.get(&session).is_some_and(|(n, _)| *n == number) {
+            by_session.remove(&session);
+        }
+    }
+}
+
 async fn accept_loop(listener: TcpListener, store: Arc<EmbeddedStore>, mut stop: watch::Receiver<bool>) {
+    let live = Arc::new(Connections::default());
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     debug!(%peer, "coordination client connected");
-                    connections.spawn(serve(stream, store.clone(), stop.clone()));
+                    connections.spawn(serve(stream, store.clone(), live.clone(), stop.clone()));
                 }
                 Err(e) => warn!("accept failed: {e}"),
             },
@@ -70,14 +107,26 @@ async fn accept_loop(listener: TcpListener, store: Arc<EmbeddedStore>, mut stop:
     connections.shutdown().await;
 }
 
-async fn serve(stream: TcpStream, store: Arc<EmbeddedStore>, mut stop: watch::Receiver<bool>) {
+async fn serve(stream: TcpStream, store: Arc<EmbeddedStore>, live: Arc<Connections>, mut stop: watch::Receiver<bool>) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let session_timeout = match read_frame::<ClientFrame>(&mut reader).await {
-        Ok(Some(ClientFrame::Hello { session_timeout_ms })) => Duration::from_millis(session_timeout_ms.max(1)),
+    let (session, mut state) = match read_frame::<ClientFrame>(&mut reader).await {
+        Ok(Some(ClientFrame::Hello { session_timeout_ms })) => {
+            store.open_session(Duration::from_millis(session_timeout_ms.max(1)))
+        }
+        Ok(Some(ClientFrame::Resume { session })) => match store.resume(session) {
+            Some(state) => {
+                debug!(session, "coordination session resumed on a new connection");
+                (session, state)
+            }
+            None => {
+                let _ = write_frame(&mut writer, &ServerFrame::SessionEnded(SessionState::Expired)).await;
+                return;
+            }
+        },
         _ => return,
     };
-    let (session, mut state) = store.open_session(session_timeout);
+    let (number, mut superseded) = live.take_over(session);
     let (out, mut outgoing) = mpsc::unbounded_channel::<ServerFrame>();
     let writer_task = tokio::spawn(async move {
         while let Some(frame) = outgoing.recv().await {
@@ -105,10 +154,12 @@ async fn serve(stream: TcpStream, store: Arc<EmbeddedStore>, mut stop: watch::Re
                     let _ = out.send(ServerFrame::SessionEnded(SessionState::Closed));
                     break;
                 }
-                // A second Hello, a dropped or broken connection: the
-                // session is left to expire on its timeout.
-                Ok(Some(ClientFrame::Hello { .. })) | Ok(None) | Err(_) => break,
+                // A second Hello or Resume, a dropped or broken connection:
+                // the session is left to expire on its timeout (or to be
+                // resumed on another connection).
+                Ok(Some(ClientFrame::Hello { .. } | ClientFrame::Resume { .. })) | Ok(None) | Err(_) => break,
             },
+            _ = &mut superseded => break,
             changed = state.changed() => {
                 let ended = *state.borrow();
                 if changed.is_err() || matches!(ended, SessionState::Expired | SessionState::Closed) {
@@ -119,8 +170,16 @@ async fn serve(stream: TcpStream, store: Arc<EmbeddedStore>, mut stop: watch::Re
             _ = stop.changed() => break,
         }
     }
+    live.done(session, number);
     drop(out);
-    let _ = writer_task.await;
+    // A stalled link may block the writer for good: give it a moment.
+    let mut writer_task = writer_task;
+    if tokio::time::timeout(Duration::from_secs(2), &mut writer_task)
+        .await
+        .is_err()
+    {
+        writer_task.abort();
+    }
 }
 
 /// Runs one request, registering a watch that reports back through `out`.

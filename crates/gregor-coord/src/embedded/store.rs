@@ -107,6 +107,16 @@ impl EmbeddedStore {
         Ok(())
     }
 
+    /// Takes `session` up again on a new connection: a heartbeat, and its
+    /// state to follow; `None` when the session has ended (expired or
+    /// closed) — the client must open a new one.
+    pub(crate) fn resume(&self, session: i64) -> Option<watch::Receiver<SessionState>> {
+        let mut state = self.state.lock();
+        let s = state.sessions.get_mut(&session)?;
+        s.last_seen = Instant::now();
+        Some(s.state.subscribe())
+    }
+
     /// Ends `session` as expired: its ephemeral nodes are deleted, their
     /// watchers told, its own watches dropped.
     pub fn expire_session(&self, session: i64) {

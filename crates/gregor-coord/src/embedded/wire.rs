@@ -13,10 +13,21 @@ const MAX_FRAME: usize = 64 << 20;
 /// Client → server.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ClientFrame {
-    Hello { session_timeout_ms: u64 },
-    Request { id: u64, op: RemoteOp },
+    Hello {
+        session_timeout_ms: u64,
+    },
+    Request {
+        id: u64,
+        op: RemoteOp,
+    },
     Ping,
     Close,
+    /// Instead of `Hello` on a new connection: carry on with `session`
+    /// (answered `Welcome` with the same session, or `SessionEnded` when
+    /// the store no longer has it).
+    Resume {
+        session: i64,
+    },
 }
 
 /// An operation; `watch` carries the client's id for a watch to set.

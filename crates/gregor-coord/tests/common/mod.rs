@@ -21,6 +21,10 @@ pub trait Fixture: Send + Sync {
     async fn connect(&self) -> Arc<dyn Coordinator>;
     /// Ends `coord`'s session from outside, as a lost broker's would end.
     async fn kill_session(&self, coord: &dyn Coordinator);
+    /// Makes the service expire `coord`'s session while its handle lives
+    /// on (as after a partition longer than the session timeout): the
+    /// handle learns it from the service.
+    async fn expire_session(&self, session: i64);
 }
 
 /// Embedded store, in-process sessions.
@@ -43,6 +47,9 @@ impl Fixture for EmbeddedFixture {
     }
     async fn kill_session(&self, coord: &dyn Coordinator) {
         self.store.expire_session(coord.session_id());
+    }
+    async fn expire_session(&self, session: i64) {
+        self.store.expire_session(session);
     }
 }
 
@@ -71,6 +78,9 @@ impl Fixture for TcpFixture {
     }
     async fn kill_session(&self, coord: &dyn Coordinator) {
         self.store.expire_session(coord.session_id());
+    }
+    async fn expire_session(&self, session: i64) {
+        self.store.expire_session(session);
     }
 }
 
@@ -104,6 +114,19 @@ impl Fixture for ZooKeeperFixture {
     async fn kill_session(&self, coord: &dyn Coordinator) {
         let zk = self.sessions.lock().get(&coord.session_id()).cloned().unwrap();
         zk.abandon();
+    }
+    async fn expire_session(&self, session: i64) {
+        // ZooKeeper's way to expire a live client's session: another
+        // client takes the session up (its id and password) and closes it.
+        let zk = self.sessions.lock().get(&session).cloned().unwrap();
+        let session = zk.client().unwrap().session().clone();
+        let thief = zookeeper_client::Client::connector()
+            .with_session(session)
+            .connect(&self.server.hosts())
+            .await
+            .unwrap();
+        // Dropping a (not detached) client closes its session.
+        drop(thief);
     }
 }
 

@@ -188,14 +188,22 @@ impl<P: Ord + Clone> Controller<P> {
         out
     }
 
-    /// A broker registered: it learns its roles and the metadata; offline
-    /// partitions it can lead come back.
+    /// A broker registered: it learns its roles and the metadata, the
+    /// other brokers that it is live (as Kafka's `onBrokerStartup`: their
+    /// leaders then let its replicas back into ISRs); offline partitions it
+    /// can lead come back.
     pub fn broker_up(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
         self.live.insert(broker);
         self.shutting_down.remove(&broker);
         // A restart brings its log directories back (or it reports them again).
         self.offline_replicas.remove(&broker);
-        let mut out = self.roles_for(broker);
+        let mut out: Vec<_> = self
+            .live
+            .iter()
+            .filter(|&&b| b != broker)
+            .flat_map(|&b| self.metadata_to(b, Vec::new()))
+            .collect();
+        out.extend(self.roles_for(broker));
         out.extend(self.metadata_to(broker, self.partitions.keys().cloned().collect()));
         out.extend(self.reconcile_where(|r| r.replicas.contains(&broker)));
         out

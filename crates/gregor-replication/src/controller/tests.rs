@@ -452,3 +452,30 @@ fn elections_on_demand_skip_replicas_in_failed_log_dirs() {
         Err(ElectionError::EligibleLeadersNotAvailable)
     );
 }
+
+#[test]
+fn a_broker_that_registers_is_announced_to_every_live_broker() {
+    let partitions = BTreeMap::from([(0u32, record(2, 3, &[2, 3]))]);
+    let mut c = Controller::new(1, [2, 3], partitions, false);
+    let out = c.broker_up(1);
+    // Every other live broker learns the new live set (their leaders let
+    // its replicas back into ISRs only then: KIP-841's rule); the broker
+    // itself gets the partitions too.
+    let mut told: Vec<(BrokerId, Vec<BrokerId>, usize)> = out
+        .iter()
+        .filter_map(|c| match c {
+            ControllerCommand::UpdateMetadata {
+                broker,
+                live,
+                partitions,
+                ..
+            } => Some((*broker, live.clone(), partitions.len())),
+            _ => None,
+        })
+        .collect();
+    told.sort();
+    assert_eq!(
+        told,
+        vec![(1, vec![1, 2, 3], 1), (2, vec![1, 2, 3], 0), (3, vec![1, 2, 3], 0)]
+    );
+}

@@ -125,11 +125,14 @@ pub fn spawn(
                     }
                 }
                 Err(e) => {
+                    // Also while the coordination session expired: the
+                    // coordinator opens a new one, and the broker runs
+                    // again on it.
                     tracing::warn!("running for controller: {e}");
-                    if matches!(*coordinator.session_state().borrow(), SessionState::Expired) {
-                        return;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                        _ = stop.changed() => return,
                     }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
         }
@@ -200,6 +203,9 @@ impl ActiveController {
     }
 
     async fn run(mut self) -> Result<(), CoordError> {
+        // The office belongs to this session (`/controller` is its
+        // ephemeral node): a new session — after an expiry — holds nothing.
+        let session_id = self.coordinator.session_id();
         self.epoch_version = self
             .meta()
             .controller_epoch()
@@ -301,7 +307,10 @@ impl ActiveController {
                     office_watch = w;
                 }
                 changed = session.changed() => {
-                    if changed.is_err() || matches!(*session.borrow(), SessionState::Expired) {
+                    if changed.is_err()
+                        || matches!(*session.borrow(), SessionState::Expired)
+                        || self.coordinator.session_id() != session_id
+                    {
                         return Err(CoordError::Other("the coordination session expired".into()));
                     }
                 }
