@@ -102,6 +102,11 @@ pub(crate) fn listener_context(
     context.protocol = spec.protocol;
     context.failed_authentication_delay =
         std::time::Duration::from_millis(config.connection_failed_authentication_delay_ms);
+    context.max_connections = config
+        .for_listener(&spec.name, "max.connections", None)
+        .map(|v| v.trim().parse::<usize>())
+        .transpose()
+        .with_context(|| format!("listener.name.{}.max.connections", spec.name.to_ascii_lowercase()))?;
     if spec.protocol.uses_sasl() {
         context.sasl = Some(Arc::new(sasl_config(config, &spec.name, scram)?));
         let reauth = config
