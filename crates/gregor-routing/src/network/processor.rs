@@ -184,13 +184,17 @@ async fn serve(
 /// Reads a request body of `size` bytes, growing its buffer as bytes
 /// arrive: a client announcing a large request and sending it slowly holds
 /// only what it has sent.
-async fn read_body<S: tokio::io::AsyncRead + Unpin>(stream: &mut S, size: usize) -> std::io::Result<Vec<u8>> {
-    let mut body = Vec::with_capacity(size.min(INITIAL_BODY_BUFFER));
-    (&mut *stream).take(size as u64).read_to_end(&mut body).await?;
+async fn read_body<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    size: usize,
+    body: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    body.reserve(size.min(INITIAL_BODY_BUFFER));
+    (&mut *stream).take(size as u64).read_to_end(body).await?;
     if body.len() < size {
         return Err(std::io::ErrorKind::UnexpectedEof.into());
     }
-    Ok(body)
+    Ok(())
 }
 
 /// The first allocation of a request body's buffer.
@@ -226,7 +230,8 @@ async fn connection(
         if size < 4 || size as usize > max {
             return Err(invalid(format!("request size {size} outside [4, {max}]")));
         }
-        let body = read_body(&mut stream, size as usize).await?;
+        let mut body = Vec::new();
+        read_body(&mut stream, size as usize, &mut body).await?;
         let started = std::time::Instant::now();
         if let Some(g) = gate.as_mut().filter(|g| g.expects_bare_token()) {
             let (answer, after) = g.bare_token(&body);
@@ -411,4 +416,26 @@ async fn send_spliced(
 
 fn invalid(message: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_buffer_grows_with_the_bytes_received_not_the_size_announced() {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        client.write_all(&[7u8; 1000]).await.unwrap();
+        let mut body = Vec::new();
+        let announced = 100 << 20;
+        let read = tokio::time::timeout(Duration::from_millis(200), read_body(&mut server, announced, &mut body));
+        assert!(read.await.is_err(), "the rest of the request never comes");
+        assert_eq!(body.len(), 1000);
+        assert!(body.capacity() <= INITIAL_BODY_BUFFER, "{}", body.capacity());
+        // A whole request is read whole.
+        client.write_all(&[1, 2, 3]).await.unwrap();
+        let mut body = Vec::new();
+        read_body(&mut server, 3, &mut body).await.unwrap();
+        assert_eq!(body, [1, 2, 3]);
+    }
 }
