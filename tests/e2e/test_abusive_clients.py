@@ -10,7 +10,6 @@ broker, and the broker's memory (VmRSS) stays bounded.
 - max.connections.per.ip with an override, and max.connections (the
   acceptor waits; the inter-broker listener is exempt).
 """
-import os
 import resource
 import select
 import socket
