@@ -172,6 +172,21 @@ impl BrokerMetrics {
         metrics
     }
 
+    /// Every connection metric of `listener`, at zero (so a dashboard finds
+    /// them before anything happens).
+    pub fn listener_started(&self, listener: &str) {
+        let labels = listener_labels(listener);
+        let _ = self.connections.get_or_create(&labels);
+        let _ = self.connections_created.get_or_create(&labels);
+        let _ = self.connections_closed.get_or_create(&labels);
+        let _ = self.connections_expired.get_or_create(&labels);
+        let _ = self.acceptor_blocked.get_or_create(&labels);
+        let _ = self.connections_refused.get_or_create(&RefusedLabels {
+            listener: listener.to_string(),
+            reason: "max.connections.per.ip".to_string(),
+        });
+    }
+
     /// A connection on `listener` starts being served.
     pub fn connection_opened(&self, listener: &str) {
         let labels = listener_labels(listener);

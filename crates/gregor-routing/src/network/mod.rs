@@ -225,6 +225,7 @@ impl Acceptor {
     /// Accepts connections within the limits and deals them to processors
     /// in turn, until `stop`.
     async fn run(self, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+        self.metrics.listener_started(&self.context.name);
         // Each listener starts at another processor.
         let mut next = self.context.name.len() % self.inboxes.len().max(1);
         loop {
