@@ -294,7 +294,7 @@ def test_ten_thousand_idle_connections(tmp_path, nofile):
     wanted = 10_000
     if nofile < wanted + 1000:
         pytest.skip(f"RLIMIT_NOFILE's hard limit is {nofile}: cannot open {wanted} connections")
-    idle = 30
+    idle = 40
     broker = start_broker(tmp_path, connections_max_idle_ms=idle * 1000)
     client = RealClient(broker.bootstrap)
     conns = []
