@@ -27,7 +27,7 @@ mod versions;
 pub use allocator::HugeAllocationGuard;
 pub use dispatch::dispatch;
 pub use metrics::BrokerMetrics;
-pub use network::{ListenerContext, NetworkConfig, SocketServer};
+pub use network::{parse_per_ip_overrides, ConnectionLimits, ListenerContext, NetworkConfig, SocketServer};
 pub use outcome::Outcome;
 pub use request::{decode_frame, Frame, Request, CONTROLLER_APIS};
 pub use versions::SUPPORTED;

@@ -1,8 +1,9 @@
 //! The broker's metrics in Prometheus' text format: requests and their
 //! latency per API, bytes in and out, the request queue's depth,
 //! under-replicated partitions, ISR shrinks and expansions, fetch
-//! sessions held, and each
-//! partition's log size and segment count.
+//! sessions held, each partition's log size and segment count, and the
+//! connections per listener (open, created, closed, closed as idle,
+//! refused by a limit).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -23,6 +24,19 @@ use gregor_broker::ReplicaManager;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ApiLabels {
     api: String,
+}
+
+/// The `listener` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: String,
+}
+
+/// The `listener` and `reason` labels of a refused connection.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    listener: String,
+    reason: String,
 }
 
 /// The `topic` and `partition` labels.
@@ -47,6 +61,12 @@ pub struct BrokerMetrics {
     fetch_sessions: Gauge,
     log_bytes: Family<PartitionLabels, Gauge>,
     log_segments: Family<PartitionLabels, Gauge>,
+    connections: Family<ListenerLabels, Gauge>,
+    connections_created: Family<ListenerLabels, Counter>,
+    connections_closed: Family<ListenerLabels, Counter>,
+    connections_expired: Family<ListenerLabels, Counter>,
+    connections_refused: Family<RefusedLabels, Counter>,
+    acceptor_blocked: Family<ListenerLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -75,6 +95,12 @@ impl BrokerMetrics {
             fetch_sessions: Gauge::default(),
             log_bytes: Family::default(),
             log_segments: Family::default(),
+            connections: Family::default(),
+            connections_created: Family::default(),
+            connections_closed: Family::default(),
+            connections_expired: Family::default(),
+            connections_refused: Family::default(),
+            acceptor_blocked: Family::default(),
         };
         {
             let mut r = metrics.registry.lock();
@@ -111,8 +137,89 @@ impl BrokerMetrics {
                 "Segments in a partition's log",
                 metrics.log_segments.clone(),
             );
+            // Kafka's socket-server-metrics, per listener.
+            r.register(
+                "connection_count",
+                "Connections open, by listener",
+                metrics.connections.clone(),
+            );
+            r.register(
+                "connection_creation",
+                "Connections accepted and served, by listener",
+                metrics.connections_created.clone(),
+            );
+            r.register(
+                "connection_close",
+                "Connections closed, by listener",
+                metrics.connections_closed.clone(),
+            );
+            r.register(
+                "connections_idle_closed",
+                "Connections closed after connections.max.idle.ms without progress, by listener",
+                metrics.connections_expired.clone(),
+            );
+            r.register(
+                "connections_refused",
+                "Connections closed at once by a connection limit, by listener and limit",
+                metrics.connections_refused.clone(),
+            );
+            r.register(
+                "acceptor_blocked_seconds",
+                "Time an acceptor waited for max.connections to allow another connection, by listener",
+                metrics.acceptor_blocked.clone(),
+            );
         }
         metrics
+    }
+
+    /// Every connection metric of `listener`, at zero (so a dashboard finds
+    /// them before anything happens).
+    pub fn listener_started(&self, listener: &str) {
+        let labels = listener_labels(listener);
+        let _ = self.connections.get_or_create(&labels);
+        let _ = self.connections_created.get_or_create(&labels);
+        let _ = self.connections_closed.get_or_create(&labels);
+        let _ = self.connections_expired.get_or_create(&labels);
+        let _ = self.acceptor_blocked.get_or_create(&labels);
+        let _ = self.connections_refused.get_or_create(&RefusedLabels {
+            listener: listener.to_string(),
+            reason: "max.connections.per.ip".to_string(),
+        });
+    }
+
+    /// A connection on `listener` starts being served.
+    pub fn connection_opened(&self, listener: &str) {
+        let labels = listener_labels(listener);
+        self.connections.get_or_create(&labels).inc();
+        self.connections_created.get_or_create(&labels).inc();
+    }
+
+    /// A served connection on `listener` closed.
+    pub fn connection_closed(&self, listener: &str) {
+        let labels = listener_labels(listener);
+        self.connections.get_or_create(&labels).dec();
+        self.connections_closed.get_or_create(&labels).inc();
+    }
+
+    /// A connection on `listener` is closed as idle.
+    pub fn connection_expired(&self, listener: &str) {
+        self.connections_expired.get_or_create(&listener_labels(listener)).inc();
+    }
+
+    /// A new connection on `listener` was closed at once by limit `reason`.
+    pub fn connection_refused(&self, listener: &str, reason: &str) {
+        let labels = RefusedLabels {
+            listener: listener.to_string(),
+            reason: reason.to_string(),
+        };
+        self.connections_refused.get_or_create(&labels).inc();
+    }
+
+    /// The acceptor of `listener` waited `waited` for a connection slot.
+    pub fn acceptor_blocked(&self, listener: &str, waited: Duration) {
+        self.acceptor_blocked
+            .get_or_create(&listener_labels(listener))
+            .inc_by(waited.as_secs_f64());
     }
 
     /// Counts one request of `api_key`: its bytes, the response's, and how
@@ -196,6 +303,12 @@ impl BrokerMetrics {
             text.clear();
         }
         text
+    }
+}
+
+fn listener_labels(listener: &str) -> ListenerLabels {
+    ListenerLabels {
+        listener: listener.to_string(),
     }
 }
 

@@ -102,6 +102,20 @@ pub struct ServerConfig {
     /// Requests that may wait for a handler before processors stop reading.
     #[serde(rename = "queued.max.requests")]
     pub queued_max_requests: usize,
+    /// Connections of the whole broker at most (the inter-broker listener
+    /// is exempt when there are others); `listener.name.<l>.max.connections`
+    /// limits one listener.
+    #[serde(rename = "max.connections")]
+    pub max_connections: i32,
+    /// Connections from one address at most.
+    #[serde(rename = "max.connections.per.ip")]
+    pub max_connections_per_ip: i32,
+    /// Other per-address limits: `host:count,…`.
+    #[serde(rename = "max.connections.per.ip.overrides")]
+    pub max_connections_per_ip_overrides: String,
+    /// A connection without progress for this long is closed (negative: never).
+    #[serde(rename = "connections.max.idle.ms")]
+    pub connections_max_idle_ms: i64,
     /// ZooKeeper hosts (`host:port,…`); unset: the embedded coordination store.
     #[serde(rename = "zookeeper.connect")]
     pub zookeeper_connect: Option<String>,
@@ -264,6 +278,10 @@ impl Default for ServerConfig {
             num_network_threads: 3,
             num_io_threads: 8,
             queued_max_requests: 500,
+            max_connections: i32::MAX,
+            max_connections_per_ip: i32::MAX,
+            max_connections_per_ip_overrides: String::new(),
+            connections_max_idle_ms: 600_000,
             offsets_topic_num_partitions: 50,
             offsets_topic_replication_factor: 3,
             offsets_topic_segment_bytes: 100 * 1024 * 1024,
@@ -318,6 +336,35 @@ impl ServerConfig {
         .map_err(|e| anyhow::anyhow!(e))
     }
 
+    /// The network layer's sizes and limits (`num.network.threads`,
+    /// `socket.request.max.bytes`, `max.connections*`,
+    /// `connections.max.idle.ms`, …), checked as Kafka checks them.
+    pub fn network_config(&self) -> anyhow::Result<gregor_routing::NetworkConfig> {
+        let at_least_zero = |name: &str, value: i32| {
+            usize::try_from(value).map_err(|_| anyhow::anyhow!("{name}={value}: the value must be at least 0"))
+        };
+        let overrides = gregor_routing::parse_per_ip_overrides(&self.max_connections_per_ip_overrides)
+            .map_err(|e| anyhow::anyhow!("max.connections.per.ip.overrides: {e}"))?;
+        let per_ip = at_least_zero("max.connections.per.ip", self.max_connections_per_ip)?;
+        if per_ip == 0 && overrides.is_empty() {
+            anyhow::bail!("max.connections.per.ip can be set to zero only if max.connections.per.ip.overrides is set");
+        }
+        Ok(gregor_routing::NetworkConfig {
+            num_network_threads: self.num_network_threads,
+            num_io_threads: self.num_io_threads,
+            queued_max_requests: self.queued_max_requests,
+            socket_request_max_bytes: self.socket_request_max_bytes,
+            connection_limits: gregor_routing::ConnectionLimits {
+                max_connections: at_least_zero("max.connections", self.max_connections)?,
+                max_connections_per_ip: per_ip,
+                max_connections_per_ip_overrides: overrides,
+            },
+            connections_max_idle: u64::try_from(self.connections_max_idle_ms)
+                .ok()
+                .map(std::time::Duration::from_millis),
+        })
+    }
+
     /// The data directories (`log.dirs`, comma-separated).
     pub fn log_dirs(&self) -> Vec<PathBuf> {
         self.log_dirs
@@ -347,6 +394,31 @@ mod tests {
         assert_eq!(config.num_partitions, 6);
         assert_eq!(config.listeners, "PLAINTEXT://0.0.0.0:9999");
         assert!(ServerConfig::load(None, &[("listeners", "SSL://x:1".into())]).is_err());
+    }
+
+    #[test]
+    fn connection_limits_with_kafka_names_and_checks() {
+        let network = ServerConfig::default().network_config().unwrap();
+        assert_eq!(network.connection_limits.max_connections, i32::MAX as usize);
+        assert_eq!(network.connections_max_idle, Some(std::time::Duration::from_secs(600)));
+        let set = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            ServerConfig::load(None, &pairs)
+        };
+        let c = set(&[
+            ("max.connections", "100"),
+            ("max.connections.per.ip", "0"),
+            ("max.connections.per.ip.overrides", "127.0.0.2:5"),
+            ("connections.max.idle.ms", "-1"),
+        ])
+        .unwrap();
+        let n = c.network_config().unwrap();
+        assert_eq!(n.connection_limits.max_connections, 100);
+        assert_eq!(n.connection_limits.max_connections_per_ip_overrides.len(), 1);
+        assert_eq!(n.connections_max_idle, None);
+        assert!(set(&[("max.connections.per.ip", "0")]).is_err());
+        assert!(set(&[("max.connections", "-1")]).is_err());
+        assert!(set(&[("max.connections.per.ip.overrides", "127.0.0.2")]).is_err());
     }
 
     #[test]

@@ -48,7 +48,7 @@ use gregor_coord::kafka::RegisteredEndpoint;
 use gregor_coord::Coordinator;
 use gregor_log::{Clock, LogConfig, LogManager, LogManagerConfig, SystemClock};
 use gregor_replication::ReplicaSettings;
-use gregor_routing::{BrokerMetrics, NetworkConfig, SocketServer};
+use gregor_routing::{BrokerMetrics, SocketServer};
 use gregor_transaction::{TransactionCoordinator, TransactionSettings};
 use tokio::net::TcpListener;
 
@@ -100,7 +100,8 @@ impl Server {
         let inter_broker_security = security_config::inter_broker_security(&config, &plan)?;
         let mut bound = Vec::new();
         for spec in &plan.listeners {
-            let context = security_config::listener_context(&config, spec, scram_cache.clone())?;
+            let mut context = security_config::listener_context(&config, spec, scram_cache.clone())?;
+            context.inter_broker = spec.name == plan.inter_broker;
             let listener = TcpListener::bind(spec.address())
                 .await
                 .with_context(|| format!("listening on {}://{}", spec.name, spec.address()))?;
@@ -251,18 +252,8 @@ impl Server {
         metrics.register_isr_changes(shrinks, expands);
         let (throttled, throttle_ms) = broker.quotas().throttle_counters();
         metrics.register_quota_throttles(throttled, throttle_ms);
-        let network = SocketServer::start(
-            bound,
-            broker.clone(),
-            metrics.clone(),
-            NetworkConfig {
-                num_network_threads: config.num_network_threads,
-                num_io_threads: config.num_io_threads,
-                queued_max_requests: config.queued_max_requests,
-                socket_request_max_bytes: config.socket_request_max_bytes,
-            },
-        )
-        .context("starting the network threads")?;
+        let network = SocketServer::start(bound, broker.clone(), metrics.clone(), config.network_config()?)
+            .context("starting the network threads")?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let replica_ticker = spawn_replica_ticker(replicas.clone(), stopped.clone())?;
         let mut tasks = Vec::new();

@@ -58,6 +58,10 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("num.network.threads", Int, num_network_threads, "The number of threads receiving requests from the network and sending responses."),
     property!("num.io.threads", Int, num_io_threads, "The number of threads processing requests, which may include disk I/O."),
     property!("queued.max.requests", Int, queued_max_requests, "The number of queued requests allowed before the network threads stop reading."),
+    property!("max.connections", Int, max_connections, "The maximum number of connections allowed in the broker at any time (listener.name.<l>.max.connections: per listener); the inter-broker listener is exempt when there are others."),
+    property!("max.connections.per.ip", Int, max_connections_per_ip, "The maximum number of connections allowed from each ip address; new connections over it are dropped."),
+    property!("max.connections.per.ip.overrides", String, max_connections_per_ip_overrides, "Per-ip or hostname overrides of max.connections.per.ip (host:count,...)."),
+    property!("connections.max.idle.ms", Long, connections_max_idle_ms, "Idle connections timeout: connections that make no progress for longer are closed."),
     property!("zookeeper.connect", String, ?zookeeper_connect, "ZooKeeper hosts (host:port,...); unset: gregor's embedded coordination."),
     property!("zookeeper.session.timeout.ms", Int, zookeeper_session_timeout_ms, "The coordination session timeout: a broker silent this long is gone."),
     property!("offsets.topic.num.partitions", Int, offsets_topic_num_partitions, "The number of partitions of the offset commit topic."),
@@ -191,6 +195,7 @@ impl ServerConfig {
         config.set_properties = set_properties;
         config.listener_overrides = listener_overrides;
         crate::listeners::ListenerPlan::of(&config)?;
+        config.network_config()?;
         Ok(config)
     }
 

@@ -102,6 +102,11 @@ pub(crate) fn listener_context(
     context.protocol = spec.protocol;
     context.failed_authentication_delay =
         std::time::Duration::from_millis(config.connection_failed_authentication_delay_ms);
+    context.max_connections = config
+        .for_listener(&spec.name, "max.connections", None)
+        .map(|v| v.trim().parse::<usize>())
+        .transpose()
+        .with_context(|| format!("listener.name.{}.max.connections", spec.name.to_ascii_lowercase()))?;
     if spec.protocol.uses_sasl() {
         context.sasl = Some(Arc::new(sasl_config(config, &spec.name, scram)?));
         let reauth = config
@@ -183,4 +188,38 @@ pub(crate) fn inter_broker_security(
         });
     }
     Ok(security)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_may_have_a_connection_limit_of_its_own() {
+        let pairs = [
+            (
+                "listeners",
+                "PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:0".to_string(),
+            ),
+            (
+                "listener.security.protocol.map",
+                "PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT".to_string(),
+            ),
+            ("inter.broker.listener.name", "INTERNAL".to_string()),
+            ("listener.name.plaintext.max.connections", "7".to_string()),
+        ];
+        let config = ServerConfig::load(None, &pairs).unwrap();
+        let plan = crate::listeners::ListenerPlan::of(&config).unwrap();
+        let scram = Arc::new(CredentialCache::new());
+        let limits: Vec<_> = plan
+            .listeners
+            .iter()
+            .map(|spec| listener_context(&config, spec, scram.clone()).unwrap().max_connections)
+            .collect();
+        assert_eq!(limits, [Some(7), None]);
+        let bad = [("listener.name.plaintext.max.connections", "many".to_string())];
+        let config = ServerConfig::load(None, &bad).unwrap();
+        let plan = crate::listeners::ListenerPlan::of(&config).unwrap();
+        assert!(listener_context(&config, &plan.listeners[0], scram).is_err());
+    }
 }

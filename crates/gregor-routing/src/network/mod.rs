@@ -20,8 +20,19 @@
 //! clients' sockets. A Fetch that must wait for data leaves the handler
 //! as a delayed operation that its processor completes when data arrives
 //! or its `max_wait_ms` passes (Kafka's fetch purgatory).
+//!
+//! Abusive clients cost bounded memory: an acceptor admits a connection
+//! only within `max.connections` (waiting while the broker is full; the
+//! inter-broker listener is exempt when there are others),
+//! `listener.name.<l>.max.connections` and `max.connections.per.ip`
+//! (closing the one over), see `connection_quotas`; a connection holds at
+//! most one request and one response, grows its request buffer as bytes
+//! arrive, and is closed after `connections.max.idle.ms` without progress
+//! (`idle`).
 
+mod connection_quotas;
 mod handlers;
+mod idle;
 mod processor;
 mod request_queue;
 mod sasl_gate;
@@ -33,11 +44,13 @@ use gregor_auth::SecurityProtocol;
 
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use gregor_broker::Broker;
 
 use crate::metrics::BrokerMetrics;
+pub use connection_quotas::{parse_per_ip_overrides, ConnectionLimits};
+use connection_quotas::{ConnectionQuotas, ConnectionSlot, ListenerQuota};
 use handlers::HandlerPool;
 use processor::Processor;
 use request_queue::RequestQueue;
@@ -53,6 +66,11 @@ pub struct NetworkConfig {
     pub queued_max_requests: usize,
     /// `socket.request.max.bytes`: the largest request accepted.
     pub socket_request_max_bytes: usize,
+    /// `max.connections`, `max.connections.per.ip` and its overrides.
+    pub connection_limits: ConnectionLimits,
+    /// `connections.max.idle.ms`: a connection without progress for this
+    /// long is closed (`None`: never).
+    pub connections_max_idle: Option<std::time::Duration>,
 }
 
 impl Default for NetworkConfig {
@@ -62,6 +80,8 @@ impl Default for NetworkConfig {
             num_io_threads: 8,
             queued_max_requests: 500,
             socket_request_max_bytes: 100 * 1024 * 1024,
+            connection_limits: ConnectionLimits::default(),
+            connections_max_idle: Some(std::time::Duration::from_millis(600_000)),
         }
     }
 }
@@ -87,6 +107,12 @@ pub struct ListenerContext {
     /// `connections.max.reauth.ms` (KIP-368) when positive: how long a
     /// SASL session lasts before the client must re-authenticate.
     pub max_reauth: Option<std::time::Duration>,
+    /// `listener.name.<l>.max.connections`: this listener's connections at
+    /// most (`None`: no limit of its own).
+    pub max_connections: Option<usize>,
+    /// Whether this is the inter-broker listener (exempt from
+    /// `max.connections` when the broker has other listeners too).
+    pub inter_broker: bool,
 }
 
 impl ListenerContext {
@@ -100,6 +126,8 @@ impl ListenerContext {
             sasl: None,
             failed_authentication_delay: std::time::Duration::from_millis(100),
             max_reauth: None,
+            max_connections: None,
+            inter_broker: false,
         }
     }
 }
@@ -123,15 +151,35 @@ impl SocketServer {
         config: NetworkConfig,
     ) -> std::io::Result<Self> {
         let (stop, stopped) = watch::channel(false);
-        let (queue, requests) = RequestQueue::new(config.queued_max_requests.max(1), metrics);
+        let (queue, requests) = RequestQueue::new(config.queued_max_requests.max(1), metrics.clone());
         let handlers = HandlerPool::start(config.num_io_threads.max(1), broker, requests)?;
+        let limits = processor::ConnectionLimits {
+            max_request_bytes: config.socket_request_max_bytes,
+            max_idle: config.connections_max_idle,
+        };
         let processors = (0..config.num_network_threads.max(1))
-            .map(|id| Processor::start(id, queue.clone(), config.socket_request_max_bytes, stopped.clone()))
+            .map(|id| Processor::start(id, queue.clone(), limits, stopped.clone()))
             .collect::<std::io::Result<Vec<_>>>()?;
         let inboxes: Vec<_> = processors.iter().map(Processor::inbox).collect();
+        let quotas = ConnectionQuotas::new(config.connection_limits);
+        let several = listeners.len() > 1;
         let acceptors = listeners
             .into_iter()
-            .map(|(listener, context)| tokio::spawn(accept(listener, context, inboxes.clone(), stopped.clone())))
+            .map(|(listener, context)| {
+                let quota = ListenerQuota {
+                    name: context.name.clone(),
+                    max_connections: context.max_connections,
+                    protected: context.inter_broker && several,
+                };
+                let acceptor = Acceptor {
+                    context,
+                    quota,
+                    quotas: quotas.clone(),
+                    metrics: metrics.clone(),
+                    inboxes: inboxes.clone(),
+                };
+                tokio::spawn(acceptor.run(listener, stopped.clone()))
+            })
             .collect();
         Ok(Self {
             stop,
@@ -160,31 +208,70 @@ impl SocketServer {
     }
 }
 
-/// A new connection for a processor, with the listener it came through.
-pub(crate) type Accepted = (std::net::TcpStream, Arc<ListenerContext>);
+/// A new connection for a processor, with the listener it came through
+/// and its place in the connection counts.
+pub(crate) type Accepted = (std::net::TcpStream, Arc<ListenerContext>, ConnectionSlot);
 
-/// Accepts connections and deals them to processors in turn.
-async fn accept(
-    listener: TcpListener,
+/// One listener's acceptor.
+struct Acceptor {
     context: Arc<ListenerContext>,
+    quota: ListenerQuota,
+    quotas: ConnectionQuotas,
+    metrics: Arc<BrokerMetrics>,
     inboxes: Vec<mpsc::UnboundedSender<Accepted>>,
-    mut stop: watch::Receiver<bool>,
-) {
-    // Each listener starts at another processor.
-    let mut next = context.name.len() % inboxes.len().max(1);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
-                Ok((stream, peer)) => {
-                    debug!(%peer, listener = %context.name, processor = next, "client connected");
-                    if inboxes[next].send((stream, context.clone())).is_err() {
+}
+
+impl Acceptor {
+    /// Accepts connections within the limits and deals them to processors
+    /// in turn, until `stop`.
+    async fn run(self, listener: TcpListener, mut stop: watch::Receiver<bool>) {
+        self.metrics.listener_started(&self.context.name);
+        // Each listener starts at another processor.
+        let mut next = self.context.name.len() % self.inboxes.len().max(1);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted.and_then(|(s, peer)| Ok((s.into_std()?, peer))) {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        // Out of file descriptors, most likely: wait for some
+                        // to close rather than spin.
+                        warn!(listener = %self.context.name, "accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = stop.changed() => break,
+            };
+            let admitted = match self.quotas.try_admit(&self.quota, peer.ip()) {
+                Some(admitted) => admitted,
+                None => {
+                    // The broker or the listener is full: accept nothing
+                    // more until a connection closes (Kafka's acceptor
+                    // blocks the same way).
+                    let started = std::time::Instant::now();
+                    let admitted = tokio::select! {
+                        admitted = self.quotas.admit(&self.quota, peer.ip()) => admitted,
+                        _ = stop.changed() => break,
+                    };
+                    self.metrics.acceptor_blocked(&self.context.name, started.elapsed());
+                    admitted
+                }
+            };
+            match admitted {
+                Ok(slot) => {
+                    debug!(%peer, listener = %self.context.name, processor = next, "client connected");
+                    if self.inboxes[next].send((stream, self.context.clone(), slot)).is_err() {
                         break;
                     }
-                    next = (next + 1) % inboxes.len();
+                    next = (next + 1) % self.inboxes.len();
                 }
-                Err(e) => warn!("accept failed: {e}"),
-            },
-            _ = stop.changed() => break,
+                Err(refused) => {
+                    info!(%peer, listener = %self.context.name, "connection closed: {refused}");
+                    self.metrics
+                        .connection_refused(&self.context.name, "max.connections.per.ip");
+                    drop(stream);
+                }
+            }
         }
     }
 }

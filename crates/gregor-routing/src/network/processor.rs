@@ -7,9 +7,17 @@
 //!
 //! Bad input — a negative or oversized length, an undecodable header, an
 //! unknown API — closes that connection only.
+//!
+//! What a connection costs the broker is bounded: the bytes of the one
+//! request it is receiving (its buffer grows as they arrive, not to the
+//! size the prefix announces) and of the one response it is being sent.
+//! A client that pipelines requests without reading its responses fills
+//! its socket buffers, and then the broker stops reading from it; it is
+//! closed after `connections.max.idle.ms` without progress.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use gregor_auth::{KafkaPrincipal, Session};
@@ -20,6 +28,8 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
+use super::connection_quotas::ConnectionSlot;
+use super::idle::{self, Activity, Tracked};
 use super::request_queue::RequestQueue;
 use super::sasl_gate::{After, SaslGate, Verdict};
 use super::transport::Transport;
@@ -40,14 +50,14 @@ impl Processor {
     pub fn start(
         id: usize,
         queue: RequestQueue,
-        max_request_bytes: usize,
+        limits: ConnectionLimits,
         stop: watch::Receiver<bool>,
     ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let (inbox, streams) = mpsc::unbounded_channel();
         let thread = std::thread::Builder::new()
             .name(format!("gregor-network-{id}"))
-            .spawn(move || runtime.block_on(run(streams, queue, max_request_bytes, stop)))?;
+            .spawn(move || runtime.block_on(run(streams, queue, limits, stop)))?;
         Ok(Self { inbox, thread })
     }
 
@@ -63,24 +73,29 @@ impl Processor {
     }
 }
 
+/// What bounds one connection: `socket.request.max.bytes` and
+/// `connections.max.idle.ms` (`None`: never closed as idle).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    /// The largest request accepted.
+    pub(crate) max_request_bytes: usize,
+    /// How long a connection may make no progress.
+    pub(crate) max_idle: Option<Duration>,
+}
+
 async fn run(
     mut streams: mpsc::UnboundedReceiver<Accepted>,
     queue: RequestQueue,
-    max_request_bytes: usize,
+    limits: ConnectionLimits,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             stream = streams.recv() => {
-                let Some((stream, listener)) = stream else { break };
+                let Some((stream, listener, slot)) = stream else { break };
                 let queue = queue.clone();
-                connections.spawn(async move {
-                    let peer = stream.peer_addr().ok();
-                    if let Err(e) = connection(stream, listener.clone(), queue, max_request_bytes).await {
-                        debug!(?peer, listener = %listener.name, "connection closed: {e}");
-                    }
-                });
+                connections.spawn(serve(stream, listener, queue, limits, slot));
             }
             _ = stop.changed() => break,
         }
@@ -129,16 +144,77 @@ async fn establish(
     Ok((Transport::Tls(Box::new(tls)), session))
 }
 
+/// Serves one connection until it closes, is idle too long, or breaks
+/// the protocol; then gives its connection slot back.
+async fn serve(
+    stream: std::net::TcpStream,
+    listener: Arc<ListenerContext>,
+    queue: RequestQueue,
+    limits: ConnectionLimits,
+    slot: ConnectionSlot,
+) {
+    let peer = stream.peer_addr().ok();
+    let metrics = queue.metrics_handle();
+    metrics.connection_opened(&listener.name);
+    let activity = Activity::new();
+    let served = connection(
+        stream,
+        listener.clone(),
+        queue,
+        limits.max_request_bytes,
+        activity.clone(),
+    );
+    let closed = match limits.max_idle {
+        Some(max_idle) => tokio::select! {
+            closed = served => closed,
+            _ = idle::expired(&activity, max_idle) => {
+                metrics.connection_expired(&listener.name);
+                Err(invalid(format!("idle for connections.max.idle.ms ({} ms)", max_idle.as_millis())))
+            }
+        },
+        None => served.await,
+    };
+    if let Err(e) = closed {
+        debug!(?peer, listener = %listener.name, "connection closed: {e}");
+    }
+    metrics.connection_closed(&listener.name);
+    drop(slot);
+}
+
+/// Reads a request body of `size` bytes, growing its buffer as bytes
+/// arrive: a client announcing a large request and sending it slowly holds
+/// only what it has sent.
+async fn read_body<S: tokio::io::AsyncRead + Unpin>(
+    stream: &mut S,
+    size: usize,
+    body: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    body.reserve(size.min(INITIAL_BODY_BUFFER));
+    (&mut *stream).take(size as u64).read_to_end(body).await?;
+    if body.len() < size {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(())
+}
+
+/// The first allocation of a request body's buffer.
+const INITIAL_BODY_BUFFER: usize = 64 * 1024;
+
 async fn connection(
     stream: std::net::TcpStream,
     listener: Arc<ListenerContext>,
     queue: RequestQueue,
     max: usize,
+    activity: Arc<Activity>,
 ) -> std::io::Result<()> {
     let stream = TcpStream::from_std(stream)?;
     let _ = stream.set_nodelay(true);
     let peer = stream.peer_addr().ok();
-    let (mut stream, session) = establish(stream, &listener, peer).await?;
+    let (stream, session) = establish(stream, &listener, peer).await?;
+    let mut stream = Tracked {
+        inner: stream,
+        activity: activity.clone(),
+    };
     let mut session = Arc::new(session);
     let mut gate = listener
         .sasl
@@ -154,8 +230,8 @@ async fn connection(
         if size < 4 || size as usize > max {
             return Err(invalid(format!("request size {size} outside [4, {max}]")));
         }
-        let mut body = vec![0u8; size as usize];
-        stream.read_exact(&mut body).await?;
+        let mut body = Vec::new();
+        read_body(&mut stream, size as usize, &mut body).await?;
         let started = std::time::Instant::now();
         if let Some(g) = gate.as_mut().filter(|g| g.expects_bare_token()) {
             let (answer, after) = g.bare_token(&body);
@@ -194,6 +270,7 @@ async fn connection(
         let (key, correlation_id) = (frame.api_key, frame.header.correlation_id);
         let header_version = frame.response_header_version;
         tracing::trace!(?peer, api = key, correlation_id, "request");
+        activity.set_busy(true);
         let outcome = queue
             .submit(frame)
             .await
@@ -203,6 +280,7 @@ async fn connection(
             Outcome::Delayed(operation) => operation.await,
             ready => ready,
         };
+        activity.set_busy(false);
         if matches!(outcome, Outcome::Close) {
             return Err(invalid(format!("the handler of an API {key} request failed")));
         }
@@ -218,7 +296,9 @@ async fn connection(
         if mute_ms > 0 {
             // The client is over a quota: its channel is muted — no
             // request read — for the throttle time (KIP-219).
-            tokio::time::sleep(std::time::Duration::from_millis(mute_ms as u64)).await;
+            activity.set_busy(true);
+            tokio::time::sleep(Duration::from_millis(mute_ms as u64)).await;
+            activity.set_busy(false);
         }
     }
 }
@@ -250,7 +330,7 @@ async fn after_authentication(
 }
 
 async fn write_response(
-    stream: &mut Transport,
+    stream: &mut Tracked<Transport>,
     out: &mut BytesMut,
     key: i16,
     header_version: i16,
@@ -292,7 +372,11 @@ async fn write_response(
 /// file region and the placeholder's length prefix by the region's:
 /// memory parts with `write_all`, regions with `sendfile`. Returns the
 /// bytes sent.
-async fn send_spliced(stream: &mut Transport, out: &mut BytesMut, splices: &[Splice]) -> std::io::Result<usize> {
+async fn send_spliced(
+    stream: &mut Tracked<Transport>,
+    out: &mut BytesMut,
+    splices: &[Splice],
+) -> std::io::Result<usize> {
     // Where each placeholder's length prefix starts, and the region's prefix.
     let mut at = Vec::with_capacity(splices.len());
     let mut from = 4;
@@ -323,7 +407,7 @@ async fn send_spliced(stream: &mut Transport, out: &mut BytesMut, splices: &[Spl
         chunk.extend_from_slice(&out[start..prefix_at]);
         chunk.extend_from_slice(prefix.as_slice());
         stream.write_all(&chunk).await?;
-        stream.send_region(&splice.region).await?;
+        stream.inner.send_region(&splice.region, &stream.activity).await?;
         start = after;
     }
     stream.write_all(&out[start..]).await?;
@@ -332,4 +416,26 @@ async fn send_spliced(stream: &mut Transport, out: &mut BytesMut, splices: &[Spl
 
 fn invalid(message: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_buffer_grows_with_the_bytes_received_not_the_size_announced() {
+        let (mut client, mut server) = tokio::io::duplex(1024);
+        client.write_all(&[7u8; 1000]).await.unwrap();
+        let mut body = Vec::new();
+        let announced = 100 << 20;
+        let read = tokio::time::timeout(Duration::from_millis(200), read_body(&mut server, announced, &mut body));
+        assert!(read.await.is_err(), "the rest of the request never comes");
+        assert_eq!(body.len(), 1000);
+        assert!(body.capacity() <= INITIAL_BODY_BUFFER, "{}", body.capacity());
+        // A whole request is read whole.
+        client.write_all(&[1, 2, 3]).await.unwrap();
+        let mut body = Vec::new();
+        read_body(&mut server, 3, &mut body).await.unwrap();
+        assert_eq!(body, [1, 2, 3]);
+    }
 }

@@ -48,6 +48,11 @@ impl RequestQueue {
         &self.metrics
     }
 
+    /// The broker's metrics, shared.
+    pub(crate) fn metrics_handle(&self) -> Arc<BrokerMetrics> {
+        self.metrics.clone()
+    }
+
     /// Queues `frame` once a slot is free; the outcome arrives on the
     /// returned receiver (closed without one if the handlers are gone).
     pub async fn submit(&self, frame: Frame) -> oneshot::Receiver<Outcome> {

@@ -13,6 +13,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use super::idle::Activity;
+
 /// A connection's stream.
 pub(crate) enum Transport {
     /// Plain TCP.
@@ -26,10 +28,11 @@ const TLS_REGION_CHUNK: usize = 256 * 1024;
 
 impl Transport {
     /// Sends a whole file region: `sendfile` on plain TCP, read and written
-    /// through the TLS session otherwise.
-    pub(crate) async fn send_region(&mut self, region: &gregor_log::FileRegion) -> io::Result<()> {
+    /// through the TLS session otherwise; each step of progress is recorded
+    /// in `activity`.
+    pub(crate) async fn send_region(&mut self, region: &gregor_log::FileRegion, activity: &Activity) -> io::Result<()> {
         match self {
-            Transport::Plain(stream) => send_file(stream, region).await,
+            Transport::Plain(stream) => send_file(stream, region, activity).await,
             Transport::Tls(stream) => {
                 let mut buf = vec![0u8; TLS_REGION_CHUNK.min(region.len() as usize)];
                 let mut sent = 0u64;
@@ -39,6 +42,7 @@ impl Transport {
                     // short as the sendfile it replaces.
                     region.file().read_exact_at(&mut buf[..n], region.position() + sent)?;
                     stream.write_all(&buf[..n]).await?;
+                    activity.touch();
                     sent += n as u64;
                 }
                 Ok(())
@@ -48,11 +52,16 @@ impl Transport {
 }
 
 /// `sendfile` of a whole region to a non-blocking socket.
-async fn send_file(stream: &TcpStream, region: &gregor_log::FileRegion) -> io::Result<()> {
+async fn send_file(stream: &TcpStream, region: &gregor_log::FileRegion, activity: &Activity) -> io::Result<()> {
     let mut sent = 0u64;
     while sent < region.len() {
         stream.writable().await?;
-        match stream.try_io(tokio::io::Interest::WRITABLE, || region.send_to(stream, &mut sent)) {
+        let before = sent;
+        let result = stream.try_io(tokio::io::Interest::WRITABLE, || region.send_to(stream, &mut sent));
+        if sent > before {
+            activity.touch();
+        }
+        match result {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => return Err(e),
