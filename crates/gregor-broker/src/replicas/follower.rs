@@ -90,7 +90,8 @@ impl ReplicaManager {
     }
 
     /// Batches fetched from the leader, read from `fetch_offset`: appended
-    /// as they are; the high watermark follows the leader's.
+    /// as they are; the high watermark follows the leader's (a move wakes
+    /// the consumers' fetches waiting here).
     pub fn on_fetched(
         &self,
         tp: &TopicPartition,
@@ -99,9 +100,9 @@ impl ReplicaManager {
         records: &[u8],
         leader_high_watermark: u64,
     ) -> Result<(), LogError> {
-        self.with_follower(tp, leader_epoch, |_, log| {
+        let moved = self.with_follower(tp, leader_epoch, |_, log| {
             if log.end_offset() != fetch_offset {
-                return Ok(()); // a stale answer
+                return Ok(false); // a stale answer
             }
             if !records.is_empty() {
                 log.append_replicated(records)?;
@@ -109,10 +110,16 @@ impl ReplicaManager {
             let hw = gregor_replication::follower_high_watermark(leader_high_watermark, log.end_offset());
             if hw > log.high_watermark() {
                 log.set_high_watermark(hw);
+                return Ok(true);
             }
-            Ok(())
-        })
-        .unwrap_or(Ok(()))
+            Ok(false)
+        });
+        // Consumers reading from this follower (KIP-392) wait for its high
+        // watermark, as Kafka's fetcher completes their delayed fetches.
+        if let Some(Ok(true)) = moved {
+            self.progress.notify_waiters();
+        }
+        moved.map_or(Ok(()), |r| r.map(|_| ()))
     }
 
     /// The leader's log start offset, from a fetch answer: what the leader
