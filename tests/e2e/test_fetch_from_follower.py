@@ -293,3 +293,13 @@ def test_kafka_python_reads_from_the_follower_in_an_incremental_fetch_session(ra
     finally:
         consumer.close()
         fetcher_log.removeHandler(lines)
+
+
+def test_an_unknown_replica_selector_is_refused_at_start(tmp_path):
+    if os.environ.get("GREGOR_FFF_REFERENCE"):
+        pytest.skip("gregor's own start-up check")
+    b = Broker(str(tmp_path), args=["--override", "replica.selector.class=com.example.NearestReplicaSelector"])
+    with pytest.raises(RuntimeError) as refused:
+        b.start()
+    assert "replica.selector.class" in str(refused.value) and "com.example.NearestReplicaSelector" in str(refused.value)
+    assert b.process.returncode != 0

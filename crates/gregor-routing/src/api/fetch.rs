@@ -264,7 +264,8 @@ fn record_follower_progress(broker: &Broker, fetch: &Fetch) -> Vec<(TopicPartiti
         // An offset outside the log records nothing; the read refuses it.
         let epoch = leader_epoch(read.position.current_leader_epoch);
         let position = read.position;
-        if let Err(e) = replicas.on_follower_fetch(&tp, replica, position.fetch_offset, position.log_start_offset, epoch)
+        if let Err(e) =
+            replicas.on_follower_fetch(&tp, replica, position.fetch_offset, position.log_start_offset, epoch)
         {
             refused.push((tp, gregor_broker::errors::replication_error(e)));
         }
