@@ -6,8 +6,11 @@ rack of a broker that follows the partition.
 With `replica.selector.class` = RackAwareReplicaSelector the leader sends
 the consumer to that follower (`preferred_read_replica`), which serves
 it; when the follower is killed the consumer goes back to the leader and
-reads on, nothing lost or read twice. Without a selector the leader
-serves everything. Which broker served each fetch is read from
+reads on, nothing lost or read twice. A read_committed consumer the
+follower serves gets committed records only, up to the follower's last
+stable offset. kafka-python keeps incremental fetch sessions (KIP-227)
+with both brokers meanwhile. Without a selector the leader serves
+everything. Which broker served each fetch is read from
 librdkafka's own `debug=fetch` log: every Fetch it sends is logged with
 the broker's name (`host:port/<id>`) and the offset asked for.
 
@@ -156,7 +159,7 @@ class FetchLog(logging.Handler):
         return [(int(m.group(1)), int(m.group(2))) for m in found if m]
 
 
-def rack_consumer(cluster, rack, log):
+def rack_consumer(cluster, rack, log, **extra):
     logger = logging.getLogger(f"rdkafka-{id(log)}")
     logger.setLevel(logging.DEBUG)
     logger.addHandler(log)
@@ -174,6 +177,7 @@ def rack_consumer(cluster, rack, log):
         "max.partition.fetch.bytes": 16384,
         "queued.max.messages.kbytes": 64,
         "fetch.wait.max.ms": 100,
+        **extra,
     })
     consumer.assign([TopicPartition(TOPIC, 0, OFFSET_BEGINNING)])
     return consumer
@@ -220,6 +224,46 @@ def test_a_consumer_reads_from_the_follower_in_its_rack_then_from_the_leader_whe
         assert any(b == leader and o > BATCH for b, o in after), after
         # Nothing lost, nothing read twice, in order.
         assert values == list(range(2 * BATCH))
+    finally:
+        consumer.close()
+
+
+def test_read_committed_from_the_follower_skips_aborted_and_open_transactions(rack_aware_cluster):
+    """The follower keeps the transactions it replicates: a read_committed
+    consumer it serves gets committed records only, and none of a
+    transaction still open (its last stable offset bounds the read)."""
+    cluster = rack_aware_cluster
+    leader, follower = create_topic(cluster)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "fff-txn"})
+    producer.init_transactions(60)
+    number = 0
+    for outcome in ("commit", "abort", "commit", "open"):
+        producer.begin_transaction()
+        for _ in range(100):
+            producer.produce(TOPIC, value=b"%08d" % number + outcome.encode())
+            number += 1
+        if outcome == "commit":
+            producer.commit_transaction(60)
+        elif outcome == "abort":
+            producer.abort_transaction(60)
+        else:
+            assert producer.flush(60) == 0
+    log = FetchLog()
+    consumer = rack_consumer(cluster, f"r{follower}", log, **{"isolation.level": "read_committed"})
+    try:
+        values = []
+        consume(consumer, values, 200)
+        # Nothing past the open transaction's start arrives.
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            m = consumer.poll(0.2)
+            assert m is None or m.error() is not None, m.value()
+        assert values == list(range(100)) + list(range(200, 300))
+        served = log.fetches()
+        assert [b for b, _ in served if b == follower] and max(o for b, o in served if b == leader) == 0, served
+        producer.commit_transaction(60)
+        consume(consumer, values, 300)
+        assert values == list(range(100)) + list(range(200, 400))
     finally:
         consumer.close()
 
