@@ -244,6 +244,9 @@ impl Broker {
         fetch_offset: i64,
         listener: &str,
     ) -> Option<i32> {
+        if !self.replicas.selects_read_replicas() {
+            return None; // the common case: no work on the fetch path
+        }
         let tp = TopicPartition::new(topic, u32::try_from(partition).ok()?);
         self.replicas
             .preferred_read_replica(&tp, client_rack, fetch_offset, listener)

@@ -17,6 +17,12 @@ impl ReplicaManager {
         *self.replica_selector.write() = selector;
     }
 
+    /// Whether `replica.selector.class` is set (without one no fetch
+    /// needs [`ReplicaManager::preferred_read_replica`]).
+    pub fn selects_read_replicas(&self) -> bool {
+        self.replica_selector.read().is_some()
+    }
+
     /// The replica a consumer in `client_rack` fetching `tp` at
     /// `fetch_offset` through listener `listener` should read from
     /// instead of this broker — Kafka's `findPreferredReadReplica`: only a
