@@ -52,6 +52,15 @@ impl ReplicaManager {
         Some(f(follower, &r.log))
     }
 
+    /// The log start offset of a partition this broker hosts (a follower
+    /// tells its leader in each fetch, Fetch v5+: a consumer is not sent
+    /// here for offsets before it).
+    pub fn local_log_start(&self, tp: &TopicPartition) -> Option<u64> {
+        let replica = self.replica(tp)?;
+        let start = replica.lock().log.log_start_offset();
+        Some(start)
+    }
+
     /// What to ask the leader of `tp` next, if this broker still follows
     /// it in `leader_epoch` (truncating first when the log has no epochs).
     pub fn next_follower_request(&self, tp: &TopicPartition, leader_epoch: i32) -> Option<FollowerRequest> {
