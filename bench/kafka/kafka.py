@@ -252,15 +252,17 @@ class KafkaBroker:
 class KafkaCluster:
     """`size` Kafka 3.9 brokers (ids 0..size-1) on a ZooKeeper of their own
     (or the one given), in `data_dir` (a new temp dir, removed by stop(),
-    by default); a context manager."""
+    by default); a context manager. `broker_overrides`: per broker id, more
+    properties for that broker only (e.g. its `broker.rack`)."""
 
-    def __init__(self, size=1, data_dir=None, zookeeper=None, overrides=None):
+    def __init__(self, size=1, data_dir=None, zookeeper=None, overrides=None, broker_overrides=None):
         self.temp = data_dir is None
         self.data_dir = tempfile.mkdtemp(prefix="kafka-") if self.temp else data_dir
         self.own_zookeeper = zookeeper is None
         self.zookeeper = zookeeper or ZooKeeper(os.path.join(self.data_dir, "zookeeper"))
+        per_broker = broker_overrides or {}
         self.brokers = [KafkaBroker(os.path.join(self.data_dir, f"broker-{i}"), self.zookeeper.hosts, i, size,
-                                    overrides) for i in range(size)]
+                                    dict(overrides or {}, **per_broker.get(i, {}))) for i in range(size)]
         try:
             for b in self.brokers:
                 b.launch()

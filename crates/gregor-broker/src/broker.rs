@@ -216,6 +216,42 @@ impl Broker {
             .map_err(replication_error)
     }
 
+    /// [`Broker::readable_log`] for a consumer's fetch; with
+    /// `from_followers` (Fetch v11+, KIP-392) a follower's log too, read to
+    /// its own high watermark.
+    pub fn consumer_readable_log(
+        &self,
+        topic: &str,
+        partition: i32,
+        current_leader_epoch: Option<i32>,
+        from_followers: bool,
+    ) -> Result<(Arc<Log>, u64), ResponseError> {
+        let tp = self.topics.known_partition(topic, partition)?;
+        self.replicas
+            .consumer_log(&tp, current_leader_epoch, from_followers)
+            .map_err(replication_error)
+    }
+
+    /// The follower a consumer in `client_rack` should fetch `topic`'s
+    /// `partition` from, when this broker leads it and
+    /// `replica.selector.class` picks one (see
+    /// [`ReplicaManager::preferred_read_replica`]).
+    pub fn preferred_read_replica(
+        &self,
+        topic: &str,
+        partition: i32,
+        client_rack: &str,
+        fetch_offset: i64,
+        listener: &str,
+    ) -> Option<i32> {
+        if !self.replicas.selects_read_replicas() {
+            return None; // the common case: no work on the fetch path
+        }
+        let tp = TopicPartition::new(topic, u32::try_from(partition).ok()?);
+        self.replicas
+            .preferred_read_replica(&tp, client_rack, fetch_offset, listener)
+    }
+
     /// A log directory went offline: its partitions stop being led and
     /// followed here (the group and transaction coordinators resign those
     /// of their topics) and answer KAFKA_STORAGE_ERROR. Returns them.

@@ -41,6 +41,8 @@ pub struct FetchPosition {
     pub partition_max_bytes: i32,
     /// The leader epoch the fetcher knows (-1: none).
     pub current_leader_epoch: i32,
+    /// A follower's log start offset (-1: not said).
+    pub log_start_offset: i64,
 }
 
 /// What the broker last told the fetcher of one partition, to tell only
@@ -287,6 +289,7 @@ mod tests {
             fetch_offset: offset,
             partition_max_bytes: 1 << 20,
             current_leader_epoch: -1,
+            log_start_offset: -1,
         }
     }
 

@@ -65,7 +65,7 @@ fn catch_up(leader: &ReplicaManager, follower: &ReplicaManager, tp: &TopicPartit
             }
             FollowerRequest::Fetch { offset } => {
                 let (log, hw) = leader
-                    .on_follower_fetch(tp, follower.local(), offset as i64, Some(epoch))
+                    .on_follower_fetch(tp, follower.local(), offset as i64, -1, Some(epoch))
                     .unwrap();
                 for update in leader.take_isr_updates() {
                     let version = update.expected_version + 1;

@@ -65,7 +65,7 @@ fn follow_once(leader: &ReplicaManager, follower: &ReplicaManager, tp: &TopicPar
         }
         FollowerRequest::Fetch { offset } => {
             let (log, hw) = leader
-                .on_follower_fetch(tp, follower.local(), offset as i64, Some(epoch))
+                .on_follower_fetch(tp, follower.local(), offset as i64, -1, Some(epoch))
                 .unwrap();
             accept_isr_updates(leader);
             let bytes = log.read_bytes(offset, 1 << 20).unwrap();
@@ -169,23 +169,23 @@ async fn a_follower_fetch_outside_the_log_records_no_progress() {
     // Before the log start, past its end: not caught up (taken as the
     // nearest offset, either would have been), so no ISR expansion.
     for outside in [-1, 1] {
-        b1.on_follower_fetch(&tp, 2, outside, Some(0)).unwrap();
+        b1.on_follower_fetch(&tp, 2, outside, -1, Some(0)).unwrap();
         assert!(b1.take_isr_updates().is_empty(), "empty log, fetch offset {outside}");
     }
     b1.append_as_leader(&tp, &mut batch(&["a", "b"]), false).unwrap();
     for outside in [3, i64::MAX] {
-        b1.on_follower_fetch(&tp, 2, outside, Some(0)).unwrap();
+        b1.on_follower_fetch(&tp, 2, outside, -1, Some(0)).unwrap();
         assert!(b1.take_isr_updates().is_empty(), "fetch offset {outside}");
     }
     assert!(
         matches!(
-            b1.on_follower_fetch(&tp, 3, -1, Some(0)),
+            b1.on_follower_fetch(&tp, 3, -1, -1, Some(0)),
             Err(ReplicationError::UnknownReplica)
         ),
         "not a replica, whatever its offset"
     );
     // At the log end it is caught up.
-    b1.on_follower_fetch(&tp, 2, 2, Some(0)).unwrap();
+    b1.on_follower_fetch(&tp, 2, 2, -1, Some(0)).unwrap();
     assert_eq!(b1.take_isr_updates().len(), 1);
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::read_replica::ReplicaView;
 use crate::types::{BrokerId, LocalPosition, PartitionRecord, ReplicaSettings, ReplicationError};
 
 /// What the leader knows of one follower.
@@ -16,6 +17,8 @@ struct FollowerProgress {
     leader_end_at_last_fetch: u64,
     /// When it last fetched.
     last_fetch_ms: u64,
+    /// Its log start offset, as its last fetch said (Fetch v5+).
+    log_start: Option<u64>,
 }
 
 /// An ISR the leader wants recorded in coordination (compare-and-set on
@@ -93,6 +96,7 @@ impl LeaderPartition {
                         last_caught_up_ms: now_ms,
                         leader_end_at_last_fetch: 0,
                         last_fetch_ms: now_ms,
+                        log_start: None,
                     },
                 )
             })
@@ -241,6 +245,36 @@ impl LeaderPartition {
             high_watermark: self.advance_high_watermark(),
             isr_change,
         })
+    }
+
+    /// A follower's fetch named its log start offset (Fetch v5+): the
+    /// offsets before it cannot be read there.
+    pub fn on_follower_log_start(&mut self, replica: BrokerId, log_start: u64) {
+        if let Some(progress) = self.followers.get_mut(&replica) {
+            progress.log_start = Some(log_start);
+        }
+    }
+
+    /// The followers a consumer fetching `fetch_offset` may be sent to
+    /// (KIP-392), as Kafka's `findPreferredReadReplica` lists them: in the
+    /// recorded ISR (one out of it may lag without end), with the offset
+    /// in their log as far as their fetches said. Racks are the caller's;
+    /// the views come with `rack: None`.
+    pub fn read_replica_candidates(&self, fetch_offset: u64, now_ms: u64) -> Vec<ReplicaView> {
+        self.followers
+            .iter()
+            .filter(|(id, _)| self.isr.contains(id))
+            .filter_map(|(&id, f)| {
+                let log_end = f.log_end?;
+                let holds = log_end >= fetch_offset && f.log_start.unwrap_or(0) <= fetch_offset;
+                holds.then(|| ReplicaView {
+                    id,
+                    rack: None,
+                    log_end,
+                    time_since_caught_up_ms: now_ms.saturating_sub(f.last_caught_up_ms),
+                })
+            })
+            .collect()
     }
 
     fn maybe_expand(&mut self, replica: BrokerId, fetch_offset: u64) -> Option<IsrChange> {

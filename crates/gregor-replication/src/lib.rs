@@ -21,6 +21,8 @@
 //! - [`Controller`]: the cluster's controller — leader election from the
 //!   ISR on broker loss, preferred leaders, the commands to send.
 //! - [`assign_replicas`]: Kafka's replica placement (rack-aware).
+//! - [`ReplicaSelector`]: the replica a consumer should fetch from
+//!   (KIP-392, `replica.selector.class`).
 //!
 //! ```
 //! use gregor_replication::{LeaderAndIsr, LeaderPartition, LocalPosition, PartitionRecord, ReplicaSettings};
@@ -44,6 +46,7 @@ mod controller;
 mod follower;
 mod leader;
 mod purgatory;
+mod read_replica;
 mod role;
 mod types;
 
@@ -54,5 +57,6 @@ pub use controller::{
 pub use follower::{follower_high_watermark, EpochEnd, FollowerPartition, FollowerRequest, LocalLog, Truncation};
 pub use leader::{IsrChange, LeaderPartition, LeaderProgress};
 pub use purgatory::{AckOutcome, AckPurgatory, Completed};
+pub use read_replica::{ReplicaSelector, ReplicaView, UnknownReplicaSelector, RACK_AWARE_REPLICA_SELECTOR};
 pub use role::{ControllerFence, ReplicaRole, RoleChange};
 pub use types::{BrokerId, LeaderAndIsr, LocalPosition, PartitionRecord, ReplicaSettings, ReplicationError, NO_LEADER};

@@ -112,7 +112,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
                 }
             }
             let started = Instant::now();
-            let fetched = api::fetch::handle(broker, r, version);
+            let fetched = api::fetch::handle(broker, r, version, &session.listener);
             let request_throttle = if follower {
                 0
             } else {

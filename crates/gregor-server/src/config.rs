@@ -160,9 +160,15 @@ pub struct ServerConfig {
     /// embedded store.
     #[serde(rename = "coordination.connect")]
     pub coordination_connect: Option<String>,
-    /// This broker's rack, for rack-aware replica placement.
+    /// This broker's rack, for rack-aware replica placement and fetch
+    /// from followers.
     #[serde(rename = "broker.rack")]
     pub broker_rack: Option<String>,
+    /// How leaders pick the replica a consumer reads from (KIP-392): empty
+    /// (Kafka's default: the leader) or
+    /// `org.apache.kafka.common.replica.RackAwareReplicaSelector`.
+    #[serde(rename = "replica.selector.class")]
+    pub replica_selector_class: String,
     /// A follower that has not caught up for this long leaves the ISR.
     #[serde(rename = "replica.lag.time.max.ms")]
     pub replica_lag_time_max_ms: u64,
@@ -300,6 +306,7 @@ impl Default for ServerConfig {
             log_cleaner_backoff_ms: 15_000,
             coordination_connect: None,
             broker_rack: None,
+            replica_selector_class: String::new(),
             replica_lag_time_max_ms: 30_000,
             min_insync_replicas: 1,
             unclean_leader_election_enable: false,

@@ -280,7 +280,20 @@ async fn fetch(
             )
         })
         .collect();
-    let request = session.request(local, &config, &targets);
+    let mut request = session.request(local, &config, &targets);
+    // Each partition named carries this replica's log start, as Kafka's
+    // followers send it: the leader sends consumers here (KIP-392) only
+    // for offsets this log still holds.
+    let replicas = broker.replicas();
+    for topic in &mut request.topics {
+        let name = topic.topic.0.to_string();
+        for p in &mut topic.partitions {
+            let tp = TopicPartition::new(&name, p.partition.unsigned_abs());
+            if let Some(start) = replicas.local_log_start(&tp) {
+                p.log_start_offset = i64::try_from(start).unwrap_or(i64::MAX);
+            }
+        }
+    }
     conn.set_timeout(Duration::from_millis(FETCH_WAIT_MS as u64 + 10_000));
     let response = conn.send(request, FETCH_VERSION).await?;
     session.answered(response.error_code, response.session_id, &targets);

@@ -193,6 +193,11 @@ impl Server {
             },
             clock.clone(),
         ));
+        // An unknown selector is refused at start, as Kafka fails to load
+        // the class.
+        let selector = gregor_replication::ReplicaSelector::from_class_name(&config.replica_selector_class)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        replicas.set_replica_selector(selector);
         let group_config = gregor_group::GroupConfig {
             min_session_timeout_ms: config.group_min_session_timeout_ms,
             max_session_timeout_ms: config.group_max_session_timeout_ms,

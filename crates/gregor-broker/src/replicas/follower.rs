@@ -52,6 +52,15 @@ impl ReplicaManager {
         Some(f(follower, &r.log))
     }
 
+    /// The log start offset of a partition this broker hosts (a follower
+    /// tells its leader in each fetch, Fetch v5+: a consumer is not sent
+    /// here for offsets before it).
+    pub fn local_log_start(&self, tp: &TopicPartition) -> Option<u64> {
+        let replica = self.replica(tp)?;
+        let start = replica.lock().log.log_start_offset();
+        Some(start)
+    }
+
     /// What to ask the leader of `tp` next, if this broker still follows
     /// it in `leader_epoch` (truncating first when the log has no epochs).
     pub fn next_follower_request(&self, tp: &TopicPartition, leader_epoch: i32) -> Option<FollowerRequest> {
@@ -90,7 +99,8 @@ impl ReplicaManager {
     }
 
     /// Batches fetched from the leader, read from `fetch_offset`: appended
-    /// as they are; the high watermark follows the leader's.
+    /// as they are; the high watermark follows the leader's (a move wakes
+    /// the consumers' fetches waiting here).
     pub fn on_fetched(
         &self,
         tp: &TopicPartition,
@@ -99,9 +109,9 @@ impl ReplicaManager {
         records: &[u8],
         leader_high_watermark: u64,
     ) -> Result<(), LogError> {
-        self.with_follower(tp, leader_epoch, |_, log| {
+        let moved = self.with_follower(tp, leader_epoch, |_, log| {
             if log.end_offset() != fetch_offset {
-                return Ok(()); // a stale answer
+                return Ok(false); // a stale answer
             }
             if !records.is_empty() {
                 log.append_replicated(records)?;
@@ -109,10 +119,16 @@ impl ReplicaManager {
             let hw = gregor_replication::follower_high_watermark(leader_high_watermark, log.end_offset());
             if hw > log.high_watermark() {
                 log.set_high_watermark(hw);
+                return Ok(true);
             }
-            Ok(())
-        })
-        .unwrap_or(Ok(()))
+            Ok(false)
+        });
+        // Consumers reading from this follower (KIP-392) wait for its high
+        // watermark, as Kafka's fetcher completes their delayed fetches.
+        if let Some(Ok(true)) = moved {
+            self.progress.notify_waiters();
+        }
+        moved.map_or(Ok(()), |r| r.map(|_| ()))
     }
 
     /// The leader's log start offset, from a fetch answer: what the leader

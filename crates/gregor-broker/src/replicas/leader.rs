@@ -186,7 +186,8 @@ impl ReplicaManager {
         answer(done);
     }
 
-    /// A follower fetched `tp` from `fetch_offset`: records its progress,
+    /// A follower fetched `tp` from `fetch_offset` (its log starting at
+    /// `follower_log_start`, -1: not said): records its progress,
     /// moves the high watermark, completes waiting produces, and queues an
     /// ISR expansion for the ISR writer. Returns the log to read (to its
     /// end) and the high watermark to report.
@@ -202,6 +203,7 @@ impl ReplicaManager {
         tp: &TopicPartition,
         follower: BrokerId,
         fetch_offset: i64,
+        follower_log_start: i64,
         current_leader_epoch: Option<i32>,
     ) -> Result<(Arc<Log>, u64), ReplicationError> {
         let replica = self.replica(tp).ok_or(ReplicationError::NotLeaderOrFollower)?;
@@ -209,6 +211,9 @@ impl ReplicaManager {
         let r = &mut *guard;
         let leader = r.role.leader_mut().ok_or(ReplicationError::NotLeaderOrFollower)?;
         leader.check_epoch(current_leader_epoch)?;
+        if let Ok(log_start) = u64::try_from(follower_log_start) {
+            leader.on_follower_log_start(follower, log_start);
+        }
         let in_log = u64::try_from(fetch_offset)
             .ok()
             .filter(|o| (r.log.log_start_offset()..=r.log.end_offset()).contains(o));

@@ -6,9 +6,11 @@
 //!
 //! - `leader.rs`: appends, follower progress, acks, ISR changes;
 //! - `follower.rs`: what the replica fetcher asks and appends;
+//! - `follower_reads.rs`: consumers fetching from followers (KIP-392);
 //! - `view.rs`: the cluster view.
 
 mod follower;
+mod follower_reads;
 mod leader;
 mod view;
 
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use gregor_log::{Clock, Log, TopicPartition};
 use gregor_replication::{
     AckOutcome, AckPurgatory, BrokerId, ControllerFence, LocalLog, LocalPosition, PartitionRecord, ReplicaRole,
-    ReplicaSettings, ReplicationError, RoleChange,
+    ReplicaSelector, ReplicaSettings, ReplicationError, RoleChange,
 };
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::metrics::counter::Counter;
@@ -77,6 +79,9 @@ pub struct ReplicaManager {
     /// `min.insync.replicas` set as a dynamic broker config (0: none, the
     /// static setting applies).
     dynamic_min_insync: std::sync::atomic::AtomicUsize,
+    /// `replica.selector.class` (KIP-392; `None`: consumers read from
+    /// leaders).
+    replica_selector: RwLock<Option<ReplicaSelector>>,
 }
 
 impl ReplicaManager {
@@ -104,6 +109,7 @@ impl ReplicaManager {
             isr_expands: Counter::default(),
             broker_epoch: std::sync::atomic::AtomicI64::new(-1),
             dynamic_min_insync: std::sync::atomic::AtomicUsize::new(0),
+            replica_selector: RwLock::new(None),
         }
     }
 

@@ -8,6 +8,11 @@
 //! A consumer at `read_committed` reads up to the last stable offset and
 //! is told which transactions in what it read were aborted.
 //!
+//! Fetch from followers (KIP-392): from v11 a consumer may read from a
+//! follower, to the follower's high watermark (or last stable offset);
+//! with `replica.selector.class` set, a leader answers a consumer in
+//! another rack with a `preferred_read_replica` and no records, as Kafka.
+//!
 //! The records never enter user space: each partition's `records` field
 //! is encoded with a unique 16-byte placeholder, and the connection sends
 //! the response around them with the segment's bytes spliced in by
@@ -25,7 +30,7 @@ use gregor_broker::Broker;
 use gregor_log::{Log, LogError, TopicPartition};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
@@ -70,15 +75,26 @@ struct Fetch {
     /// A consumer at `read_committed` (v4+): reads stop at the last
     /// stable offset and answers list the aborted transactions.
     read_committed: bool,
+    /// A consumer's fetch v11+ (KIP-392): it may read from followers, and
+    /// a leader may send it to one; the client's rack.
+    client_rack: Option<String>,
+    /// The listener the fetch came through (a preferred replica must be
+    /// reachable on it).
+    listener: String,
 }
 
 /// Answers a Fetch request: `Ok` when the first read satisfies it (enough
 /// bytes, an error, or no wait allowed), otherwise `Err` with the delayed
 /// fetch — a future that reads again on every append until `min_bytes`
 /// arrive or `max_wait_ms` passes.
-pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Result<FetchAnswer, DelayedFetch> {
+pub fn handle(
+    broker: &Arc<Broker>,
+    request: FetchRequest,
+    version: i16,
+    listener: &str,
+) -> Result<FetchAnswer, DelayedFetch> {
     let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
-    let fetch = match resolve(broker, request, version) {
+    let fetch = match resolve(broker, request, version, listener) {
         Ok(fetch) => Arc::new(fetch),
         Err(refused) => {
             let mut response = FetchResponse::default();
@@ -109,7 +125,7 @@ pub fn handle(broker: &Arc<Broker>, request: FetchRequest, version: i16) -> Resu
 
 /// Names the topics, applies the session fields, finds the follower and
 /// records its progress.
-fn resolve(broker: &Broker, request: FetchRequest, version: i16) -> Result<Fetch, ResponseError> {
+fn resolve(broker: &Broker, request: FetchRequest, version: i16, listener: &str) -> Result<Fetch, ResponseError> {
     let topics = broker.topics();
     let name_of = |name: &TopicName, id: Uuid| {
         if version >= 13 {
@@ -127,6 +143,7 @@ fn resolve(broker: &Broker, request: FetchRequest, version: i16) -> Result<Fetch
                 fetch_offset: p.fetch_offset,
                 partition_max_bytes: p.partition_max_bytes,
                 current_leader_epoch: p.current_leader_epoch,
+                log_start_offset: p.log_start_offset,
             };
             match &name {
                 Some(name) => named.push((
@@ -204,21 +221,25 @@ fn resolve(broker: &Broker, request: FetchRequest, version: i16) -> Result<Fetch
         session,
         follower,
         refused: Vec::new(),
+        client_rack: (follower.is_none() && version >= 11).then(|| request.rack_id.to_string()),
+        listener: listener.to_string(),
     };
     fetch.refused = record_follower_progress(broker, &fetch);
     Ok(fetch)
 }
 
 fn satisfied(fetch: &Fetch, response: &FetchResponse, bytes: usize, deadline: Instant) -> bool {
-    bytes >= fetch.min_bytes || Instant::now() >= deadline || has_error(response)
+    bytes >= fetch.min_bytes || Instant::now() >= deadline || has_error_or_redirect(response)
 }
 
-fn has_error(response: &FetchResponse) -> bool {
+/// An error, or a preferred read replica to tell (Kafka answers both at
+/// once).
+fn has_error_or_redirect(response: &FetchResponse) -> bool {
     response
         .responses
         .iter()
         .flat_map(|t| &t.partitions)
-        .any(|p| p.error_code != 0)
+        .any(|p| p.error_code != 0 || p.preferred_read_replica.0 >= 0)
 }
 
 /// `isolation_level` of a consumer that skips aborted transactions.
@@ -242,7 +263,10 @@ fn record_follower_progress(broker: &Broker, fetch: &Fetch) -> Vec<(TopicPartiti
         let tp = TopicPartition::new(name, u32::try_from(read.partition).unwrap_or(u32::MAX));
         // An offset outside the log records nothing; the read refuses it.
         let epoch = leader_epoch(read.position.current_leader_epoch);
-        if let Err(e) = replicas.on_follower_fetch(&tp, replica, read.position.fetch_offset, epoch) {
+        let position = read.position;
+        if let Err(e) =
+            replicas.on_follower_fetch(&tp, replica, position.fetch_offset, position.log_start_offset, epoch)
+        {
             refused.push((tp, gregor_broker::errors::replication_error(e)));
         }
     }
@@ -269,12 +293,24 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                     .find(|(tp, _)| tp.topic == *name && u32::try_from(read.partition).ok() == Some(tp.partition))
                     .map(|(_, e)| *e);
                 let position = read.position;
+                let epoch = leader_epoch(position.current_leader_epoch);
                 let source = match refusal {
                     Some(e) => Err(e),
-                    None => broker.readable_log(name, read.partition, leader_epoch(position.current_leader_epoch)),
+                    None => broker.consumer_readable_log(name, read.partition, epoch, fetch.client_rack.is_some()),
                 };
+                // A leader sends a consumer in another rack to a follower
+                // there: the offsets, no records (Kafka skips the read).
+                let preferred = fetch.client_rack.as_deref().and_then(|rack| {
+                    broker.preferred_read_replica(name, read.partition, rack, position.fetch_offset, &fetch.listener)
+                });
                 match source {
                     Err(e) => p.error_code = e.code(),
+                    Ok((log, hw)) if preferred.is_some() => {
+                        p.high_watermark = hw as i64;
+                        p.last_stable_offset = log.last_stable_offset().min(hw) as i64;
+                        p.log_start_offset = log.log_start_offset() as i64;
+                        p.preferred_read_replica = BrokerId(preferred.unwrap_or(-1));
+                    }
                     Ok((log, hw)) => {
                         // Followers read to the log end, consumers to the high
                         // watermark — at read_committed to the last stable offset.
@@ -391,7 +427,9 @@ fn finish(broker: &Broker, fetch: &Fetch, mut response: FetchResponse, splices: 
                 high_watermark: p.high_watermark,
                 log_start_offset: p.log_start_offset,
             };
-            let news = p.records.as_ref().is_some_and(|r| !r.is_empty()) || p.error_code != 0;
+            let news = p.records.as_ref().is_some_and(|r| !r.is_empty())
+                || p.error_code != 0
+                || p.preferred_read_replica.0 >= 0;
             sessions.changed(id, &partition, marks, news) || !incremental
         });
     }
