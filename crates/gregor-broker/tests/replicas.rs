@@ -212,7 +212,7 @@ async fn a_replica_on_a_broker_the_controller_does_not_list_as_live_stays_out_of
         Vec::<(TopicPartition, PartitionRecord)>::new(),
     );
     for _ in 0..3 {
-        b1.on_follower_fetch(&tp, 2, 2, Some(0)).unwrap();
+        b1.on_follower_fetch(&tp, 2, 2, -1, Some(0)).unwrap();
         assert!(b1.take_isr_updates().is_empty(), "caught up, but not live");
     }
     // Registered again: live in the next UpdateMetadata, and in sync.
@@ -221,7 +221,7 @@ async fn a_replica_on_a_broker_the_controller_does_not_list_as_live_stays_out_of
         [(1, endpoint(9001)), (2, endpoint(9002))].into(),
         Vec::<(TopicPartition, PartitionRecord)>::new(),
     );
-    b1.on_follower_fetch(&tp, 2, 2, Some(0)).unwrap();
+    b1.on_follower_fetch(&tp, 2, 2, -1, Some(0)).unwrap();
     let updates = b1.take_isr_updates();
     assert_eq!(updates.len(), 1);
     assert_eq!(updates[0].state.isr, vec![1, 2]);
