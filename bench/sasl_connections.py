@@ -209,8 +209,9 @@ def main():
           "broker CPU per connection | connections per broker CPU-second |")
     print("|---|---|---|---|")
     for case in cases:
+        per_cpu_second = [1 / c if c else float("inf") for c in costs[case]]  # 0: under one /proc tick
         print(f"| {case[0]}, {case[1]} | {show(rates[case], '{:,.0f}')} | "
-              f"{show([c * 1e6 for c in costs[case]], '{:,.0f} µs')} | {show([1 / c for c in costs[case]], '{:,.0f}')} |")
+              f"{show([c * 1e6 for c in costs[case]], '{:,.0f} µs')} | {show(per_cpu_second, '{:,.0f}')} |")
 
 
 if __name__ == "__main__":
