@@ -146,6 +146,12 @@ pub struct ServerConfig {
     /// embedded store.
     #[serde(rename = "coordination.connect")]
     pub coordination_connect: Option<String>,
+    /// A file holding the secret shared with the coordination service at
+    /// `coordination.connect` (`gregor coordination --auth-secret-file`);
+    /// the broker and the service prove it to each other on every
+    /// connection. Unset: no authentication.
+    #[serde(rename = "coordination.auth.secret.file")]
+    pub coordination_auth_secret_file: Option<String>,
     /// This broker's rack, for rack-aware replica placement.
     #[serde(rename = "broker.rack")]
     pub broker_rack: Option<String>,
@@ -281,6 +287,7 @@ impl Default for ServerConfig {
             zookeeper_session_timeout_ms: 18_000,
             log_cleaner_backoff_ms: 15_000,
             coordination_connect: None,
+            coordination_auth_secret_file: None,
             broker_rack: None,
             replica_lag_time_max_ms: 30_000,
             min_insync_replicas: 1,

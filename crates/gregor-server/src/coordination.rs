@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, PartitionState, RegisteredEndpoint};
 use gregor_coord::{
-    CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, RenewingCoordinator,
+    CoordError, CoordSecret, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, RenewingCoordinator,
     SessionFactory, ZooKeeperCoordinator,
 };
 use gregor_replication::LeaderAndIsr;
@@ -19,15 +19,21 @@ use gregor_replication::LeaderAndIsr;
 pub const EMBEDDED_DIR: &str = ".coordination";
 
 /// Connects to ZooKeeper at `zookeeper`, the shared embedded store at
-/// `shared`, or opens the embedded store under `log_dir`, then creates
+/// `shared` (proving the secret in `secret_file`, if given), or opens the embedded store under `log_dir`, then creates
 /// Kafka's paths. The coordinator opens a new session (the same way) when
 /// its session expires; [`RenewingCoordinator::sessions`] says when.
 pub async fn connect(
     zookeeper: Option<&str>,
     shared: Option<&str>,
+    secret_file: Option<&Path>,
     log_dir: &Path,
     session_timeout: Duration,
 ) -> anyhow::Result<Arc<RenewingCoordinator>> {
+    let secret = match (secret_file, shared) {
+        (Some(file), Some(_)) => Some(CoordSecret::from_file(file).context("coordination.auth.secret.file")?),
+        (Some(_), None) => anyhow::bail!("coordination.auth.secret.file is set without coordination.connect"),
+        (None, _) => None,
+    };
     let factory: SessionFactory = match (zookeeper, shared) {
         (Some(hosts), _) => {
             let hosts = hosts.to_string();
@@ -43,10 +49,11 @@ pub async fn connect(
         (None, Some(address)) => {
             let address = address.to_string();
             Arc::new(move || {
-                let address = address.clone();
+                let (address, secret) = (address.clone(), secret.clone());
                 Box::pin(async move {
-                    let session: Arc<dyn Coordinator> =
-                        Arc::new(RemoteCoordinator::connect(address.as_str(), session_timeout).await?);
+                    let session: Arc<dyn Coordinator> = Arc::new(
+                        RemoteCoordinator::connect_with_secret(address.as_str(), session_timeout, secret).await?,
+                    );
                     Ok(session)
                 })
             })

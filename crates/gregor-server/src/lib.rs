@@ -135,6 +135,10 @@ impl Server {
         let renewing = coordination::connect(
             config.zookeeper_connect.as_deref(),
             config.coordination_connect.as_deref(),
+            config
+                .coordination_auth_secret_file
+                .as_deref()
+                .map(std::path::Path::new),
             &first_dir,
             std::time::Duration::from_millis(config.zookeeper_session_timeout_ms),
         )

@@ -75,6 +75,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("group.max.session.timeout.ms", Int, group_max_session_timeout_ms, "The maximum session timeout of a group member."),
     property!("log.cleaner.backoff.ms", Long, log_cleaner_backoff_ms, "The pause of the log cleaner when there are no logs to clean."),
     property!("coordination.connect", String, ?coordination_connect, "host:port of a shared embedded coordination service (gregor's own)."),
+    property!("coordination.auth.secret.file", String, ?coordination_auth_secret_file, "A file with the secret shared with the coordination service at coordination.connect (gregor's own; unset: no authentication)."),
     property!("broker.rack", String, ?broker_rack, "The rack of the broker, for rack-aware replica placement."),
     property!("replica.lag.time.max.ms", Long, replica_lag_time_max_ms, "A follower that has not caught up for this long leaves the ISR."),
     property!("min.insync.replicas", Int, min_insync_replicas, "The in-sync replicas an acks=all produce needs."),

@@ -154,7 +154,9 @@ async fn serve(
     .await
     .unwrap_or_else(|_| Err("no handshake within the timeout".into()));
     let opening = match opening {
-        Ok(frame) => frame,
+        Ok(Some(frame)) => frame,
+        // A port probe: connected and closed without a word.
+        Ok(None) => return,
         Err(reason) => {
             warn!(%peer, "coordination connection refused: {reason}");
             let _ = write_frame(&mut writer, &ServerFrame::Refused { reason }).await;
@@ -244,19 +246,24 @@ async fn serve(
 }
 
 /// Reads the connection's `Hello` or `Resume`, after the client proved
-/// the shared secret when there is one; `Err` says why it is refused.
+/// the shared secret when there is one; `Err` says why it is refused,
+/// `None` that the client closed the connection before its first frame.
 async fn opening_frame(
     reader: &mut OwnedReadHalf,
     writer: &mut OwnedWriteHalf,
     secret: Option<&CoordSecret>,
-) -> std::result::Result<ClientFrame, String> {
-    let first = handshake_frame(reader).await?;
+) -> std::result::Result<Option<ClientFrame>, String> {
+    let first = match read_frame_up_to::<ClientFrame>(reader, MAX_HANDSHAKE_FRAME).await {
+        Ok(Some(frame)) => frame,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("unreadable handshake: {e}")),
+    };
     let Some(secret) = secret else {
         return match first {
             ClientFrame::AuthStart { .. } => {
                 Err("the client offers a shared secret but this coordination service has none configured".into())
             }
-            frame @ (ClientFrame::Hello { .. } | ClientFrame::Resume { .. }) => Ok(frame),
+            frame @ (ClientFrame::Hello { .. } | ClientFrame::Resume { .. }) => Ok(Some(frame)),
             _ => Err("the connection did not start with Hello or Resume".into()),
         };
     };
@@ -283,7 +290,7 @@ async fn opening_frame(
         _ => return Err("no proof of the shared secret".into()),
     }
     match handshake_frame(reader).await? {
-        frame @ (ClientFrame::Hello { .. } | ClientFrame::Resume { .. }) => Ok(frame),
+        frame @ (ClientFrame::Hello { .. } | ClientFrame::Resume { .. }) => Ok(Some(frame)),
         _ => Err("no Hello or Resume after authenticating".into()),
     }
 }
