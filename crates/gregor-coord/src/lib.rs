@@ -49,4 +49,4 @@ pub use embedded::{CoordSecret, CoordServer, EmbeddedCoordinator, EmbeddedStore,
 pub use error::{CoordError, Result};
 pub use renewing::{RenewingCoordinator, SessionFactory};
 pub use types::{CreateMode, Op, OpResult, SessionState, Stat, Watch, WatchEvent, WatchEventKind};
-pub use zookeeper::ZooKeeperCoordinator;
+pub use zookeeper::{ZooKeeperAuth, ZooKeeperCoordinator};
