@@ -147,3 +147,67 @@ def test_a_service_without_a_secret_is_refused_by_a_broker_with_one(tmp_path):
         assert "has none configured" in log, log[-2000:]
     finally:
         coordination.stop()
+
+
+def test_zookeeper_set_acl_keeps_unauthenticated_clients_from_writing(tmp_path, zookeeper):
+    """`zookeeper.set.acl=true` with digest credentials: the broker's znodes
+    are readable by anyone (SCRAM credentials under /config/users by no
+    one else) and writable only by the broker's ZooKeeper identity."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+    from kazoo.client import KazooClient
+    from kazoo.exceptions import NoAuthError
+
+    digest = tmp_path / "zookeeper.digest"
+    digest.write_text("kafka:broker-secret\n")
+    (tmp_path / "broker").mkdir()
+    broker = Broker(str(tmp_path / "broker"), env={"GREGOR_ZOOKEEPER_CONNECT": zookeeper.hosts}, args=[
+        "--override", "zookeeper.set.acl=true", "--override", f"zookeeper.auth.digest.file={digest}"])
+    broker.start()
+    stranger = KazooClient(hosts=zookeeper.hosts)
+    stranger.start(timeout=30)
+    owner = KazooClient(hosts=zookeeper.hosts, auth_data=[("digest", "kafka:broker-secret")])
+    owner.start(timeout=30)
+    try:
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        admin.create_topics([NewTopic("acl-t", num_partitions=1, replication_factor=1)])["acl-t"].result(30)
+        admin.alter_user_scram_credentials([UserScramCredentialUpsertion(
+            "alice", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_256, 4096), b"alice-secret")])["alice"].result(30)
+
+        # Readable by anyone, as Kafka leaves them.
+        assert stranger.get("/brokers/ids/0")[0]
+        assignment = stranger.get("/brokers/topics/acl-t")[0]
+        acls, _ = stranger.get_acls("/brokers/topics/acl-t")
+        assert sorted((a.id.scheme, a.perms) for a in acls) == [("digest", 31), ("world", 1)], acls
+        # Not writable by it.
+        for number, attempt in enumerate([
+            lambda: stranger.set("/brokers/topics/acl-t", b'{"partitions":{}}'),
+            lambda: stranger.create("/brokers/topics/acl-t/evil", b""),
+            lambda: stranger.create("/brokers/ids/9", b"{}", ephemeral=True),
+            lambda: stranger.delete("/brokers/ids/0"),
+            lambda: stranger.delete("/brokers/topics/acl-t"),
+            lambda: stranger.get("/config/users/alice"),
+        ]):
+            try:
+                attempt()
+            except NoAuthError:
+                continue
+            raise AssertionError(f"an unauthenticated client got through (attempt {number})")
+        assert stranger.get("/brokers/topics/acl-t")[0] == assignment
+        # The broker's identity may (and can read the credentials).
+        assert b"SCRAM-SHA-256" in owner.get("/config/users/alice")[0]
+        owner.set("/brokers/topics/acl-t", assignment)
+    finally:
+        stranger.stop()
+        owner.stop()
+        broker.stop()
+
+
+def test_zookeeper_set_acl_without_credentials_does_not_start(tmp_path, zookeeper):
+    data = tmp_path / "broker"
+    data.mkdir()
+    done = subprocess.run(
+        [BINARY, "--listeners", "PLAINTEXT://127.0.0.1:0", "--log-dirs", str(data / "logs"),
+         "--zookeeper", zookeeper.hosts, "--override", "zookeeper.set.acl=true"],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "zookeeper.set.acl is true but zookeeper.auth.digest.file is unset" in done.stdout + done.stderr

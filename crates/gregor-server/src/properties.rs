@@ -59,6 +59,8 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("num.io.threads", Int, num_io_threads, "The number of threads processing requests, which may include disk I/O."),
     property!("queued.max.requests", Int, queued_max_requests, "The number of queued requests allowed before the network threads stop reading."),
     property!("zookeeper.connect", String, ?zookeeper_connect, "ZooKeeper hosts (host:port,...); unset: gregor's embedded coordination."),
+    property!("zookeeper.set.acl", Boolean, zookeeper_set_acl, "Set client to use secure ACLs."),
+    property!("zookeeper.auth.digest.file", String, ?zookeeper_auth_digest_file, "A file with user:password for ZooKeeper's digest authentication (gregor's own)."),
     property!("zookeeper.session.timeout.ms", Int, zookeeper_session_timeout_ms, "The coordination session timeout: a broker silent this long is gone."),
     property!("offsets.topic.num.partitions", Int, offsets_topic_num_partitions, "The number of partitions of the offset commit topic."),
     property!("offsets.topic.segment.bytes", Int, offsets_topic_segment_bytes, "The segment size of the offsets topic."),
