@@ -137,14 +137,23 @@ def eager_cleaner_broker(tmp_path):
 
 
 class Coordination:
-    """`gregor coordination`: the embedded store served to several brokers."""
+    """`gregor coordination`: the embedded store served to several brokers
+    (`args`: extra flags, e.g. `--auth-secret-file`); start() again after
+    stop() serves the same store on the same port."""
 
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, args=()):
         self.port = free_port()
+        self.data_dir = data_dir
+        self.args = list(args)
+        self.log_path = os.path.join(data_dir, "coordination.log")
         os.makedirs(data_dir, exist_ok=True)
+        self.start()
+
+    def start(self):
         self.process = subprocess.Popen(
-            [GREGOR, "coordination", "--listen", self.address, "--dir", os.path.join(data_dir, "store")],
-            stdout=open(os.path.join(data_dir, "coordination.log"), "ab"),
+            [GREGOR, "coordination", "--listen", self.address, "--dir", os.path.join(self.data_dir, "store")]
+            + self.args,
+            stdout=open(self.log_path, "ab"),
             stderr=subprocess.STDOUT,
         )
         try:

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 
 use anyhow::Context;
-use gregor_coord::{CoordServer, EmbeddedStore};
+use gregor_coord::{CoordSecret, CoordServer, EmbeddedStore};
 
 /// Flags of `gregor coordination`.
 #[derive(Debug, clap::Args)]
@@ -18,6 +18,10 @@ pub struct CoordinationArgs {
     /// Where the store keeps its snapshot and log.
     #[arg(long, default_value = "./data/coordination")]
     pub dir: PathBuf,
+    /// Serve only clients that prove the secret in this file (brokers set
+    /// `coordination.auth.secret.file` to a file with the same secret).
+    #[arg(long)]
+    pub auth_secret_file: Option<PathBuf>,
 }
 
 /// Flags of `gregor cluster`.
@@ -41,6 +45,10 @@ pub struct ClusterArgs {
     /// Coordinate through this ZooKeeper (`host:port`) instead.
     #[arg(long)]
     pub zookeeper: Option<String>,
+    /// Secret file of the embedded coordination service (given to it and
+    /// to every broker).
+    #[arg(long)]
+    pub coordination_secret_file: Option<PathBuf>,
     /// Extra broker properties, `name=value` (repeatable).
     #[arg(long = "override", value_name = "NAME=VALUE")]
     pub overrides: Vec<String>,
@@ -51,11 +59,26 @@ pub async fn coordination(args: CoordinationArgs) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
+    let secret = match &args.auth_secret_file {
+        Some(file) => Some(CoordSecret::from_file(file).context("--auth-secret-file")?),
+        None => None,
+    };
+    let authenticated = secret.is_some();
     let store = EmbeddedStore::open(&args.dir).with_context(|| format!("opening {}", args.dir.display()))?;
-    let server = CoordServer::bind(args.listen.as_str(), store)
+    let server = CoordServer::bind_with_secret(args.listen.as_str(), store, secret)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    println!("gregor coordination listening on {}", server.local_addr());
+    if authenticated {
+        println!(
+            "gregor coordination listening on {} (clients must prove the shared secret)",
+            server.local_addr()
+        );
+    } else {
+        println!(
+            "gregor coordination listening on {} (no authentication: anyone who reaches it can change the cluster's metadata)",
+            server.local_addr()
+        );
+    }
     tokio::select! {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}
@@ -74,11 +97,14 @@ pub fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
         Some(zk) => format!("--zookeeper={zk}"),
         None => {
             let address = format!("127.0.0.1:{}", args.coordination_port);
-            let child = Command::new(&exe)
+            let mut command = Command::new(&exe);
+            command
                 .args(["coordination", "--listen", &address, "--dir"])
-                .arg(args.dir.join("coordination"))
-                .spawn()
-                .context("starting the coordination service")?;
+                .arg(args.dir.join("coordination"));
+            if let Some(file) = &args.coordination_secret_file {
+                command.arg("--auth-secret-file").arg(file);
+            }
+            let child = command.spawn().context("starting the coordination service")?;
             children.push(("coordination".into(), child));
             std::thread::sleep(std::time::Duration::from_millis(300));
             format!("--coordination={address}")
@@ -97,6 +123,9 @@ pub fn cluster(args: ClusterArgs) -> anyhow::Result<()> {
                 args.dir.join(format!("broker-{id}")).display()
             ))
             .arg(&coordination);
+        if let (Some(file), None) = (&args.coordination_secret_file, &args.zookeeper) {
+            command.arg(format!("--override=coordination.auth.secret.file={}", file.display()));
+        }
         for o in &args.overrides {
             command.arg(format!("--override={o}"));
         }

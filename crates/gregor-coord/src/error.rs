@@ -46,6 +46,10 @@ pub enum CoordError {
     /// Anything else the backend reported.
     #[error("coordination error: {0}")]
     Other(String),
+    /// The coordination service refused this client's credentials (or
+    /// their absence), or could not prove its own.
+    #[error("coordination authentication failed: {0}")]
+    AuthFailed(String),
 }
 
 /// Result alias for coordination calls.

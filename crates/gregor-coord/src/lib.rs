@@ -45,8 +45,8 @@ mod types;
 mod zookeeper;
 
 pub use coordinator::Coordinator;
-pub use embedded::{CoordServer, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator};
+pub use embedded::{CoordSecret, CoordServer, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator};
 pub use error::{CoordError, Result};
 pub use renewing::{RenewingCoordinator, SessionFactory};
 pub use types::{CreateMode, Op, OpResult, SessionState, Stat, Watch, WatchEvent, WatchEventKind};
-pub use zookeeper::ZooKeeperCoordinator;
+pub use zookeeper::{ZooKeeperAuth, ZooKeeperCoordinator};

@@ -1,4 +1,12 @@
 //! The ZooKeeper backend, over the `zookeeper-client` crate.
+//!
+//! With [`ZooKeeperAuth`] the session authenticates with ZooKeeper's
+//! `digest` scheme (`addAuthInfo`, `user:password`) and, with `set_acl`
+//! (Kafka's `zookeeper.set.acl=true`), creates its znodes with Kafka 3.9's
+//! `ZkData.defaultAcls`: all permissions for the creating identity
+//! (ZooKeeper's `auth` scheme), read for anyone — except below
+//! `/config/users`, `/config/brokers` and `/delegation_token`, which no one
+//! else may read, and `/consumers`, left open as Kafka leaves it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +20,45 @@ use crate::coordinator::Coordinator;
 use crate::error::{CoordError, Result};
 use crate::types::{CreateMode, Op, OpResult, SessionState, Stat, Watch, WatchEvent, WatchEventKind};
 
+/// How a session authenticates to ZooKeeper and protects its znodes.
+#[derive(Clone, Default)]
+pub struct ZooKeeperAuth {
+    /// `user:password` for ZooKeeper's `digest` scheme.
+    pub digest: Option<String>,
+    /// Create znodes writable by this identity only (Kafka's
+    /// `zookeeper.set.acl`); needs `digest`.
+    pub set_acl: bool,
+}
+
+impl std::fmt::Debug for ZooKeeperAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ZooKeeperAuth")
+            .field("digest", &self.digest.as_ref().map(|_| ".."))
+            .field("set_acl", &self.set_acl)
+            .finish()
+    }
+}
+
+/// Kafka's secure ACL: everything for the creator, read for anyone.
+static CREATOR_ALL_WORLD_READ: [zk::Acl; 2] = [
+    zk::Acl::new_const(zk::Permission::ALL, "auth", ""),
+    zk::Acl::new_const(zk::Permission::READ, "world", "anyone"),
+];
+
+/// The paths Kafka keeps unreadable to others (`ZkData.SensitiveRootPaths`).
+const SENSITIVE_ROOTS: [&str; 3] = ["/config/users", "/config/brokers", "/delegation_token"];
+
+/// The ACL of a znode created at `path` (Kafka's `ZkData.defaultAcls`).
+pub(crate) fn acls_for(path: &str, secure: bool) -> zk::Acls<'static> {
+    if !secure || path == "/consumers" {
+        zk::Acls::anyone_all()
+    } else if SENSITIVE_ROOTS.iter().any(|root| path.starts_with(root)) {
+        zk::Acls::creator_all()
+    } else {
+        zk::Acls::new(&CREATOR_ALL_WORLD_READ)
+    }
+}
+
 /// A session with a real ZooKeeper ensemble.
 pub struct ZooKeeperCoordinator {
     client: Mutex<Option<zk::Client>>,
@@ -20,13 +67,21 @@ pub struct ZooKeeperCoordinator {
     state: watch::Receiver<SessionState>,
     request_timeout: Duration,
     detached: bool,
+    /// Znodes are created with Kafka's secure ACLs.
+    secure: bool,
 }
 
 impl ZooKeeperCoordinator {
     /// Connects to `hosts` (`host:port[,host:port…][/chroot]`). Closing or
     /// dropping it closes the session at once.
     pub async fn connect(hosts: &str, session_timeout: Duration) -> Result<Self> {
-        Self::connect_with(hosts, session_timeout, false).await
+        Self::connect_with(hosts, session_timeout, false, &ZooKeeperAuth::default()).await
+    }
+
+    /// Like [`ZooKeeperCoordinator::connect`], authenticated by `auth`
+    /// (and creating znodes with Kafka's secure ACLs when it says so).
+    pub async fn connect_with_auth(hosts: &str, session_timeout: Duration, auth: &ZooKeeperAuth) -> Result<Self> {
+        Self::connect_with(hosts, session_timeout, false, auth).await
     }
 
     /// Like [`ZooKeeperCoordinator::connect`], but the session outlives this
@@ -34,13 +89,26 @@ impl ZooKeeperCoordinator {
     /// session to expire on the server after its timeout, exactly as when a
     /// broker process dies. Tests use it to make sessions expire for real.
     pub async fn connect_detached(hosts: &str, session_timeout: Duration) -> Result<Self> {
-        Self::connect_with(hosts, session_timeout, true).await
+        Self::connect_with(hosts, session_timeout, true, &ZooKeeperAuth::default()).await
     }
 
-    async fn connect_with(hosts: &str, session_timeout: Duration, detached: bool) -> Result<Self> {
+    async fn connect_with(
+        hosts: &str,
+        session_timeout: Duration,
+        detached: bool,
+        auth: &ZooKeeperAuth,
+    ) -> Result<Self> {
+        if auth.set_acl && auth.digest.is_none() {
+            return Err(CoordError::AuthFailed(
+                "zookeeper.set.acl is true but no ZooKeeper credentials are given".into(),
+            ));
+        }
         let mut connector = zk::Client::connector()
             .with_session_timeout(session_timeout)
             .with_connection_timeout(Duration::from_secs(10));
+        if let Some(digest) = &auth.digest {
+            connector = connector.with_auth("digest", digest.as_bytes());
+        }
         if detached {
             connector = connector.with_detached();
         }
@@ -72,6 +140,7 @@ impl ZooKeeperCoordinator {
             state,
             request_timeout: session_timeout.max(Duration::from_secs(10)),
             detached,
+            secure: auth.set_acl,
         })
     }
 
@@ -119,6 +188,9 @@ fn map_error(e: zk::Error, path: &str) -> CoordError {
         zk::Error::SessionExpired | zk::Error::ClientClosed => CoordError::SessionExpired,
         zk::Error::ConnectionLoss | zk::Error::Timeout | zk::Error::NoHosts => {
             CoordError::ConnectionLoss(e.to_string())
+        }
+        zk::Error::NoAuth | zk::Error::AuthFailed | zk::Error::InvalidAcl => {
+            CoordError::AuthFailed(format!("ZooKeeper: {e} ({path})"))
         }
         other => CoordError::Other(other.to_string()),
     }
@@ -171,7 +243,7 @@ impl Coordinator for ZooKeeperCoordinator {
 
     async fn create(&self, path: &str, data: &[u8], mode: CreateMode) -> Result<String> {
         let client = self.client()?;
-        let options = zk_mode(mode).with_acls(zk::Acls::anyone_all());
+        let options = zk_mode(mode).with_acls(acls_for(path, self.secure));
         let (_, sequence) = self.call("create", path, client.create(path, data, &options)).await?;
         Ok(if mode.is_sequential() {
             format!("{path}{sequence}")
@@ -240,7 +312,7 @@ impl Coordinator for ZooKeeperCoordinator {
         for op in &ops {
             let added = match op {
                 Op::Create { path, data, mode } => {
-                    writer.add_create(path, data, &zk_mode(*mode).with_acls(zk::Acls::anyone_all()))
+                    writer.add_create(path, data, &zk_mode(*mode).with_acls(acls_for(path, self.secure)))
                 }
                 Op::Set { path, data, version } => writer.add_set_data(path, data, *version),
                 Op::Delete { path, version } => writer.add_delete(path, *version),

@@ -122,6 +122,14 @@ pub struct ServerConfig {
     /// Coordination session timeout: a broker silent this long is gone.
     #[serde(rename = "zookeeper.session.timeout.ms")]
     pub zookeeper_session_timeout_ms: u64,
+    /// Create znodes writable only by this broker's ZooKeeper identity
+    /// (Kafka's name; needs `zookeeper.auth.digest.file`).
+    #[serde(rename = "zookeeper.set.acl")]
+    pub zookeeper_set_acl: bool,
+    /// A file holding `user:password` for ZooKeeper's digest scheme
+    /// (gregor's own; Kafka takes SASL credentials from a JAAS file).
+    #[serde(rename = "zookeeper.auth.digest.file")]
+    pub zookeeper_auth_digest_file: Option<String>,
     /// Partitions of `__consumer_offsets`.
     #[serde(rename = "offsets.topic.num.partitions")]
     pub offsets_topic_num_partitions: u32,
@@ -160,6 +168,12 @@ pub struct ServerConfig {
     /// embedded store.
     #[serde(rename = "coordination.connect")]
     pub coordination_connect: Option<String>,
+    /// A file holding the secret shared with the coordination service at
+    /// `coordination.connect` (`gregor coordination --auth-secret-file`);
+    /// the broker and the service prove it to each other on every
+    /// connection. Unset: no authentication.
+    #[serde(rename = "coordination.auth.secret.file")]
+    pub coordination_auth_secret_file: Option<String>,
     /// This broker's rack, for rack-aware replica placement and fetch
     /// from followers.
     #[serde(rename = "broker.rack")]
@@ -303,8 +317,11 @@ impl Default for ServerConfig {
             group_max_session_timeout_ms: 1_800_000,
             zookeeper_connect: None,
             zookeeper_session_timeout_ms: 18_000,
+            zookeeper_set_acl: false,
+            zookeeper_auth_digest_file: None,
             log_cleaner_backoff_ms: 15_000,
             coordination_connect: None,
+            coordination_auth_secret_file: None,
             broker_rack: None,
             replica_selector_class: String::new(),
             replica_lag_time_max_ms: 30_000,

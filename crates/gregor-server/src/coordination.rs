@@ -10,32 +10,66 @@ use std::time::Duration;
 use anyhow::Context;
 use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, PartitionState, RegisteredEndpoint};
 use gregor_coord::{
-    CoordError, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, RenewingCoordinator,
-    SessionFactory, ZooKeeperCoordinator,
+    CoordError, CoordSecret, Coordinator, EmbeddedCoordinator, EmbeddedStore, RemoteCoordinator, RenewingCoordinator,
+    SessionFactory, ZooKeeperAuth, ZooKeeperCoordinator,
 };
 use gregor_replication::LeaderAndIsr;
+
+/// The ZooKeeper credentials and ACL mode of a configuration: the digest
+/// file's `user:password` (trailing whitespace dropped).
+pub fn zookeeper_auth(set_acl: bool, digest_file: Option<&Path>) -> anyhow::Result<ZooKeeperAuth> {
+    let digest = match digest_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("zookeeper.auth.digest.file: reading {}", file.display()))?;
+            let digest = text.trim_end().to_string();
+            anyhow::ensure!(
+                digest
+                    .split_once(':')
+                    .is_some_and(|(user, password)| !user.is_empty() && !password.is_empty()),
+                "zookeeper.auth.digest.file {}: expected user:password",
+                file.display()
+            );
+            Some(digest)
+        }
+        None => None,
+    };
+    anyhow::ensure!(
+        !set_acl || digest.is_some(),
+        "zookeeper.set.acl is true but zookeeper.auth.digest.file is unset: the broker has no ZooKeeper identity to own its znodes"
+    );
+    Ok(ZooKeeperAuth { digest, set_acl })
+}
 
 /// Directory of the embedded store inside the first log dir.
 pub const EMBEDDED_DIR: &str = ".coordination";
 
-/// Connects to ZooKeeper at `zookeeper`, the shared embedded store at
-/// `shared`, or opens the embedded store under `log_dir`, then creates
+/// Connects to ZooKeeper at `zookeeper` (authenticated by `zookeeper_auth`),
+/// the shared embedded store at
+/// `shared` (proving the secret in `secret_file`, if given), or opens the embedded store under `log_dir`, then creates
 /// Kafka's paths. The coordinator opens a new session (the same way) when
 /// its session expires; [`RenewingCoordinator::sessions`] says when.
 pub async fn connect(
     zookeeper: Option<&str>,
+    zookeeper_auth: ZooKeeperAuth,
     shared: Option<&str>,
+    secret_file: Option<&Path>,
     log_dir: &Path,
     session_timeout: Duration,
 ) -> anyhow::Result<Arc<RenewingCoordinator>> {
+    let secret = match (secret_file, shared) {
+        (Some(file), Some(_)) => Some(CoordSecret::from_file(file).context("coordination.auth.secret.file")?),
+        (Some(_), None) => anyhow::bail!("coordination.auth.secret.file is set without coordination.connect"),
+        (None, _) => None,
+    };
     let factory: SessionFactory = match (zookeeper, shared) {
         (Some(hosts), _) => {
             let hosts = hosts.to_string();
             Arc::new(move || {
-                let hosts = hosts.clone();
+                let (hosts, auth) = (hosts.clone(), zookeeper_auth.clone());
                 Box::pin(async move {
                     let session: Arc<dyn Coordinator> =
-                        Arc::new(ZooKeeperCoordinator::connect(&hosts, session_timeout).await?);
+                        Arc::new(ZooKeeperCoordinator::connect_with_auth(&hosts, session_timeout, &auth).await?);
                     Ok(session)
                 })
             })
@@ -43,10 +77,11 @@ pub async fn connect(
         (None, Some(address)) => {
             let address = address.to_string();
             Arc::new(move || {
-                let address = address.clone();
+                let (address, secret) = (address.clone(), secret.clone());
                 Box::pin(async move {
-                    let session: Arc<dyn Coordinator> =
-                        Arc::new(RemoteCoordinator::connect(address.as_str(), session_timeout).await?);
+                    let session: Arc<dyn Coordinator> = Arc::new(
+                        RemoteCoordinator::connect_with_secret(address.as_str(), session_timeout, secret).await?,
+                    );
                     Ok(session)
                 })
             })

@@ -133,9 +133,18 @@ impl Server {
             .context("the inter-broker listener is not advertised")?;
         let (host, port) = (inter_broker.host.clone(), inter_broker.port);
         let first_dir = config.log_dirs().into_iter().next().context("log.dirs is empty")?;
+        let zookeeper_auth = coordination::zookeeper_auth(
+            config.zookeeper_set_acl,
+            config.zookeeper_auth_digest_file.as_deref().map(std::path::Path::new),
+        )?;
         let renewing = coordination::connect(
             config.zookeeper_connect.as_deref(),
+            zookeeper_auth,
             config.coordination_connect.as_deref(),
+            config
+                .coordination_auth_secret_file
+                .as_deref()
+                .map(std::path::Path::new),
             &first_dir,
             std::time::Duration::from_millis(config.zookeeper_session_timeout_ms),
         )

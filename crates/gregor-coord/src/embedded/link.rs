@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use super::auth::{self, CoordSecret};
 use super::wire::{read_frame, write_frame, ClientFrame, Reply, ServerFrame};
 use crate::error::{CoordError, Result};
 use crate::types::{SessionState, WatchEvent};
@@ -104,6 +105,8 @@ pub(crate) struct Shared {
     pub(crate) session: i64,
     pub(crate) session_timeout: Duration,
     pub(crate) addrs: Vec<SocketAddr>,
+    /// The shared secret every connection proves, if the service has one.
+    pub(crate) secret: Option<CoordSecret>,
     pub(crate) state: watch::Sender<SessionState>,
     pub(crate) pending: Mutex<Pending>,
     /// The connection's outgoing frames; `None` while disconnected.
@@ -118,9 +121,15 @@ pub(crate) enum Handshake {
     Ended(SessionState),
 }
 
-/// Connects to the first of `addrs` that answers and sends `hello`; waits
-/// for the service's first frame until `deadline`.
-pub(crate) async fn handshake(addrs: &[SocketAddr], hello: &ClientFrame, deadline: Instant) -> Result<Handshake> {
+/// Connects to the first of `addrs` that answers, proves `secret` (and has
+/// the service prove it) when there is one, and sends `hello`; waits for
+/// the service's frames until `deadline`.
+pub(crate) async fn handshake(
+    addrs: &[SocketAddr],
+    secret: Option<&CoordSecret>,
+    hello: &ClientFrame,
+    deadline: Instant,
+) -> Result<Handshake> {
     let loss = |e: std::io::Error| CoordError::ConnectionLoss(e.to_string());
     let mut last = CoordError::ConnectionLoss("no address to connect to".into());
     for addr in addrs {
@@ -138,17 +147,69 @@ pub(crate) async fn handshake(addrs: &[SocketAddr], hello: &ClientFrame, deadlin
         };
         let _ = stream.set_nodelay(true);
         let (mut reader, mut writer) = stream.into_split();
-        write_frame(&mut writer, hello).await.map_err(loss)?;
-        return match tokio::time::timeout_at(deadline, read_frame::<ServerFrame>(&mut reader)).await {
-            Ok(Ok(Some(ServerFrame::Welcome { session }))) => Ok(Handshake::Welcome(session, reader, writer)),
-            Ok(Ok(Some(ServerFrame::SessionEnded(state)))) => Ok(Handshake::Ended(state)),
-            Ok(Err(e)) => Err(loss(e)),
-            _ => Err(CoordError::ConnectionLoss(
+        let opened = async {
+            if let Some(secret) = secret {
+                authenticate(&mut reader, &mut writer, secret).await?;
+            }
+            write_frame(&mut writer, hello).await.map_err(loss)?;
+            match read_frame::<ServerFrame>(&mut reader).await {
+                Ok(Some(ServerFrame::Welcome { session })) => Ok(Handshake::Welcome(session, reader, writer)),
+                Ok(Some(ServerFrame::SessionEnded(state))) => Ok(Handshake::Ended(state)),
+                other => Err(unexpected(other)),
+            }
+        };
+        return match tokio::time::timeout_at(deadline, opened).await {
+            Ok(result) => result,
+            Err(_) => Err(CoordError::ConnectionLoss(
                 "no welcome from the coordination service".into(),
             )),
         };
     }
     Err(last)
+}
+
+/// The client's side of [`super::auth`]'s challenge–response: fails when
+/// the service refuses the proof or cannot prove the secret itself.
+async fn authenticate(reader: &mut OwnedReadHalf, writer: &mut OwnedWriteHalf, secret: &CoordSecret) -> Result<()> {
+    let loss = |e: std::io::Error| CoordError::ConnectionLoss(e.to_string());
+    let client_nonce = auth::nonce();
+    write_frame(
+        writer,
+        &ClientFrame::AuthStart {
+            nonce: client_nonce.clone(),
+        },
+    )
+    .await
+    .map_err(loss)?;
+    let server_nonce = match read_frame::<ServerFrame>(reader).await {
+        Ok(Some(ServerFrame::AuthChallenge { nonce, proof })) => {
+            if !secret.verify_server(&client_nonce, &nonce, &proof) {
+                return Err(CoordError::AuthFailed(
+                    "the coordination service did not prove the shared secret (a different secret, or not the service)"
+                        .into(),
+                ));
+            }
+            nonce
+        }
+        other => return Err(unexpected(other)),
+    };
+    let proof = secret.client_proof(&client_nonce, &server_nonce);
+    write_frame(writer, &ClientFrame::AuthProof { proof })
+        .await
+        .map_err(loss)
+}
+
+/// The error for a frame other than the one the handshake expects: the
+/// service's refusal, or a lost connection.
+fn unexpected(frame: std::io::Result<Option<ServerFrame>>) -> CoordError {
+    match frame {
+        Ok(Some(ServerFrame::Refused { reason })) => {
+            CoordError::AuthFailed(format!("the coordination service refused the connection: {reason}"))
+        }
+        Ok(Some(other)) => CoordError::ConnectionLoss(format!("unexpected handshake frame {other:?}")),
+        Ok(None) => CoordError::ConnectionLoss("the coordination service closed the connection".into()),
+        Err(e) => CoordError::ConnectionLoss(e.to_string()),
+    }
 }
 
 /// A connection: its two halves and the frames queued for it.
@@ -259,7 +320,10 @@ async fn serve(
             ServerFrame::WatchDropped { watch } => {
                 shared.pending.lock().watches.remove(&watch);
             }
-            ServerFrame::Pong | ServerFrame::Welcome { .. } => {}
+            ServerFrame::Pong
+            | ServerFrame::Welcome { .. }
+            | ServerFrame::AuthChallenge { .. }
+            | ServerFrame::Refused { .. } => {}
             ServerFrame::SessionEnded(ended) => break Some(ended),
         }
     };
@@ -281,12 +345,15 @@ async fn resume(
         if liveness.verdict(Instant::now()) == Verdict::Expired {
             return Err(SessionState::Expired);
         }
-        match handshake(&shared.addrs, &hello, liveness.expired_at()).await {
+        match handshake(&shared.addrs, shared.secret.as_ref(), &hello, liveness.expired_at()).await {
             Ok(Handshake::Welcome(session, reader, writer)) if session == shared.session => {
                 return Ok((reader, writer))
             }
             Ok(Handshake::Welcome(..)) => return Err(SessionState::Expired),
             Ok(Handshake::Ended(state)) => return Err(state),
+            Err(e @ CoordError::AuthFailed(_)) => {
+                warn!(session = shared.session, "resuming the coordination session: {e}")
+            }
             Err(e) => tracing::debug!(session = shared.session, "resuming the coordination session: {e}"),
         }
         let pause = RECONNECT_PAUSE.min(liveness.expired_at().saturating_duration_since(Instant::now()));

@@ -3,6 +3,9 @@
 //! brokers elsewhere reach it through a [`CoordServer`] with a
 //! [`RemoteCoordinator`].
 
+mod auth;
+#[cfg(test)]
+mod auth_tests;
 mod link;
 mod persist;
 mod remote;
@@ -11,6 +14,7 @@ mod store;
 mod tree;
 mod wire;
 
+pub use auth::CoordSecret;
 pub use remote::RemoteCoordinator;
 pub use server::CoordServer;
 pub use store::EmbeddedStore;

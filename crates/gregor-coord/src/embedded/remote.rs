@@ -13,6 +13,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::auth::CoordSecret;
 use super::link::{self, Handshake, Pending, Shared};
 use super::wire::{ClientFrame, RemoteOp, Reply};
 use crate::coordinator::Coordinator;
@@ -37,6 +38,18 @@ pub struct RemoteCoordinator {
 impl RemoteCoordinator {
     /// Connects to the service at `addr` and opens a session.
     pub async fn connect(addr: impl ToSocketAddrs, session_timeout: Duration) -> Result<Self> {
+        Self::connect_with_secret(addr, session_timeout, None).await
+    }
+
+    /// Connects to the service at `addr` and opens a session; with a
+    /// `secret`, this connection and every one that resumes the session
+    /// prove it (and have the service prove it). A refusal is
+    /// [`CoordError::AuthFailed`].
+    pub async fn connect_with_secret(
+        addr: impl ToSocketAddrs,
+        session_timeout: Duration,
+        secret: Option<CoordSecret>,
+    ) -> Result<Self> {
         let addrs: Vec<_> = tokio::net::lookup_host(addr)
             .await
             .map_err(|e| CoordError::ConnectionLoss(e.to_string()))?
@@ -45,7 +58,7 @@ impl RemoteCoordinator {
             session_timeout_ms: session_timeout.as_millis() as u64,
         };
         let deadline = Instant::now() + session_timeout.max(Duration::from_secs(5));
-        let (session, reader, writer) = match link::handshake(&addrs, &hello, deadline).await? {
+        let (session, reader, writer) = match link::handshake(&addrs, secret.as_ref(), &hello, deadline).await? {
             Handshake::Welcome(session, reader, writer) => (session, reader, writer),
             Handshake::Ended(state) => {
                 return Err(CoordError::ConnectionLoss(format!(
@@ -58,6 +71,7 @@ impl RemoteCoordinator {
             session,
             session_timeout,
             addrs,
+            secret,
             state: state_tx,
             pending: Mutex::new(Pending::default()),
             out: Mutex::new(None),

@@ -8,6 +8,11 @@
 //! reconnects within it resumes the session; after it, the client is told
 //! the session expired. A resumed session's older connection (one the
 //! client gave up on, which this side may not have noticed) is closed.
+//!
+//! A service bound with a [`CoordSecret`] first has every connection —
+//! a new session or a resumed one — prove the secret ([`super::auth`]);
+//! one that does not is told why, closed, and logged, before any frame of
+//! it reaches the store.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,13 +21,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
+/// Longest a new connection may take to authenticate and say `Hello` or
+/// `Resume`.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest frame read before a connection is authenticated.
+const MAX_HANDSHAKE_FRAME: usize = 4096;
+
+use super::auth::{self, CoordSecret, NONCE_LEN};
 use super::store::EmbeddedStore;
-use super::wire::{read_frame, write_frame, ClientFrame, RemoteOp, Reply, ServerFrame};
+use super::wire::{read_frame, read_frame_up_to, write_frame, ClientFrame, RemoteOp, Reply, ServerFrame};
 use crate::error::Result;
 use crate::types::{Op, OpResult, SessionState, WatchEvent};
 
@@ -34,12 +48,23 @@ pub struct CoordServer {
 }
 
 impl CoordServer {
-    /// Listens on `addr` and serves `store` until [`CoordServer::shutdown`].
+    /// Listens on `addr` and serves `store` to anyone who connects until
+    /// [`CoordServer::shutdown`].
     pub async fn bind(addr: impl ToSocketAddrs, store: Arc<EmbeddedStore>) -> std::io::Result<Self> {
+        Self::bind_with_secret(addr, store, None).await
+    }
+
+    /// Listens on `addr` and serves `store` until [`CoordServer::shutdown`];
+    /// with a `secret`, only to clients that prove they hold it.
+    pub async fn bind_with_secret(
+        addr: impl ToSocketAddrs,
+        store: Arc<EmbeddedStore>,
+        secret: Option<CoordSecret>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let local_addr = listener.local_addr()?;
         let (shutdown, stop) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, store, stop));
+        let task = tokio::spawn(accept_loop(listener, store, secret, stop));
         Ok(Self {
             local_addr,
             shutdown,
@@ -89,7 +114,12 @@ impl Connections {
     }
 }
 
-async fn accept_loop(listener: TcpListener, store: Arc<EmbeddedStore>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    store: Arc<EmbeddedStore>,
+    secret: Option<CoordSecret>,
+    mut stop: watch::Receiver<bool>,
+) {
     let live = Arc::new(Connections::default());
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -97,7 +127,7 @@ async fn accept_loop(listener: TcpListener, store: Arc<EmbeddedStore>, mut stop:
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     debug!(%peer, "coordination client connected");
-                    connections.spawn(serve(stream, store.clone(), live.clone(), stop.clone()));
+                    connections.spawn(serve(stream, peer, store.clone(), secret.clone(), live.clone(), stop.clone()));
                 }
                 Err(e) => warn!("accept failed: {e}"),
             },
@@ -107,14 +137,40 @@ async fn accept_loop(listener: TcpListener, store: Arc<EmbeddedStore>, mut stop:
     connections.shutdown().await;
 }
 
-async fn serve(stream: TcpStream, store: Arc<EmbeddedStore>, live: Arc<Connections>, mut stop: watch::Receiver<bool>) {
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    store: Arc<EmbeddedStore>,
+    secret: Option<CoordSecret>,
+    live: Arc<Connections>,
+    mut stop: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let (mut reader, mut writer) = stream.into_split();
-    let (session, mut state) = match read_frame::<ClientFrame>(&mut reader).await {
-        Ok(Some(ClientFrame::Hello { session_timeout_ms })) => {
+    let opening = tokio::time::timeout(
+        HANDSHAKE_TIMEOUT,
+        opening_frame(&mut reader, &mut writer, secret.as_ref()),
+    )
+    .await
+    .unwrap_or_else(|_| Err("no handshake within the timeout".into()));
+    let opening = match opening {
+        Ok(Some(frame)) => frame,
+        // A port probe: connected and closed without a word.
+        Ok(None) => return,
+        Err(reason) => {
+            warn!(%peer, "coordination connection refused: {reason}");
+            let _ = write_frame(&mut writer, &ServerFrame::Refused { reason }).await;
+            return;
+        }
+    };
+    if secret.is_some() {
+        debug!(%peer, "coordination client authenticated");
+    }
+    let (session, mut state) = match opening {
+        ClientFrame::Hello { session_timeout_ms } => {
             store.open_session(Duration::from_millis(session_timeout_ms.max(1)))
         }
-        Ok(Some(ClientFrame::Resume { session })) => match store.resume(session) {
+        ClientFrame::Resume { session } => match store.resume(session) {
             Some(state) => {
                 debug!(session, "coordination session resumed on a new connection");
                 (session, state)
@@ -154,10 +210,17 @@ async fn serve(stream: TcpStream, store: Arc<EmbeddedStore>, live: Arc<Connectio
                     let _ = out.send(ServerFrame::SessionEnded(SessionState::Closed));
                     break;
                 }
-                // A second Hello or Resume, a dropped or broken connection:
-                // the session is left to expire on its timeout (or to be
-                // resumed on another connection).
-                Ok(Some(ClientFrame::Hello { .. } | ClientFrame::Resume { .. })) | Ok(None) | Err(_) => break,
+                // A second Hello, Resume or handshake, a dropped or broken
+                // connection: the session is left to expire on its timeout
+                // (or to be resumed on another connection).
+                Ok(Some(
+                    ClientFrame::Hello { .. }
+                    | ClientFrame::Resume { .. }
+                    | ClientFrame::AuthStart { .. }
+                    | ClientFrame::AuthProof { .. },
+                ))
+                | Ok(None)
+                | Err(_) => break,
             },
             _ = &mut superseded => break,
             changed = state.changed() => {
@@ -179,6 +242,65 @@ async fn serve(stream: TcpStream, store: Arc<EmbeddedStore>, live: Arc<Connectio
         .is_err()
     {
         writer_task.abort();
+    }
+}
+
+/// Reads the connection's `Hello` or `Resume`, after the client proved
+/// the shared secret when there is one; `Err` says why it is refused,
+/// `None` that the client closed the connection before its first frame.
+async fn opening_frame(
+    reader: &mut OwnedReadHalf,
+    writer: &mut OwnedWriteHalf,
+    secret: Option<&CoordSecret>,
+) -> std::result::Result<Option<ClientFrame>, String> {
+    let first = match read_frame_up_to::<ClientFrame>(reader, MAX_HANDSHAKE_FRAME).await {
+        Ok(Some(frame)) => frame,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(format!("unreadable handshake: {e}")),
+    };
+    let Some(secret) = secret else {
+        return match first {
+            ClientFrame::AuthStart { .. } => {
+                Err("the client offers a shared secret but this coordination service has none configured".into())
+            }
+            frame @ (ClientFrame::Hello { .. } | ClientFrame::Resume { .. }) => Ok(Some(frame)),
+            _ => Err("the connection did not start with Hello or Resume".into()),
+        };
+    };
+    let client_nonce = match first {
+        ClientFrame::AuthStart { nonce } if nonce.len() == NONCE_LEN => nonce,
+        ClientFrame::AuthStart { .. } => return Err("a malformed authentication start".into()),
+        _ => {
+            return Err(
+                "authentication required: the client has no shared secret (coordination.auth.secret.file)".into(),
+            )
+        }
+    };
+    let server_nonce = auth::nonce();
+    let challenge = ServerFrame::AuthChallenge {
+        proof: secret.server_proof(&client_nonce, &server_nonce),
+        nonce: server_nonce.clone(),
+    };
+    write_frame(writer, &challenge)
+        .await
+        .map_err(|e| format!("sending the challenge: {e}"))?;
+    match handshake_frame(reader).await? {
+        ClientFrame::AuthProof { proof } if secret.verify_client(&client_nonce, &server_nonce, &proof) => {}
+        ClientFrame::AuthProof { .. } => return Err("wrong shared secret".into()),
+        _ => return Err("no proof of the shared secret".into()),
+    }
+    match handshake_frame(reader).await? {
+        frame @ (ClientFrame::Hello { .. } | ClientFrame::Resume { .. }) => Ok(Some(frame)),
+        _ => Err("no Hello or Resume after authenticating".into()),
+    }
+}
+
+/// One small frame of the handshake.
+async fn handshake_frame(reader: &mut OwnedReadHalf) -> std::result::Result<ClientFrame, String> {
+    match read_frame_up_to::<ClientFrame>(reader, MAX_HANDSHAKE_FRAME).await {
+        Ok(Some(frame)) => Ok(frame),
+        Ok(None) => Err("the client closed the connection".into()),
+        Err(e) => Err(format!("unreadable handshake: {e}")),
     }
 }
 

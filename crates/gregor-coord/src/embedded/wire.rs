@@ -28,6 +28,15 @@ pub(crate) enum ClientFrame {
     Resume {
         session: i64,
     },
+    /// First frame to a service with a shared secret: the client's nonce
+    /// (see [`super::auth`]).
+    AuthStart {
+        nonce: Vec<u8>,
+    },
+    /// The client's proof of the secret, after the service's challenge.
+    AuthProof {
+        proof: Vec<u8>,
+    },
 }
 
 /// An operation; `watch` carries the client's id for a watch to set.
@@ -65,12 +74,31 @@ pub(crate) enum RemoteOp {
 /// Server → client.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum ServerFrame {
-    Welcome { session: i64 },
-    Response { id: u64, result: Result<Reply, CoordError> },
-    WatchFired { watch: u64, event: WatchEvent },
-    WatchDropped { watch: u64 },
+    Welcome {
+        session: i64,
+    },
+    Response {
+        id: u64,
+        result: Result<Reply, CoordError>,
+    },
+    WatchFired {
+        watch: u64,
+        event: WatchEvent,
+    },
+    WatchDropped {
+        watch: u64,
+    },
     Pong,
     SessionEnded(SessionState),
+    /// The service's nonce and its own proof of the shared secret.
+    AuthChallenge {
+        nonce: Vec<u8>,
+        proof: Vec<u8>,
+    },
+    /// The connection is refused (why); the service closes it.
+    Refused {
+        reason: String,
+    },
 }
 
 /// A successful answer.
@@ -101,6 +129,15 @@ pub(crate) async fn write_frame<T: Serialize>(out: &mut (impl AsyncWrite + Unpin
 pub(crate) async fn read_frame<T: for<'de> Deserialize<'de>>(
     input: &mut (impl AsyncRead + Unpin),
 ) -> std::io::Result<Option<T>> {
+    read_frame_up_to(input, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `max` bytes (a peer not yet authenticated
+/// gets no 64 MiB buffer); `Ok(None)` at a clean end of stream.
+pub(crate) async fn read_frame_up_to<T: for<'de> Deserialize<'de>>(
+    input: &mut (impl AsyncRead + Unpin),
+    max: usize,
+) -> std::io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match input.read_exact(&mut len).await {
         Ok(_) => {}
@@ -108,7 +145,7 @@ pub(crate) async fn read_frame<T: for<'de> Deserialize<'de>>(
         Err(e) => return Err(e),
     }
     let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max.min(MAX_FRAME) {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("frame of {len} bytes"),
