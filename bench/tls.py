@@ -51,23 +51,8 @@ SCRAM_USER, SCRAM_PASSWORD = "bench", "bench-secret"
 
 
 def build_rdkafka_performance():
-    """rdkafka_performance with SSL and SASL (SCRAM), built once."""
-    if os.path.exists(PERF):
-        return PERF
-    registry = os.path.expanduser("~/.cargo/registry/src")
-    source = next((os.path.join(registry, index, name, "librdkafka") for index in os.listdir(registry)
-                   for name in os.listdir(os.path.join(registry, index))
-                   if name.startswith("rdkafka-sys-") and name.endswith("+" + compare.RDKAFKA_VERSION)), None)
-    if source is None:
-        sys.exit(f"no rdkafka-sys +{compare.RDKAFKA_VERSION} in {registry}: run `cargo fetch` first")
-    shutil.rmtree(TREE, ignore_errors=True)
-    shutil.copytree(source, TREE)
-    for step in (["./configure", "--disable-gssapi", "--disable-zstd", "--disable-lz4-ext", "--disable-curl"],
-                 ["make", "-j2", "libs"], ["make", "-C", "examples", "rdkafka_performance"]):
-        done = subprocess.run(step, cwd=TREE, capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"{' '.join(step)} failed (is libssl-dev installed?):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return PERF
+    """rdkafka_performance with SSL and SASL (SCRAM: needs libssl-dev), built once."""
+    return compare.build_rdkafka_performance(TREE, configure=())
 
 
 def make_broker_certs(d):

@@ -49,24 +49,27 @@ GREGOR_OVERRIDES = ["--override", "group.initial.rebalance.delay.ms=0"]
 JAVA_TOOL_JVM = ["-XX:+UseG1GC"]
 
 
-def build_rdkafka_performance():
-    """rdkafka_performance from the vendored librdkafka, built once."""
-    if os.path.exists(PERF):
-        return PERF
+def build_rdkafka_performance(tree=os.path.dirname(os.path.dirname(PERF)),
+                              configure=("--disable-ssl", "--disable-sasl")):
+    """rdkafka_performance from the vendored librdkafka, built once into
+    `tree` with the extra `configure` flags; its path."""
+    perf = os.path.join(tree, "examples", "rdkafka_performance")
+    if os.path.exists(perf):
+        return perf
     registry = os.path.expanduser("~/.cargo/registry/src")
     source = next((os.path.join(registry, index, name, "librdkafka") for index in os.listdir(registry)
                    for name in os.listdir(os.path.join(registry, index))
                    if name.startswith("rdkafka-sys-") and name.endswith("+" + RDKAFKA_VERSION)), None)
     if source is None:
         sys.exit(f"no rdkafka-sys +{RDKAFKA_VERSION} in {registry}: run `cargo fetch` first")
-    tree = os.path.dirname(os.path.dirname(PERF))
     shutil.rmtree(tree, ignore_errors=True)
     shutil.copytree(source, tree)
-    for step in (["./configure", "--disable-ssl", "--disable-gssapi", "--disable-sasl", "--disable-zstd",
-                  "--disable-lz4-ext", "--disable-curl"], ["make", "-j2", "libs"],
-                 ["make", "-C", "examples", "rdkafka_performance"]):
-        subprocess.run(step, cwd=tree, check=True, capture_output=True)
-    return PERF
+    for step in (["./configure", "--disable-gssapi", "--disable-zstd", "--disable-lz4-ext", "--disable-curl",
+                  *configure], ["make", "-j2", "libs"], ["make", "-C", "examples", "rdkafka_performance"]):
+        done = subprocess.run(step, cwd=tree, capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{' '.join(step)} failed in {tree}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return perf
 
 
 # --- the brokers ------------------------------------------------------------
