@@ -55,6 +55,7 @@ mod manager;
 pub mod producer_state;
 mod region;
 mod segment;
+mod segment_end;
 mod ticker;
 mod topic_partition;
 pub mod txn_index;

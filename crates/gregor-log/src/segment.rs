@@ -566,8 +566,13 @@ impl Segment {
         self.file.set_modified(time)
     }
 
-    /// Removes the segment's files.
+    /// Removes the segment's files (and, under its live names, its end
+    /// marker: see [`crate::segment_end`]).
     pub(crate) fn delete_files(&self) -> io::Result<()> {
+        let live = *self.log_path.read() == self.dir().join(file_name(self.base_offset, ".log"));
+        if live {
+            crate::segment_end::remove(&self.dir(), self.base_offset)?;
+        }
         let paths = [
             self.log_path.read().clone(),
             self.offset_index.read().path().to_path_buf(),

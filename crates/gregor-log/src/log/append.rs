@@ -337,6 +337,15 @@ impl Log {
         let old = self.active_segment();
         old.make_inactive()
             .context(|| format!("rolling {}", self.dir.display()))?;
+        // Where the old segment ends, durable before the new one can take a
+        // byte: recovery cuts at a hole a power cut leaves (segment_end).
+        crate::segment_end::record(&self.dir, old.base_offset(), old.next_offset()).context(|| {
+            format!(
+                "recording the end of segment {} in {}",
+                old.base_offset(),
+                self.dir.display()
+            )
+        })?;
         let segment = Segment::create(&self.dir, base_offset, config, now)
             .context(|| format!("creating segment {base_offset} in {}", self.dir.display()))?;
         let segment = Arc::new(segment);

@@ -155,6 +155,8 @@ impl Log {
         }
         let active = self.active_segment();
         let io = || -> std::io::Result<()> {
+            // Active again: its end is no longer the one its roll recorded.
+            crate::segment_end::remove(&self.dir, active.base_offset())?;
             active.truncate_to(offset)?;
             active.load_tail()?;
             active.make_active(&config)?;

@@ -176,7 +176,7 @@ fn scan_directory(dir: &Path) -> Result<Vec<u64>> {
         let Some(base) = parse_base_offset(stem) else { continue };
         match ext {
             "log" => bases.push(base),
-            "index" | "timeindex" | "txnindex" => orphans.push((base, entry.path())),
+            "index" | "timeindex" | "txnindex" | "end" => orphans.push((base, entry.path())),
             _ => {}
         }
     }
@@ -216,7 +216,13 @@ fn complete_swap(dir: &Path, base: u64, bases: &mut Vec<u64>) -> Result<()> {
     }
     let covered: Vec<u64> = bases.iter().copied().filter(|b| (base..end).contains(b)).collect();
     for b in &covered {
-        for ext in [".log", ".index", ".timeindex", ".txnindex"] {
+        for ext in [
+            ".log",
+            ".index",
+            ".timeindex",
+            ".txnindex",
+            crate::segment_end::EXTENSION,
+        ] {
             match crate::disk_io::remove_file(&dir.join(file_name(*b, ext))) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(fail(e)),
                 _ => {}
@@ -242,8 +248,10 @@ fn parse_base_offset(stem: &str) -> Option<u64> {
 }
 
 /// Validates every batch from the segment holding `recovery_point` on.
-/// After the first segment that had to be cut (or that overlaps the next),
-/// the later segments are deleted: nothing after a gap can be trusted.
+/// After the first segment that had to be cut, that overlaps the next, or
+/// that ends before the end its roll recorded (its unsynced tail was lost
+/// while a later segment's bytes survived: see [`crate::segment_end`]),
+/// the later segments are deleted: nothing after a hole can be trusted.
 /// Returns the base offset of the first segment it recovered.
 fn recover_segments(
     dir: &Path,
@@ -267,12 +275,20 @@ fn recover_segments(
             warn!(dir = %dir.display(), base, bytes = outcome.truncated_bytes, "truncated an invalid segment tail");
         }
         let next_base = to_check.get(i + 1).copied();
-        if next_base.is_some_and(|n| outcome.truncated_bytes > 0 || n < outcome.next_offset) {
+        let lost_tail = next_base
+            .and_then(|_| crate::segment_end::recorded(dir, base))
+            .filter(|&end| outcome.next_offset < end);
+        if let Some(end) = lost_tail {
+            warn!(dir = %dir.display(), base, found = outcome.next_offset, recorded = end, "a rolled segment lost its tail");
+        }
+        if next_base.is_some_and(|n| outcome.truncated_bytes > 0 || n < outcome.next_offset || lost_tail.is_some()) {
             cut_after = Some(base);
             break;
         }
     }
     if let Some(base) = cut_after {
+        // The segment becomes the active one, at its recovered end.
+        crate::segment_end::remove(dir, base).context(|| format!("removing the end marker of segment {base}"))?;
         let later: Vec<u64> = segments.range(base + 1..).map(|(b, _)| *b).collect();
         for b in later {
             let (segment, _) = segments.remove(&b).expect("listed above");

@@ -170,6 +170,9 @@ impl Log {
             }
             let mut old = Vec::new();
             for b in &replaced {
+                // A cleaned segment is durable before it is swapped in: the
+                // replaced segments' end markers go with them.
+                crate::segment_end::remove(&self.dir, *b).map_err(io("removing a cleaned-up segment's end marker"))?;
                 if let Some(s) = map.remove(b) {
                     s.rename_suffix(".deleted")
                         .map_err(io("retiring a cleaned-up segment"))?;
