@@ -120,11 +120,27 @@ impl Fixture for ZooKeeperFixture {
         // client takes the session up (its id and password) and closes it.
         let zk = self.sessions.lock().get(&session).cloned().unwrap();
         let session = zk.client().unwrap().session().clone();
-        let thief = zookeeper_client::Client::connector()
-            .with_session(session)
-            .connect(&self.server.hosts())
-            .await
-            .unwrap();
+        // A loaded machine (the test command runs everything at once) can
+        // keep ZooKeeper's answer past the default connection timeout (2/5
+        // of the short session timeout): a longer one, and a few tries.
+        let mut attempts = 0;
+        let thief = loop {
+            let connecting = zookeeper_client::Client::connector()
+                .with_session(session.clone())
+                .with_connection_timeout(Duration::from_secs(10))
+                .connect(&self.server.hosts())
+                .await;
+            match connecting {
+                Ok(thief) => break Some(thief),
+                // Ended on its own meanwhile: what the caller waits for.
+                Err(zookeeper_client::Error::SessionExpired) => break None,
+                Err(e) if attempts < 4 => {
+                    attempts += 1;
+                    eprintln!("taking over session {session:?} failed ({e}); again");
+                }
+                Err(e) => panic!("taking over the session: {e}\n{}", self.server.log()),
+            }
+        };
         // Dropping a (not detached) client closes its session.
         drop(thief);
     }
