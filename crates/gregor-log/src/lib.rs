@@ -48,6 +48,7 @@ mod dir_failure_tests;
 pub mod disk_io;
 mod epoch_cache;
 mod error;
+mod file_names;
 pub mod index;
 mod log;
 mod log_dir;

@@ -18,14 +18,10 @@ use crate::batch::{
 };
 use crate::config::LogConfig;
 use crate::disk_io;
+use crate::file_names::file_name;
 use crate::index::{OffsetIndex, TimeIndex};
 use crate::region::{FileRegion, FileWindow};
 use crate::txn_index::TxnIndex;
-
-/// File name of a segment file: the base offset as 20 digits plus `ext`.
-pub(crate) fn file_name(base_offset: u64, ext: &str) -> String {
-    format!("{base_offset:020}{ext}")
-}
 
 /// State only the writer touches.
 #[derive(Debug, Default)]

@@ -24,7 +24,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::disk_io;
-use crate::segment::file_name;
+use crate::file_names::file_name;
 
 /// Extension of a segment's end marker.
 pub(crate) const EXTENSION: &str = ".end";

@@ -14,8 +14,9 @@ use crate::batch::{BatchHeader, BATCH_HEADER_SIZE};
 use crate::config::LogConfig;
 use crate::epoch_cache::LeaderEpochCache;
 use crate::error::{IoContext, LogError, Result};
+use crate::file_names::file_name;
 use crate::region::FileWindow;
-use crate::segment::{file_name, Segment};
+use crate::segment::Segment;
 
 /// Suffixes of files that a crash can leave behind mid-operation.
 const LEFTOVER_SUFFIXES: [&str; 3] = [".deleted", ".cleaned", ".tmp"];

@@ -10,8 +10,9 @@ use tracing::{info, warn};
 
 use super::{AppendState, Log};
 use crate::error::{IoContext, Result};
+use crate::file_names::file_name;
 use crate::producer_state::{ProducerStates, Transactions, TxnEvent};
-use crate::segment::{file_name, Segment};
+use crate::segment::Segment;
 use crate::txn_index::AbortedTxn;
 
 /// Snapshots kept besides the newest: older ones help rebuild after a

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::batch::{set_base_offset, BatchIter, RecordBatchBuilder};
-use crate::segment::file_name;
+use crate::file_names::file_name;
 use crate::{Log, LogConfig, LogOpenOptions};
 
 fn config() -> LogConfig {
