@@ -33,18 +33,25 @@ def stop_replica_v3(correlation_id, controller_epoch):
 
 
 def recv_exactly(s, n):
+    """`n` bytes from socket `s`; ConnectionError if it closes first."""
     data = b""
     while len(data) < n:
         chunk = s.recv(n - len(data))
-        assert chunk, "connection closed"
+        if not chunk:
+            raise ConnectionError("the broker closed the connection")
         data += chunk
     return data
+
+
+def read_frame(s):
+    """One size-prefixed Kafka frame from `s`, without its size."""
+    size = struct.unpack(">i", recv_exactly(s, 4))[0]
+    return recv_exactly(s, size)
 
 
 def exchange(s, request):
     """Sends `request` on `s`; the answer's error code (after the
     correlation id and the flexible header's empty tagged fields)."""
     s.sendall(struct.pack(">i", len(request)) + request)
-    size = struct.unpack(">i", recv_exactly(s, 4))[0]
-    response = recv_exactly(s, size)
+    response = read_frame(s)
     return struct.unpack(">h", response[5:7])[0]

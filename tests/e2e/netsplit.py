@@ -31,6 +31,7 @@ import subprocess
 import time
 
 from conftest import BINARY, GREGOR, wait_for
+from controller_requests import read_frame
 
 PREFIX = "gjn"  # every namespace, bridge and veth this harness makes
 
@@ -258,16 +259,6 @@ def connects(host, port):
         return False
 
 
-def _read(s, n):
-    data = b""
-    while len(data) < n:
-        chunk = s.recv(n - len(data))
-        if not chunk:
-            raise OSError("connection closed")
-        data += chunk
-    return data
-
-
 class NsBroker:
     """A gregor-server in its own namespace, listening on its address:9092."""
 
@@ -318,8 +309,7 @@ class NsBroker:
         request = struct.pack(">hhih", 3, 0, 1, 6) + b"jepsen" + struct.pack(">i", 0)
         with socket.create_connection((self.host, self.PORT), timeout=3) as s:
             s.sendall(struct.pack(">i", len(request)) + request)
-            size = struct.unpack(">i", _read(s, 4))[0]
-            body = _read(s, size)
+            body = read_frame(s)
         count = struct.unpack_from(">i", body, 4)[0]
         at, ids = 8, set()
         for _ in range(count):

@@ -23,6 +23,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from conftest import Broker, free_port, wait_for
+from controller_requests import read_frame
 
 MB = 1024 * 1024
 
@@ -51,19 +52,8 @@ def describe_broker_configs(correlation_id):
 def read_response(sock, timeout=10):
     """One response's correlation id and length (raises on EOF or timeout)."""
     sock.settimeout(timeout)
-    size = struct.unpack(">i", recv_exactly(sock, 4))[0]
-    body = recv_exactly(sock, size)
-    return struct.unpack(">i", body[:4])[0], size
-
-
-def recv_exactly(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise ConnectionError("closed by the broker")
-        data += chunk
-    return data
+    body = read_frame(sock)
+    return struct.unpack(">i", body[:4])[0], len(body)
 
 
 def answers(sock, correlation_id=7, timeout=10):

@@ -25,8 +25,9 @@ written once.
 import threading
 import time
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from jepsen import read_final
 
 from conftest import Broker
 
@@ -122,25 +123,6 @@ class StagingProxy:
                 pass
 
 
-def read_partition(bootstrap, partition):
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "epoch-bump",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
-    consumer.assign([TopicPartition(TOPIC, partition, 0)])
-    values = []
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        m = consumer.poll(1)
-        if m is None:
-            continue
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                break
-            continue
-        values.append(m.value().decode())
-    consumer.close()
-    return values
-
-
 def staged(tmp_path, bump):
     """Runs the staging (with the epoch bump or without): the delivery
     reports and both partitions' values."""
@@ -174,7 +156,8 @@ def staged(tmp_path, bump):
         producer.produce(TOPIC, value=b"poison", partition=0, on_delivery=delivered)
         producer.produce(TOPIC, value=b"next", partition=0, on_delivery=delivered)
         assert producer.flush(60) == 0
-        return reports, read_partition(bootstrap, 0), read_partition(bootstrap, 1)
+        logs = read_final(bootstrap, TOPIC, 2, timeout=30)
+        return reports, list(logs[0].values()), list(logs[1].values())
     finally:
         proxy.close()
         broker.stop()

@@ -16,6 +16,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from conftest import GREGOR, Broker, free_port
+from controller_requests import read_frame
 from tls_certs import make_certs
 
 
@@ -395,21 +396,6 @@ def test_only_api_versions_and_sasl_before_authentication(sasl_broker):
         answer = read_until_closed(s)
         assert answer[8:10] == (33).to_bytes(2, "big"), answer
         assert b"SCRAM-SHA-512" in answer
-
-
-def read_frame(s):
-    size = b""
-    while len(size) < 4:
-        chunk = s.recv(4 - len(size))
-        assert chunk, "closed before an answer"
-        size += chunk
-    n = int.from_bytes(size, "big")
-    body = b""
-    while len(body) < n:
-        chunk = s.recv(n - len(body))
-        assert chunk, "closed mid-answer"
-        body += chunk
-    return body
 
 
 def test_a_failed_authentication_is_answered_then_closed_after_the_delay(sasl_broker):

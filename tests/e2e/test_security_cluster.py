@@ -17,8 +17,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient, NewTopic,
                                    ResourcePatternType, ResourceType)
 
-from conftest import GREGOR, ROOT, Broker, Coordination, free_port
-from controller_requests import exchange, leader_and_isr_v4, recv_exactly, stop_replica_v3, update_metadata_v6
+from conftest import GREGOR, ROOT, Broker, Coordination
+from controller_requests import exchange, leader_and_isr_v4, read_frame, stop_replica_v3, update_metadata_v6
 from tls_certs import make_certs
 
 CONFIG = os.path.join(ROOT, "config", "secure-server.toml")
@@ -137,11 +137,6 @@ def sasl_plain_connection(port, certs, user, password):
     s.sendall(kafka_request(36, 1, 2, len(token).to_bytes(4, "big") + token))
     assert read_frame(s)[4:6] == b"\x00\x00", f"{user} did not authenticate"
     return s
-
-
-def read_frame(s):
-    size = int.from_bytes(recv_exactly(s, 4), "big")
-    return recv_exactly(s, size)
 
 
 def kafka_request(api_key, version, correlation_id, body):
