@@ -17,11 +17,15 @@ ranges) with the ratio gregor / Kafka for docs/PERFORMANCE.md.
 Scenarios: one broker, one partition, acks=1 — produce 100 B and 1 KiB
 records, consume; the broker's CPU-seconds per GB produced and consumed
 (/proc/<pid>/stat around each phase) and its RSS idle and after the
-writes; 1,000 partitions — produce spread over all, consume all; cold
+writes and after 2 GB written; 1,000 partitions — produce spread over
+all, consume all (also the same data for both, and with client and
+broker on one core each: `taskset`); cold
 start to serving with 10,000 segments (100 partitions × 100 segments,
 stopped cleanly, started again: spawn → Metadata naming every leader);
 three brokers, RF 3, min.insync.replicas 2, acks=all at 50 MB/s (1 KiB
-records, the Java producer's p50/p99/p99.9 latency; `--acks-all-mbps`)."""
+records: the Java producer's p50/p99/p99.9 latency, which includes its
+JVM's first seconds, and librdkafka's with a 5 s warm-up left out;
+`--acks-all-mbps`)."""
 import argparse
 import os
 import re
@@ -254,10 +258,13 @@ def rdkafka_produce(bootstrap, topic, records, size, partition=0, extra=()):
     return int(summaries[-1][2])
 
 
-def rdkafka_consume(bootstrap, topic, records, partition=0):
+def rdkafka_consume(bootstrap, topic, records, partition=0, cpus=None, extra=()):
     """rdkafka_performance reading `records` from the beginning of one
-    partition (or, partition None, of all as a group); records/s."""
-    args = [PERF, "-C", "-t", topic, "-c", str(records), "-b", bootstrap, "-o", "beginning"]
+    partition (or, partition None, of all as a group), on the CPUs `cpus`
+    (a taskset list) if given; records/s."""
+    args = [PERF, "-C", "-t", topic, "-c", str(records), "-b", bootstrap, "-o", "beginning", *extra]
+    if cpus is not None:
+        args = ["taskset", "-c", cpus, *args]
     if partition is None:
         args += ["-G", f"bench-{time.time_ns()}", "-X", "auto.offset.reset=earliest"]
     else:
@@ -270,6 +277,65 @@ def rdkafka_consume(bootstrap, topic, records, partition=0):
     if not summaries or int(summaries[-1][0]) < records:
         raise RuntimeError(f"rdkafka_performance consumed short:\n{out[-2000:]}")
     return int(summaries[-1][2])
+
+
+def rdkafka_latency(bootstrap, topic, rate, seconds, size, warmup=5):
+    """rdkafka_performance producing `size`-byte records at `rate`/s, acks=all,
+    linger.ms=5, for `warmup` + `seconds` s, each record's send-to-delivery
+    latency written to a file (`-l -A`); the p50/p99/p99.9 of the records
+    after the warm-up, ms."""
+    with tempfile.NamedTemporaryFile("r", suffix=".latency") as out:
+        args = [PERF, "-P", "-t", topic, "-p", "0", "-s", str(size), "-c", str(rate * (seconds + warmup)),
+                "-r", str(rate), "-a", "-1", "-X", "linger.ms=5", "-l", "-A", out.name, "-b", bootstrap]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + warmup + 120)
+        if done.returncode != 0:
+            raise RuntimeError(f"rdkafka_performance exited with {done.returncode}:\n{done.stdout[-2000:]}")
+        micros = [int(line) for line in out.read().split()]
+    measured = sorted(micros[rate * warmup:])
+    if len(measured) < rate * seconds * 0.9:
+        raise RuntimeError(f"rdkafka_performance: {len(micros)} latencies for {rate * (seconds + warmup)} records")
+    return tuple(measured[min(len(measured) - 1, int(q * len(measured)))] / 1000 for q in (0.5, 0.99, 0.999))
+
+
+def fill_evenly(bootstrap, topic, partitions, records, size=100):
+    """`records` of `size` bytes spread evenly, partition after partition
+    (so each partition holds the same few large batches, whatever the
+    broker's speed): the same data for both brokers, unlike the sticky
+    partitioner's, which depends on timing."""
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1})
+    value = b"x" * size
+    for partition in range(partitions):
+        for _ in range(records // partitions):
+            while True:
+                try:
+                    producer.produce(topic, value, partition=partition)
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        producer.poll(0)
+    if producer.flush(120) != 0:
+        raise RuntimeError(f"{topic}: records left unsent")
+
+
+class OneCoreEach:
+    """Broker processes (every thread) on CPU 1 while the block runs, so a
+    client run under `taskset -c 0` has CPU 0 to itself: client and broker
+    on one core each, as if on separate machines."""
+
+    def __init__(self, pids):
+        self.pids = pids
+
+    def __enter__(self):
+        self._set("1")
+        return self
+
+    def __exit__(self, *exc):
+        self._set(",".join(map(str, sorted(os.sched_getaffinity(0)))))
+
+    def _set(self, cpus):
+        for pid in self.pids:
+            subprocess.run(["taskset", "-a", "-p", "-c", cpus, str(pid)], check=True, capture_output=True)
 
 
 def java_tool(name, *args, timeout=600):
@@ -365,20 +431,44 @@ def one_partition(system, results, records):
         results.add("produce 100 B, acks=1, Java client", system.name, rate, "records/s")
         results.add("consume 100 B, Java client", system.name, java_consume(b, "java", records), "records/s")
         results.add("RSS after the writes", system.name, rss_mb(pids), "MB", "lower")
+        # Up to 2 GB written in all: 1 KiB records into one more partition.
+        written = records * 100 + records // 4 * 1024 + records * 100
+        if written < 2e9:
+            create_topic(b, "fill", 1)
+            rdkafka_produce(b, "fill", int((2e9 - written) / 1024), 1024)
+        results.add("RSS after 2 GB written", system.name, rss_mb(pids), "MB", "lower")
     finally:
         broker.stop()
 
 
 def many_partitions(system, results, records):
     """One broker, 1,000 partitions: produce spread over all (no key: the
-    sticky partitioner), consume all as a group."""
+    sticky partitioner), consume all as a group; then the same data for
+    both brokers (`fill_evenly`) consumed as a group, sharing both cores
+    with the broker and on one core each; the broker's CPU per GB of that."""
     broker = system.start()
+    b, pids = broker.bootstrap, broker.pids
     try:
-        create_topic(broker.bootstrap, "wide", 1000)
+        create_topic(b, "wide", 1000)
         results.add("produce 100 B over 1,000 partitions", system.name,
-                    rdkafka_produce(broker.bootstrap, "wide", records, 100, partition=None), "records/s")
+                    rdkafka_produce(b, "wide", records, 100, partition=None), "records/s")
         results.add("consume 1,000 partitions (group)", system.name,
-                    rdkafka_consume(broker.bootstrap, "wide", records, partition=None), "records/s")
+                    rdkafka_consume(b, "wide", records, partition=None), "records/s")
+        create_topic(b, "even", 1000)
+        fill_evenly(b, "even", 1000, records)
+        cpu = cpu_seconds(pids)
+        results.add("consume 1,000 partitions (group), same data for both", system.name,
+                    rdkafka_consume(b, "even", records, partition=None), "records/s")
+        results.add("CPU per GB consumed (1,000 partitions)", system.name,
+                    (cpu_seconds(pids) - cpu) / (records * 100 / 1e9), "CPU-s", "lower")
+        # librdkafka stops fetching for fetch.queue.backoff.ms (1 s) when
+        # a response overfills its prefetch queue (queued.max.messages.kbytes).
+        results.add("same, the client's fetch.queue.backoff.ms=10", system.name,
+                    rdkafka_consume(b, "even", records, partition=None, extra=["-X", "fetch.queue.backoff.ms=10"]),
+                    "records/s")
+        with OneCoreEach(pids):
+            results.add("same, client and broker on one core each", system.name,
+                        rdkafka_consume(b, "even", records, partition=None, cpus="0"), "records/s")
     finally:
         broker.stop()
 
@@ -413,6 +503,10 @@ def acks_all(system, results, seconds, mbps):
         results.add(f"acks=all {mbps} MB/s p50 (3 brokers)", system.name, p50, "ms", "lower")
         results.add(f"acks=all {mbps} MB/s p99 (3 brokers)", system.name, p99, "ms", "lower")
         results.add(f"acks=all {mbps} MB/s p99.9 (3 brokers)", system.name, p999, "ms", "lower")
+        p50, p99, p999 = rdkafka_latency(cluster.bootstrap, "rf3", rate, seconds, 1024)
+        for label, value in (("p50", p50), ("p99", p99), ("p99.9", p999)):
+            results.add(f"acks=all {mbps} MB/s {label}, librdkafka after a 5 s warm-up", system.name, value, "ms",
+                        "lower")
     finally:
         cluster.stop()
 
