@@ -373,7 +373,13 @@ impl LogManager {
 
     /// Flushes the logs whose `flush.ms` has passed.
     pub fn flush_due(&self) {
-        for (tp, log) in self.logs().into_iter().filter(|(_, l)| !l.is_offline()) {
+        // Only the due ones are collected (runs every
+        // `flush_check_interval`, over every log the broker holds).
+        let due: Vec<_> = (self.logs.read().iter())
+            .filter(|(_, (_, l))| l.flush_is_due() && !l.is_offline())
+            .map(|(tp, (_, l))| (tp.clone(), l.clone()))
+            .collect();
+        for (tp, log) in due {
             if let Err(e) = log.flush_if_due() {
                 error!(partition = %tp, "scheduled flush failed: {e}");
             }

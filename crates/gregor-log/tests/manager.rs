@@ -158,6 +158,35 @@ fn the_background_thread_applies_retention_and_stops_on_close() {
 }
 
 #[test]
+fn the_background_thread_flushes_only_logs_whose_flush_ms_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(0));
+    let mut cfg = config(&[dir.path()]);
+    cfg.flush_check_interval = std::time::Duration::from_millis(5);
+    let manager = std::sync::Arc::new(LogManager::open_with_clock(cfg, clock.clone()).unwrap());
+    let timed = LogConfig {
+        flush_ms: 1000,
+        ..LogConfig::default()
+    };
+    let due = manager.get_or_create(&TopicPartition::new("f", 0), Some(timed)).unwrap();
+    let untimed = manager.get_or_create(&TopicPartition::new("f", 1), None).unwrap();
+    for log in [&due, &untimed] {
+        log.append(&mut batch("f", 3, 0), 0).unwrap();
+    }
+    manager.start_background();
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(due.recovery_point(), 0, "flushed before its flush.ms");
+    clock.advance(1000);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while due.recovery_point() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the scheduled flush never ran");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(untimed.recovery_point(), 0, "a log without flush.ms was flushed");
+    manager.close().unwrap();
+}
+
+#[test]
 fn partition_directory_names_parse_like_kafkas() {
     assert_eq!(
         TopicPartition::from_dir_name("my-topic-12"),

@@ -17,16 +17,23 @@ impl Log {
     /// Flushes when the `flush.ms` interval has passed (called by a
     /// background flusher for idle logs). Returns whether it flushed.
     pub fn flush_if_due(&self) -> Result<bool> {
-        let FlushPolicy::Interval(every) = self.config().flush_policy() else {
+        if !self.flush_is_due() {
             return Ok(false);
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
+    /// Whether the `flush.ms` interval has passed with unflushed appends —
+    /// a check without I/O or allocation, so the background flusher can
+    /// pass over thousands of logs that have nothing due.
+    pub fn flush_is_due(&self) -> bool {
+        let FlushPolicy::Interval(every) = self.config().flush_policy() else {
+            return false;
         };
         let now = self.clock.now_ms();
-        let due = now - self.last_flush_ms.load(Ordering::Acquire) >= every.as_millis() as i64;
-        if due && self.recovery_point() < self.end_offset() {
-            self.flush()?;
-            return Ok(true);
-        }
-        Ok(false)
+        now - self.last_flush_ms.load(Ordering::Acquire) >= every.as_millis() as i64
+            && self.recovery_point() < self.end_offset()
     }
 
     /// Waits until every offset below `offset` is on disk. Concurrent
