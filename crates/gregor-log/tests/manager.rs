@@ -168,7 +168,9 @@ fn the_background_thread_flushes_only_logs_whose_flush_ms_passed() {
         flush_ms: 1000,
         ..LogConfig::default()
     };
-    let due = manager.get_or_create(&TopicPartition::new("f", 0), Some(timed)).unwrap();
+    let due = manager
+        .get_or_create(&TopicPartition::new("f", 0), Some(timed))
+        .unwrap();
     let untimed = manager.get_or_create(&TopicPartition::new("f", 1), None).unwrap();
     for log in [&due, &untimed] {
         log.append(&mut batch("f", 3, 0), 0).unwrap();
