@@ -1,9 +1,12 @@
 //! A coordination service with a shared secret: which clients it serves,
 //! and a session that resumes on new connections (each one authenticated).
 
+mod sessions;
+
 use std::time::Duration;
 
 use gregor_coord::*;
+use sessions::wait_for_state;
 use tokio::time::Instant;
 
 const TIMEOUT: Duration = Duration::from_millis(1500);
@@ -58,14 +61,6 @@ async fn a_client_with_a_secret_refuses_a_service_without_one() {
     let message = refused(server.local_addr(), secret(RIGHT)).await;
     assert!(message.contains("has none configured"), "{message}");
     server.shutdown().await;
-}
-
-async fn wait_for_state(coord: &dyn Coordinator, want: SessionState, within: Duration) {
-    let mut state = coord.session_state();
-    let reached = tokio::time::timeout(within, state.wait_for(|s| *s == want))
-        .await
-        .is_ok();
-    assert!(reached, "not {want:?} within {within:?}: {:?}", *state.borrow());
 }
 
 /// The service restarts on the same store and address: with the same

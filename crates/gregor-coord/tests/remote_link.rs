@@ -2,11 +2,14 @@
 //! the coordination service that can stall connections (hold their bytes
 //! without closing them, as a link dropping packets does).
 
+mod sessions;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use gregor_coord::*;
+use sessions::wait_for_state;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -95,14 +98,6 @@ async fn service() -> (Arc<EmbeddedStore>, CoordServer, Proxy) {
     let server = CoordServer::bind("127.0.0.1:0", store.clone()).await.unwrap();
     let proxy = Proxy::start(server.local_addr()).await;
     (store, server, proxy)
-}
-
-async fn wait_for_state(coord: &dyn Coordinator, want: SessionState, within: Duration) {
-    let mut state = coord.session_state();
-    let reached = tokio::time::timeout(within, state.wait_for(|s| *s == want))
-        .await
-        .is_ok();
-    assert!(reached, "not {want:?} within {within:?}: {:?}", *state.borrow());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
