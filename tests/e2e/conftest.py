@@ -2,10 +2,8 @@
 import collections
 import os
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -13,6 +11,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
+from frame_proxy import FrameProxy  # noqa: E402
 from bench.kafka.kafka import ZooKeeper, accepts, free_port, wait_for  # noqa: E402  (shared with the benches)
 
 BINARY = os.environ.get("GREGOR_SERVER_BIN", os.path.join(ROOT, "target", "debug", "gregor-server"))
@@ -182,72 +181,32 @@ def zookeeper(tmp_path):
     zk.stop()
 
 
-class CuttingProxy:
+class CuttingProxy(FrameProxy):
     """A Kafka-aware TCP proxy to a broker that can lose produce responses:
     `cut()` lets requests through but drops the broker's answers to
     Produce requests until some are lost, then cuts every connection — the
     client retries batches the broker has already written, exactly what
-    idempotence must absorb. Frames are parsed so that only whole Produce
-    responses are dropped (responses come back in request order)."""
+    idempotence must absorb. Only whole Produce responses are dropped
+    (responses come back in request order)."""
 
     PRODUCE = 0
 
     def __init__(self, target_port):
-        self.target_port = target_port
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.sockets = []
-        self.lock = threading.Lock()
         self.swallowing = False
         self.swallowed = 0
-        self.running = True
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(target_port)
 
-    def _accept(self):
-        while self.running:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            except OSError:
-                continue
-            with self.lock:
-                self.sockets += [client, upstream]
-            pending = collections.deque()  # API keys of requests awaiting their response
-            threading.Thread(target=self._pump, args=(client, upstream, pending, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, pending, True), daemon=True).start()
+    def request(self, frame, conn):
+        conn.setdefault("pending", collections.deque()).append(int.from_bytes(frame[4:6], "big"))
+        return frame
 
-    def _pump(self, src, dst, pending, responses):
-        buffered = b""
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                buffered += data
-                while len(buffered) >= 4:
-                    size = int.from_bytes(buffered[:4], "big")
-                    if len(buffered) < 4 + size:
-                        break
-                    frame, buffered = buffered[:4 + size], buffered[4 + size:]
-                    if not responses:
-                        pending.append(int.from_bytes(frame[4:6], "big"))
-                        dst.sendall(frame)
-                        continue
-                    key = pending.popleft() if pending else None
-                    if key == self.PRODUCE and self.swallowing:
-                        self.swallowed += 1
-                        continue
-                    dst.sendall(frame)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def response(self, frame, conn):
+        pending = conn.get("pending")
+        key = pending.popleft() if pending else None
+        if key == self.PRODUCE and self.swallowing:
+            self.swallowed += 1
+            return None
+        return frame
 
     def cut(self, meanwhile=None, produce_responses=1, timeout=5):
         """Drops Produce responses until `produce_responses` were lost (or
@@ -260,18 +219,6 @@ class CuttingProxy:
             time.sleep(0.005)
         if meanwhile:
             meanwhile()
-        with self.lock:
-            doomed, self.sockets = self.sockets, []
-        for s in doomed:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-                s.close()
-            except OSError:
-                pass
+        self.cut_connections()
         self.swallowing = False
         return self.swallowed
-
-    def close(self):
-        self.running = False
-        self.listener.close()
-        self.cut(produce_responses=0)

@@ -30,97 +30,45 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from jepsen import read_final
 
 from conftest import Broker
+from frame_proxy import FrameProxy
 
 TOPIC = "bump"
 
 
-class StagingProxy:
+class StagingProxy(FrameProxy):
     """A TCP proxy to a broker that parses Kafka frames: it flips a byte of
     the first Produce request holding `poison` and holds the answer to it
     for `hold` seconds, and drops the broker's answer to the first Produce
     request holding `unanswered`."""
 
     def __init__(self, target_port, poison, unanswered, hold=1.0):
-        import socket
-
-        self.target_port, self.poison, self.unanswered, self.hold = target_port, poison, unanswered, hold
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(16)
-        self.port = self.listener.getsockname()[1]
-        self.sockets = []
+        self.poison, self.unanswered, self.hold = poison, unanswered, hold
         self.poisoned = self.dropped = False
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.marking = threading.Lock()
+        super().__init__(target_port)
 
-    def _accept(self):
-        import socket
-
-        while True:
-            try:
-                client, _ = self.listener.accept()
-                upstream = socket.create_connection(("127.0.0.1", self.target_port))
-            except OSError:
-                return
-            self.sockets += [client, upstream]
-            marked = {"hold": set(), "drop": set()}  # correlation ids of this connection
-            threading.Thread(target=self._pump, args=(client, upstream, marked, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(upstream, client, marked, True), daemon=True).start()
-
-    def _requested(self, frame, marked):
+    def request(self, frame, conn):
         if int.from_bytes(frame[4:6], "big") != 0:  # Produce
             return frame
         corr = frame[8:12]
-        with self.lock:
+        with self.marking:
             at = frame.find(self.poison) if self.poison else -1
             if at >= 0 and not self.poisoned:
                 self.poisoned = True
-                marked["hold"].add(corr)
+                conn.setdefault("hold", set()).add(corr)
                 frame = frame[:at] + bytes([frame[at] ^ 1]) + frame[at + 1:]
             if frame.find(self.unanswered) >= 0 and not self.dropped:
                 self.dropped = True
-                marked["drop"].add(corr)
+                conn.setdefault("drop", set()).add(corr)
         return frame
 
-    def _pump(self, src, dst, marked, responses):
-        buffered = b""
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                buffered += data
-                while len(buffered) >= 4:
-                    size = int.from_bytes(buffered[:4], "big")
-                    if len(buffered) < 4 + size:
-                        break
-                    frame, buffered = buffered[:4 + size], buffered[4 + size:]
-                    if not responses:
-                        dst.sendall(self._requested(frame, marked))
-                        continue
-                    corr = frame[4:8]
-                    if corr in marked["drop"]:
-                        continue
-                    if corr in marked["hold"]:
-                        time.sleep(self.hold)
-                    dst.sendall(frame)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.close()
-                except OSError:
-                    pass
-
-    def close(self):
-        self.listener.close()
-        for s in self.sockets:
-            try:
-                s.close()
-            except OSError:
-                pass
+    def response(self, frame, conn):
+        corr = frame[4:8]
+        if corr in conn.get("drop", ()):
+            return None
+        if corr in conn.get("hold", ()):
+            time.sleep(self.hold)
+        return frame
 
 
 def staged(tmp_path, bump):
