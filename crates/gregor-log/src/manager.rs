@@ -327,15 +327,15 @@ impl LogManager {
     /// Kafka); the others are still written. Offline directories are
     /// skipped.
     pub fn checkpoint(&self) -> Result<()> {
-        let logs = self.logs.read();
         let mut first_error = None;
         for (i, dir) in self.dirs.iter().enumerate().filter(|(i, _)| self.online(*i)) {
-            let mine: Vec<_> = logs.iter().filter(|(_, (d, _))| *d == i).collect();
-            let collect = |f: fn(&Log) -> u64| {
-                mine.iter()
-                    .map(|(tp, (_, l))| ((*tp).clone(), f(l)))
-                    .collect::<Vec<_>>()
-            };
+            // Taken from the map, written after: the map's lock is not held
+            // across the writes and their fsyncs.
+            let mine: Vec<_> = (self.logs.read().iter())
+                .filter(|(_, (d, _))| *d == i)
+                .map(|(tp, (_, l))| (tp.clone(), l.clone()))
+                .collect();
+            let collect = |f: fn(&Log) -> u64| mine.iter().map(|(tp, l)| (tp.clone(), f(l))).collect::<Vec<_>>();
             let written = OffsetCheckpointFile::new(dir.path.join(RECOVERY_POINT_FILE))
                 .write(&collect(Log::recovery_point))
                 .and_then(|()| {
