@@ -8,8 +8,9 @@
 //! coordination. What it holds for authentication:
 //!
 //! - [`tls`]: rustls server and client configurations from PEM files
-//!   (`ssl.keystore.location`, `ssl.truststore.location`,
-//!   `ssl.client.auth`), reloaded when the files change;
+//!   (`ssl.keystore.location`, `ssl.key.password` for an encrypted PKCS#8
+//!   key, `ssl.truststore.location`, `ssl.client.auth`), reloaded when the
+//!   files change;
 //! - [`certificate_subject`] and [`SslPrincipalMapper`]: an mTLS client's
 //!   principal, as Kafka makes it;
 //! - [`sasl`]: PLAIN and SCRAM-SHA-256/512, server and client sides,
@@ -17,6 +18,7 @@
 
 pub mod acl;
 mod error;
+mod pem_store;
 mod principal;
 pub mod sasl;
 mod session;
@@ -29,4 +31,4 @@ pub use rustls;
 pub use sasl::{SaslExchange, SaslServerConfig};
 pub use session::{SecurityProtocol, Session};
 pub use ssl_principal::{certificate_subject, SslPrincipalMapper};
-pub use tls::{ClientAuth, TlsSettings};
+pub use tls::{ClientAuth, ClientIdentity, PemSource, TlsSettings};

@@ -36,7 +36,8 @@ static ALLOCATOR: HugeAllocationGuard = HugeAllocationGuard;
 struct Cli {
     /// Kafka client properties for a secured listener (security.protocol,
     /// sasl.mechanism, sasl.username/sasl.password or sasl.jaas.config,
-    /// ssl.ca.location or ssl.truststore.location, …), as Kafka's tools.
+    /// ssl.ca.location or ssl.truststore.location, ssl.keystore.location
+    /// and ssl.key.password, …), as Kafka's tools.
     #[arg(long, global = true, value_name = "FILE")]
     command_config: Option<std::path::PathBuf>,
     #[command(subcommand)]

@@ -1,18 +1,21 @@
 //! How a client reaches a secured listener: TLS (rustls, PEM files) and
 //! SASL (PLAIN, SCRAM-SHA-256/512), set with Kafka's client property names
 //! (`security.protocol`, `sasl.mechanism`, `sasl.username`/`sasl.password`
-//! or `sasl.jaas.config`, `ssl.ca.location` or `ssl.truststore.location`,
-//! `ssl.certificate.location` + `ssl.key.location` or
-//! `ssl.keystore.location`), as Kafka's tools read `--command-config`.
+//! or `sasl.jaas.config`, `ssl.ca.location`, `ssl.truststore.location`
+//! or `ssl.truststore.certificates`, `ssl.certificate.location` +
+//! `ssl.key.location` or `ssl.keystore.location` or `ssl.keystore.key` +
+//! `ssl.keystore.certificate.chain`, `ssl.key.password` for an encrypted
+//! PKCS#8 key), as Kafka's tools read `--command-config`.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use gregor_auth::sasl::{JaasConfig, Mechanism};
-use gregor_auth::SecurityProtocol;
+use gregor_auth::tls::PemSource;
+use gregor_auth::{ClientIdentity, SecurityProtocol, TlsSettings};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -89,29 +92,45 @@ impl ClientSecurity {
             .map_err(config_error)?;
         let mut security = ClientSecurity::default();
         if protocol.uses_tls() {
-            let truststore = get("ssl.ca.location")
-                .or_else(|| get("ssl.truststore.location"))
-                .ok_or_else(|| config_error("TLS needs ssl.ca.location (or ssl.truststore.location, PEM)".into()))?;
-            if get("ssl.truststore.type").is_some_and(|t| !t.eq_ignore_ascii_case("PEM")) {
-                return Err(config_error("ssl.truststore.type: only PEM files are read".into()));
+            for property in ["ssl.truststore.type", "ssl.keystore.type"] {
+                if get(property).is_some_and(|t| !t.eq_ignore_ascii_case("PEM")) {
+                    return Err(config_error(format!("{property}: only PEM is read")));
+                }
             }
-            let identity: Option<(&str, &str)> = match (
-                get("ssl.certificate.location"),
-                get("ssl.key.location"),
-                get("ssl.keystore.location"),
-            ) {
-                (Some(cert), Some(key), _) => Some((cert, key)),
-                (None, None, Some(pem)) => Some((pem, pem)),
-                (None, None, None) => None,
+            // librdkafka's names (ssl.ca.location, ssl.certificate.location
+            // + ssl.key.location) or the Java client's (ssl.truststore.*,
+            // ssl.keystore.*, PEM files or PEM text).
+            let settings = TlsSettings {
+                keystore: get("ssl.keystore.location").map(PathBuf::from),
+                keystore_certificate_chain: get("ssl.keystore.certificate.chain").map(str::to_string),
+                keystore_key: get("ssl.keystore.key").map(str::to_string),
+                key_password: get("ssl.key.password").map(str::to_string),
+                truststore: get("ssl.ca.location")
+                    .or_else(|| get("ssl.truststore.location"))
+                    .map(PathBuf::from),
+                truststore_certificates: get("ssl.truststore.certificates").map(str::to_string),
+                ..TlsSettings::default()
+            };
+            let auth_error = |e: gregor_auth::AuthError| config_error(e.to_string());
+            let truststore = settings.truststore_source().map_err(auth_error)?.ok_or_else(|| {
+                config_error(
+                    "TLS needs ssl.ca.location (or ssl.truststore.location or ssl.truststore.certificates, PEM)".into(),
+                )
+            })?;
+            let identity = match (get("ssl.certificate.location"), get("ssl.key.location")) {
+                (Some(cert), Some(key)) => Some(ClientIdentity {
+                    certificate_chain: PemSource::File(Path::new(cert)),
+                    private_key: PemSource::File(Path::new(key)),
+                    key_password: settings.key_password.as_deref(),
+                }),
+                (None, None) => settings.client_identity().map_err(auth_error)?,
                 _ => {
                     return Err(config_error(
                         "a client certificate needs both ssl.certificate.location and ssl.key.location".into(),
                     ))
                 }
             };
-            let identity = identity.map(|(c, k)| (Path::new(c), Path::new(k)));
-            let config = gregor_auth::tls::client_config(Path::new(truststore), identity)
-                .map_err(|e| config_error(e.to_string()))?;
+            let config = gregor_auth::tls::client_config(truststore, identity).map_err(auth_error)?;
             security.tls = Some(config);
         }
         if protocol.uses_sasl() {
@@ -242,5 +261,33 @@ mod tests {
         props.insert("security.protocol".into(), "SASL_PLAINTEXT".into());
         props.insert("sasl.mechanism".into(), "GSSAPI".into());
         assert!(ClientSecurity::from_properties(&props).is_err());
+    }
+
+    #[test]
+    fn an_encrypted_client_key_as_pem_text() {
+        // gregor-auth's fixtures: a certificate and its key encrypted with
+        // key-password-1 (see its testdata/README.md).
+        let cert = include_str!("../../gregor-auth/testdata/cert.pem");
+        let key = include_str!("../../gregor-auth/testdata/key-pbkdf2-aes256.pem");
+        let mut props: BTreeMap<String, String> = [
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.certificates", cert),
+            ("ssl.keystore.certificate.chain", cert),
+            ("ssl.keystore.key", key),
+            ("ssl.key.password", "key-password-1"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert!(ClientSecurity::from_properties(&props).unwrap().tls.is_some());
+        props.insert("ssl.key.password".into(), "wrong".into());
+        let e = ClientSecurity::from_properties(&props).unwrap_err().to_string();
+        assert!(
+            e.contains("does not decrypt the private key in ssl.keystore.key"),
+            "{e}"
+        );
+        props.remove("ssl.key.password");
+        let e = ClientSecurity::from_properties(&props).unwrap_err().to_string();
+        assert!(e.contains("is encrypted") && e.contains("set ssl.key.password"), "{e}");
     }
 }

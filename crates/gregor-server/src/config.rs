@@ -35,6 +35,13 @@ pub struct ServerConfig {
     /// PEM file with the broker's certificate chain and private key.
     #[serde(rename = "ssl.keystore.location")]
     pub ssl_keystore_location: Option<String>,
+    /// The certificate chain as PEM text (with `ssl.keystore.key`,
+    /// instead of `ssl.keystore.location`).
+    #[serde(rename = "ssl.keystore.certificate.chain")]
+    pub ssl_keystore_certificate_chain: Option<String>,
+    /// The private key as PEM text (with `ssl.keystore.certificate.chain`).
+    #[serde(rename = "ssl.keystore.key")]
+    pub ssl_keystore_key: Option<String>,
     /// The password of an encrypted private key (PKCS#8).
     #[serde(rename = "ssl.key.password")]
     pub ssl_key_password: Option<String>,
@@ -44,6 +51,10 @@ pub struct ServerConfig {
     /// PEM file with the CA certificates client certificates must chain to.
     #[serde(rename = "ssl.truststore.location")]
     pub ssl_truststore_location: Option<String>,
+    /// The CA certificates as PEM text (instead of
+    /// `ssl.truststore.location`).
+    #[serde(rename = "ssl.truststore.certificates")]
+    pub ssl_truststore_certificates: Option<String>,
     /// `none`, `requested` or `required`: whether TLS clients present a
     /// certificate.
     #[serde(rename = "ssl.client.auth")]
@@ -276,7 +287,10 @@ impl Default for ServerConfig {
             security_inter_broker_protocol: None,
             ssl_keystore_type: "PEM".into(),
             ssl_keystore_location: None,
+            ssl_keystore_certificate_chain: None,
+            ssl_keystore_key: None,
             ssl_key_password: None,
+            ssl_truststore_certificates: None,
             ssl_truststore_type: "PEM".into(),
             ssl_truststore_location: None,
             ssl_client_auth: "none".into(),

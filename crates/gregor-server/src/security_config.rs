@@ -38,10 +38,16 @@ impl ServerConfig {
                 anyhow::bail!("{property}={value}: gregor reads PEM files only (set {property}=PEM)");
             }
         }
+        // An empty value is no value (as an unset GREGOR_SSL_KEY_PASSWORD).
+        let text =
+            |property: &str, general: &Option<String>| get(property, general.as_deref()).filter(|v| !v.is_empty());
         Ok(TlsSettings {
             keystore: get("ssl.keystore.location", self.ssl_keystore_location.as_deref()).map(PathBuf::from),
-            key_password: get("ssl.key.password", self.ssl_key_password.as_deref()),
+            keystore_certificate_chain: text("ssl.keystore.certificate.chain", &self.ssl_keystore_certificate_chain),
+            keystore_key: text("ssl.keystore.key", &self.ssl_keystore_key),
+            key_password: text("ssl.key.password", &self.ssl_key_password),
             truststore: get("ssl.truststore.location", self.ssl_truststore_location.as_deref()).map(PathBuf::from),
+            truststore_certificates: text("ssl.truststore.certificates", &self.ssl_truststore_certificates),
             client_auth: get("ssl.client.auth", Some(&self.ssl_client_auth))
                 .unwrap_or_default()
                 .parse::<ClientAuth>()?,
@@ -156,14 +162,15 @@ pub(crate) fn inter_broker_security(
     let mut security = gregor_client::ClientSecurity::default();
     if endpoint.protocol.uses_tls() {
         let tls = config.tls_settings(listener)?;
-        let truststore = tls.truststore.as_deref().with_context(|| {
-            format!("the inter-broker listener {listener} uses TLS: brokers need ssl.truststore.location to check each other")
+        let context = || format!("inter-broker TLS on listener {listener}");
+        let truststore = tls.truststore_source().with_context(context)?.with_context(|| {
+            format!(
+                "the inter-broker listener {listener} uses TLS: brokers need ssl.truststore.location \
+                 (or ssl.truststore.certificates) to check each other"
+            )
         })?;
-        let identity = tls.keystore.as_deref().map(|k| (k, k));
-        security.tls = Some(
-            gregor_auth::tls::client_config(truststore, identity)
-                .with_context(|| format!("inter-broker TLS on listener {listener}"))?,
-        );
+        let identity = tls.client_identity().with_context(context)?;
+        security.tls = Some(gregor_auth::tls::client_config(truststore, identity).with_context(context)?);
     }
     if endpoint.protocol.uses_sasl() {
         let name = config.sasl_mechanism_inter_broker_protocol.trim().to_ascii_uppercase();
