@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 TOPICS = int(os.environ.get("TOPICS", "10"))
@@ -168,7 +169,12 @@ class Broker:
         futures = self.admin.create_topics(
             [NewTopic(f"many-{i}", PARTITIONS, 1) for i in range(TOPICS)], request_timeout=300)
         for f in futures.values():
-            f.result(300)
+            try:
+                f.result(300)
+            except KafkaException as e:
+                # Created, its leaders not all elected yet: awaited below.
+                if e.args[0].code() != KafkaError.REQUEST_TIMED_OUT:
+                    raise
         deadline = time.monotonic() + 600
         while self.led() < TOPICS * PARTITIONS:
             if time.monotonic() > deadline:

@@ -151,7 +151,11 @@ mod tests {
     fn a_view_taken_stays_as_it_was_and_the_next_one_has_the_update() {
         let manager = ReplicaManager::new(1, ReplicaSettings::default(), Arc::new(SystemClock));
         let tp = TopicPartition::new("t", 0);
-        manager.update_view(1, BTreeMap::from([(1, BrokerEndpoint::default())]), [(tp.clone(), record(1))]);
+        manager.update_view(
+            1,
+            BTreeMap::from([(1, BrokerEndpoint::default())]),
+            [(tp.clone(), record(1))],
+        );
         let before = manager.view();
         // No update between: the same snapshot, not a copy.
         assert!(Arc::ptr_eq(&before, &manager.view()));
