@@ -67,7 +67,11 @@ pub struct ReplicaManager {
     offline: RwLock<HashSet<TopicPartition>>,
     purgatory: Mutex<AckPurgatory<TopicPartition, AckSender>>,
     fence: Mutex<ControllerFence>,
-    view: RwLock<ClusterView>,
+    /// The cluster view as a shared snapshot: Metadata takes it without
+    /// copying 10,000 partitions, and an update copies it only while a
+    /// request still holds the previous one (as Kafka's metadata cache
+    /// swaps snapshots).
+    view: RwLock<Arc<ClusterView>>,
     followers_changed: tokio::sync::Notify,
     progress: Arc<tokio::sync::Notify>,
     isr_updates: Mutex<Vec<IsrUpdate>>,
@@ -96,10 +100,10 @@ impl ReplicaManager {
             offline: RwLock::new(HashSet::new()),
             purgatory: Mutex::new(AckPurgatory::new()),
             fence: Mutex::new(ControllerFence::default()),
-            view: RwLock::new(ClusterView {
+            view: RwLock::new(Arc::new(ClusterView {
                 controller: -1,
                 ..ClusterView::default()
-            }),
+            })),
             followers_changed: tokio::sync::Notify::new(),
             progress: Arc::new(tokio::sync::Notify::new()),
             isr_updates: Mutex::new(Vec::new()),

@@ -4,6 +4,7 @@
 //! from.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use gregor_log::TopicPartition;
 use gregor_replication::{BrokerId, PartitionRecord};
@@ -61,7 +62,8 @@ impl ReplicaManager {
         brokers: BTreeMap<BrokerId, BrokerEndpoint>,
         partitions: impl IntoIterator<Item = (TopicPartition, PartitionRecord)>,
     ) {
-        let mut view = self.view.write();
+        let mut guard = self.view.write();
+        let view = Arc::make_mut(&mut guard);
         view.controller = controller;
         view.brokers = brokers;
         for (tp, record) in partitions {
@@ -72,7 +74,8 @@ impl ReplicaManager {
     /// Records the controller's offline replicas of each partition
     /// (UpdateMetadata; an empty list: all online).
     pub fn update_offline_replicas(&self, partitions: impl IntoIterator<Item = (TopicPartition, Vec<BrokerId>)>) {
-        let mut view = self.view.write();
+        let mut guard = self.view.write();
+        let view = Arc::make_mut(&mut guard);
         for (tp, offline) in partitions {
             if offline.is_empty() {
                 view.offline_replicas.remove(&tp);
@@ -85,18 +88,23 @@ impl ReplicaManager {
     /// Learns a broker's endpoint (LeaderAndIsr names the leaders) unless
     /// the view has it.
     pub fn learn_endpoint(&self, id: BrokerId, endpoint: BrokerEndpoint) {
-        self.view.write().brokers.entry(id).or_insert(endpoint);
+        let mut guard = self.view.write();
+        if !guard.brokers.contains_key(&id) {
+            Arc::make_mut(&mut guard).brokers.insert(id, endpoint);
+        }
     }
 
     /// Forgets a deleted topic's partitions in the view.
     pub fn forget_topic(&self, topic: &str) {
-        let mut view = self.view.write();
+        let mut guard = self.view.write();
+        let view = Arc::make_mut(&mut guard);
         view.partitions.retain(|tp, _| tp.topic != topic);
         view.offline_replicas.retain(|tp, _| tp.topic != topic);
     }
 
-    /// The cluster view.
-    pub fn view(&self) -> ClusterView {
+    /// The cluster view: a snapshot shared, not copied (a later update
+    /// leaves it as it is).
+    pub fn view(&self) -> Arc<ClusterView> {
         self.view.read().clone()
     }
 
@@ -116,5 +124,58 @@ impl ReplicaManager {
     /// A live broker's endpoint.
     pub fn endpoint(&self, id: BrokerId) -> Option<BrokerEndpoint> {
         self.view.read().brokers.get(&id).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gregor_log::SystemClock;
+    use gregor_replication::{LeaderAndIsr, ReplicaSettings};
+
+    use super::*;
+
+    fn record(leader: BrokerId) -> PartitionRecord {
+        PartitionRecord {
+            replicas: vec![1, 2],
+            state: LeaderAndIsr {
+                leader,
+                leader_epoch: 1,
+                isr: vec![1, 2],
+                controller_epoch: 1,
+            },
+            version: 0,
+        }
+    }
+
+    #[test]
+    fn a_view_taken_stays_as_it_was_and_the_next_one_has_the_update() {
+        let manager = ReplicaManager::new(1, ReplicaSettings::default(), Arc::new(SystemClock));
+        let tp = TopicPartition::new("t", 0);
+        manager.update_view(
+            1,
+            BTreeMap::from([(1, BrokerEndpoint::default())]),
+            [(tp.clone(), record(1))],
+        );
+        let before = manager.view();
+        // No update between: the same snapshot, not a copy.
+        assert!(Arc::ptr_eq(&before, &manager.view()));
+
+        manager.update_view(2, BTreeMap::new(), [(tp.clone(), record(2))]);
+        manager.update_offline_replicas([(tp.clone(), vec![2])]);
+        manager.learn_endpoint(3, BrokerEndpoint::default());
+        assert_eq!(before.controller, 1);
+        assert_eq!(before.partitions[&tp].state.leader, 1);
+        assert!(before.brokers.contains_key(&1) && !before.brokers.contains_key(&3));
+        assert!(before.offline_replicas.is_empty());
+
+        let after = manager.view();
+        assert_eq!(after.controller, 2);
+        assert_eq!(after.partitions[&tp].state.leader, 2);
+        assert_eq!(after.offline_replicas[&tp], vec![2]);
+        assert!(after.brokers.contains_key(&3) && !after.brokers.contains_key(&1));
+
+        manager.forget_topic("t");
+        assert!(manager.view().partitions.is_empty());
+        assert_eq!(after.partitions.len(), 1);
     }
 }
