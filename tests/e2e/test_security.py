@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 
 from conftest import GREGOR, Broker, free_port
 from controller_requests import read_frame
-from tls_certs import make_certs
+from tls_certs import make_certs, wait_until_served
 
 
 @pytest.fixture(scope="module")
@@ -434,14 +434,7 @@ def test_a_renewed_certificate_is_used_without_a_restart(tmp_path, certs):
         make_cert(d, "renewed", "/O=gregor/CN=broker", "new-ca", sans="DNS:localhost,IP:127.0.0.1")
         os.replace(os.path.join(d, "renewed.pem"), keystore)
         new = dict(old, **{"ssl.ca.location": f"{d}/new-ca.crt"})
-        deadline = time.time() + 15
-        while True:
-            try:
-                AdminClient(new).list_topics(timeout=3)
-                break
-            except KafkaException:
-                assert time.time() < deadline, "the renewed certificate was not picked up"
-                time.sleep(0.5)
+        wait_until_served(new)
         with pytest.raises(KafkaException):
             AdminClient(old).list_topics(timeout=3)
     finally:

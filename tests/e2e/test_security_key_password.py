@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from conftest import BINARY, GREGOR, Broker, free_port
-from tls_certs import make_ca, make_cert, make_certs, openssl
+from tls_certs import make_ca, make_cert, make_certs, openssl, wait_until_served
 
 PASSWORD = "k3y-pass word!"
 
@@ -144,14 +144,7 @@ def test_a_renewed_encrypted_keystore_is_used_without_a_restart(tmp_path, certs)
         make_cert(d, "renewed", "/O=gregor/CN=broker", "new-ca", sans="DNS:localhost,IP:127.0.0.1")
         os.replace(encrypted_keystore(d, "renewed", encrypt_with_openssl), keystore)
         new = ssl_conf(b.tls, f"{d}/new-ca.crt")
-        deadline = time.time() + 15
-        while True:
-            try:
-                AdminClient(new).list_topics(timeout=3)
-                break
-            except KafkaException:
-                assert time.time() < deadline, "the renewed keystore was not picked up"
-                time.sleep(0.5)
+        wait_until_served(new)
         produce_and_consume(new, "after-renewal", n=5)
     finally:
         b.stop()

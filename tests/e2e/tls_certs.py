@@ -72,3 +72,21 @@ def make_certs(d):
     make_cert(d, "rogue", "/O=rogue/CN=intruder", "rogue-ca")
     make_expired_cert(d, "expired", "expired-client", "ca")
     return d
+
+
+def wait_until_served(conf, within=15):
+    """Until a client with `conf` gets Metadata from the broker (e.g. after
+    the broker reloaded renewed certificate files); fails after `within` s."""
+    import time
+
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    deadline = time.time() + within
+    while True:
+        try:
+            AdminClient(conf).list_topics(timeout=3)
+            return
+        except KafkaException:
+            assert time.time() < deadline, "the renewed certificate files were not picked up"
+            time.sleep(0.5)
