@@ -33,6 +33,12 @@ import time
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from bench.kafka.kafka import free_port  # noqa: E402
+from controller_requests import read_frame  # noqa: E402
+
 TOPICS = int(os.environ.get("TOPICS", "10"))
 PARTITIONS = int(os.environ.get("PARTITIONS", "1000"))
 ROUNDS = int(os.environ.get("ROUNDS", "10"))
@@ -98,23 +104,6 @@ class RdKafkaC:
         self.lib.rd_kafka_destroy(self.rk)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def recv_exactly(sock, n):
-    parts, left = [], n
-    while left:
-        chunk = sock.recv(min(left, 1 << 20))
-        if not chunk:
-            raise ConnectionError("the broker closed the connection")
-        parts.append(chunk)
-        left -= len(chunk)
-    return b"".join(parts)
-
-
 def metadata_v12_all(correlation_id):
     """Metadata v12 (header v2) asking for every topic (a null list)."""
     client = b"metadata-latency"
@@ -127,8 +116,8 @@ def metadata_v12_all(correlation_id):
 def raw_metadata_ms(sock, correlation_id):
     started = time.perf_counter()
     sock.sendall(metadata_v12_all(correlation_id))
-    size = struct.unpack(">i", recv_exactly(sock, 4))[0]
-    answer = recv_exactly(sock, size)
+    answer = read_frame(sock)
+    size = len(answer)
     elapsed = (time.perf_counter() - started) * 1000
     if struct.unpack(">i", answer[:4])[0] != correlation_id:
         raise RuntimeError("an answer to another request")

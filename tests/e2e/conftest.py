@@ -7,7 +7,7 @@ import sys
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
@@ -31,6 +31,24 @@ def consume_all(bootstrap, topic, partitions, expected, timeout=60):
             got.append(m)
     consumer.close()
     return got
+
+
+def produce_and_consume(conf, topic, n=20):
+    """Produces `n` records and reads them back through `conf`."""
+    p = Producer(dict(conf, **{"message.timeout.ms": 20000}))
+    for i in range(n):
+        p.produce(topic, f"v{i}".encode())
+    assert p.flush(30) == 0
+    c = Consumer(dict(conf, **{"group.id": f"g-{topic}", "auto.offset.reset": "earliest"}))
+    c.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    deadline = time.time() + 30
+    while len(got) < n and time.time() < deadline:
+        for m in c.consume(100, 1.0):
+            assert m.error() is None, m.error()
+            got.append(m.value())
+    c.close()
+    assert got == [f"v{i}".encode() for i in range(n)]
 
 
 def compacted_view(bootstrap, topic, partition, below, timeout=60):

@@ -34,13 +34,13 @@ def stop_replica_v3(correlation_id, controller_epoch):
 
 def recv_exactly(s, n):
     """`n` bytes from socket `s`; ConnectionError if it closes first."""
-    data = b""
+    data = bytearray()
     while len(data) < n:
         chunk = s.recv(n - len(data))
         if not chunk:
             raise ConnectionError("the broker closed the connection")
         data += chunk
-    return data
+    return bytes(data)
 
 
 def read_frame(s):

@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from conftest import GREGOR, Broker, free_port
+from conftest import GREGOR, Broker, free_port, produce_and_consume
 from controller_requests import read_frame
 from tls_certs import make_certs, wait_until_served
 
@@ -58,24 +58,6 @@ def ssl_conf(certs, port, client="client"):
         conf["ssl.certificate.location"] = f"{certs}/{client}.crt"
         conf["ssl.key.location"] = f"{certs}/{client}.key"
     return conf
-
-
-def produce_and_consume(conf, topic, n=20):
-    """Produces `n` records and reads them back through `conf`."""
-    p = Producer(dict(conf, **{"message.timeout.ms": 20000}))
-    for i in range(n):
-        p.produce(topic, f"v{i}".encode())
-    assert p.flush(30) == 0
-    c = Consumer(dict(conf, **{"group.id": f"g-{topic}", "auto.offset.reset": "earliest"}))
-    c.assign([TopicPartition(topic, 0, 0)])
-    got = []
-    deadline = time.time() + 30
-    while len(got) < n and time.time() < deadline:
-        for m in c.consume(100, 1.0):
-            assert m.error() is None, m.error()
-            got.append(m.value())
-    c.close()
-    assert got == [f"v{i}".encode() for i in range(n)]
 
 
 def test_each_listener_answers_with_its_own_endpoints(tmp_path):

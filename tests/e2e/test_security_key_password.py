@@ -7,13 +7,12 @@ the broker at start with the reason on stderr, naming the file; gregor's
 own tools present an encrypted client key (`--command-config`)."""
 import os
 import subprocess
-import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from conftest import BINARY, GREGOR, Broker, free_port
+from conftest import BINARY, GREGOR, Broker, free_port, produce_and_consume
 from tls_certs import make_ca, make_cert, make_certs, openssl, wait_until_served
 
 PASSWORD = "k3y-pass word!"
@@ -68,22 +67,6 @@ def tls_broker(tmp_path, name, args, env=None):
 
 def ssl_conf(port, ca):
     return {"bootstrap.servers": f"127.0.0.1:{port}", "security.protocol": "SSL", "ssl.ca.location": ca}
-
-
-def produce_and_consume(conf, topic, n=20):
-    p = Producer(dict(conf, **{"message.timeout.ms": 20000}))
-    for i in range(n):
-        p.produce(topic, f"v{i}".encode())
-    assert p.flush(30) == 0
-    c = Consumer(dict(conf, **{"group.id": f"g-{topic}", "auto.offset.reset": "earliest"}))
-    c.assign([TopicPartition(topic, 0, 0)])
-    got, deadline = [], time.time() + 30
-    while len(got) < n and time.time() < deadline:
-        for m in c.consume(100, 1.0):
-            assert m.error() is None, m.error()
-            got.append(m.value())
-    c.close()
-    assert got == [f"v{i}".encode() for i in range(n)]
 
 
 @pytest.mark.parametrize("encrypt", [encrypt_with_cryptography, encrypt_with_openssl])

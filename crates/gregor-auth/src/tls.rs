@@ -200,6 +200,7 @@ fn certified_key_origin(chain: PemSource<'_>, key: PemSource<'_>) -> String {
     }
 }
 
+/// The CA certificates of a PEM truststore.
 fn roots(source: PemSource<'_>) -> Result<RootCertStore, AuthError> {
     let origin = source.origin();
     let mut roots = RootCertStore::empty();
@@ -209,11 +210,6 @@ fn roots(source: PemSource<'_>) -> Result<RootCertStore, AuthError> {
             .map_err(|e| AuthError::Config(format!("a CA certificate in {origin}: {e}")))?;
     }
     Ok(roots)
-}
-
-/// The CA certificates of a PEM truststore.
-pub fn read_roots(path: &Path) -> Result<RootCertStore, AuthError> {
-    roots(PemSource::File(path))
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
