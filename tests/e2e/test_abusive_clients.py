@@ -8,7 +8,8 @@ broker, and the broker's memory (VmRSS) stays bounded.
 - 10,000 idle connections, closed by connections.max.idle.ms;
 - a connection storm;
 - max.connections.per.ip with an override, and max.connections (the
-  acceptor waits; the inter-broker listener is exempt).
+  acceptor waits; the inter-broker listener is exempt);
+- socket.listen.backlog.size: what the kernel queues past a full acceptor.
 """
 import resource
 import select
@@ -115,6 +116,13 @@ def metric(broker, name):
         if line.startswith(name + (" " if "{" in name else "{")) or line.startswith(name + " "):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def max_connections_left(broker, limit):
+    """Connections a broker with `max.connections=limit` still admits
+    (the broker's own connections to itself count too)."""
+    wait_for(lambda: metric(broker, "gregor_connection_count") >= 0, 5, lambda: "no metrics")
+    return limit - metric(broker, "gregor_connection_count")
 
 
 def start_broker(tmp_path, **properties):
@@ -296,8 +304,8 @@ def test_ten_thousand_idle_connections(tmp_path, nofile):
         for i in range(wanted):
             conns.append(connect(broker.port, f"127.0.0.{2 + i % 4}"))
             if i % 500 == 499:
-                # In batches the broker's accept queue holds (on a busy
-                # machine an overflow costs a connect a 1 s SYN retry).
+                # In batches the listen backlog (1,024) holds: an overflow
+                # costs a connect a 1 s SYN retransmit.
                 wait_for(lambda: metric(broker, "gregor_connection_creation_total") >= i - 10, 30,
                          lambda: "the broker does not accept")
         took = time.time() - started
@@ -411,13 +419,9 @@ def test_max_connections_waits_and_exempts_the_inter_broker_listener(tmp_path):
     broker.listeners = f"PLAINTEXT://{broker.bootstrap},INTERNAL://127.0.0.1:{internal}"
     broker.start()
     try:
-        def fill():
-            return 12 - metric(broker, "gregor_connection_count")
-
         # Whatever the broker itself holds, fill the rest from outside.
         held = []
-        wait_for(lambda: metric(broker, "gregor_connection_count") >= 0, 5, lambda: "no metrics")
-        for _ in range(int(fill())):
+        for _ in range(int(max_connections_left(broker, 12))):
             s = connect(broker.port, "127.0.0.2")
             assert answers(s)
             held.append(s)
@@ -435,5 +439,53 @@ def test_max_connections_waits_and_exempts_the_inter_broker_listener(tmp_path):
         waiting.close()
         for s in held:
             s.close()
+    finally:
+        broker.stop()
+
+
+def queued_connections(broker, at_most):
+    """How many connections the kernel completes for a listener whose
+    acceptor takes none (max.connections reached): its listen backlog."""
+    held = []
+    for _ in range(int(max_connections_left(broker, 8))):
+        s = connect(broker.port, "127.0.0.2")
+        assert answers(s)
+        held.append(s)
+    queued = []
+    try:
+        for i in range(at_most):
+            s = socket.socket()
+            s.setsockopt(socket.IPPROTO_IP, 24, 1)
+            s.bind((f"127.0.0.{3 + i % 4}", 0))
+            s.settimeout(0.5)
+            try:
+                s.connect(("127.0.0.1", broker.port))
+            except OSError:  # the SYN was dropped: the queue is full
+                s.close()
+                break
+            queued.append(s)
+        return len(queued)
+    finally:
+        for s in held + queued:
+            s.close()
+
+
+
+
+def test_socket_listen_backlog_size(tmp_path):
+    # The acceptor stops at max.connections; what the kernel queues beyond
+    # it is the backlog (Linux completes backlog + 1; the acceptor holds one
+    # more while it waits for a slot).
+    (tmp_path / "small").mkdir()
+    (tmp_path / "default").mkdir()
+    broker = start_broker(tmp_path / "small", max_connections=8, socket_listen_backlog_size=4)
+    try:
+        assert 5 <= queued_connections(broker, 50) <= 7
+    finally:
+        broker.stop()
+    # gregor's default queues far more than Kafka's 50.
+    broker = start_broker(tmp_path / "default", max_connections=8)
+    try:
+        assert queued_connections(broker, 300) == 300
     finally:
         broker.stop()

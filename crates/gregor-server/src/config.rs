@@ -113,6 +113,10 @@ pub struct ServerConfig {
     /// Requests that may wait for a handler before processors stop reading.
     #[serde(rename = "queued.max.requests")]
     pub queued_max_requests: usize,
+    /// Connections the kernel queues for each listener before it accepts
+    /// them (`listen(2)`'s backlog; capped by `net.core.somaxconn`).
+    #[serde(rename = "socket.listen.backlog.size")]
+    pub socket_listen_backlog_size: u32,
     /// Connections of the whole broker at most (the inter-broker listener
     /// is exempt when there are others); `listener.name.<l>.max.connections`
     /// limits one listener.
@@ -312,6 +316,10 @@ impl Default for ServerConfig {
             num_network_threads: 3,
             num_io_threads: 8,
             queued_max_requests: 500,
+            // Kafka's default is 50 (Java's); a SYN dropped on a full
+            // queue costs its client a 1 s retransmit, so gregor queues
+            // more (docs/ARCHITECTURE.md, the network layer's limits).
+            socket_listen_backlog_size: 1024,
             max_connections: i32::MAX,
             max_connections_per_ip: i32::MAX,
             max_connections_per_ip_overrides: String::new(),

@@ -102,7 +102,8 @@ impl Server {
         for spec in &plan.listeners {
             let mut context = security_config::listener_context(&config, spec, scram_cache.clone())?;
             context.inter_broker = spec.name == plan.inter_broker;
-            let listener = TcpListener::bind(spec.address())
+            let listener = spec
+                .bind(config.socket_listen_backlog_size)
                 .await
                 .with_context(|| format!("listening on {}://{}", spec.name, spec.address()))?;
             bound.push((listener, Arc::new(context)));

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context};
 use gregor_auth::SecurityProtocol;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::config::ServerConfig;
 
@@ -33,6 +34,28 @@ impl ListenerSpec {
         } else {
             format!("{host}:{}", self.port)
         }
+    }
+
+    /// Listens on the listener's address with `backlog` pending
+    /// connections (`socket.listen.backlog.size`), as Kafka's acceptor
+    /// binds its server socket: `SO_REUSEADDR` set, the first address the
+    /// host resolves to.
+    pub async fn bind(&self, backlog: u32) -> std::io::Result<TcpListener> {
+        let address = self.address();
+        let resolved = tokio::net::lookup_host(&address).await?.next().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{address} resolves to no address"),
+            )
+        })?;
+        let socket = if resolved.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(resolved)?;
+        socket.listen(backlog)
     }
 }
 

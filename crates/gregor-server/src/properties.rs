@@ -57,6 +57,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("socket.request.max.bytes", Int, socket_request_max_bytes, "The maximum number of bytes in a socket request."),
     property!("num.network.threads", Int, num_network_threads, "The number of threads receiving requests from the network and sending responses."),
     property!("num.io.threads", Int, num_io_threads, "The number of threads processing requests, which may include disk I/O."),
+    property!("socket.listen.backlog.size", Int, socket_listen_backlog_size, "The maximum number of pending connections on each listener's socket (capped by net.core.somaxconn)."),
     property!("queued.max.requests", Int, queued_max_requests, "The number of queued requests allowed before the network threads stop reading."),
     property!("max.connections", Int, max_connections, "The maximum number of connections allowed in the broker at any time (listener.name.<l>.max.connections: per listener); the inter-broker listener is exempt when there are others."),
     property!("max.connections.per.ip", Int, max_connections_per_ip, "The maximum number of connections allowed from each ip address; new connections over it are dropped."),
