@@ -67,6 +67,7 @@ pub use groups::{Groups, OffsetsTopic, OffsetsTopicSettings};
 pub use producer_ids::ProducerIds;
 pub use replicas::{
     BrokerEndpoint, ClusterView, FollowedPartition, IsrUpdate, LeaderAppend, ReplicaAppendError, ReplicaManager,
+    TopicView,
 };
 pub use replication_throttle::{names_replica, ReplicationThrottle, FOLLOWER_THROTTLED_REPLICAS};
 pub use topics::{new_topic_assignment, validate_topic_name, Placement, Refusal, TopicDefaults, Topics};

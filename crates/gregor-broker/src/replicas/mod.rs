@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 
 pub use follower::FollowedPartition;
 pub use leader::{IsrUpdate, LeaderAppend, ReplicaAppendError};
-pub use view::{BrokerEndpoint, ClusterView};
+pub use view::{BrokerEndpoint, ClusterView, TopicView};
 
 /// Answers produce requests waiting for `acks=all`.
 type AckSender = oneshot::Sender<Vec<(TopicPartition, AckOutcome)>>;
@@ -230,7 +230,7 @@ impl ReplicaManager {
             .clone();
         // The ISR as this broker last knew it (UpdateMetadata follows
         // LeaderAndIsr), to count the controller's shrinks too.
-        let isr_before = self.view.read().partitions.get(tp).map(|r| r.state.isr.len());
+        let isr_before = self.view.read().partition(tp).map(|r| r.state.isr.len());
         let mut replica = replica.lock();
         replica.log = log;
         let settings = ReplicaSettings {

@@ -39,18 +39,51 @@ impl BrokerEndpoint {
 }
 
 /// What the controller last told this broker about the cluster
-/// (UpdateMetadata): live brokers and every partition's leadership.
+/// (UpdateMetadata): live brokers and every partition's leadership,
+/// indexed by topic so that a topic's partitions are one lookup away.
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
     /// The controller's id (-1: unknown).
     pub controller: BrokerId,
     /// Live brokers.
     pub brokers: BTreeMap<BrokerId, BrokerEndpoint>,
-    /// Partition → replicas, leader, epoch, ISR.
-    pub partitions: HashMap<TopicPartition, PartitionRecord>,
-    /// Partition → its replicas on offline brokers or in failed log
+    /// Topic → its partitions (shared: an update copies only the topics it
+    /// changes, not the view).
+    pub(super) topics: HashMap<String, Arc<TopicView>>,
+}
+
+/// One topic's partitions as the controller last told this broker.
+#[derive(Debug, Clone, Default)]
+pub struct TopicView {
+    /// Partition number → replicas, leader, epoch, ISR.
+    pub partitions: BTreeMap<u32, PartitionRecord>,
+    /// Partition number → its replicas on offline brokers or in failed log
     /// directories, as the controller last said (absent: none).
-    pub offline_replicas: HashMap<TopicPartition, Vec<BrokerId>>,
+    pub offline_replicas: BTreeMap<u32, Vec<BrokerId>>,
+}
+
+impl ClusterView {
+    /// A topic's partitions (`None`: the controller named none of them).
+    pub fn topic(&self, name: &str) -> Option<&TopicView> {
+        self.topics.get(name).map(|t| &**t).filter(|t| !t.partitions.is_empty())
+    }
+
+    /// A partition's leadership.
+    pub fn partition(&self, tp: &TopicPartition) -> Option<&PartitionRecord> {
+        self.topics.get(&tp.topic)?.partitions.get(&tp.partition)
+    }
+
+    /// How many partitions the view knows.
+    pub fn partition_count(&self) -> usize {
+        self.topics.values().map(|t| t.partitions.len()).sum()
+    }
+
+    fn topic_mut(&mut self, name: &str) -> &mut TopicView {
+        if !self.topics.contains_key(name) {
+            self.topics.insert(name.to_string(), Arc::default());
+        }
+        Arc::make_mut(self.topics.get_mut(name).expect("inserted above"))
+    }
 }
 
 impl ReplicaManager {
@@ -67,7 +100,7 @@ impl ReplicaManager {
         view.controller = controller;
         view.brokers = brokers;
         for (tp, record) in partitions {
-            view.partitions.insert(tp, record);
+            view.topic_mut(&tp.topic).partitions.insert(tp.partition, record);
         }
     }
 
@@ -77,10 +110,18 @@ impl ReplicaManager {
         let mut guard = self.view.write();
         let view = Arc::make_mut(&mut guard);
         for (tp, offline) in partitions {
+            let partition = tp.partition;
             if offline.is_empty() {
-                view.offline_replicas.remove(&tp);
+                // Nothing to forget: no copy of the topic.
+                if view
+                    .topics
+                    .get(&tp.topic)
+                    .is_some_and(|t| t.offline_replicas.contains_key(&partition))
+                {
+                    view.topic_mut(&tp.topic).offline_replicas.remove(&partition);
+                }
             } else {
-                view.offline_replicas.insert(tp, offline);
+                view.topic_mut(&tp.topic).offline_replicas.insert(partition, offline);
             }
         }
     }
@@ -98,8 +139,7 @@ impl ReplicaManager {
     pub fn forget_topic(&self, topic: &str) {
         let mut guard = self.view.write();
         let view = Arc::make_mut(&mut guard);
-        view.partitions.retain(|tp, _| tp.topic != topic);
-        view.offline_replicas.retain(|tp, _| tp.topic != topic);
+        view.topics.remove(topic);
     }
 
     /// The cluster view: a snapshot shared, not copied (a later update
@@ -110,7 +150,7 @@ impl ReplicaManager {
 
     /// A partition's leadership as the view has it.
     pub fn partition_record(&self, tp: &TopicPartition) -> Option<PartitionRecord> {
-        self.view.read().partitions.get(tp).cloned()
+        self.view.read().partition(tp).cloned()
     }
 
     /// Whether a replica on broker `id` may join an ISR: the broker is
@@ -164,18 +204,19 @@ mod tests {
         manager.update_offline_replicas([(tp.clone(), vec![2])]);
         manager.learn_endpoint(3, BrokerEndpoint::default());
         assert_eq!(before.controller, 1);
-        assert_eq!(before.partitions[&tp].state.leader, 1);
+        assert_eq!(before.partition(&tp).unwrap().state.leader, 1);
         assert!(before.brokers.contains_key(&1) && !before.brokers.contains_key(&3));
-        assert!(before.offline_replicas.is_empty());
+        assert!(before.topic("t").unwrap().offline_replicas.is_empty());
 
         let after = manager.view();
         assert_eq!(after.controller, 2);
-        assert_eq!(after.partitions[&tp].state.leader, 2);
-        assert_eq!(after.offline_replicas[&tp], vec![2]);
+        assert_eq!(after.partition(&tp).unwrap().state.leader, 2);
+        assert_eq!(after.topic("t").unwrap().offline_replicas[&0], vec![2]);
         assert!(after.brokers.contains_key(&3) && !after.brokers.contains_key(&1));
 
         manager.forget_topic("t");
-        assert!(manager.view().partitions.is_empty());
-        assert_eq!(after.partitions.len(), 1);
+        assert_eq!(manager.view().partition_count(), 0);
+        assert!(manager.view().topic("t").is_none());
+        assert_eq!(after.partition_count(), 1);
     }
 }

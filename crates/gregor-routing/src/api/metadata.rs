@@ -8,10 +8,8 @@ use kafka_protocol::messages::metadata_response::{
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 
-use gregor_log::TopicPartition;
-
 use super::str_bytes;
-use gregor_broker::{validate_topic_name, Broker, ClusterView, Topic};
+use gregor_broker::{validate_topic_name, Broker, ClusterView, Topic, TopicView};
 
 /// Answers a Metadata request from a client connected through `listener`:
 /// the brokers are given with their endpoints of that listener (a broker
@@ -68,19 +66,13 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16, listener:
     // As Kafka's metadata cache: a topic is known once the controller told
     // this broker about one of its partitions (a topic no replica of which
     // is live has none yet).
-    let announced = |name: &str, t: &Topic| {
-        let mut key = TopicPartition::new(name, 0);
-        (0..t.partitions).any(|p| {
-            key.partition = p;
-            view.partitions.contains_key(&key)
-        })
-    };
+    let announced = |name: &str| view.topic(name).is_some();
     response.topics = match requested {
         None => broker
             .topics()
             .all()
             .into_iter()
-            .filter(|(name, t)| announced(name, t))
+            .filter(|(name, _)| announced(name))
             .map(|(name, t)| topic_entry(&view, &name, Ok(t), version))
             .collect(),
         Some(names) => names
@@ -91,7 +83,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16, listener:
                     Err(ResponseError::InvalidTopicException)
                 } else if let Some(t) = broker.topics().get(&name) {
                     Some(t)
-                        .filter(|t| announced(&name, t))
+                        .filter(|_| announced(&name))
                         .ok_or(ResponseError::UnknownTopicOrPartition)
                 } else if auto_create {
                     broker.topics().get_or_create(&name)
@@ -99,7 +91,7 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16, listener:
                     broker
                         .topics()
                         .get(&name)
-                        .filter(|t| announced(&name, t))
+                        .filter(|_| announced(&name))
                         .ok_or(ResponseError::UnknownTopicOrPartition)
                 };
                 topic_entry(&view, &name, found, version)
@@ -126,15 +118,9 @@ fn topic_entry(
             if version >= 1 {
                 entry.is_internal = super::is_internal_topic(name);
             }
-            // One key for every lookup of this topic's partitions: a new
-            // one each would allocate the name 20,000 times for a topic of
-            // 10,000 partitions.
-            let mut key = TopicPartition::new(name, 0);
+            let partitions = view.topic(name);
             entry.partitions = (0..t.partitions)
-                .map(|p| {
-                    key.partition = p;
-                    partition_entry(view, &key, version)
-                })
+                .map(|p| partition_entry(view, partitions, p, version))
                 .collect();
         }
     }
@@ -142,10 +128,15 @@ fn topic_entry(
 }
 
 /// One partition's entry: its leadership as the view has it.
-fn partition_entry(view: &ClusterView, key: &TopicPartition, version: i16) -> MetadataResponsePartition {
+fn partition_entry(
+    view: &ClusterView,
+    topic: Option<&TopicView>,
+    partition: u32,
+    version: i16,
+) -> MetadataResponsePartition {
     let mut part = MetadataResponsePartition::default();
-    part.partition_index = key.partition as i32;
-    let Some(record) = view.partitions.get(key) else {
+    part.partition_index = partition as i32;
+    let Some(record) = topic.and_then(|t| t.partitions.get(&partition)) else {
         part.error_code = ResponseError::LeaderNotAvailable.code();
         part.leader_id = BrokerId(-1);
         return part;
@@ -164,7 +155,7 @@ fn partition_entry(view: &ClusterView, key: &TopicPartition, version: i16) -> Me
         // Dead brokers' replicas and those in failed log directories
         // (collected straight into the answer: none, the usual case,
         // allocates nothing).
-        let failed = view.offline_replicas.get(key);
+        let failed = topic.and_then(|t| t.offline_replicas.get(&partition));
         part.offline_replicas = record
             .replicas
             .iter()
