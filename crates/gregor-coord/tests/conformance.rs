@@ -6,7 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use gregor_coord::kafka::{BrokerRegistration, KafkaMetadata, PartitionState, TopicAssignment, TopicConfig};
+use gregor_coord::kafka::{
+    BrokerRegistration, KafkaMetadata, PartitionState, StateWrite, TopicAssignment, TopicConfig,
+};
 use gregor_coord::*;
 
 async fn crud_versions_and_errors(f: &dyn Fixture) {
@@ -368,6 +370,73 @@ async fn kafka_layout_registration_and_fencing(f: &dyn Fixture) {
     );
 }
 
+/// The controller's batched partition-state writes: all or none, each
+/// over its expected version, fenced by the controller epoch; a single
+/// write's stale version is a `BadVersion` (which the controller answers
+/// by reading the node again).
+async fn partition_states_are_written_in_fenced_batches(f: &dyn Fixture) {
+    let session = f.connect().await;
+    let meta = KafkaMetadata::new(session.as_ref());
+    meta.ensure_layout().await.unwrap();
+    assert_eq!(meta.try_become_controller(1).await.unwrap(), Some(1));
+    let (_, epoch_version) = meta.controller_epoch().await.unwrap().unwrap();
+    let state = |leader: i32, leader_epoch: i32| PartitionState {
+        controller_epoch: 1,
+        leader,
+        version: 1,
+        leader_epoch,
+        isr: vec![leader],
+    };
+    let mut versions = Vec::new();
+    for p in 0..3 {
+        versions.push(
+            meta.write_partition_state("many", p, &state(1, 0), epoch_version, None)
+                .await
+                .unwrap(),
+        );
+    }
+    let moved = [state(2, 1), state(3, 1), state(2, 1)];
+    let batch = |expected: &[i32]| -> Vec<StateWrite<'_>> {
+        (0..3)
+            .map(|p| StateWrite {
+                topic: "many",
+                partition: p as i32,
+                state: &moved[p],
+                expected_version: expected[p],
+            })
+            .collect()
+    };
+
+    // One state node moved on: nothing is written.
+    let stale = [versions[0], versions[1] + 7, versions[2]];
+    let refused = meta.write_partition_states(&batch(&stale), epoch_version).await;
+    assert!(matches!(refused, Err(CoordError::BadVersion(_))), "{refused:?}");
+    // The epoch moved on: fenced, nothing written.
+    let fenced = meta.write_partition_states(&batch(&versions), epoch_version + 1).await;
+    assert!(
+        matches!(fenced, Err(CoordError::TransactionFailed { index: 0, .. })),
+        "{fenced:?}"
+    );
+    for p in 0..3 {
+        assert_eq!(meta.partition_state("many", p).await.unwrap().0, state(1, 0));
+    }
+
+    let written = meta
+        .write_partition_states(&batch(&versions), epoch_version)
+        .await
+        .unwrap();
+    for p in 0..3 {
+        let (now, version) = meta.partition_state("many", p as i32).await.unwrap();
+        assert_eq!((now, version), (moved[p].clone(), written[p]));
+        assert!(written[p] > versions[p]);
+    }
+    // A single write over a version that moved on.
+    let single = meta
+        .write_partition_state("many", 0, &state(1, 2), epoch_version, Some(versions[0]))
+        .await;
+    assert!(matches!(single, Err(CoordError::BadVersion(_))), "{single:?}");
+}
+
 /// The service expires a session whose handle lives: the handle reports
 /// `Expired` (not merely disconnected), its calls and watches end with
 /// `SessionExpired` — what [`RenewingCoordinator`] acts on, opening a new
@@ -437,6 +506,12 @@ macro_rules! conformance_suite {
             async fn kafka_layout_registration_and_fencing() {
                 let f = $fixture;
                 super::kafka_layout_registration_and_fencing(&f).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn partition_states_are_written_in_fenced_batches() {
+                let f = $fixture;
+                super::partition_states_are_written_in_fenced_batches(&f).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,6 +228,7 @@ async fn truncate(
         })
         .collect();
     let response = conn.send(request, EPOCH_VERSION).await?;
+    let mut refused = false;
     for topic in response.topics {
         for answer in topic.partitions {
             let tp = TopicPartition::new(topic.topic.0.as_str(), answer.partition.unsigned_abs());
@@ -242,9 +243,7 @@ async fn truncate(
                     end_offset: u64::try_from(answer.end_offset).ok(),
                 })
             };
-            if result.is_err() {
-                back_off(replicas).await;
-            }
+            refused |= result.is_err();
             let (replicas, epoch, requested) = (replicas.clone(), followed.leader_epoch, *requested);
             let truncated =
                 tokio::task::spawn_blocking(move || replicas.on_epoch_end(&tp, epoch, requested, result)).await;
@@ -252,6 +251,12 @@ async fn truncate(
                 tracing::error!("truncation failed: {e}");
             }
         }
+    }
+    // Once for the whole answer, not once per refused partition (a
+    // LeaderAndIsr moving 500 partitions here could wait 200 ms for
+    // each).
+    if refused {
+        back_off(replicas).await;
     }
     Ok(())
 }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::coordinator::Coordinator;
 use crate::error::{CoordError, Result};
-use crate::types::{CreateMode, Op};
+use crate::types::{CreateMode, Op, OpResult};
 
 mod log_dir_events;
 mod reassignments;
@@ -79,8 +79,34 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// A fenced write's error: the fence (operation 0) failing stays a
+/// `TransactionFailed`; a write failing is reported as its own error
+/// (`BadVersion`, `NodeExists`), which the controller answers by reading
+/// the node again.
+fn unfenced(e: CoordError) -> CoordError {
+    match e {
+        CoordError::TransactionFailed { index, source } if index > 0 => *source,
+        other => other,
+    }
+}
+
 fn from_json<T: for<'de> Deserialize<'de>>(path: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| CoordError::Other(format!("malformed JSON at {path}: {e}")))
+}
+
+/// One partition state for `write_partition_states`: the controller's
+/// write of `/brokers/topics/<topic>/partitions/<partition>/state` over
+/// the node's `expected_version`.
+#[derive(Debug, Clone, Copy)]
+pub struct StateWrite<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// The partition.
+    pub partition: i32,
+    /// Its new leader, epoch and ISR.
+    pub state: &'a PartitionState,
+    /// The version the node must still have.
+    pub expected_version: i32,
 }
 
 /// Kafka's metadata operations over a [`Coordinator`].
@@ -335,7 +361,9 @@ impl<'a> KafkaMetadata<'a> {
     /// Writes a partition's state, fenced by the controller epoch: the
     /// write happens only if `/controller_epoch` still has
     /// `controller_epoch_version` and the state node `expected_version`
-    /// (`None`: create it). Returns the state node's new version.
+    /// (`None`: create it). Returns the state node's new version; a moved
+    /// epoch fails as `TransactionFailed` at index 0, a moved state node
+    /// as `BadVersion` (`NodeExists` when it was to be created).
     pub async fn write_partition_state(
         &self,
         topic: &str,
@@ -366,8 +394,48 @@ impl<'a> KafkaMetadata<'a> {
             path: CONTROLLER_EPOCH.into(),
             version: controller_epoch_version,
         };
-        self.coord.multi(vec![fence, write]).await?;
+        self.coord.multi(vec![fence, write]).await.map_err(unfenced)?;
         Ok(self.coord.exists(&path).await?.map_or(0, |s| s.version))
+    }
+
+    /// Replaces several partitions' state nodes in one transaction fenced
+    /// by the controller epoch, as Kafka's controller sends its state
+    /// updates in a batch: every node is written, each only if it still
+    /// has its expected version, or none is (`BadVersion` then, as
+    /// `write_partition_state`). Returns each node's new version, in the
+    /// order given. The caller keeps a batch within the service's request
+    /// size (ZooKeeper's `jute.maxbuffer`, 1 MB by default).
+    pub async fn write_partition_states(
+        &self,
+        writes: &[StateWrite<'_>],
+        controller_epoch_version: i32,
+    ) -> Result<Vec<i32>> {
+        let mut ops = Vec::with_capacity(writes.len() + 1);
+        ops.push(Op::Check {
+            path: CONTROLLER_EPOCH.into(),
+            version: controller_epoch_version,
+        });
+        ops.extend(writes.iter().map(|w| Op::Set {
+            path: partition_state_path(w.topic, w.partition),
+            data: to_json(w.state),
+            version: Some(w.expected_version),
+        }));
+        let results = self.coord.multi(ops).await.map_err(unfenced)?;
+        let versions: Vec<i32> = results
+            .iter()
+            .filter_map(|r| match r {
+                OpResult::Set(stat) => Some(stat.version),
+                _ => None,
+            })
+            .collect();
+        if versions.len() != writes.len() {
+            return Err(CoordError::Other(format!(
+                "a batch of {} partition states answered with {} versions",
+                writes.len(),
+                versions.len()
+            )));
+        }
+        Ok(versions)
     }
 
     /// A leader records a new ISR: the state node is replaced if it still

@@ -7,7 +7,7 @@
 //! the brokers (to this broker in process, to the others over the Kafka
 //! protocol, in order, retried until they answer or leave).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,21 +18,23 @@ use gregor_coord::kafka::{
 };
 use gregor_coord::{CoordError, Coordinator, SessionState};
 use gregor_log::TopicPartition;
-use gregor_replication::{Controller, ControllerCommand, PartitionRecord, Reassignment};
+use gregor_replication::{Controller, PartitionRecord, Reassignment};
 use tokio::sync::{mpsc, watch};
 
-use crate::coordination::{from_recorded, to_recorded};
+use crate::coordination::from_recorded;
 
 mod admin;
+mod batch;
 mod deletion;
 mod delivery;
+mod execute;
 mod log_dirs;
 mod requests;
 mod shutdown;
 
 pub(crate) use delivery::exchange;
 pub(crate) use requests::inter_broker_endpoint;
-use requests::{BrokerRequest, StopMode};
+use requests::BrokerRequest;
 
 /// What [`ActiveController::read_topics`] finds: partitions with a state,
 /// every assignment, and the reassignments in progress.
@@ -439,128 +441,6 @@ impl ActiveController {
             }
         }
         self.execute(controller, commands).await
-    }
-
-    /// Carries out commands (and the ones their results lead to).
-    async fn execute(
-        &mut self,
-        controller: &mut Controller<TopicPartition>,
-        commands: Vec<ControllerCommand<TopicPartition>>,
-    ) -> Result<(), CoordError> {
-        let mut queue: VecDeque<_> = commands.into();
-        while let Some(command) = queue.pop_front() {
-            match command {
-                ControllerCommand::WriteState {
-                    partition,
-                    state,
-                    expected_version,
-                } => {
-                    let recorded = to_recorded(&state);
-                    let expected = (expected_version >= 0).then_some(expected_version);
-                    let p = partition.partition as i32;
-                    let written = self
-                        .meta()
-                        .write_partition_state(&partition.topic, p, &recorded, self.epoch_version, expected)
-                        .await;
-                    match written {
-                        Ok(version) => {
-                            tracing::info!(%partition, leader = state.leader, epoch = state.leader_epoch, isr = ?state.isr, "partition state written");
-                            queue.extend(controller.state_written(&partition, state, version));
-                        }
-                        Err(CoordError::BadVersion(_) | CoordError::NodeExists(_)) => {
-                            // Changed under us (a leader's ISR write): read and retry.
-                            let (state, version) = self.meta().partition_state(&partition.topic, p).await?;
-                            queue.extend(controller.state_observed(&partition, from_recorded(&state), version));
-                        }
-                        Err(e) => {
-                            if self.meta().controller_epoch().await?.map(|(_, v)| v) != Some(self.epoch_version) {
-                                return Err(CoordError::Other("a newer controller took over".into()));
-                            }
-                            return Err(e);
-                        }
-                    }
-                }
-                ControllerCommand::LeaderAndIsr {
-                    broker,
-                    controller_epoch,
-                    partitions,
-                } => {
-                    let request = requests::leader_and_isr(
-                        self.local(),
-                        controller_epoch,
-                        self.broker_epoch(broker),
-                        &partitions,
-                        &self.registrations,
-                        &self.broker.config().inter_broker_listener,
-                    );
-                    self.send(broker, request);
-                }
-                ControllerCommand::StopReplica {
-                    broker,
-                    controller_epoch,
-                    partitions,
-                    delete,
-                } => {
-                    let stops: Vec<(TopicPartition, i32)> = partitions
-                        .into_iter()
-                        .map(|(tp, record)| (tp, record.state.leader_epoch))
-                        .collect();
-                    let request = requests::stop_replica(
-                        self.local(),
-                        controller_epoch,
-                        self.broker_epoch(broker),
-                        &stops,
-                        if delete {
-                            StopMode::DeleteReplica
-                        } else {
-                            StopMode::Keep
-                        },
-                    );
-                    match self.settling.as_mut() {
-                        Some(settling) if !delete => settling.hold(broker, request),
-                        _ => self.send(broker, request),
-                    }
-                }
-                ControllerCommand::WriteAssignment {
-                    partition,
-                    replicas,
-                    adding,
-                    removing,
-                } => {
-                    if self.write_assignment(&partition, replicas, adding, removing).await? {
-                        queue.extend(controller.assignment_written(&partition));
-                    }
-                }
-                ControllerCommand::ReassignmentCompleted { partition } => {
-                    tracing::info!(%partition, "reassignment completed");
-                    self.meta()
-                        .reassignment_done(&partition.topic, partition.partition as i32)
-                        .await?;
-                }
-                ControllerCommand::UpdateMetadata {
-                    broker,
-                    controller_epoch,
-                    live,
-                    partitions,
-                } => {
-                    let offline: BTreeMap<TopicPartition, Vec<i32>> = partitions
-                        .iter()
-                        .map(|(tp, _)| (tp.clone(), controller.offline_replicas(tp)))
-                        .filter(|(_, brokers)| !brokers.is_empty())
-                        .collect();
-                    let request = requests::update_metadata(
-                        self.local(),
-                        controller_epoch,
-                        self.broker_epoch(broker),
-                        (&live, &offline),
-                        &partitions,
-                        &self.registrations,
-                    );
-                    self.send(broker, request);
-                }
-            }
-        }
-        Ok(())
     }
 
     /// The epoch broker `id` registered with (-1: unknown).
