@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import ElectionType, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from conftest import Coordination, consume_all
+from conftest import Coordination, consume_all, wait_for
 from test_replication import Cluster
 
 TOPIC = "rolling"
@@ -111,6 +111,11 @@ def test_a_rolling_restart_under_acks_all_load_loses_nothing(cluster):
         log = open(broker.log_path).read()
         # The controller moved everything it led before it stopped.
         assert "controlled shutdown: every leadership moved" in log, log[-3000:]
+        # Gone, the others stop announcing it (nothing moved when it left,
+        # yet Metadata must not list it).
+        survivor = AdminClient({"bootstrap.servers": cluster.brokers[(broker_id + 1) % 3].bootstrap})
+        wait_for(lambda: broker_id not in survivor.list_topics(timeout=10).brokers, 20,
+                 lambda: f"Metadata still lists broker {broker_id} after it stopped")
         broker.start()
         wait_fully_replicated(admin)
         windows.append((broker_id, led_before, since, time.monotonic()))

@@ -210,12 +210,16 @@ impl<P: Ord + Clone> Controller<P> {
     }
 
     /// A broker's session ended: partitions it led get new leaders, ISRs
-    /// it was in shrink.
+    /// it was in shrink, and every live broker learns it is gone (as
+    /// Kafka's controller tells them even when no partition changes — after
+    /// a controlled shutdown none does).
     pub fn broker_down(&mut self, broker: BrokerId) -> Vec<ControllerCommand<P>> {
         self.live.remove(&broker);
         self.shutting_down.remove(&broker);
         self.offline_replicas.remove(&broker);
-        self.reconcile_where(|r| r.state.leader == broker || r.state.isr.contains(&broker))
+        let mut out = self.metadata_to_all(Vec::new());
+        out.extend(self.reconcile_where(|r| r.state.leader == broker || r.state.isr.contains(&broker)));
+        out
     }
 
     /// A live broker announced a failed log directory (Kafka's log dir

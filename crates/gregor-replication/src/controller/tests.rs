@@ -104,11 +104,30 @@ fn leader_loss_elects_writes_then_tells_the_replicas() {
         leader_and_isr_targets(&out).is_empty(),
         "nothing is sent before the write"
     );
-    assert!(c.broker_down(3).is_empty(), "one write in flight per partition");
+    assert!(
+        writes(&c.broker_down(3)).is_empty(),
+        "one write in flight per partition"
+    );
     let out = c.state_written(&0, new_state, 5);
     assert_eq!(leader_and_isr_targets(&out), vec![2]);
     // Broker 3 died meanwhile: it leaves the ISR next.
     assert_eq!(writes(&out)[0].1.isr, vec![2]);
+}
+
+#[test]
+fn a_broker_gone_with_nothing_to_move_is_still_announced() {
+    // Broker 3 holds no replica (or a controlled shutdown moved them all).
+    let mut c = Controller::new(1, [1, 2, 3], BTreeMap::from([(0u32, record(1, 0, &[1, 2]))]), false);
+    let out = c.broker_down(3);
+    assert!(writes(&out).is_empty());
+    let told: Vec<(BrokerId, Vec<BrokerId>)> = out
+        .iter()
+        .filter_map(|command| match command {
+            ControllerCommand::UpdateMetadata { broker, live, .. } => Some((*broker, live.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, vec![(1, vec![1, 2]), (2, vec![1, 2])]);
 }
 
 #[test]
