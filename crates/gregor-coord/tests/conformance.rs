@@ -437,6 +437,23 @@ async fn partition_states_are_written_in_fenced_batches(f: &dyn Fixture) {
     assert!(matches!(single, Err(CoordError::BadVersion(_))), "{single:?}");
 }
 
+/// A controller that stops on an error steps down: only the session
+/// holding `/controller` can resign, and an election follows.
+async fn only_the_controllers_session_resigns_and_a_new_election_follows(f: &dyn Fixture) {
+    let first = f.connect().await;
+    let second = f.connect().await;
+    let (meta1, meta2) = (KafkaMetadata::new(first.as_ref()), KafkaMetadata::new(second.as_ref()));
+    meta1.ensure_layout().await.unwrap();
+    let epoch = meta1.try_become_controller(1).await.unwrap().unwrap();
+    assert!(!meta2.resign_controller().await.unwrap(), "not its office");
+    assert_eq!(meta2.controller().await.unwrap(), Some(1));
+    assert_eq!(meta2.try_become_controller(2).await.unwrap(), None);
+    assert!(meta1.resign_controller().await.unwrap());
+    assert_eq!(meta1.controller().await.unwrap(), None);
+    assert!(!meta1.resign_controller().await.unwrap(), "nothing left to resign");
+    assert_eq!(meta2.try_become_controller(2).await.unwrap(), Some(epoch + 1));
+}
+
 /// The service expires a session whose handle lives: the handle reports
 /// `Expired` (not merely disconnected), its calls and watches end with
 /// `SessionExpired` — what [`RenewingCoordinator`] acts on, opening a new
@@ -512,6 +529,12 @@ macro_rules! conformance_suite {
             async fn partition_states_are_written_in_fenced_batches() {
                 let f = $fixture;
                 super::partition_states_are_written_in_fenced_batches(&f).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn only_the_controllers_session_resigns_and_a_new_election_follows() {
+                let f = $fixture;
+                super::only_the_controllers_session_resigns_and_a_new_election_follows(&f).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -231,6 +231,25 @@ impl<'a> KafkaMetadata<'a> {
         }
     }
 
+    /// Gives up the controller office if this session holds it (its
+    /// `/controller` node): a controller that stopped on an error steps
+    /// down so that an election follows — otherwise its own node would
+    /// keep every broker, itself included, waiting for it to go. Returns
+    /// whether it resigned.
+    pub async fn resign_controller(&self) -> Result<bool> {
+        match self.coord.get(CONTROLLER).await {
+            Ok((_, stat)) if stat.ephemeral_owner == self.coord.session_id() => {
+                match self.coord.delete(CONTROLLER, Some(stat.version)).await {
+                    Ok(()) => Ok(true),
+                    Err(CoordError::NoNode(_) | CoordError::BadVersion(_)) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            Ok(_) | Err(CoordError::NoNode(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The controller epoch and the node's version (for fencing checks).
     pub async fn controller_epoch(&self) -> Result<Option<(i32, i32)>> {
         match self.coord.get(CONTROLLER_EPOCH).await {

@@ -105,7 +105,17 @@ pub fn spawn(
                     tokio::select! {
                         outcome = active.run() => match outcome {
                             Ok(()) => tracing::info!("no longer the controller"),
-                            Err(e) => tracing::warn!("controller stopped: {e}"),
+                            Err(e) => {
+                                // Still holding the office, it would wait
+                                // for its own node to go: step down, and a
+                                // new election follows.
+                                tracing::warn!("controller stopped: {e}");
+                                match meta.resign_controller().await {
+                                    Ok(true) => tracing::info!("resigned as controller"),
+                                    Ok(false) => {}
+                                    Err(e) => tracing::warn!("resigning as controller: {e}"),
+                                }
+                            }
                         },
                         _ = stop.changed() => return,
                     }
