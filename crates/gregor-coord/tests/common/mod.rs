@@ -134,9 +134,14 @@ impl Fixture for ZooKeeperFixture {
                 Ok(thief) => break Some(thief),
                 // Ended on its own meanwhile: what the caller waits for.
                 Err(zookeeper_client::Error::SessionExpired) => break None,
-                Err(e) if attempts < 4 => {
+                // The session's own client reconnects at once and takes
+                // it back (ZooKeeper keeps the newest connection): try
+                // again after a pause that varies, so one attempt lands
+                // between its reconnections.
+                Err(e) if attempts < 20 => {
                     attempts += 1;
                     eprintln!("taking over session {session:?} failed ({e}); again");
+                    tokio::time::sleep(Duration::from_millis(50 + 37 * (attempts % 7))).await;
                 }
                 Err(e) => panic!("taking over the session: {e}\n{}", self.server.log()),
             }
