@@ -20,7 +20,10 @@ Then the broker is restarted and, with --sigterm, stopped cleanly
 instead: a controlled shutdown moves its leaderships before it exits.
 
     cargo build --release -p gregor-server -p gregor-cli
-    python3 scripts/failover.py [--rounds 3] [--sigterm]
+    python3 scripts/failover.py [--rounds 3] [--sigterm] [--kafka]
+
+`--kafka` runs the same on Apache Kafka 3.9 (ZooKeeper mode), for a
+comparison in the same session.
 """
 import argparse
 import os
@@ -37,6 +40,7 @@ from confluent_kafka import KafkaException, Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from conftest import Broker, Coordination, wait_for  # noqa: E402
+from bench.kafka.kafka import KafkaCluster  # noqa: E402
 
 TOPICS = int(os.environ.get("TOPICS", "3"))
 PARTITIONS = int(os.environ.get("PARTITIONS", "1000"))
@@ -45,16 +49,24 @@ ACKS = os.environ.get("ACKS", "all")
 
 
 class Cluster:
-    def __init__(self, root):
-        self.coordination = Coordination(os.path.join(root, "coordination"))
-        common = ["--coordination", self.coordination.address,
-                  "--override", f"zookeeper.session.timeout.ms={SESSION_MS}",
-                  "--override", "offsets.topic.num.partitions=3"]
-        self.brokers = []
-        for i in range(3):
-            data = os.path.join(root, f"broker-{i}")
-            os.makedirs(data)
-            self.brokers.append(Broker(data, args=["--broker-id", str(i)] + common).start())
+    """Three gregor brokers, or with `kafka` three Kafka 3.9 brokers on
+    their own ZooKeeper (bench/kafka/kafka.py) with the same settings."""
+
+    def __init__(self, root, kafka=False):
+        self.kafka = KafkaCluster(3, data_dir=root, overrides={
+            "zookeeper.session.timeout.ms": SESSION_MS, "offsets.topic.num.partitions": 3}) if kafka else None
+        if self.kafka:
+            self.brokers = self.kafka.brokers
+        else:
+            self.coordination = Coordination(os.path.join(root, "coordination"))
+            common = ["--coordination", self.coordination.address,
+                      "--override", f"zookeeper.session.timeout.ms={SESSION_MS}",
+                      "--override", "offsets.topic.num.partitions=3"]
+            self.brokers = []
+            for i in range(3):
+                data = os.path.join(root, f"broker-{i}")
+                os.makedirs(data)
+                self.brokers.append(Broker(data, args=["--broker-id", str(i)] + common).start())
         self.admins = [AdminClient({"bootstrap.servers": b.bootstrap, "log_level": 0}) for b in self.brokers]
 
     @property
@@ -76,7 +88,10 @@ class Cluster:
     def stop(self):
         for b in self.brokers:
             b.kill()
-        self.coordination.stop()
+        if self.kafka:
+            self.kafka.stop()
+        else:
+            self.coordination.stop()
 
 
 def led_by(md, broker_id):
@@ -159,9 +174,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sigterm", action="store_true", help="a controlled shutdown instead of SIGKILL")
+    parser.add_argument("--kafka", action="store_true", help="Apache Kafka 3.9 instead of gregor (bench/kafka/fetch.sh)")
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="failover-")
-    cluster = Cluster(root)
+    cluster = Cluster(root, args.kafka)
     try:
         started = time.monotonic()
         admin = cluster.admins[0]
