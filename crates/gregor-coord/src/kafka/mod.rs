@@ -90,6 +90,15 @@ fn unfenced(e: CoordError) -> CoordError {
     }
 }
 
+/// The check that fences a controller's write: `/controller_epoch` still
+/// has the version its election gave it.
+fn epoch_fence(controller_epoch_version: i32) -> Op {
+    Op::Check {
+        path: CONTROLLER_EPOCH.into(),
+        version: controller_epoch_version,
+    }
+}
+
 fn from_json<T: for<'de> Deserialize<'de>>(path: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| CoordError::Other(format!("malformed JSON at {path}: {e}")))
 }
@@ -391,30 +400,30 @@ impl<'a> KafkaMetadata<'a> {
         controller_epoch_version: i32,
         expected_version: Option<i32>,
     ) -> Result<i32> {
-        let path = partition_state_path(topic, partition);
-        if expected_version.is_none() {
-            self.coord
-                .create_all(&format!("{TOPICS}/{topic}/partitions/{partition}"))
-                .await?;
+        if let Some(expected_version) = expected_version {
+            let write = StateWrite {
+                topic,
+                partition,
+                state,
+                expected_version,
+            };
+            // One version per write, or an error.
+            return Ok(self.write_partition_states(&[write], controller_epoch_version).await?[0]);
         }
-        let write = match expected_version {
-            None => Op::Create {
-                path: path.clone(),
-                data: to_json(state),
-                mode: CreateMode::Persistent,
-            },
-            Some(version) => Op::Set {
-                path: path.clone(),
-                data: to_json(state),
-                version: Some(version),
-            },
+        self.coord
+            .create_all(&format!("{TOPICS}/{topic}/partitions/{partition}"))
+            .await?;
+        let create = Op::Create {
+            path: partition_state_path(topic, partition),
+            data: to_json(state),
+            mode: CreateMode::Persistent,
         };
-        let fence = Op::Check {
-            path: CONTROLLER_EPOCH.into(),
-            version: controller_epoch_version,
-        };
-        self.coord.multi(vec![fence, write]).await.map_err(unfenced)?;
-        Ok(self.coord.exists(&path).await?.map_or(0, |s| s.version))
+        self.coord
+            .multi(vec![epoch_fence(controller_epoch_version), create])
+            .await
+            .map_err(unfenced)?;
+        // A node's first version.
+        Ok(0)
     }
 
     /// Replaces several partitions' state nodes in one transaction fenced
@@ -430,10 +439,7 @@ impl<'a> KafkaMetadata<'a> {
         controller_epoch_version: i32,
     ) -> Result<Vec<i32>> {
         let mut ops = Vec::with_capacity(writes.len() + 1);
-        ops.push(Op::Check {
-            path: CONTROLLER_EPOCH.into(),
-            version: controller_epoch_version,
-        });
+        ops.push(epoch_fence(controller_epoch_version));
         ops.extend(writes.iter().map(|w| Op::Set {
             path: partition_state_path(w.topic, w.partition),
             data: to_json(w.state),

@@ -101,7 +101,7 @@ impl ActiveController {
     ) -> Result<Vec<Command>, CoordError> {
         let mut out = Vec::new();
         let (created, changed): (Vec<_>, Vec<_>) = writes.into_iter().partition(|w| w.expected_version < 0);
-        for write in created {
+        for write in &created {
             out.extend(self.write_state(controller, write).await?);
         }
         for chunk in changed.chunks(STATES_PER_WRITE) {
@@ -124,17 +124,7 @@ impl ActiveController {
                 }
                 Err(CoordError::BadVersion(_) | CoordError::NodeExists(_)) => {
                     for write in chunk {
-                        out.extend(
-                            self.write_state(
-                                controller,
-                                PendingWrite {
-                                    partition: write.partition.clone(),
-                                    state: write.state.clone(),
-                                    expected_version: write.expected_version,
-                                },
-                            )
-                            .await?,
-                        );
+                        out.extend(self.write_state(controller, write).await?);
                     }
                 }
                 Err(e) => return Err(self.write_failed(e).await),
@@ -147,7 +137,7 @@ impl ActiveController {
     async fn write_state(
         &mut self,
         controller: &mut Controller<TopicPartition>,
-        write: PendingWrite,
+        write: &PendingWrite,
     ) -> Result<Vec<Command>, CoordError> {
         let recorded = to_recorded(&write.state);
         let expected = (write.expected_version >= 0).then_some(write.expected_version);
@@ -157,7 +147,7 @@ impl ActiveController {
             .write_partition_state(&write.partition.topic, p, &recorded, self.epoch_version, expected)
             .await;
         match written {
-            Ok(version) => Ok(self.state_written(controller, &write, version)),
+            Ok(version) => Ok(self.state_written(controller, write, version)),
             Err(CoordError::BadVersion(_) | CoordError::NodeExists(_)) => {
                 // Changed under us (a leader's ISR write): read and retry.
                 let (state, version) = self.meta().partition_state(&write.partition.topic, p).await?;
