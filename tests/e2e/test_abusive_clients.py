@@ -87,13 +87,18 @@ def closed_by_broker(sock, timeout):
                 pass
 
 
-def connect(port, source="127.0.0.1"):
+def connect(port, source="127.0.0.1", timeout=None):
     s = socket.socket()
     # IP_BIND_ADDRESS_NO_PORT: the port is chosen at connect time (binding
     # port 0 first is slow with thousands of sockets).
     s.setsockopt(socket.IPPROTO_IP, 24, 1)
     s.bind((source, 0))
-    s.connect(("127.0.0.1", port))
+    s.settimeout(timeout)
+    try:
+        s.connect(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        raise
     return s
 
 
@@ -118,11 +123,17 @@ def metric(broker, name):
     return total
 
 
-def max_connections_left(broker, limit):
-    """Connections a broker with `max.connections=limit` still admits
-    (the broker's own connections to itself count too)."""
+def fill_max_connections(broker, limit):
+    """Connections (each answered) that bring a broker with
+    `max.connections=limit` to its limit — the broker's own connections to
+    itself count too."""
     wait_for(lambda: metric(broker, "gregor_connection_count") >= 0, 5, lambda: "no metrics")
-    return limit - metric(broker, "gregor_connection_count")
+    held = []
+    for _ in range(int(limit - metric(broker, "gregor_connection_count"))):
+        s = connect(broker.port, "127.0.0.2")
+        assert answers(s)
+        held.append(s)
+    return held
 
 
 def start_broker(tmp_path, **properties):
@@ -420,11 +431,7 @@ def test_max_connections_waits_and_exempts_the_inter_broker_listener(tmp_path):
     broker.start()
     try:
         # Whatever the broker itself holds, fill the rest from outside.
-        held = []
-        for _ in range(int(max_connections_left(broker, 12))):
-            s = connect(broker.port, "127.0.0.2")
-            assert answers(s)
-            held.append(s)
+        held = fill_max_connections(broker, 12)
         # Full: the next connection is not served until one closes.
         waiting = connect(broker.port, "127.0.0.3")
         waiting.sendall(api_versions(42))
@@ -446,30 +453,18 @@ def test_max_connections_waits_and_exempts_the_inter_broker_listener(tmp_path):
 def queued_connections(broker, at_most):
     """How many connections the kernel completes for a listener whose
     acceptor takes none (max.connections reached): its listen backlog."""
-    held = []
-    for _ in range(int(max_connections_left(broker, 8))):
-        s = connect(broker.port, "127.0.0.2")
-        assert answers(s)
-        held.append(s)
+    held = fill_max_connections(broker, 8)
     queued = []
     try:
         for i in range(at_most):
-            s = socket.socket()
-            s.setsockopt(socket.IPPROTO_IP, 24, 1)
-            s.bind((f"127.0.0.{3 + i % 4}", 0))
-            s.settimeout(0.5)
             try:
-                s.connect(("127.0.0.1", broker.port))
+                queued.append(connect(broker.port, f"127.0.0.{3 + i % 4}", timeout=0.5))
             except OSError:  # the SYN was dropped: the queue is full
-                s.close()
                 break
-            queued.append(s)
         return len(queued)
     finally:
         for s in held + queued:
             s.close()
-
-
 
 
 def test_socket_listen_backlog_size(tmp_path):
