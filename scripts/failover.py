@@ -50,18 +50,20 @@ ACKS = os.environ.get("ACKS", "all")
 
 class Cluster:
     """Three gregor brokers, or with `kafka` three Kafka 3.9 brokers on
-    their own ZooKeeper (bench/kafka/kafka.py) with the same settings."""
+    their own ZooKeeper (bench/kafka/kafka.py) with the same settings;
+    `overrides`: more broker properties, for either."""
 
-    def __init__(self, root, kafka=False):
-        self.kafka = KafkaCluster(3, data_dir=root, overrides={
-            "zookeeper.session.timeout.ms": SESSION_MS, "offsets.topic.num.partitions": 3}) if kafka else None
+    def __init__(self, root, kafka=False, overrides=None):
+        properties = dict({"zookeeper.session.timeout.ms": SESSION_MS, "offsets.topic.num.partitions": 3},
+                          **(overrides or {}))
+        self.kafka = KafkaCluster(3, data_dir=root, overrides=properties) if kafka else None
         if self.kafka:
             self.brokers = self.kafka.brokers
         else:
             self.coordination = Coordination(os.path.join(root, "coordination"))
-            common = ["--coordination", self.coordination.address,
-                      "--override", f"zookeeper.session.timeout.ms={SESSION_MS}",
-                      "--override", "offsets.topic.num.partitions=3"]
+            common = ["--coordination", self.coordination.address]
+            for name, value in properties.items():
+                common += ["--override", f"{name}={value}"]
             self.brokers = []
             for i in range(3):
                 data = os.path.join(root, f"broker-{i}")
@@ -84,6 +86,20 @@ class Cluster:
             return False
         parts = [p for n, t in md.topics.items() if n.startswith("many-") for p in t.partitions.values()]
         return len(parts) == TOPICS * PARTITIONS and all(p.leader >= 0 and len(p.isrs) == 3 for p in parts)
+
+    def create_topics(self):
+        """Creates TOPICS topics `many-<i>` of PARTITIONS partitions, RF 3,
+        and waits until every partition has three in-sync replicas."""
+        started = time.monotonic()
+        futures = self.admins[0].create_topics([NewTopic(f"many-{i}", PARTITIONS, 3) for i in range(TOPICS)],
+                                               request_timeout=300)
+        for f in futures.values():
+            try:
+                f.result(300)
+            except KafkaException:
+                pass  # created, not all led yet: awaited below
+        wait_for(self.settled, 600, lambda: "the partitions did not all get three in-sync replicas")
+        print(f"{TOPICS} × {PARTITIONS} partitions × RF 3 settled in {time.monotonic() - started:.1f} s", flush=True)
 
     def stop(self):
         for b in self.brokers:
@@ -179,17 +195,7 @@ def main():
     root = tempfile.mkdtemp(prefix="failover-")
     cluster = Cluster(root, args.kafka)
     try:
-        started = time.monotonic()
-        admin = cluster.admins[0]
-        futures = admin.create_topics([NewTopic(f"many-{i}", PARTITIONS, 3) for i in range(TOPICS)],
-                                      request_timeout=300)
-        for f in futures.values():
-            try:
-                f.result(300)
-            except KafkaException:
-                pass  # created, not all led yet: awaited below
-        wait_for(cluster.settled, 600, lambda: "the partitions did not all get three in-sync replicas")
-        print(f"{TOPICS} × {PARTITIONS} partitions × RF 3 settled in {time.monotonic() - started:.1f} s", flush=True)
+        cluster.create_topics()
         rows = []
         for r in range(args.rounds):
             rows.append(fail_over(cluster, args.sigterm))

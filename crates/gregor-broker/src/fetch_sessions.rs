@@ -12,8 +12,10 @@
 //! new one outranks it; otherwise the fetch carries on without a session
 //! (session id 0: the client keeps sending full fetches).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use indexmap::IndexMap;
 use parking_lot::Mutex;
 
 /// Kafka's `min.incremental.fetch.session.eviction.ms`.
@@ -26,8 +28,9 @@ pub const INITIAL_EPOCH: i32 = 0;
 /// A partition in a session: a topic's id and name, and the index.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionPartition {
-    /// The topic's name.
-    pub topic: String,
+    /// The topic's name (shared: a session of thousands of partitions
+    /// hands its partitions out on every fetch).
+    pub topic: Arc<str>,
     /// The partition index.
     pub partition: i32,
 }
@@ -108,7 +111,9 @@ struct Session {
     next_epoch: i32,
     privileged: bool,
     last_used_ms: i64,
-    partitions: Vec<(SessionPartition, FetchPosition, Option<PartitionMarks>)>,
+    /// In the order they joined, found by partition in O(1): a
+    /// follower's session holds every partition it follows here.
+    partitions: IndexMap<SessionPartition, (FetchPosition, Option<PartitionMarks>)>,
 }
 
 struct Cache {
@@ -176,16 +181,16 @@ impl FetchSessions {
         }
         session.next_epoch = if epoch == i32::MAX { 1 } else { epoch + 1 };
         session.last_used_ms = now_ms;
-        session.partitions.retain(|(p, _, _)| !forgotten.contains(p));
+        if !forgotten.is_empty() {
+            let forgotten: HashSet<&SessionPartition> = forgotten.iter().collect();
+            session.partitions.retain(|p, _| !forgotten.contains(p));
+        }
         for (partition, position) in partitions {
-            match session.partitions.iter_mut().find(|(p, _, _)| *p == partition) {
-                Some(entry) => entry.1 = position,
-                None => session.partitions.push((partition, position, None)),
-            }
+            session.partitions.entry(partition).or_insert((position, None)).0 = position;
         }
         Ok(SessionFetch::Incremental {
             session_id,
-            partitions: session.partitions.iter().map(|(p, f, _)| (p.clone(), *f)).collect(),
+            partitions: session.partitions.iter().map(|(p, (f, _))| (p.clone(), *f)).collect(),
         })
     }
 
@@ -204,11 +209,11 @@ impl FetchSessions {
         let Some(session) = cache.sessions.get_mut(&session_id) else {
             return true;
         };
-        let Some(entry) = session.partitions.iter_mut().find(|(p, _, _)| p == partition) else {
+        let Some((_, told)) = session.partitions.get_mut(partition) else {
             return true;
         };
-        let moved = entry.2 != Some(marks);
-        entry.2 = Some(marks);
+        let moved = *told != Some(marks);
+        *told = Some(marks);
         moved || has_records_or_error
     }
 }
@@ -230,7 +235,7 @@ impl Cache {
                 next_epoch: 1,
                 privileged,
                 last_used_ms: now_ms,
-                partitions: partitions.iter().map(|(p, f)| (p.clone(), *f, None)).collect(),
+                partitions: partitions.iter().map(|(p, f)| (p.clone(), (*f, None))).collect(),
             },
         );
         id
@@ -322,7 +327,7 @@ mod tests {
         };
         let offsets: Vec<_> = partitions
             .iter()
-            .map(|(p, f)| (p.topic.as_str(), p.partition, f.fetch_offset))
+            .map(|(p, f)| (&*p.topic, p.partition, f.fetch_offset))
             .collect();
         assert_eq!(offsets, vec![("a", 0, 0), ("a", 1, 7), ("b", 0, 3)]);
         // Epoch 2 forgets a-0.

@@ -4,7 +4,7 @@
 //! listing those no longer fetched as forgotten. A refused session (or a
 //! broker that keeps none) starts over with a full request.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::ForgottenTopic;
@@ -13,8 +13,10 @@ use kafka_protocol::messages::FetchRequest;
 use crate::cluster::topic_name;
 use crate::consumer::{fetch_request, ConsumerConfig};
 
-/// Where each partition's fetch stands: (fetch offset, leader epoch).
-type Positions = BTreeMap<(String, i32), (i64, i32)>;
+/// Where each partition's fetch stands, by topic and partition: (fetch
+/// offset, leader epoch). Looked up by `&str` without allocating: a
+/// follower's session holds thousands of partitions.
+type Positions = BTreeMap<String, BTreeMap<i32, (i64, i32)>>;
 
 /// The session a fetcher keeps with one broker.
 #[derive(Debug, Default)]
@@ -50,16 +52,19 @@ impl FetchSession {
         let named: Vec<(&str, i32, i64, i32)> = partitions
             .iter()
             .copied()
-            .filter(|(t, p, offset, epoch)| opening || self.sent.get(&(t.to_string(), *p)) != Some(&(*offset, *epoch)))
+            .filter(|(t, p, offset, epoch)| opening || self.sent_position(t, *p) != Some((*offset, *epoch)))
             .collect();
         let mut request = fetch_request(replica_id, config, &named);
         request.session_id = self.id;
         request.session_epoch = self.epoch;
         if !opening {
+            let fetched = fetched_set(partitions);
             let mut forgotten: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-            for (topic, partition) in self.sent.keys() {
-                if !partitions.iter().any(|(t, p, _, _)| t == topic && p == partition) {
-                    forgotten.entry(topic).or_default().push(*partition);
+            for (topic, sent) in &self.sent {
+                for partition in sent.keys() {
+                    if !fetched.contains(&(topic.as_str(), *partition)) {
+                        forgotten.entry(topic).or_default().push(*partition);
+                    }
                 }
             }
             request.forgotten_topics_data = forgotten
@@ -91,10 +96,28 @@ impl FetchSession {
         }
         self.id = session_id;
         self.epoch = if self.epoch == i32::MAX { 1 } else { self.epoch + 1 };
-        self.sent = partitions
-            .iter()
-            .map(|(t, p, offset, epoch)| ((t.to_string(), *p), (*offset, *epoch)))
-            .collect();
+        // Updated in place: no new map (and no name copies) per request.
+        let fetched = fetched_set(partitions);
+        self.sent.retain(|topic, sent| {
+            sent.retain(|p, _| fetched.contains(&(topic.as_str(), *p)));
+            !sent.is_empty()
+        });
+        for (topic, partition, offset, epoch) in partitions {
+            match self.sent.get_mut(*topic) {
+                Some(sent) => {
+                    sent.insert(*partition, (*offset, *epoch));
+                }
+                None => {
+                    self.sent
+                        .insert(topic.to_string(), BTreeMap::from([(*partition, (*offset, *epoch))]));
+                }
+            }
+        }
+    }
+
+    /// What the session holds for `topic`'s `partition`, as last sent.
+    fn sent_position(&self, topic: &str, partition: i32) -> Option<(i64, i32)> {
+        self.sent.get(topic)?.get(&partition).copied()
     }
 
     /// The connection was lost: the next request opens a new session
@@ -103,6 +126,11 @@ impl FetchSession {
         self.epoch = 0;
         self.sent.clear();
     }
+}
+
+/// The (topic, partition) pairs of a fetch's partitions.
+fn fetched_set<'a>(partitions: &[(&'a str, i32, i64, i32)]) -> HashSet<(&'a str, i32)> {
+    partitions.iter().map(|(t, p, _, _)| (*t, *p)).collect()
 }
 
 #[cfg(test)]

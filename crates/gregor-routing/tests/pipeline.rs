@@ -118,6 +118,45 @@ async fn waiting_fetches_hold_no_handler_and_complete_on_append() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_fetch_is_answered_when_its_partition_changes_leader() {
+    // A waiting fetch reads again only when a partition it reads moved or
+    // a role changed: losing the leadership is such a change. (v10: from
+    // v11 a consumer may read from a follower, KIP-392.)
+    let running = start(NetworkConfig::default()).await;
+    let mut stream = TcpStream::connect(running.addr).await.unwrap();
+    stream
+        .write_all(&frame(ApiKey::Fetch, 10, 1, &fetch_request(60_000)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let tp = gregor_log::TopicPartition::new("t", 0);
+    let record = gregor_replication::PartitionRecord {
+        replicas: vec![0, 1],
+        state: gregor_replication::LeaderAndIsr {
+            leader: 1,
+            leader_epoch: 1,
+            isr: vec![0, 1],
+            controller_epoch: 1,
+        },
+        version: 1,
+    };
+    let log = running.broker.topics().partition_log("t", 0).unwrap();
+    running
+        .broker
+        .replicas()
+        .become_leader_or_follower(&tp, &record, log, None)
+        .unwrap();
+    let (_, fetched) = read_response::<FetchResponse>(&mut stream, 10).await;
+    assert_eq!(
+        fetched.responses[0].partitions[0].error_code,
+        kafka_protocol::error::ResponseError::NotLeaderOrFollower.code()
+    );
+    assert!(started.elapsed() < Duration::from_secs(30), "answered by the 60 s wait");
+    running.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_frame_closes_only_its_connection() {
     let running = start(NetworkConfig {
         num_network_threads: 1,

@@ -49,7 +49,7 @@ pub fn spawn(
             let changed = replicas.followers_changed();
             tokio::pin!(changed);
             changed.as_mut().enable();
-            let leaders: BTreeSet<i32> = replicas.followed().into_iter().map(|f| f.leader).collect();
+            let leaders: BTreeSet<i32> = replicas.followed().iter().map(|f| f.leader).collect();
             tasks.retain(|_, t| !t.is_finished());
             for leader in leaders {
                 tasks.entry(leader).or_insert_with(|| {
@@ -74,6 +74,9 @@ async fn fetch_from(broker: Arc<Broker>, security: ClientSecurity, leader: i32, 
     let local = replicas.local();
     let mut connection: Option<Connection> = None;
     let mut session = FetchSession::new();
+    // The partitions followed from this leader, as of a generation of the
+    // replica manager: filtered again only after a role change.
+    let mut followed: Option<(u64, Arc<Vec<FollowedPartition>>)> = None;
     loop {
         if *stop.borrow() {
             return;
@@ -82,8 +85,22 @@ async fn fetch_from(broker: Arc<Broker>, security: ClientSecurity, leader: i32, 
         let changed = replicas.followers_changed();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let partitions: Vec<FollowedPartition> =
-            replicas.followed().into_iter().filter(|f| f.leader == leader).collect();
+        let generation = replicas.generation();
+        let partitions = match &followed {
+            Some((built, partitions)) if *built == generation => partitions.clone(),
+            _ => {
+                let partitions: Arc<Vec<FollowedPartition>> = Arc::new(
+                    replicas
+                        .followed()
+                        .iter()
+                        .filter(|f| f.leader == leader)
+                        .cloned()
+                        .collect(),
+                );
+                followed = Some((generation, partitions.clone()));
+                partitions
+            }
+        };
         if partitions.is_empty() {
             return;
         }
@@ -105,7 +122,7 @@ async fn fetch_from(broker: Arc<Broker>, security: ClientSecurity, leader: i32, 
         let Some(conn) = connection.as_mut() else { continue };
         let mut queries = Vec::new();
         let mut fetches = Vec::new();
-        for p in &partitions {
+        for p in partitions.iter() {
             match replicas.next_follower_request(&p.partition, p.leader_epoch) {
                 Some(FollowerRequest::EpochEndOffset { epoch }) => queries.push((p.clone(), epoch)),
                 Some(FollowerRequest::Fetch { .. }) if broker.follower_fetch_waits(&p.partition) => {}

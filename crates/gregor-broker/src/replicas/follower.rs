@@ -2,6 +2,8 @@
 //! fetcher: what to ask each leader next, truncation of a diverging tail,
 //! and appending what the leader sent.
 
+use std::sync::Arc;
+
 use gregor_log::{Log, LogError, TopicPartition};
 use gregor_replication::{BrokerId, EpochEnd, FollowerPartition, FollowerRequest, ReplicationError};
 
@@ -19,21 +21,33 @@ pub struct FollowedPartition {
 }
 
 impl ReplicaManager {
-    /// The partitions this broker follows.
-    pub fn followed(&self) -> Vec<FollowedPartition> {
-        self.replicas
-            .read()
-            .iter()
-            .filter_map(|(tp, r)| {
-                let r = r.lock();
-                let f = r.role.follower()?;
-                Some(FollowedPartition {
-                    partition: tp.clone(),
-                    leader: f.leader(),
-                    leader_epoch: f.leader_epoch(),
+    /// The partitions this broker follows — built again only after a
+    /// role change (see [`ReplicaManager::generation`]): the replica
+    /// fetchers ask on every round.
+    pub fn followed(&self) -> Arc<Vec<FollowedPartition>> {
+        let generation = self.generation();
+        if let Some((built, followed)) = &*self.followed.lock() {
+            if *built == generation {
+                return followed.clone();
+            }
+        }
+        let followed: Arc<Vec<FollowedPartition>> = Arc::new(
+            self.replicas
+                .read()
+                .iter()
+                .filter_map(|(tp, r)| {
+                    let r = r.lock();
+                    let f = r.role.follower()?;
+                    Some(FollowedPartition {
+                        partition: tp.clone(),
+                        leader: f.leader(),
+                        leader_epoch: f.leader_epoch(),
+                    })
                 })
-            })
-            .collect()
+                .collect(),
+        );
+        *self.followed.lock() = Some((generation, followed.clone()));
+        followed
     }
 
     /// Runs `f` on the follower state and log of `tp` if this broker

@@ -15,6 +15,7 @@ mod leader;
 mod view;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use gregor_log::{Clock, Log, TopicPartition};
@@ -61,7 +62,9 @@ impl LocalLog for LogView<'_> {
 pub struct ReplicaManager {
     local: BrokerId,
     settings: ReplicaSettings,
-    replicas: RwLock<HashMap<TopicPartition, Arc<Mutex<Replica>>>>,
+    /// Looked up per partition on every fetch and produce: foldhash, not
+    /// SipHash (a follower's session walks thousands each round).
+    replicas: RwLock<HashMap<TopicPartition, Arc<Mutex<Replica>>, foldhash::fast::RandomState>>,
     /// Partitions whose log directory went offline: no longer replicated
     /// here, answered KAFKA_STORAGE_ERROR until the broker restarts.
     offline: RwLock<HashSet<TopicPartition>>,
@@ -73,6 +76,11 @@ pub struct ReplicaManager {
     /// swaps snapshots).
     view: RwLock<Arc<ClusterView>>,
     followers_changed: tokio::sync::Notify,
+    /// Bumped after a replica is added or removed or its role, epoch or
+    /// log changes (see [`ReplicaManager::generation`]).
+    generation: AtomicU64,
+    /// [`ReplicaManager::followed`] as of a generation.
+    followed: Mutex<Option<(u64, Arc<Vec<FollowedPartition>>)>>,
     progress: Arc<tokio::sync::Notify>,
     isr_updates: Mutex<Vec<IsrUpdate>>,
     isr_updates_queued: tokio::sync::Notify,
@@ -96,7 +104,7 @@ impl ReplicaManager {
         Self {
             local,
             settings,
-            replicas: RwLock::new(HashMap::new()),
+            replicas: RwLock::new(HashMap::default()),
             offline: RwLock::new(HashSet::new()),
             purgatory: Mutex::new(AckPurgatory::new()),
             fence: Mutex::new(ControllerFence::default()),
@@ -105,6 +113,8 @@ impl ReplicaManager {
                 ..ClusterView::default()
             })),
             followers_changed: tokio::sync::Notify::new(),
+            generation: AtomicU64::new(0),
+            followed: Mutex::new(None),
             progress: Arc::new(tokio::sync::Notify::new()),
             isr_updates: Mutex::new(Vec::new()),
             isr_updates_queued: tokio::sync::Notify::new(),
@@ -193,6 +203,7 @@ impl ReplicaManager {
         for tp in partitions {
             self.fail_waiting(tp, ReplicationError::KafkaStorageError);
         }
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.followers_changed.notify_waiters();
         self.progress.notify_waiters();
     }
@@ -268,6 +279,8 @@ impl ReplicaManager {
         }
         let still_leads = change == RoleChange::Unchanged && replica.role.leader().is_some();
         drop(replica);
+        // Also for an unchanged role: the log may have been replaced.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if !matches!(change, RoleChange::BecameLeader | RoleChange::Unchanged) {
             self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
         }
@@ -315,6 +328,7 @@ impl ReplicaManager {
     /// Stops replicating a partition (StopReplica, topic deleted).
     pub fn stop_replica(&self, tp: &TopicPartition) {
         self.replicas.write().remove(tp);
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
         self.followers_changed.notify_waiters();
     }
@@ -322,6 +336,13 @@ impl ReplicaManager {
     fn fail_waiting(&self, tp: &TopicPartition, error: ReplicationError) {
         let done = self.purgatory.lock().check(tp, |_| Some(Err(error)));
         answer(done);
+    }
+
+    /// A number that changes after any replica is added or removed or
+    /// changes role, leader epoch or log: logs and roles read under one
+    /// generation still hold while it stays the same.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Resolves when a follower role changes (the fetcher re-plans).

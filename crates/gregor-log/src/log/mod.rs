@@ -291,6 +291,12 @@ impl Log {
             });
         }
         let max_offset = max_offset.min(log_end_offset);
+        if offset >= max_offset {
+            // Nothing to read: a caught-up follower or consumer. Not a
+            // scan of the last segment's tail (a fetch session asks this
+            // of every partition it holds, each time).
+            return Ok(result);
+        }
         let mut next = self
             .segments
             .read()

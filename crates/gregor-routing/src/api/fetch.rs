@@ -45,7 +45,7 @@ pub type DelayedFetch = Pin<Box<dyn Future<Output = FetchAnswer> + Send>>;
 /// One partition to read.
 struct Read {
     /// The topic's name (`None`: an unknown topic id).
-    topic: Option<String>,
+    topic: Option<Arc<str>>,
     /// The topic's id (v13+ answers with it).
     topic_id: Uuid,
     partition: i32,
@@ -102,36 +102,97 @@ pub fn handle(
             return Ok((response, Vec::new()));
         }
     };
-    let (response, splices, bytes) = read_once(broker, &fetch);
-    if satisfied(&fetch, &response, bytes, deadline) {
-        return Ok(finish(broker, &fetch, response, splices));
+    let first = read_once(broker, &fetch);
+    if satisfied(&fetch, &first.response, first.bytes, deadline) {
+        return Ok(finish(broker, &fetch, first.response, first.splices));
     }
     let broker = broker.clone();
     Err(Box::pin(async move {
+        // Appends since the first read are seen: it noted the bounds.
+        let mut watched = first.watched;
         loop {
             // Register for appends before reading, so none slips in between.
             let progress = broker.appended();
             let appended = progress.notified();
             tokio::pin!(appended);
             appended.as_mut().enable();
-            let (response, splices, bytes) = read_once(&broker, &fetch);
-            if satisfied(&fetch, &response, bytes, deadline) {
-                return finish(&broker, &fetch, response, splices);
+            // Every append on the broker wakes every waiting fetch: read
+            // again only when one of this fetch's partitions moved.
+            if watched
+                .as_ref()
+                .is_none_or(|w| w.moved(&broker, fetch.follower.is_some(), fetch.read_committed))
+                || Instant::now() >= deadline
+            {
+                let again = read_once(&broker, &fetch);
+                if satisfied(&fetch, &again.response, again.bytes, deadline) {
+                    return finish(&broker, &fetch, again.response, again.splices);
+                }
+                watched = again.watched;
             }
             let _ = tokio::time::timeout(deadline - Instant::now(), appended).await;
         }
     }))
 }
 
+/// One read of every partition of a fetch.
+struct ReadOnce {
+    response: FetchResponse,
+    splices: Vec<Splice>,
+    /// The bytes read.
+    bytes: usize,
+    /// What the read was bounded by, for a wait (`None` when a partition
+    /// did not resolve to a log: such a fetch is answered at once).
+    watched: Option<Watched>,
+}
+
+/// What a waiting fetch last read against: each partition's log with
+/// its readable bound and start as the read saw them, under one
+/// generation of the replica manager (a role or log change reads again).
+/// Checking it is a few atomic loads per partition; a read is a log
+/// lookup and a segment search per partition — a follower's session
+/// holds thousands.
+struct Watched {
+    generation: u64,
+    logs: Vec<(Arc<Log>, u64, u64)>,
+}
+
+impl Watched {
+    /// Whether a read now could answer differently: a role or log
+    /// changed, or a partition's readable bound or start moved.
+    fn moved(&self, broker: &Broker, follower: bool, read_committed: bool) -> bool {
+        broker.replicas().generation() != self.generation
+            || self.logs.iter().any(|(log, bound, start)| {
+                watch_bound(log, follower, read_committed) != *bound || log.log_start_offset() != *start
+            })
+    }
+}
+
+/// [`read_bound`] with the log's own high watermark: what a waiting fetch
+/// compares (the leader moves it with its own).
+fn watch_bound(log: &Log, follower: bool, read_committed: bool) -> u64 {
+    read_bound(log, log.high_watermark(), follower, read_committed)
+}
+
+/// How far a fetch may read `log`: a follower to the log end, consumers
+/// to the high watermark `hw` — at read_committed to the last stable
+/// offset.
+fn read_bound(log: &Log, hw: u64, follower: bool, read_committed: bool) -> u64 {
+    match (follower, read_committed) {
+        (true, _) => log.end_offset(),
+        (false, true) => log.last_stable_offset().min(hw),
+        (false, false) => hw,
+    }
+}
+
 /// Names the topics, applies the session fields, finds the follower and
 /// records its progress.
 fn resolve(broker: &Broker, request: FetchRequest, version: i16, listener: &str) -> Result<Fetch, ResponseError> {
     let topics = broker.topics();
-    let name_of = |name: &TopicName, id: Uuid| {
+    let name_of = |name: &TopicName, id: Uuid| -> Option<Arc<str>> {
         if version >= 13 {
-            topics.name_of(id)
+            topics.name_of(id).map(Arc::from)
         } else {
-            Some(name.0.to_string())
+            Some(Arc::from(name.0.as_str()))
         }
     };
     let mut named = Vec::new();
@@ -202,13 +263,26 @@ fn resolve(broker: &Broker, request: FetchRequest, version: i16, listener: &str)
     } else {
         (Session::Full { id: 0 }, named)
     };
+    // A topic's id looked up once per run of its partitions, not per
+    // partition (a follower's session holds thousands).
+    let mut last_id: Option<(Arc<str>, Uuid)> = None;
     let mut reads: Vec<Read> = partitions
         .into_iter()
-        .map(|(p, position)| Read {
-            topic_id: topics.id_of(&p.topic).unwrap_or_default(),
-            topic: Some(p.topic),
-            partition: p.partition,
-            position,
+        .map(|(p, position)| {
+            let topic_id = match &last_id {
+                Some((name, id)) if *name == p.topic => *id,
+                _ => {
+                    let id = topics.id_of(&p.topic).unwrap_or_default();
+                    last_id = Some((p.topic.clone(), id));
+                    id
+                }
+            };
+            Read {
+                topic_id,
+                topic: Some(p.topic),
+                partition: p.partition,
+                position,
+            }
         })
         .collect();
     reads.extend(unknown);
@@ -260,7 +334,7 @@ fn record_follower_progress(broker: &Broker, fetch: &Fetch) -> Vec<(TopicPartiti
     let mut refused = Vec::new();
     for read in &fetch.reads {
         let Some(name) = &read.topic else { continue };
-        let tp = TopicPartition::new(name, u32::try_from(read.partition).unwrap_or(u32::MAX));
+        let tp = TopicPartition::new(&**name, u32::try_from(read.partition).unwrap_or(u32::MAX));
         // An offset outside the log records nothing; the read refuses it.
         let epoch = leader_epoch(read.position.current_leader_epoch);
         let position = read.position;
@@ -273,11 +347,13 @@ fn record_follower_progress(broker: &Broker, fetch: &Fetch) -> Vec<(TopicPartiti
     refused
 }
 
-fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usize) {
+fn read_once(broker: &Broker, fetch: &Fetch) -> ReadOnce {
     let compact = fetch.version >= 12;
     let mut response = FetchResponse::default();
     let mut splices = Vec::new();
     let mut total = 0usize;
+    let generation = broker.replicas().generation();
+    let mut watched = Some(Vec::with_capacity(fetch.reads.len()));
     for read in &fetch.reads {
         let mut p = PartitionData::default();
         p.partition_index = read.partition;
@@ -290,7 +366,7 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                 let refusal = fetch
                     .refused
                     .iter()
-                    .find(|(tp, _)| tp.topic == *name && u32::try_from(read.partition).ok() == Some(tp.partition))
+                    .find(|(tp, _)| *tp.topic == **name && u32::try_from(read.partition).ok() == Some(tp.partition))
                     .map(|(_, e)| *e);
                 let position = read.position;
                 let epoch = leader_epoch(position.current_leader_epoch);
@@ -303,6 +379,9 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                 let preferred = fetch.client_rack.as_deref().and_then(|rack| {
                     broker.preferred_read_replica(name, read.partition, rack, position.fetch_offset, &fetch.listener)
                 });
+                if source.is_err() || preferred.is_some() {
+                    watched = None;
+                }
                 match source {
                     Err(e) => p.error_code = e.code(),
                     Ok((log, hw)) if preferred.is_some() => {
@@ -314,12 +393,12 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                     Ok((log, hw)) => {
                         // Followers read to the log end, consumers to the high
                         // watermark — at read_committed to the last stable offset.
+                        if let Some(watched) = &mut watched {
+                            let seen = watch_bound(&log, fetch.follower.is_some(), fetch.read_committed);
+                            watched.push((log.clone(), seen, log.log_start_offset()));
+                        }
                         let lso = log.last_stable_offset().min(hw);
-                        let bound = match (fetch.follower, fetch.read_committed) {
-                            (Some(_), _) => log.end_offset(),
-                            (None, true) => lso,
-                            (None, false) => hw,
-                        };
+                        let bound = read_bound(&log, hw, fetch.follower.is_some(), fetch.read_committed);
                         p.high_watermark = hw as i64;
                         p.last_stable_offset = lso as i64;
                         if fetch.version >= 5 {
@@ -331,7 +410,7 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                         let offset = u64::try_from(position.fetch_offset).unwrap_or(u64::MAX);
                         // A throttled follower (KIP-73) gets no records while
                         // the leader's replication rate is over its bound.
-                        let tp = TopicPartition::new(name, read.partition.unsigned_abs());
+                        let tp = TopicPartition::new(&**name, read.partition.unsigned_abs());
                         let limit = match fetch.follower {
                             Some(f) if broker.leader_read_waits(&tp, f) => 0,
                             _ => limit,
@@ -364,9 +443,17 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> (FetchResponse, Vec<Splice>, usi
                 }
             }
         }
+        if read.topic.is_none() {
+            watched = None;
+        }
         topic_entry(&mut response, read).partitions.push(p);
     }
-    (response, splices, total)
+    ReadOnce {
+        response,
+        splices,
+        bytes: total,
+        watched: watched.map(|logs| Watched { generation, logs }),
+    }
 }
 
 /// The aborted transactions a read_committed consumer reading from
@@ -417,7 +504,7 @@ fn finish(broker: &Broker, fetch: &Fetch, mut response: FetchResponse, splices: 
     }
     let sessions = broker.fetch_sessions();
     for topic in &mut response.responses {
-        let name = topic.topic.0.to_string();
+        let name: Arc<str> = Arc::from(topic.topic.0.as_str());
         topic.partitions.retain(|p| {
             let partition = SessionPartition {
                 topic: name.clone(),
