@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use gregor_log::batch::RecordBatchBuilder;
 use gregor_routing::NetworkConfig;
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, MetadataRequest, MetadataResponse,
@@ -117,11 +118,10 @@ async fn waiting_fetches_hold_no_handler_and_complete_on_append() {
     running.server.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_fetch_is_answered_when_its_partition_changes_leader() {
-    // A waiting fetch reads again only when a partition it reads moved or
-    // a role changed: losing the leadership is such a change. (v10: from
-    // v11 a consumer may read from a follower, KIP-392.)
+/// The error a consumer's fetch of t-0, waiting 60 s for data, is
+/// answered with once `change` is made to the broker — within 30 s. (v10:
+/// from v11 a consumer may read from a follower, KIP-392.)
+async fn waiting_fetch_answer_after(change: impl FnOnce(&gregor_broker::Broker)) -> i16 {
     let running = start(NetworkConfig::default()).await;
     let mut stream = TcpStream::connect(running.addr).await.unwrap();
     stream
@@ -130,30 +130,46 @@ async fn a_waiting_fetch_is_answered_when_its_partition_changes_leader() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
-    let tp = gregor_log::TopicPartition::new("t", 0);
-    let record = gregor_replication::PartitionRecord {
-        replicas: vec![0, 1],
-        state: gregor_replication::LeaderAndIsr {
-            leader: 1,
-            leader_epoch: 1,
-            isr: vec![0, 1],
-            controller_epoch: 1,
-        },
-        version: 1,
-    };
-    let log = running.broker.topics().partition_log("t", 0).unwrap();
-    running
-        .broker
-        .replicas()
-        .become_leader_or_follower(&tp, &record, log, None)
-        .unwrap();
+    change(&running.broker);
     let (_, fetched) = read_response::<FetchResponse>(&mut stream, 10).await;
-    assert_eq!(
-        fetched.responses[0].partitions[0].error_code,
-        kafka_protocol::error::ResponseError::NotLeaderOrFollower.code()
-    );
     assert!(started.elapsed() < Duration::from_secs(30), "answered by the 60 s wait");
     running.server.shutdown().await;
+    fetched.responses[0].partitions[0].error_code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_fetch_is_answered_when_its_partition_changes_leader() {
+    // A waiting fetch reads again only when a partition it reads moved or
+    // a role changed: losing the leadership is such a change.
+    let code = waiting_fetch_answer_after(|broker| {
+        let tp = gregor_log::TopicPartition::new("t", 0);
+        let record = gregor_replication::PartitionRecord {
+            replicas: vec![0, 1],
+            state: gregor_replication::LeaderAndIsr {
+                leader: 1,
+                leader_epoch: 1,
+                isr: vec![0, 1],
+                controller_epoch: 1,
+            },
+            version: 1,
+        };
+        let log = broker.topics().partition_log("t", 0).unwrap();
+        broker
+            .replicas()
+            .become_leader_or_follower(&tp, &record, log, None)
+            .unwrap();
+    })
+    .await;
+    assert_eq!(code, ResponseError::NotLeaderOrFollower.code());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_fetch_is_answered_when_its_replica_is_stopped() {
+    // StopReplica (a reassignment away, a deleted topic) ends the wait.
+    let code =
+        waiting_fetch_answer_after(|broker| broker.replicas().stop_replica(&gregor_log::TopicPartition::new("t", 0)))
+            .await;
+    assert_ne!(code, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

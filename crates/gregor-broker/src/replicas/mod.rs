@@ -252,7 +252,15 @@ impl ReplicaManager {
             log_end: replica.log.end_offset(),
             high_watermark: replica.log.high_watermark(),
         };
-        let change = replica.role.apply(record, at, settings, self.now_ms())?;
+        let change = match replica.role.apply(record, at, settings, self.now_ms()) {
+            Ok(change) => change,
+            Err(e) => {
+                // The replica may be new, its log replaced: still a change.
+                drop(replica);
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                return Err(e);
+            }
+        };
         let leads = record.state.leader == self.local && change != RoleChange::Unchanged
             || (change == RoleChange::Unchanged && replica.role.leader().is_some());
         if leads && isr_before.is_some_and(|n| record.state.isr.len() < n) {
@@ -331,6 +339,8 @@ impl ReplicaManager {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
         self.followers_changed.notify_waiters();
+        // Fetches waiting on it answer now (Kafka completes them too).
+        self.progress.notify_waiters();
     }
 
     fn fail_waiting(&self, tp: &TopicPartition, error: ReplicationError) {

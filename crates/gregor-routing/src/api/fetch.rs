@@ -168,7 +168,8 @@ impl Watched {
 }
 
 /// [`read_bound`] with the log's own high watermark: what a waiting fetch
-/// compares (the leader moves it with its own).
+/// compares with the bound its last read stopped at (a leader moves the
+/// log's with its own, under the replica's lock).
 fn watch_bound(log: &Log, follower: bool, read_committed: bool) -> u64 {
     read_bound(log, log.high_watermark(), follower, read_committed)
 }
@@ -393,12 +394,13 @@ fn read_once(broker: &Broker, fetch: &Fetch) -> ReadOnce {
                     Ok((log, hw)) => {
                         // Followers read to the log end, consumers to the high
                         // watermark — at read_committed to the last stable offset.
-                        if let Some(watched) = &mut watched {
-                            let seen = watch_bound(&log, fetch.follower.is_some(), fetch.read_committed);
-                            watched.push((log.clone(), seen, log.log_start_offset()));
-                        }
                         let lso = log.last_stable_offset().min(hw);
                         let bound = read_bound(&log, hw, fetch.follower.is_some(), fetch.read_committed);
+                        // The bound this read stops at: a move past it,
+                        // even one before this line, reads again.
+                        if let Some(watched) = &mut watched {
+                            watched.push((log.clone(), bound, log.log_start_offset()));
+                        }
                         p.high_watermark = hw as i64;
                         p.last_stable_offset = lso as i64;
                         if fetch.version >= 5 {
