@@ -29,21 +29,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from failover import Cluster, quantiles, Producer  # noqa: E402
+from bench.kafka.compare import cpu_seconds  # noqa: E402
 
 IDLE_S = float(os.environ.get("IDLE_S", "20"))
 SAMPLES = int(os.environ.get("SAMPLES", "300"))
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(broker):
-    """User + system CPU of a broker process so far."""
-    with open(f"/proc/{broker.process.pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def cpu_of(cluster):
-    return [cpu_seconds(b) for b in cluster.brokers]
+    """CPU seconds of each broker process so far."""
+    return [cpu_seconds([b.process.pid]) for b in cluster.brokers]
 
 
 def spent(before, after):
