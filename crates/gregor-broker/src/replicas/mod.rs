@@ -203,7 +203,7 @@ impl ReplicaManager {
         for tp in partitions {
             self.fail_waiting(tp, ReplicationError::KafkaStorageError);
         }
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.replicas_changed();
         self.followers_changed.notify_waiters();
         self.progress.notify_waiters();
     }
@@ -257,7 +257,7 @@ impl ReplicaManager {
             Err(e) => {
                 // The replica may be new, its log replaced: still a change.
                 drop(replica);
-                self.generation.fetch_add(1, Ordering::AcqRel);
+                self.replicas_changed();
                 return Err(e);
             }
         };
@@ -288,7 +288,7 @@ impl ReplicaManager {
         let still_leads = change == RoleChange::Unchanged && replica.role.leader().is_some();
         drop(replica);
         // Also for an unchanged role: the log may have been replaced.
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.replicas_changed();
         if !matches!(change, RoleChange::BecameLeader | RoleChange::Unchanged) {
             self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
         }
@@ -336,7 +336,7 @@ impl ReplicaManager {
     /// Stops replicating a partition (StopReplica, topic deleted).
     pub fn stop_replica(&self, tp: &TopicPartition) {
         self.replicas.write().remove(tp);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.replicas_changed();
         self.fail_waiting(tp, ReplicationError::NotLeaderOrFollower);
         self.followers_changed.notify_waiters();
         // Fetches waiting on it answer now (Kafka completes them too).
@@ -346,6 +346,13 @@ impl ReplicaManager {
     fn fail_waiting(&self, tp: &TopicPartition, error: ReplicationError) {
         let done = self.purgatory.lock().check(tp, |_| Some(Err(error)));
         answer(done);
+    }
+
+    /// Moves [`ReplicaManager::generation`] on: called after a replica's
+    /// change is visible (map, role, log), so that whoever reads the new
+    /// generation also sees the change.
+    fn replicas_changed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// A number that changes after any replica is added or removed or
