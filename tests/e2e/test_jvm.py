@@ -17,7 +17,7 @@ import time
 import pytest
 
 from bench.kafka import kafka
-from conftest import GREGOR, ROOT
+from conftest import GREGOR, ROOT, Broker
 
 SOURCES = os.path.join(ROOT, "tests", "jvm")
 REASON = kafka.missing(("3.9", "4")) or (None if shutil.which("javac") else "no javac on PATH")
@@ -151,6 +151,34 @@ def test_java_client_transactions(server, version):
         "output-last": "successor",
         "output-zombies": "0",
     }
+
+
+@pytest.fixture
+def fast_heartbeat_broker(tmp_path):
+    """A broker whose consumer-protocol members heartbeat every 500 ms (the
+    default 5 s makes every reassignment step take seconds)."""
+    b = Broker(str(tmp_path), env={"GREGOR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS": "500"}).start()
+    yield b
+    b.stop()
+
+
+@pytest.mark.parametrize("assignor", ["uniform", "range"])
+def test_java_consumer_protocol_group(fast_heartbeat_broker, assignor):
+    """KIP-848 with Kafka 4's Java consumer (group.protocol=consumer): the
+    server-side assignor splits 6 partitions 3/3 when a second member
+    joins, never handing one partition to both; both read every record and
+    commit with their member epochs; Admin describes a Stable consumer
+    group; the second leaves and the first gets everything back
+    (tests/jvm/ConsumerProtocolCheck.java)."""
+    records = 600
+    out = java_check("ConsumerProtocolCheck", fast_heartbeat_broker.bootstrap, f"kip848-{assignor}", records,
+                     assignor)
+    got = dict(line.split(" ", 1) for line in out.splitlines())
+    assert got == {
+        "first": "0,1,2,3,4,5", "split": "3 3", "overlaps": "0", "distinct": str(records),
+        "type": "Consumer", "state": "Stable", "members": "2", "member-partitions": "3,3",
+        "committed": str(records), "after-leave": "0,1,2,3,4,5",
+    }, out
 
 
 STREAMS_OUTPUT = {"upper-wrong": "0", "repartition-purged": "true", "counts-above": "0",

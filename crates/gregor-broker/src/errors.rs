@@ -63,6 +63,12 @@ pub fn group_code(error: gregor_group::GroupError) -> i16 {
         G::UnstableOffsetCommit => ResponseError::UnstableOffsetCommit,
         G::InvalidProducerEpoch => ResponseError::InvalidProducerEpoch,
         G::InvalidTxnState => ResponseError::InvalidTxnState,
+        G::FencedMemberEpoch => ResponseError::FencedMemberEpoch,
+        G::StaleMemberEpoch => ResponseError::StaleMemberEpoch,
+        G::UnsupportedAssignor => ResponseError::UnsupportedAssignor,
+        G::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
+        G::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
+        G::InvalidRequest(_) => ResponseError::InvalidRequest,
     };
     kafka.code()
 }

@@ -14,6 +14,9 @@ use gregor_log::{Clock, Ticker};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::consumer::{
+    ConsumerGroupDescription, ConsumerGroupState, ConsumerHeartbeat, ConsumerHeartbeatAnswer, TopicLookup,
+};
 use crate::machine::GroupStateMachine;
 use crate::outputs::OffsetDeletion;
 use crate::outputs::{MemberIdGenerator, Output, Persist, RequestId, Response};
@@ -54,6 +57,8 @@ enum Waiter {
     Done(mpsc::SyncSender<Result<(), GroupError>>),
     /// OffsetDelete: a handler thread blocks on it.
     Deleted(mpsc::SyncSender<OffsetDeletion>),
+    /// ConsumerGroupHeartbeat: a handler thread blocks on it.
+    Consumer(mpsc::SyncSender<Result<ConsumerHeartbeatAnswer, GroupError>>),
 }
 
 /// What the lock guards.
@@ -79,6 +84,7 @@ impl Inner {
                     (Some(Waiter::Sync(tx)), Response::Sync(r)) => drop(tx.send(r)),
                     (Some(Waiter::Done(tx)), Response::Commit(r) | Response::Delete(r)) => drop(tx.send(r)),
                     (Some(Waiter::Deleted(tx)), Response::DeleteOffsets(r)) => drop(tx.send(r)),
+                    (Some(Waiter::Consumer(tx)), Response::ConsumerHeartbeat(r)) => drop(tx.send(r)),
                     (Some(_), response) => unreachable!("answer of another kind for {request:?}: {response:?}"),
                     (None, response) => answers.push((request, response)),
                 },
@@ -352,6 +358,42 @@ impl GroupCoordinator {
         partitions: Option<&[(String, i32)]>,
     ) -> Vec<((String, i32), StableOffset)> {
         self.inner.lock().machine.committed_stable(group_id, partitions)
+    }
+
+    /// ConsumerGroupHeartbeat (KIP-848), with the subscribed topics as
+    /// `topics` knows them: answers once the group's records are stored
+    /// (blocking: handler threads only).
+    pub fn consumer_heartbeat(
+        &self,
+        heartbeat: ConsumerHeartbeat,
+        topics: &dyn TopicLookup,
+        now_ms: i64,
+    ) -> Result<ConsumerHeartbeatAnswer, GroupError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let id = self.request_id();
+        self.drive(Some(now_ms), Some((id, Waiter::Consumer(tx))), |inner| {
+            let Inner {
+                machine, member_ids, ..
+            } = inner;
+            machine.consumer_heartbeat(id, heartbeat, topics, now_ms, &mut **member_ids)
+        });
+        rx.recv().unwrap_or(Err(GroupError::CoordinatorNotAvailable))
+    }
+
+    /// ConsumerGroupDescribe of one group (GROUP_ID_NOT_FOUND when it is
+    /// not a consumer group).
+    pub fn describe_consumer(&self, group_id: &str) -> Result<ConsumerGroupDescription, GroupError> {
+        self.inner.lock().machine.describe_consumer(group_id)
+    }
+
+    /// Every consumer group with its state, for ListGroups.
+    pub fn list_consumer(&self) -> Vec<(String, ConsumerGroupState)> {
+        self.inner.lock().machine.list_consumer()
+    }
+
+    /// Whether `group_id` is a consumer group (KIP-848) here.
+    pub fn is_consumer_group(&self, group_id: &str) -> bool {
+        self.inner.lock().machine.is_consumer_group(group_id)
     }
 
     /// DescribeGroups for one group (an unknown group describes as Dead

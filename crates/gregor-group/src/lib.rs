@@ -45,11 +45,17 @@
 //! group carries on with the same generation and member ids, and an empty
 //! group's next generation follows its last.
 //!
+//! The consumer protocol of KIP-848 (ConsumerGroupHeartbeat: the
+//! coordinator assigns partitions with its `uniform` or `range` assignor
+//! and members reconcile towards their targets) lives in [`consumer`],
+//! in the same state machine; its records are Kafka's (keys 3–8).
+//!
 //! What it is not: it does not speak the wire protocol (gregor-routing
 //! maps requests to it).
 
 #![deny(missing_docs)]
 
+pub mod consumer;
 mod driver;
 mod group;
 mod machine;

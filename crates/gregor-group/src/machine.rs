@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 use tracing::{info, warn};
 
+use crate::consumer::{ConsumerGroup, ConsumerGroupsLoader};
 use crate::group::Group;
 use crate::offset_cache::{OffsetCache, Partition, PartitionOffsets, Placed};
 use crate::outputs::{respond, Output, PersistId};
@@ -38,6 +39,8 @@ const OFFSETS_ONLY_TYPE: &str = "";
 pub struct GroupStateMachine {
     pub(crate) config: GroupConfig,
     pub(crate) groups: BTreeMap<String, Group>,
+    /// Consumer groups of the KIP-848 protocol.
+    pub(crate) consumer_groups: BTreeMap<String, ConsumerGroup>,
     /// Committed offsets, and those of open transactions.
     pub(crate) offsets: OffsetCache,
     /// Generations of empty groups no longer kept in `groups`, so that a
@@ -57,6 +60,7 @@ impl GroupStateMachine {
         Self {
             config,
             groups: BTreeMap::new(),
+            consumer_groups: BTreeMap::new(),
             offsets: OffsetCache::default(),
             retired: BTreeMap::new(),
             retired_since: BTreeMap::new(),
@@ -83,6 +87,7 @@ impl GroupStateMachine {
         // Markers apply to this partition's transactions only.
         let mut offsets = OffsetCache::default();
         let mut memberships: BTreeMap<String, Option<GroupMetadata>> = BTreeMap::new();
+        let mut consumers = ConsumerGroupsLoader::default();
         for record in records {
             let (key, value, log_offset, producer) = match record {
                 LoadedRecord::Marker { producer_id, commit } => {
@@ -110,6 +115,7 @@ impl GroupStateMachine {
                 Some(OffsetsRecord::Group(group, meta)) if owned(&group) => {
                     memberships.insert(group, meta);
                 }
+                Some(OffsetsRecord::Consumer(record)) if owned(record.group()) => consumers.apply(record),
                 _ => {}
             }
         }
@@ -127,6 +133,10 @@ impl GroupStateMachine {
                 }
                 None => {}
             }
+        }
+        for (id, group) in consumers.finish(now_ms) {
+            self.consumer_groups.insert(id, group);
+            restored += 1;
         }
         let with_offsets = offsets.groups().count();
         if restored > 0 || with_offsets > 0 {
@@ -155,6 +165,7 @@ impl GroupStateMachine {
                 }
             }
         }
+        self.consumer_groups.retain(|id, _| !owned(id));
         self.offsets.forget(&owned);
         self.retired.retain(|id, _| !owned(id));
         self.retired_since.retain(|id, _| !owned(id));
@@ -211,6 +222,13 @@ impl GroupStateMachine {
                 }
             }
             AfterWrite::Emptied => {}
+            AfterWrite::Consumer { .. } => {
+                if !ok && !done.orphaned {
+                    // What was applied was not stored: the group goes, its
+                    // members rejoin.
+                    self.consumer_groups.remove(&done.group);
+                }
+            }
             AfterWrite::Expiry { partitions } => {
                 if applies {
                     self.offsets_removed(&done.group, &partitions);
@@ -262,6 +280,7 @@ impl GroupStateMachine {
     pub fn tick(&mut self, now_ms: i64) -> Vec<Output> {
         let mut out = Vec::new();
         self.expire_members(now_ms, &mut out);
+        self.expire_consumers(now_ms, &mut out);
         self.expire_offsets(now_ms, &mut out);
         out
     }
@@ -278,6 +297,11 @@ impl GroupStateMachine {
     /// DescribeGroups for one group (`None`: not known, which Kafka
     /// describes as Dead).
     pub fn describe(&self, group_id: &str) -> Option<GroupDescription> {
+        if self.consumer_groups.contains_key(group_id) {
+            // DescribeGroups describes classic groups only: a consumer
+            // group is Dead to it, as Kafka answers.
+            return None;
+        }
         let Some(group) = self.groups.get(group_id) else {
             // No members left, but offsets kept: Empty, as ListGroups says
             // and Kafka describes it.

@@ -38,6 +38,12 @@ impl GroupStateMachine {
             reply(&mut out, GroupError::InvalidGroupId);
             return out;
         }
+        if self.consumer_groups.get(&request.group_id).is_some_and(|g| !g.members.is_empty()) {
+            // A consumer-protocol group with members has the id.
+            reply(&mut out, GroupError::InconsistentGroupProtocol);
+            return out;
+        }
+        self.drop_empty_consumer_group(&request.group_id, &mut out);
         if request.session_timeout_ms < self.config.min_session_timeout_ms
             || request.session_timeout_ms > self.config.max_session_timeout_ms
         {

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::consumer::ConsumerRecord;
 use crate::machine::GroupStateMachine;
 use crate::offset_cache::PartitionOffsets;
 use crate::outputs::{respond, Output, RequestId, Response};
@@ -47,6 +48,9 @@ impl GroupStateMachine {
     fn commit_check(&self, m: MemberOf<'_>) -> Result<(), GroupError> {
         if m.group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
+        }
+        if let Some(group) = self.consumer_groups.get(m.group_id) {
+            return group.commit_check(m.member_id, m.generation_id);
         }
         match self.groups.get(m.group_id) {
             Some(group) if !group.members.is_empty() => {
@@ -133,15 +137,19 @@ impl GroupStateMachine {
     /// [`Response::Delete`] once they are written.
     pub fn delete(&mut self, request_id: RequestId, group_id: &str) -> Vec<Output> {
         let mut out = Vec::new();
-        if self.groups.get(group_id).is_some_and(|g| !g.members.is_empty()) {
+        if self.groups.get(group_id).is_some_and(|g| !g.members.is_empty())
+            || self.consumer_groups.get(group_id).is_some_and(|g| !g.members.is_empty())
+        {
             respond(&mut out, request_id, Response::Delete(Err(GroupError::NonEmptyGroup)));
             return out;
         }
         // A group whose last member left is kept (retired) until its
         // metadata is tombstoned: it is Empty, not unknown, as in Kafka,
         // where it lives until the next offsets-retention check.
-        let known =
-            self.offsets.knows(group_id) || self.groups.contains_key(group_id) || self.retired.contains_key(group_id);
+        let known = self.offsets.knows(group_id)
+            || self.groups.contains_key(group_id)
+            || self.retired.contains_key(group_id)
+            || self.consumer_groups.contains_key(group_id);
         if !known {
             respond(&mut out, request_id, Response::Delete(Err(GroupError::GroupIdNotFound)));
             return out;
@@ -159,6 +167,9 @@ impl GroupStateMachine {
             .collect();
         let mut records = tombstones(group_id, &partitions);
         records.push((group_key(group_id), None));
+        if self.consumer_groups.remove(group_id).is_some() {
+            records.extend(ConsumerRecord::group_tombstones(group_id).iter().map(ConsumerRecord::encode));
+        }
         let then = AfterWrite::Delete {
             request: request_id,
             partitions,

@@ -2,6 +2,7 @@
 //! the requests waiting for them, records to persist, and the member id
 //! generator.
 
+use crate::consumer::ConsumerHeartbeatAnswer;
 use crate::protocol::{GroupError, JoinResponse, StoredRecord, SyncResponse, TxnProducer};
 
 /// Names a request the caller waits on; its answer carries it back.
@@ -29,6 +30,8 @@ pub enum Response {
     Delete(Result<(), GroupError>),
     /// OffsetDelete.
     DeleteOffsets(OffsetDeletion),
+    /// ConsumerGroupHeartbeat.
+    ConsumerHeartbeat(Result<ConsumerHeartbeatAnswer, GroupError>),
 }
 
 /// The answer to an OffsetDelete: a group-level error, or one result per

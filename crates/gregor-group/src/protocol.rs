@@ -4,6 +4,7 @@
 
 use gregor_log::TxnVerification;
 
+use crate::consumer::Assignor;
 use crate::records::CommittedOffset;
 
 /// Who a request speaks for: a member of one generation of a group,
@@ -92,6 +93,29 @@ pub enum GroupError {
     /// confirmed it).
     #[error("invalid transaction state")]
     InvalidTxnState,
+    /// ConsumerGroupHeartbeat: the member's epoch is not the coordinator's
+    /// (a newer one, or an old one with partitions it no longer holds):
+    /// give up every partition and rejoin.
+    #[error("fenced member epoch")]
+    FencedMemberEpoch,
+    /// OffsetCommit or OffsetFetch of a consumer-protocol member with an
+    /// older epoch than its current one.
+    #[error("stale member epoch")]
+    StaleMemberEpoch,
+    /// ConsumerGroupHeartbeat naming a server assignor the coordinator
+    /// does not have.
+    #[error("unsupported assignor")]
+    UnsupportedAssignor,
+    /// A static member joining while its instance id is still held by a
+    /// member that has not left.
+    #[error("unreleased instance id")]
+    UnreleasedInstanceId,
+    /// The group has `group.consumer.max.size` members already.
+    #[error("group max size reached")]
+    GroupMaxSizeReached,
+    /// A request whose fields break the protocol's rules.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
 }
 
 /// Why the offset store did not take a write.
@@ -197,6 +221,17 @@ pub struct GroupConfig {
     /// last member left — Kafka forgets it at its next retention check, run
     /// at this interval; until then it is Empty (DeleteGroups succeeds).
     pub offsets_retention_check_interval_ms: i64,
+    /// `group.consumer.session.timeout.ms`: a consumer-protocol member
+    /// silent this long is fenced.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: how often consumer-protocol
+    /// members heartbeat.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`: members a consumer group may have.
+    pub consumer_max_size: usize,
+    /// `group.consumer.assignors`: the server assignors, the first the
+    /// default.
+    pub consumer_assignors: Vec<Assignor>,
 }
 
 impl Default for GroupConfig {
@@ -207,6 +242,10 @@ impl Default for GroupConfig {
             initial_rebalance_delay_ms: 0,
             offsets_retention_ms: 7 * 24 * 3_600_000,
             offsets_retention_check_interval_ms: 600_000,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_max_size: i32::MAX as usize,
+            consumer_assignors: vec![Assignor::Uniform, Assignor::Range],
         }
     }
 }

@@ -15,6 +15,8 @@
 //!                         session timeout i32, subscription bytes, assignment bytes]
 //! ```
 
+use crate::consumer::ConsumerRecord;
+
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
@@ -87,6 +89,8 @@ pub enum OffsetsRecord {
     Offset(OffsetKey, Option<CommittedOffset>),
     /// A group's membership, or the group's deletion (`None`).
     Group(String, Option<GroupMetadata>),
+    /// A consumer group's record (KIP-848, keys 3–8).
+    Consumer(ConsumerRecord),
 }
 
 /// The `__consumer_offsets` partition of `group`: `abs(hashCode) % partitions`,
@@ -283,6 +287,7 @@ pub fn parse(key: &[u8], value: Option<&[u8]>) -> Option<OffsetsRecord> {
                 Some(v) => Some(OffsetsRecord::Group(group, Some(parse_group_value(v)?))),
             }
         }
+        version @ 3..=8 => crate::consumer::records::parse(version, k.0, value).map(OffsetsRecord::Consumer),
         _ => None,
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::consumer::ConsumerHeartbeatAnswer;
 use crate::offset_cache::PartitionOffsets;
 use crate::outputs::{Output, Persist, PersistId, RequestId, Response};
 use crate::protocol::{GroupError, StoredRecord, TxnProducer};
@@ -69,6 +70,14 @@ pub(crate) enum AfterWrite {
         /// The answer once they are: one result per partition asked for.
         results: Vec<((String, i32), Result<(), GroupError>)>,
     },
+    /// A consumer group's records (KIP-848): the change is applied
+    /// already; the heartbeat, if one waits, is answered.
+    Consumer {
+        /// The ConsumerGroupHeartbeat waiting, if any.
+        request: Option<RequestId>,
+        /// Its answer once the records are stored.
+        answer: ConsumerHeartbeatAnswer,
+    },
 }
 
 impl AfterWrite {
@@ -83,6 +92,10 @@ impl AfterWrite {
             Self::DeleteOffsets { request, results, .. } => {
                 Some((*request, Response::DeleteOffsets(result.map(|()| results.clone()))))
             }
+            Self::Consumer {
+                request: Some(request),
+                answer,
+            } => Some((*request, Response::ConsumerHeartbeat(result.map(|()| answer.clone())))),
             _ => None,
         }
     }

@@ -248,6 +248,20 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
             authz::list_groups(&access, &mut response);
             respond(response, version)
         }
+        Request::ConsumerGroupHeartbeat(r) => {
+            let client_id = frame.header.client_id.as_deref().unwrap_or("").to_string();
+            let client_host = frame.session.client_host();
+            off_handler(broker, version, move |b| {
+                api::consumer_group_heartbeat::handle(b, r, version, client_id, client_host)
+            })
+        }
+        Request::ConsumerGroupDescribe(mut r) => {
+            let merge = authz::consumer_group_describe(&access, &mut r);
+            respond(
+                merged(api::consumer_group_describe::handle(broker, r, version), merge),
+                version,
+            )
+        }
         Request::DeleteGroups(mut r) => {
             let merge = authz::delete_groups(&access, &mut r);
             respond(merged(api::delete_groups::handle(broker, r), merge), version)

@@ -8,7 +8,8 @@ use bytes::Bytes;
 use gregor_auth::Session;
 use kafka_protocol::messages::{
     AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterClientQuotasRequest, AlterConfigsRequest,
-    AlterPartitionReassignmentsRequest, ApiKey, ApiVersionsRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    AlterPartitionReassignmentsRequest, ApiKey, ApiVersionsRequest, ConsumerGroupDescribeRequest,
+    ConsumerGroupHeartbeatRequest, CreatePartitionsRequest, CreateTopicsRequest,
     DeleteGroupsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClientQuotasRequest,
     DescribeClusterRequest, DescribeConfigsRequest, DescribeGroupsRequest, DescribeLogDirsRequest,
     DescribeProducersRequest, DescribeTransactionsRequest, ElectLeadersRequest, EndTxnRequest, FetchRequest,
@@ -70,6 +71,10 @@ pub enum Request {
     DescribeGroups(DescribeGroupsRequest),
     /// ListGroups.
     ListGroups(ListGroupsRequest),
+    /// ConsumerGroupHeartbeat (KIP-848).
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
+    /// ConsumerGroupDescribe (KIP-848).
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
     /// DeleteGroups.
     DeleteGroups(DeleteGroupsRequest),
     /// DeleteRecords.
@@ -278,6 +283,8 @@ pub fn decode_frame(mut body: Bytes) -> Result<Frame, String> {
         ApiKey::OffsetFetch => Request::OffsetFetch(typed(b, key, version)?),
         ApiKey::DescribeGroups => Request::DescribeGroups(typed(b, key, version)?),
         ApiKey::ListGroups => Request::ListGroups(typed(b, key, version)?),
+        ApiKey::ConsumerGroupHeartbeat => Request::ConsumerGroupHeartbeat(typed(b, key, version)?),
+        ApiKey::ConsumerGroupDescribe => Request::ConsumerGroupDescribe(typed(b, key, version)?),
         ApiKey::DeleteGroups => Request::DeleteGroups(typed(b, key, version)?),
         ApiKey::DeleteRecords => Request::DeleteRecords(typed(b, key, version)?),
         ApiKey::OffsetForLeaderEpoch => Request::OffsetForLeaderEpoch(typed(b, key, version)?),

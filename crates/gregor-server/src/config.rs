@@ -175,6 +175,19 @@ pub struct ServerConfig {
     /// Largest session timeout a member may ask for.
     #[serde(rename = "group.max.session.timeout.ms")]
     pub group_max_session_timeout_ms: i32,
+    /// Silence after which a consumer-protocol (KIP-848) member is fenced.
+    #[serde(rename = "group.consumer.session.timeout.ms")]
+    pub group_consumer_session_timeout_ms: i32,
+    /// How often consumer-protocol members heartbeat.
+    #[serde(rename = "group.consumer.heartbeat.interval.ms")]
+    pub group_consumer_heartbeat_interval_ms: i32,
+    /// The most members a consumer group may have.
+    #[serde(rename = "group.consumer.max.size")]
+    pub group_consumer_max_size: i32,
+    /// The server assignors (`uniform`, `range`, or Kafka's class names),
+    /// the first the default.
+    #[serde(rename = "group.consumer.assignors")]
+    pub group_consumer_assignors: String,
     /// Pause of the log cleaner when nothing needs cleaning.
     #[serde(rename = "log.cleaner.backoff.ms")]
     pub log_cleaner_backoff_ms: u64,
@@ -337,6 +350,10 @@ impl Default for ServerConfig {
             group_initial_rebalance_delay_ms: 0,
             group_min_session_timeout_ms: 6_000,
             group_max_session_timeout_ms: 1_800_000,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_max_size: i32::MAX,
+            group_consumer_assignors: "uniform,range".to_string(),
             zookeeper_connect: None,
             zookeeper_session_timeout_ms: 18_000,
             zookeeper_set_acl: false,
@@ -380,6 +397,31 @@ impl ServerConfig {
             self.allow_everyone_if_no_acl_found,
         )
         .map_err(|e| anyhow::anyhow!(e))
+    }
+
+    /// `group.consumer.assignors` as assignors: Kafka's names (`uniform`,
+    /// `range`) or class names; an unknown one is refused at start, as
+    /// Kafka fails to load the class.
+    pub fn consumer_assignors(&self) -> anyhow::Result<Vec<gregor_group::consumer::Assignor>> {
+        let assignors = self
+            .group_consumer_assignors
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|name| {
+                let short = match name {
+                    "org.apache.kafka.coordinator.group.assignor.UniformAssignor" => "uniform",
+                    "org.apache.kafka.coordinator.group.assignor.RangeAssignor" => "range",
+                    other => other,
+                };
+                gregor_group::consumer::Assignor::named(short)
+                    .ok_or_else(|| anyhow::anyhow!("group.consumer.assignors: unknown assignor {name}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if assignors.is_empty() {
+            anyhow::bail!("group.consumer.assignors: at least one assignor is needed");
+        }
+        Ok(assignors)
     }
 
     /// The network layer's sizes and limits (`num.network.threads`,

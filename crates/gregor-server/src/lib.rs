@@ -213,6 +213,10 @@ impl Server {
             max_session_timeout_ms: config.group_max_session_timeout_ms,
             initial_rebalance_delay_ms: config.group_initial_rebalance_delay_ms,
             offsets_retention_ms: config.offsets_retention_minutes.saturating_mul(60_000),
+            consumer_session_timeout_ms: config.group_consumer_session_timeout_ms,
+            consumer_heartbeat_interval_ms: config.group_consumer_heartbeat_interval_ms,
+            consumer_max_size: usize::try_from(config.group_consumer_max_size.max(1)).unwrap_or(1),
+            consumer_assignors: config.consumer_assignors()?,
             ..gregor_group::GroupConfig::default()
         };
         let (broker_logs, broker_replicas) = (logs.clone(), replicas.clone());

@@ -8,6 +8,8 @@ pub mod alter_client_quotas;
 pub mod alter_configs;
 pub mod api_versions;
 mod config_resources;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod controlled_shutdown;
 mod controller_request;
 pub mod create_partitions;

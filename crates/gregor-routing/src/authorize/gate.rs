@@ -70,6 +70,10 @@ pub fn refuse(access: &Access, request: &Request, version: i16) -> Option<Outcom
             ))
         }
         // Groups: Read on the group.
+        Request::ConsumerGroupHeartbeat(r) if !access.group(Op::Read, &r.group_id) => {
+            let response = ConsumerGroupHeartbeatResponse::default().with_error_code(GROUP);
+            Some(respond(response, version))
+        }
         Request::JoinGroup(r) if !access.group(Op::Read, &r.group_id) => {
             let mut response = JoinGroupResponse::default();
             response.error_code = GROUP;

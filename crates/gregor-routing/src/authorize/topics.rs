@@ -274,6 +274,24 @@ pub fn describe_groups(access: &Access, request: &mut DescribeGroupsRequest) -> 
     })
 }
 
+/// ConsumerGroupDescribe: Describe on each group.
+pub fn consumer_group_describe(
+    access: &Access,
+    request: &mut ConsumerGroupDescribeRequest,
+) -> Merge<ConsumerGroupDescribeResponse> {
+    if !access.enabled() {
+        return nothing();
+    }
+    let refused = take_refused(&mut request.group_ids, |g| access.group(Op::Describe, g));
+    Box::new(move |response| {
+        response.groups.extend(refused.into_iter().map(|g| {
+            consumer_group_describe_response::DescribedGroup::default()
+                .with_group_id(g)
+                .with_error_code(GROUP)
+        }))
+    })
+}
+
 /// DeleteGroups: Delete on each group.
 pub fn delete_groups(access: &Access, request: &mut DeleteGroupsRequest) -> Merge<DeleteGroupsResponse> {
     if !access.enabled() {

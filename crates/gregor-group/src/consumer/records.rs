@@ -1,0 +1,486 @@
+//! The consumer protocol's records in `__consumer_offsets`, in Kafka's
+//! schemas (group-coordinator's `ConsumerGroup*.json`): keys are
+//! version-prefixed and not flexible; values are version 0, flexible
+//! (compact strings and arrays, tagged fields), version-prefixed.
+//!
+//! ```text
+//! key 3 ConsumerGroupMetadata            group            → epoch i32
+//! key 4 ConsumerGroupPartitionMetadata   group            → [topic id uuid, name, partitions i32, []]
+//! key 5 ConsumerGroupMemberMetadata      group, member    → instance?, rack?, client id, client host,
+//!                                                             [topic], regex?, rebalance timeout, assignor?
+//! key 6 ConsumerGroupTargetAssignmentMetadata group       → assignment epoch i32
+//! key 7 ConsumerGroupTargetAssignmentMember    group, member → [topic id, [partition]]
+//! key 8 ConsumerGroupCurrentMemberAssignment   group, member → epoch, previous epoch, state i8,
+//!                                                             assigned [..], pending revocation [..]
+//! ```
+//! A null value (tombstone) deletes the key's entity.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use uuid::Uuid;
+
+use crate::consumer::assignor::Assignment;
+use crate::consumer::group::ConsumerMember;
+use crate::consumer::reconcile::{CurrentAssignment, MemberState};
+use crate::protocol::StoredRecord;
+
+/// A member's stored metadata (key 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberMetadata {
+    /// `group.instance.id`.
+    pub instance_id: Option<String>,
+    /// `client.rack`.
+    pub rack_id: Option<String>,
+    /// Client id.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Subscribed topic names.
+    pub subscribed: Vec<String>,
+    /// Subscription pattern.
+    pub regex: Option<String>,
+    /// Rebalance timeout (ms).
+    pub rebalance_timeout_ms: i32,
+    /// Server assignor asked for.
+    pub server_assignor: Option<String>,
+}
+
+/// One consumer-group record: what it says of which group (and member);
+/// `None` values are tombstones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsumerRecord {
+    /// Key 3: the group epoch.
+    GroupEpoch {
+        /// The group.
+        group: String,
+        /// The epoch.
+        epoch: Option<i32>,
+    },
+    /// Key 4: the subscribed topics' metadata, name → (id, partitions).
+    SubscriptionMetadata {
+        /// The group.
+        group: String,
+        /// The topics.
+        topics: Option<BTreeMap<String, (Uuid, i32)>>,
+    },
+    /// Key 5: a member's metadata.
+    Member {
+        /// The group.
+        group: String,
+        /// The member.
+        member: String,
+        /// Its metadata.
+        value: Option<MemberMetadata>,
+    },
+    /// Key 6: the target assignment's epoch.
+    TargetEpoch {
+        /// The group.
+        group: String,
+        /// The epoch.
+        epoch: Option<i32>,
+    },
+    /// Key 7: a member's target assignment.
+    TargetMember {
+        /// The group.
+        group: String,
+        /// The member.
+        member: String,
+        /// Its target.
+        value: Option<Assignment>,
+    },
+    /// Key 8: a member's current assignment.
+    Current {
+        /// The group.
+        group: String,
+        /// The member.
+        member: String,
+        /// Its current assignment.
+        value: Option<CurrentAssignment>,
+    },
+}
+
+impl ConsumerRecord {
+    /// Key 5 of `member` (`None`: tombstone).
+    pub(crate) fn member(group: &str, member: &str, value: Option<&ConsumerMember>) -> Self {
+        Self::Member {
+            group: group.to_string(),
+            member: member.to_string(),
+            value: value.map(|m| MemberMetadata {
+                instance_id: m.instance_id.clone(),
+                rack_id: m.rack_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                subscribed: m.subscribed.iter().cloned().collect(),
+                regex: None,
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                server_assignor: m.server_assignor.clone(),
+            }),
+        }
+    }
+
+    /// Key 7 of `member` (`None`: tombstone).
+    pub(crate) fn target_member(group: &str, member: &str, value: Option<&Assignment>) -> Self {
+        Self::TargetMember {
+            group: group.to_string(),
+            member: member.to_string(),
+            value: value.cloned(),
+        }
+    }
+
+    /// Key 8 of `member` (`None`: tombstone).
+    pub(crate) fn current(group: &str, member: &str, value: Option<&CurrentAssignment>) -> Self {
+        Self::Current {
+            group: group.to_string(),
+            member: member.to_string(),
+            value: value.cloned(),
+        }
+    }
+
+    /// The tombstones that delete an empty group's own records (its
+    /// epoch, subscribed topics and target epoch).
+    pub fn group_tombstones(group: &str) -> [Self; 3] {
+        let group = group.to_string();
+        [
+            Self::SubscriptionMetadata {
+                group: group.clone(),
+                topics: None,
+            },
+            Self::TargetEpoch {
+                group: group.clone(),
+                epoch: None,
+            },
+            Self::GroupEpoch { group, epoch: None },
+        ]
+    }
+
+    /// The group the record belongs to.
+    pub fn group(&self) -> &str {
+        match self {
+            Self::GroupEpoch { group, .. }
+            | Self::SubscriptionMetadata { group, .. }
+            | Self::Member { group, .. }
+            | Self::TargetEpoch { group, .. }
+            | Self::TargetMember { group, .. }
+            | Self::Current { group, .. } => group,
+        }
+    }
+
+    /// Key and value bytes.
+    pub fn encode(&self) -> StoredRecord {
+        let mut key = Vec::new();
+        let value = match self {
+            Self::GroupEpoch { group, epoch } => {
+                key_of(&mut key, 3, group, None);
+                epoch.map(|e| value_of(|v| v.extend_from_slice(&e.to_be_bytes())))
+            }
+            Self::SubscriptionMetadata { group, topics } => {
+                key_of(&mut key, 4, group, None);
+                topics.as_ref().map(|topics| {
+                    value_of(|v| {
+                        put_len(v, topics.len());
+                        for (name, (id, partitions)) in topics {
+                            v.extend_from_slice(id.as_bytes());
+                            put_compact(v, name);
+                            v.extend_from_slice(&partitions.to_be_bytes());
+                            put_len(v, 0); // PartitionMetadata: no racks known
+                            v.push(0);
+                        }
+                    })
+                })
+            }
+            Self::Member { group, member, value } => {
+                key_of(&mut key, 5, group, Some(member));
+                value.as_ref().map(|m| {
+                    value_of(|v| {
+                        put_nullable_compact(v, m.instance_id.as_deref());
+                        put_nullable_compact(v, m.rack_id.as_deref());
+                        put_compact(v, &m.client_id);
+                        put_compact(v, &m.client_host);
+                        put_len(v, m.subscribed.len());
+                        for t in &m.subscribed {
+                            put_compact(v, t);
+                        }
+                        put_nullable_compact(v, m.regex.as_deref());
+                        v.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
+                        put_nullable_compact(v, m.server_assignor.as_deref());
+                    })
+                })
+            }
+            Self::TargetEpoch { group, epoch } => {
+                key_of(&mut key, 6, group, None);
+                epoch.map(|e| value_of(|v| v.extend_from_slice(&e.to_be_bytes())))
+            }
+            Self::TargetMember { group, member, value } => {
+                key_of(&mut key, 7, group, Some(member));
+                value.as_ref().map(|a| value_of(|v| put_assignment(v, a)))
+            }
+            Self::Current { group, member, value } => {
+                key_of(&mut key, 8, group, Some(member));
+                value.as_ref().map(|c| {
+                    value_of(|v| {
+                        v.extend_from_slice(&c.epoch.to_be_bytes());
+                        v.extend_from_slice(&c.previous_epoch.to_be_bytes());
+                        v.push(c.state.code() as u8);
+                        put_assignment(v, &c.assigned);
+                        put_assignment(v, &c.revoking);
+                    })
+                })
+            }
+        };
+        (key, value)
+    }
+}
+
+/// Reads a consumer-group record whose key version is 3–8; `None` for
+/// bytes that do not follow the schemas.
+pub(crate) fn parse(key_version: i16, key: &[u8], value: Option<&[u8]>) -> Option<ConsumerRecord> {
+    let mut k = Reader(key);
+    let group = k.string()?;
+    let member = if matches!(key_version, 5 | 7 | 8) {
+        Some(k.string()?)
+    } else {
+        None
+    };
+    let mut v = value.map(Reader);
+    if let Some(v) = v.as_mut() {
+        if v.i16()? != 0 {
+            // A newer value version: not understood.
+            return None;
+        }
+    }
+    let record = match (key_version, member) {
+        (3, None) => ConsumerRecord::GroupEpoch {
+            group,
+            epoch: match v {
+                None => None,
+                Some(mut v) => Some(v.i32()?),
+            },
+        },
+        (4, None) => ConsumerRecord::SubscriptionMetadata {
+            group,
+            topics: match v {
+                None => None,
+                Some(mut v) => Some(v.topics()?),
+            },
+        },
+        (5, Some(member)) => ConsumerRecord::Member {
+            group,
+            member,
+            value: match v {
+                None => None,
+                Some(mut v) => Some(v.member()?),
+            },
+        },
+        (6, None) => ConsumerRecord::TargetEpoch {
+            group,
+            epoch: match v {
+                None => None,
+                Some(mut v) => Some(v.i32()?),
+            },
+        },
+        (7, Some(member)) => ConsumerRecord::TargetMember {
+            group,
+            member,
+            value: match v {
+                None => None,
+                Some(mut v) => Some(v.assignment()?),
+            },
+        },
+        (8, Some(member)) => ConsumerRecord::Current {
+            group,
+            member,
+            value: match v {
+                None => None,
+                Some(mut v) => Some(CurrentAssignment {
+                    epoch: v.i32()?,
+                    previous_epoch: v.i32()?,
+                    state: MemberState::from_code(v.u8()? as i8),
+                    assigned: v.assignment()?,
+                    revoking: v.assignment()?,
+                }),
+            },
+        },
+        _ => return None,
+    };
+    Some(record)
+}
+
+fn key_of(out: &mut Vec<u8>, version: i16, group: &str, member: Option<&str>) {
+    out.extend_from_slice(&version.to_be_bytes());
+    put_string(out, group);
+    if let Some(member) = member {
+        put_string(out, member);
+    }
+}
+
+/// A version-0 flexible value: the version, the fields `body` writes, no
+/// tagged fields.
+fn value_of(body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut v = 0i16.to_be_bytes().to_vec();
+    body(&mut v);
+    v.push(0);
+    v
+}
+
+fn put_string(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as i16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// A compact array's length (or a compact string's): n + 1.
+fn put_len(out: &mut Vec<u8>, n: usize) {
+    put_uvarint(out, n as u64 + 1);
+}
+
+fn put_compact(out: &mut Vec<u8>, s: &str) {
+    put_len(out, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_nullable_compact(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => put_compact(out, s),
+        None => out.push(0),
+    }
+}
+
+/// `[]TopicPartitions`: topic id, partitions, no tagged fields.
+fn put_assignment(out: &mut Vec<u8>, a: &Assignment) {
+    put_len(out, a.len());
+    for (topic, partitions) in a {
+        out.extend_from_slice(topic.as_bytes());
+        put_len(out, partitions.len());
+        for p in partitions {
+            out.extend_from_slice(&p.to_be_bytes());
+        }
+        out.push(0);
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
+        let (head, rest) = self.0.split_first_chunk::<N>()?;
+        self.0 = rest;
+        Some(*head)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take::<1>().map(|b| b[0])
+    }
+    fn i16(&mut self) -> Option<i16> {
+        self.take().map(i16::from_be_bytes)
+    }
+    fn i32(&mut self) -> Option<i32> {
+        self.take().map(i32::from_be_bytes)
+    }
+    fn uuid(&mut self) -> Option<Uuid> {
+        self.take().map(Uuid::from_bytes)
+    }
+    fn string(&mut self) -> Option<String> {
+        let len = usize::try_from(self.i16()?).ok()?;
+        self.utf8(len)
+    }
+    fn utf8(&mut self, len: usize) -> Option<String> {
+        let (s, rest) = self.0.split_at_checked(len)?;
+        self.0 = rest;
+        String::from_utf8(s.to_vec()).ok()
+    }
+    fn uvarint(&mut self) -> Option<u64> {
+        let mut n = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
+    }
+    /// A compact length: `None` (outer) when malformed, `Some(None)` for
+    /// null.
+    fn len(&mut self) -> Option<Option<usize>> {
+        match self.uvarint()? {
+            0 => Some(None),
+            n => usize::try_from(n - 1).ok().map(Some),
+        }
+    }
+    fn compact(&mut self) -> Option<String> {
+        let len = self.len()??;
+        self.utf8(len)
+    }
+    fn nullable_compact(&mut self) -> Option<Option<String>> {
+        match self.len()? {
+            None => Some(None),
+            Some(len) => self.utf8(len).map(Some),
+        }
+    }
+    /// Skips a tagged-field section.
+    fn tags(&mut self) -> Option<()> {
+        for _ in 0..self.uvarint()? {
+            self.uvarint()?;
+            let size = usize::try_from(self.uvarint()?).ok()?;
+            self.0 = self.0.get(size..)?;
+        }
+        Some(())
+    }
+    fn topics(&mut self) -> Option<BTreeMap<String, (Uuid, i32)>> {
+        let n = self.len()??;
+        let mut topics = BTreeMap::new();
+        for _ in 0..n {
+            let id = self.uuid()?;
+            let name = self.compact()?;
+            let partitions = self.i32()?;
+            let racks = self.len()??;
+            for _ in 0..racks {
+                self.i32()?;
+                let names = self.len()??;
+                for _ in 0..names {
+                    self.compact()?;
+                }
+                self.tags()?;
+            }
+            self.tags()?;
+            topics.insert(name, (id, partitions));
+        }
+        Some(topics)
+    }
+    fn member(&mut self) -> Option<MemberMetadata> {
+        let instance_id = self.nullable_compact()?;
+        let rack_id = self.nullable_compact()?;
+        let client_id = self.compact()?;
+        let client_host = self.compact()?;
+        let n = self.len()??;
+        let subscribed = (0..n).map(|_| self.compact()).collect::<Option<Vec<_>>>()?;
+        Some(MemberMetadata {
+            instance_id,
+            rack_id,
+            client_id,
+            client_host,
+            subscribed,
+            regex: self.nullable_compact()?,
+            rebalance_timeout_ms: self.i32()?,
+            server_assignor: self.nullable_compact()?,
+        })
+    }
+    fn assignment(&mut self) -> Option<Assignment> {
+        let n = self.len()??;
+        let mut a = Assignment::new();
+        for _ in 0..n {
+            let topic = self.uuid()?;
+            let count = self.len()??;
+            let partitions = (0..count).map(|_| self.i32()).collect::<Option<BTreeSet<_>>>()?;
+            self.tags()?;
+            a.insert(topic, partitions);
+        }
+        Some(a)
+    }
+}

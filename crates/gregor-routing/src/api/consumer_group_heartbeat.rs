@@ -1,0 +1,89 @@
+//! ConsumerGroupHeartbeat (KIP-848): a consumer-protocol member joins,
+//! heartbeats or leaves; the coordinator answers with its epoch and, when
+//! it changed, the partitions it is to hold (by topic id).
+
+use std::collections::BTreeMap;
+
+use gregor_group::consumer::{Assignment, ConsumerHeartbeat};
+use gregor_group::GroupError;
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment as WireAssignment, TopicPartitions};
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+
+use super::str_bytes;
+use gregor_broker::errors::group_code;
+use gregor_broker::Broker;
+
+/// Answers a ConsumerGroupHeartbeat from `client_id` at `client_host`.
+pub fn handle(
+    broker: &Broker,
+    request: ConsumerGroupHeartbeatRequest,
+    version: i16,
+    client_id: String,
+    client_host: String,
+) -> ConsumerGroupHeartbeatResponse {
+    let mut response = ConsumerGroupHeartbeatResponse::default();
+    if version >= 1 && request.member_id.is_empty() {
+        // From v1 the client makes its member id (KIP-1082).
+        return failed(response, GroupError::InvalidRequest("MemberId can't be empty."));
+    }
+    let Some(groups) = broker.groups().coordinating(&request.group_id.0) else {
+        return failed(response, GroupError::NotCoordinator);
+    };
+    let heartbeat = ConsumerHeartbeat {
+        group_id: request.group_id.0.to_string(),
+        member_id: request.member_id.to_string(),
+        member_epoch: request.member_epoch,
+        instance_id: request.instance_id.map(|s| s.to_string()),
+        rack_id: request.rack_id.map(|s| s.to_string()),
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed_topic_names: request
+            .subscribed_topic_names
+            .map(|names| names.into_iter().map(|n| n.0.to_string()).collect()),
+        subscribed_topic_regex: request.subscribed_topic_regex.map(|s| s.to_string()),
+        server_assignor: request.server_assignor.map(|s| s.to_string()),
+        owned: request.topic_partitions.map(|topics| {
+            let mut owned = Assignment::new();
+            for t in topics {
+                owned.entry(t.topic_id).or_default().extend(t.partitions);
+            }
+            owned
+        }),
+        client_id,
+        client_host,
+    };
+    // Topics as this broker's metadata knows them (those Metadata answers).
+    let view = broker.replicas().view();
+    let topics = |name: &str| {
+        view.topic(name)?;
+        broker.topics().get(name).map(|t| (t.id, t.partitions as i32))
+    };
+    match groups.consumer_heartbeat(heartbeat, &topics, broker.now_ms()) {
+        Ok(answer) => {
+            response.member_id = Some(str_bytes(&answer.member_id));
+            response.member_epoch = answer.member_epoch;
+            response.heartbeat_interval_ms = answer.heartbeat_interval_ms;
+            response.assignment = answer.assignment.map(|a| WireAssignment::default().with_topic_partitions(wire(a)));
+            response
+        }
+        Err(e) => failed(response, e),
+    }
+}
+
+/// An assignment on the wire: topic id and partitions.
+fn wire(assignment: Assignment) -> Vec<TopicPartitions> {
+    let by_topic: BTreeMap<_, _> = assignment.into_iter().collect();
+    by_topic
+        .into_iter()
+        .map(|(topic, partitions)| {
+            TopicPartitions::default()
+                .with_topic_id(topic)
+                .with_partitions(partitions.into_iter().collect())
+        })
+        .collect()
+}
+
+fn failed(mut response: ConsumerGroupHeartbeatResponse, error: GroupError) -> ConsumerGroupHeartbeatResponse {
+    response.error_code = group_code(error);
+    response.error_message = Some(str_bytes(&error.to_string()));
+    response
+}
