@@ -222,11 +222,13 @@ impl GroupStateMachine {
                 }
             }
             AfterWrite::Emptied => {}
-            AfterWrite::Consumer { .. } => {
+            AfterWrite::Consumer { records, .. } => {
                 if !ok && !done.orphaned {
-                    // What was applied was not stored: the group goes, its
-                    // members rejoin.
-                    self.consumer_groups.remove(&done.group);
+                    // Applied but not stored: written again, first.
+                    if let Some(group) = self.consumer_groups.get_mut(&done.group) {
+                        let later = std::mem::replace(&mut group.unstored, records);
+                        group.unstored.extend(later);
+                    }
                 }
             }
             AfterWrite::Expiry { partitions } => {

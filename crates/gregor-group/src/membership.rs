@@ -38,7 +38,11 @@ impl GroupStateMachine {
             reply(&mut out, GroupError::InvalidGroupId);
             return out;
         }
-        if self.consumer_groups.get(&request.group_id).is_some_and(|g| !g.members.is_empty()) {
+        if self
+            .consumer_groups
+            .get(&request.group_id)
+            .is_some_and(|g| !g.members.is_empty())
+        {
             // A consumer-protocol group with members has the id.
             reply(&mut out, GroupError::InconsistentGroupProtocol);
             return out;

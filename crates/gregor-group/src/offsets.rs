@@ -138,7 +138,10 @@ impl GroupStateMachine {
     pub fn delete(&mut self, request_id: RequestId, group_id: &str) -> Vec<Output> {
         let mut out = Vec::new();
         if self.groups.get(group_id).is_some_and(|g| !g.members.is_empty())
-            || self.consumer_groups.get(group_id).is_some_and(|g| !g.members.is_empty())
+            || self
+                .consumer_groups
+                .get(group_id)
+                .is_some_and(|g| !g.members.is_empty())
         {
             respond(&mut out, request_id, Response::Delete(Err(GroupError::NonEmptyGroup)));
             return out;
@@ -168,7 +171,11 @@ impl GroupStateMachine {
         let mut records = tombstones(group_id, &partitions);
         records.push((group_key(group_id), None));
         if self.consumer_groups.remove(group_id).is_some() {
-            records.extend(ConsumerRecord::group_tombstones(group_id).iter().map(ConsumerRecord::encode));
+            records.extend(
+                ConsumerRecord::group_tombstones(group_id)
+                    .iter()
+                    .map(ConsumerRecord::encode),
+            );
         }
         let then = AfterWrite::Delete {
             request: request_id,

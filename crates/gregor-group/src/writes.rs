@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::consumer::ConsumerHeartbeatAnswer;
+use crate::consumer::{ConsumerHeartbeatAnswer, ConsumerRecord};
 use crate::offset_cache::PartitionOffsets;
 use crate::outputs::{Output, Persist, PersistId, RequestId, Response};
 use crate::protocol::{GroupError, StoredRecord, TxnProducer};
@@ -77,6 +77,8 @@ pub(crate) enum AfterWrite {
         request: Option<RequestId>,
         /// Its answer once the records are stored.
         answer: ConsumerHeartbeatAnswer,
+        /// The records, to write again if this write is refused.
+        records: Vec<ConsumerRecord>,
     },
 }
 
@@ -95,6 +97,7 @@ impl AfterWrite {
             Self::Consumer {
                 request: Some(request),
                 answer,
+                ..
             } => Some((*request, Response::ConsumerHeartbeat(result.map(|()| answer.clone())))),
             _ => None,
         }

@@ -207,6 +207,7 @@ impl Sim {
             initial_rebalance_delay_ms: rng.pick(&[0, 0, 3_000]),
             offsets_retention_ms: rng.pick(&[30_000, 120_000, 10_000_000]),
             offsets_retention_check_interval_ms: 0,
+            ..GroupConfig::default()
         };
         let clients = (0..GROUPS.len() * CLIENTS_PER_GROUP)
             .map(|i| Client {
@@ -553,6 +554,8 @@ impl Sim {
             Some(OffsetsRecord::Group(_, Some(m))) if m.members.is_empty() => "empty group written",
             Some(OffsetsRecord::Group(_, Some(_))) => "assignment written",
             Some(OffsetsRecord::Group(_, None)) => "group tombstone written",
+            // The classic simulation makes no consumer-protocol group.
+            Some(OffsetsRecord::Consumer(_)) => "consumer group records written",
             None => "unreadable write",
         };
         *self.seen.entry(kind).or_default() += 1;
@@ -685,6 +688,8 @@ impl Sim {
             Response::Leave(r) => r.iter().find_map(|r| r.err()),
             // The simulation sends no OffsetDelete.
             Response::DeleteOffsets(r) => r.as_ref().err().copied(),
+            // Nor ConsumerGroupHeartbeat (tests/consumer_simulation.rs).
+            Response::ConsumerHeartbeat(r) => r.as_ref().err().copied(),
         };
         let what = match (&response, error) {
             (Response::Delete(_), None) => "group deleted",

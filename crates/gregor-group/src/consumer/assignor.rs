@@ -91,7 +91,8 @@ fn eligible(spec: &AssignmentSpec, member: &MemberSpec, topic: &Uuid, partition:
 /// The uniform assignor: sticky, then filled least-loaded first, then
 /// balanced by moves from the most loaded member.
 fn uniform(spec: &AssignmentSpec) -> BTreeMap<String, Assignment> {
-    let mut result: BTreeMap<String, Assignment> = spec.members.keys().map(|m| (m.clone(), Assignment::new())).collect();
+    let mut result: BTreeMap<String, Assignment> =
+        spec.members.keys().map(|m| (m.clone(), Assignment::new())).collect();
     let mut load: BTreeMap<&str, usize> = spec.members.keys().map(|m| (m.as_str(), 0)).collect();
     let mut taken: BTreeSet<(Uuid, i32)> = BTreeSet::new();
     // 1. Stickiness: what each member holds and may still hold, each
@@ -100,7 +101,12 @@ fn uniform(spec: &AssignmentSpec) -> BTreeMap<String, Assignment> {
         for (topic, partitions) in &member.current {
             for &p in partitions {
                 if eligible(spec, member, topic, p) && taken.insert((*topic, p)) {
-                    result.get_mut(id).expect("every member").entry(*topic).or_default().insert(p);
+                    result
+                        .get_mut(id)
+                        .expect("every member")
+                        .entry(*topic)
+                        .or_default()
+                        .insert(p);
                     *load.get_mut(id.as_str()).expect("every member") += 1;
                 }
             }
@@ -122,7 +128,12 @@ fn uniform(spec: &AssignmentSpec) -> BTreeMap<String, Assignment> {
                 continue;
             }
             let least = *subscribers.iter().min_by_key(|m| (load[**m], **m)).expect("not empty");
-            result.get_mut(least).expect("every member").entry(*topic).or_default().insert(p);
+            result
+                .get_mut(least)
+                .expect("every member")
+                .entry(*topic)
+                .or_default()
+                .insert(p);
             *load.get_mut(least).expect("every member") += 1;
         }
     }
@@ -132,7 +143,9 @@ fn uniform(spec: &AssignmentSpec) -> BTreeMap<String, Assignment> {
     loop {
         let mut by_load: Vec<(&str, usize)> = load.iter().map(|(m, l)| (*m, *l)).collect();
         by_load.sort_by_key(|(m, l)| (std::cmp::Reverse(*l), *m));
-        let Some(step) = best_move(spec, &result, &by_load) else { break };
+        let Some(step) = best_move(spec, &result, &by_load) else {
+            break;
+        };
         let (from, to, topic, p) = step;
         let from_topics = result.get_mut(from).expect("every member");
         if let Some(set) = from_topics.get_mut(&topic) {
@@ -141,7 +154,12 @@ fn uniform(spec: &AssignmentSpec) -> BTreeMap<String, Assignment> {
                 from_topics.remove(&topic);
             }
         }
-        result.get_mut(to).expect("every member").entry(topic).or_default().insert(p);
+        result
+            .get_mut(to)
+            .expect("every member")
+            .entry(topic)
+            .or_default()
+            .insert(p);
         *load.get_mut(from).expect("every member") -= 1;
         *load.get_mut(to).expect("every member") += 1;
     }
@@ -177,7 +195,8 @@ fn best_move<'a>(
 
 /// The range assignor: per topic, consecutive ranges in member id order.
 fn range(spec: &AssignmentSpec) -> BTreeMap<String, Assignment> {
-    let mut result: BTreeMap<String, Assignment> = spec.members.keys().map(|m| (m.clone(), Assignment::new())).collect();
+    let mut result: BTreeMap<String, Assignment> =
+        spec.members.keys().map(|m| (m.clone(), Assignment::new())).collect();
     for (topic, &count) in &spec.topics {
         let subscribers: Vec<&String> = spec
             .members

@@ -12,7 +12,12 @@ impl GroupStateMachine {
     /// not a consumer group here.
     pub fn describe_consumer(&self, group_id: &str) -> Result<ConsumerGroupDescription, GroupError> {
         let group = self.consumer_groups.get(group_id).ok_or(GroupError::GroupIdNotFound)?;
-        let default = self.config.consumer_assignors.first().copied().unwrap_or(Assignor::Uniform);
+        let default = self
+            .config
+            .consumer_assignors
+            .first()
+            .copied()
+            .unwrap_or(Assignor::Uniform);
         Ok(ConsumerGroupDescription {
             group_id: group_id.to_string(),
             state: group.state(),

@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::consumer::assignor::{Assignment, AssignmentSpec, Assignor, MemberSpec};
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
+use crate::consumer::records::ConsumerRecord;
 use crate::protocol::GroupError;
 
 /// A member of a consumer group.
@@ -78,6 +79,8 @@ pub(crate) struct ConsumerGroup {
     pub(crate) topics: BTreeMap<String, (Uuid, i32)>,
     /// Who holds each partition (assigned or still revoking).
     pub(crate) owners: BTreeMap<(Uuid, i32), String>,
+    /// Records of refused writes, to write again before the next ones.
+    pub(crate) unstored: Vec<ConsumerRecord>,
 }
 
 impl ConsumerGroup {
@@ -137,7 +140,12 @@ impl ConsumerGroup {
                 .iter()
                 .map(|(id, m)| {
                     let spec = MemberSpec {
-                        subscribed: m.subscribed.iter().filter_map(|t| self.topics.get(t)).map(|(id, _)| *id).collect(),
+                        subscribed: m
+                            .subscribed
+                            .iter()
+                            .filter_map(|t| self.topics.get(t))
+                            .map(|(id, _)| *id)
+                            .collect(),
                         current: self.target.get(id).cloned().unwrap_or_default(),
                     };
                     (id.clone(), spec)

@@ -8,14 +8,16 @@
 //!
 //! Every change is applied at once and written as Kafka's records; the
 //! heartbeat is answered when they are stored. A refused write answers
-//! with its error and drops the group from memory (its members rejoin),
-//! so nothing answered was not stored.
+//! with its error (the client retries) and its records go out again,
+//! before the group's next ones (or at the next tick), so the log catches
+//! up with what the coordinator holds and keeps the order it was decided
+//! in. (Kafka instead rolls its state back to the last stored one.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::info;
 
-use crate::consumer::assignor::Assignor;
+use crate::consumer::assignor::{Assignment, Assignor};
 use crate::consumer::group::{ConsumerGroup, ConsumerMember};
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
 use crate::consumer::records::ConsumerRecord;
@@ -48,12 +50,7 @@ impl GroupStateMachine {
         let outcome = self.consumer_heartbeat_inner(hb, topics, now_ms, member_ids, &mut records);
         match outcome {
             Ok(answer) if !records.is_empty() => {
-                let stored = records.iter().map(ConsumerRecord::encode).collect();
-                let then = AfterWrite::Consumer {
-                    request: Some(request),
-                    answer,
-                };
-                self.writes.enqueue(&group_id, stored, then, &mut out);
+                self.write_consumer(&group_id, records, Some((request, answer)), &mut out);
             }
             outcome => respond(&mut out, request, Response::ConsumerHeartbeat(outcome)),
         }
@@ -87,10 +84,16 @@ impl GroupStateMachine {
             }
             // An empty classic group of that id becomes a consumer group.
             self.groups.remove(&hb.group_id);
-            self.consumer_groups.insert(hb.group_id.clone(), ConsumerGroup::default());
+            self.consumer_groups
+                .insert(hb.group_id.clone(), ConsumerGroup::default());
         }
         let interval = self.config.consumer_heartbeat_interval_ms;
-        let default_assignor = self.config.consumer_assignors.first().copied().unwrap_or(Assignor::Uniform);
+        let default_assignor = self
+            .config
+            .consumer_assignors
+            .first()
+            .copied()
+            .unwrap_or(Assignor::Uniform);
         let max_size = self.config.consumer_max_size;
         let group_id = hb.group_id.clone();
         let group = self.consumer_groups.get_mut(&group_id).expect("just ensured");
@@ -142,7 +145,9 @@ impl GroupStateMachine {
         let target = group.target.get(&member_id).cloned().unwrap_or_default();
         let next = member
             .current
-            .next(group.target_epoch, &target, hb.owned.as_ref(), |t, p| group.held_by_other(&member_id, t, p));
+            .next(group.target_epoch, &target, hb.owned.as_ref(), |t, p| {
+                group.held_by_other(&member_id, t, p)
+            });
         let changed = next != member.current;
         if changed {
             group.set_owned(&member_id, Some(&member.current), &next);
@@ -157,10 +162,16 @@ impl GroupStateMachine {
             _ => None,
         };
         // Kafka's rule: the assignment goes out on a full request (a join,
-        // or every field given, as after an error) or when it changed.
+        // or every field given, as after an error) or when it changed —
+        // and here also when the member reports holding something else
+        // (an answer it lost), so it cannot stay behind.
         let full = hb.member_epoch == JOIN_EPOCH
             || (hb.rebalance_timeout_ms != -1 && hb.subscribed_topic_names.is_some() && hb.owned.is_some());
-        let tell = full || member.current.assigned != next.assigned;
+        let behind = hb
+            .owned
+            .as_ref()
+            .is_some_and(|owned| !same_partitions(owned, &next.assigned));
+        let tell = full || behind || member.current.assigned != next.assigned;
         member.current = next;
         Ok(ConsumerHeartbeatAnswer {
             member_id,
@@ -215,11 +226,18 @@ impl GroupStateMachine {
         if self.consumer_groups.get(group_id).is_none_or(|g| !g.members.is_empty()) {
             return;
         }
-        self.consumer_groups.remove(group_id);
-        let stored = ConsumerRecord::group_tombstones(group_id).iter().map(ConsumerRecord::encode).collect();
+        let unstored = self
+            .consumer_groups
+            .remove(group_id)
+            .map(|g| g.unstored)
+            .unwrap_or_default();
+        let mut records = unstored;
+        records.extend(ConsumerRecord::group_tombstones(group_id));
+        let stored = records.iter().map(ConsumerRecord::encode).collect();
         let then = AfterWrite::Consumer {
             request: None,
             answer: ConsumerHeartbeatAnswer::default(),
+            records,
         };
         self.writes.enqueue(group_id, stored, then, out);
     }
@@ -247,13 +265,47 @@ impl GroupStateMachine {
                 info!(group = %group_id, member = %member_id, "consumer fenced: session or rebalance timeout passed");
                 remove_member(group, &group_id, member_id, &mut records);
             }
-            let stored = records.iter().map(ConsumerRecord::encode).collect();
-            let then = AfterWrite::Consumer {
-                request: None,
-                answer: ConsumerHeartbeatAnswer::default(),
-            };
-            self.writes.enqueue(&group_id, stored, then, out);
+            self.write_consumer(&group_id, records, None, out);
         }
+        // Records of refused writes go out again.
+        let unstored: Vec<String> = self
+            .consumer_groups
+            .iter()
+            .filter(|(id, g)| !g.unstored.is_empty() && !self.writes.busy(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for group_id in unstored {
+            self.write_consumer(&group_id, Vec::new(), None, out);
+        }
+    }
+
+    /// Writes `records` of consumer group `group_id` — after those of its
+    /// refused writes, so the log keeps the order they were decided in —
+    /// answering `heartbeat` (the request and its answer) once stored.
+    fn write_consumer(
+        &mut self,
+        group_id: &str,
+        records: Vec<ConsumerRecord>,
+        heartbeat: Option<(RequestId, ConsumerHeartbeatAnswer)>,
+        out: &mut Vec<Output>,
+    ) {
+        let mut all = self
+            .consumer_groups
+            .get_mut(group_id)
+            .map(|g| std::mem::take(&mut g.unstored))
+            .unwrap_or_default();
+        all.extend(records);
+        let stored = all.iter().map(ConsumerRecord::encode).collect();
+        let (request, answer) = match heartbeat {
+            Some((request, answer)) => (Some(request), answer),
+            None => (None, ConsumerHeartbeatAnswer::default()),
+        };
+        let then = AfterWrite::Consumer {
+            request,
+            answer,
+            records: all,
+        };
+        self.writes.enqueue(group_id, stored, then, out);
     }
 }
 
@@ -441,7 +493,9 @@ fn new_target(group: &mut ConsumerGroup, group_id: &str, default: Assignor, reco
 /// Removes `member_id` from the group: its partitions are free, its
 /// records tombstoned, and the group epoch bumped.
 fn remove_member(group: &mut ConsumerGroup, group_id: &str, member_id: &str, records: &mut Vec<ConsumerRecord>) {
-    let Some(member) = group.members.remove(member_id) else { return };
+    let Some(member) = group.members.remove(member_id) else {
+        return;
+    };
     group.set_owned(member_id, Some(&member.current), &CurrentAssignment::joining());
     group.target.remove(member_id);
     records.push(ConsumerRecord::current(group_id, member_id, None));
@@ -452,4 +506,12 @@ fn remove_member(group: &mut ConsumerGroup, group_id: &str, member_id: &str, rec
         group: group_id.to_string(),
         epoch: Some(group.epoch),
     });
+}
+
+/// Whether two assignments name the same partitions (empty topics aside).
+fn same_partitions(a: &Assignment, b: &Assignment) -> bool {
+    let flat = |x: &Assignment| -> BTreeSet<(uuid::Uuid, i32)> {
+        x.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p))).collect()
+    };
+    flat(a) == flat(b)
 }

@@ -181,7 +181,11 @@ impl CurrentAssignment {
         }
         Self {
             epoch: target_epoch,
-            previous_epoch: if target_epoch == self.epoch { self.previous_epoch } else { self.epoch },
+            previous_epoch: if target_epoch == self.epoch {
+                self.previous_epoch
+            } else {
+                self.epoch
+            },
             state: if unreleased {
                 MemberState::UnreleasedPartitions
             } else {

@@ -484,3 +484,67 @@ impl Reader<'_> {
         Some(a)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn assignment() -> impl Strategy<Value = Assignment> {
+        prop::collection::btree_map(
+            any::<u128>().prop_map(Uuid::from_u128),
+            prop::collection::btree_set(0i32..1000, 0..8),
+            0..4,
+        )
+    }
+
+    fn round_trip(record: &ConsumerRecord) -> Option<ConsumerRecord> {
+        let (key, value) = record.encode();
+        let version = i16::from_be_bytes([key[0], key[1]]);
+        parse(version, &key[2..], value.as_deref())
+    }
+
+    proptest! {
+        #[test]
+        fn current_assignments_round_trip(
+            epoch in -2i32..1000, previous in -2i32..1000, state in prop::sample::select(vec![0i8, 1, 2]),
+            assigned in assignment(), revoking in assignment(), tombstone in any::<bool>(),
+        ) {
+            let value = (!tombstone).then(|| CurrentAssignment {
+                epoch, previous_epoch: previous, state: MemberState::from_code(state), assigned, revoking,
+            });
+            let record = ConsumerRecord::Current { group: "g".into(), member: "m".into(), value };
+            prop_assert_eq!(round_trip(&record), Some(record));
+        }
+
+        #[test]
+        fn members_targets_and_metadata_round_trip(
+            instance in proptest::option::of("[a-z]{1,10}"), rack in proptest::option::of("[a-z]{0,5}"),
+            topics in prop::collection::vec("[a-z.]{1,20}", 0..4), timeout in any::<i32>(),
+            assignor in proptest::option::of("uniform|range"), target in assignment(), epoch in any::<i32>(),
+            partitions in prop::collection::btree_map("[a-z]{1,8}", (any::<u128>(), 0i32..100), 0..4),
+        ) {
+            let records = [
+                ConsumerRecord::Member { group: "g".into(), member: "m-1".into(), value: Some(MemberMetadata {
+                    instance_id: instance, rack_id: rack, client_id: "c".into(), client_host: "/127.0.0.1".into(),
+                    subscribed: topics, regex: None, rebalance_timeout_ms: timeout, server_assignor: assignor,
+                })},
+                ConsumerRecord::TargetMember { group: "g".into(), member: "m-1".into(), value: Some(target) },
+                ConsumerRecord::GroupEpoch { group: "g".into(), epoch: Some(epoch) },
+                ConsumerRecord::TargetEpoch { group: "g".into(), epoch: Some(epoch) },
+                ConsumerRecord::SubscriptionMetadata { group: "g".into(), topics: Some(
+                    partitions.into_iter().map(|(name, (id, n))| (name, (Uuid::from_u128(id), n))).collect()
+                )},
+            ];
+            for record in records {
+                prop_assert_eq!(round_trip(&record), Some(record.clone()));
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(version in 3i16..9, key in prop::collection::vec(any::<u8>(), 0..40),
+                                value in proptest::option::of(prop::collection::vec(any::<u8>(), 0..80))) {
+            let _ = parse(version, &key, value.as_deref());
+        }
+    }
+}

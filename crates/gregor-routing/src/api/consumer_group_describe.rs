@@ -60,7 +60,11 @@ fn described_group(broker: &Broker, group: ConsumerGroupDescription, version: i1
             member.member_epoch = m.member_epoch;
             member.client_id = str_bytes(&m.client_id);
             member.client_host = str_bytes(&m.client_host);
-            member.subscribed_topic_names = m.subscribed_topic_names.iter().map(|t| TopicName(str_bytes(t))).collect();
+            member.subscribed_topic_names = m
+                .subscribed_topic_names
+                .iter()
+                .map(|t| TopicName(str_bytes(t)))
+                .collect();
             member.assignment = wire(broker, &m.assignment);
             member.target_assignment = wire(broker, &m.target_assignment);
             if version >= 1 {

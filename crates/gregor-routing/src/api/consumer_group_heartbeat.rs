@@ -62,7 +62,9 @@ pub fn handle(
             response.member_id = Some(str_bytes(&answer.member_id));
             response.member_epoch = answer.member_epoch;
             response.heartbeat_interval_ms = answer.heartbeat_interval_ms;
-            response.assignment = answer.assignment.map(|a| WireAssignment::default().with_topic_partitions(wire(a)));
+            response.assignment = answer
+                .assignment
+                .map(|a| WireAssignment::default().with_topic_partitions(wire(a)));
             response
         }
         Err(e) => failed(response, e),

@@ -1,0 +1,398 @@
+//! Deterministic simulation of the consumer group protocol (KIP-848):
+//! simulated consumers drive the real [`GroupStateMachine`] with
+//! ConsumerGroupHeartbeats — joining, heartbeating (reporting what they
+//! hold, or not), changing their subscription, leaving, crashing,
+//! rejoining after being fenced — while time advances, topics grow, writes
+//! fail, answers are lost, and the coordinator fails over (a new one
+//! reloads the records stored so far). After every step:
+//!
+//! - members in good standing (the coordinator has them at the epoch they
+//!   believe in) never hold the same partition at once;
+//! - a client holds only what the coordinator assigned it;
+//! - after a failover whose writes all landed, the reloaded group is the
+//!   group before (epochs, members, assignments, targets): Kafka's records
+//!   say everything.
+//!
+//! At the end faults stop and the group must settle: every live member
+//! stable at the target epoch, together holding every partition of the
+//! topics they subscribe to, each exactly once.
+//!
+//! `GREGOR_SIM_SCHEDULES` sets how many seeds run (default 300);
+//! `GREGOR_SIM_SEED` replays one.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use gregor_group::consumer::{Assignment, ConsumerHeartbeat, ConsumerHeartbeatAnswer, JOIN_EPOCH, LEAVE_EPOCH};
+use gregor_group::{GroupConfig, GroupError, GroupStateMachine, LoadedRecord, Output, RequestId, Response, StoreError};
+use gregor_sim::{run_schedules, run_traced, Rng};
+use uuid::Uuid;
+
+const GROUP: &str = "g";
+const CLIENTS: usize = 5;
+const STEPS: usize = 500;
+const SESSION_MS: i32 = 3_000;
+const REBALANCE_MS: i32 = 2_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Has to (re)join.
+    Out,
+    /// A member, as far as it knows.
+    In,
+    /// Crashed: silent until it restarts.
+    Dead,
+}
+
+struct Client {
+    member_id: String,
+    epoch: i32,
+    owned: Assignment,
+    subscription: Vec<String>,
+    /// The subscription changed since the coordinator last took it.
+    resubscribe: bool,
+    /// An answer was lost: the next heartbeat gives every field, as
+    /// Kafka's client does after an error.
+    full_next: bool,
+    phase: Phase,
+}
+
+struct Sim {
+    rng: Rng,
+    machine: GroupStateMachine,
+    now: i64,
+    /// Every record stored, in log order.
+    log: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    /// Writes refused and not yet written again.
+    refused: bool,
+    topics: BTreeMap<String, (Uuid, i32)>,
+    clients: Vec<Client>,
+    next_request: u64,
+    trace: Vec<String>,
+    faults: bool,
+}
+
+fn config() -> GroupConfig {
+    GroupConfig {
+        consumer_session_timeout_ms: SESSION_MS,
+        consumer_heartbeat_interval_ms: 500,
+        ..GroupConfig::default()
+    }
+}
+
+impl Sim {
+    fn new(seed: u64) -> Self {
+        let topics = BTreeMap::from([
+            ("a".to_string(), (Uuid::from_u128(1), 4)),
+            ("b".to_string(), (Uuid::from_u128(2), 3)),
+        ]);
+        let clients = (0..CLIENTS)
+            .map(|i| Client {
+                member_id: format!("c{i}-0"),
+                epoch: 0,
+                owned: Assignment::new(),
+                subscription: vec!["a".into(), "b".into()],
+                resubscribe: false,
+                full_next: false,
+                phase: Phase::Out,
+            })
+            .collect();
+        Self {
+            rng: Rng::seeded(seed),
+            machine: GroupStateMachine::new(config()),
+            now: 1_000,
+            log: Vec::new(),
+            refused: false,
+            topics,
+            clients,
+            next_request: 0,
+            trace: Vec::new(),
+            faults: true,
+        }
+    }
+
+    /// Runs outputs to completion: writes land (or, with faults, are
+    /// refused); returns the answers.
+    fn drive(&mut self, mut outputs: Vec<Output>) -> BTreeMap<RequestId, Response> {
+        let mut answers = BTreeMap::new();
+        while let Some(output) = (!outputs.is_empty()).then(|| outputs.remove(0)) {
+            match output {
+                Output::Respond { request, response } => {
+                    assert!(
+                        answers.insert(request, response).is_none(),
+                        "{request:?} answered twice"
+                    );
+                }
+                Output::Persist(p) => {
+                    let result = if self.faults && self.rng.chance(5) {
+                        self.refused = true;
+                        self.trace.push(format!("write of {} records refused", p.records.len()));
+                        Err(StoreError::Unavailable("injected".into()))
+                    } else {
+                        let first = self.log.len() as u64;
+                        self.log.extend(p.records.iter().cloned());
+                        Ok(first)
+                    };
+                    outputs.extend(self.machine.persisted(p.id, result, self.now));
+                }
+            }
+        }
+        answers
+    }
+
+    fn heartbeat(&mut self, i: usize, hb: ConsumerHeartbeat) -> Option<Result<ConsumerHeartbeatAnswer, GroupError>> {
+        self.next_request += 1;
+        let request = RequestId(self.next_request);
+        let topics = self.topics.clone();
+        let lookup = move |name: &str| topics.get(name).copied();
+        let mut ids = |_: &str| unreachable!("clients make their member ids");
+        let outputs = self
+            .machine
+            .consumer_heartbeat(request, hb, &lookup, self.now, &mut ids);
+        let mut answers = self.drive(outputs);
+        let answer = answers.remove(&request);
+        assert!(answers.is_empty(), "answers nobody asked for: {answers:?}");
+        match answer {
+            Some(Response::ConsumerHeartbeat(r)) => Some(r),
+            other => panic!("client {i}: answer {other:?}"),
+        }
+    }
+
+    fn request(&self, i: usize, full: bool, report: bool) -> ConsumerHeartbeat {
+        let c = &self.clients[i];
+        ConsumerHeartbeat {
+            group_id: GROUP.into(),
+            member_id: c.member_id.clone(),
+            member_epoch: c.epoch,
+            rebalance_timeout_ms: if full { REBALANCE_MS } else { -1 },
+            subscribed_topic_names: (full || c.resubscribe).then(|| c.subscription.clone()),
+            owned: (full || report).then(|| c.owned.clone()),
+            client_id: format!("client-{i}"),
+            client_host: "/127.0.0.1".into(),
+            ..ConsumerHeartbeat::default()
+        }
+    }
+
+    /// Client `i` acts on an answer (unless it is lost).
+    fn apply(&mut self, i: usize, answer: Result<ConsumerHeartbeatAnswer, GroupError>, lost: bool) {
+        let c = &mut self.clients[i];
+        if lost {
+            c.full_next = true;
+            self.trace.push(format!("c{i}: answer lost"));
+            return;
+        }
+        c.full_next = false;
+        match answer {
+            Ok(a) => {
+                c.resubscribe = false;
+                c.epoch = a.member_epoch;
+                if let Some(assignment) = a.assignment {
+                    c.owned = assignment;
+                }
+                c.phase = Phase::In;
+                self.trace
+                    .push(format!("c{i}: epoch {} owns {:?}", c.epoch, flat(&c.owned)));
+            }
+            Err(GroupError::UnknownMemberId | GroupError::FencedMemberEpoch) => {
+                // Partitions lost; rejoin with the same member id.
+                c.owned.clear();
+                c.epoch = JOIN_EPOCH;
+                c.phase = Phase::Out;
+                self.trace.push(format!("c{i}: fenced, rejoins"));
+            }
+            Err(e) => self.trace.push(format!("c{i}: {e}, retries")),
+        }
+    }
+
+    fn step(&mut self) {
+        self.now += self.rng.below(200) as i64;
+        let i = self.rng.below(CLIENTS as u64) as usize;
+        let faults = self.faults;
+        let lost = faults && self.rng.chance(5);
+        match self.clients[i].phase {
+            Phase::Dead if self.rng.chance(10) => {
+                let c = &mut self.clients[i];
+                let n: u32 = c.member_id.rsplit('-').next().unwrap().parse().unwrap();
+                c.member_id = format!("c{i}-{}", n + 1);
+                c.phase = Phase::Out;
+                self.trace.push(format!("c{i}: restarts as {}", c.member_id));
+            }
+            Phase::Dead => {}
+            Phase::Out => {
+                let hb = self.request(i, true, true);
+                self.trace.push(format!("c{i}: joins as {}", hb.member_id));
+                if let Some(answer) = self.heartbeat(i, hb) {
+                    self.apply(i, answer, lost);
+                }
+            }
+            Phase::In if faults && self.rng.chance(2) => {
+                self.clients[i].phase = Phase::Dead;
+                self.clients[i].owned.clear();
+                self.trace.push(format!("c{i}: crashes"));
+            }
+            Phase::In if faults && self.rng.chance(3) => {
+                let mut hb = self.request(i, false, false);
+                hb.member_epoch = LEAVE_EPOCH;
+                self.trace.push(format!("c{i}: leaves"));
+                let _ = self.heartbeat(i, hb);
+                let c = &mut self.clients[i];
+                c.owned.clear();
+                c.epoch = JOIN_EPOCH;
+                c.phase = Phase::Out;
+            }
+            Phase::In => {
+                if faults && self.rng.chance(4) {
+                    let c = &mut self.clients[i];
+                    c.subscription = if c.subscription.len() == 2 {
+                        vec!["a".into()]
+                    } else {
+                        vec!["a".into(), "b".into()]
+                    };
+                    c.resubscribe = true;
+                    self.trace.push(format!("c{i}: subscribes to {:?}", c.subscription));
+                }
+                let full = self.rng.chance(10) || self.clients[i].full_next;
+                let report = self.rng.chance(60);
+                let hb = self.request(i, full, report);
+                if let Some(answer) = self.heartbeat(i, hb) {
+                    self.apply(i, answer, lost);
+                }
+            }
+        }
+        if faults && self.rng.chance(1) {
+            let (id, n) = self.topics["a"];
+            self.topics.insert("a".into(), (id, n + 1));
+            self.trace.push(format!("topic a grows to {}", n + 1));
+        }
+        if self.rng.chance(20) {
+            let outputs = self.machine.tick(self.now);
+            let answers = self.drive(outputs);
+            assert!(answers.is_empty(), "tick answered {answers:?}");
+        }
+        if faults && self.rng.chance(2) {
+            self.failover();
+        }
+        self.check();
+    }
+
+    fn failover(&mut self) {
+        let before = self.machine.describe_consumer(GROUP).ok();
+        let records: Vec<LoadedRecord> = self
+            .log
+            .iter()
+            .enumerate()
+            .map(|(offset, (key, value))| LoadedRecord::Record {
+                key: key.clone(),
+                value: value.clone(),
+                offset: offset as u64,
+                producer: None,
+            })
+            .collect();
+        self.machine = GroupStateMachine::new(config());
+        self.machine.reload(|_| true, &records, self.now);
+        let after = self.machine.describe_consumer(GROUP).ok();
+        self.trace.push("coordinator fails over".into());
+        if !self.refused {
+            assert_eq!(after, before, "the reloaded group differs from the one stored");
+        }
+        self.refused = false;
+    }
+
+    /// Members in good standing hold disjoint partitions, each assigned.
+    fn check(&self) {
+        let Ok(group) = self.machine.describe_consumer(GROUP) else {
+            return;
+        };
+        let mut holder: BTreeMap<(Uuid, i32), usize> = BTreeMap::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let Some(m) = group.members.iter().find(|m| m.member_id == c.member_id) else {
+                continue;
+            };
+            if c.phase != Phase::In || m.member_epoch != c.epoch {
+                continue;
+            }
+            for tp in flat(&c.owned) {
+                if let Some(other) = holder.insert(tp, i) {
+                    panic!("c{other} and c{i} both hold {tp:?}");
+                }
+            }
+        }
+    }
+
+    /// Faults stop; every live client heartbeats until the group settles.
+    fn settle(&mut self) {
+        self.faults = false;
+        for c in self.clients.iter_mut().filter(|c| c.phase == Phase::Dead) {
+            c.phase = Phase::Out;
+            c.member_id.push_str("-back");
+        }
+        for _ in 0..60 {
+            self.now += 250;
+            let outputs = self.machine.tick(self.now);
+            self.drive(outputs);
+            for i in 0..CLIENTS {
+                let hb = self.request(i, self.clients[i].phase == Phase::Out, true);
+                if let Some(answer) = self.heartbeat(i, hb) {
+                    self.apply(i, answer, false);
+                }
+            }
+            self.check();
+        }
+        let group = self.machine.describe_consumer(GROUP).expect("the group exists");
+        assert_eq!(group.state.name(), "Stable", "{group:?}");
+        let mut held = BTreeSet::new();
+        for c in &self.clients {
+            for tp in flat(&c.owned) {
+                assert!(held.insert(tp), "{tp:?} held twice after settling");
+            }
+        }
+        let subscribed: BTreeSet<&String> = self.clients.iter().flat_map(|c| c.subscription.iter()).collect();
+        let all: BTreeSet<(Uuid, i32)> = subscribed
+            .iter()
+            .flat_map(|t| {
+                let (id, n) = self.topics[*t];
+                (0..n).map(move |p| (id, p))
+            })
+            .collect();
+        let members: Vec<String> = group
+            .members
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} e{} has {:?} target {:?}",
+                    m.member_id,
+                    m.member_epoch,
+                    flat(&m.assignment),
+                    flat(&m.target_assignment)
+                )
+            })
+            .collect();
+        assert_eq!(
+            held, all,
+            "after settling the members do not hold every partition: {members:#?}"
+        );
+    }
+}
+
+fn flat(a: &Assignment) -> Vec<(Uuid, i32)> {
+    a.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p))).collect()
+}
+
+#[test]
+fn consumer_groups_keep_partitions_single_held_and_settle() {
+    run_schedules(300, |seed| {
+        let mut sim = Sim::new(seed);
+        run_traced(
+            seed,
+            &mut sim,
+            60,
+            |s| &s.trace,
+            |sim| {
+                for _ in 0..STEPS {
+                    sim.step();
+                }
+                sim.settle();
+            },
+        );
+        Ok(())
+    });
+}
