@@ -8,8 +8,15 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# Disk: a CI machine ran out of space in the end-to-end step (session 13).
+# One build from scratch needs no incremental state (the bulk of a debug
+# target dir), and line tables keep backtraces' file:line at a fraction
+# of full debug info's size.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-line-tables-only}"
 
-step() { printf '\n=== %s\n' "$*"; }
+# Each step names the disk space left, so a full disk shows where it filled.
+step() { printf '\n=== %s (%s free)\n' "$*" "$(df -h --output=avail . | tail -1 | tr -d ' ')"; }
 
 step "dependencies"
 # ZooKeeper 3.8 from Debian for the gregor-coord ZooKeeper backend tests
@@ -51,7 +58,9 @@ cargo test --workspace
 
 step "end-to-end: kcat, kafka-python, confluent-kafka, Kafka's Java client and tools against the broker"
 cargo build -p gregor-server -p gregor-cli
-GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" "$PYTHON" -m pytest -q -p no:warnings tests/e2e
+# Passed tests' temporary directories (broker data) are removed as they end.
+GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" "$PYTHON" -m pytest -q -p no:warnings \
+  -o tmp_path_retention_policy=failed tests/e2e
 
 step "recovery property, 10 000 cases"
 GREGOR_PROPTEST_CASES=10000 cargo test -p gregor-log --test properties recovery_keeps_exactly_the_valid_prefix

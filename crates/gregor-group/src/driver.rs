@@ -391,6 +391,12 @@ impl GroupCoordinator {
         self.inner.lock().machine.list_consumer()
     }
 
+    /// Whether OffsetFetch v9+ from `member_id` at `member_epoch` may read
+    /// a consumer group's offsets (anyone may read a classic group's).
+    pub fn fetch_check(&self, group_id: &str, member_id: Option<&str>, member_epoch: i32) -> Result<(), GroupError> {
+        self.inner.lock().machine.fetch_check(group_id, member_id, member_epoch)
+    }
+
     /// Whether `group_id` is a consumer group (KIP-848) here.
     pub fn is_consumer_group(&self, group_id: &str) -> bool {
         self.inner.lock().machine.is_consumer_group(group_id)

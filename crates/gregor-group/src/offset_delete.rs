@@ -73,10 +73,18 @@ impl GroupStateMachine {
         if group_id.is_empty() {
             return Err(GroupError::InvalidGroupId);
         }
-        let known =
-            self.offsets.knows(group_id) || self.groups.contains_key(group_id) || self.retired.contains_key(group_id);
+        let known = self.offsets.knows(group_id)
+            || self.groups.contains_key(group_id)
+            || self.retired.contains_key(group_id)
+            || self.consumer_groups.contains_key(group_id);
         if !known {
             return Err(GroupError::GroupIdNotFound);
+        }
+        if let Some(subscribed) = self.consumer_subscriptions(group_id) {
+            return Ok(partitions
+                .iter()
+                .cloned()
+                .partition(|(topic, _)| !subscribed.contains(topic)));
         }
         let Some(group) = self.groups.get(group_id).filter(|g| !g.members.is_empty()) else {
             return Ok((partitions.to_vec(), Vec::new()));

@@ -51,6 +51,16 @@ fn empty_request(key: ApiKey, version: i16) -> RequestKind {
         ApiKey::OffsetFetch => RequestKind::OffsetFetch(OffsetFetchRequest::default()),
         ApiKey::DescribeGroups => RequestKind::DescribeGroups(DescribeGroupsRequest::default()),
         ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::ConsumerGroupHeartbeat => {
+            let mut r = ConsumerGroupHeartbeatRequest::default();
+            r.member_id = StrBytes::from_static_str("m");
+            RequestKind::ConsumerGroupHeartbeat(r)
+        }
+        ApiKey::ConsumerGroupDescribe => {
+            let mut r = ConsumerGroupDescribeRequest::default();
+            r.group_ids = vec![GroupId(StrBytes::from_static_str("g"))];
+            RequestKind::ConsumerGroupDescribe(r)
+        }
         ApiKey::DeleteGroups => RequestKind::DeleteGroups(DeleteGroupsRequest::default()),
         ApiKey::OffsetForLeaderEpoch => RequestKind::OffsetForLeaderEpoch(OffsetForLeaderEpochRequest::default()),
         ApiKey::IncrementalAlterConfigs => {

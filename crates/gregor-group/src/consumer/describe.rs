@@ -50,6 +50,30 @@ impl GroupStateMachine {
             .collect()
     }
 
+    /// Kafka's ConsumerGroup.validateOffsetFetch: no member (an admin
+    /// tool, epoch -1) may read; a member only at its current epoch
+    /// (STALE_MEMBER_EPOCH otherwise). Classic groups are not checked.
+    pub fn fetch_check(&self, group_id: &str, member_id: Option<&str>, member_epoch: i32) -> Result<(), GroupError> {
+        let Some(group) = self.consumer_groups.get(group_id) else {
+            return Ok(());
+        };
+        let Some(member_id) = member_id.filter(|_| member_epoch >= 0) else {
+            return Ok(());
+        };
+        let member = group.members.get(member_id).ok_or(GroupError::UnknownMemberId)?;
+        if member.current.epoch != member_epoch {
+            return Err(GroupError::StaleMemberEpoch);
+        }
+        Ok(())
+    }
+
+    /// The topics the members of consumer group `group_id` subscribe to,
+    /// for OffsetDelete (`None`: not a consumer group with members).
+    pub(crate) fn consumer_subscriptions(&self, group_id: &str) -> Option<std::collections::BTreeSet<String>> {
+        let group = self.consumer_groups.get(group_id).filter(|g| !g.members.is_empty())?;
+        Some(group.subscribed_topics().into_iter().map(str::to_string).collect())
+    }
+
     /// Whether `group_id` is a consumer group here.
     pub fn is_consumer_group(&self, group_id: &str) -> bool {
         self.consumer_groups.contains_key(group_id)

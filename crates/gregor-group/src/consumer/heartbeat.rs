@@ -321,7 +321,8 @@ fn validate(hb: &ConsumerHeartbeat) -> Result<(), GroupError> {
     if hb.rack_id.as_deref() == Some("") {
         return invalid("RackId can't be empty.");
     }
-    if hb.subscribed_topic_regex.is_some() {
+    // An empty pattern means none (a client removing its pattern).
+    if hb.subscribed_topic_regex.as_deref().is_some_and(|r| !r.is_empty()) {
         return invalid("SubscribedTopicRegex is not supported by this broker.");
     }
     match hb.member_epoch {

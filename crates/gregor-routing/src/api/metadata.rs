@@ -57,10 +57,28 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16, listener:
     // by authorize::operations, which knows the session.
 
     // v0: an empty list means all topics; v1+: null means all.
+    // v10+: a topic may be asked for by id alone (KIP-516; KIP-848
+    // consumers resolve the ids of their assignment so); an id no topic
+    // has is UNKNOWN_TOPIC_ID.
+    let mut unknown_ids = Vec::new();
     let requested: Option<Vec<String>> = match request.topics {
         None => None,
         Some(t) if t.is_empty() && version == 0 => None,
-        Some(t) => Some(t.into_iter().filter_map(|t| t.name.map(|n| n.0.to_string())).collect()),
+        Some(t) => Some(
+            t.into_iter()
+                .filter_map(|t| match t.name {
+                    Some(n) => Some(n.0.to_string()),
+                    None if !t.topic_id.is_nil() => {
+                        let name = broker.topics().name_of(t.topic_id);
+                        if name.is_none() {
+                            unknown_ids.push(t.topic_id);
+                        }
+                        name
+                    }
+                    None => None,
+                })
+                .collect(),
+        ),
     };
     let auto_create = version < 4 || request.allow_auto_topic_creation;
     // As Kafka's metadata cache: a topic is known once the controller told
@@ -98,6 +116,12 @@ pub fn handle(broker: &Broker, request: MetadataRequest, version: i16, listener:
             })
             .collect(),
     };
+    response.topics.extend(unknown_ids.into_iter().map(|id| {
+        let mut entry = MetadataResponseTopic::default();
+        entry.topic_id = id;
+        entry.error_code = ResponseError::UnknownTopicId.code();
+        entry
+    }));
     response
 }
 

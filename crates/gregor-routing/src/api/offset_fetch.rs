@@ -75,6 +75,13 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
                 response.groups.push(group);
                 continue;
             };
+            // v9: a consumer-protocol member fetches at its epoch.
+            let member = g.member_id.as_ref().map(|m| &**m);
+            if let Err(e) = groups.fetch_check(&g.group_id.0, member, g.member_epoch) {
+                group.error_code = group_code(e);
+                response.groups.push(group);
+                continue;
+            }
             for (topic, partitions) in committed(groups, &g.group_id.0, wanted, request.require_stable) {
                 let mut t = OffsetFetchResponseTopics::default();
                 t.name = TopicName(str_bytes(&topic));
