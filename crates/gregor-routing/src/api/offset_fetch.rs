@@ -76,7 +76,7 @@ pub fn handle(broker: &Broker, request: OffsetFetchRequest, version: i16) -> Off
                 continue;
             };
             // v9: a consumer-protocol member fetches at its epoch.
-            let member = g.member_id.as_ref().map(|m| &**m);
+            let member = g.member_id.as_deref();
             if let Err(e) = groups.fetch_check(&g.group_id.0, member, g.member_epoch) {
                 group.error_code = group_code(e);
                 response.groups.push(group);
