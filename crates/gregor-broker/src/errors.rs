@@ -69,6 +69,7 @@ pub fn group_code(error: gregor_group::GroupError) -> i16 {
         G::UnreleasedInstanceId => ResponseError::UnreleasedInstanceId,
         G::GroupMaxSizeReached => ResponseError::GroupMaxSizeReached,
         G::InvalidRequest(_) => ResponseError::InvalidRequest,
+        G::InvalidRegularExpression => ResponseError::InvalidRegularExpression,
     };
     kafka.code()
 }

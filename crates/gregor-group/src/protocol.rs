@@ -113,6 +113,9 @@ pub enum GroupError {
     /// The group has `group.consumer.max.size` members already.
     #[error("group max size reached")]
     GroupMaxSizeReached,
+    /// A subscription pattern that does not compile.
+    #[error("invalid regular expression")]
+    InvalidRegularExpression,
     /// A request whose fields break the protocol's rules.
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),

@@ -1,7 +1,8 @@
 //! Deterministic simulation of the consumer group protocol (KIP-848):
 //! simulated consumers drive the real [`GroupStateMachine`] with
 //! ConsumerGroupHeartbeats — joining, heartbeating (reporting what they
-//! hold, or not), changing their subscription, leaving, crashing,
+//! hold, or not), changing their subscription (one subscribes by pattern,
+//! and a topic it matches appears), leaving, crashing,
 //! rejoining after being fenced — while time advances, topics grow, writes
 //! fail, answers are lost, and the coordinator fails over (a new one
 //! reloads the records stored so far). After every step:
@@ -48,6 +49,8 @@ struct Client {
     epoch: i32,
     owned: Assignment,
     subscription: Vec<String>,
+    /// A subscription pattern (the last client subscribes by one).
+    pattern: Option<String>,
     /// The subscription changed since the coordinator last took it.
     resubscribe: bool,
     /// An answer was lost: the next heartbeat gives every field, as
@@ -90,7 +93,12 @@ impl Sim {
                 member_id: format!("c{i}-0"),
                 epoch: 0,
                 owned: Assignment::new(),
-                subscription: vec!["a".into(), "b".into()],
+                subscription: if i + 1 == CLIENTS {
+                    Vec::new()
+                } else {
+                    vec!["a".into(), "b".into()]
+                },
+                pattern: (i + 1 == CLIENTS).then(|| "[a-c]".to_string()),
                 resubscribe: false,
                 full_next: false,
                 phase: Phase::Out,
@@ -142,12 +150,10 @@ impl Sim {
     fn heartbeat(&mut self, i: usize, hb: ConsumerHeartbeat) -> Option<Result<ConsumerHeartbeatAnswer, GroupError>> {
         self.next_request += 1;
         let request = RequestId(self.next_request);
-        let topics = self.topics.clone();
-        let lookup = move |name: &str| topics.get(name).copied();
         let mut ids = |_: &str| unreachable!("clients make their member ids");
         let outputs = self
             .machine
-            .consumer_heartbeat(request, hb, &lookup, self.now, &mut ids);
+            .consumer_heartbeat(request, hb, &self.topics, self.now, &mut ids);
         let mut answers = self.drive(outputs);
         let answer = answers.remove(&request);
         assert!(answers.is_empty(), "answers nobody asked for: {answers:?}");
@@ -165,6 +171,7 @@ impl Sim {
             member_epoch: c.epoch,
             rebalance_timeout_ms: if full { REBALANCE_MS } else { -1 },
             subscribed_topic_names: (full || c.resubscribe).then(|| c.subscription.clone()),
+            subscribed_topic_regex: (full || c.resubscribe).then(|| c.pattern.clone()).flatten(),
             owned: (full || report).then(|| c.owned.clone()),
             client_id: format!("client-{i}"),
             client_host: "/127.0.0.1".into(),
@@ -242,13 +249,16 @@ impl Sim {
             Phase::In => {
                 if faults && self.rng.chance(4) {
                     let c = &mut self.clients[i];
-                    c.subscription = if c.subscription.len() == 2 {
-                        vec!["a".into()]
+                    if let Some(p) = &mut c.pattern {
+                        *p = if p == "a" { "[a-c]".into() } else { "a".into() };
+                    } else if c.subscription.len() == 2 {
+                        c.subscription = vec!["a".into()];
                     } else {
-                        vec!["a".into(), "b".into()]
-                    };
+                        c.subscription = vec!["a".into(), "b".into()];
+                    }
                     c.resubscribe = true;
-                    self.trace.push(format!("c{i}: subscribes to {:?}", c.subscription));
+                    self.trace
+                        .push(format!("c{i}: subscribes to {:?} {:?}", c.subscription, c.pattern));
                 }
                 let full = self.rng.chance(10) || self.clients[i].full_next;
                 let report = self.rng.chance(60);
@@ -257,6 +267,10 @@ impl Sim {
                     self.apply(i, answer, lost);
                 }
             }
+        }
+        if faults && self.rng.chance(1) && !self.topics.contains_key("c") {
+            self.topics.insert("c".into(), (Uuid::from_u128(3), 2));
+            self.trace.push("topic c created".into());
         }
         if faults && self.rng.chance(1) {
             let (id, n) = self.topics["a"];
@@ -345,7 +359,11 @@ impl Sim {
                 assert!(held.insert(tp), "{tp:?} held twice after settling");
             }
         }
-        let subscribed: BTreeSet<&String> = self.clients.iter().flat_map(|c| c.subscription.iter()).collect();
+        let mut subscribed: BTreeSet<&String> = self.clients.iter().flat_map(|c| c.subscription.iter()).collect();
+        for pattern in self.clients.iter().filter_map(|c| c.pattern.as_deref()) {
+            let re = regex::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+            subscribed.extend(self.topics.keys().filter(|t| re.is_match(t)));
+        }
         let all: BTreeSet<(Uuid, i32)> = subscribed
             .iter()
             .flat_map(|t| {
@@ -358,9 +376,11 @@ impl Sim {
             .iter()
             .map(|m| {
                 format!(
-                    "{} e{} has {:?} target {:?}",
+                    "{} e{} {:?} {:?} has {:?} target {:?}",
                     m.member_id,
                     m.member_epoch,
+                    m.subscribed_topic_names,
+                    m.subscribed_topic_regex,
                     flat(&m.assignment),
                     flat(&m.target_assignment)
                 )

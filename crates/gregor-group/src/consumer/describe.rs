@@ -35,6 +35,7 @@ impl GroupStateMachine {
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
                     subscribed_topic_names: m.subscribed.iter().cloned().collect(),
+                    subscribed_topic_regex: m.regex.clone(),
                     assignment: m.current.assigned.clone(),
                     target_assignment: group.target.get(id).cloned().unwrap_or_default(),
                 })

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 use crate::consumer::assignor::{Assignment, AssignmentSpec, Assignor, MemberSpec};
+use crate::consumer::patterns::Patterns;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
 use crate::consumer::records::ConsumerRecord;
 use crate::protocol::GroupError;
@@ -25,6 +26,9 @@ pub(crate) struct ConsumerMember {
     pub(crate) client_host: String,
     /// The topics it subscribes to, by name.
     pub(crate) subscribed: BTreeSet<String>,
+    /// The pattern it subscribes with, if any (topics matching it count
+    /// as subscribed too).
+    pub(crate) regex: Option<String>,
     /// The server assignor it asked for.
     pub(crate) server_assignor: Option<String>,
     /// How long it may take to give partitions up.
@@ -81,6 +85,8 @@ pub(crate) struct ConsumerGroup {
     pub(crate) owners: BTreeMap<(Uuid, i32), String>,
     /// Records of refused writes, to write again before the next ones.
     pub(crate) unstored: Vec<ConsumerRecord>,
+    /// The members' patterns and the topics they match.
+    pub(crate) patterns: Patterns,
 }
 
 impl ConsumerGroup {
@@ -109,12 +115,25 @@ impl ConsumerGroup {
             .map(|(id, _)| id.as_str())
     }
 
+    /// The topics `member` subscribes to: by name, and by its pattern.
+    pub(crate) fn member_topics<'a>(&'a self, member: &'a ConsumerMember) -> impl Iterator<Item = &'a str> {
+        let by_pattern = member.regex.iter().flat_map(|r| self.patterns.matched(r));
+        member.subscribed.iter().chain(by_pattern).map(String::as_str)
+    }
+
     /// Every topic any member subscribes to.
     pub(crate) fn subscribed_topics(&self) -> BTreeSet<&str> {
-        self.members
-            .values()
-            .flat_map(|m| m.subscribed.iter().map(String::as_str))
-            .collect()
+        self.members.values().flat_map(|m| self.member_topics(m)).collect()
+    }
+
+    /// Matches the members' patterns against `names` (every topic's).
+    pub(crate) fn refresh_patterns(&mut self, names: impl FnOnce() -> Vec<String>) {
+        let wanted: BTreeSet<String> = self.members.values().filter_map(|m| m.regex.clone()).collect();
+        if wanted.is_empty() && self.patterns.is_empty() {
+            return;
+        }
+        let names = if wanted.is_empty() { Vec::new() } else { names() };
+        self.patterns.refresh(wanted.iter().map(String::as_str), &names);
     }
 
     /// The assignor for the next target: the one most members asked for
@@ -140,9 +159,8 @@ impl ConsumerGroup {
                 .iter()
                 .map(|(id, m)| {
                     let spec = MemberSpec {
-                        subscribed: m
-                            .subscribed
-                            .iter()
+                        subscribed: self
+                            .member_topics(m)
                             .filter_map(|t| self.topics.get(t))
                             .map(|(id, _)| *id)
                             .collect(),

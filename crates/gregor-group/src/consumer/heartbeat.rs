@@ -1,5 +1,6 @@
 //! ConsumerGroupHeartbeat (KIP-848) in the state machine: a member joins,
-//! heartbeats, changes its subscription, or leaves; the group epoch moves
+//! heartbeats, changes its subscription (topic names, a pattern, or
+//! both), or leaves; the group epoch moves
 //! when membership, subscriptions or the subscribed topics change; a new
 //! target assignment is computed when the group epoch passed it; and the
 //! member takes its next step towards its target (`reconcile`). Members
@@ -19,6 +20,7 @@ use tracing::info;
 
 use crate::consumer::assignor::{Assignment, Assignor};
 use crate::consumer::group::{ConsumerGroup, ConsumerMember};
+use crate::consumer::patterns::compile;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
 use crate::consumer::records::ConsumerRecord;
 use crate::consumer::request::{
@@ -112,15 +114,28 @@ impl GroupStateMachine {
         if let Some(names) = &hb.subscribed_topic_names {
             member.subscribed = names.iter().cloned().collect();
         }
+        if let Some(regex) = &hb.subscribed_topic_regex {
+            // An empty pattern removes the member's pattern.
+            let regex = Some(regex.clone()).filter(|r| !r.is_empty());
+            if regex != member.regex {
+                if let Some(r) = &regex {
+                    compile(r)?;
+                }
+                member.regex = regex;
+            }
+        }
         if hb.server_assignor.is_some() {
             member.server_assignor = hb.server_assignor.clone();
         }
-        let mut bump = !group.members.contains_key(&member_id) || member.subscribed != before.subscribed;
+        let mut bump = !group.members.contains_key(&member_id)
+            || member.subscribed != before.subscribed
+            || member.regex != before.regex;
         if member_metadata_changed(&before, &member) || !group.members.contains_key(&member_id) {
             records.push(ConsumerRecord::member(&group_id, &member_id, Some(&member)));
         }
         group.members.insert(member_id.clone(), member);
-        // The subscribed topics as they are now.
+        // The subscribed topics as they are now (patterns matched again).
+        group.refresh_patterns(|| topics.names());
         let seen = subscribed_metadata(group, topics);
         if seen != group.topics {
             group.topics = seen;
@@ -321,10 +336,6 @@ fn validate(hb: &ConsumerHeartbeat) -> Result<(), GroupError> {
     if hb.rack_id.as_deref() == Some("") {
         return invalid("RackId can't be empty.");
     }
-    // An empty pattern means none (a client removing its pattern).
-    if hb.subscribed_topic_regex.as_deref().is_some_and(|r| !r.is_empty()) {
-        return invalid("SubscribedTopicRegex is not supported by this broker.");
-    }
     match hb.member_epoch {
         JOIN_EPOCH => {
             if hb.rebalance_timeout_ms == -1 {
@@ -333,8 +344,10 @@ fn validate(hb: &ConsumerHeartbeat) -> Result<(), GroupError> {
             if hb.owned.as_ref().is_some_and(|o| !o.is_empty()) {
                 return invalid("TopicPartitions must be empty when (re-)joining.");
             }
-            if hb.subscribed_topic_names.is_none() {
-                return invalid("SubscribedTopicNames must be set in first request.");
+            if hb.subscribed_topic_names.is_none() && hb.subscribed_topic_regex.is_none() {
+                return invalid(
+                    "Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.",
+                );
             }
         }
         STATIC_LEAVE_EPOCH if hb.instance_id.is_none() => return invalid("InstanceId can't be null."),
@@ -424,6 +437,7 @@ fn existing_or_new(
             client_id: hb.client_id.clone(),
             client_host: hb.client_host.clone(),
             subscribed: BTreeSet::new(),
+            regex: None,
             server_assignor: None,
             rebalance_timeout_ms: hb.rebalance_timeout_ms,
             current: CurrentAssignment::joining(),
@@ -459,6 +473,7 @@ fn member_metadata_changed(a: &ConsumerMember, b: &ConsumerMember) -> bool {
         || a.client_id != b.client_id
         || a.client_host != b.client_host
         || a.subscribed != b.subscribed
+        || a.regex != b.regex
         || a.server_assignor != b.server_assignor
         || a.rebalance_timeout_ms != b.rebalance_timeout_ms
 }

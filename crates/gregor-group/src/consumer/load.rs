@@ -68,6 +68,7 @@ impl ConsumerGroupsLoader {
                     client_id: meta.client_id,
                     client_host: meta.client_host,
                     subscribed: meta.subscribed.into_iter().collect(),
+                    regex: meta.regex,
                     server_assignor: meta.server_assignor,
                     rebalance_timeout_ms: meta.rebalance_timeout_ms,
                     current: assignment,

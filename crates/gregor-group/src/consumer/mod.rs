@@ -8,7 +8,7 @@
 //! assignors), `reconcile` (a member's next step towards its target),
 //! `group` (a consumer group's state), `describe` (what is shown of it), `heartbeat` (the heartbeat and
 //! expiry in the state machine), `load` (a group rebuilt from its
-//! records), `records` (Kafka's record schemas, keys 3–8) and `request`
+//! records), `patterns` (pattern subscriptions), `records` (Kafka's record schemas, keys 3–8) and `request`
 //! (the protocol's vocabulary).
 
 mod assignor;
@@ -16,6 +16,7 @@ mod describe;
 mod group;
 mod heartbeat;
 mod load;
+mod patterns;
 mod reconcile;
 pub(crate) mod records;
 mod request;

@@ -111,7 +111,7 @@ impl ConsumerRecord {
                 client_id: m.client_id.clone(),
                 client_host: m.client_host.clone(),
                 subscribed: m.subscribed.iter().cloned().collect(),
-                regex: None,
+                regex: m.regex.clone(),
                 rebalance_timeout_ms: m.rebalance_timeout_ms,
                 server_assignor: m.server_assignor.clone(),
             }),

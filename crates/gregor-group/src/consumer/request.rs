@@ -2,6 +2,8 @@
 //! state machine takes it, its answer, what it is told of topics, and
 //! what describing a consumer group shows.
 
+use std::collections::BTreeMap;
+
 use uuid::Uuid;
 
 use crate::consumer::assignor::Assignment;
@@ -61,15 +63,23 @@ pub struct ConsumerHeartbeatAnswer {
 }
 
 /// What the coordinator knows of topics: the id and partition count of
-/// an existing topic, by name.
+/// an existing topic by name, and every topic's name (for pattern
+/// subscriptions).
 pub trait TopicLookup {
     /// The id and partition count of topic `name`, if it exists.
     fn topic(&self, name: &str) -> Option<(Uuid, i32)>;
+    /// The names of every topic a pattern may match (internal ones left
+    /// out).
+    fn names(&self) -> Vec<String>;
 }
 
-impl<F: Fn(&str) -> Option<(Uuid, i32)>> TopicLookup for F {
+impl TopicLookup for BTreeMap<String, (Uuid, i32)> {
     fn topic(&self, name: &str) -> Option<(Uuid, i32)> {
-        self(name)
+        self.get(name).copied()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().filter(|n| !n.starts_with("__")).cloned().collect()
     }
 }
 
@@ -90,6 +100,8 @@ pub struct ConsumerMemberDescription {
     pub client_host: String,
     /// Subscribed topics.
     pub subscribed_topic_names: Vec<String>,
+    /// Subscription pattern.
+    pub subscribed_topic_regex: Option<String>,
     /// The partitions it holds.
     pub assignment: Assignment,
     /// Its target assignment.

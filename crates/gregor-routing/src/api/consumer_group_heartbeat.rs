@@ -3,11 +3,14 @@
 //! it changed, the partitions it is to hold (by topic id).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use gregor_group::consumer::{Assignment, ConsumerHeartbeat};
+use gregor_broker::ClusterView;
+use gregor_group::consumer::{Assignment, ConsumerHeartbeat, TopicLookup};
 use gregor_group::GroupError;
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment as WireAssignment, TopicPartitions};
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+use uuid::Uuid;
 
 use super::str_bytes;
 use gregor_broker::errors::group_code;
@@ -51,11 +54,9 @@ pub fn handle(
         client_id,
         client_host,
     };
-    // Topics as this broker's metadata knows them (those Metadata answers).
-    let view = broker.replicas().view();
-    let topics = |name: &str| {
-        view.topic(name)?;
-        broker.topics().get(name).map(|t| (t.id, t.partitions as i32))
+    let topics = KnownTopics {
+        broker,
+        view: broker.replicas().view(),
     };
     match groups.consumer_heartbeat(heartbeat, &topics, broker.now_ms()) {
         Ok(answer) => {
@@ -68,6 +69,30 @@ pub fn handle(
             response
         }
         Err(e) => failed(response, e),
+    }
+}
+
+/// Topics as this broker's metadata knows them (those Metadata answers:
+/// the controller named a partition of them).
+struct KnownTopics<'a> {
+    broker: &'a Broker,
+    view: Arc<ClusterView>,
+}
+
+impl TopicLookup for KnownTopics<'_> {
+    fn topic(&self, name: &str) -> Option<(Uuid, i32)> {
+        self.view.topic(name)?;
+        let topic = self.broker.topics().get(name)?;
+        Some((topic.id, i32::try_from(topic.partitions).unwrap_or(i32::MAX)))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.broker
+            .topics()
+            .all()
+            .into_keys()
+            .filter(|name| !super::is_internal_topic(name) && self.view.topic(name).is_some())
+            .collect()
     }
 }
 
