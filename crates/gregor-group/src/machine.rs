@@ -222,13 +222,9 @@ impl GroupStateMachine {
                 }
             }
             AfterWrite::Emptied => {}
-            AfterWrite::Consumer { records, .. } => {
+            AfterWrite::Consumer { keys, .. } => {
                 if !ok && !done.orphaned {
-                    // Applied but not stored: written again, first.
-                    if let Some(group) = self.consumer_groups.get_mut(&done.group) {
-                        let later = std::mem::replace(&mut group.unstored, records);
-                        group.unstored.extend(later);
-                    }
+                    self.consumer_write_refused(&done.group, keys);
                 }
             }
             AfterWrite::Expiry { partitions } => {
@@ -336,15 +332,21 @@ impl GroupStateMachine {
         })
     }
 
-    /// ListGroups: every group with members or committed offsets, with
-    /// its protocol type and state.
+    /// ListGroups: every classic group with members or committed offsets
+    /// (and groups known only by their offsets), with its protocol type
+    /// and state.
     pub fn list(&self) -> Vec<(String, String, GroupState)> {
         let mut out: BTreeMap<String, (String, GroupState)> = self
             .groups
             .iter()
             .map(|(id, g)| (id.clone(), (g.protocol_type.clone().unwrap_or_default(), g.state)))
             .collect();
-        for id in self.offsets.groups() {
+        // Consumer groups (KIP-848) are listed by `list_consumer`.
+        for id in self
+            .offsets
+            .groups()
+            .filter(|id| !self.consumer_groups.contains_key(*id))
+        {
             out.entry(id.clone())
                 .or_insert_with(|| (OFFSETS_ONLY_TYPE.to_string(), GroupState::Empty));
         }

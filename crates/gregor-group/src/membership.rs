@@ -47,13 +47,13 @@ impl GroupStateMachine {
             reply(&mut out, GroupError::InconsistentGroupProtocol);
             return out;
         }
-        self.drop_empty_consumer_group(&request.group_id, &mut out);
         if request.session_timeout_ms < self.config.min_session_timeout_ms
             || request.session_timeout_ms > self.config.max_session_timeout_ms
         {
             reply(&mut out, GroupError::InvalidSessionTimeout);
             return out;
         }
+        self.drop_empty_consumer_group(&request.group_id, &mut out);
         let initial_delay_ms = self.config.initial_rebalance_delay_ms;
         let seq = self.next_seq;
         let group = self.group_entry(&request.group_id);

@@ -170,12 +170,8 @@ impl GroupStateMachine {
             .collect();
         let mut records = tombstones(group_id, &partitions);
         records.push((group_key(group_id), None));
-        if self.consumer_groups.remove(group_id).is_some() {
-            records.extend(
-                ConsumerRecord::group_tombstones(group_id)
-                    .iter()
-                    .map(ConsumerRecord::encode),
-            );
+        if let Some(consumer) = self.remove_consumer_group(group_id) {
+            records.extend(consumer.iter().map(ConsumerRecord::encode));
         }
         let then = AfterWrite::Delete {
             request: request_id,
@@ -197,7 +193,10 @@ impl GroupStateMachine {
         let retention = self.config.offsets_retention_ms;
         let mut expired: Vec<(String, Vec<(String, i32)>)> = Vec::new();
         for group in self.offsets.groups() {
-            if self.groups.contains_key(group) || self.writes.busy(group) {
+            // Offsets of a group with members stay (Kafka keeps those of
+            // topics a consumer group subscribes to).
+            let consumers = self.consumer_groups.get(group).is_some_and(|g| !g.members.is_empty());
+            if self.groups.contains_key(group) || consumers || self.writes.busy(group) {
                 continue;
             }
             let old: Vec<(String, i32)> = self

@@ -75,6 +75,14 @@ impl GroupStateMachine {
         if m.generation_id < 0 && m.member_id.is_empty() && m.instance_id.is_none() {
             return Ok(());
         }
+        if let Some(group) = self.consumer_groups.get(m.group_id) {
+            // A consumer-protocol member at its epoch; Kafka answers a
+            // stale one ILLEGAL_GENERATION here.
+            return group.commit_check(m.member_id, m.generation_id).map_err(|e| match e {
+                GroupError::StaleMemberEpoch => GroupError::IllegalGeneration,
+                e => e,
+            });
+        }
         let group = self.groups.get(m.group_id).filter(|g| !g.members.is_empty());
         match group {
             None if m.generation_id < 0 => Ok(()),

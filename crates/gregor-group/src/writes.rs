@@ -7,7 +7,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::consumer::{ConsumerHeartbeatAnswer, ConsumerRecord};
+use crate::consumer::records::RecordKey;
+use crate::consumer::ConsumerHeartbeatAnswer;
 use crate::offset_cache::PartitionOffsets;
 use crate::outputs::{Output, Persist, PersistId, RequestId, Response};
 use crate::protocol::{GroupError, StoredRecord, TxnProducer};
@@ -77,8 +78,8 @@ pub(crate) enum AfterWrite {
         request: Option<RequestId>,
         /// Its answer once the records are stored.
         answer: ConsumerHeartbeatAnswer,
-        /// The records, to write again if this write is refused.
-        records: Vec<ConsumerRecord>,
+        /// The keys it writes, to write again if it is refused.
+        keys: std::collections::BTreeSet<RecordKey>,
     },
 }
 

@@ -4,7 +4,8 @@
 //! hold, or not), changing their subscription (one subscribes by pattern,
 //! and a topic it matches appears), leaving, crashing,
 //! rejoining after being fenced — while time advances, topics grow, writes
-//! fail, answers are lost, and the coordinator fails over (a new one
+//! complete late (a group's next writes queue behind) or are refused,
+//! answers are lost, and the coordinator fails over (a new one
 //! reloads the records stored so far). After every step:
 //!
 //! - members in good standing (the coordinator has them at the epoch they
@@ -21,10 +22,12 @@
 //! `GREGOR_SIM_SCHEDULES` sets how many seeds run (default 300);
 //! `GREGOR_SIM_SEED` replays one.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use gregor_group::consumer::{Assignment, ConsumerHeartbeat, ConsumerHeartbeatAnswer, JOIN_EPOCH, LEAVE_EPOCH};
-use gregor_group::{GroupConfig, GroupError, GroupStateMachine, LoadedRecord, Output, RequestId, Response, StoreError};
+use gregor_group::{
+    GroupConfig, GroupError, GroupStateMachine, LoadedRecord, Output, Persist, RequestId, Response, StoreError,
+};
 use gregor_sim::{run_schedules, run_traced, Rng};
 use uuid::Uuid;
 
@@ -49,6 +52,8 @@ struct Client {
     epoch: i32,
     owned: Assignment,
     subscription: Vec<String>,
+    /// A heartbeat of it is unanswered.
+    pending: bool,
     /// A subscription pattern (the last client subscribes by one).
     pattern: Option<String>,
     /// The subscription changed since the coordinator last took it.
@@ -65,8 +70,12 @@ struct Sim {
     now: i64,
     /// Every record stored, in log order.
     log: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-    /// Writes refused and not yet written again.
-    refused: bool,
+    /// Writes handed out and not yet completed (they land, or are
+    /// refused, a few steps later: a group's next writes queue behind).
+    in_flight: VecDeque<Persist>,
+    /// Heartbeats not answered yet: client, whether its answer will be
+    /// lost, whether the client stopped waiting (left, crashed).
+    waiting: BTreeMap<RequestId, (usize, bool, bool)>,
     topics: BTreeMap<String, (Uuid, i32)>,
     clients: Vec<Client>,
     next_request: u64,
@@ -99,6 +108,7 @@ impl Sim {
                     vec!["a".into(), "b".into()]
                 },
                 pattern: (i + 1 == CLIENTS).then(|| "[a-c]".to_string()),
+                pending: false,
                 resubscribe: false,
                 full_next: false,
                 phase: Phase::Out,
@@ -109,7 +119,8 @@ impl Sim {
             machine: GroupStateMachine::new(config()),
             now: 1_000,
             log: Vec::new(),
-            refused: false,
+            in_flight: VecDeque::new(),
+            waiting: BTreeMap::new(),
             topics,
             clients,
             next_request: 0,
@@ -118,49 +129,61 @@ impl Sim {
         }
     }
 
-    /// Runs outputs to completion: writes land (or, with faults, are
-    /// refused); returns the answers.
-    fn drive(&mut self, mut outputs: Vec<Output>) -> BTreeMap<RequestId, Response> {
-        let mut answers = BTreeMap::new();
-        while let Some(output) = (!outputs.is_empty()).then(|| outputs.remove(0)) {
+    /// Takes the machine's outputs: answers go to the clients waiting for
+    /// them; writes go in flight (and, once faults stop, complete at once).
+    fn drive(&mut self, outputs: Vec<Output>) {
+        for output in outputs {
             match output {
                 Output::Respond { request, response } => {
-                    assert!(
-                        answers.insert(request, response).is_none(),
-                        "{request:?} answered twice"
-                    );
-                }
-                Output::Persist(p) => {
-                    let result = if self.faults && self.rng.chance(5) {
-                        self.refused = true;
-                        self.trace.push(format!("write of {} records refused", p.records.len()));
-                        Err(StoreError::Unavailable("injected".into()))
-                    } else {
-                        let first = self.log.len() as u64;
-                        self.log.extend(p.records.iter().cloned());
-                        Ok(first)
+                    let (i, lost, dropped) = self
+                        .waiting
+                        .remove(&request)
+                        .unwrap_or_else(|| panic!("an answer to {request:?}, which nobody waits for"));
+                    let Response::ConsumerHeartbeat(answer) = response else {
+                        panic!("c{i}: answer {response:?}")
                     };
-                    outputs.extend(self.machine.persisted(p.id, result, self.now));
+                    if !dropped {
+                        self.clients[i].pending = false;
+                        self.apply(i, answer, lost);
+                    }
                 }
+                Output::Persist(p) => self.in_flight.push_back(p),
             }
         }
-        answers
+        if !self.faults {
+            while !self.in_flight.is_empty() {
+                self.complete_write();
+            }
+        }
     }
 
-    fn heartbeat(&mut self, i: usize, hb: ConsumerHeartbeat) -> Option<Result<ConsumerHeartbeatAnswer, GroupError>> {
+    /// The oldest write in flight lands, or (with faults) is refused.
+    fn complete_write(&mut self) {
+        let Some(p) = self.in_flight.pop_front() else { return };
+        let result = if self.faults && self.rng.chance(5) {
+            self.trace.push(format!("write of {} records refused", p.records.len()));
+            Err(StoreError::Unavailable("injected".into()))
+        } else {
+            let first = self.log.len() as u64;
+            self.log.extend(p.records.iter().cloned());
+            Ok(first)
+        };
+        let outputs = self.machine.persisted(p.id, result, self.now);
+        self.drive(outputs);
+    }
+
+    /// Client `i` sends `hb`; its answer (maybe lost) comes when its
+    /// records are stored. `wait`: the client waits for it.
+    fn heartbeat(&mut self, i: usize, hb: ConsumerHeartbeat, lost: bool, wait: bool) {
         self.next_request += 1;
         let request = RequestId(self.next_request);
+        self.waiting.insert(request, (i, lost, !wait));
+        self.clients[i].pending = wait;
         let mut ids = |_: &str| unreachable!("clients make their member ids");
         let outputs = self
             .machine
             .consumer_heartbeat(request, hb, &self.topics, self.now, &mut ids);
-        let mut answers = self.drive(outputs);
-        let answer = answers.remove(&request);
-        assert!(answers.is_empty(), "answers nobody asked for: {answers:?}");
-        match answer {
-            Some(Response::ConsumerHeartbeat(r)) => Some(r),
-            other => panic!("client {i}: answer {other:?}"),
-        }
+        self.drive(outputs);
     }
 
     fn request(&self, i: usize, full: bool, report: bool) -> ConsumerHeartbeat {
@@ -212,9 +235,13 @@ impl Sim {
 
     fn step(&mut self) {
         self.now += self.rng.below(200) as i64;
+        while !self.in_flight.is_empty() && self.rng.chance(50) {
+            self.complete_write();
+        }
         let i = self.rng.below(CLIENTS as u64) as usize;
         let faults = self.faults;
         let lost = faults && self.rng.chance(5);
+        let pending = self.clients[i].pending;
         match self.clients[i].phase {
             Phase::Dead if self.rng.chance(10) => {
                 let c = &mut self.clients[i];
@@ -224,23 +251,27 @@ impl Sim {
                 self.trace.push(format!("c{i}: restarts as {}", c.member_id));
             }
             Phase::Dead => {}
-            Phase::Out => {
-                let hb = self.request(i, true, true);
-                self.trace.push(format!("c{i}: joins as {}", hb.member_id));
-                if let Some(answer) = self.heartbeat(i, hb) {
-                    self.apply(i, answer, lost);
-                }
-            }
             Phase::In if faults && self.rng.chance(2) => {
                 self.clients[i].phase = Phase::Dead;
                 self.clients[i].owned.clear();
+                self.clients[i].pending = false;
+                for (client, _, dropped) in self.waiting.values_mut() {
+                    *dropped |= *client == i;
+                }
                 self.trace.push(format!("c{i}: crashes"));
+            }
+            // One heartbeat at a time.
+            _ if pending => {}
+            Phase::Out => {
+                let hb = self.request(i, true, true);
+                self.trace.push(format!("c{i}: joins as {}", hb.member_id));
+                self.heartbeat(i, hb, lost, true);
             }
             Phase::In if faults && self.rng.chance(3) => {
                 let mut hb = self.request(i, false, false);
                 hb.member_epoch = LEAVE_EPOCH;
                 self.trace.push(format!("c{i}: leaves"));
-                let _ = self.heartbeat(i, hb);
+                self.heartbeat(i, hb, false, false);
                 let c = &mut self.clients[i];
                 c.owned.clear();
                 c.epoch = JOIN_EPOCH;
@@ -263,9 +294,7 @@ impl Sim {
                 let full = self.rng.chance(10) || self.clients[i].full_next;
                 let report = self.rng.chance(60);
                 let hb = self.request(i, full, report);
-                if let Some(answer) = self.heartbeat(i, hb) {
-                    self.apply(i, answer, lost);
-                }
+                self.heartbeat(i, hb, lost, true);
             }
         }
         if faults && self.rng.chance(1) && !self.topics.contains_key("c") {
@@ -279,8 +308,7 @@ impl Sim {
         }
         if self.rng.chance(20) {
             let outputs = self.machine.tick(self.now);
-            let answers = self.drive(outputs);
-            assert!(answers.is_empty(), "tick answered {answers:?}");
+            self.drive(outputs);
         }
         if faults && self.rng.chance(2) {
             self.failover();
@@ -289,7 +317,21 @@ impl Sim {
     }
 
     fn failover(&mut self) {
+        let quiet = self.in_flight.is_empty() && self.machine.consumer_group_stored(GROUP);
         let before = self.machine.describe_consumer(GROUP).ok();
+        // Writes in flight landed, or not; their heartbeats are never
+        // answered: the clients time out and retry with every field.
+        while let Some(p) = self.in_flight.pop_front() {
+            if self.rng.chance(50) {
+                self.log.extend(p.records);
+            }
+        }
+        for (i, _, dropped) in std::mem::take(&mut self.waiting).into_values() {
+            if !dropped {
+                self.clients[i].pending = false;
+                self.clients[i].full_next = true;
+            }
+        }
         let records: Vec<LoadedRecord> = self
             .log
             .iter()
@@ -305,10 +347,9 @@ impl Sim {
         self.machine.reload(|_| true, &records, self.now);
         let after = self.machine.describe_consumer(GROUP).ok();
         self.trace.push("coordinator fails over".into());
-        if !self.refused {
+        if quiet {
             assert_eq!(after, before, "the reloaded group differs from the one stored");
         }
-        self.refused = false;
     }
 
     /// Members in good standing hold disjoint partitions, each assigned.
@@ -335,6 +376,9 @@ impl Sim {
     /// Faults stop; every live client heartbeats until the group settles.
     fn settle(&mut self) {
         self.faults = false;
+        while !self.in_flight.is_empty() {
+            self.complete_write();
+        }
         for c in self.clients.iter_mut().filter(|c| c.phase == Phase::Dead) {
             c.phase = Phase::Out;
             c.member_id.push_str("-back");
@@ -345,9 +389,7 @@ impl Sim {
             self.drive(outputs);
             for i in 0..CLIENTS {
                 let hb = self.request(i, self.clients[i].phase == Phase::Out, true);
-                if let Some(answer) = self.heartbeat(i, hb) {
-                    self.apply(i, answer, false);
-                }
+                self.heartbeat(i, hb, false, true);
             }
             self.check();
         }

@@ -58,10 +58,12 @@ impl GroupStateMachine {
         let Some(group) = self.consumer_groups.get(group_id) else {
             return Ok(());
         };
-        let Some(member_id) = member_id.filter(|_| member_epoch >= 0) else {
+        if member_id.is_none() && member_epoch < 0 {
             return Ok(());
-        };
-        let member = group.members.get(member_id).ok_or(GroupError::UnknownMemberId)?;
+        }
+        let member = member_id
+            .and_then(|id| group.members.get(id))
+            .ok_or(GroupError::UnknownMemberId)?;
         if member.current.epoch != member_epoch {
             return Err(GroupError::StaleMemberEpoch);
         }

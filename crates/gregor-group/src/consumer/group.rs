@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::consumer::assignor::{Assignment, AssignmentSpec, Assignor, MemberSpec};
 use crate::consumer::patterns::Patterns;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
-use crate::consumer::records::ConsumerRecord;
+use crate::consumer::records::RecordKey;
 use crate::protocol::GroupError;
 
 /// A member of a consumer group.
@@ -83,8 +83,8 @@ pub(crate) struct ConsumerGroup {
     pub(crate) topics: BTreeMap<String, (Uuid, i32)>,
     /// Who holds each partition (assigned or still revoking).
     pub(crate) owners: BTreeMap<(Uuid, i32), String>,
-    /// Records of refused writes, to write again before the next ones.
-    pub(crate) unstored: Vec<ConsumerRecord>,
+    /// Keys whose last write was refused, to write again.
+    pub(crate) dirty: BTreeSet<RecordKey>,
     /// The members' patterns and the topics they match.
     pub(crate) patterns: Patterns,
 }
@@ -191,23 +191,17 @@ impl ConsumerGroup {
 
     /// Whether the group takes an offset commit from `member_id` at
     /// `member_epoch` (Kafka's ConsumerGroup.validateOffsetCommit): one
-    /// without a member (epoch -1, an admin tool) only while the group is
-    /// empty; a member at its current epoch; an older epoch is
-    /// STALE_MEMBER_EPOCH, a newer one FENCED_MEMBER_EPOCH.
+    /// without an epoch (-1: an admin tool) while the group is empty; a
+    /// member at its current epoch (STALE_MEMBER_EPOCH otherwise).
     pub(crate) fn commit_check(&self, member_id: &str, member_epoch: i32) -> Result<(), GroupError> {
-        if member_epoch < 0 && member_id.is_empty() {
-            return if self.members.is_empty() {
-                Ok(())
-            } else {
-                Err(GroupError::UnknownMemberId)
-            };
+        if member_epoch < 0 && self.members.is_empty() {
+            return Ok(());
         }
         let member = self.members.get(member_id).ok_or(GroupError::UnknownMemberId)?;
-        match member_epoch.cmp(&member.current.epoch) {
-            std::cmp::Ordering::Equal => Ok(()),
-            std::cmp::Ordering::Less => Err(GroupError::StaleMemberEpoch),
-            std::cmp::Ordering::Greater => Err(GroupError::FencedMemberEpoch),
+        if member_epoch != member.current.epoch {
+            return Err(GroupError::StaleMemberEpoch);
         }
+        Ok(())
     }
 
     /// Whether a member other than `member` holds `partition` of `topic`.

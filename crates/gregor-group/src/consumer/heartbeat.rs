@@ -29,7 +29,6 @@ use crate::consumer::request::{
 use crate::machine::GroupStateMachine;
 use crate::outputs::{respond, MemberIdGenerator, Output, RequestId, Response};
 use crate::protocol::GroupError;
-use crate::writes::AfterWrite;
 
 /// The outcome of a heartbeat before its records are stored.
 type Outcome = Result<ConsumerHeartbeatAnswer, GroupError>;
@@ -68,6 +67,11 @@ impl GroupStateMachine {
         records: &mut Vec<ConsumerRecord>,
     ) -> Outcome {
         validate(&hb)?;
+        let mut hb = hb;
+        if hb.member_epoch == JOIN_EPOCH && hb.owned.is_none() {
+            // A join holds nothing (Kafka requires the empty list).
+            hb.owned = Some(Assignment::new());
+        }
         if let Some(name) = &hb.server_assignor {
             if !self.config.consumer_assignors.iter().any(|a| a.name() == name) {
                 return Err(GroupError::UnsupportedAssignor);
@@ -105,6 +109,9 @@ impl GroupStateMachine {
         member.last_heartbeat_ms = now_ms;
         member.client_id = hb.client_id.clone();
         member.client_host = hb.client_host.clone();
+        if hb.instance_id.is_some() {
+            member.instance_id = hb.instance_id.clone();
+        }
         if hb.rack_id.is_some() {
             member.rack_id = hb.rack_id.clone();
         }
@@ -127,9 +134,10 @@ impl GroupStateMachine {
         if hb.server_assignor.is_some() {
             member.server_assignor = hb.server_assignor.clone();
         }
-        let mut bump = !group.members.contains_key(&member_id)
-            || member.subscribed != before.subscribed
-            || member.regex != before.regex;
+        // As Kafka: the epoch moves when a subscription changes (a new
+        // member's, from nothing), not for a static member taking its place
+        // back with the same subscription.
+        let mut bump = group.epoch == 0 || member.subscribed != before.subscribed || member.regex != before.regex;
         if member_metadata_changed(&before, &member) || !group.members.contains_key(&member_id) {
             records.push(ConsumerRecord::member(&group_id, &member_id, Some(&member)));
         }
@@ -219,7 +227,6 @@ impl GroupStateMachine {
         };
         if hb.member_epoch == STATIC_LEAVE_EPOCH {
             let member = group.members.get_mut(&member_id).expect("found above");
-            member.current.previous_epoch = member.current.epoch;
             member.current.epoch = STATIC_LEAVE_EPOCH;
             records.push(ConsumerRecord::current(group_id, &member_id, Some(&member.current)));
         } else {
@@ -232,29 +239,6 @@ impl GroupStateMachine {
             heartbeat_interval_ms: 0,
             assignment: None,
         })
-    }
-
-    /// A classic member joins `group_id`: an empty consumer group of that
-    /// id is deleted (its records tombstoned) so the classic group takes
-    /// the id, as Kafka converts an empty group.
-    pub(crate) fn drop_empty_consumer_group(&mut self, group_id: &str, out: &mut Vec<Output>) {
-        if self.consumer_groups.get(group_id).is_none_or(|g| !g.members.is_empty()) {
-            return;
-        }
-        let unstored = self
-            .consumer_groups
-            .remove(group_id)
-            .map(|g| g.unstored)
-            .unwrap_or_default();
-        let mut records = unstored;
-        records.extend(ConsumerRecord::group_tombstones(group_id));
-        let stored = records.iter().map(ConsumerRecord::encode).collect();
-        let then = AfterWrite::Consumer {
-            request: None,
-            answer: ConsumerHeartbeatAnswer::default(),
-            records,
-        };
-        self.writes.enqueue(group_id, stored, then, out);
     }
 
     /// Fences members silent past their session or holding partitions past
@@ -282,45 +266,7 @@ impl GroupStateMachine {
             }
             self.write_consumer(&group_id, records, None, out);
         }
-        // Records of refused writes go out again.
-        let unstored: Vec<String> = self
-            .consumer_groups
-            .iter()
-            .filter(|(id, g)| !g.unstored.is_empty() && !self.writes.busy(id))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for group_id in unstored {
-            self.write_consumer(&group_id, Vec::new(), None, out);
-        }
-    }
-
-    /// Writes `records` of consumer group `group_id` — after those of its
-    /// refused writes, so the log keeps the order they were decided in —
-    /// answering `heartbeat` (the request and its answer) once stored.
-    fn write_consumer(
-        &mut self,
-        group_id: &str,
-        records: Vec<ConsumerRecord>,
-        heartbeat: Option<(RequestId, ConsumerHeartbeatAnswer)>,
-        out: &mut Vec<Output>,
-    ) {
-        let mut all = self
-            .consumer_groups
-            .get_mut(group_id)
-            .map(|g| std::mem::take(&mut g.unstored))
-            .unwrap_or_default();
-        all.extend(records);
-        let stored = all.iter().map(ConsumerRecord::encode).collect();
-        let (request, answer) = match heartbeat {
-            Some((request, answer)) => (Some(request), answer),
-            None => (None, ConsumerHeartbeatAnswer::default()),
-        };
-        let then = AfterWrite::Consumer {
-            request,
-            answer,
-            records: all,
-        };
-        self.writes.enqueue(group_id, stored, then, out);
+        self.rewrite_unstored(out);
     }
 }
 
@@ -329,6 +275,22 @@ fn validate(hb: &ConsumerHeartbeat) -> Result<(), GroupError> {
     let invalid = |why: &'static str| Err(GroupError::InvalidRequest(why));
     if hb.group_id.is_empty() {
         return invalid("GroupId can't be empty.");
+    }
+    // Record keys and values hold strings of at most i16::MAX bytes.
+    let strings = [&hb.group_id, &hb.member_id, &hb.client_id, &hb.client_host].into_iter();
+    let optional = [
+        &hb.instance_id,
+        &hb.rack_id,
+        &hb.subscribed_topic_regex,
+        &hb.server_assignor,
+    ];
+    let names = hb.subscribed_topic_names.iter().flatten();
+    if strings
+        .chain(optional.into_iter().flatten())
+        .chain(names)
+        .any(|s| s.len() > i16::MAX as usize)
+    {
+        return invalid("A string of the request is too long.");
     }
     if hb.instance_id.as_deref() == Some("") {
         return invalid("InstanceId can't be empty.");
@@ -390,15 +352,16 @@ fn existing_or_new(
     };
     if let Some(instance) = &hb.instance_id {
         if let Some(previous) = group.static_member(instance).map(str::to_string) {
+            if group.members[&previous].current.epoch != STATIC_LEAVE_EPOCH {
+                return Err(GroupError::UnreleasedInstanceId);
+            }
+            // The instance is back (under a new id, or its own): it takes
+            // over its previous self's assignment and target at epoch 0 and
+            // reconciles from there, as Kafka's replaceMember.
+            let mut member = group.members.remove(&previous).expect("found above");
+            member.current.epoch = JOIN_EPOCH;
+            member.current.previous_epoch = JOIN_EPOCH;
             if previous != member_id {
-                let old = &group.members[&previous];
-                if old.current.epoch != STATIC_LEAVE_EPOCH {
-                    return Err(GroupError::UnreleasedInstanceId);
-                }
-                // The instance is back under a new id: it takes over its
-                // previous self's assignment and epoch.
-                let mut member = group.members.remove(&previous).expect("found above");
-                member.current.epoch = member.current.previous_epoch;
                 let target = group.target.remove(&previous);
                 records.push(ConsumerRecord::current(&hb.group_id, &previous, None));
                 records.push(ConsumerRecord::target_member(&hb.group_id, &previous, None));
@@ -407,13 +370,12 @@ fn existing_or_new(
                     records.push(ConsumerRecord::target_member(&hb.group_id, &member_id, Some(&target)));
                     group.target.insert(member_id.clone(), target);
                 }
-                let held = member.current.clone();
-                group.set_owned(&previous, Some(&held), &CurrentAssignment::joining());
-                group.set_owned(&member_id, None, &held);
-                records.push(ConsumerRecord::current(&hb.group_id, &member_id, Some(&held)));
-                member.last_heartbeat_ms = now_ms;
-                return Ok((member_id, member));
+                group.set_owned(&previous, Some(&member.current), &CurrentAssignment::joining());
+                group.set_owned(&member_id, None, &member.current);
             }
+            records.push(ConsumerRecord::current(&hb.group_id, &member_id, Some(&member.current)));
+            member.last_heartbeat_ms = now_ms;
+            return Ok((member_id, member));
         }
     }
     if let Some(member) = group.members.get(&member_id) {

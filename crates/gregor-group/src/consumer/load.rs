@@ -35,6 +35,8 @@ impl ConsumerGroupsLoader {
     pub(crate) fn apply(&mut self, record: ConsumerRecord) {
         let group = self.groups.entry(record.group().to_string()).or_default();
         match record {
+            // The group's deletion: whatever came before is gone.
+            ConsumerRecord::GroupEpoch { epoch: None, .. } => *group = Partial::default(),
             ConsumerRecord::GroupEpoch { epoch, .. } => group.epoch = epoch,
             ConsumerRecord::SubscriptionMetadata { topics, .. } => group.topics = topics.unwrap_or_default(),
             ConsumerRecord::Member { member, value, .. } => set(&mut group.members, member, value),

@@ -8,8 +8,8 @@
 //! assignors), `reconcile` (a member's next step towards its target),
 //! `group` (a consumer group's state), `describe` (what is shown of it), `heartbeat` (the heartbeat and
 //! expiry in the state machine), `load` (a group rebuilt from its
-//! records), `patterns` (pattern subscriptions), `records` (Kafka's record schemas, keys 3–8) and `request`
-//! (the protocol's vocabulary).
+//! records), `patterns` (pattern subscriptions), `records` (Kafka's record schemas, keys 3–8) `store` (the way to the log) and
+//! `request` (the protocol's vocabulary).
 
 mod assignor;
 mod describe;
@@ -20,6 +20,7 @@ mod patterns;
 mod reconcile;
 pub(crate) mod records;
 mod request;
+mod store;
 
 pub use assignor::{Assignment, AssignmentSpec, Assignor, MemberSpec};
 pub(crate) use group::ConsumerGroup;

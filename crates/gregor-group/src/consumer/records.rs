@@ -45,6 +45,38 @@ pub struct MemberMetadata {
     pub server_assignor: Option<String>,
 }
 
+/// What a record is the latest value of, within its group.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum RecordKey {
+    /// Key 3.
+    GroupEpoch,
+    /// Key 4.
+    Subscription,
+    /// Key 5 of a member.
+    Member(String),
+    /// Key 6.
+    TargetEpoch,
+    /// Key 7 of a member.
+    Target(String),
+    /// Key 8 of a member.
+    Current(String),
+}
+
+impl RecordKey {
+    /// Kafka's order of one heartbeat's records: member metadata,
+    /// subscription, epoch, targets, target epoch, current assignments.
+    pub(crate) fn rank(&self) -> u8 {
+        match self {
+            Self::Member(_) => 0,
+            Self::Subscription => 1,
+            Self::GroupEpoch => 2,
+            Self::Target(_) => 3,
+            Self::TargetEpoch => 4,
+            Self::Current(_) => 5,
+        }
+    }
+}
+
 /// One consumer-group record: what it says of which group (and member);
 /// `None` values are tombstones.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +183,29 @@ impl ConsumerRecord {
             },
             Self::GroupEpoch { group, epoch: None },
         ]
+    }
+
+    /// The key it is the latest value of.
+    pub(crate) fn key(&self) -> RecordKey {
+        match self {
+            Self::GroupEpoch { .. } => RecordKey::GroupEpoch,
+            Self::SubscriptionMetadata { .. } => RecordKey::Subscription,
+            Self::Member { member, .. } => RecordKey::Member(member.clone()),
+            Self::TargetEpoch { .. } => RecordKey::TargetEpoch,
+            Self::TargetMember { member, .. } => RecordKey::Target(member.clone()),
+            Self::Current { member, .. } => RecordKey::Current(member.clone()),
+        }
+    }
+
+    /// Whether it deletes its key.
+    pub(crate) fn is_tombstone(&self) -> bool {
+        match self {
+            Self::GroupEpoch { epoch, .. } | Self::TargetEpoch { epoch, .. } => epoch.is_none(),
+            Self::SubscriptionMetadata { topics, .. } => topics.is_none(),
+            Self::Member { value, .. } => value.is_none(),
+            Self::TargetMember { value, .. } => value.is_none(),
+            Self::Current { value, .. } => value.is_none(),
+        }
     }
 
     /// The group the record belongs to.
