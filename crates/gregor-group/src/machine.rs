@@ -182,10 +182,20 @@ impl GroupStateMachine {
     /// answered, and the group's next write, if any, goes out.
     pub fn persisted(&mut self, id: PersistId, result: Result<u64, StoreError>, now_ms: i64) -> Vec<Output> {
         let mut out = Vec::new();
-        let Some(done) = self.writes.complete(id, &mut out) else {
+        // A consumer group's refused write takes the group's consumer
+        // writes queued behind it along: they were decided on what it
+        // was to store (`consumer::store`).
+        let refused = result.is_err();
+        let dependent = |done: &AfterWrite, waiting: &AfterWrite| {
+            refused && matches!(done, AfterWrite::Consumer { .. }) && matches!(waiting, AfterWrite::Consumer { .. })
+        };
+        let Some((done, dropped)) = self.writes.complete(id, dependent, &mut out) else {
             warn!(?id, "a write completed that was not out");
             return out;
         };
+        for write in dropped {
+            self.consumer_write_dropped(&done.group, write, &mut out);
+        }
         if let Err(e) = &result {
             warn!(group = %done.group, "could not store to the offsets topic: {e}");
         }

@@ -188,8 +188,16 @@ impl Writes {
     }
 
     /// The write `id` is done: returns what it was for (`None` for an id
-    /// not in flight) and sends the group's next write, if any.
-    pub(crate) fn complete(&mut self, id: PersistId, out: &mut Vec<Output>) -> Option<Completed> {
+    /// not in flight) and sends the group's next write, if any — after
+    /// taking out of the line the waiting writes `dependent(done,
+    /// waiting)` picks (returned, never sent: writes decided on the state
+    /// a refused one was to store).
+    pub(crate) fn complete(
+        &mut self,
+        id: PersistId,
+        dependent: impl Fn(&AfterWrite, &AfterWrite) -> bool,
+        out: &mut Vec<Output>,
+    ) -> Option<(Completed, Vec<AfterWrite>)> {
         let group = self
             .lines
             .iter()
@@ -197,11 +205,21 @@ impl Writes {
             .map(|(g, _)| g.clone())?;
         let line = self.lines.get_mut(&group)?;
         let (_, then, orphaned) = line.in_flight.take()?;
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::new();
+        for write in line.waiting.drain(..) {
+            if dependent(&then, &write.then) {
+                taken.push(write.then);
+            } else {
+                kept.push_back(write);
+            }
+        }
+        line.waiting = kept;
         Self::send_next(&group, line, out);
         if line.in_flight.is_none() {
             self.lines.remove(&group);
         }
-        Some(Completed { group, then, orphaned })
+        Some((Completed { group, then, orphaned }, taken))
     }
 
     /// Whether `group` has writes in flight or waiting.

@@ -1,5 +1,6 @@
 //! Deterministic simulation of the consumer group protocol (KIP-848):
-//! simulated consumers drive the real [`GroupStateMachine`] with
+//! simulated consumers (one of them static, leaving with epoch -2 and
+//! coming back under a new member id) drive the real [`GroupStateMachine`] with
 //! ConsumerGroupHeartbeats — joining, heartbeating (reporting what they
 //! hold, or not), changing their subscription (one subscribes by pattern,
 //! and a topic it matches appears), leaving, crashing,
@@ -24,7 +25,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use gregor_group::consumer::{Assignment, ConsumerHeartbeat, ConsumerHeartbeatAnswer, JOIN_EPOCH, LEAVE_EPOCH};
+use gregor_group::consumer::{
+    Assignment, ConsumerHeartbeat, ConsumerHeartbeatAnswer, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
+};
 use gregor_group::{
     GroupConfig, GroupError, GroupStateMachine, LoadedRecord, Output, Persist, RequestId, Response, StoreError,
 };
@@ -54,6 +57,8 @@ struct Client {
     subscription: Vec<String>,
     /// A heartbeat of it is unanswered.
     pending: bool,
+    /// `group.instance.id` (the first client is a static member).
+    instance: Option<String>,
     /// A subscription pattern (the last client subscribes by one).
     pattern: Option<String>,
     /// The subscription changed since the coordinator last took it.
@@ -109,6 +114,7 @@ impl Sim {
                 },
                 pattern: (i + 1 == CLIENTS).then(|| "[a-c]".to_string()),
                 pending: false,
+                instance: (i == 0).then(|| "i0".to_string()),
                 resubscribe: false,
                 full_next: false,
                 phase: Phase::Out,
@@ -196,6 +202,7 @@ impl Sim {
             subscribed_topic_names: (full || c.resubscribe).then(|| c.subscription.clone()),
             subscribed_topic_regex: (full || c.resubscribe).then(|| c.pattern.clone()).flatten(),
             owned: (full || report).then(|| c.owned.clone()),
+            instance_id: c.instance.clone(),
             client_id: format!("client-{i}"),
             client_host: "/127.0.0.1".into(),
             ..ConsumerHeartbeat::default()
@@ -269,7 +276,13 @@ impl Sim {
             }
             Phase::In if faults && self.rng.chance(3) => {
                 let mut hb = self.request(i, false, false);
-                hb.member_epoch = LEAVE_EPOCH;
+                // A static member leaves for now: its partitions wait for
+                // its return.
+                hb.member_epoch = if self.clients[i].instance.is_some() {
+                    STATIC_LEAVE_EPOCH
+                } else {
+                    LEAVE_EPOCH
+                };
                 self.trace.push(format!("c{i}: leaves"));
                 self.heartbeat(i, hb, false, false);
                 let c = &mut self.clients[i];

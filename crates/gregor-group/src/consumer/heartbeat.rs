@@ -49,6 +49,9 @@ impl GroupStateMachine {
         let mut records = Vec::new();
         let group_id = hb.group_id.clone();
         let outcome = self.consumer_heartbeat_inner(hb, topics, now_ms, member_ids, &mut records);
+        if let Ok(answer) = &outcome {
+            self.settle_first(&group_id, &answer.member_id, &mut records);
+        }
         match outcome {
             Ok(answer) if !records.is_empty() => {
                 self.write_consumer(&group_id, records, Some((request, answer)), &mut out);

@@ -1,10 +1,13 @@
 //! A consumer group's records on their way to `__consumer_offsets`. Every
 //! change is applied at once and written as Kafka's records; a heartbeat
-//! is answered when its write is stored. A refused write leaves the keys
-//! it touched dirty: their current values (or tombstones) go out with the
-//! group's next write, or at the next tick — whatever order writes
-//! complete in, the last record of each key in the log is then the
-//! group's state. (Kafka instead rolls its in-memory state back.)
+//! is answered when its write is stored, and one that writes nothing only
+//! after the group's writes under way. A refused write — and the group's
+//! writes queued behind it, decided on what it was to store — answer
+//! with an error and leave the keys they touched dirty: their current
+//! values (or tombstones) go out with the group's next write, or at the
+//! next tick, so the last record of each key in the log is the group's
+//! state and no answer told what the log does not hold. (Kafka instead
+//! rolls its in-memory state back.)
 
 use std::collections::BTreeSet;
 
@@ -12,7 +15,8 @@ use crate::consumer::group::ConsumerGroup;
 use crate::consumer::records::{ConsumerRecord, RecordKey};
 use crate::consumer::request::ConsumerHeartbeatAnswer;
 use crate::machine::GroupStateMachine;
-use crate::outputs::{Output, RequestId};
+use crate::outputs::{respond, Output, RequestId, Response};
+use crate::protocol::GroupError;
 use crate::writes::AfterWrite;
 
 impl GroupStateMachine {
@@ -55,11 +59,44 @@ impl GroupStateMachine {
         self.writes.enqueue(group_id, stored, then, out);
     }
 
+    /// An answer that writes nothing must still come after the group's
+    /// writes under way (and its dirty keys): what it tells may rest on
+    /// them, as Kafka answers only after the group's last write is
+    /// committed. Then the member's current assignment is written again,
+    /// which puts the answer in the group's line of writes.
+    pub(crate) fn settle_first(&self, group_id: &str, member_id: &str, records: &mut Vec<ConsumerRecord>) {
+        let Some(group) = self.consumer_groups.get(group_id) else {
+            return;
+        };
+        if !records.is_empty() || (!self.writes.busy(group_id) && group.dirty.is_empty()) {
+            return;
+        }
+        if let Some(member) = group.members.get(member_id) {
+            records.push(ConsumerRecord::current(group_id, member_id, Some(&member.current)));
+        }
+    }
+
     /// A consumer group's write was refused: the keys it touched are
     /// written again with their values then.
     pub(crate) fn consumer_write_refused(&mut self, group_id: &str, keys: BTreeSet<RecordKey>) {
         if let Some(group) = self.consumer_groups.get_mut(group_id) {
             group.dirty.extend(keys);
+        }
+    }
+
+    /// A consumer write queued behind a refused one is dropped with it:
+    /// its heartbeat, if one waits, is answered COORDINATOR_NOT_AVAILABLE
+    /// (the client retries), its keys are dirty.
+    pub(crate) fn consumer_write_dropped(&mut self, group_id: &str, write: AfterWrite, out: &mut Vec<Output>) {
+        if let AfterWrite::Consumer { request, keys, .. } = write {
+            self.consumer_write_refused(group_id, keys);
+            if let Some(request) = request {
+                respond(
+                    out,
+                    request,
+                    Response::ConsumerHeartbeat(Err(GroupError::CoordinatorNotAvailable)),
+                );
+            }
         }
     }
 
