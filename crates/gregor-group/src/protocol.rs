@@ -253,6 +253,14 @@ impl Default for GroupConfig {
     }
 }
 
+impl GroupConfig {
+    /// The server assignor of groups whose members name none: the first
+    /// of `group.consumer.assignors`.
+    pub fn default_assignor(&self) -> Assignor {
+        self.consumer_assignors.first().copied().unwrap_or(Assignor::Uniform)
+    }
+}
+
 /// A JoinGroup request.
 #[derive(Debug, Clone, Default)]
 pub struct JoinRequest {

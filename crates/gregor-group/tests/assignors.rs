@@ -50,7 +50,14 @@ fn group(shared: bool) -> impl Strategy<Value = AssignmentSpec> {
                             subs.iter().map(|t| topic(*t)).collect()
                         };
                         let current = current.into_iter().map(|(t, ps)| (topic(t), ps)).collect();
-                        (format!("m{i}"), MemberSpec { subscribed, current })
+                        (
+                            format!("m{i}"),
+                            MemberSpec {
+                                subscribed,
+                                current,
+                                instance_id: None,
+                            },
+                        )
                     })
                     .collect(),
                 topics: topics.iter().map(|(t, n)| (topic(*t), *n)).collect(),
@@ -128,7 +135,7 @@ proptest! {
         }
         prop_assert_eq!(&Assignor::Uniform.assign(&again), &first);
         let subscribed = again.members.values().next().unwrap().subscribed.clone();
-        again.members.insert("joiner".into(), MemberSpec { subscribed, current: Assignment::new() });
+        again.members.insert("joiner".into(), MemberSpec { subscribed, current: Assignment::new(), instance_id: None });
         let after = Assignor::Uniform.assign(&again);
         check_complete(&again, &after)?;
         for (member, held) in &first {

@@ -401,7 +401,8 @@ impl ServerConfig {
 
     /// `group.consumer.assignors` as assignors: Kafka's names (`uniform`,
     /// `range`) or class names; an unknown one is refused at start, as
-    /// Kafka fails to load the class.
+    /// Kafka fails to load the class (and so is a heartbeat interval not
+    /// below the session timeout).
     pub fn consumer_assignors(&self) -> anyhow::Result<Vec<gregor_group::consumer::Assignor>> {
         let assignors = self
             .group_consumer_assignors
@@ -420,6 +421,14 @@ impl ServerConfig {
             .collect::<anyhow::Result<Vec<_>>>()?;
         if assignors.is_empty() {
             anyhow::bail!("group.consumer.assignors: at least one assignor is needed");
+        }
+        // Kafka requires members to heartbeat within their session.
+        if self.group_consumer_heartbeat_interval_ms >= self.group_consumer_session_timeout_ms {
+            anyhow::bail!(
+                "group.consumer.heartbeat.interval.ms ({}) must be less than group.consumer.session.timeout.ms ({})",
+                self.group_consumer_heartbeat_interval_ms,
+                self.group_consumer_session_timeout_ms
+            );
         }
         Ok(assignors)
     }
@@ -518,5 +527,22 @@ mod tests {
                 .unwrap()
                 .transaction_partition_verification_enable
         );
+    }
+
+    #[test]
+    fn consumer_group_assignors_by_kafka_name_or_class() {
+        use gregor_group::consumer::Assignor;
+        let set = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            ServerConfig::load(None, &pairs).unwrap().consumer_assignors()
+        };
+        assert_eq!(set(&[]).unwrap(), [Assignor::Uniform, Assignor::Range]);
+        let classes = "org.apache.kafka.coordinator.group.assignor.RangeAssignor, uniform";
+        assert_eq!(
+            set(&[("group.consumer.assignors", classes)]).unwrap(),
+            [Assignor::Range, Assignor::Uniform]
+        );
+        assert!(set(&[("group.consumer.assignors", "sticky")]).is_err());
+        assert!(set(&[("group.consumer.heartbeat.interval.ms", "45000")]).is_err());
     }
 }

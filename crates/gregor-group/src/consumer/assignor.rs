@@ -11,7 +11,8 @@
 //!   loaded member that can take one, until no move narrows the gap. With
 //!   one shared subscription every member ends within one partition of
 //!   every other.
-//! - `range`: per topic, the subscribed members in member id order take
+//! - `range`: per topic, the subscribed members (static ones first, by
+//!   instance id, then the others by member id) take
 //!   consecutive ranges, the first `partitions % members` one more — so
 //!   topics of equal partition counts with the same subscribers are
 //!   co-partitioned, as Kafka's range assignor promises.
@@ -33,6 +34,9 @@ pub struct MemberSpec {
     pub subscribed: BTreeSet<Uuid>,
     /// Its current target assignment, to stay sticky to.
     pub current: Assignment,
+    /// `group.instance.id`, for a static member (`range` orders static
+    /// members first, by instance id, so a restart keeps their ranges).
+    pub instance_id: Option<String>,
 }
 
 /// One assignment's input: members by id, and the partition count of
@@ -198,12 +202,15 @@ fn range(spec: &AssignmentSpec) -> BTreeMap<String, Assignment> {
     let mut result: BTreeMap<String, Assignment> =
         spec.members.keys().map(|m| (m.clone(), Assignment::new())).collect();
     for (topic, &count) in &spec.topics {
-        let subscribers: Vec<&String> = spec
+        let mut subscribers: Vec<(&String, &MemberSpec)> = spec
             .members
             .iter()
             .filter(|(_, m)| m.subscribed.contains(topic))
-            .map(|(id, _)| id)
             .collect();
+        // Kafka's order: static members by instance id, then the others by
+        // member id.
+        subscribers.sort_by_key(|(id, m)| (m.instance_id.is_none(), m.instance_id.as_deref(), *id));
+        let subscribers: Vec<&String> = subscribers.into_iter().map(|(id, _)| id).collect();
         if subscribers.is_empty() || count <= 0 {
             continue;
         }
@@ -242,6 +249,7 @@ mod tests {
                         MemberSpec {
                             subscribed: subs.iter().map(|t| topic(*t)).collect(),
                             current: Assignment::new(),
+                            instance_id: None,
                         },
                     )
                 })

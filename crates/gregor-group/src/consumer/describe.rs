@@ -1,7 +1,6 @@
 //! What the coordinator shows of its consumer groups: ConsumerGroupDescribe
 //! and the consumer groups of ListGroups.
 
-use crate::consumer::assignor::Assignor;
 use crate::consumer::group::ConsumerGroupState;
 use crate::consumer::request::{ConsumerGroupDescription, ConsumerMemberDescription};
 use crate::machine::GroupStateMachine;
@@ -12,12 +11,7 @@ impl GroupStateMachine {
     /// not a consumer group here.
     pub fn describe_consumer(&self, group_id: &str) -> Result<ConsumerGroupDescription, GroupError> {
         let group = self.consumer_groups.get(group_id).ok_or(GroupError::GroupIdNotFound)?;
-        let default = self
-            .config
-            .consumer_assignors
-            .first()
-            .copied()
-            .unwrap_or(Assignor::Uniform);
+        let default = self.config.default_assignor();
         Ok(ConsumerGroupDescription {
             group_id: group_id.to_string(),
             state: group.state(),

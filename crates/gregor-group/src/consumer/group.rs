@@ -165,6 +165,7 @@ impl ConsumerGroup {
                             .map(|(id, _)| *id)
                             .collect(),
                         current: self.target.get(id).cloned().unwrap_or_default(),
+                        instance_id: m.instance_id.clone(),
                     };
                     (id.clone(), spec)
                 })

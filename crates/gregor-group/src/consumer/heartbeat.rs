@@ -97,12 +97,7 @@ impl GroupStateMachine {
                 .insert(hb.group_id.clone(), ConsumerGroup::default());
         }
         let interval = self.config.consumer_heartbeat_interval_ms;
-        let default_assignor = self
-            .config
-            .consumer_assignors
-            .first()
-            .copied()
-            .unwrap_or(Assignor::Uniform);
+        let default_assignor = self.config.default_assignor();
         let max_size = self.config.consumer_max_size;
         let group_id = hb.group_id.clone();
         let group = self.consumer_groups.get_mut(&group_id).expect("just ensured");
@@ -215,8 +210,8 @@ impl GroupStateMachine {
         let Some(group) = self.consumer_groups.get_mut(group_id) else {
             return Err(GroupError::UnknownMemberId);
         };
-        let member_id = match (&hb.instance_id, hb.member_epoch) {
-            (Some(instance), _) => {
+        let member_id = match &hb.instance_id {
+            Some(instance) => {
                 let Some(id) = group.static_member(instance).map(str::to_string) else {
                     return Err(GroupError::UnknownMemberId);
                 };
@@ -225,8 +220,8 @@ impl GroupStateMachine {
                 }
                 id
             }
-            (None, _) if group.members.contains_key(&hb.member_id) => hb.member_id.clone(),
-            (None, _) => return Err(GroupError::UnknownMemberId),
+            None if group.members.contains_key(&hb.member_id) => hb.member_id.clone(),
+            None => return Err(GroupError::UnknownMemberId),
         };
         if hb.member_epoch == STATIC_LEAVE_EPOCH {
             let member = group.members.get_mut(&member_id).expect("found above");

@@ -46,7 +46,8 @@ pub fn handle(
         server_assignor: request.server_assignor.map(|s| s.to_string()),
         owned: request.topic_partitions.map(|topics| {
             let mut owned = Assignment::new();
-            for t in topics {
+            // A topic listed without partitions holds nothing.
+            for t in topics.into_iter().filter(|t| !t.partitions.is_empty()) {
                 owned.entry(t.topic_id).or_default().extend(t.partitions);
             }
             owned
