@@ -67,6 +67,7 @@ mod outputs;
 mod protocol;
 pub mod records;
 mod transactions;
+mod wire;
 mod writes;
 
 pub use driver::{GroupCoordinator, OffsetStore, UuidMemberIds};

@@ -16,6 +16,7 @@
 //! ```
 
 use crate::consumer::ConsumerRecord;
+use crate::wire::{put_bytes, put_nullable, put_string, Reader};
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -101,11 +102,6 @@ pub fn partition_for(group: &str, partitions: u32) -> i32 {
     gregor_log::coordinator_partition(group, partitions)
 }
 
-fn put_string(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as i16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
 /// The record key of an offset commit.
 pub fn offset_key(key: &OffsetKey) -> Vec<u8> {
     let mut out = Vec::with_capacity(12 + key.group.len() + key.topic.len());
@@ -125,18 +121,6 @@ pub fn offset_value(value: &CommittedOffset) -> Vec<u8> {
     put_string(&mut out, &value.metadata);
     out.extend_from_slice(&value.commit_timestamp.to_be_bytes());
     out
-}
-
-fn put_nullable(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => put_string(out, s),
-        None => out.extend_from_slice(&(-1i16).to_be_bytes()),
-    }
-}
-
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as i32).to_be_bytes());
-    out.extend_from_slice(b);
 }
 
 /// The record key of a group's metadata.
@@ -208,46 +192,6 @@ fn parse_group_value(value: &[u8]) -> Option<GroupMetadata> {
         state_timestamp,
         members,
     })
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let (head, rest) = self.0.split_first_chunk::<N>()?;
-        self.0 = rest;
-        Some(*head)
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take().map(i16::from_be_bytes)
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take().map(i32::from_be_bytes)
-    }
-    fn i64(&mut self) -> Option<i64> {
-        self.take().map(i64::from_be_bytes)
-    }
-    /// A nullable string: `Some(None)` for length −1.
-    fn nullable(&mut self) -> Option<Option<String>> {
-        let (len, _) = self.0.split_first_chunk::<2>()?;
-        if i16::from_be_bytes(*len) == -1 {
-            self.0 = &self.0[2..];
-            return Some(None);
-        }
-        self.string().map(Some)
-    }
-    fn bytes(&mut self) -> Option<Vec<u8>> {
-        let len = usize::try_from(self.i32()?).ok()?;
-        let (b, rest) = self.0.split_at_checked(len)?;
-        self.0 = rest;
-        Some(b.to_vec())
-    }
-    fn string(&mut self) -> Option<String> {
-        let len = usize::try_from(self.i16()?).ok()?;
-        let (s, rest) = self.0.split_at_checked(len)?;
-        self.0 = rest;
-        String::from_utf8(s.to_vec()).ok()
-    }
 }
 
 /// Reads one `__consumer_offsets` record; `None` for bytes that are not

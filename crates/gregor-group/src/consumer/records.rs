@@ -23,6 +23,7 @@ use crate::consumer::assignor::Assignment;
 use crate::consumer::group::ConsumerMember;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
 use crate::protocol::StoredRecord;
+use crate::wire::{put_compact, put_len, put_nullable_compact, put_string, Reader};
 
 /// A member's stored metadata (key 5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,58 +307,51 @@ pub(crate) fn parse(key_version: i16, key: &[u8], value: Option<&[u8]>) -> Optio
     let record = match (key_version, member) {
         (3, None) => ConsumerRecord::GroupEpoch {
             group,
-            epoch: match v {
-                None => None,
-                Some(mut v) => Some(v.i32()?),
-            },
+            epoch: read_value(v, Reader::i32)?,
         },
         (4, None) => ConsumerRecord::SubscriptionMetadata {
             group,
-            topics: match v {
-                None => None,
-                Some(mut v) => Some(v.topics()?),
-            },
+            topics: read_value(v, Reader::topics)?,
         },
         (5, Some(member)) => ConsumerRecord::Member {
             group,
             member,
-            value: match v {
-                None => None,
-                Some(mut v) => Some(v.member()?),
-            },
+            value: read_value(v, Reader::member)?,
         },
         (6, None) => ConsumerRecord::TargetEpoch {
             group,
-            epoch: match v {
-                None => None,
-                Some(mut v) => Some(v.i32()?),
-            },
+            epoch: read_value(v, Reader::i32)?,
         },
         (7, Some(member)) => ConsumerRecord::TargetMember {
             group,
             member,
-            value: match v {
-                None => None,
-                Some(mut v) => Some(v.assignment()?),
-            },
+            value: read_value(v, Reader::assignment)?,
         },
         (8, Some(member)) => ConsumerRecord::Current {
             group,
             member,
-            value: match v {
-                None => None,
-                Some(mut v) => Some(CurrentAssignment {
+            value: read_value(v, |v| {
+                Some(CurrentAssignment {
                     epoch: v.i32()?,
                     previous_epoch: v.i32()?,
                     state: MemberState::from_code(v.u8()? as i8),
                     assigned: v.assignment()?,
                     revoking: v.assignment()?,
-                }),
-            },
+                })
+            })?,
         },
         _ => return None,
     };
     Some(record)
+}
+
+/// A record's value as `read` takes it: `Some(None)` for a tombstone,
+/// `None` when the bytes are malformed.
+fn read_value<'a, T>(v: Option<Reader<'a>>, read: impl FnOnce(&mut Reader<'a>) -> Option<T>) -> Option<Option<T>> {
+    match v {
+        None => Some(None),
+        Some(mut v) => read(&mut v).map(Some),
+    }
 }
 
 fn key_of(out: &mut Vec<u8>, version: i16, group: &str, member: Option<&str>) {
@@ -377,36 +371,6 @@ fn value_of(body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     v
 }
 
-fn put_string(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as i16).to_be_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// A compact array's length (or a compact string's): n + 1.
-fn put_len(out: &mut Vec<u8>, n: usize) {
-    put_uvarint(out, n as u64 + 1);
-}
-
-fn put_compact(out: &mut Vec<u8>, s: &str) {
-    put_len(out, s.len());
-    out.extend_from_slice(s.as_bytes());
-}
-
-fn put_nullable_compact(out: &mut Vec<u8>, s: Option<&str>) {
-    match s {
-        Some(s) => put_compact(out, s),
-        None => out.push(0),
-    }
-}
-
 /// `[]TopicPartitions`: topic id, partitions, no tagged fields.
 fn put_assignment(out: &mut Vec<u8>, a: &Assignment) {
     put_len(out, a.len());
@@ -420,73 +384,7 @@ fn put_assignment(out: &mut Vec<u8>, a: &Assignment) {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
 impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Option<[u8; N]> {
-        let (head, rest) = self.0.split_first_chunk::<N>()?;
-        self.0 = rest;
-        Some(*head)
-    }
-    fn u8(&mut self) -> Option<u8> {
-        self.take::<1>().map(|b| b[0])
-    }
-    fn i16(&mut self) -> Option<i16> {
-        self.take().map(i16::from_be_bytes)
-    }
-    fn i32(&mut self) -> Option<i32> {
-        self.take().map(i32::from_be_bytes)
-    }
-    fn uuid(&mut self) -> Option<Uuid> {
-        self.take().map(Uuid::from_bytes)
-    }
-    fn string(&mut self) -> Option<String> {
-        let len = usize::try_from(self.i16()?).ok()?;
-        self.utf8(len)
-    }
-    fn utf8(&mut self, len: usize) -> Option<String> {
-        let (s, rest) = self.0.split_at_checked(len)?;
-        self.0 = rest;
-        String::from_utf8(s.to_vec()).ok()
-    }
-    fn uvarint(&mut self) -> Option<u64> {
-        let mut n = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            n |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Some(n);
-            }
-        }
-        None
-    }
-    /// A compact length: `None` (outer) when malformed, `Some(None)` for
-    /// null.
-    fn len(&mut self) -> Option<Option<usize>> {
-        match self.uvarint()? {
-            0 => Some(None),
-            n => usize::try_from(n - 1).ok().map(Some),
-        }
-    }
-    fn compact(&mut self) -> Option<String> {
-        let len = self.len()??;
-        self.utf8(len)
-    }
-    fn nullable_compact(&mut self) -> Option<Option<String>> {
-        match self.len()? {
-            None => Some(None),
-            Some(len) => self.utf8(len).map(Some),
-        }
-    }
-    /// Skips a tagged-field section.
-    fn tags(&mut self) -> Option<()> {
-        for _ in 0..self.uvarint()? {
-            self.uvarint()?;
-            let size = usize::try_from(self.uvarint()?).ok()?;
-            self.0 = self.0.get(size..)?;
-        }
-        Some(())
-    }
     fn topics(&mut self) -> Option<BTreeMap<String, (Uuid, i32)>> {
         let n = self.len()??;
         let mut topics = BTreeMap::new();
