@@ -202,8 +202,7 @@ pub enum LoadedRecord {
 /// [`GroupError::UnstableOffsetCommit`].
 pub type StableOffset = Result<Option<CommittedOffset>, GroupError>;
 
-/// A stored record: key, and value or `None` for a tombstone.
-pub type StoredRecord = (Vec<u8>, Option<Vec<u8>>);
+pub use crate::wire::StoredRecord;
 
 /// Settings, with Kafka's names and defaults.
 #[derive(Debug, Clone)]

@@ -6,6 +6,9 @@
 
 use uuid::Uuid;
 
+/// A stored record: key, and value or `None` for a tombstone.
+pub type StoredRecord = (Vec<u8>, Option<Vec<u8>>);
+
 /// Appends a string with its i16 length.
 pub(crate) fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as i16).to_be_bytes());

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::consumer::assignor::{Assignment, AssignmentSpec, Assignor, MemberSpec};
 use crate::consumer::patterns::Patterns;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
-use crate::consumer::records::RecordKey;
+use crate::consumer::records::{ConsumerRecord, MemberMetadata, RecordKey};
 use crate::protocol::GroupError;
 
 /// A member of a consumer group.
@@ -39,6 +39,27 @@ pub(crate) struct ConsumerMember {
     pub(crate) last_heartbeat_ms: i64,
     /// While it must give partitions up: by when (ms).
     pub(crate) revoke_deadline_ms: Option<i64>,
+}
+
+impl ConsumerMember {
+    /// Key 5 of member `member_id` of `group_id`: `member`'s metadata, or
+    /// a tombstone.
+    pub(crate) fn record(group_id: &str, member_id: &str, member: Option<&Self>) -> ConsumerRecord {
+        ConsumerRecord::Member {
+            group: group_id.to_string(),
+            member: member_id.to_string(),
+            value: member.map(|m| MemberMetadata {
+                instance_id: m.instance_id.clone(),
+                rack_id: m.rack_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                subscribed: m.subscribed.iter().cloned().collect(),
+                regex: m.regex.clone(),
+                rebalance_timeout_ms: m.rebalance_timeout_ms,
+                server_assignor: m.server_assignor.clone(),
+            }),
+        }
+    }
 }
 
 /// The group's state as ConsumerGroupDescribe, DescribeGroups and

@@ -137,7 +137,7 @@ impl GroupStateMachine {
         // back with the same subscription.
         let mut bump = group.epoch == 0 || member.subscribed != before.subscribed || member.regex != before.regex;
         if member_metadata_changed(&before, &member) || !group.members.contains_key(&member_id) {
-            records.push(ConsumerRecord::member(&group_id, &member_id, Some(&member)));
+            records.push(ConsumerMember::record(&group_id, &member_id, Some(&member)));
         }
         group.members.insert(member_id.clone(), member);
         // The subscribed topics as they are now (patterns matched again).
@@ -363,7 +363,7 @@ fn existing_or_new(
                 let target = group.target.remove(&previous);
                 records.push(ConsumerRecord::current(&hb.group_id, &previous, None));
                 records.push(ConsumerRecord::target_member(&hb.group_id, &previous, None));
-                records.push(ConsumerRecord::member(&hb.group_id, &previous, None));
+                records.push(ConsumerMember::record(&hb.group_id, &previous, None));
                 if let Some(target) = target {
                     records.push(ConsumerRecord::target_member(&hb.group_id, &member_id, Some(&target)));
                     group.target.insert(member_id.clone(), target);
@@ -476,7 +476,7 @@ fn remove_member(group: &mut ConsumerGroup, group_id: &str, member_id: &str, rec
     group.target.remove(member_id);
     records.push(ConsumerRecord::current(group_id, member_id, None));
     records.push(ConsumerRecord::target_member(group_id, member_id, None));
-    records.push(ConsumerRecord::member(group_id, member_id, None));
+    records.push(ConsumerMember::record(group_id, member_id, None));
     group.epoch += 1;
     records.push(ConsumerRecord::GroupEpoch {
         group: group_id.to_string(),

@@ -20,10 +20,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
 
 use crate::consumer::assignor::Assignment;
-use crate::consumer::group::ConsumerMember;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
-use crate::protocol::StoredRecord;
-use crate::wire::{put_compact, put_len, put_nullable_compact, put_string, Reader};
+use crate::wire::{put_compact, put_len, put_nullable_compact, put_string, Reader, StoredRecord};
 
 /// A member's stored metadata (key 5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,24 +131,6 @@ pub enum ConsumerRecord {
 }
 
 impl ConsumerRecord {
-    /// Key 5 of `member` (`None`: tombstone).
-    pub(crate) fn member(group: &str, member: &str, value: Option<&ConsumerMember>) -> Self {
-        Self::Member {
-            group: group.to_string(),
-            member: member.to_string(),
-            value: value.map(|m| MemberMetadata {
-                instance_id: m.instance_id.clone(),
-                rack_id: m.rack_id.clone(),
-                client_id: m.client_id.clone(),
-                client_host: m.client_host.clone(),
-                subscribed: m.subscribed.iter().cloned().collect(),
-                regex: m.regex.clone(),
-                rebalance_timeout_ms: m.rebalance_timeout_ms,
-                server_assignor: m.server_assignor.clone(),
-            }),
-        }
-    }
-
     /// Key 7 of `member` (`None`: tombstone).
     pub(crate) fn target_member(group: &str, member: &str, value: Option<&Assignment>) -> Self {
         Self::TargetMember {

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::consumer::group::ConsumerGroup;
+use crate::consumer::group::{ConsumerGroup, ConsumerMember};
 use crate::consumer::records::{ConsumerRecord, RecordKey};
 use crate::consumer::request::ConsumerHeartbeatAnswer;
 use crate::machine::GroupStateMachine;
@@ -165,7 +165,7 @@ impl ConsumerGroup {
                 group,
                 epoch: Some(self.target_epoch),
             },
-            RecordKey::Member(m) => ConsumerRecord::member(group_id, m, self.members.get(m)),
+            RecordKey::Member(m) => ConsumerMember::record(group_id, m, self.members.get(m)),
             RecordKey::Target(m) => ConsumerRecord::target_member(group_id, m, self.target.get(m)),
             RecordKey::Current(m) => ConsumerRecord::current(group_id, m, self.members.get(m).map(|x| &x.current)),
         }
