@@ -15,7 +15,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LIB = {"3.9": os.path.join(HERE, "lib", "3.9"), "4": os.path.join(HERE, "lib", "4")}
+LIB = {"3.9": os.path.join(HERE, "lib", "3.9"), "4": os.path.join(HERE, "lib", "4"),
+       # Kafka 4's broker (KRaft), fetched only by `fetch.sh 4-broker`.
+       "4-broker": os.path.join(HERE, "lib", "4-broker")}
 LOG4J = os.path.join(HERE, "log4j.properties")
 
 # The main classes behind Kafka 3.9's bin/*.sh scripts.

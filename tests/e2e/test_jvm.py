@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from bench.kafka import kafka
+from bench.kafka import kafka, kraft
 from conftest import GREGOR, ROOT, Broker
 
 SOURCES = os.path.join(ROOT, "tests", "jvm")
@@ -156,8 +156,16 @@ def test_java_client_transactions(server, version):
 @pytest.fixture
 def fast_heartbeat_broker(tmp_path):
     """A broker whose consumer-protocol members heartbeat every 500 ms (the
-    default 5 s makes every reassignment step take seconds)."""
-    b = Broker(str(tmp_path), env={"GREGOR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS": "500"}).start()
+    default 5 s makes every reassignment step take seconds): gregor's, or
+    with GREGOR_JVM_REFERENCE=1 Kafka 4.4 in KRaft mode (bench/kafka/kraft.py;
+    Kafka 3.9 has no KIP-848)."""
+    if os.environ.get("GREGOR_JVM_REFERENCE"):
+        reason = kraft.missing()
+        if reason:
+            pytest.skip(reason)
+        b = kraft.KraftBroker(str(tmp_path / "kafka4")).start()
+    else:
+        b = Broker(str(tmp_path), env={"GREGOR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS": "500"}).start()
     yield b
     b.stop()
 
