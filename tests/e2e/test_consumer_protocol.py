@@ -5,12 +5,17 @@ or leaves without handing one to two members at once, and keeps the group
 — members, epochs, assignments — across a coordinator restart (its records
 in __consumer_offsets); Kafka's Admin API lists and describes it as a
 consumer group. Kafka's Java consumer: tests/e2e/test_jvm.py."""
+import os
+import socket
 import time
 
-from confluent_kafka import Consumer, ConsumerGroupType, Producer
+import pytest
+from confluent_kafka import Consumer, ConsumerGroupType, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench.kafka import kraft
 from conftest import Broker
+from consumer_heartbeats import exchange, heartbeat
 
 PARTITIONS = 4
 # Members heartbeat every 500 ms (Kafka's default of 5 s makes every
@@ -107,3 +112,71 @@ def test_librdkafka_consumer_protocol_shares_moves_and_survives_a_coordinator_re
         a.close()
     finally:
         broker.stop()
+
+
+# Kafka's error codes.
+INVALID_REQUEST, UNKNOWN_MEMBER_ID, GROUP_ID_NOT_FOUND = 42, 25, 69
+FENCED_MEMBER_EPOCH, UNSUPPORTED_ASSIGNOR, INVALID_REGULAR_EXPRESSION = 110, 112, 128
+COORDINATOR_ERRORS = (14, 15, 16)
+
+
+@pytest.fixture
+def heartbeat_broker(tmp_path):
+    """gregor, or with GREGOR_JVM_REFERENCE=1 Kafka 4.4 (KRaft): the answers
+    below are Kafka's."""
+    if os.environ.get("GREGOR_JVM_REFERENCE"):
+        reason = kraft.missing()
+        if reason:
+            pytest.skip(reason)
+        b = kraft.KraftBroker(str(tmp_path / "kafka4")).start()
+    else:
+        b = Broker(str(tmp_path), env=FAST).start()
+    yield b
+    b.stop()
+
+
+def test_heartbeat_errors_are_kafkas(heartbeat_broker):
+    """Refused heartbeats get Kafka 4's error codes (checked against Kafka
+    4.4 with GREGOR_JVM_REFERENCE=1)."""
+    host, port = heartbeat_broker.bootstrap.split(":")
+    admin = AdminClient({"bootstrap.servers": heartbeat_broker.bootstrap})
+    admin.create_topics([NewTopic("t848", num_partitions=2, replication_factor=1)])["t848"].result(30)
+    # FindCoordinator (through Admin) makes the offsets topic; the group
+    # itself is not there yet.
+    try:
+        describe(admin, "g-errors")
+    except KafkaException:
+        pass
+    with socket.create_connection((host, int(port)), timeout=30) as s:
+        join = dict(rebalance_timeout=30000, topics=["t848"], owned=[])
+        # The group exists once a member joined (the offsets topic may
+        # still be being made: retry).
+        deadline = time.time() + 60
+        while True:
+            error, epoch = exchange(s, heartbeat(1, "g-errors", "m1", 0, **join))
+            if error not in COORDINATOR_ERRORS or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        # gregor's first epoch is 1 (Kafka's of 2024); Kafka 4.4 starts at 2.
+        assert error == 0 and epoch >= 1
+        cases = {
+            "empty group id": (heartbeat(2, "", "m2", 0, **join), INVALID_REQUEST),
+            "join without a rebalance timeout": (heartbeat(3, "g-errors", "m2", 0, topics=["t848"], owned=[]),
+                                                 INVALID_REQUEST),
+            "unknown assignor": (heartbeat(4, "g-errors", "m2", 0, assignor="nope", **join), UNSUPPORTED_ASSIGNOR),
+            "pattern that does not compile": (heartbeat(5, "g-errors", "m2", 0, regex="(", **join),
+                                              INVALID_REGULAR_EXPRESSION),
+            "unknown member": (heartbeat(6, "g-errors", "ghost", 1), UNKNOWN_MEMBER_ID),
+            "epoch from the future": (heartbeat(7, "g-errors", "m1", 99), FENCED_MEMBER_EPOCH),
+            "epoch below -2": (heartbeat(8, "g-errors", "m1", -3), INVALID_REQUEST),
+            "v1 without a member id": (heartbeat(9, "g-errors", "", 1), INVALID_REQUEST),
+            "static leave without an instance id": (heartbeat(10, "g-errors", "m1", -2), INVALID_REQUEST),
+        }
+        got = {name: exchange(s, request)[0] for name, (request, _) in cases.items()}
+        assert got == {name: code for name, (_, code) in cases.items()}
+        # The one intended difference: a heartbeat (epoch > 0) for a group
+        # the coordinator does not know is UNKNOWN_MEMBER_ID, so the client
+        # rejoins; Kafka answers GROUP_ID_NOT_FOUND, fatal to its client.
+        unknown_group = exchange(s, heartbeat(11, "g-none", "m1", 1))[0]
+        reference = os.environ.get("GREGOR_JVM_REFERENCE")
+        assert unknown_group == (GROUP_ID_NOT_FOUND if reference else UNKNOWN_MEMBER_ID)
