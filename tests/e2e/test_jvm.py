@@ -329,6 +329,34 @@ def test_kafka_consumer_groups_describes_the_lag_of_a_group_with_no_members(serv
     assert offsets == [10, 15, 5] and members == ["-", "-"], out
 
 
+def test_kafka_consumer_groups_describes_a_consumer_protocol_group(fast_heartbeat_broker):
+    """kafka-consumer-groups (3.9) on a KIP-848 group of librdkafka
+    consumers: lag, members with their partitions, and its type."""
+    from confluent_kafka import Consumer
+
+    bootstrap = fast_heartbeat_broker.bootstrap
+    topics(bootstrap, "--create", "--topic", "kip848-lines", "--partitions", "2", "--replication-factor", "1")
+    produce(bootstrap, "kip848-lines", [f"k{i}:line {i}" for i in range(10)])
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kip848-readers", "group.protocol": "consumer",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe(["kip848-lines"])
+    read, deadline = 0, time.time() + 60
+    while read < 10 and time.time() < deadline:
+        read += len(consumer.consume(10, 0.2))
+    consumer.commit(asynchronous=False)
+    try:
+        produce(bootstrap, "kip848-lines", [f"k{i}:later {i}" for i in range(3)])
+        offsets, members, out = lag(bootstrap, "kip848-readers")
+        assert offsets == [10, 13, 3] and len(set(members)) == 1 and "-" not in members, out
+        described = kafka.tool("kafka-consumer-groups", "--bootstrap-server", bootstrap, "--describe",
+                               "--group", "kip848-readers", "--members").stdout
+        assert re.search(r"^kip848-readers\s+\S+\s+/127\.0\.0\.1\s+\S+\s+2\s*$", described, re.M), described
+        listed = kafka.tool("kafka-consumer-groups", "--bootstrap-server", bootstrap, "--list", "--type").stdout
+        assert re.search(r"^kip848-readers\s+Consumer\s*$", listed, re.M), listed
+    finally:
+        consumer.close()
+
+
 def configs(bootstrap, topic, *args):
     return kafka.tool("kafka-configs", "--bootstrap-server", bootstrap, "--entity-type", "topics",
                       "--entity-name", topic, *args).stdout
