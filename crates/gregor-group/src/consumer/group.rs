@@ -106,6 +106,8 @@ pub(crate) struct ConsumerGroup {
     pub(crate) owners: BTreeMap<(Uuid, i32), String>,
     /// Keys whose last write was refused, to write again.
     pub(crate) dirty: BTreeSet<RecordKey>,
+    /// Since when it has had no members (ms), for its retirement.
+    pub(crate) emptied_at_ms: Option<i64>,
     /// The members' patterns and the topics they match.
     pub(crate) patterns: Patterns,
 }

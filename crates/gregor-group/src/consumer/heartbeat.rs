@@ -85,7 +85,7 @@ impl GroupStateMachine {
             return Err(GroupError::GroupIdNotFound);
         }
         if hb.member_epoch == LEAVE_EPOCH || hb.member_epoch == STATIC_LEAVE_EPOCH {
-            return self.consumer_leave(&hb, records);
+            return self.consumer_leave(&hb, now_ms, records);
         }
         if !self.consumer_groups.contains_key(&hb.group_id) {
             if hb.member_epoch != JOIN_EPOCH {
@@ -140,6 +140,7 @@ impl GroupStateMachine {
             records.push(ConsumerMember::record(&group_id, &member_id, Some(&member)));
         }
         group.members.insert(member_id.clone(), member);
+        group.emptied_at_ms = None;
         // The subscribed topics as they are now (patterns matched again).
         group.refresh_patterns(|| topics.names());
         let seen = subscribed_metadata(group, topics);
@@ -205,7 +206,7 @@ impl GroupStateMachine {
     /// A member leaving: for good (its records tombstoned, the group epoch
     /// bumped), or a static member for now (kept at epoch -2, its
     /// partitions held for its return within its session).
-    fn consumer_leave(&mut self, hb: &ConsumerHeartbeat, records: &mut Vec<ConsumerRecord>) -> Outcome {
+    fn consumer_leave(&mut self, hb: &ConsumerHeartbeat, now_ms: i64, records: &mut Vec<ConsumerRecord>) -> Outcome {
         let group_id = &hb.group_id;
         let Some(group) = self.consumer_groups.get_mut(group_id) else {
             return Err(GroupError::UnknownMemberId);
@@ -228,7 +229,7 @@ impl GroupStateMachine {
             member.current.epoch = STATIC_LEAVE_EPOCH;
             records.push(ConsumerRecord::current(group_id, &member_id, Some(&member.current)));
         } else {
-            remove_member(group, group_id, &member_id, records);
+            remove_member(group, group_id, &member_id, now_ms, records);
         }
         info!(group = %group_id, member = %member_id, epoch = hb.member_epoch, "consumer left the group");
         Ok(ConsumerHeartbeatAnswer {
@@ -260,11 +261,12 @@ impl GroupStateMachine {
             let mut records = Vec::new();
             for member_id in &expired {
                 info!(group = %group_id, member = %member_id, "consumer fenced: session or rebalance timeout passed");
-                remove_member(group, &group_id, member_id, &mut records);
+                remove_member(group, &group_id, member_id, now_ms, &mut records);
             }
             self.write_consumer(&group_id, records, None, out);
         }
         self.rewrite_unstored(out);
+        self.retire_empty_consumer_groups(now_ms, out);
     }
 }
 
@@ -468,10 +470,19 @@ fn new_target(group: &mut ConsumerGroup, group_id: &str, default: Assignor, reco
 
 /// Removes `member_id` from the group: its partitions are free, its
 /// records tombstoned, and the group epoch bumped.
-fn remove_member(group: &mut ConsumerGroup, group_id: &str, member_id: &str, records: &mut Vec<ConsumerRecord>) {
+fn remove_member(
+    group: &mut ConsumerGroup,
+    group_id: &str,
+    member_id: &str,
+    now_ms: i64,
+    records: &mut Vec<ConsumerRecord>,
+) {
     let Some(member) = group.members.remove(member_id) else {
         return;
     };
+    if group.members.is_empty() {
+        group.emptied_at_ms = Some(now_ms);
+    }
     group.set_owned(member_id, Some(&member.current), &CurrentAssignment::joining());
     group.target.remove(member_id);
     records.push(ConsumerRecord::current(group_id, member_id, None));

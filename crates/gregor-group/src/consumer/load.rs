@@ -80,6 +80,7 @@ impl ConsumerGroupsLoader {
                 group.members.insert(member_id, member);
             }
             group.target.retain(|m, _| group.members.contains_key(m));
+            group.emptied_at_ms = group.members.is_empty().then_some(now_ms);
             Some((id, group))
         })
     }

@@ -11,6 +11,8 @@
 
 use std::collections::BTreeSet;
 
+use tracing::info;
+
 use crate::consumer::group::{ConsumerGroup, ConsumerMember};
 use crate::consumer::records::{ConsumerRecord, RecordKey};
 use crate::consumer::request::ConsumerHeartbeatAnswer;
@@ -110,6 +112,29 @@ impl GroupStateMachine {
             .collect();
         for group_id in dirty {
             self.write_consumer(&group_id, Vec::new(), None, out);
+        }
+    }
+
+    /// Deletes consumer groups left without members and without committed
+    /// offsets for `offsets.retention.check.interval.ms` (as Kafka's
+    /// cleanup deletes such a group; a later join starts it over).
+    pub(crate) fn retire_empty_consumer_groups(&mut self, now_ms: i64, out: &mut Vec<Output>) {
+        let keep = self.config.offsets_retention_check_interval_ms;
+        let retiring: Vec<String> = self
+            .consumer_groups
+            .iter()
+            .filter(|(_, g)| {
+                g.emptied_at_ms
+                    .is_some_and(|since| now_ms.saturating_sub(since) >= keep)
+            })
+            .filter(|(id, _)| !self.offsets.knows(id) && !self.writes.busy(id))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for group_id in retiring {
+            if let Some(records) = self.remove_consumer_group(&group_id) {
+                info!(group = %group_id, "consumer group deleted: no members and no offsets");
+                self.enqueue_consumer(&group_id, records, None, ConsumerHeartbeatAnswer::default(), out);
+            }
         }
     }
 

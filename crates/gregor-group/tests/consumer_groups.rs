@@ -1,0 +1,158 @@
+//! The consumer group protocol (KIP-848) step by step on the state
+//! machine: a static member's return, the epochs offset commits must
+//! carry, and an empty group's retirement.
+
+use std::collections::BTreeMap;
+
+use gregor_group::consumer::{ConsumerHeartbeat, ConsumerHeartbeatAnswer, JOIN_EPOCH, STATIC_LEAVE_EPOCH};
+use gregor_group::{
+    CommittedOffset, GroupConfig, GroupError, GroupStateMachine, MemberOf, Output, RequestId, Response,
+};
+use uuid::Uuid;
+
+struct Coordinator {
+    machine: GroupStateMachine,
+    topics: BTreeMap<String, (Uuid, i32)>,
+    next: u64,
+}
+
+impl Coordinator {
+    fn new() -> Self {
+        let config = GroupConfig {
+            offsets_retention_check_interval_ms: 1_000,
+            ..GroupConfig::default()
+        };
+        Self {
+            machine: GroupStateMachine::new(config),
+            topics: BTreeMap::from([("t".to_string(), (Uuid::from_u128(1), 4))]),
+            next: 0,
+        }
+    }
+
+    /// Runs outputs, every write landing; the answers.
+    fn settle(&mut self, mut outputs: Vec<Output>, now_ms: i64) -> Vec<(RequestId, Response)> {
+        let mut answers = Vec::new();
+        let mut offset = 0;
+        while let Some(output) = (!outputs.is_empty()).then(|| outputs.remove(0)) {
+            match output {
+                Output::Respond { request, response } => answers.push((request, response)),
+                Output::Persist(p) => {
+                    offset += p.records.len() as u64;
+                    outputs.extend(self.machine.persisted(p.id, Ok(offset), now_ms));
+                }
+            }
+        }
+        answers
+    }
+
+    fn heartbeat(&mut self, hb: ConsumerHeartbeat, now_ms: i64) -> Result<ConsumerHeartbeatAnswer, GroupError> {
+        self.next += 1;
+        let mut ids = |_: &str| unreachable!();
+        let outputs = self
+            .machine
+            .consumer_heartbeat(RequestId(self.next), hb, &self.topics, now_ms, &mut ids);
+        match self.settle(outputs, now_ms).pop() {
+            Some((_, Response::ConsumerHeartbeat(r))) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn commit(&mut self, member: &str, epoch: i32) -> Result<(), GroupError> {
+        self.next += 1;
+        let offsets = [(
+            "t".to_string(),
+            0,
+            CommittedOffset {
+                offset: 5,
+                leader_epoch: -1,
+                metadata: String::new(),
+                commit_timestamp: 0,
+            },
+        )];
+        let outputs = self
+            .machine
+            .commit(RequestId(self.next), MemberOf::new("g", epoch, member, None), &offsets);
+        match self.settle(outputs, 0).pop() {
+            Some((_, Response::Commit(r))) => r,
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+fn join(member: &str, instance: Option<&str>) -> ConsumerHeartbeat {
+    ConsumerHeartbeat {
+        group_id: "g".into(),
+        member_id: member.into(),
+        member_epoch: JOIN_EPOCH,
+        instance_id: instance.map(str::to_string),
+        rebalance_timeout_ms: 30_000,
+        subscribed_topic_names: Some(vec!["t".into()]),
+        owned: Some(Default::default()),
+        ..ConsumerHeartbeat::default()
+    }
+}
+
+#[test]
+fn a_static_member_comes_back_under_a_new_id_to_its_partitions() {
+    let mut c = Coordinator::new();
+    let first = c.heartbeat(join("a", Some("i1")), 0).unwrap();
+    let held = first.assignment.clone().unwrap();
+    assert_eq!(held.values().map(|p| p.len()).sum::<usize>(), 4);
+    let mut leave = join("a", Some("i1"));
+    leave.member_epoch = STATIC_LEAVE_EPOCH;
+    assert_eq!(c.heartbeat(leave, 10).unwrap().member_epoch, STATIC_LEAVE_EPOCH);
+    // Another instance may not take the id while "a" is not gone, but
+    // the instance itself comes back under a new member id.
+    let epoch = c.machine.describe_consumer("g").unwrap().epoch;
+    let back = c.heartbeat(join("a2", Some("i1")), 20).unwrap();
+    assert_eq!(back.assignment, Some(held));
+    let group = c.machine.describe_consumer("g").unwrap();
+    assert_eq!(
+        group.epoch, epoch,
+        "a returning static member does not move the group epoch"
+    );
+    assert_eq!(
+        group.members.iter().map(|m| m.member_id.as_str()).collect::<Vec<_>>(),
+        ["a2"]
+    );
+    assert_eq!(
+        c.heartbeat(join("b", Some("i1")), 30).unwrap_err(),
+        GroupError::UnreleasedInstanceId
+    );
+}
+
+#[test]
+fn offset_commits_carry_the_member_epoch() {
+    let mut c = Coordinator::new();
+    let epoch = c.heartbeat(join("a", None), 0).unwrap().member_epoch;
+    assert_eq!(c.commit("a", epoch), Ok(()));
+    assert_eq!(c.commit("a", epoch - 1), Err(GroupError::StaleMemberEpoch));
+    assert_eq!(c.commit("a", epoch + 1), Err(GroupError::StaleMemberEpoch));
+    assert_eq!(c.commit("ghost", epoch), Err(GroupError::UnknownMemberId));
+    // An admin tool's commit (no member, epoch -1) only to an empty group.
+    assert_eq!(c.commit("", -1), Err(GroupError::UnknownMemberId));
+}
+
+#[test]
+fn an_empty_group_without_offsets_is_deleted_after_the_retention_check_interval() {
+    let mut c = Coordinator::new();
+    c.heartbeat(join("a", None), 0).unwrap();
+    let mut leave = join("a", None);
+    leave.member_epoch = -1;
+    c.heartbeat(leave, 100).unwrap();
+    let outputs = c.machine.tick(600);
+    c.settle(outputs, 600);
+    assert!(
+        c.machine.is_consumer_group("g"),
+        "kept for the retention check interval"
+    );
+    let outputs = c.machine.tick(1_200);
+    c.settle(outputs, 1_200);
+    assert!(!c.machine.is_consumer_group("g"));
+    assert_eq!(
+        c.machine.describe_consumer("g").unwrap_err(),
+        GroupError::GroupIdNotFound
+    );
+    // A join starts it over.
+    assert_eq!(c.heartbeat(join("b", None), 1_300).unwrap().member_epoch, 1);
+}
