@@ -180,3 +180,26 @@ def test_heartbeat_errors_are_kafkas(heartbeat_broker):
         unknown_group = exchange(s, heartbeat(11, "g-none", "m1", 1))[0]
         reference = os.environ.get("GREGOR_JVM_REFERENCE")
         assert unknown_group == (GROUP_ID_NOT_FOUND if reference else UNKNOWN_MEMBER_ID)
+
+
+def test_librdkafka_pattern_subscription_is_resolved_by_the_coordinator(tmp_path):
+    """subscribe(["^orders-.*"]) with the consumer protocol: the pattern goes
+    to the coordinator (SubscribedTopicRegex), which assigns the matching
+    topics only, and a matching topic created later joins the assignment."""
+    broker = Broker(str(tmp_path), env=FAST).start()
+    try:
+        bootstrap = broker.bootstrap
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        for topic in ("orders-eu", "orders-us", "other"):
+            admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(30)
+        c = consumer(bootstrap, "by-pattern")
+        c.subscribe(["^orders-.*"])
+        held = lambda: sorted((tp.topic, tp.partition) for tp in c.assignment())  # noqa: E731
+        poll_until([c], lambda: len(held()) == 4, [])
+        assert held() == [("orders-eu", 0), ("orders-eu", 1), ("orders-us", 0), ("orders-us", 1)]
+        admin.create_topics([NewTopic("orders-jp", num_partitions=1, replication_factor=1)])["orders-jp"].result(30)
+        poll_until([c], lambda: ("orders-jp", 0) in held(), [])
+        assert len(held()) == 5
+        c.close()
+    finally:
+        broker.stop()
