@@ -145,6 +145,29 @@ def test_describe_reports_exact_lag_hosts_and_members(server):
     assert missing.returncode == 1 and "consumer group nobody does not exist" in missing.stderr
 
 
+def test_describe_a_consumer_protocol_group(broker):
+    """A KIP-848 group (librdkafka, group.protocol=consumer) is described
+    through ConsumerGroupDescribe: members, their partitions, the lag."""
+    setup_topic(broker.bootstrap)
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "billing-848",
+                         "client.id": "billing-848-1", "group.protocol": "consumer",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer.subscribe([TOPIC])
+    try:
+        deadline = time.time() + 60
+        while len(consumer.assignment()) < 3 and time.time() < deadline:
+            consumer.poll(0.2)
+        commit(consumer, {0: 4, 1: 10, 2: 7})
+        described = gregor_json(broker.bootstrap, "describe", "billing-848")
+        assert described["state"] == "Stable" and described["protocol_type"] == "consumer"
+        [m] = described["members"]
+        assert m["host"] == "/127.0.0.1" and m["client_id"] == "billing-848-1"
+        assert sorted(a["partition"] for a in m["assignment"]) == [0, 1, 2]
+        assert described["total_lag"] == 9
+    finally:
+        consumer.close()
+
+
 @pytest.mark.skipif(kafka.missing() is not None, reason=f"needs Kafka's tools: {kafka.missing()}")
 def test_lag_matches_kafka_consumer_groups(server):
     setup_topic(server.bootstrap, (12, 5))

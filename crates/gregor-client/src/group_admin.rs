@@ -1,14 +1,16 @@
 //! The group admin client: what `kafka-consumer-groups.sh` asks of a
 //! cluster — groups listed on every broker (ListGroups), described by their
-//! coordinator (DescribeGroups, members' assignments decoded), committed
+//! coordinator (ConsumerGroupDescribe for KIP-848 groups, else
+//! DescribeGroups with members' assignments decoded), committed
 //! offsets fetched, committed as an admin (generation -1) or deleted
 //! (OffsetDelete), groups deleted (DeleteGroups), and the log offsets lag
 //! is measured against (ListOffsets on each leader).
 
+use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest,
-    OffsetDeleteRequest,
+    ApiKey, ApiVersionsRequest, ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
+    ListGroupsRequest, OffsetDeleteRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -111,6 +113,14 @@ impl GroupAdmin {
 
     /// The group's state, protocol and members, from its coordinator.
     pub async fn describe_group(&mut self, group: &str) -> Result<GroupDescription, ClientError> {
+        // A consumer-protocol group (KIP-848) is described by
+        // ConsumerGroupDescribe; a classic one is GROUP_ID_NOT_FOUND there
+        // and DescribeGroups describes it, as Kafka's Admin does.
+        if self.coordinator_supports(group, ApiKey::ConsumerGroupDescribe).await? {
+            if let Some(described) = self.describe_consumer_group(group).await? {
+                return Ok(described);
+            }
+        }
         let coordinator = self.cluster.coordinator(group).await?;
         let mut request = DescribeGroupsRequest::default();
         request.groups = vec![group_id(group)];
@@ -178,6 +188,56 @@ impl GroupAdmin {
             }
         }
         Ok(())
+    }
+
+    /// ConsumerGroupDescribe of `group`: `None` when it is not a
+    /// consumer-protocol group.
+    async fn describe_consumer_group(&mut self, group: &str) -> Result<Option<GroupDescription>, ClientError> {
+        let coordinator = self.cluster.coordinator(group).await?;
+        let mut request = ConsumerGroupDescribeRequest::default();
+        request.group_ids = vec![group_id(group)];
+        let response = self.cluster.connection(coordinator).await?.send(request, 0).await?;
+        let described = response
+            .groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Protocol("ConsumerGroupDescribe answered nothing".into()))?;
+        if described.error_code == ResponseError::GroupIdNotFound.code() {
+            return Ok(None);
+        }
+        if described.error_code != 0 {
+            return Err(ClientError::from_code(
+                described.error_code,
+                format!("describing group {group}"),
+            ));
+        }
+        let members = described
+            .members
+            .into_iter()
+            .map(|m| GroupMember {
+                member_id: m.member_id.to_string(),
+                group_instance_id: m.instance_id.map(|i| i.to_string()),
+                client_id: m.client_id.to_string(),
+                client_host: m.client_host.to_string(),
+                assignment: m
+                    .assignment
+                    .topic_partitions
+                    .into_iter()
+                    .flat_map(|t| {
+                        let topic = t.topic_name.0.to_string();
+                        t.partitions.into_iter().map(move |p| (topic.clone(), p))
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(Some(GroupDescription {
+            group_id: group.to_string(),
+            state: described.group_state.to_string(),
+            protocol_type: "consumer".to_string(),
+            protocol: described.assignor_name.to_string(),
+            coordinator,
+            members,
+        }))
     }
 
     /// Whether the group's coordinator serves `api` (its ApiVersions).
