@@ -156,3 +156,28 @@ fn an_empty_group_without_offsets_is_deleted_after_the_retention_check_interval(
     // A join starts it over.
     assert_eq!(c.heartbeat(join("b", None), 1_300).unwrap().member_epoch, 1);
 }
+
+#[test]
+fn a_member_leaving_moves_the_epoch_once() {
+    let mut c = Coordinator::new();
+    c.topics.insert("u".into(), (Uuid::from_u128(2), 2));
+    c.heartbeat(join("a", None), 0).unwrap();
+    let mut only_u = join("b", None);
+    only_u.subscribed_topic_names = Some(vec!["u".into()]);
+    c.heartbeat(only_u, 10).unwrap();
+    let before = c.machine.describe_consumer("g").unwrap().epoch;
+    let mut leave = join("b", None);
+    leave.member_epoch = -1;
+    c.heartbeat(leave, 20).unwrap();
+    assert_eq!(c.machine.describe_consumer("g").unwrap().epoch, before + 1);
+    let mut again = join("a", None);
+    let epoch = c.machine.describe_consumer("g").unwrap().members[0].member_epoch;
+    again.member_epoch = epoch;
+    again.owned = None;
+    c.heartbeat(again, 30).unwrap();
+    assert_eq!(
+        c.machine.describe_consumer("g").unwrap().epoch,
+        before + 1,
+        "no second bump"
+    );
+}

@@ -488,6 +488,18 @@ fn remove_member(
     records.push(ConsumerRecord::current(group_id, member_id, None));
     records.push(ConsumerRecord::target_member(group_id, member_id, None));
     records.push(ConsumerMember::record(group_id, member_id, None));
+    // Topics nobody subscribes to any more leave the subscription metadata
+    // now, as Kafka's fencing does (else the next heartbeat would move the
+    // epoch a second time).
+    let subscribed: BTreeSet<String> = group.subscribed_topics().into_iter().map(str::to_string).collect();
+    let before = group.topics.len();
+    group.topics.retain(|name, _| subscribed.contains(name));
+    if group.topics.len() != before {
+        records.push(ConsumerRecord::SubscriptionMetadata {
+            group: group_id.to_string(),
+            topics: Some(group.topics.clone()),
+        });
+    }
     group.epoch += 1;
     records.push(ConsumerRecord::GroupEpoch {
         group: group_id.to_string(),
