@@ -30,15 +30,25 @@ impl Coordinator {
     }
 
     /// Runs outputs, every write landing; the answers.
-    fn settle(&mut self, mut outputs: Vec<Output>, now_ms: i64) -> Vec<(RequestId, Response)> {
+    fn settle(&mut self, outputs: Vec<Output>, now_ms: i64) -> Vec<(RequestId, Response)> {
+        self.settle_logged(outputs, now_ms, &mut Vec::new())
+    }
+
+    /// [`Self::settle`], the records written appended to `log`.
+    fn settle_logged(
+        &mut self,
+        mut outputs: Vec<Output>,
+        now_ms: i64,
+        log: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    ) -> Vec<(RequestId, Response)> {
         let mut answers = Vec::new();
-        let mut offset = 0;
         while let Some(output) = (!outputs.is_empty()).then(|| outputs.remove(0)) {
             match output {
                 Output::Respond { request, response } => answers.push((request, response)),
                 Output::Persist(p) => {
-                    offset += p.records.len() as u64;
-                    outputs.extend(self.machine.persisted(p.id, Ok(offset), now_ms));
+                    let first = log.len() as u64;
+                    log.extend(p.records);
+                    outputs.extend(self.machine.persisted(p.id, Ok(first), now_ms));
                 }
             }
         }
@@ -180,4 +190,50 @@ fn a_member_leaving_moves_the_epoch_once() {
         before + 1,
         "no second bump"
     );
+}
+
+#[test]
+fn an_empty_classic_group_becomes_a_consumer_group_and_only_that_reloads() {
+    use gregor_group::{JoinRequest, LoadedRecord};
+    let mut c = Coordinator::new();
+    // A classic member joins and leaves: an empty classic group remains.
+    let join_classic = JoinRequest {
+        group_id: "g".into(),
+        client_id: "c".into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 10_000,
+        protocol_type: "consumer".into(),
+        protocols: vec![("range".into(), Vec::new())],
+        ..JoinRequest::default()
+    };
+    let mut log = Vec::new();
+    let mut ids = |_: &str| "c-1".to_string();
+    let outputs = c.machine.join(RequestId(100), join_classic, 0, &mut ids);
+    c.settle_logged(outputs, 0, &mut log);
+    let outputs = c.machine.leave(RequestId(101), "g", &[("c-1".to_string(), None)], 5);
+    c.settle_logged(outputs, 5, &mut log);
+    assert!(c.machine.generation("g").is_some(), "an empty classic group");
+    // A consumer-protocol member takes the id.
+    c.next += 1;
+    let topics = c.topics.clone();
+    let mut no_ids = |_: &str| unreachable!();
+    let outputs = c
+        .machine
+        .consumer_heartbeat(RequestId(c.next), join("a", None), &topics, 10, &mut no_ids);
+    c.settle_logged(outputs, 10, &mut log);
+    let records: Vec<LoadedRecord> = log
+        .into_iter()
+        .enumerate()
+        .map(|(offset, (key, value))| LoadedRecord::Record {
+            key,
+            value,
+            offset: offset as u64,
+            producer: None,
+        })
+        .collect();
+    let mut reloaded = GroupStateMachine::new(GroupConfig::default());
+    reloaded.reload(|_| true, &records, 20);
+    assert!(reloaded.is_consumer_group("g"));
+    assert_eq!(reloaded.generation("g"), None, "the classic group was tombstoned");
+    assert_eq!(reloaded.list(), Vec::new());
 }

@@ -50,6 +50,7 @@ impl GroupStateMachine {
         let group_id = hb.group_id.clone();
         let outcome = self.consumer_heartbeat_inner(hb, topics, now_ms, member_ids, &mut records);
         if let Ok(answer) = &outcome {
+            self.retire_classic_group(&group_id, &mut out);
             self.settle_first(&group_id, &answer.member_id, &mut records);
         }
         match outcome {
@@ -91,8 +92,8 @@ impl GroupStateMachine {
             if hb.member_epoch != JOIN_EPOCH {
                 return Err(GroupError::UnknownMemberId);
             }
-            // An empty classic group of that id becomes a consumer group.
-            self.groups.remove(&hb.group_id);
+            // An empty classic group of that id becomes a consumer group
+            // (`retire_classic_group`, once the join succeeded).
             self.consumer_groups
                 .insert(hb.group_id.clone(), ConsumerGroup::default());
         }

@@ -19,6 +19,7 @@ use crate::consumer::request::ConsumerHeartbeatAnswer;
 use crate::machine::GroupStateMachine;
 use crate::outputs::{respond, Output, RequestId, Response};
 use crate::protocol::GroupError;
+use crate::records::group_key;
 use crate::writes::AfterWrite;
 
 impl GroupStateMachine {
@@ -156,6 +157,27 @@ impl GroupStateMachine {
         }
         if let Some(records) = self.remove_consumer_group(group_id) {
             self.enqueue_consumer(group_id, records, None, ConsumerHeartbeatAnswer::default(), out);
+        }
+    }
+
+    /// A consumer group took the id of an empty classic group: the classic
+    /// group is forgotten and its metadata tombstoned, ahead of the
+    /// consumer group's records, so a reload finds only the consumer group
+    /// (as Kafka's conversion writes the classic tombstone first). Its
+    /// committed offsets stay the group's.
+    pub(crate) fn retire_classic_group(&mut self, group_id: &str, out: &mut Vec<Output>) {
+        if !self.consumer_groups.contains_key(group_id) {
+            return;
+        }
+        let empty_classic = self.groups.get(group_id).is_some_and(|g| g.members.is_empty());
+        let retired = self.retired.remove(group_id).is_some();
+        self.retired_since.remove(group_id);
+        if empty_classic {
+            self.groups.remove(group_id);
+        }
+        if empty_classic || retired {
+            let records = vec![(group_key(group_id), None)];
+            self.writes.enqueue(group_id, records, AfterWrite::Emptied, out);
         }
     }
 
