@@ -403,8 +403,9 @@ def test_the_cli_adds_lists_and_removes_acls(who):
 
 
 def test_authorized_operations_are_what_the_acls_grant(who):
-    """Metadata's and DescribeGroups' authorized_operations (and
-    DescribeCluster's), asked for by confluent-kafka's admin client: the
+    """Metadata's, DescribeGroups' and ConsumerGroupDescribe's
+    authorized_operations (and DescribeCluster's), asked for by
+    confluent-kafka's admin client: the
     operations the principal may do, implied ones included; not asked,
     none are sent."""
     client = admin(who.conf)
@@ -422,6 +423,23 @@ def test_authorized_operations_are_what_the_acls_grant(who):
                                                  request_timeout=TIMEOUT)
         assert set(groups[group].result(TIMEOUT).authorized_operations) == {AclOperation.DELETE,
                                                                             AclOperation.DESCRIBE}
+    # A consumer-protocol group (KIP-848) is described by
+    # ConsumerGroupDescribe, with its operations too.
+    member_group = f"ops-848-{who.tag}"
+    with Granted(who.conf, binding(who.principal, AclOperation.READ, name=topic),
+                 binding(who.principal, AclOperation.READ, ResourceType.GROUP, member_group)):
+        member = Consumer(dict(who.conf, **{"group.id": member_group, "group.protocol": "consumer"}))
+        member.subscribe([topic])
+        deadline = time.time() + 60
+        while not member.assignment() and time.time() < deadline:
+            member.poll(0.2)
+        try:
+            described = client.describe_consumer_groups([member_group], include_authorized_operations=True,
+                                                        request_timeout=TIMEOUT)[member_group].result(TIMEOUT)
+            assert len(described.members) == 1
+            assert set(described.authorized_operations) == {AclOperation.READ, AclOperation.DESCRIBE}
+        finally:
+            member.close()
     # Alter on the cluster (the bootstrap's grant) implies Describe;
     # ANONYMOUS also has ClusterAction from this host.
     cluster = client.describe_cluster(include_authorized_operations=True, request_timeout=TIMEOUT).result(TIMEOUT)

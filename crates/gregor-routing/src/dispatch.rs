@@ -257,10 +257,10 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         }
         Request::ConsumerGroupDescribe(mut r) => {
             let merge = authz::consumer_group_describe(&access, &mut r);
-            respond(
-                merged(api::consumer_group_describe::handle(broker, r, version), merge),
-                version,
-            )
+            let asked = r.include_authorized_operations;
+            let mut response = api::consumer_group_describe::handle(broker, r, version);
+            operations::consumer_group_describe(&access, &mut response, asked);
+            respond(merged(response, merge), version)
         }
         Request::DeleteGroups(mut r) => {
             let merge = authz::delete_groups(&access, &mut r);

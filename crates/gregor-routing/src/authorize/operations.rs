@@ -5,7 +5,9 @@
 //! asked: the schema's default, `i32::MIN`. Without an authorizer every
 //! supported operation is allowed.
 
-use kafka_protocol::messages::{DescribeClusterResponse, DescribeGroupsResponse, MetadataResponse};
+use kafka_protocol::messages::{
+    ConsumerGroupDescribeResponse, DescribeClusterResponse, DescribeGroupsResponse, MetadataResponse,
+};
 
 use super::Access;
 use gregor_auth::acl::{operations_bit_set, AclOperation, ResourceType, CLUSTER_NAME};
@@ -56,6 +58,17 @@ pub fn metadata(access: &Access, response: &mut MetadataResponse, version: i16, 
 /// described without an error gets its operations.
 pub fn describe_groups(access: &Access, response: &mut DescribeGroupsResponse, version: i16, asked: bool) {
     if version < 3 || !asked {
+        return;
+    }
+    for group in response.groups.iter_mut().filter(|g| g.error_code == 0) {
+        group.authorized_operations = authorized_operations(access, ResourceType::Group, &group.group_id);
+    }
+}
+
+/// ConsumerGroupDescribe with `include_authorized_operations`: each group
+/// described without an error gets its operations.
+pub fn consumer_group_describe(access: &Access, response: &mut ConsumerGroupDescribeResponse, asked: bool) {
+    if !asked {
         return;
     }
     for group in response.groups.iter_mut().filter(|g| g.error_code == 0) {
