@@ -110,8 +110,13 @@ fn wire(assignment: Assignment) -> Vec<TopicPartitions> {
         .collect()
 }
 
+/// An error answer; an invalid request's message is Kafka's own wording.
 fn failed(mut response: ConsumerGroupHeartbeatResponse, error: GroupError) -> ConsumerGroupHeartbeatResponse {
     response.error_code = group_code(error);
-    response.error_message = Some(str_bytes(&error.to_string()));
+    let message = match error {
+        GroupError::InvalidRequest(why) => why.to_string(),
+        e => e.to_string(),
+    };
+    response.error_message = Some(str_bytes(&message));
     response
 }
