@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, ROOT)
 from frame_proxy import FrameProxy  # noqa: E402
 from bench.kafka.kafka import ZooKeeper, accepts, free_port, wait_for  # noqa: E402  (shared with the benches)
+from bench.kafka import kraft  # noqa: E402
 
 BINARY = os.environ.get("GREGOR_SERVER_BIN", os.path.join(ROOT, "target", "debug", "gregor-server"))
 # The `gregor` command (coordination service, dump-log).
@@ -149,6 +150,23 @@ def broker(tmp_path):
 def eager_cleaner_broker(tmp_path):
     """A broker whose log cleaner looks for work every 100 ms."""
     b = Broker(str(tmp_path), env={"GREGOR_LOG_CLEANER_BACKOFF_MS": "100"}).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def fast_heartbeat_broker(tmp_path):
+    """A broker whose consumer-protocol (KIP-848) members heartbeat every
+    500 ms (the default 5 s makes every reassignment step take seconds):
+    gregor's, or with GREGOR_JVM_REFERENCE=1 Kafka 4.4 in KRaft mode
+    (bench/kafka/kraft.py; Kafka 3.9 has no KIP-848)."""
+    if os.environ.get("GREGOR_JVM_REFERENCE"):
+        reason = kraft.missing()
+        if reason:
+            pytest.skip(reason)
+        b = kraft.KraftBroker(str(tmp_path / "kafka4")).start()
+    else:
+        b = Broker(str(tmp_path), env={"GREGOR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS": "500"}).start()
     yield b
     b.stop()
 

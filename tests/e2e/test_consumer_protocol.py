@@ -9,11 +9,9 @@ import os
 import socket
 import time
 
-import pytest
 from confluent_kafka import Consumer, ConsumerGroupType, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from bench.kafka import kraft
 from conftest import Broker
 from consumer_heartbeats import exchange, heartbeat
 
@@ -120,26 +118,11 @@ FENCED_MEMBER_EPOCH, UNSUPPORTED_ASSIGNOR, INVALID_REGULAR_EXPRESSION = 110, 112
 COORDINATOR_ERRORS = (14, 15, 16)
 
 
-@pytest.fixture
-def heartbeat_broker(tmp_path):
-    """gregor, or with GREGOR_JVM_REFERENCE=1 Kafka 4.4 (KRaft): the answers
-    below are Kafka's."""
-    if os.environ.get("GREGOR_JVM_REFERENCE"):
-        reason = kraft.missing()
-        if reason:
-            pytest.skip(reason)
-        b = kraft.KraftBroker(str(tmp_path / "kafka4")).start()
-    else:
-        b = Broker(str(tmp_path), env=FAST).start()
-    yield b
-    b.stop()
-
-
-def test_heartbeat_errors_are_kafkas(heartbeat_broker):
+def test_heartbeat_errors_are_kafkas(fast_heartbeat_broker):
     """Refused heartbeats get Kafka 4's error codes (checked against Kafka
     4.4 with GREGOR_JVM_REFERENCE=1)."""
-    host, port = heartbeat_broker.bootstrap.split(":")
-    admin = AdminClient({"bootstrap.servers": heartbeat_broker.bootstrap})
+    host, port = fast_heartbeat_broker.bootstrap.split(":")
+    admin = AdminClient({"bootstrap.servers": fast_heartbeat_broker.bootstrap})
     admin.create_topics([NewTopic("t848", num_partitions=2, replication_factor=1)])["t848"].result(30)
     # FindCoordinator (through Admin) makes the offsets topic; the group
     # itself is not there yet.

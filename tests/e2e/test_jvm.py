@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from bench.kafka import kafka, kraft
-from conftest import GREGOR, ROOT, Broker
+from bench.kafka import kafka
+from conftest import GREGOR, ROOT
 
 SOURCES = os.path.join(ROOT, "tests", "jvm")
 REASON = kafka.missing(("3.9", "4")) or (None if shutil.which("javac") else "no javac on PATH")
@@ -151,23 +151,6 @@ def test_java_client_transactions(server, version):
         "output-last": "successor",
         "output-zombies": "0",
     }
-
-
-@pytest.fixture
-def fast_heartbeat_broker(tmp_path):
-    """A broker whose consumer-protocol members heartbeat every 500 ms (the
-    default 5 s makes every reassignment step take seconds): gregor's, or
-    with GREGOR_JVM_REFERENCE=1 Kafka 4.4 in KRaft mode (bench/kafka/kraft.py;
-    Kafka 3.9 has no KIP-848)."""
-    if os.environ.get("GREGOR_JVM_REFERENCE"):
-        reason = kraft.missing()
-        if reason:
-            pytest.skip(reason)
-        b = kraft.KraftBroker(str(tmp_path / "kafka4")).start()
-    else:
-        b = Broker(str(tmp_path), env={"GREGOR_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS": "500"}).start()
-    yield b
-    b.stop()
 
 
 @pytest.mark.parametrize("assignor", ["uniform", "range"])
