@@ -28,7 +28,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeGroups, 0, 5),
     (ApiKey::ListGroups, 0, 5),
     // The consumer group protocol (KIP-848); v1 takes the client's own
-    // member id (KIP-1082) — a subscription pattern is refused.
+    // member id (KIP-1082) and may subscribe by pattern.
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
     (ApiKey::DeleteGroups, 0, 2),
