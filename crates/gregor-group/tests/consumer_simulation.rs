@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use gregor_group::consumer::{
-    Assignment, ConsumerHeartbeat, ConsumerHeartbeatAnswer, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
+    partitions, Assignment, ConsumerHeartbeat, ConsumerHeartbeatAnswer, JOIN_EPOCH, LEAVE_EPOCH, STATIC_LEAVE_EPOCH,
 };
 use gregor_group::{
     GroupConfig, GroupError, GroupStateMachine, LoadedRecord, Output, Persist, RequestId, Response, StoreError,
@@ -449,7 +449,7 @@ impl Sim {
 }
 
 fn flat(a: &Assignment) -> Vec<(Uuid, i32)> {
-    a.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p))).collect()
+    partitions(a).collect()
 }
 
 #[test]

@@ -27,6 +27,14 @@ use uuid::Uuid;
 /// Partitions by topic id: a member's assignment, or what it owns.
 pub type Assignment = BTreeMap<Uuid, BTreeSet<i32>>;
 
+/// Every (topic, partition) of an assignment, in order (topics listed
+/// without partitions name none).
+pub fn partitions(assignment: &Assignment) -> impl Iterator<Item = (Uuid, i32)> + '_ {
+    assignment
+        .iter()
+        .flat_map(|(topic, ps)| ps.iter().map(move |p| (*topic, *p)))
+}
+
 /// What an assignor knows of one member.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberSpec {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use uuid::Uuid;
 
-use crate::consumer::assignor::{Assignment, AssignmentSpec, Assignor, MemberSpec};
+use crate::consumer::assignor::{partitions, Assignment, AssignmentSpec, Assignor, MemberSpec};
 use crate::consumer::patterns::Patterns;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
 use crate::consumer::records::{ConsumerRecord, MemberMetadata, RecordKey};
@@ -42,22 +42,27 @@ pub(crate) struct ConsumerMember {
 }
 
 impl ConsumerMember {
+    /// What its member record (key 5) holds.
+    pub(crate) fn metadata(&self) -> MemberMetadata {
+        MemberMetadata {
+            instance_id: self.instance_id.clone(),
+            rack_id: self.rack_id.clone(),
+            client_id: self.client_id.clone(),
+            client_host: self.client_host.clone(),
+            subscribed: self.subscribed.iter().cloned().collect(),
+            regex: self.regex.clone(),
+            rebalance_timeout_ms: self.rebalance_timeout_ms,
+            server_assignor: self.server_assignor.clone(),
+        }
+    }
+
     /// Key 5 of member `member_id` of `group_id`: `member`'s metadata, or
     /// a tombstone.
     pub(crate) fn record(group_id: &str, member_id: &str, member: Option<&Self>) -> ConsumerRecord {
         ConsumerRecord::Member {
             group: group_id.to_string(),
             member: member_id.to_string(),
-            value: member.map(|m| MemberMetadata {
-                instance_id: m.instance_id.clone(),
-                rack_id: m.rack_id.clone(),
-                client_id: m.client_id.clone(),
-                client_host: m.client_host.clone(),
-                subscribed: m.subscribed.iter().cloned().collect(),
-                regex: m.regex.clone(),
-                rebalance_timeout_ms: m.rebalance_timeout_ms,
-                server_assignor: m.server_assignor.clone(),
-            }),
+            value: member.map(Self::metadata),
         }
     }
 }
@@ -236,9 +241,5 @@ impl ConsumerGroup {
 
 /// Every partition a member holds: assigned or still revoking.
 fn held(current: &CurrentAssignment) -> impl Iterator<Item = (Uuid, i32)> + '_ {
-    current
-        .assigned
-        .iter()
-        .chain(current.revoking.iter())
-        .flat_map(|(topic, ps)| ps.iter().map(move |p| (*topic, *p)))
+    partitions(&current.assigned).chain(partitions(&current.revoking))
 }

@@ -8,17 +8,14 @@
 //! timeout, are fenced by `tick`.
 //!
 //! Every change is applied at once and written as Kafka's records; the
-//! heartbeat is answered when they are stored. A refused write answers
-//! with its error (the client retries) and its records go out again,
-//! before the group's next ones (or at the next tick), so the log catches
-//! up with what the coordinator holds and keeps the order it was decided
-//! in. (Kafka instead rolls its state back to the last stored one.)
+//! heartbeat is answered when they are stored (`store`: how refused
+//! writes are made good).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use tracing::info;
 
-use crate::consumer::assignor::{Assignment, Assignor};
+use crate::consumer::assignor::{partitions, Assignment, Assignor};
 use crate::consumer::group::{ConsumerGroup, ConsumerMember};
 use crate::consumer::patterns::compile;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
@@ -137,7 +134,7 @@ impl GroupStateMachine {
         // member's, from nothing), not for a static member taking its place
         // back with the same subscription.
         let mut bump = group.epoch == 0 || member.subscribed != before.subscribed || member.regex != before.regex;
-        if member_metadata_changed(&before, &member) || !group.members.contains_key(&member_id) {
+        if member.metadata() != before.metadata() || !group.members.contains_key(&member_id) {
             records.push(ConsumerMember::record(&group_id, &member_id, Some(&member)));
         }
         group.members.insert(member_id.clone(), member);
@@ -193,7 +190,7 @@ impl GroupStateMachine {
         let behind = hb
             .owned
             .as_ref()
-            .is_some_and(|owned| !same_partitions(owned, &next.assigned));
+            .is_some_and(|owned| !partitions(owned).eq(partitions(&next.assigned)));
         let tell = full || behind || member.current.assigned != next.assigned;
         member.current = next;
         Ok(ConsumerHeartbeatAnswer {
@@ -429,18 +426,6 @@ fn check_epoch(member: &ConsumerMember, hb: &ConsumerHeartbeat) -> Result<(), Gr
     Err(GroupError::FencedMemberEpoch)
 }
 
-/// Whether what the member record holds changed.
-fn member_metadata_changed(a: &ConsumerMember, b: &ConsumerMember) -> bool {
-    a.instance_id != b.instance_id
-        || a.rack_id != b.rack_id
-        || a.client_id != b.client_id
-        || a.client_host != b.client_host
-        || a.subscribed != b.subscribed
-        || a.regex != b.regex
-        || a.server_assignor != b.server_assignor
-        || a.rebalance_timeout_ms != b.rebalance_timeout_ms
-}
-
 /// The subscribed topics that exist, with their ids and partition counts.
 fn subscribed_metadata(group: &ConsumerGroup, topics: &dyn TopicLookup) -> BTreeMap<String, (uuid::Uuid, i32)> {
     group
@@ -506,12 +491,4 @@ fn remove_member(
         group: group_id.to_string(),
         epoch: Some(group.epoch),
     });
-}
-
-/// Whether two assignments name the same partitions (empty topics aside).
-fn same_partitions(a: &Assignment, b: &Assignment) -> bool {
-    let flat = |x: &Assignment| -> BTreeSet<(uuid::Uuid, i32)> {
-        x.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (*t, *p))).collect()
-    };
-    flat(a) == flat(b)
 }

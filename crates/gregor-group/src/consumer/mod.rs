@@ -22,7 +22,7 @@ pub(crate) mod records;
 mod request;
 mod store;
 
-pub use assignor::{Assignment, AssignmentSpec, Assignor, MemberSpec};
+pub use assignor::{partitions, Assignment, AssignmentSpec, Assignor, MemberSpec};
 pub(crate) use group::ConsumerGroup;
 pub use group::ConsumerGroupState;
 pub(crate) use load::ConsumerGroupsLoader;

@@ -132,10 +132,16 @@ impl GroupStateMachine {
             .map(|(id, _)| id.clone())
             .collect();
         for group_id in retiring {
-            if let Some(records) = self.remove_consumer_group(&group_id) {
-                info!(group = %group_id, "consumer group deleted: no members and no offsets");
-                self.enqueue_consumer(&group_id, records, None, ConsumerHeartbeatAnswer::default(), out);
-            }
+            info!(group = %group_id, "consumer group deleted: no members and no offsets");
+            self.delete_consumer_group(&group_id, out);
+        }
+    }
+
+    /// Removes consumer group `group_id` and writes its tombstones (nobody
+    /// waits for them).
+    fn delete_consumer_group(&mut self, group_id: &str, out: &mut Vec<Output>) {
+        if let Some(records) = self.remove_consumer_group(group_id) {
+            self.enqueue_consumer(group_id, records, None, ConsumerHeartbeatAnswer::default(), out);
         }
     }
 
@@ -152,11 +158,8 @@ impl GroupStateMachine {
     /// id is deleted (its records tombstoned) so the classic group takes
     /// the id, as Kafka converts an empty group.
     pub(crate) fn drop_empty_consumer_group(&mut self, group_id: &str, out: &mut Vec<Output>) {
-        if self.consumer_groups.get(group_id).is_none_or(|g| !g.members.is_empty()) {
-            return;
-        }
-        if let Some(records) = self.remove_consumer_group(group_id) {
-            self.enqueue_consumer(group_id, records, None, ConsumerHeartbeatAnswer::default(), out);
+        if self.consumer_groups.get(group_id).is_some_and(|g| g.members.is_empty()) {
+            self.delete_consumer_group(group_id, out);
         }
     }
 
