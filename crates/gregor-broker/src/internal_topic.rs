@@ -69,7 +69,7 @@ impl std::fmt::Display for AppendFailure {
 pub(crate) fn append_acknowledged(
     replicas: &ReplicaManager,
     tp: &TopicPartition,
-    batch: &mut [u8],
+    batch: &[u8],
     timeout_ms: u64,
 ) -> Result<u64, AppendFailure> {
     append_acknowledged_verified(replicas, tp, batch, timeout_ms, TxnVerification::Skip)
@@ -80,7 +80,7 @@ pub(crate) fn append_acknowledged(
 pub(crate) fn append_acknowledged_verified(
     replicas: &ReplicaManager,
     tp: &TopicPartition,
-    batch: &mut [u8],
+    batch: &[u8],
     timeout_ms: u64,
     verification: TxnVerification,
 ) -> Result<u64, AppendFailure> {

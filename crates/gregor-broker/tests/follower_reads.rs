@@ -97,7 +97,7 @@ fn a_consumer_in_the_followers_rack_is_sent_there_and_served_to_its_high_waterma
         .unwrap();
     b2.become_leader_or_follower(&tp, &record(1, 0, vec![1, 2], 0), log2.clone(), None)
         .unwrap();
-    b1.append_as_leader(&tp, &mut batch(3), false).unwrap();
+    b1.append_as_leader(&tp, &batch(3), false).unwrap();
     for _ in 0..3 {
         follow_once(&b1, &b2, &tp, 0);
     }
@@ -124,7 +124,7 @@ fn a_consumer_in_the_followers_rack_is_sent_there_and_served_to_its_high_waterma
         Some(ReplicationError::NotLeaderOrFollower)
     );
     assert_eq!(b2.consumer_log(&tp, Some(0), true).unwrap().1, 3);
-    b1.append_as_leader(&tp, &mut batch(2), false).unwrap();
+    b1.append_as_leader(&tp, &batch(2), false).unwrap();
     follow_once(&b1, &b2, &tp, 0);
     assert_eq!(log2.end_offset(), 5);
     assert_eq!(b2.consumer_log(&tp, None, true).unwrap().1, 3);

@@ -101,10 +101,7 @@ async fn a_restarted_follower_become_leader_answers_retries_with_the_original_of
         let mut written = Vec::new(); // (first_seq, records, first offset, last offset)
         let mut seq = 0;
         let mut produce = |b: &ReplicaManager, records: i32| {
-            let info = b
-                .append_as_leader(&tp, &mut batch(0, seq, records), false)
-                .unwrap()
-                .info;
+            let info = b.append_as_leader(&tp, &batch(0, seq, records), false).unwrap().info;
             assert!(!info.duplicate);
             written.push((seq, records, info.first_offset, info.last_offset));
             seq += records;
@@ -149,14 +146,12 @@ async fn a_restarted_follower_become_leader_answers_retries_with_the_original_of
         let end = log2.end_offset();
         assert_eq!(end, log1.end_offset());
         for &(first_seq, records, first, last) in &written[written.len() - 5..] {
-            let retry = b2
-                .append_as_leader(&tp, &mut batch(0, first_seq, records), true)
-                .unwrap();
+            let retry = b2.append_as_leader(&tp, &batch(0, first_seq, records), true).unwrap();
             assert!(retry.info.duplicate, "crash {crash}: retry of sequence {first_seq}");
             assert_eq!((retry.info.first_offset, retry.info.last_offset), (first, last));
         }
         assert_eq!(log2.end_offset(), end, "nothing written twice");
         // The producer carries on where it was.
-        b2.append_as_leader(&tp, &mut batch(0, seq, 1), true).unwrap();
+        b2.append_as_leader(&tp, &batch(0, seq, 1), true).unwrap();
     }
 }

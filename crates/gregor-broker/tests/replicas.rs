@@ -96,7 +96,7 @@ async fn acks_all_waits_for_the_follower_and_a_new_leader_wins() {
         .unwrap();
 
     // acks=all: written, not acknowledged until broker 2 has it.
-    let appended = b1.append_as_leader(&tp, &mut batch(&["a", "b"]), true).unwrap();
+    let appended = b1.append_as_leader(&tp, &batch(&["a", "b"]), true).unwrap();
     let required = appended.waiting_for.expect("waits for the follower");
     let mut acked = b1.wait_for_acks(vec![(tp.clone(), required)], 10_000);
     assert!(acked.try_recv().is_err());
@@ -110,18 +110,16 @@ async fn acks_all_waits_for_the_follower_and_a_new_leader_wins() {
     assert_eq!(log2.high_watermark(), 2);
 
     // Broker 1 takes a record nobody else gets, then loses leadership.
-    b1.append_as_leader(&tp, &mut batch(&["lost"]), false).unwrap();
+    b1.append_as_leader(&tp, &batch(&["lost"]), false).unwrap();
     b2.become_leader_or_follower(&tp, &record(2, 1), log2.clone(), None)
         .unwrap();
     b1.become_leader_or_follower(&tp, &record(2, 1), log1.clone(), None)
         .unwrap();
     assert_eq!(
-        b1.append_as_leader(&tp, &mut batch(&["x"]), true)
-            .unwrap_err()
-            .to_string(),
+        b1.append_as_leader(&tp, &batch(&["x"]), true).unwrap_err().to_string(),
         ReplicationError::NotLeaderOrFollower.to_string()
     );
-    b2.append_as_leader(&tp, &mut batch(&["c"]), false).unwrap();
+    b2.append_as_leader(&tp, &batch(&["c"]), false).unwrap();
     // The old leader truncates its unreplicated record, then copies "c".
     follow_once(&b2, &b1, &tp, 1);
     assert_eq!(values(&log1), 2);
@@ -147,11 +145,11 @@ async fn acks_all_is_refused_below_min_insync_replicas() {
     let mut alone = record(1, 0);
     alone.state.isr = vec![1];
     b1.become_leader_or_follower(&tp, &alone, log.clone(), None).unwrap();
-    let refused = b1.append_as_leader(&tp, &mut batch(&["a"]), true).unwrap_err();
+    let refused = b1.append_as_leader(&tp, &batch(&["a"]), true).unwrap_err();
     assert_eq!(refused.to_string(), ReplicationError::NotEnoughReplicas.to_string());
     assert_eq!(log.end_offset(), 0, "nothing written");
     // acks=1 still goes through, and commits at once on a lone ISR.
-    b1.append_as_leader(&tp, &mut batch(&["a"]), false).unwrap();
+    b1.append_as_leader(&tp, &batch(&["a"]), false).unwrap();
     assert_eq!(log.high_watermark(), 1);
 }
 
@@ -172,7 +170,7 @@ async fn a_follower_fetch_outside_the_log_records_no_progress() {
         b1.on_follower_fetch(&tp, 2, outside, -1, Some(0)).unwrap();
         assert!(b1.take_isr_updates().is_empty(), "empty log, fetch offset {outside}");
     }
-    b1.append_as_leader(&tp, &mut batch(&["a", "b"]), false).unwrap();
+    b1.append_as_leader(&tp, &batch(&["a", "b"]), false).unwrap();
     for outside in [3, i64::MAX] {
         b1.on_follower_fetch(&tp, 2, outside, -1, Some(0)).unwrap();
         assert!(b1.take_isr_updates().is_empty(), "fetch offset {outside}");
@@ -199,7 +197,7 @@ async fn a_replica_on_a_broker_the_controller_does_not_list_as_live_stays_out_of
     let mut alone = record(1, 0);
     alone.state.isr = vec![1];
     b1.become_leader_or_follower(&tp, &alone, log, None).unwrap();
-    b1.append_as_leader(&tp, &mut batch(&["a", "b"]), false).unwrap();
+    b1.append_as_leader(&tp, &batch(&["a", "b"]), false).unwrap();
     let endpoint = |port| gregor_broker::BrokerEndpoint {
         host: "127.0.0.1".into(),
         port,
@@ -241,7 +239,7 @@ async fn a_partition_taken_offline_with_its_log_dir_answers_storage_errors() {
     let log2 = logs2.get_or_create(&tp, Some(LogConfig::default())).unwrap();
     b1.become_leader_or_follower(&tp, &record(1, 0), log1, None).unwrap();
     b2.become_leader_or_follower(&tp, &record(1, 0), log2, None).unwrap();
-    let appended = b1.append_as_leader(&tp, &mut batch(&["a"]), true).unwrap();
+    let appended = b1.append_as_leader(&tp, &batch(&["a"]), true).unwrap();
     let acked = b1.wait_for_acks(vec![(tp.clone(), appended.waiting_for.unwrap())], 10_000);
 
     // The leader's log directory fails: a produce waiting for acks=all is
@@ -251,7 +249,7 @@ async fn a_partition_taken_offline_with_its_log_dir_answers_storage_errors() {
     assert_eq!(outcome[0].1, Err(ReplicationError::KafkaStorageError));
     assert!(b1.is_offline(&tp));
     assert!(matches!(
-        b1.append_as_leader(&tp, &mut batch(&["b"]), true),
+        b1.append_as_leader(&tp, &batch(&["b"]), true),
         Err(gregor_broker::ReplicaAppendError::Replication(
             ReplicationError::KafkaStorageError
         ))

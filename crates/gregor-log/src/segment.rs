@@ -195,18 +195,25 @@ impl Segment {
             || self.time_index.read().is_full()
     }
 
-    /// Writes `bytes` (whole batches described by `batches`: position in
-    /// `bytes` and header) at the end of the file and indexes them.
-    pub(crate) fn append(&self, bytes: &[u8], batches: &[(usize, BatchHeader)], index_interval: u32) -> io::Result<()> {
+    /// Writes `parts` one after another (together whole batches described
+    /// by `batches`: position in the concatenation and header) at the end
+    /// of the file and indexes them.
+    pub(crate) fn append(
+        &self,
+        parts: &[&[u8]],
+        batches: &[(usize, BatchHeader)],
+        index_interval: u32,
+    ) -> io::Result<()> {
         let mut w = self.write.lock();
         let start = self.size.load(Ordering::Relaxed);
-        if let Err(e) = disk_io::write_at(&self.file, bytes, start) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if let Err(e) = disk_io::write_vectored_at(&self.file, parts, start) {
             // Keep what was written before: cut the partial write off again.
             let _ = disk_io::set_len(&self.file, start);
             return Err(e);
         }
         self.index_batches(&mut w, start, batches.iter().copied(), index_interval);
-        self.size.store(start + bytes.len() as u64, Ordering::Release);
+        self.size.store(start + len as u64, Ordering::Release);
         Ok(())
     }
 

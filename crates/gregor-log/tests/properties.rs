@@ -151,3 +151,56 @@ proptest! {
         prop_assert!(records.iter().enumerate().all(|(i, (o, _))| *o == i as u64));
     }
 }
+
+proptest! {
+    #![proptest_config(cases(64))]
+
+    /// A leader's append of a shared buffer (`append_shared`: stamped
+    /// prefixes written ahead of the untouched records) writes exactly the
+    /// bytes of an append that stamps its buffer in place — one batch from
+    /// a producer or several from a coordinator, across rolls, with either
+    /// timestamp type.
+    #[test]
+    fn a_shared_append_writes_what_an_in_place_append_writes(
+        appends in proptest::collection::vec((proptest::collection::vec(1usize..8, 1..4), 0i32..5), 1..30),
+        segment_bytes in 1000u32..4000,
+        log_append_time in any::<bool>(),
+    ) {
+        let timestamp_type = if log_append_time {
+            MessageTimestampType::LogAppendTime
+        } else {
+            MessageTimestampType::CreateTime
+        };
+        let config = LogConfig { message_timestamp_type: timestamp_type, ..small_segments(segment_bytes) };
+        let clock = Arc::new(ManualClock::new(1_000));
+        let (in_place_dir, shared_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let open = |dir: &std::path::Path| {
+            Log::open_with(dir, config.clone(), LogOpenOptions { clock: clock.clone(), ..LogOpenOptions::default() })
+                .unwrap()
+        };
+        let (in_place, shared) = (open(in_place_dir.path()), open(shared_dir.path()));
+        for (i, (sizes, epoch)) in appends.iter().enumerate() {
+            let batches: Vec<u8> = sizes.iter().enumerate().flat_map(|(j, n)| batch(&format!("a{i}-{j}"), *n, 0)).collect();
+            let origin = if sizes.len() == 1 { AppendOrigin::Client } else { AppendOrigin::Coordinator };
+            clock.advance(7);
+            let mut stamped = batches.clone();
+            let expected = in_place.append_verified(&mut stamped, *epoch, origin, TxnVerification::Skip);
+            let got = shared.append_shared(&batches, *epoch, origin, TxnVerification::Skip);
+            prop_assert_eq!(format!("{got:?}"), format!("{expected:?}"));
+        }
+        prop_assert_eq!(shared.end_offset(), in_place.end_offset());
+        let files = |dir: &std::path::Path| {
+            let mut logs: Vec<_> = std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .map(|p| (p.file_name().unwrap().to_owned(), std::fs::read(&p).unwrap()))
+                .collect();
+            logs.sort();
+            logs
+        };
+        let written = files(shared_dir.path());
+        prop_assert!(written.len() == shared.segments().len() && !written.is_empty());
+        prop_assert_eq!(written, files(in_place_dir.path()));
+    }
+}

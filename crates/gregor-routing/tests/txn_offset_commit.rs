@@ -127,10 +127,10 @@ async fn end_transaction(broker: &Arc<Broker>, p: u32, producer_id: i64, commit:
                 kind,
                 coordinator_epoch: 0,
             };
-            let mut batch = marker.batch(producer_id, 0, broker.now_ms());
+            let batch = marker.batch(producer_id, 0, broker.now_ms());
             broker
                 .replicas()
-                .append_as_leader_from(&tp, &mut batch, false, AppendOrigin::Coordinator)
+                .append_as_leader_from(&tp, &batch, false, AppendOrigin::Coordinator)
                 .unwrap();
         }
     })

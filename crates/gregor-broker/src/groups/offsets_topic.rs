@@ -169,7 +169,7 @@ impl OffsetStore for OffsetsTopic {
         internal_topic::append_acknowledged_verified(
             &self.replicas,
             &tp,
-            &mut batch.build(),
+            &batch.build(),
             OFFSETS_COMMIT_TIMEOUT_MS,
             verification,
         )

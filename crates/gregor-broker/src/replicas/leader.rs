@@ -70,13 +70,14 @@ impl ReplicaManager {
         replica.role.leader().map(|l| l.leader_epoch())
     }
 
-    /// Appends a producer's batches as leader, stamping the leader epoch.
-    /// With `acks_all`, refuses when the ISR is below
-    /// `min.insync.replicas` and says what to wait for.
+    /// Appends a producer's batches as leader, stamping offsets and the
+    /// leader epoch into what is written (`batches` is left as it is: see
+    /// [`Log::append_shared`]). With `acks_all`, refuses when the ISR is
+    /// below `min.insync.replicas` and says what to wait for.
     pub fn append_as_leader(
         &self,
         tp: &TopicPartition,
-        batches: &mut [u8],
+        batches: &[u8],
         acks_all: bool,
     ) -> Result<LeaderAppend, ReplicaAppendError> {
         self.append_as_leader_from(tp, batches, acks_all, AppendOrigin::Client)
@@ -87,7 +88,7 @@ impl ReplicaManager {
     pub fn append_as_leader_from(
         &self,
         tp: &TopicPartition,
-        batches: &mut [u8],
+        batches: &[u8],
         acks_all: bool,
         origin: AppendOrigin,
     ) -> Result<LeaderAppend, ReplicaAppendError> {
@@ -100,7 +101,7 @@ impl ReplicaManager {
     pub fn append_as_leader_verified(
         &self,
         tp: &TopicPartition,
-        batches: &mut [u8],
+        batches: &[u8],
         acks_all: bool,
         origin: AppendOrigin,
         verification: TxnVerification,
@@ -114,7 +115,7 @@ impl ReplicaManager {
         }
         let info = replica
             .log
-            .append_verified(batches, leader.leader_epoch(), origin, verification)?;
+            .append_shared(batches, leader.leader_epoch(), origin, verification)?;
         if let Some(hw) = leader.on_append(replica.log.end_offset()) {
             replica.log.set_high_watermark(hw);
         }

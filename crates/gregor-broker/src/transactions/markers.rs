@@ -53,10 +53,10 @@ impl Broker {
                 results.push(Err(e));
                 continue;
             }
-            let mut batch = end.batch(marker.producer_id, marker.producer_epoch, self.now_ms());
+            let batch = end.batch(marker.producer_id, marker.producer_epoch, self.now_ms());
             let appended = self
                 .replicas()
-                .append_as_leader_from(tp, &mut batch, true, AppendOrigin::Coordinator);
+                .append_as_leader_from(tp, &batch, true, AppendOrigin::Coordinator);
             results.push(match appended {
                 Err(ReplicaAppendError::Replication(r)) => Err(replication_error(r)),
                 Err(ReplicaAppendError::Log(l)) => Err(log_error(&l)),

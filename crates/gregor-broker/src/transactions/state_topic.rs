@@ -107,8 +107,8 @@ impl TransactionLog for TransactionStateTopic {
                 ))
             }
         }
-        let mut batch = internal_topic::keyed_batch(records, self.clock.now_ms());
-        internal_topic::append_acknowledged(&self.replicas, &tp, &mut batch, WRITE_TIMEOUT_MS)
+        let batch = internal_topic::keyed_batch(records, self.clock.now_ms());
+        internal_topic::append_acknowledged(&self.replicas, &tp, &batch, WRITE_TIMEOUT_MS)
             .map(|_| ())
             .map_err(|e| format!("{tp}: {e}"))
     }

@@ -107,7 +107,7 @@ impl Broker {
         &self,
         topic: &str,
         partition: i32,
-        batches: &mut [u8],
+        batches: &[u8],
         acks_all: bool,
         guard: VerificationGuard,
     ) -> Result<LeaderAppend, ProduceRefusal> {

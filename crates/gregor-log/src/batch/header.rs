@@ -181,6 +181,11 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: u64) {
     batch[..8].copy_from_slice(&(base_offset as i64).to_be_bytes());
 }
 
+/// How many bytes at the start of a batch a leader's append stamps: base
+/// offset, length (unchanged) and partition leader epoch, all outside the
+/// CRC — what [`set_base_offset`] and [`set_partition_leader_epoch`] write.
+pub const STAMPED_PREFIX_LEN: usize = PARTITION_LEADER_EPOCH_AT + 4;
+
 /// Writes `epoch` as the batch's partition leader epoch. Outside the CRC.
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[PARTITION_LEADER_EPOCH_AT..PARTITION_LEADER_EPOCH_AT + 4].copy_from_slice(&epoch.to_be_bytes());

@@ -42,7 +42,7 @@ pub use control::{ControlRecordType, EndTransactionMarker};
 pub use error::BatchError;
 pub use header::{
     compute_crc, set_base_offset, set_log_append_time, set_partition_leader_epoch, BatchHeader, TimestampType,
-    BATCH_HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2,
+    BATCH_HEADER_SIZE, LOG_OVERHEAD, MAGIC_V2, STAMPED_PREFIX_LEN,
 };
 pub use records::{for_each_record, record_section, BatchIter, Record, Records};
 pub use validate::{validate_batch, validate_batch_integrity};

@@ -123,4 +123,15 @@ mod tests {
         assert!(crate::disk_io::write_at(&file, b"defg", 3).is_err());
         assert_eq!(std::fs::read(&path).unwrap(), b"abcde");
     }
+
+    #[test]
+    fn a_vectored_write_is_torn_where_the_room_ends_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = crate::disk_io::create(&path).unwrap();
+        let _full = FullDisk::with_room(dir.path(), 7).unwrap();
+        crate::disk_io::write_vectored_at(&file, &[b"ab", b"", b"c"], 0).unwrap();
+        assert!(crate::disk_io::write_vectored_at(&file, &[b"de", b"fgh", b"i"], 3).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"abcdefg");
+    }
 }

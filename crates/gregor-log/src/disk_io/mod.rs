@@ -130,6 +130,67 @@ pub fn write_at(file: &File, bytes: &[u8], position: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes `parts` one after another at `position`, as [`write_at`] writes
+/// one slice: bytes that are not contiguous in memory in one `pwritev`
+/// (more only if the kernel writes short).
+pub fn write_vectored_at(file: &File, parts: &[&[u8]], position: u64) -> io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    hook::crash_point_on(file);
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    let admitted = full_disk::admit(file, total)?;
+    let mut done = 0;
+    while done < admitted {
+        let iovecs = remaining_iovecs(parts, done, admitted);
+        let count = iovecs.len().min(libc::UIO_MAXIOV as usize) as libc::c_int;
+        let at = libc::off_t::try_from(position + done as u64)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "write position past off_t"))?;
+        // SAFETY: every iovec points into a live slice of `parts` with its
+        // length; the file descriptor is open for the call.
+        let n = unsafe { libc::pwritev(file.as_raw_fd(), iovecs.as_ptr(), count, at) };
+        match n {
+            n if n > 0 => done += n as usize,
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    let mut at = position;
+    let mut left = admitted;
+    for part in parts {
+        let written = &part[..part.len().min(left)];
+        hook::wrote(file, at, written);
+        at += written.len() as u64;
+        left -= written.len();
+    }
+    if admitted < total {
+        return Err(full_disk::no_space());
+    }
+    Ok(())
+}
+
+/// The iovecs of `parts` from byte `from` up to byte `to` of their
+/// concatenation.
+fn remaining_iovecs(parts: &[&[u8]], from: usize, to: usize) -> Vec<libc::iovec> {
+    let mut iovecs = Vec::with_capacity(parts.len());
+    let mut start = 0;
+    for part in parts {
+        let (lo, hi) = (from.max(start), to.min(start + part.len()));
+        if lo < hi {
+            let slice = &part[lo - start..hi - start];
+            iovecs.push(libc::iovec {
+                iov_base: slice.as_ptr() as *mut libc::c_void,
+                iov_len: slice.len(),
+            });
+        }
+        start += part.len();
+    }
+    iovecs
+}
+
 /// Appends all of `bytes` to a file opened with [`open_append`].
 #[inline]
 pub fn append(mut file: &File, bytes: &[u8]) -> io::Result<()> {

@@ -7,7 +7,7 @@ use super::record_rules::RecordRules;
 use super::{AppendState, Log};
 use crate::batch::{
     set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batch, validate_batch_integrity,
-    BatchHeader, BatchIter, EndTransactionMarker,
+    BatchHeader, BatchIter, EndTransactionMarker, STAMPED_PREFIX_LEN,
 };
 use crate::config::{FlushPolicy, LogConfig, MessageTimestampType};
 use crate::error::{IoContext, LogError, Result};
@@ -108,13 +108,47 @@ impl Log {
         origin: AppendOrigin,
         verification: TxnVerification,
     ) -> Result<AppendInfo> {
+        self.append_as_leader(LeaderBatches::InPlace(batches), leader_epoch, origin, verification)
+    }
+
+    /// [`Log::append_verified`] for batches the caller keeps as they are
+    /// (a request's shared buffer): nothing is stamped into `batches`;
+    /// each batch's first [`STAMPED_PREFIX_LEN`] bytes are stamped in a
+    /// copy written ahead of the rest of the batch (one `pwritev`), so the
+    /// records are never copied. A `LogAppendTime` log, which rewrites
+    /// timestamps and CRC, copies the batches first.
+    pub fn append_shared(
+        &self,
+        batches: &[u8],
+        leader_epoch: i32,
+        origin: AppendOrigin,
+        verification: TxnVerification,
+    ) -> Result<AppendInfo> {
+        self.append_as_leader(LeaderBatches::Shared(batches), leader_epoch, origin, verification)
+    }
+
+    fn append_as_leader(
+        &self,
+        batches: LeaderBatches<'_>,
+        leader_epoch: i32,
+        origin: AppendOrigin,
+        verification: TxnVerification,
+    ) -> Result<AppendInfo> {
         self.check_writable()?;
         let config = self.config();
         let now = self.clock.now_ms();
         let rules = RecordRules::new(&config, now, &self.dir);
-        let mut headers = validate_all(batches, &config, Origin::Leader(origin, &rules))?;
-        let markers = markers_of(batches, &headers, true)?;
+        let mut headers = validate_all(batches.bytes(), &config, Origin::Leader(origin, &rules))?;
+        let markers = markers_of(batches.bytes(), &headers, true)?;
         let log_append_time = (config.message_timestamp_type == MessageTimestampType::LogAppendTime).then_some(now);
+        let mut copied = Vec::new();
+        let mut batches = match (log_append_time, batches) {
+            (Some(_), LeaderBatches::Shared(shared)) => {
+                copied.extend_from_slice(shared);
+                LeaderBatches::InPlace(&mut copied)
+            }
+            (_, batches) => batches,
+        };
         let mut state = self.append_lock.lock();
         self.check_writable()?;
         if origin == AppendOrigin::Client {
@@ -126,20 +160,40 @@ impl Log {
             check_verified(&mut state, &headers, guard, now)?;
         }
         let mut next = self.end_offset();
+        let mut prefixes = Vec::new();
         for (at, header) in headers.iter_mut() {
-            let batch = &mut batches[*at..*at + header.total_size()];
-            set_base_offset(batch, next);
-            set_partition_leader_epoch(batch, leader_epoch);
+            let (at, size) = (*at, header.total_size());
+            let stamped = match &mut batches {
+                LeaderBatches::InPlace(bytes) => &mut bytes[at..at + size],
+                LeaderBatches::Shared(bytes) => {
+                    prefixes.push([0; STAMPED_PREFIX_LEN]);
+                    let prefix = prefixes.last_mut().expect("just pushed");
+                    prefix.copy_from_slice(&bytes[at..at + STAMPED_PREFIX_LEN]);
+                    &mut prefix[..]
+                }
+            };
+            set_base_offset(stamped, next);
+            set_partition_leader_epoch(stamped, leader_epoch);
             if let Some(ts) = log_append_time {
-                set_log_append_time(batch, ts);
+                set_log_append_time(stamped, ts);
                 header.max_timestamp = ts;
             }
             header.base_offset = next;
             header.partition_leader_epoch = leader_epoch;
             next = header.next_offset();
         }
+        let parts: Vec<&[u8]> = match &batches {
+            LeaderBatches::InPlace(bytes) => vec![&bytes[..]],
+            LeaderBatches::Shared(bytes) => headers
+                .iter()
+                .zip(&prefixes)
+                .flat_map(|((at, header), prefix)| {
+                    [&prefix[..], &bytes[at + STAMPED_PREFIX_LEN..at + header.total_size()]]
+                })
+                .collect(),
+        };
         let written = Written {
-            bytes: batches,
+            parts: &parts,
             headers: &headers,
             markers: &markers,
             validation: Validation::Checked,
@@ -189,7 +243,7 @@ impl Log {
             expected = h.next_offset();
         }
         let written = Written {
-            bytes: batches,
+            parts: &[batches],
             headers: &headers,
             markers: &markers,
             validation: Validation::Trusted,
@@ -214,7 +268,7 @@ impl Log {
         now: i64,
     ) -> Result<AppendInfo> {
         let Written {
-            bytes,
+            parts,
             headers,
             markers,
             validation,
@@ -232,7 +286,8 @@ impl Log {
         let max_timestamp = headers.iter().map(|(_, h)| h.max_timestamp).max().unwrap_or(-1);
         let mut active = self.active_segment();
         let offsets_overflow = last.last_offset() - active.base_offset() > u64::from(u32::MAX);
-        if offsets_overflow || active.should_roll(config, bytes.len() as u64, max_timestamp, now) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if offsets_overflow || active.should_roll(config, len as u64, max_timestamp, now) {
             active = self.roll_locked(state, config, first.base_offset, now)?;
         }
         {
@@ -241,7 +296,7 @@ impl Log {
                 cache.assign(h.partition_leader_epoch, h.base_offset)?;
             }
         }
-        if let Err(e) = active.append(bytes, headers, config.index_interval_bytes) {
+        if let Err(e) = active.append(parts, headers, config.index_interval_bytes) {
             self.fail(format!("append to {} failed: {e}", self.dir.display()));
             return Err(e).context(|| format!("appending to {}", self.dir.display()));
         }
@@ -298,7 +353,7 @@ impl Log {
             log_append_time: None,
             batch_count: headers.len(),
             record_count,
-            bytes: bytes.len(),
+            bytes: len,
             log_start_offset: self.log_start_offset(),
             duplicate: false,
         })
@@ -372,10 +427,27 @@ impl Log {
     }
 }
 
+/// A leader's batches: stamped where they lie, or left as they are (see
+/// [`Log::append_shared`]).
+enum LeaderBatches<'a> {
+    InPlace(&'a mut [u8]),
+    Shared(&'a [u8]),
+}
+
+impl LeaderBatches<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            LeaderBatches::InPlace(bytes) => bytes,
+            LeaderBatches::Shared(bytes) => bytes,
+        }
+    }
+}
+
 /// What [`Log::write_locked`] writes: validated batches with their final
 /// offsets and markers, and how their producer state is checked.
 struct Written<'a> {
-    bytes: &'a [u8],
+    /// The batches' bytes, in order (see [`Segment::append`]).
+    parts: &'a [&'a [u8]],
     headers: &'a [(usize, BatchHeader)],
     markers: &'a [Option<EndTransactionMarker>],
     validation: Validation,

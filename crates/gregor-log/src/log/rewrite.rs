@@ -44,7 +44,7 @@ impl SegmentRewrite {
         }
         let batch = &batch[..header.total_size()];
         self.segment
-            .append(batch, &[(0, header)], self.index_interval)
+            .append(&[batch], &[(0, header)], self.index_interval)
             .context(|| "writing a rewritten segment".to_string())?;
         self.next_offset = header.next_offset();
         Ok(())

@@ -17,6 +17,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use gregor_log::{TopicPartition, VerificationGuard};
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_response::{
@@ -56,7 +58,7 @@ struct Pending {
     at: (usize, usize),
     topic: String,
     index: i32,
-    bytes: Vec<u8>,
+    bytes: Bytes,
     unverified: Unverified,
 }
 
@@ -105,15 +107,15 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, clien
                 (true, _) if internal_refused => p.error_code = ResponseError::InvalidTopicException.code(),
                 (true, None) => p.error_code = ResponseError::InvalidRecord.code(),
                 (true, Some(records)) => {
-                    // The log stamps offsets into the batches: one copy out of the request.
-                    let mut bytes = records.to_vec();
-                    let appended = broker.append(&name, partition.index, &mut bytes, acks_all, VerificationGuard::NONE);
+                    // Written from the request's buffer: the log stamps offsets
+                    // and leader epoch into a copy of each batch's first bytes.
+                    let appended = broker.append(&name, partition.index, &records, acks_all, VerificationGuard::NONE);
                     match appended {
                         Err(ProduceRefusal::Unverified(unverified)) => pending.push(Pending {
                             at: (ti, pi),
                             topic: name.clone(),
                             index: partition.index,
-                            bytes,
+                            bytes: records,
                             unverified,
                         }),
                         appended => waiting.extend(answer(broker, &mut p, &name, appended, version)),
@@ -341,9 +343,9 @@ fn append_verified(
     asked
         .into_iter()
         .zip(verdicts)
-        .map(|(mut p, verdict)| {
+        .map(|(p, verdict)| {
             let outcome = match verdict {
-                Ok(()) => broker.append(&p.topic, p.index, &mut p.bytes, acks_all, p.unverified.guard),
+                Ok(()) => broker.append(&p.topic, p.index, &p.bytes, acks_all, p.unverified.guard),
                 Err(e) => refused(produce_verification_error(e, abortable_known)),
             };
             (p, outcome)
