@@ -103,11 +103,12 @@ def free_port():
 
 class Gregor:
     """`size` gregor brokers (a shared embedded coordination service when
-    more than one) in `root`."""
+    more than one) in `root`, with `overrides` (`key=value` server
+    properties) beside the benchmark's own."""
     name = "gregor"
 
-    def __init__(self, root, size=1):
-        self.root, self.size = root, size
+    def __init__(self, root, size=1, overrides=()):
+        self.root, self.size, self.overrides = root, size, list(overrides)
         self.ports = [free_port() for _ in range(size)]
         self.processes = []
         self.coordination = None
@@ -132,6 +133,8 @@ class Gregor:
         for i, port in enumerate(self.ports):
             args = [SERVER, "--listeners", f"PLAINTEXT://127.0.0.1:{port}", "--log-dirs",
                     os.path.join(self.root, f"broker-{i}", "logs"), "--broker-id", str(i), *GREGOR_OVERRIDES]
+            for override in self.overrides:
+                args += ["--override", override]
             if self.coordination:
                 args += ["--coordination", f"127.0.0.1:{self.coordination_port}"]
             env = dict(os.environ, GREGOR_METRICS_LISTEN=f"127.0.0.1:{free_port()}")
