@@ -13,11 +13,16 @@
 //!           last update ms i64, start ms i64
 //! value v1: the same fields in the flexible encoding: unsigned varint
 //!           lengths (+1, 0 = null), and tagged fields after the topic
-//!           entry and at the end (read and skipped)
+//!           entry (skipped) and at the end: 0 PreviousProducerId i64,
+//!           1 NextProducerId i64, 2 ClientTransactionVersion i16 (each
+//!           left out at its default, −1 / −1 / 0; others skipped)
 //! ```
 //!
-//! Kafka 3.9 writes values at v0 until `transaction.version` 1 is enabled;
-//! gregor writes v0 and reads both. Kafka orders the topics and partitions
+//! Kafka writes values at v0 until `transaction.version` 1 is enabled,
+//! then v1 with tag 2 only. gregor writes v0 for transactions of client
+//! transaction version 0 (as before), and v1 with tags 0, 1 and 2 for the
+//! others (Kafka's reader takes tags 0 and 1, so an overflow retry is
+//! still recognised after a failover); it reads both. Kafka orders the topics and partitions
 //! of a value as its hash sets iterate; gregor writes them sorted (readers
 //! do not depend on the order).
 
@@ -52,7 +57,22 @@ pub struct TransactionLogValue {
     pub last_update_ms: i64,
     /// When the transaction started (ms; −1: none).
     pub start_ms: i64,
+    /// Tag 0 (v1): the producer id before the last rotation (−1: none).
+    pub previous_producer_id: i64,
+    /// Tag 1 (v1): the producer id a transaction ending at an exhausted
+    /// epoch moves to once it completes (−1: none).
+    pub next_producer_id: i64,
+    /// Tag 2 (v1): the transaction version the transaction was last
+    /// handled under (0 when absent).
+    pub client_transaction_version: i16,
 }
+
+/// Tag of [`TransactionLogValue::previous_producer_id`].
+const TAG_PREVIOUS_PRODUCER_ID: u32 = 0;
+/// Tag of [`TransactionLogValue::next_producer_id`].
+const TAG_NEXT_PRODUCER_ID: u32 = 1;
+/// Tag of [`TransactionLogValue::client_transaction_version`].
+const TAG_CLIENT_TRANSACTION_VERSION: u32 = 2;
 
 /// Why a record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,31 +107,74 @@ pub fn key_bytes(transactional_id: &str) -> Vec<u8> {
     out
 }
 
-/// The value bytes (v0, as Kafka 3.9 writes them).
+/// The value bytes: v0 as Kafka 3.9 writes them when the client
+/// transaction version is 0 (the tagged fields are then not stored), v1
+/// with its tagged fields otherwise.
 pub fn value_bytes(value: &TransactionLogValue) -> Vec<u8> {
+    let flexible = value.client_transaction_version != 0;
     let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&i16::from(flexible).to_be_bytes());
     out.extend_from_slice(&value.producer_id.to_be_bytes());
     out.extend_from_slice(&value.producer_epoch.to_be_bytes());
     out.extend_from_slice(&value.timeout_ms.to_be_bytes());
     out.push(value.status as u8);
-    match &value.partitions {
-        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-        Some(topics) => {
-            out.extend_from_slice(&len_i32(topics.len()).to_be_bytes());
+    match (&value.partitions, flexible) {
+        (None, false) => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        (None, true) => put_uvarint(&mut out, 0),
+        (Some(topics), _) => {
+            put_array_len(&mut out, topics.len(), flexible);
             for (topic, ids) in topics {
-                put_string(&mut out, topic);
-                out.extend_from_slice(&len_i32(ids.len()).to_be_bytes());
+                if flexible {
+                    put_compact_string(&mut out, topic);
+                } else {
+                    put_string(&mut out, topic);
+                }
+                put_array_len(&mut out, ids.len(), flexible);
                 for id in ids {
                     out.extend_from_slice(&id.to_be_bytes());
+                }
+                if flexible {
+                    put_uvarint(&mut out, 0); // no tagged fields
                 }
             }
         }
     }
     out.extend_from_slice(&value.last_update_ms.to_be_bytes());
     out.extend_from_slice(&value.start_ms.to_be_bytes());
+    if flexible {
+        put_value_tags(&mut out, value);
+    }
     out
 }
+
+/// The value's tagged fields, in tag order, each left out at its default.
+fn put_value_tags(out: &mut Vec<u8>, value: &TransactionLogValue) {
+    let mut tags: Vec<(u32, Vec<u8>)> = Vec::with_capacity(3);
+    if value.previous_producer_id != NO_ID {
+        tags.push((
+            TAG_PREVIOUS_PRODUCER_ID,
+            value.previous_producer_id.to_be_bytes().to_vec(),
+        ));
+    }
+    if value.next_producer_id != NO_ID {
+        tags.push((TAG_NEXT_PRODUCER_ID, value.next_producer_id.to_be_bytes().to_vec()));
+    }
+    if value.client_transaction_version != 0 {
+        tags.push((
+            TAG_CLIENT_TRANSACTION_VERSION,
+            value.client_transaction_version.to_be_bytes().to_vec(),
+        ));
+    }
+    put_uvarint(out, tags.len() as u32);
+    for (tag, bytes) in tags {
+        put_uvarint(out, tag);
+        put_uvarint(out, bytes.len() as u32);
+        out.extend_from_slice(&bytes);
+    }
+}
+
+/// Kafka's "no producer id", the default of tags 0 and 1.
+const NO_ID: i64 = -1;
 
 /// Groups partitions by topic, sorted, as a value stores them.
 pub fn group_partitions<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> Vec<(String, Vec<i32>)> {
@@ -176,11 +239,7 @@ pub fn parse_value(value: &[u8]) -> Result<TransactionLogValue, RecordError> {
     };
     let last_update_ms = r.i64()?;
     let start_ms = r.i64()?;
-    if flexible {
-        r.skip_tagged_fields()?;
-    }
-    r.end()?;
-    Ok(TransactionLogValue {
+    let mut value = TransactionLogValue {
         producer_id,
         producer_epoch,
         timeout_ms,
@@ -188,11 +247,53 @@ pub fn parse_value(value: &[u8]) -> Result<TransactionLogValue, RecordError> {
         partitions,
         last_update_ms,
         start_ms,
-    })
+        previous_producer_id: NO_ID,
+        next_producer_id: NO_ID,
+        client_transaction_version: 0,
+    };
+    if flexible {
+        for _ in 0..r.uvarint()? {
+            let tag = r.uvarint()?;
+            let size = r.uvarint()?;
+            let mut field = Reader(r.bytes(size as usize)?);
+            match tag {
+                TAG_PREVIOUS_PRODUCER_ID => value.previous_producer_id = field.i64()?,
+                TAG_NEXT_PRODUCER_ID => value.next_producer_id = field.i64()?,
+                TAG_CLIENT_TRANSACTION_VERSION => value.client_transaction_version = field.i16()?,
+                _ => continue, // unknown (e.g. 3 NextProducerEpoch): skipped
+            }
+            field.end()?;
+        }
+    }
+    r.end()?;
+    Ok(value)
 }
 
 fn len_i32(len: usize) -> i32 {
     i32::try_from(len).unwrap_or(i32::MAX)
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// An array's length: i32, or (flexible) unsigned varint of length + 1.
+fn put_array_len(out: &mut Vec<u8>, len: usize, flexible: bool) {
+    if flexible {
+        put_uvarint(out, u32::try_from(len).unwrap_or(u32::MAX - 1) + 1);
+    } else {
+        out.extend_from_slice(&len_i32(len).to_be_bytes());
+    }
+}
+
+fn put_compact_string(out: &mut Vec<u8>, s: &str) {
+    let len = s.len().min(i16::MAX as usize);
+    put_uvarint(out, len as u32 + 1);
+    out.extend_from_slice(&s.as_bytes()[..len]);
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
@@ -294,6 +395,19 @@ mod tests {
             partitions: Some(vec![("a".into(), vec![0, 1]), ("b".into(), vec![7])]),
             last_update_ms: 1_700_000_000_500,
             start_ms: 1_700_000_000_000,
+            previous_producer_id: -1,
+            next_producer_id: -1,
+            client_transaction_version: 0,
+        }
+    }
+
+    /// `v` with its tagged fields at their defaults.
+    fn without_tags(v: &TransactionLogValue) -> TransactionLogValue {
+        TransactionLogValue {
+            previous_producer_id: -1,
+            next_producer_id: -1,
+            client_transaction_version: 0,
+            ..v.clone()
         }
     }
 
@@ -354,8 +468,66 @@ mod tests {
         }
         out.extend_from_slice(&v.last_update_ms.to_be_bytes());
         out.extend_from_slice(&v.start_ms.to_be_bytes());
-        out.extend_from_slice(&[1, 0, 1, 0xcc]);
+        out.extend_from_slice(&[1, 9, 1, 0xcc]); // an unknown tag
         out
+    }
+
+    #[test]
+    fn transaction_version_2_values_are_kafkas() {
+        let tv2 = TransactionLogValue {
+            client_transaction_version: 2,
+            ..sample()
+        };
+        let bytes = value_bytes(&tv2);
+        // Kafka's v1 value with only ClientTransactionVersion = 2 set.
+        let mut expected = vec![0, 1];
+        expected.extend_from_slice(&1000i64.to_be_bytes());
+        expected.extend_from_slice(&3i16.to_be_bytes());
+        expected.extend_from_slice(&60_000i32.to_be_bytes());
+        expected.push(2);
+        expected.extend_from_slice(&[3, 2, b'a', 3]);
+        expected.extend_from_slice(&0i32.to_be_bytes());
+        expected.extend_from_slice(&1i32.to_be_bytes());
+        expected.extend_from_slice(&[0, 2, b'b', 2]);
+        expected.extend_from_slice(&7i32.to_be_bytes());
+        expected.push(0);
+        expected.extend_from_slice(&1_700_000_000_500i64.to_be_bytes());
+        expected.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
+        expected.extend_from_slice(&[1, 2, 2, 0, 2]); // one tag: 2, size 2, 2
+        assert_eq!(bytes, expected);
+        assert_eq!(parse_value(&bytes), Ok(tv2.clone()));
+        // Tags 0 and 1 when set, in tag order; an Empty value's null array.
+        let rotating = TransactionLogValue {
+            status: 0,
+            partitions: None,
+            previous_producer_id: 5,
+            next_producer_id: 6,
+            ..tv2
+        };
+        let bytes = value_bytes(&rotating);
+        assert_eq!(bytes[17], 0, "null compact array");
+        let mut trailer = vec![3, 0, 8];
+        trailer.extend_from_slice(&5i64.to_be_bytes());
+        trailer.extend_from_slice(&[1, 8]);
+        trailer.extend_from_slice(&6i64.to_be_bytes());
+        trailer.extend_from_slice(&[2, 2, 0, 2]);
+        assert!(bytes.ends_with(&trailer));
+        assert_eq!(parse_value(&bytes), Ok(rotating));
+        // Version 0 keeps no tags.
+        let tv0 = TransactionLogValue {
+            previous_producer_id: 5,
+            ..sample()
+        };
+        assert_eq!(parse_value(&value_bytes(&tv0)), Ok(sample()));
+    }
+
+    #[test]
+    fn known_tags_of_the_wrong_size_are_errors() {
+        let mut bytes = flexible(&sample());
+        let at = bytes.len() - 4;
+        bytes.truncate(at);
+        bytes.extend_from_slice(&[1, 2, 1, 2]); // tag 2 with one byte
+        assert_eq!(parse_value(&bytes), Err(RecordError::Truncated));
     }
 
     #[test]
@@ -407,10 +579,12 @@ mod tests {
             )),
             any::<i64>(),
             any::<i64>(),
+            (0i16..3, any::<i64>(), any::<i64>()),
         )
             .prop_map(
-                |(producer_id, producer_epoch, timeout_ms, status, partitions, last_update_ms, start_ms)| {
-                    TransactionLogValue {
+                |(producer_id, producer_epoch, timeout_ms, status, partitions, last_update_ms, start_ms, tags)| {
+                    let (client_transaction_version, previous_producer_id, next_producer_id) = tags;
+                    let v = TransactionLogValue {
                         producer_id,
                         producer_epoch,
                         timeout_ms,
@@ -418,6 +592,15 @@ mod tests {
                         partitions,
                         last_update_ms,
                         start_ms,
+                        previous_producer_id,
+                        next_producer_id,
+                        client_transaction_version,
+                    };
+                    // Version 0 values store no tags.
+                    if client_transaction_version == 0 {
+                        without_tags(&v)
+                    } else {
+                        v
                     }
                 },
             )
@@ -432,7 +615,7 @@ mod tests {
         #[test]
         fn values_round_trip(v in any_value()) {
             prop_assert_eq!(parse_value(&value_bytes(&v)), Ok(v.clone()));
-            prop_assert_eq!(parse_value(&flexible(&v)), Ok(v));
+            prop_assert_eq!(parse_value(&flexible(&v)), Ok(without_tags(&v)));
         }
 
         #[test]

@@ -5,7 +5,7 @@ use gregor_log::TopicPartition;
 use gregor_transaction::records::{key_bytes, parse_key, parse_value, value_bytes, TransactionLogValue};
 use gregor_transaction::{
     MarkerRequest, Output, ProducerIdAndEpoch, RequestId, Response, TransactionError, TransactionResult,
-    TransactionSettings, TransactionState, TransactionStateMachine, Write,
+    TransactionSettings, TransactionState, TransactionStateMachine, TransactionVersion, Write,
 };
 
 const TX: &str = "tx";
@@ -109,11 +109,21 @@ impl Harness {
     }
 
     fn add(&mut self, p: ProducerIdAndEpoch, partitions: &[u32]) -> Result<(), TransactionError> {
+        self.add_as(p, partitions, TransactionVersion::V0)
+    }
+
+    /// AddPartitionsToTxn under `version`, its write acked.
+    fn add_as(
+        &mut self,
+        p: ProducerIdAndEpoch,
+        partitions: &[u32],
+        version: TransactionVersion,
+    ) -> Result<(), TransactionError> {
         let r = self.request();
         let parts: Vec<TopicPartition> = partitions.iter().map(|i| TopicPartition::new("t", *i)).collect();
         let out = self
             .m
-            .add_partitions(r, TX, p.producer_id, p.producer_epoch, parts.clone(), self.now);
+            .add_partitions(r, TX, p.producer_id, p.producer_epoch, parts.clone(), version, self.now);
         self.take(out);
         self.settle(true);
         match self.answer(r) {
@@ -127,8 +137,36 @@ impl Harness {
 
     /// EndTxn, its Prepare write acked; markers are left out.
     fn end(&mut self, p: ProducerIdAndEpoch, result: TransactionResult) -> Result<(), TransactionError> {
+        let answer = self.end_as(p, result, TransactionVersion::V0);
+        if let Ok(producer) = answer {
+            assert_eq!(producer, ProducerIdAndEpoch::NONE, "version 0 answers no producer");
+        }
+        answer.map(|_| ())
+    }
+
+    /// EndTxn under `version`, its Prepare write acked; markers are left
+    /// out.
+    fn end_as(
+        &mut self,
+        p: ProducerIdAndEpoch,
+        result: TransactionResult,
+        version: TransactionVersion,
+    ) -> Result<ProducerIdAndEpoch, TransactionError> {
         let r = self.request();
-        let out = self.m.end_txn(r, TX, p.producer_id, p.producer_epoch, result, self.now);
+        let mut ids = || {
+            self.next_pid += 1;
+            Ok(self.next_pid)
+        };
+        let out = self.m.end_txn(
+            r,
+            TX,
+            p.producer_id,
+            p.producer_epoch,
+            result,
+            version,
+            self.now,
+            &mut ids,
+        );
         self.take(out);
         self.settle(true);
         match self.answer(r) {
@@ -258,8 +296,15 @@ fn a_failed_write_answers_its_error_and_changes_nothing() {
     assert_eq!(h.init_with(None, false), Err(TransactionError::CoordinatorNotAvailable));
     assert_eq!(h.state(), (TransactionState::Empty, p.producer_id, 0));
     let r = h.request();
-    let out =
-        h.m.add_partitions(r, TX, p.producer_id, 0, vec![TopicPartition::new("t", 0)], h.now);
+    let out = h.m.add_partitions(
+        r,
+        TX,
+        p.producer_id,
+        0,
+        vec![TopicPartition::new("t", 0)],
+        TransactionVersion::V0,
+        h.now,
+    );
     h.take(out);
     h.settle(false);
     assert_eq!(
@@ -293,6 +338,7 @@ fn add_partitions_checks_the_producer() {
         p.producer_id,
         0,
         vec![TopicPartition::new("t", 1)],
+        TransactionVersion::V0,
         h.now,
     );
     assert!(matches!(&out[..], [Output::Respond { response: Response::AddPartitions(r), .. }] if r[0].1.is_ok()));
@@ -300,8 +346,15 @@ fn add_partitions_checks_the_producer() {
     assert_eq!(h.end(p, TransactionResult::Commit), Ok(()));
     assert_eq!(h.add(p, &[2]), Err(TransactionError::ConcurrentTransactions));
     // An empty id.
-    let out =
-        h.m.add_partitions(RequestId(98), "", 0, 0, vec![TopicPartition::new("t", 1)], h.now);
+    let out = h.m.add_partitions(
+        RequestId(98),
+        "",
+        0,
+        0,
+        vec![TopicPartition::new("t", 1)],
+        TransactionVersion::V0,
+        h.now,
+    );
     assert!(
         matches!(&out[..], [Output::Respond { response: Response::AddPartitions(r), .. }] if r[0].1 == Err(TransactionError::InvalidRequest))
     );
@@ -326,7 +379,16 @@ fn commit_is_two_phase() {
     let p = h.init().unwrap();
     h.add(p, &[0, 1]).unwrap();
     let r = h.request();
-    let out = h.m.end_txn(r, TX, p.producer_id, 0, TransactionResult::Commit, h.now);
+    let out = h.m.end_txn(
+        r,
+        TX,
+        p.producer_id,
+        0,
+        TransactionResult::Commit,
+        TransactionVersion::V0,
+        h.now,
+        &mut || Ok(0),
+    );
     h.take(out);
     assert!(
         h.answers.is_empty() && h.markers.is_empty(),
@@ -335,7 +397,7 @@ fn commit_is_two_phase() {
     let prepare = parse_value(h.writes[0].records[0].1.as_deref().unwrap()).unwrap();
     assert_eq!(prepare.status, TransactionState::PrepareCommit.id());
     h.settle(true);
-    assert_eq!(h.answer(r), Some(Response::EndTxn(Ok(()))));
+    assert_eq!(h.answer(r), Some(Response::EndTxn(Ok(ProducerIdAndEpoch::NONE))));
     let m = h.markers[0].clone();
     assert_eq!(
         (m.producer_id, m.producer_epoch, m.coordinator_epoch, m.result),
@@ -446,6 +508,9 @@ fn loaded_at(epoch: i16, state: TransactionState) -> Harness {
         partitions: (state != TransactionState::Empty).then(|| vec![("t".to_string(), vec![0])]),
         last_update_ms: h.now,
         start_ms: if state == TransactionState::Empty { -1 } else { h.now },
+        previous_producer_id: -1,
+        next_producer_id: -1,
+        client_transaction_version: 0,
     };
     h.m.begin_load(0, 2);
     let out = h.m.load(0, 2, &[(key_bytes(TX), Some(value_bytes(&value)))], h.now);
@@ -609,6 +674,9 @@ fn a_tombstone_forgets_and_garbage_is_skipped() {
         partitions: None,
         last_update_ms: 0,
         start_ms: -1,
+        previous_producer_id: -1,
+        next_producer_id: -1,
+        client_transaction_version: 0,
     };
     h.m.begin_load(0, 2);
     let records = vec![
@@ -636,7 +704,16 @@ fn unloading_answers_not_coordinator_and_drops_markers() {
     let p = h.init().unwrap();
     h.add(p, &[0]).unwrap();
     let r = h.request();
-    let out = h.m.end_txn(r, TX, p.producer_id, 0, TransactionResult::Commit, h.now);
+    let out = h.m.end_txn(
+        r,
+        TX,
+        p.producer_id,
+        0,
+        TransactionResult::Commit,
+        TransactionVersion::V0,
+        h.now,
+        &mut || Ok(0),
+    );
     h.take(out);
     let out = h.m.unload(0);
     h.take(out);

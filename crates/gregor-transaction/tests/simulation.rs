@@ -31,7 +31,7 @@ use gregor_sim::Rng;
 use gregor_transaction::records::{parse_key, parse_value};
 use gregor_transaction::{
     MarkerId, MarkerRequest, Output, ProducerIdAndEpoch, RequestId, Response, StoredRecord, TransactionError,
-    TransactionResult, TransactionSettings, TransactionState, TransactionStateMachine, Write,
+    TransactionResult, TransactionSettings, TransactionState, TransactionStateMachine, TransactionVersion, Write,
 };
 
 const TIDS: [&str; 3] = ["tx-a", "tx-b", "tx-c"];
@@ -277,7 +277,7 @@ impl Sim {
                     result: TransactionResult::Commit,
                     ..
                 },
-                Response::EndTxn(Ok(())),
+                Response::EndTxn(Ok(_)),
             ) => {
                 let p = self.producers[producer].session.expect("ending without a session");
                 // Answered right as its write is acknowledged (the id's
@@ -323,7 +323,7 @@ impl Sim {
                 Err(_) => self.restart(producer),
             },
             (Asked::End { result, .. }, Response::EndTxn(r)) => match r {
-                Ok(()) => {
+                Ok(_) => {
                     let txn = pr.txn.take().expect("open txn");
                     pr.phase = Phase::Ready;
                     if result == TransactionResult::Commit {
@@ -452,9 +452,15 @@ impl Sim {
         });
         self.producers[i].phase = Phase::Waiting;
         let tps = partitions.iter().map(|p| TopicPartition::new("data", *p)).collect();
-        let out = self
-            .machine
-            .add_partitions(r, tid, p.producer_id, p.producer_epoch, tps, self.now);
+        let out = self.machine.add_partitions(
+            r,
+            tid,
+            p.producer_id,
+            p.producer_epoch,
+            tps,
+            TransactionVersion::V0,
+            self.now,
+        );
         self.handle(out);
     }
 
@@ -467,9 +473,23 @@ impl Sim {
             result,
         });
         self.producers[i].phase = Phase::Waiting;
-        let out = self
-            .machine
-            .end_txn(r, tid, p.producer_id, p.producer_epoch, result, self.now);
+        let mut next = self.next_pid;
+        let mut ids = || {
+            next += 1;
+            Ok(next)
+        };
+        let version = TransactionVersion::V0;
+        let out = self.machine.end_txn(
+            r,
+            tid,
+            p.producer_id,
+            p.producer_epoch,
+            result,
+            version,
+            self.now,
+            &mut ids,
+        );
+        self.next_pid = next;
         self.handle(out);
     }
 
