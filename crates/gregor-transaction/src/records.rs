@@ -291,9 +291,10 @@ fn put_array_len(out: &mut Vec<u8>, len: usize, flexible: bool) {
 }
 
 fn put_compact_string(out: &mut Vec<u8>, s: &str) {
-    let len = s.len().min(i16::MAX as usize);
-    put_uvarint(out, len as u32 + 1);
-    out.extend_from_slice(&s.as_bytes()[..len]);
+    // Far below 4 GiB (see put_string).
+    let len = u32::try_from(s.len()).unwrap_or(u32::MAX - 1);
+    put_uvarint(out, len + 1);
+    out.extend_from_slice(&s.as_bytes()[..len as usize]);
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
