@@ -1,9 +1,10 @@
 //! The producer's requests: InitProducerId, AddPartitionsToTxn,
-//! AddOffsetsToTxn and EndTxn, checked and answered as Kafka 3.9's
-//! `TransactionCoordinator` does. Each either answers at once (an error,
-//! or nothing to change) or prepares a state change and hands out its
-//! write; the answer follows the write's outcome
-//! ([`TransactionStateMachine::persisted`]).
+//! AddOffsetsToTxn and EndTxn, checked and answered as Kafka's
+//! `TransactionCoordinator` does — 3.9's under transaction versions 0 and
+//! 1, 4.x's under version 2 (KIP-890 part 2; EndTxn's checks in
+//! `ending`). Each either answers at once (an error, or nothing to
+//! change) or prepares a state change and hands out its write; the answer
+//! follows the write's outcome ([`TransactionStateMachine::persisted`]).
 
 use std::collections::BTreeSet;
 
