@@ -13,8 +13,13 @@
 //! Empty           FENCED        PrepareAbort    FENCED         INVALID_TXN_STATE
 //! CompleteAbort   NONE          PrepareAbort    INVALID_TXN    INVALID_TXN_STATE
 //! CompleteCommit  INVALID_TXN   PrepareAbort    NONE           INVALID_TXN_STATE
-//! Prepare*        CONCURRENT_TRANSACTIONS (same result), else INVALID_TXN_STATE
+//! Prepare*        a retry: CONCURRENT_TRANSACTIONS (the completion is
+//!                 pending, whatever the result); the current epoch: FENCED
 //! ```
+//!
+//! "Retry" is the epoch below the current one (or the overflow retry),
+//! "current" the current epoch; a wrong producer id is
+//! INVALID_PRODUCER_ID_MAPPING first.
 
 use crate::metadata::{TxnMetadata, EXHAUSTED_EPOCH};
 use crate::protocol::{TransactionError, TransactionResult, TransactionState, TransactionVersion};
