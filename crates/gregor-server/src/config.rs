@@ -274,6 +274,11 @@ pub struct ServerConfig {
     /// part of it (KIP-890; Kafka 3.9's default: true).
     #[serde(rename = "transaction.partition.verification.enable")]
     pub transaction_partition_verification_enable: bool,
+    /// The finalized level of the `transaction.version` feature (Kafka's
+    /// feature level: 0, 1 or 2; 2 is transactions v2, KIP-890 part 2).
+    /// Every broker of a cluster must be configured alike.
+    #[serde(rename = "transaction.version")]
+    pub transaction_version: u8,
     /// Kafka's authorizer class (`kafka.security.authorizer.AclAuthorizer`
     /// or `org.apache.kafka.metadata.authorizer.StandardAuthorizer`):
     /// ACLs are checked. Empty (the default): everything is allowed.
@@ -382,6 +387,7 @@ impl Default for ServerConfig {
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
             transaction_partition_verification_enable: true,
+            transaction_version: 0,
             set_properties: BTreeSet::new(),
         }
     }
