@@ -17,11 +17,17 @@ TRANSACTIONS = 12
 PER = 100
 
 
-@pytest.fixture(params=[0, 2], ids=["tv0", "tv2"])
+@pytest.fixture(params=[(0, True), (2, True), (2, False)], ids=["tv0", "tv2", "tv2-without-verification"])
 def level_broker(tmp_path, request):
-    """A broker of `transaction.version` 0 or 2, and the level."""
-    b = Broker(str(tmp_path), env={"GREGOR_TRANSACTION_VERSION": str(request.param)}).start()
-    yield b, request.param
+    """A broker of `transaction.version` 0 or 2 (at 2 also with
+    `transaction.partition.verification.enable=false`: the implicit add
+    happens anyway), and the level."""
+    level, verification = request.param
+    b = Broker(str(tmp_path), env={
+        "GREGOR_TRANSACTION_VERSION": str(level),
+        "GREGOR_TRANSACTION_PARTITION_VERIFICATION_ENABLE": str(verification).lower(),
+    }).start()
+    yield b, level
     b.stop()
 
 
