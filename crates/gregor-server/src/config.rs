@@ -439,6 +439,14 @@ impl ServerConfig {
         Ok(assignors)
     }
 
+    /// `transaction.version`, checked: Kafka's levels are 0, 1 and 2.
+    pub fn transaction_version_level(&self) -> anyhow::Result<u8> {
+        match self.transaction_version {
+            level @ 0..=2 => Ok(level),
+            other => anyhow::bail!("transaction.version={other}: the levels are 0, 1 and 2"),
+        }
+    }
+
     /// The network layer's sizes and limits (`num.network.threads`,
     /// `socket.request.max.bytes`, `max.connections*`,
     /// `connections.max.idle.ms`, …), checked as Kafka checks them.
@@ -533,6 +541,17 @@ mod tests {
                 .unwrap()
                 .transaction_partition_verification_enable
         );
+    }
+
+    #[test]
+    fn transaction_version_is_0_unless_set_to_a_kafka_level() {
+        let level = |v: &str| {
+            ServerConfig::load(None, &[("transaction.version", v.to_string())])
+                .and_then(|c| c.transaction_version_level())
+        };
+        assert_eq!(ServerConfig::default().transaction_version_level().unwrap(), 0);
+        assert_eq!(level("2").unwrap(), 2);
+        assert!(level("3").is_err());
     }
 
     #[test]
