@@ -1831,6 +1831,9 @@ def kafka_broker():
 def gregor_broker(tmp_path_factory):
     properties = dict({k: SHIPPED[k] for k in GREGOR_KNOWS}, **PROPERTIES)
     args = [a for k, v in properties.items() for a in ("--override", f"{k}={v}")]
+    # Kafka 3.9 has no transactions v2: compare at its level (at 2 the
+    # coordinator's own aborts bump the epoch twice, as Kafka 4.x's do).
+    args += ["--override", "transaction.version=0"]
     b = Broker(str(tmp_path_factory.mktemp("gregor")), args=args).start()
     yield b.bootstrap
     b.stop()

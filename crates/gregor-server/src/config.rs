@@ -275,8 +275,9 @@ pub struct ServerConfig {
     #[serde(rename = "transaction.partition.verification.enable")]
     pub transaction_partition_verification_enable: bool,
     /// The finalized level of the `transaction.version` feature (Kafka's
-    /// feature level: 0, 1 or 2; 2 is transactions v2, KIP-890 part 2).
-    /// Every broker of a cluster must be configured alike.
+    /// feature level: 0, 1 or 2; 2, the default as in a new Kafka 4.x
+    /// cluster, is transactions v2, KIP-890 part 2). Every broker of a
+    /// cluster must be configured alike.
     #[serde(rename = "transaction.version")]
     pub transaction_version: u8,
     /// Kafka's authorizer class (`kafka.security.authorizer.AclAuthorizer`
@@ -387,7 +388,7 @@ impl Default for ServerConfig {
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
             transaction_partition_verification_enable: true,
-            transaction_version: 0,
+            transaction_version: 2,
             set_properties: BTreeSet::new(),
         }
     }
@@ -544,13 +545,13 @@ mod tests {
     }
 
     #[test]
-    fn transaction_version_is_0_unless_set_to_a_kafka_level() {
+    fn transaction_version_is_2_unless_set_to_another_kafka_level() {
         let level = |v: &str| {
             ServerConfig::load(None, &[("transaction.version", v.to_string())])
                 .and_then(|c| c.transaction_version_level())
         };
-        assert_eq!(ServerConfig::default().transaction_version_level().unwrap(), 0);
-        assert_eq!(level("2").unwrap(), 2);
+        assert_eq!(ServerConfig::default().transaction_version_level().unwrap(), 2);
+        assert_eq!(level("0").unwrap(), 0);
         assert!(level("3").is_err());
     }
 

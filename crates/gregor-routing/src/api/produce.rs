@@ -387,11 +387,10 @@ async fn verify_and_append(
     let (asked, mut outcomes, partitions) = split_by_producer(pending);
     let verdicts = match transactional_id.filter(|t| !t.is_empty()) {
         None => None,
-        Some(tid) if version >= PRODUCE_ADD_FROM => Some(
-            broker
-                .add_to_transaction(&tid, first.producer_id, first.producer_epoch, partitions.clone())
-                .await,
-        ),
+        Some(tid) if version >= PRODUCE_ADD_FROM => {
+            outcomes.extend(add_and_append(broker, &tid, asked, acks_all, version).await);
+            return outcomes;
+        }
         Some(tid) => Some(
             broker
                 .verify_transaction(&tid, first.producer_id, first.producer_epoch, partitions.clone())
@@ -404,6 +403,78 @@ async fn verify_and_append(
     match tokio::task::spawn_blocking(move || append_verified(&broker, asked, verdicts, acks_all, version)).await {
         Ok(appended) => outcomes.extend(appended),
         Err(e) => tracing::error!("appending verified batches failed: {e}"),
+    }
+    outcomes
+}
+
+/// How often a v12+ add and append is tried when a marker cleared the
+/// guard meanwhile.
+const ADD_ATTEMPTS: usize = 3;
+
+/// Produce v12+: adds the partitions of `asked` (one producer's) to the
+/// transaction, then appends them with their guards, on the blocking
+/// pool. A guard the previous transaction's marker cleared while the add
+/// waited for that transaction to complete is taken again and the add
+/// repeated (it writes nothing the second time), up to [`ADD_ATTEMPTS`]
+/// times: the guard must predate the add that confirms the transaction.
+async fn add_and_append(
+    broker: &Arc<Broker>,
+    transactional_id: &str,
+    mut asked: Vec<Pending>,
+    acks_all: bool,
+    version: i16,
+) -> Vec<(Pending, Outcome)> {
+    let mut outcomes = Vec::new();
+    for attempt in 1..=ADD_ATTEMPTS {
+        let Some(first) = asked.first().map(|p| p.unverified) else {
+            break;
+        };
+        let partitions: Vec<TopicPartition> = asked
+            .iter()
+            .map(|p| TopicPartition::new(&p.topic, u32::try_from(p.index).unwrap_or_default()))
+            .collect();
+        let verdicts = broker
+            .add_to_transaction(
+                transactional_id,
+                first.producer_id,
+                first.producer_epoch,
+                partitions.clone(),
+            )
+            .await;
+        let verdicts = in_order(&partitions, Some(verdicts));
+        let retry = attempt < ADD_ATTEMPTS;
+        let b = broker.clone();
+        // The appends may wait on the disk: not on the runtime's threads.
+        let appended = tokio::task::spawn_blocking(move || {
+            let mut again = Vec::new();
+            let mut done = Vec::new();
+            for (p, outcome) in append_verified(&b, asked, verdicts, acks_all, version) {
+                let cleared = matches!(
+                    outcome,
+                    Err(ProduceRefusal::Refused(ResponseError::InvalidTxnState, _) | ProduceRefusal::Unverified(_))
+                );
+                if !(retry && cleared) {
+                    done.push((p, outcome));
+                    continue;
+                }
+                match b.append(&p.topic, p.index, &p.bytes, acks_all, VerificationGuard::NONE, true) {
+                    Err(ProduceRefusal::Unverified(unverified)) => again.push(Pending { unverified, ..p }),
+                    outcome => done.push((p, outcome)),
+                }
+            }
+            (again, done)
+        })
+        .await;
+        match appended {
+            Ok((again, done)) => {
+                outcomes.extend(done);
+                asked = again;
+            }
+            Err(e) => {
+                tracing::error!("appending added batches failed: {e}");
+                break;
+            }
+        }
     }
     outcomes
 }

@@ -43,6 +43,8 @@ use std::sync::Arc;
 /// The first version whose offsets add the group's partition to the
 /// transaction (transactions v2).
 const ADD_FROM: i16 = 5;
+/// How often a v5+ commit is tried when a marker cleared its guard.
+const ADD_ATTEMPTS: usize = 3;
 
 /// Answers a TxnOffsetCommit request. Per partition: one that does not
 /// exist is UNKNOWN_TOPIC_OR_PARTITION; otherwise NOT_COORDINATOR when
@@ -73,11 +75,30 @@ pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i1
         request.group_instance_id.as_deref(),
     );
     let result = match broker.groups().coordinating(group) {
-        Some(groups) if screened.reaches_group() => verified(broker, &request, version).and_then(|producer| {
-            groups
-                .txn_commit(producer, member, &screened.offsets)
-                .map_err(group_code)
-        }),
+        Some(groups) if screened.reaches_group() => {
+            let commit = || {
+                verified(broker, &request, version).and_then(|producer| {
+                    groups
+                        .txn_commit(producer, member.clone(), &screened.offsets)
+                        .map_err(group_code)
+                })
+            };
+            if version >= ADD_FROM {
+                // A guard the previous transaction's marker cleared while
+                // the add waited for it to complete: taken and added again.
+                let cleared = |r: &Result<(), i16>| *r == Err(ResponseError::InvalidTxnState.code());
+                let mut result = commit();
+                for _ in 1..ADD_ATTEMPTS {
+                    if !cleared(&result) {
+                        break;
+                    }
+                    result = commit();
+                }
+                result
+            } else {
+                commit()
+            }
+        }
         Some(_) => Ok(()),
         None => Err(group_code(GroupError::NotCoordinator)),
     };
