@@ -79,7 +79,7 @@ pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i1
             let commit = || {
                 verified(broker, &request, version).and_then(|producer| {
                     groups
-                        .txn_commit(producer, member.clone(), &screened.offsets)
+                        .txn_commit(producer, member, &screened.offsets)
                         .map_err(group_code)
                 })
             };
