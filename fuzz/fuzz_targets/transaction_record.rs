@@ -1,9 +1,10 @@
 //! Arbitrary bytes as a `__transaction_state` record (the first byte
 //! splits key from value): parsing never panics, and a key or value it
-//! reads encodes back (at v0) to bytes that read the same.
+//! reads encodes back to bytes that read the same (a value of client
+//! transaction version 0 is written at v0, which keeps no tagged fields).
 #![no_main]
 
-use gregor_transaction::records::{key_bytes, parse_key, parse_value, value_bytes};
+use gregor_transaction::records::{key_bytes, parse_key, parse_value, value_bytes, TransactionLogValue};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +16,15 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(parse_key(&key_bytes(&id)), Ok(Some(id)));
     }
     if let Ok(v) = parse_value(value) {
-        assert_eq!(parse_value(&value_bytes(&v)), Ok(v));
+        let kept = if v.client_transaction_version == 0 {
+            TransactionLogValue {
+                previous_producer_id: -1,
+                next_producer_id: -1,
+                ..v.clone()
+            }
+        } else {
+            v.clone()
+        };
+        assert_eq!(parse_value(&value_bytes(&v)), Ok(kept));
     }
 });

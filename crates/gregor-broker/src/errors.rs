@@ -74,17 +74,24 @@ pub fn group_code(error: gregor_group::GroupError) -> i16 {
     kafka.code()
 }
 
-/// A transaction coordinator's verification verdict (KIP-890) as a
-/// partition leader answers a Produce: as Kafka's
-/// `AddPartitionsToTxnManager`, PRODUCER_FENCED becomes
+/// The first Produce version whose clients know TRANSACTION_ABORTABLE.
+pub const PRODUCE_ABORTABLE_FROM: i16 = 11;
+/// The first Produce version whose transactional batches add their
+/// partition to the transaction (transactions v2, KIP-890 part 2).
+pub const PRODUCE_ADD_FROM: i16 = 12;
+
+/// A transaction coordinator's verification (or implicit add) verdict
+/// (KIP-890) as a partition leader answers a Produce of `version`: as
+/// Kafka's `AddPartitionsToTxnManager`, PRODUCER_FENCED becomes
 /// INVALID_PRODUCER_EPOCH and TRANSACTION_ABORTABLE becomes
-/// INVALID_TXN_STATE unless the client knows the code
-/// (`abortable_known`: Produce v11+); then, as its `ReplicaManager`, the
+/// INVALID_TXN_STATE below v11; then, as its `ReplicaManager`, the
 /// retriable errors older clients would not retry become
-/// NOT_ENOUGH_REPLICAS.
-pub fn produce_verification_error(error: ResponseError, abortable_known: bool) -> ResponseError {
+/// NOT_ENOUGH_REPLICAS — CONCURRENT_TRANSACTIONS only below v12 (a
+/// transactions v2 producer retries it).
+pub fn produce_verification_error(error: ResponseError, version: i16) -> ResponseError {
     use ResponseError as E;
-    match verification_error(error, abortable_known) {
+    match verification_error(error, version >= PRODUCE_ABORTABLE_FROM) {
+        E::ConcurrentTransactions if version >= PRODUCE_ADD_FROM => E::ConcurrentTransactions,
         E::ConcurrentTransactions
         | E::NetworkException
         | E::CoordinatorLoadInProgress
@@ -94,14 +101,19 @@ pub fn produce_verification_error(error: ResponseError, abortable_known: bool) -
     }
 }
 
-/// A transaction coordinator's verification verdict (KIP-890) as the
-/// group coordinator answers a TxnOffsetCommit (v0–v3): mapped as for a
-/// Produce of a client that does not know TRANSACTION_ABORTABLE, then
+/// The first TxnOffsetCommit version whose clients know
+/// TRANSACTION_ABORTABLE.
+pub const TXN_OFFSET_COMMIT_ABORTABLE_FROM: i16 = 4;
+
+/// A transaction coordinator's verification (or implicit add) verdict
+/// (KIP-890) as the group coordinator answers a TxnOffsetCommit of
+/// `version`: PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH,
+/// TRANSACTION_ABORTABLE becomes INVALID_TXN_STATE below v4, then
 /// NETWORK_EXCEPTION becomes COORDINATOR_LOAD_IN_PROGRESS (Kafka's
 /// `maybeConvertOffsetCommitError`: clients retry it without looking the
 /// coordinator up again).
-pub fn offsets_verification_error(error: ResponseError) -> ResponseError {
-    match verification_error(error, false) {
+pub fn offsets_verification_error(error: ResponseError, version: i16) -> ResponseError {
+    match verification_error(error, version >= TXN_OFFSET_COMMIT_ABORTABLE_FROM) {
         ResponseError::NetworkException => ResponseError::CoordinatorLoadInProgress,
         other => other,
     }

@@ -161,3 +161,24 @@ fn unused_verifications_expire_with_idle_producers() {
         Err(None)
     );
 }
+
+#[test]
+fn a_newer_epochs_batch_is_verified_while_the_older_transaction_is_open() {
+    // Transactions v2: every transaction has its own epoch, and the next
+    // one's first batch may arrive before the previous one's marker.
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default()).unwrap();
+    produce(&log, txn_batch(7, 0, 0), TxnVerification::Skip).unwrap();
+    assert_eq!(
+        produce(&log, txn_batch(7, 0, 1), UNVERIFIED),
+        Ok(1),
+        "the open transaction's epoch: no verification"
+    );
+    assert_eq!(log.start_txn_verification(7, 0, 2), None);
+    assert!(log.start_txn_verification(7, 1, 0).is_some(), "the next epoch's");
+    assert!(
+        matches!(produce(&log, txn_batch(7, 1, 0), UNVERIFIED), Err(Some(_))),
+        "the next epoch's batch would join the open transaction"
+    );
+    assert_eq!(log.end_offset(), 2, "not written");
+}

@@ -22,7 +22,7 @@ use gregor_broker::Broker;
 fn off_handler<T: Encodable + Send + 'static>(
     broker: &Arc<Broker>,
     version: i16,
-    handle: impl FnOnce(&Broker) -> T + Send + 'static,
+    handle: impl FnOnce(&Arc<Broker>) -> T + Send + 'static,
 ) -> Outcome {
     let broker = broker.clone();
     Outcome::Delayed(Box::pin(async move {
@@ -48,8 +48,11 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         return refused;
     }
     match frame.request {
-        Request::ApiVersions(_) => respond(api::api_versions::handle(false), version),
-        Request::ApiVersionsTooNew => respond(api::api_versions::handle(true), 0),
+        Request::ApiVersions(_) => respond(
+            api::api_versions::handle(false, version, broker.config().transactions.transaction_version),
+            version,
+        ),
+        Request::ApiVersionsTooNew => respond(api::api_versions::handle(true, 0, 0), 0),
         Request::Metadata(mut r) => {
             let merge = authz::metadata(&access, broker, &mut r, version);
             let (topic_ops, cluster_ops) = (
@@ -284,7 +287,7 @@ pub fn dispatch(broker: &Arc<Broker>, frame: Frame) -> Outcome {
         Request::TxnOffsetCommit(mut r) => {
             let merge = txn_authz::txn_offset_commit(&access, &mut r);
             off_handler(broker, version, move |b| {
-                merged(api::txn_offset_commit::handle(b, r), merge)
+                merged(api::txn_offset_commit::handle(b, r, version), merge)
             })
         }
         Request::DescribeCluster(r) => {

@@ -5,7 +5,9 @@ use kafka_protocol::messages::ApiKey;
 
 /// Every API this broker implements, with the versions it accepts.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
-    (ApiKey::Produce, 3, 11),
+    // v12 is v11 on the wire; a transactional batch at v12+ adds its
+    // partition to the transaction (transactions v2, KIP-890 part 2).
+    (ApiKey::Produce, 3, 12),
     // From v12 the records length is a varint, which the zero-copy path
     // rewrites (splice.rs); v13 names topics by id, v15 the follower in
     // ReplicaState.
@@ -36,19 +38,21 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     // Transactions (KIP-98). AddPartitionsToTxn v4–5 are the brokers'
-    // verification batches (KIP-890 part 1; clients keep to v0–3); EndTxn
-    // v4+ belongs to transactions v2, which gregor does not advertise.
+    // verification batches (KIP-890 part 1; clients keep to v0–3).
+    // AddOffsetsToTxn and EndTxn v4 only add TRANSACTION_ABORTABLE; EndTxn
+    // v5 is transactions v2 (the epoch bumps; the answer names the producer).
     (ApiKey::AddPartitionsToTxn, 0, 5),
-    (ApiKey::AddOffsetsToTxn, 0, 3),
-    (ApiKey::EndTxn, 0, 3),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 5),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
     // v0 was dropped from the codec (and from Kafka 4.0, KIP-896):
     // advertised, it could not be decoded.
     (ApiKey::WriteTxnMarkers, 1, 1),
     (ApiKey::DescribeProducers, 0, 0),
-    // v4 only adds TRANSACTION_ABORTABLE (KIP-890) for clients: not served.
-    (ApiKey::TxnOffsetCommit, 0, 3),
+    // v4 only adds TRANSACTION_ABORTABLE (KIP-890); v5 adds the offsets
+    // partition to the transaction (transactions v2).
+    (ApiKey::TxnOffsetCommit, 0, 5),
     // Admin (issue 19). DescribeCluster v2 (fenced brokers) is Kafka 4.0's;
     // DescribeLogDirs v0 is gone from the codec (KIP-896), v1 is the same.
     (ApiKey::DescribeCluster, 0, 1),

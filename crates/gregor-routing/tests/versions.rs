@@ -218,3 +218,63 @@ async fn fetch_returns_the_same_records_at_every_version() {
     assert_eq!(code, kafka_protocol::error::ResponseError::UnknownTopicId.code());
     running.server.shutdown().await;
 }
+
+/// ApiVersions at `version` from a broker of `transaction.version` `level`.
+async fn api_versions(level: u8, version: i16) -> ApiVersionsResponse {
+    let mut config = gregor_broker::BrokerConfig::default();
+    config.transactions.transaction_version = level;
+    let running = support::start_with(NetworkConfig::default(), config).await;
+    let mut stream = TcpStream::connect(running.addr).await.unwrap();
+    let answer = support::call(
+        &mut stream,
+        ApiKey::ApiVersions,
+        version,
+        &empty_request(ApiKey::ApiVersions, version),
+    )
+    .await;
+    running.server.shutdown().await;
+    let ResponseKind::ApiVersions(answer) = answer else {
+        panic!("not an ApiVersions answer");
+    };
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_version_is_a_finalized_feature_from_v3_and_supported_from_v4() {
+    let names = |r: &ApiVersionsResponse| {
+        (
+            r.finalized_features
+                .iter()
+                .map(|f| (f.name.to_string(), f.min_version_level, f.max_version_level))
+                .collect::<Vec<_>>(),
+            r.supported_features
+                .iter()
+                .map(|f| (f.name.to_string(), f.min_version, f.max_version))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let v3 = api_versions(2, 3).await;
+    assert!(v3.finalized_features_epoch >= 0, "the Java client needs an epoch ≥ 0");
+    assert_eq!(
+        names(&v3),
+        (vec![("transaction.version".to_string(), 2, 2)], vec![]),
+        "v3: finalized, no min-0 supported feature (KAFKA-17492)"
+    );
+    let v4 = api_versions(2, 4).await;
+    assert!(v4.finalized_features_epoch >= 0);
+    assert_eq!(
+        names(&v4),
+        (
+            vec![("transaction.version".to_string(), 2, 2)],
+            vec![("transaction.version".to_string(), 0, 2)]
+        )
+    );
+    let off = api_versions(0, 4).await;
+    assert_eq!(
+        names(&off),
+        (vec![], vec![("transaction.version".to_string(), 0, 2)]),
+        "level 0: nothing finalized"
+    );
+    let v2 = api_versions(2, 2).await;
+    assert_eq!(v2.finalized_features_epoch, -1, "no features below v3");
+}

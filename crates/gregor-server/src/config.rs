@@ -274,6 +274,12 @@ pub struct ServerConfig {
     /// part of it (KIP-890; Kafka 3.9's default: true).
     #[serde(rename = "transaction.partition.verification.enable")]
     pub transaction_partition_verification_enable: bool,
+    /// The finalized level of the `transaction.version` feature (Kafka's
+    /// feature level: 0, 1 or 2; 2, the default as in a new Kafka 4.x
+    /// cluster, is transactions v2, KIP-890 part 2). Every broker of a
+    /// cluster must be configured alike.
+    #[serde(rename = "transaction.version")]
+    pub transaction_version: u8,
     /// Kafka's authorizer class (`kafka.security.authorizer.AclAuthorizer`
     /// or `org.apache.kafka.metadata.authorizer.StandardAuthorizer`):
     /// ACLs are checked. Empty (the default): everything is allowed.
@@ -382,6 +388,7 @@ impl Default for ServerConfig {
             transaction_abort_timed_out_transaction_cleanup_interval_ms: 10_000,
             transaction_remove_expired_transaction_cleanup_interval_ms: 3_600_000,
             transaction_partition_verification_enable: true,
+            transaction_version: 2,
             set_properties: BTreeSet::new(),
         }
     }
@@ -431,6 +438,14 @@ impl ServerConfig {
             );
         }
         Ok(assignors)
+    }
+
+    /// `transaction.version`, checked: Kafka's levels are 0, 1 and 2.
+    pub fn transaction_version_level(&self) -> anyhow::Result<u8> {
+        match self.transaction_version {
+            level @ 0..=2 => Ok(level),
+            other => anyhow::bail!("transaction.version={other}: the levels are 0, 1 and 2"),
+        }
     }
 
     /// The network layer's sizes and limits (`num.network.threads`,
@@ -527,6 +542,17 @@ mod tests {
                 .unwrap()
                 .transaction_partition_verification_enable
         );
+    }
+
+    #[test]
+    fn transaction_version_is_2_unless_set_to_another_kafka_level() {
+        let level = |v: &str| {
+            ServerConfig::load(None, &[("transaction.version", v.to_string())])
+                .and_then(|c| c.transaction_version_level())
+        };
+        assert_eq!(ServerConfig::default().transaction_version_level().unwrap(), 2);
+        assert_eq!(level("0").unwrap(), 0);
+        assert!(level("3").is_err());
     }
 
     #[test]

@@ -184,6 +184,7 @@ impl Server {
                 transactional_id_expiration_ms: config.transactional_id_expiration_ms,
                 abort_timed_out_interval_ms: config.transaction_abort_timed_out_transaction_cleanup_interval_ms,
                 remove_expired_interval_ms: config.transaction_remove_expired_transaction_cleanup_interval_ms,
+                transaction_version: config.transaction_version_level()?,
                 ..TransactionSettings::default()
             },
             transaction_partition_verification: config.transaction_partition_verification_enable,

@@ -107,6 +107,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("transactional.id.expiration.ms", Int, transactional_id_expiration_ms, "How long a transactional id without transactions is remembered."),
     property!("transaction.abort.timed.out.transaction.cleanup.interval.ms", Int, transaction_abort_timed_out_transaction_cleanup_interval_ms, "How often transactions past their timeout are looked for."),
     property!("transaction.remove.expired.transaction.cleanup.interval.ms", Int, transaction_remove_expired_transaction_cleanup_interval_ms, "How often expired transactional ids are looked for."),
+    property!("transaction.version", Short, transaction_version, "The finalized level of the transaction.version feature: 0, 1 or 2 (transactions v2, KIP-890; the default). Every broker of a cluster must have the same."),
     property!("transaction.partition.verification.enable", Boolean, transaction_partition_verification_enable, "Verify with the transaction coordinator a transactional batch that opens a transaction in a partition (KIP-890)."),
     property!("listener.security.protocol.map", String, ?listener_security_protocol_map, "Map between listener names and security protocols (NAME:PROTOCOL,...)."),
     property!("inter.broker.listener.name", String, ?inter_broker_listener_name, "Name of listener used for communication between brokers."),

@@ -1,7 +1,8 @@
 //! The transaction verifier (KIP-890 part 1, Kafka's
 //! `AddPartitionsToTxnManager`): sends the verifications a partition
 //! leader needs from transaction coordinators on other brokers as
-//! AddPartitionsToTxn v4 with `verify_only`, batched per coordinator
+//! AddPartitionsToTxn v4 with `verify_only` — and transactions v2's
+//! implicit adds (part 2) as v5 without it — batched per coordinator
 //! broker. Each coordinator broker has one request in flight at a time;
 //! verifications that arrive meanwhile go together in the next one. A
 //! transactional id asked twice in one batch keeps the newer ask (the
@@ -27,6 +28,8 @@ use tokio::task::JoinHandle;
 
 /// The version spoken to coordinators (the first with `verify_only`).
 const VERIFY_VERSION: i16 = 4;
+/// The version of a batch with implicit adds (transactions v2).
+const ADD_VERSION: i16 = 5;
 
 /// Sends the broker's remote verifications until `stopped`.
 pub fn spawn(
@@ -150,7 +153,12 @@ async fn send(
         transactions = batch.len(),
         "verifying transactions"
     );
-    match conn.send(request_of(batch), VERIFY_VERSION).await {
+    let version = if batch.iter().any(|r| r.add) {
+        ADD_VERSION
+    } else {
+        VERIFY_VERSION
+    };
+    match conn.send(request_of(batch), version).await {
         Err(e) => {
             tracing::debug!(broker = coordinator, "transaction verification failed: {e}");
             *connection = None;
@@ -198,7 +206,7 @@ async fn connect(
     Ok(verifies.then_some(connection))
 }
 
-/// The AddPartitionsToTxn request of `batch`, `verify_only`.
+/// The AddPartitionsToTxn request of `batch`, `verify_only` but for adds.
 fn request_of(batch: &[RemoteVerification]) -> AddPartitionsToTxnRequest {
     let mut request = AddPartitionsToTxnRequest::default();
     for r in batch {
@@ -206,7 +214,7 @@ fn request_of(batch: &[RemoteVerification]) -> AddPartitionsToTxnRequest {
         transaction.transactional_id = TransactionalId(StrBytes::from_string(r.transactional_id.clone()));
         transaction.producer_id = ProducerId(r.producer_id);
         transaction.producer_epoch = r.producer_epoch;
-        transaction.verify_only = true;
+        transaction.verify_only = !r.add;
         for tp in &r.partitions {
             let index = i32::try_from(tp.partition).unwrap_or(i32::MAX);
             match transaction.topics.iter_mut().find(|t| t.name.0.as_str() == tp.topic) {
@@ -273,6 +281,7 @@ mod tests {
             producer_id: 7,
             producer_epoch: epoch,
             partitions: vec![TopicPartition::new("t", 0)],
+            add: false,
             reply,
         };
         (request, answer)
@@ -322,6 +331,10 @@ mod tests {
         let request = request_of(std::slice::from_ref(&a));
         let txn = &request.transactions[0];
         assert!(txn.verify_only);
+        let (mut add, _) = ask("b", 1);
+        add.add = true;
+        let adds = request_of(&[add]);
+        assert!(!adds.transactions[0].verify_only, "an implicit add is not verify-only");
         assert_eq!(
             txn.topics
                 .iter()

@@ -20,7 +20,7 @@ use crate::machine::TransactionStateMachine;
 use crate::outputs::{MarkerId, MarkerRequest, Output, ProducerIdGenerator, RequestId, Response, StoredRecord, Write};
 use crate::protocol::{
     ProducerIdAndEpoch, TransactionDescription, TransactionError, TransactionListing, TransactionResult,
-    TransactionSettings,
+    TransactionSettings, TransactionVersion,
 };
 
 /// `__transaction_state` as the coordinator uses it.
@@ -49,6 +49,7 @@ enum Waiter {
     Init(oneshot::Sender<Result<ProducerIdAndEpoch, TransactionError>>),
     Add(oneshot::Sender<Vec<(TopicPartition, Result<(), TransactionError>)>>),
     Done(oneshot::Sender<Result<(), TransactionError>>),
+    End(oneshot::Sender<Result<ProducerIdAndEpoch, TransactionError>>),
 }
 
 /// What the lock guards.
@@ -70,7 +71,8 @@ impl Inner {
                 Output::Respond { request, response } => match (self.waiters.remove(&request), response) {
                     (Some(Waiter::Init(tx)), Response::InitProducerId(r)) => drop(tx.send(r)),
                     (Some(Waiter::Add(tx)), Response::AddPartitions(r)) => drop(tx.send(r)),
-                    (Some(Waiter::Done(tx)), Response::AddOffsets(r) | Response::EndTxn(r)) => drop(tx.send(r)),
+                    (Some(Waiter::Done(tx)), Response::AddOffsets(r)) => drop(tx.send(r)),
+                    (Some(Waiter::End(tx)), Response::EndTxn(r)) => drop(tx.send(r)),
                     (_, response) => warn!(?request, ?response, "an answer nobody waits for"),
                 },
             }
@@ -238,18 +240,26 @@ impl TransactionCoordinator {
         })
     }
 
-    /// AddPartitionsToTxn: one result per partition.
+    /// AddPartitionsToTxn under the request's transaction `version`: one
+    /// result per partition.
     pub fn add_partitions(
         &self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: Vec<TopicPartition>,
+        version: TransactionVersion,
     ) -> oneshot::Receiver<Vec<(TopicPartition, Result<(), TransactionError>)>> {
         self.ask(Waiter::Add, |inner, id, now| {
-            inner
-                .machine
-                .add_partitions(id, transactional_id, producer_id, producer_epoch, partitions, now)
+            inner.machine.add_partitions(
+                id,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                partitions,
+                version,
+                now,
+            )
         })
     }
 
@@ -268,18 +278,29 @@ impl TransactionCoordinator {
         })
     }
 
-    /// EndTxn: answered once PrepareCommit/PrepareAbort is stored.
+    /// EndTxn under the request's transaction `version`: answered once
+    /// PrepareCommit/PrepareAbort is stored, under version 2 with the
+    /// producer id and epoch to continue with ((−1, −1) otherwise).
     pub fn end_txn(
         &self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         result: TransactionResult,
-    ) -> oneshot::Receiver<Result<(), TransactionError>> {
-        self.ask(Waiter::Done, |inner, id, now| {
-            inner
-                .machine
-                .end_txn(id, transactional_id, producer_id, producer_epoch, result, now)
+        version: TransactionVersion,
+    ) -> oneshot::Receiver<Result<ProducerIdAndEpoch, TransactionError>> {
+        self.ask(Waiter::End, |inner, id, now| {
+            let Inner { machine, ids, .. } = inner;
+            machine.end_txn(
+                id,
+                transactional_id,
+                producer_id,
+                producer_epoch,
+                result,
+                version,
+                now,
+                ids.as_mut(),
+            )
         })
     }
 

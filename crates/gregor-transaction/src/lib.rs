@@ -59,10 +59,11 @@
 //! coordinator.partition_changed(0, true, 1);
 //! let producer = coordinator.init_producer_id(Some("tx"), 60_000, None).blocking_recv().unwrap().unwrap();
 //! let tp = TopicPartition::new("orders", 0);
-//! let added = coordinator.add_partitions("tx", producer.producer_id, producer.producer_epoch, vec![tp.clone()]);
+//! let (id, epoch) = (producer.producer_id, producer.producer_epoch);
+//! let added = coordinator.add_partitions("tx", id, epoch, vec![tp.clone()], TransactionVersion::V0);
 //! assert_eq!(added.blocking_recv().unwrap(), vec![(tp, Ok(()))]);
-//! let ended = coordinator.end_txn("tx", producer.producer_id, producer.producer_epoch, TransactionResult::Commit);
-//! assert_eq!(ended.blocking_recv().unwrap(), Ok(()));
+//! let ended = coordinator.end_txn("tx", id, epoch, TransactionResult::Commit, TransactionVersion::V0);
+//! assert_eq!(ended.blocking_recv().unwrap(), Ok(ProducerIdAndEpoch::NONE));
 //! // The marker sender writes the markers, then reports:
 //! let request = markers.0.lock().pop().unwrap();
 //! coordinator.markers_written(request.id);
@@ -71,7 +72,8 @@
 //!
 //! Modules by job: `protocol` (states, errors, settings, descriptions),
 //! [`records`] (Kafka's record schemas), `metadata` (one id's state and
-//! transitions), `requests` (the producer's requests), `queries`
+//! transitions), `requests` (the producer's requests), `ending` (EndTxn's
+//! checks under each transaction version), `queries`
 //! (Describe/ListTransactions), `verification` (partition leaders' checks
 //! that a partition is in a transaction, KIP-890), `machine` (loading,
 //! outcomes, timeouts, expiry), `outputs`, `driver`.
@@ -83,6 +85,7 @@
 #![deny(missing_docs)]
 
 mod driver;
+mod ending;
 mod machine;
 mod metadata;
 mod outputs;
@@ -101,6 +104,6 @@ pub use outputs::{
 };
 pub use protocol::{
     ListedTransaction, ProducerIdAndEpoch, TransactionDescription, TransactionError, TransactionListing,
-    TransactionResult, TransactionSettings, TransactionState, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+    TransactionResult, TransactionSettings, TransactionState, TransactionVersion, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
 };
 pub use records::{partition_for, TRANSACTION_STATE_TOPIC};

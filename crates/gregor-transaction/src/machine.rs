@@ -501,7 +501,11 @@ impl TransactionStateMachine {
                         let fields = txn.fields.clone();
                         let answer = txn.prepare_complete(now_ms);
                         match (asker, &answer) {
-                            (Asker::EndTxn(r), _) => respond(&mut out, r, Response::EndTxn(answer.clone().map(|_| ()))),
+                            (Asker::EndTxn(r), _) => respond(
+                                &mut out,
+                                r,
+                                Response::EndTxn(answer.as_ref().map(Snapshot::end_txn_answer).map_err(|e| *e)),
+                            ),
                             (Asker::InitProducerId(r), Ok(_)) => respond(
                                 &mut out,
                                 r,

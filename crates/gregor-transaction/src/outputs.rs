@@ -32,8 +32,9 @@ pub enum Response {
     AddPartitions(Vec<(TopicPartition, Result<(), TransactionError>)>),
     /// AddOffsetsToTxn.
     AddOffsets(Result<(), TransactionError>),
-    /// EndTxn.
-    EndTxn(Result<(), TransactionError>),
+    /// EndTxn: under transaction version 2 the producer id and epoch the
+    /// producer continues with; (−1, −1) under versions 0 and 1.
+    EndTxn(Result<ProducerIdAndEpoch, TransactionError>),
 }
 
 /// Records for the caller to append to partition `partition` of

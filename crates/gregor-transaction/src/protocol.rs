@@ -84,7 +84,9 @@ impl TransactionState {
             Empty => &[Empty, CompleteCommit, CompleteAbort],
             Ongoing => &[Ongoing, Empty, CompleteCommit, CompleteAbort],
             PrepareCommit => &[Ongoing],
-            PrepareAbort => &[Ongoing, PrepareEpochFence],
+            // From Empty and Complete* only under transaction version 2
+            // (`TxnMetadata::prepare_end` refuses the others).
+            PrepareAbort => &[Ongoing, PrepareEpochFence, Empty, CompleteCommit, CompleteAbort],
             CompleteCommit => &[PrepareCommit],
             CompleteAbort => &[PrepareAbort],
             Dead => &[Empty, CompleteAbort, CompleteCommit],
@@ -107,13 +109,61 @@ pub enum TransactionResult {
     Abort,
 }
 
-/// A producer id and epoch (InitProducerId's answer).
+/// The transaction version (KIP-890 `transaction.version`) a request is
+/// served under, and a transaction was last handled under. The broker
+/// decides a request's from its API version alone (EndTxn v5+,
+/// AddPartitionsToTxn v4+ from a broker adding: [`Self::V2`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum TransactionVersion {
+    /// Level 0: transactions as in Kafka 3.x.
+    #[default]
+    V0,
+    /// Level 1: the flexible `__transaction_state` value; no change in
+    /// behaviour.
+    V1,
+    /// Level 2: every ended transaction bumps the producer epoch, and
+    /// partitions join a transaction implicitly.
+    V2,
+}
+
+impl TransactionVersion {
+    /// The version of `level` (levels above 2 are served as 2).
+    pub fn from_level(level: i16) -> Self {
+        match level {
+            i16::MIN..=0 => Self::V0,
+            1 => Self::V1,
+            _ => Self::V2,
+        }
+    }
+
+    /// The feature level (0, 1 or 2).
+    pub fn level(self) -> i16 {
+        self as i16
+    }
+
+    /// Whether ending a transaction bumps the producer epoch (level 2).
+    pub fn bumps_epoch(self) -> bool {
+        self == Self::V2
+    }
+}
+
+/// A producer id and epoch (InitProducerId's answer, and EndTxn's under
+/// transaction version 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ProducerIdAndEpoch {
     /// The producer id.
     pub producer_id: i64,
     /// Its epoch.
     pub producer_epoch: i16,
+}
+
+impl ProducerIdAndEpoch {
+    /// No producer id and epoch (−1, −1): what EndTxn answers under
+    /// transaction versions 0 and 1 and with an error.
+    pub const NONE: Self = Self {
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+    };
 }
 
 /// Errors of the transaction APIs, each one a Kafka error code.
@@ -231,6 +281,11 @@ pub struct TransactionSettings {
     /// `offsets.topic.num.partitions` (50): where AddOffsetsToTxn finds a
     /// group's `__consumer_offsets` partition.
     pub offsets_topic_partitions: u32,
+    /// The cluster's finalized `transaction.version` level (0..=2, default
+    /// 0): what the coordinator's own aborts (timeouts, fencing) run
+    /// under. At 2 such an abort bumps the epoch once more than the fence,
+    /// so the fenced producer's EndTxn is refused.
+    pub transaction_version: u8,
 }
 
 impl Default for TransactionSettings {
@@ -242,6 +297,7 @@ impl Default for TransactionSettings {
             remove_expired_interval_ms: 3_600_000,
             state_log_partitions: 50,
             offsets_topic_partitions: 50,
+            transaction_version: 0,
         }
     }
 }

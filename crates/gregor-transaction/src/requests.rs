@@ -1,29 +1,46 @@
 //! The producer's requests: InitProducerId, AddPartitionsToTxn,
-//! AddOffsetsToTxn and EndTxn, checked and answered as Kafka 3.9's
-//! `TransactionCoordinator` does. Each either answers at once (an error,
-//! or nothing to change) or prepares a state change and hands out its
-//! write; the answer follows the write's outcome
-//! ([`TransactionStateMachine::persisted`]).
+//! AddOffsetsToTxn and EndTxn, checked and answered as Kafka's
+//! `TransactionCoordinator` does — 3.9's under transaction versions 0 and
+//! 1, 4.x's under version 2 (KIP-890 part 2; EndTxn's checks in
+//! `ending`). Each either answers at once (an error, or nothing to
+//! change) or prepares a state change and hands out its write; the answer
+//! follows the write's outcome ([`TransactionStateMachine::persisted`]).
 
 use std::collections::BTreeSet;
 
 use gregor_log::TopicPartition;
 use tracing::info;
 
+use crate::ending::EndDecision;
 use crate::machine::{Asker, Then, TransactionStateMachine};
 use crate::metadata::{epoch_exhausted, TxnMetadata};
 use crate::outputs::{respond, Output, ProducerIdGenerator, RequestId, Response};
-use crate::protocol::{ProducerIdAndEpoch, TransactionError, TransactionResult, TransactionState, NO_PRODUCER_EPOCH};
+use crate::protocol::{
+    ProducerIdAndEpoch, TransactionError, TransactionResult, TransactionState, TransactionVersion, NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID,
+};
 use crate::records::partition_for;
 
 /// The `__consumer_offsets` topic, whose partition of a group joins a
 /// transaction on AddOffsetsToTxn.
 const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
+/// An end of a transaction asked for: by whom, with which producer.
+#[derive(Clone, Copy)]
+struct EndRequest {
+    producer_id: i64,
+    producer_epoch: i16,
+    result: TransactionResult,
+    version: TransactionVersion,
+    asker: Asker,
+}
+
 /// Which request adds partitions.
 #[derive(Clone, Copy)]
 enum Adding {
-    Partitions,
+    /// AddPartitionsToTxn, of this transaction version.
+    Partitions(TransactionVersion),
+    /// AddOffsetsToTxn (always version 0).
     Offsets,
 }
 
@@ -138,6 +155,10 @@ impl TransactionStateMachine {
 
     /// AddPartitionsToTxn: `partitions` join the producer's transaction
     /// (starting one if none is open); one result per partition.
+    /// `version` is the request's transaction version: 2 for a partition
+    /// leader adding a partition implicitly (AddPartitionsToTxn v4+ not
+    /// verify-only), 0 for a client's (v0–v3).
+    #[allow(clippy::too_many_arguments)]
     pub fn add_partitions(
         &mut self,
         request: RequestId,
@@ -145,6 +166,7 @@ impl TransactionStateMachine {
         producer_id: i64,
         producer_epoch: i16,
         partitions: Vec<TopicPartition>,
+        version: TransactionVersion,
         now_ms: i64,
     ) -> Vec<Output> {
         self.add(
@@ -153,7 +175,7 @@ impl TransactionStateMachine {
             producer_id,
             producer_epoch,
             partitions,
-            Adding::Partitions,
+            Adding::Partitions(version),
             now_ms,
         )
     }
@@ -195,9 +217,13 @@ impl TransactionStateMachine {
         now_ms: i64,
     ) -> Vec<Output> {
         let mut out = Vec::new();
-        let result = self.prepare_add(tid, producer_id, producer_epoch, &partitions, now_ms);
+        let version = match adding {
+            Adding::Partitions(version) => version,
+            Adding::Offsets => TransactionVersion::V0,
+        };
+        let result = self.prepare_add(tid, producer_id, producer_epoch, &partitions, version, now_ms);
         let then = match adding {
-            Adding::Partitions => Then::AddPartitions(request, partitions),
+            Adding::Partitions(_) => Then::AddPartitions(request, partitions),
             Adding::Offsets => Then::AddOffsets(request),
         };
         match result {
@@ -222,12 +248,11 @@ impl TransactionStateMachine {
         out
     }
 
-    /// The transaction of `tid` as producer `producer_id` knows it, with
-    /// its `__transaction_state` partition and coordinator epoch:
-    /// INVALID_REQUEST for an empty id, NOT_COORDINATOR /
-    /// COORDINATOR_LOAD_IN_PROGRESS, INVALID_PRODUCER_ID_MAPPING for an
-    /// unknown id or another producer's.
-    fn producer_txn(&mut self, tid: &str, producer_id: i64) -> Result<(i32, i32, &mut TxnMetadata), TransactionError> {
+    /// The transaction of `tid`, with its `__transaction_state` partition
+    /// and coordinator epoch: INVALID_REQUEST for an empty id,
+    /// NOT_COORDINATOR / COORDINATOR_LOAD_IN_PROGRESS,
+    /// INVALID_PRODUCER_ID_MAPPING for an unknown id.
+    fn transaction_of(&mut self, tid: &str) -> Result<(i32, i32, &mut TxnMetadata), TransactionError> {
         if tid.is_empty() {
             return Err(TransactionError::InvalidRequest);
         }
@@ -236,46 +261,56 @@ impl TransactionStateMachine {
         let txn = loaded
             .txns
             .get_mut(tid)
-            .filter(|t| t.fields.producer_id == producer_id)
             .ok_or(TransactionError::InvalidProducerIdMapping)?;
         Ok((partition, coordinator_epoch, txn))
     }
 
     /// The write adding `partitions`, or `None` when they are all in the
-    /// open transaction already.
+    /// open transaction already. A pending transition is checked first,
+    /// as Kafka 4.x does: while an end at an exhausted epoch completes,
+    /// the producer already adds with the next producer id, which is
+    /// only pending (CONCURRENT_TRANSACTIONS, not a wrong mapping).
     fn prepare_add(
         &mut self,
         tid: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[TopicPartition],
+        version: TransactionVersion,
         now_ms: i64,
     ) -> Result<Option<(i32, i32, crate::metadata::Snapshot)>, TransactionError> {
-        let (partition, coordinator_epoch, txn) = self.producer_txn(tid, producer_id)?;
+        let (partition, coordinator_epoch, txn) = self.transaction_of(tid)?;
+        if txn.pending.is_some() {
+            return Err(TransactionError::ConcurrentTransactions);
+        }
+        if txn.fields.producer_id != producer_id {
+            return Err(TransactionError::InvalidProducerIdMapping);
+        }
         if txn.fields.producer_epoch != producer_epoch {
             return Err(TransactionError::ProducerFenced);
         }
-        if txn.pending.is_some()
-            || matches!(
-                txn.state(),
-                TransactionState::PrepareCommit | TransactionState::PrepareAbort
-            )
-        {
+        if matches!(
+            txn.state(),
+            TransactionState::PrepareCommit | TransactionState::PrepareAbort
+        ) {
             return Err(TransactionError::ConcurrentTransactions);
         }
         if txn.state() == TransactionState::Ongoing && partitions.iter().all(|p| txn.fields.partitions.contains(p)) {
             return Ok(None);
         }
         let added: BTreeSet<TopicPartition> = partitions.iter().cloned().collect();
-        let target = txn.prepare_add_partitions(added, now_ms)?;
+        let target = txn.prepare_add_partitions(added, version, now_ms)?;
         Ok(Some((partition, coordinator_epoch, target)))
     }
 
-    /// EndTxn: commit or abort the producer's open transaction. Answered
-    /// once PrepareCommit/PrepareAbort is stored (the markers follow). A
-    /// retry after the transaction completed with the same result is OK;
-    /// one while it completes is CONCURRENT_TRANSACTIONS; the other
-    /// result, or no transaction open, is INVALID_TXN_STATE.
+    /// EndTxn: commit or abort the producer's open transaction, under the
+    /// request's transaction version (EndTxn v5+: 2). Answered once
+    /// PrepareCommit/PrepareAbort is stored (the markers follow): under
+    /// version 2 with the producer id and epoch the producer continues
+    /// with, otherwise (−1, −1). A retry after the transaction completed
+    /// so is answered at once (version 2: with the current id and epoch);
+    /// see the `ending` module for the rest.
+    #[allow(clippy::too_many_arguments)]
     pub fn end_txn(
         &mut self,
         request: RequestId,
@@ -283,62 +318,61 @@ impl TransactionStateMachine {
         producer_id: i64,
         producer_epoch: i16,
         result: TransactionResult,
+        version: TransactionVersion,
         now_ms: i64,
+        ids: &mut dyn ProducerIdGenerator,
     ) -> Vec<Output> {
         let mut out = Vec::new();
-        let asker = Asker::EndTxn(request);
-        match self.end_transaction(
-            transactional_id,
+        let end = EndRequest {
             producer_id,
             producer_epoch,
             result,
-            asker,
-            now_ms,
-            &mut out,
-        ) {
-            Ok(true) => {}
-            Ok(false) => respond(&mut out, request, Response::EndTxn(Ok(()))),
+            version,
+            asker: Asker::EndTxn(request),
+        };
+        match self.end_transaction(transactional_id, end, now_ms, Some(ids), &mut out) {
+            Ok(None) => {}
+            Ok(Some(answer)) => respond(&mut out, request, Response::EndTxn(Ok(answer))),
             Err(e) => respond(&mut out, request, Response::EndTxn(Err(e))),
         }
         out
     }
 
     /// Kafka's `endTransaction`: checks the producer and state, and
-    /// prepares and hands out the Prepare* write (`Ok(true)`); `Ok(false)`
-    /// when the transaction already ended so. A call from the coordinator
-    /// itself (`asker` not EndTxn) carries the fencing epoch, one above
-    /// the producer's, and turns the pending epoch fence into the abort.
-    #[allow(clippy::too_many_arguments)]
+    /// prepares and hands out the Prepare* write (`Ok(None)`); the answer
+    /// at once when the transaction already ended so. A call from the
+    /// coordinator itself (`asker` not EndTxn) carries the fencing epoch,
+    /// one above the producer's, and turns the pending epoch fence into
+    /// the abort. `ids` gives the next producer id of a version 2 end at
+    /// an exhausted epoch (never needed by a fence).
     fn end_transaction(
         &mut self,
         tid: &str,
-        producer_id: i64,
-        producer_epoch: i16,
-        result: TransactionResult,
-        asker: Asker,
+        end: EndRequest,
         now_ms: i64,
+        ids: Option<&mut dyn ProducerIdGenerator>,
         out: &mut Vec<Output>,
-    ) -> Result<bool, TransactionError> {
+    ) -> Result<Option<ProducerIdAndEpoch>, TransactionError> {
+        let EndRequest {
+            producer_id,
+            producer_epoch,
+            result,
+            version,
+            asker,
+        } = end;
         let from_client = matches!(asker, Asker::EndTxn(_));
-        let (partition, coordinator_epoch, txn) = self.producer_txn(tid, producer_id)?;
-        if (from_client && producer_epoch != txn.fields.producer_epoch) || producer_epoch < txn.fields.producer_epoch {
-            return Err(TransactionError::ProducerFenced);
-        }
-        let fencing = txn.pending == Some(TransactionState::PrepareEpochFence);
-        if txn.pending.is_some() && !fencing {
-            return Err(TransactionError::ConcurrentTransactions);
-        }
-        use TransactionResult::{Abort, Commit};
-        use TransactionState::*;
-        let prepare = match (txn.state(), result) {
-            (Ongoing, Commit) => PrepareCommit,
-            (Ongoing, Abort) => PrepareAbort,
-            (CompleteCommit, Commit) | (CompleteAbort, Abort) => return Ok(false),
-            (PrepareCommit, Commit) | (PrepareAbort, Abort) => return Err(TransactionError::ConcurrentTransactions),
-            (Dead | PrepareEpochFence, _) => return Err(TransactionError::UnknownServerError),
-            _ => return Err(TransactionError::InvalidTxnState),
+        let (partition, coordinator_epoch, txn) = self.transaction_of(tid)?;
+        let prepare = match txn.ending(producer_id, producer_epoch, result, version, from_client)? {
+            EndDecision::Prepare(prepare) => prepare,
+            EndDecision::AlreadyEnded if version.bumps_epoch() => return Ok(Some(txn.fields.producer())),
+            EndDecision::AlreadyEnded => return Ok(Some(ProducerIdAndEpoch::NONE)),
         };
-        let fence = fencing && prepare == PrepareAbort;
+        let next_producer_id = if version.bumps_epoch() && txn.ending_rotates() {
+            ids.ok_or(TransactionError::UnknownServerError)?.next_producer_id()?
+        } else {
+            NO_PRODUCER_ID
+        };
+        let fence = txn.fencing() && prepare == TransactionState::PrepareAbort;
         if fence {
             // The bumped epoch goes into the abort's record, and into
             // memory now: the fenced producer is refused from here on,
@@ -348,14 +382,17 @@ impl TransactionStateMachine {
             txn.fields.producer_epoch = producer_epoch;
             txn.fields.last_producer_epoch = NO_PRODUCER_EPOCH;
         }
-        let target = txn.prepare_end(prepare, now_ms)?;
+        let target = txn.prepare_end(prepare, version, next_producer_id, now_ms)?;
         let then = Then::Prepare { result, asker, fence };
         self.write_transition(partition, coordinator_epoch, tid, target, then, out);
-        Ok(true)
+        Ok(None)
     }
 
     /// Fences the producer of `tid`'s open transaction (epoch bump) and
-    /// aborts the transaction; `asker` is answered once that is stored.
+    /// aborts the transaction under the coordinator's transaction version
+    /// (at 2 the abort bumps once more, so the fenced producer's own
+    /// EndTxn does not pass for a retry); `asker` is answered once that
+    /// is stored.
     pub(crate) fn fence_and_abort(&mut self, tid: &str, asker: Asker, now_ms: i64, out: &mut Vec<Output>) {
         let fenced = self.loaded(tid).and_then(|(_, loaded)| {
             let txn = loaded.txns.get_mut(tid).ok_or(TransactionError::UnknownServerError)?;
@@ -364,7 +401,14 @@ impl TransactionStateMachine {
         });
         let result = fenced.and_then(|(producer_id, epoch)| {
             info!(transactional_id = %tid, producer_id, epoch, "fencing the producer and aborting its transaction");
-            self.end_transaction(tid, producer_id, epoch, TransactionResult::Abort, asker, now_ms, out)
+            let end = EndRequest {
+                producer_id,
+                producer_epoch: epoch,
+                result: TransactionResult::Abort,
+                version: TransactionVersion::from_level(i16::from(self.settings.transaction_version)),
+                asker,
+            };
+            self.end_transaction(tid, end, now_ms, None, out).map(|_| ())
         });
         if let Err(e) = result {
             // Never leave the fence pending: nothing would clear it.

@@ -4,160 +4,13 @@
 use gregor_log::TopicPartition;
 use gregor_transaction::records::{key_bytes, parse_key, parse_value, value_bytes, TransactionLogValue};
 use gregor_transaction::{
-    MarkerRequest, Output, ProducerIdAndEpoch, RequestId, Response, TransactionError, TransactionResult,
-    TransactionSettings, TransactionState, TransactionStateMachine, Write,
+    Output, ProducerIdAndEpoch, RequestId, Response, TransactionError, TransactionResult, TransactionSettings,
+    TransactionState, TransactionStateMachine, TransactionVersion,
 };
 
-const TX: &str = "tx";
-const TIMEOUT: i32 = 60_000;
+mod harness;
 
-/// A machine leading the only `__transaction_state` partition, acking
-/// writes on request, with a counter for producer ids.
-struct Harness {
-    m: TransactionStateMachine,
-    now: i64,
-    next_pid: i64,
-    fail_ids: bool,
-    next_request: u64,
-    writes: Vec<Write>,
-    markers: Vec<MarkerRequest>,
-    answers: Vec<(RequestId, Response)>,
-}
-
-impl Harness {
-    fn new() -> Self {
-        let settings = TransactionSettings {
-            state_log_partitions: 1,
-            ..Default::default()
-        };
-        let mut h = Self {
-            m: TransactionStateMachine::new(settings),
-            now: 1_000,
-            next_pid: 100,
-            fail_ids: false,
-            next_request: 0,
-            writes: Vec::new(),
-            markers: Vec::new(),
-            answers: Vec::new(),
-        };
-        h.m.begin_load(0, 1);
-        h.m.load(0, 1, &[], h.now);
-        h
-    }
-
-    fn take(&mut self, out: Vec<Output>) {
-        for o in out {
-            match o {
-                Output::Respond { request, response } => self.answers.push((request, response)),
-                Output::Write(w) => self.writes.push(w),
-                Output::SendMarkers(m) => self.markers.push(m),
-            }
-        }
-    }
-
-    fn request(&mut self) -> RequestId {
-        self.next_request += 1;
-        RequestId(self.next_request)
-    }
-
-    /// Acks (`ok`) or fails every write out, repeatedly, until none is left.
-    fn settle(&mut self, ok: bool) {
-        while let Some(w) = self.writes.pop() {
-            let result = if ok {
-                Ok(())
-            } else {
-                Err(TransactionError::CoordinatorNotAvailable)
-            };
-            let out = self.m.persisted(w.id, result, self.now);
-            self.take(out);
-        }
-    }
-
-    fn answer(&mut self, r: RequestId) -> Option<Response> {
-        let i = self.answers.iter().position(|(id, _)| *id == r)?;
-        Some(self.answers.remove(i).1)
-    }
-
-    fn init_with(
-        &mut self,
-        expected: Option<ProducerIdAndEpoch>,
-        ok: bool,
-    ) -> Result<ProducerIdAndEpoch, TransactionError> {
-        let r = self.request();
-        let (mut next, fail) = (self.next_pid, self.fail_ids);
-        let mut ids = || {
-            if fail {
-                return Err(TransactionError::CoordinatorLoadInProgress);
-            }
-            next += 1;
-            Ok(next)
-        };
-        let out = self
-            .m
-            .init_producer_id(r, Some(TX), TIMEOUT, expected, self.now, &mut ids);
-        self.next_pid = next;
-        self.take(out);
-        self.settle(ok);
-        match self.answer(r) {
-            Some(Response::InitProducerId(result)) => result,
-            other => panic!("InitProducerId answered {other:?}"),
-        }
-    }
-
-    fn init(&mut self) -> Result<ProducerIdAndEpoch, TransactionError> {
-        self.init_with(None, true)
-    }
-
-    fn add(&mut self, p: ProducerIdAndEpoch, partitions: &[u32]) -> Result<(), TransactionError> {
-        let r = self.request();
-        let parts: Vec<TopicPartition> = partitions.iter().map(|i| TopicPartition::new("t", *i)).collect();
-        let out = self
-            .m
-            .add_partitions(r, TX, p.producer_id, p.producer_epoch, parts.clone(), self.now);
-        self.take(out);
-        self.settle(true);
-        match self.answer(r) {
-            Some(Response::AddPartitions(results)) => {
-                assert_eq!(results.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(), parts);
-                results.into_iter().map(|(_, r)| r).next().unwrap_or(Ok(()))
-            }
-            other => panic!("AddPartitions answered {other:?}"),
-        }
-    }
-
-    /// EndTxn, its Prepare write acked; markers are left out.
-    fn end(&mut self, p: ProducerIdAndEpoch, result: TransactionResult) -> Result<(), TransactionError> {
-        let r = self.request();
-        let out = self.m.end_txn(r, TX, p.producer_id, p.producer_epoch, result, self.now);
-        self.take(out);
-        self.settle(true);
-        match self.answer(r) {
-            Some(Response::EndTxn(result)) => result,
-            other => panic!("EndTxn answered {other:?}"),
-        }
-    }
-
-    /// Every marker request out is delivered; completions are written.
-    fn deliver_markers(&mut self) {
-        while let Some(m) = self.markers.pop() {
-            let out = self.m.markers_written(m.id);
-            self.take(out);
-            self.settle(true);
-        }
-    }
-
-    fn state(&self) -> (TransactionState, i64, i16) {
-        let d = self.m.describe(&[TX.to_string()]).remove(0).1.expect("described");
-        (d.state, d.producer_id, d.producer_epoch)
-    }
-}
-
-fn pe(producer_id: i64, producer_epoch: i16) -> ProducerIdAndEpoch {
-    ProducerIdAndEpoch {
-        producer_id,
-        producer_epoch,
-    }
-}
+use harness::{loaded_at, pe, Harness, TIMEOUT, TX};
 
 #[test]
 fn a_new_transactional_id_gets_a_producer_id_at_epoch_zero_once_stored() {
@@ -258,8 +111,15 @@ fn a_failed_write_answers_its_error_and_changes_nothing() {
     assert_eq!(h.init_with(None, false), Err(TransactionError::CoordinatorNotAvailable));
     assert_eq!(h.state(), (TransactionState::Empty, p.producer_id, 0));
     let r = h.request();
-    let out =
-        h.m.add_partitions(r, TX, p.producer_id, 0, vec![TopicPartition::new("t", 0)], h.now);
+    let out = h.m.add_partitions(
+        r,
+        TX,
+        p.producer_id,
+        0,
+        vec![TopicPartition::new("t", 0)],
+        TransactionVersion::V0,
+        h.now,
+    );
     h.take(out);
     h.settle(false);
     assert_eq!(
@@ -293,6 +153,7 @@ fn add_partitions_checks_the_producer() {
         p.producer_id,
         0,
         vec![TopicPartition::new("t", 1)],
+        TransactionVersion::V0,
         h.now,
     );
     assert!(matches!(&out[..], [Output::Respond { response: Response::AddPartitions(r), .. }] if r[0].1.is_ok()));
@@ -300,8 +161,15 @@ fn add_partitions_checks_the_producer() {
     assert_eq!(h.end(p, TransactionResult::Commit), Ok(()));
     assert_eq!(h.add(p, &[2]), Err(TransactionError::ConcurrentTransactions));
     // An empty id.
-    let out =
-        h.m.add_partitions(RequestId(98), "", 0, 0, vec![TopicPartition::new("t", 1)], h.now);
+    let out = h.m.add_partitions(
+        RequestId(98),
+        "",
+        0,
+        0,
+        vec![TopicPartition::new("t", 1)],
+        TransactionVersion::V0,
+        h.now,
+    );
     assert!(
         matches!(&out[..], [Output::Respond { response: Response::AddPartitions(r), .. }] if r[0].1 == Err(TransactionError::InvalidRequest))
     );
@@ -326,7 +194,16 @@ fn commit_is_two_phase() {
     let p = h.init().unwrap();
     h.add(p, &[0, 1]).unwrap();
     let r = h.request();
-    let out = h.m.end_txn(r, TX, p.producer_id, 0, TransactionResult::Commit, h.now);
+    let out = h.m.end_txn(
+        r,
+        TX,
+        p.producer_id,
+        0,
+        TransactionResult::Commit,
+        TransactionVersion::V0,
+        h.now,
+        &mut || Ok(0),
+    );
     h.take(out);
     assert!(
         h.answers.is_empty() && h.markers.is_empty(),
@@ -335,7 +212,7 @@ fn commit_is_two_phase() {
     let prepare = parse_value(h.writes[0].records[0].1.as_deref().unwrap()).unwrap();
     assert_eq!(prepare.status, TransactionState::PrepareCommit.id());
     h.settle(true);
-    assert_eq!(h.answer(r), Some(Response::EndTxn(Ok(()))));
+    assert_eq!(h.answer(r), Some(Response::EndTxn(Ok(ProducerIdAndEpoch::NONE))));
     let m = h.markers[0].clone();
     assert_eq!(
         (m.producer_id, m.producer_epoch, m.coordinator_epoch, m.result),
@@ -433,24 +310,6 @@ fn a_failed_fence_is_not_bumped_again() {
     assert_eq!(h.markers[0].producer_epoch, 1);
     h.deliver_markers();
     assert_eq!(h.init(), Ok(pe(old.producer_id, 2)));
-}
-
-/// A machine whose id `TX` is stored at `epoch`, in `state`.
-fn loaded_at(epoch: i16, state: TransactionState) -> Harness {
-    let mut h = Harness::new();
-    let value = TransactionLogValue {
-        producer_id: 50,
-        producer_epoch: epoch,
-        timeout_ms: TIMEOUT,
-        status: state.id(),
-        partitions: (state != TransactionState::Empty).then(|| vec![("t".to_string(), vec![0])]),
-        last_update_ms: h.now,
-        start_ms: if state == TransactionState::Empty { -1 } else { h.now },
-    };
-    h.m.begin_load(0, 2);
-    let out = h.m.load(0, 2, &[(key_bytes(TX), Some(value_bytes(&value)))], h.now);
-    h.take(out);
-    h
 }
 
 #[test]
@@ -609,6 +468,9 @@ fn a_tombstone_forgets_and_garbage_is_skipped() {
         partitions: None,
         last_update_ms: 0,
         start_ms: -1,
+        previous_producer_id: -1,
+        next_producer_id: -1,
+        client_transaction_version: 0,
     };
     h.m.begin_load(0, 2);
     let records = vec![
@@ -636,7 +498,16 @@ fn unloading_answers_not_coordinator_and_drops_markers() {
     let p = h.init().unwrap();
     h.add(p, &[0]).unwrap();
     let r = h.request();
-    let out = h.m.end_txn(r, TX, p.producer_id, 0, TransactionResult::Commit, h.now);
+    let out = h.m.end_txn(
+        r,
+        TX,
+        p.producer_id,
+        0,
+        TransactionResult::Commit,
+        TransactionVersion::V0,
+        h.now,
+        &mut || Ok(0),
+    );
     h.take(out);
     let out = h.m.unload(0);
     h.take(out);

@@ -12,11 +12,18 @@
 //! - every request is answered at most once, and only requests asked;
 //! - a transaction ends with one result on every partition it wrote to;
 //! - EndTxn(commit) is answered OK only once its PrepareCommit is in the
-//!   log, and such a transaction never aborts anywhere;
+//!   log, and such a transaction never aborts anywhere; one answered
+//!   EndTxn(abort) OK never commits anywhere;
 //! - when InitProducerId hands out an epoch, every earlier transaction of
 //!   the id is closed everywhere (a fenced transaction cannot commit
 //!   later: its partitions have moved on to the new epoch);
 //! - per transactional id, at most one producer epoch has markers out.
+//!
+//! Each seed picks which producers use transactions version 2 (KIP-890
+//! part 2: their ends bump the epoch, answered with the producer to
+//! continue with; they sometimes abort a transaction the coordinator
+//! never saw) and the coordinator's `transaction.version` level (at 2 its
+//! own aborts bump twice).
 //!
 //! Then faults stop and, after enough time, every transaction must be
 //! complete on every partition, nothing left in Prepare*.
@@ -31,7 +38,7 @@ use gregor_sim::Rng;
 use gregor_transaction::records::{parse_key, parse_value};
 use gregor_transaction::{
     MarkerId, MarkerRequest, Output, ProducerIdAndEpoch, RequestId, Response, StoredRecord, TransactionError,
-    TransactionResult, TransactionSettings, TransactionState, TransactionStateMachine, Write,
+    TransactionResult, TransactionSettings, TransactionState, TransactionStateMachine, TransactionVersion, Write,
 };
 
 const TIDS: [&str; 3] = ["tx-a", "tx-b", "tx-c"];
@@ -56,6 +63,8 @@ enum Phase {
 
 struct Producer {
     tid: usize,
+    /// The transaction version of its AddPartitionsToTxn and EndTxn.
+    version: TransactionVersion,
     session: Option<ProducerIdAndEpoch>,
     phase: Phase,
     /// The sim's number of its open transaction.
@@ -99,6 +108,8 @@ struct MarkerJob {
 
 struct Sim {
     rng: Rng,
+    /// The coordinator's `transaction.version` level.
+    level: u8,
     now: i64,
     life: u32,
     leader_epoch: i32,
@@ -123,6 +134,7 @@ struct Sim {
     /// txn → result per partition closed.
     closed: BTreeMap<u64, BTreeMap<u32, TransactionResult>>,
     commit_acked: BTreeSet<u64>,
+    abort_acked: BTreeSet<u64>,
     /// Produce requests in flight: (producer, incarnation, partition,
     /// session, txn); a fenced producer's may land after the fence.
     data: Vec<(usize, u32, u32, ProducerIdAndEpoch, u64)>,
@@ -138,9 +150,10 @@ macro_rules! trace {
     }};
 }
 
-fn settings() -> TransactionSettings {
+fn settings(level: u8) -> TransactionSettings {
     TransactionSettings {
         state_log_partitions: 1,
+        transaction_version: level,
         abort_timed_out_interval_ms: 500,
         remove_expired_interval_ms: 5_000,
         transactional_id_expiration_ms: 20_000,
@@ -150,11 +163,29 @@ fn settings() -> TransactionSettings {
 
 impl Sim {
     fn new(seed: u64) -> Self {
-        let mut machine = TransactionStateMachine::new(settings());
+        let mut rng = Rng::seeded(seed);
+        let level = if rng.chance(50) { 2 } else { 0 };
+        let mut machine = TransactionStateMachine::new(settings(level));
         machine.begin_load(0, 0);
         machine.load(0, 0, &[], 0);
+        let producers = PRODUCER_TID
+            .iter()
+            .map(|&tid| Producer {
+                tid,
+                version: if rng.chance(50) {
+                    TransactionVersion::V2
+                } else {
+                    TransactionVersion::V0
+                },
+                session: None,
+                phase: Phase::NeedInit,
+                txn: None,
+                incarnation: 0,
+            })
+            .collect();
         Self {
-            rng: Rng::seeded(seed),
+            rng,
+            level,
             now: 0,
             life: 0,
             leader_epoch: 0,
@@ -164,16 +195,7 @@ impl Sim {
             jobs: BTreeMap::new(),
             deliveries: Vec::new(),
             partitions: (0..DATA_PARTITIONS).map(|_| DataPartition::default()).collect(),
-            producers: PRODUCER_TID
-                .iter()
-                .map(|&tid| Producer {
-                    tid,
-                    session: None,
-                    phase: Phase::NeedInit,
-                    txn: None,
-                    incarnation: 0,
-                })
-                .collect(),
+            producers,
             asked: BTreeMap::new(),
             next_request: 0,
             next_pid: 1000,
@@ -181,6 +203,7 @@ impl Sim {
             txns: BTreeMap::new(),
             closed: BTreeMap::new(),
             commit_acked: BTreeSet::new(),
+            abort_acked: BTreeSet::new(),
             data: Vec::new(),
             faults: true,
             trace: Vec::new(),
@@ -277,12 +300,18 @@ impl Sim {
                     result: TransactionResult::Commit,
                     ..
                 },
-                Response::EndTxn(Ok(())),
+                Response::EndTxn(Ok(answer)),
             ) => {
-                let p = self.producers[producer].session.expect("ending without a session");
+                let session = self.producers[producer].session.expect("ending without a session");
                 // Answered right as its write is acknowledged (the id's
                 // latest record is that PrepareCommit), or a retry once
-                // it completed.
+                // it completed. Under version 2 that record carries the
+                // bumped epoch the answer names.
+                let p = if *answer == ProducerIdAndEpoch::NONE {
+                    session
+                } else {
+                    *answer
+                };
                 let logged = self.logged(TIDS[tid]);
                 assert!(
                     matches!(logged.last(), Some(&(pid, epoch, TransactionState::PrepareCommit | TransactionState::CompleteCommit))
@@ -323,12 +352,22 @@ impl Sim {
                 Err(_) => self.restart(producer),
             },
             (Asked::End { result, .. }, Response::EndTxn(r)) => match r {
-                Ok(()) => {
+                Ok(answer) => {
                     let txn = pr.txn.take().expect("open txn");
                     pr.phase = Phase::Ready;
+                    if pr.version == TransactionVersion::V2 {
+                        // The client adopts the producer answered.
+                        assert_ne!(answer, ProducerIdAndEpoch::NONE, "version 2 answers a producer");
+                        pr.session = Some(answer);
+                        self.saw("version 2 end acked");
+                    } else {
+                        assert_eq!(answer, ProducerIdAndEpoch::NONE);
+                    }
                     if result == TransactionResult::Commit {
                         self.saw("commit acked");
                         self.commit_acked.insert(txn);
+                    } else {
+                        self.abort_acked.insert(txn);
                     }
                 }
                 Err(e) if retriable(&e) => pr.phase = Phase::Ending(result),
@@ -414,8 +453,14 @@ impl Sim {
                     self.txns
                         .insert(txn, (pr.tid, p.producer_id, p.producer_epoch, BTreeSet::new()));
                     self.producers[i].txn = Some(txn);
-                    self.producers[i].phase = Phase::Adding;
-                    self.add(i);
+                    if self.producers[i].version == TransactionVersion::V2 && self.rng.chance(10) {
+                        // Added only locally: the coordinator never saw it.
+                        self.saw("empty abort");
+                        self.end(i, TransactionResult::Abort);
+                    } else {
+                        self.producers[i].phase = Phase::Adding;
+                        self.add(i);
+                    }
                 }
             }
             Phase::Adding => self.add(i),
@@ -441,6 +486,7 @@ impl Sim {
     fn add(&mut self, i: usize) {
         let pr = &self.producers[i];
         let (incarnation, tid, p) = (pr.incarnation, TIDS[pr.tid], pr.session.expect("session"));
+        let version = pr.version;
         let count = 1 + self.rng.below(2);
         let partitions: Vec<u32> = (0..count)
             .map(|_| self.rng.below(u64::from(DATA_PARTITIONS)) as u32)
@@ -454,22 +500,36 @@ impl Sim {
         let tps = partitions.iter().map(|p| TopicPartition::new("data", *p)).collect();
         let out = self
             .machine
-            .add_partitions(r, tid, p.producer_id, p.producer_epoch, tps, self.now);
+            .add_partitions(r, tid, p.producer_id, p.producer_epoch, tps, version, self.now);
         self.handle(out);
     }
 
     fn end(&mut self, i: usize, result: TransactionResult) {
         let pr = &self.producers[i];
         let (incarnation, tid, p) = (pr.incarnation, TIDS[pr.tid], pr.session.expect("session"));
+        let version = pr.version;
         let r = self.request(Asked::End {
             producer: i,
             incarnation,
             result,
         });
         self.producers[i].phase = Phase::Waiting;
-        let out = self
-            .machine
-            .end_txn(r, tid, p.producer_id, p.producer_epoch, result, self.now);
+        let mut next = self.next_pid;
+        let mut ids = || {
+            next += 1;
+            Ok(next)
+        };
+        let out = self.machine.end_txn(
+            r,
+            tid,
+            p.producer_id,
+            p.producer_epoch,
+            result,
+            version,
+            self.now,
+            &mut ids,
+        );
+        self.next_pid = next;
         self.handle(out);
     }
 
@@ -601,7 +661,7 @@ impl Sim {
         self.life += 1;
         self.leader_epoch += 1;
         trace!(self, "failover to leader epoch {}", self.leader_epoch);
-        self.machine = TransactionStateMachine::new(settings());
+        self.machine = TransactionStateMachine::new(settings(self.level));
         let out = self.machine.begin_load(0, self.leader_epoch);
         self.handle(out);
         let out = self.machine.load(0, self.leader_epoch, &self.log.clone(), self.now);
@@ -652,6 +712,12 @@ impl Sim {
                 assert!(
                     results.values().all(|r| *r == TransactionResult::Commit),
                     "txn {txn} was acknowledged committed but aborted: {results:?}"
+                );
+            }
+            if self.abort_acked.contains(txn) {
+                assert!(
+                    results.values().all(|r| *r == TransactionResult::Abort),
+                    "txn {txn} was acknowledged aborted but committed: {results:?}"
                 );
             }
         }
@@ -771,6 +837,8 @@ fn random_schedules_keep_the_transaction_invariants() {
             "zombie data refused",
             "write landed unacknowledged",
             "producer restarted",
+            "empty abort",
+            "version 2 end acked",
         ] {
             assert!(
                 seen.get(what).copied().unwrap_or(0) > 0,

@@ -97,7 +97,13 @@ fn only_partitions_of_the_ongoing_transaction_verify() {
         .unwrap()
         .unwrap();
     assert_eq!(verify(&c, "tx", p, &[0]), vec![120], "no transaction open");
-    let added = c.add_partitions("tx", p.producer_id, p.producer_epoch, vec![tp(0)]);
+    let added = c.add_partitions(
+        "tx",
+        p.producer_id,
+        p.producer_epoch,
+        vec![tp(0)],
+        TransactionVersion::V0,
+    );
     assert_eq!(added.blocking_recv().unwrap(), vec![(tp(0), Ok(()))]);
     let written = log.0.lock().len();
     assert_eq!(verify(&c, "tx", p, &[0, 1]), vec![0, 120]);
@@ -122,8 +128,14 @@ fn only_partitions_of_the_ongoing_transaction_verify() {
         (TransactionState::Ongoing, vec![tp(0)])
     );
 
-    let ended = c.end_txn("tx", p.producer_id, p.producer_epoch, TransactionResult::Commit);
-    assert_eq!(ended.blocking_recv().unwrap(), Ok(()));
+    let ended = c.end_txn(
+        "tx",
+        p.producer_id,
+        p.producer_epoch,
+        TransactionResult::Commit,
+        TransactionVersion::V0,
+    );
+    assert_eq!(ended.blocking_recv().unwrap(), Ok(ProducerIdAndEpoch::NONE));
     assert_eq!(
         verify(&c, "tx", p, &[0]),
         vec![51],

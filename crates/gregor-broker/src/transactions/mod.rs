@@ -3,8 +3,10 @@
 //! leader of its partition, at that partition's leader epoch), producer
 //! ids from the cluster's blocks, the queue of marker requests the
 //! server's marker sender delivers to partition leaders, and transaction
-//! verification (KIP-890) as a partition leader.
+//! verification (KIP-890) and transactions v2's implicit add as a
+//! partition leader.
 
+mod implicit_add;
 mod markers;
 mod state_topic;
 mod verification;

@@ -48,8 +48,12 @@ pub struct RemoteVerification {
     pub producer_id: i64,
     /// Its epoch.
     pub producer_epoch: i16,
-    /// The partitions to verify.
+    /// The partitions to verify (or add).
     pub partitions: Vec<TopicPartition>,
+    /// Add the partitions to the transaction instead of verifying them
+    /// (transactions v2's implicit add: AddPartitionsToTxn v5, not
+    /// `verify_only`).
+    pub add: bool,
     /// Where the verdicts go, one per partition.
     pub reply: oneshot::Sender<Verdicts>,
 }
@@ -81,17 +85,33 @@ pub enum ProduceRefusal {
     NotVerified(ResponseError),
 }
 
+/// The verdicts of an ask: at once (`Err`), or the remote answer, for up
+/// to [`REMOTE_TIMEOUT`] (NETWORK_EXCEPTION past that).
+pub(super) async fn remote_answer(
+    pending: Result<oneshot::Receiver<Verdicts>, Verdicts>,
+    partitions: Vec<TopicPartition>,
+) -> Verdicts {
+    match pending {
+        Err(verdicts) => verdicts,
+        Ok(answer) => match tokio::time::timeout(REMOTE_TIMEOUT, answer).await {
+            Ok(Ok(verdicts)) => verdicts,
+            _ => all(&partitions, ResponseError::NetworkException),
+        },
+    }
+}
+
 /// Every partition of `partitions` with `error`.
-fn all(partitions: &[TopicPartition], error: ResponseError) -> Verdicts {
+pub(super) fn all(partitions: &[TopicPartition], error: ResponseError) -> Verdicts {
     partitions.iter().map(|tp| (tp.clone(), Err(error))).collect()
 }
 
 impl Broker {
     /// How an append from a client or coordinator is checked for
-    /// verification: with `guard` when verification is on, not at all
-    /// otherwise.
-    pub fn txn_verification(&self, guard: VerificationGuard) -> TxnVerification {
-        if self.config().transaction_partition_verification {
+    /// verification: with `guard` when verification is on or the request
+    /// adds its partitions implicitly (`implicit_add`: transactions v2,
+    /// whatever the setting), not at all otherwise.
+    pub fn txn_verification(&self, guard: VerificationGuard, implicit_add: bool) -> TxnVerification {
+        if implicit_add || self.config().transaction_partition_verification {
             TxnVerification::Guard(guard)
         } else {
             TxnVerification::Skip
@@ -102,7 +122,9 @@ impl Broker {
     /// transaction verification on, a transactional batch that would open
     /// its producer's transaction needs `guard` (from an earlier refusal,
     /// then verified); without one ([`VerificationGuard::NONE`]) it is
-    /// refused as [`ProduceRefusal::Unverified`], nothing written.
+    /// refused as [`ProduceRefusal::Unverified`], nothing written. With
+    /// `implicit_add` (Produce v12+) such a batch needs a guard whatever
+    /// the setting: its partition is added to the transaction first.
     pub fn append(
         &self,
         topic: &str,
@@ -110,12 +132,13 @@ impl Broker {
         batches: &[u8],
         acks_all: bool,
         guard: VerificationGuard,
+        implicit_add: bool,
     ) -> Result<LeaderAppend, ProduceRefusal> {
         let tp = self
             .topics()
             .known_partition(topic, partition)
             .map_err(|e| ProduceRefusal::Refused(e, String::new()))?;
-        let verification = self.txn_verification(guard);
+        let verification = self.txn_verification(guard, implicit_add);
         self.replicas()
             .append_as_leader_verified(&tp, batches, acks_all, AppendOrigin::Client, verification)
             .map_err(|e| match e {
@@ -139,14 +162,16 @@ impl Broker {
     /// Starts verifying the transaction `producer_id` would open in `tp`
     /// (led here) with a batch of no sequence, as a TxnOffsetCommit's:
     /// the guard to append with once verified, `None` when its transaction
-    /// is open there already or verification is off.
+    /// is open there already or verification is off (and not
+    /// `implicit_add`: TxnOffsetCommit v5+ adds the partition).
     pub fn start_txn_verification(
         &self,
         tp: &TopicPartition,
         producer_id: i64,
         producer_epoch: i16,
+        implicit_add: bool,
     ) -> Result<Option<VerificationGuard>, ResponseError> {
-        if !self.config().transaction_partition_verification {
+        if !implicit_add && !self.config().transaction_partition_verification {
             return Ok(None);
         }
         self.replicas()
@@ -169,17 +194,9 @@ impl Broker {
     ) -> impl Future<Output = Verdicts> + Send + 'static {
         let pending = match self.verify_here(transactional_id, producer_id, producer_epoch, &partitions) {
             Some(verdicts) => Err(verdicts),
-            None => self.verify_remotely(transactional_id, producer_id, producer_epoch, &partitions),
+            None => self.ask_remotely(transactional_id, producer_id, producer_epoch, &partitions, false),
         };
-        async move {
-            match pending {
-                Err(verdicts) => verdicts,
-                Ok(answer) => match tokio::time::timeout(REMOTE_TIMEOUT, answer).await {
-                    Ok(Ok(verdicts)) => verdicts,
-                    _ => all(&partitions, ResponseError::NetworkException),
-                },
-            }
-        }
+        remote_answer(pending, partitions)
     }
 
     /// The verdicts at once when no other broker need be asked: this
@@ -211,7 +228,7 @@ impl Broker {
 
     /// The broker leading `transactional_id`'s `__transaction_state`
     /// partition, as the cluster view has it.
-    fn transaction_coordinator_of(&self, transactional_id: &str) -> Option<i32> {
+    pub(super) fn transaction_coordinator_of(&self, transactional_id: &str) -> Option<i32> {
         let state_partition = partition_for(transactional_id, self.config().transaction_state.partitions);
         self.replicas()
             .partition_record(&TopicPartition::new(
@@ -222,14 +239,16 @@ impl Broker {
             .filter(|leader| *leader >= 0)
     }
 
-    /// Queues a verification for the coordinator on another broker; its
-    /// answer, or the verdicts when it cannot be queued.
-    fn verify_remotely(
+    /// Queues a verification (or with `add` an add) for the coordinator
+    /// on another broker; its answer, or the verdicts when it cannot be
+    /// queued.
+    pub(super) fn ask_remotely(
         &self,
         transactional_id: &str,
         producer_id: i64,
         producer_epoch: i16,
         partitions: &[TopicPartition],
+        add: bool,
     ) -> Result<oneshot::Receiver<Verdicts>, Verdicts> {
         let Some(coordinator) = self.transaction_coordinator_of(transactional_id) else {
             return Err(all(partitions, ResponseError::CoordinatorNotAvailable));
@@ -241,6 +260,7 @@ impl Broker {
             producer_id,
             producer_epoch,
             partitions: partitions.to_vec(),
+            add,
             reply,
         };
         match self.transactions().queue_verification(request) {

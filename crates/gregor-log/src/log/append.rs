@@ -519,20 +519,19 @@ fn check_verified(
     guard: VerificationGuard,
     now_ms: i64,
 ) -> Result<()> {
-    // Producers whose transaction this append opens or ends, overriding
-    // the log's state for the batches after.
-    let mut open: Vec<(i64, bool)> = Vec::new();
+    // Producers whose transaction this append opens (at an epoch) or ends
+    // (`None`), overriding the log's state for the batches after. Open
+    // means open at the batch's epoch: a newer epoch's batch starts the
+    // producer's next transaction.
+    let mut open: Vec<(i64, Option<i16>)> = Vec::new();
     for (_, h) in headers
         .iter()
         .filter(|(_, h)| h.producer_id >= 0 && h.is_transactional())
     {
         let id = h.producer_id;
         let was_open = match open.iter().find(|(p, _)| *p == id) {
-            Some((_, o)) => *o,
-            None => state
-                .producers
-                .get(id)
-                .is_some_and(|e| e.current_txn_first_offset.is_some()),
+            Some((_, open_epoch)) => *open_epoch == Some(h.producer_epoch),
+            None => state.producers.has_ongoing_transaction(id, h.producer_epoch),
         };
         let now_open = !h.is_control();
         if now_open && !was_open {
@@ -548,9 +547,10 @@ fn check_verified(
                 .verifications
                 .check(id, h.producer_epoch, h.base_sequence, guard)?;
         }
+        let open_epoch = now_open.then_some(h.producer_epoch);
         match open.iter_mut().find(|(p, _)| *p == id) {
-            Some(entry) => entry.1 = now_open,
-            None => open.push((id, now_open)),
+            Some(entry) => entry.1 = open_epoch,
+            None => open.push((id, open_epoch)),
         }
     }
     Ok(())

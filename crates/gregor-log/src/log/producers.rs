@@ -213,7 +213,8 @@ impl Log {
     /// its batch at `sequence`, −1 for none) would open here (KIP-890):
     /// the guard to append with once the transaction coordinator confirms
     /// the partition is in the producer's ongoing transaction, or `None`
-    /// when the producer's transaction is open in this log already (no
+    /// when the producer's transaction of this epoch is open in this log
+    /// already (no
     /// verification needed; an append then checks again, so a marker in
     /// between is caught).
     pub fn start_txn_verification(
@@ -224,10 +225,7 @@ impl Log {
     ) -> Option<crate::VerificationGuard> {
         let now = self.clock.now_ms();
         let mut state = self.append_lock.lock();
-        let open = state
-            .producers
-            .get(producer_id)
-            .is_some_and(|e| e.current_txn_first_offset.is_some());
+        let open = state.producers.has_ongoing_transaction(producer_id, producer_epoch);
         (!open).then(|| state.verifications.start(producer_id, producer_epoch, sequence, now))
     }
 

@@ -308,6 +308,16 @@ impl ProducerStates {
         self.producers.get(&producer_id)
     }
 
+    /// Whether `producer_id` has a transaction open in this log at
+    /// `epoch` (Kafka 4.x's `hasOngoingTransaction(pid, epoch)`): a batch
+    /// of a newer epoch belongs to the producer's next transaction (under
+    /// transactions v2 every transaction has its own epoch), which must
+    /// be verified even while the marker of the previous one is due.
+    pub fn has_ongoing_transaction(&self, producer_id: i64, epoch: i16) -> bool {
+        self.get(producer_id)
+            .is_some_and(|e| e.current_txn_first_offset.is_some() && e.epoch == epoch)
+    }
+
     /// Every known producer, by id (what DescribeProducers lists).
     pub fn iter(&self) -> impl Iterator<Item = (i64, &ProducerEntry)> {
         self.producers.iter().map(|(id, e)| (*id, e))

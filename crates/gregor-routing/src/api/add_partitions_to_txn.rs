@@ -11,7 +11,10 @@
 //! coordinator's codes as they are (TRANSACTION_ABORTABLE for a partition
 //! not in it, PRODUCER_FENCED, …; the leader maps them for its client). v5
 //! differs from v4 only in that its clients know TRANSACTION_ABORTABLE,
-//! which only verification answers here.
+//! which only verification answers here. A batched add that is not
+//! verify-only is a partition leader adding a partition implicitly for a
+//! producer of transaction version 2 (KIP-890 part 2); client requests
+//! (v0–3) are version 0.
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
@@ -24,7 +27,7 @@ use super::str_bytes;
 use super::transaction::{after_completion, answered, fenced_code_known, is_concurrent};
 use gregor_broker::Broker;
 use gregor_log::TopicPartition;
-use gregor_transaction::TransactionError;
+use gregor_transaction::{TransactionError, TransactionVersion};
 
 /// The first version from brokers, batching transactions.
 const BATCHED_FROM: i16 = 4;
@@ -36,6 +39,8 @@ struct Asked<'a> {
     producer_epoch: i16,
     verify_only: bool,
     partitions: Vec<(String, i32)>,
+    /// The transaction version the add is served under.
+    version: TransactionVersion,
 }
 
 /// Answers an AddPartitionsToTxn request (blocking on the coordinator's
@@ -49,6 +54,7 @@ pub fn handle(broker: &Broker, request: AddPartitionsToTxnRequest, version: i16)
             producer_epoch: request.v3_and_below_producer_epoch,
             verify_only: false,
             partitions: partitions_of(&request.v3_and_below_topics),
+            version: TransactionVersion::V0,
         };
         let codes = one_transaction(broker, &asked, fenced_code_known(version, 2));
         response.results_by_topic_v3_and_below = by_topic(asked.partitions, codes);
@@ -61,6 +67,7 @@ pub fn handle(broker: &Broker, request: AddPartitionsToTxnRequest, version: i16)
             producer_epoch: transaction.producer_epoch,
             verify_only: transaction.verify_only,
             partitions: partitions_of(&transaction.topics),
+            version: TransactionVersion::V2,
         };
         let codes = one_transaction(broker, &asked, true);
         let mut result = AddPartitionsToTxnResult::default();
@@ -101,7 +108,9 @@ fn one_transaction(broker: &Broker, asked: &Asked<'_>, fenced_known: bool) -> Ve
     let answer = if asked.verify_only {
         Some(coordinator.verify_partitions(tid, producer_id, producer_epoch, &partitions))
     } else {
-        let ask = || answered(coordinator.add_partitions(tid, producer_id, producer_epoch, partitions.clone()));
+        let ask = || {
+            answered(coordinator.add_partitions(tid, producer_id, producer_epoch, partitions.clone(), asked.version))
+        };
         after_completion(ask, |a| {
             a.as_ref()
                 .is_some_and(|results| !results.is_empty() && results.iter().all(|(_, r)| is_concurrent(r)))

@@ -11,6 +11,12 @@
 //! or answered its error (INVALID_TXN_STATE for a partition not added, or
 //! TRANSACTION_ABORTABLE from v11). Other partitions, and later batches of
 //! an open transaction, are appended at once as before.
+//!
+//! Transactions v2 (KIP-890 part 2): from v12 such a partition is added
+//! to the transaction at the coordinator instead of verified
+//! ([`Broker::add_to_transaction`]), even with verification switched off,
+//! and CONCURRENT_TRANSACTIONS (the previous transaction's markers still
+//! on their way, past the leader's own retries) reaches the client.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,7 +34,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{is_internal_topic, produce_records};
-use gregor_broker::errors::{produce_verification_error, replication_error};
+use gregor_broker::errors::{produce_verification_error, replication_error, PRODUCE_ADD_FROM};
 use gregor_broker::{Broker, LeaderAppend, ProduceRefusal, Unverified};
 
 /// A produce waiting for its verification or replicas: resolves with the
@@ -49,8 +55,6 @@ pub enum ProduceOutcome {
 const ACKS_ALL: i16 = -1;
 /// Kafka's `AdminUtils.ADMIN_CLIENT_ID`.
 const ADMIN_CLIENT_ID: &str = "__admin_client";
-/// The first Produce version whose clients know TRANSACTION_ABORTABLE.
-const ABORTABLE_KNOWN_FROM: i16 = 11;
 
 /// A partition whose batch waits for its transaction's verification.
 struct Pending {
@@ -78,6 +82,7 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, clien
         return ProduceOutcome::Respond(refuse_all(&request, ResponseError::InvalidRequiredAcks));
     }
     let acks_all = request.acks == ACKS_ALL;
+    let implicit_add = version >= PRODUCE_ADD_FROM;
     let mut response = ProduceResponse::default();
     let mut waiting: Vec<(TopicPartition, u64)> = Vec::new();
     let mut pending: Vec<Pending> = Vec::new();
@@ -109,7 +114,14 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, clien
                 (true, Some(records)) => {
                     // Written from the request's buffer: the log stamps offsets
                     // and leader epoch into a copy of each batch's first bytes.
-                    let appended = broker.append(&name, partition.index, &records, acks_all, VerificationGuard::NONE);
+                    let appended = broker.append(
+                        &name,
+                        partition.index,
+                        &records,
+                        acks_all,
+                        VerificationGuard::NONE,
+                        implicit_add,
+                    );
                     match appended {
                         Err(ProduceRefusal::Unverified(unverified)) => pending.push(Pending {
                             at: (ti, pi),
@@ -129,9 +141,10 @@ pub fn handle(broker: &Arc<Broker>, request: ProduceRequest, version: i16, clien
     let acks_none = request.acks == 0;
     let timeout_ms = u64::try_from(request.timeout_ms).unwrap_or(0);
     let transactional_id = request.transactional_id.map(|t| t.0.to_string());
-    if !pending.is_empty() {
+    if !pending.is_empty() && !implicit_add {
         // Verified at once when this broker is the coordinator: append now,
-        // on this handler thread, as any other batch.
+        // on this handler thread, as any other batch. (An add writes and
+        // may wait for the previous transaction: always delayed.)
         if let Some(verified) = verify_here(broker, transactional_id.as_deref(), &mut pending, acks_all, version) {
             for (p, outcome) in verified {
                 let (ti, pi) = p.at;
@@ -339,14 +352,20 @@ fn append_verified(
     acks_all: bool,
     version: i16,
 ) -> Vec<(Pending, Outcome)> {
-    let abortable_known = version >= ABORTABLE_KNOWN_FROM;
     asked
         .into_iter()
         .zip(verdicts)
         .map(|(p, verdict)| {
             let outcome = match verdict {
-                Ok(()) => broker.append(&p.topic, p.index, &p.bytes, acks_all, p.unverified.guard),
-                Err(e) => refused(produce_verification_error(e, abortable_known)),
+                Ok(()) => broker.append(
+                    &p.topic,
+                    p.index,
+                    &p.bytes,
+                    acks_all,
+                    p.unverified.guard,
+                    version >= PRODUCE_ADD_FROM,
+                ),
+                Err(e) => refused(produce_verification_error(e, version)),
             };
             (p, outcome)
         })
@@ -354,8 +373,9 @@ fn append_verified(
 }
 
 /// Verifies the transactions `pending` would open with their coordinator
-/// on another broker, then, on the blocking pool, appends the verified
-/// ones with their guards. Each pending partition with its outcome.
+/// on another broker (from v12 adds their partitions, wherever the
+/// coordinator is), then, on the blocking pool, appends the verified ones
+/// with their guards. Each pending partition with its outcome.
 async fn verify_and_append(
     broker: &Arc<Broker>,
     transactional_id: Option<String>,
@@ -367,6 +387,10 @@ async fn verify_and_append(
     let (asked, mut outcomes, partitions) = split_by_producer(pending);
     let verdicts = match transactional_id.filter(|t| !t.is_empty()) {
         None => None,
+        Some(tid) if version >= PRODUCE_ADD_FROM => {
+            outcomes.extend(add_and_append(broker, &tid, asked, acks_all, version).await);
+            return outcomes;
+        }
         Some(tid) => Some(
             broker
                 .verify_transaction(&tid, first.producer_id, first.producer_epoch, partitions.clone())
@@ -379,6 +403,78 @@ async fn verify_and_append(
     match tokio::task::spawn_blocking(move || append_verified(&broker, asked, verdicts, acks_all, version)).await {
         Ok(appended) => outcomes.extend(appended),
         Err(e) => tracing::error!("appending verified batches failed: {e}"),
+    }
+    outcomes
+}
+
+/// How often a v12+ add and append is tried when a marker cleared the
+/// guard meanwhile.
+const ADD_ATTEMPTS: usize = 3;
+
+/// Produce v12+: adds the partitions of `asked` (one producer's) to the
+/// transaction, then appends them with their guards, on the blocking
+/// pool. A guard the previous transaction's marker cleared while the add
+/// waited for that transaction to complete is taken again and the add
+/// repeated (it writes nothing the second time), up to [`ADD_ATTEMPTS`]
+/// times: the guard must predate the add that confirms the transaction.
+async fn add_and_append(
+    broker: &Arc<Broker>,
+    transactional_id: &str,
+    mut asked: Vec<Pending>,
+    acks_all: bool,
+    version: i16,
+) -> Vec<(Pending, Outcome)> {
+    let mut outcomes = Vec::new();
+    for attempt in 1..=ADD_ATTEMPTS {
+        let Some(first) = asked.first().map(|p| p.unverified) else {
+            break;
+        };
+        let partitions: Vec<TopicPartition> = asked
+            .iter()
+            .map(|p| TopicPartition::new(&p.topic, u32::try_from(p.index).unwrap_or_default()))
+            .collect();
+        let verdicts = broker
+            .add_to_transaction(
+                transactional_id,
+                first.producer_id,
+                first.producer_epoch,
+                partitions.clone(),
+            )
+            .await;
+        let verdicts = in_order(&partitions, Some(verdicts));
+        let retry = attempt < ADD_ATTEMPTS;
+        let b = broker.clone();
+        // The appends may wait on the disk: not on the runtime's threads.
+        let appended = tokio::task::spawn_blocking(move || {
+            let mut again = Vec::new();
+            let mut done = Vec::new();
+            for (p, outcome) in append_verified(&b, asked, verdicts, acks_all, version) {
+                let cleared = matches!(
+                    outcome,
+                    Err(ProduceRefusal::Refused(ResponseError::InvalidTxnState, _) | ProduceRefusal::Unverified(_))
+                );
+                if !(retry && cleared) {
+                    done.push((p, outcome));
+                    continue;
+                }
+                match b.append(&p.topic, p.index, &p.bytes, acks_all, VerificationGuard::NONE, true) {
+                    Err(ProduceRefusal::Unverified(unverified)) => again.push(Pending { unverified, ..p }),
+                    outcome => done.push((p, outcome)),
+                }
+            }
+            (again, done)
+        })
+        .await;
+        match appended {
+            Ok((again, done)) => {
+                outcomes.extend(done);
+                asked = again;
+            }
+            Err(e) => {
+                tracing::error!("appending added batches failed: {e}");
+                break;
+            }
+        }
     }
     outcomes
 }

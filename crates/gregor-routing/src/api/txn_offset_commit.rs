@@ -20,6 +20,12 @@
 //! written; otherwise every partition gets its error, as Kafka 3.9
 //! answers: INVALID_TXN_STATE (not added), INVALID_PRODUCER_EPOCH (another
 //! epoch), INVALID_PRODUCER_ID_MAPPING (another producer id), ….
+//! v4 only lets TRANSACTION_ABORTABLE through (INVALID_TXN_STATE before).
+//!
+//! Transactions v2 (v5+, KIP-890 part 2): the producer sends no
+//! AddOffsetsToTxn; the group's partition is added to the transaction at
+//! the coordinator ([`Broker::add_to_transaction`]) before the offsets
+//! go pending, whether verification is on or not.
 
 use kafka_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
@@ -32,6 +38,13 @@ use gregor_broker::Broker;
 use gregor_group::{GroupError, MemberOf, TxnProducer, OFFSETS_TOPIC};
 use gregor_log::{TopicPartition, VerificationGuard};
 use kafka_protocol::error::ResponseError;
+use std::sync::Arc;
+
+/// The first version whose offsets add the group's partition to the
+/// transaction (transactions v2).
+const ADD_FROM: i16 = 5;
+/// How often a v5+ commit is tried when a marker cleared its guard.
+const ADD_ATTEMPTS: usize = 3;
 
 /// Answers a TxnOffsetCommit request. Per partition: one that does not
 /// exist is UNKNOWN_TOPIC_OR_PARTITION; otherwise NOT_COORDINATOR when
@@ -43,7 +56,7 @@ use kafka_protocol::error::ResponseError;
 /// producer (Kafka passes it through unchanged at every version: no
 /// PRODUCER_FENCED here), COORDINATOR_NOT_AVAILABLE when it was not
 /// stored.
-pub fn handle(broker: &Broker, request: TxnOffsetCommitRequest) -> TxnOffsetCommitResponse {
+pub fn handle(broker: &Arc<Broker>, request: TxnOffsetCommitRequest, version: i16) -> TxnOffsetCommitResponse {
     let requested = request.topics.iter().flat_map(|t| {
         t.partitions.iter().map(move |p| RequestedOffset {
             topic: t.name.0.as_str(),
@@ -62,11 +75,30 @@ pub fn handle(broker: &Broker, request: TxnOffsetCommitRequest) -> TxnOffsetComm
         request.group_instance_id.as_deref(),
     );
     let result = match broker.groups().coordinating(group) {
-        Some(groups) if screened.reaches_group() => verified(broker, &request).and_then(|producer| {
-            groups
-                .txn_commit(producer, member, &screened.offsets)
-                .map_err(group_code)
-        }),
+        Some(groups) if screened.reaches_group() => {
+            let commit = || {
+                verified(broker, &request, version).and_then(|producer| {
+                    groups
+                        .txn_commit(producer, member, &screened.offsets)
+                        .map_err(group_code)
+                })
+            };
+            if version >= ADD_FROM {
+                // A guard the previous transaction's marker cleared while
+                // the add waited for it to complete: taken and added again.
+                let cleared = |r: &Result<(), i16>| *r == Err(ResponseError::InvalidTxnState.code());
+                let mut result = commit();
+                for _ in 1..ADD_ATTEMPTS {
+                    if !cleared(&result) {
+                        break;
+                    }
+                    result = commit();
+                }
+                result
+            } else {
+                commit()
+            }
+        }
         Some(_) => Ok(()),
         None => Err(group_code(GroupError::NotCoordinator)),
     };
@@ -104,11 +136,13 @@ pub fn answer(request: &TxnOffsetCommitRequest, code: impl Fn(&str, i32) -> i16)
 /// (blocking: on the runtime's blocking pool); the error code for every
 /// partition otherwise. With verification on, the batch is appended with
 /// the guard (or with none when the transaction is open there already: a
-/// marker landing meanwhile then refuses it).
-fn verified(broker: &Broker, request: &TxnOffsetCommitRequest) -> Result<TxnProducer, i16> {
+/// marker landing meanwhile then refuses it). From v5 the partition is
+/// added to the transaction instead.
+fn verified(broker: &Arc<Broker>, request: &TxnOffsetCommitRequest, version: i16) -> Result<TxnProducer, i16> {
     let (producer_id, producer_epoch) = (request.producer_id.0, request.producer_epoch);
+    let implicit_add = version >= ADD_FROM;
     let mut producer = TxnProducer::new(producer_id, producer_epoch);
-    producer.verification = broker.txn_verification(VerificationGuard::NONE);
+    producer.verification = broker.txn_verification(VerificationGuard::NONE, implicit_add);
     let group = request.group_id.0.as_str();
     let Some(partition) = broker.groups().offsets_topic().partition_of(group) else {
         return Err(ResponseError::CoordinatorNotAvailable.code());
@@ -118,19 +152,25 @@ fn verified(broker: &Broker, request: &TxnOffsetCommitRequest) -> Result<TxnProd
     // leader is NOT_COORDINATOR.
     let not_coordinator = |_| ResponseError::NotCoordinator.code();
     let Some(guard) = broker
-        .start_txn_verification(&tp, producer_id, producer_epoch)
+        .start_txn_verification(&tp, producer_id, producer_epoch, implicit_add)
         .map_err(not_coordinator)?
     else {
         return Ok(producer);
     };
-    let verifying = broker.verify_transaction(&request.transactional_id.0, producer_id, producer_epoch, vec![tp]);
-    let verdicts = tokio::runtime::Handle::current().block_on(verifying);
+    let tid = request.transactional_id.0.as_str();
+    let verdicts = if implicit_add {
+        let adding = broker.add_to_transaction(tid, producer_id, producer_epoch, vec![tp]);
+        tokio::runtime::Handle::current().block_on(adding)
+    } else {
+        let verifying = broker.verify_transaction(tid, producer_id, producer_epoch, vec![tp]);
+        tokio::runtime::Handle::current().block_on(verifying)
+    };
     match verdicts.into_iter().next().map(|(_, r)| r) {
         Some(Ok(())) => {
-            producer.verification = broker.txn_verification(guard);
+            producer.verification = broker.txn_verification(guard, implicit_add);
             Ok(producer)
         }
-        Some(Err(e)) => Err(offsets_verification_error(e).code()),
+        Some(Err(e)) => Err(offsets_verification_error(e, version).code()),
         None => Err(ResponseError::UnknownServerError.code()),
     }
 }

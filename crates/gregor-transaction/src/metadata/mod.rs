@@ -10,7 +10,9 @@ use std::collections::BTreeSet;
 
 use gregor_log::TopicPartition;
 
-use crate::protocol::{TransactionError, TransactionState, NO_PRODUCER_EPOCH, NO_PRODUCER_ID};
+use crate::protocol::{
+    ProducerIdAndEpoch, TransactionError, TransactionState, TransactionVersion, NO_PRODUCER_EPOCH, NO_PRODUCER_ID,
+};
 use crate::records::{group_partitions, TransactionLogValue};
 
 /// Epochs at or above this are exhausted: `Short.MaxValue - 1`, so that
@@ -38,10 +40,37 @@ pub(crate) struct Snapshot {
     pub(crate) partitions: BTreeSet<TopicPartition>,
     pub(crate) start_ms: i64,
     pub(crate) update_ms: i64,
+    /// The producer id a transaction ending at an exhausted epoch under
+    /// transaction version 2 moves to once it completes, or −1.
+    pub(crate) next_producer_id: i64,
+    /// The transaction version the transaction was last added to or ended
+    /// under (a new id starts at 0; InitProducerId keeps it).
+    pub(crate) client_transaction_version: TransactionVersion,
 }
 
 impl Snapshot {
-    /// The stored value (v0 has no last producer id or epoch).
+    /// The producer id and epoch.
+    pub(crate) fn producer(&self) -> ProducerIdAndEpoch {
+        ProducerIdAndEpoch {
+            producer_id: self.producer_id,
+            producer_epoch: self.producer_epoch,
+        }
+    }
+
+    /// EndTxn's answer once this completion is prepared: under
+    /// transaction version 2 the producer id and epoch the producer
+    /// continues with, otherwise none.
+    pub(crate) fn end_txn_answer(&self) -> ProducerIdAndEpoch {
+        if self.client_transaction_version.bumps_epoch() {
+            self.producer()
+        } else {
+            ProducerIdAndEpoch::NONE
+        }
+    }
+
+    /// The stored value (the last producer epoch is never stored; the
+    /// producer id before a rotation, the next one and the client
+    /// transaction version only in v1, for client versions above 0).
     pub(crate) fn to_value(&self) -> TransactionLogValue {
         TransactionLogValue {
             producer_id: self.producer_id,
@@ -57,6 +86,14 @@ impl Snapshot {
             }),
             last_update_ms: self.update_ms,
             start_ms: self.start_ms,
+            // Only a rotation leaves a previous id worth keeping.
+            previous_producer_id: if self.last_producer_id == self.producer_id {
+                NO_PRODUCER_ID
+            } else {
+                self.last_producer_id
+            },
+            next_producer_id: self.next_producer_id,
+            client_transaction_version: self.client_transaction_version.level(),
         }
     }
 }
@@ -86,6 +123,8 @@ impl TxnMetadata {
                 partitions: BTreeSet::new(),
                 start_ms: -1,
                 update_ms: now_ms,
+                next_producer_id: NO_PRODUCER_ID,
+                client_transaction_version: TransactionVersion::V0,
             },
             pending: None,
             failed_epoch_fence: false,
@@ -111,7 +150,7 @@ impl TxnMetadata {
         Some(Self {
             fields: Snapshot {
                 producer_id: value.producer_id,
-                last_producer_id: NO_PRODUCER_ID,
+                last_producer_id: value.previous_producer_id,
                 producer_epoch: value.producer_epoch,
                 last_producer_epoch: NO_PRODUCER_EPOCH,
                 timeout_ms: value.timeout_ms,
@@ -119,6 +158,8 @@ impl TxnMetadata {
                 partitions,
                 start_ms: value.start_ms,
                 update_ms: value.last_update_ms,
+                next_producer_id: value.next_producer_id,
+                client_transaction_version: TransactionVersion::from_level(value.client_transaction_version),
             },
             pending: None,
             failed_epoch_fence: false,
@@ -241,10 +282,11 @@ impl TxnMetadata {
     }
 
     /// AddPartitionsToTxn: Ongoing with `added` too; a new transaction
-    /// starts now.
+    /// starts now. The transaction is recorded as of `version`.
     pub(crate) fn prepare_add_partitions(
         &mut self,
         added: impl IntoIterator<Item = TopicPartition>,
+        version: TransactionVersion,
         now_ms: i64,
     ) -> Result<Snapshot, TransactionError> {
         let starts = matches!(
@@ -257,12 +299,46 @@ impl TxnMetadata {
                 t.start_ms = now_ms;
             }
             t.update_ms = now_ms;
+            t.client_transaction_version = version;
         })
     }
 
-    /// EndTxn: PrepareCommit or PrepareAbort.
-    pub(crate) fn prepare_end(&mut self, to: TransactionState, now_ms: i64) -> Result<Snapshot, TransactionError> {
-        self.prepare(to, |t| t.update_ms = now_ms)
+    /// EndTxn: PrepareCommit or PrepareAbort, recorded as of `version`.
+    /// Under version 2 the epoch is bumped (the current one kept as the
+    /// last), except an abort at the largest epoch; `next_producer_id`
+    /// (exhausted epoch) is where the transaction's completion moves the
+    /// producer. Only version 2 aborts from Empty or Complete* (a
+    /// transaction the coordinator never saw a partition of), starting it
+    /// now.
+    pub(crate) fn prepare_end(
+        &mut self,
+        to: TransactionState,
+        version: TransactionVersion,
+        next_producer_id: i64,
+        now_ms: i64,
+    ) -> Result<Snapshot, TransactionError> {
+        use TransactionState::*;
+        let no_transaction = matches!(self.state(), Empty | CompleteCommit | CompleteAbort);
+        if no_transaction && !(version.bumps_epoch() && to == PrepareAbort) {
+            return Err(TransactionError::UnknownServerError);
+        }
+        let current = self.fields.producer_epoch;
+        let bump = version.bumps_epoch() && !(to == PrepareAbort && current == i16::MAX);
+        if bump && current == i16::MAX {
+            return Err(TransactionError::UnknownServerError);
+        }
+        self.prepare(to, |t| {
+            if bump {
+                t.producer_epoch = current + 1;
+                t.last_producer_epoch = current;
+            }
+            t.next_producer_id = next_producer_id;
+            if no_transaction {
+                t.start_ms = now_ms;
+            }
+            t.update_ms = now_ms;
+            t.client_transaction_version = version;
+        })
     }
 
     /// Every marker written: CompleteCommit or CompleteAbort, no
@@ -275,6 +351,11 @@ impl TxnMetadata {
         };
         self.failed_epoch_fence = false;
         self.prepare(to, |t| {
+            if t.client_transaction_version.bumps_epoch() && t.next_producer_id != NO_PRODUCER_ID {
+                t.producer_id = t.next_producer_id;
+                t.producer_epoch = 0;
+            }
+            t.next_producer_id = NO_PRODUCER_ID;
             t.partitions.clear();
             t.update_ms = now_ms;
         })
@@ -293,133 +374,4 @@ impl TxnMetadata {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use TransactionState::*;
-
-    fn txn(epoch: i16, last_epoch: i16, state: TransactionState) -> TxnMetadata {
-        let mut t = TxnMetadata::new(7, 1000, 0);
-        t.fields.producer_epoch = epoch;
-        t.fields.last_producer_epoch = last_epoch;
-        t.fields.state = state;
-        t
-    }
-
-    fn tp(p: u32) -> TopicPartition {
-        TopicPartition::new("t", p)
-    }
-
-    #[test]
-    fn new_producer_starts_at_epoch_zero() {
-        let mut t = TxnMetadata::new(7, 1000, 0);
-        let target = t.prepare_increment_epoch(1000, None, 5).unwrap();
-        assert_eq!((target.producer_epoch, target.last_producer_epoch), (0, -1));
-        assert_eq!(t.pending, Some(Empty));
-        t.complete(target);
-        assert_eq!((t.fields.producer_epoch, t.state(), t.pending), (0, Empty, None));
-    }
-
-    #[test]
-    fn bump_with_expected_epoch_remembers_the_last() {
-        let mut t = txn(4, -1, CompleteCommit);
-        let target = t.prepare_increment_epoch(1000, Some(4), 5).unwrap();
-        assert_eq!((target.producer_epoch, target.last_producer_epoch), (5, 4));
-        t.complete(target);
-        // A retry with the old epoch gets the same epoch, not another bump.
-        let retry = t.prepare_increment_epoch(1000, Some(4), 6).unwrap();
-        assert_eq!((retry.producer_epoch, retry.last_producer_epoch), (5, 4));
-        t.pending = None;
-        // Another epoch is fenced.
-        assert_eq!(
-            t.prepare_increment_epoch(1000, Some(3), 6),
-            Err(TransactionError::ProducerFenced)
-        );
-    }
-
-    #[test]
-    fn fence_bumps_once_even_after_a_failed_write() {
-        let mut t = txn(4, -1, Ongoing);
-        assert_eq!(t.prepare_fence().unwrap().producer_epoch, 5);
-        t.pending = None;
-        t.failed_epoch_fence = true;
-        t.fields.producer_epoch = 5;
-        assert_eq!(t.prepare_fence().unwrap().producer_epoch, 5);
-        let mut max = txn(i16::MAX, -1, Ongoing);
-        assert_eq!(max.prepare_fence(), Err(TransactionError::UnknownServerError));
-    }
-
-    #[test]
-    fn rotation_starts_a_new_producer_id_at_zero() {
-        let mut t = txn(EXHAUSTED_EPOCH, -1, Empty);
-        assert!(t.epoch_exhausted());
-        let target = t.prepare_rotation(8, 1000, 5, true).unwrap();
-        assert_eq!(
-            (
-                target.producer_id,
-                target.last_producer_id,
-                target.producer_epoch,
-                target.last_producer_epoch
-            ),
-            (8, 7, 0, EXHAUSTED_EPOCH)
-        );
-    }
-
-    #[test]
-    fn add_partitions_starts_a_transaction_once() {
-        let mut t = txn(0, -1, Empty);
-        let target = t.prepare_add_partitions([tp(0)], 10).unwrap();
-        assert_eq!((target.state, target.start_ms), (Ongoing, 10));
-        t.complete(target);
-        let target = t.prepare_add_partitions([tp(1)], 20).unwrap();
-        assert_eq!(target.start_ms, 10);
-        assert_eq!(target.partitions, [tp(0), tp(1)].into());
-    }
-
-    #[test]
-    fn illegal_transitions_are_errors() {
-        // Only Ongoing may prepare a commit.
-        assert_eq!(
-            txn(0, -1, Empty).prepare_end(PrepareCommit, 1),
-            Err(TransactionError::UnknownServerError)
-        );
-        assert_eq!(
-            txn(0, -1, Ongoing).prepare_complete(1),
-            Err(TransactionError::UnknownServerError)
-        );
-        assert_eq!(
-            txn(0, -1, Ongoing).prepare_dead(),
-            Err(TransactionError::UnknownServerError)
-        );
-        // One pending transition at a time.
-        let mut t = txn(0, -1, Ongoing);
-        t.prepare_end(PrepareAbort, 1).unwrap();
-        assert_eq!(
-            t.prepare_end(PrepareAbort, 1),
-            Err(TransactionError::ConcurrentTransactions)
-        );
-    }
-
-    #[test]
-    fn complete_clears_partitions() {
-        let mut t = txn(0, -1, Ongoing);
-        t.fields.partitions.insert(tp(0));
-        t.fields.state = PrepareCommit;
-        let target = t.prepare_complete(9).unwrap();
-        assert_eq!((target.state, target.partitions.len()), (CompleteCommit, 0));
-    }
-
-    #[test]
-    fn values_round_trip_without_last_ids() {
-        let mut t = txn(3, 2, Ongoing);
-        t.fields.partitions = [tp(1), TopicPartition::new("a", 0)].into();
-        t.fields.start_ms = 5;
-        let back = TxnMetadata::from_value(&t.fields.to_value()).unwrap();
-        assert_eq!(back.fields.partitions, t.fields.partitions);
-        assert_eq!((back.fields.producer_epoch, back.fields.last_producer_epoch), (3, -1));
-        let empty = txn(3, -1, Empty);
-        assert_eq!(empty.fields.to_value().partitions, None);
-        let mut dead = empty.fields.to_value();
-        dead.status = Dead.id();
-        assert!(TxnMetadata::from_value(&dead).is_none());
-    }
-}
+mod tests;

@@ -13,11 +13,16 @@
 //!           last update ms i64, start ms i64
 //! value v1: the same fields in the flexible encoding: unsigned varint
 //!           lengths (+1, 0 = null), and tagged fields after the topic
-//!           entry and at the end (read and skipped)
+//!           entry (skipped) and at the end: 0 PreviousProducerId i64,
+//!           1 NextProducerId i64, 2 ClientTransactionVersion i16 (each
+//!           left out at its default, −1 / −1 / 0; others skipped)
 //! ```
 //!
-//! Kafka 3.9 writes values at v0 until `transaction.version` 1 is enabled;
-//! gregor writes v0 and reads both. Kafka orders the topics and partitions
+//! Kafka writes values at v0 until `transaction.version` 1 is enabled,
+//! then v1 with tag 2 only. gregor writes v0 for transactions of client
+//! transaction version 0 (as before), and v1 with tags 0, 1 and 2 for the
+//! others (Kafka's reader takes tags 0 and 1, so an overflow retry is
+//! still recognised after a failover); it reads both. Kafka orders the topics and partitions
 //! of a value as its hash sets iterate; gregor writes them sorted (readers
 //! do not depend on the order).
 
@@ -52,7 +57,22 @@ pub struct TransactionLogValue {
     pub last_update_ms: i64,
     /// When the transaction started (ms; −1: none).
     pub start_ms: i64,
+    /// Tag 0 (v1): the producer id before the last rotation (−1: none).
+    pub previous_producer_id: i64,
+    /// Tag 1 (v1): the producer id a transaction ending at an exhausted
+    /// epoch moves to once it completes (−1: none).
+    pub next_producer_id: i64,
+    /// Tag 2 (v1): the transaction version the transaction was last
+    /// handled under (0 when absent).
+    pub client_transaction_version: i16,
 }
+
+/// Tag of [`TransactionLogValue::previous_producer_id`].
+const TAG_PREVIOUS_PRODUCER_ID: u32 = 0;
+/// Tag of [`TransactionLogValue::next_producer_id`].
+const TAG_NEXT_PRODUCER_ID: u32 = 1;
+/// Tag of [`TransactionLogValue::client_transaction_version`].
+const TAG_CLIENT_TRANSACTION_VERSION: u32 = 2;
 
 /// Why a record could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -87,31 +107,74 @@ pub fn key_bytes(transactional_id: &str) -> Vec<u8> {
     out
 }
 
-/// The value bytes (v0, as Kafka 3.9 writes them).
+/// The value bytes: v0 as Kafka 3.9 writes them when the client
+/// transaction version is 0 (the tagged fields are then not stored), v1
+/// with its tagged fields otherwise.
 pub fn value_bytes(value: &TransactionLogValue) -> Vec<u8> {
+    let flexible = value.client_transaction_version != 0;
     let mut out = Vec::with_capacity(64);
-    out.extend_from_slice(&0i16.to_be_bytes());
+    out.extend_from_slice(&i16::from(flexible).to_be_bytes());
     out.extend_from_slice(&value.producer_id.to_be_bytes());
     out.extend_from_slice(&value.producer_epoch.to_be_bytes());
     out.extend_from_slice(&value.timeout_ms.to_be_bytes());
     out.push(value.status as u8);
-    match &value.partitions {
-        None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-        Some(topics) => {
-            out.extend_from_slice(&len_i32(topics.len()).to_be_bytes());
+    match (&value.partitions, flexible) {
+        (None, false) => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        (None, true) => put_uvarint(&mut out, 0),
+        (Some(topics), _) => {
+            put_array_len(&mut out, topics.len(), flexible);
             for (topic, ids) in topics {
-                put_string(&mut out, topic);
-                out.extend_from_slice(&len_i32(ids.len()).to_be_bytes());
+                if flexible {
+                    put_compact_string(&mut out, topic);
+                } else {
+                    put_string(&mut out, topic);
+                }
+                put_array_len(&mut out, ids.len(), flexible);
                 for id in ids {
                     out.extend_from_slice(&id.to_be_bytes());
+                }
+                if flexible {
+                    put_uvarint(&mut out, 0); // no tagged fields
                 }
             }
         }
     }
     out.extend_from_slice(&value.last_update_ms.to_be_bytes());
     out.extend_from_slice(&value.start_ms.to_be_bytes());
+    if flexible {
+        put_value_tags(&mut out, value);
+    }
     out
 }
+
+/// The value's tagged fields, in tag order, each left out at its default.
+fn put_value_tags(out: &mut Vec<u8>, value: &TransactionLogValue) {
+    let mut tags: Vec<(u32, Vec<u8>)> = Vec::with_capacity(3);
+    if value.previous_producer_id != NO_ID {
+        tags.push((
+            TAG_PREVIOUS_PRODUCER_ID,
+            value.previous_producer_id.to_be_bytes().to_vec(),
+        ));
+    }
+    if value.next_producer_id != NO_ID {
+        tags.push((TAG_NEXT_PRODUCER_ID, value.next_producer_id.to_be_bytes().to_vec()));
+    }
+    if value.client_transaction_version != 0 {
+        tags.push((
+            TAG_CLIENT_TRANSACTION_VERSION,
+            value.client_transaction_version.to_be_bytes().to_vec(),
+        ));
+    }
+    put_uvarint(out, tags.len() as u32);
+    for (tag, bytes) in tags {
+        put_uvarint(out, tag);
+        put_uvarint(out, bytes.len() as u32);
+        out.extend_from_slice(&bytes);
+    }
+}
+
+/// Kafka's "no producer id", the default of tags 0 and 1.
+const NO_ID: i64 = -1;
 
 /// Groups partitions by topic, sorted, as a value stores them.
 pub fn group_partitions<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>) -> Vec<(String, Vec<i32>)> {
@@ -176,11 +239,7 @@ pub fn parse_value(value: &[u8]) -> Result<TransactionLogValue, RecordError> {
     };
     let last_update_ms = r.i64()?;
     let start_ms = r.i64()?;
-    if flexible {
-        r.skip_tagged_fields()?;
-    }
-    r.end()?;
-    Ok(TransactionLogValue {
+    let mut value = TransactionLogValue {
         producer_id,
         producer_epoch,
         timeout_ms,
@@ -188,11 +247,54 @@ pub fn parse_value(value: &[u8]) -> Result<TransactionLogValue, RecordError> {
         partitions,
         last_update_ms,
         start_ms,
-    })
+        previous_producer_id: NO_ID,
+        next_producer_id: NO_ID,
+        client_transaction_version: 0,
+    };
+    if flexible {
+        for _ in 0..r.uvarint()? {
+            let tag = r.uvarint()?;
+            let size = r.uvarint()?;
+            let mut field = Reader(r.bytes(size as usize)?);
+            match tag {
+                TAG_PREVIOUS_PRODUCER_ID => value.previous_producer_id = field.i64()?,
+                TAG_NEXT_PRODUCER_ID => value.next_producer_id = field.i64()?,
+                TAG_CLIENT_TRANSACTION_VERSION => value.client_transaction_version = field.i16()?,
+                _ => continue, // unknown (e.g. 3 NextProducerEpoch): skipped
+            }
+            field.end()?;
+        }
+    }
+    r.end()?;
+    Ok(value)
 }
 
 fn len_i32(len: usize) -> i32 {
     i32::try_from(len).unwrap_or(i32::MAX)
+}
+
+fn put_uvarint(out: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        out.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// An array's length: i32, or (flexible) unsigned varint of length + 1.
+fn put_array_len(out: &mut Vec<u8>, len: usize, flexible: bool) {
+    if flexible {
+        put_uvarint(out, u32::try_from(len).unwrap_or(u32::MAX - 1) + 1);
+    } else {
+        out.extend_from_slice(&len_i32(len).to_be_bytes());
+    }
+}
+
+fn put_compact_string(out: &mut Vec<u8>, s: &str) {
+    // Far below 4 GiB (see put_string).
+    let len = u32::try_from(s.len()).unwrap_or(u32::MAX - 1);
+    put_uvarint(out, len + 1);
+    out.extend_from_slice(&s.as_bytes()[..len as usize]);
 }
 
 fn put_string(out: &mut Vec<u8>, s: &str) {
@@ -281,171 +383,4 @@ impl Reader<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn sample() -> TransactionLogValue {
-        TransactionLogValue {
-            producer_id: 1000,
-            producer_epoch: 3,
-            timeout_ms: 60_000,
-            status: 2,
-            partitions: Some(vec![("a".into(), vec![0, 1]), ("b".into(), vec![7])]),
-            last_update_ms: 1_700_000_000_500,
-            start_ms: 1_700_000_000_000,
-        }
-    }
-
-    #[test]
-    fn bytes_are_kafkas() {
-        // TransactionLogKey v0 of "tx": version 0, length 2, "tx".
-        assert_eq!(key_bytes("tx"), vec![0, 0, 0, 2, b't', b'x']);
-        let mut expected = vec![0, 0]; // version 0
-        expected.extend_from_slice(&1000i64.to_be_bytes());
-        expected.extend_from_slice(&3i16.to_be_bytes());
-        expected.extend_from_slice(&60_000i32.to_be_bytes());
-        expected.push(2);
-        expected.extend_from_slice(&2i32.to_be_bytes());
-        expected.extend_from_slice(&[0, 1, b'a']);
-        expected.extend_from_slice(&2i32.to_be_bytes());
-        expected.extend_from_slice(&0i32.to_be_bytes());
-        expected.extend_from_slice(&1i32.to_be_bytes());
-        expected.extend_from_slice(&[0, 1, b'b']);
-        expected.extend_from_slice(&1i32.to_be_bytes());
-        expected.extend_from_slice(&7i32.to_be_bytes());
-        expected.extend_from_slice(&1_700_000_000_500i64.to_be_bytes());
-        expected.extend_from_slice(&1_700_000_000_000i64.to_be_bytes());
-        assert_eq!(value_bytes(&sample()), expected);
-        // Empty writes a null partition array.
-        let empty = TransactionLogValue {
-            status: 0,
-            partitions: None,
-            start_ms: -1,
-            ..sample()
-        };
-        let bytes = value_bytes(&empty);
-        assert_eq!(&bytes[17..21], &(-1i32).to_be_bytes());
-        assert_eq!(parse_value(&bytes), Ok(empty));
-    }
-
-    /// The v1 (flexible) encoding of `v`, with a tagged field in a topic
-    /// entry and one at the end, as a newer Kafka may write.
-    fn flexible(v: &TransactionLogValue) -> Vec<u8> {
-        let mut out = vec![0, 1];
-        out.extend_from_slice(&v.producer_id.to_be_bytes());
-        out.extend_from_slice(&v.producer_epoch.to_be_bytes());
-        out.extend_from_slice(&v.timeout_ms.to_be_bytes());
-        out.push(v.status as u8);
-        match &v.partitions {
-            None => out.push(0),
-            Some(topics) => {
-                out.push(topics.len() as u8 + 1);
-                for (topic, ids) in topics {
-                    out.push(topic.len() as u8 + 1);
-                    out.extend_from_slice(topic.as_bytes());
-                    out.push(ids.len() as u8 + 1);
-                    for id in ids {
-                        out.extend_from_slice(&id.to_be_bytes());
-                    }
-                    out.extend_from_slice(&[1, 5, 2, 0xaa, 0xbb]); // one tagged field
-                }
-            }
-        }
-        out.extend_from_slice(&v.last_update_ms.to_be_bytes());
-        out.extend_from_slice(&v.start_ms.to_be_bytes());
-        out.extend_from_slice(&[1, 0, 1, 0xcc]);
-        out
-    }
-
-    #[test]
-    fn reads_flexible_values_skipping_tagged_fields() {
-        assert_eq!(parse_value(&flexible(&sample())), Ok(sample()));
-        let empty = TransactionLogValue {
-            partitions: None,
-            ..sample()
-        };
-        assert_eq!(parse_value(&flexible(&empty)), Ok(empty));
-    }
-
-    #[test]
-    fn unknown_versions() {
-        assert_eq!(parse_key(&[0, 1, 0, 0]), Ok(None));
-        assert_eq!(
-            parse_value(&[0, 2]),
-            Err(RecordError::UnknownVersion {
-                what: "value",
-                version: 2
-            })
-        );
-        assert_eq!(parse_key(&[0, 0, 0, 3, b'a']), Err(RecordError::Truncated));
-        assert_eq!(parse_key(&[0, 0, 0xff, 0xff]), Err(RecordError::InvalidLength));
-    }
-
-    #[test]
-    fn partitions_group_by_topic() {
-        assert_eq!(
-            group_partitions([("b", 2), ("a", 1), ("b", 0), ("b", 2)]),
-            vec![("a".to_string(), vec![1]), ("b".to_string(), vec![0, 2])]
-        );
-    }
-
-    #[test]
-    fn ids_land_where_kafka_puts_them() {
-        assert_eq!(partition_for("my-group", 50), 12);
-    }
-
-    fn any_value() -> impl Strategy<Value = TransactionLogValue> {
-        (
-            any::<i64>(),
-            any::<i16>(),
-            any::<i32>(),
-            0i8..8,
-            proptest::option::of(proptest::collection::vec(
-                ("[a-z._-]{1,20}", proptest::collection::vec(0i32..10_000, 0..5)),
-                0..4,
-            )),
-            any::<i64>(),
-            any::<i64>(),
-        )
-            .prop_map(
-                |(producer_id, producer_epoch, timeout_ms, status, partitions, last_update_ms, start_ms)| {
-                    TransactionLogValue {
-                        producer_id,
-                        producer_epoch,
-                        timeout_ms,
-                        status,
-                        partitions,
-                        last_update_ms,
-                        start_ms,
-                    }
-                },
-            )
-    }
-
-    proptest! {
-        #[test]
-        fn keys_round_trip(id in ".{0,40}") {
-            prop_assert_eq!(parse_key(&key_bytes(&id)), Ok(Some(id)));
-        }
-
-        #[test]
-        fn values_round_trip(v in any_value()) {
-            prop_assert_eq!(parse_value(&value_bytes(&v)), Ok(v.clone()));
-            prop_assert_eq!(parse_value(&flexible(&v)), Ok(v));
-        }
-
-        #[test]
-        fn garbage_is_an_error_not_a_panic(bytes in proptest::collection::vec(any::<u8>(), 0..128)) {
-            let _ = parse_key(&bytes);
-            let _ = parse_value(&bytes);
-        }
-
-        #[test]
-        fn truncated_values_are_errors(v in any_value(), cut in 0usize..200) {
-            let bytes = value_bytes(&v);
-            let cut = cut % bytes.len();
-            prop_assert!(parse_value(&bytes[..cut]).is_err());
-        }
-    }
-}
+mod tests;

@@ -1,0 +1,100 @@
+//! Transactions v2's implicit add (KIP-890 part 2), the partition
+//! leader's side: a transactional batch of Produce v12+ (or the offsets of
+//! TxnOffsetCommit v5+) that opens its producer's transaction here makes
+//! the leader add the partition to the transaction at the coordinator —
+//! in process (the coordinator's add under [`TransactionVersion::V2`], a
+//! write of `__transaction_state`, run on the blocking pool) or through
+//! the server's verifier (AddPartitionsToTxn v5, not `verify_only`) —
+//! instead of only verifying it. While the coordinator answers
+//! CONCURRENT_TRANSACTIONS (the previous transaction's markers are still
+//! being written) the add is tried again every [`RETRY_BACKOFF`] for up
+//! to [`RETRY_MAX`], as Kafka's `add.partitions.to.txn.retry.backoff.ms`
+//! and `add.partitions.to.txn.max.timeout.ms`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gregor_log::TopicPartition;
+use gregor_transaction::TransactionVersion;
+use kafka_protocol::error::ResponseError;
+use tokio::time::Instant;
+
+use super::verification::{all, coordinator_error, remote_answer, Verdicts};
+use crate::broker::Broker;
+
+/// Pause between two adds answered CONCURRENT_TRANSACTIONS.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(20);
+/// How long an add answered CONCURRENT_TRANSACTIONS is tried again.
+pub const RETRY_MAX: Duration = Duration::from_millis(100);
+
+impl Broker {
+    /// Adds `partitions` to the transaction of `producer_id` at
+    /// `producer_epoch` at `transactional_id`'s coordinator (transactions
+    /// v2); each partition's verdict, with the coordinator's codes
+    /// (CONCURRENT_TRANSACTIONS once [`RETRY_MAX`] has passed; the
+    /// request's handler maps them for its client).
+    pub fn add_to_transaction(
+        self: &Arc<Self>,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: Vec<TopicPartition>,
+    ) -> impl Future<Output = Verdicts> + Send + 'static {
+        let broker = self.clone();
+        let transactional_id = transactional_id.to_string();
+        async move {
+            let deadline = Instant::now() + RETRY_MAX;
+            loop {
+                let verdicts = broker
+                    .add_once(&transactional_id, producer_id, producer_epoch, &partitions)
+                    .await;
+                let concurrent = !verdicts.is_empty()
+                    && verdicts
+                        .iter()
+                        .all(|(_, r)| *r == Err(ResponseError::ConcurrentTransactions));
+                if !concurrent || Instant::now() + RETRY_BACKOFF > deadline {
+                    return verdicts;
+                }
+                tokio::time::sleep(RETRY_BACKOFF).await;
+            }
+        }
+    }
+
+    /// One add, in process or through the verifier.
+    async fn add_once(
+        self: &Arc<Self>,
+        transactional_id: &str,
+        producer_id: i64,
+        producer_epoch: i16,
+        partitions: &[TopicPartition],
+    ) -> Verdicts {
+        match self.transaction_coordinator_of(transactional_id) {
+            None => all(partitions, ResponseError::CoordinatorNotAvailable),
+            Some(local) if local == self.config().node_id => {
+                let coordinator = self.transactions().coordinator().clone();
+                let (tid, asked) = (transactional_id.to_string(), partitions.to_vec());
+                // The add writes `__transaction_state`: not on the runtime.
+                let answer = tokio::task::spawn_blocking(move || {
+                    coordinator.add_partitions(&tid, producer_id, producer_epoch, asked, TransactionVersion::V2)
+                })
+                .await;
+                let answered = match answer {
+                    Ok(receiver) => receiver.await.ok(),
+                    Err(_) => None,
+                };
+                match answered {
+                    Some(results) => results
+                        .into_iter()
+                        .map(|(tp, r)| (tp, r.map_err(|e| coordinator_error(e.code()))))
+                        .collect(),
+                    None => all(partitions, ResponseError::CoordinatorNotAvailable),
+                }
+            }
+            Some(_) => {
+                let pending = self.ask_remotely(transactional_id, producer_id, producer_epoch, partitions, true);
+                remote_answer(pending, partitions.to_vec()).await
+            }
+        }
+    }
+}
