@@ -13,13 +13,13 @@
 //! Empty           FENCED        PrepareAbort    FENCED         INVALID_TXN_STATE
 //! CompleteAbort   NONE          PrepareAbort    INVALID_TXN    INVALID_TXN_STATE
 //! CompleteCommit  INVALID_TXN   PrepareAbort    NONE           INVALID_TXN_STATE
-//! Prepare*        a retry: CONCURRENT_TRANSACTIONS (the completion is
-//!                 pending, whatever the result); the current epoch: FENCED
+//! Prepare*        CONCURRENT_TRANSACTIONS (the completion is pending)
 //! ```
 //!
 //! "Retry" is the epoch below the current one (or the overflow retry),
-//! "current" the current epoch; a wrong producer id is
-//! INVALID_PRODUCER_ID_MAPPING first.
+//! "current" the current epoch. A pending transition (other than a fence)
+//! is checked first, and answers CONCURRENT_TRANSACTIONS to any producer;
+//! then a wrong producer id is INVALID_PRODUCER_ID_MAPPING.
 
 use crate::metadata::{TxnMetadata, EXHAUSTED_EPOCH};
 use crate::protocol::{TransactionError, TransactionResult, TransactionState, TransactionVersion};
@@ -107,6 +107,12 @@ impl TxnMetadata {
         let fields = &self.fields;
         let current = fields.producer_epoch;
         let fencing = self.fencing();
+        // First (KAFKA-18464): the producer may already end its next
+        // transaction with the epoch (or producer id) the pending
+        // completion moves to; it waits, it is not fenced.
+        if self.pending.is_some() && !fencing {
+            return Err(TransactionError::ConcurrentTransactions);
+        }
         // The producer retries an end that bumped its epoch.
         let retry_on_epoch_bump = !fencing && i32::from(current) == i32::from(producer_epoch) + 1;
         // The producer retries an end that moved it to a new producer id.
@@ -131,9 +137,6 @@ impl TxnMetadata {
         }
         if !valid_epoch {
             return Err(TransactionError::ProducerFenced);
-        }
-        if self.pending.is_some() && !fencing {
-            return Err(TransactionError::ConcurrentTransactions);
         }
         use TransactionResult::{Abort, Commit};
         match (self.state(), result) {

@@ -11,7 +11,7 @@ use gregor_transaction::{
 };
 use harness::{loaded_at, pe, Harness, TIMEOUT};
 
-use TransactionError::{ConcurrentTransactions, InvalidTxnState, ProducerFenced};
+use TransactionError::{ConcurrentTransactions, InvalidProducerIdMapping, InvalidTxnState, ProducerFenced};
 use TransactionResult::{Abort, Commit};
 use TransactionVersion::V2;
 
@@ -63,7 +63,7 @@ fn ongoing_ends_bump_the_epoch_and_refuse_an_older_one() {
 }
 
 #[test]
-fn prepared_transactions_answer_retries_concurrent_and_fence_the_current_epoch() {
+fn prepared_transactions_answer_retries_and_the_new_epoch_concurrent() {
     let mut h = Harness::new();
     let p = producer(&mut h);
     h.add_as(p, &[0], V2).unwrap();
@@ -75,12 +75,36 @@ fn prepared_transactions_answer_retries_concurrent_and_fence_the_current_epoch()
         Err(ConcurrentTransactions),
         "a retry, the other result"
     );
+    // The producer already ends its next transaction with the answered
+    // epoch: it waits for the completion, it is not fenced (KAFKA-18464).
     let bumped = pe(p.producer_id, 2);
-    assert_eq!(h.end_as(bumped, Commit, V2), Err(ProducerFenced), "the new epoch");
+    assert_eq!(
+        h.end_as(bumped, Abort, V2),
+        Err(ConcurrentTransactions),
+        "the new epoch"
+    );
+    assert_eq!(
+        h.end_as(bumped, Commit, V2),
+        Err(ConcurrentTransactions),
+        "the new epoch"
+    );
     // The next transaction's implicit add waits for the completion.
     assert_eq!(h.add_as(bumped, &[0], V2), Err(ConcurrentTransactions));
     h.deliver_markers();
-    assert_eq!(h.add_as(bumped, &[0], V2), Ok(()));
+    assert_eq!(h.end_as(bumped, Abort, V2), Ok(pe(p.producer_id, 3)));
+}
+
+#[test]
+fn a_pending_transition_is_checked_before_the_producer() {
+    let mut h = Harness::new();
+    let p = producer(&mut h);
+    h.add_as(p, &[0], V2).unwrap();
+    h.end_as(p, Commit, V2).unwrap();
+    // As Kafka: whatever the producer, the completion is waited for.
+    let other = pe(p.producer_id + 1, 2);
+    assert_eq!(h.end_as(other, Abort, V2), Err(ConcurrentTransactions));
+    h.deliver_markers();
+    assert_eq!(h.end_as(other, Abort, V2), Err(InvalidProducerIdMapping));
 }
 
 #[test]
