@@ -5,7 +5,8 @@
 //! 2 (KIP-890 part 2) every ended transaction bumps the epoch, so a retry
 //! is recognised by its epoch: one below the current one (the bump it
 //! caused), or the exhausted epoch of the producer id the transaction
-//! rotated away from.
+//! rotated away from; only when the current state was reached by an end
+//! under version 2 (the stored client transaction version).
 //!
 //! ```text
 //! state           abort retry   abort current   commit retry   commit current
@@ -113,10 +114,15 @@ impl TxnMetadata {
         if self.pending.is_some() && !fencing {
             return Err(TransactionError::ConcurrentTransactions);
         }
+        // Only an end under version 2 (the stored client version) bumped
+        // the epoch or moved the producer id: after anything else (a
+        // version 0/1 end, a fence at level 0/1) the epoch below is a
+        // stale producer's (as Kafka's `endTxnEpochBumped`).
+        let ended_by_version_2 = !fencing && fields.client_transaction_version.bumps_epoch();
         // The producer retries an end that bumped its epoch.
-        let retry_on_epoch_bump = !fencing && i32::from(current) == i32::from(producer_epoch) + 1;
+        let retry_on_epoch_bump = ended_by_version_2 && i32::from(current) == i32::from(producer_epoch) + 1;
         // The producer retries an end that moved it to a new producer id.
-        let retry_on_overflow = !fencing
+        let retry_on_overflow = ended_by_version_2
             && fields.last_producer_id == producer_id
             && fields.producer_id != producer_id
             && producer_epoch == EXHAUSTED_EPOCH

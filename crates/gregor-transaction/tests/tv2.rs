@@ -108,6 +108,30 @@ fn a_pending_transition_is_checked_before_the_producer() {
 }
 
 #[test]
+fn a_stale_producer_does_not_adopt_the_epoch_of_a_version_1_end() {
+    // One transactional id, A (version 2) and B (version 1). A's last end
+    // was answered (pid, X).
+    let mut h = Harness::new();
+    let p = producer(&mut h);
+    let a = ended(&mut h, p, Commit);
+    // B takes the id over (X + 1) and aborts without a bump.
+    let b = h.init().unwrap();
+    assert_eq!(b, pe(a.producer_id, a.producer_epoch + 1));
+    h.add(b, &[0]).unwrap();
+    h.end(b, Abort).unwrap();
+    h.deliver_markers();
+    assert_eq!(
+        h.state(),
+        (TransactionState::CompleteAbort, b.producer_id, b.producer_epoch)
+    );
+    // A's end at X is one below, but no version 2 end bumped to X + 1.
+    assert_eq!(h.end_as(a, Abort, V2), Err(ProducerFenced));
+    assert_eq!(h.end_as(a, Commit, V2), Err(ProducerFenced));
+    h.failover();
+    assert_eq!(h.end_as(a, Abort, V2), Err(ProducerFenced), "after a failover");
+}
+
+#[test]
 fn empty_aborts_bump_and_commits_or_retries_are_refused() {
     let mut h = Harness::new();
     let p = producer(&mut h);
@@ -194,8 +218,11 @@ fn a_failover_keeps_the_client_version_so_a_retry_is_answered() {
     h.failover();
     h.deliver_markers();
     assert_eq!(h.state(), (TransactionState::CompleteCommit, p.producer_id, 2));
+    // A retry is recognised only after an end under version 2 (tag 2).
     assert_eq!(h.end_as(p, Commit, V2), Ok(next));
     assert_eq!(stored_client_version(&h), 2, "the completion keeps it");
+    h.failover();
+    assert_eq!(h.end_as(p, Commit, V2), Ok(next), "the completion's record keeps it");
 }
 
 #[test]
@@ -220,9 +247,9 @@ fn a_timed_out_transaction_at_level_2_fences_its_producer() {
 }
 
 #[test]
-fn at_level_0_a_timed_out_producers_abort_passes_for_a_retry() {
-    // Why level 2 bumps twice: with one bump the zombie's EndTxn(abort)
-    // at its old epoch looks like a retry of the abort.
+fn at_level_0_a_timed_out_producer_is_fenced() {
+    // The abort is a version 0 end at e + 1: not one a retry at e may be
+    // taken for (it did not bump).
     let mut h = Harness::at_level(0);
     let p = h.init().unwrap();
     h.add_as(p, &[0], V2).unwrap();
@@ -231,7 +258,9 @@ fn at_level_0_a_timed_out_producers_abort_passes_for_a_retry() {
     h.take(out);
     h.settle(true);
     h.deliver_markers();
-    assert_eq!(h.end_as(p, Abort, V2), Ok(pe(p.producer_id, 1)));
+    assert_eq!(h.state(), (TransactionState::CompleteAbort, p.producer_id, 1));
+    assert_eq!(h.end_as(p, Abort, V2), Err(ProducerFenced));
+    assert_eq!(h.end_as(p, Commit, V2), Err(ProducerFenced));
 }
 
 #[test]
