@@ -6,7 +6,8 @@
 //! is recognised by its epoch: one below the current one (the bump it
 //! caused), or the exhausted epoch of the producer id the transaction
 //! rotated away from; only when the current state was reached by an end
-//! under version 2 (the stored client transaction version).
+//! under version 2 (the stored client transaction version), and never
+//! into the largest epoch (a fence's).
 //!
 //! ```text
 //! state           abort retry   abort current   commit retry   commit current
@@ -119,8 +120,12 @@ impl TxnMetadata {
         // version 0/1 end, a fence at level 0/1) the epoch below is a
         // stale producer's (as Kafka's `endTxnEpochBumped`).
         let ended_by_version_2 = !fencing && fields.client_transaction_version.bumps_epoch();
-        // The producer retries an end that bumped its epoch.
-        let retry_on_epoch_bump = ended_by_version_2 && i32::from(current) == i32::from(producer_epoch) + 1;
+        // The producer retries an end that bumped its epoch. The largest
+        // epoch is only ever reached by a fence (a client's end at the
+        // exhausted epoch moves to a new producer id): it is never handed
+        // out, and the epoch below is the fenced producer's.
+        let retry_on_epoch_bump =
+            ended_by_version_2 && current != i16::MAX && i32::from(current) == i32::from(producer_epoch) + 1;
         // The producer retries an end that moved it to a new producer id.
         let retry_on_overflow = ended_by_version_2
             && fields.last_producer_id == producer_id
