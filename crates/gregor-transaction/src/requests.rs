@@ -401,8 +401,9 @@ impl TransactionStateMachine {
     /// Fences the producer of `tid`'s open transaction (epoch bump) and
     /// aborts the transaction under the coordinator's transaction version
     /// (at 2 the abort bumps once more, so the fenced producer's own
-    /// EndTxn does not pass for a retry); `asker` is answered once that
-    /// is stored.
+    /// EndTxn does not pass for a retry: deliberately stricter than Kafka
+    /// 4.4, whose abort bumps once, KAFKA-19367); `asker` is answered once
+    /// that is stored.
     pub(crate) fn fence_and_abort(&mut self, tid: &str, asker: Asker, now_ms: i64, out: &mut Vec<Output>) {
         let fenced = self.loaded(tid).and_then(|(_, loaded)| {
             let txn = loaded.txns.get_mut(tid).ok_or(TransactionError::UnknownServerError)?;
