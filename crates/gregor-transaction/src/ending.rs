@@ -5,7 +5,9 @@
 //! 2 (KIP-890 part 2) every ended transaction bumps the epoch, so a retry
 //! is recognised by its epoch: one below the current one (the bump it
 //! caused), or the exhausted epoch of the producer id the transaction
-//! rotated away from.
+//! rotated away from; only when the current state was reached by an end
+//! under version 2 (the stored client transaction version), and never
+//! into the largest epoch (a fence's).
 //!
 //! ```text
 //! state           abort retry   abort current   commit retry   commit current
@@ -13,13 +15,13 @@
 //! Empty           FENCED        PrepareAbort    FENCED         INVALID_TXN_STATE
 //! CompleteAbort   NONE          PrepareAbort    INVALID_TXN    INVALID_TXN_STATE
 //! CompleteCommit  INVALID_TXN   PrepareAbort    NONE           INVALID_TXN_STATE
-//! Prepare*        a retry: CONCURRENT_TRANSACTIONS (the completion is
-//!                 pending, whatever the result); the current epoch: FENCED
+//! Prepare*        CONCURRENT_TRANSACTIONS (the completion is pending)
 //! ```
 //!
 //! "Retry" is the epoch below the current one (or the overflow retry),
-//! "current" the current epoch; a wrong producer id is
-//! INVALID_PRODUCER_ID_MAPPING first.
+//! "current" the current epoch. A pending transition (other than a fence)
+//! is checked first, and answers CONCURRENT_TRANSACTIONS to any producer;
+//! then a wrong producer id is INVALID_PRODUCER_ID_MAPPING.
 
 use crate::metadata::{TxnMetadata, EXHAUSTED_EPOCH};
 use crate::protocol::{TransactionError, TransactionResult, TransactionState, TransactionVersion};
@@ -107,10 +109,25 @@ impl TxnMetadata {
         let fields = &self.fields;
         let current = fields.producer_epoch;
         let fencing = self.fencing();
-        // The producer retries an end that bumped its epoch.
-        let retry_on_epoch_bump = !fencing && i32::from(current) == i32::from(producer_epoch) + 1;
+        // First (KAFKA-18464): the producer may already end its next
+        // transaction with the epoch (or producer id) the pending
+        // completion moves to; it waits, it is not fenced.
+        if self.pending.is_some() && !fencing {
+            return Err(TransactionError::ConcurrentTransactions);
+        }
+        // Only an end under version 2 (the stored client version) bumped
+        // the epoch or moved the producer id: after anything else (a
+        // version 0/1 end, a fence at level 0/1) the epoch below is a
+        // stale producer's (as Kafka's `endTxnEpochBumped`).
+        let ended_by_version_2 = !fencing && fields.client_transaction_version.bumps_epoch();
+        // The producer retries an end that bumped its epoch. The largest
+        // epoch is only ever reached by a fence (a client's end at the
+        // exhausted epoch moves to a new producer id): it is never handed
+        // out, and the epoch below is the fenced producer's.
+        let retry_on_epoch_bump =
+            ended_by_version_2 && current != i16::MAX && i32::from(current) == i32::from(producer_epoch) + 1;
         // The producer retries an end that moved it to a new producer id.
-        let retry_on_overflow = !fencing
+        let retry_on_overflow = ended_by_version_2
             && fields.last_producer_id == producer_id
             && fields.producer_id != producer_id
             && producer_epoch == EXHAUSTED_EPOCH
@@ -131,9 +148,6 @@ impl TxnMetadata {
         }
         if !valid_epoch {
             return Err(TransactionError::ProducerFenced);
-        }
-        if self.pending.is_some() && !fencing {
-            return Err(TransactionError::ConcurrentTransactions);
         }
         use TransactionResult::{Abort, Commit};
         match (self.state(), result) {

@@ -367,11 +367,7 @@ impl TransactionStateMachine {
             EndDecision::AlreadyEnded if version.bumps_epoch() => return Ok(Some(txn.fields.producer())),
             EndDecision::AlreadyEnded => return Ok(Some(ProducerIdAndEpoch::NONE)),
         };
-        let next_producer_id = if version.bumps_epoch() && txn.ending_rotates() {
-            ids.ok_or(TransactionError::UnknownServerError)?.next_producer_id()?
-        } else {
-            NO_PRODUCER_ID
-        };
+        let rotates = version.bumps_epoch() && txn.ending_rotates();
         let fence = txn.fencing() && prepare == TransactionState::PrepareAbort;
         if fence {
             // The bumped epoch goes into the abort's record, and into
@@ -382,7 +378,21 @@ impl TransactionStateMachine {
             txn.fields.producer_epoch = producer_epoch;
             txn.fields.last_producer_epoch = NO_PRODUCER_EPOCH;
         }
-        let target = txn.prepare_end(prepare, version, next_producer_id, now_ms)?;
+        let mut target = txn.prepare_end(prepare, version, NO_PRODUCER_ID, now_ms)?;
+        if rotates {
+            // Only once the end is allowed, so that a refused one uses up
+            // no producer id.
+            let next = ids
+                .ok_or(TransactionError::UnknownServerError)
+                .and_then(|ids| ids.next_producer_id());
+            match next {
+                Ok(next) => target.next_producer_id = next,
+                Err(e) => {
+                    txn.pending = None;
+                    return Err(e);
+                }
+            }
+        }
         let then = Then::Prepare { result, asker, fence };
         self.write_transition(partition, coordinator_epoch, tid, target, then, out);
         Ok(None)
@@ -391,8 +401,9 @@ impl TransactionStateMachine {
     /// Fences the producer of `tid`'s open transaction (epoch bump) and
     /// aborts the transaction under the coordinator's transaction version
     /// (at 2 the abort bumps once more, so the fenced producer's own
-    /// EndTxn does not pass for a retry); `asker` is answered once that
-    /// is stored.
+    /// EndTxn does not pass for a retry: deliberately stricter than Kafka
+    /// 4.4, whose abort bumps once, KAFKA-19367); `asker` is answered once
+    /// that is stored.
     pub(crate) fn fence_and_abort(&mut self, tid: &str, asker: Asker, now_ms: i64, out: &mut Vec<Output>) {
         let fenced = self.loaded(tid).and_then(|(_, loaded)| {
             let txn = loaded.txns.get_mut(tid).ok_or(TransactionError::UnknownServerError)?;

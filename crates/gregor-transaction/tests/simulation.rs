@@ -14,6 +14,10 @@
 //! - EndTxn(commit) is answered OK only once its PrepareCommit is in the
 //!   log, and such a transaction never aborts anywhere; one answered
 //!   EndTxn(abort) OK never commits anywhere;
+//! - EndTxn naming the producer id and epoch the coordinator holds is
+//!   never answered PRODUCER_FENCED (a producer never fences itself, e.g.
+//!   by ending its next transaction while the markers of the previous
+//!   version 2 end are in flight);
 //! - when InitProducerId hands out an epoch, every earlier transaction of
 //!   the id is closed everywhere (a fenced transaction cannot commit
 //!   later: its partitions have moved on to the new epoch);
@@ -88,6 +92,9 @@ enum Asked {
         producer: usize,
         incarnation: u32,
         result: TransactionResult,
+        /// Whether it named the producer id and epoch the coordinator
+        /// held when it was asked (such an end is never fenced).
+        current: bool,
     },
 }
 
@@ -320,6 +327,18 @@ impl Sim {
                     logged.last()
                 );
             }
+            (Asked::End { current: true, .. }, Response::EndTxn(Err(e))) => {
+                // The producer the coordinator holds waits (a pending
+                // transition is checked first), it is never fenced.
+                assert_ne!(
+                    *e,
+                    TransactionError::ProducerFenced,
+                    "EndTxn at the coordinator's own producer id and epoch answered PRODUCER_FENCED"
+                );
+                if *e == TransactionError::ConcurrentTransactions {
+                    self.saw("end at the current epoch waits");
+                }
+            }
             _ => {}
         }
         if self.producers[producer].incarnation != incarnation {
@@ -508,10 +527,17 @@ impl Sim {
         let pr = &self.producers[i];
         let (incarnation, tid, p) = (pr.incarnation, TIDS[pr.tid], pr.session.expect("session"));
         let version = pr.version;
+        let current = self
+            .machine
+            .describe(&[tid.to_string()])
+            .pop()
+            .and_then(|(_, d)| d.ok())
+            .is_some_and(|d| (d.producer_id, d.producer_epoch) == (p.producer_id, p.producer_epoch));
         let r = self.request(Asked::End {
             producer: i,
             incarnation,
             result,
+            current,
         });
         self.producers[i].phase = Phase::Waiting;
         let mut next = self.next_pid;
@@ -839,6 +865,7 @@ fn random_schedules_keep_the_transaction_invariants() {
             "producer restarted",
             "empty abort",
             "version 2 end acked",
+            "end at the current epoch waits",
         ] {
             assert!(
                 seen.get(what).copied().unwrap_or(0) > 0,

@@ -11,7 +11,7 @@ use gregor_transaction::{
 };
 use harness::{loaded_at, pe, Harness, TIMEOUT};
 
-use TransactionError::{ConcurrentTransactions, InvalidTxnState, ProducerFenced};
+use TransactionError::{ConcurrentTransactions, InvalidProducerIdMapping, InvalidTxnState, ProducerFenced};
 use TransactionResult::{Abort, Commit};
 use TransactionVersion::V2;
 
@@ -63,7 +63,7 @@ fn ongoing_ends_bump_the_epoch_and_refuse_an_older_one() {
 }
 
 #[test]
-fn prepared_transactions_answer_retries_concurrent_and_fence_the_current_epoch() {
+fn prepared_transactions_answer_retries_and_the_new_epoch_concurrent() {
     let mut h = Harness::new();
     let p = producer(&mut h);
     h.add_as(p, &[0], V2).unwrap();
@@ -75,12 +75,60 @@ fn prepared_transactions_answer_retries_concurrent_and_fence_the_current_epoch()
         Err(ConcurrentTransactions),
         "a retry, the other result"
     );
+    // The producer already ends its next transaction with the answered
+    // epoch: it waits for the completion, it is not fenced (KAFKA-18464).
     let bumped = pe(p.producer_id, 2);
-    assert_eq!(h.end_as(bumped, Commit, V2), Err(ProducerFenced), "the new epoch");
+    assert_eq!(
+        h.end_as(bumped, Abort, V2),
+        Err(ConcurrentTransactions),
+        "the new epoch"
+    );
+    assert_eq!(
+        h.end_as(bumped, Commit, V2),
+        Err(ConcurrentTransactions),
+        "the new epoch"
+    );
     // The next transaction's implicit add waits for the completion.
     assert_eq!(h.add_as(bumped, &[0], V2), Err(ConcurrentTransactions));
     h.deliver_markers();
-    assert_eq!(h.add_as(bumped, &[0], V2), Ok(()));
+    assert_eq!(h.end_as(bumped, Abort, V2), Ok(pe(p.producer_id, 3)));
+}
+
+#[test]
+fn a_pending_transition_is_checked_before_the_producer() {
+    let mut h = Harness::new();
+    let p = producer(&mut h);
+    h.add_as(p, &[0], V2).unwrap();
+    h.end_as(p, Commit, V2).unwrap();
+    // As Kafka: whatever the producer, the completion is waited for.
+    let other = pe(p.producer_id + 1, 2);
+    assert_eq!(h.end_as(other, Abort, V2), Err(ConcurrentTransactions));
+    h.deliver_markers();
+    assert_eq!(h.end_as(other, Abort, V2), Err(InvalidProducerIdMapping));
+}
+
+#[test]
+fn a_stale_producer_does_not_adopt_the_epoch_of_a_version_1_end() {
+    // One transactional id, A (version 2) and B (version 1). A's last end
+    // was answered (pid, X).
+    let mut h = Harness::new();
+    let p = producer(&mut h);
+    let a = ended(&mut h, p, Commit);
+    // B takes the id over (X + 1) and aborts without a bump.
+    let b = h.init().unwrap();
+    assert_eq!(b, pe(a.producer_id, a.producer_epoch + 1));
+    h.add(b, &[0]).unwrap();
+    h.end(b, Abort).unwrap();
+    h.deliver_markers();
+    assert_eq!(
+        h.state(),
+        (TransactionState::CompleteAbort, b.producer_id, b.producer_epoch)
+    );
+    // A's end at X is one below, but no version 2 end bumped to X + 1.
+    assert_eq!(h.end_as(a, Abort, V2), Err(ProducerFenced));
+    assert_eq!(h.end_as(a, Commit, V2), Err(ProducerFenced));
+    h.failover();
+    assert_eq!(h.end_as(a, Abort, V2), Err(ProducerFenced), "after a failover");
 }
 
 #[test]
@@ -170,8 +218,11 @@ fn a_failover_keeps_the_client_version_so_a_retry_is_answered() {
     h.failover();
     h.deliver_markers();
     assert_eq!(h.state(), (TransactionState::CompleteCommit, p.producer_id, 2));
+    // A retry is recognised only after an end under version 2 (tag 2).
     assert_eq!(h.end_as(p, Commit, V2), Ok(next));
     assert_eq!(stored_client_version(&h), 2, "the completion keeps it");
+    h.failover();
+    assert_eq!(h.end_as(p, Commit, V2), Ok(next), "the completion's record keeps it");
 }
 
 #[test]
@@ -196,9 +247,9 @@ fn a_timed_out_transaction_at_level_2_fences_its_producer() {
 }
 
 #[test]
-fn at_level_0_a_timed_out_producers_abort_passes_for_a_retry() {
-    // Why level 2 bumps twice: with one bump the zombie's EndTxn(abort)
-    // at its old epoch looks like a retry of the abort.
+fn at_level_0_a_timed_out_producer_is_fenced() {
+    // The abort is a version 0 end at e + 1: not one a retry at e may be
+    // taken for (it did not bump).
     let mut h = Harness::at_level(0);
     let p = h.init().unwrap();
     h.add_as(p, &[0], V2).unwrap();
@@ -207,7 +258,9 @@ fn at_level_0_a_timed_out_producers_abort_passes_for_a_retry() {
     h.take(out);
     h.settle(true);
     h.deliver_markers();
-    assert_eq!(h.end_as(p, Abort, V2), Ok(pe(p.producer_id, 1)));
+    assert_eq!(h.state(), (TransactionState::CompleteAbort, p.producer_id, 1));
+    assert_eq!(h.end_as(p, Abort, V2), Err(ProducerFenced));
+    assert_eq!(h.end_as(p, Commit, V2), Err(ProducerFenced));
 }
 
 #[test]
@@ -234,4 +287,41 @@ fn version_0_requests_are_unchanged() {
     assert_eq!(h.state(), (TransactionState::CompleteCommit, p.producer_id, 0));
     assert_eq!(h.end(p, Commit), Ok(()));
     assert_eq!(h.end(p, Abort), Err(InvalidTxnState));
+}
+
+#[test]
+fn at_level_1_a_timed_out_producer_is_fenced_and_the_level_stored() {
+    let mut h = Harness::at_level(1);
+    let p = h.init().unwrap();
+    h.add_as(p, &[0], V2).unwrap();
+    h.now += i64::from(TIMEOUT) + 1;
+    let out = h.m.tick(h.now);
+    h.take(out);
+    h.settle(true);
+    assert_eq!(stored_client_version(&h), 1, "the abort is a version 1 end");
+    h.deliver_markers();
+    assert_eq!(h.state(), (TransactionState::CompleteAbort, p.producer_id, 1));
+    h.failover();
+    assert_eq!(h.end_as(p, Abort, V2), Err(ProducerFenced));
+}
+
+#[test]
+fn at_level_2_a_failed_fence_write_is_not_bumped_again() {
+    let mut h = Harness::at_level(2);
+    let p = h.init().unwrap();
+    h.add_as(p, &[0], V2).unwrap();
+    h.now += i64::from(TIMEOUT) + 1;
+    let out = h.m.tick(h.now);
+    h.take(out);
+    h.settle(false);
+    assert!(h.markers.is_empty(), "nothing stored, no markers");
+    // The next round of timeout checks.
+    h.now += i64::from(TIMEOUT);
+    let out = h.m.tick(h.now);
+    h.take(out);
+    h.settle(true);
+    // The kept fence epoch e+1, the abort at e+2 (not e+3).
+    assert_eq!(h.markers[0].producer_epoch, p.producer_epoch + 2);
+    h.deliver_markers();
+    assert_eq!(h.end_as(p, Abort, V2), Err(ProducerFenced));
 }

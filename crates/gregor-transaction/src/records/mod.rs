@@ -20,8 +20,8 @@
 //!
 //! Kafka writes values at v0 until `transaction.version` 1 is enabled,
 //! then v1 with tag 2 only. gregor writes v0 for transactions of client
-//! transaction version 0 (as before), and v1 with tags 0, 1 and 2 for the
-//! others (Kafka's reader takes tags 0 and 1, so an overflow retry is
+//! transaction version 0 (as before; v1 should a topic name not fit v0),
+//! and v1 with tags 0, 1 and 2 for the others (Kafka's reader takes tags 0 and 1, so an overflow retry is
 //! still recognised after a failover); it reads both. Kafka orders the topics and partitions
 //! of a value as its hash sets iterate; gregor writes them sorted (readers
 //! do not depend on the order).
@@ -107,11 +107,24 @@ pub fn key_bytes(transactional_id: &str) -> Vec<u8> {
     out
 }
 
-/// The value bytes: v0 as Kafka 3.9 writes them when the client
-/// transaction version is 0 (the tagged fields are then not stored), v1
-/// with its tagged fields otherwise.
+/// The version [`value_bytes`] writes `value` at: v0 (as Kafka 3.9) when
+/// its client transaction version is 0, v1 otherwise. Also v1 when a
+/// topic name does not fit v0's 16-bit string length: Kafka never has
+/// one (its topic names are at most 249 bytes, and it throws writing
+/// one), and v1 keeps it whole rather than cut.
+pub fn value_version(value: &TransactionLogValue) -> i16 {
+    let fits_v0 = value
+        .partitions
+        .iter()
+        .flatten()
+        .all(|(topic, _)| i16::try_from(topic.len()).is_ok());
+    i16::from(value.client_transaction_version != 0 || !fits_v0)
+}
+
+/// The value bytes at [`value_version`]: v0 keeps no tagged fields, v1
+/// keeps them all.
 pub fn value_bytes(value: &TransactionLogValue) -> Vec<u8> {
-    let flexible = value.client_transaction_version != 0;
+    let flexible = value_version(value) == 1;
     let mut out = Vec::with_capacity(64);
     out.extend_from_slice(&i16::from(flexible).to_be_bytes());
     out.extend_from_slice(&value.producer_id.to_be_bytes());

@@ -246,3 +246,17 @@ proptest! {
         prop_assert!(parse_value(&bytes[..cut]).is_err());
     }
 }
+
+#[test]
+fn a_topic_too_long_for_v0_is_written_whole_at_v1() {
+    // Kafka's topic names are at most 249 bytes; a longer one (any v1
+    // value may carry it) must not be cut, possibly inside a character.
+    let long = TransactionLogValue {
+        partitions: Some(vec![("é".repeat(20_000), vec![0])]),
+        previous_producer_id: 5,
+        ..sample()
+    };
+    assert_eq!(value_version(&long), 1);
+    assert_eq!(parse_value(&value_bytes(&long)), Ok(long));
+    assert_eq!(value_version(&sample()), 0, "what Kafka writes is unchanged");
+}

@@ -180,7 +180,11 @@ impl Harness {
         version: TransactionVersion,
     ) -> Result<ProducerIdAndEpoch, TransactionError> {
         let r = self.request();
+        let fail = self.fail_ids;
         let mut ids = || {
+            if fail {
+                return Err(TransactionError::CoordinatorLoadInProgress);
+            }
             self.next_pid += 1;
             Ok(self.next_pid)
         };
@@ -225,7 +229,12 @@ pub fn pe(producer_id: i64, producer_epoch: i16) -> ProducerIdAndEpoch {
 }
 /// A machine whose id `TX` is stored at `epoch`, in `state`.
 pub fn loaded_at(epoch: i16, state: TransactionState) -> Harness {
-    let mut h = Harness::new();
+    loaded_into(Harness::new(), epoch, state, 0)
+}
+
+/// `h`'s machine with `TX` stored at `epoch`, in `state`, last added to
+/// or ended under client transaction version `client_version`.
+pub fn loaded_into(mut h: Harness, epoch: i16, state: TransactionState, client_version: i16) -> Harness {
     let value = TransactionLogValue {
         producer_id: 50,
         producer_epoch: epoch,
@@ -236,7 +245,7 @@ pub fn loaded_at(epoch: i16, state: TransactionState) -> Harness {
         start_ms: if state == TransactionState::Empty { -1 } else { h.now },
         previous_producer_id: -1,
         next_producer_id: -1,
-        client_transaction_version: 0,
+        client_transaction_version: client_version,
     };
     h.m.begin_load(0, 2);
     let out = h.m.load(0, 2, &[(key_bytes(TX), Some(value_bytes(&value)))], h.now);
