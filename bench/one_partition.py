@@ -109,9 +109,8 @@ def main():
     parser.add_argument("--records", type=int, default=2_000_000, help="100 B records per produce phase")
     parser.add_argument("--dir", default="/var/tmp", help="where the broker's data and dd's file go")
     args = parser.parse_args()
-    for binary in (compare.SERVER,):
-        if not os.path.exists(binary):
-            sys.exit(f"no {binary}: cargo build --release -p gregor-server -p gregor-cli")
+    if not os.path.exists(compare.SERVER):
+        sys.exit(f"no {compare.SERVER}: cargo build --release -p gregor-server")
     if NISSHI and not os.path.exists(NISSHI):
         sys.exit(f"no {NISSHI}")
     compare.build_rdkafka_performance()

@@ -73,5 +73,5 @@ pub use replication_throttle::{names_replica, ReplicationThrottle, FOLLOWER_THRO
 pub use topics::{new_topic_assignment, validate_topic_name, Placement, Refusal, TopicDefaults, Topics};
 pub use transactions::{
     coordinator_error, ProduceRefusal, RemoteVerification, TransactionStateSettings, TransactionStateTopic,
-    Transactions, TxnMarker, Unverified, Verdicts,
+    Transactions, TxnMarker, Unverified, Verdicts, ADD_ATTEMPTS,
 };

@@ -23,7 +23,7 @@ use gregor_transaction::TransactionVersion;
 use kafka_protocol::error::ResponseError;
 use tokio::time::Instant;
 
-use super::verification::{all, coordinator_error, remote_answer, Verdicts};
+use super::verification::{all, remote_answer, verdicts_of, Verdicts};
 use crate::broker::Broker;
 
 /// Pause between two adds answered CONCURRENT_TRANSACTIONS (the runtime's
@@ -31,6 +31,12 @@ use crate::broker::Broker;
 pub const RETRY_BACKOFF: Duration = Duration::from_millis(1);
 /// How long an add answered CONCURRENT_TRANSACTIONS is tried again.
 pub const RETRY_MAX: Duration = Duration::from_millis(100);
+/// How often a request that adds implicitly (Produce v12+,
+/// TxnOffsetCommit v5+) adds and appends when the previous transaction's
+/// marker cleared its guard while the add waited for that transaction to
+/// complete (the guard must predate the add that confirms the
+/// transaction; the second add writes nothing).
+pub const ADD_ATTEMPTS: usize = 3;
 
 impl Broker {
     /// Adds `partitions` to the transaction of `producer_id` at
@@ -88,10 +94,7 @@ impl Broker {
                     Err(_) => None,
                 };
                 match answered {
-                    Some(results) => results
-                        .into_iter()
-                        .map(|(tp, r)| (tp, r.map_err(|e| coordinator_error(e.code()))))
-                        .collect(),
+                    Some(results) => verdicts_of(results),
                     None => all(partitions, ResponseError::CoordinatorNotAvailable),
                 }
             }

@@ -18,6 +18,7 @@ use gregor_transaction::{MarkerRequest, MarkerSender, TransactionCoordinator, Tr
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+pub use implicit_add::ADD_ATTEMPTS;
 pub use markers::TxnMarker;
 pub use state_topic::{TransactionStateSettings, TransactionStateTopic};
 pub use verification::{coordinator_error, ProduceRefusal, RemoteVerification, Unverified, Verdicts};

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use gregor_log::{AppendOrigin, TopicPartition, TxnVerification, VerificationGuard};
-use gregor_transaction::{partition_for, TRANSACTION_STATE_TOPIC};
+use gregor_transaction::{partition_for, TransactionError, TRANSACTION_STATE_TOPIC};
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 
@@ -98,6 +98,15 @@ pub(super) async fn remote_answer(
             _ => all(&partitions, ResponseError::NetworkException),
         },
     }
+}
+
+/// The coordinator's per-partition results as verdicts (its errors as
+/// their Kafka codes).
+pub(super) fn verdicts_of(results: Vec<(TopicPartition, Result<(), TransactionError>)>) -> Verdicts {
+    results
+        .into_iter()
+        .map(|(tp, r)| (tp, r.map_err(|e| coordinator_error(e.code()))))
+        .collect()
 }
 
 /// Every partition of `partitions` with `error`.
@@ -215,12 +224,7 @@ impl Broker {
             Some(local) if local == self.config().node_id => {
                 let coordinator = self.transactions().coordinator();
                 let verdicts = coordinator.verify_partitions(transactional_id, producer_id, producer_epoch, partitions);
-                Some(
-                    verdicts
-                        .into_iter()
-                        .map(|(tp, r)| (tp, r.map_err(|e| coordinator_error(e.code()))))
-                        .collect(),
-                )
+                Some(verdicts_of(verdicts))
             }
             Some(_) => None,
         }

@@ -214,9 +214,8 @@ impl Log {
     /// the guard to append with once the transaction coordinator confirms
     /// the partition is in the producer's ongoing transaction, or `None`
     /// when the producer's transaction of this epoch is open in this log
-    /// already (no
-    /// verification needed; an append then checks again, so a marker in
-    /// between is caught).
+    /// already (no verification needed; an append then checks again, so a
+    /// marker in between is caught).
     pub fn start_txn_verification(
         &self,
         producer_id: i64,

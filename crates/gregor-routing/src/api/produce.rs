@@ -35,7 +35,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{is_internal_topic, produce_records};
 use gregor_broker::errors::{produce_verification_error, replication_error, PRODUCE_ADD_FROM};
-use gregor_broker::{Broker, LeaderAppend, ProduceRefusal, Unverified};
+use gregor_broker::{Broker, LeaderAppend, ProduceRefusal, Unverified, ADD_ATTEMPTS};
 
 /// A produce waiting for its verification or replicas: resolves with the
 /// response (`None` for `acks=0`).
@@ -406,10 +406,6 @@ async fn verify_and_append(
     }
     outcomes
 }
-
-/// How often a v12+ add and append is tried when a marker cleared the
-/// guard meanwhile.
-const ADD_ATTEMPTS: usize = 3;
 
 /// Produce v12+: adds the partitions of `asked` (one producer's) to the
 /// transaction, then appends them with their guards, on the blocking

@@ -34,7 +34,7 @@ use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::offset_commits::{RequestedOffset, ScreenedCommit};
 use gregor_broker::errors::{group_code, offsets_verification_error};
-use gregor_broker::Broker;
+use gregor_broker::{Broker, ADD_ATTEMPTS};
 use gregor_group::{GroupError, MemberOf, TxnProducer, OFFSETS_TOPIC};
 use gregor_log::{TopicPartition, VerificationGuard};
 use kafka_protocol::error::ResponseError;
@@ -43,8 +43,6 @@ use std::sync::Arc;
 /// The first version whose offsets add the group's partition to the
 /// transaction (transactions v2).
 const ADD_FROM: i16 = 5;
-/// How often a v5+ commit is tried when a marker cleared its guard.
-const ADD_ATTEMPTS: usize = 3;
 
 /// Answers a TxnOffsetCommit request. Per partition: one that does not
 /// exist is UNKNOWN_TOPIC_OR_PARTITION; otherwise NOT_COORDINATOR when
@@ -158,13 +156,17 @@ fn verified(broker: &Arc<Broker>, request: &TxnOffsetCommitRequest, version: i16
         return Ok(producer);
     };
     let tid = request.transactional_id.0.as_str();
-    let verdicts = if implicit_add {
-        let adding = broker.add_to_transaction(tid, producer_id, producer_epoch, vec![tp]);
-        tokio::runtime::Handle::current().block_on(adding)
-    } else {
-        let verifying = broker.verify_transaction(tid, producer_id, producer_epoch, vec![tp]);
-        tokio::runtime::Handle::current().block_on(verifying)
-    };
+    let verdicts = tokio::runtime::Handle::current().block_on(async {
+        if implicit_add {
+            broker
+                .add_to_transaction(tid, producer_id, producer_epoch, vec![tp])
+                .await
+        } else {
+            broker
+                .verify_transaction(tid, producer_id, producer_epoch, vec![tp])
+                .await
+        }
+    });
     match verdicts.into_iter().next().map(|(_, r)| r) {
         Some(Ok(())) => {
             producer.verification = broker.txn_verification(guard, implicit_add);
