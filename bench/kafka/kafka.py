@@ -65,10 +65,27 @@ def missing(versions=("3.9",)):
     return None
 
 
+# Ports handed to servers come from below the kernel's ephemeral range
+# (32768-60999 by default), one after another: a port picked from the
+# ephemeral range and closed again can be taken by any client's outgoing
+# connection before the server binds it ("Address already in use").
+_PORT_RANGE = (20000, 32000)
+_next_port = [_PORT_RANGE[0] + (os.getpid() * 37) % (_PORT_RANGE[1] - _PORT_RANGE[0])]
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 that nothing listens on, not handed out before by this process."""
+    low, high = _PORT_RANGE
+    for _ in range(high - low):
+        port = _next_port[0]
+        _next_port[0] = low + (port + 1 - low) % (high - low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {low}-{high}")
 
 
 def java(main, *args, version="3.9", heap="512m", jvm=(), classpath=()):
