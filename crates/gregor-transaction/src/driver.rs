@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use gregor_log::{Clock, Ticker, TopicPartition};
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 use tracing::warn;
 
 use crate::machine::TransactionStateMachine;
@@ -88,6 +88,7 @@ pub struct TransactionCoordinator {
     marker_sender: Arc<dyn MarkerSender>,
     clock: Arc<dyn Clock>,
     next_request: AtomicU64,
+    stored: Notify,
 }
 
 impl TransactionCoordinator {
@@ -112,6 +113,7 @@ impl TransactionCoordinator {
             marker_sender,
             clock,
             next_request: AtomicU64::new(0),
+            stored: Notify::new(),
         }
     }
 
@@ -179,6 +181,7 @@ impl TransactionCoordinator {
                 let outputs = inner.machine.persisted(write.id, result, self.clock.now_ms());
                 inner.dispatch(outputs)
             };
+            self.stored.notify_waiters();
             for m in markers {
                 self.marker_sender.send(m);
             }
@@ -302,6 +305,17 @@ impl TransactionCoordinator {
                 ids.as_mut(),
             )
         })
+    }
+
+    /// Notified after each write to `__transaction_state` has been stored
+    /// (or has failed), which is when an id's pending state clears — a
+    /// transaction completing after its markers, among others. A request
+    /// answered CONCURRENT_TRANSACTIONS (the implicit add of transactions
+    /// v2) waits on it instead of polling: register with
+    /// [`Notify::notified`] (and `enable`) before asking, so that no
+    /// completion in between is missed.
+    pub fn stored(&self) -> &Notify {
+        &self.stored
     }
 
     /// Every partition of the marker request `id` has its marker (called

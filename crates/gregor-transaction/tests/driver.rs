@@ -1,7 +1,9 @@
-//! The coordinator's verification rule (KIP-890 part 1, Kafka 3.9's
-//! `handleVerifyPartitionsInTransaction`): a partition verifies only while
+//! The driver ([`TransactionCoordinator`]) as a broker uses it: the
+//! verification rule (KIP-890 part 1, Kafka 3.9's
+//! `handleVerifyPartitionsInTransaction`) — a partition verifies only while
 //! it is in the producer's ongoing transaction at that producer id and
-//! epoch, and asking changes nothing.
+//! epoch, and asking changes nothing — and the notice given once a write
+//! is stored, which an add answered CONCURRENT_TRANSACTIONS waits on.
 
 use std::sync::Arc;
 
@@ -144,4 +146,68 @@ fn only_partitions_of_the_ongoing_transaction_verify() {
     let request = markers.0.lock().pop().unwrap();
     c.markers_written(request.id);
     assert_eq!(verify(&c, "tx", p, &[0]), vec![120], "completed: no partition is in it");
+}
+
+#[test]
+fn a_stored_completion_wakes_who_waits_for_a_transaction_to_end() {
+    let Setup {
+        coordinator: c,
+        markers,
+        ..
+    } = setup();
+    c.partition_changed(0, true, 1).unwrap();
+    let p = c
+        .init_producer_id(Some("tx"), 60_000, None)
+        .blocking_recv()
+        .unwrap()
+        .unwrap();
+    let added = c.add_partitions(
+        "tx",
+        p.producer_id,
+        p.producer_epoch,
+        vec![tp(0)],
+        TransactionVersion::V2,
+    );
+    assert_eq!(added.blocking_recv().unwrap(), vec![(tp(0), Ok(()))]);
+    let ended = c.end_txn(
+        "tx",
+        p.producer_id,
+        p.producer_epoch,
+        TransactionResult::Commit,
+        TransactionVersion::V2,
+    );
+    let next = ended.blocking_recv().unwrap().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let stored = c.stored().notified();
+    tokio::pin!(stored);
+    stored.as_mut().enable();
+    let add_next = || {
+        c.add_partitions(
+            "tx",
+            next.producer_id,
+            next.producer_epoch,
+            vec![tp(1)],
+            TransactionVersion::V2,
+        )
+        .blocking_recv()
+        .unwrap()
+    };
+    assert_eq!(
+        add_next(),
+        vec![(tp(1), Err(TransactionError::ConcurrentTransactions))],
+        "the markers are in flight"
+    );
+    assert!(!ready(&runtime, stored.as_mut()), "nothing stored since");
+    let request = markers.0.lock().pop().unwrap();
+    c.markers_written(request.id);
+    assert!(ready(&runtime, stored.as_mut()), "the completion was stored");
+    assert_eq!(add_next(), vec![(tp(1), Ok(()))]);
+}
+
+/// Whether `future` is ready now (polled once).
+fn ready(runtime: &tokio::runtime::Runtime, future: impl std::future::Future) -> bool {
+    runtime.block_on(async { tokio::time::timeout(std::time::Duration::ZERO, future).await.is_ok() })
 }
