@@ -67,6 +67,26 @@ fn tp(p: u32) -> TopicPartition {
     TopicPartition::new("t", p)
 }
 
+/// InitProducerId for `tx`, answered.
+fn init(c: &TransactionCoordinator) -> ProducerIdAndEpoch {
+    c.init_producer_id(Some("tx"), 60_000, None)
+        .blocking_recv()
+        .unwrap()
+        .unwrap()
+}
+
+/// AddPartitionsToTxn of partition `partition` for `tx`, answered.
+fn add(
+    c: &TransactionCoordinator,
+    p: ProducerIdAndEpoch,
+    partition: u32,
+    version: TransactionVersion,
+) -> Vec<(TopicPartition, Result<(), TransactionError>)> {
+    c.add_partitions("tx", p.producer_id, p.producer_epoch, vec![tp(partition)], version)
+        .blocking_recv()
+        .unwrap()
+}
+
 /// Each partition's verdict as an error code (0: verified).
 fn verify(c: &TransactionCoordinator, tid: &str, p: ProducerIdAndEpoch, partitions: &[u32]) -> Vec<i16> {
     let asked: Vec<TopicPartition> = partitions.iter().map(|i| tp(*i)).collect();
@@ -93,20 +113,9 @@ fn only_partitions_of_the_ongoing_transaction_verify() {
     c.partition_changed(0, true, 1).unwrap();
     assert_eq!(verify(&c, "tx", p, &[0]), vec![49], "an unknown id");
     assert_eq!(verify(&c, "", p, &[0, 1]), vec![42, 42], "an empty id");
-    let p = c
-        .init_producer_id(Some("tx"), 60_000, None)
-        .blocking_recv()
-        .unwrap()
-        .unwrap();
+    let p = init(&c);
     assert_eq!(verify(&c, "tx", p, &[0]), vec![120], "no transaction open");
-    let added = c.add_partitions(
-        "tx",
-        p.producer_id,
-        p.producer_epoch,
-        vec![tp(0)],
-        TransactionVersion::V0,
-    );
-    assert_eq!(added.blocking_recv().unwrap(), vec![(tp(0), Ok(()))]);
+    assert_eq!(add(&c, p, 0, TransactionVersion::V0), vec![(tp(0), Ok(()))]);
     let written = log.0.lock().len();
     assert_eq!(verify(&c, "tx", p, &[0, 1]), vec![0, 120]);
     let other_id = ProducerIdAndEpoch {
@@ -156,19 +165,8 @@ fn a_stored_completion_wakes_who_waits_for_a_transaction_to_end() {
         ..
     } = setup();
     c.partition_changed(0, true, 1).unwrap();
-    let p = c
-        .init_producer_id(Some("tx"), 60_000, None)
-        .blocking_recv()
-        .unwrap()
-        .unwrap();
-    let added = c.add_partitions(
-        "tx",
-        p.producer_id,
-        p.producer_epoch,
-        vec![tp(0)],
-        TransactionVersion::V2,
-    );
-    assert_eq!(added.blocking_recv().unwrap(), vec![(tp(0), Ok(()))]);
+    let p = init(&c);
+    assert_eq!(add(&c, p, 0, TransactionVersion::V2), vec![(tp(0), Ok(()))]);
     let ended = c.end_txn(
         "tx",
         p.producer_id,
@@ -184,17 +182,7 @@ fn a_stored_completion_wakes_who_waits_for_a_transaction_to_end() {
     let stored = c.stored().notified();
     tokio::pin!(stored);
     stored.as_mut().enable();
-    let add_next = || {
-        c.add_partitions(
-            "tx",
-            next.producer_id,
-            next.producer_epoch,
-            vec![tp(1)],
-            TransactionVersion::V2,
-        )
-        .blocking_recv()
-        .unwrap()
-    };
+    let add_next = || add(&c, next, 1, TransactionVersion::V2);
     assert_eq!(
         add_next(),
         vec![(tp(1), Err(TransactionError::ConcurrentTransactions))],
