@@ -8,6 +8,7 @@
 //! append's I/O, and an append waits for a reader only for a map lookup.
 
 mod append;
+mod append_checks;
 mod flush;
 mod maintenance;
 mod open;
