@@ -86,6 +86,7 @@
 
 mod driver;
 mod ending;
+mod loading;
 mod machine;
 mod metadata;
 mod outputs;

@@ -27,10 +27,11 @@ use std::collections::BTreeMap;
 use gregor_log::TopicPartition;
 use tracing::{info, warn};
 
+use crate::loading::last_states;
 use crate::metadata::{Snapshot, TxnMetadata};
 use crate::outputs::{respond, MarkerId, MarkerRequest, Output, RequestId, Response, StoredRecord, Write, WriteId};
 use crate::protocol::{TransactionError, TransactionResult, TransactionSettings, TransactionState};
-use crate::records::{key_bytes, parse_key, parse_value, partition_for, value_bytes};
+use crate::records::{key_bytes, partition_for, value_bytes};
 
 /// One loaded `__transaction_state` partition.
 #[derive(Debug, Default)]
@@ -270,30 +271,7 @@ impl TransactionStateMachine {
             return out;
         }
         self.loading.remove(&partition);
-        let mut txns: BTreeMap<String, TxnMetadata> = BTreeMap::new();
-        for (key, value) in records {
-            let id = match parse_key(key) {
-                Ok(Some(id)) => id,
-                Ok(None) => continue,
-                Err(e) => {
-                    warn!(partition, "skipping an unreadable __transaction_state key: {e}");
-                    continue;
-                }
-            };
-            let Some(value) = value else {
-                txns.remove(&id);
-                continue;
-            };
-            match parse_value(value).map(|v| TxnMetadata::from_value(&v)) {
-                Ok(Some(txn)) => {
-                    txns.insert(id, txn);
-                }
-                Ok(None) => warn!(partition, transactional_id = %id, "skipping a record in a state Kafka never stores"),
-                Err(e) => {
-                    warn!(partition, transactional_id = %id, "skipping an unreadable __transaction_state value: {e}")
-                }
-            }
-        }
+        let mut txns = last_states(partition, records);
         info!(
             partition,
             coordinator_epoch,
