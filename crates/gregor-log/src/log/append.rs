@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::append_checks::{check_producer, check_verified, markers_of, validate_all};
+use super::append_checks::{check_producer, check_verified, markers_of, validate_all, AppendOrigin, Origin};
 use super::record_rules::RecordRules;
 use super::{AppendState, Log};
 use crate::batch::{
@@ -38,30 +38,6 @@ pub struct AppendInfo {
     /// The batch was an idempotent producer's retry of one already in the
     /// log: nothing was written, and the offsets are the original ones.
     pub duplicate: bool,
-}
-
-/// Who appends to a leader's log (Kafka's `AppendOrigin`, without
-/// replication: that is [`Log::append_replicated`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AppendOrigin {
-    /// A producer: one batch per append, control batches are refused,
-    /// idempotent batches are sequence-checked and deduplicated.
-    Client,
-    /// A coordinator (transaction markers, the group coordinator's
-    /// transactional offset commits): control batches are accepted and
-    /// sequences are not checked; epochs and coordinator epochs are.
-    Coordinator,
-}
-
-/// Which checks a batch gets before it is stored.
-#[derive(Clone, Copy)]
-pub(super) enum Origin<'a> {
-    /// From a producer or coordinator: full record validation (the
-    /// records of a producer's batch by `RecordRules`), offsets assigned
-    /// here.
-    Leader(AppendOrigin, &'a RecordRules<'a>),
-    /// From a leader or the cleaner: offsets kept, integrity checked.
-    Replica,
 }
 
 impl Log {
@@ -151,8 +127,18 @@ impl Log {
         let mut state = self.append_lock.lock();
         self.check_writable()?;
         if origin == AppendOrigin::Client {
-            if let Some(duplicate) = check_producer(&state, &headers, self.log_start_offset())? {
-                return Ok(duplicate);
+            if let Some(done) = check_producer(&state, &headers)? {
+                return Ok(AppendInfo {
+                    first_offset: done.first_offset,
+                    last_offset: done.last_offset,
+                    max_timestamp: done.timestamp,
+                    log_append_time: None,
+                    batch_count: 1,
+                    record_count: done.last_offset - done.first_offset + 1,
+                    bytes: 0,
+                    log_start_offset: self.log_start_offset(),
+                    duplicate: true,
+                });
             }
         }
         if let TxnVerification::Guard(guard) = verification {

@@ -1,14 +1,38 @@
-//! What an append checks before it writes: every batch's framing, size
+//! Who appends and what an append checks before it writes: every batch's framing, size
 //! and record rules, an idempotent producer's sequence, KIP-890's
 //! verification of a transaction-opening batch, and the markers of
 //! control batches.
 
-use super::append::{AppendInfo, AppendOrigin, Origin};
+use super::record_rules::RecordRules;
 use super::AppendState;
 use crate::batch::{validate_batch, validate_batch_integrity, BatchHeader, BatchIter, EndTransactionMarker};
 use crate::config::LogConfig;
 use crate::error::{LogError, Result};
-use crate::producer_state::{is_idempotent, ProducerError, SequenceCheck, VerificationGuard};
+use crate::producer_state::{is_idempotent, BatchSequence, ProducerError, SequenceCheck, VerificationGuard};
+
+/// Who appends to a leader's log (Kafka's `AppendOrigin`, without
+/// replication: that is [`Log::append_replicated`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendOrigin {
+    /// A producer: one batch per append, control batches are refused,
+    /// idempotent batches are sequence-checked and deduplicated.
+    Client,
+    /// A coordinator (transaction markers, the group coordinator's
+    /// transactional offset commits): control batches are accepted and
+    /// sequences are not checked; epochs and coordinator epochs are.
+    Coordinator,
+}
+
+/// Which checks a batch gets before it is stored.
+#[derive(Clone, Copy)]
+pub(super) enum Origin<'a> {
+    /// From a producer or coordinator: full record validation (the
+    /// records of a producer's batch by `RecordRules`), offsets assigned
+    /// here.
+    Leader(AppendOrigin, &'a RecordRules<'a>),
+    /// From a leader or the cleaner: offsets kept, integrity checked.
+    Replica,
+}
 
 /// The transaction marker of each control batch. From a coordinator
 /// (`required`) a control batch must hold one; a follower takes what its
@@ -37,13 +61,9 @@ pub(super) fn markers_of(
 }
 
 /// The idempotent-producer check of an append: `Some` with the original
-/// offsets when its batch is a retry already in the log. An idempotent
+/// batch when its batch is a retry already in the log. An idempotent
 /// batch must come alone, as Kafka requires.
-pub(super) fn check_producer(
-    state: &AppendState,
-    headers: &[(usize, BatchHeader)],
-    log_start: u64,
-) -> Result<Option<AppendInfo>> {
+pub(super) fn check_producer(state: &AppendState, headers: &[(usize, BatchHeader)]) -> Result<Option<BatchSequence>> {
     let Some((_, header)) = headers.iter().find(|(_, h)| is_idempotent(h)) else {
         return Ok(None);
     };
@@ -54,17 +74,7 @@ pub(super) fn check_producer(
     }
     Ok(match state.producers.check(header)? {
         SequenceCheck::Append => None,
-        SequenceCheck::Duplicate(done) => Some(AppendInfo {
-            first_offset: done.first_offset,
-            last_offset: done.last_offset,
-            max_timestamp: done.timestamp,
-            log_append_time: None,
-            batch_count: 1,
-            record_count: done.last_offset - done.first_offset + 1,
-            bytes: 0,
-            log_start_offset: log_start,
-            duplicate: true,
-        }),
+        SequenceCheck::Duplicate(done) => Some(done),
     })
 }
 

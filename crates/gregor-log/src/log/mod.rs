@@ -33,7 +33,8 @@ use crate::producer_state::{ProducerStates, Transactions, Verifications};
 use crate::region::FileRegion;
 use crate::segment::Segment;
 
-pub use append::{AppendInfo, AppendOrigin};
+pub use append::AppendInfo;
+pub use append_checks::AppendOrigin;
 pub use maintenance::RetentionOutcome;
 pub use rewrite::SegmentRewrite;
 
