@@ -18,9 +18,6 @@ use gregor_broker::{Broker, TxnMarker};
 use gregor_log::batch::RecordBatchBuilder;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::txn_offset_commit_request::{
-    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpStream;
@@ -69,34 +66,6 @@ async fn produce(stream: &mut TcpStream, version: i16, producer: (i64, i16), top
     };
     let p = &r.responses[0].partition_responses[0];
     (p.error_code, p.base_offset)
-}
-
-/// TxnOffsetCommit v`version` of `group` (t-0 at offset 1) at `producer`:
-/// its code.
-async fn commit_offsets(stream: &mut TcpStream, version: i16, group: &str, producer: (i64, i16)) -> i16 {
-    let mut p = TxnOffsetCommitRequestPartition::default();
-    p.committed_offset = 1;
-    let mut t = TxnOffsetCommitRequestTopic::default();
-    t.name = TopicName(name("t"));
-    t.partitions = vec![p];
-    let mut request = TxnOffsetCommitRequest::default();
-    request.transactional_id = TransactionalId(name(TID));
-    request.group_id = GroupId(name(group));
-    request.producer_id = ProducerId(producer.0);
-    request.producer_epoch = producer.1;
-    request.generation_id = -1;
-    request.topics = vec![t];
-    let ResponseKind::TxnOffsetCommit(r) = support::call(
-        stream,
-        ApiKey::TxnOffsetCommit,
-        version,
-        &RequestKind::TxnOffsetCommit(request),
-    )
-    .await
-    else {
-        panic!("not a TxnOffsetCommit answer");
-    };
-    r.topics[0].partitions[0].error_code
 }
 
 /// EndTxn v5 (commit) at `producer`: (error code, producer, epoch).
@@ -153,16 +122,20 @@ async fn produce_v12_and_txn_offset_commit_v5_add_their_partitions() {
         "t is not in the transaction"
     );
     assert_eq!(
-        commit_offsets(&mut stream, 4, "g4", producer).await,
+        support::commit_txn_offset(&mut stream, 4, TID, "g4", producer).await,
         ResponseError::TransactionAbortable.code(),
         "v4: verified only, TRANSACTION_ABORTABLE passed through"
     );
     assert_eq!(
-        commit_offsets(&mut stream, 3, "g4", producer).await,
+        support::commit_txn_offset(&mut stream, 3, TID, "g4", producer).await,
         ResponseError::InvalidTxnState.code(),
         "v3 does not know TRANSACTION_ABORTABLE"
     );
-    assert_eq!(commit_offsets(&mut stream, 5, "g5", producer).await, 0, "v5: added");
+    assert_eq!(
+        support::commit_txn_offset(&mut stream, 5, TID, "g5", producer).await,
+        0,
+        "v5: added"
+    );
 
     let next = (producer.0, producer.1 + 1);
     assert_eq!(commit(&mut stream, producer).await, (0, next.0, next.1));

@@ -15,9 +15,6 @@ use gregor_broker::Broker;
 use gregor_log::batch::RecordBatchBuilder;
 use kafka_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::txn_offset_commit_request::{
-    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
-};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpStream;
@@ -139,33 +136,6 @@ async fn verify(stream: &mut TcpStream, version: i16, producer: (i64, i16)) -> V
         .collect()
 }
 
-/// TxnOffsetCommit v3 of `group` at `producer`: its code.
-async fn commit_offsets(stream: &mut TcpStream, group: &str, producer: (i64, i16)) -> i16 {
-    let mut p = TxnOffsetCommitRequestPartition::default();
-    p.committed_offset = 1;
-    let mut t = TxnOffsetCommitRequestTopic::default();
-    t.name = TopicName(name("t"));
-    t.partitions = vec![p];
-    let mut request = TxnOffsetCommitRequest::default();
-    request.transactional_id = TransactionalId(name(TID));
-    request.group_id = GroupId(name(group));
-    request.producer_id = ProducerId(producer.0);
-    request.producer_epoch = producer.1;
-    request.generation_id = -1;
-    request.topics = vec![t];
-    let ResponseKind::TxnOffsetCommit(r) = call(
-        stream,
-        ApiKey::TxnOffsetCommit,
-        3,
-        RequestKind::TxnOffsetCommit(request),
-    )
-    .await
-    else {
-        panic!("not a TxnOffsetCommit answer");
-    };
-    r.topics[0].partitions[0].error_code
-}
-
 /// Runs `f` on the blocking pool.
 async fn blocking<T: Send + 'static>(broker: &Arc<Broker>, f: impl FnOnce(&Broker) -> T + Send + 'static) -> T {
     let broker = broker.clone();
@@ -236,16 +206,16 @@ async fn transactional_produce_is_verified_with_the_coordinator() {
     );
 
     assert_eq!(
-        commit_offsets(&mut stream, "g-unadded", producer).await,
+        support::commit_txn_offset(&mut stream, 3, TID, "g-unadded", producer).await,
         INVALID_TXN_STATE,
         "a group the transaction did not add"
     );
     assert_eq!(
-        commit_offsets(&mut stream, "g-unadded", newer).await,
+        support::commit_txn_offset(&mut stream, 3, TID, "g-unadded", newer).await,
         ResponseError::InvalidProducerEpoch.code()
     );
     assert_eq!(
-        commit_offsets(&mut stream, "g-unadded", (producer.0 + 1, producer.1)).await,
+        support::commit_txn_offset(&mut stream, 3, TID, "g-unadded", (producer.0 + 1, producer.1)).await,
         ResponseError::InvalidProducerIdMapping.code()
     );
     running.server.shutdown().await;

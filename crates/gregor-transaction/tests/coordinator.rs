@@ -370,9 +370,7 @@ fn timed_out_transactions_are_aborted_with_an_epoch_bump() {
     h.now += i64::from(TIMEOUT);
     let out = h.m.tick(h.now);
     assert!(out.is_empty(), "aborted at the timeout, not past it");
-    h.now += 10_001;
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(10_001);
     h.settle(true);
     assert_eq!(
         (h.markers[0].producer_epoch, h.markers[0].result),
@@ -390,9 +388,7 @@ fn timed_out_transactions_are_aborted_with_an_epoch_bump() {
 fn idle_transactional_ids_expire_with_a_tombstone() {
     let mut h = Harness::new();
     let p = h.init().unwrap();
-    h.now += 604_800_000;
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(604_800_000);
     assert_eq!(h.writes.len(), 1);
     assert_eq!(h.writes[0].records, vec![(key_bytes(TX), None)]);
     // While the tombstone is written, the id is busy and not described.
@@ -450,9 +446,7 @@ fn loading_completes_prepared_transactions() {
     // Open transactions keep their start: their timeout still fires.
     let mut h = loaded_at(3, TransactionState::Ongoing);
     assert!(h.markers.is_empty());
-    h.now += i64::from(TIMEOUT) + 1;
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(i64::from(TIMEOUT) + 1);
     h.settle(true);
     assert_eq!(h.markers[0].producer_epoch, 4);
 }

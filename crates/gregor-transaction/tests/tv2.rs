@@ -230,9 +230,7 @@ fn a_timed_out_transaction_at_level_2_fences_its_producer() {
     let mut h = Harness::at_level(2);
     let p = h.init().unwrap();
     h.add_as(p, &[0], V2).unwrap();
-    h.now += i64::from(TIMEOUT) + 1;
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(i64::from(TIMEOUT) + 1);
     h.settle(true);
     // Fence at e+1, the abort at e+2.
     assert_eq!(h.markers[0].producer_epoch, p.producer_epoch + 2);
@@ -253,9 +251,7 @@ fn at_level_0_a_timed_out_producer_is_fenced() {
     let mut h = Harness::at_level(0);
     let p = h.init().unwrap();
     h.add_as(p, &[0], V2).unwrap();
-    h.now += i64::from(TIMEOUT) + 1;
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(i64::from(TIMEOUT) + 1);
     h.settle(true);
     h.deliver_markers();
     assert_eq!(h.state(), (TransactionState::CompleteAbort, p.producer_id, 1));
@@ -294,9 +290,7 @@ fn at_level_1_a_timed_out_producer_is_fenced_and_the_level_stored() {
     let mut h = Harness::at_level(1);
     let p = h.init().unwrap();
     h.add_as(p, &[0], V2).unwrap();
-    h.now += i64::from(TIMEOUT) + 1;
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(i64::from(TIMEOUT) + 1);
     h.settle(true);
     assert_eq!(stored_client_version(&h), 1, "the abort is a version 1 end");
     h.deliver_markers();
@@ -310,15 +304,11 @@ fn at_level_2_a_failed_fence_write_is_not_bumped_again() {
     let mut h = Harness::at_level(2);
     let p = h.init().unwrap();
     h.add_as(p, &[0], V2).unwrap();
-    h.now += i64::from(TIMEOUT) + 1;
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(i64::from(TIMEOUT) + 1);
     h.settle(false);
     assert!(h.markers.is_empty(), "nothing stored, no markers");
     // The next round of timeout checks.
-    h.now += i64::from(TIMEOUT);
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(i64::from(TIMEOUT));
     h.settle(true);
     // The kept fence epoch e+1, the abort at e+2 (not e+3).
     assert_eq!(h.markers[0].producer_epoch, p.producer_epoch + 2);

@@ -34,9 +34,7 @@ fn assert_fenced_after_the_largest_epoch(h: &mut Harness) {
 #[test]
 fn a_timed_out_transaction_at_the_exhausted_epoch_fences_for_good() {
     let mut h = exhausted_at_level_2();
-    h.now += i64::from(TIMEOUT) + 1;
-    let out = h.m.tick(h.now);
-    h.take(out);
+    h.tick_after(i64::from(TIMEOUT) + 1);
     h.settle(true);
     assert_eq!(h.next_pid, 100, "a fence allocates no producer id");
     assert_eq!(h.markers[0].producer_epoch, i16::MAX);

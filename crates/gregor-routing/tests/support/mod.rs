@@ -205,3 +205,42 @@ pub fn produce_to_t(batches: Vec<u8>) -> ProduceRequest {
     request.topic_data = vec![topic];
     request
 }
+
+/// TxnOffsetCommit v`version` of `group` (offset 1 of partition 0 of
+/// topic `t`) for `transactional_id` at `producer` (id, epoch): the
+/// partition's error code.
+pub async fn commit_txn_offset(
+    stream: &mut TcpStream,
+    version: i16,
+    transactional_id: &str,
+    group: &str,
+    producer: (i64, i16),
+) -> i16 {
+    use kafka_protocol::messages::txn_offset_commit_request::{
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    };
+    use kafka_protocol::messages::{GroupId, ProducerId, TransactionalId, TxnOffsetCommitRequest};
+    let mut p = TxnOffsetCommitRequestPartition::default();
+    p.committed_offset = 1;
+    let mut t = TxnOffsetCommitRequestTopic::default();
+    t.name = TopicName(StrBytes::from_static_str("t"));
+    t.partitions = vec![p];
+    let mut request = TxnOffsetCommitRequest::default();
+    request.transactional_id = TransactionalId(StrBytes::from_string(transactional_id.to_string()));
+    request.group_id = GroupId(StrBytes::from_string(group.to_string()));
+    request.producer_id = ProducerId(producer.0);
+    request.producer_epoch = producer.1;
+    request.generation_id = -1;
+    request.topics = vec![t];
+    let ResponseKind::TxnOffsetCommit(r) = call(
+        stream,
+        ApiKey::TxnOffsetCommit,
+        version,
+        &RequestKind::TxnOffsetCommit(request),
+    )
+    .await
+    else {
+        panic!("not a TxnOffsetCommit answer");
+    };
+    r.topics[0].partitions[0].error_code
+}

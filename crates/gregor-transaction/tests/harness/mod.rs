@@ -58,6 +58,14 @@ impl Harness {
         h
     }
 
+    /// Lets `ms` pass and runs the machine's timers (timeouts,
+    /// expiration, retries), taking what they put out.
+    pub fn tick_after(&mut self, ms: i64) {
+        self.now += ms;
+        let out = self.m.tick(self.now);
+        self.take(out);
+    }
+
     pub fn take(&mut self, out: Vec<Output>) {
         for o in out {
             match o {
