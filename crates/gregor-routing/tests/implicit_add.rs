@@ -13,11 +13,8 @@ mod support;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use gregor_broker::{Broker, TxnMarker};
-use gregor_log::batch::RecordBatchBuilder;
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpStream;
@@ -26,46 +23,6 @@ const TID: &str = "tx2";
 
 fn name(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
-}
-
-/// InitProducerId for [`TID`]: (producer id, epoch).
-async fn init(stream: &mut TcpStream) -> (i64, i16) {
-    let mut request = InitProducerIdRequest::default();
-    request.transactional_id = Some(TransactionalId(name(TID)));
-    request.transaction_timeout_ms = 60_000;
-    let ResponseKind::InitProducerId(r) =
-        support::call(stream, ApiKey::InitProducerId, 1, &RequestKind::InitProducerId(request)).await
-    else {
-        panic!("not an InitProducerId answer");
-    };
-    assert_eq!(r.error_code, 0);
-    (r.producer_id.0, r.producer_epoch)
-}
-
-/// A transactional Produce (`version`, acks=1) of one batch at `seq` to
-/// `topic`-0: (error code, base offset).
-async fn produce(stream: &mut TcpStream, version: i16, producer: (i64, i16), topic: &str, seq: i32) -> (i16, i64) {
-    let mut batch = RecordBatchBuilder::new(1_000)
-        .producer(producer.0, producer.1, seq)
-        .transactional();
-    batch.append(Some(b"k"), Some(b"v"), &[], 1_000);
-    let mut partition = PartitionProduceData::default();
-    partition.records = Some(Bytes::from(batch.build()));
-    let mut t = TopicProduceData::default();
-    t.name = TopicName(name(topic));
-    t.partition_data = vec![partition];
-    let mut request = ProduceRequest::default();
-    request.transactional_id = Some(TransactionalId(name(TID)));
-    request.acks = 1;
-    request.timeout_ms = 30_000;
-    request.topic_data = vec![t];
-    let ResponseKind::Produce(r) =
-        support::call(stream, ApiKey::Produce, version, &RequestKind::Produce(request)).await
-    else {
-        panic!("not a Produce answer");
-    };
-    let p = &r.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
 }
 
 /// EndTxn v5 (commit) at `producer`: (error code, producer, epoch).
@@ -103,21 +60,24 @@ async fn produce_v12_and_txn_offset_commit_v5_add_their_partitions() {
     assert_ne!(added_group, other_group, "two __consumer_offsets partitions");
     let mut markers = broker.transactions().take_marker_requests().unwrap();
     let mut stream = TcpStream::connect(running.addr).await.unwrap();
-    let producer = init(&mut stream).await;
+    let producer = support::init_transactional(&mut stream, TID).await;
 
     assert_eq!(
-        produce(&mut stream, 11, producer, "u", 0).await,
+        support::produce_transactional(&mut stream, 11, Some(TID), producer, "u", 0).await,
         (ResponseError::TransactionAbortable.code(), -1),
         "v11: verified only, and u was never added"
     );
     assert_eq!(
-        produce(&mut stream, 12, producer, "u", 0).await,
+        support::produce_transactional(&mut stream, 12, Some(TID), producer, "u", 0).await,
         (0, 0),
         "v12: added, then appended"
     );
-    assert_eq!(produce(&mut stream, 12, producer, "u", 1).await, (0, 1));
     assert_eq!(
-        produce(&mut stream, 11, producer, "t", 0).await,
+        support::produce_transactional(&mut stream, 12, Some(TID), producer, "u", 1).await,
+        (0, 1)
+    );
+    assert_eq!(
+        support::produce_transactional(&mut stream, 11, Some(TID), producer, "t", 0).await,
         (ResponseError::TransactionAbortable.code(), -1),
         "t is not in the transaction"
     );
@@ -154,12 +114,16 @@ async fn produce_v12_and_txn_offset_commit_v5_add_their_partitions() {
 
     // The markers are not written yet: the next transaction waits.
     assert_eq!(
-        produce(&mut stream, 12, next, "u", 0).await.0,
+        support::produce_transactional(&mut stream, 12, Some(TID), next, "u", 0)
+            .await
+            .0,
         ResponseError::ConcurrentTransactions.code(),
         "passed through to v12 clients"
     );
     assert_eq!(
-        produce(&mut stream, 11, next, "u", 0).await.0,
+        support::produce_transactional(&mut stream, 11, Some(TID), next, "u", 0)
+            .await
+            .0,
         ResponseError::NotEnoughReplicas.code(),
         "v11 clients would not retry it"
     );
@@ -169,7 +133,7 @@ async fn produce_v12_and_txn_offset_commit_v5_add_their_partitions() {
     let addr = running.addr;
     let waiting = tokio::spawn(async move {
         let mut stream = TcpStream::connect(addr).await.unwrap();
-        produce(&mut stream, 12, next, "u", 0).await
+        support::produce_transactional(&mut stream, 12, Some(TID), next, "u", 0).await
     });
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     let id = request.id;
@@ -188,7 +152,7 @@ async fn produce_v12_and_txn_offset_commit_v5_add_their_partitions() {
     let mut first = waiting.await.unwrap();
     if first.0 == ResponseError::ConcurrentTransactions.code() {
         // The markers took longer than the leader's retries: the client's.
-        first = produce(&mut stream, 12, next, "u", 0).await;
+        first = support::produce_transactional(&mut stream, 12, Some(TID), next, "u", 0).await;
     }
     assert_eq!(
         first,
@@ -196,7 +160,9 @@ async fn produce_v12_and_txn_offset_commit_v5_add_their_partitions() {
         "the next transaction's first batch (two records and a marker before it)"
     );
     assert_eq!(
-        produce(&mut stream, 12, producer, "u", 2).await.0,
+        support::produce_transactional(&mut stream, 12, Some(TID), producer, "u", 2)
+            .await
+            .0,
         ResponseError::InvalidProducerEpoch.code(),
         "the old epoch is fenced"
     );

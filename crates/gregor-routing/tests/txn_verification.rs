@@ -10,11 +10,8 @@ mod support;
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use gregor_broker::Broker;
-use gregor_log::batch::RecordBatchBuilder;
 use kafka_protocol::messages::add_partitions_to_txn_request::{AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 use tokio::net::TcpStream;
@@ -31,19 +28,6 @@ async fn call(stream: &mut TcpStream, key: ApiKey, version: i16, request: Reques
 }
 
 /// InitProducerId for [`TID`]: (producer id, epoch).
-async fn init(stream: &mut TcpStream) -> (i64, i16) {
-    let mut request = InitProducerIdRequest::default();
-    request.transactional_id = Some(TransactionalId(name(TID)));
-    request.transaction_timeout_ms = 60_000;
-    let ResponseKind::InitProducerId(r) =
-        call(stream, ApiKey::InitProducerId, 1, RequestKind::InitProducerId(request)).await
-    else {
-        panic!("not an InitProducerId answer");
-    };
-    assert_eq!(r.error_code, 0);
-    (r.producer_id.0, r.producer_epoch)
-}
-
 /// AddPartitionsToTxn v3 of `topic`-0: its code.
 async fn add(stream: &mut TcpStream, producer: (i64, i16), topic: &str) -> i16 {
     let mut request = AddPartitionsToTxnRequest::default();
@@ -65,37 +49,6 @@ async fn add(stream: &mut TcpStream, producer: (i64, i16), topic: &str) -> i16 {
         panic!("not an AddPartitionsToTxn answer");
     };
     r.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code
-}
-
-/// A transactional Produce (`version`, acks=1) of one batch at `seq` to
-/// `topic`-0: (error code, base offset).
-async fn produce(
-    stream: &mut TcpStream,
-    version: i16,
-    transactional_id: Option<&str>,
-    producer: (i64, i16),
-    topic: &str,
-    seq: i32,
-) -> (i16, i64) {
-    let mut batch = RecordBatchBuilder::new(1_000)
-        .producer(producer.0, producer.1, seq)
-        .transactional();
-    batch.append(Some(b"k"), Some(b"v"), &[], 1_000);
-    let mut partition = PartitionProduceData::default();
-    partition.records = Some(Bytes::from(batch.build()));
-    let mut t = TopicProduceData::default();
-    t.name = TopicName(name(topic));
-    t.partition_data = vec![partition];
-    let mut request = ProduceRequest::default();
-    request.transactional_id = transactional_id.map(|t| TransactionalId(name(t)));
-    request.acks = 1;
-    request.timeout_ms = 30_000;
-    request.topic_data = vec![t];
-    let ResponseKind::Produce(r) = call(stream, ApiKey::Produce, version, RequestKind::Produce(request)).await else {
-        panic!("not a Produce answer");
-    };
-    let p = &r.responses[0].partition_responses[0];
-    (p.error_code, p.base_offset)
 }
 
 /// AddPartitionsToTxn v`version` from a broker: `verify_only` for t-0 and
@@ -158,36 +111,38 @@ async fn transactional_produce_is_verified_with_the_coordinator() {
     })
     .await;
     let mut stream = TcpStream::connect(running.addr).await.unwrap();
-    let producer = init(&mut stream).await;
+    let producer = support::init_transactional(&mut stream, TID).await;
     assert_eq!(add(&mut stream, producer, "t").await, 0);
     assert_eq!(
-        produce(&mut stream, 3, Some(TID), producer, "t", 0).await,
+        support::produce_transactional(&mut stream, 3, Some(TID), producer, "t", 0).await,
         (0, 0),
         "an added partition: verified, then appended"
     );
     assert_eq!(
-        produce(&mut stream, 3, Some(TID), producer, "t", 1).await,
+        support::produce_transactional(&mut stream, 3, Some(TID), producer, "t", 1).await,
         (0, 1),
         "the transaction is open there"
     );
     assert_eq!(
-        produce(&mut stream, 3, Some(TID), producer, "u", 0).await,
+        support::produce_transactional(&mut stream, 3, Some(TID), producer, "u", 0).await,
         (INVALID_TXN_STATE, -1),
         "a partition the transaction did not add"
     );
     assert_eq!(
-        produce(&mut stream, 11, Some(TID), producer, "u", 0).await,
+        support::produce_transactional(&mut stream, 11, Some(TID), producer, "u", 0).await,
         (ResponseError::TransactionAbortable.code(), -1),
         "v11 clients know TRANSACTION_ABORTABLE"
     );
     assert_eq!(
-        produce(&mut stream, 3, None, producer, "u", 0).await,
+        support::produce_transactional(&mut stream, 3, None, producer, "u", 0).await,
         (INVALID_TXN_STATE, -1),
         "no transactional id to verify with"
     );
     let newer = (producer.0, producer.1 + 1);
     assert_eq!(
-        produce(&mut stream, 3, Some(TID), newer, "u", 0).await.0,
+        support::produce_transactional(&mut stream, 3, Some(TID), newer, "u", 0)
+            .await
+            .0,
         ResponseError::InvalidProducerEpoch.code(),
         "the coordinator knows another epoch"
     );

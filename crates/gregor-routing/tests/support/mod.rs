@@ -244,3 +244,52 @@ pub async fn commit_txn_offset(
     };
     r.topics[0].partitions[0].error_code
 }
+
+/// InitProducerId v1 for `transactional_id` (60 s timeout), which must
+/// succeed: (producer id, epoch).
+pub async fn init_transactional(stream: &mut TcpStream, transactional_id: &str) -> (i64, i16) {
+    use kafka_protocol::messages::{InitProducerIdRequest, TransactionalId};
+    let mut request = InitProducerIdRequest::default();
+    request.transactional_id = Some(TransactionalId(StrBytes::from_string(transactional_id.to_string())));
+    request.transaction_timeout_ms = 60_000;
+    let ResponseKind::InitProducerId(r) =
+        call(stream, ApiKey::InitProducerId, 1, &RequestKind::InitProducerId(request)).await
+    else {
+        panic!("not an InitProducerId answer");
+    };
+    assert_eq!(r.error_code, 0);
+    (r.producer_id.0, r.producer_epoch)
+}
+
+/// A transactional Produce (`version`, acks=1, naming `transactional_id`)
+/// of one batch of `producer` at `seq` to partition 0 of `topic`: (error
+/// code, base offset).
+pub async fn produce_transactional(
+    stream: &mut TcpStream,
+    version: i16,
+    transactional_id: Option<&str>,
+    producer: (i64, i16),
+    topic: &str,
+    seq: i32,
+) -> (i16, i64) {
+    use kafka_protocol::messages::TransactionalId;
+    let mut batch = gregor_log::batch::RecordBatchBuilder::new(1_000)
+        .producer(producer.0, producer.1, seq)
+        .transactional();
+    batch.append(Some(b"k"), Some(b"v"), &[], 1_000);
+    let mut partition = PartitionProduceData::default();
+    partition.records = Some(Bytes::from(batch.build()));
+    let mut t = TopicProduceData::default();
+    t.name = TopicName(StrBytes::from_string(topic.to_string()));
+    t.partition_data = vec![partition];
+    let mut request = ProduceRequest::default();
+    request.transactional_id = transactional_id.map(|t| TransactionalId(StrBytes::from_string(t.to_string())));
+    request.acks = 1;
+    request.timeout_ms = 30_000;
+    request.topic_data = vec![t];
+    let ResponseKind::Produce(r) = call(stream, ApiKey::Produce, version, &RequestKind::Produce(request)).await else {
+        panic!("not a Produce answer");
+    };
+    let p = &r.responses[0].partition_responses[0];
+    (p.error_code, p.base_offset)
+}
