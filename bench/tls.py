@@ -18,8 +18,10 @@ the order alternating between rounds, so both see the same page cache and
 writeback conditions — one partition: produce 100 B and 1 KiB records
 (acks=1, linger.ms=5), then consume them from the beginning. Records/s and
 MB/s per phase, the broker's CPU-seconds per GB (/proc/<pid>/stat around
-each phase), and per round the ratio TLS / plaintext; prints a Markdown
-table of medians (ranges) for docs/PERFORMANCE.md.
+each phase), the CPU use of the client's busiest thread while it produces
+(librdkafka's broker thread, which encrypts and sends: near 1.0 the client
+is its own limit), and per round the ratio TLS / plaintext; prints a
+Markdown table of medians (ranges) for docs/PERFORMANCE.md.
 
 What differs between the listeners: plaintext fetches go page cache →
 socket by `sendfile`; TLS fetches are read and encrypted in userspace
@@ -146,19 +148,60 @@ def x_args(conf):
     return [a for k, v in conf.items() for a in ("-X", f"{k}={v}")]
 
 
-def run_perf(args):
-    done = subprocess.run([PERF, *args], capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise RuntimeError(f"rdkafka_performance exited with {done.returncode}:\n{done.stdout[-2000:]}\n"
-                           f"{done.stderr[-2000:]}")
-    return done.stdout
+def thread_cpu(pid):
+    """CPU seconds so far of each thread of `pid`, by (tid, name)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        out[(tid, name)] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
 
 
-def produce(broker, listener, topic, records, size):
+def run_perf(args, busiest=None, check=True):
+    """rdkafka_performance's output. With `busiest` (a dict), its busiest
+    thread is put there: `name` and `cpu` (its CPU seconds, start to end)."""
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    process = subprocess.Popen([PERF, *args], stdout=out, stderr=err, text=True)
+    samples = []
+    if busiest is not None:
+        try:
+            while process.poll() is None:
+                time.sleep(0.1)
+                samples.append((time.monotonic(), thread_cpu(process.pid)))
+        except OSError:  # it ended between poll and the read
+            pass
+    process.wait(timeout=900)
+    out.seek(0), err.seek(0)
+    stdout, stderr = out.read(), err.read()
+    if check and process.returncode != 0:
+        raise RuntimeError(f"rdkafka_performance exited with {process.returncode}:\n{stdout[-2000:]}\n"
+                           f"{stderr[-2000:]}")
+    if busiest is not None:
+        # A thread's value is from the last sample that saw it: the
+        # threads end one by one as the client shuts down.
+        last = {}
+        for _, threads in samples:
+            last.update(threads)
+        if last:
+            (_, name), cpu = max(last.items(), key=lambda item: item[1])
+            busiest.update(name=name, cpu=cpu)
+    return stdout
+
+
+def produce(broker, listener, topic, records, size, busiest=None):
     """`records` of `size` bytes to partition 0 (acks=1, linger.ms=5);
-    records/s."""
+    records/s (`busiest`: see run_perf)."""
     out = run_perf(["-P", "-t", topic, "-p", "0", "-s", str(size), "-c", str(records), "-a", "1",
-                    "-X", "linger.ms=5", "-b", broker.bootstrap(listener), *x_args(broker.client_conf(listener))])
+                    "-X", "linger.ms=5", "-b", broker.bootstrap(listener), *x_args(broker.client_conf(listener))], busiest, check=False)
+    # Not its exit code: rdkafka_performance exits 1 when its count of
+    # records produced, which can come out one short after retried
+    # enqueues ("produce failures"), differs from the count delivered.
     summaries = re.findall(r"(\d+) delivered .* in (\d+)ms: (\d+) msgs/s", out)
     if not summaries or int(summaries[-1][0]) != records:
         raise RuntimeError(f"rdkafka_performance produced short:\n{out[-2000:]}")
@@ -206,6 +249,9 @@ class Results:
             fmt = "{:,.2f}" if "CPU" in phase else ("{:,.1f}" if "MB/s" in phase else "{:,.0f}")
             cells = [show(v[lst], fmt) for lst in listeners]
             for lst in listeners[1:]:
+                if "thread" in phase:
+                    cells.append("—")
+                    continue
                 ratios = [100 * t / p for t, p in zip(v[lst], v["PLAINTEXT"]) if p]
                 cells.append(show(ratios, "{:.0f}%") if ratios else "—")
             lines.append(f"| {phase} | " + " | ".join(cells) + " |")
@@ -239,7 +285,8 @@ def main():
                     gb = count * size / 1e9
                     topic = f"{listener.lower()}-{size}-{round_}"
                     compare.create_topic(broker.bootstrap(), topic, 1)
-                    for phase, run in (("produce", lambda: produce(broker, listener, topic, count, size)),
+                    busiest = {}
+                    for phase, run in (("produce", lambda: produce(broker, listener, topic, count, size, busiest)),
                                        ("consume", lambda: consume(broker, listener, topic, count))):
                         cpu = compare.cpu_seconds([broker.pid])
                         rate = run()
@@ -247,8 +294,15 @@ def main():
                         results.add(f"{phase} {label} (records/s)", listener, rate)
                         results.add(f"{phase} {label} (MB/s)", listener, rate * size / 1e6)
                         results.add(f"broker CPU-s per GB, {phase} {label} (lower is better)", listener, cpu / gb)
+                        client = ""
+                        if phase == "produce" and busiest:
+                            # Its CPU over the time the records took at the
+                            # rate measured: near 1.0, the client is its own limit.
+                            cores = busiest["cpu"] * rate / count
+                            results.add(f"client's busiest thread, produce {label} (CPU cores)", listener, cores)
+                            client = f", client's busiest thread {busiest['name']} {cores:.2f} cores"
                         print(f"  {listener} {phase} {label}: {rate:,} records/s, {rate * size / 1e6:,.1f} MB/s, "
-                              f"broker {cpu / gb:.2f} CPU-s/GB", flush=True)
+                              f"broker {cpu / gb:.2f} CPU-s/GB{client}", flush=True)
                     delete_topic(broker, topic)  # the disk holds one phase's data at a time
     finally:
         broker.stop()

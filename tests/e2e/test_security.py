@@ -104,6 +104,22 @@ def test_tls_with_client_certificates(tmp_path, certs):
             m = c.poll(1.0)
         c.close()
         assert m is not None and m.error() is None and m.value() == big
+        # Requests of ~1 MB one after another (their bodies are read with a
+        # receive low-water mark, which must never wait past a body's end).
+        values = [os.urandom(1024) for _ in range(4000)]
+        p = Producer(dict(ssl_conf(certs, tls), **{"linger.ms": 200, "batch.size": 1_000_000}))
+        for v in values:
+            p.produce("batches-over-tls", v)
+        assert p.flush(30) == 0
+        c = Consumer(dict(ssl_conf(certs, tls), **{"group.id": "batches", "auto.offset.reset": "earliest"}))
+        c.assign([TopicPartition("batches-over-tls", 0, 0)])
+        got, deadline = [], time.time() + 30
+        while len(got) < len(values) and time.time() < deadline:
+            m = c.poll(1.0)
+            if m is not None and m.error() is None:
+                got.append(m.value())
+        c.close()
+        assert got == values
         # The principal the mapping rule made of CN=client,O=gregor.
         deadline = time.time() + 10
         while "principal=User:client" not in broker_lines(b) and time.time() < deadline:
