@@ -121,7 +121,11 @@ def reassign_with_kafka_tool(bootstrap, tmp_path, replicas):
         # and topic configs) and exits 0.
         return f"Reassignment of partition {TOPIC}-0 is completed" in done.stdout and done.returncode == 0
 
-    wait_until(completed, f"the reassignment to {replicas}: {verified[-1:]}")
+    try:
+        wait_until(completed, f"the reassignment to {replicas}")
+    except AssertionError as e:
+        # What --verify said last (the message is built once it is known).
+        raise AssertionError(f"{e}; --verify said: {verified[-1:]}") from None
 
 
 @pytest.mark.skipif(JVM_REASON is not None, reason=f"needs Kafka's tools: {JVM_REASON}")
