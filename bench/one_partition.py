@@ -24,6 +24,12 @@ partition fetch (the peer answers ~6 MB where the client asks for 1 MiB;
 gregor, as Kafka, keeps to what is asked). Prints every round's numbers and its ratios — gregor / the
 ceiling, gregor / the RAM peer, gregor's 1 KiB MB/s / dd's — then their
 medians, for docs/PERFORMANCE.md.
+
+    python3 bench/one_partition.py --pairs 10 [--records 4000000]
+
+measures produce 100 B alone: gregor and the ceiling in alternating
+pairs, and the ceiling against itself as often — the noise floor a
+"≥ 95% of the ceiling in every round" goal meets.
 """
 import argparse
 import os
@@ -108,9 +114,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--records", type=int, default=2_000_000, help="100 B records per produce phase")
     parser.add_argument("--dir", default="/var/tmp", help="where the broker's data and dd's file go")
+    parser.add_argument("--pairs", type=int, default=0,
+                        help="instead: produce 100 B only, this many alternating pairs (ceiling, gregor) "
+                             "and as many (ceiling, ceiling) — the ratio and the noise floor under it")
     args = parser.parse_args()
     if not os.path.exists(compare.SERVER):
         sys.exit(f"no {compare.SERVER}: cargo build --release -p gregor-server")
+    if args.pairs:
+        compare.build_rdkafka_performance()
+        return pairs(args.pairs, args.records, args.dir)
     if NISSHI and not os.path.exists(NISSHI):
         sys.exit(f"no {NISSHI}")
     compare.build_rdkafka_performance()
@@ -138,6 +150,41 @@ def main():
         print(f"round {round_ + 1}: {report(found)}", flush=True)
     print()
     print(table(rounds))
+
+
+def pairs(count, records, directory):
+    """Produce 100 B: `count` pairs of the ceiling and gregor (one broker,
+    a new topic each time, the order alternating), then `count` pairs of
+    the ceiling against itself. Prints each pair's ratio: how often gregor
+    reaches 95% of the ceiling beside how often the ceiling reaches 95% of
+    itself."""
+    root = tempfile.mkdtemp(prefix="one-partition-pairs-", dir=directory)
+    broker = compare.Gregor(root)
+    found = {"gregor / ceiling": [], "ceiling / ceiling": []}
+    try:
+        broker.start()
+        for i in range(count):
+            compare.create_topic(broker.bootstrap, f"pair-{i}", 1)
+            runs = [("ceiling", None, "ceiling"), ("gregor", broker.bootstrap, f"pair-{i}")]
+            rate = {name: compare.rdkafka_produce(bootstrap, topic, records, 100)
+                    for name, bootstrap, topic in (runs if i % 2 == 0 else runs[::-1])}
+            found["gregor / ceiling"].append(rate["gregor"] / rate["ceiling"])
+            print(f"pair {i + 1}: ceiling {rate['ceiling']:,}/s, gregor {rate['gregor']:,}/s, "
+                  f"{found['gregor / ceiling'][-1]:.2f}", flush=True)
+    finally:
+        broker.close()
+        shutil.rmtree(root, ignore_errors=True)
+    for i in range(count):
+        first, second = (compare.rdkafka_produce(None, "ceiling", records, 100) for _ in range(2))
+        found["ceiling / ceiling"].append(second / first)
+        print(f"ceiling pair {i + 1}: {first:,}/s, {second:,}/s, {second / first:.2f}", flush=True)
+    print()
+    print("| produce 100 B | pairs | median | pairs ≥ 0.95 |")
+    print("|---|---|---|---|")
+    for label, values in found.items():
+        shown = " / ".join(f"{v:.2f}" for v in values)
+        print(f"| {label} | {shown} | {statistics.median(values):.2f} | "
+              f"{sum(v >= 0.95 for v in values)} of {len(values)} |")
 
 
 def ratios(found):
