@@ -253,10 +253,14 @@ def rdkafka_produce(bootstrap, topic, records, size, partition=0, extra=()):
     args += ["-b", bootstrap] if bootstrap else ["-X", "test.mock.num.brokers=1"]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600)
     out = done.stdout
-    if done.returncode != 0:
-        raise RuntimeError(f"rdkafka_performance exited with {done.returncode}:\n{out[-2000:]}\n{done.stderr[-2000:]}")
+    # Exit code 1 with every record delivered: rdkafka_performance's count
+    # of records produced can come out one short of the count delivered
+    # after retried enqueues ("produce failures"); what counts is delivery.
     summaries = re.findall(r"(\d+) delivered .* in (\d+)ms: (\d+) msgs/s", out)
-    if not summaries or int(summaries[-1][0]) != records:
+    delivered = bool(summaries) and int(summaries[-1][0]) == records
+    if done.returncode not in ((0, 1) if delivered else (0,)):
+        raise RuntimeError(f"rdkafka_performance exited with {done.returncode}:\n{out[-2000:]}\n{done.stderr[-2000:]}")
+    if not delivered:
         raise RuntimeError(f"rdkafka_performance produced short:\n{out[-2000:]}")
     return int(summaries[-1][2])
 
