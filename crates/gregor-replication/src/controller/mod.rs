@@ -378,15 +378,21 @@ impl<P: Ord + Clone> Controller<P> {
     /// someone else (a leader changing its ISR) or found after a failed
     /// write. Brokers learn the metadata; a change follows if one is due.
     pub fn state_observed(&mut self, partition: &P, state: LeaderAndIsr, version: i32) -> Vec<ControllerCommand<P>> {
+        if self
+            .partitions
+            .get(partition)
+            .is_some_and(|record| version < record.version)
+        {
+            // Older than what is recorded (a late notification): it says
+            // nothing about a write in flight.
+            return Vec::new();
+        }
         if self.in_flight.remove(partition) {
             self.reassignment_write_lost(partition);
         }
         let Some(record) = self.partitions.get_mut(partition) else {
             return Vec::new();
         };
-        if version < record.version {
-            return Vec::new();
-        }
         record.state = state;
         record.version = version;
         let mut out = self.metadata_to_all(vec![partition.clone()]);

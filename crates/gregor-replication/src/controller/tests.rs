@@ -263,6 +263,38 @@ fn reassignment_grows_the_replication_factor_once_the_new_replicas_are_in_sync()
 }
 
 #[test]
+fn the_echo_of_its_own_write_does_not_restart_a_finishing_reassignment() {
+    // The leader is not the controller: the final state write's watch
+    // notification reaches the controller while the final assignment is
+    // being written. Seen in the e2e suite: the controller took the echo
+    // for a lost race, wrote a new leader epoch, and did so again after
+    // every write — 22,000 epochs in a minute, the reassignment never done.
+    let mut c = Controller::new(5, [0, 1, 2], BTreeMap::from([(0u32, on(&[1], 1, &[1]))]), false);
+    let out = c.reassign(&0, Some(vec![1, 0, 2])).unwrap();
+    assert_eq!(assignments(&out), vec![(vec![1, 0, 2], vec![0, 2], vec![])]);
+    let out = c.assignment_written(&0);
+    let (announced, _) = write(&mut c, &out);
+    let version = c.partitions()[&0].version;
+    assert!(
+        writes(&c.state_observed(&0, announced.clone(), version)).is_empty(),
+        "an echo changes nothing"
+    );
+    let out = c.state_observed(&0, on(&[1], 1, &[1, 0, 2]).state, version + 1);
+    let (last, out) = write(&mut c, &out);
+    assert_eq!(assignments(&out), vec![(vec![1, 0, 2], vec![], vec![])]);
+    // The final write's echo while the final assignment is being written.
+    let echo = c.state_observed(&0, last.clone(), c.partitions()[&0].version);
+    assert!(writes(&echo).is_empty(), "no new leader epoch: {echo:?}");
+    let out = c.assignment_written(&0);
+    assert!(out
+        .iter()
+        .any(|c| matches!(c, ControllerCommand::ReassignmentCompleted { partition: 0 })));
+    assert!(writes(&out).is_empty());
+    assert!(c.reassignments().is_empty());
+    assert_eq!(c.partitions()[&0].state.leader_epoch, last.leader_epoch);
+}
+
+#[test]
 fn reassignment_moves_leadership_and_deletes_the_removed_replica() {
     let mut c = Controller::new(5, [1, 2, 3], BTreeMap::from([(0u32, on(&[1, 2], 1, &[1, 2]))]), false);
     let out = c.reassign(&0, Some(vec![3, 2])).unwrap();
