@@ -140,6 +140,17 @@ enum Msg {
         id: u64,
         result: Result<u64, ReplicationError>,
     },
+    /// Coordination's watch on a partition's state fired (its node changed,
+    /// also by the controller's own write): the controller reads it again.
+    StateWatch {
+        partition: u32,
+    },
+    /// The controller's write of a partition's assignment is done (it
+    /// landed in coordination when asked; the answer comes later).
+    AssignmentWritten {
+        partition: u32,
+        controller_epoch: i32,
+    },
 }
 
 #[derive(Debug)]
@@ -320,6 +331,28 @@ impl Sim {
         });
     }
 
+    /// An answer or notification from coordination to the controller on
+    /// `host`, after a delay: never lost, in no particular order.
+    fn coordination_answers(&mut self, host: BrokerId, msg: Msg) {
+        let delay = 1 + self.rng.below(if self.faults { 20 } else { 5 });
+        self.seq += 1;
+        let incarnation = self.brokers.get(&host).map_or(0, |b| b.incarnation);
+        self.net.push(InFlight {
+            at: self.now + delay,
+            seq: self.seq,
+            from: host,
+            to: host,
+            incarnation,
+            msg,
+        });
+    }
+
+    /// A partition's state changed in coordination: the controller's watch
+    /// fires.
+    fn watch_fires(&mut self, host: BrokerId, partition: u32) {
+        self.coordination_answers(host, Msg::StateWatch { partition });
+    }
+
     fn cut(&self, a: BrokerId, b: BrokerId) -> bool {
         let key = (a.min(b), a.max(b));
         self.cuts.get(&key).is_some_and(|&until| until > self.now)
@@ -375,6 +408,7 @@ impl Sim {
                     let more = if current == expected_version {
                         let version = current + 1;
                         self.store.insert(partition, (state.clone(), version));
+                        self.watch_fires(host, partition);
                         self.controller_mut().state_written(&partition, state, version)
                     } else {
                         let (state, version) = self.store[&partition].clone();
@@ -425,7 +459,14 @@ impl Sim {
                     } else {
                         self.reassigning.insert(partition, reassignment);
                     }
-                    queue.extend(self.controller_mut().assignment_written(&partition));
+                    let controller_epoch = self.controller_mut().epoch();
+                    self.coordination_answers(
+                        host,
+                        Msg::AssignmentWritten {
+                            partition,
+                            controller_epoch,
+                        },
+                    );
                 }
                 ControllerCommand::UpdateMetadata { .. } | ControllerCommand::ReassignmentCompleted { .. } => {}
             }
@@ -595,6 +636,26 @@ impl Sim {
                 );
                 if let Some(cut) = f.on_epoch_end(requested, result, log) {
                     log.truncate(cut.offset);
+                }
+            }
+            Msg::StateWatch { partition } => {
+                if self.controller.as_ref().is_some_and(|(host, _)| *host == to) {
+                    let (state, version) = self.store[&partition].clone();
+                    let cmds = self.controller_mut().state_observed(&partition, state, version);
+                    self.run_controller(cmds);
+                }
+            }
+            Msg::AssignmentWritten {
+                partition,
+                controller_epoch,
+            } => {
+                if self
+                    .controller
+                    .as_ref()
+                    .is_some_and(|(host, c)| *host == to && c.epoch() == controller_epoch)
+                {
+                    let cmds = self.controller_mut().assignment_written(&partition);
+                    self.run_controller(cmds);
                 }
             }
             Msg::Produce { id, partition, values } => self.on_produce(to, id, partition, values),
@@ -1129,24 +1190,34 @@ impl Sim {
     }
 
     fn converged(&self) -> bool {
-        (0..PARTITIONS).all(|p| {
-            let (state, _) = &self.store[&p];
-            if state.leader == NO_LEADER || state.isr.len() != self.replicas[&p].len() || !self.reassigning.is_empty() {
-                return false;
-            }
-            let leader_log = &self.brokers[&state.leader].logs[&p];
-            let acked_here = self
-                .acked
-                .range((p, 0)..(p + 1, 0))
-                .all(|(&(_, o), &v)| leader_log.entries.get(o as usize).map(|e| e.value) == Some(v));
-            acked_here
-                && self.replicas[&p].iter().all(|r| {
-                    self.brokers[r]
-                        .logs
-                        .get(&p)
-                        .is_some_and(|log| log.entries == leader_log.entries && log.hw == leader_log.log_end())
-                })
-        })
+        // The controller too has finished every reassignment (not only
+        // coordination): one that never ends keeps writing leader epochs.
+        let controller_done = self
+            .controller
+            .as_ref()
+            .is_none_or(|(_, c)| c.reassignments().is_empty());
+        controller_done
+            && (0..PARTITIONS).all(|p| {
+                let (state, _) = &self.store[&p];
+                if state.leader == NO_LEADER
+                    || state.isr.len() != self.replicas[&p].len()
+                    || !self.reassigning.is_empty()
+                {
+                    return false;
+                }
+                let leader_log = &self.brokers[&state.leader].logs[&p];
+                let acked_here = self
+                    .acked
+                    .range((p, 0)..(p + 1, 0))
+                    .all(|(&(_, o), &v)| leader_log.entries.get(o as usize).map(|e| e.value) == Some(v));
+                acked_here
+                    && self.replicas[&p].iter().all(|r| {
+                        self.brokers[r]
+                            .logs
+                            .get(&p)
+                            .is_some_and(|log| log.entries == leader_log.entries && log.hw == leader_log.log_end())
+                    })
+            })
     }
 }
 
