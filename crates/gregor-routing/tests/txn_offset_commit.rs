@@ -49,25 +49,6 @@ fn txn_commit(producer_id: i64, partitions: &[(&'static str, i32, i64, &str)]) -
     request
 }
 
-/// Each partition's error code, in request order.
-async fn codes(stream: &mut TcpStream, version: i16, request: TxnOffsetCommitRequest) -> Vec<i16> {
-    let ResponseKind::TxnOffsetCommit(answer) = support::call(
-        stream,
-        ApiKey::TxnOffsetCommit,
-        version,
-        &RequestKind::TxnOffsetCommit(request),
-    )
-    .await
-    else {
-        panic!("not a TxnOffsetCommit answer");
-    };
-    answer
-        .topics
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
-        .collect()
-}
-
 /// Partition t-0's committed offset and error code, fetched at `version`.
 async fn fetch(stream: &mut TcpStream, version: i16, require_stable: bool) -> (i64, i16) {
     let mut request = OffsetFetchRequest::default();
@@ -165,7 +146,7 @@ async fn transactional_offsets_wait_for_their_marker_and_survive_a_reload() {
     let unknown = ResponseError::UnknownTopicOrPartition.code();
     let unstable = ResponseError::UnstableOffsetCommit.code();
     assert_eq!(
-        codes(&mut stream, 0, txn_commit(1000, &[("t", 0, 5, ""), ("t", 9, 5, "")])).await,
+        support::txn_offset_commit_codes(&mut stream, 0, txn_commit(1000, &[("t", 0, 5, ""), ("t", 9, 5, "")])).await,
         vec![not_coordinator, unknown],
         "not this broker's group yet"
     );
@@ -178,7 +159,8 @@ async fn transactional_offsets_wait_for_their_marker_and_survive_a_reload() {
 
     // v0 names no member: any producer commits. The offset is pending.
     assert_eq!(
-        codes(&mut stream, 0, txn_commit(1000, &[("t", 0, 5, ""), ("nope", 0, 5, "")])).await,
+        support::txn_offset_commit_codes(&mut stream, 0, txn_commit(1000, &[("t", 0, 5, ""), ("nope", 0, 5, "")]))
+            .await,
         vec![0, unknown]
     );
     assert_eq!(fetch(&mut stream, 7, true).await, (-1, unstable));
@@ -195,19 +177,19 @@ async fn transactional_offsets_wait_for_their_marker_and_survive_a_reload() {
     stranger.generation_id = 1;
     stranger.member_id = StrBytes::from_static_str("nobody");
     assert_eq!(
-        codes(&mut stream, 3, stranger).await,
+        support::txn_offset_commit_codes(&mut stream, 3, stranger).await,
         vec![ResponseError::UnknownMemberId.code()]
     );
     let too_large = "m".repeat(4097);
     assert_eq!(
-        codes(&mut stream, 3, txn_commit(1000, &[("t", 0, 6, &too_large)])).await,
+        support::txn_offset_commit_codes(&mut stream, 3, txn_commit(1000, &[("t", 0, 6, &too_large)])).await,
         vec![ResponseError::OffsetMetadataTooLarge.code()]
     );
     assert_eq!(fetch(&mut stream, 7, true).await, (5, 0), "neither was stored");
 
     // An aborted transaction leaves nothing.
     assert_eq!(
-        codes(&mut stream, 2, txn_commit(1000, &[("t", 0, 7, "")])).await,
+        support::txn_offset_commit_codes(&mut stream, 2, txn_commit(1000, &[("t", 0, 7, "")])).await,
         vec![0]
     );
     end_transaction(&broker, p, 1000, false, true).await;
@@ -216,7 +198,7 @@ async fn transactional_offsets_wait_for_their_marker_and_survive_a_reload() {
     // A reload replays the log: a marker appended but not yet reported
     // commits its transaction; one still open stays pending for its marker.
     assert_eq!(
-        codes(&mut stream, 1, txn_commit(1000, &[("t", 0, 8, "")])).await,
+        support::txn_offset_commit_codes(&mut stream, 1, txn_commit(1000, &[("t", 0, 8, "")])).await,
         vec![0]
     );
     end_transaction(&broker, p, 1000, true, false).await;
@@ -224,7 +206,7 @@ async fn transactional_offsets_wait_for_their_marker_and_survive_a_reload() {
     reload(&broker, p).await;
     assert_eq!(fetch(&mut stream, 7, true).await, (8, 0));
     assert_eq!(
-        codes(&mut stream, 3, txn_commit(2000, &[("t", 0, 9, "")])).await,
+        support::txn_offset_commit_codes(&mut stream, 3, txn_commit(2000, &[("t", 0, 9, "")])).await,
         vec![0]
     );
     reload(&broker, p).await;

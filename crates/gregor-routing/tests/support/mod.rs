@@ -232,7 +232,17 @@ pub async fn commit_txn_offset(
     request.producer_epoch = producer.1;
     request.generation_id = -1;
     request.topics = vec![t];
-    let ResponseKind::TxnOffsetCommit(r) = call(
+    txn_offset_commit_codes(stream, version, request).await[0]
+}
+
+/// TxnOffsetCommit v`version`: each partition's error code, in request
+/// order.
+pub async fn txn_offset_commit_codes(
+    stream: &mut TcpStream,
+    version: i16,
+    request: kafka_protocol::messages::TxnOffsetCommitRequest,
+) -> Vec<i16> {
+    let ResponseKind::TxnOffsetCommit(answer) = call(
         stream,
         ApiKey::TxnOffsetCommit,
         version,
@@ -242,7 +252,11 @@ pub async fn commit_txn_offset(
     else {
         panic!("not a TxnOffsetCommit answer");
     };
-    r.topics[0].partitions[0].error_code
+    answer
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect()
 }
 
 /// InitProducerId v1 for `transactional_id` (60 s timeout), which must
