@@ -150,7 +150,6 @@ def x_args(conf):
 
 def thread_cpu(pid):
     """CPU seconds so far of each thread of `pid`, by (tid, name)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
@@ -158,14 +157,14 @@ def thread_cpu(pid):
         except OSError:
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")]
-        fields = stat.rsplit(")", 1)[1].split()
-        out[(tid, name)] = (int(fields[11]) + int(fields[12])) / ticks
+        out[(tid, name)] = compare.stat_cpu_seconds(stat)
     return out
 
 
 def run_perf(args, busiest=None, check=True):
-    """rdkafka_performance's output. With `busiest` (a dict), its busiest
-    thread is put there: `name` and `cpu` (its CPU seconds, start to end)."""
+    """rdkafka_performance, run to its end: a CompletedProcess (text).
+    With `busiest` (a dict), its busiest thread is put there: `name` and
+    `cpu` (its CPU seconds, start to end)."""
     out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
     process = subprocess.Popen([PERF, *args], stdout=out, stderr=err, text=True)
     samples = []
@@ -191,27 +190,22 @@ def run_perf(args, busiest=None, check=True):
         if last:
             (_, name), cpu = max(last.items(), key=lambda item: item[1])
             busiest.update(name=name, cpu=cpu)
-    return stdout
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def produce(broker, listener, topic, records, size, busiest=None):
     """`records` of `size` bytes to partition 0 (acks=1, linger.ms=5);
     records/s (`busiest`: see run_perf)."""
-    out = run_perf(["-P", "-t", topic, "-p", "0", "-s", str(size), "-c", str(records), "-a", "1",
-                    "-X", "linger.ms=5", "-b", broker.bootstrap(listener), *x_args(broker.client_conf(listener))], busiest, check=False)
-    # Not its exit code: rdkafka_performance exits 1 when its count of
-    # records produced, which can come out one short after retried
-    # enqueues ("produce failures"), differs from the count delivered.
-    summaries = re.findall(r"(\d+) delivered .* in (\d+)ms: (\d+) msgs/s", out)
-    if not summaries or int(summaries[-1][0]) != records:
-        raise RuntimeError(f"rdkafka_performance produced short:\n{out[-2000:]}")
-    return int(summaries[-1][2])
+    done = run_perf(["-P", "-t", topic, "-p", "0", "-s", str(size), "-c", str(records), "-a", "1",
+                     "-X", "linger.ms=5", "-b", broker.bootstrap(listener), *x_args(broker.client_conf(listener))],
+                    busiest, check=False)
+    return compare.produced_rate(done, records)
 
 
 def consume(broker, listener, topic, records):
     """`records` from the beginning of partition 0; records/s."""
     out = run_perf(["-C", "-t", topic, "-p", "0", "-o", "beginning", "-c", str(records),
-                    "-b", broker.bootstrap(listener), *x_args(broker.client_conf(listener))])
+                    "-b", broker.bootstrap(listener), *x_args(broker.client_conf(listener))]).stdout
     summaries = re.findall(r"(\d+) messages \(\d+ bytes\) consumed in (\d+)ms: (\d+) msgs/s", out)
     if not summaries or int(summaries[-1][0]) < records:
         raise RuntimeError(f"rdkafka_performance consumed short:\n{out[-2000:]}")

@@ -78,14 +78,20 @@ def build_rdkafka_performance(tree=os.path.dirname(os.path.dirname(PERF)),
 
 # --- the brokers ------------------------------------------------------------
 
+def stat_cpu_seconds(stat):
+    """User + system CPU seconds in a `/proc/<pid>/stat` (or a thread's
+    `/proc/<pid>/task/<tid>/stat`) line."""
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def cpu_seconds(pids):
     """User + system CPU seconds of the processes so far."""
     total = 0
     for pid in pids:
         with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
+            total += stat_cpu_seconds(f.read())
+    return total
 
 
 def rss_mb(pids):
@@ -251,11 +257,16 @@ def rdkafka_produce(bootstrap, topic, records, size, partition=0, extra=()):
             *extra]
     args += ["-p", str(partition)] if partition is not None else []
     args += ["-b", bootstrap] if bootstrap else ["-X", "test.mock.num.brokers=1"]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    return produced_rate(subprocess.run(args, capture_output=True, text=True, timeout=600), records)
+
+
+def produced_rate(done, records):
+    """Records/s of a finished rdkafka_performance producer (a
+    CompletedProcess) that had to deliver `records`. Exit code 1 with
+    every record delivered passes: its count of records produced can come
+    out one short of the count delivered after retried enqueues ("produce
+    failures"); what counts is delivery."""
     out = done.stdout
-    # Exit code 1 with every record delivered: rdkafka_performance's count
-    # of records produced can come out one short of the count delivered
-    # after retried enqueues ("produce failures"); what counts is delivery.
     summaries = re.findall(r"(\d+) delivered .* in (\d+)ms: (\d+) msgs/s", out)
     delivered = bool(summaries) and int(summaries[-1][0]) == records
     if done.returncode not in ((0, 1) if delivered else (0,)):
