@@ -412,7 +412,7 @@ impl Sim {
                         self.controller_mut().state_written(&partition, state, version)
                     } else {
                         let (state, version) = self.store[&partition].clone();
-                        self.controller_mut().state_observed(&partition, state, version)
+                        self.controller_mut().state_write_refused(&partition, state, version)
                     };
                     queue.extend(more);
                 }

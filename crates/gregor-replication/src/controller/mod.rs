@@ -374,22 +374,38 @@ impl<P: Ord + Clone> Controller<P> {
         out
     }
 
-    /// The state in coordination is `state` at `version`, written by
-    /// someone else (a leader changing its ISR) or found after a failed
-    /// write. Brokers learn the metadata; a change follows if one is due.
+    /// Coordination's watch says the state is `state` at `version`: written
+    /// by someone else (a leader changing its ISR), or the notice of the
+    /// controller's own write. Only a newer version is news: brokers learn
+    /// the metadata and a change follows if one is due. A write of the
+    /// controller's in flight stays in flight — its own answer (written,
+    /// or refused because the node moved on) decides what follows.
     pub fn state_observed(&mut self, partition: &P, state: LeaderAndIsr, version: i32) -> Vec<ControllerCommand<P>> {
-        if self
-            .partitions
-            .get(partition)
-            .is_some_and(|record| version < record.version)
-        {
-            // Older than what is recorded (a late notification): it says
-            // nothing about a write in flight.
-            return Vec::new();
+        match self.partitions.get(partition) {
+            Some(record) if version > record.version => self.record_observed(partition, state, version),
+            _ => Vec::new(),
         }
+    }
+
+    /// A state write was refused because the node moved on; `state` at
+    /// `version` is what coordination holds now. The write is no longer
+    /// in flight; a change follows if one is still due.
+    pub fn state_write_refused(
+        &mut self,
+        partition: &P,
+        state: LeaderAndIsr,
+        version: i32,
+    ) -> Vec<ControllerCommand<P>> {
         if self.in_flight.remove(partition) {
             self.reassignment_write_lost(partition);
         }
+        match self.partitions.get(partition) {
+            Some(record) if version >= record.version => self.record_observed(partition, state, version),
+            _ => Vec::new(),
+        }
+    }
+
+    fn record_observed(&mut self, partition: &P, state: LeaderAndIsr, version: i32) -> Vec<ControllerCommand<P>> {
         let Some(record) = self.partitions.get_mut(partition) else {
             return Vec::new();
         };

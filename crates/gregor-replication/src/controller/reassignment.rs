@@ -249,11 +249,6 @@ impl<P: Ord + Clone> Controller<P> {
     /// leader and ISR within the targets.
     pub(super) fn reassignment_step(&mut self, partition: &P, record: &PartitionRecord) -> Option<LeaderAndIsr> {
         let ongoing = self.reassigning.get(partition)?;
-        if ongoing.step == Step::Finishing {
-            // The final state is written; only the final assignment is
-            // due, and it is being written.
-            return None;
-        }
         let current = &record.state;
         let target = ongoing.reassignment.target(&record.replicas);
         let in_sync = ongoing.reassignment.is_empty() || target.iter().all(|r| current.isr.contains(r));

@@ -151,7 +151,7 @@ impl ActiveController {
             Err(CoordError::BadVersion(_) | CoordError::NodeExists(_)) => {
                 // Changed under us (a leader's ISR write): read and retry.
                 let (state, version) = self.meta().partition_state(&write.partition.topic, p).await?;
-                Ok(controller.state_observed(&write.partition, from_recorded(&state), version))
+                Ok(controller.state_write_refused(&write.partition, from_recorded(&state), version))
             }
             Err(e) => Err(self.write_failed(e).await),
         }
