@@ -241,6 +241,9 @@ struct Sim {
     wiped: BTreeSet<(BrokerId, u32)>,
     controller: Option<(BrokerId, Controller<u32>)>,
     controller_epoch: i32,
+    /// The version of each partition's state the current controller
+    /// wrote last (its watch notification is then no news to it).
+    controller_wrote: BTreeMap<u32, i32>,
     next_value: u64,
     next_request: u64,
     produced: BTreeMap<u64, (u32, Vec<u64>)>,
@@ -274,6 +277,7 @@ impl Sim {
             wiped: BTreeSet::new(),
             controller: None,
             controller_epoch: 0,
+            controller_wrote: BTreeMap::new(),
             next_value: 1,
             next_request: 1,
             produced: BTreeMap::new(),
@@ -386,6 +390,7 @@ impl Sim {
         }
         let cmds = controller.start();
         self.controller = Some((host, controller));
+        self.controller_wrote.clear();
         self.run_controller(cmds);
     }
 
@@ -408,6 +413,7 @@ impl Sim {
                     let more = if current == expected_version {
                         let version = current + 1;
                         self.store.insert(partition, (state.clone(), version));
+                        self.controller_wrote.insert(partition, version);
                         self.watch_fires(host, partition);
                         self.controller_mut().state_written(&partition, state, version)
                     } else {
@@ -641,7 +647,22 @@ impl Sim {
             Msg::StateWatch { partition } => {
                 if self.controller.as_ref().is_some_and(|(host, _)| *host == to) {
                     let (state, version) = self.store[&partition].clone();
+                    let own_echo = self.controller_wrote.get(&partition) == Some(&version);
                     let cmds = self.controller_mut().state_observed(&partition, state, version);
+                    // The notification of the controller's own latest write
+                    // tells it nothing new: it must not make it write again
+                    // (that was a livelock: a new leader epoch per echo).
+                    let writes = cmds.iter().any(|c| {
+                        matches!(
+                            c,
+                            ControllerCommand::WriteState { .. } | ControllerCommand::WriteAssignment { .. }
+                        )
+                    });
+                    assert!(
+                        !(own_echo && writes),
+                        "t={}: the echo of the controller's own write of p{partition} v{version} made it write: {cmds:?}",
+                        self.now
+                    );
                     self.run_controller(cmds);
                 }
             }
