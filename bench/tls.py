@@ -18,9 +18,9 @@ the order alternating between rounds, so both see the same page cache and
 writeback conditions — one partition: produce 100 B and 1 KiB records
 (acks=1, linger.ms=5), then consume them from the beginning. Records/s and
 MB/s per phase, the broker's CPU-seconds per GB (/proc/<pid>/stat around
-each phase), the CPU use of the client's busiest thread while it produces
-(librdkafka's broker thread, which encrypts and sends: near 1.0 the client
-is its own limit), and per round the ratio TLS / plaintext; prints a
+each phase), the CPU use of the client's busiest thread in each phase
+(over TLS at 1 KiB librdkafka's broker thread, which encrypts or decrypts
+every byte: near 1.0 the client is its own limit), and per round the ratio TLS / plaintext; prints a
 Markdown table of medians (ranges) for docs/PERFORMANCE.md.
 
 What differs between the listeners: plaintext fetches go page cache →
@@ -202,10 +202,11 @@ def produce(broker, listener, topic, records, size, busiest=None):
     return compare.produced_rate(done, records)
 
 
-def consume(broker, listener, topic, records):
-    """`records` from the beginning of partition 0; records/s."""
+def consume(broker, listener, topic, records, busiest=None):
+    """`records` from the beginning of partition 0; records/s (`busiest`:
+    see run_perf)."""
     out = run_perf(["-C", "-t", topic, "-p", "0", "-o", "beginning", "-c", str(records),
-                    "-b", broker.bootstrap(listener), *x_args(broker.client_conf(listener))]).stdout
+                    "-b", broker.bootstrap(listener), *x_args(broker.client_conf(listener))], busiest).stdout
     summaries = re.findall(r"(\d+) messages \(\d+ bytes\) consumed in (\d+)ms: (\d+) msgs/s", out)
     if not summaries or int(summaries[-1][0]) < records:
         raise RuntimeError(f"rdkafka_performance consumed short:\n{out[-2000:]}")
@@ -279,21 +280,21 @@ def main():
                     gb = count * size / 1e9
                     topic = f"{listener.lower()}-{size}-{round_}"
                     compare.create_topic(broker.bootstrap(), topic, 1)
-                    busiest = {}
-                    for phase, run in (("produce", lambda: produce(broker, listener, topic, count, size, busiest)),
-                                       ("consume", lambda: consume(broker, listener, topic, count))):
+                    for phase, run in (("produce", lambda b: produce(broker, listener, topic, count, size, b)),
+                                       ("consume", lambda b: consume(broker, listener, topic, count, b))):
+                        busiest = {}
                         cpu = compare.cpu_seconds([broker.pid])
-                        rate = run()
+                        rate = run(busiest)
                         cpu = compare.cpu_seconds([broker.pid]) - cpu
                         results.add(f"{phase} {label} (records/s)", listener, rate)
                         results.add(f"{phase} {label} (MB/s)", listener, rate * size / 1e6)
                         results.add(f"broker CPU-s per GB, {phase} {label} (lower is better)", listener, cpu / gb)
                         client = ""
-                        if phase == "produce" and busiest:
+                        if busiest:
                             # Its CPU over the time the records took at the
                             # rate measured: near 1.0, the client is its own limit.
                             cores = busiest["cpu"] * rate / count
-                            results.add(f"client's busiest thread, produce {label} (CPU cores)", listener, cores)
+                            results.add(f"client's busiest thread, {phase} {label} (CPU cores)", listener, cores)
                             client = f", client's busiest thread {busiest['name']} {cores:.2f} cores"
                         print(f"  {listener} {phase} {label}: {rate:,} records/s, {rate * size / 1e6:,.1f} MB/s, "
                               f"broker {cpu / gb:.2f} CPU-s/GB{client}", flush=True)
