@@ -67,7 +67,6 @@ mod outputs;
 mod protocol;
 pub mod records;
 mod transactions;
-mod wire;
 mod writes;
 
 pub use driver::{GroupCoordinator, OffsetStore, UuidMemberIds};

@@ -202,7 +202,8 @@ pub enum LoadedRecord {
 /// [`GroupError::UnstableOffsetCommit`].
 pub type StableOffset = Result<Option<CommittedOffset>, GroupError>;
 
-pub use crate::wire::StoredRecord;
+/// A stored record: key, and value or `None` for a tombstone.
+pub type StoredRecord = (Vec<u8>, Option<Vec<u8>>);
 
 /// Settings, with Kafka's names and defaults.
 #[derive(Debug, Clone)]

@@ -16,7 +16,8 @@
 //! ```
 
 use crate::consumer::ConsumerRecord;
-use crate::wire::{put_bytes, put_nullable, put_string, Reader};
+use gregor_log::wire::{put_nullable_string, put_sized_bytes, put_string, Reader, WireError};
+
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -137,42 +138,42 @@ pub fn group_value(meta: &GroupMetadata) -> Vec<u8> {
     out.extend_from_slice(&3i16.to_be_bytes());
     put_string(&mut out, &meta.protocol_type);
     out.extend_from_slice(&meta.generation.to_be_bytes());
-    put_nullable(&mut out, meta.protocol.as_deref());
-    put_nullable(&mut out, meta.leader.as_deref());
+    put_nullable_string(&mut out, meta.protocol.as_deref());
+    put_nullable_string(&mut out, meta.leader.as_deref());
     out.extend_from_slice(&meta.state_timestamp.to_be_bytes());
     out.extend_from_slice(&(meta.members.len() as i32).to_be_bytes());
     for m in &meta.members {
         put_string(&mut out, &m.member_id);
-        put_nullable(&mut out, m.group_instance_id.as_deref());
+        put_nullable_string(&mut out, m.group_instance_id.as_deref());
         put_string(&mut out, &m.client_id);
         put_string(&mut out, &m.client_host);
         out.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
         out.extend_from_slice(&m.session_timeout_ms.to_be_bytes());
-        put_bytes(&mut out, &m.subscription);
-        put_bytes(&mut out, &m.assignment);
+        put_sized_bytes(&mut out, &m.subscription);
+        put_sized_bytes(&mut out, &m.assignment);
     }
     out
 }
 
-fn parse_group_value(value: &[u8]) -> Option<GroupMetadata> {
-    let mut v = Reader(value);
+fn parse_group_value(value: &[u8]) -> Result<GroupMetadata, WireError> {
+    let mut v = Reader::new(value);
     let version = v.i16()?;
     let protocol_type = v.string()?;
     let generation = v.i32()?;
-    let protocol = v.nullable()?;
-    let leader = v.nullable()?;
+    let protocol = v.nullable_string()?;
+    let leader = v.nullable_string()?;
     let state_timestamp = if version >= 2 { v.i64()? } else { -1 };
-    let count = usize::try_from(v.i32()?).ok()?;
+    let count = usize::try_from(v.i32()?).map_err(|_| WireError::InvalidLength)?;
     let mut members = Vec::with_capacity(count.min(1024));
     for _ in 0..count {
         let member_id = v.string()?;
-        let group_instance_id = if version >= 3 { v.nullable()? } else { None };
+        let group_instance_id = if version >= 3 { v.nullable_string()? } else { None };
         let client_id = v.string()?;
         let client_host = v.string()?;
         let rebalance_timeout_ms = if version >= 1 { v.i32()? } else { 0 };
         let session_timeout_ms = v.i32()?;
-        let subscription = v.bytes()?;
-        let assignment = v.bytes()?;
+        let subscription = v.sized_bytes()?;
+        let assignment = v.sized_bytes()?;
         members.push(StoredMember {
             member_id,
             group_instance_id,
@@ -184,7 +185,7 @@ fn parse_group_value(value: &[u8]) -> Option<GroupMetadata> {
             assignment,
         });
     }
-    Some(GroupMetadata {
+    Ok(GroupMetadata {
         protocol_type,
         generation,
         protocol,
@@ -197,8 +198,12 @@ fn parse_group_value(value: &[u8]) -> Option<GroupMetadata> {
 /// Reads one `__consumer_offsets` record; `None` for bytes that are not
 /// one of Kafka's schemas (they are skipped, not fatal).
 pub fn parse(key: &[u8], value: Option<&[u8]>) -> Option<OffsetsRecord> {
-    let mut k = Reader(key);
-    match k.i16()? {
+    parse_record(key, value).ok().flatten()
+}
+
+fn parse_record(key: &[u8], value: Option<&[u8]>) -> Result<Option<OffsetsRecord>, WireError> {
+    let mut k = Reader::new(key);
+    let record = match k.i16()? {
         0 | 1 => {
             let key = OffsetKey {
                 group: k.string()?,
@@ -206,15 +211,15 @@ pub fn parse(key: &[u8], value: Option<&[u8]>) -> Option<OffsetsRecord> {
                 partition: k.i32()?,
             };
             let Some(value) = value else {
-                return Some(OffsetsRecord::Offset(key, None));
+                return Ok(Some(OffsetsRecord::Offset(key, None)));
             };
-            let mut v = Reader(value);
+            let mut v = Reader::new(value);
             let version = v.i16()?;
             let offset = v.i64()?;
             let leader_epoch = if version >= 3 { v.i32()? } else { -1 };
             let metadata = v.string()?;
             let commit_timestamp = v.i64()?;
-            Some(OffsetsRecord::Offset(
+            OffsetsRecord::Offset(
                 key,
                 Some(CommittedOffset {
                     offset,
@@ -222,18 +227,21 @@ pub fn parse(key: &[u8], value: Option<&[u8]>) -> Option<OffsetsRecord> {
                     metadata,
                     commit_timestamp,
                 }),
-            ))
+            )
         }
         2 => {
             let group = k.string()?;
             match value {
-                None => Some(OffsetsRecord::Group(group, None)),
-                Some(v) => Some(OffsetsRecord::Group(group, Some(parse_group_value(v)?))),
+                None => OffsetsRecord::Group(group, None),
+                Some(v) => OffsetsRecord::Group(group, Some(parse_group_value(v)?)),
             }
         }
-        version @ 3..=8 => crate::consumer::records::parse(version, k.0, value).map(OffsetsRecord::Consumer),
-        _ => None,
-    }
+        version @ 3..=8 => {
+            return Ok(crate::consumer::records::parse(version, k.rest(), value).map(OffsetsRecord::Consumer))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(record))
 }
 
 #[cfg(test)]

@@ -61,6 +61,7 @@ mod ticker;
 mod topic_partition;
 pub mod txn_index;
 mod varint;
+pub mod wire;
 
 pub use checkpoint::OffsetCheckpointFile;
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -40,7 +40,7 @@ pub(crate) fn write_varlong(out: &mut Vec<u8>, value: i64) {
     write_unsigned(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 
-fn write_unsigned(out: &mut Vec<u8>, mut value: u64) {
+pub(crate) fn write_unsigned(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;

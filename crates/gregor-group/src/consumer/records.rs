@@ -17,11 +17,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use gregor_log::wire::{
+    put_compact_len, put_compact_string, put_nullable_compact_string, put_string, Reader, WireError,
+};
 use uuid::Uuid;
 
 use crate::consumer::assignor::Assignment;
 use crate::consumer::reconcile::{CurrentAssignment, MemberState};
-use crate::wire::{put_compact, put_len, put_nullable_compact, put_string, Reader, StoredRecord};
+use crate::protocol::StoredRecord;
 
 /// A member's stored metadata (key 5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,12 +216,12 @@ impl ConsumerRecord {
                 key_of(&mut key, 4, group, None);
                 topics.as_ref().map(|topics| {
                     value_of(|v| {
-                        put_len(v, topics.len());
+                        put_compact_len(v, topics.len());
                         for (name, (id, partitions)) in topics {
                             v.extend_from_slice(id.as_bytes());
-                            put_compact(v, name);
+                            put_compact_string(v, name);
                             v.extend_from_slice(&partitions.to_be_bytes());
-                            put_len(v, 0); // PartitionMetadata: no racks known
+                            put_compact_len(v, 0); // PartitionMetadata: no racks known
                             v.push(0);
                         }
                     })
@@ -228,17 +231,17 @@ impl ConsumerRecord {
                 key_of(&mut key, 5, group, Some(member));
                 value.as_ref().map(|m| {
                     value_of(|v| {
-                        put_nullable_compact(v, m.instance_id.as_deref());
-                        put_nullable_compact(v, m.rack_id.as_deref());
-                        put_compact(v, &m.client_id);
-                        put_compact(v, &m.client_host);
-                        put_len(v, m.subscribed.len());
+                        put_nullable_compact_string(v, m.instance_id.as_deref());
+                        put_nullable_compact_string(v, m.rack_id.as_deref());
+                        put_compact_string(v, &m.client_id);
+                        put_compact_string(v, &m.client_host);
+                        put_compact_len(v, m.subscribed.len());
                         for t in &m.subscribed {
-                            put_compact(v, t);
+                            put_compact_string(v, t);
                         }
-                        put_nullable_compact(v, m.regex.as_deref());
+                        put_nullable_compact_string(v, m.regex.as_deref());
                         v.extend_from_slice(&m.rebalance_timeout_ms.to_be_bytes());
-                        put_nullable_compact(v, m.server_assignor.as_deref());
+                        put_nullable_compact_string(v, m.server_assignor.as_deref());
                     })
                 })
             }
@@ -270,18 +273,22 @@ impl ConsumerRecord {
 /// Reads a consumer-group record whose key version is 3–8; `None` for
 /// bytes that do not follow the schemas.
 pub(crate) fn parse(key_version: i16, key: &[u8], value: Option<&[u8]>) -> Option<ConsumerRecord> {
-    let mut k = Reader(key);
+    parse_record(key_version, key, value).ok().flatten()
+}
+
+fn parse_record(key_version: i16, key: &[u8], value: Option<&[u8]>) -> Result<Option<ConsumerRecord>, WireError> {
+    let mut k = Reader::new(key);
     let group = k.string()?;
     let member = if matches!(key_version, 5 | 7 | 8) {
         Some(k.string()?)
     } else {
         None
     };
-    let mut v = value.map(Reader);
+    let mut v = value.map(Reader::new);
     if let Some(v) = v.as_mut() {
         if v.i16()? != 0 {
             // A newer value version: not understood.
-            return None;
+            return Ok(None);
         }
     }
     let record = match (key_version, member) {
@@ -291,12 +298,12 @@ pub(crate) fn parse(key_version: i16, key: &[u8], value: Option<&[u8]>) -> Optio
         },
         (4, None) => ConsumerRecord::SubscriptionMetadata {
             group,
-            topics: read_value(v, Reader::topics)?,
+            topics: read_value(v, topics)?,
         },
         (5, Some(member)) => ConsumerRecord::Member {
             group,
             member,
-            value: read_value(v, Reader::member)?,
+            value: read_value(v, member_metadata)?,
         },
         (6, None) => ConsumerRecord::TargetEpoch {
             group,
@@ -305,31 +312,33 @@ pub(crate) fn parse(key_version: i16, key: &[u8], value: Option<&[u8]>) -> Optio
         (7, Some(member)) => ConsumerRecord::TargetMember {
             group,
             member,
-            value: read_value(v, Reader::assignment)?,
+            value: read_value(v, assignment)?,
         },
         (8, Some(member)) => ConsumerRecord::Current {
             group,
             member,
             value: read_value(v, |v| {
-                Some(CurrentAssignment {
+                Ok(CurrentAssignment {
                     epoch: v.i32()?,
                     previous_epoch: v.i32()?,
-                    state: MemberState::from_code(v.u8()? as i8),
-                    assigned: v.assignment()?,
-                    revoking: v.assignment()?,
+                    state: MemberState::from_code(v.i8()?),
+                    assigned: assignment(v)?,
+                    revoking: assignment(v)?,
                 })
             })?,
         },
-        _ => return None,
+        _ => return Ok(None),
     };
-    Some(record)
+    Ok(Some(record))
 }
 
-/// A record's value as `read` takes it: `Some(None)` for a tombstone,
-/// `None` when the bytes are malformed.
-fn read_value<'a, T>(v: Option<Reader<'a>>, read: impl FnOnce(&mut Reader<'a>) -> Option<T>) -> Option<Option<T>> {
+/// A record's value as `read` takes it: `None` for a tombstone.
+fn read_value<'a, T>(
+    v: Option<Reader<'a>>,
+    read: impl FnOnce(&mut Reader<'a>) -> Result<T, WireError>,
+) -> Result<Option<T>, WireError> {
     match v {
-        None => Some(None),
+        None => Ok(None),
         Some(mut v) => read(&mut v).map(Some),
     }
 }
@@ -353,10 +362,10 @@ fn value_of(body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 
 /// `[]TopicPartitions`: topic id, partitions, no tagged fields.
 fn put_assignment(out: &mut Vec<u8>, a: &Assignment) {
-    put_len(out, a.len());
+    put_compact_len(out, a.len());
     for (topic, partitions) in a {
         out.extend_from_slice(topic.as_bytes());
-        put_len(out, partitions.len());
+        put_compact_len(out, partitions.len());
         for p in partitions {
             out.extend_from_slice(&p.to_be_bytes());
         }
@@ -364,58 +373,67 @@ fn put_assignment(out: &mut Vec<u8>, a: &Assignment) {
     }
 }
 
-impl Reader<'_> {
-    fn topics(&mut self) -> Option<BTreeMap<String, (Uuid, i32)>> {
-        let n = self.len()??;
-        let mut topics = BTreeMap::new();
-        for _ in 0..n {
-            let id = self.uuid()?;
-            let name = self.compact()?;
-            let partitions = self.i32()?;
-            let racks = self.len()??;
-            for _ in 0..racks {
-                self.i32()?;
-                let names = self.len()??;
-                for _ in 0..names {
-                    self.compact()?;
-                }
-                self.tags()?;
+/// A compact array's or string's length; null is an error here.
+fn len(r: &mut Reader<'_>) -> Result<usize, WireError> {
+    r.compact_len()?.ok_or(WireError::InvalidLength)
+}
+
+fn uuid(r: &mut Reader<'_>) -> Result<Uuid, WireError> {
+    r.take().map(Uuid::from_bytes)
+}
+
+fn topics(r: &mut Reader<'_>) -> Result<BTreeMap<String, (Uuid, i32)>, WireError> {
+    let n = len(r)?;
+    let mut topics = BTreeMap::new();
+    for _ in 0..n {
+        let id = uuid(r)?;
+        let name = r.compact_string()?;
+        let partitions = r.i32()?;
+        let racks = len(r)?;
+        for _ in 0..racks {
+            r.i32()?;
+            let names = len(r)?;
+            for _ in 0..names {
+                r.compact_string()?;
             }
-            self.tags()?;
-            topics.insert(name, (id, partitions));
+            r.skip_tagged_fields()?;
         }
-        Some(topics)
+        r.skip_tagged_fields()?;
+        topics.insert(name, (id, partitions));
     }
-    fn member(&mut self) -> Option<MemberMetadata> {
-        let instance_id = self.nullable_compact()?;
-        let rack_id = self.nullable_compact()?;
-        let client_id = self.compact()?;
-        let client_host = self.compact()?;
-        let n = self.len()??;
-        let subscribed = (0..n).map(|_| self.compact()).collect::<Option<Vec<_>>>()?;
-        Some(MemberMetadata {
-            instance_id,
-            rack_id,
-            client_id,
-            client_host,
-            subscribed,
-            regex: self.nullable_compact()?,
-            rebalance_timeout_ms: self.i32()?,
-            server_assignor: self.nullable_compact()?,
-        })
+    Ok(topics)
+}
+
+fn member_metadata(r: &mut Reader<'_>) -> Result<MemberMetadata, WireError> {
+    let instance_id = r.nullable_compact_string()?;
+    let rack_id = r.nullable_compact_string()?;
+    let client_id = r.compact_string()?;
+    let client_host = r.compact_string()?;
+    let n = len(r)?;
+    let subscribed = (0..n).map(|_| r.compact_string()).collect::<Result<Vec<_>, _>>()?;
+    Ok(MemberMetadata {
+        instance_id,
+        rack_id,
+        client_id,
+        client_host,
+        subscribed,
+        regex: r.nullable_compact_string()?,
+        rebalance_timeout_ms: r.i32()?,
+        server_assignor: r.nullable_compact_string()?,
+    })
+}
+
+fn assignment(r: &mut Reader<'_>) -> Result<Assignment, WireError> {
+    let n = len(r)?;
+    let mut a = Assignment::new();
+    for _ in 0..n {
+        let topic = uuid(r)?;
+        let count = len(r)?;
+        let partitions = (0..count).map(|_| r.i32()).collect::<Result<BTreeSet<_>, _>>()?;
+        r.skip_tagged_fields()?;
+        a.insert(topic, partitions);
     }
-    fn assignment(&mut self) -> Option<Assignment> {
-        let n = self.len()??;
-        let mut a = Assignment::new();
-        for _ in 0..n {
-            let topic = self.uuid()?;
-            let count = self.len()??;
-            let partitions = (0..count).map(|_| self.i32()).collect::<Option<BTreeSet<_>>>()?;
-            self.tags()?;
-            a.insert(topic, partitions);
-        }
-        Some(a)
-    }
+    Ok(a)
 }
 
 #[cfg(test)]

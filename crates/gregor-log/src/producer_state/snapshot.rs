@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::{BatchSequence, ProducerEntry, ProducerStates};
+use crate::wire::{Reader, WireError};
 
 /// Why a snapshot file cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,13 +62,13 @@ impl ProducerStates {
     /// Reads a snapshot written by [`ProducerStates::encode_snapshot`] (or
     /// by Kafka); `now_ms` becomes each producer's last append time.
     pub fn decode_snapshot(bytes: &[u8], now_ms: i64) -> Result<Self, SnapshotError> {
-        let mut r = Reader(bytes);
+        let mut r = Reader::new(bytes);
         let version = r.i16()?;
         if version != 1 {
             return Err(SnapshotError::Version(version));
         }
         let crc = r.i32()? as u32;
-        if crc32c::crc32c(r.0) != crc {
+        if crc32c::crc32c(r.rest()) != crc {
             return Err(SnapshotError::Crc);
         }
         let count = r.i32()?;
@@ -117,28 +118,16 @@ impl ProducerStates {
                 },
             );
         }
-        if !r.0.is_empty() {
+        if !r.rest().is_empty() {
             return Err(SnapshotError::Truncated);
         }
         Ok(Self { producers })
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
-        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(SnapshotError::Truncated)?;
-        self.0 = rest;
-        Ok(*head)
-    }
-    fn i16(&mut self) -> Result<i16, SnapshotError> {
-        self.take().map(i16::from_be_bytes)
-    }
-    fn i32(&mut self) -> Result<i32, SnapshotError> {
-        self.take().map(i32::from_be_bytes)
-    }
-    fn i64(&mut self) -> Result<i64, SnapshotError> {
-        self.take().map(i64::from_be_bytes)
+impl From<WireError> for SnapshotError {
+    fn from(_: WireError) -> Self {
+        // The snapshot reads only fixed-size numbers: all it can meet is its end.
+        SnapshotError::Truncated
     }
 }

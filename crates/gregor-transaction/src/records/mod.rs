@@ -29,6 +29,7 @@
 use std::collections::BTreeMap;
 
 use gregor_log::coordinator_partition;
+use gregor_log::wire::{put_array_len, put_compact_string, put_string, put_uvarint, Reader, WireError};
 
 /// The internal topic holding every transactional id's state.
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
@@ -209,7 +210,7 @@ pub fn group_partitions<'a>(partitions: impl IntoIterator<Item = (&'a str, i32)>
 /// does not know (Kafka skips those, as "a left over from an aborted
 /// upgrade").
 pub fn parse_key(key: &[u8]) -> Result<Option<String>, RecordError> {
-    let mut r = Reader(key);
+    let mut r = Reader::new(key);
     if r.i16()? != 0 {
         return Ok(None);
     }
@@ -220,7 +221,7 @@ pub fn parse_key(key: &[u8]) -> Result<Option<String>, RecordError> {
 
 /// Reads a value of version 0 or 1.
 pub fn parse_value(value: &[u8]) -> Result<TransactionLogValue, RecordError> {
-    let mut r = Reader(value);
+    let mut r = Reader::new(value);
     let version = r.i16()?;
     let flexible = match version {
         0 => false,
@@ -268,7 +269,7 @@ pub fn parse_value(value: &[u8]) -> Result<TransactionLogValue, RecordError> {
         for _ in 0..r.uvarint()? {
             let tag = r.uvarint()?;
             let size = r.uvarint()?;
-            let mut field = Reader(r.bytes(size as usize)?);
+            let mut field = Reader::new(r.bytes(size as usize)?);
             match tag {
                 TAG_PREVIOUS_PRODUCER_ID => value.previous_producer_id = field.i64()?,
                 TAG_NEXT_PRODUCER_ID => value.next_producer_id = field.i64()?,
@@ -282,115 +283,13 @@ pub fn parse_value(value: &[u8]) -> Result<TransactionLogValue, RecordError> {
     Ok(value)
 }
 
-fn len_i32(len: usize) -> i32 {
-    i32::try_from(len).unwrap_or(i32::MAX)
-}
-
-fn put_uvarint(out: &mut Vec<u8>, mut value: u32) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-/// An array's length: i32, or (flexible) unsigned varint of length + 1.
-fn put_array_len(out: &mut Vec<u8>, len: usize, flexible: bool) {
-    if flexible {
-        put_uvarint(out, u32::try_from(len).unwrap_or(u32::MAX - 1) + 1);
-    } else {
-        out.extend_from_slice(&len_i32(len).to_be_bytes());
-    }
-}
-
-fn put_compact_string(out: &mut Vec<u8>, s: &str) {
-    // Far below 4 GiB (see put_string).
-    let len = u32::try_from(s.len()).unwrap_or(u32::MAX - 1);
-    put_uvarint(out, len + 1);
-    out.extend_from_slice(&s.as_bytes()[..len as usize]);
-}
-
-fn put_string(out: &mut Vec<u8>, s: &str) {
-    // Transactional ids and topic names are far below 32 KiB; the wire
-    // layer refuses longer ones before they reach the coordinator.
-    let len = i16::try_from(s.len()).unwrap_or(i16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&s.as_bytes()[..len as usize]);
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
-        let (head, rest) = self.0.split_first_chunk::<N>().ok_or(RecordError::Truncated)?;
-        self.0 = rest;
-        Ok(*head)
-    }
-    fn bytes(&mut self, len: usize) -> Result<&[u8], RecordError> {
-        let (head, rest) = self.0.split_at_checked(len).ok_or(RecordError::Truncated)?;
-        self.0 = rest;
-        Ok(head)
-    }
-    fn i8(&mut self) -> Result<i8, RecordError> {
-        self.take().map(i8::from_be_bytes)
-    }
-    fn i16(&mut self) -> Result<i16, RecordError> {
-        self.take().map(i16::from_be_bytes)
-    }
-    fn i32(&mut self) -> Result<i32, RecordError> {
-        self.take().map(i32::from_be_bytes)
-    }
-    fn i64(&mut self) -> Result<i64, RecordError> {
-        self.take().map(i64::from_be_bytes)
-    }
-    fn uvarint(&mut self) -> Result<u32, RecordError> {
-        let mut value = 0u32;
-        for shift in (0..35).step_by(7) {
-            let [b] = self.take::<1>()?;
-            value |= u32::from(b & 0x7f)
-                .checked_shl(shift)
-                .ok_or(RecordError::InvalidLength)?;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(RecordError::InvalidLength)
-    }
-    fn utf8(&mut self, len: usize) -> Result<String, RecordError> {
-        let b = self.bytes(len)?;
-        String::from_utf8(b.to_vec()).map_err(|_| RecordError::InvalidString)
-    }
-    fn string(&mut self) -> Result<String, RecordError> {
-        let len = usize::try_from(self.i16()?).map_err(|_| RecordError::InvalidLength)?;
-        self.utf8(len)
-    }
-    fn compact_string(&mut self) -> Result<String, RecordError> {
-        let len = self.uvarint()?.checked_sub(1).ok_or(RecordError::InvalidLength)?;
-        self.utf8(len as usize)
-    }
-    /// An array's length; `None` for null.
-    fn array_len(&mut self, flexible: bool) -> Result<Option<usize>, RecordError> {
-        if flexible {
-            Ok(self.uvarint()?.checked_sub(1).map(|n| n as usize))
-        } else {
-            match self.i32()? {
-                -1 => Ok(None),
-                n => usize::try_from(n).map(Some).map_err(|_| RecordError::InvalidLength),
-            }
-        }
-    }
-    fn skip_tagged_fields(&mut self) -> Result<(), RecordError> {
-        for _ in 0..self.uvarint()? {
-            let _tag = self.uvarint()?;
-            let size = self.uvarint()?;
-            self.bytes(size as usize)?;
-        }
-        Ok(())
-    }
-    fn end(&self) -> Result<(), RecordError> {
-        match self.0.len() {
-            0 => Ok(()),
-            n => Err(RecordError::TrailingBytes(n)),
+impl From<WireError> for RecordError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated => RecordError::Truncated,
+            WireError::InvalidLength => RecordError::InvalidLength,
+            WireError::InvalidString => RecordError::InvalidString,
+            WireError::TrailingBytes(n) => RecordError::TrailingBytes(n),
         }
     }
 }
