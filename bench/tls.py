@@ -24,10 +24,15 @@ every byte: near 1.0 the client is its own limit), and per round the ratio TLS /
 Markdown table of medians (ranges) for docs/PERFORMANCE.md.
 
 What differs between the listeners: plaintext fetches go page cache →
-socket by `sendfile`; TLS fetches are read and encrypted in userspace
-(rustls; kernel TLS is not implemented). Issue 16's targets: TLS produce
-≥ 80% of plaintext, TLS consume ≥ 70% of plaintext *with kernel TLS* —
-the userspace figure is what this measures."""
+socket by `sendfile`. On a kernel with the `tls` ULP the SSL listener
+hands each connection's keys to the kernel after the handshake (kernel
+TLS: fetches keep `sendfile`, the kernel encrypts) and a third listener,
+SSL_USERSPACE (`ssl.kernel.tls.enable=false`), keeps rustls in userspace
+(fetches read and encrypted by the broker); without it the SSL listener
+is userspace TLS. Issue 16's targets: TLS produce ≥ 80% of plaintext, TLS
+consume ≥ 70% of plaintext with kernel TLS, the userspace figure beside
+it. The reference machine's kernel has no kernel TLS: measure it in a VM
+with Debian's kernel (`scripts/vm/run.sh -- python3 bench/tls.py …`)."""
 import argparse
 import os
 import re
@@ -69,9 +74,10 @@ class SecuredBroker:
     with `sasl` SASL_SSL and SASL_PLAINTEXT ones (PLAIN, SCRAM-SHA-256/512;
     the user `bench` has both SCRAM credentials at 4096 iterations)."""
 
-    def __init__(self, root, certs, sasl=False):
+    def __init__(self, root, certs, sasl=False, userspace=False):
         self.root, self.certs, self.sasl = root, certs, sasl
-        names = ["PLAINTEXT", "SSL"] + (["SASL_SSL", "SASL_PLAINTEXT"] if sasl else [])
+        names = ["PLAINTEXT", "SSL"] + (["SSL_USERSPACE"] if userspace else []) + (
+            ["SASL_SSL", "SASL_PLAINTEXT"] if sasl else [])
         self.ports = {name: compare.free_port() for name in names}
         self.process = None
 
@@ -82,7 +88,7 @@ class SecuredBroker:
         """librdkafka properties for `listener`."""
         conf = {}
         if listener != "PLAINTEXT":
-            conf["security.protocol"] = listener
+            conf["security.protocol"] = protocol(listener)
         if "SSL" in listener:
             conf["ssl.ca.location"] = os.path.join(self.certs, "ca.crt")
         if listener.startswith("SASL"):
@@ -96,6 +102,12 @@ class SecuredBroker:
             f"ssl.truststore.location={self.certs}/ca.crt",
             "ssl.client.auth=none",
         ]
+        if "SSL_USERSPACE" in self.ports:
+            overrides += [
+                "listener.security.protocol.map=" + ",".join(f"{n}:{protocol(n)}" for n in self.ports),
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.name.ssl_userspace.ssl.kernel.tls.enable=false",
+            ]
         if self.sasl:
             overrides += [
                 "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512",
@@ -133,6 +145,18 @@ class SecuredBroker:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+
+
+def protocol(listener):
+    """The security protocol of the listener named `listener`."""
+    return "SSL" if listener == "SSL_USERSPACE" else listener
+
+
+def kernel_has_tls():
+    try:
+        return "tls" in open("/proc/sys/net/ipv4/tcp_available_ulp").read().split()
+    except OSError:
+        return False
 
 
 def negotiated_cipher(broker):
@@ -265,12 +289,16 @@ def main():
         sys.exit(f"no {SERVER}: cargo build --release -p gregor-server (or GREGOR_SERVER_BIN)")
     build_rdkafka_performance()
     root = tempfile.mkdtemp(prefix="tls-bench-", dir=args.dir)
-    broker = SecuredBroker(root, make_broker_certs(tempfile.mkdtemp(prefix="certs-", dir=root)), sasl=args.sasl)
-    listeners = ["PLAINTEXT", "SSL"] + (["SASL_SSL"] if args.sasl else [])
+    kernel_tls = kernel_has_tls()
+    broker = SecuredBroker(root, make_broker_certs(tempfile.mkdtemp(prefix="certs-", dir=root)), sasl=args.sasl,
+                           userspace=kernel_tls)
+    listeners = ["PLAINTEXT", "SSL"] + (["SSL_USERSPACE"] if kernel_tls else []) + (["SASL_SSL"] if args.sasl else [])
     results = Results()
     try:
         broker.start()
-        print(f"TLS: {negotiated_cipher(broker)} (rustls, the broker; OpenSSL, the client)", flush=True)
+        print(f"TLS: {negotiated_cipher(broker)} (rustls, the broker; OpenSSL, the client); "
+              + ("SSL: kernel TLS, SSL_USERSPACE: rustls" if kernel_tls else "no kernel TLS here: SSL is rustls"),
+              flush=True)
         for round_ in range(args.rounds):
             order = listeners if round_ % 2 == 0 else listeners[::-1]
             print(f"round {round_ + 1}: {', '.join(order)}", flush=True)

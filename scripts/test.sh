@@ -24,12 +24,15 @@ step "dependencies"
 # kcat (Debian 12's, on librdkafka 2.0.2: the old client that must keep
 # working) for the end-to-end suite. A JDK and Maven for the JVM tests.
 # iproute2 and nftables for the network-partition tests (network
-# namespaces; tests/e2e/test_partitions.py, skipped when not root).
+# namespaces; tests/e2e/test_partitions.py, skipped when not root). QEMU
+# for the kernel-TLS tests, run in a VM with Debian's kernel (this
+# machine's kernel has no kernel TLS; scripts/vm/).
 if [ ! -f /usr/share/java/zookeeper.jar ] || ! command -v javac >/dev/null || ! command -v mvn >/dev/null \
-  || ! command -v kcat >/dev/null || ! command -v ip >/dev/null || ! command -v nft >/dev/null; then
+  || ! command -v kcat >/dev/null || ! command -v ip >/dev/null || ! command -v nft >/dev/null \
+  || ! command -v qemu-system-x86_64 >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq zookeeper default-jdk-headless maven kcat iproute2 nftables >/dev/null
+  apt-get install -y -qq zookeeper default-jdk-headless maven kcat iproute2 nftables qemu-system-x86 >/dev/null
 fi
 # Apache Kafka 3.9.1 (broker, tools) and the 4.x Java client from Maven
 # Central into bench/kafka/lib (cached in ~/.m2; kept when there).
@@ -61,6 +64,16 @@ cargo build -p gregor-server -p gregor-cli
 # Passed tests' temporary directories (broker data) are removed as they end.
 GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" "$PYTHON" -m pytest -q -p no:warnings \
   -o tmp_path_retention_policy=failed tests/e2e
+
+step "kernel TLS: tests/e2e/test_kernel_tls.py and the TLS tests of test_security.py in a VM with Debian's kernel"
+# The broker here hands TLS connections to the kernel (this machine's own
+# kernel has no kernel TLS, so the end-to-end step above ran them in
+# userspace). Hardware KVM where there is one, else QEMU's emulation
+# (slow, but these are functional tests).
+vm=(scripts/vm/run.sh --timeout 1500)
+"${vm[@]}" -- true 2>/dev/null || vm+=(--tcg)
+"${vm[@]}" -- env GREGOR_SERVER_BIN="$CARGO_TARGET_DIR/debug/gregor-server" "$PYTHON" -m pytest -q -p no:warnings \
+  tests/e2e/test_kernel_tls.py tests/e2e/test_security.py -k "kernel or tls or refusals or scram_sha_512"
 
 step "recovery property, 10 000 cases"
 GREGOR_PROPTEST_CASES=10000 cargo test -p gregor-log --test properties recovery_keeps_exactly_the_valid_prefix

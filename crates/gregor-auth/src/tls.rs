@@ -253,12 +253,14 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<rustls::ServerConfig>
             )
         }
     };
-    let config = builder.with_single_cert(chain, key).map_err(|e| {
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
         AuthError::Config(format!(
             "the certificate and key in {}: {e}",
             certified_key_origin(chain_source, key_source)
         ))
     })?;
+    // Kernel TLS takes the session's keys from rustls after the handshake.
+    config.enable_secret_extraction = true;
     Ok(Arc::new(config))
 }
 

@@ -59,6 +59,11 @@ pub struct ServerConfig {
     /// certificate.
     #[serde(rename = "ssl.client.auth")]
     pub ssl_client_auth: String,
+    /// Hand a TLS connection's keys to the kernel after the handshake
+    /// (kernel TLS, where the kernel has it: fetches keep `sendfile`);
+    /// gregor's own, on by default.
+    #[serde(rename = "ssl.kernel.tls.enable")]
+    pub ssl_kernel_tls_enable: bool,
     /// How a certificate's subject becomes a principal name (`DEFAULT`, or
     /// `RULE:pattern/replacement/[LU]` lines).
     #[serde(rename = "ssl.principal.mapping.rules")]
@@ -317,6 +322,7 @@ impl Default for ServerConfig {
             ssl_truststore_type: "PEM".into(),
             ssl_truststore_location: None,
             ssl_client_auth: "none".into(),
+            ssl_kernel_tls_enable: true,
             ssl_principal_mapping_rules: "DEFAULT".into(),
             sasl_enabled_mechanisms: "GSSAPI".into(),
             sasl_mechanism_inter_broker_protocol: "GSSAPI".into(),

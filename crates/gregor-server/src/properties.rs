@@ -121,6 +121,7 @@ pub(crate) const PROPERTIES: &[Property] = &[
     property!("ssl.truststore.location", String, ?ssl_truststore_location, "The location of the trust store file: CA certificates, PEM."),
     property!("ssl.truststore.certificates", Password, ?ssl_truststore_certificates, "The CA certificates as PEM text, instead of ssl.truststore.location."),
     property!("ssl.client.auth", String, ssl_client_auth, "Client authentication: none, requested or required."),
+    property!("ssl.kernel.tls.enable", Boolean, ssl_kernel_tls_enable, "Hand each TLS connection's keys to the kernel after the handshake (kernel TLS, where the kernel has the tls module), so fetches keep sendfile; else TLS runs in userspace (gregor's own)."),
     property!("ssl.principal.mapping.rules", String, ssl_principal_mapping_rules, "Rules mapping a client certificate's distinguished name to a short name (DEFAULT or RULE:pattern/replacement/[LU])."),
     property!("sasl.enabled.mechanisms", List, sasl_enabled_mechanisms, "The SASL mechanisms enabled in the server (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)."),
     property!("sasl.mechanism.inter.broker.protocol", String, sasl_mechanism_inter_broker_protocol, "SASL mechanism used for inter-broker communication."),

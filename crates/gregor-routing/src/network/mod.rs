@@ -33,6 +33,7 @@
 mod connection_quotas;
 mod handlers;
 mod idle;
+mod kernel_tls;
 mod processor;
 mod request_queue;
 mod sasl_gate;
@@ -97,6 +98,10 @@ pub struct ListenerContext {
     /// The TLS settings of an SSL or SASL_SSL listener (reloaded when
     /// their files change).
     pub tls: Option<Arc<gregor_auth::tls::ReloadingServerConfig>>,
+    /// Whether this TLS listener hands its connections' keys to the kernel
+    /// after the handshake (kernel TLS: fetches keep `sendfile`), where
+    /// the kernel can (`ssl.kernel.tls.enable`, gregor's own).
+    pub kernel_tls: bool,
     /// How an SSL client's certificate subject becomes its principal.
     pub principal_mapper: gregor_auth::SslPrincipalMapper,
     /// SASL authentication of a SASL_PLAINTEXT or SASL_SSL listener.
@@ -122,6 +127,7 @@ impl ListenerContext {
             name: name.to_string(),
             protocol: SecurityProtocol::Plaintext,
             tls: None,
+            kernel_tls: true,
             principal_mapper: gregor_auth::SslPrincipalMapper::default(),
             sasl: None,
             failed_authentication_delay: std::time::Duration::from_millis(100),

@@ -30,6 +30,7 @@ use tracing::debug;
 
 use super::connection_quotas::ConnectionSlot;
 use super::idle::{self, Activity, Tracked};
+use super::kernel_tls;
 use super::request_queue::RequestQueue;
 use super::sasl_gate::{After, SaslGate, Verdict};
 use super::transport::Transport;
@@ -107,9 +108,11 @@ async fn run(
 /// How long a TLS handshake may take before the connection is dropped.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// The connection's transport (after the TLS handshake on a TLS listener)
-/// and its session: an mTLS client is `User:` + its certificate's subject
-/// (mapped by `ssl.principal.mapping.rules`), anyone else anonymous.
+/// The connection's transport (after the TLS handshake on a TLS listener;
+/// kernel TLS where the listener and the kernel allow it, else rustls in
+/// userspace) and its session: an mTLS client is `User:` + its
+/// certificate's subject (mapped by `ssl.principal.mapping.rules`),
+/// anyone else anonymous.
 async fn establish(
     stream: TcpStream,
     listener: &ListenerContext,
@@ -128,20 +131,29 @@ async fn establish(
     if let Some(e) = reload_error {
         tracing::warn!(listener = %listener.name, "the changed TLS files do not load, the previous ones stay: {e}");
     }
-    let acceptor = tokio_rustls::TlsAcceptor::from(config);
-    let tls = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+    let handshake = async {
+        if listener.kernel_tls && kernel_tls::attach(&stream) {
+            let (stream, certificate) = kernel_tls::accept(stream, config).await?;
+            Ok((Transport::KernelTls(stream), certificate))
+        } else {
+            let tls = tokio_rustls::TlsAcceptor::from(config).accept(stream).await?;
+            let certificate = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).cloned();
+            Ok((Transport::Tls(Box::new(tls)), certificate))
+        }
+    };
+    let (transport, certificate) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake)
         .await
         .map_err(|_| invalid("the TLS handshake timed out".into()))?
-        .map_err(|e| {
+        .map_err(|e: std::io::Error| {
             tracing::info!(?peer, listener = %listener.name, "failed TLS handshake: {e}");
             e
         })?;
-    if let Some(cert) = tls.get_ref().1.peer_certificates().and_then(|c| c.first()) {
-        let subject = gregor_auth::certificate_subject(cert).map_err(|e| invalid(e.to_string()))?;
+    if let Some(cert) = certificate {
+        let subject = gregor_auth::certificate_subject(&cert).map_err(|e| invalid(e.to_string()))?;
         session.principal = KafkaPrincipal::user(listener.principal_mapper.name_of(&subject));
         tracing::debug!(?peer, principal = %session.principal, "TLS client authenticated");
     }
-    Ok((Transport::Tls(Box::new(tls)), session))
+    Ok((transport, session))
 }
 
 /// Serves one connection until it closes, is idle too long, or breaks

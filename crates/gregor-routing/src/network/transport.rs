@@ -1,8 +1,8 @@
-//! A connection's byte stream: plain TCP, or TLS (rustls) over TCP once
-//! the handshake is done. Fetch responses send their file regions with
-//! `sendfile` over plain TCP; through TLS the regions are read and
-//! encrypted in userspace (kernel TLS, which would keep `sendfile`, is a
-//! later step: rustls hands the session keys to the kernel's `tls` ULP).
+//! A connection's byte stream: plain TCP, TLS in the kernel (rustls's
+//! handshake, then kernel TLS: see `kernel_tls`), or TLS in userspace
+//! (rustls) where the kernel has no kernel TLS. Fetch responses send
+//! their file regions with `sendfile` over plain TCP and kernel TLS;
+//! through userspace TLS the regions are read and encrypted by rustls.
 
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -14,12 +14,15 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use super::idle::Activity;
+use super::kernel_tls::KernelTlsStream;
 
 /// A connection's stream.
 pub(crate) enum Transport {
     /// Plain TCP.
     Plain(TcpStream),
-    /// TLS over TCP.
+    /// TLS over TCP, records encrypted and decrypted by the kernel.
+    KernelTls(KernelTlsStream),
+    /// TLS over TCP, records encrypted and decrypted by rustls.
     Tls(Box<TlsStream<TcpStream>>),
 }
 
@@ -27,12 +30,13 @@ pub(crate) enum Transport {
 const TLS_REGION_CHUNK: usize = 256 * 1024;
 
 impl Transport {
-    /// Sends a whole file region: `sendfile` on plain TCP, read and written
-    /// through the TLS session otherwise; each step of progress is recorded
-    /// in `activity`.
+    /// Sends a whole file region: `sendfile` on plain TCP and kernel TLS,
+    /// read and written through rustls otherwise; each step of progress is
+    /// recorded in `activity`.
     pub(crate) async fn send_region(&mut self, region: &gregor_log::FileRegion, activity: &Activity) -> io::Result<()> {
         match self {
             Transport::Plain(stream) => send_file(stream, region, activity).await,
+            Transport::KernelTls(stream) => send_file(stream.tcp(), region, activity).await,
             Transport::Tls(stream) => {
                 let mut buf = vec![0u8; TLS_REGION_CHUNK.min(region.len() as usize)];
                 let mut sent = 0u64;
@@ -74,6 +78,7 @@ impl AsyncRead for Transport {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::KernelTls(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
@@ -83,6 +88,7 @@ impl AsyncWrite for Transport {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::KernelTls(s) => Pin::new(s).poll_write(cx, buf),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
@@ -90,6 +96,7 @@ impl AsyncWrite for Transport {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_flush(cx),
+            Transport::KernelTls(s) => Pin::new(s).poll_flush(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
@@ -97,6 +104,7 @@ impl AsyncWrite for Transport {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Transport::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::KernelTls(s) => Pin::new(s).poll_shutdown(cx),
             Transport::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
