@@ -18,7 +18,6 @@
 use crate::consumer::ConsumerRecord;
 use gregor_log::wire::{put_nullable_string, put_sized_bytes, put_string, Reader, WireError};
 
-
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
