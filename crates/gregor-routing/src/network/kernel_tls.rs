@@ -85,15 +85,62 @@ pub(crate) async fn accept(
         }
     }
     tracing::debug!(?suite, "kernel TLS");
+    let limit = match suite {
+        rustls::SupportedCipherSuite::Tls12(s) => s.common.confidentiality_limit,
+        rustls::SupportedCipherSuite::Tls13(s) => s.common.confidentiality_limit,
+    };
     Ok((
         KernelTlsStream {
             tcp,
             spare: Vec::new(),
             spare_at: 0,
             read_closed: false,
+            budget: RecordBudget::new(limit),
         },
         certificate,
     ))
+}
+
+/// How many more records the kernel may encrypt with the session's key.
+/// rustls in userspace counts records against the cipher suite's
+/// confidentiality limit (2^23–2^24 for AES-GCM: a few hundred GB) and
+/// updates the key before it is reached; the kernel counts nothing and
+/// cannot take a new key here, so the connection closes before it (the
+/// client reconnects, with a new key). Records are estimated from above:
+/// every write or file region as many 16 KiB records as its bytes fill,
+/// plus one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordBudget {
+    left: u64,
+}
+
+/// A TLS record's most plaintext.
+const RECORD_PLAINTEXT: u64 = 16 * 1024;
+
+impl RecordBudget {
+    /// The budget of a suite whose key encrypts `limit` records at most,
+    /// a sixteenth kept in reserve.
+    pub(crate) fn new(limit: u64) -> Self {
+        Self {
+            left: limit - limit / 16,
+        }
+    }
+
+    /// Spends what sending `bytes` (in one write or one file region) may
+    /// take; an error once the budget is spent.
+    pub(crate) fn charge(&mut self, bytes: u64) -> io::Result<()> {
+        let records = bytes.div_ceil(RECORD_PLAINTEXT) + 1;
+        match self.left.checked_sub(records) {
+            Some(left) => {
+                self.left = left;
+                Ok(())
+            }
+            None => Err(io::Error::other(
+                "the TLS session's key has encrypted as many records as it safely may: \
+                 the connection closes (the client reconnects with a new key)",
+            )),
+        }
+    }
 }
 
 /// The longest TLS record: a 5-byte header and at most 2^14 + 2048 bytes
@@ -189,6 +236,7 @@ pub(crate) struct KernelTlsStream {
     spare: Vec<u8>,
     spare_at: usize,
     read_closed: bool,
+    budget: RecordBudget,
 }
 
 /// A read buffer smaller than this reads through a buffer of this size
@@ -202,9 +250,11 @@ const HANDSHAKE: u8 = 22;
 const APPLICATION_DATA: u8 = 23;
 
 impl KernelTlsStream {
-    /// The TCP socket under the session (`sendfile` writes through it).
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        &self.tcp
+    /// The TCP socket under the session, for `sendfile` of `bytes` (the
+    /// records they take are charged first).
+    pub(crate) fn tcp_for_sending(&mut self, bytes: u64) -> io::Result<&TcpStream> {
+        self.budget.charge(bytes)?;
+        Ok(&self.tcp)
     }
 
     /// What a record of `record_type` with `content` means for the reader:
@@ -298,7 +348,10 @@ impl AsyncRead for KernelTlsStream {
 
 impl AsyncWrite for KernelTlsStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = ready!(Pin::new(&mut this.tcp).poll_write(cx, buf))?;
+        this.budget.charge(written as u64)?;
+        Poll::Ready(Ok(written))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -360,4 +413,28 @@ fn tls_error(e: impl std::fmt::Display) -> io::Error {
 
 fn invalid(why: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_record_budget_runs_out_before_the_confidentiality_limit() {
+        let limit = 1 << 10;
+        let mut budget = RecordBudget::new(limit);
+        let mut sent = 0u64;
+        // Writes of 20 KiB: two records each, three charged.
+        while budget.charge(20 * 1024).is_ok() {
+            sent += 2;
+        }
+        assert!(sent <= limit, "{sent} records sent on a key good for {limit}");
+        assert!(sent >= limit / 2, "the budget closed too early: {sent} of {limit}");
+        assert!(budget.charge(1).is_err(), "spent stays spent");
+        // A one-byte write is a record of its own (charged as two, the
+        // estimate being from above): 30 records of budget, 15 writes.
+        let mut tiny = RecordBudget::new(32);
+        let writes = (0..100).take_while(|_| tiny.charge(1).is_ok()).count();
+        assert_eq!(writes, 15);
+    }
 }

@@ -36,7 +36,7 @@ impl Transport {
     pub(crate) async fn send_region(&mut self, region: &gregor_log::FileRegion, activity: &Activity) -> io::Result<()> {
         match self {
             Transport::Plain(stream) => send_file(stream, region, activity).await,
-            Transport::KernelTls(stream) => send_file(stream.tcp(), region, activity).await,
+            Transport::KernelTls(stream) => send_file(stream.tcp_for_sending(region.len())?, region, activity).await,
             Transport::Tls(stream) => {
                 let mut buf = vec![0u8; TLS_REGION_CHUNK.min(region.len() as usize)];
                 let mut sent = 0u64;
