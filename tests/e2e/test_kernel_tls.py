@@ -9,14 +9,14 @@ import os
 import socket
 import ssl
 import struct
-import subprocess
 import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from conftest import free_port, produce_and_consume
-from test_security import broker_lines, certs, ssl_conf, start, tls_overrides  # noqa: F401 (certs: a fixture)
+from test_security import (broker_lines, certs, kafka_python_and_kcat_over_tls, ssl_conf,  # noqa: F401 (certs: a fixture)
+                           start, tls_overrides)
 
 
 def kernel_has_tls():
@@ -48,8 +48,6 @@ def consume_all(conf, topic, n, timeout=60):
 
 
 def test_clients_are_served_through_kernel_tls(tmp_path, certs):
-    from kafka import KafkaConsumer, KafkaProducer
-
     tls = free_port()
     b = start(tmp_path, f"PLAINTEXT://127.0.0.1:{free_port()},SSL://127.0.0.1:{tls}",
               tls_overrides(certs, "required") + ["ssl.principal.mapping.rules=RULE:^CN=([^,]*),O=gregor$/$1/,DEFAULT"])
@@ -70,22 +68,7 @@ def test_clients_are_served_through_kernel_tls(tmp_path, certs):
         assert p.flush(30) == 0
         assert consume_all(ssl_conf(certs, tls), "big", 1) == [big]
         # kafka-python (Python's ssl) and kcat.
-        common = dict(bootstrap_servers=f"127.0.0.1:{tls}", security_protocol="SSL", ssl_cafile=f"{certs}/ca.crt",
-                      ssl_certfile=f"{certs}/client.crt", ssl_keyfile=f"{certs}/client.key")
-        producer = KafkaProducer(**common)
-        for i in range(10):
-            producer.send("kp", f"k{i}".encode()).get(timeout=30)
-        producer.close()
-        consumer = KafkaConsumer("kp", auto_offset_reset="earliest", consumer_timeout_ms=10000, **common)
-        assert [m.value for m in consumer][:10] == [f"k{i}".encode() for i in range(10)]
-        consumer.close()
-        out = subprocess.run(
-            ["kcat", "-C", "-b", f"127.0.0.1:{tls}", "-t", "kp", "-o", "beginning", "-e", "-q",
-             "-X", "security.protocol=SSL", "-X", f"ssl.ca.location={certs}/ca.crt",
-             "-X", f"ssl.certificate.location={certs}/client.crt", "-X", f"ssl.key.location={certs}/client.key"],
-            capture_output=True, text=True, timeout=60, check=True,
-        ).stdout.split()
-        assert out == [f"k{i}" for i in range(10)]
+        kafka_python_and_kcat_over_tls(certs, tls, "kp")
         after = tls_stat()
         # Every connection above had its keys in the kernel, both ways
         # (the clients' TLS is OpenSSL's in userspace: these are the broker's).

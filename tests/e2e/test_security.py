@@ -203,28 +203,35 @@ def test_tls_refusals_leave_everyone_else_served(tmp_path, certs):
         b.stop()
 
 
-def test_kafka_python_and_kcat_over_tls(tmp_path, certs):
+def kafka_python_and_kcat_over_tls(certs, port, topic):
+    """kafka-python writes ten records to `topic` over the SSL listener on
+    `port` (with the client certificate) and reads them back; kcat reads
+    them too."""
     from kafka import KafkaConsumer, KafkaProducer
 
+    common = dict(bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SSL", ssl_cafile=f"{certs}/ca.crt",
+                  ssl_certfile=f"{certs}/client.crt", ssl_keyfile=f"{certs}/client.key")
+    producer = KafkaProducer(**common)
+    for i in range(10):
+        producer.send(topic, f"k{i}".encode()).get(timeout=30)
+    producer.close()
+    consumer = KafkaConsumer(topic, auto_offset_reset="earliest", consumer_timeout_ms=10000, **common)
+    assert [m.value for m in consumer][:10] == [f"k{i}".encode() for i in range(10)]
+    consumer.close()
+    out = subprocess.run(
+        ["kcat", "-C", "-b", f"127.0.0.1:{port}", "-t", topic, "-o", "beginning", "-e", "-q",
+         "-X", "security.protocol=SSL", "-X", f"ssl.ca.location={certs}/ca.crt",
+         "-X", f"ssl.certificate.location={certs}/client.crt", "-X", f"ssl.key.location={certs}/client.key"],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout.split()
+    assert out == [f"k{i}" for i in range(10)]
+
+
+def test_kafka_python_and_kcat_over_tls(tmp_path, certs):
     tls = free_port()
     b = start(tmp_path, f"PLAINTEXT://127.0.0.1:{free_port()},SSL://127.0.0.1:{tls}", tls_overrides(certs, "required"))
     try:
-        common = dict(bootstrap_servers=f"127.0.0.1:{tls}", security_protocol="SSL", ssl_cafile=f"{certs}/ca.crt",
-                      ssl_certfile=f"{certs}/client.crt", ssl_keyfile=f"{certs}/client.key")
-        producer = KafkaProducer(**common)
-        for i in range(10):
-            producer.send("kp-tls", f"k{i}".encode()).get(timeout=30)
-        producer.close()
-        consumer = KafkaConsumer("kp-tls", auto_offset_reset="earliest", consumer_timeout_ms=10000, **common)
-        assert [m.value for m in consumer][:10] == [f"k{i}".encode() for i in range(10)]
-        consumer.close()
-        out = subprocess.run(
-            ["kcat", "-C", "-b", f"127.0.0.1:{tls}", "-t", "kp-tls", "-o", "beginning", "-e", "-q",
-             "-X", "security.protocol=SSL", "-X", f"ssl.ca.location={certs}/ca.crt",
-             "-X", f"ssl.certificate.location={certs}/client.crt", "-X", f"ssl.key.location={certs}/client.key"],
-            capture_output=True, text=True, timeout=60, check=True,
-        ).stdout.split()
-        assert out == [f"k{i}" for i in range(10)]
+        kafka_python_and_kcat_over_tls(certs, tls, "kp-tls")
     finally:
         b.stop()
 
