@@ -115,3 +115,102 @@ def test_a_close_notify_ends_the_connection_and_the_switch_keeps_tls_in_userspac
         assert b.process.poll() is None
     finally:
         b.stop()
+
+
+def tls12_exchange(port, certs, cipher, requests=5):
+    """A TLS 1.2 connection with `cipher` that sends `requests` ApiVersions
+    requests and reads their answers; returns every byte the broker sent,
+    as it came over the wire."""
+    ctx = ssl.create_default_context(cafile=f"{certs}/ca.crt")
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(cipher)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    wire = bytearray()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        def more():
+            s.sendall(outgoing.read())
+            data = s.recv(65536)
+            assert data, "the broker closed the connection"
+            wire.extend(data)
+            incoming.write(data)
+
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                more()
+        for correlation_id in range(requests):
+            tls.write(struct.pack(">ihhih", 10, 18, 0, correlation_id, -1))
+            answer = b""
+            while len(answer) < 4 or len(answer) < 4 + struct.unpack(">i", answer[:4])[0]:
+                try:
+                    answer += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    more()
+            assert struct.unpack(">i", answer[4:8])[0] == correlation_id
+    return bytes(wire)
+
+
+def encrypted_records(wire):
+    """The records after the sender's ChangeCipherSpec (content type 20):
+    the encrypted ones, as (content type, payload)."""
+    records, at, encrypted = [], 0, False
+    while at + 5 <= len(wire):
+        kind, length = wire[at], struct.unpack(">H", wire[at + 3:at + 5])[0]
+        if encrypted:
+            records.append((kind, wire[at + 5:at + 5 + length]))
+        encrypted = encrypted or kind == 20
+        at += 5 + length
+    return records
+
+
+def test_tls_1_2_records_never_repeat_a_nonce(tmp_path, certs):
+    # TLS 1.2 AES-GCM sends each record's explicit nonce in the clear; the
+    # broker's Finished (rustls) and the records after it (the kernel)
+    # are sealed with one key, so no nonce may come twice.
+    tls = free_port()
+    b = start(tmp_path, f"SSL://127.0.0.1:{tls}",
+              tls_overrides(certs) + ["listener.security.protocol.map=SSL:SSL", "inter.broker.listener.name=SSL"])
+    try:
+        for cipher in ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384"):
+            before = tls_stat()
+            records = encrypted_records(tls12_exchange(tls, certs, cipher))
+            assert tls_stat()["TlsTxSw"] > before["TlsTxSw"], "not through kernel TLS"
+            assert [kind for kind, _ in records][:2] == [22, 23], records  # the Finished, then answers
+            nonces = [payload[:8] for _, payload in records]
+            assert len(set(nonces)) == len(nonces), (cipher, [n.hex() for n in nonces])
+    finally:
+        b.stop()
+
+
+def test_a_hostile_handshake_is_refused_and_everyone_else_served(tmp_path, certs):
+    tls = free_port()
+    b = start(tmp_path, f"SSL://127.0.0.1:{tls}",
+              tls_overrides(certs) + ["listener.security.protocol.map=SSL:SSL", "inter.broker.listener.name=SSL"])
+    try:
+        for hostile in (
+            bytes.fromhex("160301000401010000"),  # a ClientHello announcing 64 KiB + 1
+            b"\x00\x00\x00\x0a\x00\x12\x00\x00\x00\x00\x00\x01\xff\xff",  # Kafka bytes, not TLS
+            bytes.fromhex("1603010000") * 3,  # empty handshake records
+        ):
+            with socket.create_connection(("127.0.0.1", tls), timeout=10) as s:
+                s.sendall(hostile)
+                s.shutdown(socket.SHUT_WR)
+                got = b""
+                while True:
+                    try:
+                        chunk = s.recv(4096)
+                    except ConnectionResetError:
+                        break
+                    if not chunk:
+                        break
+                    got += chunk
+                assert got == b"" or got[0] == 21, got  # at most an alert
+        produce_and_consume(ssl_conf(certs, tls, client=None), "after-hostile", n=20)
+        lines = broker_lines(b)
+        assert "panicked" not in lines
+        assert b.process.poll() is None
+    finally:
+        b.stop()

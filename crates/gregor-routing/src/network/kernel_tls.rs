@@ -48,7 +48,10 @@ pub(crate) fn attach(stream: &TcpStream) -> bool {
         Ok(()) => true,
         Err(e) => {
             if e.raw_os_error() == Some(libc::ENOENT) && KERNEL_TLS_WORKS.swap(false, Ordering::Relaxed) {
-                tracing::info!("kernel TLS is not available (no `tls` ULP: {e}); TLS runs in userspace");
+                tracing::info!(
+                    "kernel TLS is not available (no `tls` ULP: {e}; the kernel needs its tls module, \
+                     `modprobe tls`); TLS runs in userspace"
+                );
             }
             false
         }
@@ -70,15 +73,29 @@ pub(crate) async fn accept(
     let (secrets, kernel) = conn.dangerous_into_kernel_connection().map_err(tls_error)?;
     let suite = kernel.negotiated_cipher_suite();
     let fd = tcp.as_raw_fd();
-    for (direction, secret) in [(libc::TLS_TX, secrets.tx), (libc::TLS_RX, secrets.rx)] {
-        let info = ktls::CryptoInfo::from_rustls(suite, secret)
+    for (direction, (seq, secret)) in [(libc::TLS_TX, secrets.tx), (libc::TLS_RX, secrets.rx)] {
+        let mut info = ktls::CryptoInfo::from_rustls(suite, (seq, secret))
             .map_err(|e| io::Error::new(io::ErrorKind::Unsupported, format!("kernel TLS: {e}")))?;
+        if direction == libc::TLS_TX && matches!(suite, rustls::SupportedCipherSuite::Tls12(_)) {
+            // TLS 1.2 AES-GCM: rustls made each record's explicit nonce
+            // as iv XOR sequence number; the kernel sends iv and counts
+            // up from there. Start past every nonce rustls used.
+            match &mut info {
+                ktls::CryptoInfo::AesGcm128(i) => i.iv = fresh_explicit_nonce(i.iv, seq),
+                ktls::CryptoInfo::AesGcm256(i) => i.iv = fresh_explicit_nonce(i.iv, seq),
+                _ => {}
+            }
+        }
         // SAFETY: `info` is one of the kernel's `tls12_crypto_info_*`
         // structs and `size()` its size.
         let set = unsafe { libc::setsockopt(fd, libc::SOL_TLS, direction, info.as_ptr(), info.size() as _) };
         if set < 0 {
             let e = io::Error::last_os_error();
-            if KERNEL_TLS_WORKS.swap(false, Ordering::Relaxed) {
+            let unsupported = matches!(
+                e.raw_os_error(),
+                Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT | libc::ENOENT)
+            );
+            if unsupported && KERNEL_TLS_WORKS.swap(false, Ordering::Relaxed) {
                 tracing::warn!("the kernel refused the keys of {suite:?} ({e}); TLS runs in userspace from now on");
             }
             return Err(e);
@@ -99,6 +116,16 @@ pub(crate) async fn accept(
         },
         certificate,
     ))
+}
+
+/// The first explicit nonce (the last 8 bytes of the GCM nonce) the
+/// kernel may send after rustls sent `used` records with the nonces `iv
+/// XOR 0`, …, `iv XOR (used - 1)`: those all lie in the aligned block of
+/// the next power of two of `used` around `iv`; the kernel counts up from
+/// just past that block, and would need 2^64 records to come back to it.
+fn fresh_explicit_nonce(iv: [u8; 8], used: u64) -> [u8; 8] {
+    let block = used.checked_next_power_of_two().map_or(u64::MAX, |p| p - 1);
+    (u64::from_be_bytes(iv) | block).wrapping_add(1).to_be_bytes()
 }
 
 /// How many more records the kernel may encrypt with the session's key.
@@ -147,6 +174,11 @@ impl RecordBudget {
 /// (RFC 5246 6.2.3; TLS 1.3 allows less).
 const MAX_RECORD_BODY: usize = (1 << 14) + 2048;
 
+/// The most handshake bytes held at once: rustls takes handshake messages
+/// of up to 64 KiB (a long certificate chain), which many small records
+/// may carry, each with its own header and tag.
+const MAX_HANDSHAKE_BUFFER: usize = 4 * 0xffff;
+
 /// Runs rustls's side of the handshake until it may send application
 /// data, feeding it one whole record at a time.
 async fn handshake(tcp: &mut TcpStream, conn: &mut UnbufferedServerConnection) -> io::Result<()> {
@@ -161,7 +193,8 @@ async fn handshake(tcp: &mut TcpStream, conn: &mut UnbufferedServerConnection) -
         let state = match state {
             Ok(state) => state,
             Err(e) => {
-                send_alert(tcp, conn, &mut outgoing).await;
+                incoming.drain(..discard);
+                send_alert(tcp, conn, &mut incoming, &mut outgoing).await;
                 return Err(tls_error(e));
             }
         };
@@ -187,6 +220,9 @@ async fn handshake(tcp: &mut TcpStream, conn: &mut UnbufferedServerConnection) -
             _ => return Err(invalid("application data before the TLS handshake finished")),
         }
         incoming.drain(..discard);
+        if incoming.len() > MAX_HANDSHAKE_BUFFER {
+            return Err(invalid("a TLS handshake message longer than 64 KiB"));
+        }
         if read_more {
             owed = read_record_part(tcp, &mut incoming, owed).await?;
         }
@@ -195,8 +231,13 @@ async fn handshake(tcp: &mut TcpStream, conn: &mut UnbufferedServerConnection) -
 
 /// Sends the alert rustls queued when the handshake failed (the client
 /// then learns why: an unknown CA, a bad certificate…), if it can.
-async fn send_alert(tcp: &mut TcpStream, conn: &mut UnbufferedServerConnection, outgoing: &mut [u8]) {
-    let encoded = match conn.process_tls_records(&mut []).state {
+async fn send_alert(
+    tcp: &mut TcpStream,
+    conn: &mut UnbufferedServerConnection,
+    incoming: &mut [u8],
+    outgoing: &mut [u8],
+) {
+    let encoded = match conn.process_tls_records(incoming).state {
         Ok(ConnectionState::EncodeTlsData(mut alert)) => alert.encode(outgoing).ok(),
         _ => None,
     };
@@ -258,13 +299,15 @@ impl KernelTlsStream {
     }
 
     /// What a record of `record_type` with `content` means for the reader:
-    /// `Ok(true)` the end of the stream.
+    /// `Ok(true)` the end of the stream, `Ok(false)` nothing (a warning
+    /// alert, which rustls ignores too).
     fn control(&mut self, record_type: u8, content: &[u8]) -> io::Result<bool> {
         match (record_type, content) {
             (ALERT, [_, 0]) => {
                 self.read_closed = true;
                 Ok(true)
             }
+            (ALERT, [1, _]) => Ok(false),
             (ALERT, [_, description]) => Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 format!("the client sent TLS alert {description}"),
@@ -314,9 +357,12 @@ impl AsyncRead for KernelTlsStream {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Poll::Ready(Err(e)),
             };
-            if n == 0 {
+            let Some(record_type) = record_type else {
                 this.read_closed = true; // TCP's end without a close_notify
                 return Poll::Ready(Ok(()));
+            };
+            if n == 0 && record_type == APPLICATION_DATA {
+                continue; // an empty record
             }
             if record_type != APPLICATION_DATA {
                 let content = if into_small {
@@ -365,8 +411,9 @@ impl AsyncWrite for KernelTlsStream {
 
 /// One `recvmsg` from a kernel TLS socket: the bytes read and the content
 /// type of the record they came from (the kernel never mixes types in one
-/// read; application data unless it says otherwise).
-fn recv_record(fd: RawFd, into: *mut u8, len: usize) -> io::Result<(usize, u8)> {
+/// read; application data unless it says otherwise) — `None` for the end
+/// of the TCP stream.
+fn recv_record(fd: RawFd, into: *mut u8, len: usize) -> io::Result<(usize, Option<u8>)> {
     let mut iov = libc::iovec {
         iov_base: into.cast(),
         iov_len: len,
@@ -388,11 +435,16 @@ fn recv_record(fd: RawFd, into: *mut u8, len: usize) -> io::Result<(usize, u8)> 
         if msg.msg_flags & libc::MSG_CTRUNC != 0 {
             return Err(invalid("a TLS control message did not fit"));
         }
-        let mut record_type = APPLICATION_DATA;
         let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if !cmsg.is_null() && (*cmsg).cmsg_level == libc::SOL_TLS && (*cmsg).cmsg_type == libc::TLS_GET_RECORD_TYPE {
-            record_type = *libc::CMSG_DATA(cmsg);
-        }
+        let record_type =
+            if !cmsg.is_null() && (*cmsg).cmsg_level == libc::SOL_TLS && (*cmsg).cmsg_type == libc::TLS_GET_RECORD_TYPE
+            {
+                Some(*libc::CMSG_DATA(cmsg))
+            } else if n == 0 {
+                None
+            } else {
+                Some(APPLICATION_DATA)
+            };
         Ok((n as usize, record_type))
     }
 }
@@ -418,6 +470,17 @@ fn invalid(why: &str) -> io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn the_kernel_never_sends_a_nonce_rustls_used(iv in proptest::prelude::any::<u64>(), used in 1u64..5000) {
+            let first = u64::from_be_bytes(fresh_explicit_nonce(iv.to_be_bytes(), used));
+            let rustls: std::collections::HashSet<u64> = (0..used).map(|seq| iv ^ seq).collect();
+            for k in 0..10_000u64 {
+                proptest::prop_assert!(!rustls.contains(&first.wrapping_add(k)), "record {} reuses a nonce", k);
+            }
+        }
+    }
 
     #[test]
     fn the_record_budget_runs_out_before_the_confidentiality_limit() {

@@ -2,8 +2,9 @@
 //! that owns a share of the connections. Each connection is a task that
 //! reads a size-prefixed request, decodes it, queues it for the handlers,
 //! waits for its outcome (completing a delayed fetch here), and writes the
-//! response — record bytes by `sendfile` on plain TCP, read and encrypted
-//! in userspace through TLS — before reading the next.
+//! response — record bytes by `sendfile` on plain TCP and kernel TLS,
+//! read and encrypted in userspace through rustls — before reading the
+//! next.
 //!
 //! Bad input — a negative or oversized length, an undecodable header, an
 //! unknown API — closes that connection only.
