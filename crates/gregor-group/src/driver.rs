@@ -20,11 +20,11 @@ use crate::consumer::{
 use crate::machine::GroupStateMachine;
 use crate::outputs::OffsetDeletion;
 use crate::outputs::{MemberIdGenerator, Output, Persist, RequestId, Response};
+use crate::protocol::CommittedOffset;
 use crate::protocol::{
     GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, LoadedRecord, MemberOf,
     StableOffset, StoreError, StoredRecord, SyncRequest, SyncResponse, TxnProducer,
 };
-use crate::records::CommittedOffset;
 
 /// Where committed offsets are kept: `__consumer_offsets` in a broker.
 pub trait OffsetStore: Send + Sync {

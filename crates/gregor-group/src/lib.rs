@@ -75,7 +75,8 @@ pub use gregor_log::Ticker;
 pub use machine::GroupStateMachine;
 pub use outputs::{MemberIdGenerator, OffsetDeletion, Output, Persist, PersistId, RequestId, Response};
 pub use protocol::{
-    GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember, LoadedRecord,
-    MemberDescription, MemberOf, StableOffset, StoreError, StoredRecord, SyncRequest, SyncResponse, TxnProducer,
+    CommittedOffset, GroupConfig, GroupDescription, GroupError, GroupState, JoinRequest, JoinResponse, JoinedMember,
+    LoadedRecord, MemberDescription, MemberOf, StableOffset, StoreError, StoredRecord, SyncRequest, SyncResponse,
+    TxnProducer,
 };
-pub use records::{CommittedOffset, OFFSETS_TOPIC};
+pub use records::OFFSETS_TOPIC;

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::records::CommittedOffset;
+use crate::protocol::CommittedOffset;
 
 /// A topic partition of a group's offsets.
 pub(crate) type Partition = (String, i32);

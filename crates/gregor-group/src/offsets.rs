@@ -10,8 +10,9 @@ use crate::consumer::ConsumerRecord;
 use crate::machine::GroupStateMachine;
 use crate::offset_cache::PartitionOffsets;
 use crate::outputs::{respond, Output, RequestId, Response};
+use crate::protocol::CommittedOffset;
 use crate::protocol::{GroupError, GroupState, MemberOf, StableOffset, StoredRecord};
-use crate::records::{group_key, offset_key, offset_value, CommittedOffset, OffsetKey};
+use crate::records::{group_key, offset_key, offset_value, OffsetKey};
 use crate::writes::AfterWrite;
 
 impl GroupStateMachine {

@@ -5,7 +5,6 @@
 use gregor_log::TxnVerification;
 
 use crate::consumer::Assignor;
-use crate::records::CommittedOffset;
 
 /// Who a request speaks for: a member of one generation of a group,
 /// static when it names its `group.instance.id`.
@@ -195,6 +194,19 @@ pub enum LoadedRecord {
         /// COMMIT (`true`) or ABORT.
         commit: bool,
     },
+}
+
+/// A committed offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    /// The next offset the group will read.
+    pub offset: i64,
+    /// Leader epoch of the committed record (-1: unknown).
+    pub leader_epoch: i32,
+    /// The client's metadata string.
+    pub metadata: String,
+    /// When it was committed (ms).
+    pub commit_timestamp: i64,
 }
 
 /// One partition's answer to an OffsetFetch requiring stable offsets: its

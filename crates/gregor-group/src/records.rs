@@ -16,23 +16,11 @@
 //! ```
 
 use crate::consumer::ConsumerRecord;
+use crate::protocol::CommittedOffset;
 use gregor_log::wire::{put_nullable_string, put_sized_bytes, put_string, Reader, WireError};
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
-
-/// A committed offset.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommittedOffset {
-    /// The next offset the group will read.
-    pub offset: i64,
-    /// Leader epoch of the committed record (-1: unknown).
-    pub leader_epoch: i32,
-    /// The client's metadata string.
-    pub metadata: String,
-    /// When it was committed (ms).
-    pub commit_timestamp: i64,
-}
 
 /// Where an offset belongs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

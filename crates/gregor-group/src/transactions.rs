@@ -10,8 +10,8 @@
 use crate::machine::GroupStateMachine;
 use crate::offsets::offset_records;
 use crate::outputs::{respond, Output, RequestId, Response};
+use crate::protocol::CommittedOffset;
 use crate::protocol::{GroupError, MemberOf, TxnProducer};
-use crate::records::CommittedOffset;
 use crate::writes::AfterWrite;
 
 impl GroupStateMachine {
