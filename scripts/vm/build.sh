@@ -28,7 +28,14 @@ module_dirs="kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto kernel/net/t
 mkdir -p "$cache/debs"
 rm -rf "$cache/extract" "$cache/initramfs"
 cd "$cache/debs"
-image="$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)"
+resolve() {
+    apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1
+}
+image="$(resolve)"
+if [[ -z "$image" ]]; then    # a machine whose package lists were never fetched
+    apt-get update -qq >&2
+    image="$(resolve)"
+fi
 [[ -n "$image" ]] || { echo "build.sh: cannot resolve linux-image-amd64" >&2; exit 1; }
 if ! ls "$image"_*.deb busybox-static_*.deb >/dev/null 2>&1; then
     echo "build.sh: downloading $image and busybox-static" >&2
