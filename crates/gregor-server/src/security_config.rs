@@ -136,17 +136,17 @@ pub(crate) fn listener_context(
         let tls = gregor_auth::tls::ReloadingServerConfig::new(settings)
             .with_context(|| format!("listener {}", spec.name))?;
         context.tls = Some(Arc::new(tls));
-        let kernel_tls = config
-            .for_listener(
-                &spec.name,
-                "ssl.kernel.tls.enable",
-                Some(if config.ssl_kernel_tls_enable { "true" } else { "false" }),
-            )
-            .unwrap_or_default();
-        context.kernel_tls = kernel_tls
-            .trim()
-            .parse()
-            .with_context(|| format!("ssl.kernel.tls.enable={kernel_tls}: true or false"))?;
+        context.kernel_tls = config
+            .for_listener(&spec.name, "ssl.kernel.tls.enable", None)
+            .map(|v| v.trim().parse::<bool>())
+            .transpose()
+            .with_context(|| {
+                format!(
+                    "listener.name.{}.ssl.kernel.tls.enable: true or false",
+                    spec.name.to_ascii_lowercase()
+                )
+            })?
+            .unwrap_or(config.ssl_kernel_tls_enable);
         let rules = config
             .for_listener(
                 &spec.name,

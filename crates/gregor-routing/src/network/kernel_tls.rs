@@ -88,9 +88,8 @@ pub(crate) async fn accept(
         }
         // SAFETY: `info` is one of the kernel's `tls12_crypto_info_*`
         // structs and `size()` its size.
-        let set = unsafe { libc::setsockopt(fd, libc::SOL_TLS, direction, info.as_ptr(), info.size() as _) };
-        if set < 0 {
-            let e = io::Error::last_os_error();
+        let bytes = unsafe { std::slice::from_raw_parts(info.as_ptr().cast::<u8>(), info.size()) };
+        if let Err(e) = set_option(fd, libc::SOL_TLS, direction, bytes) {
             let unsupported = matches!(
                 e.raw_os_error(),
                 Some(libc::EINVAL | libc::EOPNOTSUPP | libc::ENOPROTOOPT | libc::ENOENT)
@@ -365,13 +364,13 @@ impl AsyncRead for KernelTlsStream {
                 continue; // an empty record
             }
             if record_type != APPLICATION_DATA {
-                let content = if into_small {
-                    small[..n].to_vec()
+                let content: &[u8] = if into_small {
+                    &small[..n]
                 } else {
                     // SAFETY: recvmsg wrote these `n` bytes.
-                    unsafe { std::slice::from_raw_parts(buf.unfilled_mut().as_ptr().cast::<u8>(), n) }.to_vec()
+                    unsafe { std::slice::from_raw_parts(buf.unfilled_mut().as_ptr().cast::<u8>(), n) }
                 };
-                if this.control(record_type, &content)? {
+                if this.control(record_type, content)? {
                     return Poll::Ready(Ok(()));
                 }
                 continue;
