@@ -26,6 +26,20 @@ impl ServerConfig {
             .or_else(|| general.map(str::to_string))
     }
 
+    /// Listener `listener`'s own `listener.name.<listener>.<property>`,
+    /// parsed (`None` when it has none; an error naming the property when
+    /// it does not parse).
+    pub(crate) fn listener_override<T>(&self, listener: &str, property: &str) -> anyhow::Result<Option<T>>
+    where
+        T: std::str::FromStr,
+        T::Err: std::error::Error + Send + Sync + 'static,
+    {
+        self.for_listener(listener, property, None)
+            .map(|v| v.trim().parse::<T>())
+            .transpose()
+            .with_context(|| format!("listener.name.{}.{property}", listener.to_ascii_lowercase()))
+    }
+
     /// The TLS settings of listener `listener`.
     pub(crate) fn tls_settings(&self, listener: &str) -> anyhow::Result<TlsSettings> {
         let get = |property: &str, general: Option<&str>| self.for_listener(listener, property, general);
@@ -108,23 +122,11 @@ pub(crate) fn listener_context(
     context.protocol = spec.protocol;
     context.failed_authentication_delay =
         std::time::Duration::from_millis(config.connection_failed_authentication_delay_ms);
-    context.max_connections = config
-        .for_listener(&spec.name, "max.connections", None)
-        .map(|v| v.trim().parse::<usize>())
-        .transpose()
-        .with_context(|| format!("listener.name.{}.max.connections", spec.name.to_ascii_lowercase()))?;
+    context.max_connections = config.listener_override(&spec.name, "max.connections")?;
     if spec.protocol.uses_sasl() {
         context.sasl = Some(Arc::new(sasl_config(config, &spec.name, scram)?));
         let reauth = config
-            .for_listener(&spec.name, "connections.max.reauth.ms", None)
-            .map(|v| v.trim().parse::<i64>())
-            .transpose()
-            .with_context(|| {
-                format!(
-                    "listener.name.{}.connections.max.reauth.ms",
-                    spec.name.to_ascii_lowercase()
-                )
-            })?
+            .listener_override(&spec.name, "connections.max.reauth.ms")?
             .unwrap_or(config.connections_max_reauth_ms);
         context.max_reauth = u64::try_from(reauth)
             .ok()
@@ -137,15 +139,7 @@ pub(crate) fn listener_context(
             .with_context(|| format!("listener {}", spec.name))?;
         context.tls = Some(Arc::new(tls));
         context.kernel_tls = config
-            .for_listener(&spec.name, "ssl.kernel.tls.enable", None)
-            .map(|v| v.trim().parse::<bool>())
-            .transpose()
-            .with_context(|| {
-                format!(
-                    "listener.name.{}.ssl.kernel.tls.enable: true or false",
-                    spec.name.to_ascii_lowercase()
-                )
-            })?
+            .listener_override(&spec.name, "ssl.kernel.tls.enable")?
             .unwrap_or(config.ssl_kernel_tls_enable);
         let rules = config
             .for_listener(
